@@ -1,0 +1,108 @@
+package ivs
+
+import (
+	"crypto/rand"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+const alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+// randomString returns n characters drawn uniformly from alphabet, using
+// crypto/rand: stream keys and ids must not be guessable.
+func randomString(n int, alphabet string) string {
+	b := make([]byte, n)
+	// Rejection sampling keeps the distribution uniform.
+	limit := 256 - 256%len(alphabet)
+	buf := make([]byte, n*2)
+	i := 0
+	for i < n {
+		if _, err := rand.Read(buf); err != nil {
+			panic(fmt.Sprintf("ivs: crypto/rand failed: %v", err))
+		}
+		for _, c := range buf {
+			if int(c) >= limit {
+				continue
+			}
+			b[i] = alphabet[int(c)%len(alphabet)]
+			i++
+			if i == n {
+				break
+			}
+		}
+	}
+	return string(b)
+}
+
+// NewResourceID returns a 12-character resource id, as IVS uses.
+func NewResourceID() string { return randomString(12, alnum) }
+
+// NewStreamID returns a stream id: "st-" and 23 alphanumerics.
+func NewStreamID() string { return "st-" + randomString(23, alnum) }
+
+// NewStreamKeyValue returns a stream key: sk_{region}_{12}_{30}.
+func NewStreamKeyValue(region string) string {
+	return "sk_" + region + "_" + randomString(12, alnum) + "_" + randomString(30, alnum)
+}
+
+// NewSRTPassphrase returns an SRT passphrase (SRT accepts 10 to 79 characters).
+func NewSRTPassphrase() string { return randomString(64, alnum) }
+
+// NewAccountID returns a 12-digit account id.
+func NewAccountID() string { return randomString(12, "0123456789") }
+
+// NewAccessKeyID returns an AWS-style access key id.
+func NewAccessKeyID() string { return "AKIA" + randomString(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") }
+
+// NewSecretAccessKey returns an AWS-style 40-character secret key.
+func NewSecretAccessKey() string {
+	return randomString(40, alnum+"+/")
+}
+
+// Resource types as they appear in ARNs.
+const (
+	ResourceChannel   = "channel"
+	ResourceStreamKey = "stream-key"
+)
+
+// ARN is a parsed IVS resource ARN.
+type ARN struct {
+	Region   string
+	Account  string
+	Resource string // channel, stream-key, ...
+	ID       string
+}
+
+func (a ARN) String() string {
+	return "arn:aws:ivs:" + a.Region + ":" + a.Account + ":" + a.Resource + "/" + a.ID
+}
+
+var arnRe = regexp.MustCompile(`^arn:aws:ivs:([a-z0-9-]+):([0-9]+):([a-z-]+)/([a-zA-Z0-9-]+)$`)
+
+// ParseARN parses an IVS ARN. field names the input member in the error.
+func ParseARN(field, s string) (ARN, error) {
+	if s == "" {
+		return ARN{}, validationf(field, "%s must not be empty", field)
+	}
+	if len(s) > 128 {
+		return ARN{}, validationf(field, "%s must be at most 128 characters", field)
+	}
+	m := arnRe.FindStringSubmatch(s)
+	if m == nil {
+		return ARN{}, validationf(field, "%s %q is not a valid IVS ARN", field, s)
+	}
+	return ARN{Region: m[1], Account: m[2], Resource: m[3], ID: m[4]}, nil
+}
+
+// parseTypedARN parses s and checks that it names a resource of kind.
+func parseTypedARN(field, kind, s string) (ARN, error) {
+	a, err := ParseARN(field, s)
+	if err != nil {
+		return a, err
+	}
+	if a.Resource != kind {
+		return a, validationf(field, "%s must be a %s ARN, got %s", field, kind, strings.TrimSuffix(a.Resource, "/"))
+	}
+	return a, nil
+}

@@ -1,0 +1,101 @@
+// Package ivs is the domain of the IVS control plane: channels, stream keys,
+// streams and their sessions, with IVS's validation rules and errors. It knows
+// nothing of HTTP; the api package puts it on the wire.
+package ivs
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Service implements the IVS operations on top of a Store.
+type Service struct {
+	store   Store
+	region  string
+	account string
+	now     func() time.Time
+}
+
+// NewService returns a service for the account in store, which must exist
+// (see EnsureAccount).
+func NewService(store Store, region string, account Account) *Service {
+	return &Service{store: store, region: region, account: account.ID, now: time.Now}
+}
+
+// EnsureAccount returns the stored account, creating it on first start. A
+// non-empty akid and secret replace the stored admin key pair.
+func EnsureAccount(ctx context.Context, st Store, akid, secret string) (Account, bool, error) {
+	a, err := st.Account(ctx)
+	created := false
+	switch {
+	case errors.Is(err, ErrNotFound):
+		a = Account{ID: NewAccountID(), AccessKeyID: NewAccessKeyID(), SecretAccessKey: Secret(NewSecretAccessKey())}
+		created = true
+	case err != nil:
+		return Account{}, false, fmt.Errorf("ivs: read account: %w", err)
+	}
+	changed := created
+	if akid != "" && secret != "" && (a.AccessKeyID != akid || a.SecretAccessKey.Reveal() != secret) {
+		a.AccessKeyID, a.SecretAccessKey = akid, Secret(secret)
+		changed = true
+	}
+	if changed {
+		if err := st.PutAccount(ctx, a); err != nil {
+			return Account{}, false, fmt.Errorf("ivs: store account: %w", err)
+		}
+	}
+	return a, created, nil
+}
+
+// Region returns the service's region.
+func (s *Service) Region() string { return s.region }
+
+// AccountID returns the service's account id.
+func (s *Service) AccountID() string { return s.account }
+
+func (s *Service) arn(kind, id string) string {
+	return ARN{Region: s.region, Account: s.account, Resource: kind, ID: id}.String()
+}
+
+// ownARN parses an ARN of kind that belongs to this region and account. An
+// ARN of another account or region names nothing here: ResourceNotFound.
+func (s *Service) ownARN(field, kind, raw string) (ARN, error) {
+	a, err := parseTypedARN(field, kind, raw)
+	if err != nil {
+		return a, err
+	}
+	if a.Region != s.region || a.Account != s.account {
+		return a, notFound(kind, raw)
+	}
+	return a, nil
+}
+
+func encodeToken(id string) string {
+	if id == "" {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(id))
+}
+
+func decodeToken(tok string) (string, error) {
+	if tok == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return "", validationf("nextToken", "nextToken is not valid")
+	}
+	return string(b), nil
+}
+
+// storeErr turns a store's not-found into IVS's ResourceNotFound for arn and
+// wraps everything else.
+func storeErr(err error, kind, arn string) error {
+	if errors.Is(err, ErrNotFound) {
+		return notFound(kind, arn)
+	}
+	return fmt.Errorf("ivs: store: %w", err)
+}

@@ -1,0 +1,96 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/stream"
+)
+
+// Publisher is the one connection allowed to publish on a channel.
+type Publisher struct {
+	reg     *Registry
+	channel ivs.Channel
+	conn    ConnInfo
+
+	stopOnce sync.Once
+	stop     chan struct{}
+
+	// stream is set by Start under reg.mu, read under reg.mu.
+	stream  *Stream
+	detach  []func()
+	closeMu sync.Mutex
+	closed  bool
+}
+
+// Channel returns the channel the publisher's key belongs to.
+func (p *Publisher) Channel() ivs.Channel { return p.channel }
+
+// Done is closed when StopStream (or shutdown) cuts the publisher off; the
+// ingest must then close the connection and call Close.
+func (p *Publisher) Done() <-chan struct{} { return p.stop }
+
+func (p *Publisher) cut() { p.stopOnce.Do(func() { close(p.stop) }) }
+
+// Start makes the channel live with the given tracks: it records the stream
+// session, creates the hub and starts the consumers. The caller writes units
+// to the returned hub.
+func (p *Publisher) Start(ctx context.Context, tracks []*stream.Track) (*stream.Hub, error) {
+	if len(tracks) == 0 {
+		return nil, errors.New("live: a publication needs at least one track")
+	}
+	now := time.Now()
+	ss, err := p.reg.sessions.StartStreamSession(ctx, p.channel, now)
+	if err != nil {
+		return nil, fmt.Errorf("live: start session: %w", err)
+	}
+	hub := stream.NewHub(tracks)
+	st := &Stream{Channel: p.channel, StreamID: ss.StreamID, StartTime: ss.StartTime, Conn: p.conn, Hub: hub}
+	for _, c := range p.reg.consumers {
+		p.detach = append(p.detach, c.Attach(st))
+	}
+	p.reg.mu.Lock()
+	p.stream = st
+	p.reg.mu.Unlock()
+	p.reg.log.Info("stream started", "channel", p.channel.ARN, "stream_id", ss.StreamID,
+		"protocol", p.conn.Protocol, "remote", p.conn.Remote, "tracks", len(tracks))
+	return hub, nil
+}
+
+// Close ends the publication: the consumers stop, the session ends and the
+// channel is free for the next publisher. It is idempotent.
+func (p *Publisher) Close() {
+	p.closeMu.Lock()
+	defer p.closeMu.Unlock()
+	if p.closed {
+		return
+	}
+	p.closed = true
+	p.cut()
+
+	// Hide the stream at once so GetStream answers ChannelNotBroadcasting
+	// while the teardown runs; the channel stays claimed until release.
+	p.reg.mu.Lock()
+	st := p.stream
+	p.stream = nil
+	p.reg.mu.Unlock()
+	if st != nil {
+		st.Hub.Close()
+		for _, d := range p.detach {
+			d()
+		}
+		// The session must end even when the connection's context is gone.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := p.reg.sessions.EndStreamSession(ctx, st.StreamID, time.Now()); err != nil {
+			p.reg.log.Error("end stream session", "channel", p.channel.ARN, "stream_id", st.StreamID, "err", err)
+		}
+		cancel()
+		p.reg.log.Info("stream ended", "channel", p.channel.ARN, "stream_id", st.StreamID,
+			"duration", time.Since(st.StartTime).Round(time.Millisecond))
+	}
+	p.reg.release(p)
+}

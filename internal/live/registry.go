@@ -1,0 +1,192 @@
+// Package live keeps the channels that are live: it authenticates a
+// publisher's stream key, lets one publisher per channel in, starts the
+// consumers (HLS, later WebRTC, recording) on its hub, and cuts it off on
+// StopStream. It plays the role of MediaMTX's path manager.
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/stream"
+)
+
+// Errors a publisher may get from Claim.
+var (
+	ErrUnknownKey  = errors.New("live: unknown stream key")
+	ErrChannelBusy = errors.New("live: channel already has a publisher")
+	ErrNotLive     = errors.New("live: channel is not live")
+	ErrClosed      = errors.New("live: registry closed")
+)
+
+// Sessions is what the registry needs of the IVS service: key lookup and
+// the stream-session record. *ivs.Service implements it.
+type Sessions interface {
+	ResolveStreamKey(ctx context.Context, value string) (ivs.Channel, error)
+	StartStreamSession(ctx context.Context, c ivs.Channel, start time.Time) (ivs.StreamSession, error)
+	EndStreamSession(ctx context.Context, streamID string, end time.Time) error
+}
+
+// Consumer is started for every stream that goes live, e.g. the HLS muxer.
+type Consumer interface {
+	// Attach begins consuming st (typically by reading st.Hub in a goroutine)
+	// and returns a function that stops it and waits for it to finish.
+	Attach(st *Stream) (detach func())
+}
+
+// ConnInfo describes a publisher's connection, for logs and session events.
+type ConnInfo struct {
+	Protocol string // rtmp, rtmps, srt, whip
+	Remote   string
+}
+
+// Stream is a channel that is live.
+type Stream struct {
+	Channel   ivs.Channel
+	StreamID  string
+	StartTime time.Time
+	Conn      ConnInfo
+	Hub       *stream.Hub
+}
+
+// starvingAfter is how long a live stream may go without data before its
+// health is STARVING.
+const starvingAfter = 2 * time.Second
+
+// Health is HEALTHY while units arrive, STARVING once none came for a while.
+func (s *Stream) Health(now time.Time) string {
+	last := s.Hub.Stats().LastUnit
+	if last.IsZero() {
+		return ivs.HealthUnknown
+	}
+	if now.Sub(last) > starvingAfter {
+		return ivs.HealthStarving
+	}
+	return ivs.HealthHealthy
+}
+
+// Registry is the set of live channels.
+type Registry struct {
+	sessions  Sessions
+	log       *slog.Logger
+	consumers []Consumer
+
+	mu         sync.Mutex
+	publishers map[string]*Publisher // by channel id
+	closed     bool
+}
+
+// New returns an empty registry.
+func New(sessions Sessions, log *slog.Logger) *Registry {
+	return &Registry{sessions: sessions, log: log.With("component", "live"), publishers: make(map[string]*Publisher)}
+}
+
+// AddConsumer registers a consumer for streams that start after the call.
+// Call it before serving publishers.
+func (r *Registry) AddConsumer(c Consumer) { r.consumers = append(r.consumers, c) }
+
+// Claim authenticates a stream key and reserves its channel for the caller,
+// who must Close the returned publisher. A second publisher on a channel gets
+// ErrChannelBusy; the first is not disturbed.
+func (r *Registry) Claim(ctx context.Context, streamKey string, conn ConnInfo) (*Publisher, error) {
+	ch, err := r.sessions.ResolveStreamKey(ctx, streamKey)
+	if errors.Is(err, ivs.ErrUnknownStreamKey) {
+		return nil, ErrUnknownKey
+	}
+	if err != nil {
+		return nil, fmt.Errorf("live: resolve stream key: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	if _, busy := r.publishers[ch.ID]; busy {
+		return nil, ErrChannelBusy
+	}
+	p := &Publisher{reg: r, channel: ch, conn: conn, stop: make(chan struct{})}
+	r.publishers[ch.ID] = p
+	return p, nil
+}
+
+// Get returns the live stream of a channel.
+func (r *Registry) Get(channelID string) (*Stream, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, ok := r.publishers[channelID]
+	if !ok || p.stream == nil {
+		return nil, false
+	}
+	return p.stream, true
+}
+
+// List returns every live stream, ordered by channel ARN.
+func (r *Registry) List() []*Stream {
+	r.mu.Lock()
+	out := make([]*Stream, 0, len(r.publishers))
+	for _, p := range r.publishers {
+		if p.stream != nil {
+			out = append(out, p.stream)
+		}
+	}
+	r.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Channel.ARN < out[j].Channel.ARN })
+	return out
+}
+
+// Stop cuts the publisher of a channel off. It returns once the publisher
+// was told to stop; its connection closes right after.
+func (r *Registry) Stop(channelID string) error {
+	r.mu.Lock()
+	p, ok := r.publishers[channelID]
+	r.mu.Unlock()
+	if !ok || p.stream == nil {
+		return ErrNotLive
+	}
+	p.cut()
+	return nil
+}
+
+// Close cuts every publisher off and refuses new ones. It waits until every
+// publisher has been closed by its owner, or ctx ends.
+func (r *Registry) Close(ctx context.Context) {
+	r.mu.Lock()
+	r.closed = true
+	ps := make([]*Publisher, 0, len(r.publishers))
+	for _, p := range r.publishers {
+		ps = append(ps, p)
+	}
+	r.mu.Unlock()
+	for _, p := range ps {
+		p.cut()
+	}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		r.mu.Lock()
+		n := len(r.publishers)
+		r.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (r *Registry) release(p *Publisher) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.publishers[p.channel.ID] == p {
+		delete(r.publishers, p.channel.ID)
+	}
+}

@@ -1,0 +1,79 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/onair-video/onair/internal/ivs"
+)
+
+// CreateStreamSession implements ivs.Store.
+func (s *Store) CreateStreamSession(ctx context.Context, ss ivs.StreamSession) error {
+	doc, err := json.Marshal(ss.Channel)
+	if err != nil {
+		return fmt.Errorf("sqlite: encode session channel: %w", err)
+	}
+	_, err = s.db.ExecContext(ctx, "INSERT INTO stream_sessions (stream_id, channel_id, channel, start_time) VALUES (?, ?, ?, ?)",
+		ss.StreamID, ss.ChannelID, string(doc), formatTime(ss.StartTime))
+	if err != nil {
+		return fmt.Errorf("sqlite: insert stream session: %w", err)
+	}
+	return nil
+}
+
+// EndStreamSession implements ivs.Store.
+func (s *Store) EndStreamSession(ctx context.Context, streamID string, end time.Time) error {
+	res, err := s.db.ExecContext(ctx, "UPDATE stream_sessions SET end_time = ? WHERE stream_id = ? AND end_time IS NULL",
+		formatTime(end), streamID)
+	return affected(res, err, "end stream session "+streamID)
+}
+
+// EndOpenStreamSessions implements ivs.Store.
+func (s *Store) EndOpenStreamSessions(ctx context.Context, end time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, "UPDATE stream_sessions SET end_time = ? WHERE end_time IS NULL", formatTime(end))
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: end open sessions: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: end open sessions: %w", err)
+	}
+	return int(n), nil
+}
+
+// OpenStreamSession implements ivs.Store.
+func (s *Store) OpenStreamSession(ctx context.Context, channelID string) (ivs.StreamSession, error) {
+	row := s.db.QueryRowContext(ctx, `SELECT stream_id, channel_id, channel, start_time, end_time FROM stream_sessions
+		WHERE channel_id = ? AND end_time IS NULL ORDER BY start_time DESC LIMIT 1`, channelID)
+	ss, err := scanSession(row)
+	if err != nil {
+		return ivs.StreamSession{}, notFound(err, "open stream session of "+channelID)
+	}
+	return ss, nil
+}
+
+func scanSession(row interface{ Scan(...any) error }) (ivs.StreamSession, error) {
+	var ss ivs.StreamSession
+	var doc, start string
+	var end sql.NullString
+	if err := row.Scan(&ss.StreamID, &ss.ChannelID, &doc, &start, &end); err != nil {
+		return ss, err
+	}
+	if err := json.Unmarshal([]byte(doc), &ss.Channel); err != nil {
+		return ss, fmt.Errorf("decode session %s: %w", ss.StreamID, err)
+	}
+	ss.Channel.ID = ss.ChannelID
+	var err error
+	if ss.StartTime, err = parseTime(start); err != nil {
+		return ss, fmt.Errorf("decode session %s: %w", ss.StreamID, err)
+	}
+	if end.Valid {
+		if ss.EndTime, err = parseTime(end.String); err != nil {
+			return ss, fmt.Errorf("decode session %s: %w", ss.StreamID, err)
+		}
+	}
+	return ss, nil
+}
