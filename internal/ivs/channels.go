@@ -168,9 +168,9 @@ func (s *Service) CreateChannel(ctx context.Context, in CreateChannelInput) (Cha
 		ARN: s.arn(ResourceChannel, id), ID: id,
 		LatencyMode: LatencyLow, Type: TypeStandard, ContainerFormat: ContainerTS,
 		MultitrackInputConfiguration: Multitrack{Policy: "ALLOW", MaximumResolution: "FULL_HD"},
-		SRT:       SRT{Passphrase: NewSRTPassphrase()},
-		Tags:      cloneTags(in.Tags),
-		CreatedAt: s.now().UTC(),
+		SRT:                          SRT{Passphrase: NewSRTPassphrase()},
+		Tags:                         cloneTags(in.Tags),
+		CreatedAt:                    s.now().UTC(),
 	}
 	if err := s.apply(&c, in.ChannelInput); err != nil {
 		return Channel{}, StreamKey{}, err

@@ -11,17 +11,17 @@ type Code string
 // The IVS error codes. Note the names without an "Exception" suffix: they are
 // IVS's own.
 const (
-	CodeAccessDenied          Code = "AccessDeniedException"
+	CodeAccessDenied           Code = "AccessDeniedException"
 	CodeChannelNotBroadcasting Code = "ChannelNotBroadcasting"
-	CodeConflict              Code = "ConflictException"
-	CodeInternal              Code = "InternalServerException"
-	CodePendingVerification   Code = "PendingVerification"
-	CodeResourceNotFound      Code = "ResourceNotFoundException"
-	CodeServiceQuotaExceeded  Code = "ServiceQuotaExceededException"
-	CodeServiceUnavailable    Code = "ServiceUnavailable"
-	CodeStreamUnavailable     Code = "StreamUnavailable"
-	CodeThrottling            Code = "ThrottlingException"
-	CodeValidation            Code = "ValidationException"
+	CodeConflict               Code = "ConflictException"
+	CodeInternal               Code = "InternalServerException"
+	CodePendingVerification    Code = "PendingVerification"
+	CodeResourceNotFound       Code = "ResourceNotFoundException"
+	CodeServiceQuotaExceeded   Code = "ServiceQuotaExceededException"
+	CodeServiceUnavailable     Code = "ServiceUnavailable"
+	CodeStreamUnavailable      Code = "StreamUnavailable"
+	CodeThrottling             Code = "ThrottlingException"
+	CodeValidation             Code = "ValidationException"
 )
 
 // Error is an error an IVS client is meant to see. The api package maps Code

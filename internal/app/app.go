@@ -1,0 +1,264 @@
+// Package app wires onair together: config → store → service → servers. It
+// owns the order of start and stop and nothing else.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/onair-video/onair/internal/api"
+	"github.com/onair-video/onair/internal/config"
+	"github.com/onair-video/onair/internal/hls"
+	"github.com/onair-video/onair/internal/ingest/rtmp"
+	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/metrics"
+	"github.com/onair-video/onair/internal/store/sqlite"
+	"github.com/onair-video/onair/internal/webui"
+)
+
+// Options are the parts of a run that are not configuration.
+type Options struct {
+	Version string
+	Log     *slog.Logger
+	// Stdout receives the start banner; ShowSecret allows the admin secret
+	// in it (only when stdout is a terminal: never into a log file).
+	Stdout     io.Writer
+	ShowSecret bool
+}
+
+// shutdownGrace bounds how long a stop waits for publishers and HTTP
+// requests to finish.
+const shutdownGrace = 5 * time.Second
+
+// Run starts onair and blocks until ctx ends, then stops it in order.
+func Run(ctx context.Context, cfg config.Config, opt Options) error {
+	log := opt.Log
+	if err := ensureDir(cfg.DataDir); err != nil {
+		return err
+	}
+	store, err := sqlite.Open(ctx, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	account, created, err := ivs.EnsureAccount(ctx, store, cfg.AdminAccessKeyID, cfg.AdminSecretAccessKey)
+	if err != nil {
+		return err
+	}
+	credPath, err := writeCredentials(cfg.DataDir, account, cfg.Region)
+	if err != nil {
+		return err
+	}
+	if created {
+		log.Info("created account", "account", account.ID, "access_key_id", account.AccessKeyID, "credentials", credPath)
+	}
+	svc := ivs.NewService(store, cfg.Region, account)
+	if n, err := svc.EndInterruptedSessions(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		log.Info("ended stream sessions interrupted by a stop", "count", n)
+	}
+
+	cert, err := loadOrCreateCert(cfg.TLSCert, cfg.TLSKey, cfg.DataDir, cfg.PublicHost)
+	if err != nil {
+		return err
+	}
+
+	lns, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	defer lns.closeAll()
+	if err := writeListeners(cfg.DataDir, lns.addrs()); err != nil {
+		return err
+	}
+
+	registry := live.New(svc, log)
+	hlsSrv := hls.New(hls.Config{Log: log, PartDuration: cfg.HLSPartDuration, SegmentDuration: cfg.HLSSegmentDuration})
+	defer hlsSrv.Close()
+	registry.AddConsumer(hlsSrv)
+
+	ports := lns.ports()
+	endpoints := func(r *http.Request) ivs.Endpoints {
+		return ivs.Endpoints{
+			Host: publicHost(cfg.PublicHost, r), HTTPPort: ports["http"], RTMPSPort: ports["rtmps"], RTMPPort: ports["rtmp"],
+			Region: cfg.Region, Account: account.ID,
+		}
+	}
+	mux := http.NewServeMux()
+	api.New(api.Config{Service: svc, Live: registry, Account: account, Endpoints: endpoints, Log: log}).Register(mux)
+	mux.Handle("/api/video/v1/", hlsSrv)
+	mux.Handle("GET /metrics", metrics.New(registry))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.Handle("GET /", webui.Handler(webui.Info{Version: opt.Version, Region: cfg.Region}))
+
+	httpSrv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	var rtmpSrvs []*rtmp.Server
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	serve := func(name string, fn func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	serve("http", func() error { return httpSrv.Serve(lns.http) })
+	if lns.rtmp != nil {
+		s := rtmp.New(rtmp.Config{Registry: registry, Log: log, Protocol: "rtmp"})
+		rtmpSrvs = append(rtmpSrvs, s)
+		serve("rtmp", func() error { return s.Serve(lns.rtmp) })
+	}
+	if lns.rtmps != nil {
+		s := rtmp.New(rtmp.Config{Registry: registry, Log: log, Protocol: "rtmps"})
+		rtmpSrvs = append(rtmpSrvs, s)
+		tlsLn := tls.NewListener(lns.rtmps, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		serve("rtmps", func() error { return s.Serve(tlsLn) })
+	}
+	for name, addr := range lns.addrs() {
+		log.Info("listening", "listener", name, "addr", addr)
+	}
+	printBanner(opt, cfg, lns, account, credPath)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	log.Info("stopping")
+	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	// Publishers first, so their sessions end cleanly in the store, then
+	// the listeners and the HTTP requests in flight.
+	registry.Close(stopCtx)
+	for _, s := range rtmpSrvs {
+		_ = s.Close() // Close errors are closed-listener noise at shutdown
+	}
+	hlsSrv.Close() // releases blocked playlist requests
+	if err := httpSrv.Shutdown(stopCtx); err != nil {
+		_ = httpSrv.Close()
+	}
+	wg.Wait()
+	return runErr
+}
+
+// publicHost is the host for URLs in responses: the configured one, else the
+// host the client reached us at, else loopback.
+func publicHost(configured string, r *http.Request) string {
+	if configured != "" {
+		return configured
+	}
+	if r != nil && r.Host != "" {
+		if h, _, err := net.SplitHostPort(r.Host); err == nil {
+			return h
+		}
+		return r.Host
+	}
+	return "127.0.0.1"
+}
+
+// listeners are bound before anything serves, so that port 0 resolves and
+// listeners.json is complete before /healthz answers.
+type listeners struct {
+	http, rtmp, rtmps net.Listener
+}
+
+func listen(cfg config.Config) (*listeners, error) {
+	l := &listeners{}
+	for _, a := range []struct {
+		name string
+		addr string
+		dst  *net.Listener
+	}{{"http", cfg.HTTPAddr, &l.http}, {"rtmp", cfg.RTMPAddr, &l.rtmp}, {"rtmps", cfg.RTMPSAddr, &l.rtmps}} {
+		if a.addr == config.Off {
+			continue
+		}
+		ln, err := net.Listen("tcp", a.addr)
+		if err != nil {
+			l.closeAll()
+			return nil, fmt.Errorf("app: listen %s on %s: %w", a.name, a.addr, err)
+		}
+		*a.dst = ln
+	}
+	return l, nil
+}
+
+func (l *listeners) each(fn func(name string, ln net.Listener)) {
+	for _, e := range []struct {
+		name string
+		ln   net.Listener
+	}{{"http", l.http}, {"rtmp", l.rtmp}, {"rtmps", l.rtmps}} {
+		if e.ln != nil {
+			fn(e.name, e.ln)
+		}
+	}
+}
+
+func (l *listeners) addrs() map[string]string {
+	m := map[string]string{}
+	l.each(func(name string, ln net.Listener) { m[name] = ln.Addr().String() })
+	return m
+}
+
+func (l *listeners) ports() map[string]int {
+	m := map[string]int{}
+	l.each(func(name string, ln net.Listener) { m[name] = ln.Addr().(*net.TCPAddr).Port })
+	return m
+}
+
+func (l *listeners) closeAll() {
+	l.each(func(_ string, ln net.Listener) { _ = ln.Close() }) // already closed by Shutdown is fine
+}
+
+func printBanner(opt Options, cfg config.Config, l *listeners, a ivs.Account, credPath string) {
+	if opt.Stdout == nil {
+		return
+	}
+	host := cfg.PublicHost
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	p := l.ports()
+	hp := func(port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
+	w := opt.Stdout
+	fmt.Fprintf(w, "\nonair %s is running\n\n", opt.Version)
+	fmt.Fprintf(w, "  Console:      http://%s/\n", hp(p["http"]))
+	fmt.Fprintf(w, "  API endpoint: http://%s  (region %s)\n", hp(p["http"]), cfg.Region)
+	if l.rtmps != nil {
+		fmt.Fprintf(w, "  Ingest:       rtmps://%s/app/<stream key>\n", hp(p["rtmps"]))
+	}
+	if l.rtmp != nil {
+		fmt.Fprintf(w, "                rtmp://%s/app/<stream key>\n", hp(p["rtmp"]))
+	}
+	fmt.Fprintf(w, "\n  Admin access key id:     %s\n", a.AccessKeyID)
+	if opt.ShowSecret {
+		fmt.Fprintf(w, "  Admin secret access key: %s\n", a.SecretAccessKey.Reveal())
+	} else {
+		fmt.Fprintf(w, "  Admin secret access key: in %s\n", credPath)
+	}
+	fmt.Fprintf(w, "\n  Try: AWS_SHARED_CREDENTIALS_FILE=%s aws --profile onair --region %s \\\n", credPath, cfg.Region)
+	fmt.Fprintf(w, "         --endpoint-url http://%s ivs create-channel --name demo --type BASIC --latency-mode LOW\n\n", hp(p["http"]))
+}

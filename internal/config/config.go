@@ -1,0 +1,288 @@
+// Package config reads onair's settings: command-line flags over ONAIR_*
+// environment variables over an optional YAML file over defaults. Every
+// setting has all four; the error for a bad value names the flag.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Off disables a listener when given as its address.
+const Off = "off"
+
+// Config is plain data, validated once by Load.
+type Config struct {
+	DataDir            string
+	HTTPAddr           string
+	RTMPAddr           string
+	RTMPSAddr          string
+	PublicHost         string
+	Region             string
+	TLSCert            string
+	TLSKey             string
+	LogFormat          string
+	LogLevel           string
+	HLSPartDuration    time.Duration
+	HLSSegmentDuration time.Duration
+	// Admin key pair, from the environment only (a secret must not sit in a
+	// process listing or a config file that is checked in).
+	AdminAccessKeyID     string
+	AdminSecretAccessKey string
+}
+
+// option is one setting: its flag name (the env var and YAML key derive
+// from it), default and help.
+type option struct {
+	name string
+	def  string
+	help string
+	set  func(c *Config, v string) error
+	get  func(c *Config) string
+}
+
+func str(f func(c *Config) *string) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error { *f(c) = v; return nil },
+		func(c *Config) string { return *f(c) }
+}
+
+func dur(f func(c *Config) *time.Duration) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("not a duration (e.g. 200ms): %w", err)
+			}
+			*f(c) = d
+			return nil
+		},
+		func(c *Config) string { return f(c).String() }
+}
+
+func opt(name, def, help string, acc func() (func(*Config, string) error, func(*Config) string)) option {
+	set, get := acc()
+	return option{name: name, def: def, help: help, set: set, get: get}
+}
+
+// options lists every setting. Docs (README's table) are generated from it.
+var options = []option{
+	opt("data-dir", "./data", "directory for the database, credentials, TLS certificate and listeners.json",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.DataDir })
+		}),
+	opt("http-addr", ":8080", "API, playback, pages, /metrics and /healthz (TCP)",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.HTTPAddr })
+		}),
+	opt("rtmp-addr", ":1935", "RTMP ingest (TCP); off disables",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.RTMPAddr })
+		}),
+	opt("rtmps-addr", ":1936", "RTMPS ingest (TCP+TLS); off disables",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.RTMPSAddr })
+		}),
+	opt("public-host", "", "host put into ingest and playback URLs (default: the request's Host, else 127.0.0.1)",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.PublicHost })
+		}),
+	opt("region", "us-east-1", "AWS region this server answers as (in ARNs, stream keys and SigV4 scope)",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.Region })
+		}),
+	opt("tls-cert", "", "PEM certificate for RTMPS (default: self-signed, generated into the data dir)",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.TLSCert })
+		}),
+	opt("tls-key", "", "PEM private key for --tls-cert",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.TLSKey })
+		}),
+	opt("log-format", "text", "log format: text or json",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.LogFormat })
+		}),
+	opt("log-level", "info", "log level: debug, info, warn or error",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.LogLevel })
+		}),
+	opt("hls-part-duration", "200ms", "LL-HLS part duration (LOW latency channels)",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return dur(func(c *Config) *time.Duration { return &c.HLSPartDuration })
+		}),
+	opt("hls-segment-duration", "1s", "minimum HLS segment duration; segments end on a keyframe",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return dur(func(c *Config) *time.Duration { return &c.HLSSegmentDuration })
+		}),
+}
+
+// envOnly are settings read from the environment alone.
+var envOnly = []struct {
+	env  string
+	help string
+	set  func(c *Config, v string)
+}{
+	{"ONAIR_ADMIN_ACCESS_KEY_ID", "admin access key id (default: generated on first start)", func(c *Config, v string) { c.AdminAccessKeyID = v }},
+	{"ONAIR_ADMIN_SECRET_ACCESS_KEY", "admin secret access key (default: generated on first start)", func(c *Config, v string) { c.AdminSecretAccessKey = v }},
+}
+
+// EnvName returns the environment variable of a flag: ONAIR_ and the name in
+// upper case with _ for -.
+func EnvName(flagName string) string {
+	return "ONAIR_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func yamlKey(flagName string) string { return strings.ReplaceAll(flagName, "-", "_") }
+
+// Load builds the configuration of `onair serve` from args (without the
+// subcommand) and the environment lookup getenv.
+func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("onair serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	values := make(map[string]*string, len(options))
+	for _, o := range options {
+		values[o.name] = fs.String(o.name, o.def, o.help)
+	}
+	configFile := fs.String("config", getenv("ONAIR_CONFIG"), "YAML file with settings (keys are flag names with _ for -)")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+
+	var c Config
+	byName := make(map[string]option, len(options))
+	for _, o := range options {
+		byName[o.name] = o
+		if err := o.set(&c, o.def); err != nil {
+			return Config{}, fmt.Errorf("default of --%s: %w", o.name, err)
+		}
+	}
+	if *configFile != "" {
+		if err := loadYAML(&c, *configFile, byName); err != nil {
+			return Config{}, err
+		}
+	}
+	for _, o := range options {
+		if v := getenv(EnvName(o.name)); v != "" {
+			if err := o.set(&c, v); err != nil {
+				return Config{}, fmt.Errorf("%s: %w", EnvName(o.name), err)
+			}
+		}
+	}
+	for _, e := range envOnly {
+		if v := getenv(e.env); v != "" {
+			e.set(&c, v)
+		}
+	}
+	var ferr error
+	fs.Visit(func(f *flag.Flag) {
+		if o, ok := byName[f.Name]; ok && ferr == nil {
+			if err := o.set(&c, *values[f.Name]); err != nil {
+				ferr = fmt.Errorf("--%s: %w", f.Name, err)
+			}
+		}
+	})
+	if ferr != nil {
+		return Config{}, ferr
+	}
+	return c, c.Validate()
+}
+
+func loadYAML(c *Config, path string, byName map[string]option) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--config: %w", err)
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("--config %s: %w", path, err)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		o, ok := byName[strings.ReplaceAll(k, "_", "-")]
+		if !ok {
+			return fmt.Errorf("--config %s: unknown setting %q", path, k)
+		}
+		if err := o.set(c, fmt.Sprint(m[k])); err != nil {
+			return fmt.Errorf("--config %s: %s: %w", path, k, err)
+		}
+	}
+	return nil
+}
+
+// Validate checks the settings; its errors name the flag.
+func (c *Config) Validate() error {
+	var errs []error
+	for _, a := range []struct{ flag, v string }{
+		{"http-addr", c.HTTPAddr}, {"rtmp-addr", c.RTMPAddr}, {"rtmps-addr", c.RTMPSAddr},
+	} {
+		if a.v == Off {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			errs = append(errs, fmt.Errorf("--%s %q: want host:port, :port or off", a.flag, a.v))
+		}
+	}
+	if c.HTTPAddr == Off {
+		errs = append(errs, errors.New("--http-addr can't be off: the API and playback need it"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir must not be empty"))
+	}
+	if c.Region == "" || strings.ContainsAny(c.Region, " /:") {
+		errs = append(errs, fmt.Errorf("--region %q is not a region name", c.Region))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.LogFormat))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	if c.HLSPartDuration < 50*time.Millisecond || c.HLSPartDuration > 2*time.Second {
+		errs = append(errs, fmt.Errorf("--hls-part-duration %s: want 50ms to 2s", c.HLSPartDuration))
+	}
+	if c.HLSSegmentDuration < c.HLSPartDuration || c.HLSSegmentDuration > 20*time.Second {
+		errs = append(errs, fmt.Errorf("--hls-segment-duration %s: want at least the part duration and at most 20s", c.HLSSegmentDuration))
+	}
+	if (c.AdminAccessKeyID == "") != (c.AdminSecretAccessKey == "") {
+		errs = append(errs, errors.New("ONAIR_ADMIN_ACCESS_KEY_ID and ONAIR_ADMIN_SECRET_ACCESS_KEY go together"))
+	}
+	return errors.Join(errs...)
+}
+
+// Markdown returns the settings table for the README.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("| flag | environment | YAML key | default | meaning |\n|---|---|---|---|---|\n")
+	for _, o := range options {
+		def := o.def
+		if def == "" {
+			def = "–"
+		}
+		fmt.Fprintf(&b, "| `--%s` | `%s` | `%s` | `%s` | %s |\n", o.name, EnvName(o.name), yamlKey(o.name), def, o.help)
+	}
+	b.WriteString("| `--config` | `ONAIR_CONFIG` | – | – | YAML file with settings (keys are flag names with _ for -); unknown keys are an error |\n")
+	for _, e := range envOnly {
+		fmt.Fprintf(&b, "| – | `%s` | – | – | %s |\n", e.env, e.help)
+	}
+	return b.String()
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the system programs onair needs when they are missing: ffmpeg
+# (ffprobe comes with it) and the aws CLI the tests drive.
+set -euo pipefail
+
+missing=()
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
+command -v aws >/dev/null 2>&1 || missing+=(awscli)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "deps: please install: $pkgs" >&2
+  exit 1
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+    echo "deps: run as root or install: $pkgs" >&2; exit 1
+  fi
+fi
+echo "deps: installing $pkgs"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $pkgs >/dev/null

@@ -1,0 +1,122 @@
+package harness
+
+import (
+	"fmt"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Publish describes an ffmpeg publisher of a generated test pattern.
+type Publish struct {
+	URL      string
+	Size     string        // default 640x360
+	Rate     int           // frames per second, default 30
+	GOP      int           // keyframe interval in frames, default Rate (1 s)
+	Duration time.Duration // default: until stopped
+	Audio    bool          // add a sine tone as AAC
+	// Realtime paces the input like a live encoder (-re). Default true.
+	Realtime *bool
+}
+
+// Process is a program a test started; it is killed with the test.
+type Process struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+	err  error
+}
+
+// StartFFmpeg publishes a test pattern with ffmpeg.
+func StartFFmpeg(t testing.TB, p Publish) *Process {
+	t.Helper()
+	bin := RequireProgram(t, "ffmpeg")
+	if p.Size == "" {
+		p.Size = "640x360"
+	}
+	if p.Rate == 0 {
+		p.Rate = 30
+	}
+	if p.GOP == 0 {
+		p.GOP = p.Rate
+	}
+	args := []string{"-hide_banner", "-loglevel", "warning", "-nostdin"}
+	if p.Realtime == nil || *p.Realtime {
+		args = append(args, "-re")
+	}
+	src := fmt.Sprintf("testsrc2=size=%s:rate=%d", p.Size, p.Rate)
+	if p.Duration > 0 {
+		src += ":duration=" + strconv.FormatFloat(p.Duration.Seconds(), 'f', 3, 64)
+	}
+	args = append(args, "-f", "lavfi", "-i", src)
+	if p.Audio {
+		a := "sine=frequency=440:sample_rate=48000"
+		if p.Duration > 0 {
+			a += ":duration=" + strconv.FormatFloat(p.Duration.Seconds(), 'f', 3, 64)
+		}
+		args = append(args, "-f", "lavfi", "-i", a)
+	}
+	args = append(args, "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
+		"-pix_fmt", "yuv420p", "-g", strconv.Itoa(p.GOP), "-keyint_min", strconv.Itoa(p.GOP), "-sc_threshold", "0",
+		"-b:v", "800k")
+	if p.Audio {
+		args = append(args, "-c:a", "aac", "-b:a", "96k", "-ar", "48000", "-ac", "2")
+	}
+	args = append(args, "-f", "flv", p.URL)
+	return StartProcess(t, bin, args...)
+}
+
+// StartProcess starts a program in its own process group.
+func StartProcess(t testing.TB, name string, args ...string) *Process {
+	t.Helper()
+	pr := &Process{out: &syncBuffer{}, done: make(chan struct{})}
+	pr.cmd = exec.Command(name, args...)
+	pr.cmd.Stdout, pr.cmd.Stderr = pr.out, pr.out
+	pr.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := pr.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		pr.err = pr.cmd.Wait()
+		close(pr.done)
+	}()
+	t.Cleanup(func() {
+		pr.Kill()
+		if t.Failed() {
+			t.Logf("%s output (pid %d):\n%s", name, pr.cmd.Process.Pid, pr.Output())
+		}
+	})
+	return pr
+}
+
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Err is the process's exit error; valid after Done.
+func (p *Process) Err() error { return p.err }
+
+// Output is what the process printed so far.
+func (p *Process) Output() string { return p.out.String() }
+
+// Wait waits for the process to exit, up to d.
+func (p *Process) Wait(d time.Duration) error {
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(d):
+		return fmt.Errorf("still running after %s", d)
+	}
+}
+
+// Kill ends the process group and waits. It is idempotent.
+func (p *Process) Kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) // the whole group
+	<-p.done
+}
