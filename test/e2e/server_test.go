@@ -1,0 +1,163 @@
+package e2e
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ivs"
+	"github.com/aws/aws-sdk-go-v2/service/ivs/types"
+
+	"github.com/onair-video/onair/test/e2e/harness"
+)
+
+// The data dir holds what design.md §3 promises, with secrets private.
+func TestFirstStartFiles(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	for _, name := range []string{"http", "rtmp", "rtmps"} {
+		if !strings.HasPrefix(s.Addrs[name], "127.0.0.1:") {
+			t.Errorf("listeners.json %s = %q", name, s.Addrs[name])
+		}
+	}
+	for file, mode := range map[string]os.FileMode{"credentials": 0o600, "tls.key": 0o600} {
+		fi, err := os.Stat(filepath.Join(s.DataDir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != mode {
+			t.Errorf("%s mode %v, want %v", file, fi.Mode().Perm(), mode)
+		}
+	}
+	if !strings.HasPrefix(s.AccessKeyID, "AKIA") || len(s.SecretAccessKey) != 40 {
+		t.Errorf("admin key pair %q / %d chars", s.AccessKeyID, len(s.SecretAccessKey))
+	}
+	// The banner goes to a pipe here, not a terminal: no secret in it.
+	if strings.Contains(s.Logs(), s.SecretAccessKey) {
+		t.Errorf("the secret access key appears in the output")
+	}
+	if _, err := s.Metric("go_goroutines"); err != nil {
+		t.Errorf("/metrics: %v", err)
+	}
+}
+
+// The aws CLI with the credentials file and profile of design.md §3.
+func TestAWSCLIWithCredentialsFile(t *testing.T) {
+	t.Parallel()
+	aws := harness.RequireProgram(t, "aws")
+	s := harness.Start(t)
+	run := func(args ...string) []byte {
+		t.Helper()
+		full := append([]string{"--profile", "onair", "--region", "us-east-1", "--endpoint-url", s.Endpoint(), "--output", "json"}, args...)
+		cmd := exec.Command(aws, full...)
+		cmd.Env = append(os.Environ(), "AWS_SHARED_CREDENTIALS_FILE="+s.CredentialsFile(), "AWS_CONFIG_FILE=/dev/null",
+			"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_PROFILE=", "AWS_DEFAULT_PROFILE=")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	var created struct {
+		Channel   map[string]any `json:"channel"`
+		StreamKey map[string]any `json:"streamKey"`
+	}
+	out := run("ivs", "create-channel", "--name", "demo", "--type", "BASIC", "--latency-mode", "LOW")
+	if err := json.Unmarshal(out, &created); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	ch := created.Channel
+	for _, field := range []string{"arn", "name", "latencyMode", "type", "recordingConfigurationArn", "ingestEndpoint",
+		"playbackUrl", "authorized", "tags", "insecureIngest", "preset", "srt", "playbackRestrictionPolicyArn",
+		"multitrackInputConfiguration", "containerFormat"} {
+		if _, ok := ch[field]; !ok {
+			t.Errorf("channel lacks %q: %s", field, out)
+		}
+	}
+	if ch["type"] != "BASIC" || ch["latencyMode"] != "LOW" || ch["name"] != "demo" {
+		t.Errorf("channel = %v", ch)
+	}
+	if want := "127.0.0.1:" + strings.Split(s.Addrs["rtmps"], ":")[1]; ch["ingestEndpoint"] != want {
+		t.Errorf("ingestEndpoint = %v, want %s", ch["ingestEndpoint"], want)
+	}
+	if pu, _ := ch["playbackUrl"].(string); !strings.HasPrefix(pu, s.Endpoint()+"/api/video/v1/us-east-1.") || !strings.HasSuffix(pu, ".m3u8") {
+		t.Errorf("playbackUrl = %v", ch["playbackUrl"])
+	}
+	if v, _ := created.StreamKey["value"].(string); !strings.HasPrefix(v, "sk_us-east-1_") || len(v) != len("sk_us-east-1_")+12+1+30 {
+		t.Errorf("stream key value %q", v)
+	}
+	arn := ch["arn"].(string)
+	out = run("ivs", "list-channels")
+	if !strings.Contains(string(out), arn) {
+		t.Errorf("list-channels lacks %s:\n%s", arn, out)
+	}
+	run("ivs", "delete-channel", "--arn", arn)
+}
+
+// SIGKILL loses no channel or key, and a stream that was live is ended
+// cleanly at the next start.
+func TestKillAndRestart(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	c := s.IVS()
+	ch, key := createChannel(t, c, "survivor", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
+	pub := harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(aws.ToString(key.Value))})
+	waitLive(t, c, aws.ToString(ch.Arn))
+
+	s.Kill()
+	pub.Kill()
+	s2 := harness.Start(t, harness.Options{DataDir: s.DataDir})
+	c2 := s2.IVS()
+	ctx := harness.Context(t, 10*time.Second)
+	got, err := c2.GetChannel(ctx, &ivs.GetChannelInput{Arn: ch.Arn})
+	if err != nil || aws.ToString(got.Channel.Name) != "survivor" {
+		t.Fatalf("GetChannel after restart: %+v, %v", got, err)
+	}
+	k, err := c2.GetStreamKey(ctx, &ivs.GetStreamKeyInput{Arn: key.Arn})
+	if err != nil || aws.ToString(k.StreamKey.Value) != aws.ToString(key.Value) {
+		t.Fatalf("GetStreamKey after restart: %v", err)
+	}
+	_, err = c2.GetStream(ctx, &ivs.GetStreamInput{ChannelArn: ch.Arn})
+	var cnb *types.ChannelNotBroadcasting
+	if !errors.As(err, &cnb) {
+		t.Fatalf("GetStream after restart: %v, want ChannelNotBroadcasting", err)
+	}
+	if !strings.Contains(s2.Logs(), "ended stream sessions interrupted by a stop") {
+		t.Errorf("restart did not report the interrupted session:\n%s", s2.Logs())
+	}
+	// The session ended, so the channel is not live and can be changed.
+	if _, err := c2.UpdateChannel(ctx, &ivs.UpdateChannelInput{Arn: ch.Arn, Name: aws.String("renamed")}); err != nil {
+		t.Fatalf("UpdateChannel after restart: %v", err)
+	}
+	// The same key publishes again after the restart.
+	harness.StartFFmpeg(t, harness.Publish{URL: s2.RTMPURL(aws.ToString(key.Value))})
+	waitLive(t, c2, aws.ToString(ch.Arn))
+}
+
+// SIGTERM stops the server in order: publishers are cut off and their
+// sessions end, then it exits 0.
+func TestGracefulStop(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	c := s.IVS()
+	ch, key := createChannel(t, c, "graceful", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeNormalLatency)
+	pub := harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(aws.ToString(key.Value))})
+	waitLive(t, c, aws.ToString(ch.Arn))
+	s.Stop()
+	if err := pub.Wait(10 * time.Second); err == nil {
+		t.Errorf("ffmpeg exited cleanly; want its connection cut")
+	}
+	if !strings.Contains(s.Logs(), "stream ended") {
+		t.Errorf("no stream end logged:\n%s", s.Logs())
+	}
+	s2 := harness.Start(t, harness.Options{DataDir: s.DataDir})
+	if strings.Contains(s2.Logs(), "interrupted by a stop") {
+		t.Errorf("a graceful stop left a session open")
+	}
+}
