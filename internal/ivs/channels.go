@@ -129,10 +129,10 @@ func (s *Service) apply(c *Channel, in ChannelInput) error {
 	}
 	if c.MultitrackInputConfiguration.Enabled {
 		if c.Type != TypeStandard {
-			return validationf("multitrackInputConfiguration.enabled", "multitrack input is allowed only for STANDARD channels")
+			return validationf("multitrackInputConfiguration.enabled", "multitrackInputConfiguration.enabled: multitrack input is allowed only for STANDARD channels")
 		}
 		if c.ContainerFormat != ContainerFMP4 {
-			return validationf("containerFormat", "multitrack input needs containerFormat FRAGMENTED_MP4")
+			return validationf("containerFormat", "containerFormat must be FRAGMENTED_MP4 when multitrack input is enabled")
 		}
 	}
 	for _, ref := range []struct {

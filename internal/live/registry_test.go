@@ -1,0 +1,176 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/stream"
+)
+
+// fakeSessions is a hand-written ivs fake: keys map to channels; sessions
+// are recorded.
+type fakeSessions struct {
+	mu      sync.Mutex
+	keys    map[string]ivs.Channel
+	started []string
+	ended   []string
+}
+
+func (f *fakeSessions) ResolveStreamKey(_ context.Context, v string) (ivs.Channel, error) {
+	c, ok := f.keys[v]
+	if !ok {
+		return ivs.Channel{}, ivs.ErrUnknownStreamKey
+	}
+	return c, nil
+}
+
+func (f *fakeSessions) StartStreamSession(_ context.Context, c ivs.Channel, start time.Time) (ivs.StreamSession, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := ivs.NewStreamID()
+	f.started = append(f.started, id)
+	return ivs.StreamSession{StreamID: id, ChannelID: c.ID, Channel: c, StartTime: start}, nil
+}
+
+func (f *fakeSessions) EndStreamSession(_ context.Context, id string, _ time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ended = append(f.ended, id)
+	return nil
+}
+
+type fakeConsumer struct {
+	attached, detached int
+}
+
+func (c *fakeConsumer) Attach(*Stream) func() {
+	c.attached++
+	return func() { c.detached++ }
+}
+
+func newRegistry() (*Registry, *fakeSessions, *fakeConsumer) {
+	f := &fakeSessions{keys: map[string]ivs.Channel{
+		"key-a": {ID: "a", ARN: "arn:a"},
+		"key-b": {ID: "b", ARN: "arn:b"},
+	}}
+	r := New(f, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c := &fakeConsumer{}
+	r.AddConsumer(c)
+	return r, f, c
+}
+
+var tracks = func() []*stream.Track { return []*stream.Track{{Codec: &stream.H264{}, ClockRate: 90000}} }
+
+func TestClaimRules(t *testing.T) {
+	t.Parallel()
+	r, _, _ := newRegistry()
+	ctx := context.Background()
+	if _, err := r.Claim(ctx, "nope", ConnInfo{}); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("unknown key: %v", err)
+	}
+	p, err := r.Claim(ctx, "key-a", ConnInfo{Protocol: "rtmp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second publisher is refused even before the first has started.
+	if _, err := r.Claim(ctx, "key-a", ConnInfo{}); !errors.Is(err, ErrChannelBusy) {
+		t.Fatalf("second publisher: %v", err)
+	}
+	// Another channel is not affected.
+	pb, err := r.Claim(ctx, "key-b", ConnInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb.Close()
+	// Claimed but not started is not live.
+	if _, ok := r.Get("a"); ok {
+		t.Fatalf("a claimed channel shows as live")
+	}
+	if err := r.Stop("a"); !errors.Is(err, ErrNotLive) {
+		t.Fatalf("Stop before start: %v", err)
+	}
+	p.Close()
+	p.Close() // idempotent
+	if _, err := r.Claim(ctx, "key-a", ConnInfo{}); err != nil {
+		t.Fatalf("claim after close: %v", err)
+	}
+}
+
+func TestStartStopClose(t *testing.T) {
+	t.Parallel()
+	r, f, c := newRegistry()
+	ctx := context.Background()
+	p, err := r.Claim(ctx, "key-a", ConnInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Start(ctx, nil); err == nil {
+		t.Fatalf("start without tracks succeeded")
+	}
+	hub, err := p.Start(ctx, tracks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ok := r.Get("a")
+	if !ok || st.Hub != hub || st.StreamID != f.started[0] || c.attached != 1 {
+		t.Fatalf("live stream = %+v %v", st, ok)
+	}
+	if st.Health(time.Now()) != ivs.HealthUnknown {
+		t.Fatalf("health before data = %s", st.Health(time.Now()))
+	}
+	hub.Write(&stream.Unit{Track: hub.Tracks()[0], NTP: time.Now()})
+	if h := st.Health(time.Now()); h != ivs.HealthHealthy {
+		t.Fatalf("health with data = %s", h)
+	}
+	if h := st.Health(time.Now().Add(10 * time.Second)); h != ivs.HealthStarving {
+		t.Fatalf("health without data = %s", h)
+	}
+	if l := r.List(); len(l) != 1 {
+		t.Fatalf("List = %d streams", len(l))
+	}
+	if err := r.Stop("a"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Done():
+	default:
+		t.Fatalf("Stop did not signal the publisher")
+	}
+	p.Close()
+	if _, ok := r.Get("a"); ok || c.detached != 1 || len(f.ended) != 1 || f.ended[0] != st.StreamID {
+		t.Fatalf("after close: live=%v detached=%d ended=%v", ok, c.detached, f.ended)
+	}
+}
+
+func TestRegistryClose(t *testing.T) {
+	t.Parallel()
+	r, _, _ := newRegistry()
+	ctx := context.Background()
+	p, err := r.Claim(ctx, "key-a", ConnInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Start(ctx, tracks()); err != nil {
+		t.Fatal(err)
+	}
+	// The publisher's owner closes it when told to stop, as an ingest does.
+	go func() {
+		<-p.Done()
+		p.Close()
+	}()
+	closeCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	r.Close(closeCtx)
+	if closeCtx.Err() != nil {
+		t.Fatalf("Close did not wait for the publisher")
+	}
+	if _, err := r.Claim(ctx, "key-b", ConnInfo{}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("claim after close: %v", err)
+	}
+}
