@@ -166,7 +166,7 @@ func TestARNs(t *testing.T) {
 		{"arn:aws:ivs:us-east-1:" + s.AccountID() + ":stream-key/abcdABCDefgh", ivs.CodeValidation}, // wrong kind
 		{"arn:aws:ivs:us-east-1:" + s.AccountID() + ":channel/abcdABCDefgh", ivs.CodeResourceNotFound},
 		{"arn:aws:ivs:eu-west-1:" + s.AccountID() + ":channel/abcdABCDefgh", ivs.CodeResourceNotFound}, // another region
-		{"arn:aws:ivs:us-east-1:000000000000:channel/abcdABCDefgh", ivs.CodeResourceNotFound},         // another account
+		{"arn:aws:ivs:us-east-1:000000000000:channel/abcdABCDefgh", ivs.CodeResourceNotFound},          // another account
 	}
 	for _, tt := range tests {
 		_, err := s.GetChannel(ctx, tt.arn)
