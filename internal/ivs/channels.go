@@ -312,3 +312,9 @@ func (s *Service) BatchGetChannel(ctx context.Context, arns []string) ([]Channel
 	}
 	return cs, errs, nil
 }
+
+// Channel returns the channel named by arn; field names the input member
+// that carried it (e.g. "channelArn"), for the error message.
+func (s *Service) Channel(ctx context.Context, field, arn string) (Channel, error) {
+	return s.channel(ctx, field, arn)
+}

@@ -1,0 +1,197 @@
+// Package api puts the IVS control plane on the wire: REST-JSON requests
+// signed with SigV4, routed as POST /{Operation} (and /tags/{resourceArn}),
+// answered with IVS's JSON shapes and its error shape, so that the AWS SDKs
+// and the aws CLI work unchanged against onair.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/live"
+)
+
+// MaxBodyBytes bounds a request body. IVS inputs are small (the largest,
+// PutMetadata, carries 1 KB); 1 MiB leaves room for 50 tags on 50 ARNs.
+const MaxBodyBytes = 1 << 20
+
+// signingName is the SigV4 service name of the IVS API.
+const signingName = "ivs"
+
+// Live is what the API needs of the live registry; *live.Registry implements it.
+type Live interface {
+	Get(channelID string) (*live.Stream, bool)
+	List() []*live.Stream
+	Stop(channelID string) error
+}
+
+// Config holds the dependencies of an API.
+type Config struct {
+	Service *ivs.Service
+	Live    Live
+	// Account holds the key pair requests must be signed with.
+	Account ivs.Account
+	// Endpoints gives the public addresses for a request's responses.
+	Endpoints func(*http.Request) ivs.Endpoints
+	Log       *slog.Logger
+}
+
+// API serves the IVS operations.
+type API struct {
+	svc       *ivs.Service
+	live      Live
+	endpoints func(*http.Request) ivs.Endpoints
+	log       *slog.Logger
+	verifier  *verifier
+	ops       map[string]*operation
+	now       func() time.Time
+}
+
+// New returns an API. It starts nothing.
+func New(cfg Config) *API {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	a := &API{
+		svc:       cfg.Service,
+		live:      cfg.Live,
+		endpoints: cfg.Endpoints,
+		log:       cfg.Log.With("component", "api"),
+		verifier:  newVerifier(cfg.Account.AccessKeyID, cfg.Account.SecretAccessKey.Reveal(), signingName),
+		ops:       make(map[string]*operation),
+		now:       time.Now,
+	}
+	for _, op := range operations() {
+		a.ops[op.Name] = op
+	}
+	return a
+}
+
+// Register mounts the API on mux.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /{operation}", func(w http.ResponseWriter, r *http.Request) {
+		a.serve(w, r, r.PathValue("operation"))
+	})
+	mux.HandleFunc("GET /tags/{resourceArn}", func(w http.ResponseWriter, r *http.Request) {
+		a.serve(w, r, "ListTagsForResource")
+	})
+	mux.HandleFunc("POST /tags/{resourceArn}", func(w http.ResponseWriter, r *http.Request) {
+		a.serve(w, r, "TagResource")
+	})
+	mux.HandleFunc("DELETE /tags/{resourceArn}", func(w http.ResponseWriter, r *http.Request) {
+		a.serve(w, r, "UntagResource")
+	})
+}
+
+// call is one request to an operation, as a handler sees it.
+type call struct {
+	r    *http.Request
+	body []byte
+}
+
+// serve authenticates, decodes, runs and answers one request, and logs it.
+func (a *API) serve(w http.ResponseWriter, r *http.Request, name string) {
+	start := a.now()
+	reqID := newRequestID()
+	w.Header().Set("x-amzn-RequestId", reqID)
+	status, err := a.handle(w, r, name)
+	log := a.log.With("op", name, "request_id", reqID, "status", status, "duration", a.now().Sub(start))
+	if err != nil {
+		we, internal := toWire(err)
+		writeError(w, we)
+		if internal {
+			log.Error("request failed", "err", err)
+			return
+		}
+		log.Info("request refused", "code", we.code, "msg", we.message)
+		return
+	}
+	log.Debug("request")
+}
+
+// handle does the work of serve and returns the status written or the
+// error to write.
+func (a *API) handle(w http.ResponseWriter, r *http.Request, name string) (int, error) {
+	auth, signed, err := a.verifier.preflight(r)
+	if err != nil {
+		return http.StatusForbidden, err
+	}
+	body, err := readBody(w, r)
+	if err != nil {
+		return http.StatusBadRequest, err
+	}
+	if err := a.verifier.verify(r.Context(), r, auth, signed, body); err != nil {
+		return http.StatusForbidden, err
+	}
+	op, ok := a.ops[name]
+	if !ok {
+		return http.StatusNotFound, unknownOpError{name}
+	}
+	if op.handler == nil {
+		return http.StatusBadRequest, ivs.Validation("", "%s is not supported by this onair server yet; see docs/api-compat.md", name)
+	}
+	out, err := op.handler(r.Context(), a, &call{r: r, body: body})
+	if err != nil {
+		return 0, err
+	}
+	return writeJSON(w, op.status, out), nil
+}
+
+// readBody reads at most MaxBodyBytes of the body.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > MaxBodyBytes {
+		return nil, ivs.Validation("", "the request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, MaxBodyBytes)
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, ivs.Validation("", "the request body exceeds the limit of %d bytes", MaxBodyBytes)
+	case err != nil:
+		return nil, ivs.Validation("", "reading the request body: %v", err)
+	}
+	return b, nil
+}
+
+// writeJSON answers with out as JSON (no body for 204) and returns the status.
+func writeJSON(w http.ResponseWriter, status int, out any) int {
+	if status == http.StatusNoContent {
+		w.WriteHeader(status)
+		return status
+	}
+	if out == nil {
+		out = struct{}{}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		// Outputs are plain structs of strings, numbers and maps.
+		panic("api: marshal output: " + err.Error())
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+	return status
+}
+
+// handlerFunc runs one operation.
+type handlerFunc func(ctx context.Context, a *API, c *call) (any, error)
+
+// typed adapts a handler of a decoded input type.
+func typed[In any](fn func(ctx context.Context, a *API, c *call, in *In) (any, error)) handlerFunc {
+	return func(ctx context.Context, a *API, c *call) (any, error) {
+		in := new(In)
+		if err := decodeBody(c.body, in); err != nil {
+			return nil, err
+		}
+		return fn(ctx, a, c, in)
+	}
+}

@@ -1,0 +1,642 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	sdk "github.com/aws/aws-sdk-go-v2/service/ivs"
+	"github.com/aws/aws-sdk-go-v2/service/ivs/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/store/sqlite"
+	"github.com/onair-video/onair/internal/stream"
+)
+
+const testRegion = "us-west-2"
+
+// env is an API on a real SQLite store and live registry, served over
+// HTTP to the real SDK client.
+type env struct {
+	t       *testing.T
+	svc     *ivs.Service
+	reg     *live.Registry
+	account ivs.Account
+	srv     *httptest.Server
+	client  *sdk.Client
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	acct, _, err := ivs.EnsureAccount(ctx, st, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := ivs.NewService(st, testRegion, acct)
+	log := slog.New(slog.DiscardHandler)
+	reg := live.New(svc, log)
+	t.Cleanup(func() { reg.Close(context.Background()) })
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	New(Config{
+		Service: svc, Live: reg, Account: acct, Log: log,
+		Endpoints: func(*http.Request) ivs.Endpoints {
+			return ivs.Endpoints{Host: "media.example", HTTPPort: 8080, RTMPSPort: 1936, RTMPPort: 1935, Region: testRegion, Account: acct.ID}
+		},
+	}).Register(mux)
+	e := &env{t: t, svc: svc, reg: reg, account: acct, srv: srv}
+	e.client = e.clientWith(acct.AccessKeyID, acct.SecretAccessKey.Reveal())
+	return e
+}
+
+func (e *env) clientWith(akid, secret string) *sdk.Client {
+	return sdk.New(sdk.Options{
+		Region:       testRegion,
+		BaseEndpoint: aws.String(e.srv.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider(akid, secret, ""),
+		// One attempt: a test must see the first answer.
+		RetryMaxAttempts: 1,
+	})
+}
+
+func (e *env) createChannel(name string) (types.Channel, types.StreamKey) {
+	e.t.Helper()
+	out, err := e.client.CreateChannel(context.Background(), &sdk.CreateChannelInput{Name: aws.String(name)})
+	if err != nil {
+		e.t.Fatalf("CreateChannel: %v", err)
+	}
+	return *out.Channel, *out.StreamKey
+}
+
+// goLive makes a channel live through the registry, as an ingest would.
+func (e *env) goLive(key string) *live.Publisher {
+	e.t.Helper()
+	ctx := context.Background()
+	pub, err := e.reg.Claim(ctx, key, live.ConnInfo{Protocol: "rtmp", Remote: "127.0.0.1:1"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	hub, err := pub.Start(ctx, []*stream.Track{{Index: 0, Codec: &stream.H264{}, ClockRate: 90000}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	hub.Write(&stream.Unit{Track: hub.Tracks()[0], Payload: [][]byte{{5}}, RandomAccess: true, NTP: time.Now()})
+	e.t.Cleanup(pub.Close)
+	return pub
+}
+
+// wantCode checks that err is the typed SDK error T, decoded from our wire
+// shape, and that its message contains each of contains.
+func wantCode[T interface {
+	error
+	ErrorCode() string
+}](t *testing.T, err error, contains ...string) {
+	t.Helper()
+	var target T
+	if !errors.As(err, &target) {
+		t.Fatalf("err = %v (%T), want %T", err, err, target)
+	}
+	msg := ""
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		msg = ae.ErrorMessage()
+	}
+	// IVS's typed errors carry the message in ExceptionMessage.
+	switch x := any(target).(type) {
+	case *types.ValidationException:
+		msg = aws.ToString(x.ExceptionMessage)
+	case *types.ResourceNotFoundException:
+		msg = aws.ToString(x.ExceptionMessage)
+	case *types.ConflictException:
+		msg = aws.ToString(x.ExceptionMessage)
+	case *types.ServiceQuotaExceededException:
+		msg = aws.ToString(x.ExceptionMessage)
+	case *types.ChannelNotBroadcasting:
+		msg = aws.ToString(x.ExceptionMessage)
+	}
+	if msg == "" {
+		t.Errorf("%T has no message", target)
+	}
+	for _, c := range contains {
+		if !strings.Contains(msg, c) {
+			t.Errorf("message %q does not contain %q", msg, c)
+		}
+	}
+}
+
+func TestChannelLifecycle(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	out, err := e.client.CreateChannel(ctx, &sdk.CreateChannelInput{
+		Name: aws.String("demo"), Type: types.ChannelTypeBasicChannelType, LatencyMode: types.ChannelLatencyModeNormalLatency,
+		Tags: map[string]string{"team": "video"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, key := out.Channel, out.StreamKey
+	id := (*ch.Arn)[strings.LastIndex(*ch.Arn, "/")+1:]
+	for name, c := range map[string]bool{
+		"arn":            strings.HasPrefix(*ch.Arn, "arn:aws:ivs:us-west-2:"+e.account.ID+":channel/") && len(id) == 12,
+		"name":           aws.ToString(ch.Name) == "demo",
+		"type":           ch.Type == types.ChannelTypeBasicChannelType,
+		"latency":        ch.LatencyMode == types.ChannelLatencyModeNormalLatency,
+		"ingestEndpoint": aws.ToString(ch.IngestEndpoint) == "media.example:1936",
+		"playbackUrl":    aws.ToString(ch.PlaybackUrl) == "http://media.example:8080/api/video/v1/us-west-2."+e.account.ID+".channel."+id+".m3u8",
+		"container":      ch.ContainerFormat == types.ContainerFormatTs,
+		"tags":           ch.Tags["team"] == "video",
+		"srt passphrase": ch.Srt != nil && len(aws.ToString(ch.Srt.Passphrase)) >= 10,
+		"key channel":    aws.ToString(key.ChannelArn) == *ch.Arn,
+		"key value":      strings.HasPrefix(aws.ToString(key.Value), "sk_us-west-2_"),
+		"key arn":        strings.Contains(aws.ToString(key.Arn), ":stream-key/"),
+	} {
+		if !c {
+			t.Errorf("CreateChannel: %s is wrong: %+v %+v", name, ch, key)
+		}
+	}
+
+	got, err := e.client.GetChannel(ctx, &sdk.GetChannelInput{Arn: ch.Arn})
+	if err != nil || aws.ToString(got.Channel.Name) != "demo" || aws.ToString(got.Channel.PlaybackUrl) != aws.ToString(ch.PlaybackUrl) {
+		t.Fatalf("GetChannel: %+v %v", got, err)
+	}
+
+	up, err := e.client.UpdateChannel(ctx, &sdk.UpdateChannelInput{
+		Arn: ch.Arn, Name: aws.String("renamed"), LatencyMode: types.ChannelLatencyModeLowLatency,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Absent fields are unchanged.
+	if c := up.Channel; aws.ToString(c.Name) != "renamed" || c.LatencyMode != types.ChannelLatencyModeLowLatency || c.Type != types.ChannelTypeBasicChannelType {
+		t.Fatalf("UpdateChannel: %+v", c)
+	}
+
+	if _, err := e.client.DeleteChannel(ctx, &sdk.DeleteChannelInput{Arn: ch.Arn}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.client.GetChannel(ctx, &sdk.GetChannelInput{Arn: ch.Arn})
+	wantCode[*types.ResourceNotFoundException](t, err, *ch.Arn)
+	_, err = e.client.GetStreamKey(ctx, &sdk.GetStreamKeyInput{Arn: key.Arn})
+	wantCode[*types.ResourceNotFoundException](t, err)
+	_, err = e.client.DeleteChannel(ctx, &sdk.DeleteChannelInput{Arn: ch.Arn})
+	wantCode[*types.ResourceNotFoundException](t, err)
+	_, err = e.client.UpdateChannel(ctx, &sdk.UpdateChannelInput{Arn: ch.Arn, Name: aws.String("x")})
+	wantCode[*types.ResourceNotFoundException](t, err)
+}
+
+func TestCreateChannelDefaults(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ch, _ := e.createChannel("")
+	if ch.Type != types.ChannelTypeStandardChannelType || ch.LatencyMode != types.ChannelLatencyModeLowLatency ||
+		ch.Authorized || ch.InsecureIngest || ch.Preset != "" || ch.Tags == nil ||
+		aws.ToString(ch.RecordingConfigurationArn) != "" {
+		t.Fatalf("defaults: %+v", ch)
+	}
+}
+
+func TestListChannels(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	var arns []string
+	for _, n := range []string{"a", "b", "c", "b", "e"} {
+		ch, _ := e.createChannel(n)
+		arns = append(arns, *ch.Arn)
+	}
+	var seen []string
+	pages := 0
+	p := sdk.NewListChannelsPaginator(e.client, &sdk.ListChannelsInput{MaxResults: aws.Int32(2)})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, c := range out.Channels {
+			seen = append(seen, *c.Arn)
+		}
+	}
+	if pages != 3 || len(seen) != 5 {
+		t.Fatalf("paginated %d pages, %d channels; want 3 and 5", pages, len(seen))
+	}
+	for _, a := range arns {
+		n := 0
+		for _, s := range seen {
+			if s == a {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s listed %d times", a, n)
+		}
+	}
+
+	out, err := e.client.ListChannels(ctx, &sdk.ListChannelsInput{FilterByName: aws.String("b")})
+	if err != nil || len(out.Channels) != 2 || out.NextToken != nil {
+		t.Fatalf("filterByName: %+v %v", out, err)
+	}
+
+	tests := []struct {
+		name string
+		in   *sdk.ListChannelsInput
+		test func(*testing.T, error)
+	}{
+		{"two filters", &sdk.ListChannelsInput{FilterByName: aws.String("b"), FilterByRecordingConfigurationArn: aws.String("arn:aws:ivs:us-west-2:123456789012:recording-configuration/abcdABCDefgh")},
+			func(t *testing.T, err error) { wantCode[*types.ConflictException](t, err, "filterByName") }},
+		{"maxResults too big", &sdk.ListChannelsInput{MaxResults: aws.Int32(101)},
+			func(t *testing.T, err error) { wantCode[*types.ValidationException](t, err, "maxResults") }},
+		{"bad token", &sdk.ListChannelsInput{NextToken: aws.String("!!")},
+			func(t *testing.T, err error) { wantCode[*types.ValidationException](t, err, "nextToken") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.client.ListChannels(ctx, tt.in)
+			tt.test(t, err)
+		})
+	}
+}
+
+func TestBatchGetChannel(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	ch, _ := e.createChannel("one")
+	missing := "arn:aws:ivs:us-west-2:" + e.account.ID + ":channel/abcdABCDefgh"
+	out, err := e.client.BatchGetChannel(ctx, &sdk.BatchGetChannelInput{Arns: []string{*ch.Arn, missing, "nonsense"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Channels) != 1 || aws.ToString(out.Channels[0].PlaybackUrl) == "" || len(out.Errors) != 2 {
+		t.Fatalf("BatchGetChannel: %+v", out)
+	}
+	if aws.ToString(out.Errors[0].Arn) != missing || aws.ToString(out.Errors[0].Code) != "ResourceNotFoundException" ||
+		aws.ToString(out.Errors[1].Code) != "ValidationException" || aws.ToString(out.Errors[1].Message) == "" {
+		t.Fatalf("errors: %+v", out.Errors)
+	}
+	_, err = e.client.BatchGetChannel(ctx, &sdk.BatchGetChannelInput{Arns: make([]string, 51)})
+	wantCode[*types.ValidationException](t, err, "arns")
+}
+
+func TestStreamKeys(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	ch, key := e.createChannel("keys")
+
+	_, err := e.client.CreateStreamKey(ctx, &sdk.CreateStreamKeyInput{ChannelArn: ch.Arn})
+	wantCode[*types.ServiceQuotaExceededException](t, err)
+
+	list, err := e.client.ListStreamKeys(ctx, &sdk.ListStreamKeysInput{ChannelArn: ch.Arn})
+	if err != nil || len(list.StreamKeys) != 1 || aws.ToString(list.StreamKeys[0].Arn) != *key.Arn || list.NextToken != nil {
+		t.Fatalf("ListStreamKeys: %+v %v", list, err)
+	}
+	got, err := e.client.GetStreamKey(ctx, &sdk.GetStreamKeyInput{Arn: key.Arn})
+	if err != nil || aws.ToString(got.StreamKey.Value) != *key.Value {
+		t.Fatalf("GetStreamKey: %+v %v", got, err)
+	}
+	batch, err := e.client.BatchGetStreamKey(ctx, &sdk.BatchGetStreamKeyInput{Arns: []string{*key.Arn, *ch.Arn}})
+	if err != nil || len(batch.StreamKeys) != 1 || len(batch.Errors) != 1 || aws.ToString(batch.StreamKeys[0].Value) != *key.Value {
+		t.Fatalf("BatchGetStreamKey: %+v %v", batch, err)
+	}
+
+	if _, err := e.client.DeleteStreamKey(ctx, &sdk.DeleteStreamKeyInput{Arn: key.Arn}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.client.GetStreamKey(ctx, &sdk.GetStreamKeyInput{Arn: key.Arn})
+	wantCode[*types.ResourceNotFoundException](t, err)
+	_, err = e.client.DeleteStreamKey(ctx, &sdk.DeleteStreamKeyInput{Arn: key.Arn})
+	wantCode[*types.ResourceNotFoundException](t, err)
+
+	nk, err := e.client.CreateStreamKey(ctx, &sdk.CreateStreamKeyInput{ChannelArn: ch.Arn, Tags: map[string]string{"k": "v"}})
+	if err != nil || aws.ToString(nk.StreamKey.Value) == *key.Value || nk.StreamKey.Tags["k"] != "v" {
+		t.Fatalf("CreateStreamKey after delete: %+v %v", nk, err)
+	}
+	// The old key no longer opens the channel.
+	if _, err := e.reg.Claim(ctx, *key.Value, live.ConnInfo{}); !errors.Is(err, live.ErrUnknownKey) {
+		t.Fatalf("deleted key: %v", err)
+	}
+
+	_, err = e.client.ListStreamKeys(ctx, &sdk.ListStreamKeysInput{ChannelArn: aws.String("arn:aws:ivs:us-west-2:" + e.account.ID + ":channel/abcdABCDefgh")})
+	wantCode[*types.ResourceNotFoundException](t, err)
+	_, err = e.client.ListStreamKeys(ctx, &sdk.ListStreamKeysInput{ChannelArn: ch.Arn, MaxResults: aws.Int32(51)})
+	wantCode[*types.ValidationException](t, err, "maxResults")
+	_, err = e.client.GetStreamKey(ctx, &sdk.GetStreamKeyInput{Arn: ch.Arn})
+	wantCode[*types.ValidationException](t, err, "arn")
+}
+
+func TestStreams(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	ch, key := e.createChannel("live")
+	idle, _ := e.createChannel("idle")
+
+	_, err := e.client.GetStream(ctx, &sdk.GetStreamInput{ChannelArn: ch.Arn})
+	wantCode[*types.ChannelNotBroadcasting](t, err, *ch.Arn)
+	_, err = e.client.StopStream(ctx, &sdk.StopStreamInput{ChannelArn: ch.Arn})
+	wantCode[*types.ChannelNotBroadcasting](t, err)
+	_, err = e.client.GetStream(ctx, &sdk.GetStreamInput{ChannelArn: aws.String("bad")})
+	wantCode[*types.ValidationException](t, err, "channelArn")
+
+	pub := e.goLive(*key.Value)
+	got, err := e.client.GetStream(ctx, &sdk.GetStreamInput{ChannelArn: ch.Arn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := got.Stream
+	if s.State != types.StreamStateStreamLive || s.Health != types.StreamHealthStreamHealthy ||
+		!strings.HasPrefix(aws.ToString(s.StreamId), "st-") || len(aws.ToString(s.StreamId)) != 26 ||
+		aws.ToString(s.PlaybackUrl) != aws.ToString(ch.PlaybackUrl) || s.StartTime == nil ||
+		time.Since(*s.StartTime) > time.Minute {
+		t.Fatalf("GetStream: %+v", s)
+	}
+
+	list, err := e.client.ListStreams(ctx, &sdk.ListStreamsInput{})
+	if err != nil || len(list.Streams) != 1 || aws.ToString(list.Streams[0].StreamId) != *s.StreamId {
+		t.Fatalf("ListStreams: %+v %v", list, err)
+	}
+	list, err = e.client.ListStreams(ctx, &sdk.ListStreamsInput{FilterBy: &types.StreamFilters{Health: types.StreamHealthStarving}})
+	if err != nil || len(list.Streams) != 0 {
+		t.Fatalf("ListStreams STARVING: %+v %v", list, err)
+	}
+	_, err = e.client.ListStreams(ctx, &sdk.ListStreamsInput{FilterBy: &types.StreamFilters{Health: "GREAT"}})
+	wantCode[*types.ValidationException](t, err, "filterBy.health")
+
+	// A live channel can be neither deleted nor changed.
+	_, err = e.client.DeleteChannel(ctx, &sdk.DeleteChannelInput{Arn: ch.Arn})
+	wantCode[*types.ConflictException](t, err, "live")
+	_, err = e.client.UpdateChannel(ctx, &sdk.UpdateChannelInput{Arn: ch.Arn, Name: aws.String("x")})
+	wantCode[*types.ConflictException](t, err)
+	// Another channel is not disturbed.
+	if _, err := e.client.UpdateChannel(ctx, &sdk.UpdateChannelInput{Arn: idle.Arn, Name: aws.String("x")}); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := e.client.StopStream(ctx, &sdk.StopStreamInput{ChannelArn: ch.Arn}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-pub.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("StopStream did not cut the publisher off")
+	}
+	pub.Close()
+	_, err = e.client.GetStream(ctx, &sdk.GetStreamInput{ChannelArn: ch.Arn})
+	wantCode[*types.ChannelNotBroadcasting](t, err)
+	if _, err := e.client.DeleteChannel(ctx, &sdk.DeleteChannelInput{Arn: ch.Arn}); err != nil {
+		t.Fatalf("DeleteChannel after the stream ended: %v", err)
+	}
+}
+
+func TestListStreamsPages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	for _, n := range []string{"a", "b", "c"} {
+		_, key := e.createChannel(n)
+		e.goLive(*key.Value)
+	}
+	var ids []string
+	p := sdk.NewListStreamsPaginator(e.client, &sdk.ListStreamsInput{MaxResults: aws.Int32(2)})
+	pages := 0
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, s := range out.Streams {
+			ids = append(ids, *s.StreamId)
+		}
+	}
+	if pages != 2 || len(ids) != 3 {
+		t.Fatalf("%d pages, %d streams", pages, len(ids))
+	}
+}
+
+func TestTags(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	ch, key := e.createChannel("tags")
+	for _, arn := range []string{*ch.Arn, *key.Arn} {
+		if _, err := e.client.TagResource(ctx, &sdk.TagResourceInput{ResourceArn: aws.String(arn), Tags: map[string]string{"a": "1", "b c": "2"}}); err != nil {
+			t.Fatalf("TagResource %s: %v", arn, err)
+		}
+		if _, err := e.client.UntagResource(ctx, &sdk.UntagResourceInput{ResourceArn: aws.String(arn), TagKeys: []string{"a", "absent"}}); err != nil {
+			t.Fatalf("UntagResource %s: %v", arn, err)
+		}
+		out, err := e.client.ListTagsForResource(ctx, &sdk.ListTagsForResourceInput{ResourceArn: aws.String(arn)})
+		if err != nil || len(out.Tags) != 1 || out.Tags["b c"] != "2" {
+			t.Fatalf("ListTagsForResource %s: %+v %v", arn, out, err)
+		}
+	}
+	got, err := e.client.GetChannel(ctx, &sdk.GetChannelInput{Arn: ch.Arn})
+	if err != nil || got.Channel.Tags["b c"] != "2" {
+		t.Fatalf("tags not on the channel: %+v %v", got, err)
+	}
+
+	missing := "arn:aws:ivs:us-west-2:" + e.account.ID + ":channel/abcdABCDefgh"
+	_, err = e.client.ListTagsForResource(ctx, &sdk.ListTagsForResourceInput{ResourceArn: aws.String(missing)})
+	wantCode[*types.ResourceNotFoundException](t, err)
+	_, err = e.client.TagResource(ctx, &sdk.TagResourceInput{ResourceArn: ch.Arn, Tags: map[string]string{"bad{": "x"}})
+	wantCode[*types.ValidationException](t, err, "tags")
+	_, err = e.client.TagResource(ctx, &sdk.TagResourceInput{ResourceArn: aws.String("arn:aws:s3:::bucket"), Tags: map[string]string{"a": "b"}})
+	wantCode[*types.ValidationException](t, err, "resourceArn")
+}
+
+func TestValidation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	tests := []struct {
+		name  string
+		do    func() error
+		field string
+	}{
+		{"latencyMode", func() error {
+			_, err := e.client.CreateChannel(ctx, &sdk.CreateChannelInput{LatencyMode: "FAST"})
+			return err
+		}, "latencyMode"},
+		{"type", func() error {
+			_, err := e.client.CreateChannel(ctx, &sdk.CreateChannelInput{Type: "HUGE"})
+			return err
+		}, "type"},
+		{"name", func() error {
+			_, err := e.client.CreateChannel(ctx, &sdk.CreateChannelInput{Name: aws.String("no spaces")})
+			return err
+		}, "name"},
+		{"arn", func() error {
+			_, err := e.client.GetChannel(ctx, &sdk.GetChannelInput{Arn: aws.String("arn:aws:ivs:us-west-2:1:stream-key/abc")})
+			return err
+		}, "arn"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			wantCode[*types.ValidationException](t, tt.do(), tt.field)
+		})
+	}
+	// A recording configuration that does not exist.
+	_, err := e.client.CreateChannel(ctx, &sdk.CreateChannelInput{
+		RecordingConfigurationArn: aws.String("arn:aws:ivs:us-west-2:" + e.account.ID + ":recording-configuration/abcdABCDefgh"),
+	})
+	wantCode[*types.ResourceNotFoundException](t, err)
+}
+
+// sdkCode returns the error code an SDK error carries.
+func sdkCode(t *testing.T, err error) string {
+	t.Helper()
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		t.Fatalf("err = %v, want an API error", err)
+	}
+	return ae.ErrorCode()
+}
+
+func TestAuthentication(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+
+	_, err := e.clientWith(e.account.AccessKeyID, "wrong-secret").ListChannels(ctx, &sdk.ListChannelsInput{})
+	if c := sdkCode(t, err); c != "InvalidSignatureException" {
+		t.Errorf("wrong secret: %s", c)
+	}
+	_, err = e.clientWith("AKIAUNKNOWN000000000", e.account.SecretAccessKey.Reveal()).ListChannels(ctx, &sdk.ListChannelsInput{})
+	if c := sdkCode(t, err); c != "UnrecognizedClientException" {
+		t.Errorf("unknown key id: %s", c)
+	}
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.HTTPStatusCode() != http.StatusForbidden {
+		t.Errorf("status %d", re.HTTPStatusCode())
+	}
+
+	// Signed by the SDK's signer at given times, sent by hand.
+	send := func(signedAt time.Time, mutate func(*http.Request)) *http.Response {
+		body := `{}`
+		r, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/ListChannels", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		sum := "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a" // sha256("{}")
+		creds := aws.Credentials{AccessKeyID: e.account.AccessKeyID, SecretAccessKey: e.account.SecretAccessKey.Reveal()}
+		if err := v4.NewSigner().SignHTTP(ctx, creds, r, sum, "ivs", testRegion, signedAt); err != nil {
+			t.Fatal(err)
+		}
+		if mutate != nil {
+			mutate(r)
+		}
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	tests := []struct {
+		name     string
+		resp     *http.Response
+		status   int
+		errType  string
+		contains string
+	}{
+		{"signed now", send(time.Now(), nil), 200, "", ""},
+		{"signed 10 min ago", send(time.Now().Add(-10*time.Minute), nil), 200, "", ""},
+		{"signed 20 min ago", send(time.Now().Add(-20*time.Minute), nil), 403, "InvalidSignatureException", "Signature expired"},
+		{"signed 20 min ahead", send(time.Now().Add(20*time.Minute), nil), 403, "InvalidSignatureException", "Signature expired"},
+		{"body changed", send(time.Now(), func(r *http.Request) {
+			r.Body = io.NopCloser(strings.NewReader(`{ }`))
+			r.ContentLength = 3
+		}), 403, "InvalidSignatureException", "signature"},
+		{"signed header changed", send(time.Now(), func(r *http.Request) { r.Header.Set("Content-Type", "text/plain") }),
+			403, "InvalidSignatureException", ""},
+		{"other service", send(time.Now(), func(r *http.Request) {
+			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "/ivs/", "/s3/", 1))
+		}), 403, "IncompleteSignatureException", "service"},
+		{"garbage", send(time.Now(), func(r *http.Request) { r.Header.Set("Authorization", "Bearer x") }),
+			403, "IncompleteSignatureException", ""},
+		{"unsigned", send(time.Now(), func(r *http.Request) { r.Header.Del("Authorization") }),
+			403, "MissingAuthenticationTokenException", "Missing Authentication Token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, _ := io.ReadAll(tt.resp.Body)
+			if tt.resp.StatusCode != tt.status || tt.resp.Header.Get("X-Amzn-Errortype") != tt.errType {
+				t.Fatalf("%d %q %s, want %d %q", tt.resp.StatusCode, tt.resp.Header.Get("X-Amzn-Errortype"), b, tt.status, tt.errType)
+			}
+			if tt.resp.Header.Get("X-Amzn-Requestid") == "" {
+				t.Error("no request id")
+			}
+			if !strings.Contains(string(b), tt.contains) {
+				t.Errorf("body %s does not contain %q", b, tt.contains)
+			}
+		})
+	}
+}
+
+func TestUnknownAndUnservedOperations(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	ch, _ := e.createChannel("x")
+	_, err := e.client.GetStreamSession(ctx, &sdk.GetStreamSessionInput{ChannelArn: ch.Arn})
+	wantCode[*types.ValidationException](t, err, "GetStreamSession", "api-compat")
+
+	// An operation IVS does not have, signed by the SDK's signer.
+	r, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/FlyToTheMoon", strings.NewReader(`{}`))
+	creds := aws.Credentials{AccessKeyID: e.account.AccessKeyID, SecretAccessKey: e.account.SecretAccessKey.Reveal()}
+	if err := v4.NewSigner().SignHTTP(ctx, creds, r, "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "ivs", testRegion, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 404 || resp.Header.Get("X-Amzn-Errortype") != codeUnknownOperation {
+		t.Fatalf("unknown operation: %d %q", resp.StatusCode, resp.Header.Get("X-Amzn-Errortype"))
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite docs/api-compat.md")
+
+// TestCompatDoc keeps docs/api-compat.md in step with the operation table.
+func TestCompatDoc(t *testing.T) {
+	const path = "../../docs/api-compat.md"
+	want := CompatTable()
+	if *update {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	got, err := os.ReadFile(path)
+	if err != nil || string(got) != want {
+		t.Fatalf("docs/api-compat.md is stale: run go test ./internal/api -run TestCompatDoc -update")
+	}
+	if n := len(operations()); n != 40 {
+		t.Fatalf("%d operations, IVS has 40", n)
+	}
+}

@@ -1,0 +1,53 @@
+package api
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/onair-video/onair/internal/ivs"
+)
+
+func FuzzParseAuthorization(f *testing.F) {
+	for _, s := range []string{
+		"AWS4-HMAC-SHA256 Credential=AKIA/20240102/us-east-1/ivs/aws4_request, SignedHeaders=host;x-amz-date, Signature=" + strings.Repeat("ab", 32),
+		"AWS4-HMAC-SHA256 Credential=a/b/c/d/e",
+		"Bearer token",
+		"AWS4-HMAC-SHA256 ,,,=",
+		"",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		a, err := parseAuthorization(h)
+		if err != nil {
+			if _, ok := asAuthError(err); !ok {
+				t.Fatalf("error %v is not an auth error", err)
+			}
+			return
+		}
+		if a.AccessKeyID == "" || a.Region == "" || a.Service == "" || len(a.Date) != 8 || len(a.Signature) != 64 || len(a.SignedHeaders) == 0 {
+			t.Fatalf("accepted incomplete header %q: %+v", h, a)
+		}
+	})
+}
+
+func FuzzDecodeBody(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `{"name":"a","latencyMode":"LOW","tags":{"a":"b"}}`, `{"name":5}`, `[]`, `{"maxResults":"x"}`,
+		`{"multitrackInputConfiguration":{"enabled":"yes"}}`, `{`, `null`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var in ivs.CreateChannelInput
+		err := decodeBody(b, &in)
+		if err == nil {
+			return
+		}
+		var e *ivs.Error
+		if !errors.As(err, &e) || e.Code != ivs.CodeValidation || e.Message == "" {
+			t.Fatalf("decode %q: %v is not a ValidationException", b, err)
+		}
+	})
+}

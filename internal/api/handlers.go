@@ -1,0 +1,275 @@
+package api
+
+import (
+	"context"
+	"errors"
+
+	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/live"
+)
+
+// Inputs that are only an ARN.
+type arnInput struct {
+	ARN string `json:"arn"`
+}
+
+type arnsInput struct {
+	ARNs []string `json:"arns"`
+}
+
+type channelARNInput struct {
+	ChannelARN string `json:"channelArn"`
+}
+
+type createStreamKeyInput struct {
+	ChannelARN string            `json:"channelArn"`
+	Tags       map[string]string `json:"tags"`
+}
+
+type tagResourceInput struct {
+	Tags map[string]string `json:"tags"`
+}
+
+// The outputs, with IVS's member names. nextToken is omitted on the last
+// page: the SDK paginators stop only on a missing or empty token.
+type (
+	channelOutput struct {
+		Channel ivs.Channel `json:"channel"`
+	}
+	createChannelOutput struct {
+		Channel   ivs.Channel   `json:"channel"`
+		StreamKey ivs.StreamKey `json:"streamKey"`
+	}
+	listChannelsOutput struct {
+		Channels  []ivs.ChannelSummary `json:"channels"`
+		NextToken string               `json:"nextToken,omitempty"`
+	}
+	batchGetChannelOutput struct {
+		Channels []ivs.Channel    `json:"channels"`
+		Errors   []ivs.BatchError `json:"errors"`
+	}
+	streamKeyOutput struct {
+		StreamKey ivs.StreamKey `json:"streamKey"`
+	}
+	listStreamKeysOutput struct {
+		StreamKeys []ivs.StreamKeySummary `json:"streamKeys"`
+		NextToken  string                 `json:"nextToken,omitempty"`
+	}
+	batchGetStreamKeyOutput struct {
+		StreamKeys []ivs.StreamKey  `json:"streamKeys"`
+		Errors     []ivs.BatchError `json:"errors"`
+	}
+	streamOutput struct {
+		Stream ivs.Stream `json:"stream"`
+	}
+	listStreamsOutput struct {
+		Streams   []ivs.StreamSummary `json:"streams"`
+		NextToken string              `json:"nextToken,omitempty"`
+	}
+	tagsOutput struct {
+		Tags map[string]string `json:"tags"`
+	}
+)
+
+// channel fills the request-dependent fields of a channel for the wire.
+func (a *API) channel(c *call, ch ivs.Channel) ivs.Channel {
+	a.endpoints(c.r).Fill(&ch)
+	return ch
+}
+
+func streamKey(k ivs.StreamKey) ivs.StreamKey {
+	k.Tags = nonNil(k.Tags)
+	return k
+}
+
+func nonNil(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+func batchErrors(e []ivs.BatchError) []ivs.BatchError {
+	if e == nil {
+		return []ivs.BatchError{}
+	}
+	return e
+}
+
+func createChannel(ctx context.Context, a *API, c *call, in *ivs.CreateChannelInput) (any, error) {
+	ch, k, err := a.svc.CreateChannel(ctx, *in)
+	if err != nil {
+		return nil, err
+	}
+	return createChannelOutput{a.channel(c, ch), streamKey(k)}, nil
+}
+
+func getChannel(ctx context.Context, a *API, c *call, in *arnInput) (any, error) {
+	ch, err := a.svc.GetChannel(ctx, in.ARN)
+	if err != nil {
+		return nil, err
+	}
+	return channelOutput{a.channel(c, ch)}, nil
+}
+
+func updateChannel(ctx context.Context, a *API, c *call, in *ivs.UpdateChannelInput) (any, error) {
+	ch, err := a.svc.UpdateChannel(ctx, *in)
+	if err != nil {
+		return nil, err
+	}
+	return channelOutput{a.channel(c, ch)}, nil
+}
+
+func deleteChannel(ctx context.Context, a *API, _ *call, in *arnInput) (any, error) {
+	return nil, a.svc.DeleteChannel(ctx, in.ARN)
+}
+
+func listChannels(ctx context.Context, a *API, _ *call, in *ivs.ListChannelsInput) (any, error) {
+	cs, next, err := a.svc.ListChannels(ctx, *in)
+	if err != nil {
+		return nil, err
+	}
+	out := listChannelsOutput{Channels: make([]ivs.ChannelSummary, len(cs)), NextToken: next}
+	for i := range cs {
+		out.Channels[i] = cs[i].Summary()
+		out.Channels[i].Tags = nonNil(out.Channels[i].Tags)
+	}
+	return out, nil
+}
+
+func batchGetChannel(ctx context.Context, a *API, c *call, in *arnsInput) (any, error) {
+	cs, errs, err := a.svc.BatchGetChannel(ctx, in.ARNs)
+	if err != nil {
+		return nil, err
+	}
+	out := batchGetChannelOutput{Channels: make([]ivs.Channel, len(cs)), Errors: batchErrors(errs)}
+	for i, ch := range cs {
+		out.Channels[i] = a.channel(c, ch)
+	}
+	return out, nil
+}
+
+func createStreamKey(ctx context.Context, a *API, _ *call, in *createStreamKeyInput) (any, error) {
+	k, err := a.svc.CreateStreamKey(ctx, in.ChannelARN, in.Tags)
+	if err != nil {
+		return nil, err
+	}
+	return streamKeyOutput{streamKey(k)}, nil
+}
+
+func getStreamKey(ctx context.Context, a *API, _ *call, in *arnInput) (any, error) {
+	k, err := a.svc.GetStreamKey(ctx, in.ARN)
+	if err != nil {
+		return nil, err
+	}
+	return streamKeyOutput{streamKey(k)}, nil
+}
+
+func listStreamKeys(ctx context.Context, a *API, _ *call, in *ivs.ListStreamKeysInput) (any, error) {
+	ks, next, err := a.svc.ListStreamKeys(ctx, *in)
+	if err != nil {
+		return nil, err
+	}
+	out := listStreamKeysOutput{StreamKeys: make([]ivs.StreamKeySummary, len(ks)), NextToken: next}
+	for i := range ks {
+		out.StreamKeys[i] = ks[i].Summary()
+		out.StreamKeys[i].Tags = nonNil(out.StreamKeys[i].Tags)
+	}
+	return out, nil
+}
+
+func deleteStreamKey(ctx context.Context, a *API, _ *call, in *arnInput) (any, error) {
+	return nil, a.svc.DeleteStreamKey(ctx, in.ARN)
+}
+
+func batchGetStreamKey(ctx context.Context, a *API, _ *call, in *arnsInput) (any, error) {
+	ks, errs, err := a.svc.BatchGetStreamKey(ctx, in.ARNs)
+	if err != nil {
+		return nil, err
+	}
+	out := batchGetStreamKeyOutput{StreamKeys: make([]ivs.StreamKey, len(ks)), Errors: batchErrors(errs)}
+	for i, k := range ks {
+		out.StreamKeys[i] = streamKey(k)
+	}
+	return out, nil
+}
+
+// liveStream returns the live stream of the channel named by arn, or
+// ChannelNotBroadcasting.
+func (a *API) liveStream(ctx context.Context, arn string) (ivs.Channel, *live.Stream, error) {
+	ch, err := a.svc.Channel(ctx, "channelArn", arn)
+	if err != nil {
+		return ch, nil, err
+	}
+	st, ok := a.live.Get(ch.ID)
+	if !ok {
+		return ch, nil, ivs.NotBroadcasting(ch.ARN)
+	}
+	return ch, st, nil
+}
+
+func getStream(ctx context.Context, a *API, c *call, in *channelARNInput) (any, error) {
+	ch, st, err := a.liveStream(ctx, in.ChannelARN)
+	if err != nil {
+		return nil, err
+	}
+	return streamOutput{ivs.Stream{
+		ChannelARN:  ch.ARN,
+		StreamID:    st.StreamID,
+		PlaybackURL: a.endpoints(c.r).PlaybackURL(ch.ID),
+		StartTime:   st.StartTime.UTC(),
+		State:       ivs.StateLive,
+		Health:      st.Health(a.now()),
+	}}, nil
+}
+
+func listStreams(_ context.Context, a *API, _ *call, in *ivs.ListStreamsInput) (any, error) {
+	now := a.now()
+	all := a.live.List()
+	sums := make([]ivs.StreamSummary, len(all))
+	for i, st := range all {
+		sums[i] = ivs.StreamSummary{
+			ChannelARN: st.Channel.ARN, StreamID: st.StreamID, State: ivs.StateLive,
+			Health: st.Health(now), StartTime: st.StartTime.UTC(),
+		}
+	}
+	page, next, err := ivs.ListStreams(*in, sums)
+	if err != nil {
+		return nil, err
+	}
+	return listStreamsOutput{Streams: page, NextToken: next}, nil
+}
+
+func stopStream(ctx context.Context, a *API, _ *call, in *channelARNInput) (any, error) {
+	ch, _, err := a.liveStream(ctx, in.ChannelARN)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.live.Stop(ch.ID); errors.Is(err, live.ErrNotLive) {
+		// It went offline between the two looks.
+		return nil, ivs.NotBroadcasting(ch.ARN)
+	} else if err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+func listTags(ctx context.Context, a *API, c *call) (any, error) {
+	tags, err := a.svc.ListTagsForResource(ctx, c.r.PathValue("resourceArn"))
+	if err != nil {
+		return nil, err
+	}
+	return tagsOutput{nonNil(tags)}, nil
+}
+
+func tagResource(ctx context.Context, a *API, c *call, in *tagResourceInput) (any, error) {
+	return struct{}{}, a.svc.TagResource(ctx, c.r.PathValue("resourceArn"), in.Tags)
+}
+
+func untagResource(ctx context.Context, a *API, c *call) (any, error) {
+	keys, ok := c.r.URL.Query()["tagKeys"]
+	if !ok {
+		return nil, ivs.Validation("tagKeys", "tagKeys is required")
+	}
+	return struct{}{}, a.svc.UntagResource(ctx, c.r.PathValue("resourceArn"), keys)
+}

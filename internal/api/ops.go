@@ -1,0 +1,125 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+)
+
+// operation is one IVS operation: its route, its success status and its
+// handler, nil while onair does not serve it. The table is also the source
+// of docs/api-compat.md.
+type operation struct {
+	Name    string
+	method  string
+	path    string
+	status  int
+	handler handlerFunc
+	// planned says where an operation not served yet is planned.
+	planned string
+}
+
+func post(name string, h handlerFunc) *operation {
+	return &operation{Name: name, method: http.MethodPost, path: "/" + name, status: http.StatusOK, handler: h}
+}
+
+func later(name, planned string) *operation {
+	return &operation{Name: name, method: http.MethodPost, path: "/" + name, status: http.StatusOK, planned: planned}
+}
+
+func (o *operation) withStatus(s int) *operation { o.status = s; return o }
+
+func (o *operation) at(method, path string) *operation { o.method, o.path = method, path; return o }
+
+// operations lists every operation of IVS (aws-sdk-go-v2/service/ivs
+// v1.51.1), served or not.
+func operations() []*operation {
+	return []*operation{
+		post("CreateChannel", typed(createChannel)),
+		post("GetChannel", typed(getChannel)),
+		post("UpdateChannel", typed(updateChannel)),
+		post("DeleteChannel", typed(deleteChannel)).withStatus(http.StatusNoContent),
+		post("ListChannels", typed(listChannels)),
+		post("BatchGetChannel", typed(batchGetChannel)),
+
+		post("CreateStreamKey", typed(createStreamKey)),
+		post("GetStreamKey", typed(getStreamKey)),
+		post("ListStreamKeys", typed(listStreamKeys)),
+		post("DeleteStreamKey", typed(deleteStreamKey)).withStatus(http.StatusNoContent),
+		post("BatchGetStreamKey", typed(batchGetStreamKey)),
+
+		post("GetStream", typed(getStream)),
+		post("ListStreams", typed(listStreams)),
+		post("StopStream", typed(stopStream)),
+		later("GetStreamSession", "stream sessions (issue 4)"),
+		later("ListStreamSessions", "stream sessions (issue 4)"),
+		later("PutMetadata", "timed metadata (issue 10)").withStatus(http.StatusNoContent),
+
+		post("ListTagsForResource", listTags).at(http.MethodGet, "/tags/{resourceArn}"),
+		post("TagResource", typed(tagResource)).at(http.MethodPost, "/tags/{resourceArn}"),
+		post("UntagResource", untagResource).at(http.MethodDelete, "/tags/{resourceArn}"),
+
+		later("CreateRecordingConfiguration", "recording to S3 (issue 8)"),
+		later("GetRecordingConfiguration", "recording to S3 (issue 8)"),
+		later("ListRecordingConfigurations", "recording to S3 (issue 8)"),
+		later("DeleteRecordingConfiguration", "recording to S3 (issue 8)").withStatus(http.StatusNoContent),
+
+		later("ImportPlaybackKeyPair", "private channels (issue 10)"),
+		later("GetPlaybackKeyPair", "private channels (issue 10)"),
+		later("ListPlaybackKeyPairs", "private channels (issue 10)"),
+		later("DeletePlaybackKeyPair", "private channels (issue 10)"),
+		later("StartViewerSessionRevocation", "private channels (issue 10)"),
+		later("BatchStartViewerSessionRevocation", "private channels (issue 10)"),
+
+		later("CreatePlaybackRestrictionPolicy", "playback restriction policies (issue 10)"),
+		later("GetPlaybackRestrictionPolicy", "playback restriction policies (issue 10)"),
+		later("ListPlaybackRestrictionPolicies", "playback restriction policies (issue 10)"),
+		later("UpdatePlaybackRestrictionPolicy", "playback restriction policies (issue 10)"),
+		later("DeletePlaybackRestrictionPolicy", "playback restriction policies (issue 10)").withStatus(http.StatusNoContent),
+
+		later("CreateAdConfiguration", "not planned: needs AWS Elemental MediaTailor"),
+		later("GetAdConfiguration", "not planned: needs AWS Elemental MediaTailor"),
+		later("ListAdConfigurations", "not planned: needs AWS Elemental MediaTailor"),
+		later("DeleteAdConfiguration", "not planned: needs AWS Elemental MediaTailor").withStatus(http.StatusNoContent),
+		later("InsertAdBreak", "not planned: needs AWS Elemental MediaTailor"),
+	}
+}
+
+// CompatTable renders docs/api-compat.md from the operation table.
+func CompatTable() string {
+	ops := operations()
+	sort.Slice(ops, func(i, j int) bool { return ops[i].Name < ops[j].Name })
+	var b strings.Builder
+	served := 0
+	for _, o := range ops {
+		if o.handler != nil {
+			served++
+		}
+	}
+	b.WriteString("# IVS API compatibility\n\n")
+	b.WriteString("<!-- Generated from internal/api/ops.go by `go test ./internal/api -run TestCompatDoc -update`; do not edit. -->\n\n")
+	fmt.Fprintf(&b, "onair serves %d of the %d operations of Amazon IVS (aws-sdk-go-v2/service/ivs v1.51.1) on the wire,\n", served, len(ops))
+	b.WriteString("SigV4-signed, with IVS's JSON shapes and error shapes. Every served operation is tested with the Go SDK\n")
+	b.WriteString("(internal/api, test/e2e), success and each error; the aws CLI drives a channel's life in test/e2e. An operation not served yet answers\n")
+	b.WriteString("ValidationException naming this page.\n\n")
+	b.WriteString("| Operation | HTTP | State |\n|---|---|---|\n")
+	for _, o := range ops {
+		state := "served"
+		if o.handler == nil {
+			state = "not yet: " + o.planned
+			if strings.HasPrefix(o.planned, "not planned") {
+				state = o.planned
+			}
+		}
+		fmt.Fprintf(&b, "| %s | `%s %s` | %s |\n", o.Name, o.method, o.path, state)
+	}
+	b.WriteString("\nDepartures from IVS on served operations:\n\n")
+	b.WriteString("- `ingestEndpoint` carries `:port` when the RTMPS port is not 443, so `rtmps://{ingestEndpoint}/app/{key}` works as written.\n")
+	b.WriteString("- `viewerCount` is 0 until viewer counting arrives (issue 4).\n")
+	b.WriteString("- `srt.endpoint` is empty until SRT ingest arrives (issue 6); `srt.passphrase` is set as on IVS.\n")
+	b.WriteString("- `recordingConfigurationArn`, `playbackRestrictionPolicyArn` and `adConfigurationArn` can only be empty until those resources are served: any other value is ResourceNotFoundException.\n")
+	b.WriteString("- STANDARD channels pass the source through until transcoding arrives (issue 7).\n")
+	b.WriteString("- Every request must be signed with the one admin key pair of the installation (data dir `credentials`); there is no IAM.\n")
+	return b.String()
+}

@@ -1,0 +1,279 @@
+package hls
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+
+	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/stream"
+)
+
+const (
+	testChannelID = "abcDEF123456"
+	testPlayback  = "/api/video/v1/us-east-1.123456789012.channel." + testChannelID + ".m3u8"
+	testFPS       = 30
+)
+
+// testVideo is 3 s of 320x240 H.264 at 30 fps with an IDR every second.
+type testVideo struct {
+	sps, pps []byte
+	aus      [][][]byte
+}
+
+var loadTestVideo = sync.OnceValues(func() (*testVideo, error) {
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "onair-hls-test")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	out := filepath.Join(dir, "v.h264")
+	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error",
+		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-t", "3",
+		"-c:v", "libx264", "-g", "30", "-bf", "0", "-threads", "1",
+		"-bsf:v", "h264_mp4toannexb", "-f", "h264", "-y", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return nil, errors.New(string(b))
+	}
+	buf, err := os.ReadFile(out)
+	if err != nil {
+		return nil, err
+	}
+	v := &testVideo{}
+	// One slice per frame (-threads 1): every picture NALU closes an access
+	// unit, and the parameter sets and SEI before it belong to it.
+	var cur [][]byte
+	for _, n := range splitAnnexB(buf) {
+		typ := h264.NALUType(n[0] & 0x1F)
+		switch typ {
+		case h264.NALUTypeSPS:
+			v.sps = n
+		case h264.NALUTypePPS:
+			v.pps = n
+		}
+		cur = append(cur, n)
+		if typ == h264.NALUTypeIDR || typ == h264.NALUTypeNonIDR {
+			v.aus = append(v.aus, cur)
+			cur = nil
+		}
+	}
+	return v, nil
+})
+
+// splitAnnexB cuts an Annex-B byte stream at its start codes
+// (h264.AnnexB.Unmarshal caps the count at one access unit's worth).
+func splitAnnexB(buf []byte) [][]byte {
+	var out [][]byte
+	start := -1
+	for i := 0; i+2 < len(buf); i++ {
+		if buf[i] == 0 && buf[i+1] == 0 && buf[i+2] == 1 {
+			if start >= 0 {
+				out = append(out, bytes.TrimRight(buf[start:i], "\x00"))
+			}
+			start = i + 3
+			i += 2
+		}
+	}
+	if start >= 0 && start < len(buf) {
+		out = append(out, buf[start:])
+	}
+	return out
+}
+
+// needVideo returns the test clip, skipping when ffmpeg is absent, except
+// under CI=true where a missing ffmpeg is a failure.
+func needVideo(t testing.TB) *testVideo {
+	t.Helper()
+	v, err := loadTestVideo()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("ffmpeg is required under CI: %v", err)
+		}
+		t.Skipf("ffmpeg unavailable, skipping: %v", err)
+	}
+	return v
+}
+
+func eventually(t testing.TB, d time.Duration, what string, fn func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !fn() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func testLog() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// env is an HLS server behind an HTTP server, with one live stream whose
+// hub the test feeds.
+type env struct {
+	srv    *Server
+	http   *httptest.Server
+	hub    *stream.Hub
+	st     *live.Stream
+	detach func()
+	v      *testVideo
+	frame  int
+	aframe int
+}
+
+func newEnv(t *testing.T, latency, container string, tweak func(*Server)) *env {
+	t.Helper()
+	v := needVideo(t)
+	srv := New(Config{Log: testLog()})
+	if tweak != nil {
+		tweak(srv)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(pathPrefix, srv)
+	e := &env{srv: srv, http: httptest.NewServer(mux), v: v}
+	e.hub = stream.NewHub([]*stream.Track{
+		{Codec: &stream.H264{SPS: v.sps, PPS: v.pps}, ClockRate: 90000},
+		{Codec: &stream.AAC{Config: &mpeg4audio.AudioSpecificConfig{
+			Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 48000, ChannelCount: 2, ChannelConfig: 2}}, ClockRate: 48000},
+	})
+	e.st = &live.Stream{
+		Channel: ivs.Channel{ID: testChannelID, ARN: "arn:aws:ivs:us-east-1:123456789012:channel/" + testChannelID,
+			LatencyMode: latency, ContainerFormat: container},
+		StreamID: "st-test", StartTime: time.Now(), Hub: e.hub,
+	}
+	e.detach = srv.Attach(e.st)
+	t.Cleanup(func() {
+		e.hub.Close()
+		e.detach()
+		srv.Close()
+		e.http.Close()
+	})
+	return e
+}
+
+const aacFrameDur = time.Second * 1024 / 48000
+
+// writeUntil writes video and audio units up to media time end, looping
+// the clip with increasing timestamps.
+func (e *env) writeUntil(end time.Duration) {
+	vt, at := e.hub.Tracks()[0], e.hub.Tracks()[1]
+	for {
+		vts := time.Duration(e.frame) * time.Second / testFPS
+		ats := time.Duration(e.aframe) * aacFrameDur
+		if vts >= end && ats >= end {
+			return
+		}
+		if vts <= ats {
+			au := e.v.aus[e.frame%len(e.v.aus)]
+			e.hub.Write(&stream.Unit{Track: vt, PTS: vts, DTS: vts, NTP: time.Now(), Payload: au,
+				RandomAccess: h264.IsRandomAccess(au)})
+			e.frame++
+			continue
+		}
+		e.hub.Write(&stream.Unit{Track: at, PTS: ats, DTS: ats, NTP: time.Now(),
+			Payload: [][]byte{{0x21, 0x10, 0x05, 0x00, 0xa0, 0x19, 0x33}}})
+		e.aframe++
+	}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (e *env) do(t *testing.T, method, path string) response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return doCtx(t, ctx, method, e.http.URL+path)
+}
+
+func (e *env) get(t *testing.T, path string) response {
+	t.Helper()
+	return e.do(t, http.MethodGet, path)
+}
+
+func doCtx(t *testing.T, ctx context.Context, method, url string) response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", method, url, err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: body}
+}
+
+// async runs a GET in the background; the result arrives on the channel.
+func (e *env) async(t *testing.T, path string) <-chan response {
+	ch := make(chan response, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.http.URL+path, nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			ch <- response{status: -1, body: []byte(err.Error())}
+			return
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		ch <- response{status: res.StatusCode, header: res.Header, body: body}
+	}()
+	return ch
+}
+
+func await(t *testing.T, ch <-chan response, d time.Duration, what string) response {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(d):
+		t.Fatalf("%s: no answer within %v", what, d)
+		return response{}
+	}
+}
+
+// settled returns the media playlist once the muxer has consumed what the
+// test wrote: the feed runs behind hub.Write, so a playlist read right
+// after writing may predate the last units.
+func (e *env) settled(t *testing.T, file string) []byte {
+	t.Helper()
+	var prev []byte
+	eventually(t, 10*time.Second, "playlist settles", func() bool {
+		cur := e.get(t, channelDir+file).body
+		same := prev != nil && bytes.Equal(prev, cur)
+		prev = cur
+		return same
+	})
+	return prev
+}

@@ -1,0 +1,442 @@
+package hls
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gohlslib/v2"
+	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
+	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
+
+	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/stream"
+)
+
+type trackKind int
+
+const (
+	kindNone trackKind = iota
+	kindH264
+	kindH265
+	kindAAC
+	kindOpus
+)
+
+// muxTrack is what the feed needs to hand a hub unit to gohlslib.
+type muxTrack struct {
+	t         *gohlslib.Track
+	kind      trackKind
+	clockRate int // of the pts given to gohlslib
+}
+
+// hint is the latest EXT-X-PRELOAD-HINT seen for one gohlslib stream: part
+// id, and the media sequence number and part index it will have.
+type hint struct {
+	id, msn, part uint64
+}
+
+// muxer is one gohlslib Muxer serving one live stream, fed by one hub reader.
+//
+// Lifecycle: Attach starts feed and probe; stop (the detach func) ends both
+// and closes the gohlslib muxer. If the feed ends by itself (publication
+// over, reader dropped) it closes the muxer at once, so viewers get 404
+// rather than a frozen playlist.
+type muxer struct {
+	srv          *Server
+	channelID    string
+	log          *slog.Logger
+	variant      gohlslib.MuxerVariant
+	hm           *gohlslib.Muxer
+	tracks       []muxTrack // by stream.Track.Index
+	reader       *stream.Reader
+	readyTimeout time.Duration
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	feedDone  chan struct{}
+	probeDone chan struct{}
+	ready     chan struct{} // closed once the first segment exists
+	gone      chan struct{} // closed when the gohlslib muxer is closed
+	closeOnce sync.Once
+	stopOnce  sync.Once
+
+	hintMu sync.Mutex
+	hints  map[string]hint // by gohlslib stream id ("video1", "audio2")
+
+	errs rateLimited
+}
+
+// chooseVariant maps the channel's settings to a gohlslib variant.
+func chooseVariant(ch ivs.Channel) gohlslib.MuxerVariant {
+	if ch.LatencyMode != ivs.LatencyNormal {
+		// LOW is IVS's default latency mode.
+		return gohlslib.MuxerVariantLowLatency
+	}
+	if ch.ContainerFormat == ivs.ContainerFMP4 {
+		return gohlslib.MuxerVariantFMP4
+	}
+	return gohlslib.MuxerVariantMPEGTS
+}
+
+// muxTracks picks the first video and the first audio track of the hub: the
+// stream is one rendition. MPEG-TS carries only H.264 and AAC, so a channel
+// asking for TS with H.265 or Opus falls back to fMP4 (reported in note).
+func muxTracks(in []*stream.Track, variant gohlslib.MuxerVariant) (
+	out []muxTrack, list []*gohlslib.Track, v gohlslib.MuxerVariant, notes []string,
+) {
+	out = make([]muxTrack, len(in))
+	var haveVideo, haveAudio bool
+	for i, t := range in {
+		var mt muxTrack
+		switch c := t.Codec.(type) {
+		case *stream.H264:
+			mt = muxTrack{&gohlslib.Track{Codec: &codecs.H264{SPS: c.SPS, PPS: c.PPS}, ClockRate: 90000}, kindH264, 90000}
+		case *stream.H265:
+			mt = muxTrack{&gohlslib.Track{Codec: &codecs.H265{VPS: c.VPS, SPS: c.SPS, PPS: c.PPS}, ClockRate: 90000}, kindH265, 90000}
+		case *stream.AAC:
+			if c.Config == nil || c.Config.SampleRate <= 0 {
+				notes = append(notes, fmt.Sprintf("track %d: AAC without a config, skipped", i))
+				continue
+			}
+			// gohlslib's fMP4 timescale is the sample rate: the pts must
+			// use it too, whatever the hub's clock rate.
+			rate := c.Config.SampleRate
+			mt = muxTrack{&gohlslib.Track{Codec: &codecs.MPEG4Audio{Config: *c.Config}, ClockRate: rate}, kindAAC, rate}
+		case *stream.Opus:
+			mt = muxTrack{&gohlslib.Track{Codec: &codecs.Opus{ChannelCount: c.ChannelCount}, ClockRate: 48000}, kindOpus, 48000}
+		default:
+			notes = append(notes, fmt.Sprintf("track %d: codec %T not supported by HLS, skipped", i, c))
+			continue
+		}
+		video := mt.kind == kindH264 || mt.kind == kindH265
+		if (video && haveVideo) || (!video && haveAudio) {
+			notes = append(notes, fmt.Sprintf("track %d: extra track skipped", i))
+			continue
+		}
+		haveVideo = haveVideo || video
+		haveAudio = haveAudio || !video
+		out[i] = mt
+		list = append(list, mt.t)
+		if variant == gohlslib.MuxerVariantMPEGTS && (mt.kind == kindH265 || mt.kind == kindOpus) {
+			notes = append(notes, "MPEG-TS cannot carry H.265 or Opus: using fragmented MP4")
+			variant = gohlslib.MuxerVariantFMP4
+		}
+	}
+	return out, list, variant, notes
+}
+
+func newMuxer(s *Server, st *live.Stream) (*muxer, error) {
+	variant := chooseVariant(st.Channel)
+	tracks, list, variant, notes := muxTracks(st.Hub.Tracks(), variant)
+	m := &muxer{
+		srv:          s,
+		channelID:    st.Channel.ID,
+		log:          s.log.With(attrChannel, st.Channel.ARN, attrStreamID, st.StreamID),
+		variant:      variant,
+		tracks:       tracks,
+		readyTimeout: s.readyTimeout,
+		feedDone:     make(chan struct{}),
+		probeDone:    make(chan struct{}),
+		ready:        make(chan struct{}),
+		gone:         make(chan struct{}),
+		hints:        make(map[string]hint),
+	}
+	for _, n := range notes {
+		m.log.Info("hls track", "note", n)
+	}
+	if len(list) == 0 {
+		return nil, errors.New("hls: no track HLS can carry")
+	}
+	segCount := s.cfg.SegmentCount
+	if variant == gohlslib.MuxerVariantLowLatency {
+		segCount = max(segCount, minLowLatencySegments)
+	}
+	m.hm = &gohlslib.Muxer{
+		Tracks:             list,
+		Variant:            variant,
+		SegmentCount:       segCount,
+		SegmentMinDuration: s.cfg.SegmentDuration,
+		PartMinDuration:    s.cfg.PartDuration,
+		OnEncodeError: func(err error) {
+			m.errs.warn(m.log, "hls encode", err)
+		},
+	}
+	if err := m.hm.Start(); err != nil {
+		return nil, fmt.Errorf("hls: start muxer: %w", err)
+	}
+	// The reader is attached before Attach returns, which is before the
+	// publisher gets its hub: no unit is missed.
+	m.reader = st.Hub.NewReader(s.cfg.QueueSize)
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	return m, nil
+}
+
+func (m *muxer) start() {
+	go m.feed()
+	go m.probe()
+	m.log.Info("hls muxer started", "variant", variantName(m.variant))
+}
+
+// stop ends the muxer and waits for its goroutines. It is idempotent.
+func (m *muxer) stop() {
+	m.stopOnce.Do(func() {
+		m.cancel()
+		m.reader.Close()
+		<-m.feedDone
+		m.closeMuxer()
+		<-m.probeDone
+	})
+}
+
+// closeMuxer removes the muxer from the server and closes gohlslib, which
+// releases every request blocked in it. Idempotent.
+func (m *muxer) closeMuxer() {
+	m.closeOnce.Do(func() {
+		m.srv.remove(m)
+		close(m.gone)
+		m.hm.Close()
+		m.log.Info("hls muxer closed")
+	})
+}
+
+func (m *muxer) feed() {
+	defer close(m.feedDone)
+	defer m.closeMuxer()
+	for {
+		u, err := m.reader.Read(m.ctx)
+		switch {
+		case err == nil:
+			m.write(u)
+			continue
+		case errors.Is(err, stream.ErrSlowReader):
+			m.log.Warn("hls muxer fell behind the stream and was dropped; playback of this stream ends",
+				"queue", m.srv.cfg.QueueSize)
+		case errors.Is(err, stream.ErrClosed), errors.Is(err, context.Canceled):
+		default:
+			m.log.Error("hls read", "err", err)
+		}
+		return
+	}
+}
+
+func (m *muxer) write(u *stream.Unit) {
+	if u.Track == nil || u.Track.Index < 0 || u.Track.Index >= len(m.tracks) || !wellFormed(u.Payload) {
+		return
+	}
+	mt := m.tracks[u.Track.Index]
+	var err error
+	switch mt.kind {
+	case kindNone:
+		return
+	case kindH264:
+		err = m.hm.WriteH264(mt.t, u.NTP, ticks(u.PTS, mt.clockRate), u.Payload)
+	case kindH265:
+		err = m.hm.WriteH265(mt.t, u.NTP, ticks(u.PTS, mt.clockRate), u.Payload)
+	case kindAAC:
+		err = m.hm.WriteMPEG4Audio(mt.t, u.NTP, ticks(u.PTS, mt.clockRate), u.Payload)
+	case kindOpus:
+		err = m.hm.WriteOpus(mt.t, u.NTP, ticks(u.PTS, mt.clockRate), u.Payload)
+	}
+	if err != nil {
+		m.errs.warn(m.log, "hls write", err)
+	}
+}
+
+// wellFormed guards gohlslib, which indexes the first byte of every NALU.
+func wellFormed(p [][]byte) bool {
+	if len(p) == 0 {
+		return false
+	}
+	for _, b := range p {
+		if len(b) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// ticks converts d to a clock of rate Hz without overflowing int64.
+func ticks(d time.Duration, rate int) int64 {
+	secs, rem := int64(d/time.Second), int64(d%time.Second)
+	return secs*int64(rate) + rem*int64(rate)/int64(time.Second)
+}
+
+// probe asks gohlslib for the multivariant playlist once: gohlslib holds the
+// request until the first segment exists, and that is the moment the
+// stream becomes playable. Viewers wait on m.ready, bounded by their
+// context and readyTimeout, instead of blocking inside gohlslib where
+// nothing but the muxer's end would release them.
+func (m *muxer) probe() {
+	defer close(m.probeDone)
+	cw := newCaptureWriter()
+	m.hm.Handle(cw, internalRequest(m.ctx, "index.m3u8", ""))
+	if cw.status == http.StatusOK {
+		close(m.ready)
+	}
+}
+
+type readiness int
+
+const (
+	isReady readiness = iota
+	isGone
+	isTimeout
+	isCanceled
+)
+
+func (m *muxer) waitReady(ctx context.Context) readiness {
+	select {
+	case <-m.ready:
+		return isReady
+	case <-m.gone:
+		return isGone
+	default:
+	}
+	t := time.NewTimer(m.readyTimeout)
+	defer t.Stop()
+	select {
+	case <-m.ready:
+		return isReady
+	case <-m.gone:
+		return isGone
+	case <-ctx.Done():
+		return isCanceled
+	case <-t.C:
+		return isTimeout
+	}
+}
+
+func (m *muxer) readyNow() bool {
+	select {
+	case <-m.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+func (m *muxer) isGone() bool {
+	select {
+	case <-m.gone:
+		return true
+	default:
+		return false
+	}
+}
+
+func internalRequest(ctx context.Context, file, rawQuery string) *http.Request {
+	u := "/" + file
+	if rawQuery != "" {
+		u += "?" + rawQuery
+	}
+	r, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		// Only reachable with a malformed file name, which parsePath and
+		// partName exclude.
+		panic(fmt.Sprintf("hls: internal request %q: %v", u, err))
+	}
+	return r
+}
+
+// awaitPart makes sure part id of a stream is complete before gohlslib is
+// asked for it, and reports whether to serve it.
+//
+// Why: gohlslib v2.4.1 answers a request for the preload-hinted part by
+// waiting inside its own handler, and when the muxer closes during that
+// wait the handler returns with the muxer's mutex still locked. Every other
+// request waiting in that muxer then hangs forever. LL-HLS clients always
+// have such a request out, so it would happen at the end of every stream.
+// We therefore never send gohlslib a request for a part that is not
+// finished: for the hinted part we wait with a blocking playlist reload
+// (_HLS_msn/_HLS_part), whose wait gohlslib ends cleanly on close, and a
+// part beyond the hint does not exist.
+func (m *muxer) awaitPart(streamID string, id uint64) bool {
+	m.hintMu.Lock()
+	h, ok := m.hints[streamID]
+	m.hintMu.Unlock()
+	if !ok || id > h.id {
+		if h, ok = m.refreshHint(streamID); !ok {
+			return false
+		}
+	}
+	switch {
+	case id < h.id:
+		return true
+	case id == h.id:
+		cw := newCaptureWriter()
+		q := "_HLS_msn=" + strconv.FormatUint(h.msn, 10) + "&_HLS_part=" + strconv.FormatUint(h.part, 10)
+		m.hm.Handle(cw, internalRequest(m.ctx, streamID+"_stream.m3u8", q))
+		return !m.isGone()
+	default:
+		return false
+	}
+}
+
+// refreshHint reads the stream's current preload hint from its playlist.
+func (m *muxer) refreshHint(streamID string) (hint, bool) {
+	cw := newCaptureWriter()
+	m.hm.Handle(cw, internalRequest(m.ctx, streamID+"_stream.m3u8", ""))
+	if cw.status != http.StatusOK {
+		return hint{}, false
+	}
+	var pl playlist.Media
+	if err := pl.Unmarshal(cw.body.Bytes()); err != nil || pl.PreloadHint == nil {
+		return hint{}, false
+	}
+	file, _, _ := strings.Cut(path.Base(pl.PreloadHint.URI), "?")
+	sid, id, ok := partName(file)
+	if !ok || sid != streamID {
+		return hint{}, false
+	}
+	h := hint{id: id, msn: uint64(pl.MediaSequence + len(pl.Segments)), part: uint64(len(pl.Parts))}
+	m.hintMu.Lock()
+	if cur, ok := m.hints[streamID]; !ok || h.id > cur.id {
+		m.hints[streamID] = h
+	}
+	m.hintMu.Unlock()
+	return h, true
+}
+
+func variantName(v gohlslib.MuxerVariant) string {
+	switch v {
+	case gohlslib.MuxerVariantMPEGTS:
+		return "mpegts"
+	case gohlslib.MuxerVariantFMP4:
+		return "fmp4"
+	default:
+		return "lowLatency"
+	}
+}
+
+// rateLimited logs a recurring warning at most once per interval, with the
+// number of occurrences it held back.
+type rateLimited struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+const warnInterval = 10 * time.Second
+
+func (r *rateLimited) warn(log *slog.Logger, msg string, err error) {
+	r.mu.Lock()
+	now := time.Now()
+	if !r.last.IsZero() && now.Sub(r.last) < warnInterval {
+		r.suppressed++
+		r.mu.Unlock()
+		return
+	}
+	n := r.suppressed
+	r.last, r.suppressed = now, 0
+	r.mu.Unlock()
+	log.Warn(msg, "err", err, "suppressed", n)
+}

@@ -1,0 +1,275 @@
+// Package hls serves live channels as LL-HLS or classic HLS. One gohlslib
+// muxer per live stream (per rendition) is fed by one hub reader; every
+// viewer is served from that muxer's shared segments and parts, so viewers
+// cost no buffering of their own.
+package hls
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gohlslib/v2"
+
+	"github.com/onair-video/onair/internal/live"
+)
+
+// Log attribute keys.
+const (
+	attrComponent = "component"
+	attrChannel   = "channel"
+	attrStreamID  = "stream_id"
+)
+
+// Defaults. PartDuration is chosen for glass-to-glass latency, see Config.
+const (
+	defaultPartDuration    = 100 * time.Millisecond
+	defaultSegmentDuration = time.Second
+	defaultSegmentCount    = 7
+	defaultQueueSize       = 1024
+	// minLowLatencySegments is what gohlslib (and iOS) require for LL-HLS.
+	minLowLatencySegments = 7
+	// defaultReadyTimeout bounds how long a playlist request waits for a
+	// stream's first segment before it is told to retry.
+	defaultReadyTimeout = 10 * time.Second
+)
+
+// CORS: playback is public and read-only, so any origin may read it.
+const (
+	corsAllowMethods  = "GET, HEAD, OPTIONS"
+	corsAllowHeaders  = "Range, Origin, Accept, Content-Type, Cache-Control, If-None-Match, If-Modified-Since"
+	corsExposeHeaders = "Content-Length, Content-Range, Date, Age"
+)
+
+// Config holds the settings of a Server. Zero values take the defaults.
+type Config struct {
+	Log *slog.Logger
+	// PartDuration is the LL-HLS part target. Default 100ms: gohlslib makes
+	// a part downloadable only once it is complete, so a frame waits on
+	// average about half a part (plus one frame, because a part closes when
+	// the next frame arrives) before a client blocked on the preload hint
+	// gets it. 100ms keeps that near 50-70ms; 200ms would put the median
+	// above 100ms. gohlslib stretches it to a multiple of the frame
+	// duration that iOS accepts (e.g. ~133ms at 30 fps, 100ms at 60 fps).
+	PartDuration time.Duration
+	// SegmentDuration is the minimum segment length; gohlslib extends each
+	// segment to the next IDR. Default 1s.
+	SegmentDuration time.Duration
+	// SegmentCount is how many segments playlists keep. Default 7, which is
+	// also the minimum for LL-HLS.
+	SegmentCount int
+	// QueueSize is the hub reader queue of each muxer, in units. Default 1024.
+	QueueSize int
+}
+
+// Server muxes live streams to HLS and serves them over HTTP.
+type Server struct {
+	cfg          Config
+	log          *slog.Logger
+	readyTimeout time.Duration
+
+	mu     sync.RWMutex
+	muxers map[string]*muxer // by channel id
+	closed bool
+}
+
+var (
+	_ live.Consumer = (*Server)(nil)
+	_ http.Handler  = (*Server)(nil)
+)
+
+// New returns a Server. It starts nothing; muxers start with Attach.
+func New(cfg Config) *Server {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.PartDuration <= 0 {
+		cfg.PartDuration = defaultPartDuration
+	}
+	if cfg.SegmentDuration <= 0 {
+		cfg.SegmentDuration = defaultSegmentDuration
+	}
+	if cfg.SegmentCount <= 0 {
+		cfg.SegmentCount = defaultSegmentCount
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = defaultQueueSize
+	}
+	return &Server{
+		cfg:          cfg,
+		log:          cfg.Log.With(attrComponent, "hls"),
+		readyTimeout: defaultReadyTimeout,
+		muxers:       make(map[string]*muxer),
+	}
+}
+
+// Attach implements live.Consumer: it starts a muxer for st, fed by a hub
+// reader goroutine. detach stops it, waits for it, and from then on every
+// path of the channel answers 404.
+func (s *Server) Attach(st *live.Stream) (detach func()) {
+	m, err := newMuxer(s, st)
+	if err != nil {
+		s.log.Error("stream not playable over HLS", attrChannel, st.Channel.ARN, "err", err)
+		return func() {}
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		m.reader.Close()
+		m.hm.Close()
+		return func() {}
+	}
+	prev := s.muxers[m.channelID]
+	s.muxers[m.channelID] = m
+	s.mu.Unlock()
+	if prev != nil {
+		// The registry lets one publisher per channel in, so this is a
+		// leftover; the new stream wins.
+		prev.stop()
+	}
+	m.start()
+	return m.stop
+}
+
+// remove forgets m if it is still the channel's muxer.
+func (s *Server) remove(m *muxer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.muxers[m.channelID] == m {
+		delete(s.muxers, m.channelID)
+	}
+}
+
+func (s *Server) lookup(channelID string) *muxer {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.muxers[channelID]
+}
+
+// Close stops every muxer and waits for them; later Attach calls do
+// nothing. It is idempotent.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	ms := make([]*muxer, 0, len(s.muxers))
+	for _, m := range s.muxers {
+		ms = append(ms, m)
+	}
+	s.mu.Unlock()
+	for _, m := range ms {
+		m.stop()
+	}
+}
+
+// ServeHTTP serves the multivariant playlist at
+// /api/video/v1/{region}.{account}.channel.{channelId}.m3u8 and the media
+// playlists, init files, segments and parts at
+// /api/video/v1/{channelId}/{file}.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	case http.MethodOptions:
+		h.Set("Access-Control-Allow-Methods", corsAllowMethods)
+		h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+		h.Set("Access-Control-Max-Age", "86400")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	default:
+		h.Set("Allow", corsAllowMethods)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+
+	p, ok := parsePath(r.URL.Path)
+	if !ok {
+		notFound(w)
+		return
+	}
+	m := s.lookup(p.channelID)
+	if m == nil {
+		notFound(w)
+		return
+	}
+	if p.file == "" {
+		m.serveMultivariant(w, r)
+		return
+	}
+	m.serveFile(w, r, p.file)
+}
+
+// answerNotReady reports false after answering a request that cannot be
+// served yet (or any more).
+func answerNotReady(w http.ResponseWriter, rd readiness) bool {
+	switch rd {
+	case isReady:
+		return true
+	case isTimeout:
+		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Cache-Control", "no-cache")
+		http.Error(w, "stream is starting", http.StatusServiceUnavailable)
+	case isGone:
+		notFound(w)
+	case isCanceled:
+		// The client left; nobody reads an answer.
+	}
+	return false
+}
+
+func (m *muxer) serveMultivariant(w http.ResponseWriter, r *http.Request) {
+	if !answerNotReady(w, m.waitReady(r.Context())) {
+		return
+	}
+	cw := newCaptureWriter()
+	m.hm.Handle(cw, internalRequest(r.Context(), "index.m3u8", r.URL.RawQuery))
+	if cw.status != http.StatusOK {
+		if m.isGone() {
+			notFound(w)
+			return
+		}
+		http.Error(w, "playlist unavailable", http.StatusInternalServerError)
+		return
+	}
+	body, err := rewriteMultivariant(cw.body.Bytes(), m.channelID)
+	if err != nil {
+		m.log.Error("rewrite multivariant playlist", "err", err)
+		http.Error(w, "playlist unavailable", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/vnd.apple.mpegurl")
+	// Not cached: it is cheap, and a cached copy would outlive the stream
+	// or a change of its tracks.
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+func (m *muxer) serveFile(w http.ResponseWriter, r *http.Request, file string) {
+	if strings.HasSuffix(file, ".m3u8") {
+		// Playlists may be asked for as soon as the multivariant names
+		// them; wait (bounded) for the first segment.
+		if !answerNotReady(w, m.waitReady(r.Context())) {
+			return
+		}
+	} else if !m.readyNow() {
+		// Nothing but playlists can name a file before that.
+		notFound(w)
+		return
+	}
+	if m.variant == gohlslib.MuxerVariantLowLatency {
+		if sid, id, ok := partName(file); ok && !m.awaitPart(sid, id) {
+			notFound(w)
+			return
+		}
+	}
+	nw := &notFoundWriter{ResponseWriter: w, gone: m.isGone}
+	m.hm.Handle(nw, r)
+	nw.finish()
+}

@@ -1,0 +1,259 @@
+package rtmp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bluenviron/gortmplib"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+
+	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/stream"
+)
+
+// Reasons a connection ends that are the client's doing or policy; they are
+// logged at Info/Warn, never as server errors.
+var (
+	errPlayRefused = errors.New("rtmp: playback is not served over RTMP")
+	errNoVideo     = errors.New("rtmp: no supported video track (audio-only streams are refused)")
+	errStopped     = errors.New("rtmp: stream stopped")
+)
+
+// lingerTimeout bounds how long a refused connection is drained so the
+// refusal reaches the encoder instead of being lost to a TCP reset.
+const lingerTimeout = time.Second
+
+// conn is one encoder connection. It is used by a single goroutine, except
+// that the stop watcher may close nc.
+type conn struct {
+	srv  *Server
+	nc   net.Conn
+	log  *slog.Logger
+	info live.ConnInfo
+}
+
+func (c *conn) run(ctx context.Context) {
+	err := c.serve(ctx)
+	// Decide once, here, how an ending is reported.
+	switch {
+	case errors.Is(err, errStopped):
+		c.log.Info("publisher stopped", attrReason, "StopStream or shutdown")
+	case errors.Is(err, live.ErrUnknownKey), errors.Is(err, live.ErrChannelBusy),
+		errors.Is(err, live.ErrClosed), errors.Is(err, errPlayRefused),
+		errors.Is(err, errBadApp), errors.Is(err, errBadKeyShape), errors.Is(err, errNoURL),
+		errors.Is(err, errNoVideo):
+		c.log.Warn("publish refused", attrReason, err.Error())
+	case ctx.Err() != nil:
+		c.log.Info("connection closed", attrReason, "server shutting down")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.log.Info("connection closed", attrReason, "timeout", "err", err)
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		c.log.Info("connection closed", attrReason, "closed by peer", "err", err)
+	default:
+		c.log.Warn("connection closed", attrReason, "error", "err", err)
+	}
+}
+
+func (c *conn) serve(ctx context.Context) error {
+	// One deadline covers the handshake and connect/publish commands, so a
+	// client that stalls or sends garbage is dropped in bounded time.
+	_ = c.nc.SetDeadline(time.Now().Add(c.srv.handshakeTimeout))
+
+	sc := &gortmplib.ServerConn{RW: c.nc}
+	if err := sc.Initialize(); err != nil {
+		return fmt.Errorf("rtmp: handshake: %w", redactErr(err))
+	}
+	if err := sc.AcceptConn(); err != nil {
+		return fmt.Errorf("rtmp: connect: %w", redactErr(err))
+	}
+	if !sc.Publish {
+		c.refuse(sc)
+		return errPlayRefused
+	}
+	key, err := streamKeyFromURL(sc.URL)
+	if err != nil {
+		c.refuse(sc)
+		return err
+	}
+
+	cctx, cancel := context.WithTimeout(ctx, claimTimeout)
+	pub, err := c.srv.reg.Claim(cctx, key, c.info)
+	cancel()
+	if err != nil {
+		c.refuse(sc)
+		return fmt.Errorf("rtmp: claim: %w", err)
+	}
+	defer pub.Close()
+	c.log = c.log.With(attrChannel, pub.Channel().ARN)
+
+	stopWatch := c.watchStop(pub)
+	defer stopWatch()
+
+	err = c.publish(ctx, sc, pub)
+	select {
+	case <-pub.Done():
+		// Whatever the read failed with, the cause was the cut-off.
+		return errStopped
+	default:
+		return err
+	}
+}
+
+// refuse tells the encoder its publish was rejected and closes gracefully:
+// half-close, then drain what the client already sent, because closing a
+// socket with unread input makes the kernel send a reset that can destroy
+// the refusal before the encoder reads it.
+func (c *conn) refuse(sc *gortmplib.ServerConn) {
+	_ = c.nc.SetDeadline(time.Now().Add(lingerTimeout))
+	if err := sc.RejectAction(); err != nil {
+		return
+	}
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(c.nc, 1<<20))
+}
+
+// watchStop closes the connection the moment the publisher is cut off
+// (StopStream), so the encoder sees its connection end at once rather than
+// at its next read timeout. The returned func stops the watcher and waits.
+func (c *conn) watchStop(pub *live.Publisher) (stop func()) {
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-pub.Done():
+			_ = c.nc.Close()
+		case <-quit:
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
+	}
+}
+
+func (c *conn) publish(ctx context.Context, sc *gortmplib.ServerConn, pub *live.Publisher) error {
+	// Track discovery reads ~2 s of media; it still counts as handshake.
+	_ = c.nc.SetDeadline(time.Now().Add(c.srv.handshakeTimeout))
+	r := &gortmplib.Reader{Conn: sc}
+	if err := r.Initialize(); err != nil {
+		return fmt.Errorf("rtmp: read tracks: %w", redactErr(err))
+	}
+
+	tm := mapTracks(r.Tracks())
+	for _, why := range tm.ignored {
+		c.log.Info("ignoring track", attrReason, why)
+	}
+	if !tm.hasVideo() {
+		return errNoVideo
+	}
+
+	sctx, cancel := context.WithTimeout(ctx, claimTimeout)
+	hub, err := pub.Start(sctx, tm.published())
+	cancel()
+	if err != nil {
+		return fmt.Errorf("rtmp: start stream: %w", err)
+	}
+	c.bind(r, tm, hub)
+	c.log.Info("publishing", "tracks", describeTracks(tm.published()))
+
+	for {
+		// Also a write deadline: the library writes acknowledgements from
+		// inside Read, and a client that stops reading must not block us.
+		_ = c.nc.SetDeadline(time.Now().Add(c.srv.readTimeout))
+		if err := r.Read(); err != nil {
+			return fmt.Errorf("rtmp: read: %w", err)
+		}
+	}
+}
+
+// bind registers a data callback for every announced track. gortmplib calls
+// a nil callback for a track without one, so ignored tracks get a no-op.
+func (c *conn) bind(r *gortmplib.Reader, tm *trackMap, hub *stream.Hub) {
+	for i, in := range tm.in {
+		st := tm.out[i]
+		if st == nil {
+			bindNoop(r, in)
+			continue
+		}
+		switch codec := st.Codec.(type) {
+		case *stream.H264:
+			f := &h264Fixer{sps: codec.SPS, pps: codec.PPS}
+			r.OnDataH264(in, func(pts, dts time.Duration, au [][]byte) {
+				au, ok := f.fix(au)
+				if !ok {
+					return
+				}
+				hub.Write(&stream.Unit{Track: st, PTS: pts, DTS: dts, NTP: time.Now(),
+					Payload: au, RandomAccess: h264.IsRandomAccess(au)})
+			})
+		case *stream.H265:
+			f := &h265Fixer{vps: codec.VPS, sps: codec.SPS, pps: codec.PPS}
+			r.OnDataH265(in, func(pts, dts time.Duration, au [][]byte) {
+				au, ok := f.fix(au)
+				if !ok {
+					return
+				}
+				hub.Write(&stream.Unit{Track: st, PTS: pts, DTS: dts, NTP: time.Now(),
+					Payload: au, RandomAccess: h265.IsRandomAccess(au)})
+			})
+		case *stream.AAC:
+			r.OnDataMPEG4Audio(in, func(pts time.Duration, au []byte) {
+				if len(au) == 0 {
+					return
+				}
+				hub.Write(&stream.Unit{Track: st, PTS: pts, DTS: pts, NTP: time.Now(), Payload: [][]byte{au}})
+			})
+		case *stream.Opus:
+			r.OnDataOpus(in, func(pts time.Duration, packet []byte) {
+				if len(packet) == 0 {
+					return
+				}
+				hub.Write(&stream.Unit{Track: st, PTS: pts, DTS: pts, NTP: time.Now(), Payload: [][]byte{packet}})
+			})
+		}
+	}
+}
+
+// bindNoop installs a callback that drops a track's data. Any OnData method
+// of the right kind (video or audio) registers the handler for that track's
+// id; VP9's and Opus' ignore every message they do not understand.
+func bindNoop(r *gortmplib.Reader, t *gortmplib.Track) {
+	if t.Codec.IsVideo() {
+		r.OnDataVP9(t, func(time.Duration, []byte) {})
+		return
+	}
+	r.OnDataOpus(t, func(time.Duration, []byte) {})
+}
+
+func describeTracks(ts []*stream.Track) string {
+	var b strings.Builder
+	for i, t := range ts {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		switch c := t.Codec.(type) {
+		case *stream.H264:
+			b.WriteString("H264")
+		case *stream.H265:
+			b.WriteString("H265")
+		case *stream.AAC:
+			fmt.Fprintf(&b, "AAC %d Hz %d ch", c.Config.SampleRate, c.Config.ChannelCount)
+		case *stream.Opus:
+			fmt.Fprintf(&b, "Opus %d ch", c.ChannelCount)
+		}
+	}
+	return b.String()
+}

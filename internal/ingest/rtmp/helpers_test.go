@@ -1,0 +1,307 @@
+package rtmp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortmplib"
+	rtmpcodecs "github.com/bluenviron/gortmplib/pkg/codecs"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+
+	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/stream"
+)
+
+const (
+	testKey       = "sk_us-east-1_abcdefghijkl_abcdefghijklmnopqrstuvwxyz0123"
+	testChannelID = "abcDEF123456"
+	testFPS       = 30
+)
+
+// testVideo is 3 s of 320x240 H.264 at 30 fps with an IDR every second.
+type testVideo struct {
+	sps, pps []byte
+	aus      [][][]byte
+}
+
+var loadTestVideo = sync.OnceValues(func() (*testVideo, error) {
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "onair-rtmp-test")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	out := filepath.Join(dir, "v.h264")
+	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error",
+		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-t", "3",
+		"-c:v", "libx264", "-g", "30", "-bf", "0", "-threads", "1",
+		"-bsf:v", "h264_mp4toannexb", "-f", "h264", "-y", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return nil, errors.New(string(b))
+	}
+	buf, err := os.ReadFile(out)
+	if err != nil {
+		return nil, err
+	}
+	nalus := splitAnnexB(buf)
+	v := &testVideo{}
+	// With one slice per frame (-threads 1), every picture NALU closes an
+	// access unit; the parameter sets and SEI before it belong to it.
+	var cur [][]byte
+	for _, n := range nalus {
+		switch h264.NALUType(n[0] & 0x1F) {
+		case h264.NALUTypeSPS:
+			v.sps = n
+		case h264.NALUTypePPS:
+			v.pps = n
+		}
+		cur = append(cur, n)
+		if typ := h264.NALUType(n[0] & 0x1F); typ == h264.NALUTypeIDR || typ == h264.NALUTypeNonIDR {
+			v.aus = append(v.aus, cur)
+			cur = nil
+		}
+	}
+	return v, nil
+})
+
+// splitAnnexB cuts an Annex-B byte stream at its start codes.
+// (h264.AnnexB.Unmarshal caps the count at one access unit's worth.)
+func splitAnnexB(buf []byte) [][]byte {
+	var out [][]byte
+	start := -1
+	for i := 0; i+2 < len(buf); i++ {
+		if buf[i] == 0 && buf[i+1] == 0 && buf[i+2] == 1 {
+			if start >= 0 {
+				out = append(out, bytes.TrimRight(buf[start:i], "\x00"))
+			}
+			start = i + 3
+			i += 2
+		}
+	}
+	if start >= 0 && start < len(buf) {
+		out = append(out, buf[start:])
+	}
+	return out
+}
+
+// needVideo returns the test clip, skipping when ffmpeg is absent, except
+// under CI=true where a missing ffmpeg is a failure.
+func needVideo(t testing.TB) *testVideo {
+	t.Helper()
+	v, err := loadTestVideo()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("ffmpeg is required under CI: %v", err)
+		}
+		t.Skipf("ffmpeg unavailable, skipping: %v", err)
+	}
+	return v
+}
+
+func eventually(t testing.TB, d time.Duration, what string, fn func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !fn() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// fakeSessions is live.Sessions with one channel and one key.
+type fakeSessions struct{}
+
+func (fakeSessions) ResolveStreamKey(_ context.Context, value string) (ivs.Channel, error) {
+	if value != testKey {
+		return ivs.Channel{}, ivs.ErrUnknownStreamKey
+	}
+	return ivs.Channel{ID: testChannelID, ARN: "arn:aws:ivs:us-east-1:123456789012:channel/" + testChannelID,
+		LatencyMode: ivs.LatencyLow}, nil
+}
+
+func (fakeSessions) StartStreamSession(_ context.Context, c ivs.Channel, start time.Time) (ivs.StreamSession, error) {
+	return ivs.StreamSession{StreamID: "st-test", ChannelID: c.ID, Channel: c, StartTime: start}, nil
+}
+
+func (fakeSessions) EndStreamSession(context.Context, string, time.Time) error { return nil }
+
+// fakeRegistry is a func-field Registry.
+type fakeRegistry struct {
+	claim func(ctx context.Context, key string, conn live.ConnInfo) (*live.Publisher, error)
+}
+
+func (f *fakeRegistry) Claim(ctx context.Context, key string, conn live.ConnInfo) (*live.Publisher, error) {
+	return f.claim(ctx, key, conn)
+}
+
+// attachment is a stream that went live, with a reader attached before the
+// first unit.
+type attachment struct {
+	st *live.Stream
+	r  *stream.Reader
+}
+
+// captureConsumer hands every stream that goes live to the test.
+type captureConsumer struct{ ch chan attachment }
+
+func (c *captureConsumer) Attach(st *live.Stream) func() {
+	r := st.Hub.NewReader(1 << 14)
+	c.ch <- attachment{st: st, r: r}
+	return r.Close
+}
+
+// env is a server on 127.0.0.1:0 backed by a real live.Registry.
+type env struct {
+	reg      *live.Registry
+	srv      *Server
+	addr     string
+	attached chan attachment
+	claims   chan string // keys the server tried to claim
+	served   chan error
+}
+
+func newEnv(t *testing.T, tweak func(*Server)) *env {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	e := &env{
+		reg:      live.New(fakeSessions{}, log),
+		attached: make(chan attachment, 4),
+		claims:   make(chan string, 16),
+		served:   make(chan error, 1),
+	}
+	e.reg.AddConsumer(&captureConsumer{ch: e.attached})
+	fr := &fakeRegistry{claim: func(ctx context.Context, key string, conn live.ConnInfo) (*live.Publisher, error) {
+		e.claims <- key
+		return e.reg.Claim(ctx, key, conn)
+	}}
+	e.srv = New(Config{Registry: fr, Log: log, Protocol: "rtmp", ReadTimeout: 5 * time.Second})
+	if tweak != nil {
+		tweak(e.srv)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.addr = ln.Addr().String()
+	go func() { e.served <- e.srv.Serve(ln) }()
+	t.Cleanup(func() {
+		_ = e.srv.Close()
+		if err := <-e.served; err != nil {
+			t.Errorf("Serve returned %v after Close", err)
+		}
+	})
+	return e
+}
+
+func (e *env) waitAttached(t *testing.T) attachment {
+	t.Helper()
+	select {
+	case a := <-e.attached:
+		return a
+	case <-time.After(10 * time.Second):
+		t.Fatal("stream never went live")
+		return attachment{}
+	}
+}
+
+// dial connects a gortmplib client to path ("/app") with stream name key.
+func (e *env) dial(ctx context.Context, path, key string, publish bool) (*gortmplib.Client, error) {
+	u, err := url.Parse("rtmp://" + e.addr + path)
+	if err != nil {
+		return nil, err
+	}
+	u.Fragment = key
+	c := &gortmplib.Client{URL: u, Publish: publish}
+	if err := c.Initialize(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+var testAACConfig = &mpeg4audio.AudioSpecificConfig{
+	Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 48000, ChannelCount: 2, ChannelConfig: 2,
+}
+
+// mediaWriter writes the test clip and fake AAC frames in DTS order.
+type mediaWriter struct {
+	w      *gortmplib.Writer
+	video  *gortmplib.Track
+	audio  *gortmplib.Track
+	v      *testVideo
+	frame  int // next video frame
+	aframe int // next audio frame
+}
+
+func newMediaWriter(c *gortmplib.Client, v *testVideo, audio rtmpcodecs.Codec, withVideo bool) (*mediaWriter, error) {
+	m := &mediaWriter{v: v}
+	var tracks []*gortmplib.Track
+	if withVideo {
+		m.video = &gortmplib.Track{Codec: &rtmpcodecs.H264{SPS: v.sps, PPS: v.pps}}
+		tracks = append(tracks, m.video)
+	}
+	if audio != nil {
+		m.audio = &gortmplib.Track{Codec: audio}
+		tracks = append(tracks, m.audio)
+	}
+	m.w = &gortmplib.Writer{Conn: c, Tracks: tracks}
+	if err := m.w.Initialize(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+const aacFrameDur = time.Second * 1024 / 48000
+
+// writeUntil writes media up to (not including) time end. The clip loops so
+// tests can write as long as they like; timestamps keep increasing.
+func (m *mediaWriter) writeUntil(end time.Duration) error {
+	for {
+		vts := time.Duration(m.frame) * time.Second / testFPS
+		ats := time.Duration(m.aframe) * aacFrameDur
+		if (m.video == nil || vts >= end) && (m.audio == nil || ats >= end) {
+			return nil
+		}
+		if m.video != nil && (m.audio == nil || vts <= ats) {
+			au := m.v.aus[m.frame%len(m.v.aus)]
+			if err := m.w.WriteH264(m.video, vts, vts, au); err != nil {
+				return err
+			}
+			m.frame++
+			continue
+		}
+		var err error
+		switch m.audio.Codec.(type) {
+		case *rtmpcodecs.MPEG4Audio:
+			err = m.w.WriteMPEG4Audio(m.audio, ats, []byte{0x21, 0x10, 0x05, 0x00, 0xa0, 0x19, 0x33})
+		case *rtmpcodecs.G711:
+			err = m.w.WriteG711(m.audio, ats, make([]byte, 160))
+		}
+		if err != nil {
+			return err
+		}
+		m.aframe++
+	}
+}
+
+func liveConnInfo(remote string) live.ConnInfo {
+	return live.ConnInfo{Protocol: "rtmp", Remote: remote}
+}
