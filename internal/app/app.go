@@ -98,7 +98,10 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	}
 	mux := http.NewServeMux()
 	api.New(api.Config{Service: svc, Live: registry, Account: account, Endpoints: endpoints, Log: log}).Register(mux)
-	mux.Handle("/api/video/v1/", hlsSrv)
+	// Methods are named so the patterns don't conflict with "GET /"; HEAD
+	// rides on GET, OPTIONS answers CORS preflights.
+	mux.Handle("GET /api/video/v1/", hlsSrv)
+	mux.Handle("OPTIONS /api/video/v1/", hlsSrv)
 	mux.Handle("GET /metrics", metrics.New(registry))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
