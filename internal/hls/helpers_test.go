@@ -3,15 +3,9 @@ package hls
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,113 +15,13 @@ import (
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/stream"
+	"github.com/onair-video/onair/internal/stream/streamtest"
 )
 
 const (
 	testChannelID = "abcDEF123456"
 	testPlayback  = "/api/video/v1/us-east-1.123456789012.channel." + testChannelID + ".m3u8"
-	testFPS       = 30
 )
-
-// testVideo is 3 s of 320x240 H.264 at 30 fps with an IDR every second.
-type testVideo struct {
-	sps, pps []byte
-	aus      [][][]byte
-}
-
-var loadTestVideo = sync.OnceValues(func() (*testVideo, error) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "onair-hls-test")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	out := filepath.Join(dir, "v.h264")
-	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error",
-		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-t", "3",
-		"-c:v", "libx264", "-g", "30", "-bf", "0", "-threads", "1",
-		"-bsf:v", "h264_mp4toannexb", "-f", "h264", "-y", out)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return nil, errors.New(string(b))
-	}
-	buf, err := os.ReadFile(out)
-	if err != nil {
-		return nil, err
-	}
-	v := &testVideo{}
-	// One slice per frame (-threads 1): every picture NALU closes an access
-	// unit, and the parameter sets and SEI before it belong to it.
-	var cur [][]byte
-	for _, n := range splitAnnexB(buf) {
-		typ := h264.NALUType(n[0] & 0x1F)
-		switch typ {
-		case h264.NALUTypeSPS:
-			v.sps = n
-		case h264.NALUTypePPS:
-			v.pps = n
-		}
-		cur = append(cur, n)
-		if typ == h264.NALUTypeIDR || typ == h264.NALUTypeNonIDR {
-			v.aus = append(v.aus, cur)
-			cur = nil
-		}
-	}
-	return v, nil
-})
-
-// splitAnnexB cuts an Annex-B byte stream at its start codes
-// (h264.AnnexB.Unmarshal caps the count at one access unit's worth).
-func splitAnnexB(buf []byte) [][]byte {
-	var out [][]byte
-	start := -1
-	for i := 0; i+2 < len(buf); i++ {
-		if buf[i] == 0 && buf[i+1] == 0 && buf[i+2] == 1 {
-			if start >= 0 {
-				out = append(out, bytes.TrimRight(buf[start:i], "\x00"))
-			}
-			start = i + 3
-			i += 2
-		}
-	}
-	if start >= 0 && start < len(buf) {
-		out = append(out, buf[start:])
-	}
-	return out
-}
-
-// needVideo returns the test clip, skipping when ffmpeg is absent, except
-// under CI=true where a missing ffmpeg is a failure.
-func needVideo(t testing.TB) *testVideo {
-	t.Helper()
-	v, err := loadTestVideo()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("ffmpeg is required under CI: %v", err)
-		}
-		t.Skipf("ffmpeg unavailable, skipping: %v", err)
-	}
-	return v
-}
-
-func eventually(t testing.TB, d time.Duration, what string, fn func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !fn() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func testLog() *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
 
 // env is an HLS server behind an HTTP server, with one live stream whose
 // hub the test feeds.
@@ -137,15 +31,15 @@ type env struct {
 	hub    *stream.Hub
 	st     *live.Stream
 	detach func()
-	v      *testVideo
+	v      *streamtest.Video
 	frame  int
 	aframe int
 }
 
 func newEnv(t *testing.T, latency, container string, tweak func(*Server)) *env {
 	t.Helper()
-	v := needVideo(t)
-	srv := New(Config{Log: testLog()})
+	v := streamtest.H264(t)
+	srv := New(Config{Log: streamtest.Log()})
 	if tweak != nil {
 		tweak(srv)
 	}
@@ -153,7 +47,7 @@ func newEnv(t *testing.T, latency, container string, tweak func(*Server)) *env {
 	mux.Handle(pathPrefix, srv)
 	e := &env{srv: srv, http: httptest.NewServer(mux), v: v}
 	e.hub = stream.NewHub([]*stream.Track{
-		{Codec: &stream.H264{SPS: v.sps, PPS: v.pps}, ClockRate: 90000},
+		{Codec: &stream.H264{SPS: v.SPS, PPS: v.PPS}, ClockRate: 90000},
 		{Codec: &stream.AAC{Config: &mpeg4audio.AudioSpecificConfig{
 			Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 48000, ChannelCount: 2, ChannelConfig: 2}}, ClockRate: 48000},
 	})
@@ -179,13 +73,13 @@ const aacFrameDur = time.Second * 1024 / 48000
 func (e *env) writeUntil(end time.Duration) {
 	vt, at := e.hub.Tracks()[0], e.hub.Tracks()[1]
 	for {
-		vts := time.Duration(e.frame) * time.Second / testFPS
+		vts := time.Duration(e.frame) * time.Second / streamtest.FPS
 		ats := time.Duration(e.aframe) * aacFrameDur
 		if vts >= end && ats >= end {
 			return
 		}
 		if vts <= ats {
-			au := e.v.aus[e.frame%len(e.v.aus)]
+			au := e.v.AUs[e.frame%len(e.v.AUs)]
 			e.hub.Write(&stream.Unit{Track: vt, PTS: vts, DTS: vts, NTP: time.Now(), Payload: au,
 				RandomAccess: h264.IsRandomAccess(au)})
 			e.frame++
@@ -269,7 +163,7 @@ func await(t *testing.T, ch <-chan response, d time.Duration, what string) respo
 func (e *env) settled(t *testing.T, file string) []byte {
 	t.Helper()
 	var prev []byte
-	eventually(t, 10*time.Second, "playlist settles", func() bool {
+	streamtest.Eventually(t, 10*time.Second, "playlist settles", func() bool {
 		cur := e.get(t, channelDir+file).body
 		same := prev != nil && bytes.Equal(prev, cur)
 		prev = cur

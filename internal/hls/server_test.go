@@ -13,6 +13,7 @@ import (
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/stream/streamtest"
 )
 
 const channelDir = "/api/video/v1/" + testChannelID + "/"
@@ -268,7 +269,7 @@ func TestDetachEndsEverything(t *testing.T) {
 	waiting = append(waiting, e.async(t,
 		fmt.Sprintf("%svideo1_stream.m3u8?_HLS_msn=%d&_HLS_part=%d", channelDir, msn+1, 0)))
 	// Let them reach the muxer (they cannot complete: no media comes).
-	eventually(t, 5*time.Second, "requests waiting in the muxer", func() bool {
+	streamtest.Eventually(t, 5*time.Second, "requests waiting in the muxer", func() bool {
 		return waitingInMuxer() >= len(waiting)
 	})
 
@@ -302,7 +303,7 @@ func TestHubEndRemovesMuxer(t *testing.T) {
 	// The publication ends before the registry detaches: viewers get 404
 	// at once rather than a frozen playlist.
 	e.hub.Close()
-	eventually(t, 5*time.Second, "404 after the hub closed", func() bool {
+	streamtest.Eventually(t, 5*time.Second, "404 after the hub closed", func() bool {
 		return e.get(t, testPlayback).status == http.StatusNotFound
 	})
 }
@@ -334,7 +335,7 @@ func TestMultivariantWaitIsBounded(t *testing.T) {
 
 // TestCloseLeavesNothing is not parallel: it counts goroutines.
 func TestCloseLeavesNothing(t *testing.T) {
-	needVideo(t)
+	streamtest.H264(t)
 	base := runtime.NumGoroutine()
 	func() {
 		e := newEnv(t, ivs.LatencyLow, "", nil)
@@ -352,7 +353,7 @@ func TestCloseLeavesNothing(t *testing.T) {
 		e.http.Close()
 		http.DefaultClient.CloseIdleConnections()
 	}()
-	eventually(t, 5*time.Second, "goroutines back to baseline", func() bool {
+	streamtest.Eventually(t, 5*time.Second, "goroutines back to baseline", func() bool {
 		return runtime.NumGoroutine() <= base
 	})
 }

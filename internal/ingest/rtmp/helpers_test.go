@@ -1,128 +1,29 @@
 package rtmp
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/bluenviron/gortmplib"
 	rtmpcodecs "github.com/bluenviron/gortmplib/pkg/codecs"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/stream"
+	"github.com/onair-video/onair/internal/stream/streamtest"
 )
 
 const (
 	testKey       = "sk_us-east-1_abcdefghijkl_abcdefghijklmnopqrstuvwxyz0123"
 	testChannelID = "abcDEF123456"
-	testFPS       = 30
 )
-
-// testVideo is 3 s of 320x240 H.264 at 30 fps with an IDR every second.
-type testVideo struct {
-	sps, pps []byte
-	aus      [][][]byte
-}
-
-var loadTestVideo = sync.OnceValues(func() (*testVideo, error) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "onair-rtmp-test")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	out := filepath.Join(dir, "v.h264")
-	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error",
-		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-t", "3",
-		"-c:v", "libx264", "-g", "30", "-bf", "0", "-threads", "1",
-		"-bsf:v", "h264_mp4toannexb", "-f", "h264", "-y", out)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return nil, errors.New(string(b))
-	}
-	buf, err := os.ReadFile(out)
-	if err != nil {
-		return nil, err
-	}
-	nalus := splitAnnexB(buf)
-	v := &testVideo{}
-	// With one slice per frame (-threads 1), every picture NALU closes an
-	// access unit; the parameter sets and SEI before it belong to it.
-	var cur [][]byte
-	for _, n := range nalus {
-		switch h264.NALUType(n[0] & 0x1F) {
-		case h264.NALUTypeSPS:
-			v.sps = n
-		case h264.NALUTypePPS:
-			v.pps = n
-		}
-		cur = append(cur, n)
-		if typ := h264.NALUType(n[0] & 0x1F); typ == h264.NALUTypeIDR || typ == h264.NALUTypeNonIDR {
-			v.aus = append(v.aus, cur)
-			cur = nil
-		}
-	}
-	return v, nil
-})
-
-// splitAnnexB cuts an Annex-B byte stream at its start codes.
-// (h264.AnnexB.Unmarshal caps the count at one access unit's worth.)
-func splitAnnexB(buf []byte) [][]byte {
-	var out [][]byte
-	start := -1
-	for i := 0; i+2 < len(buf); i++ {
-		if buf[i] == 0 && buf[i+1] == 0 && buf[i+2] == 1 {
-			if start >= 0 {
-				out = append(out, bytes.TrimRight(buf[start:i], "\x00"))
-			}
-			start = i + 3
-			i += 2
-		}
-	}
-	if start >= 0 && start < len(buf) {
-		out = append(out, buf[start:])
-	}
-	return out
-}
-
-// needVideo returns the test clip, skipping when ffmpeg is absent, except
-// under CI=true where a missing ffmpeg is a failure.
-func needVideo(t testing.TB) *testVideo {
-	t.Helper()
-	v, err := loadTestVideo()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("ffmpeg is required under CI: %v", err)
-		}
-		t.Skipf("ffmpeg unavailable, skipping: %v", err)
-	}
-	return v
-}
-
-func eventually(t testing.TB, d time.Duration, what string, fn func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !fn() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // fakeSessions is live.Sessions with one channel and one key.
 type fakeSessions struct{}
@@ -246,16 +147,16 @@ type mediaWriter struct {
 	w      *gortmplib.Writer
 	video  *gortmplib.Track
 	audio  *gortmplib.Track
-	v      *testVideo
+	v      *streamtest.Video
 	frame  int // next video frame
 	aframe int // next audio frame
 }
 
-func newMediaWriter(c *gortmplib.Client, v *testVideo, audio rtmpcodecs.Codec, withVideo bool) (*mediaWriter, error) {
+func newMediaWriter(c *gortmplib.Client, v *streamtest.Video, audio rtmpcodecs.Codec, withVideo bool) (*mediaWriter, error) {
 	m := &mediaWriter{v: v}
 	var tracks []*gortmplib.Track
 	if withVideo {
-		m.video = &gortmplib.Track{Codec: &rtmpcodecs.H264{SPS: v.sps, PPS: v.pps}}
+		m.video = &gortmplib.Track{Codec: &rtmpcodecs.H264{SPS: v.SPS, PPS: v.PPS}}
 		tracks = append(tracks, m.video)
 	}
 	if audio != nil {
@@ -275,13 +176,13 @@ const aacFrameDur = time.Second * 1024 / 48000
 // tests can write as long as they like; timestamps keep increasing.
 func (m *mediaWriter) writeUntil(end time.Duration) error {
 	for {
-		vts := time.Duration(m.frame) * time.Second / testFPS
+		vts := time.Duration(m.frame) * time.Second / streamtest.FPS
 		ats := time.Duration(m.aframe) * aacFrameDur
 		if (m.video == nil || vts >= end) && (m.audio == nil || ats >= end) {
 			return nil
 		}
 		if m.video != nil && (m.audio == nil || vts <= ats) {
-			au := m.v.aus[m.frame%len(m.v.aus)]
+			au := m.v.AUs[m.frame%len(m.v.AUs)]
 			if err := m.w.WriteH264(m.video, vts, vts, au); err != nil {
 				return err
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 
 	"github.com/onair-video/onair/internal/stream"
+	"github.com/onair-video/onair/internal/stream/streamtest"
 )
 
 // readUnits reads from r until want returns true or the deadline passes.
@@ -47,7 +48,7 @@ func expectClosed(t *testing.T, nc net.Conn, within time.Duration) {
 
 func TestPublishH264AAC(t *testing.T) {
 	t.Parallel()
-	v := needVideo(t)
+	v := streamtest.H264(t)
 	e := newEnv(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -78,7 +79,7 @@ func TestPublishH264AAC(t *testing.T) {
 		t.Fatalf("got %d tracks, want H264 + AAC", len(tracks))
 	}
 	vc, ok := tracks[0].Codec.(*stream.H264)
-	if !ok || !bytes.Equal(vc.SPS, v.sps) || !bytes.Equal(vc.PPS, v.pps) || tracks[0].ClockRate != 90000 {
+	if !ok || !bytes.Equal(vc.SPS, v.SPS) || !bytes.Equal(vc.PPS, v.PPS) || tracks[0].ClockRate != 90000 {
 		t.Fatalf("video track %+v %+v", tracks[0], tracks[0].Codec)
 	}
 	ac, ok := tracks[1].Codec.(*stream.AAC)
@@ -132,7 +133,7 @@ func TestPublishH264AAC(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectClosed(t, c.NetConn(), 2*time.Second)
-	eventually(t, 2*time.Second, "channel released", func() bool {
+	streamtest.Eventually(t, 2*time.Second, "channel released", func() bool {
 		_, live := e.reg.Get(testChannelID)
 		return !live
 	})
@@ -209,7 +210,7 @@ func TestPublishRefused(t *testing.T) {
 
 func TestPublishWithoutVideoRefused(t *testing.T) {
 	t.Parallel()
-	v := needVideo(t)
+	v := streamtest.H264(t)
 	e := newEnv(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -226,7 +227,7 @@ func TestPublishWithoutVideoRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectClosed(t, c.NetConn(), 5*time.Second)
-	eventually(t, 2*time.Second, "channel released", func() bool {
+	streamtest.Eventually(t, 2*time.Second, "channel released", func() bool {
 		p, err := e.reg.Claim(ctx, testKey, liveConnInfo("next"))
 		if err != nil {
 			return false
@@ -243,7 +244,7 @@ func TestPublishWithoutVideoRefused(t *testing.T) {
 
 func TestPublishIgnoresUnsupportedTrack(t *testing.T) {
 	t.Parallel()
-	v := needVideo(t)
+	v := streamtest.H264(t)
 	e := newEnv(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -269,7 +270,7 @@ func TestPublishIgnoresUnsupportedTrack(t *testing.T) {
 
 func TestReadTimeoutEndsStream(t *testing.T) {
 	t.Parallel()
-	v := needVideo(t)
+	v := streamtest.H264(t)
 	e := newEnv(t, func(s *Server) { s.readTimeout = 300 * time.Millisecond })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -288,7 +289,7 @@ func TestReadTimeoutEndsStream(t *testing.T) {
 	e.waitAttached(t)
 	// The encoder goes silent: the stream must end by itself.
 	expectClosed(t, c.NetConn(), 3*time.Second)
-	eventually(t, 2*time.Second, "channel released", func() bool {
+	streamtest.Eventually(t, 2*time.Second, "channel released", func() bool {
 		_, live := e.reg.Get(testChannelID)
 		return !live
 	})
@@ -296,7 +297,7 @@ func TestReadTimeoutEndsStream(t *testing.T) {
 
 func TestBadClientsAreDroppedAlone(t *testing.T) {
 	t.Parallel()
-	v := needVideo(t)
+	v := streamtest.H264(t)
 	e := newEnv(t, func(s *Server) { s.handshakeTimeout = 300 * time.Millisecond })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -351,7 +352,7 @@ func TestBadClientsAreDroppedAlone(t *testing.T) {
 
 // TestCloseLeavesNothing is not parallel: it counts goroutines.
 func TestCloseLeavesNothing(t *testing.T) {
-	v := needVideo(t)
+	v := streamtest.H264(t)
 	base := runtime.NumGoroutine()
 	func() {
 		e := newEnv(t, nil)
@@ -395,7 +396,7 @@ func TestCloseLeavesNothing(t *testing.T) {
 			t.Fatal("stream still live after Close")
 		}
 	}()
-	eventually(t, 5*time.Second, "goroutines back to baseline", func() bool {
+	streamtest.Eventually(t, 5*time.Second, "goroutines back to baseline", func() bool {
 		return runtime.NumGoroutine() <= base
 	})
 }
