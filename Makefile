@@ -36,7 +36,7 @@ fuzz:
 
 ## bench: Go benchmarks (figures go to docs/benchmarks.md)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./internal/...
 
 clean:
 	rm -rf bin

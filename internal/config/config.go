@@ -114,7 +114,7 @@ var options = []option{
 		func() (func(*Config, string) error, func(*Config) string) {
 			return str(func(c *Config) *string { return &c.LogLevel })
 		}),
-	opt("hls-part-duration", "200ms", "LL-HLS part duration (LOW latency channels)",
+	opt("hls-part-duration", "100ms", "LL-HLS part duration (LOW latency channels)",
 		func() (func(*Config, string) error, func(*Config) string) {
 			return dur(func(c *Config) *time.Duration { return &c.HLSPartDuration })
 		}),

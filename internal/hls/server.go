@@ -51,8 +51,8 @@ type Config struct {
 	// a part downloadable only once it is complete, so a frame waits on
 	// average about half a part (plus one frame, because a part closes when
 	// the next frame arrives) before a client blocked on the preload hint
-	// gets it. 100ms keeps that near 50-70ms; 200ms would put the median
-	// above 100ms. gohlslib stretches it to a multiple of the frame
+	// gets it. Measured (docs/benchmarks.md): p50 68ms with 100ms parts,
+	// 133ms with 200ms. gohlslib stretches it to a multiple of the frame
 	// duration that iOS accepts (e.g. ~133ms at 30 fps, 100ms at 60 fps).
 	PartDuration time.Duration
 	// SegmentDuration is the minimum segment length; gohlslib extends each
