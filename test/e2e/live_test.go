@@ -186,6 +186,9 @@ func TestLiveLowLatencyRTMPS(t *testing.T) {
 		t.Fatalf("ffmpeg still running 5s after StopStream")
 	}
 	waitOffline(t, c, aws.ToString(ch.Arn), 5*time.Second)
+	if strings.Contains(s.Logs(), aws.ToString(key.Value)) {
+		t.Errorf("the stream key appears in the server log")
+	}
 	harness.Eventually(t, 5*time.Second, func() error {
 		r, err := harness.Fetch(ctx, playback)
 		if err != nil {
