@@ -52,17 +52,30 @@ func TestAWSCLIWithCredentialsFile(t *testing.T) {
 	t.Parallel()
 	aws := harness.RequireProgram(t, "aws")
 	s := harness.Start(t)
-	run := func(args ...string) []byte {
-		t.Helper()
+	cli := func(args ...string) ([]byte, error) {
 		full := append([]string{"--profile", "onair", "--region", "us-east-1", "--endpoint-url", s.Endpoint(), "--output", "json"}, args...)
 		cmd := exec.Command(aws, full...)
 		cmd.Env = append(os.Environ(), "AWS_SHARED_CREDENTIALS_FILE="+s.CredentialsFile(), "AWS_CONFIG_FILE=/dev/null",
-			"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_PROFILE=", "AWS_DEFAULT_PROFILE=")
-		out, err := cmd.CombinedOutput()
+			"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_PROFILE=", "AWS_DEFAULT_PROFILE=", "AWS_MAX_ATTEMPTS=1")
+		return cmd.CombinedOutput()
+	}
+	run := func(args ...string) []byte {
+		t.Helper()
+		out, err := cli(args...)
 		if err != nil {
 			t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 		return out
+	}
+	// fail runs a command that must fail with code and a message that
+	// contains msg (the CLI prints the body's "message").
+	fail := func(code, msg string, args ...string) {
+		t.Helper()
+		out, err := cli(args...)
+		want := "An error occurred (" + code + ")"
+		if err == nil || !strings.Contains(string(out), want) || !strings.Contains(string(out), msg) {
+			t.Errorf("aws %s: %v\n%s\nwant %q and %q", strings.Join(args, " "), err, out, want, msg)
+		}
 	}
 	var created struct {
 		Channel   map[string]any `json:"channel"`
@@ -97,7 +110,19 @@ func TestAWSCLIWithCredentialsFile(t *testing.T) {
 	if !strings.Contains(string(out), arn) {
 		t.Errorf("list-channels lacks %s:\n%s", arn, out)
 	}
+	fail("ChannelNotBroadcasting", "not broadcasting", "ivs", "get-stream", "--channel-arn", arn)
+	fail("ValidationException", "latencyMode", "ivs", "create-channel", "--latency-mode", "FAST")
+
+	// Tags travel in the path, percent-encoded ARN and all.
+	run("ivs", "tag-resource", "--resource-arn", arn, "--tags", `{"team":"video","cost center":"42"}`)
+	run("ivs", "untag-resource", "--resource-arn", arn, "--tag-keys", "team")
+	out = run("ivs", "list-tags-for-resource", "--resource-arn", arn)
+	if !strings.Contains(string(out), `"cost center": "42"`) || strings.Contains(string(out), "team") {
+		t.Errorf("tags after tag and untag:\n%s", out)
+	}
+
 	run("ivs", "delete-channel", "--arn", arn)
+	fail("ResourceNotFoundException", arn, "ivs", "get-channel", "--arn", arn)
 }
 
 // SIGKILL loses no channel or key, and a stream that was live is ended
