@@ -152,6 +152,26 @@ type mediaWriter struct {
 	aframe int // next audio frame
 }
 
+// publish connects a publisher to /app/{testKey} and writes 3 s of media:
+// track discovery reads 2 s before the stream goes live. The connection
+// closes when the test ends.
+func (e *env) publish(ctx context.Context, t *testing.T, v *streamtest.Video, audio rtmpcodecs.Codec, withVideo bool) (*gortmplib.Client, *mediaWriter) {
+	t.Helper()
+	c, err := e.dial(ctx, "/app", testKey, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	mw, err := newMediaWriter(c, v, audio, withVideo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mw.writeUntil(3 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return c, mw
+}
+
 func newMediaWriter(c *gortmplib.Client, v *streamtest.Video, audio rtmpcodecs.Codec, withVideo bool) (*mediaWriter, error) {
 	m := &mediaWriter{v: v}
 	var tracks []*gortmplib.Track

@@ -214,18 +214,7 @@ func TestPublishWithoutVideoRefused(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := e.dial(ctx, "/app", testKey, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	mw, err := newMediaWriter(c, v, &rtmpcodecs.MPEG4Audio{Config: testAACConfig}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mw.writeUntil(3 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	c, _ := e.publish(ctx, t, v, &rtmpcodecs.MPEG4Audio{Config: testAACConfig}, false)
 	expectClosed(t, c.NetConn(), 5*time.Second)
 	streamtest.Eventually(t, 2*time.Second, "channel released", func() bool {
 		p, err := e.reg.Claim(ctx, testKey, liveConnInfo("next"))
@@ -248,18 +237,7 @@ func TestPublishIgnoresUnsupportedTrack(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := e.dial(ctx, "/app", testKey, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	mw, err := newMediaWriter(c, v, &rtmpcodecs.G711{MULaw: true, ChannelCount: 1}, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mw.writeUntil(3 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	e.publish(ctx, t, v, &rtmpcodecs.G711{MULaw: true, ChannelCount: 1}, true)
 	a := e.waitAttached(t)
 	if tr := a.st.Hub.Tracks(); len(tr) != 1 || !tr[0].Codec.IsVideo() {
 		t.Fatalf("tracks %v, want the H264 track only", tr)
@@ -274,18 +252,7 @@ func TestReadTimeoutEndsStream(t *testing.T) {
 	e := newEnv(t, func(s *Server) { s.readTimeout = 300 * time.Millisecond })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := e.dial(ctx, "/app", testKey, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	mw, err := newMediaWriter(c, v, nil, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mw.writeUntil(3 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	c, _ := e.publish(ctx, t, v, nil, true)
 	e.waitAttached(t)
 	// The encoder goes silent: the stream must end by itself.
 	expectClosed(t, c.NetConn(), 3*time.Second)
@@ -303,18 +270,7 @@ func TestBadClientsAreDroppedAlone(t *testing.T) {
 	defer cancel()
 
 	// A good publisher is live through all of this.
-	c, err := e.dial(ctx, "/app", testKey, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	mw, err := newMediaWriter(c, v, nil, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mw.writeUntil(3 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	_, mw := e.publish(ctx, t, v, nil, true)
 	a := e.waitAttached(t)
 
 	random := make([]byte, 5000)
@@ -358,18 +314,8 @@ func TestCloseLeavesNothing(t *testing.T) {
 		e := newEnv(t, nil)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		c, err := e.dial(ctx, "/app", testKey, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		mw, err := newMediaWriter(c, v, &rtmpcodecs.MPEG4Audio{Config: testAACConfig}, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := mw.writeUntil(3 * time.Second); err != nil {
-			t.Fatal(err)
-		}
+		c, _ := e.publish(ctx, t, v, &rtmpcodecs.MPEG4Audio{Config: testAACConfig}, true)
+		defer c.Close() // before the goroutine count below
 		e.waitAttached(t)
 		// A connection stuck in the handshake as well.
 		idle, err := net.Dial("tcp", e.addr)
