@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
 	"github.com/onair-video/onair/internal/ivs"
@@ -38,7 +39,12 @@ type env struct {
 
 func newEnv(t *testing.T, latency, container string, tweak func(*Server)) *env {
 	t.Helper()
-	v := streamtest.H264(t)
+	return newEnvWith(t, streamtest.H264(t), latency, container, tweak)
+}
+
+// newEnvWith is newEnv with a clip of the caller's (H.264 or H.265).
+func newEnvWith(t *testing.T, v *streamtest.Video, latency, container string, tweak func(*Server)) *env {
+	t.Helper()
 	srv := New(Config{Log: streamtest.Log()})
 	if tweak != nil {
 		tweak(srv)
@@ -47,7 +53,7 @@ func newEnv(t *testing.T, latency, container string, tweak func(*Server)) *env {
 	mux.Handle(pathPrefix, srv)
 	e := &env{srv: srv, http: httptest.NewServer(mux), v: v}
 	e.hub = stream.NewHub([]*stream.Track{
-		{Codec: &stream.H264{SPS: v.SPS, PPS: v.PPS}, ClockRate: 90000},
+		{Codec: videoCodec(v), ClockRate: 90000},
 		{Codec: &stream.AAC{Config: &mpeg4audio.AudioSpecificConfig{
 			Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 48000, ChannelCount: 2, ChannelConfig: 2}}, ClockRate: 48000},
 	})
@@ -66,6 +72,13 @@ func newEnv(t *testing.T, latency, container string, tweak func(*Server)) *env {
 	return e
 }
 
+func videoCodec(v *streamtest.Video) stream.Codec {
+	if v.VPS != nil {
+		return &stream.H265{VPS: v.VPS, SPS: v.SPS, PPS: v.PPS}
+	}
+	return &stream.H264{SPS: v.SPS, PPS: v.PPS}
+}
+
 const aacFrameDur = time.Second * 1024 / 48000
 
 // writeUntil writes video and audio units up to media time end, looping
@@ -80,8 +93,11 @@ func (e *env) writeUntil(end time.Duration) {
 		}
 		if vts <= ats {
 			au := e.v.AUs[e.frame%len(e.v.AUs)]
-			e.hub.Write(&stream.Unit{Track: vt, PTS: vts, DTS: vts, NTP: time.Now(), Payload: au,
-				RandomAccess: h264.IsRandomAccess(au)})
+			key := h264.IsRandomAccess(au)
+			if e.v.VPS != nil {
+				key = h265.IsRandomAccess(au)
+			}
+			e.hub.Write(&stream.Unit{Track: vt, PTS: vts, DTS: vts, NTP: time.Now(), Payload: au, RandomAccess: key})
 			e.frame++
 			continue
 		}

@@ -144,6 +144,31 @@ func TestLowLatency(t *testing.T) {
 	}
 }
 
+// H.265 (from Enhanced RTMP) plays as LL-HLS in fMP4, named hvc1 in CODECS.
+func TestLowLatencyH265(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, streamtest.H265(t), ivs.LatencyLow, "", nil)
+	e.writeUntil(3 * time.Second)
+	mv := e.get(t, testPlayback)
+	if mv.status != http.StatusOK {
+		t.Fatalf("multivariant: %d %s", mv.status, mv.body)
+	}
+	v := mustMultivariant(t, mv.body).Variants[0]
+	if v.Resolution != "320x240" || len(v.Codecs) != 2 || !strings.HasPrefix(v.Codecs[0], "hvc1.") {
+		t.Fatalf("variant %+v\n%s", v, mv.body)
+	}
+	media := mustMedia(t, e.settled(t, "video1_stream.m3u8"))
+	init := e.get(t, channelDir+media.Map.URI)
+	if init.status != http.StatusOK || !bytes.Contains(init.body, []byte("hvcC")) {
+		t.Fatalf("init: %d, hvcC box present: %v", init.status, bytes.Contains(init.body, []byte("hvcC")))
+	}
+	last := media.Segments[len(media.Segments)-1] // the first ones are gaps
+	seg := e.get(t, channelDir+last.URI)
+	if last.Gap || seg.status != http.StatusOK || !bytes.Contains(seg.body, []byte("moof")) {
+		t.Fatalf("segment %s: %d", last.URI, seg.status)
+	}
+}
+
 func TestQueryStringKept(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, ivs.LatencyLow, "", nil)

@@ -177,6 +177,9 @@ func newMediaWriter(c *gortmplib.Client, v *streamtest.Video, audio rtmpcodecs.C
 	var tracks []*gortmplib.Track
 	if withVideo {
 		m.video = &gortmplib.Track{Codec: &rtmpcodecs.H264{SPS: v.SPS, PPS: v.PPS}}
+		if v.VPS != nil { // H.265, sent as Enhanced RTMP
+			m.video = &gortmplib.Track{Codec: &rtmpcodecs.H265{VPS: v.VPS, SPS: v.SPS, PPS: v.PPS}}
+		}
 		tracks = append(tracks, m.video)
 	}
 	if audio != nil {
@@ -203,7 +206,11 @@ func (m *mediaWriter) writeUntil(end time.Duration) error {
 		}
 		if m.video != nil && (m.audio == nil || vts <= ats) {
 			au := m.v.AUs[m.frame%len(m.v.AUs)]
-			if err := m.w.WriteH264(m.video, vts, vts, au); err != nil {
+			write := m.w.WriteH264
+			if m.v.VPS != nil {
+				write = m.w.WriteH265
+			}
+			if err := write(m.video, vts, vts, au); err != nil {
 				return err
 			}
 			m.frame++

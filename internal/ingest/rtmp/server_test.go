@@ -208,6 +208,40 @@ func TestPublishRefused(t *testing.T) {
 	}
 }
 
+// H.265 arrives over Enhanced RTMP (what OBS 30+ sends) and reaches the hub
+// with its parameter sets and key frames.
+func TestPublishH265(t *testing.T) {
+	t.Parallel()
+	v := streamtest.H265(t)
+	e := newEnv(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, mw := e.publish(ctx, t, v, &rtmpcodecs.MPEG4Audio{Config: testAACConfig}, true)
+	a := e.waitAttached(t)
+	tracks := a.st.Hub.Tracks()
+	vc, ok := tracks[0].Codec.(*stream.H265)
+	if !ok || !bytes.Equal(vc.VPS, v.VPS) || !bytes.Equal(vc.SPS, v.SPS) || !bytes.Equal(vc.PPS, v.PPS) {
+		t.Fatalf("video track %+v %+v", tracks[0], tracks[0].Codec)
+	}
+	if err := mw.writeUntil(4 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var keys, frames int
+	readUnits(t, a.r, 5*time.Second, func(u *stream.Unit) bool {
+		if u.Track == tracks[0] {
+			frames++
+			if u.RandomAccess {
+				keys++
+			}
+		}
+		return frames == 4*streamtest.FPS
+	})
+	// Every frame of 4 s arrived, with key frames at 0, 1, 2 and 3 s.
+	if keys != 4 {
+		t.Fatalf("%d key frames in 4 s, want 4", keys)
+	}
+}
+
 func TestPublishWithoutVideoRefused(t *testing.T) {
 	t.Parallel()
 	v := streamtest.H264(t)

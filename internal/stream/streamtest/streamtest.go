@@ -15,19 +15,22 @@ import (
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 )
 
 // FPS is the frame rate of the clip.
 const FPS = 30
 
-// Video is 3 s of 320x240 H.264 at 30 fps with an IDR every second, made by
-// ffmpeg (libx264), as access units of NALUs.
+// Video is 3 s of 320x240 video at 30 fps with a key frame every second,
+// made by ffmpeg, as access units of NALUs. VPS is set for H.265 only.
 type Video struct {
-	SPS, PPS []byte
-	AUs      [][][]byte
+	VPS, SPS, PPS []byte
+	AUs           [][][]byte
 }
 
-var loadVideo = sync.OnceValues(func() (*Video, error) {
+// encode makes the clip with the given ffmpeg encoder arguments and splits
+// it with kind, which names a NALU's role.
+func encode(kind func(nalu []byte) naluKind, codec ...string) (*Video, error) {
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		return nil, err
 	}
@@ -36,11 +39,10 @@ var loadVideo = sync.OnceValues(func() (*Video, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	out := filepath.Join(dir, "v.h264")
-	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error",
-		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-t", "3",
-		"-c:v", "libx264", "-g", "30", "-bf", "0", "-threads", "1",
-		"-bsf:v", "h264_mp4toannexb", "-f", "h264", "-y", out)
+	out := filepath.Join(dir, "v.es")
+	args := append([]string{"-hide_banner", "-loglevel", "error",
+		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-t", "3"}, codec...)
+	cmd := exec.Command("ffmpeg", append(args, "-y", out)...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return nil, errors.New(string(b))
 	}
@@ -49,31 +51,81 @@ var loadVideo = sync.OnceValues(func() (*Video, error) {
 		return nil, err
 	}
 	v := &Video{}
-	// One slice per frame (-threads 1): every picture NALU closes an access
-	// unit, and the parameter sets and SEI before it belong to it.
+	// One slice per frame: every picture NALU closes an access unit, and
+	// the parameter sets and SEI before it belong to it.
 	var cur [][]byte
 	for _, n := range SplitAnnexB(buf) {
-		typ := h264.NALUType(n[0] & 0x1F)
-		switch typ {
-		case h264.NALUTypeSPS:
+		switch kind(n) {
+		case naluVPS:
+			v.VPS = n
+		case naluSPS:
 			v.SPS = n
-		case h264.NALUTypePPS:
+		case naluPPS:
 			v.PPS = n
 		}
 		cur = append(cur, n)
-		if typ == h264.NALUTypeIDR || typ == h264.NALUTypeNonIDR {
+		if kind(n) == naluPicture {
 			v.AUs = append(v.AUs, cur)
 			cur = nil
 		}
 	}
+	if len(v.AUs) == 0 || v.SPS == nil || v.PPS == nil {
+		return nil, errors.New("streamtest: the encoded clip has no pictures or parameter sets")
+	}
 	return v, nil
+}
+
+type naluKind int
+
+const (
+	naluOther naluKind = iota
+	naluVPS
+	naluSPS
+	naluPPS
+	naluPicture
+)
+
+var loadH264 = sync.OnceValues(func() (*Video, error) {
+	return encode(func(n []byte) naluKind {
+		switch h264.NALUType(n[0] & 0x1F) {
+		case h264.NALUTypeSPS:
+			return naluSPS
+		case h264.NALUTypePPS:
+			return naluPPS
+		case h264.NALUTypeIDR, h264.NALUTypeNonIDR:
+			return naluPicture
+		}
+		return naluOther
+	}, "-c:v", "libx264", "-g", "30", "-bf", "0", "-threads", "1", "-bsf:v", "h264_mp4toannexb", "-f", "h264")
 })
 
-// H264 returns the clip, skipping the test when ffmpeg is absent, except
-// under CI=true where a missing ffmpeg is a failure.
-func H264(t testing.TB) *Video {
+var loadH265 = sync.OnceValues(func() (*Video, error) {
+	return encode(func(n []byte) naluKind {
+		switch typ := h265.NALUType((n[0] >> 1) & 0x3F); {
+		case typ == h265.NALUType_VPS_NUT:
+			return naluVPS
+		case typ == h265.NALUType_SPS_NUT:
+			return naluSPS
+		case typ == h265.NALUType_PPS_NUT:
+			return naluPPS
+		case typ < 32: // VCL
+			return naluPicture
+		}
+		return naluOther
+	}, "-c:v", "libx265", "-x265-params", "keyint=30:min-keyint=30:bframes=0:frame-threads=1:pools=none:log-level=error",
+		"-f", "hevc")
+})
+
+// H264 returns the H.264 clip, skipping the test when ffmpeg is absent,
+// except under CI=true where a missing ffmpeg is a failure.
+func H264(t testing.TB) *Video { return need(t, loadH264) }
+
+// H265 returns the H.265 clip (libx265), like H264.
+func H265(t testing.TB) *Video { return need(t, loadH265) }
+
+func need(t testing.TB, load func() (*Video, error)) *Video {
 	t.Helper()
-	v, err := loadVideo()
+	v, err := load()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("ffmpeg is required under CI: %v", err)
