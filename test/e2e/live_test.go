@@ -113,6 +113,15 @@ func TestLiveLowLatencyRTMPS(t *testing.T) {
 		t.Fatalf("ListStreams = %+v, %v", list, err)
 	}
 
+	// Prometheus sees the live channel and its ingest.
+	if n, err := s.Metric("onair_live_channels"); err != nil || n != 1 {
+		t.Errorf("onair_live_channels = %v, %v; want 1", n, err)
+	}
+	units := fmt.Sprintf(`onair_ingest_units_total{channel_arn=%q,channel_name="low"}`, aws.ToString(ch.Arn))
+	if n, err := s.Metric(units); err != nil || n <= 0 {
+		t.Errorf("%s = %v, %v; want > 0", units, n, err)
+	}
+
 	playback := aws.ToString(ch.PlaybackUrl)
 	mv, res := waitMultivariant(t, playback)
 	checkVariant(t, mv.Variants[0], res, "640x360", 30, "avc1.", "mp4a.40.2")
@@ -186,6 +195,9 @@ func TestLiveLowLatencyRTMPS(t *testing.T) {
 		t.Fatalf("ffmpeg still running 5s after StopStream")
 	}
 	waitOffline(t, c, aws.ToString(ch.Arn), 5*time.Second)
+	if n, err := s.Metric("onair_live_channels"); err != nil || n != 0 {
+		t.Errorf("onair_live_channels = %v, %v after the stream ended; want 0", n, err)
+	}
 	if strings.Contains(s.Logs(), aws.ToString(key.Value)) {
 		t.Errorf("the stream key appears in the server log")
 	}
@@ -210,6 +222,15 @@ func TestLiveNormalRTMP(t *testing.T) {
 	ch, key := createChannel(t, c, "normal", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeNormalLatency)
 	pub := harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(aws.ToString(key.Value)), Size: "320x240", Rate: 25, Duration: 14 * time.Second})
 	waitLive(t, c, aws.ToString(ch.Arn))
+
+	// Prometheus sees the live channel and its ingest.
+	if n, err := s.Metric("onair_live_channels"); err != nil || n != 1 {
+		t.Errorf("onair_live_channels = %v, %v; want 1", n, err)
+	}
+	units := fmt.Sprintf(`onair_ingest_units_total{channel_arn=%q,channel_name="low"}`, aws.ToString(ch.Arn))
+	if n, err := s.Metric(units); err != nil || n <= 0 {
+		t.Errorf("%s = %v, %v; want > 0", units, n, err)
+	}
 
 	playback := aws.ToString(ch.PlaybackUrl)
 	mv, res := waitMultivariant(t, playback)
