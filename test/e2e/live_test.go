@@ -117,7 +117,7 @@ func TestLiveLowLatencyRTMPS(t *testing.T) {
 	if n, err := s.Metric("onair_live_channels"); err != nil || n != 1 {
 		t.Errorf("onair_live_channels = %v, %v; want 1", n, err)
 	}
-	units := fmt.Sprintf(`onair_ingest_units_total{channel_arn=%q,channel_name="low"}`, aws.ToString(ch.Arn))
+	units := fmt.Sprintf(`onair_ingest_units_total{channel_arn=%q,channel_name=%q}`, aws.ToString(ch.Arn), aws.ToString(ch.Name))
 	if n, err := s.Metric(units); err != nil || n <= 0 {
 		t.Errorf("%s = %v, %v; want > 0", units, n, err)
 	}
@@ -227,7 +227,7 @@ func TestLiveNormalRTMP(t *testing.T) {
 	if n, err := s.Metric("onair_live_channels"); err != nil || n != 1 {
 		t.Errorf("onair_live_channels = %v, %v; want 1", n, err)
 	}
-	units := fmt.Sprintf(`onair_ingest_units_total{channel_arn=%q,channel_name="low"}`, aws.ToString(ch.Arn))
+	units := fmt.Sprintf(`onair_ingest_units_total{channel_arn=%q,channel_name=%q}`, aws.ToString(ch.Arn), aws.ToString(ch.Name))
 	if n, err := s.Metric(units); err != nil || n <= 0 {
 		t.Errorf("%s = %v, %v; want > 0", units, n, err)
 	}
