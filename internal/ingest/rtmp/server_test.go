@@ -248,7 +248,18 @@ func TestPublishWithoutVideoRefused(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, _ := e.publish(ctx, t, v, &rtmpcodecs.MPEG4Audio{Config: testAACConfig}, false)
+	c, err := e.dial(ctx, "/app", testKey, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	mw, err := newMediaWriter(c, v, &rtmpcodecs.MPEG4Audio{Config: testAACConfig}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The refusal comes once track discovery has read 2 s, so the
+	// writes after that may meet a closed connection: not a failure.
+	_ = mw.writeUntil(3 * time.Second)
 	expectClosed(t, c.NetConn(), 5*time.Second)
 	streamtest.Eventually(t, 2*time.Second, "channel released", func() bool {
 		p, err := e.reg.Claim(ctx, testKey, liveConnInfo("next"))
