@@ -411,6 +411,71 @@ func TestStreams(t *testing.T) {
 	}
 }
 
+func TestStreamSessions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	ch, key := e.createChannel("before")
+
+	_, err := e.client.GetStreamSession(ctx, &sdk.GetStreamSessionInput{ChannelArn: ch.Arn})
+	wantCode[*types.ResourceNotFoundException](t, err, "no stream session")
+
+	// A first session, ended; the channel is renamed; a second one, live.
+	first := e.goLive(*key.Value)
+	first.Close()
+	if _, err := e.client.UpdateChannel(ctx, &sdk.UpdateChannelInput{Arn: ch.Arn, Name: aws.String("after")}); err != nil {
+		t.Fatal(err)
+	}
+	e.goLive(*key.Value)
+
+	var sums []types.StreamSessionSummary
+	p := sdk.NewListStreamSessionsPaginator(e.client, &sdk.ListStreamSessionsInput{ChannelArn: ch.Arn, MaxResults: aws.Int32(1)})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums = append(sums, out.StreamSessions...)
+	}
+	if len(sums) != 2 || sums[0].EndTime != nil || sums[1].EndTime == nil || sums[1].StartTime.After(*sums[0].StartTime) {
+		t.Fatalf("sessions, newest first: %+v", sums)
+	}
+
+	live, err := e.client.GetStreamSession(ctx, &sdk.GetStreamSessionInput{ChannelArn: ch.Arn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := live.StreamSession; aws.ToString(s.StreamId) != aws.ToString(sums[0].StreamId) || s.EndTime != nil ||
+		aws.ToString(s.Channel.Name) != "after" || len(s.TruncatedEvents) != 2 ||
+		aws.ToString(s.TruncatedEvents[0].Name) != "Stream Start" {
+		t.Fatalf("live session %+v", s)
+	}
+	ended, err := e.client.GetStreamSession(ctx, &sdk.GetStreamSessionInput{ChannelArn: ch.Arn, StreamId: sums[1].StreamId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := ended.StreamSession
+	var names []string
+	for _, ev := range s.TruncatedEvents {
+		names = append(names, aws.ToString(ev.Name))
+		if aws.ToString(ev.Type) != "IVS Stream State Change" || ev.EventTime == nil {
+			t.Errorf("event %+v", ev)
+		}
+	}
+	// The channel as it was when the stream started; events newest first.
+	if s.EndTime == nil || aws.ToString(s.Channel.Name) != "before" || aws.ToString(s.Channel.PlaybackUrl) != aws.ToString(ch.PlaybackUrl) ||
+		strings.Join(names, ",") != "Session Ended,Stream End,Stream Start,Session Created" {
+		t.Fatalf("ended session %+v, events %v", s, names)
+	}
+
+	_, err = e.client.GetStreamSession(ctx, &sdk.GetStreamSessionInput{ChannelArn: ch.Arn, StreamId: aws.String("st-000000000000000000000000")})
+	wantCode[*types.ResourceNotFoundException](t, err)
+	_, err = e.client.GetStreamSession(ctx, &sdk.GetStreamSessionInput{ChannelArn: ch.Arn, StreamId: aws.String("nope")})
+	wantCode[*types.ValidationException](t, err, "streamId")
+	_, err = e.client.ListStreamSessions(ctx, &sdk.ListStreamSessionsInput{ChannelArn: aws.String("arn:aws:ivs:us-west-2:" + e.account.ID + ":channel/abcdABCDefgh")})
+	wantCode[*types.ResourceNotFoundException](t, err)
+}
+
 func TestListStreamsPages(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -601,8 +666,8 @@ func TestUnknownAndUnservedOperations(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	ch, _ := e.createChannel("x")
-	_, err := e.client.GetStreamSession(ctx, &sdk.GetStreamSessionInput{ChannelArn: ch.Arn})
-	wantCode[*types.ValidationException](t, err, "GetStreamSession", "api-compat")
+	_, err := e.client.PutMetadata(ctx, &sdk.PutMetadataInput{ChannelArn: ch.Arn, Metadata: aws.String("x")})
+	wantCode[*types.ValidationException](t, err, "PutMetadata", "api-compat")
 
 	// An operation IVS does not have, signed by the SDK's signer.
 	r, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/FlyToTheMoon", strings.NewReader(`{}`))

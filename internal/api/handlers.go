@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
@@ -65,6 +66,26 @@ type (
 	listStreamsOutput struct {
 		Streams   []ivs.StreamSummary `json:"streams"`
 		NextToken string              `json:"nextToken,omitempty"`
+	}
+	streamSessionWire struct {
+		StreamID        string            `json:"streamId"`
+		StartTime       time.Time         `json:"startTime"`
+		EndTime         *time.Time        `json:"endTime,omitempty"` // absent while live
+		Channel         ivs.Channel       `json:"channel"`
+		TruncatedEvents []ivs.StreamEvent `json:"truncatedEvents"`
+	}
+	streamSessionOutput struct {
+		StreamSession streamSessionWire `json:"streamSession"`
+	}
+	streamSessionSummary struct {
+		StreamID      string     `json:"streamId"`
+		StartTime     time.Time  `json:"startTime"`
+		EndTime       *time.Time `json:"endTime,omitempty"`
+		HasErrorEvent bool       `json:"hasErrorEvent"`
+	}
+	listStreamSessionsOutput struct {
+		StreamSessions []streamSessionSummary `json:"streamSessions"`
+		NextToken      string                 `json:"nextToken,omitempty"`
 	}
 	tagsOutput struct {
 		Tags map[string]string `json:"tags"`
@@ -252,6 +273,42 @@ func stopStream(ctx context.Context, a *API, _ *call, in *channelARNInput) (any,
 		return nil, err
 	}
 	return struct{}{}, nil
+}
+
+type getStreamSessionInput struct {
+	ChannelARN string `json:"channelArn"`
+	StreamID   string `json:"streamId"`
+}
+
+func endTime(ss ivs.StreamSession) *time.Time {
+	if ss.EndTime.IsZero() {
+		return nil
+	}
+	t := ss.EndTime.UTC()
+	return &t
+}
+
+func getStreamSession(ctx context.Context, a *API, c *call, in *getStreamSessionInput) (any, error) {
+	ss, err := a.svc.GetStreamSession(ctx, in.ChannelARN, in.StreamID)
+	if err != nil {
+		return nil, err
+	}
+	return streamSessionOutput{streamSessionWire{
+		StreamID: ss.StreamID, StartTime: ss.StartTime.UTC(), EndTime: endTime(ss),
+		Channel: a.channel(c, ss.Channel), TruncatedEvents: ss.Events(),
+	}}, nil
+}
+
+func listStreamSessions(ctx context.Context, a *API, _ *call, in *ivs.ListStreamSessionsInput) (any, error) {
+	ss, next, err := a.svc.ListStreamSessions(ctx, *in)
+	if err != nil {
+		return nil, err
+	}
+	out := listStreamSessionsOutput{StreamSessions: make([]streamSessionSummary, len(ss)), NextToken: next}
+	for i, s := range ss {
+		out.StreamSessions[i] = streamSessionSummary{StreamID: s.StreamID, StartTime: s.StartTime.UTC(), EndTime: endTime(s)}
+	}
+	return out, nil
 }
 
 func listTags(ctx context.Context, a *API, c *call) (any, error) {

@@ -52,8 +52,8 @@ func operations() []*operation {
 		post("GetStream", typed(getStream)),
 		post("ListStreams", typed(listStreams)),
 		post("StopStream", typed(stopStream)),
-		later("GetStreamSession", "stream sessions (issue 4)"),
-		later("ListStreamSessions", "stream sessions (issue 4)"),
+		post("GetStreamSession", typed(getStreamSession)),
+		post("ListStreamSessions", typed(listStreamSessions)),
 		later("PutMetadata", "timed metadata (issue 10)").withStatus(http.StatusNoContent),
 
 		post("ListTagsForResource", listTags).at(http.MethodGet, "/tags/{resourceArn}"),
@@ -117,6 +117,7 @@ func CompatTable() string {
 	b.WriteString("\nDepartures from IVS on served operations:\n\n")
 	b.WriteString("- `ingestEndpoint` carries `:port` when the RTMPS port is not 443, so `rtmps://{ingestEndpoint}/app/{key}` works as written.\n")
 	b.WriteString("- `viewerCount` is 0 until viewer counting arrives (issue 4).\n")
+	b.WriteString("- Stream sessions carry `streamId`, `startTime`, `endTime`, `channel` and the stream state events; `ingestConfiguration(s)` and the other events arrive with issue 4, `recordingConfiguration` with issue 8.\n")
 	b.WriteString("- `srt.endpoint` is empty until SRT ingest arrives (issue 6); `srt.passphrase` is set as on IVS.\n")
 	b.WriteString("- `recordingConfigurationArn`, `playbackRestrictionPolicyArn` and `adConfigurationArn` can only be empty until those resources are served: any other value is ResourceNotFoundException.\n")
 	b.WriteString("- STANDARD channels pass the source through until transcoding arrives (issue 7).\n")

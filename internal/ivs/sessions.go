@@ -2,6 +2,7 @@ package ivs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -32,4 +33,94 @@ func (s *Service) EndInterruptedSessions(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("ivs: end interrupted sessions: %w", err)
 	}
 	return n, nil
+}
+
+// IVS's stream state events, as EventBridge names them.
+const (
+	EventTypeStreamState = "IVS Stream State Change"
+	EventSessionCreated  = "Session Created"
+	EventStreamStart     = "Stream Start"
+	EventStreamEnd       = "Stream End"
+	EventSessionEnded    = "Session Ended"
+)
+
+// StreamEvent is one event of a stream session.
+type StreamEvent struct {
+	Name      string    `json:"name"`
+	Type      string    `json:"type"`
+	EventTime time.Time `json:"eventTime"`
+	Code      string    `json:"code,omitempty"`
+}
+
+// Events returns the session's state events, newest first as IVS lists
+// them. A session is created when its stream starts and ends with it, so
+// both pairs share a time.
+func (ss StreamSession) Events() []StreamEvent {
+	ev := []StreamEvent{
+		{Name: EventStreamStart, Type: EventTypeStreamState, EventTime: ss.StartTime},
+		{Name: EventSessionCreated, Type: EventTypeStreamState, EventTime: ss.StartTime},
+	}
+	if !ss.EndTime.IsZero() {
+		ev = append([]StreamEvent{
+			{Name: EventSessionEnded, Type: EventTypeStreamState, EventTime: ss.EndTime},
+			{Name: EventStreamEnd, Type: EventTypeStreamState, EventTime: ss.EndTime},
+		}, ev...)
+	}
+	return ev
+}
+
+// ListStreamSessionsInput is the input of ListStreamSessions.
+type ListStreamSessionsInput struct {
+	ChannelARN string `json:"channelArn"`
+	NextToken  string `json:"nextToken"`
+	MaxResults *int32 `json:"maxResults"`
+}
+
+// GetStreamSession returns a session of the channel named by channelARN;
+// an empty streamID names the latest.
+func (s *Service) GetStreamSession(ctx context.Context, channelARN, streamID string) (StreamSession, error) {
+	if streamID != "" && !streamIDRe.MatchString(streamID) {
+		return StreamSession{}, validationf("streamId", "streamId must be st- followed by letters and digits")
+	}
+	c, err := s.channel(ctx, "channelArn", channelARN)
+	if err != nil {
+		return StreamSession{}, err
+	}
+	ss, err := s.store.GetStreamSession(ctx, c.ID, streamID)
+	if errors.Is(err, ErrNotFound) {
+		if streamID == "" {
+			return StreamSession{}, &Error{Code: CodeResourceNotFound, Message: fmt.Sprintf("channel %s has no stream session", channelARN)}
+		}
+		return StreamSession{}, notFound("stream session", streamID)
+	}
+	if err != nil {
+		return StreamSession{}, fmt.Errorf("ivs: get stream session: %w", err)
+	}
+	return ss, nil
+}
+
+// ListStreamSessions returns a page of the channel's sessions, newest first.
+func (s *Service) ListStreamSessions(ctx context.Context, in ListStreamSessionsInput) ([]StreamSession, string, error) {
+	n, err := validatePage(in.NextToken, in.MaxResults, 1, 100, 100)
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := s.channel(ctx, "channelArn", in.ChannelARN)
+	if err != nil {
+		return nil, "", err
+	}
+	after, err := decodeToken(in.NextToken)
+	if err != nil {
+		return nil, "", err
+	}
+	ss, err := s.store.ListStreamSessions(ctx, c.ID, after, n+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("ivs: list stream sessions: %w", err)
+	}
+	next := ""
+	if len(ss) > n {
+		ss = ss[:n]
+		next = encodeToken(ss[n-1].StreamID)
+	}
+	return ss, next, nil
 }

@@ -39,6 +39,12 @@ type Store interface {
 	EndOpenStreamSessions(ctx context.Context, end time.Time) (int, error)
 	// OpenStreamSession returns the channel's session that has not ended.
 	OpenStreamSession(ctx context.Context, channelID string) (StreamSession, error)
+	// GetStreamSession returns a session of a channel; an empty streamID
+	// names the channel's latest.
+	GetStreamSession(ctx context.Context, channelID, streamID string) (StreamSession, error)
+	// ListStreamSessions returns up to limit sessions of a channel, newest
+	// first, starting after the session afterStreamID (none: from the newest).
+	ListStreamSessions(ctx context.Context, channelID, afterStreamID string, limit int) ([]StreamSession, error)
 }
 
 // ChannelFilter selects channels in ListChannels. Empty fields match all.

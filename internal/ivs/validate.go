@@ -11,6 +11,7 @@ var (
 	nameRe     = regexp.MustCompile(`^[a-zA-Z0-9-_]*$`)
 	tagRe      = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
 	nextRe     = regexp.MustCompile(`^[a-zA-Z0-9+/=_-]*$`)
+	streamIDRe = regexp.MustCompile(`^st-[a-zA-Z0-9]{1,64}$`)
 	maxTags    = 50
 	maxNextLen = 1024
 )

@@ -55,6 +55,53 @@ func (s *Store) OpenStreamSession(ctx context.Context, channelID string) (ivs.St
 	return ss, nil
 }
 
+// GetStreamSession implements ivs.Store.
+func (s *Store) GetStreamSession(ctx context.Context, channelID, streamID string) (ivs.StreamSession, error) {
+	q := sessionColumns + ` WHERE channel_id = ? AND stream_id = ?`
+	args := []any{channelID, streamID}
+	if streamID == "" {
+		q = sessionColumns + ` WHERE channel_id = ? ORDER BY start_time DESC, stream_id DESC LIMIT 1`
+		args = args[:1]
+	}
+	ss, err := scanSession(s.db.QueryRowContext(ctx, q, args...))
+	if err != nil {
+		return ivs.StreamSession{}, notFound(err, "stream session "+streamID+" of "+channelID)
+	}
+	return ss, nil
+}
+
+// ListStreamSessions implements ivs.Store.
+func (s *Store) ListStreamSessions(ctx context.Context, channelID, afterStreamID string, limit int) ([]ivs.StreamSession, error) {
+	q := sessionColumns + ` WHERE channel_id = ? ORDER BY start_time DESC, stream_id DESC LIMIT ?`
+	args := []any{channelID, limit}
+	if afterStreamID != "" {
+		// Row values keep the order total when two sessions share a start.
+		q = sessionColumns + ` WHERE channel_id = ? AND (start_time, stream_id) <
+			(SELECT start_time, stream_id FROM stream_sessions WHERE stream_id = ?)
+			ORDER BY start_time DESC, stream_id DESC LIMIT ?`
+		args = []any{channelID, afterStreamID, limit}
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list stream sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []ivs.StreamSession
+	for rows.Next() {
+		ss, err := scanSession(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list stream sessions: %w", err)
+		}
+		out = append(out, ss)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list stream sessions: %w", err)
+	}
+	return out, nil
+}
+
+const sessionColumns = `SELECT stream_id, channel_id, channel, start_time, end_time FROM stream_sessions`
+
 func scanSession(row interface{ Scan(...any) error }) (ivs.StreamSession, error) {
 	var ss ivs.StreamSession
 	var doc, start string

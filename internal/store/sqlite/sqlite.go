@@ -108,6 +108,10 @@ func isUnique(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
-func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+// formatTime writes fixed-width UTC times, so that SQL orders them as text
+// correctly (RFC3339Nano trims trailing zeros: "05.5Z" sorts before "05Z").
+func formatTime(t time.Time) string { return t.UTC().Format(sortableTime) }
+
+const sortableTime = "2006-01-02T15:04:05.000000000Z07:00"
 
 func parseTime(s string) (time.Time, error) { return time.Parse(timeFormat, s) }

@@ -176,4 +176,38 @@ func testSessions(t *testing.T, s ivs.Store) {
 	}
 	_, err = s.OpenStreamSession(ctx, "ch1")
 	wantNotFound(t, err)
+
+	// Listing: newest first, half a second apart (text-sortable times),
+	// two sharing a start, paged.
+	for i, d := range []time.Duration{time.Second, 1500 * time.Millisecond, 2 * time.Second, 2 * time.Second} {
+		must(t, s.CreateStreamSession(ctx, ivs.StreamSession{StreamID: fmt.Sprintf("st-l%d", i), ChannelID: "ch2",
+			Channel: channel("ch2"), StartTime: start.Add(d)}))
+	}
+	var got []string
+	after := ""
+	for {
+		page, err := s.ListStreamSessions(ctx, "ch2", after, 3)
+		must(t, err)
+		for _, ss := range page {
+			got = append(got, ss.StreamID)
+		}
+		if len(page) < 3 {
+			break
+		}
+		after = page[len(page)-1].StreamID
+	}
+	if want := "[st-l3 st-l2 st-l1 st-l0]"; fmt.Sprint(got) != want {
+		t.Fatalf("sessions listed %v, want %s", got, want)
+	}
+	latest, err := s.GetStreamSession(ctx, "ch2", "")
+	must(t, err)
+	one, err := s.GetStreamSession(ctx, "ch2", "st-l1")
+	must(t, err)
+	if latest.StreamID != "st-l3" || one.StreamID != "st-l1" || !one.StartTime.Equal(start.Add(1500*time.Millisecond)) {
+		t.Fatalf("latest %s, st-l1 %+v", latest.StreamID, one)
+	}
+	_, err = s.GetStreamSession(ctx, "ch0", "st-l1") // another channel's
+	wantNotFound(t, err)
+	_, err = s.GetStreamSession(ctx, "ch9", "")
+	wantNotFound(t, err)
 }
