@@ -162,7 +162,22 @@ func TestKillAndRestart(t *testing.T) {
 	}
 	// The same key publishes again after the restart.
 	harness.StartFFmpeg(t, harness.Publish{URL: s2.RTMPURL(aws.ToString(key.Value))})
-	waitLive(t, c2, aws.ToString(ch.Arn))
+	live := waitLive(t, c2, aws.ToString(ch.Arn))
+
+	// Both sessions are kept: the interrupted one ended, the new one live.
+	list, err := c2.ListStreamSessions(ctx, &ivs.ListStreamSessionsInput{ChannelArn: ch.Arn})
+	if err != nil || len(list.StreamSessions) != 2 {
+		t.Fatalf("ListStreamSessions: %+v, %v", list, err)
+	}
+	cur, old := list.StreamSessions[0], list.StreamSessions[1]
+	if aws.ToString(cur.StreamId) != aws.ToString(live.StreamId) || cur.EndTime != nil || old.EndTime == nil {
+		t.Fatalf("sessions after restart: %+v / %+v", cur, old)
+	}
+	ended, err := c2.GetStreamSession(ctx, &ivs.GetStreamSessionInput{ChannelArn: ch.Arn, StreamId: old.StreamId})
+	if err != nil || aws.ToString(ended.StreamSession.Channel.Name) != "survivor" ||
+		aws.ToString(ended.StreamSession.TruncatedEvents[0].Name) != "Session Ended" {
+		t.Fatalf("GetStreamSession of the interrupted session: %+v, %v", ended, err)
+	}
 }
 
 // SIGTERM stops the server in order: publishers are cut off and their
