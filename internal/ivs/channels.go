@@ -283,11 +283,7 @@ func (s *Service) ListChannels(ctx context.Context, in ListChannelsInput) ([]Cha
 	if err != nil {
 		return nil, "", fmt.Errorf("ivs: list channels: %w", err)
 	}
-	next := ""
-	if len(cs) > n {
-		cs = cs[:n]
-		next = encodeToken(cs[n-1].ID)
-	}
+	cs, next := trimPage(cs, n, func(x Channel) string { return x.ID })
 	return cs, next, nil
 }
 

@@ -80,6 +80,16 @@ func encodeToken(id string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(id))
 }
 
+// trimPage cuts a store result of up to n+1 items (one more than a page,
+// to learn whether another page follows) to a page and the next page's token.
+func trimPage[T any](items []T, n int, key func(T) string) ([]T, string) {
+	if len(items) <= n {
+		return items, ""
+	}
+	items = items[:n]
+	return items, encodeToken(key(items[n-1]))
+}
+
 func decodeToken(tok string) (string, error) {
 	if tok == "" {
 		return "", nil

@@ -117,10 +117,6 @@ func (s *Service) ListStreamSessions(ctx context.Context, in ListStreamSessionsI
 	if err != nil {
 		return nil, "", fmt.Errorf("ivs: list stream sessions: %w", err)
 	}
-	next := ""
-	if len(ss) > n {
-		ss = ss[:n]
-		next = encodeToken(ss[n-1].StreamID)
-	}
+	ss, next := trimPage(ss, n, func(x StreamSession) string { return x.StreamID })
 	return ss, next, nil
 }

@@ -88,11 +88,7 @@ func (s *Service) ListStreamKeys(ctx context.Context, in ListStreamKeysInput) ([
 	if err != nil {
 		return nil, "", fmt.Errorf("ivs: list stream keys: %w", err)
 	}
-	next := ""
-	if len(ks) > n {
-		ks = ks[:n]
-		next = encodeToken(ks[n-1].ID)
-	}
+	ks, next := trimPage(ks, n, func(x StreamKey) string { return x.ID })
 	return ks, next, nil
 }
 
