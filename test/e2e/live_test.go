@@ -67,6 +67,18 @@ func checkSegment(t *testing.T, mediaURL string, m *playlist.Media, seg *playlis
 	}
 }
 
+// checkLiveMetrics checks that Prometheus sees the live channel and its ingest.
+func checkLiveMetrics(t *testing.T, s *harness.Server, ch *types.Channel) {
+	t.Helper()
+	if n, err := s.Metric("onair_live_channels"); err != nil || n != 1 {
+		t.Errorf("onair_live_channels = %v, %v; want 1", n, err)
+	}
+	units := fmt.Sprintf(`onair_ingest_units_total{channel_arn=%q,channel_name=%q}`, aws.ToString(ch.Arn), aws.ToString(ch.Name))
+	if n, err := s.Metric(units); err != nil || n <= 0 {
+		t.Errorf("%s = %v, %v; want > 0", units, n, err)
+	}
+}
+
 func checkVariant(t *testing.T, v *playlist.MultivariantVariant, res harness.HTTPResult, resolution string, fps float64, codecs ...string) {
 	t.Helper()
 	if res.Header.Get("Access-Control-Allow-Origin") != "*" {
@@ -113,14 +125,7 @@ func TestLiveLowLatencyRTMPS(t *testing.T) {
 		t.Fatalf("ListStreams = %+v, %v", list, err)
 	}
 
-	// Prometheus sees the live channel and its ingest.
-	if n, err := s.Metric("onair_live_channels"); err != nil || n != 1 {
-		t.Errorf("onair_live_channels = %v, %v; want 1", n, err)
-	}
-	units := fmt.Sprintf(`onair_ingest_units_total{channel_arn=%q,channel_name=%q}`, aws.ToString(ch.Arn), aws.ToString(ch.Name))
-	if n, err := s.Metric(units); err != nil || n <= 0 {
-		t.Errorf("%s = %v, %v; want > 0", units, n, err)
-	}
+	checkLiveMetrics(t, s, ch)
 
 	playback := aws.ToString(ch.PlaybackUrl)
 	mv, res := waitMultivariant(t, playback)
@@ -223,14 +228,7 @@ func TestLiveNormalRTMP(t *testing.T) {
 	pub := harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(aws.ToString(key.Value)), Size: "320x240", Rate: 25, Duration: 14 * time.Second})
 	waitLive(t, c, aws.ToString(ch.Arn))
 
-	// Prometheus sees the live channel and its ingest.
-	if n, err := s.Metric("onair_live_channels"); err != nil || n != 1 {
-		t.Errorf("onair_live_channels = %v, %v; want 1", n, err)
-	}
-	units := fmt.Sprintf(`onair_ingest_units_total{channel_arn=%q,channel_name=%q}`, aws.ToString(ch.Arn), aws.ToString(ch.Name))
-	if n, err := s.Metric(units); err != nil || n <= 0 {
-		t.Errorf("%s = %v, %v; want > 0", units, n, err)
-	}
+	checkLiveMetrics(t, s, ch)
 
 	playback := aws.ToString(ch.PlaybackUrl)
 	mv, res := waitMultivariant(t, playback)
