@@ -102,10 +102,11 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, name string) {
 	reqID := newRequestID()
 	w.Header().Set("x-amzn-RequestId", reqID)
 	status, err := a.handle(w, r, name)
-	log := a.log.With("op", name, "request_id", reqID, "status", status, "duration", a.now().Sub(start))
 	if err != nil {
+		// The error table alone decides the status of a failure.
 		we, internal := toWire(err)
 		writeError(w, we)
+		log := a.log.With("op", name, "request_id", reqID, "status", we.status, "duration", a.now().Sub(start))
 		if internal {
 			log.Error("request failed", "err", err)
 			return
@@ -113,29 +114,29 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, name string) {
 		log.Info("request refused", "code", we.code, "msg", we.message)
 		return
 	}
-	log.Debug("request")
+	a.log.Debug("request", "op", name, "request_id", reqID, "status", status, "duration", a.now().Sub(start))
 }
 
-// handle does the work of serve and returns the status written or the
-// error to write.
+// handle does the work of serve: it returns the status it wrote, or the
+// error for serve to write.
 func (a *API) handle(w http.ResponseWriter, r *http.Request, name string) (int, error) {
 	auth, signed, err := a.verifier.preflight(r)
 	if err != nil {
-		return http.StatusForbidden, err
+		return 0, err
 	}
 	body, err := readBody(w, r)
 	if err != nil {
-		return http.StatusBadRequest, err
+		return 0, err
 	}
 	if err := a.verifier.verify(r.Context(), r, auth, signed, body); err != nil {
-		return http.StatusForbidden, err
+		return 0, err
 	}
 	op, ok := a.ops[name]
 	if !ok {
-		return http.StatusNotFound, unknownOpError{name}
+		return 0, unknownOpError{name}
 	}
 	if op.handler == nil {
-		return http.StatusBadRequest, ivs.Validation("", "%s is not supported by this onair server yet; see docs/api-compat.md", name)
+		return 0, ivs.Validation("", "%s is not supported by this onair server yet; see docs/api-compat.md", name)
 	}
 	out, err := op.handler(r.Context(), a, &call{r: r, body: body})
 	if err != nil {
