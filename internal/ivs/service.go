@@ -17,6 +17,7 @@ type Service struct {
 	region  string
 	account string
 	now     func() time.Time
+	sink    func(Event)
 }
 
 // NewService returns a service for the account in store, which must exist

@@ -7,66 +7,83 @@ import (
 	"time"
 )
 
-// StartStreamSession records that channel c went live and returns the
-// session with its new stream id.
-func (s *Service) StartStreamSession(ctx context.Context, c Channel, start time.Time) (StreamSession, error) {
-	ss := StreamSession{StreamID: NewStreamID(), ChannelID: c.ID, Channel: c, StartTime: start.UTC()}
+// StartStreamSession records that channel c went live with what the encoder
+// sent, emits Session Created and Stream Start, and returns the session with
+// its new stream id.
+func (s *Service) StartStreamSession(ctx context.Context, c Channel, start time.Time, ingest IngestConfigurations) (StreamSession, error) {
+	ss := StreamSession{StreamID: NewStreamID(), ChannelID: c.ID, Channel: c, StartTime: start.UTC(), Ingest: ingest}
 	if err := s.store.CreateStreamSession(ctx, ss); err != nil {
 		return StreamSession{}, fmt.Errorf("ivs: create stream session: %w", err)
+	}
+	for _, name := range []string{EventSessionCreated, EventStreamStart} {
+		if _, err := s.Emit(ctx, s.StreamStateEvent(c, ss.StreamID, name, ss.StartTime)); err != nil {
+			return StreamSession{}, err
+		}
 	}
 	return ss, nil
 }
 
-// EndStreamSession records the end of a stream.
-func (s *Service) EndStreamSession(ctx context.Context, streamID string, end time.Time) error {
+// EndStreamSession records the end of a stream of channel c and emits
+// Stream End and Session Ended.
+func (s *Service) EndStreamSession(ctx context.Context, c Channel, streamID string, end time.Time) error {
 	if err := s.store.EndStreamSession(ctx, streamID, end.UTC()); err != nil {
 		return fmt.Errorf("ivs: end stream session: %w", err)
+	}
+	return s.emitEnd(ctx, c, streamID, end, "")
+}
+
+func (s *Service) emitEnd(ctx context.Context, c Channel, streamID string, end time.Time, failure string) error {
+	var evs []Event
+	if failure != "" {
+		e := s.StreamStateEvent(c, streamID, EventStreamFailure, end)
+		e.Detail.Reason = failure
+		evs = append(evs, e)
+	}
+	evs = append(evs, s.StreamStateEvent(c, streamID, EventStreamEnd, end),
+		s.StreamStateEvent(c, streamID, EventSessionEnded, end))
+	for _, e := range evs {
+		if _, err := s.Emit(ctx, e); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
+// interruptedReason is the Stream Failure reason of a session that a crash
+// left open.
+const interruptedReason = "onair stopped without ending the stream (crash or kill); the session ended at its last recorded second"
+
 // EndInterruptedSessions ends the sessions a crash left open, so that a
-// channel that was live before a restart is offline after it.
+// channel that was live before a restart is offline after it. Each gets a
+// Stream Failure, Stream End and Session Ended event at the time of its
+// last recorded metrics.
 func (s *Service) EndInterruptedSessions(ctx context.Context) (int, error) {
-	n, err := s.store.EndOpenStreamSessions(ctx, s.now().UTC())
+	ended, err := s.store.EndOpenStreamSessions(ctx, s.now().UTC())
 	if err != nil {
 		return 0, fmt.Errorf("ivs: end interrupted sessions: %w", err)
 	}
-	return n, nil
+	for _, ss := range ended {
+		if err := s.emitEnd(ctx, ss.Channel, ss.StreamID, ss.EndTime, interruptedReason); err != nil {
+			return 0, err
+		}
+	}
+	return len(ended), nil
 }
 
-// IVS's stream state events, as EventBridge names them.
-const (
-	EventTypeStreamState = "IVS Stream State Change"
-	EventSessionCreated  = "Session Created"
-	EventStreamStart     = "Stream Start"
-	EventStreamEnd       = "Stream End"
-	EventSessionEnded    = "Session Ended"
-)
+// maxTruncatedEvents is how many of its latest events a session lists.
+const maxTruncatedEvents = 500
 
-// StreamEvent is one event of a stream session.
-type StreamEvent struct {
-	Name      string    `json:"name"`
-	Type      string    `json:"type"`
-	EventTime time.Time `json:"eventTime"`
-	Code      string    `json:"code,omitempty"`
-}
-
-// Events returns the session's state events, newest first as IVS lists
-// them. A session is created when its stream starts and ends with it, so
-// both pairs share a time.
-func (ss StreamSession) Events() []StreamEvent {
-	ev := []StreamEvent{
-		{Name: EventStreamStart, Type: EventTypeStreamState, EventTime: ss.StartTime},
-		{Name: EventSessionCreated, Type: EventTypeStreamState, EventTime: ss.StartTime},
+// SessionEvents returns the latest events of a session, newest first.
+func (s *Service) SessionEvents(ctx context.Context, streamID string) ([]StreamEvent, error) {
+	evs, err := s.store.SessionEvents(ctx, streamID, maxTruncatedEvents)
+	if err != nil {
+		return nil, fmt.Errorf("ivs: session events: %w", err)
 	}
-	if !ss.EndTime.IsZero() {
-		ev = append([]StreamEvent{
-			{Name: EventSessionEnded, Type: EventTypeStreamState, EventTime: ss.EndTime},
-			{Name: EventStreamEnd, Type: EventTypeStreamState, EventTime: ss.EndTime},
-		}, ev...)
+	out := make([]StreamEvent, len(evs))
+	for i, e := range evs {
+		out[i] = e.StreamEvent()
 	}
-	return ev
+	return out, nil
 }
 
 // ListStreamSessionsInput is the input of ListStreamSessions.

@@ -35,8 +35,9 @@ type Store interface {
 	CreateStreamSession(ctx context.Context, s StreamSession) error
 	EndStreamSession(ctx context.Context, streamID string, end time.Time) error
 	// EndOpenStreamSessions ends every session without an end time (after a
-	// crash) and returns how many it ended.
-	EndOpenStreamSessions(ctx context.Context, end time.Time) (int, error)
+	// crash) at the end of its last metric point, or at end when it has none,
+	// and returns the sessions it ended.
+	EndOpenStreamSessions(ctx context.Context, end time.Time) ([]StreamSession, error)
 	// OpenStreamSession returns the channel's session that has not ended.
 	OpenStreamSession(ctx context.Context, channelID string) (StreamSession, error)
 	// GetStreamSession returns a session of a channel; an empty streamID
@@ -45,6 +46,41 @@ type Store interface {
 	// ListStreamSessions returns up to limit sessions of a channel, newest
 	// first, starting after the session afterStreamID (none: from the newest).
 	ListStreamSessions(ctx context.Context, channelID, afterStreamID string, limit int) ([]StreamSession, error)
+
+	// AppendMetrics adds points to a session's series and replaces its
+	// summary, in one transaction.
+	AppendMetrics(ctx context.Context, streamID string, points []MetricPoint, stats SessionStats) error
+	// SessionMetrics returns a session's points with from <= Time < to, oldest
+	// first; a zero bound is open.
+	SessionMetrics(ctx context.Context, streamID string, from, to time.Time) ([]MetricPoint, error)
+	// DownsampleMetrics merges the points of sessions that ended before
+	// endedBefore into points of span seconds (averages), and returns how many
+	// points it removed.
+	DownsampleMetrics(ctx context.Context, endedBefore time.Time, span int) (int, error)
+	// Usage sums, per channel, the input seconds of sessions and the viewer
+	// seconds of points within [from, to); a session still open counts until now.
+	Usage(ctx context.Context, from, to, now time.Time) ([]ChannelUsage, error)
+
+	// AppendEvent stores e, sets e.Seq, and marks its session as having an
+	// error event when e.IsError().
+	AppendEvent(ctx context.Context, e *Event) error
+	// EventsAfter returns up to limit events with Seq > after, in Seq order.
+	EventsAfter(ctx context.Context, after int64, limit int) ([]Event, error)
+	// SessionEvents returns up to limit events of a session, newest first.
+	SessionEvents(ctx context.Context, streamID string, limit int) ([]Event, error)
+	// LastEventSeq returns the Seq of the newest event, 0 when there is none.
+	LastEventSeq(ctx context.Context) (int64, error)
+	// Cursor returns a named position in the event log (a webhook's last
+	// delivered Seq); ok is false when it was never set.
+	Cursor(ctx context.Context, name string) (seq int64, ok bool, err error)
+	SetCursor(ctx context.Context, name string, seq int64) error
+}
+
+// ChannelUsage is a channel's use over a period.
+type ChannelUsage struct {
+	ChannelID     string
+	InputSeconds  float64
+	ViewerSeconds float64
 }
 
 // ChannelFilter selects channels in ListChannels. Empty fields match all.

@@ -161,6 +161,76 @@ type StreamSession struct {
 	StartTime time.Time
 	// EndTime is zero while the stream is live.
 	EndTime time.Time
+	// Ingest is what the encoder sent, as far as it could be read.
+	Ingest IngestConfigurations
+	// Stats summarises the session's per-second metrics; it is updated while
+	// the stream is live.
+	Stats SessionStats
+	// HasErrorEvent is set once an error event (a limit breach, a failure)
+	// was recorded for the session.
+	HasErrorEvent bool
+}
+
+// IngestConfigurations is every track the encoder sent, in IVS's shape.
+type IngestConfigurations struct {
+	Video []VideoConfiguration `json:"videoConfigurations"`
+	Audio []AudioConfiguration `json:"audioConfigurations"`
+}
+
+// VideoConfiguration describes an ingested video track. AvcProfile and
+// AvcLevel are IVS's deprecated copies of Profile and Level for H.264, only
+// filled inside the legacy ingestConfiguration.
+type VideoConfiguration struct {
+	AvcLevel        string `json:"avcLevel"`
+	AvcProfile      string `json:"avcProfile"`
+	Codec           string `json:"codec"`
+	Encoder         string `json:"encoder"`
+	Level           string `json:"level"`
+	Profile         string `json:"profile"`
+	TargetBitrate   int64  `json:"targetBitrate"`
+	TargetFramerate int64  `json:"targetFramerate"`
+	Track           string `json:"track"`
+	VideoHeight     int64  `json:"videoHeight"`
+	VideoWidth      int64  `json:"videoWidth"`
+}
+
+// AudioConfiguration describes an ingested audio track.
+type AudioConfiguration struct {
+	Channels      int64  `json:"channels"`
+	Codec         string `json:"codec"`
+	SampleRate    int64  `json:"sampleRate"`
+	TargetBitrate int64  `json:"targetBitrate"`
+	Track         string `json:"track"`
+}
+
+// MetricPoint is one sample of a session's ingest and audience. A point
+// covers Span seconds from Time: 1 while fresh, more once downsampled, in
+// which case the values are averages over the span.
+type MetricPoint struct {
+	Time             time.Time `json:"time"`
+	Span             int       `json:"span"`
+	VideoBitrate     int64     `json:"videoBitrate"`     // bits per second
+	Framerate        float64   `json:"framerate"`        // frames per second
+	AudioBitrate     int64     `json:"audioBitrate"`     // bits per second
+	KeyframeInterval float64   `json:"keyframeInterval"` // seconds, the latest seen
+	Viewers          int64     `json:"viewers"`          // concurrent
+}
+
+// SessionStats holds min, average and max of a session's metrics.
+type SessionStats struct {
+	Points           int64     `json:"points"`
+	VideoBitrate     Aggregate `json:"videoBitrate"`
+	Framerate        Aggregate `json:"framerate"`
+	AudioBitrate     Aggregate `json:"audioBitrate"`
+	KeyframeInterval Aggregate `json:"keyframeInterval"`
+	Viewers          Aggregate `json:"viewers"`
+}
+
+// Aggregate is the minimum, average and maximum of one metric.
+type Aggregate struct {
+	Min float64 `json:"min"`
+	Avg float64 `json:"avg"`
+	Max float64 `json:"max"`
 }
 
 // Account is the single account of this onair installation and its admin

@@ -19,6 +19,7 @@ type Publisher struct {
 
 	stopOnce sync.Once
 	stop     chan struct{}
+	cause    error // set once, before stop is closed
 
 	// stream is set by Start under reg.mu, read under reg.mu.
 	stream  *Stream
@@ -30,26 +31,41 @@ type Publisher struct {
 // Channel returns the channel the publisher's key belongs to.
 func (p *Publisher) Channel() ivs.Channel { return p.channel }
 
-// Done is closed when StopStream (or shutdown) cuts the publisher off; the
-// ingest must then close the connection and call Close.
+// Done is closed when StopStream, shutdown or a policy (a limit breach) cuts
+// the publisher off; the ingest must then close the connection and call
+// Close. Cause says why.
 func (p *Publisher) Done() <-chan struct{} { return p.stop }
 
-func (p *Publisher) cut() { p.stopOnce.Do(func() { close(p.stop) }) }
+// Cause returns why the publisher was cut off; valid once Done is closed.
+func (p *Publisher) Cause() error {
+	<-p.stop
+	return p.cause
+}
+
+func (p *Publisher) cut(cause error) {
+	p.stopOnce.Do(func() {
+		p.cause = cause
+		close(p.stop)
+	})
+}
 
 // Start makes the channel live with the given tracks: it records the stream
-// session, creates the hub and starts the consumers. The caller writes units
-// to the returned hub.
-func (p *Publisher) Start(ctx context.Context, tracks []*stream.Track) (*stream.Hub, error) {
+// session with the ingest configuration read from the tracks and meta,
+// creates the hub and starts the consumers. The caller writes units to the
+// returned hub.
+func (p *Publisher) Start(ctx context.Context, tracks []*stream.Track, meta Metadata) (*stream.Hub, error) {
 	if len(tracks) == 0 {
 		return nil, errors.New("live: a publication needs at least one track")
 	}
 	now := time.Now()
-	ss, err := p.reg.sessions.StartStreamSession(ctx, p.channel, now)
+	ingest := IngestConfigurations(tracks, meta)
+	ss, err := p.reg.sessions.StartStreamSession(ctx, p.channel, now, ingest)
 	if err != nil {
 		return nil, fmt.Errorf("live: start session: %w", err)
 	}
 	hub := stream.NewHub(tracks)
-	st := &Stream{Channel: p.channel, StreamID: ss.StreamID, StartTime: ss.StartTime, Conn: p.conn, Hub: hub}
+	st := &Stream{Channel: p.channel, StreamID: ss.StreamID, StartTime: ss.StartTime, Conn: p.conn, Hub: hub,
+		Ingest: ingest, pub: p}
 	for _, c := range p.reg.consumers {
 		p.detach = append(p.detach, c.Attach(st))
 	}
@@ -70,7 +86,7 @@ func (p *Publisher) Close() {
 		return
 	}
 	p.closed = true
-	p.cut()
+	p.cut(ErrStopped)
 
 	// Hide the stream at once so GetStream answers ChannelNotBroadcasting
 	// while the teardown runs; the channel stays claimed until release.
@@ -85,7 +101,7 @@ func (p *Publisher) Close() {
 		}
 		// The session must end even when the connection's context is gone.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := p.reg.sessions.EndStreamSession(ctx, st.StreamID, time.Now()); err != nil {
+		if err := p.reg.sessions.EndStreamSession(ctx, p.channel, st.StreamID, time.Now()); err != nil {
 			p.reg.log.Error("end stream session", "channel", p.channel.ARN, "stream_id", st.StreamID, "err", err)
 		}
 		cancel()

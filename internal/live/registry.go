@@ -23,14 +23,18 @@ var (
 	ErrChannelBusy = errors.New("live: channel already has a publisher")
 	ErrNotLive     = errors.New("live: channel is not live")
 	ErrClosed      = errors.New("live: registry closed")
+	// ErrStopped is the cause of a cut-off by StopStream.
+	ErrStopped = errors.New("live: stream stopped by StopStream")
+	// ErrShutdown is the cause of a cut-off by the server shutting down.
+	ErrShutdown = errors.New("live: server shutting down")
 )
 
 // Sessions is what the registry needs of the IVS service: key lookup and
 // the stream-session record. *ivs.Service implements it.
 type Sessions interface {
 	ResolveStreamKey(ctx context.Context, value string) (ivs.Channel, error)
-	StartStreamSession(ctx context.Context, c ivs.Channel, start time.Time) (ivs.StreamSession, error)
-	EndStreamSession(ctx context.Context, streamID string, end time.Time) error
+	StartStreamSession(ctx context.Context, c ivs.Channel, start time.Time, ingest ivs.IngestConfigurations) (ivs.StreamSession, error)
+	EndStreamSession(ctx context.Context, c ivs.Channel, streamID string, end time.Time) error
 }
 
 // Consumer is started for every stream that goes live, e.g. the HLS muxer.
@@ -53,7 +57,15 @@ type Stream struct {
 	StartTime time.Time
 	Conn      ConnInfo
 	Hub       *stream.Hub
+	// Ingest is what the encoder announced, as the session records it.
+	Ingest ivs.IngestConfigurations
+
+	pub *Publisher
 }
+
+// Disconnect cuts the publisher off with cause, e.g. a limit breach. The
+// ingest closes the connection and logs the cause.
+func (s *Stream) Disconnect(cause error) { s.pub.cut(cause) }
 
 // starvingAfter is how long a live stream may go without data before its
 // health is STARVING.
@@ -149,7 +161,7 @@ func (r *Registry) Stop(channelID string) error {
 	if !ok || p.stream == nil {
 		return ErrNotLive
 	}
-	p.cut()
+	p.cut(ErrStopped)
 	return nil
 }
 
@@ -164,7 +176,7 @@ func (r *Registry) Close(ctx context.Context) {
 	}
 	r.mu.Unlock()
 	for _, p := range ps {
-		p.cut()
+		p.cut(ErrShutdown)
 	}
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()

@@ -1,0 +1,107 @@
+package ivs
+
+import (
+	"time"
+)
+
+// EventSource is the EventBridge source of every event onair emits, as IVS.
+const EventSource = "aws.ivs"
+
+// EventBridge detail types (StreamEvent.type in truncatedEvents).
+const (
+	EventTypeStreamState  = "IVS Stream State Change"
+	EventTypeStreamHealth = "IVS Stream Health Change"
+	EventTypeLimitBreach  = "IVS Limit Breach"
+)
+
+// Event names (detail.event_name; StreamEvent.name).
+const (
+	EventSessionCreated   = "Session Created"
+	EventStreamStart      = "Stream Start"
+	EventStreamEnd        = "Stream End"
+	EventSessionEnded     = "Session Ended"
+	EventStreamFailure    = "Stream Failure"
+	EventStarvationStart  = "Starvation Start"
+	EventStarvationEnd    = "Starvation End"
+	EventLimitBreachName  = "Limit Breach"
+	LimitIngestBitrate    = "Ingest Bitrate"
+	LimitIngestResolution = "Ingest Resolution"
+)
+
+// Limit units, as IVS writes them in detail.limit_unit.
+const (
+	UnitBitsPerSecond = "bits per second"
+	UnitTotalPixels   = "total pixels"
+	UnitPixelsPerEdge = "pixels per edge"
+)
+
+// Event is one EventBridge-shaped event: what webhooks receive, what the SSE
+// endpoint streams, and what a stream session lists as truncatedEvents.
+type Event struct {
+	// Seq orders events; it is set by the store and is the SSE event id and
+	// the webhook cursor.
+	Seq        int64       `json:"-"`
+	Version    string      `json:"version"`
+	ID         string      `json:"id"`
+	DetailType string      `json:"detail-type"`
+	Source     string      `json:"source"`
+	Account    string      `json:"account"`
+	Time       time.Time   `json:"time"`
+	Region     string      `json:"region"`
+	Resources  []string    `json:"resources"`
+	Detail     EventDetail `json:"detail"`
+
+	// ChannelID and StreamID index the event in the store; not on the wire.
+	ChannelID string `json:"-"`
+	StreamID  string `json:"-"`
+}
+
+// EventDetail is the union of the detail fields of the IVS event types
+// onair emits; each type fills its own.
+type EventDetail struct {
+	EventName   string `json:"event_name,omitempty"`
+	ChannelName string `json:"channel_name"`
+	StreamID    string `json:"stream_id,omitempty"`
+	Code        string `json:"code,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+
+	// IVS Limit Breach.
+	LimitName  string `json:"limit_name,omitempty"`
+	LimitValue *int64 `json:"limit_value,omitempty"`
+	ExceededBy *int64 `json:"exceeded_by,omitempty"`
+	LimitUnit  string `json:"limit_unit,omitempty"`
+}
+
+// Name is the event's name in a stream session's events: the event_name, or
+// for a limit breach "Limit Breach".
+func (e Event) Name() string {
+	if e.Detail.EventName != "" {
+		return e.Detail.EventName
+	}
+	if e.DetailType == EventTypeLimitBreach {
+		return EventLimitBreachName
+	}
+	return e.DetailType
+}
+
+// IsError tells events that make a session's hasErrorEvent true.
+func (e Event) IsError() bool {
+	return e.DetailType == EventTypeLimitBreach || e.Detail.EventName == EventStreamFailure
+}
+
+// StreamEvent is one event of a stream session, as the API lists it.
+type StreamEvent struct {
+	Name      string    `json:"name"`
+	Type      string    `json:"type"`
+	EventTime time.Time `json:"eventTime"`
+	Code      string    `json:"code,omitempty"`
+}
+
+// StreamEvent returns the session-event view of e.
+func (e Event) StreamEvent() StreamEvent {
+	code := e.Detail.Code
+	if code == "" && e.DetailType == EventTypeLimitBreach {
+		code = e.Detail.LimitName
+	}
+	return StreamEvent{Name: e.Name(), Type: e.DetailType, EventTime: e.Time, Code: code}
+}
