@@ -41,6 +41,21 @@ type Config struct {
 	// Endpoints gives the public addresses for a request's responses.
 	Endpoints func(*http.Request) ivs.Endpoints
 	Log       *slog.Logger
+	// Viewers returns a channel's concurrent viewers; nil counts none.
+	Viewers func(channelID string) int
+	// Metrics gives the in-memory series of live sessions; nil serves the
+	// stored series only.
+	Metrics Metrics
+	// Events streams the event log as SSE at GET /v1/events; nil: 404.
+	Events http.Handler
+}
+
+// Metrics is what the API needs of the session tracker; *session.Tracker
+// implements it.
+type Metrics interface {
+	Recent(streamID string) []ivs.MetricPoint
+	Live(streamID string) bool
+	Subscribe(ctx context.Context, streamID string) (recent []ivs.MetricPoint, points <-chan ivs.MetricPoint, ok bool)
 }
 
 // API serves the IVS operations.
@@ -52,6 +67,9 @@ type API struct {
 	verifier  *verifier
 	ops       map[string]*operation
 	now       func() time.Time
+	viewers   func(channelID string) int
+	metrics   Metrics
+	events    http.Handler
 }
 
 // New returns an API. It starts nothing.
@@ -67,6 +85,12 @@ func New(cfg Config) *API {
 		verifier:  newVerifier(cfg.Account.AccessKeyID, cfg.Account.SecretAccessKey.Reveal(), signingName),
 		ops:       make(map[string]*operation),
 		now:       time.Now,
+		viewers:   cfg.Viewers,
+		metrics:   cfg.Metrics,
+		events:    cfg.Events,
+	}
+	if a.viewers == nil {
+		a.viewers = func(string) int { return 0 }
 	}
 	for _, op := range operations() {
 		a.ops[op.Name] = op
@@ -88,6 +112,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /tags/{resourceArn}", func(w http.ResponseWriter, r *http.Request) {
 		a.serve(w, r, "UntagResource")
 	})
+	a.registerExtensions(mux)
 }
 
 // call is one request to an operation, as a handler sees it.
@@ -98,10 +123,16 @@ type call struct {
 
 // serve authenticates, decodes, runs and answers one request, and logs it.
 func (a *API) serve(w http.ResponseWriter, r *http.Request, name string) {
+	a.run(w, r, name, func(w http.ResponseWriter, r *http.Request) (int, error) { return a.handle(w, r, name) })
+}
+
+// run runs fn as the operation name with a request id, answers its error in
+// the AWS shape and logs the outcome.
+func (a *API) run(w http.ResponseWriter, r *http.Request, name string, fn func(http.ResponseWriter, *http.Request) (int, error)) {
 	start := a.now()
 	reqID := newRequestID()
 	w.Header().Set("x-amzn-RequestId", reqID)
-	status, err := a.handle(w, r, name)
+	status, err := fn(w, r)
 	if err != nil {
 		// The error table alone decides the status of a failure.
 		we, internal := toWire(err)
@@ -120,15 +151,8 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, name string) {
 // handle does the work of serve: it returns the status it wrote, or the
 // error for serve to write.
 func (a *API) handle(w http.ResponseWriter, r *http.Request, name string) (int, error) {
-	auth, signed, err := a.verifier.preflight(r)
+	body, err := a.authenticate(w, r)
 	if err != nil {
-		return 0, err
-	}
-	body, err := readBody(w, r)
-	if err != nil {
-		return 0, err
-	}
-	if err := a.verifier.verify(r.Context(), r, auth, signed, body); err != nil {
 		return 0, err
 	}
 	op, ok := a.ops[name]
@@ -143,6 +167,22 @@ func (a *API) handle(w http.ResponseWriter, r *http.Request, name string) (int, 
 		return 0, err
 	}
 	return writeJSON(w, op.status, out), nil
+}
+
+// authenticate checks the request's SigV4 signature and returns its body.
+func (a *API) authenticate(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	auth, signed, err := a.verifier.preflight(r)
+	if err != nil {
+		return nil, err
+	}
+	body, err := readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.verifier.verify(r.Context(), r, auth, signed, body); err != nil {
+		return nil, err
+	}
+	return body, nil
 }
 
 // readBody reads at most MaxBodyBytes of the body.

@@ -34,6 +34,7 @@ const testRegion = "us-west-2"
 type env struct {
 	t       *testing.T
 	svc     *ivs.Service
+	store   *sqlite.Store
 	reg     *live.Registry
 	account ivs.Account
 	srv     *httptest.Server
@@ -65,7 +66,7 @@ func newEnv(t *testing.T) *env {
 			return ivs.Endpoints{Host: "media.example", HTTPPort: 8080, RTMPSPort: 1936, RTMPPort: 1935, Region: testRegion, Account: acct.ID}
 		},
 	}).Register(mux)
-	e := &env{t: t, svc: svc, reg: reg, account: acct, srv: srv}
+	e := &env{t: t, svc: svc, store: st, reg: reg, account: acct, srv: srv}
 	e.client = e.clientWith(acct.AccessKeyID, acct.SecretAccessKey.Reveal())
 	return e
 }
@@ -97,7 +98,7 @@ func (e *env) goLive(key string) *live.Publisher {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	hub, err := pub.Start(ctx, []*stream.Track{{Index: 0, Codec: &stream.H264{}, ClockRate: 90000}})
+	hub, err := pub.Start(ctx, []*stream.Track{{Index: 0, Codec: &stream.H264{}, ClockRate: 90000}}, live.Metadata{})
 	if err != nil {
 		e.t.Fatal(err)
 	}

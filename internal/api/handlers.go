@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/onair-video/onair/internal/ivs"
@@ -68,11 +69,19 @@ type (
 		NextToken string              `json:"nextToken,omitempty"`
 	}
 	streamSessionWire struct {
-		StreamID        string            `json:"streamId"`
-		StartTime       time.Time         `json:"startTime"`
-		EndTime         *time.Time        `json:"endTime,omitempty"` // absent while live
-		Channel         ivs.Channel       `json:"channel"`
-		TruncatedEvents []ivs.StreamEvent `json:"truncatedEvents"`
+		StreamID             string                   `json:"streamId"`
+		StartTime            time.Time                `json:"startTime"`
+		EndTime              *time.Time               `json:"endTime,omitempty"` // absent while live
+		Channel              ivs.Channel              `json:"channel"`
+		IngestConfiguration  *ingestConfiguration     `json:"ingestConfiguration,omitempty"`
+		IngestConfigurations ivs.IngestConfigurations `json:"ingestConfigurations"`
+		TruncatedEvents      []ivs.StreamEvent        `json:"truncatedEvents"`
+	}
+	// ingestConfiguration is IVS's deprecated single-track view: the first
+	// video and audio tracks, with avcProfile/avcLevel filled for H.264.
+	ingestConfiguration struct {
+		Video *ivs.VideoConfiguration `json:"video,omitempty"`
+		Audio *ivs.AudioConfiguration `json:"audio,omitempty"`
 	}
 	streamSessionOutput struct {
 		StreamSession streamSessionWire `json:"streamSession"`
@@ -241,6 +250,7 @@ func getStream(ctx context.Context, a *API, c *call, in *channelARNInput) (any, 
 		StartTime:   st.StartTime.UTC(),
 		State:       ivs.StateLive,
 		Health:      st.Health(a.now()),
+		ViewerCount: int64(a.viewers(ch.ID)),
 	}}, nil
 }
 
@@ -251,7 +261,7 @@ func listStreams(_ context.Context, a *API, _ *call, in *ivs.ListStreamsInput) (
 	for i, st := range all {
 		sums[i] = ivs.StreamSummary{
 			ChannelARN: st.Channel.ARN, StreamID: st.StreamID, State: ivs.StateLive,
-			Health: st.Health(now), StartTime: st.StartTime.UTC(),
+			Health: st.Health(now), StartTime: st.StartTime.UTC(), ViewerCount: int64(a.viewers(st.Channel.ID)),
 		}
 	}
 	page, next, err := ivs.ListStreams(*in, sums)
@@ -293,10 +303,47 @@ func getStreamSession(ctx context.Context, a *API, c *call, in *getStreamSession
 	if err != nil {
 		return nil, err
 	}
+	events, err := a.svc.SessionEvents(ctx, ss.StreamID)
+	if err != nil {
+		return nil, err
+	}
 	return streamSessionOutput{streamSessionWire{
 		StreamID: ss.StreamID, StartTime: ss.StartTime.UTC(), EndTime: endTime(ss),
-		Channel: a.channel(c, ss.Channel), TruncatedEvents: ss.Events(),
+		Channel: a.channel(c, ss.Channel), IngestConfiguration: legacyIngest(ss.Ingest),
+		IngestConfigurations: ingestConfigurations(ss.Ingest), TruncatedEvents: events,
 	}}, nil
+}
+
+// ingestConfigurations never answers null lists.
+func ingestConfigurations(in ivs.IngestConfigurations) ivs.IngestConfigurations {
+	if in.Video == nil {
+		in.Video = []ivs.VideoConfiguration{}
+	}
+	if in.Audio == nil {
+		in.Audio = []ivs.AudioConfiguration{}
+	}
+	return in
+}
+
+// legacyIngest is the first video and audio track; IVS fills avcProfile and
+// avcLevel there (and only there) for H.264.
+func legacyIngest(in ivs.IngestConfigurations) *ingestConfiguration {
+	if len(in.Video) == 0 && len(in.Audio) == 0 {
+		return nil
+	}
+	var out ingestConfiguration
+	if len(in.Video) > 0 {
+		v := in.Video[0]
+		if strings.HasPrefix(v.Codec, "avc1.") {
+			v.AvcProfile, v.AvcLevel = v.Profile, v.Level
+		}
+		out.Video = &v
+	}
+	if len(in.Audio) > 0 {
+		a := in.Audio[0]
+		out.Audio = &a
+	}
+	return &out
 }
 
 func listStreamSessions(ctx context.Context, a *API, _ *call, in *ivs.ListStreamSessionsInput) (any, error) {
@@ -306,7 +353,8 @@ func listStreamSessions(ctx context.Context, a *API, _ *call, in *ivs.ListStream
 	}
 	out := listStreamSessionsOutput{StreamSessions: make([]streamSessionSummary, len(ss)), NextToken: next}
 	for i, s := range ss {
-		out.StreamSessions[i] = streamSessionSummary{StreamID: s.StreamID, StartTime: s.StartTime.UTC(), EndTime: endTime(s)}
+		out.StreamSessions[i] = streamSessionSummary{StreamID: s.StreamID, StartTime: s.StartTime.UTC(), EndTime: endTime(s),
+			HasErrorEvent: s.HasErrorEvent}
 	}
 	return out, nil
 }

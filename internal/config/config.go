@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,10 +36,34 @@ type Config struct {
 	LogLevel           string
 	HLSPartDuration    time.Duration
 	HLSSegmentDuration time.Duration
+	// HLSViewerTimeout is how long a playback session counts as a viewer
+	// after its last request; 0 lets the HLS server choose per latency mode.
+	HLSViewerTimeout time.Duration
+	// EnforceLimits disconnects publishers over their channel type's input
+	// limits, as IVS does (the Limit Breach event is emitted either way).
+	EnforceLimits bool
+	// InputHoursQuota is the account's monthly input-hours quota; 0 is none.
+	InputHoursQuota float64
+	// StatsDownsampleAfter is how long after its end a session keeps its
+	// per-second metrics before they are merged into one-minute points.
+	StatsDownsampleAfter time.Duration
+	// Webhooks receive every event. --webhook-url (with the secret from
+	// ONAIR_WEBHOOK_SECRET) adds one named "default"; the YAML file's
+	// `webhooks:` list adds more.
+	Webhooks []Webhook
 	// Admin key pair, from the environment only (a secret must not sit in a
 	// process listing or a config file that is checked in).
 	AdminAccessKeyID     string
 	AdminSecretAccessKey string
+
+	webhookURL, webhookSecret string
+}
+
+// Webhook is one receiver of events.
+type Webhook struct {
+	Name   string `yaml:"name"`
+	URL    string `yaml:"url"`
+	Secret string `yaml:"secret"`
 }
 
 // option is one setting: its flag name (the env var and YAML key derive
@@ -65,6 +91,33 @@ func dur(f func(c *Config) *time.Duration) (func(*Config, string) error, func(*C
 			return nil
 		},
 		func(c *Config) string { return f(c).String() }
+}
+
+func boolean(f func(c *Config) *bool) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			switch strings.ToLower(v) {
+			case "true", "1", "yes", "on":
+				*f(c) = true
+			case "false", "0", "no", "off":
+				*f(c) = false
+			default:
+				return fmt.Errorf("%q is not true or false", v)
+			}
+			return nil
+		},
+		func(c *Config) string { return fmt.Sprint(*f(c)) }
+}
+
+func number(f func(c *Config) *float64) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return fmt.Errorf("%q is not a number", v)
+			}
+			*f(c) = n
+			return nil
+		},
+		func(c *Config) string { return strconv.FormatFloat(*f(c), 'g', -1, 64) }
 }
 
 func opt(name, def, help string, acc func() (func(*Config, string) error, func(*Config) string)) option {
@@ -122,6 +175,26 @@ var options = []option{
 		func() (func(*Config, string) error, func(*Config) string) {
 			return dur(func(c *Config) *time.Duration { return &c.HLSSegmentDuration })
 		}),
+	opt("hls-viewer-timeout", "0s", "how long a player counts as a viewer after its last playlist request; 0 picks it per latency mode (docs/viewers.md)",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return dur(func(c *Config) *time.Duration { return &c.HLSViewerTimeout })
+		}),
+	opt("enforce-limits", "true", "disconnect a publisher over its channel type's input limits, as IVS does (a Limit Breach event is emitted either way)",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return boolean(func(c *Config) *bool { return &c.EnforceLimits })
+		}),
+	opt("input-hours-quota", "0", "monthly input hours of the account after which a new publish is refused (IVS's free tier: 5); 0 is no quota",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return number(func(c *Config) *float64 { return &c.InputHoursQuota })
+		}),
+	opt("stats-downsample-after", "168h", "age (after its end) at which a session's per-second metrics are merged into one-minute points",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return dur(func(c *Config) *time.Duration { return &c.StatsDownsampleAfter })
+		}),
+	opt("webhook-url", "", "URL that receives every event (EventBridge JSON, HMAC-signed with ONAIR_WEBHOOK_SECRET); more in the YAML file's webhooks list",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.webhookURL })
+		}),
 }
 
 // envOnly are settings read from the environment alone.
@@ -132,6 +205,7 @@ var envOnly = []struct {
 }{
 	{"ONAIR_ADMIN_ACCESS_KEY_ID", "admin access key id (default: generated on first start)", func(c *Config, v string) { c.AdminAccessKeyID = v }},
 	{"ONAIR_ADMIN_SECRET_ACCESS_KEY", "admin secret access key (default: generated on first start)", func(c *Config, v string) { c.AdminSecretAccessKey = v }},
+	{"ONAIR_WEBHOOK_SECRET", "HMAC secret of --webhook-url", func(c *Config, v string) { c.webhookSecret = v }},
 }
 
 // EnvName returns the environment variable of a flag: ONAIR_ and the name in
@@ -195,6 +269,9 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	if ferr != nil {
 		return Config{}, ferr
 	}
+	if c.webhookURL != "" {
+		c.Webhooks = append([]Webhook{{Name: "default", URL: c.webhookURL, Secret: c.webhookSecret}}, c.Webhooks...)
+	}
 	return c, c.Validate()
 }
 
@@ -206,6 +283,17 @@ func loadYAML(c *Config, path string, byName map[string]option) error {
 	var m map[string]any
 	if err := yaml.Unmarshal(b, &m); err != nil {
 		return fmt.Errorf("--config %s: %w", path, err)
+	}
+	// webhooks is a list, the one setting that is not a flag.
+	if _, ok := m["webhooks"]; ok {
+		var doc struct {
+			Webhooks []Webhook `yaml:"webhooks"`
+		}
+		if err := yaml.Unmarshal(b, &doc); err != nil {
+			return fmt.Errorf("--config %s: webhooks: %w", path, err)
+		}
+		c.Webhooks = doc.Webhooks
+		delete(m, "webhooks")
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -262,6 +350,28 @@ func (c *Config) Validate() error {
 	}
 	if c.HLSSegmentDuration < c.HLSPartDuration || c.HLSSegmentDuration > 20*time.Second {
 		errs = append(errs, fmt.Errorf("--hls-segment-duration %s: want at least the part duration and at most 20s", c.HLSSegmentDuration))
+	}
+	if c.HLSViewerTimeout < 0 || c.HLSViewerTimeout > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("--hls-viewer-timeout %s: want 0 (automatic) to 10m", c.HLSViewerTimeout))
+	}
+	if c.InputHoursQuota < 0 {
+		errs = append(errs, fmt.Errorf("--input-hours-quota %g: want 0 (none) or more", c.InputHoursQuota))
+	}
+	if c.StatsDownsampleAfter < time.Hour {
+		errs = append(errs, fmt.Errorf("--stats-downsample-after %s: want at least 1h", c.StatsDownsampleAfter))
+	}
+	names := map[string]bool{}
+	for i, w := range c.Webhooks {
+		u, err := url.Parse(w.URL)
+		switch {
+		case w.Name == "" || names[w.Name]:
+			errs = append(errs, fmt.Errorf("webhooks[%d]: name %q must be set and unique", i, w.Name))
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			errs = append(errs, fmt.Errorf("webhooks[%d] (%s): url must be an http or https URL", i, w.Name))
+		case w.Secret == "":
+			errs = append(errs, fmt.Errorf("webhooks[%d] (%s): secret must be set (for --webhook-url: ONAIR_WEBHOOK_SECRET)", i, w.Name))
+		}
+		names[w.Name] = true
 	}
 	if (c.AdminAccessKeyID == "") != (c.AdminSecretAccessKey == "") {
 		errs = append(errs, errors.New("ONAIR_ADMIN_ACCESS_KEY_ID and ONAIR_ADMIN_SECRET_ACCESS_KEY go together"))

@@ -2,6 +2,7 @@ package config
 
 import (
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -118,4 +119,36 @@ func TestReadmeTable(t *testing.T) {
 		return
 	}
 	t.Fatalf("README.md configuration table is stale: run go test ./internal/config -run TestReadmeTable -update")
+}
+
+func TestWebhooks(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "onair.yaml")
+	if err := os.WriteFile(file, []byte("webhooks:\n  - name: ops\n    url: https://hooks.example/ivs\n    secret: s3cret\nenforce_limits: false\ninput_hours_quota: 5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"ONAIR_WEBHOOK_SECRET": "other"}
+	c, err := Load([]string{"--config", file, "--webhook-url", "http://127.0.0.1:9/hook"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Webhook{{"default", "http://127.0.0.1:9/hook", "other"}, {"ops", "https://hooks.example/ivs", "s3cret"}}
+	if fmt.Sprint(c.Webhooks) != fmt.Sprint(want) || c.EnforceLimits || c.InputHoursQuota != 5 {
+		t.Fatalf("webhooks %v, enforce %v, quota %v", c.Webhooks, c.EnforceLimits, c.InputHoursQuota)
+	}
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--webhook-url", "http://x/h"}, nil, "ONAIR_WEBHOOK_SECRET"},
+		{[]string{"--webhook-url", "ftp://x/h"}, map[string]string{"ONAIR_WEBHOOK_SECRET": "s"}, "http or https"},
+		{[]string{"--enforce-limits", "maybe"}, nil, "--enforce-limits"},
+		{[]string{"--input-hours-quota", "-1"}, nil, "--input-hours-quota"},
+	} {
+		_, err := Load(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err %v, want one naming %s", tc.args, err, tc.want)
+		}
+	}
 }

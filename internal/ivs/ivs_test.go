@@ -135,14 +135,14 @@ func TestUpdateChannelSemantics(t *testing.T) {
 		t.Fatalf("authorized=false: %+v %v", u, err)
 	}
 	// A live channel can be neither updated nor deleted.
-	ss, err := s.StartStreamSession(ctx, u, time.Now())
+	ss, err := s.StartStreamSession(ctx, u, time.Now(), ivs.IngestConfigurations{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.UpdateChannel(ctx, ivs.UpdateChannelInput{ARN: c.ARN, ChannelInput: ivs.ChannelInput{Name: ptr("b")}})
 	wantCode(t, err, ivs.CodeConflict, "")
 	wantCode(t, s.DeleteChannel(ctx, c.ARN), ivs.CodeConflict, "")
-	if err := s.EndStreamSession(ctx, ss.StreamID, time.Now()); err != nil {
+	if err := s.EndStreamSession(ctx, u, ss.StreamID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.DeleteChannel(ctx, c.ARN); err != nil {

@@ -18,6 +18,8 @@ type Service struct {
 	account string
 	now     func() time.Time
 	sink    func(Event)
+	// inputQuota is the monthly input-hours quota; 0 is none.
+	inputQuota float64
 }
 
 // NewService returns a service for the account in store, which must exist

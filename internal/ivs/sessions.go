@@ -137,3 +137,12 @@ func (s *Service) ListStreamSessions(ctx context.Context, in ListStreamSessionsI
 	ss, next := trimPage(ss, n, func(x StreamSession) string { return x.StreamID })
 	return ss, next, nil
 }
+
+// SessionMetrics returns a session's stored points within [from, to).
+func (s *Service) SessionMetrics(ctx context.Context, streamID string, from, to time.Time) ([]MetricPoint, error) {
+	pts, err := s.store.SessionMetrics(ctx, streamID, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("ivs: session metrics: %w", err)
+	}
+	return pts, nil
+}

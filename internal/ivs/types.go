@@ -240,3 +240,25 @@ type Account struct {
 	AccessKeyID     string
 	SecretAccessKey Secret
 }
+
+// Add counts p into the summary.
+func (s *SessionStats) Add(p MetricPoint) {
+	n := float64(s.Points)
+	s.Points++
+	s.VideoBitrate.add(float64(p.VideoBitrate), n)
+	s.Framerate.add(p.Framerate, n)
+	s.AudioBitrate.add(float64(p.AudioBitrate), n)
+	s.KeyframeInterval.add(p.KeyframeInterval, n)
+	s.Viewers.add(float64(p.Viewers), n)
+}
+
+// add counts v as the n+1th value.
+func (a *Aggregate) add(v, n float64) {
+	if n == 0 || v < a.Min {
+		a.Min = v
+	}
+	if n == 0 || v > a.Max {
+		a.Max = v
+	}
+	a.Avg += (v - a.Avg) / (n + 1)
+}

@@ -11,7 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/session"
 )
 
 // Streams is what the collector needs of the live registry.
@@ -19,13 +21,32 @@ type Streams interface {
 	List() []*live.Stream
 }
 
+// Sessions gives the latest per-second point of every live stream;
+// *session.Tracker implements it.
+type Sessions interface {
+	Snapshot() []session.Status
+}
+
+// Playback gives the audience of a channel; *hls.Server implements it.
+type Playback interface {
+	Viewers(channelID string) int
+	BytesOut(channelID string) uint64
+}
+
+// Config holds the sources of the metrics; nil ones are left out.
+type Config struct {
+	Streams  Streams
+	Sessions Sessions
+	Playback Playback
+}
+
 // New returns the /metrics handler.
-func New(streams Streams) http.Handler {
+func New(cfg Config) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),
-		&channelCollector{streams: streams},
+		&channelCollector{cfg: cfg},
 	)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
@@ -39,18 +60,59 @@ var (
 	readDesc  = prometheus.NewDesc("onair_hub_readers", "Readers attached to the channel's hub.", labels, nil)
 	dropDesc  = prometheus.NewDesc("onair_hub_dropped_readers_total", "Readers dropped for falling behind.", labels, nil)
 	liveCount = prometheus.NewDesc("onair_live_channels", "Channels with a live publisher.", nil, nil)
+
+	// From the session tracker's latest whole second.
+	videoDesc  = prometheus.NewDesc("onair_ingest_video_bitrate_bps", "Ingest video bit rate over the last second.", labels, nil)
+	audioDesc  = prometheus.NewDesc("onair_ingest_audio_bitrate_bps", "Ingest audio bit rate over the last second.", labels, nil)
+	fpsDesc    = prometheus.NewDesc("onair_ingest_framerate", "Ingest video frames over the last second.", labels, nil)
+	keyDesc    = prometheus.NewDesc("onair_ingest_keyframe_interval_seconds", "Latest interval between keyframes.", labels, nil)
+	healthDesc = prometheus.NewDesc("onair_stream_health", "1 for the stream's current health (HEALTHY, STARVING, UNKNOWN).",
+		append(labels, "health"), nil)
+
+	// From playback.
+	viewersDesc  = prometheus.NewDesc("onair_channel_viewers", "Concurrent viewers (HLS playback sessions).", labels, nil)
+	bytesOutDesc = prometheus.NewDesc("onair_playback_bytes_total", "Bytes served to viewers since the process started.", labels, nil)
 )
 
-type channelCollector struct{ streams Streams }
+var healths = []string{ivs.HealthHealthy, ivs.HealthStarving, ivs.HealthUnknown}
+
+type channelCollector struct{ cfg Config }
 
 func (c *channelCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{liveDesc, upDesc, unitsDesc, bytesDesc, readDesc, dropDesc, liveCount} {
+	for _, d := range []*prometheus.Desc{liveDesc, upDesc, unitsDesc, bytesDesc, readDesc, dropDesc, liveCount,
+		videoDesc, audioDesc, fpsDesc, keyDesc, healthDesc, viewersDesc, bytesOutDesc} {
 		ch <- d
 	}
 }
 
 func (c *channelCollector) Collect(ch chan<- prometheus.Metric) {
-	sts := c.streams.List()
+	c.collectStreams(ch)
+	c.collectSessions(ch)
+}
+
+func (c *channelCollector) collectSessions(ch chan<- prometheus.Metric) {
+	if c.cfg.Sessions == nil {
+		return
+	}
+	for _, s := range c.cfg.Sessions.Snapshot() {
+		l := []string{s.Stream.Channel.ARN, s.Stream.Channel.Name}
+		p := s.Last
+		ch <- prometheus.MustNewConstMetric(videoDesc, prometheus.GaugeValue, float64(p.VideoBitrate), l...)
+		ch <- prometheus.MustNewConstMetric(audioDesc, prometheus.GaugeValue, float64(p.AudioBitrate), l...)
+		ch <- prometheus.MustNewConstMetric(fpsDesc, prometheus.GaugeValue, p.Framerate, l...)
+		ch <- prometheus.MustNewConstMetric(keyDesc, prometheus.GaugeValue, p.KeyframeInterval, l...)
+		for _, h := range healths {
+			v := 0.0
+			if h == s.Health {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(healthDesc, prometheus.GaugeValue, v, append(l, h)...)
+		}
+	}
+}
+
+func (c *channelCollector) collectStreams(ch chan<- prometheus.Metric) {
+	sts := c.cfg.Streams.List()
 	ch <- prometheus.MustNewConstMetric(liveCount, prometheus.GaugeValue, float64(len(sts)))
 	now := time.Now()
 	for _, st := range sts {
@@ -62,5 +124,9 @@ func (c *channelCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(bytesDesc, prometheus.CounterValue, float64(s.BytesIn), l...)
 		ch <- prometheus.MustNewConstMetric(readDesc, prometheus.GaugeValue, float64(s.Readers), l...)
 		ch <- prometheus.MustNewConstMetric(dropDesc, prometheus.CounterValue, float64(s.DroppedReader), l...)
+		if p := c.cfg.Playback; p != nil {
+			ch <- prometheus.MustNewConstMetric(viewersDesc, prometheus.GaugeValue, float64(p.Viewers(st.Channel.ID)), l...)
+			ch <- prometheus.MustNewConstMetric(bytesOutDesc, prometheus.CounterValue, float64(p.BytesOut(st.Channel.ID)), l...)
+		}
 	}
 }

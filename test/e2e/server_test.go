@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -134,6 +135,8 @@ func TestKillAndRestart(t *testing.T) {
 	ch, key := createChannel(t, c, "survivor", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
 	pub := harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(aws.ToString(key.Value))})
 	waitLive(t, c, aws.ToString(ch.Arn))
+	time.Sleep(3 * time.Second) // a few seconds of metrics in the store
+	killedAt := time.Now()
 
 	s.Kill()
 	pub.Kill()
@@ -174,9 +177,22 @@ func TestKillAndRestart(t *testing.T) {
 		t.Fatalf("sessions after restart: %+v / %+v", cur, old)
 	}
 	ended, err := c2.GetStreamSession(ctx, &ivs.GetStreamSessionInput{ChannelArn: ch.Arn, StreamId: old.StreamId})
-	if err != nil || aws.ToString(ended.StreamSession.Channel.Name) != "survivor" ||
-		aws.ToString(ended.StreamSession.TruncatedEvents[0].Name) != "Session Ended" {
+	if err != nil || aws.ToString(ended.StreamSession.Channel.Name) != "survivor" {
 		t.Fatalf("GetStreamSession of the interrupted session: %+v, %v", ended, err)
+	}
+	var names []string
+	for _, e := range ended.StreamSession.TruncatedEvents {
+		names = append(names, aws.ToString(e.Name))
+	}
+	if want := []string{"Session Ended", "Stream End", "Stream Failure", "Stream Start", "Session Created"}; !slices.Equal(names, want) {
+		t.Errorf("events of the interrupted session %q, want %q", names, want)
+	}
+	// It ended at its last recorded second, not at the restart.
+	if end := *ended.StreamSession.EndTime; end.After(killedAt) || killedAt.Sub(end) > 7*time.Second {
+		t.Errorf("interrupted session ended at %s, killed at %s", end, killedAt)
+	}
+	if !old.HasErrorEvent || cur.HasErrorEvent {
+		t.Errorf("hasErrorEvent: interrupted %v, live %v", old.HasErrorEvent, cur.HasErrorEvent)
 	}
 }
 

@@ -16,8 +16,12 @@ func (s *Store) CreateStreamSession(ctx context.Context, ss ivs.StreamSession) e
 	if err != nil {
 		return fmt.Errorf("sqlite: encode session channel: %w", err)
 	}
-	_, err = s.db.ExecContext(ctx, "INSERT INTO stream_sessions (stream_id, channel_id, channel, start_time) VALUES (?, ?, ?, ?)",
-		ss.StreamID, ss.ChannelID, string(doc), formatTime(ss.StartTime))
+	ingest, err := json.Marshal(ss.Ingest)
+	if err != nil {
+		return fmt.Errorf("sqlite: encode ingest configuration: %w", err)
+	}
+	_, err = s.db.ExecContext(ctx, "INSERT INTO stream_sessions (stream_id, channel_id, channel, start_time, ingest) VALUES (?, ?, ?, ?, ?)",
+		ss.StreamID, ss.ChannelID, string(doc), formatTime(ss.StartTime), string(ingest))
 	if err != nil {
 		return fmt.Errorf("sqlite: insert stream session: %w", err)
 	}
@@ -31,22 +35,53 @@ func (s *Store) EndStreamSession(ctx context.Context, streamID string, end time.
 	return affected(res, err, "end stream session "+streamID)
 }
 
-// EndOpenStreamSessions implements ivs.Store.
-func (s *Store) EndOpenStreamSessions(ctx context.Context, end time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, "UPDATE stream_sessions SET end_time = ? WHERE end_time IS NULL", formatTime(end))
+// EndOpenStreamSessions implements ivs.Store. A session's end is the end
+// of its last metric point: the last second the server saw it alive.
+func (s *Store) EndOpenStreamSessions(ctx context.Context, end time.Time) ([]ivs.StreamSession, error) {
+	var ended []ivs.StreamSession
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, sessionSelect+`,
+			(SELECT MAX(t + span) FROM session_metrics m WHERE m.stream_id = stream_sessions.stream_id)
+			FROM stream_sessions WHERE end_time IS NULL`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var last sql.NullInt64
+			ss, err := scanSession(rows, &last)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			ss.EndTime = end.UTC()
+			if last.Valid {
+				if t := time.Unix(last.Int64, 0).UTC(); t.Before(ss.EndTime) && t.After(ss.StartTime) {
+					ss.EndTime = t
+				}
+			}
+			ended = append(ended, ss)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, ss := range ended {
+			if _, err := tx.ExecContext(ctx, "UPDATE stream_sessions SET end_time = ? WHERE stream_id = ?",
+				formatTime(ss.EndTime), ss.StreamID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: end open sessions: %w", err)
+		return nil, fmt.Errorf("sqlite: end open sessions: %w", err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: end open sessions: %w", err)
-	}
-	return int(n), nil
+	return ended, nil
 }
 
 // OpenStreamSession implements ivs.Store.
 func (s *Store) OpenStreamSession(ctx context.Context, channelID string) (ivs.StreamSession, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT stream_id, channel_id, channel, start_time, end_time FROM stream_sessions
+	row := s.db.QueryRowContext(ctx, sessionColumns+`
 		WHERE channel_id = ? AND end_time IS NULL ORDER BY start_time DESC LIMIT 1`, channelID)
 	ss, err := scanSession(row)
 	if err != nil {
@@ -100,17 +135,29 @@ func (s *Store) ListStreamSessions(ctx context.Context, channelID, afterStreamID
 	return out, nil
 }
 
-const sessionColumns = `SELECT stream_id, channel_id, channel, start_time, end_time FROM stream_sessions`
+// sessionSelect is the column list scanSession reads; sessionColumns adds
+// the table for the common case.
+const (
+	sessionSelect  = `SELECT stream_id, channel_id, channel, start_time, end_time, ingest, stats, has_error`
+	sessionColumns = sessionSelect + ` FROM stream_sessions`
+)
 
-func scanSession(row interface{ Scan(...any) error }) (ivs.StreamSession, error) {
+// scanSession reads the columns of sessionSelect, then any extra.
+func scanSession(row interface{ Scan(...any) error }, extra ...any) (ivs.StreamSession, error) {
 	var ss ivs.StreamSession
-	var doc, start string
+	var doc, start, ingest, stats string
 	var end sql.NullString
-	if err := row.Scan(&ss.StreamID, &ss.ChannelID, &doc, &start, &end); err != nil {
+	dest := append([]any{&ss.StreamID, &ss.ChannelID, &doc, &start, &end, &ingest, &stats, &ss.HasErrorEvent}, extra...)
+	if err := row.Scan(dest...); err != nil {
 		return ss, err
 	}
-	if err := json.Unmarshal([]byte(doc), &ss.Channel); err != nil {
-		return ss, fmt.Errorf("decode session %s: %w", ss.StreamID, err)
+	for _, d := range []struct {
+		raw string
+		v   any
+	}{{doc, &ss.Channel}, {ingest, &ss.Ingest}, {stats, &ss.Stats}} {
+		if err := json.Unmarshal([]byte(d.raw), d.v); err != nil {
+			return ss, fmt.Errorf("decode session %s: %w", ss.StreamID, err)
+		}
 	}
 	ss.Channel.ID = ss.ChannelID
 	var err error

@@ -18,6 +18,7 @@ func Run(t *testing.T, open func(t *testing.T) ivs.Store) {
 	t.Run("Channels", func(t *testing.T) { t.Parallel(); testChannels(t, open(t)) })
 	t.Run("StreamKeys", func(t *testing.T) { t.Parallel(); testStreamKeys(t, open(t)) })
 	t.Run("Sessions", func(t *testing.T) { t.Parallel(); testSessions(t, open(t)) })
+	t.Run("Metrics", func(t *testing.T) { t.Parallel(); testMetrics(t, open(t)) })
 }
 
 func channel(id string) ivs.Channel {
@@ -169,10 +170,11 @@ func testSessions(t *testing.T, s ivs.Store) {
 	wantNotFound(t, s.EndStreamSession(ctx, "st-1", start.Add(time.Minute)))
 	_, err = s.OpenStreamSession(ctx, "ch0")
 	wantNotFound(t, err)
-	n, err := s.EndOpenStreamSessions(ctx, start.Add(time.Hour))
+	ended, err := s.EndOpenStreamSessions(ctx, start.Add(time.Hour))
 	must(t, err)
-	if n != 1 {
-		t.Fatalf("ended %d open sessions, want 1", n)
+	if len(ended) != 1 || ended[0].StreamID != "st-2" || !ended[0].EndTime.Equal(start.Add(time.Hour)) ||
+		ended[0].Channel.Name != "n-ch1" {
+		t.Fatalf("ended %+v, want st-2 at the given end", ended)
 	}
 	_, err = s.OpenStreamSession(ctx, "ch1")
 	wantNotFound(t, err)

@@ -17,6 +17,14 @@ type Publish struct {
 	GOP      int           // keyframe interval in frames, default Rate (1 s)
 	Duration time.Duration // default: until stopped
 	Audio    bool          // add a sine tone as AAC
+	// VideoBitrate is x264's target (default 800k); CBR makes it constant
+	// (NAL HRD CBR with a one-second buffer), as a broadcast encoder sends.
+	VideoBitrate string
+	CBR          bool
+	// AudioBitrate, AudioRate and AudioChannels default to 96k, 48000, 2.
+	AudioBitrate  string
+	AudioRate     int
+	AudioChannels int
 	// Realtime paces the input like a live encoder (-re). Default true.
 	Realtime *bool
 }
@@ -42,6 +50,18 @@ func StartFFmpeg(t testing.TB, p Publish) *Process {
 	if p.GOP == 0 {
 		p.GOP = p.Rate
 	}
+	if p.VideoBitrate == "" {
+		p.VideoBitrate = "800k"
+	}
+	if p.AudioBitrate == "" {
+		p.AudioBitrate = "96k"
+	}
+	if p.AudioRate == 0 {
+		p.AudioRate = 48000
+	}
+	if p.AudioChannels == 0 {
+		p.AudioChannels = 2
+	}
 	args := []string{"-hide_banner", "-loglevel", "warning", "-nostdin"}
 	if p.Realtime == nil || *p.Realtime {
 		args = append(args, "-re")
@@ -52,7 +72,7 @@ func StartFFmpeg(t testing.TB, p Publish) *Process {
 	}
 	args = append(args, "-f", "lavfi", "-i", src)
 	if p.Audio {
-		a := "sine=frequency=440:sample_rate=48000"
+		a := "sine=frequency=440:sample_rate=" + strconv.Itoa(p.AudioRate)
 		if p.Duration > 0 {
 			a += ":duration=" + strconv.FormatFloat(p.Duration.Seconds(), 'f', 3, 64)
 		}
@@ -60,9 +80,14 @@ func StartFFmpeg(t testing.TB, p Publish) *Process {
 	}
 	args = append(args, "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
 		"-pix_fmt", "yuv420p", "-g", strconv.Itoa(p.GOP), "-keyint_min", strconv.Itoa(p.GOP), "-sc_threshold", "0",
-		"-b:v", "800k")
+		"-b:v", p.VideoBitrate)
+	if p.CBR {
+		args = append(args, "-minrate", p.VideoBitrate, "-maxrate", p.VideoBitrate, "-bufsize", p.VideoBitrate,
+			"-x264-params", "nal-hrd=cbr")
+	}
 	if p.Audio {
-		args = append(args, "-c:a", "aac", "-b:a", "96k", "-ar", "48000", "-ac", "2")
+		args = append(args, "-c:a", "aac", "-b:a", p.AudioBitrate, "-ar", strconv.Itoa(p.AudioRate),
+			"-ac", strconv.Itoa(p.AudioChannels))
 	}
 	args = append(args, "-f", "flv", p.URL)
 	return StartProcess(t, bin, args...)
@@ -109,6 +134,9 @@ func (p *Process) Wait(d time.Duration) error {
 		return fmt.Errorf("still running after %s", d)
 	}
 }
+
+// Signal sends sig to the process (e.g. SIGSTOP to pause an encoder).
+func (p *Process) Signal(sig syscall.Signal) error { return p.cmd.Process.Signal(sig) }
 
 // Kill ends the process group and waits. It is idempotent.
 func (p *Process) Kill() {

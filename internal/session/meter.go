@@ -1,0 +1,124 @@
+package session
+
+import (
+	"math"
+	"time"
+
+	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/stream"
+)
+
+// historyLen is how many ticks the meter remembers for the sliding windows
+// of health and limits.
+const historyLen = 16
+
+// sample is what the meter remembers of one tick.
+type sample struct {
+	at       time.Time
+	videoDTS time.Duration // the newest video DTS received by then
+	bits     int64         // video + audio bits received during the tick
+}
+
+// meter turns the units of one stream into one-second points. It is pure:
+// the caller supplies the times, so tests drive it without a clock.
+type meter struct {
+	// Counters of the current tick.
+	videoBytes, audioBytes int64
+	frames                 int
+
+	// Running state.
+	lastUnit    time.Time
+	videoDTS    time.Duration
+	haveVideo   bool
+	lastKeyDTS  time.Duration
+	haveKey     bool
+	keyInterval float64
+
+	prevTick time.Time
+	history  []sample // oldest first, at most historyLen
+}
+
+func (m *meter) observe(u *stream.Unit, now time.Time) {
+	m.lastUnit = now
+	if !u.Track.Codec.IsVideo() {
+		m.audioBytes += int64(u.Size())
+		return
+	}
+	m.videoBytes += int64(u.Size())
+	m.frames++
+	if !m.haveVideo || u.DTS > m.videoDTS {
+		m.videoDTS = u.DTS
+	}
+	m.haveVideo = true
+	if u.RandomAccess {
+		if m.haveKey && u.DTS > m.lastKeyDTS {
+			m.keyInterval = math.Round((u.DTS-m.lastKeyDTS).Seconds()*100) / 100
+		}
+		m.lastKeyDTS, m.haveKey = u.DTS, true
+	}
+}
+
+// start begins the first tick at now; what came before it is not counted,
+// so that no point covers less than a whole second.
+func (m *meter) start(now time.Time) {
+	m.prevTick = now
+	m.videoBytes, m.audioBytes, m.frames = 0, 0, 0
+}
+
+// tick closes the tick that began at the previous tick and returns its
+// point, stamped with its start. Rates are per second of the tick's real
+// length, so a late tick does not inflate them.
+func (m *meter) tick(now time.Time, viewers int64) ivs.MetricPoint {
+	elapsed := now.Sub(m.prevTick).Seconds()
+	if elapsed <= 0 {
+		elapsed = 1
+	}
+	p := ivs.MetricPoint{
+		Time:             m.prevTick.Truncate(time.Second).UTC(),
+		Span:             1,
+		VideoBitrate:     int64(math.Round(float64(m.videoBytes*8) / elapsed)),
+		Framerate:        math.Round(float64(m.frames)/elapsed*100) / 100,
+		AudioBitrate:     int64(math.Round(float64(m.audioBytes*8) / elapsed)),
+		KeyframeInterval: m.keyInterval,
+		Viewers:          viewers,
+	}
+	m.history = append(m.history, sample{at: now, videoDTS: m.videoDTS, bits: (m.videoBytes + m.audioBytes) * 8})
+	if len(m.history) > historyLen {
+		m.history = m.history[1:]
+	}
+	m.prevTick = now
+	m.videoBytes, m.audioBytes, m.frames = 0, 0, 0
+	return p
+}
+
+// speed is how much media time arrived per second of real time over the
+// last n ticks: 1 for an encoder in real time, below 1 when it falls behind.
+// ok is false until n ticks are known or before any video.
+func (m *meter) speed(n int) (ratio float64, ok bool) {
+	if !m.haveVideo || len(m.history) <= n {
+		return 0, false
+	}
+	a, b := m.history[len(m.history)-1-n], m.history[len(m.history)-1]
+	wall := b.at.Sub(a.at).Seconds()
+	if wall <= 0 {
+		return 0, false
+	}
+	return (b.videoDTS - a.videoDTS).Seconds() / wall, true
+}
+
+// bitrate is the average input bit rate over the last n ticks; ok is false
+// until n ticks are known.
+func (m *meter) bitrate(n int) (bps int64, ok bool) {
+	if len(m.history) < n+1 {
+		return 0, false
+	}
+	var bits int64
+	for _, s := range m.history[len(m.history)-n:] {
+		bits += s.bits
+	}
+	wall := m.history[len(m.history)-1].at.Sub(m.history[len(m.history)-1-n].at).Seconds()
+	if wall <= 0 {
+		return 0, false
+	}
+	return int64(float64(bits) / wall), true
+}
