@@ -1,7 +1,7 @@
 package api
 
 import (
-		"encoding/json"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/onair-video/onair/internal/ivs"
@@ -23,6 +24,9 @@ var (
 	ErrChannelBusy = errors.New("live: channel already has a publisher")
 	ErrNotLive     = errors.New("live: channel is not live")
 	ErrClosed      = errors.New("live: registry closed")
+	// ErrRefused wraps a policy's refusal of a publish (e.g. a used-up
+	// input quota); its message says why.
+	ErrRefused = errors.New("live: publish refused")
 	// ErrStopped is the cause of a cut-off by StopStream.
 	ErrStopped = errors.New("live: stream stopped by StopStream")
 	// ErrShutdown is the cause of a cut-off by the server shutting down.
@@ -60,19 +64,32 @@ type Stream struct {
 	// Ingest is what the encoder announced, as the session records it.
 	Ingest ivs.IngestConfigurations
 
-	pub *Publisher
+	pub    *Publisher
+	health atomic.Pointer[string] // set by the session tracker
 }
+
+// SetHealth records the health the session tracker judged, which then
+// overrides the fallback rule in Health.
+func (s *Stream) SetHealth(h string) { s.health.Store(&h) }
 
 // Disconnect cuts the publisher off with cause, e.g. a limit breach. The
 // ingest closes the connection and logs the cause.
-func (s *Stream) Disconnect(cause error) { s.pub.cut(cause) }
+func (s *Stream) Disconnect(cause error) {
+	if s.pub != nil {
+		s.pub.cut(cause)
+	}
+}
 
 // starvingAfter is how long a live stream may go without data before its
 // health is STARVING.
 const starvingAfter = 2 * time.Second
 
-// Health is HEALTHY while units arrive, STARVING once none came for a while.
+// Health is what the session tracker last judged; without one, HEALTHY
+// while units arrive, STARVING once none came for a while.
 func (s *Stream) Health(now time.Time) string {
+	if h := s.health.Load(); h != nil {
+		return *h
+	}
 	last := s.Hub.Stats().LastUnit
 	if last.IsZero() {
 		return ivs.HealthUnknown
@@ -88,6 +105,7 @@ type Registry struct {
 	sessions  Sessions
 	log       *slog.Logger
 	consumers []Consumer
+	admit     func(ctx context.Context, c ivs.Channel) error
 
 	mu         sync.Mutex
 	publishers map[string]*Publisher // by channel id
@@ -103,6 +121,12 @@ func New(sessions Sessions, log *slog.Logger) *Registry {
 // Call it before serving publishers.
 func (r *Registry) AddConsumer(c Consumer) { r.consumers = append(r.consumers, c) }
 
+// SetAdmission installs a check every publish must pass after its key is
+// accepted, e.g. the monthly input quota. Call it before serving publishers.
+func (r *Registry) SetAdmission(admit func(ctx context.Context, c ivs.Channel) error) {
+	r.admit = admit
+}
+
 // Claim authenticates a stream key and reserves its channel for the caller,
 // who must Close the returned publisher. A second publisher on a channel gets
 // ErrChannelBusy; the first is not disturbed.
@@ -113,6 +137,11 @@ func (r *Registry) Claim(ctx context.Context, streamKey string, conn ConnInfo) (
 	}
 	if err != nil {
 		return nil, fmt.Errorf("live: resolve stream key: %w", err)
+	}
+	if r.admit != nil {
+		if err := r.admit(ctx, ch); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrRefused, err)
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
