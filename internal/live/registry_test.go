@@ -30,7 +30,7 @@ func (f *fakeSessions) ResolveStreamKey(_ context.Context, v string) (ivs.Channe
 	return c, nil
 }
 
-func (f *fakeSessions) StartStreamSession(_ context.Context, c ivs.Channel, start time.Time) (ivs.StreamSession, error) {
+func (f *fakeSessions) StartStreamSession(_ context.Context, c ivs.Channel, start time.Time, _ ivs.IngestConfigurations) (ivs.StreamSession, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	id := ivs.NewStreamID()
@@ -38,7 +38,7 @@ func (f *fakeSessions) StartStreamSession(_ context.Context, c ivs.Channel, star
 	return ivs.StreamSession{StreamID: id, ChannelID: c.ID, Channel: c, StartTime: start}, nil
 }
 
-func (f *fakeSessions) EndStreamSession(_ context.Context, id string, _ time.Time) error {
+func (f *fakeSessions) EndStreamSession(_ context.Context, _ ivs.Channel, id string, _ time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.ended = append(f.ended, id)
@@ -110,10 +110,10 @@ func TestStartStopClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Start(ctx, nil); err == nil {
+	if _, err := p.Start(ctx, nil, Metadata{}); err == nil {
 		t.Fatalf("start without tracks succeeded")
 	}
-	hub, err := p.Start(ctx, tracks())
+	hub, err := p.Start(ctx, tracks(), Metadata{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestRegistryClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Start(ctx, tracks()); err != nil {
+	if _, err := p.Start(ctx, tracks(), Metadata{}); err != nil {
 		t.Fatal(err)
 	}
 	// The publisher's owner closes it when told to stop, as an ingest does.

@@ -46,8 +46,14 @@ func (c *conn) run(ctx context.Context) {
 	// Decide once, here, how an ending is reported.
 	switch {
 	case errors.Is(err, errStopped):
-		c.log.Info("publisher stopped", attrReason, "StopStream or shutdown")
-	case errors.Is(err, live.ErrUnknownKey), errors.Is(err, live.ErrChannelBusy),
+		// StopStream and shutdown are routine; a policy cut-off (a limit
+		// breach, an idle encoder) is worth a warning with its reason.
+		if errors.Is(err, live.ErrStopped) || errors.Is(err, live.ErrShutdown) {
+			c.log.Info("publisher stopped", attrReason, err.Error())
+		} else {
+			c.log.Warn("publisher disconnected", attrReason, err.Error())
+		}
+	case errors.Is(err, live.ErrUnknownKey), errors.Is(err, live.ErrChannelBusy), errors.Is(err, live.ErrRefused),
 		errors.Is(err, live.ErrClosed), errors.Is(err, errPlayRefused),
 		errors.Is(err, errBadApp), errors.Is(err, errBadKeyShape), errors.Is(err, errNoURL),
 		errors.Is(err, errNoVideo):
@@ -103,7 +109,7 @@ func (c *conn) serve(ctx context.Context) error {
 	select {
 	case <-pub.Done():
 		// Whatever the read failed with, the cause was the cut-off.
-		return errStopped
+		return fmt.Errorf("%w: %w", errStopped, pub.Cause())
 	default:
 		return err
 	}
@@ -147,7 +153,13 @@ func (c *conn) watchStop(pub *live.Publisher) (stop func()) {
 func (c *conn) publish(ctx context.Context, sc *gortmplib.ServerConn, pub *live.Publisher) error {
 	// Track discovery reads ~2 s of media; it still counts as handshake.
 	_ = c.nc.SetDeadline(time.Now().Add(c.srv.handshakeTimeout))
-	r := &gortmplib.Reader{Conn: sc}
+	// The Reader accepts the publish itself only when it reads a bare
+	// *ServerConn; through metaConn it is ours to do.
+	if err := sc.AcceptAction(); err != nil {
+		return fmt.Errorf("rtmp: accept publish: %w", redactErr(err))
+	}
+	mc := &metaConn{ServerConn: sc}
+	r := &gortmplib.Reader{Conn: mc}
 	if err := r.Initialize(); err != nil {
 		return fmt.Errorf("rtmp: read tracks: %w", redactErr(err))
 	}
@@ -161,13 +173,13 @@ func (c *conn) publish(ctx context.Context, sc *gortmplib.ServerConn, pub *live.
 	}
 
 	sctx, cancel := context.WithTimeout(ctx, claimTimeout)
-	hub, err := pub.Start(sctx, tm.published())
+	hub, err := pub.Start(sctx, tm.published(), mc.meta)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("rtmp: start stream: %w", err)
 	}
 	c.bind(r, tm, hub)
-	c.log.Info("publishing", "tracks", describeTracks(tm.published()))
+	c.log.Info("publishing", "tracks", describeTracks(tm.published()), "encoder", mc.meta.Encoder)
 
 	for {
 		// Also a write deadline: the library writes acknowledgements from

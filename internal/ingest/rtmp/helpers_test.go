@@ -36,11 +36,11 @@ func (fakeSessions) ResolveStreamKey(_ context.Context, value string) (ivs.Chann
 		LatencyMode: ivs.LatencyLow}, nil
 }
 
-func (fakeSessions) StartStreamSession(_ context.Context, c ivs.Channel, start time.Time) (ivs.StreamSession, error) {
+func (fakeSessions) StartStreamSession(_ context.Context, c ivs.Channel, start time.Time, _ ivs.IngestConfigurations) (ivs.StreamSession, error) {
 	return ivs.StreamSession{StreamID: "st-test", ChannelID: c.ID, Channel: c, StartTime: start}, nil
 }
 
-func (fakeSessions) EndStreamSession(context.Context, string, time.Time) error { return nil }
+func (fakeSessions) EndStreamSession(context.Context, ivs.Channel, string, time.Time) error { return nil }
 
 // fakeRegistry is a func-field Registry.
 type fakeRegistry struct {

@@ -86,6 +86,14 @@ func TestPublishH264AAC(t *testing.T) {
 	if !ok || ac.Config.SampleRate != 48000 || tracks[1].ClockRate != 48000 {
 		t.Fatalf("audio track %+v %+v", tracks[1], tracks[1].Codec)
 	}
+	// The session records what the encoder sent (gortmplib's writer sends
+	// onMetaData without an encoder name).
+	in := a.st.Ingest
+	if len(in.Video) != 1 || len(in.Audio) != 1 || !strings.HasPrefix(in.Video[0].Codec, "avc1.") ||
+		in.Video[0].VideoWidth != 320 || in.Video[0].VideoHeight != 240 ||
+		in.Audio[0].Codec != "mp4a.40.2" || in.Audio[0].SampleRate != 48000 || in.Audio[0].Channels != 2 {
+		t.Fatalf("ingest configuration %+v", in)
+	}
 
 	var videos, audios int
 	var lastPTS time.Duration = -1
