@@ -2,6 +2,7 @@ package hls
 
 import (
 	"fmt"
+	"net/url"
 
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 )
@@ -11,19 +12,37 @@ import (
 // ("video1_stream.m3u8"); the multivariant is served one level up, at
 // /api/video/v1/{region}.{account}.channel.{id}.m3u8, so every variant and
 // rendition URI gets the "{channelId}/" prefix. Query strings gohlslib
-// copied from the request stay on the URIs.
-func rewriteMultivariant(buf []byte, channelID string) ([]byte, error) {
+// copied from the request stay on the URIs, and the player's playback
+// session id (docs/viewers.md) is set in them.
+func rewriteMultivariant(buf []byte, channelID, sessionID string) ([]byte, error) {
 	var pl playlist.Multivariant
 	if err := pl.Unmarshal(buf); err != nil {
 		return nil, fmt.Errorf("hls: parse multivariant playlist: %w", err)
 	}
+	rewrite := func(uri string) (string, error) {
+		u, err := url.Parse(uri)
+		if err != nil {
+			return "", fmt.Errorf("hls: variant URI %q: %w", uri, err)
+		}
+		q := u.Query()
+		q.Set(sessionParam, sessionID)
+		u.RawQuery = q.Encode()
+		return channelID + "/" + u.String(), nil
+	}
 	for _, v := range pl.Variants {
-		v.URI = channelID + "/" + v.URI
+		uri, err := rewrite(v.URI)
+		if err != nil {
+			return nil, err
+		}
+		v.URI = uri
 	}
 	for _, r := range pl.Renditions {
 		if r.URI != nil {
-			u := channelID + "/" + *r.URI
-			r.URI = &u
+			uri, err := rewrite(*r.URI)
+			if err != nil {
+				return nil, err
+			}
+			r.URI = &uri
 		}
 	}
 	out, err := pl.Marshal()

@@ -73,6 +73,9 @@ type muxer struct {
 	hints  map[string]hint // by gohlslib stream id ("video1", "audio2")
 
 	errs rateLimited
+
+	// audience counts the players of this stream (docs/viewers.md).
+	audience *audience
 }
 
 // chooseVariant maps the channel's settings to a gohlslib variant.
@@ -149,6 +152,7 @@ func newMuxer(s *Server, st *live.Stream) (*muxer, error) {
 		ready:        make(chan struct{}),
 		gone:         make(chan struct{}),
 		hints:        make(map[string]hint),
+		audience:     newAudience(s.cfg.ViewerTimeout),
 	}
 	for _, n := range notes {
 		m.log.Info("hls track", "note", n)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gohlslib/v2"
@@ -63,6 +64,9 @@ type Config struct {
 	SegmentCount int
 	// QueueSize is the hub reader queue of each muxer, in units. Default 1024.
 	QueueSize int
+	// ViewerTimeout is how long a player counts as a viewer after its last
+	// media playlist request. Default 10s.
+	ViewerTimeout time.Duration
 }
 
 // Server muxes live streams to HLS and serves them over HTTP.
@@ -74,6 +78,10 @@ type Server struct {
 	mu     sync.RWMutex
 	muxers map[string]*muxer // by channel id
 	closed bool
+
+	// bytesOut counts what was served per channel since the start; entries
+	// stay (one per channel ever played) so the counters never go back.
+	bytesOut sync.Map // channel id → *atomic.Uint64
 }
 
 var (
@@ -97,6 +105,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = defaultQueueSize
+	}
+	if cfg.ViewerTimeout <= 0 {
+		cfg.ViewerTimeout = defaultViewerTimeout
 	}
 	return &Server{
 		cfg:          cfg,
@@ -196,11 +207,43 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
+	w = &countingWriter{ResponseWriter: w, n: s.bytesCounter(p.channelID)}
 	if p.file == "" {
 		m.serveMultivariant(w, r)
 		return
 	}
+	if strings.HasSuffix(p.file, ".m3u8") {
+		if m.audience.touch(viewerKey(r), time.Now()) {
+			m.log.Warn("viewer cap reached: new players are served but not counted", "cap", maxViewersPerChannel)
+		}
+	}
 	m.serveFile(w, r, p.file)
+}
+
+// Viewers returns the concurrent viewers of a channel's live stream: the
+// players that requested a media playlist within the viewer timeout.
+func (s *Server) Viewers(channelID string) int {
+	m := s.lookup(channelID)
+	if m == nil {
+		return 0
+	}
+	return m.audience.count(time.Now())
+}
+
+// BytesOut returns the bytes served for a channel since the server started.
+func (s *Server) BytesOut(channelID string) uint64 {
+	if v, ok := s.bytesOut.Load(channelID); ok {
+		return v.(*atomic.Uint64).Load()
+	}
+	return 0
+}
+
+func (s *Server) bytesCounter(channelID string) *atomic.Uint64 {
+	if v, ok := s.bytesOut.Load(channelID); ok {
+		return v.(*atomic.Uint64)
+	}
+	v, _ := s.bytesOut.LoadOrStore(channelID, new(atomic.Uint64))
+	return v.(*atomic.Uint64)
 }
 
 // answerNotReady reports false after answering a request that cannot be
@@ -235,7 +278,13 @@ func (m *muxer) serveMultivariant(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "playlist unavailable", http.StatusInternalServerError)
 		return
 	}
-	body, err := rewriteMultivariant(cw.body.Bytes(), m.channelID)
+	// Each player gets its own playback session id in its media playlist
+	// URLs; one that comes back with its id keeps it.
+	sid := r.URL.Query().Get(sessionParam)
+	if !validSessionID(sid) {
+		sid = newSessionID()
+	}
+	body, err := rewriteMultivariant(cw.body.Bytes(), m.channelID, sid)
 	if err != nil {
 		m.log.Error("rewrite multivariant playlist", "err", err)
 		http.Error(w, "playlist unavailable", http.StatusInternalServerError)

@@ -1,0 +1,135 @@
+package hls
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Viewers are counted without cookies (docs/viewers.md): the multivariant
+// playlist hands each player a playback session id inside its media
+// playlist URLs (?vsid=…); a player is a viewer while it keeps reloading
+// its media playlist. A media playlist request without an id (a player that
+// skipped the multivariant) is keyed by its address and User-Agent instead.
+const (
+	sessionParam = "vsid"
+	// sessionIDLen is the length of an id: 16 random bytes in base64url.
+	sessionIDLen = 22
+	// defaultViewerTimeout is how long a player counts after its last
+	// media playlist request. Players reload a live playlist every target
+	// duration (1-2 s here, a part for LL-HLS), so 10 s covers a few missed
+	// reloads and a slow network without counting a player that left for long.
+	defaultViewerTimeout = 10 * time.Second
+	// maxViewersPerChannel bounds the sessions tracked per stream; beyond it
+	// new players are served but not counted (and the cap is logged once).
+	maxViewersPerChannel = 100_000
+)
+
+// newSessionID returns a fresh playback session id.
+func newSessionID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// validSessionID accepts only ids of our own shape, so a client cannot make
+// the tracker keep arbitrary strings.
+func validSessionID(s string) bool {
+	if len(s) != sessionIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// viewerKey names the player behind a media playlist request.
+func viewerKey(r *http.Request) string {
+	if id := r.URL.Query().Get(sessionParam); validSessionID(id) {
+		return id
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	sum := sha256.Sum256([]byte(host + "\x00" + r.UserAgent()))
+	// A different length from session ids, so the two never collide.
+	return "a" + hex.EncodeToString(sum[:12])
+}
+
+// audience is the set of players of one live stream.
+type audience struct {
+	timeout time.Duration
+
+	mu     sync.Mutex
+	seen   map[string]time.Time // by viewer key: last media playlist request
+	capped bool                 // the cap was hit (logged once)
+}
+
+func newAudience(timeout time.Duration) *audience {
+	return &audience{timeout: timeout, seen: make(map[string]time.Time)}
+}
+
+// touch records a request of the player key at now. It reports whether the
+// cap was hit for the first time.
+func (a *audience) touch(key string, now time.Time) (capHit bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.seen[key]; !ok && len(a.seen) >= maxViewersPerChannel {
+		a.expireLocked(now)
+		if len(a.seen) >= maxViewersPerChannel {
+			capHit, a.capped = !a.capped, true
+			return capHit
+		}
+	}
+	a.seen[key] = now
+	return false
+}
+
+// count returns the players seen within the timeout, forgetting the others.
+func (a *audience) count(now time.Time) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.expireLocked(now)
+	return len(a.seen)
+}
+
+func (a *audience) expireLocked(now time.Time) {
+	for k, t := range a.seen {
+		if now.Sub(t) > a.timeout {
+			delete(a.seen, k)
+		}
+	}
+}
+
+// countingWriter counts the bytes of a response into n.
+type countingWriter struct {
+	http.ResponseWriter
+	n *atomic.Uint64
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	w.n.Add(uint64(n))
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection (flush,
+// deadlines) through the counter.
+func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush passes flushes on for handlers that assert http.Flusher.
+func (w *countingWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
