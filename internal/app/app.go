@@ -17,11 +17,13 @@ import (
 
 	"github.com/onair-video/onair/internal/api"
 	"github.com/onair-video/onair/internal/config"
+	"github.com/onair-video/onair/internal/events"
 	"github.com/onair-video/onair/internal/hls"
 	"github.com/onair-video/onair/internal/ingest/rtmp"
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/metrics"
+	"github.com/onair-video/onair/internal/session"
 	"github.com/onair-video/onair/internal/store/sqlite"
 	"github.com/onair-video/onair/internal/webui"
 )
@@ -64,6 +66,11 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 		log.Info("created account", "account", account.ID, "access_key_id", account.AccessKeyID, "credentials", credPath)
 	}
 	svc := ivs.NewService(store, cfg.Region, account)
+	svc.SetInputQuota(cfg.InputHoursQuota)
+	// The bus is the event sink before anything emits, so that the events
+	// of sessions ended below reach SSE clients; webhooks read the store.
+	bus := events.NewBus()
+	svc.SetEventSink(bus.Publish)
 	if n, err := svc.EndInterruptedSessions(ctx); err != nil {
 		return err
 	} else if n > 0 {
@@ -84,9 +91,30 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 		return err
 	}
 
+	// Background work (webhooks, downsampling) lives until the servers stop.
+	bgCtx, stopBackground := context.WithCancel(context.Background())
+	var bg sync.WaitGroup
+	defer func() {
+		stopBackground()
+		bg.Wait()
+	}()
+	hooks := make([]events.Webhook, len(cfg.Webhooks))
+	for i, w := range cfg.Webhooks {
+		hooks[i] = events.Webhook{Name: w.Name, URL: w.URL, Secret: w.Secret}
+	}
+	dispatcher := events.NewDispatcher(events.DispatcherConfig{Store: store, Bus: bus, Webhooks: hooks, Log: log})
+	bg.Add(2)
+	go func() { defer bg.Done(); dispatcher.Run(bgCtx) }()
+	go func() { defer bg.Done(); session.RunDownsampler(bgCtx, store, cfg.StatsDownsampleAfter, log) }()
+
 	registry := live.New(svc, log)
-	hlsSrv := hls.New(hls.Config{Log: log, PartDuration: cfg.HLSPartDuration, SegmentDuration: cfg.HLSSegmentDuration})
+	registry.SetAdmission(func(ctx context.Context, _ ivs.Channel) error { return svc.CheckInputQuota(ctx) })
+	hlsSrv := hls.New(hls.Config{Log: log, PartDuration: cfg.HLSPartDuration, SegmentDuration: cfg.HLSSegmentDuration,
+		ViewerTimeout: cfg.HLSViewerTimeout})
 	defer hlsSrv.Close()
+	tracker := session.New(session.Config{Store: store, Events: svc, Log: log, Viewers: hlsSrv.Viewers,
+		EnforceLimits: cfg.EnforceLimits})
+	registry.AddConsumer(tracker)
 	registry.AddConsumer(hlsSrv)
 
 	ports := lns.ports()
@@ -97,12 +125,13 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 		}
 	}
 	mux := http.NewServeMux()
-	api.New(api.Config{Service: svc, Live: registry, Account: account, Endpoints: endpoints, Log: log}).Register(mux)
+	api.New(api.Config{Service: svc, Live: registry, Account: account, Endpoints: endpoints, Log: log,
+		Viewers: hlsSrv.Viewers, Metrics: tracker, Events: events.NewSSE(bgCtx, store, bus, log)}).Register(mux)
 	// Methods are named so the patterns don't conflict with "GET /"; HEAD
 	// rides on GET, OPTIONS answers CORS preflights.
 	mux.Handle("GET /api/video/v1/", hlsSrv)
 	mux.Handle("OPTIONS /api/video/v1/", hlsSrv)
-	mux.Handle("GET /metrics", metrics.New(registry))
+	mux.Handle("GET /metrics", metrics.New(metrics.Config{Streams: registry, Sessions: tracker, Playback: hlsSrv}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, "ok\n")
@@ -160,7 +189,8 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	for _, s := range rtmpSrvs {
 		_ = s.Close() // Close errors are closed-listener noise at shutdown
 	}
-	hlsSrv.Close() // releases blocked playlist requests
+	hlsSrv.Close()   // releases blocked playlist requests
+	stopBackground() // ends SSE streams, so Shutdown need not wait them out
 	if err := httpSrv.Shutdown(stopCtx); err != nil {
 		_ = httpSrv.Close()
 	}

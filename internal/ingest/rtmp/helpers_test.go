@@ -40,7 +40,9 @@ func (fakeSessions) StartStreamSession(_ context.Context, c ivs.Channel, start t
 	return ivs.StreamSession{StreamID: "st-test", ChannelID: c.ID, Channel: c, StartTime: start}, nil
 }
 
-func (fakeSessions) EndStreamSession(context.Context, ivs.Channel, string, time.Time) error { return nil }
+func (fakeSessions) EndStreamSession(context.Context, ivs.Channel, string, time.Time) error {
+	return nil
+}
 
 // fakeRegistry is a func-field Registry.
 type fakeRegistry struct {

@@ -19,6 +19,7 @@ func Run(t *testing.T, open func(t *testing.T) ivs.Store) {
 	t.Run("StreamKeys", func(t *testing.T) { t.Parallel(); testStreamKeys(t, open(t)) })
 	t.Run("Sessions", func(t *testing.T) { t.Parallel(); testSessions(t, open(t)) })
 	t.Run("Metrics", func(t *testing.T) { t.Parallel(); testMetrics(t, open(t)) })
+	t.Run("Events", func(t *testing.T) { t.Parallel(); testEvents(t, open(t)) })
 }
 
 func channel(id string) ivs.Channel {

@@ -1,7 +1,5 @@
 package sqlite
 
-// Temporary: the lead's stand-in until events.go lands; delete then.
-
 import (
 	"context"
 	"database/sql"
@@ -12,12 +10,13 @@ import (
 	"github.com/onair-video/onair/internal/ivs"
 )
 
+// AppendEvent implements ivs.Store.
 func (s *Store) AppendEvent(ctx context.Context, e *ivs.Event) error {
 	body, err := json.Marshal(e)
 	if err != nil {
-		return err
+		return fmt.Errorf("sqlite: encode event: %w", err)
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO events (id, time, detail_type, channel_id, stream_id, body) VALUES (?, ?, ?, ?, ?, ?)`,
 			e.ID, formatTime(e.Time), e.DetailType, e.ChannelID, e.StreamID, string(body))
 		if err != nil {
@@ -31,11 +30,16 @@ func (s *Store) AppendEvent(ctx context.Context, e *ivs.Event) error {
 		}
 		return err
 	})
+	if err != nil {
+		return fmt.Errorf("sqlite: append event: %w", err)
+	}
+	return nil
 }
 
-func (s *Store) scanEvents(rows *sql.Rows, err error) ([]ivs.Event, error) {
+// scanEvents reads rows of (seq, channel_id, stream_id, body).
+func scanEvents(rows *sql.Rows, err error) ([]ivs.Event, error) {
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sqlite: read events: %w", err)
 	}
 	defer rows.Close()
 	var out []ivs.Event
@@ -43,30 +47,39 @@ func (s *Store) scanEvents(rows *sql.Rows, err error) ([]ivs.Event, error) {
 		var e ivs.Event
 		var body string
 		if err := rows.Scan(&e.Seq, &e.ChannelID, &e.StreamID, &body); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("sqlite: read events: %w", err)
 		}
 		if err := json.Unmarshal([]byte(body), &e); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("sqlite: decode event %d: %w", e.Seq, err)
 		}
 		out = append(out, e)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: read events: %w", err)
+	}
+	return out, nil
 }
 
+// EventsAfter implements ivs.Store.
 func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]ivs.Event, error) {
-	return s.scanEvents(s.db.QueryContext(ctx, `SELECT seq, channel_id, stream_id, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit))
+	return scanEvents(s.db.QueryContext(ctx, `SELECT seq, channel_id, stream_id, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit))
 }
 
+// SessionEvents implements ivs.Store.
 func (s *Store) SessionEvents(ctx context.Context, streamID string, limit int) ([]ivs.Event, error) {
-	return s.scanEvents(s.db.QueryContext(ctx, `SELECT seq, channel_id, stream_id, body FROM events WHERE stream_id = ? ORDER BY seq DESC LIMIT ?`, streamID, limit))
+	return scanEvents(s.db.QueryContext(ctx, `SELECT seq, channel_id, stream_id, body FROM events WHERE stream_id = ? ORDER BY seq DESC LIMIT ?`, streamID, limit))
 }
 
+// LastEventSeq implements ivs.Store.
 func (s *Store) LastEventSeq(ctx context.Context) (int64, error) {
 	var n sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT MAX(seq) FROM events`).Scan(&n)
-	return n.Int64, err
+	if err := s.db.QueryRowContext(ctx, `SELECT MAX(seq) FROM events`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: last event: %w", err)
+	}
+	return n.Int64, nil
 }
 
+// Cursor implements ivs.Store.
 func (s *Store) Cursor(ctx context.Context, name string) (int64, bool, error) {
 	var n int64
 	err := s.db.QueryRowContext(ctx, `SELECT seq FROM cursors WHERE name = ?`, name).Scan(&n)
@@ -79,7 +92,12 @@ func (s *Store) Cursor(ctx context.Context, name string) (int64, bool, error) {
 	return n, true, nil
 }
 
+// SetCursor implements ivs.Store.
 func (s *Store) SetCursor(ctx context.Context, name string, seq int64) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO cursors (name, seq) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq`, name, seq)
-	return err
+	_, err := s.db.ExecContext(ctx, `INSERT INTO cursors (name, seq) VALUES (?, ?)
+		ON CONFLICT(name) DO UPDATE SET seq = excluded.seq`, name, seq)
+	if err != nil {
+		return fmt.Errorf("sqlite: set cursor %s: %w", name, err)
+	}
+	return nil
 }
