@@ -52,7 +52,7 @@ func IngestConfigurations(tracks []*stream.Track, meta Metadata) ivs.IngestConfi
 func videoConfiguration(c stream.Codec, meta Metadata) ivs.VideoConfiguration {
 	v := ivs.VideoConfiguration{
 		Encoder:         meta.Encoder,
-		TargetBitrate:   kbps(meta.VideoDataRate),
+		TargetBitrate:   dataRate(meta.VideoDataRate, meta.Encoder),
 		TargetFramerate: round(meta.FrameRate),
 		VideoWidth:      round(meta.Width),
 		VideoHeight:     round(meta.Height),
@@ -88,7 +88,7 @@ func videoConfiguration(c stream.Codec, meta Metadata) ivs.VideoConfiguration {
 
 func audioConfiguration(c stream.Codec, meta Metadata) ivs.AudioConfiguration {
 	a := ivs.AudioConfiguration{
-		TargetBitrate: kbps(meta.AudioDataRate),
+		TargetBitrate: dataRate(meta.AudioDataRate, meta.Encoder),
 		SampleRate:    round(meta.AudioSampleRate),
 		Channels:      round(meta.AudioChannels),
 	}
@@ -177,7 +177,16 @@ func trimLevel(l float64) string {
 	return strings.TrimSuffix(fmt.Sprintf("%.1f", l), ".0")
 }
 
-func kbps(v float64) int64 { return round(v * 1000) }
+// dataRate converts an onMetaData data rate to bits per second. The FLV
+// spec says kbit/s and OBS writes kbit/s, but libavformat (ffmpeg, and the
+// tools built on it, whose encoder name is "Lavf…") writes bit_rate/1024:
+// 2000k is announced as 1953.125.
+func dataRate(v float64, encoder string) int64 {
+	if strings.HasPrefix(encoder, "Lavf") {
+		return round(v * 1024)
+	}
+	return round(v * 1000)
+}
 
 // round makes an untrusted number a sane non-negative integer.
 func round(v float64) int64 {

@@ -17,8 +17,10 @@ func TestIngestConfigurations(t *testing.T) {
 	h265 := streamtest.H265(t)
 	aac := &stream.Track{Codec: &stream.AAC{Config: &mpeg4audio.AudioSpecificConfig{
 		Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 44100, ChannelConfig: 1}}}
-	ffmpeg := Metadata{Encoder: "Lavf59.27.100", VideoDataRate: 2000, FrameRate: 29.97, Width: 1, Height: 1,
-		AudioDataRate: 128, AudioSampleRate: 48000, AudioChannels: 2}
+	// ffmpeg announces 2000k and 128k as bit_rate/1024.
+	ffmpeg := Metadata{Encoder: "Lavf59.27.100", VideoDataRate: 1953.125, FrameRate: 29.97, Width: 1, Height: 1,
+		AudioDataRate: 125, AudioSampleRate: 48000, AudioChannels: 2}
+	obs := Metadata{Encoder: "obs-output module (libobs version 30.1.2)", VideoDataRate: 6000, AudioDataRate: 160}
 
 	tests := []struct {
 		name      string
@@ -35,6 +37,15 @@ func TestIngestConfigurations(t *testing.T) {
 			wantVideo: ivs.VideoConfiguration{Encoder: "Lavf59.27.100", TargetBitrate: 2_000_000, TargetFramerate: 30,
 				VideoWidth: 320, VideoHeight: 240, Profile: "High 4:4:4 Predictive", Track: "Track0"},
 			wantAudio: []ivs.AudioConfiguration{{Codec: "mp4a.40.2", SampleRate: 44100, Channels: 1, TargetBitrate: 128_000, Track: "Track0"}},
+			codec:     "avc1.F4",
+		},
+		{
+			name:   "OBS writes kbit/s",
+			tracks: []*stream.Track{{Codec: &stream.H264{SPS: h264.SPS, PPS: h264.PPS}}, aac},
+			meta:   obs,
+			wantVideo: ivs.VideoConfiguration{Encoder: obs.Encoder, TargetBitrate: 6_000_000, TargetFramerate: 30,
+				VideoWidth: 320, VideoHeight: 240, Profile: "High 4:4:4 Predictive", Track: "Track0"},
+			wantAudio: []ivs.AudioConfiguration{{Codec: "mp4a.40.2", SampleRate: 44100, Channels: 1, TargetBitrate: 160_000, Track: "Track0"}},
 			codec:     "avc1.F4",
 		},
 		{

@@ -39,7 +39,8 @@ type Config struct {
 	// type's input limits, as IVS does; the breach event is emitted either way.
 	EnforceLimits bool
 	// FlushInterval is how often points are written to the store; a crash
-	// loses at most this much of the series. Default 5s.
+	// loses at most this much of the series. Default 1s: one small
+	// transaction per live stream per second.
 	FlushInterval time.Duration
 	// IdleTimeout disconnects a publisher that sent nothing for this long
 	// (IVS: 30 s). Default 30s.
@@ -66,7 +67,7 @@ type Tracker struct {
 // New returns a tracker.
 func New(cfg Config) *Tracker {
 	if cfg.FlushInterval <= 0 {
-		cfg.FlushInterval = 5 * time.Second
+		cfg.FlushInterval = time.Second
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 30 * time.Second

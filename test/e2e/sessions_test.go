@@ -257,6 +257,17 @@ func TestStreamSessions(t *testing.T) {
 	})
 	stopAll()
 	wg.Wait()
+	// At least ten whole seconds of session 1 before it ends.
+	harness.Eventually(t, 15*time.Second, func() error {
+		var m sessionMetrics
+		if err := s.GetJSON(harness.Context(t, 5*time.Second), "/v1/channels/"+idOf(ch)+"/sessions/latest/metrics", &m); err != nil {
+			return err
+		}
+		if !m.Live || len(m.Points) < 10 {
+			return fmt.Errorf("%d points so far", len(m.Points))
+		}
+		return nil
+	})
 	pub.Kill()
 	waitOffline(t, c, aws.ToString(ch.Arn), 10*time.Second)
 
@@ -382,9 +393,20 @@ func TestStreamSessions(t *testing.T) {
 	if err := s.GetJSON(ctx, "/v1/usage", &usage); err != nil {
 		t.Fatal(err)
 	}
+	// Input is the sessions' durations; viewer-seconds the sum of the
+	// per-second viewer counts (session 2 had none).
+	var input time.Duration
+	for _, ss := range list.StreamSessions {
+		input += ss.EndTime.Sub(*ss.StartTime)
+	}
+	var viewerSeconds int64
+	for _, p := range m.Points {
+		viewerSeconds += p.Viewers
+	}
 	if len(usage.Channels) != 1 || usage.Channels[0].ChannelArn != aws.ToString(ch.Arn) ||
-		usage.Channels[0].InputHours*3600 < 15 || usage.Channels[0].ViewerHours*3600 < 10 {
-		t.Fatalf("usage %+v", usage)
+		math.Abs(usage.Channels[0].InputHours*3600-input.Seconds()) > 0.01 ||
+		math.Round(usage.Channels[0].ViewerHours*3600) != float64(viewerSeconds) || viewerSeconds < 4 {
+		t.Fatalf("usage %+v; want %s of input and %d viewer-seconds", usage, input, viewerSeconds)
 	}
 
 	// The webhook comes up and receives every event, signed, in order.
@@ -465,7 +487,8 @@ func TestInputQuota(t *testing.T) {
 	s := harness.Start(t, harness.Options{Args: []string{"--input-hours-quota", "0.001"}}) // 3.6 s
 	c := s.IVS()
 	ch, key := createChannel(t, c, "quota", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
-	pub := harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(aws.ToString(key.Value)), Duration: 5 * time.Second})
+	// 8 s of media is about 6 s live (track discovery takes 2): over 3.6 s.
+	pub := harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(aws.ToString(key.Value)), Duration: 8 * time.Second})
 	waitLive(t, c, aws.ToString(ch.Arn))
 	if err := pub.Wait(20 * time.Second); err != nil {
 		t.Fatalf("first publish: %v", err)
