@@ -140,7 +140,10 @@ func TestWebhookDownThenUp(t *testing.T) {
 	next := f.emit(t, ivs.EventSessionCreated)
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	done2 := make(chan struct{})
-	go func() { NewDispatcher(fast(f, Webhook{Name: "a", URL: srv.URL, Secret: "s3cret"})).Run(ctx2); close(done2) }()
+	go func() {
+		NewDispatcher(fast(f, Webhook{Name: "a", URL: srv.URL, Secret: "s3cret"})).Run(ctx2)
+		close(done2)
+	}()
 	eventually(t, 5*time.Second, "the event after the restart", func() bool { return len(h.ids()) == 4 })
 	cancel2()
 	<-done2
