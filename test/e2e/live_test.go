@@ -155,7 +155,9 @@ func TestLiveLowLatencyRTMPS(t *testing.T) {
 		r, _ := harness.Fetch(ctx, hint) // a failure shows as status 0 below
 		hintc <- r
 	}()
-	blocked, bres, err := harness.FetchMedia(ctx, mediaURL+"?_HLS_msn="+strconv.Itoa(msn)+"&_HLS_part="+strconv.Itoa(part))
+	// The media URL carries the player's session id (?vsid=, docs/viewers.md);
+	// the blocking-reload parameters join its query, as hls.js does.
+	blocked, bres, err := harness.FetchMedia(ctx, mediaURL+"&_HLS_msn="+strconv.Itoa(msn)+"&_HLS_part="+strconv.Itoa(part))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +183,7 @@ func TestLiveLowLatencyRTMPS(t *testing.T) {
 
 	// Delta updates once the playlist is long enough to skip.
 	harness.Eventually(t, 30*time.Second, func() error {
-		r, err := harness.Fetch(ctx, mediaURL+"?_HLS_skip=YES")
+		r, err := harness.Fetch(ctx, mediaURL+"&_HLS_skip=YES")
 		if err != nil {
 			return err
 		}
