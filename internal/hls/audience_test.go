@@ -160,3 +160,20 @@ func TestViewersThroughServer(t *testing.T) {
 		t.Fatal("bytes out forgotten at the stream's end")
 	}
 }
+
+// BenchmarkAudienceCount is the cost of Viewers (called once a second per
+// live stream and per Prometheus scrape) with n players, all active.
+func BenchmarkAudienceCount(b *testing.B) {
+	for _, n := range []int{100, 10_000, 100_000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			now := time.Now()
+			a := newAudience(time.Hour)
+			for i := range n {
+				a.touch(strconv.Itoa(i), now)
+			}
+			for b.Loop() {
+				a.count(now)
+			}
+		})
+	}
+}

@@ -427,6 +427,36 @@ func TestStreamSessions(t *testing.T) {
 		}
 		return nil
 	})
+	// The same log over SSE, replayed from the start (Last-Event-ID 0).
+	sseCtx, sseCancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer sseCancel()
+	req, err = s.SignedRequest(sseCtx, "/v1/events?channelArn="+aws.ToString(ch.Arn), http.Header{"Last-Event-ID": {"0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("events SSE: %v %+v", err, resp)
+	}
+	defer resp.Body.Close()
+	var ids, names []string
+	sc = bufio.NewScanner(resp.Body)
+	for len(names) < len(want1) && sc.Scan() {
+		if id, ok := strings.CutPrefix(sc.Text(), "id: "); ok {
+			ids = append(ids, id)
+		}
+		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			var e webhookEvent
+			if err := json.Unmarshal([]byte(data), &e); err != nil {
+				t.Fatalf("SSE event %q: %v", data, err)
+			}
+			names = append(names, e.Detail.EventName)
+		}
+	}
+	if !slices.Equal(names, want1) || !slices.Equal(ids, []string{"1", "2", "3", "4"}) {
+		t.Fatalf("SSE replay: ids %q names %q", ids, names)
+	}
+
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if len(rc.bad) > 0 {
