@@ -17,6 +17,10 @@ func (s *Service) StartStreamSession(ctx context.Context, c Channel, start time.
 	}
 	for _, name := range []string{EventSessionCreated, EventStreamStart} {
 		if _, err := s.Emit(ctx, s.StreamStateEvent(c, ss.StreamID, name, ss.StartTime)); err != nil {
+			// The publish fails: do not leave a session open behind it.
+			if endErr := s.store.EndStreamSession(ctx, ss.StreamID, s.now().UTC()); endErr != nil {
+				err = errors.Join(err, endErr)
+			}
 			return StreamSession{}, err
 		}
 	}

@@ -51,6 +51,11 @@ type Config struct {
 // memory for readers that join (the SSE series replays them).
 const recentPoints = 120
 
+// maxPending bounds the points kept for a store that keeps failing: an
+// hour of them; older ones are dropped (and the loss logged) rather than
+// held without bound.
+const maxPending = 3600
+
 // subscriberQueue bounds a live-series subscriber; one that falls this far
 // behind is dropped and must reconnect.
 const subscriberQueue = 64
@@ -177,6 +182,7 @@ type tracked struct {
 	last     ivs.MetricPoint
 	recent   []ivs.MetricPoint
 	pending  []ivs.MetricPoint // not yet in the store
+	lost     int               // times the oldest unsaved point was dropped
 	health   string
 	breached map[string]bool // limit names currently over
 	subs     map[chan ivs.MetricPoint]struct{}
@@ -266,6 +272,11 @@ func (tr *tracked) tick(ctx context.Context, now time.Time) {
 		tr.recent = tr.recent[1:]
 	}
 	tr.pending = append(tr.pending, p)
+	if len(tr.pending) > maxPending {
+		tr.pending = tr.pending[len(tr.pending)-maxPending:]
+		tr.lost++
+	}
+	lost := tr.lost
 	for ch := range tr.subs {
 		select {
 		case ch <- p:
@@ -275,6 +286,9 @@ func (tr *tracked) tick(ctx context.Context, now time.Time) {
 	}
 	tr.mu.Unlock()
 
+	if lost == 1 {
+		tr.log.Error("the store has failed for an hour: dropping the oldest unsaved metrics points")
+	}
 	tr.st.SetHealth(health)
 	if health != prev && (health == ivs.HealthStarving || prev == ivs.HealthStarving) {
 		name := ivs.EventStarvationStart
