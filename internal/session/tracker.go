@@ -183,6 +183,7 @@ type tracked struct {
 	recent   []ivs.MetricPoint
 	pending  []ivs.MetricPoint // not yet in the store
 	lost     int               // times the oldest unsaved point was dropped
+	idled    bool              // disconnected for sending nothing
 	health   string
 	breached map[string]bool // limit names currently over
 	subs     map[chan ivs.MetricPoint]struct{}
@@ -257,12 +258,17 @@ func (tr *tracked) tick(ctx context.Context, now time.Time) {
 	prev := tr.health
 	tr.health = tr.m.judge(prev, now)
 	health := tr.health
-	idle := !tr.m.lastUnit.IsZero() && now.Sub(tr.m.lastUnit) > tr.t.cfg.IdleTimeout ||
-		tr.m.lastUnit.IsZero() && now.Sub(tr.st.StartTime) > tr.t.cfg.IdleTimeout
-	var over []Breach
-	if b, ok := tr.m.bitrateBreach(tr.bitrateLimit()); ok && !tr.breached[b.Name] {
-		over = append(over, b)
-	} else if !ok && tr.breached[ivs.LimitIngestBitrate] {
+	lastData := tr.m.lastUnit
+	if lastData.IsZero() {
+		lastData = tr.st.StartTime
+	}
+	idle := !tr.idled && now.Sub(lastData) > tr.t.cfg.IdleTimeout
+	tr.idled = tr.idled || idle
+	breach, over := tr.m.bitrateBreach(tr.bitrateLimit())
+	switch {
+	case over && tr.breached[breach.Name]:
+		over = false // the same breach goes on: one event for it
+	case !over:
 		delete(tr.breached, ivs.LimitIngestBitrate) // back under: a later breach is new
 	}
 	tr.stats.Add(p)
@@ -300,8 +306,8 @@ func (tr *tracked) tick(ctx context.Context, now time.Time) {
 		e.Detail.EventName = name
 		tr.emit(ctx, e)
 	}
-	for _, b := range over {
-		tr.breach(ctx, b)
+	if over {
+		tr.breach(ctx, breach)
 	}
 	if idle {
 		tr.log.Warn("disconnecting idle publisher", "idle_timeout", tr.t.cfg.IdleTimeout)
