@@ -290,3 +290,25 @@ func FuzzParseARN(f *testing.F) {
 		}
 	})
 }
+
+func TestSessionStats(t *testing.T) {
+	t.Parallel()
+	var s ivs.SessionStats
+	for _, p := range []ivs.MetricPoint{
+		{VideoBitrate: 2000, Framerate: 30, KeyframeInterval: 0, Viewers: 1},
+		{VideoBitrate: 1000, Framerate: 29, KeyframeInterval: 2, Viewers: 5},
+		{VideoBitrate: 3000, Framerate: 31, KeyframeInterval: 4, Viewers: 0},
+	} {
+		s.Add(p)
+	}
+	want := ivs.SessionStats{
+		Points:           3,
+		VideoBitrate:     ivs.Aggregate{Min: 1000, Avg: 2000, Max: 3000, Samples: 3},
+		Framerate:        ivs.Aggregate{Min: 29, Avg: 30, Max: 31, Samples: 3},
+		KeyframeInterval: ivs.Aggregate{Min: 2, Avg: 3, Max: 4, Samples: 2}, // 0 is "not known yet"
+		Viewers:          ivs.Aggregate{Min: 0, Avg: 2, Max: 5, Samples: 3},
+	}
+	if s != want {
+		t.Fatalf("stats\n got %+v\nwant %+v", s, want)
+	}
+}

@@ -226,11 +226,13 @@ type SessionStats struct {
 	Viewers          Aggregate `json:"viewers"`
 }
 
-// Aggregate is the minimum, average and maximum of one metric.
+// Aggregate is the minimum, average and maximum of one metric over its
+// samples.
 type Aggregate struct {
-	Min float64 `json:"min"`
-	Avg float64 `json:"avg"`
-	Max float64 `json:"max"`
+	Min     float64 `json:"min"`
+	Avg     float64 `json:"avg"`
+	Max     float64 `json:"max"`
+	Samples int64   `json:"samples"`
 }
 
 // Account is the single account of this onair installation and its admin
@@ -241,24 +243,26 @@ type Account struct {
 	SecretAccessKey Secret
 }
 
-// Add counts p into the summary.
+// Add counts p into the summary. A keyframe interval of 0 (not known yet:
+// fewer than two keyframes so far) is not a sample.
 func (s *SessionStats) Add(p MetricPoint) {
-	n := float64(s.Points)
 	s.Points++
-	s.VideoBitrate.add(float64(p.VideoBitrate), n)
-	s.Framerate.add(p.Framerate, n)
-	s.AudioBitrate.add(float64(p.AudioBitrate), n)
-	s.KeyframeInterval.add(p.KeyframeInterval, n)
-	s.Viewers.add(float64(p.Viewers), n)
+	s.VideoBitrate.add(float64(p.VideoBitrate))
+	s.Framerate.add(p.Framerate)
+	s.AudioBitrate.add(float64(p.AudioBitrate))
+	if p.KeyframeInterval > 0 {
+		s.KeyframeInterval.add(p.KeyframeInterval)
+	}
+	s.Viewers.add(float64(p.Viewers))
 }
 
-// add counts v as the n+1th value.
-func (a *Aggregate) add(v, n float64) {
-	if n == 0 || v < a.Min {
+func (a *Aggregate) add(v float64) {
+	if a.Samples == 0 || v < a.Min {
 		a.Min = v
 	}
-	if n == 0 || v > a.Max {
+	if a.Samples == 0 || v > a.Max {
 		a.Max = v
 	}
-	a.Avg += (v - a.Avg) / (n + 1)
+	a.Samples++
+	a.Avg += (v - a.Avg) / float64(a.Samples)
 }

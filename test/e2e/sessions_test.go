@@ -382,6 +382,13 @@ func TestStreamSessions(t *testing.T) {
 		}
 	}
 
+	t.Logf("session 1: %d points; video %.0f-%.0f bps (avg %.0f)", len(m.Points), m.Stats.VideoBitrate.Min,
+		m.Stats.VideoBitrate.Max, m.Stats.VideoBitrate.Avg)
+	for _, p := range m.Points {
+		t.Logf("  %s video %7d audio %6d fps %4.1f keyint %.2f viewers %d", p.Time.Format("15:04:05"), p.VideoBitrate,
+			p.AudioBitrate, p.Framerate, p.KeyframeInterval, p.Viewers)
+	}
+
 	// Usage: two sessions of input, and the viewers' seconds.
 	var usage struct {
 		Channels []struct {
