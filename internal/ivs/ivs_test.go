@@ -305,6 +305,7 @@ func TestSessionStats(t *testing.T) {
 		Points:           3,
 		VideoBitrate:     ivs.Aggregate{Min: 1000, Avg: 2000, Max: 3000, Samples: 3},
 		Framerate:        ivs.Aggregate{Min: 29, Avg: 30, Max: 31, Samples: 3},
+		AudioBitrate:     ivs.Aggregate{Samples: 3},
 		KeyframeInterval: ivs.Aggregate{Min: 2, Avg: 3, Max: 4, Samples: 2}, // 0 is "not known yet"
 		Viewers:          ivs.Aggregate{Min: 0, Avg: 2, Max: 5, Samples: 3},
 	}
