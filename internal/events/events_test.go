@@ -133,6 +133,13 @@ func TestWebhookDownThenUp(t *testing.T) {
 	if got := h.ids(); fmt.Sprint(got) != fmt.Sprint(want) || h.bad != 0 {
 		t.Fatalf("delivered %v (bad %d), want %v", got, h.bad, want)
 	}
+	// Stop once the last delivery is recorded (a stop in the middle of one
+	// may deliver it again: at least once).
+	last, _ := f.store.LastEventSeq(ctx)
+	eventually(t, 2*time.Second, "the cursor at the last event", func() bool {
+		n, _, _ := f.store.Cursor(ctx, "webhook:a")
+		return n == last
+	})
 	cancel()
 	<-done
 

@@ -179,9 +179,10 @@ func (d *Dispatcher) deliver(ctx context.Context, h Webhook) {
 			}
 			backoff = d.cfg.MinBackoff
 			cursor = e.Seq
-			// The cursor is saved after each delivery: a crash between the
-			// POST and this write redelivers one event (at least once).
-			if err := d.cfg.Store.SetCursor(ctx, cursorName, cursor); err != nil && ctx.Err() == nil {
+			// The cursor is saved after each delivery, even when a stop has
+			// begun (the event did go out): a crash between the POST and this
+			// write redelivers one event (at least once).
+			if err := d.cfg.Store.SetCursor(context.WithoutCancel(ctx), cursorName, cursor); err != nil {
 				log.Error("save webhook cursor", "err", err)
 			}
 			log.Debug("webhook delivered", "event_id", e.ID, "seq", e.Seq, "type", e.DetailType)
