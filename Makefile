@@ -4,16 +4,30 @@ BIN     := bin/onair
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test vet fuzz bench deps clean
+.PHONY: all build ui run test vet fuzz bench deps test-deps clean
 
 all: build
 
-## deps: install the system programs onair and its tests use (ffmpeg), if missing
+## deps: install the system programs onair uses (ffmpeg, the aws CLI), if missing
 deps:
 	@bash scripts/deps.sh
 
-## build: build bin/onair
-build:
+## test-deps: deps, and Chromium for the browser tests
+test-deps:
+	@bash scripts/deps.sh --test
+
+# npm ci runs again only when the lock file changed.
+WEB_STAMP := web/node_modules/.package-lock.json
+$(WEB_STAMP): web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+## ui: build the console and player pages (web/) into internal/webui/dist for go:embed
+ui: $(WEB_STAMP)
+	rm -rf internal/webui/dist/assets internal/webui/dist/*.html
+	cd web && npm run build
+
+## build: build bin/onair with the UI inside
+build: ui
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/onair
 
 ## run: build and start onair with its defaults (data in ./data)
@@ -26,7 +40,7 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
 
 ## test: unit and end-to-end tests (the e2e tests build and start the real binary)
-test: deps vet
+test: test-deps ui vet
 	$(GO) test -race -count=1 -timeout 25m ./...
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 15s)

@@ -136,7 +136,8 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	mux.Handle("GET /", webui.Handler(webui.Info{Version: opt.Version, Region: cfg.Region}))
+	mux.Handle("GET /", webui.Handler(webui.Info{Version: opt.Version, Region: cfg.Region, Account: account.ID,
+		RTMPPort: ports["rtmp"], RTMPSPort: ports["rtmps"]}))
 
 	httpSrv := &http.Server{
 		Handler:           mux,

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"os"
 	"fmt"
 	"os/exec"
 	"strconv"
@@ -96,8 +97,20 @@ func StartFFmpeg(t testing.TB, p Publish) *Process {
 // StartProcess starts a program in its own process group.
 func StartProcess(t testing.TB, name string, args ...string) *Process {
 	t.Helper()
+	return StartProcessIn(t, "", nil, name, args...)
+}
+
+// StartProcessIn starts a program in its own process group, in dir (empty:
+// the test's) with env added to the test's environment. Killing the group
+// also ends the programs it started (a browser, an encoder).
+func StartProcessIn(t testing.TB, dir string, env []string, name string, args ...string) *Process {
+	t.Helper()
 	pr := &Process{out: &syncBuffer{}, done: make(chan struct{})}
 	pr.cmd = exec.Command(name, args...)
+	pr.cmd.Dir = dir
+	if env != nil {
+		pr.cmd.Env = append(os.Environ(), env...)
+	}
 	pr.cmd.Stdout, pr.cmd.Stderr = pr.out, pr.out
 	pr.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := pr.cmd.Start(); err != nil {

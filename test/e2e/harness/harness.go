@@ -55,6 +55,16 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
+// Root returns the module's root directory.
+func Root(t testing.TB) string {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
 func moduleRoot() (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {

@@ -1,0 +1,176 @@
+// Browser test of the console and the player page, driven with
+// playwright-core in Debian's Chromium. test/e2e/browser_test.go starts the
+// real onair binary and runs this script with:
+//   ONAIR_URL, ONAIR_AKID, ONAIR_SECRET  the server and its admin key pair
+//   SHOTS                                where screenshots go
+//   FFMPEG                               the ffmpeg to publish with
+// It exits 0 when every step passed; a failure prints the step and exits 1.
+import { spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const { ONAIR_URL: base, ONAIR_AKID: akid, ONAIR_SECRET: secret, SHOTS: shots, FFMPEG: ffmpeg } = process.env;
+if (!base || !akid || !secret || !shots || !ffmpeg) {
+  console.error("console.mjs: set ONAIR_URL, ONAIR_AKID, ONAIR_SECRET, SHOTS and FFMPEG");
+  process.exit(2);
+}
+mkdirSync(shots, { recursive: true });
+
+let step = "start";
+const log = (s) => console.log(`[${new Date().toISOString()}] ${s}`);
+const begin = (s) => { step = s; log(`step: ${s}`); };
+const shot = (page, name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+
+let encoder = null;
+function publish(url) {
+  const args = ["-hide_banner", "-loglevel", "error", "-nostdin", "-re",
+    "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+    "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p", "-g", "30", "-b:v", "800k",
+    "-c:a", "aac", "-b:a", "96k", "-f", "flv", url];
+  const p = spawn(ffmpeg, args, { stdio: ["ignore", "inherit", "inherit"] });
+  p.exited = new Promise((resolve) => p.on("exit", (code, signal) => resolve({ code, signal })));
+  log(`ffmpeg pid ${p.pid}`);
+  return p;
+}
+
+/** How much a video frame varies: a blank (black, grey) frame is near 0. */
+async function frameVariance(page, selector) {
+  return page.$eval(selector, (v) => {
+    const c = document.createElement("canvas");
+    c.width = 160; c.height = 90;
+    const g = c.getContext("2d");
+    g.drawImage(v, 0, 0, c.width, c.height);
+    const d = g.getImageData(0, 0, c.width, c.height).data;
+    let sum = 0, sq = 0, n = 0;
+    for (let i = 0; i < d.length; i += 4) { const y = (d[i] + d[i + 1] + d[i + 2]) / 3; sum += y; sq += y * y; n++; }
+    const mean = sum / n;
+    return sq / n - mean * mean;
+  });
+}
+
+async function playing(page, selector, width) {
+  await page.waitForFunction(([sel, w]) => {
+    const v = document.querySelector(sel);
+    return v && v.currentTime > 1 && !v.paused && v.videoWidth === w;
+  }, [selector, width], { timeout: 30000 });
+  const t0 = await page.$eval(selector, (v) => v.currentTime);
+  await page.waitForTimeout(1500);
+  const t1 = await page.$eval(selector, (v) => v.currentTime);
+  if (!(t1 > t0 + 0.5)) throw new Error(`${selector}: currentTime went from ${t0} to ${t1}`);
+  const variance = await frameVariance(page, selector);
+  if (!(variance > 100)) throw new Error(`${selector}: the frame looks blank (luma variance ${variance.toFixed(1)})`);
+  log(`${selector} plays: currentTime ${t0.toFixed(2)} → ${t1.toFixed(2)}, luma variance ${variance.toFixed(0)}`);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--autoplay-policy=no-user-gesture-required"],
+});
+try {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  page.on("dialog", (d) => d.accept()); // confirmations (Stop stream)
+  page.on("pageerror", (e) => log(`page error: ${e.message}`));
+
+  begin("a wrong secret is refused with a clear error");
+  await page.goto(base);
+  await page.fill("#akid", akid);
+  await page.fill("#secret", "not-the-secret");
+  await page.click("button[type=submit]");
+  await page.getByTestId("signin-error").filter({ hasText: "wrong" }).waitFor({ timeout: 10000 });
+  await shot(page, "01-signin-error");
+
+  begin("sign in");
+  await page.fill("#secret", secret);
+  await page.click("button[type=submit]");
+  await page.getByRole("heading", { name: "Channels" }).waitFor();
+  await shot(page, "02-channels-empty");
+
+  begin("create a channel with the form");
+  await page.fill("#new-name", "bad name!");
+  await page.click("text=Create channel >> nth=-1");
+  await page.getByTestId("create-error").filter({ hasText: "name" }).waitFor();
+  await page.fill("#new-name", "browser-test");
+  await page.selectOption("#new-type", "BASIC");
+  await page.selectOption("#new-latency", "LOW");
+  await page.fill("#new-tags", "team=video");
+  await page.click("text=Create channel >> nth=-1");
+  await page.getByRole("heading", { name: "browser-test" }).waitFor();
+  const channelPath = new URL(page.url()).pathname;
+  const channelId = channelPath.split("/").pop();
+  await page.getByTestId("status").filter({ hasText: "OFFLINE" }).waitFor();
+  await shot(page, "03-channel-offline");
+
+  begin("publish to the ingest URL and key shown on the page");
+  const ingest = (await page.getByTestId("ingest-rtmp").textContent()).trim();
+  await page.getByTestId("stream-key-reveal").click();
+  const key = (await page.getByTestId("stream-key").textContent()).trim();
+  if (!ingest.startsWith("rtmp://") || !key.startsWith("sk_")) throw new Error(`ingest ${ingest}, key ${key.slice(0, 3)}…`);
+  encoder = publish(ingest + key);
+
+  begin("the channel turns LIVE without a reload");
+  await page.getByTestId("status").filter({ hasText: "LIVE" }).waitFor({ timeout: 20000 });
+  if (new URL(page.url()).pathname !== channelPath) throw new Error("the page navigated");
+
+  begin("the preview plays");
+  await playing(page, "[data-testid=preview]", 640);
+  await page.getByTestId("health").filter({ hasText: "HEALTHY" }).waitFor({ timeout: 10000 });
+  await shot(page, "04-channel-live");
+
+  begin("the player page plays with a latency readout");
+  const player = await ctx.newPage();
+  await player.goto(`${base}/play/${channelId}`);
+  await playing(player, "[data-testid=player]", 640);
+  await player.getByTestId("latency").filter({ hasText: "behind live" }).waitFor({ timeout: 10000 });
+  await page.getByTestId("viewers").filter({ hasText: /^[1-9]\d* viewers?$/ }).waitFor({ timeout: 15000 });
+  await shot(player, "05-player");
+  await player.close();
+
+  begin("the channels list shows it LIVE, and filters by name");
+  // In-app navigation (the sign-in lives in this tab's sessionStorage).
+  await page.click("header.top nav a");
+  const list = page;
+  await list.getByTestId(`row-${channelId}`).getByTestId("row-status").filter({ hasText: "LIVE" }).waitFor({ timeout: 10000 });
+  await shot(list, "06-channels-live");
+  await list.getByTestId("filter").fill("no-such-channel");
+  await list.getByText("No channel matches.").waitFor();
+  await list.getByTestId("filter").fill("browser-test"); // IVS filters on the exact name
+  await list.click(`[data-testid=row-${channelId}] a`);
+  await page.getByTestId("status").filter({ hasText: "LIVE" }).waitFor({ timeout: 10000 });
+
+  begin("Stop stream cuts the encoder off and the page shows OFFLINE");
+  await page.waitForTimeout(3000); // a few more seconds of metrics
+  await page.getByTestId("stop-stream").click();
+  const ended = await Promise.race([encoder.exited, new Promise((r) => setTimeout(() => r(null), 10000))]);
+  if (!ended) throw new Error("ffmpeg still runs 10 s after Stop stream");
+  log(`ffmpeg ended: ${JSON.stringify(ended)}`);
+  await page.getByTestId("status").filter({ hasText: "OFFLINE" }).waitFor({ timeout: 10000 });
+  await shot(page, "07-channel-stopped");
+
+  begin("the session page draws its charts");
+  await page.getByTestId("session-link").first().click();
+  await page.getByRole("heading", { name: /Stream session/ }).waitFor();
+  for (const c of ["videoBitrate", "framerate", "audioBitrate", "viewers"]) {
+    await page.locator(`[data-testid=chart-${c}] canvas`).first().waitFor({ timeout: 10000 });
+  }
+  await page.getByTestId("events").filter({ hasText: "Session Ended" }).waitFor();
+  await page.getByTestId("video-config").filter({ hasText: "640×360" }).waitFor();
+  await shot(page, "08-session");
+
+  begin("phone width");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(base + channelPath);
+  await page.getByTestId("status").waitFor();
+  await page.getByTestId("session-link").first().waitFor(); // the sessions list loads offline too
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 0) throw new Error(`the page is ${overflow}px wider than a phone`);
+  await shot(page, "09-channel-phone");
+  log("PASS");
+} catch (err) {
+  console.error(`FAIL at step "${step}": ${err.stack ?? err}`);
+  process.exitCode = 1;
+} finally {
+  if (encoder && encoder.exitCode === null && encoder.signalCode === null) encoder.kill("SIGKILL");
+  await browser.close();
+}

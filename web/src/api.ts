@@ -1,0 +1,113 @@
+// The console is an IVS API client: everything it shows comes from the same
+// signed API the AWS SDK and CLI use, with @aws-sdk/client-ivs in the browser.
+// onair's own read endpoints (/v1/…, docs/api.md) are signed with the same
+// SigV4 signer.
+import { IvsClient } from "@aws-sdk/client-ivs";
+import { Sha256 } from "@aws-crypto/sha256-js";
+import { HttpRequest } from "@smithy/protocol-http";
+import { SignatureV4 } from "@smithy/signature-v4";
+
+import type { Config } from "./config";
+
+export interface Creds {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+// The credentials live in sessionStorage: they last as long as the tab, and
+// never go anywhere but into request signatures.
+const storageKey = "onair.credentials";
+
+export function loadCreds(): Creds | null {
+  try {
+    const c = JSON.parse(sessionStorage.getItem(storageKey) ?? "null");
+    return c && c.accessKeyId && c.secretAccessKey ? c : null;
+  } catch {
+    return null;
+  }
+}
+
+export function saveCreds(c: Creds | null): void {
+  if (c) sessionStorage.setItem(storageKey, JSON.stringify(c));
+  else sessionStorage.removeItem(storageKey);
+}
+
+export function ivsClient(cfg: Config, creds: Creds): IvsClient {
+  return new IvsClient({
+    region: cfg.region,
+    endpoint: location.origin,
+    credentials: creds,
+    // A console shows the first answer; retries would only delay an error.
+    maxAttempts: 1,
+  });
+}
+
+export class ApiError extends Error {
+  constructor(public name: string, message: string, public status: number) {
+    super(message);
+  }
+}
+
+/** A SigV4-signed GET of one of onair's own endpoints, decoded as JSON. */
+export async function signedGet<T>(cfg: Config, creds: Creds, path: string, query: Record<string, string> = {}): Promise<T> {
+  const signer = new SignatureV4({ service: "ivs", region: cfg.region, credentials: creds, sha256: Sha256 });
+  const req = new HttpRequest({
+    method: "GET",
+    protocol: location.protocol,
+    hostname: location.hostname,
+    port: location.port ? Number(location.port) : undefined,
+    path,
+    query,
+    headers: { host: location.host },
+  });
+  const signed = await signer.sign(req);
+  const headers = new Headers();
+  for (const [k, v] of Object.entries(signed.headers)) {
+    if (k.toLowerCase() !== "host") headers.set(k, v); // the browser sends Host itself
+  }
+  const qs = new URLSearchParams(query).toString();
+  const res = await fetch(location.origin + path + (qs ? "?" + qs : ""), { headers });
+  const body = await res.text();
+  if (!res.ok) {
+    let msg = body;
+    try {
+      msg = JSON.parse(body).message ?? body;
+    } catch {
+      /* not JSON: the raw body is the message */
+    }
+    throw new ApiError(res.headers.get("x-amzn-ErrorType") ?? `HTTP ${res.status}`, msg, res.status);
+  }
+  return JSON.parse(body) as T;
+}
+
+/** What GET /v1/channels/{id}/sessions/{streamId}/metrics answers. */
+export interface MetricPoint {
+  time: string;
+  span: number;
+  videoBitrate: number;
+  framerate: number;
+  audioBitrate: number;
+  keyframeInterval: number;
+  viewers: number;
+}
+
+export interface Aggregate {
+  min: number;
+  avg: number;
+  max: number;
+  samples: number;
+}
+
+export interface SessionMetrics {
+  streamId: string;
+  live: boolean;
+  stats: {
+    points: number;
+    videoBitrate: Aggregate;
+    framerate: Aggregate;
+    audioBitrate: Aggregate;
+    keyframeInterval: Aggregate;
+    viewers: Aggregate;
+  };
+  points: MetricPoint[];
+}

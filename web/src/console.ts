@@ -1,0 +1,81 @@
+import "./style.css";
+
+import type { IvsClient } from "@aws-sdk/client-ivs";
+
+import { ivsClient, loadCreds, saveCreds, type Creds } from "./api";
+import { config, type Config } from "./config";
+import { clear, h } from "./dom";
+import { channelPage } from "./pages/channel";
+import { channelsPage } from "./pages/channels";
+import { sessionPage } from "./pages/session";
+import { signInPage } from "./pages/signin";
+
+/** What every page gets: the API client and a way to move around. */
+export interface Ctx {
+  cfg: Config;
+  creds: Creds;
+  ivs: IvsClient;
+  go: (path: string) => void;
+  /** Called when the page is left: stop timers, players. */
+  onLeave: (fn: () => void) => void;
+}
+
+const cfg = config();
+const app = document.getElementById("app")!;
+let leaving: Array<() => void> = [];
+
+function go(path: string): void {
+  history.pushState(null, "", path);
+  render();
+}
+
+function render(): void {
+  for (const fn of leaving) fn();
+  leaving = [];
+  clear(app);
+  const creds = loadCreds();
+  if (!creds) {
+    app.append(signInPage(cfg, (c) => {
+      saveCreds(c);
+      render();
+    }));
+    return;
+  }
+  const ctx: Ctx = { cfg, creds, ivs: ivsClient(cfg, creds), go, onLeave: (fn) => leaving.push(fn) };
+  const main = h("main", { id: "main" });
+  app.append(header(ctx), main);
+  const path = location.pathname;
+  let m: RegExpMatchArray | null;
+  if (path === "/" || path === "/channels") {
+    channelsPage(ctx, main);
+  } else if ((m = path.match(/^\/channels\/([A-Za-z0-9]+)\/sessions\/(st-[A-Za-z0-9]+)$/))) {
+    sessionPage(ctx, main, m[1], m[2]);
+  } else if ((m = path.match(/^\/channels\/([A-Za-z0-9]+)$/))) {
+    channelPage(ctx, main, m[1]);
+  } else {
+    main.append(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "/", "data-link": true }, "Channels")));
+  }
+}
+
+function header(ctx: Ctx): HTMLElement {
+  return h("header", { class: "top" },
+    h("a", { href: "/", "data-link": true, class: "brand" }, "onair"),
+    h("nav", {}, h("a", { href: "/", "data-link": true }, "Channels")),
+    h("span", { class: "spacer" }),
+    h("span", { class: "muted small" }, `${ctx.cfg.region} · ${ctx.creds.accessKeyId}`),
+    h("button", { type: "button", class: "small", onclick: () => {
+      saveCreds(null);
+      go("/");
+    } }, "Sign out"),
+  );
+}
+
+// In-app links (data-link) move with the History API instead of reloading.
+document.addEventListener("click", (e) => {
+  const a = (e.target as Element).closest?.("a[data-link]") as HTMLAnchorElement | null;
+  if (!a || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey) return;
+  e.preventDefault();
+  go(a.getAttribute("href")!);
+});
+window.addEventListener("popstate", render);
+render();

@@ -1,0 +1,208 @@
+import {
+  CreateStreamKeyCommand,
+  DeleteChannelCommand,
+  DeleteStreamKeyCommand,
+  GetChannelCommand,
+  GetStreamCommand,
+  GetStreamKeyCommand,
+  ListStreamKeysCommand,
+  ListStreamSessionsCommand,
+  StopStreamCommand,
+  UpdateChannelCommand,
+  type Channel,
+  type _Stream as Stream,
+} from "@aws-sdk/client-ivs";
+
+import type { Ctx } from "../console";
+import { channelArn } from "../config";
+import { badge, clear, copyable, errorText, fmtDuration, fmtTime, h } from "../dom";
+import { attach, type Player } from "../player";
+
+const pollEvery = 2000;
+
+export function channelPage(ctx: Ctx, main: HTMLElement, id: string): void {
+  const arn = channelArn(ctx.cfg, id);
+  const error = h("p", { class: "error", role: "alert" });
+  const status = h("div", { class: "status", "aria-live": "polite" });
+  const config = h("section", { class: "card" });
+  const preview = h("section", { class: "card" });
+  const sessions = h("section", { class: "card" });
+  const manage = h("section", { class: "card" });
+  const title = h("h1", {}, id);
+  main.append(h("p", {}, h("a", { href: "/", "data-link": true }, "← Channels")), h("div", { class: "titlebar" }, title, status),
+    error, h("div", { class: "columns" }, h("div", {}, preview, sessions), h("div", {}, config, manage)));
+
+  const video = h("video", { "data-testid": "preview", controls: true, muted: true, playsinline: true });
+  const previewState = h("p", { class: "muted", "data-testid": "preview-state" }, "Offline: start your encoder to see it here.");
+  preview.append(h("h2", {}, "Live preview"), video, previewState);
+  let player: Player | null = null;
+  let channel: Channel | undefined;
+  // null: the sessions list was never drawn; then the id of the live stream
+  // (undefined while offline) it was last drawn for.
+  let lastStreamId: string | undefined | null = null;
+
+  function stopPreview(): void {
+    player?.destroy();
+    player = null;
+    video.removeAttribute("src");
+  }
+  ctx.onLeave(stopPreview);
+
+  async function loadChannel(): Promise<void> {
+    try {
+      channel = (await ctx.ivs.send(new GetChannelCommand({ arn }))).channel;
+      title.textContent = channel?.name || id;
+      await drawConfig();
+      drawManage();
+    } catch (err) {
+      error.textContent = errorText(err);
+    }
+  }
+
+  async function drawConfig(): Promise<void> {
+    const c = channel!;
+    const keys = await ctx.ivs.send(new ListStreamKeysCommand({ channelArn: arn }));
+    const keyArn = keys.streamKeys?.[0]?.arn;
+    const key = keyArn ? (await ctx.ivs.send(new GetStreamKeyCommand({ arn: keyArn }))).streamKey : undefined;
+    const host = c.ingestEndpoint ?? location.hostname;
+    const hostOnly = host.replace(/:\d+$/, "");
+    clear(config);
+    config.append(
+      h("h2", {}, "Stream configuration"),
+      h("dl", {},
+        h("dt", {}, "Ingest server (RTMPS)"), h("dd", {}, copyable(`rtmps://${host}/app/`, "ingest-rtmps")),
+        h("dt", {}, "Ingest server (RTMP)"), h("dd", {}, copyable(`rtmp://${hostOnly}:${ctx.cfg.rtmpPort}/app/`, "ingest-rtmp")),
+        c.srt?.endpoint ? h("dt", {}, "SRT") : null, c.srt?.endpoint ? h("dd", {}, copyable(`srt://${c.srt.endpoint}`, "ingest-srt")) : null,
+        h("dt", {}, "Stream key"), h("dd", {}, key?.value ? copyable(key.value, "stream-key", true) : h("span", { class: "muted" }, "none"),
+          " ", h("button", { type: "button", class: "small", "data-testid": "rotate-key", onclick: () => rotate(keyArn) }, keyArn ? "Rotate" : "Create")),
+        h("dt", {}, "Playback URL"), h("dd", {}, copyable(c.playbackUrl ?? "", "playback-url")),
+        h("dt", {}, "Player page"), h("dd", {}, h("a", { href: `/play/${id}`, target: "_blank", "data-testid": "player-link" }, `${location.origin}/play/${id}`)),
+      ),
+      h("p", { class: "muted small" }, "In OBS: Settings → Stream → Service Custom; Server is the ingest server, Stream Key the key."),
+    );
+  }
+
+  async function rotate(keyArn?: string): Promise<void> {
+    if (keyArn && !confirm("Rotate the stream key? Encoders using the old key can no longer start a stream.")) return;
+    try {
+      if (keyArn) await ctx.ivs.send(new DeleteStreamKeyCommand({ arn: keyArn }));
+      await ctx.ivs.send(new CreateStreamKeyCommand({ channelArn: arn }));
+      await drawConfig();
+    } catch (err) {
+      error.textContent = errorText(err);
+    }
+  }
+
+  function drawManage(): void {
+    const c = channel!;
+    const name = h("input", { id: "edit-name", value: c.name ?? "", maxlength: 128 });
+    const type = h("select", { id: "edit-type" }, ...["STANDARD", "BASIC"].map((t) => h("option", { value: t, selected: c.type === t }, t)));
+    const latency = h("select", { id: "edit-latency" }, ...["LOW", "NORMAL"].map((t) => h("option", { value: t, selected: c.latencyMode === t }, t)));
+    const authorized = h("input", { id: "edit-authorized", type: "checkbox", checked: !!c.authorized });
+    const msg = h("p", { class: "error", role: "alert" });
+    clear(manage);
+    manage.append(h("h2", {}, "Settings"), h("form", { onsubmit: async (e: Event) => {
+      e.preventDefault();
+      msg.textContent = "";
+      try {
+        channel = (await ctx.ivs.send(new UpdateChannelCommand({
+          arn, name: name.value.trim(), type: type.value as "STANDARD", latencyMode: latency.value as "LOW",
+          authorized: authorized.checked,
+        }))).channel;
+        title.textContent = channel?.name || id;
+        msg.textContent = "Saved.";
+        msg.className = "ok";
+      } catch (err) {
+        msg.className = "error";
+        msg.textContent = errorText(err); // e.g. a live channel cannot be changed
+      }
+    } },
+      h("div", { class: "grid" },
+        h("label", { for: "edit-name" }, "Name"), name,
+        h("label", { for: "edit-type" }, "Type"), type,
+        h("label", { for: "edit-latency" }, "Latency"), latency,
+        h("label", { for: "edit-authorized" }, "Private playback"), authorized),
+      msg,
+      h("div", { class: "actions" },
+        h("button", { type: "submit" }, "Save"),
+        h("button", { type: "button", class: "danger", onclick: async () => {
+          if (!confirm(`Delete channel ${c.name || id}? Its stream key goes with it.`)) return;
+          try {
+            await ctx.ivs.send(new DeleteChannelCommand({ arn }));
+            ctx.go("/");
+          } catch (err) {
+            msg.className = "error";
+            msg.textContent = errorText(err);
+          }
+        } }, "Delete channel")),
+    ));
+  }
+
+  function drawStatus(s: Stream | undefined): void {
+    clear(status);
+    if (!s) {
+      status.append(badge("OFFLINE", "off", "status"));
+      return;
+    }
+    status.append(
+      badge("LIVE", "live", "status"),
+      h("span", { "data-testid": "health" }, `health ${s.health}`),
+      h("span", { "data-testid": "viewers" }, s.viewerCount === 1 ? "1 viewer" : `${s.viewerCount ?? 0} viewers`),
+      h("span", { class: "muted" }, `since ${fmtTime(s.startTime)}`),
+      h("button", { type: "button", class: "danger", "data-testid": "stop-stream", onclick: async () => {
+        if (!confirm("Stop the stream? The encoder is disconnected at once.")) return;
+        try {
+          await ctx.ivs.send(new StopStreamCommand({ channelArn: arn }));
+          await poll();
+        } catch (err) {
+          error.textContent = errorText(err);
+        }
+      } }, "Stop stream"),
+    );
+  }
+
+  async function poll(): Promise<void> {
+    let s: Stream | undefined;
+    try {
+      s = (await ctx.ivs.send(new GetStreamCommand({ channelArn: arn }))).stream;
+    } catch (err) {
+      if ((err as { name?: string }).name !== "ChannelNotBroadcasting") {
+        error.textContent = errorText(err);
+        return;
+      }
+    }
+    drawStatus(s);
+    if (s && !player) {
+      previewState.textContent = "Connecting…";
+      player = attach(video, s.playbackUrl!, channel?.latencyMode === "LOW", (st) => (previewState.textContent = st));
+    } else if (!s && player) {
+      stopPreview();
+      previewState.textContent = "Offline: start your encoder to see it here.";
+    }
+    if (s?.streamId !== lastStreamId) {
+      lastStreamId = s?.streamId;
+      await drawSessions();
+    }
+  }
+
+  async function drawSessions(): Promise<void> {
+    try {
+      const out = await ctx.ivs.send(new ListStreamSessionsCommand({ channelArn: arn, maxResults: 20 }));
+      clear(sessions);
+      const rows = (out.streamSessions ?? []).map((s) => h("tr", {},
+        h("td", {}, h("a", { href: `/channels/${id}/sessions/${s.streamId}`, "data-link": true, "data-testid": "session-link" }, fmtTime(s.startTime))),
+        h("td", {}, s.endTime ? fmtDuration(s.endTime.getTime() - s.startTime!.getTime()) : badge("LIVE", "live")),
+        h("td", {}, s.hasErrorEvent ? badge("errors", "warn") : ""),
+      ));
+      sessions.append(h("h2", {}, "Stream sessions"), rows.length
+        ? h("div", { class: "table-wrap" }, h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Started"), h("th", {}, "Duration"), h("th", {}, ""))), h("tbody", {}, ...rows)))
+        : h("p", { class: "muted" }, "No stream yet."));
+    } catch (err) {
+      error.textContent = errorText(err);
+    }
+  }
+
+  loadChannel().then(poll);
+  const timer = window.setInterval(() => { poll(); }, pollEvery);
+  ctx.onLeave(() => clearInterval(timer));
+}

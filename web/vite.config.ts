@@ -1,0 +1,22 @@
+import { resolve } from "node:path";
+import { defineConfig } from "vite";
+
+// The console (index.html) and the standalone player (play.html) build into
+// the directory the Go binary embeds. README.txt there stays: it keeps the
+// directory in git so that `go build` works before the UI is built.
+export default defineConfig({
+  base: "/",
+  build: {
+    outDir: resolve(__dirname, "../internal/webui/dist"),
+    emptyOutDir: false,
+    assetsDir: "assets",
+    sourcemap: false,
+    chunkSizeWarningLimit: 1024,
+    rollupOptions: {
+      input: {
+        console: resolve(__dirname, "index.html"),
+        play: resolve(__dirname, "play.html"),
+      },
+    },
+  },
+});
