@@ -45,6 +45,11 @@ func Handler(info Info) http.Handler {
 	if err != nil {
 		return notBuiltHandler(info)
 	}
+	return handler(sub, info)
+}
+
+// handler serves a built UI from sub, or the "not built" page without one.
+func handler(sub fs.FS, info Info) http.Handler {
 	console, err1 := page(sub, "index.html", info)
 	player, err2 := page(sub, "play.html", info)
 	if err1 != nil || err2 != nil {
