@@ -7,15 +7,15 @@ import { defineConfig } from "vite";
 export default defineConfig({
   base: "/",
   build: {
-    outDir: resolve(__dirname, "../internal/webui/dist"),
+    outDir: resolve(import.meta.dirname, "../internal/webui/dist"),
     emptyOutDir: false,
     assetsDir: "assets",
     sourcemap: false,
     chunkSizeWarningLimit: 1024,
     rollupOptions: {
       input: {
-        console: resolve(__dirname, "index.html"),
-        play: resolve(__dirname, "play.html"),
+        console: resolve(import.meta.dirname, "index.html"),
+        play: resolve(import.meta.dirname, "play.html"),
       },
     },
   },

@@ -1,8 +1,8 @@
 package harness
 
 import (
-	"os"
 	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"syscall"
