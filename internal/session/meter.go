@@ -35,7 +35,8 @@ type meter struct {
 	keyInterval float64
 
 	prevTick time.Time
-	history  []sample // oldest first, at most historyLen
+	tickDTS  time.Duration // videoDTS when the current tick began
+	history  []sample      // oldest first, at most historyLen
 }
 
 func (m *meter) observe(u *stream.Unit, now time.Time) {
@@ -62,8 +63,21 @@ func (m *meter) observe(u *stream.Unit, now time.Time) {
 // so that no point covers less than a whole second.
 func (m *meter) start(now time.Time) {
 	m.prevTick = now
+	m.tickDTS = m.videoDTS
 	m.videoBytes, m.audioBytes, m.frames = 0, 0, 0
 }
+
+// backlog reports whether the current tick, up to now, received media much
+// faster than real time: a burst such as the seconds of media an RTMP
+// server reads to learn the tracks before the stream goes live, which then
+// reach the hub at once.
+func (m *meter) backlog(now time.Time) bool {
+	wall := now.Sub(m.prevTick).Seconds()
+	return m.haveVideo && wall > 0 && (m.videoDTS-m.tickDTS).Seconds() > burstRatio*wall
+}
+
+// burstRatio is how much faster than real time a tick must be to be a burst.
+const burstRatio = 1.5
 
 // tick closes the tick that began at the previous tick and returns its
 // point, stamped with its start. Rates are per second of the tick's real
@@ -87,6 +101,7 @@ func (m *meter) tick(now time.Time, viewers int64) ivs.MetricPoint {
 		m.history = m.history[1:]
 	}
 	m.prevTick = now
+	m.tickDTS = m.videoDTS
 	m.videoBytes, m.audioBytes, m.frames = 0, 0, 0
 	return p
 }

@@ -209,3 +209,21 @@ func TestResolutionLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestBacklog(t *testing.T) {
+	var m meter
+	m.start(t0)
+	if m.backlog(t0.Add(time.Second)) {
+		t.Fatal("backlog before any media")
+	}
+	// 2.5 s of media (an RTMP server's track discovery) arrive within 50 ms.
+	feed(&m, t0.Add(100*time.Millisecond), 0, 2500*time.Millisecond, 50, 30, 60, 1000, 100)
+	if !m.backlog(t0.Add(time.Second)) {
+		t.Fatal("a 2.5 s burst in one second is not a backlog")
+	}
+	m.start(t0.Add(time.Second))
+	feed(&m, t0.Add(time.Second), 2500*time.Millisecond, time.Second, 1, 30, 60, 1000, 100)
+	if m.backlog(t0.Add(2 * time.Second)) {
+		t.Fatal("a real-time second is a backlog")
+	}
+}

@@ -224,7 +224,7 @@ func (tr *tracked) run(ctx context.Context) {
 	if bad, ok := tr.resolutionBreach(); ok {
 		tr.breach(ctx, bad)
 	}
-	flushed := now
+	flushed, started := now, now
 	timer := time.NewTimer(time.Until(now.Truncate(time.Second).Add(time.Second)))
 	defer timer.Stop()
 	first := true
@@ -235,8 +235,11 @@ func (tr *tracked) run(ctx context.Context) {
 		case now = <-timer.C:
 		}
 		timer.Reset(time.Until(now.Truncate(time.Second).Add(time.Second)))
-		if first {
-			// The stream began mid-second: drop the partial second.
+		// The stream began mid-second: drop the partial second. Then, for
+		// a few seconds, drop any second that is a burst of backlog (the
+		// media an ingest buffered before going live): it is not the
+		// encoder's rate, and it would be every session's max.
+		if first || (now.Sub(started) < warmup && tr.backlog(now)) {
 			first = false
 			tr.mu.Lock()
 			tr.m.start(now)
@@ -249,6 +252,15 @@ func (tr *tracked) run(ctx context.Context) {
 			flushed = now
 		}
 	}
+}
+
+// warmup is how long after going live a burst of backlog is dropped.
+const warmup = 5 * time.Second
+
+func (tr *tracked) backlog(now time.Time) bool {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.m.backlog(now)
 }
 
 func (tr *tracked) tick(ctx context.Context, now time.Time) {

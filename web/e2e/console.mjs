@@ -158,6 +158,11 @@ try {
   await page.getByTestId("video-config").filter({ hasText: "640×360" }).waitFor();
   await shot(page, "08-session");
 
+  begin("dark theme follows the system");
+  await page.emulateMedia({ colorScheme: "dark" });
+  await shot(page, "09-session-dark");
+  await page.emulateMedia({ colorScheme: "light" });
+
   begin("phone width");
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(base + channelPath);
@@ -165,7 +170,16 @@ try {
   await page.getByTestId("session-link").first().waitFor(); // the sessions list loads offline too
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   if (overflow > 0) throw new Error(`the page is ${overflow}px wider than a phone`);
-  await shot(page, "09-channel-phone");
+  await shot(page, "10-channel-phone");
+  await page.setViewportSize({ width: 1280, height: 900 });
+
+  begin("edit, then delete the channel");
+  await page.fill("#edit-name", "browser-renamed");
+  await page.click("text=Save");
+  await page.getByText("Saved.").waitFor();
+  await page.getByRole("heading", { name: "browser-renamed" }).waitFor();
+  await page.click("text=Delete channel");
+  await page.getByText("No channels yet: create one.").waitFor({ timeout: 10000 });
   log("PASS");
 } catch (err) {
   console.error(`FAIL at step "${step}": ${err.stack ?? err}`);

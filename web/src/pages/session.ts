@@ -24,6 +24,9 @@ const series: Series[] = [
   { title: "Viewers", unit: "", value: (p) => p.viewers, stat: "viewers", scale: 1 },
 ];
 
+const textColor = () => getComputedStyle(document.body).color;
+const lineColor = () => getComputedStyle(document.body).getPropertyValue("--line").trim() || "#8884";
+
 export function sessionPage(ctx: Ctx, main: HTMLElement, id: string, streamId: string): void {
   const arn = channelArn(ctx.cfg, id);
   const error = h("p", { class: "error", role: "alert" });
@@ -37,7 +40,13 @@ export function sessionPage(ctx: Ctx, main: HTMLElement, id: string, streamId: s
     error, summary, charts, h("div", { class: "columns" }, h("div", {}, encoder), h("div", {}, events)),
   );
   const plots: uPlot[] = [];
-  ctx.onLeave(() => plots.forEach((p) => p.destroy()));
+  const theme = matchMedia("(prefers-color-scheme: dark)");
+  const recolor = () => plots.forEach((p) => p.redraw(false, true));
+  theme.addEventListener("change", recolor);
+  ctx.onLeave(() => {
+    theme.removeEventListener("change", recolor);
+    plots.forEach((p) => p.destroy());
+  });
   let live = true;
 
   async function load(): Promise<void> {
@@ -96,12 +105,13 @@ export function sessionPage(ctx: Ctx, main: HTMLElement, id: string, streamId: s
     for (const se of series) {
       const box = h("div", { class: "chart", "data-testid": `chart-${se.stat}` });
       charts.append(box);
-      const fg = getComputedStyle(document.body).color;
       plots.push(new uPlot({
         title: se.unit ? `${se.title} (${se.unit})` : se.title,
         width, height: 160,
         scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min), Math.max(1, max * 1.1)] } },
-        axes: [{ stroke: fg }, { stroke: fg }],
+        // Read the theme's text colour at each draw, so a switch of the
+        // system theme recolours the axes (see the listener below).
+        axes: [{ stroke: textColor, grid: { stroke: lineColor } }, { stroke: textColor, grid: { stroke: lineColor } }],
         series: [{}, { label: se.title, stroke: "#3b82f6", width: 2, points: { show: xs.length < 60 } }],
       }, [xs, m.points.map(se.value)], box));
     }
