@@ -30,19 +30,30 @@ type meter struct {
 	lastUnit    time.Time
 	videoDTS    time.Duration
 	haveVideo   bool
+	audioDTS    time.Duration
+	haveAudio   bool
 	lastKeyDTS  time.Duration
 	haveKey     bool
 	keyInterval float64
 
 	prevTick time.Time
 	tickDTS  time.Duration // videoDTS when the current tick began
-	history  []sample      // oldest first, at most historyLen
+	tickADTS time.Duration // audioDTS when the current tick began
+	// tickVideo and tickAudio say whether those DTSs are real: the media
+	// time of a tick is measured from the last frame before it, which the
+	// first tick with media does not have.
+	tickVideo, tickAudio bool
+	history              []sample // oldest first, at most historyLen
 }
 
 func (m *meter) observe(u *stream.Unit, now time.Time) {
 	m.lastUnit = now
 	if !u.Track.Codec.IsVideo() {
 		m.audioBytes += int64(u.Size())
+		if !m.haveAudio || u.DTS > m.audioDTS {
+			m.audioDTS = u.DTS
+		}
+		m.haveAudio = true
 		return
 	}
 	m.videoBytes += int64(u.Size())
@@ -63,7 +74,7 @@ func (m *meter) observe(u *stream.Unit, now time.Time) {
 // so that no point covers less than a whole second.
 func (m *meter) start(now time.Time) {
 	m.prevTick = now
-	m.tickDTS = m.videoDTS
+	m.tickDTS, m.tickADTS, m.tickVideo, m.tickAudio = m.videoDTS, m.audioDTS, m.haveVideo, m.haveAudio
 	m.videoBytes, m.audioBytes, m.frames = 0, 0, 0
 }
 
@@ -80,19 +91,34 @@ func (m *meter) backlog(now time.Time) bool {
 const burstRatio = 1.5
 
 // tick closes the tick that began at the previous tick and returns its
-// point, stamped with its start. Rates are per second of the tick's real
-// length, so a late tick does not inflate them.
+// point, stamped with its start.
+//
+// Rates are per second of the media that arrived in the tick, not per
+// second of wall clock: an encoder or network that stalls for 300 ms and
+// then catches up delivers 0.7 s of media in one second and 1.3 s in the
+// next, and both seconds still show the encoder's 30 fps and its bit rate.
+// Delivery itself is judged by health (speed). A tick that received less
+// than half its length in media (a stall, a stop) is divided by the wall
+// clock instead, so that starvation shows as a fall, never as a spike made
+// of a few frames over a few milliseconds.
 func (m *meter) tick(now time.Time, viewers int64) ivs.MetricPoint {
-	elapsed := now.Sub(m.prevTick).Seconds()
-	if elapsed <= 0 {
-		elapsed = 1
+	wall := now.Sub(m.prevTick).Seconds()
+	if wall <= 0 {
+		wall = 1
 	}
+	per := func(known bool, media time.Duration) float64 {
+		if s := media.Seconds(); known && s >= wall/2 {
+			return s
+		}
+		return wall
+	}
+	vdiv, adiv := per(m.tickVideo, m.videoDTS-m.tickDTS), per(m.tickAudio, m.audioDTS-m.tickADTS)
 	p := ivs.MetricPoint{
 		Time:             m.prevTick.Truncate(time.Second).UTC(),
 		Span:             1,
-		VideoBitrate:     int64(math.Round(float64(m.videoBytes*8) / elapsed)),
-		Framerate:        math.Round(float64(m.frames)/elapsed*100) / 100,
-		AudioBitrate:     int64(math.Round(float64(m.audioBytes*8) / elapsed)),
+		VideoBitrate:     int64(math.Round(float64(m.videoBytes*8) / vdiv)),
+		Framerate:        math.Round(float64(m.frames)/vdiv*100) / 100,
+		AudioBitrate:     int64(math.Round(float64(m.audioBytes*8) / adiv)),
 		KeyframeInterval: m.keyInterval,
 		Viewers:          viewers,
 	}
@@ -101,7 +127,7 @@ func (m *meter) tick(now time.Time, viewers int64) ivs.MetricPoint {
 		m.history = m.history[1:]
 	}
 	m.prevTick = now
-	m.tickDTS = m.videoDTS
+	m.tickDTS, m.tickADTS, m.tickVideo, m.tickAudio = m.videoDTS, m.audioDTS, m.haveVideo, m.haveAudio
 	m.videoBytes, m.audioBytes, m.frames = 0, 0, 0
 	return p
 }

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -53,10 +54,25 @@ func TestMeterPoints(t *testing.T) {
 			t.Fatalf("second %d: keyframe interval %v, want 2", s, p.KeyframeInterval)
 		}
 	}
-	// A late tick spreads the same bytes over its real length.
-	feed(&m, t0.Add(4*time.Second), 4*time.Second, time.Second, 1, 30, 60, 1000, 100)
-	if p := m.tick(t0.Add(6*time.Second), 0); p.VideoBitrate != 120_000 || p.Framerate != 15 {
-		t.Fatalf("late tick: %+v", p)
+	// A stall and its catch-up: 0.7 s of media in one second, 1.3 s in the
+	// next. Both are the encoder's rate per second of media.
+	feed(&m, t0.Add(4*time.Second), 4*time.Second, 700*time.Millisecond, 1, 30, 60, 1000, 100)
+	stall := m.tick(t0.Add(5*time.Second), 0)
+	feed(&m, t0.Add(5*time.Second), 4700*time.Millisecond, 1300*time.Millisecond, 1.3, 30, 60, 1000, 100)
+	catchUp := m.tick(t0.Add(6*time.Second), 0)
+	for _, p := range []ivs.MetricPoint{stall, catchUp} {
+		if p.VideoBitrate != 240_000 || p.Framerate != 30 || math.Abs(float64(p.AudioBitrate)-37_600) > 1500 {
+			t.Fatalf("stall/catch-up: %+v", p)
+		}
+	}
+	// A stop: nothing for a whole second is zero, and a trickle (a tenth of
+	// a second of media) is divided by the wall clock, not blown up.
+	if p := m.tick(t0.Add(7*time.Second), 0); p.VideoBitrate != 0 || p.Framerate != 0 {
+		t.Fatalf("stopped: %+v", p)
+	}
+	feed(&m, t0.Add(7*time.Second), 6*time.Second, 100*time.Millisecond, 1, 30, 60, 1000, 100)
+	if p := m.tick(t0.Add(8*time.Second), 0); p.VideoBitrate != 24_000 || p.Framerate != 3 {
+		t.Fatalf("trickle: %+v", p)
 	}
 }
 
