@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -25,6 +26,7 @@ func (a *API) registerExtensions(mux *http.ServeMux) {
 		})
 	}
 	ext("GET /v1/channels/{channelId}/sessions/{streamId}/metrics", "GetStreamSessionMetrics", a.sessionMetrics)
+	ext("GET /v1/channels", "GetChannelInfo", a.channelInfo)
 	ext("GET /v1/usage", "GetUsage", a.usage)
 	ext("GET /v1/events", "StreamEvents", func(w http.ResponseWriter, r *http.Request) (int, error) {
 		if a.events == nil {
@@ -203,4 +205,48 @@ func (a *API) usage(w http.ResponseWriter, r *http.Request) (int, error) {
 		return 0, err
 	}
 	return writeJSON(w, http.StatusOK, rep), nil
+}
+
+// maxChannelInfo bounds one GET /v1/channels: a console page's worth.
+const maxChannelInfo = 100
+
+// channelInfoOutput is the answer of GET /v1/channels?id=…: what onair knows
+// of a channel that the IVS shapes have no field for.
+type channelInfoOutput struct {
+	Channels []channelInfo `json:"channels"`
+}
+
+type channelInfo struct {
+	ARN       string    `json:"arn"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// channelInfo answers the creation times of the channels named by id (ids
+// or ARNs, repeated); ones that do not exist are left out, as a listing
+// that raced a delete would.
+func (a *API) channelInfo(w http.ResponseWriter, r *http.Request) (int, error) {
+	ids := r.URL.Query()["id"]
+	if len(ids) == 0 {
+		return 0, ivs.Validation("id", "id is required: one or more channel ids or ARNs")
+	}
+	if len(ids) > maxChannelInfo {
+		return 0, ivs.Validation("id", "at most %d ids per request, got %d", maxChannelInfo, len(ids))
+	}
+	out := channelInfoOutput{Channels: make([]channelInfo, 0, len(ids))}
+	for _, id := range ids {
+		arn := id
+		if !strings.HasPrefix(id, "arn:") {
+			arn = ivs.ARN{Region: a.svc.Region(), Account: a.svc.AccountID(), Resource: ivs.ResourceChannel, ID: id}.String()
+		}
+		c, err := a.svc.GetChannel(r.Context(), arn)
+		if err != nil {
+			var e *ivs.Error
+			if errors.As(err, &e) && e.Code == ivs.CodeResourceNotFound {
+				continue
+			}
+			return 0, err
+		}
+		out.Channels = append(out.Channels, channelInfo{ARN: c.ARN, CreatedAt: c.CreatedAt.UTC()})
+	}
+	return writeJSON(w, http.StatusOK, out), nil
 }

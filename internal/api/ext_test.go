@@ -128,3 +128,39 @@ func chID(ch types.Channel) string {
 	arn := aws.ToString(ch.Arn)
 	return arn[strings.LastIndexByte(arn, '/')+1:]
 }
+
+func TestChannelInfo(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	before := time.Now().Add(-time.Second)
+	a, _ := e.createChannel("a")
+	b, _ := e.createChannel("b")
+	secret := e.account.SecretAccessKey.Reveal()
+
+	// An id, an ARN and one that does not exist: the two that do, in order.
+	status, _, body := e.signedGet("/v1/channels?id="+chID(a)+"&id="+aws.ToString(b.Arn)+"&id=AAAAAAAAAAAA", secret)
+	var out channelInfoOutput
+	if status != http.StatusOK || json.Unmarshal(body, &out) != nil || len(out.Channels) != 2 ||
+		out.Channels[0].ARN != aws.ToString(a.Arn) || out.Channels[1].ARN != aws.ToString(b.Arn) ||
+		out.Channels[0].CreatedAt.Before(before) || out.Channels[1].CreatedAt.After(time.Now()) {
+		t.Fatalf("channel info: %d %s", status, body)
+	}
+
+	many := "/v1/channels?id=" + strings.Repeat("AAAAAAAAAAAA&id=", maxChannelInfo) + "AAAAAAAAAAAA"
+	tests := []struct {
+		name, path, secret string
+		status             int
+		errType, contains  string
+	}{
+		{"no id", "/v1/channels", secret, 400, "ValidationException", "id"},
+		{"too many", many, secret, 400, "ValidationException", "at most 100"},
+		{"malformed ARN", "/v1/channels?id=arn:nope", secret, 400, "ValidationException", "arn"},
+		{"unsigned", "/v1/channels?id=" + chID(a), "", 403, "", ""},
+	}
+	for _, tc := range tests {
+		status, h, body := e.signedGet(tc.path, tc.secret)
+		if status != tc.status || !strings.Contains(h.Get("x-amzn-ErrorType"), tc.errType) || !strings.Contains(string(body), tc.contains) {
+			t.Errorf("%s: %d %s %s", tc.name, status, h.Get("x-amzn-ErrorType"), body)
+		}
+	}
+}

@@ -31,6 +31,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	s := harness.Start(t)
 	shots := filepath.Join(root, "test", "e2e", "artifacts", "screenshots")
+	// Only this run's pictures: a renamed step must not leave a stale one.
+	if err := os.RemoveAll(shots); err != nil {
+		t.Fatal(err)
+	}
 	p := harness.StartProcessIn(t, filepath.Join(root, "web"), []string{
 		"ONAIR_URL=" + s.Endpoint(), "ONAIR_AKID=" + s.AccessKeyID, "ONAIR_SECRET=" + s.SecretAccessKey,
 		"SHOTS=" + shots, "FFMPEG=" + ffmpeg,

@@ -100,6 +100,7 @@ try {
   const channelPath = new URL(page.url()).pathname;
   const channelId = channelPath.split("/").pop();
   await page.getByTestId("status").filter({ hasText: "OFFLINE" }).waitFor();
+  await page.getByTestId("created").filter({ hasText: /\d/ }).waitFor();
   await shot(page, "03-channel-offline");
 
   begin("publish to the ingest URL and key shown on the page");
@@ -136,8 +137,21 @@ try {
   await list.getByTestId("filter").fill("no-such-channel");
   await list.getByText("No channel matches.").waitFor();
   await list.getByTestId("filter").fill("browser-test"); // IVS filters on the exact name
-  await list.click(`[data-testid=row-${channelId}] a`);
+  const created = (await list.getByTestId(`row-${channelId}`).locator("td").last().textContent()).trim();
+  if (!/\d/.test(created)) throw new Error(`the Created column shows "${created}"`);
+
+  begin("the keyboard alone reaches the channel");
+  const rowLink = list.locator(`[data-testid=row-${channelId}] a`);
+  await list.goto(base); // focus starts at the top of a fresh page (the sign-in stays in sessionStorage)
+  await rowLink.waitFor();
+  let tabs = 0;
+  while (!(await rowLink.evaluate((a) => a === document.activeElement))) {
+    if (++tabs > 20) throw new Error("20 Tabs did not reach the channel's link");
+    await list.keyboard.press("Tab");
+  }
+  await list.keyboard.press("Enter");
   await page.getByTestId("status").filter({ hasText: "LIVE" }).waitFor({ timeout: 10000 });
+  log(`${tabs} Tabs and Enter opened the channel`);
 
   begin("Stop stream cuts the encoder off and the page shows OFFLINE");
   await page.waitForTimeout(3000); // a few more seconds of metrics
@@ -158,9 +172,20 @@ try {
   await page.getByTestId("video-config").filter({ hasText: "640×360" }).waitFor();
   await shot(page, "08-session");
 
+  begin("usage shows the stream's input hours");
+  await page.click("header.top nav a >> text=Usage");
+  await page.getByRole("heading", { name: "Usage" }).waitFor();
+  const usage = page.getByTestId(`usage-${channelId}`);
+  await usage.waitFor({ timeout: 10000 });
+  const inputHours = Number((await usage.locator("td").nth(1).textContent()).trim());
+  if (!(inputHours > 0 && inputHours < 1)) throw new Error(`input hours ${inputHours}`);
+  await shot(page, "09-usage");
+  await page.goBack();
+  await page.getByRole("heading", { name: /Stream session/ }).waitFor();
+
   begin("dark theme follows the system");
   await page.emulateMedia({ colorScheme: "dark" });
-  await shot(page, "09-session-dark");
+  await shot(page, "10-session-dark");
   await page.emulateMedia({ colorScheme: "light" });
 
   begin("phone width");
@@ -170,7 +195,7 @@ try {
   await page.getByTestId("session-link").first().waitFor(); // the sessions list loads offline too
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   if (overflow > 0) throw new Error(`the page is ${overflow}px wider than a phone`);
-  await shot(page, "10-channel-phone");
+  await shot(page, "11-channel-phone");
   await page.setViewportSize({ width: 1280, height: 900 });
 
   begin("edit, then delete the channel");

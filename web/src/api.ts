@@ -49,7 +49,7 @@ export class ApiError extends Error {
 }
 
 /** A SigV4-signed GET of one of onair's own endpoints, decoded as JSON. */
-export async function signedGet<T>(cfg: Config, creds: Creds, path: string, query: Record<string, string> = {}): Promise<T> {
+export async function signedGet<T>(cfg: Config, creds: Creds, path: string, query: Record<string, string | string[]> = {}): Promise<T> {
   const signer = new SignatureV4({ service: "ivs", region: cfg.region, credentials: creds, sha256: Sha256 });
   const req = new HttpRequest({
     method: "GET",
@@ -65,7 +65,7 @@ export async function signedGet<T>(cfg: Config, creds: Creds, path: string, quer
   for (const [k, v] of Object.entries(signed.headers)) {
     if (k.toLowerCase() !== "host") headers.set(k, v); // the browser sends Host itself
   }
-  const qs = new URLSearchParams(query).toString();
+  const qs = new URLSearchParams(Object.entries(query).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => [k, x]))).toString();
   const res = await fetch(location.origin + path + (qs ? "?" + qs : ""), { headers });
   const body = await res.text();
   if (!res.ok) {
@@ -110,4 +110,26 @@ export interface SessionMetrics {
     viewers: Aggregate;
   };
   points: MetricPoint[];
+}
+
+/**
+ * The creation times of channels (by ARN), from GET /v1/channels: the IVS
+ * shapes have no field for them.
+ */
+export async function channelCreated(cfg: Config, creds: Creds, arns: string[]): Promise<Map<string, Date>> {
+  const m = new Map<string, Date>();
+  if (arns.length === 0) return m;
+  const out = await signedGet<{ channels: Array<{ arn: string; createdAt: string }> }>(cfg, creds, "/v1/channels", { id: arns });
+  for (const c of out.channels) m.set(c.arn, new Date(c.createdAt));
+  return m;
+}
+
+/** What GET /v1/usage answers. */
+export interface Usage {
+  month: string;
+  from: string;
+  to: string;
+  channels: Array<{ channelArn: string; inputHours: number; viewerHours: number }>;
+  total: { inputHours: number; viewerHours: number };
+  inputQuota?: { hours: number; remainingHours: number };
 }

@@ -9,6 +9,7 @@ import { channelPage } from "./pages/channel";
 import { channelsPage } from "./pages/channels";
 import { sessionPage } from "./pages/session";
 import { signInPage } from "./pages/signin";
+import { usagePage } from "./pages/usage";
 
 /** What every page gets: the API client and a way to move around. */
 export interface Ctx {
@@ -48,6 +49,8 @@ function render(): void {
   let m: RegExpMatchArray | null;
   if (path === "/" || path === "/channels") {
     channelsPage(ctx, main);
+  } else if (path === "/usage") {
+    usagePage(ctx, main);
   } else if ((m = path.match(/^\/channels\/([A-Za-z0-9]+)\/sessions\/(st-[A-Za-z0-9]+)$/))) {
     sessionPage(ctx, main, m[1], m[2]);
   } else if ((m = path.match(/^\/channels\/([A-Za-z0-9]+)$/))) {
@@ -60,7 +63,7 @@ function render(): void {
 function header(ctx: Ctx): HTMLElement {
   return h("header", { class: "top" },
     h("a", { href: "/", "data-link": true, class: "brand" }, "onair"),
-    h("nav", {}, h("a", { href: "/", "data-link": true }, "Channels")),
+    h("nav", { "aria-label": "Console" }, navLink("/", "Channels"), navLink("/usage", "Usage")),
     h("span", { class: "spacer" }),
     h("span", { class: "muted small" }, `${ctx.cfg.region} · ${ctx.creds.accessKeyId}`),
     h("button", { type: "button", class: "small", onclick: () => {
@@ -68,6 +71,11 @@ function header(ctx: Ctx): HTMLElement {
       go("/");
     } }, "Sign out"),
   );
+}
+
+function navLink(href: string, text: string): HTMLElement {
+  const here = href === "/" ? location.pathname === "/" || location.pathname.startsWith("/channels") : location.pathname === href;
+  return h("a", { href, "data-link": true, "aria-current": here ? "page" : undefined }, text);
 }
 
 // In-app links (data-link) move with the History API instead of reloading.

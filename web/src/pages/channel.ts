@@ -10,10 +10,12 @@ import {
   StopStreamCommand,
   UpdateChannelCommand,
   type Channel,
+  type StreamSessionSummary,
   type _Stream as Stream,
 } from "@aws-sdk/client-ivs";
 
 import type { Ctx } from "../console";
+import { channelCreated } from "../api";
 import { channelArn } from "../config";
 import { badge, clear, copyable, errorText, fmtDuration, fmtTime, h } from "../dom";
 import { attach, type Player } from "../player";
@@ -37,6 +39,7 @@ export function channelPage(ctx: Ctx, main: HTMLElement, id: string): void {
   preview.append(h("h2", {}, "Live preview"), video, previewState);
   let player: Player | null = null;
   let channel: Channel | undefined;
+  let created: Date | undefined;
   // null: the sessions list was never drawn; then the id of the live stream
   // (undefined while offline) it was last drawn for.
   let lastStreamId: string | undefined | null = null;
@@ -52,6 +55,7 @@ export function channelPage(ctx: Ctx, main: HTMLElement, id: string): void {
     try {
       channel = (await ctx.ivs.send(new GetChannelCommand({ arn }))).channel;
       title.textContent = channel?.name || id;
+      created = (await channelCreated(ctx.cfg, ctx.creds, [arn])).get(arn);
       await drawConfig();
       drawManage();
     } catch (err) {
@@ -101,7 +105,9 @@ export function channelPage(ctx: Ctx, main: HTMLElement, id: string): void {
     const authorized = h("input", { id: "edit-authorized", type: "checkbox", checked: !!c.authorized });
     const msg = h("p", { class: "error", role: "alert" });
     clear(manage);
-    manage.append(h("h2", {}, "Settings"), h("form", { onsubmit: async (e: Event) => {
+    manage.append(h("h2", {}, "Settings"),
+      h("dl", {}, h("dt", {}, "ARN"), h("dd", {}, copyable(arn, "channel-arn")), h("dt", {}, "Created"), h("dd", { "data-testid": "created" }, fmtTime(created))),
+      h("form", { onsubmit: async (e: Event) => {
       e.preventDefault();
       msg.textContent = "";
       try {
@@ -185,18 +191,31 @@ export function channelPage(ctx: Ctx, main: HTMLElement, id: string): void {
     }
   }
 
+  // Sessions are listed newest first, 20 at a time; "Older sessions" adds the next 20.
   async function drawSessions(): Promise<void> {
     try {
       const out = await ctx.ivs.send(new ListStreamSessionsCommand({ channelArn: arn, maxResults: 20 }));
       clear(sessions);
-      const rows = (out.streamSessions ?? []).map((s) => h("tr", {},
+      const row = (s: StreamSessionSummary) => h("tr", {},
         h("td", {}, h("a", { href: `/channels/${id}/sessions/${s.streamId}`, "data-link": true, "data-testid": "session-link" }, fmtTime(s.startTime))),
         h("td", {}, s.endTime ? fmtDuration(s.endTime.getTime() - s.startTime!.getTime()) : badge("LIVE", "live")),
         h("td", {}, s.hasErrorEvent ? badge("errors", "warn") : ""),
-      ));
-      sessions.append(h("h2", {}, "Stream sessions"), rows.length
-        ? h("div", { class: "table-wrap" }, h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Started"), h("th", {}, "Duration"), h("th", {}, ""))), h("tbody", {}, ...rows)))
-        : h("p", { class: "muted" }, "No stream yet."));
+      );
+      const body = h("tbody", {}, ...(out.streamSessions ?? []).map(row));
+      let next = out.nextToken;
+      const older: HTMLButtonElement = h("button", { type: "button", class: "small", hidden: !next, "data-testid": "older-sessions", onclick: async () => {
+        try {
+          const more = await ctx.ivs.send(new ListStreamSessionsCommand({ channelArn: arn, maxResults: 20, nextToken: next }));
+          body.append(...(more.streamSessions ?? []).map(row));
+          next = more.nextToken;
+          older.hidden = !next;
+        } catch (err) {
+          error.textContent = errorText(err);
+        }
+      } }, "Older sessions");
+      sessions.append(h("h2", {}, "Stream sessions"), body.childElementCount
+        ? h("div", { class: "table-wrap" }, h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Started"), h("th", {}, "Duration"), h("th", {}, ""))), body))
+        : h("p", { class: "muted" }, "No stream yet."), h("div", { class: "pager" }, older));
     } catch (err) {
       error.textContent = errorText(err);
     }

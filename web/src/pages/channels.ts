@@ -8,7 +8,8 @@ import {
 
 import type { Ctx } from "../console";
 import { channelId } from "../config";
-import { badge, clear, errorText, h } from "../dom";
+import { channelCreated } from "../api";
+import { badge, clear, errorText, fmtTime, h } from "../dom";
 
 const pageSize = 20;
 const refreshEvery = 3000;
@@ -23,6 +24,7 @@ export function channelsPage(ctx: Ctx, main: HTMLElement): void {
   let page = 0;
   let rows: ChannelSummary[] = [];
   let live = new Map<string, StreamSummary>();
+  let created = new Map<string, Date>();
 
   async function load(): Promise<void> {
     try {
@@ -35,6 +37,7 @@ export function channelsPage(ctx: Ctx, main: HTMLElement): void {
       more.hidden = !out.nextToken;
       prev.hidden = page === 0;
       error.textContent = "";
+      created = await channelCreated(ctx.cfg, ctx.creds, rows.map((c) => c.arn!));
       await refreshLive();
     } catch (err) {
       error.textContent = errorText(err);
@@ -56,7 +59,7 @@ export function channelsPage(ctx: Ctx, main: HTMLElement): void {
   function draw(): void {
     clear(body);
     if (rows.length === 0) {
-      body.append(h("tr", {}, h("td", { colspan: 6, class: "muted" }, filter.value ? "No channel matches." : "No channels yet: create one.")));
+      body.append(h("tr", {}, h("td", { colspan: 7, class: "muted" }, filter.value ? "No channel matches." : "No channels yet: create one.")));
     }
     for (const c of rows) {
       const s = live.get(c.arn!);
@@ -68,6 +71,7 @@ export function channelsPage(ctx: Ctx, main: HTMLElement): void {
         h("td", { "data-testid": "row-status" }, s ? badge("LIVE", "live") : badge("OFFLINE", "off")),
         h("td", {}, s?.health ?? "—"),
         h("td", { class: "num" }, s ? String(s.viewerCount ?? 0) : "—"),
+        h("td", { class: "muted" }, fmtTime(created.get(c.arn!))),
       ));
     }
   }
@@ -84,7 +88,7 @@ export function channelsPage(ctx: Ctx, main: HTMLElement): void {
     error,
     h("div", { class: "table-wrap" }, h("table", {},
       h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Type"), h("th", {}, "Latency"), h("th", {}, "Status"),
-        h("th", {}, "Health"), h("th", { class: "num" }, "Viewers"))),
+        h("th", {}, "Health"), h("th", { class: "num" }, "Viewers"), h("th", {}, "Created"))),
       body)),
     h("div", { class: "pager" }, prev, more),
     createForm(ctx),
