@@ -15,11 +15,14 @@ import (
 	"sync"
 	"time"
 
+	gosrt "github.com/datarhei/gosrt"
+
 	"github.com/onair-video/onair/internal/api"
 	"github.com/onair-video/onair/internal/config"
 	"github.com/onair-video/onair/internal/events"
 	"github.com/onair-video/onair/internal/hls"
 	"github.com/onair-video/onair/internal/ingest/rtmp"
+	"github.com/onair-video/onair/internal/ingest/srt"
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/metrics"
@@ -121,7 +124,7 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	endpoints := func(r *http.Request) ivs.Endpoints {
 		return ivs.Endpoints{
 			Host: publicHost(cfg.PublicHost, r), HTTPPort: ports["http"], RTMPSPort: ports["rtmps"], RTMPPort: ports["rtmp"],
-			Region: cfg.Region, Account: account.ID,
+			SRTPort: ports["srt"], Region: cfg.Region, Account: account.ID,
 		}
 	}
 	mux := http.NewServeMux()
@@ -149,7 +152,7 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 
 	var rtmpSrvs []*rtmp.Server
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	serve := func(name string, fn func() error) {
 		wg.Add(1)
 		go func() {
@@ -171,6 +174,11 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 		tlsLn := tls.NewListener(lns.rtmps, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		serve("rtmps", func() error { return s.Serve(tlsLn) })
 	}
+	var srtSrv *srt.Server
+	if lns.srt != nil {
+		srtSrv = srt.New(srt.Config{Registry: registry, Log: log})
+		serve("srt", func() error { return srtSrv.Serve(lns.srt) })
+	}
 	for name, addr := range lns.addrs() {
 		log.Info("listening", "listener", name, "addr", addr)
 	}
@@ -189,6 +197,9 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	registry.Close(stopCtx)
 	for _, s := range rtmpSrvs {
 		_ = s.Close() // Close errors are closed-listener noise at shutdown
+	}
+	if srtSrv != nil {
+		_ = srtSrv.Close()
 	}
 	hlsSrv.Close()   // releases blocked playlist requests
 	stopBackground() // ends SSE streams, so Shutdown need not wait them out
@@ -218,6 +229,7 @@ func publicHost(configured string, r *http.Request) string {
 // listeners.json is complete before /healthz answers.
 type listeners struct {
 	http, rtmp, rtmps net.Listener
+	srt               gosrt.Listener // UDP
 }
 
 func listen(cfg config.Config) (*listeners, error) {
@@ -237,6 +249,14 @@ func listen(cfg config.Config) (*listeners, error) {
 		}
 		*a.dst = ln
 	}
+	if cfg.SRTAddr != config.Off {
+		ln, err := gosrt.Listen("srt", cfg.SRTAddr, srt.ListenConfig())
+		if err != nil {
+			l.closeAll()
+			return nil, fmt.Errorf("app: listen srt on %s: %w", cfg.SRTAddr, err)
+		}
+		l.srt = ln
+	}
 	return l, nil
 }
 
@@ -254,17 +274,26 @@ func (l *listeners) each(fn func(name string, ln net.Listener)) {
 func (l *listeners) addrs() map[string]string {
 	m := map[string]string{}
 	l.each(func(name string, ln net.Listener) { m[name] = ln.Addr().String() })
+	if l.srt != nil {
+		m["srt"] = l.srt.Addr().String()
+	}
 	return m
 }
 
 func (l *listeners) ports() map[string]int {
 	m := map[string]int{}
 	l.each(func(name string, ln net.Listener) { m[name] = ln.Addr().(*net.TCPAddr).Port })
+	if l.srt != nil {
+		m["srt"] = l.srt.Addr().(*net.UDPAddr).Port
+	}
 	return m
 }
 
 func (l *listeners) closeAll() {
 	l.each(func(_ string, ln net.Listener) { _ = ln.Close() }) // already closed by Shutdown is fine
+	if l.srt != nil {
+		l.srt.Close()
+	}
 }
 
 func printBanner(opt Options, cfg config.Config, l *listeners, a ivs.Account, credPath string) {
@@ -286,6 +315,9 @@ func printBanner(opt Options, cfg config.Config, l *listeners, a ivs.Account, cr
 	}
 	if l.rtmp != nil {
 		fmt.Fprintf(w, "                rtmp://%s/app/<stream key>\n", hp(p["rtmp"]))
+	}
+	if l.srt != nil {
+		fmt.Fprintf(w, "                srt://%s?streamid=<stream key>\n", hp(p["srt"]))
 	}
 	fmt.Fprintf(w, "\n  Admin access key id:     %s\n", a.AccessKeyID)
 	if opt.ShowSecret {

@@ -28,6 +28,7 @@ type Config struct {
 	HTTPAddr           string
 	RTMPAddr           string
 	RTMPSAddr          string
+	SRTAddr            string
 	PublicHost         string
 	Region             string
 	TLSCert            string
@@ -142,6 +143,10 @@ var options = []option{
 	opt("rtmps-addr", ":1936", "RTMPS ingest (TCP+TLS); off disables",
 		func() (func(*Config, string) error, func(*Config) string) {
 			return str(func(c *Config) *string { return &c.RTMPSAddr })
+		}),
+	opt("srt-addr", ":9000", "SRT ingest (UDP); off disables",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.SRTAddr })
 		}),
 	opt("public-host", "", "host put into ingest and playback URLs (default: the request's Host, else 127.0.0.1)",
 		func() (func(*Config, string) error, func(*Config) string) {
@@ -317,6 +322,7 @@ func (c *Config) Validate() error {
 	var errs []error
 	for _, a := range []struct{ flag, v string }{
 		{"http-addr", c.HTTPAddr}, {"rtmp-addr", c.RTMPAddr}, {"rtmps-addr", c.RTMPSAddr},
+		{"srt-addr", c.SRTAddr},
 	} {
 		if a.v == Off {
 			continue

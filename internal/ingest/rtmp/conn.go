@@ -202,9 +202,9 @@ func (c *conn) bind(r *gortmplib.Reader, tm *trackMap, hub *stream.Hub) {
 		}
 		switch codec := st.Codec.(type) {
 		case *stream.H264:
-			f := &h264Fixer{sps: codec.SPS, pps: codec.PPS}
+			f := stream.NewH264Fixer(codec.SPS, codec.PPS)
 			r.OnDataH264(in, func(pts, dts time.Duration, au [][]byte) {
-				au, ok := f.fix(au)
+				au, ok := f.Fix(au)
 				if !ok {
 					return
 				}
@@ -212,9 +212,9 @@ func (c *conn) bind(r *gortmplib.Reader, tm *trackMap, hub *stream.Hub) {
 					Payload: au, RandomAccess: h264.IsRandomAccess(au)})
 			})
 		case *stream.H265:
-			f := &h265Fixer{vps: codec.VPS, sps: codec.SPS, pps: codec.PPS}
+			f := stream.NewH265Fixer(codec.VPS, codec.SPS, codec.PPS)
 			r.OnDataH265(in, func(pts, dts time.Duration, au [][]byte) {
-				au, ok := f.fix(au)
+				au, ok := f.Fix(au)
 				if !ok {
 					return
 				}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +29,8 @@ type Publish struct {
 	AudioChannels int
 	// Realtime paces the input like a live encoder (-re). Default true.
 	Realtime *bool
+	// Format is the output container: default flv, or mpegts for srt:// URLs.
+	Format string
 }
 
 // Process is a program a test started; it is killed with the test.
@@ -90,7 +93,13 @@ func StartFFmpeg(t testing.TB, p Publish) *Process {
 		args = append(args, "-c:a", "aac", "-b:a", p.AudioBitrate, "-ar", strconv.Itoa(p.AudioRate),
 			"-ac", strconv.Itoa(p.AudioChannels))
 	}
-	args = append(args, "-f", "flv", p.URL)
+	if p.Format == "" {
+		p.Format = "flv"
+		if strings.HasPrefix(p.URL, "srt://") {
+			p.Format = "mpegts"
+		}
+	}
+	args = append(args, "-f", p.Format, p.URL)
 	return StartProcess(t, bin, args...)
 }
 

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,7 +78,7 @@ func moduleRoot() (string, error) {
 type Server struct {
 	t       testing.TB
 	DataDir string
-	// Addrs are the bound addresses from listeners.json: http, rtmp, rtmps.
+	// Addrs are the bound addresses from listeners.json: http, rtmp, rtmps, srt.
 	Addrs           map[string]string
 	Region          string
 	AccessKeyID     string
@@ -113,7 +114,7 @@ func Start(t testing.TB, opts ...Options) *Server {
 		o.DataDir = t.TempDir()
 	}
 	args := append([]string{"serve", "--data-dir", o.DataDir,
-		"--http-addr", "127.0.0.1:0", "--rtmp-addr", "127.0.0.1:0", "--rtmps-addr", "127.0.0.1:0",
+		"--http-addr", "127.0.0.1:0", "--rtmp-addr", "127.0.0.1:0", "--rtmps-addr", "127.0.0.1:0", "--srt-addr", "127.0.0.1:0",
 		"--log-level", "debug"}, o.Args...)
 	s := &Server{t: t, DataDir: o.DataDir, Region: "us-east-1", logs: &syncBuffer{}, done: make(chan struct{})}
 	// A stale listeners.json from an earlier run in the same dir must not
@@ -221,6 +222,16 @@ func (s *Server) RTMPURL(key string) string { return "rtmp://" + s.Addrs["rtmp"]
 
 // RTMPSURL is the RTMPS ingest URL for a stream key.
 func (s *Server) RTMPSURL(key string) string { return "rtmps://" + s.Addrs["rtmps"] + "/app/" + key }
+
+// SRTURL is the SRT ingest URL for a stream key, with the channel's
+// passphrase when one is given (the caller then encrypts).
+func (s *Server) SRTURL(key, passphrase string) string {
+	q := url.Values{"streamid": {key}, "pkt_size": {"1316"}}
+	if passphrase != "" {
+		q.Set("passphrase", passphrase)
+	}
+	return "srt://" + s.Addrs["srt"] + "?" + q.Encode()
+}
 
 // Logs returns everything the server printed so far.
 func (s *Server) Logs() string { return s.logs.String() }

@@ -76,7 +76,14 @@ export function channelPage(ctx: Ctx, main: HTMLElement, id: string): void {
       h("dl", {},
         h("dt", {}, "Ingest server (RTMPS)"), h("dd", {}, copyable(`rtmps://${host}/app/`, "ingest-rtmps")),
         h("dt", {}, "Ingest server (RTMP)"), h("dd", {}, copyable(`rtmp://${hostOnly}:${ctx.cfg.rtmpPort}/app/`, "ingest-rtmp")),
-        c.srt?.endpoint ? h("dt", {}, "SRT") : null, c.srt?.endpoint ? h("dd", {}, copyable(`srt://${c.srt.endpoint}`, "ingest-srt")) : null,
+        ...(c.srt?.endpoint ? [
+          h("dt", {}, "Ingest server (SRT)"), h("dd", {}, copyable(`srt://${c.srt.endpoint}`, "ingest-srt")),
+          h("dt", {}, "SRT passphrase"), h("dd", {}, copyable(c.srt.passphrase ?? "", "srt-passphrase", true)),
+          // What ffmpeg and OBS take as one URL: the key in streamid, the passphrase to encrypt.
+          h("dt", {}, "SRT URL"), h("dd", {}, key?.value
+            ? copyable(`srt://${c.srt.endpoint}?streamid=${encodeURIComponent(key.value)}&passphrase=${encodeURIComponent(c.srt.passphrase ?? "")}`, "srt-url", true)
+            : h("span", { class: "muted" }, "needs a stream key")),
+        ] : []),
         h("dt", {}, "Stream key"), h("dd", {}, key?.value ? copyable(key.value, "stream-key", true) : h("span", { class: "muted" }, "none"),
           " ", h("button", { type: "button", class: "small", "data-testid": "rotate-key", onclick: () => rotate(keyArn) }, keyArn ? "Rotate" : "Create")),
         h("dt", {}, "Playback URL"), h("dd", {}, copyable(c.playbackUrl ?? "", "playback-url")),
