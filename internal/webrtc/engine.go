@@ -1,0 +1,161 @@
+// Package webrtc serves WebRTC: WHEP playback of every live channel
+// (/whep/{channelId}) and the peer-connection setup that the WHIP ingest
+// shares. Every peer connection's ICE runs on one UDP port (and ICE-TCP on
+// one TCP port), so a server behind a firewall needs two ports opened, not
+// a range.
+package webrtc
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/logging"
+	"github.com/pion/webrtc/v4"
+)
+
+// Codec parameters onair negotiates. H.264 is sent and received with
+// packetization-mode 1; the profile-level-id is the constrained-baseline one
+// browsers always offer, with level-asymmetry-allowed so any profile the
+// source carries is passed through (decoders take the SPS in band).
+const (
+	H264Fmtp      = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+	OpusFmtp      = "minptime=10;useinbandfec=1"
+	payloadH264   = 102
+	payloadH264CB = 106
+	payloadOpus   = 111
+)
+
+// ICE timeouts: a viewer or publisher whose network vanished is noticed in
+// seconds, not the half-minute of pion's defaults.
+const (
+	iceDisconnected = 4 * time.Second
+	iceFailed       = 8 * time.Second
+	iceKeepalive    = 2 * time.Second
+)
+
+// EngineConfig says where ICE listens and which addresses it announces.
+type EngineConfig struct {
+	// UDP is the socket every peer connection's ICE shares. Required.
+	UDP net.PacketConn
+	// TCP, if set, serves ICE-TCP for clients whose UDP is blocked.
+	TCP net.Listener
+	// PublicIPs, if set, are announced as host candidates instead of the
+	// interface addresses (a server behind 1:1 NAT, or --public-host).
+	PublicIPs []string
+	Log       *slog.Logger
+}
+
+// Engine makes peer connections that share the ICE sockets.
+type Engine struct {
+	api    *webrtc.API
+	udpMux ice.UDPMux
+	tcpMux ice.TCPMux
+}
+
+// NewEngine sets up codecs, interceptors (NACK, RTCP reports, TWCC) and the
+// ICE sockets.
+func NewEngine(cfg EngineConfig) (*Engine, error) {
+	if cfg.UDP == nil {
+		return nil, errors.New("webrtc: a UDP socket is required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	me := &webrtc.MediaEngine{}
+	for _, c := range []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine: H264Fmtp, RTCPFeedback: videoFeedback()}, PayloadType: payloadH264},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f", RTCPFeedback: videoFeedback()},
+			PayloadType: payloadH264CB},
+	} {
+		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, fmt.Errorf("webrtc: register H.264: %w", err)
+		}
+	}
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+			SDPFmtpLine: OpusFmtp},
+		PayloadType: payloadOpus,
+	}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, fmt.Errorf("webrtc: register Opus: %w", err)
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		return nil, fmt.Errorf("webrtc: interceptors: %w", err)
+	}
+
+	lf := logging.NewDefaultLoggerFactory()
+	lf.DefaultLogLevel = logging.LogLevelError
+	se := webrtc.SettingEngine{LoggerFactory: lf}
+	e := &Engine{udpMux: webrtc.NewICEUDPMux(lf.NewLogger("ice-udp"), cfg.UDP)}
+	se.SetICEUDPMux(e.udpMux)
+	types := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if cfg.TCP != nil {
+		e.tcpMux = webrtc.NewICETCPMux(lf.NewLogger("ice-tcp"), cfg.TCP, 64)
+		se.SetICETCPMux(e.tcpMux)
+		types = append(types, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	se.SetNetworkTypes(types)
+	// A server bound to loopback (tests, a reverse-proxied box) must still
+	// announce it.
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetICETimeouts(iceDisconnected, iceFailed, iceKeepalive)
+	if len(cfg.PublicIPs) > 0 {
+		se.SetNAT1To1IPs(cfg.PublicIPs, webrtc.ICECandidateTypeHost)
+	}
+	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	return e, nil
+}
+
+func videoFeedback() []webrtc.RTCPFeedback {
+	return []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"},
+		{Type: "nack", Parameter: "pli"}, {Type: "transport-cc"}}
+}
+
+// NewPeerConnection returns a peer connection on the shared ICE sockets.
+// No STUN or TURN servers: the server's own addresses are its candidates.
+func (e *Engine) NewPeerConnection() (*webrtc.PeerConnection, error) {
+	return e.api.NewPeerConnection(webrtc.Configuration{})
+}
+
+// Close releases the ICE sockets.
+func (e *Engine) Close() {
+	_ = e.udpMux.Close()
+	if e.tcpMux != nil {
+		_ = e.tcpMux.Close()
+	}
+}
+
+// Answer applies offer to pc and returns the complete answer, with every
+// candidate gathered (WHIP and WHEP answer once, without trickle from our
+// side). It fails for an offer that is not valid SDP or offers nothing
+// onair can use.
+func Answer(pc *webrtc.PeerConnection, offer string, timeout time.Duration) (string, error) {
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadOffer, err)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadOffer, err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return "", fmt.Errorf("webrtc: set local description: %w", err)
+	}
+	select {
+	case <-gathered:
+	case <-time.After(timeout):
+		return "", errors.New("webrtc: ICE gathering timed out")
+	}
+	return pc.LocalDescription().SDP, nil
+}
+
+// ErrBadOffer wraps why an SDP offer was refused.
+var ErrBadOffer = errors.New("webrtc: unusable SDP offer")
