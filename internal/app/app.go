@@ -28,6 +28,7 @@ import (
 	"github.com/onair-video/onair/internal/metrics"
 	"github.com/onair-video/onair/internal/session"
 	"github.com/onair-video/onair/internal/store/sqlite"
+	"github.com/onair-video/onair/internal/webrtc"
 	"github.com/onair-video/onair/internal/webui"
 )
 
@@ -115,7 +116,26 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	hlsSrv := hls.New(hls.Config{Log: log, PartDuration: cfg.HLSPartDuration, SegmentDuration: cfg.HLSSegmentDuration,
 		ViewerTimeout: cfg.HLSViewerTimeout})
 	defer hlsSrv.Close()
-	tracker := session.New(session.Config{Store: store, Events: svc, Log: log, Viewers: hlsSrv.Viewers,
+	var whep *webrtc.WHEP
+	if lns.webrtcUDP != nil {
+		engine, err := webrtc.NewEngine(webrtc.EngineConfig{UDP: lns.webrtcUDP, TCP: lns.webrtcTCP,
+			PublicIPs: publicIPs(cfg.PublicHost), Log: log})
+		if err != nil {
+			return err
+		}
+		defer engine.Close()
+		whep = webrtc.NewWHEP(webrtc.WHEPConfig{Engine: engine, Streams: registry, Log: log})
+		defer whep.Close()
+	}
+	// A channel's viewers are its HLS players and its WebRTC peers.
+	viewers := func(channelID string) int {
+		n := hlsSrv.Viewers(channelID)
+		if whep != nil {
+			n += whep.Viewers(channelID)
+		}
+		return n
+	}
+	tracker := session.New(session.Config{Store: store, Events: svc, Log: log, Viewers: viewers,
 		EnforceLimits: cfg.EnforceLimits})
 	registry.AddConsumer(tracker)
 	registry.AddConsumer(hlsSrv)
@@ -129,11 +149,14 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	}
 	mux := http.NewServeMux()
 	api.New(api.Config{Service: svc, Live: registry, Account: account, Endpoints: endpoints, Log: log,
-		Viewers: hlsSrv.Viewers, Metrics: tracker, Events: events.NewSSE(bgCtx, store, bus, log)}).Register(mux)
+		Viewers: viewers, Metrics: tracker, Events: events.NewSSE(bgCtx, store, bus, log)}).Register(mux)
 	// Methods are named so the patterns don't conflict with "GET /"; HEAD
 	// rides on GET, OPTIONS answers CORS preflights.
 	mux.Handle("GET /api/video/v1/", hlsSrv)
 	mux.Handle("OPTIONS /api/video/v1/", hlsSrv)
+	if whep != nil {
+		whep.Register(mux)
+	}
 	mux.Handle("GET /metrics", metrics.New(metrics.Config{Streams: registry, Sessions: tracker, Playback: hlsSrv}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -210,6 +233,15 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	return runErr
 }
 
+// publicIPs are the addresses WebRTC announces instead of the interfaces':
+// the public host when it is an IP (a name is left to the interfaces).
+func publicIPs(host string) []string {
+	if ip := net.ParseIP(host); ip != nil {
+		return []string{ip.String()}
+	}
+	return nil
+}
+
 // publicHost is the host for URLs in responses: the configured one, else the
 // host the client reached us at, else loopback.
 func publicHost(configured string, r *http.Request) string {
@@ -228,8 +260,9 @@ func publicHost(configured string, r *http.Request) string {
 // listeners are bound before anything serves, so that port 0 resolves and
 // listeners.json is complete before /healthz answers.
 type listeners struct {
-	http, rtmp, rtmps net.Listener
-	srt               gosrt.Listener // UDP
+	http, rtmp, rtmps, webrtcTCP net.Listener
+	srt                          gosrt.Listener // UDP
+	webrtcUDP                    net.PacketConn
 }
 
 func listen(cfg config.Config) (*listeners, error) {
@@ -238,7 +271,8 @@ func listen(cfg config.Config) (*listeners, error) {
 		name string
 		addr string
 		dst  *net.Listener
-	}{{"http", cfg.HTTPAddr, &l.http}, {"rtmp", cfg.RTMPAddr, &l.rtmp}, {"rtmps", cfg.RTMPSAddr, &l.rtmps}} {
+	}{{"http", cfg.HTTPAddr, &l.http}, {"rtmp", cfg.RTMPAddr, &l.rtmp}, {"rtmps", cfg.RTMPSAddr, &l.rtmps},
+		{"webrtc-tcp", webrtcTCPAddr(cfg), &l.webrtcTCP}} {
 		if a.addr == config.Off {
 			continue
 		}
@@ -257,14 +291,30 @@ func listen(cfg config.Config) (*listeners, error) {
 		}
 		l.srt = ln
 	}
+	if cfg.WebRTCUDPAddr != config.Off {
+		pc, err := net.ListenPacket("udp", cfg.WebRTCUDPAddr)
+		if err != nil {
+			l.closeAll()
+			return nil, fmt.Errorf("app: listen webrtc-udp on %s: %w", cfg.WebRTCUDPAddr, err)
+		}
+		l.webrtcUDP = pc
+	}
 	return l, nil
+}
+
+// webrtcTCPAddr is where ICE-TCP listens: nowhere when WebRTC is off.
+func webrtcTCPAddr(cfg config.Config) string {
+	if cfg.WebRTCUDPAddr == config.Off {
+		return config.Off
+	}
+	return cfg.WebRTCTCPAddr
 }
 
 func (l *listeners) each(fn func(name string, ln net.Listener)) {
 	for _, e := range []struct {
 		name string
 		ln   net.Listener
-	}{{"http", l.http}, {"rtmp", l.rtmp}, {"rtmps", l.rtmps}} {
+	}{{"http", l.http}, {"rtmp", l.rtmp}, {"rtmps", l.rtmps}, {"webrtc-tcp", l.webrtcTCP}} {
 		if e.ln != nil {
 			fn(e.name, e.ln)
 		}
@@ -276,6 +326,9 @@ func (l *listeners) addrs() map[string]string {
 	l.each(func(name string, ln net.Listener) { m[name] = ln.Addr().String() })
 	if l.srt != nil {
 		m["srt"] = l.srt.Addr().String()
+	}
+	if l.webrtcUDP != nil {
+		m["webrtc-udp"] = l.webrtcUDP.LocalAddr().String()
 	}
 	return m
 }
@@ -293,6 +346,9 @@ func (l *listeners) closeAll() {
 	l.each(func(_ string, ln net.Listener) { _ = ln.Close() }) // already closed by Shutdown is fine
 	if l.srt != nil {
 		l.srt.Close()
+	}
+	if l.webrtcUDP != nil {
+		_ = l.webrtcUDP.Close()
 	}
 }
 

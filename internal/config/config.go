@@ -29,6 +29,8 @@ type Config struct {
 	RTMPAddr           string
 	RTMPSAddr          string
 	SRTAddr            string
+	WebRTCUDPAddr      string
+	WebRTCTCPAddr      string
 	PublicHost         string
 	Region             string
 	TLSCert            string
@@ -147,6 +149,14 @@ var options = []option{
 	opt("srt-addr", ":9000", "SRT ingest (UDP); off disables",
 		func() (func(*Config, string) error, func(*Config) string) {
 			return str(func(c *Config) *string { return &c.SRTAddr })
+		}),
+	opt("webrtc-udp-addr", ":8189", "WebRTC (WHIP, WHEP) ICE on one UDP port; off disables WebRTC",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.WebRTCUDPAddr })
+		}),
+	opt("webrtc-tcp-addr", ":8189", "WebRTC ICE-TCP on one TCP port, for clients whose UDP is blocked; off disables",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.WebRTCTCPAddr })
 		}),
 	opt("public-host", "", "host put into ingest and playback URLs (default: the request's Host, else 127.0.0.1)",
 		func() (func(*Config, string) error, func(*Config) string) {
@@ -322,7 +332,7 @@ func (c *Config) Validate() error {
 	var errs []error
 	for _, a := range []struct{ flag, v string }{
 		{"http-addr", c.HTTPAddr}, {"rtmp-addr", c.RTMPAddr}, {"rtmps-addr", c.RTMPSAddr},
-		{"srt-addr", c.SRTAddr},
+		{"srt-addr", c.SRTAddr}, {"webrtc-udp-addr", c.WebRTCUDPAddr}, {"webrtc-tcp-addr", c.WebRTCTCPAddr},
 	} {
 		if a.v == Off {
 			continue

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,14 +92,21 @@ func chooseVariant(ch ivs.Channel) gohlslib.MuxerVariant {
 }
 
 // muxTracks picks the first video and the first audio track of the hub: the
-// stream is one rendition. MPEG-TS carries only H.264 and AAC, so a channel
-// asking for TS with H.265 or Opus falls back to fMP4 (reported in note).
+// stream is one rendition. AAC goes before Opus (a WebRTC publisher's Opus
+// comes with AAC converted from it, which Safari plays). MPEG-TS carries
+// only H.264 and AAC, so a channel asking for TS with H.265 or Opus falls
+// back to fMP4 (reported in note).
 func muxTracks(in []*stream.Track, variant gohlslib.MuxerVariant) (
 	out []muxTrack, list []*gohlslib.Track, v gohlslib.MuxerVariant, notes []string,
 ) {
 	out = make([]muxTrack, len(in))
 	var haveVideo, haveAudio bool
+	hasAAC := slices.ContainsFunc(in, func(t *stream.Track) bool { _, ok := t.Codec.(*stream.AAC); return ok })
 	for i, t := range in {
+		if _, ok := t.Codec.(*stream.Opus); ok && hasAAC {
+			notes = append(notes, fmt.Sprintf("track %d: Opus skipped for the AAC track", i))
+			continue
+		}
 		var mt muxTrack
 		switch c := t.Codec.(type) {
 		case *stream.H264:

@@ -36,6 +36,9 @@ type Metadata struct {
 func IngestConfigurations(tracks []*stream.Track, meta Metadata) ivs.IngestConfigurations {
 	out := ivs.IngestConfigurations{Video: []ivs.VideoConfiguration{}, Audio: []ivs.AudioConfiguration{}}
 	for _, t := range tracks {
+		if t.Derived {
+			continue
+		}
 		if t.Codec.IsVideo() {
 			v := videoConfiguration(t.Codec, meta)
 			v.Track = fmt.Sprintf("Track%d", len(out.Video))

@@ -24,6 +24,9 @@ type Publisher struct {
 	// stream is set by Start under reg.mu, read under reg.mu.
 	stream  *Stream
 	detach  []func()
+	// keyframe asks the encoder for a keyframe (WebRTC's PLI); set by an
+	// ingest that can, before Start.
+	keyframe func()
 	closeMu sync.Mutex
 	closed  bool
 }
@@ -35,6 +38,11 @@ func (p *Publisher) Channel() ivs.Channel { return p.channel }
 // the publisher off; the ingest must then close the connection and call
 // Close. Cause says why.
 func (p *Publisher) Done() <-chan struct{} { return p.stop }
+
+// OnKeyframeRequest sets how the ingest asks its encoder for a keyframe
+// (WHIP sends a PLI). Call it before Start. A WHEP viewer's decoder that
+// lost its place then recovers at once instead of at the next keyframe.
+func (p *Publisher) OnKeyframeRequest(fn func()) { p.keyframe = fn }
 
 // Cause returns why the publisher was cut off; valid once Done is closed.
 func (p *Publisher) Cause() error {
@@ -65,7 +73,7 @@ func (p *Publisher) Start(ctx context.Context, tracks []*stream.Track, meta Meta
 	}
 	hub := stream.NewHub(tracks)
 	st := &Stream{Channel: p.channel, StreamID: ss.StreamID, StartTime: ss.StartTime, Conn: p.conn, Hub: hub,
-		Ingest: ingest, pub: p}
+		Ingest: ingest, pub: p, keyframe: p.keyframe}
 	for _, c := range p.reg.consumers {
 		p.detach = append(p.detach, c.Attach(st))
 	}

@@ -64,8 +64,17 @@ type Stream struct {
 	// Ingest is what the encoder announced, as the session records it.
 	Ingest ivs.IngestConfigurations
 
-	pub    *Publisher
-	health atomic.Pointer[string] // set by the session tracker
+	pub      *Publisher
+	health   atomic.Pointer[string] // set by the session tracker
+	keyframe func()
+}
+
+// RequestKeyframe asks the encoder for a keyframe when its ingest can (WHIP);
+// otherwise the next one comes at the encoder's own interval.
+func (s *Stream) RequestKeyframe() {
+	if s.keyframe != nil {
+		s.keyframe()
+	}
 }
 
 // SetHealth records the health the session tracker judged, which then

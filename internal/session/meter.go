@@ -47,6 +47,9 @@ type meter struct {
 }
 
 func (m *meter) observe(u *stream.Unit, now time.Time) {
+	if u.Track.Derived {
+		return // not what the encoder sent
+	}
 	m.lastUnit = now
 	if !u.Track.Codec.IsVideo() {
 		m.audioBytes += int64(u.Size())

@@ -56,4 +56,8 @@ type Track struct {
 	// ClockRate is the time base consumers use for this track: 90000 for video,
 	// the sample rate for audio.
 	ClockRate int
+	// Derived marks a track onair made from another one (AAC converted from
+	// a WebRTC publisher's Opus, for HLS): consumers that want the encoder's
+	// own media (stats, ingest configuration) skip it.
+	Derived bool
 }

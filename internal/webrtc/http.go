@@ -1,0 +1,111 @@
+package webrtc
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// maxSDP bounds an offer or a trickle fragment: a browser's offer is a few
+// kilobytes.
+const maxSDP = 64 << 10
+
+// HTTPError is an answer with a status and a plain-text reason.
+type HTTPError struct {
+	Status int
+	Msg    string
+}
+
+func (e *HTTPError) Error() string { return e.Msg }
+
+// Fail writes err as WHIP/WHEP clients read it: the status, and the reason
+// as text.
+func Fail(w http.ResponseWriter, err error) {
+	var he *HTTPError
+	if !errors.As(err, &he) {
+		he = &HTTPError{Status: http.StatusInternalServerError, Msg: "internal error"}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(he.Status)
+	_, _ = io.WriteString(w, he.Msg+"\n")
+}
+
+// CORS lets a page on another origin publish and play (RFC 9725 §4.8 and
+// the WHEP draft expect it); the stream key in Authorization is the
+// credential, not a cookie.
+func CORS(w http.ResponseWriter, methods string) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", methods)
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match")
+	h.Set("Access-Control-Expose-Headers", "Location, ETag, Link, Accept-Patch")
+	h.Set("Access-Control-Max-Age", "86400")
+}
+
+// ReadOffer reads an SDP offer from a POST: Content-Type application/sdp,
+// at most maxSDP bytes.
+func ReadOffer(w http.ResponseWriter, r *http.Request) (string, error) {
+	return readBody(w, r, "application/sdp")
+}
+
+func readBody(w http.ResponseWriter, r *http.Request, want string) (string, error) {
+	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || ct != want {
+		return "", &HTTPError{http.StatusUnsupportedMediaType, "Content-Type must be " + want}
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSDP))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return "", &HTTPError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", maxSDP)}
+		}
+		return "", &HTTPError{http.StatusBadRequest, "reading the body failed"}
+	}
+	if len(b) == 0 {
+		return "", &HTTPError{http.StatusBadRequest, "empty body: an SDP offer is required"}
+	}
+	return string(b), nil
+}
+
+// Trickle applies a PATCH of trickle ICE candidates (RFC 8840 SDP
+// fragment) to pc. Only candidates are taken; an ICE restart is not
+// served (405 would lie; 501 says so plainly... RFC 9725 allows 405/501).
+func Trickle(w http.ResponseWriter, r *http.Request, pc *webrtc.PeerConnection) error {
+	frag, err := readBody(w, r, "application/trickle-ice-sdpfrag")
+	if err != nil {
+		return err
+	}
+	remote := pc.RemoteDescription()
+	for line := range strings.SplitSeq(frag, "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "a=candidate:"):
+			mid := ""
+			if remote != nil {
+				mid = firstMid(remote.SDP)
+			}
+			if err := pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: strings.TrimPrefix(line, "a="), SDPMid: &mid}); err != nil {
+				return &HTTPError{http.StatusBadRequest, "bad candidate: " + err.Error()}
+			}
+		case strings.HasPrefix(line, "a=ice-ufrag:"):
+			if remote != nil && !strings.Contains(remote.SDP, line) {
+				return &HTTPError{http.StatusNotImplemented, "ICE restart is not supported: start a new session"}
+			}
+		}
+	}
+	return nil
+}
+
+func firstMid(sdp string) string {
+	for line := range strings.SplitSeq(sdp, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "a=mid:"); ok {
+			return v
+		}
+	}
+	return "0"
+}

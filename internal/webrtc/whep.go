@@ -1,0 +1,490 @@
+package webrtc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/stream"
+	"github.com/onair-video/onair/internal/transcode"
+)
+
+const (
+	// answerTimeout bounds ICE gathering for an answer (local sockets only:
+	// milliseconds in practice).
+	answerTimeout = 5 * time.Second
+	// feedQueue is the hub queue of a channel's WebRTC feed: ~4 s of a
+	// 30 fps stream with audio.
+	feedQueue = 512
+	// rtpMTU leaves room for SRTP and the header extensions the
+	// interceptors add, under a 1280-byte IPv6 minimum path MTU.
+	rtpMTU = 1200
+	// keyframeEvery bounds how often viewers' picture-loss reports reach
+	// the encoder.
+	keyframeEvery = time.Second
+)
+
+// Streams finds a channel's live stream; *live.Registry implements it.
+type Streams interface {
+	Get(channelID string) (*live.Stream, bool)
+}
+
+// WHEPConfig holds the dependencies of a WHEP server.
+type WHEPConfig struct {
+	Engine  *Engine
+	Streams Streams
+	Log     *slog.Logger
+}
+
+// WHEP serves WebRTC playback: POST /whep/{channelId} with an SDP offer
+// answers with the channel's live stream. One feed per live stream reads
+// the hub once and packetizes once; every viewer's peer connection is bound
+// to the feed's shared tracks, so a viewer costs its encryption and sends
+// only.
+type WHEP struct {
+	engine  *Engine
+	streams Streams
+	log     *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	feeds    map[string]*feed   // by stream id
+	sessions map[string]*viewer // by session id
+	closed   bool
+	wg       sync.WaitGroup
+}
+
+// NewWHEP returns a WHEP server.
+func NewWHEP(cfg WHEPConfig) *WHEP {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &WHEP{engine: cfg.Engine, streams: cfg.Streams, log: cfg.Log.With("component", "whep"),
+		ctx: ctx, cancel: cancel, feeds: make(map[string]*feed), sessions: make(map[string]*viewer)}
+}
+
+// Register adds the WHEP routes to mux.
+func (s *WHEP) Register(mux *http.ServeMux) {
+	mux.HandleFunc("OPTIONS /whep/{channelId}", s.options)
+	mux.HandleFunc("OPTIONS /whep/{channelId}/{session}", s.options)
+	mux.HandleFunc("POST /whep/{channelId}", s.post)
+	mux.HandleFunc("PATCH /whep/{channelId}/{session}", s.patch)
+	mux.HandleFunc("DELETE /whep/{channelId}/{session}", s.delete)
+}
+
+// Viewers counts a channel's WebRTC viewers, for GetStream's viewerCount.
+func (s *WHEP) Viewers(channelID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, v := range s.sessions {
+		if v.feed.st.Channel.ID == channelID {
+			n++
+		}
+	}
+	return n
+}
+
+// Close ends every session and feed and waits for them.
+func (s *WHEP) Close() {
+	s.mu.Lock()
+	s.closed = true
+	viewers := make([]*viewer, 0, len(s.sessions))
+	for _, v := range s.sessions {
+		viewers = append(viewers, v)
+	}
+	s.mu.Unlock()
+	for _, v := range viewers {
+		v.close()
+	}
+	s.cancel()
+	s.wg.Wait()
+}
+
+func (s *WHEP) options(w http.ResponseWriter, _ *http.Request) {
+	CORS(w, "POST, PATCH, DELETE, OPTIONS")
+	w.Header().Set("Accept-Post", "application/sdp")
+	w.Header().Set("Accept-Patch", "application/trickle-ice-sdpfrag")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *WHEP) post(w http.ResponseWriter, r *http.Request) {
+	CORS(w, "POST, PATCH, DELETE, OPTIONS")
+	id := r.PathValue("channelId")
+	offer, err := ReadOffer(w, r)
+	if err != nil {
+		Fail(w, err)
+		return
+	}
+	st, ok := s.streams.Get(id)
+	if !ok {
+		Fail(w, &HTTPError{http.StatusNotFound, "channel " + id + " is not live"})
+		return
+	}
+	v, answer, err := s.join(st, offer)
+	if err != nil {
+		if !errors.As(err, new(*HTTPError)) {
+			s.log.Warn("whep session", "channel", st.Channel.ARN, "err", err)
+		}
+		Fail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/sdp")
+	w.Header().Set("Location", "/whep/"+id+"/"+v.id)
+	w.Header().Set("ETag", `"`+v.id+`"`)
+	w.Header().Set("Accept-Patch", "application/trickle-ice-sdpfrag")
+	w.WriteHeader(http.StatusCreated)
+	_, _ = w.Write([]byte(answer))
+}
+
+func (s *WHEP) session(w http.ResponseWriter, r *http.Request) (*viewer, bool) {
+	CORS(w, "POST, PATCH, DELETE, OPTIONS")
+	s.mu.Lock()
+	v, ok := s.sessions[r.PathValue("session")]
+	s.mu.Unlock()
+	if !ok || v.feed.st.Channel.ID != r.PathValue("channelId") {
+		Fail(w, &HTTPError{http.StatusNotFound, "no such session"})
+		return nil, false
+	}
+	return v, true
+}
+
+func (s *WHEP) patch(w http.ResponseWriter, r *http.Request) {
+	v, ok := s.session(w, r)
+	if !ok {
+		return
+	}
+	if err := Trickle(w, r, v.pc); err != nil {
+		Fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *WHEP) delete(w http.ResponseWriter, r *http.Request) {
+	v, ok := s.session(w, r)
+	if !ok {
+		return
+	}
+	v.close()
+	w.WriteHeader(http.StatusOK)
+}
+
+// join makes a viewer of st's feed (starting the feed for the first one)
+// and answers its offer.
+func (s *WHEP) join(st *live.Stream, offer string) (*viewer, string, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, "", &HTTPError{http.StatusServiceUnavailable, "server shutting down"}
+	}
+	f, ok := s.feeds[st.StreamID]
+	if !ok {
+		var err error
+		if f, err = s.newFeed(st); err != nil {
+			s.mu.Unlock()
+			return nil, "", err
+		}
+		s.feeds[st.StreamID] = f
+	}
+	v := &viewer{id: newSessionID(), feed: f, w: s}
+	s.sessions[v.id] = v // held before the answer, so the feed is not torn down meanwhile
+	s.mu.Unlock()
+
+	answer, err := v.connect(offer)
+	if err != nil {
+		v.close()
+		return nil, "", err
+	}
+	s.log.Info("viewer joined", "channel", st.Channel.ARN, "session", v.id)
+	return v, answer, nil
+}
+
+// leave removes v; the last viewer of a feed stops it.
+func (s *WHEP) leave(v *viewer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.sessions[v.id]; !ok {
+		return
+	}
+	delete(s.sessions, v.id)
+	for _, o := range s.sessions {
+		if o.feed == v.feed {
+			return
+		}
+	}
+	if s.feeds[v.feed.st.StreamID] == v.feed {
+		delete(s.feeds, v.feed.st.StreamID)
+	}
+	v.feed.stop()
+}
+
+func newSessionID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// viewer is one WHEP session.
+type viewer struct {
+	id   string
+	feed *feed
+	w    *WHEP
+	pc   *webrtc.PeerConnection
+	once sync.Once
+}
+
+func (v *viewer) connect(offer string) (string, error) {
+	pc, err := v.w.engine.NewPeerConnection()
+	if err != nil {
+		return "", err
+	}
+	v.pc = pc
+	pc.OnConnectionStateChange(func(state webrtc.PeerConnectionState) {
+		switch state {
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			go v.close() // not from pion's callback goroutine: close waits on it
+		}
+	})
+	for _, t := range []*webrtc.TrackLocalStaticRTP{v.feed.video, v.feed.audio} {
+		if t == nil {
+			continue
+		}
+		sender, err := pc.AddTrack(t)
+		if err != nil {
+			return "", err
+		}
+		go v.readRTCP(sender)
+	}
+	answer, err := Answer(pc, offer, answerTimeout)
+	if errors.Is(err, ErrBadOffer) {
+		return "", &HTTPError{http.StatusBadRequest, err.Error()}
+	}
+	return answer, err
+}
+
+// readRTCP drains a sender's RTCP (the interceptors need it read) and
+// passes picture-loss reports on to the encoder, at most once a second
+// per feed.
+func (v *viewer) readRTCP(sender *webrtc.RTPSender) {
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				v.feed.requestKeyframe()
+			}
+		}
+	}
+}
+
+func (v *viewer) close() {
+	v.once.Do(func() {
+		if v.pc != nil {
+			_ = v.pc.Close()
+		}
+		v.w.leave(v)
+		v.w.log.Info("viewer left", "channel", v.feed.st.Channel.ARN, "session", v.id)
+	})
+}
+
+// feed packetizes one live stream for all its WebRTC viewers.
+type feed struct {
+	w     *WHEP
+	st    *live.Stream
+	video *webrtc.TrackLocalStaticRTP
+	audio *webrtc.TrackLocalStaticRTP
+
+	vtrack, atrack *stream.Track
+	cancel         context.CancelFunc
+	done           chan struct{}
+
+	kfMu   sync.Mutex
+	lastKF time.Time
+}
+
+// newFeed starts reading st for WebRTC; called with w.mu held.
+func (s *WHEP) newFeed(st *live.Stream) (*feed, error) {
+	f := &feed{w: s, st: st, done: make(chan struct{})}
+	for _, t := range st.Hub.Tracks() {
+		switch t.Codec.(type) {
+		case *stream.H264:
+			if f.vtrack == nil {
+				f.vtrack = t
+			}
+		case *stream.Opus:
+			f.atrack = t // the publisher's own Opus beats converted audio
+		case *stream.AAC:
+			if f.atrack == nil {
+				f.atrack = t
+			}
+		}
+	}
+	if f.vtrack == nil {
+		return nil, &HTTPError{http.StatusUnsupportedMediaType, "the stream's video is not H.264, which WebRTC playback needs"}
+	}
+	var err error
+	f.video, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: H264Fmtp}, "video", "onair-"+st.Channel.ID)
+	if err != nil {
+		return nil, err
+	}
+	if f.atrack != nil {
+		f.audio, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000,
+			Channels: 2, SDPFmtpLine: OpusFmtp}, "audio", "onair-"+st.Channel.ID)
+		if err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	f.cancel = cancel
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(f.done)
+		f.run(ctx)
+	}()
+	return f, nil
+}
+
+func (f *feed) stop() { f.cancel() }
+
+func (f *feed) requestKeyframe() {
+	f.kfMu.Lock()
+	defer f.kfMu.Unlock()
+	if time.Since(f.lastKF) < keyframeEvery {
+		return
+	}
+	f.lastKF = time.Now()
+	f.st.RequestKeyframe()
+}
+
+// run reads the hub until the stream ends or the last viewer leaves.
+func (f *feed) run(ctx context.Context) {
+	log := f.w.log.With("channel", f.st.Channel.ARN, "stream_id", f.st.StreamID)
+	r := f.st.Hub.NewReader(feedQueue)
+	defer r.Close()
+
+	vp := &videoPacketizer{seq: uint16(mrand.Uint32()), base: mrand.Uint32()}
+	ap := &audioPacketizer{seq: uint16(mrand.Uint32()), base: mrand.Uint32()}
+	// Audio: Opus as it is; AAC through one converter per feed, shared by
+	// every viewer. Without ffmpeg, viewers get the picture only.
+	var writeAudio func(u *stream.Unit)
+	if f.atrack != nil {
+		switch c := f.atrack.Codec.(type) {
+		case *stream.Opus:
+			writeAudio = func(u *stream.Unit) { _ = f.audio.WriteRTP(ap.packet(u.PTS, u.Payload[0])) }
+		case *stream.AAC:
+			conv, err := transcode.AACToOpus(ctx, c.Config, log, func(fr transcode.Frame) {
+				_ = f.audio.WriteRTP(ap.packet(fr.PTS, fr.Data))
+			})
+			if err != nil {
+				log.Warn("webrtc audio off", "reason", err.Error())
+				break
+			}
+			defer conv.Close()
+			writeAudio = func(u *stream.Unit) { conv.Write(transcode.Frame{PTS: u.PTS, Data: u.Payload[0]}) }
+		}
+	}
+	f.requestKeyframe() // the first viewer starts at once when the ingest can
+	started := false
+	for {
+		u, err := r.Read(ctx)
+		if err != nil {
+			switch {
+			case errors.Is(err, stream.ErrClosed):
+				f.endViewers() // the stream ended
+			case errors.Is(err, stream.ErrSlowReader):
+				log.Warn("webrtc feed fell behind the stream; viewers are dropped")
+				f.endViewers()
+			}
+			return
+		}
+		switch u.Track {
+		case f.vtrack:
+			if !started && !u.RandomAccess {
+				continue
+			}
+			started = true
+			for _, p := range vp.packets(u) {
+				_ = f.video.WriteRTP(p) // per-binding errors are the viewer's, handled by its state
+			}
+		case f.atrack:
+			if started && writeAudio != nil {
+				writeAudio(u)
+			}
+		}
+	}
+}
+
+// endViewers closes the peer connections of this feed's viewers.
+func (f *feed) endViewers() {
+	f.w.mu.Lock()
+	var vs []*viewer
+	for _, v := range f.w.sessions {
+		if v.feed == f {
+			vs = append(vs, v)
+		}
+	}
+	f.w.mu.Unlock()
+	for _, v := range vs {
+		go v.close() // close takes w.mu via leave, and stops this feed
+	}
+}
+
+// videoPacketizer turns H.264 access units into RTP packets with the
+// unit's presentation time.
+type videoPacketizer struct {
+	payloader codecs.H264Payloader
+	seq       uint16
+	base      uint32
+}
+
+func (p *videoPacketizer) packets(u *stream.Unit) []*rtp.Packet {
+	b, err := h264.AnnexB(u.Payload).Marshal()
+	if err != nil {
+		return nil
+	}
+	payloads := p.payloader.Payload(rtpMTU, b)
+	ts := p.base + uint32(int64(u.PTS)*90000/int64(time.Second)&math.MaxUint32)
+	out := make([]*rtp.Packet, len(payloads))
+	for i, pl := range payloads {
+		out[i] = &rtp.Packet{Header: rtp.Header{Version: 2, Marker: i == len(payloads)-1, SequenceNumber: p.seq,
+			Timestamp: ts}, Payload: pl}
+		p.seq++
+	}
+	return out
+}
+
+// audioPacketizer puts one Opus packet in one RTP packet.
+type audioPacketizer struct {
+	seq  uint16
+	base uint32
+}
+
+func (p *audioPacketizer) packet(pts time.Duration, data []byte) *rtp.Packet {
+	ts := p.base + uint32(int64(pts)*48000/int64(time.Second)&math.MaxUint32)
+	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: p.seq, Timestamp: ts}, Payload: data}
+	p.seq++
+	return pkt
+}

@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ivs"
+	"github.com/aws/aws-sdk-go-v2/service/ivs/types"
+
+	"github.com/onair-video/onair/test/e2e/harness"
+)
+
+// An RTMP stream (H.264 + AAC) plays over WHEP: H.264 passed through at
+// the encoder's frame rate, AAC converted to Opus; the viewer counts in
+// viewerCount; a channel that is not live is a 404; DELETE ends the session.
+func TestWHEPPlaysRTMP(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	c := s.IVS()
+	ch, key := createChannel(t, c, "whep", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
+	whep := s.Endpoint() + "/whep/" + idOf(ch)
+	ctx := harness.Context(t, 60*time.Second)
+
+	if status, _, body, err := harness.PostSDP(ctx, whep, "", "v=0\r\n"); err != nil || status != http.StatusNotFound {
+		t.Fatalf("offline channel: %d %v %s", status, err, body)
+	}
+	harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(aws.ToString(key.Value)), Size: "640x360", Rate: 30, GOP: 30, Audio: true})
+	waitLive(t, c, aws.ToString(ch.Arn))
+
+	for name, tc := range map[string]struct {
+		ctype, body string
+		status      int
+	}{
+		"garbage SDP":  {"application/sdp", "this is not SDP", http.StatusBadRequest},
+		"wrong type":   {"text/plain", "v=0", http.StatusUnsupportedMediaType},
+		"empty offer":  {"application/sdp", "", http.StatusBadRequest},
+		"oversize SDP": {"application/sdp", strings.Repeat("a=x\r\n", 20000), http.StatusRequestEntityTooLarge},
+	} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, whep, strings.NewReader(tc.body))
+		req.Header.Set("Content-Type", tc.ctype)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: status %d, want %d", name, resp.StatusCode, tc.status)
+		}
+	}
+
+	v, err := harness.WatchWHEP(ctx, whep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if !strings.HasPrefix(v.Location, "/whep/"+idOf(ch)+"/") {
+		t.Errorf("Location %q", v.Location)
+	}
+	harness.Eventually(t, 15*time.Second, func() error {
+		if n := len(v.Frames()); n < 90 {
+			return fmt.Errorf("%d frames", n)
+		}
+		if n := v.AudioPackets(); n < 100 {
+			return fmt.Errorf("%d audio packets", n)
+		}
+		return nil
+	})
+	vc, ac := v.Codecs()
+	if vc != "video/H264" || ac != "audio/opus" {
+		t.Errorf("codecs %s %s", vc, ac)
+	}
+	// 30 fps: frames 3000 ticks apart (RTMP's millisecond times make that
+	// 2970 or 3060), and 3 s of frames arrive in about 3 s.
+	fs := v.Frames()
+	last := fs[len(fs)-90:]
+	for i := 1; i < len(last); i++ {
+		if d := last[i].Timestamp - last[i-1].Timestamp; d < 2900 || d > 3100 {
+			t.Fatalf("frame %d: timestamp step %d, want 3000 ± 100", i, d)
+		}
+	}
+	if d := last[len(last)-1].Timestamp - last[0].Timestamp; d < 89*2990 || d > 89*3010 {
+		t.Errorf("89 frame intervals span %d ticks, want %d", d, 89*3000)
+	}
+	if span := last[len(last)-1].Arrived.Sub(last[0].Arrived); span < 2500*time.Millisecond || span > 3500*time.Millisecond {
+		t.Errorf("89 frame intervals arrived over %v, want about 2.97 s", span)
+	}
+	harness.Eventually(t, 10*time.Second, func() error {
+		out, err := c.GetStream(ctx, &ivs.GetStreamInput{ChannelArn: ch.Arn})
+		if err != nil {
+			return err
+		}
+		if out.Stream.ViewerCount != 1 {
+			return fmt.Errorf("viewerCount %d", out.Stream.ViewerCount)
+		}
+		return nil
+	})
+
+	req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, s.Endpoint()+v.Location, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("DELETE: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	harness.Eventually(t, 10*time.Second, func() error {
+		out, err := c.GetStream(ctx, &ivs.GetStreamInput{ChannelArn: ch.Arn})
+		if err != nil {
+			return err
+		}
+		if out.Stream.ViewerCount != 0 {
+			return fmt.Errorf("viewerCount %d after DELETE", out.Stream.ViewerCount)
+		}
+		return nil
+	})
+}
