@@ -23,6 +23,7 @@ import (
 	"github.com/onair-video/onair/internal/hls"
 	"github.com/onair-video/onair/internal/ingest/rtmp"
 	"github.com/onair-video/onair/internal/ingest/srt"
+	"github.com/onair-video/onair/internal/ingest/whip"
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/metrics"
@@ -117,6 +118,7 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 		ViewerTimeout: cfg.HLSViewerTimeout})
 	defer hlsSrv.Close()
 	var whep *webrtc.WHEP
+	var whipSrv *whip.Server
 	if lns.webrtcUDP != nil {
 		engine, err := webrtc.NewEngine(webrtc.EngineConfig{UDP: lns.webrtcUDP, TCP: lns.webrtcTCP,
 			PublicIPs: publicIPs(cfg.PublicHost), Log: log})
@@ -126,6 +128,8 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 		defer engine.Close()
 		whep = webrtc.NewWHEP(webrtc.WHEPConfig{Engine: engine, Streams: registry, Log: log})
 		defer whep.Close()
+		whipSrv = whip.New(whip.Config{Engine: engine, Registry: registry, Log: log})
+		defer whipSrv.Close()
 	}
 	// A channel's viewers are its HLS players and its WebRTC peers.
 	viewers := func(channelID string) int {
@@ -156,6 +160,7 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	mux.Handle("OPTIONS /api/video/v1/", hlsSrv)
 	if whep != nil {
 		whep.Register(mux)
+		whipSrv.Register(mux)
 	}
 	mux.Handle("GET /metrics", metrics.New(metrics.Config{Streams: registry, Sessions: tracker, Playback: hlsSrv}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

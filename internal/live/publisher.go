@@ -22,13 +22,13 @@ type Publisher struct {
 	cause    error // set once, before stop is closed
 
 	// stream is set by Start under reg.mu, read under reg.mu.
-	stream  *Stream
-	detach  []func()
+	stream *Stream
+	detach []func()
 	// keyframe asks the encoder for a keyframe (WebRTC's PLI); set by an
 	// ingest that can, before Start.
 	keyframe func()
-	closeMu sync.Mutex
-	closed  bool
+	closeMu  sync.Mutex
+	closed   bool
 }
 
 // Channel returns the channel the publisher's key belongs to.

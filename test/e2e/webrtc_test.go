@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,4 +116,99 @@ func TestWHEPPlaysRTMP(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A WHIP publisher (pion, H.264 + Opus) goes live: refusals first (garbage
+// SDP, no or a wrong key, a second publisher), then HLS plays it with the
+// Opus converted to AAC, and a WHEP viewer gets every frame in order with a
+// measured latency; DELETE on the WHIP session ends the stream.
+func TestWHIPToHLSAndWHEP(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	c := s.IVS()
+	ch, key := createChannel(t, c, "whip", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
+	whip := s.Endpoint() + "/whip"
+	ctx := harness.Context(t, 90*time.Second)
+	clip := harness.MakeClip(t, "640x360", 30, 4*time.Second)
+
+	for name, tc := range map[string]struct {
+		key, sdp string
+		status   int
+	}{
+		"no key":      {"", "v=0\r\n", http.StatusUnauthorized},
+		"garbage SDP": {aws.ToString(key.Value), "this is not SDP", http.StatusBadRequest},
+	} {
+		if status, _, body, err := harness.PostSDP(ctx, whip, tc.key, tc.sdp); err != nil || status != tc.status {
+			t.Errorf("%s: %d %v %s, want %d", name, status, err, body, tc.status)
+		}
+	}
+	if p, err := harness.PublishWHIP(ctx, whip, "sk_us-east-1_nope", clip); err != nil || p.Status != http.StatusUnauthorized {
+		t.Fatalf("unknown key: %+v %v", p, err)
+	}
+
+	pub, err := harness.PublishWHIP(ctx, whip, aws.ToString(key.Value), clip)
+	if err != nil || pub.Status != http.StatusCreated || !strings.HasPrefix(pub.Location, "/whip/") {
+		t.Fatalf("publish: %+v %v", pub, err)
+	}
+	defer pub.Close()
+	st := waitLive(t, c, aws.ToString(ch.Arn))
+	if p2, err := harness.PublishWHIP(ctx, whip, aws.ToString(key.Value), clip); err != nil || p2.Status != http.StatusConflict {
+		t.Fatalf("second publisher: %+v %v", p2, err)
+	}
+	sess, err := c.GetStreamSession(ctx, &ivs.GetStreamSessionInput{ChannelArn: ch.Arn, StreamId: st.StreamId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := sess.StreamSession.IngestConfigurations
+	if len(in.VideoConfigurations) != 1 || in.VideoConfigurations[0].VideoWidth != 640 || len(in.AudioConfigurations) != 1 ||
+		!strings.Contains(strings.ToLower(aws.ToString(in.AudioConfigurations[0].Codec)), "opus") {
+		t.Errorf("ingest configurations %+v", in)
+	}
+
+	// HLS: H.264 with AAC converted from the Opus.
+	playback := aws.ToString(ch.PlaybackUrl)
+	mv, res := waitMultivariant(t, playback)
+	checkVariant(t, mv.Variants[0], res, "640x360", 30, "avc1.", "mp4a.40.2")
+
+	// WHEP: every frame, 3000 ticks apart, stamped with its send time.
+	v, err := harness.WatchWHEP(ctx, s.Endpoint()+"/whep/"+idOf(ch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	harness.Eventually(t, 20*time.Second, func() error {
+		if n := len(v.Frames()); n < 150 {
+			return fmt.Errorf("%d frames", n)
+		}
+		if n := v.AudioPackets(); n < 150 {
+			return fmt.Errorf("%d audio packets", n)
+		}
+		return nil
+	})
+	fs := v.Frames()
+	var lat []time.Duration
+	for i, f := range fs {
+		if i > 0 && f.Timestamp-fs[i-1].Timestamp != 3000 {
+			t.Fatalf("frame %d: timestamp step %d, want 3000", i, f.Timestamp-fs[i-1].Timestamp)
+		}
+		if f.Sent.IsZero() {
+			t.Fatalf("frame %d carries no send stamp", i)
+		}
+		lat = append(lat, f.Arrived.Sub(f.Sent))
+	}
+	slices.Sort(lat)
+	p50, p95 := lat[len(lat)/2], lat[len(lat)*95/100]
+	t.Logf("WHIP→WHEP latency over %d frames: p50 %v, p95 %v, max %v", len(lat), p50, p95, lat[len(lat)-1])
+	if p50 > 150*time.Millisecond {
+		t.Errorf("WHIP→WHEP latency p50 %v over 150 ms", p50)
+	}
+
+	// DELETE of the WHIP session ends the stream.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, s.Endpoint()+pub.Location, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("DELETE: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	waitOffline(t, c, aws.ToString(ch.Arn), 10*time.Second)
 }

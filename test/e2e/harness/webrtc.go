@@ -11,6 +11,7 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -20,6 +21,9 @@ type Frame struct {
 	Timestamp uint32
 	Arrived   time.Time
 	Bytes     int
+	// Sent is the send time a PublishWHIP publisher stamped in the frame
+	// (zero for other sources): Arrived - Sent is the frame's latency.
+	Sent time.Time
 }
 
 // WHEPViewer is a pion peer connection playing a channel over WHEP, the way
@@ -32,6 +36,7 @@ type WHEPViewer struct {
 	frames       []Frame
 	audioPackets int
 	cur          *Frame
+	depack       codecs.H264Packet
 	videoCodec   string
 	audioCodec   string
 }
@@ -147,6 +152,11 @@ func (v *WHEPViewer) observe(kind webrtc.RTPCodecType, p *rtp.Packet, now time.T
 		v.cur = &Frame{Timestamp: p.Timestamp}
 	}
 	v.cur.Bytes += len(p.Payload)
+	if nal, err := v.depack.Unmarshal(p.Payload); err == nil && len(nal) > 0 && v.cur.Sent.IsZero() {
+		if t, ok := readStamp(nal); ok {
+			v.cur.Sent = t
+		}
+	}
 	if p.Marker {
 		v.cur.Arrived = now
 		v.frames = append(v.frames, *v.cur)

@@ -1,0 +1,302 @@
+package whip
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp/codecs"
+	pion "github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
+
+	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/stream"
+	"github.com/onair-video/onair/internal/transcode"
+)
+
+const (
+	// keyframeInterval is how often the publisher is asked for a keyframe
+	// (a PLI): browsers send one only when asked, and HLS segments and new
+	// viewers need one every couple of seconds (IVS recommends 2 s).
+	keyframeInterval = 2 * time.Second
+	// reorderPackets is how far the sample builder waits for a late packet.
+	reorderPackets = 512
+	reorderDelay   = 200 * time.Millisecond
+)
+
+// session is one WHIP publisher.
+type session struct {
+	id    string
+	srv   *Server
+	pub   *live.Publisher
+	pc    *pion.PeerConnection
+	log   *slog.Logger
+	audio bool // the offer sends Opus
+
+	done chan struct{}
+	once sync.Once
+	why  string // why it ended, for the log; set before done closes
+
+	mu        sync.Mutex
+	hub       *stream.Hub
+	video     *stream.Track
+	opus      *stream.Track
+	aac       *stream.Track
+	fixer     *stream.H264Fixer
+	conv      *transcode.Converter
+	wallStart time.Time     // arrival of the first RTP packet of any track
+	startPTS  time.Duration // media time of the first keyframe: the stream's zero
+	videoSSRC uint32
+	readers   sync.WaitGroup
+}
+
+// clock turns a track's RTP timestamps into media time on the session's
+// wall clock: the track's first packet is placed at its arrival, later ones
+// by their timestamp distance (unwrapped), so the tracks line up as sent.
+type clock struct {
+	rate   int64
+	set    bool
+	last   uint32
+	ext    int64
+	offset time.Duration
+}
+
+func (c *clock) pts(ts uint32, arrival, wallStart time.Time) time.Duration {
+	if !c.set {
+		c.set, c.last, c.offset = true, ts, arrival.Sub(wallStart)
+	}
+	c.ext += int64(int32(ts - c.last))
+	c.last = ts
+	return c.offset + time.Duration(c.ext*int64(time.Second)/c.rate)
+}
+
+func (x *session) onTrack(t *pion.TrackRemote, _ *pion.RTPReceiver) {
+	x.readers.Add(1)
+	defer x.readers.Done()
+	switch {
+	case t.Kind() == pion.RTPCodecTypeVideo && t.Codec().MimeType == pion.MimeTypeH264:
+		x.mu.Lock()
+		x.videoSSRC = uint32(t.SSRC())
+		x.mu.Unlock()
+		x.requestKeyframe()
+		x.readVideo(t)
+	case t.Kind() == pion.RTPCodecTypeAudio && t.Codec().MimeType == pion.MimeTypeOpus:
+		x.readAudio(t)
+	default:
+		x.log.Info("ignoring track", "codec", t.Codec().MimeType)
+		for {
+			if _, _, err := t.ReadRTP(); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (x *session) markArrival(now time.Time) time.Time {
+	if x.wallStart.IsZero() {
+		x.wallStart = now
+	}
+	return x.wallStart
+}
+
+func (x *session) readVideo(t *pion.TrackRemote) {
+	sb := samplebuilder.New(reorderPackets, &codecs.H264Packet{}, 90000, samplebuilder.WithMaxTimeDelay(reorderDelay))
+	c := &clock{rate: 90000}
+	for {
+		pkt, _, err := t.ReadRTP()
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		sb.Push(pkt)
+		for s := sb.Pop(); s != nil; s = sb.Pop() {
+			if s.PrevDroppedPackets > 0 {
+				x.requestKeyframe() // a lost packet breaks the picture until the next keyframe
+			}
+			var au h264.AnnexB
+			if err := au.Unmarshal(s.Data); err != nil {
+				continue
+			}
+			x.writeVideo(au, s.PacketTimestamp, now, c)
+		}
+	}
+}
+
+func (x *session) writeVideo(nalus [][]byte, ts uint32, now time.Time, c *clock) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.fixer == nil {
+		x.fixer = stream.NewH264Fixer(nil, nil)
+	}
+	au, ok := x.fixer.Fix(nalus)
+	if !ok {
+		return
+	}
+	pts := c.pts(ts, now, x.markArrival(now))
+	idr := h264.IsRandomAccess(au)
+	if x.hub == nil {
+		sps, pps := x.fixer.Params()
+		if !idr || sps == nil || pps == nil {
+			return
+		}
+		if err := x.startLocked(sps, pps, pts); err != nil {
+			x.log.Warn("start stream", "err", err)
+			go x.close("the stream could not start")
+			return
+		}
+	}
+	d := pts - x.startPTS
+	x.hub.Write(&stream.Unit{Track: x.video, PTS: d, DTS: d, NTP: now, Payload: au, RandomAccess: idr})
+}
+
+// startLocked makes the channel live at the first keyframe.
+func (x *session) startLocked(sps, pps []byte, pts time.Duration) error {
+	x.video = &stream.Track{Codec: &stream.H264{SPS: sps, PPS: pps}, ClockRate: 90000}
+	tracks := []*stream.Track{x.video}
+	if x.audio {
+		x.opus = &stream.Track{Codec: &stream.Opus{ChannelCount: 2}, ClockRate: 48000}
+		tracks = append(tracks, x.opus)
+		// HLS players want AAC (Safari plays no Opus): one ffmpeg converts.
+		if _, err := transcode.FFmpeg(); err == nil {
+			x.aac = &stream.Track{ClockRate: 48000, Derived: true}
+			tracks = append(tracks, x.aac)
+		} else {
+			x.log.Warn("HLS without audio", "reason", err.Error())
+		}
+	}
+	if x.aac != nil {
+		conv, cfg, err := transcode.OpusToAAC(x.srv.ctx, 2, x.log, x.writeAAC)
+		if err != nil {
+			x.log.Warn("HLS without audio", "reason", err.Error())
+			tracks = tracks[:len(tracks)-1]
+			x.aac = nil
+		} else {
+			x.aac.Codec = &stream.AAC{Config: cfg}
+			x.conv = conv
+		}
+	}
+	x.pub.OnKeyframeRequest(x.requestKeyframe)
+	ctx, cancel := context.WithTimeout(x.srv.ctx, claimTimeout)
+	defer cancel()
+	hub, err := x.pub.Start(ctx, tracks, live.Metadata{Encoder: "WebRTC"})
+	if err != nil {
+		return err
+	}
+	x.hub, x.startPTS = hub, pts
+	x.log.Info("publishing", "tracks", len(tracks))
+	return nil
+}
+
+func (x *session) readAudio(t *pion.TrackRemote) {
+	c := &clock{rate: 48000}
+	for {
+		pkt, _, err := t.ReadRTP()
+		if err != nil {
+			return
+		}
+		if len(pkt.Payload) == 0 {
+			continue
+		}
+		now := time.Now()
+		x.mu.Lock()
+		pts := c.pts(pkt.Timestamp, now, x.markArrival(now))
+		if x.hub == nil || x.opus == nil || pts < x.startPTS {
+			x.mu.Unlock()
+			continue
+		}
+		d := pts - x.startPTS
+		// pion reuses nothing it hands out from ReadRTP: the payload is ours.
+		x.hub.Write(&stream.Unit{Track: x.opus, PTS: d, DTS: d, NTP: now, Payload: [][]byte{pkt.Payload}})
+		conv := x.conv
+		x.mu.Unlock()
+		if conv != nil {
+			conv.Write(transcode.Frame{PTS: d, Data: pkt.Payload})
+		}
+	}
+}
+
+// writeAAC puts the converter's output into the hub.
+func (x *session) writeAAC(f transcode.Frame) {
+	x.mu.Lock()
+	hub, tr := x.hub, x.aac
+	x.mu.Unlock()
+	if hub != nil && tr != nil {
+		hub.Write(&stream.Unit{Track: tr, PTS: f.PTS, DTS: f.PTS, NTP: time.Now(), Payload: [][]byte{f.Data}})
+	}
+}
+
+// requestKeyframe sends the publisher a picture loss indication.
+func (x *session) requestKeyframe() {
+	x.mu.Lock()
+	ssrc := x.videoSSRC
+	x.mu.Unlock()
+	if ssrc == 0 {
+		return
+	}
+	_ = x.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+}
+
+// run watches the session: keyframe requests, the first-keyframe deadline,
+// StopStream and shutdown.
+func (x *session) run() {
+	defer x.srv.wg.Done()
+	tick := time.NewTicker(keyframeInterval)
+	defer tick.Stop()
+	first := time.NewTimer(firstKeyframeTimeout)
+	defer first.Stop()
+	for {
+		select {
+		case <-x.done:
+			return
+		case <-x.pub.Done():
+			x.close("stopped: " + x.pub.Cause().Error())
+			return
+		case <-x.srv.ctx.Done():
+			x.close("server shutting down")
+			return
+		case <-first.C:
+			x.mu.Lock()
+			started := x.hub != nil
+			x.mu.Unlock()
+			if !started {
+				x.close("no H.264 keyframe arrived within " + firstKeyframeTimeout.String())
+				return
+			}
+		case <-tick.C:
+			x.requestKeyframe()
+		}
+	}
+}
+
+// close ends the session: the peer connection, the converter, the
+// publication. It is idempotent and may be called from any goroutine but
+// the track readers'.
+func (x *session) close(why ...string) {
+	x.once.Do(func() {
+		reason := "closed by the publisher"
+		if len(why) > 0 {
+			reason = why[0]
+		}
+		close(x.done)
+		_ = x.pc.Close()
+		x.readers.Wait()
+		x.mu.Lock()
+		conv := x.conv
+		x.mu.Unlock()
+		if conv != nil {
+			conv.Close()
+		}
+		x.pub.Close()
+		x.srv.mu.Lock()
+		delete(x.srv.sessions, x.id)
+		x.srv.mu.Unlock()
+		if errors.Is(context.Cause(x.srv.ctx), context.Canceled) && len(why) == 0 {
+			reason = "server shutting down"
+		}
+		x.log.Info("publisher left", "reason", reason)
+	})
+}

@@ -1,0 +1,301 @@
+// Package whip is the WebRTC ingest (WHIP, RFC 9725): a browser or an
+// encoder POSTs an SDP offer to /whip with its stream key as a bearer
+// token, and the H.264 and Opus it sends go into the channel's hub. The
+// Opus is also converted to AAC (a derived track) for HLS players.
+package whip
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/sdp/v3"
+	pion "github.com/pion/webrtc/v4"
+
+	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/webrtc"
+)
+
+const (
+	claimTimeout  = 5 * time.Second
+	answerTimeout = 5 * time.Second
+	// firstKeyframeTimeout bounds the wait for a picture to start the
+	// stream with, after the answer.
+	firstKeyframeTimeout = 15 * time.Second
+)
+
+// Registry authenticates stream keys; *live.Registry implements it.
+type Registry interface {
+	Claim(ctx context.Context, streamKey string, conn live.ConnInfo) (*live.Publisher, error)
+}
+
+// Config holds the dependencies of a Server.
+type Config struct {
+	Engine   *webrtc.Engine
+	Registry Registry
+	Log      *slog.Logger
+}
+
+// Server serves POST /whip and the session resources it creates.
+type Server struct {
+	engine *webrtc.Engine
+	reg    Registry
+	log    *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	closed   bool
+	wg       sync.WaitGroup
+}
+
+// New returns a WHIP server.
+func New(cfg Config) *Server {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{engine: cfg.Engine, reg: cfg.Registry, log: cfg.Log.With("component", "whip", "protocol", "whip"),
+		ctx: ctx, cancel: cancel, sessions: make(map[string]*session)}
+}
+
+// Register adds the WHIP routes to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("OPTIONS /whip", s.options)
+	mux.HandleFunc("OPTIONS /whip/{session}", s.options)
+	mux.HandleFunc("POST /whip", s.post)
+	mux.HandleFunc("PATCH /whip/{session}", s.patch)
+	mux.HandleFunc("DELETE /whip/{session}", s.delete)
+}
+
+// Close ends every publishing session and waits for them.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	ss := make([]*session, 0, len(s.sessions))
+	for _, x := range s.sessions {
+		ss = append(ss, x)
+	}
+	s.mu.Unlock()
+	s.cancel()
+	for _, x := range ss {
+		x.close()
+	}
+	s.wg.Wait()
+}
+
+func (s *Server) options(w http.ResponseWriter, _ *http.Request) {
+	webrtc.CORS(w, "POST, PATCH, DELETE, OPTIONS")
+	w.Header().Set("Accept-Post", "application/sdp")
+	w.Header().Set("Accept-Patch", "application/trickle-ice-sdpfrag")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// refusal maps a Claim error to what a WHIP client sees.
+func refusal(err error) error {
+	switch {
+	case errors.Is(err, live.ErrUnknownKey):
+		return &webrtc.HTTPError{Status: http.StatusUnauthorized, Msg: "unknown stream key"}
+	case errors.Is(err, live.ErrChannelBusy):
+		return &webrtc.HTTPError{Status: http.StatusConflict, Msg: "the channel already has a publisher"}
+	case errors.Is(err, live.ErrRefused):
+		return &webrtc.HTTPError{Status: http.StatusForbidden, Msg: strings.TrimPrefix(err.Error(), "live: ")}
+	case errors.Is(err, live.ErrClosed):
+		return &webrtc.HTTPError{Status: http.StatusServiceUnavailable, Msg: "server shutting down"}
+	}
+	return err
+}
+
+func (s *Server) post(w http.ResponseWriter, r *http.Request) {
+	webrtc.CORS(w, "POST, PATCH, DELETE, OPTIONS")
+	remote := r.RemoteAddr
+	log := s.log.With("remote", remote)
+	key, ok := bearer(r)
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="onair"`)
+		webrtc.Fail(w, &webrtc.HTTPError{Status: http.StatusUnauthorized, Msg: "Authorization: Bearer {streamKey} is required"})
+		return
+	}
+	offer, err := webrtc.ReadOffer(w, r)
+	if err != nil {
+		webrtc.Fail(w, err)
+		return
+	}
+	media, err := offeredMedia(offer)
+	if err != nil {
+		webrtc.Fail(w, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), claimTimeout)
+	pub, err := s.reg.Claim(ctx, key, live.ConnInfo{Protocol: "whip", Remote: remote})
+	cancel()
+	if err != nil {
+		err = refusal(err)
+		if he := (*webrtc.HTTPError)(nil); errors.As(err, &he) {
+			log.Warn("publish refused", "reason", he.Msg)
+		} else {
+			log.Error("publish refused", "err", err)
+		}
+		webrtc.Fail(w, err)
+		return
+	}
+	x, answer, err := s.open(pub, offer, media, log.With("channel", pub.Channel().ARN))
+	if err != nil {
+		pub.Close()
+		log.Warn("publish refused", "reason", err.Error())
+		webrtc.Fail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/sdp")
+	w.Header().Set("Location", "/whip/"+x.id)
+	w.Header().Set("ETag", `"`+x.id+`"`)
+	w.Header().Set("Accept-Patch", "application/trickle-ice-sdpfrag")
+	w.WriteHeader(http.StatusCreated)
+	_, _ = w.Write([]byte(answer))
+}
+
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*session, bool) {
+	webrtc.CORS(w, "POST, PATCH, DELETE, OPTIONS")
+	s.mu.Lock()
+	x, ok := s.sessions[r.PathValue("session")]
+	s.mu.Unlock()
+	if !ok {
+		webrtc.Fail(w, &webrtc.HTTPError{Status: http.StatusNotFound, Msg: "no such session"})
+		return nil, false
+	}
+	return x, true
+}
+
+func (s *Server) patch(w http.ResponseWriter, r *http.Request) {
+	x, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	if err := webrtc.Trickle(w, r, x.pc); err != nil {
+		webrtc.Fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
+	x, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	x.close()
+	w.WriteHeader(http.StatusOK)
+}
+
+// bearer returns the stream key of an Authorization: Bearer header.
+func bearer(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	if token == "" || len(token) > 256 {
+		return "", false
+	}
+	for i := 0; i < len(token); i++ {
+		if c := token[i]; c <= ' ' || c >= 0x7f {
+			return "", false
+		}
+	}
+	return token, true
+}
+
+// media is what an offer sends.
+type media struct {
+	audio bool
+}
+
+// offeredMedia checks an offer before any channel is claimed: it must be
+// SDP that sends H.264 video; Opus audio is optional.
+func offeredMedia(offer string) (media, error) {
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(offer); err != nil {
+		return media{}, &webrtc.HTTPError{Status: http.StatusBadRequest, Msg: "the body is not an SDP offer: " + err.Error()}
+	}
+	var m media
+	var h264 bool
+	for _, md := range d.MediaDescriptions {
+		codecs := strings.ToUpper(strings.Join(rtpmaps(md), " "))
+		switch md.MediaName.Media {
+		case "video":
+			h264 = h264 || strings.Contains(codecs, "H264/90000")
+		case "audio":
+			m.audio = m.audio || strings.Contains(codecs, "OPUS/48000")
+		}
+	}
+	if !h264 {
+		return media{}, &webrtc.HTTPError{Status: http.StatusUnsupportedMediaType,
+			Msg: "the offer sends no H.264 video; onair's WHIP ingest takes H.264 (and Opus audio)"}
+	}
+	return m, nil
+}
+
+func rtpmaps(md *sdp.MediaDescription) []string {
+	var out []string
+	for _, a := range md.Attributes {
+		if a.Key == "rtpmap" {
+			if _, codec, ok := strings.Cut(a.Value, " "); ok {
+				out = append(out, codec)
+			}
+		}
+	}
+	return out
+}
+
+func newSessionID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// open answers the offer on a new peer connection for pub.
+func (s *Server) open(pub *live.Publisher, offer string, m media, log *slog.Logger) (*session, string, error) {
+	pc, err := s.engine.NewPeerConnection()
+	if err != nil {
+		return nil, "", fmt.Errorf("whip: %w", err)
+	}
+	x := &session{id: newSessionID(), srv: s, pub: pub, pc: pc, log: log, audio: m.audio,
+		done: make(chan struct{})}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = pc.Close()
+		return nil, "", &webrtc.HTTPError{Status: http.StatusServiceUnavailable, Msg: "server shutting down"}
+	}
+	s.sessions[x.id] = x
+	s.wg.Add(1)
+	s.mu.Unlock()
+
+	pc.OnTrack(x.onTrack)
+	pc.OnConnectionStateChange(func(st pion.PeerConnectionState) {
+		switch st {
+		case pion.PeerConnectionStateFailed, pion.PeerConnectionStateClosed:
+			go x.close()
+		}
+	})
+	answer, err := webrtc.Answer(pc, offer, answerTimeout)
+	if err != nil {
+		x.close("the offer could not be answered")
+		s.wg.Done() // run never started
+		if errors.Is(err, webrtc.ErrBadOffer) {
+			return nil, "", &webrtc.HTTPError{Status: http.StatusBadRequest, Msg: err.Error()}
+		}
+		return nil, "", err
+	}
+	go x.run()
+	return x, answer, nil
+}

@@ -1,0 +1,238 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/oggreader"
+)
+
+// stampUUID marks the SEI NAL unit (user data unregistered) in which a
+// publisher writes each frame's send time, as 16 hex digits of Unix
+// nanoseconds: hex has no zero bytes, so no emulation prevention is needed.
+var stampUUID = []byte("onair-latency-v1")
+
+// stampSEI returns an SEI NAL unit carrying t.
+func stampSEI(t time.Time) []byte {
+	payload := append(append([]byte{}, stampUUID...), []byte(fmt.Sprintf("%016x", t.UnixNano()))...)
+	return append(append([]byte{0x06, 0x05, byte(len(payload))}, payload...), 0x80)
+}
+
+// readStamp finds a send time stamped by stampSEI in an Annex-B buffer.
+func readStamp(b []byte) (time.Time, bool) {
+	i := bytes.Index(b, stampUUID)
+	if i < 0 || len(b) < i+len(stampUUID)+16 {
+		return time.Time{}, false
+	}
+	raw := b[i+len(stampUUID) : i+len(stampUUID)+16]
+	ns, err := strconv.ParseInt(string(raw), 16, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(0, ns), true
+}
+
+// Clip is a WebRTC-ready test clip: H.264 Constrained Baseline access units
+// (no B-frames, a keyframe every second) and 20 ms Opus packets.
+type Clip struct {
+	FPS   int
+	AUs   [][]byte // Annex-B, one access unit each
+	Opus  [][]byte
+	Width int
+}
+
+// MakeClip encodes a clip of d seconds at size with ffmpeg.
+func MakeClip(t testing.TB, size string, fps int, d time.Duration) *Clip {
+	t.Helper()
+	bin := RequireProgram(t, "ffmpeg")
+	dir := t.TempDir()
+	v, a := filepath.Join(dir, "v.h264"), filepath.Join(dir, "a.ogg")
+	secs := strconv.FormatFloat(d.Seconds(), 'f', 3, 64)
+	run := func(args ...string) {
+		if out, err := exec.Command(bin, append([]string{"-hide_banner", "-loglevel", "error", "-y"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ffmpeg: %v\n%s", err, out)
+		}
+	}
+	run("-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%s:rate=%d", size, fps), "-t", secs,
+		"-c:v", "libx264", "-profile:v", "baseline", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
+		"-g", strconv.Itoa(fps), "-keyint_min", strconv.Itoa(fps), "-sc_threshold", "0", "-b:v", "1M",
+		"-bsf:v", "h264_metadata=aud=insert", "-f", "h264", v)
+	run("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", secs, "-ac", "2",
+		"-c:a", "libopus", "-frame_duration", "20", "-page_duration", "20000", "-f", "ogg", a)
+	c := &Clip{FPS: fps}
+	raw, err := os.ReadFile(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An access unit delimiter (type 9) opens every access unit.
+	var cur []byte
+	for _, n := range splitAnnexB(raw) {
+		if len(n) > 0 && n[0]&0x1f == 9 {
+			if cur != nil {
+				c.AUs = append(c.AUs, cur)
+			}
+			cur = []byte{}
+			continue
+		}
+		cur = append(append(cur, 0, 0, 0, 1), n...)
+	}
+	if len(cur) > 0 {
+		c.AUs = append(c.AUs, cur)
+	}
+	f, err := os.Open(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	or, _, err := oggreader.NewWith(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		page, _, err := or.ParseNextPage()
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.HasPrefix(page, []byte("OpusTags")) {
+			continue
+		}
+		c.Opus = append(c.Opus, page)
+	}
+	if len(c.AUs) < fps || len(c.Opus) < 50 {
+		t.Fatalf("clip: %d access units, %d Opus packets", len(c.AUs), len(c.Opus))
+	}
+	return c
+}
+
+func splitAnnexB(buf []byte) [][]byte {
+	var out [][]byte
+	start := -1
+	for i := 0; i+2 < len(buf); i++ {
+		if buf[i] == 0 && buf[i+1] == 0 && buf[i+2] == 1 {
+			if start >= 0 {
+				out = append(out, bytes.TrimRight(buf[start:i], "\x00"))
+			}
+			start = i + 3
+			i += 2
+		}
+	}
+	if start >= 0 && start < len(buf) {
+		out = append(out, buf[start:])
+	}
+	return out
+}
+
+// WHIPPublisher sends a clip over WHIP from a pion peer connection, looping
+// it at real time, each frame stamped with its send time in an SEI.
+type WHIPPublisher struct {
+	PC       *webrtc.PeerConnection
+	Location string
+	Status   int
+	Body     string
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// PublishWHIP offers H.264 + Opus to url with key. The returned publisher
+// has Status and Body of the answer; it sends only when Status is 201.
+func PublishWHIP(ctx context.Context, url, key string, clip *Clip) (*WHIPPublisher, error) {
+	api, err := NewWebRTCAPI()
+	if err != nil {
+		return nil, err
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	video, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, "video", "harness")
+	if err != nil {
+		return nil, err
+	}
+	audio, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
+		"audio", "harness")
+	if err != nil {
+		return nil, err
+	}
+	for _, tr := range []webrtc.TrackLocal{video, audio} {
+		if _, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+			_ = pc.Close()
+			return nil, err
+		}
+	}
+	offer, err := Offer(pc)
+	if err != nil {
+		_ = pc.Close()
+		return nil, err
+	}
+	status, h, body, err := PostSDP(ctx, url, key, offer)
+	if err != nil {
+		_ = pc.Close()
+		return nil, err
+	}
+	p := &WHIPPublisher{PC: pc, Location: h.Get("Location"), Status: status, Body: body, done: make(chan struct{})}
+	if status != http.StatusCreated {
+		_ = pc.Close()
+		close(p.done)
+		return p, nil
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
+		_ = pc.Close()
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	p.cancel = cancel
+	go func() {
+		defer close(p.done)
+		frame := time.Second / time.Duration(clip.FPS)
+		start := time.Now()
+		vi, ai := 0, 0
+		for sctx.Err() == nil {
+			nextV := start.Add(time.Duration(vi) * frame)
+			nextA := start.Add(time.Duration(ai) * 20 * time.Millisecond)
+			next := nextV
+			if nextA.Before(next) {
+				next = nextA
+			}
+			select {
+			case <-sctx.Done():
+				return
+			case <-time.After(time.Until(next)):
+			}
+			if !nextV.After(next) {
+				au := clip.AUs[vi%len(clip.AUs)]
+				data := append(append([]byte{0, 0, 0, 1}, stampSEI(time.Now())...), au...)
+				_ = video.WriteSample(media.Sample{Data: data, Duration: frame})
+				vi++
+			} else {
+				_ = audio.WriteSample(media.Sample{Data: clip.Opus[ai%len(clip.Opus)], Duration: 20 * time.Millisecond})
+				ai++
+			}
+		}
+	}()
+	return p, nil
+}
+
+// Close stops sending and ends the peer connection.
+func (p *WHIPPublisher) Close() {
+	if p.cancel != nil {
+		p.cancel()
+	}
+	<-p.done
+	_ = p.PC.Close()
+}
