@@ -1,7 +1,8 @@
 import { resolve } from "node:path";
 import { defineConfig } from "vite";
 
-// The console (index.html) and the standalone player (play.html) build into
+// The console (index.html), the player (play.html) and the broadcast page
+// (broadcast.html) build into
 // the directory the Go binary embeds. README.txt there stays: it keeps the
 // directory in git so that `go build` works before the UI is built.
 export default defineConfig({
@@ -16,6 +17,7 @@ export default defineConfig({
       input: {
         console: resolve(import.meta.dirname, "index.html"),
         play: resolve(import.meta.dirname, "play.html"),
+        broadcast: resolve(import.meta.dirname, "broadcast.html"),
       },
     },
   },

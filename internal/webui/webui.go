@@ -39,7 +39,8 @@ const configMarker = "<!--onair-config-->"
 var playPath = regexp.MustCompile(`^/play/[A-Za-z0-9]{1,64}/?$`)
 
 // Handler serves the embedded UI: files under /assets/, the player page at
-// /play/{channelId}, and the console for every other path of GET /.
+// /play/{channelId}, the broadcast page at /broadcast, and the console for
+// every other path of GET /.
 func Handler(info Info) http.Handler {
 	sub, err := fs.Sub(dist, "dist")
 	if err != nil {
@@ -52,7 +53,8 @@ func Handler(info Info) http.Handler {
 func handler(sub fs.FS, info Info) http.Handler {
 	console, err1 := page(sub, "index.html", info)
 	player, err2 := page(sub, "play.html", info)
-	if err1 != nil || err2 != nil {
+	broadcast, err3 := page(sub, "broadcast.html", info)
+	if err1 != nil || err2 != nil || err3 != nil {
 		return notBuiltHandler(info)
 	}
 	assets := http.FileServerFS(sub)
@@ -64,11 +66,14 @@ func handler(sub fs.FS, info Info) http.Handler {
 			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 			assets.ServeHTTP(w, r)
 		case playPath.MatchString(p):
-			serve(w, r, player)
+			serve(w, r, player, "")
+		case p == "/broadcast" || p == "/broadcast/":
+			// Its ingest endpoint may be another onair's /whip.
+			serve(w, r, broadcast, "connect-src 'self' https: http:; ")
 		case path.Ext(p) != "" && p != "/":
 			http.NotFound(w, r) // a file that is not ours
 		default:
-			serve(w, r, console)
+			serve(w, r, console, "")
 		}
 	})
 }
@@ -87,13 +92,14 @@ func page(sub fs.FS, name string, info Info) ([]byte, error) {
 	return bytes.Replace(b, []byte(configMarker), []byte(meta), 1), nil
 }
 
-func serve(w http.ResponseWriter, r *http.Request, body []byte) {
+// serve writes a page; connect, if set, widens where it may fetch from.
+func serve(w http.ResponseWriter, r *http.Request, body []byte, connect string) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	// Pages are small and carry the settings: always fresh.
 	h.Set("Cache-Control", "no-cache")
 	// Everything comes from this server; media from blob: (MSE).
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; "+
+	h.Set("Content-Security-Policy", "default-src 'self'; "+connect+"img-src 'self' data:; media-src 'self' blob:; "+
 		"style-src 'self' 'unsafe-inline'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'self'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))

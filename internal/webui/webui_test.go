@@ -14,6 +14,7 @@ func TestHandler(t *testing.T) {
 	built := fstest.MapFS{
 		"index.html":       {Data: []byte("<html><head><!--onair-config--></head><body>console</body></html>")},
 		"play.html":        {Data: []byte("<html><head><!--onair-config--></head><body>player</body></html>")},
+		"broadcast.html":   {Data: []byte("<html><head><!--onair-config--></head><body>broadcast</body></html>")},
 		"assets/app-1.js":  {Data: []byte("console.log(1)")},
 		"assets/app-1.css": {Data: []byte("body{}")},
 	}
@@ -27,6 +28,7 @@ func TestHandler(t *testing.T) {
 		{"/channels/AbCdEfGhIjKl", "console", 200},
 		{"/channels/AbCdEfGhIjKl/sessions/st-x", "console", 200},
 		{"/play/AbCdEfGhIjKl", "player", 200},
+		{"/broadcast", "broadcast", 200},
 		{"/assets/app-1.js", "console.log(1)", 200},
 		{"/assets/missing.js", "", 404},
 		{"/favicon.ico", "", 404},

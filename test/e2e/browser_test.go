@@ -6,21 +6,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ivs/types"
+
 	"github.com/onair-video/onair/test/e2e/harness"
 )
 
-// TestConsoleInBrowser drives the console and the player page in Chromium
-// (web/e2e/console.mjs, playwright-core): sign-in with a wrong and a right
-// secret, a channel created through the form, ffmpeg publishing to the
-// ingest URL and key the page shows, LIVE without a reload, the preview and
-// the player page playing real frames, Stop stream, the session's charts.
-// Screenshots land in test/e2e/artifacts/screenshots.
-func TestConsoleInBrowser(t *testing.T) {
-	t.Parallel()
-	root := harness.Root(t)
-	node := harness.RequireProgram(t, "node")
+// Screenshots of the browser tests land in test/e2e/artifacts/screenshots;
+// each test owns the names it writes (console: 01–19, WebRTC: 20–39).
+func screenshots(root string) string {
+	return filepath.Join(root, "test", "e2e", "artifacts", "screenshots")
+}
+
+// browserTest checks what a browser test needs and returns the module root
+// and node.
+func browserTest(t *testing.T) (root, node string) {
+	t.Helper()
+	root = harness.Root(t)
+	node = harness.RequireProgram(t, "node")
 	harness.RequireProgram(t, "chromium")
-	ffmpeg := harness.RequireProgram(t, "ffmpeg")
 	for _, need := range []string{"internal/webui/dist/index.html", "web/node_modules/playwright-core"} {
 		if _, err := os.Stat(filepath.Join(root, need)); err != nil {
 			if os.Getenv("CI") == "true" {
@@ -29,18 +33,62 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Skipf("%s missing: run make ui (or make test) first", need)
 		}
 	}
-	s := harness.Start(t)
-	shots := filepath.Join(root, "test", "e2e", "artifacts", "screenshots")
-	// Only this run's pictures: a renamed step must not leave a stale one.
-	if err := os.RemoveAll(shots); err != nil {
-		t.Fatal(err)
+	return root, node
+}
+
+// removeShots deletes a test's earlier screenshots (by prefix), so a
+// renamed step leaves no stale picture behind.
+func removeShots(t *testing.T, dir string, prefixes ...string) {
+	t.Helper()
+	for _, p := range prefixes {
+		old, _ := filepath.Glob(filepath.Join(dir, p+"*.png"))
+		for _, f := range old {
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
+}
+
+// TestConsoleInBrowser drives the console and the player page in Chromium
+// (web/e2e/console.mjs, playwright-core): sign-in with a wrong and a right
+// secret, a channel created through the form, ffmpeg publishing to the
+// ingest URL and key the page shows, LIVE without a reload, the preview and
+// the player page playing real frames, Stop stream, the session's charts.
+func TestConsoleInBrowser(t *testing.T) {
+	t.Parallel()
+	root, node := browserTest(t)
+	ffmpeg := harness.RequireProgram(t, "ffmpeg")
+	s := harness.Start(t)
+	shots := screenshots(root)
+	removeShots(t, shots, "0", "1")
 	p := harness.StartProcessIn(t, filepath.Join(root, "web"), []string{
 		"ONAIR_URL=" + s.Endpoint(), "ONAIR_AKID=" + s.AccessKeyID, "ONAIR_SECRET=" + s.SecretAccessKey,
 		"SHOTS=" + shots, "FFMPEG=" + ffmpeg,
 	}, node, "e2e/console.mjs")
 	if err := p.Wait(3 * time.Minute); err != nil {
 		t.Fatalf("browser test: %v\n%s", err, p.Output())
+	}
+	t.Logf("browser test:\n%s", p.Output())
+}
+
+// TestBroadcastInBrowser goes live from /broadcast in Chromium with its fake
+// camera and microphone (WHIP), and watches the stream in a second page over
+// HLS and in a third over WHEP (web/e2e/webrtc.mjs): a wrong key refused,
+// LIVE with the sent bit rate shown, frames decoded on both, Stop streaming,
+// a denied camera explained.
+func TestBroadcastInBrowser(t *testing.T) {
+	t.Parallel()
+	root, node := browserTest(t)
+	s := harness.Start(t)
+	ch, key := createChannel(t, s.IVS(), "browser-broadcast", types.ChannelTypeStandardChannelType, types.ChannelLatencyModeLowLatency)
+	shots := screenshots(root)
+	removeShots(t, shots, "2", "3")
+	p := harness.StartProcessIn(t, filepath.Join(root, "web"), []string{
+		"ONAIR_URL=" + s.Endpoint(), "CHANNEL_ID=" + idOf(ch), "STREAM_KEY=" + aws.ToString(key.Value), "SHOTS=" + shots,
+	}, node, "e2e/webrtc.mjs")
+	if err := p.Wait(3 * time.Minute); err != nil {
+		t.Fatalf("browser test: %v\n%s\nserver log:\n%s", err, p.Output(), s.Logs())
 	}
 	t.Logf("browser test:\n%s", p.Output())
 }

@@ -2,10 +2,12 @@ import "./style.css";
 
 import { config, playbackUrl } from "./config";
 import { h } from "./dom";
-import { attach, latency } from "./player";
+import { attach, latency, type Player } from "./player";
+import { watchRealtime, type RealtimePlayer } from "./realtime";
 
 // The standalone player at /play/{channelId}: public, no sign-in, nothing
-// but the channel's playback URL.
+// but the channel's playback URL, or its WHEP endpoint in real-time mode
+// (?mode=realtime).
 const cfg = config();
 const app = document.getElementById("app")!;
 const id = location.pathname.match(/^\/play\/([A-Za-z0-9]+)\/?$/)?.[1];
@@ -17,15 +19,49 @@ if (!id) {
   const state = h("span", { "data-testid": "player-state" }, "Connecting…");
   const lat = h("span", { "data-testid": "latency" }, "");
   const quality = h("select", { "aria-label": "Quality", "data-testid": "quality" }, h("option", { value: "-1" }, "Auto"));
+  const initial = new URLSearchParams(location.search).get("mode") === "realtime" ? "realtime" : "hls";
+  const mode = h("select", { "aria-label": "Mode", "data-testid": "mode" },
+    h("option", { value: "hls", selected: initial === "hls" }, "Low latency (HLS)"),
+    h("option", { value: "realtime", selected: initial === "realtime" }, "Real time (WebRTC)"));
   app.append(h("div", { class: "player" }, video,
-    h("div", { class: "player-bar" }, state, lat, h("span", { class: "spacer" }), quality)));
-  // LL-HLS is used when the playlist offers it; hls.js needs to be told.
-  const p = attach(video, playbackUrl(cfg, id), true, (s) => (state.textContent = s === "playing" ? "Live" : s));
-  quality.addEventListener("change", () => { if (p.hls) p.hls.currentLevel = Number(quality.value); });
-  setInterval(() => {
-    const l = latency(video, p);
+    h("div", { class: "player-bar" }, state, lat, h("span", { class: "spacer" }), quality, mode)));
+
+  const showState = (s: string) => (state.textContent = s === "playing" ? "Live" : s);
+  let hls: Player | null = null;
+  let rt: RealtimePlayer | null = null;
+  const play = (m: string) => {
+    hls?.destroy();
+    rt?.destroy();
+    hls = rt = null;
+    video.removeAttribute("src");
+    quality.hidden = m === "realtime";
+    if (m === "realtime") {
+      rt = watchRealtime(video, `${location.origin}/whep/${id}`, showState);
+      // For tests and the curious: the peer connection of real-time mode.
+      (window as unknown as { onairRealtime: () => RTCPeerConnection | null }).onairRealtime = rt.pc;
+    } else {
+      // LL-HLS is used when the playlist offers it; hls.js needs to be told.
+      hls = attach(video, playbackUrl(cfg, id), true, showState);
+    }
+    const u = new URL(location.href);
+    if (m === "realtime") u.searchParams.set("mode", "realtime");
+    else u.searchParams.delete("mode");
+    history.replaceState(null, "", u);
+  };
+  mode.addEventListener("change", () => play(mode.value));
+  quality.addEventListener("change", () => { if (hls?.hls) hls.hls.currentLevel = Number(quality.value); });
+  play(initial);
+
+  setInterval(async () => {
+    if (rt) {
+      const ms = await rt.latency();
+      lat.textContent = ms === null ? "" : `${Math.round(ms)} ms behind live`;
+      return;
+    }
+    if (!hls) return;
+    const l = latency(video, hls);
     lat.textContent = l === null ? "" : `${l.toFixed(1)} s behind live`;
-    const levels = p.hls?.levels ?? [];
+    const levels = hls.hls?.levels ?? [];
     if (levels.length + 1 !== quality.options.length) {
       quality.replaceChildren(h("option", { value: "-1" }, "Auto"),
         ...levels.map((l, i) => h("option", { value: String(i) }, l.height ? `${l.height}p` : `level ${i + 1}`)));
