@@ -18,7 +18,7 @@ import (
 )
 
 // aacClip is 2 s of a 440 Hz tone as AAC-LC access units, 44.1 kHz stereo.
-func aacClip(t *testing.T) [][]byte {
+func aacClip(t testing.TB) [][]byte {
 	t.Helper()
 	bin, err := FFmpeg()
 	if err != nil {

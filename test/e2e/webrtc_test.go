@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ivs"
 	"github.com/aws/aws-sdk-go-v2/service/ivs/types"
+	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 
 	"github.com/onair-video/onair/test/e2e/harness"
 )
@@ -165,10 +166,22 @@ func TestWHIPToHLSAndWHEP(t *testing.T) {
 		t.Errorf("ingest configurations %+v", in)
 	}
 
-	// HLS: H.264 with AAC converted from the Opus.
+	// HLS: H.264 with AAC converted from the Opus; segments decode frame
+	// for frame.
 	playback := aws.ToString(ch.PlaybackUrl)
 	mv, res := waitMultivariant(t, playback)
 	checkVariant(t, mv.Variants[0], res, "640x360", 30, "avc1.", "mp4a.40.2")
+	mediaURL := harness.Resolve(playback, mv.Variants[0].URI)
+	var m *playlist.Media
+	var seg *playlist.MediaSegment
+	harness.Eventually(t, 20*time.Second, func() error {
+		if m, _, err = harness.FetchMedia(ctx, mediaURL); err != nil {
+			return err
+		}
+		seg, err = firstFullSegment(m)
+		return err
+	})
+	checkSegment(t, mediaURL, m, seg, 640, 360, 30)
 
 	// WHEP: every frame, 3000 ticks apart, stamped with its send time.
 	v, err := harness.WatchWHEP(ctx, s.Endpoint()+"/whep/"+idOf(ch))
@@ -211,4 +224,31 @@ func TestWHIPToHLSAndWHEP(t *testing.T) {
 	}
 	resp.Body.Close()
 	waitOffline(t, c, aws.ToString(ch.Arn), 10*time.Second)
+
+	// StopStream cuts a WHIP publisher off at once; its session is gone.
+	pub2, err := harness.PublishWHIP(ctx, whip, aws.ToString(key.Value), clip)
+	if err != nil || pub2.Status != http.StatusCreated {
+		t.Fatalf("publish again: %+v %v", pub2, err)
+	}
+	defer pub2.Close()
+	waitLive(t, c, aws.ToString(ch.Arn))
+	if _, err := c.StopStream(ctx, &ivs.StopStreamInput{ChannelArn: ch.Arn}); err != nil {
+		t.Fatal(err)
+	}
+	waitOffline(t, c, aws.ToString(ch.Arn), 3*time.Second)
+	harness.Eventually(t, 5*time.Second, func() error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, s.Endpoint()+pub2.Location, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			return fmt.Errorf("DELETE after StopStream: %d", resp.StatusCode)
+		}
+		return nil
+	})
+	if strings.Contains(s.Logs(), aws.ToString(key.Value)) {
+		t.Errorf("the stream key appears in the server log")
+	}
 }
