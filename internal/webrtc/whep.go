@@ -33,6 +33,8 @@ const (
 	// rtpMTU leaves room for SRTP and the header extensions the
 	// interceptors add, under a 1280-byte IPv6 minimum path MTU.
 	rtpMTU = 1200
+	// connectTimeout is how long an answered session may take to connect.
+	connectTimeout = 15 * time.Second
 	// keyframeEvery bounds how often viewers' picture-loss reports reach
 	// the encoder.
 	keyframeEvery = time.Second
@@ -213,6 +215,13 @@ func (s *WHEP) join(st *live.Stream, offer string) (*viewer, string, error) {
 		v.close()
 		return nil, "", err
 	}
+	// A client that takes the answer and never connects must not hold a
+	// session (and the feed) for good.
+	time.AfterFunc(connectTimeout, func() {
+		if v.pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+			v.close()
+		}
+	})
 	s.log.Info("viewer joined", "channel", st.Channel.ARN, "session", v.id)
 	return v, answer, nil
 }
