@@ -80,6 +80,8 @@ func videoConfiguration(c stream.Codec, meta Metadata) ivs.VideoConfiguration {
 		v.Profile = h265Profile(sps.ProfileTierLevel.GeneralProfileIdc)
 		v.Level = trimLevel(float64(sps.ProfileTierLevel.GeneralLevelIdc) / 30)
 		v.VideoWidth, v.VideoHeight, fps = int64(sps.Width()), int64(sps.Height()), sps.FPS()
+	case *stream.VP8:
+		v.Codec, v.VideoWidth, v.VideoHeight = "vp8", int64(c.Width), int64(c.Height)
 	}
 	// An encoder's declared frame rate is the target; the SPS's timing
 	// information, optional and often a maximum, is the fallback only.

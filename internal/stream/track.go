@@ -32,6 +32,15 @@ type H265 struct {
 // IsVideo implements Codec.
 func (*H265) IsVideo() bool { return true }
 
+// VP8 is a VP8 video track (from a WebRTC publisher that offers no H.264;
+// an H.264 track transcoded from it goes beside it for HLS and WHEP).
+type VP8 struct {
+	Width, Height int
+}
+
+// IsVideo implements Codec.
+func (*VP8) IsVideo() bool { return true }
+
 // AAC is an MPEG-4 audio track.
 type AAC struct {
 	Config *mpeg4audio.AudioSpecificConfig

@@ -40,9 +40,13 @@ func FFmpeg() (string, error) {
 const queueFrames = 100
 
 // lowDelay are the input flags that make ffmpeg start on the first bytes
-// instead of probing seconds of input.
+// instead of probing seconds of input. Audio converters add -fflags
+// nobuffer (one AAC frame, 23 ms, less delay); video must not: it drops
+// the packets read while probing, a VP8 stream's first keyframe.
 var lowDelay = []string{"-hide_banner", "-loglevel", "error", "-nostdin",
-	"-fflags", "+nobuffer+flush_packets", "-flags", "low_delay", "-probesize", "32", "-analyzeduration", "0"}
+	"-fflags", "+flush_packets", "-flags", "low_delay", "-probesize", "32", "-analyzeduration", "0"}
+
+func audioInput() []string { return append(append([]string{}, lowDelay...), "-fflags", "+nobuffer+flush_packets") }
 
 // Frame is an audio frame in or out of a converter, with its media time.
 type Frame struct {
@@ -160,7 +164,7 @@ func (c *Converter) PID() int { return c.cmd.Process.Pid }
 // with its media time: that of the first input frame plus the samples made.
 func AACToOpus(ctx context.Context, cfg *mpeg4audio.AudioSpecificConfig, log *slog.Logger, out func(Frame)) (*Converter, error) {
 	ch := min(max(cfg.ChannelCount, 1), 2)
-	args := append(append([]string{}, lowDelay...), "-f", "aac", "-i", "pipe:0",
+	args := append(audioInput(), "-f", "aac", "-i", "pipe:0",
 		"-c:a", "libopus", "-application", "lowdelay", "-frame_duration", "20", "-b:a", "128k",
 		"-ar", "48000", "-ac", strconv.Itoa(ch),
 		"-f", "ogg", "-page_duration", "20000", "-flush_packets", "1", "pipe:1")
@@ -219,7 +223,7 @@ func AACToOpus(ctx context.Context, cfg *mpeg4audio.AudioSpecificConfig, log *sl
 func OpusToAAC(ctx context.Context, channels int, log *slog.Logger, out func(Frame)) (*Converter, *mpeg4audio.AudioSpecificConfig, error) {
 	ch := min(max(channels, 1), 2)
 	cfg := &mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 48000, ChannelCount: ch}
-	args := append(append([]string{}, lowDelay...), "-f", "ogg", "-i", "pipe:0",
+	args := append(audioInput(), "-f", "ogg", "-i", "pipe:0",
 		"-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", strconv.Itoa(ch),
 		"-f", "adts", "-flush_packets", "1", "pipe:1")
 	firstCh := make(chan time.Duration, 1)

@@ -49,6 +49,7 @@ func aacClip(t testing.TB) [][]byte {
 type collector struct {
 	mu     sync.Mutex
 	frames []Frame
+	aus    []AccessUnit
 }
 
 func (c *collector) add(f Frame) {

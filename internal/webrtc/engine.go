@@ -28,6 +28,7 @@ const (
 	payloadH264   = 102
 	payloadH264CB = 106
 	payloadOpus   = 111
+	payloadVP8    = 96
 )
 
 // ICE timeouts: a viewer or publisher whose network vanished is noticed in
@@ -52,13 +53,16 @@ type EngineConfig struct {
 
 // Engine makes peer connections that share the ICE sockets.
 type Engine struct {
-	api    *webrtc.API
+	api *webrtc.API
+	// apiVP8 negotiates VP8 instead of H.264, for a WHIP publisher whose
+	// offer has no H.264. Two engines rather than one with both codecs:
+	// an answer must never pick VP8 when H.264 is on offer.
+	apiVP8 *webrtc.API
 	udpMux ice.UDPMux
 	tcpMux ice.TCPMux
 }
 
-// NewEngine sets up codecs, interceptors (NACK, RTCP reports, TWCC) and the
-// ICE sockets.
+// NewEngine sets up codecs, interceptors and the ICE sockets.
 func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if cfg.UDP == nil {
 		return nil, errors.New("webrtc: a UDP socket is required")
@@ -66,28 +70,13 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	me := &webrtc.MediaEngine{}
-	for _, c := range []webrtc.RTPCodecParameters{
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
-			SDPFmtpLine: H264Fmtp, RTCPFeedback: videoFeedback()}, PayloadType: payloadH264},
-		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
-			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f", RTCPFeedback: videoFeedback()},
-			PayloadType: payloadH264CB},
-	} {
-		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
-			return nil, fmt.Errorf("webrtc: register H.264: %w", err)
-		}
+	me, ir, err := mediaEngine(false)
+	if err != nil {
+		return nil, err
 	}
-	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
-		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
-			SDPFmtpLine: OpusFmtp},
-		PayloadType: payloadOpus,
-	}, webrtc.RTPCodecTypeAudio); err != nil {
-		return nil, fmt.Errorf("webrtc: register Opus: %w", err)
-	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
-		return nil, fmt.Errorf("webrtc: interceptors: %w", err)
+	meVP8, irVP8, err := mediaEngine(true)
+	if err != nil {
+		return nil, err
 	}
 
 	lf := logging.NewDefaultLoggerFactory()
@@ -111,7 +100,42 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		se.SetNAT1To1IPs(cfg.PublicIPs, webrtc.ICECandidateTypeHost)
 	}
 	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	e.apiVP8 = webrtc.NewAPI(webrtc.WithMediaEngine(meVP8), webrtc.WithInterceptorRegistry(irVP8), webrtc.WithSettingEngine(se))
 	return e, nil
+}
+
+// mediaEngine registers H.264 (or VP8) and Opus, and the interceptors
+// (NACK, RTCP reports, TWCC).
+func mediaEngine(vp8 bool) (*webrtc.MediaEngine, *interceptor.Registry, error) {
+	me := &webrtc.MediaEngine{}
+	video := []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine: H264Fmtp, RTCPFeedback: videoFeedback()}, PayloadType: payloadH264},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f", RTCPFeedback: videoFeedback()},
+			PayloadType: payloadH264CB},
+	}
+	if vp8 {
+		video = []webrtc.RTPCodecParameters{{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8,
+			ClockRate: 90000, RTCPFeedback: videoFeedback()}, PayloadType: payloadVP8}}
+	}
+	for _, c := range video {
+		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, nil, fmt.Errorf("webrtc: register %s: %w", c.MimeType, err)
+		}
+	}
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+			SDPFmtpLine: OpusFmtp},
+		PayloadType: payloadOpus,
+	}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, nil, fmt.Errorf("webrtc: register Opus: %w", err)
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		return nil, nil, fmt.Errorf("webrtc: interceptors: %w", err)
+	}
+	return me, ir, nil
 }
 
 func videoFeedback() []webrtc.RTCPFeedback {
@@ -123,6 +147,11 @@ func videoFeedback() []webrtc.RTCPFeedback {
 // No STUN or TURN servers: the server's own addresses are its candidates.
 func (e *Engine) NewPeerConnection() (*webrtc.PeerConnection, error) {
 	return e.api.NewPeerConnection(webrtc.Configuration{})
+}
+
+// NewPeerConnectionVP8 is NewPeerConnection negotiating VP8 video.
+func (e *Engine) NewPeerConnectionVP8() (*webrtc.PeerConnection, error) {
+	return e.apiVP8.NewPeerConnection(webrtc.Configuration{})
 }
 
 // Close releases the ICE sockets.

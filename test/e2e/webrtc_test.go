@@ -252,3 +252,65 @@ func TestWHIPToHLSAndWHEP(t *testing.T) {
 		t.Errorf("the stream key appears in the server log")
 	}
 }
+
+// A WHIP publisher that offers VP8 only (a browser without H.264) goes
+// live: the VP8 is transcoded to H.264 for HLS and WHEP, and the session
+// records what was sent (VP8).
+func TestWHIPVP8(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	c := s.IVS()
+	ch, key := createChannel(t, c, "whip-vp8", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
+	ctx := harness.Context(t, 90*time.Second)
+	clip := harness.MakeVP8Clip(t, "640x360", 30, 4*time.Second)
+	pub, err := harness.PublishWHIP(ctx, s.Endpoint()+"/whip", aws.ToString(key.Value), clip)
+	if err != nil || pub.Status != http.StatusCreated {
+		t.Fatalf("publish: %+v %v", pub, err)
+	}
+	defer pub.Close()
+	st := waitLive(t, c, aws.ToString(ch.Arn))
+	sess, err := c.GetStreamSession(ctx, &ivs.GetStreamSessionInput{ChannelArn: ch.Arn, StreamId: st.StreamId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := sess.StreamSession.IngestConfigurations; len(in.VideoConfigurations) != 1 ||
+		aws.ToString(in.VideoConfigurations[0].Codec) != "vp8" || in.VideoConfigurations[0].VideoWidth != 640 {
+		t.Errorf("ingest configurations %+v", in.VideoConfigurations)
+	}
+
+	playback := aws.ToString(ch.PlaybackUrl)
+	mv, res := waitMultivariant(t, playback)
+	checkVariant(t, mv.Variants[0], res, "640x360", 30, "avc1.", "mp4a.40.2")
+	mediaURL := harness.Resolve(playback, mv.Variants[0].URI)
+	var m *playlist.Media
+	var seg *playlist.MediaSegment
+	harness.Eventually(t, 20*time.Second, func() error {
+		if m, _, err = harness.FetchMedia(ctx, mediaURL); err != nil {
+			return err
+		}
+		seg, err = firstFullSegment(m)
+		return err
+	})
+	checkSegment(t, mediaURL, m, seg, 640, 360, 30)
+
+	v, err := harness.WatchWHEP(ctx, s.Endpoint()+"/whep/"+idOf(ch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	harness.Eventually(t, 20*time.Second, func() error {
+		if n := len(v.Frames()); n < 60 {
+			return fmt.Errorf("%d frames", n)
+		}
+		return nil
+	})
+	if vc, _ := v.Codecs(); vc != "video/H264" {
+		t.Errorf("WHEP video %s", vc)
+	}
+	fs := v.Frames()
+	for i := 1; i < len(fs); i++ {
+		if d := fs[i].Timestamp - fs[i-1].Timestamp; d < 2900 || d > 3100 {
+			t.Fatalf("WHEP frame %d: timestamp step %d", i, d)
+		}
+	}
+}

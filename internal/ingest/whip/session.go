@@ -48,8 +48,10 @@ type session struct {
 	aac       *stream.Track
 	fixer     *stream.H264Fixer
 	conv      *transcode.Converter
-	wallStart time.Time     // arrival of the first RTP packet of any track
-	startPTS  time.Duration // media time of the first keyframe: the stream's zero
+	vp8       *stream.Track        // the publisher's VP8, when it sends that
+	vconv     *transcode.Converter // VP8 → H.264
+	wallStart time.Time            // arrival of the first RTP packet of any track
+	startPTS  time.Duration        // media time of the first keyframe: the stream's zero
 	videoSSRC uint32
 	readers   sync.WaitGroup
 }
@@ -84,6 +86,12 @@ func (x *session) onTrack(t *pion.TrackRemote, _ *pion.RTPReceiver) {
 		x.mu.Unlock()
 		x.requestKeyframe()
 		x.readVideo(t)
+	case t.Kind() == pion.RTPCodecTypeVideo && t.Codec().MimeType == pion.MimeTypeVP8:
+		x.mu.Lock()
+		x.videoSSRC = uint32(t.SSRC())
+		x.mu.Unlock()
+		x.requestKeyframe()
+		x.readVP8(t)
 	case t.Kind() == pion.RTPCodecTypeAudio && t.Codec().MimeType == pion.MimeTypeOpus:
 		x.readAudio(t)
 	default:
@@ -128,6 +136,15 @@ func (x *session) readVideo(t *pion.TrackRemote) {
 
 func (x *session) writeVideo(nalus [][]byte, ts uint32, now time.Time, c *clock) {
 	x.mu.Lock()
+	pts := c.pts(ts, now, x.markArrival(now))
+	x.mu.Unlock()
+	x.writeVideoAt(nalus, pts, now)
+}
+
+// writeVideoAt publishes an H.264 access unit at media time pts, starting
+// the stream at the first keyframe with parameter sets.
+func (x *session) writeVideoAt(nalus [][]byte, pts time.Duration, now time.Time) {
+	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.fixer == nil {
 		x.fixer = stream.NewH264Fixer(nil, nil)
@@ -136,7 +153,6 @@ func (x *session) writeVideo(nalus [][]byte, ts uint32, now time.Time, c *clock)
 	if !ok {
 		return
 	}
-	pts := c.pts(ts, now, x.markArrival(now))
 	idr := h264.IsRandomAccess(au)
 	if x.hub == nil {
 		sps, pps := x.fixer.Params()
@@ -149,6 +165,9 @@ func (x *session) writeVideo(nalus [][]byte, ts uint32, now time.Time, c *clock)
 			return
 		}
 	}
+	if pts < x.startPTS {
+		return
+	}
 	d := pts - x.startPTS
 	x.hub.Write(&stream.Unit{Track: x.video, PTS: d, DTS: d, NTP: now, Payload: au, RandomAccess: idr})
 }
@@ -157,6 +176,11 @@ func (x *session) writeVideo(nalus [][]byte, ts uint32, now time.Time, c *clock)
 func (x *session) startLocked(sps, pps []byte, pts time.Duration) error {
 	x.video = &stream.Track{Codec: &stream.H264{SPS: sps, PPS: pps}, ClockRate: 90000}
 	tracks := []*stream.Track{x.video}
+	if x.vp8 != nil {
+		// What the publisher sent first; the H.264 made from it is derived.
+		x.video.Derived = true
+		tracks = []*stream.Track{x.vp8, x.video}
+	}
 	if x.audio {
 		x.opus = &stream.Track{Codec: &stream.Opus{ChannelCount: 2}, ClockRate: 48000}
 		tracks = append(tracks, x.opus)
@@ -217,6 +241,68 @@ func (x *session) readAudio(t *pion.TrackRemote) {
 			conv.Write(transcode.Frame{PTS: d, Data: pkt.Payload})
 		}
 	}
+}
+
+func (x *session) readVP8(t *pion.TrackRemote) {
+	sb := samplebuilder.New(reorderPackets, &codecs.VP8Packet{}, 90000, samplebuilder.WithMaxTimeDelay(reorderDelay))
+	c := &clock{rate: 90000}
+	for {
+		pkt, _, err := t.ReadRTP()
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		sb.Push(pkt)
+		for s := sb.Pop(); s != nil; s = sb.Pop() {
+			if s.PrevDroppedPackets > 0 {
+				x.requestKeyframe()
+			}
+			x.writeVP8(s.Data, s.PacketTimestamp, now, c)
+		}
+	}
+}
+
+// vp8Key reports whether a VP8 frame is a keyframe, and its picture size
+// (RFC 6386 §9.1: a 3-byte tag whose lowest bit is 0 for keyframes, the
+// start code 9d 01 2a, then 14-bit width and height).
+func vp8Key(f []byte) (key bool, w, h int) {
+	if len(f) < 10 || f[0]&1 != 0 || f[3] != 0x9d || f[4] != 0x01 || f[5] != 0x2a {
+		return false, 0, 0
+	}
+	return true, int(f[6]) | int(f[7]&0x3f)<<8, int(f[8]) | int(f[9]&0x3f)<<8
+}
+
+// writeVP8 feeds the transcoder (started at the first keyframe) and, once
+// the stream is live, the hub's VP8 track (for stats).
+func (x *session) writeVP8(frame []byte, ts uint32, now time.Time, c *clock) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	pts := c.pts(ts, now, x.markArrival(now))
+	key, w, h := vp8Key(frame)
+	if x.vconv == nil {
+		if !key {
+			return
+		}
+		conv, err := transcode.VP8ToH264(x.srv.ctx, w, h, x.log, x.writeTranscoded)
+		if err != nil {
+			x.log.Warn("VP8 transcoder", "err", err)
+			go x.close("VP8 could not be transcoded: " + err.Error())
+			return
+		}
+		x.vconv = conv
+		x.vp8 = &stream.Track{Codec: &stream.VP8{Width: w, Height: h}, ClockRate: 90000}
+	}
+	x.vconv.Write(transcode.Frame{PTS: pts, Data: frame})
+	if x.hub != nil && pts >= x.startPTS {
+		d := pts - x.startPTS
+		x.hub.Write(&stream.Unit{Track: x.vp8, PTS: d, DTS: d, NTP: now, Payload: [][]byte{frame}, RandomAccess: key})
+	}
+}
+
+// writeTranscoded takes the H.264 made from VP8: the stream goes live with
+// its first keyframe, as with a publisher's own H.264.
+func (x *session) writeTranscoded(au transcode.AccessUnit) {
+	x.writeVideoAt(au.NALUs, au.PTS, time.Now())
 }
 
 // writeAAC puts the converter's output into the hub.
@@ -285,10 +371,12 @@ func (x *session) close(why ...string) {
 		_ = x.pc.Close()
 		x.readers.Wait()
 		x.mu.Lock()
-		conv := x.conv
+		convs := []*transcode.Converter{x.conv, x.vconv}
 		x.mu.Unlock()
-		if conv != nil {
-			conv.Close()
+		for _, c := range convs {
+			if c != nil {
+				c.Close()
+			}
 		}
 		x.pub.Close()
 		x.srv.mu.Lock()

@@ -1,7 +1,8 @@
 // Package whip is the WebRTC ingest (WHIP, RFC 9725): a browser or an
 // encoder POSTs an SDP offer to /whip with its stream key as a bearer
 // token, and the H.264 and Opus it sends go into the channel's hub. The
-// Opus is also converted to AAC (a derived track) for HLS players.
+// Opus is also converted to AAC (a derived track) for HLS players, and a
+// publisher that offers VP8 only gets it transcoded to H.264 the same way.
 package whip
 
 import (
@@ -20,6 +21,7 @@ import (
 	pion "github.com/pion/webrtc/v4"
 
 	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/transcode"
 	"github.com/onair-video/onair/internal/webrtc"
 )
 
@@ -217,6 +219,7 @@ func bearer(r *http.Request) (string, bool) {
 // media is what an offer sends.
 type media struct {
 	audio bool
+	vp8   bool // VP8 video and no H.264: transcoded for HLS and WHEP
 }
 
 // offeredMedia checks an offer before any channel is claimed: it must be
@@ -227,21 +230,35 @@ func offeredMedia(offer string) (media, error) {
 		return media{}, &webrtc.HTTPError{Status: http.StatusBadRequest, Msg: "the body is not an SDP offer: " + err.Error()}
 	}
 	var m media
-	var h264 bool
+	var h264, vp8 bool
 	for _, md := range d.MediaDescriptions {
 		codecs := strings.ToUpper(strings.Join(rtpmaps(md), " "))
 		switch md.MediaName.Media {
 		case "video":
 			h264 = h264 || strings.Contains(codecs, "H264/90000")
+			vp8 = vp8 || strings.Contains(codecs, "VP8/90000")
 		case "audio":
 			m.audio = m.audio || strings.Contains(codecs, "OPUS/48000")
 		}
 	}
-	if !h264 {
+	switch {
+	case h264:
+		return m, nil
+	case vp8 && ffmpegOK():
+		m.vp8 = true
+		return m, nil
+	case vp8:
 		return media{}, &webrtc.HTTPError{Status: http.StatusUnsupportedMediaType,
-			Msg: "the offer sends no H.264 video; onair's WHIP ingest takes H.264 (and Opus audio)"}
+			Msg: "the offer sends VP8 only, which needs ffmpeg on the server to transcode; send H.264"}
 	}
-	return m, nil
+	return media{}, &webrtc.HTTPError{Status: http.StatusUnsupportedMediaType,
+		Msg: "the offer sends no H.264 or VP8 video; onair's WHIP ingest takes H.264 or VP8 (and Opus audio)"}
+}
+
+// ffmpegOK says whether VP8 can be transcoded here (a variable for tests).
+var ffmpegOK = func() bool {
+	_, err := transcode.FFmpeg()
+	return err == nil
 }
 
 func rtpmaps(md *sdp.MediaDescription) []string {
@@ -264,7 +281,11 @@ func newSessionID() string {
 
 // open answers the offer on a new peer connection for pub.
 func (s *Server) open(pub *live.Publisher, offer string, m media, log *slog.Logger) (*session, string, error) {
-	pc, err := s.engine.NewPeerConnection()
+	newPC := s.engine.NewPeerConnection
+	if m.vp8 {
+		newPC = s.engine.NewPeerConnectionVP8
+	}
+	pc, err := newPC()
 	if err != nil {
 		return nil, "", fmt.Errorf("whip: %w", err)
 	}

@@ -14,7 +14,17 @@ const chromeLikeOffer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n" +
 	"m=video 9 UDP/TLS/RTP/SAVPF 96 102\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:102 H264/90000\r\na=sendonly\r\n"
 
 func TestOfferedMedia(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it swaps ffmpegOK.
+	defer func(f func() bool) { ffmpegOK = f }(ffmpegOK)
+	ffmpegOK = func() bool { return true }
+	vp8 := "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n"
+	if m, err := offeredMedia(vp8); err != nil || !m.vp8 {
+		t.Fatalf("VP8 with ffmpeg: %+v %v", m, err)
+	}
+	if m, err := offeredMedia(chromeLikeOffer); err != nil || m.vp8 {
+		t.Fatalf("H.264 and VP8 on offer: %+v %v, want H.264", m, err)
+	}
+	ffmpegOK = func() bool { return false }
 	tests := []struct {
 		name      string
 		offer     string
@@ -23,7 +33,8 @@ func TestOfferedMedia(t *testing.T) {
 	}{
 		{"H.264 and Opus", chromeLikeOffer, 0, true},
 		{"video only", "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\na=rtpmap:102 H264/90000\r\n", 0, false},
-		{"VP8 only", "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n", http.StatusUnsupportedMediaType, false},
+		{"VP8 only, no ffmpeg", vp8, http.StatusUnsupportedMediaType, false},
+		{"VP9 only", "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 98\r\na=rtpmap:98 VP9/90000\r\n", http.StatusUnsupportedMediaType, false},
 		{"not SDP", "hello", http.StatusBadRequest, false},
 		{"empty (ReadOffer refuses it first)", "", http.StatusUnsupportedMediaType, false},
 	}

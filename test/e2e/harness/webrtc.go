@@ -47,6 +47,25 @@ func NewWebRTCAPI() (*webrtc.API, error) {
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, err
 	}
+	return newAPI(me)
+}
+
+// newVP8API returns a pion API that offers VP8 and Opus only, as a browser
+// without H.264 would.
+func newVP8API() (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, err
+	}
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, err
+	}
+	return newAPI(me)
+}
+
+func newAPI(me *webrtc.MediaEngine) (*webrtc.API, error) {
 	ir := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, err

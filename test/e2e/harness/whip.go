@@ -16,6 +16,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 )
 
@@ -47,10 +48,12 @@ func readStamp(b []byte) (time.Time, bool) {
 // Clip is a WebRTC-ready test clip: H.264 Constrained Baseline access units
 // (no B-frames, a keyframe every second) and 20 ms Opus packets.
 type Clip struct {
-	FPS   int
-	AUs   [][]byte // Annex-B, one access unit each
-	Opus  [][]byte
-	Width int
+	FPS  int
+	AUs  [][]byte // Annex-B, one access unit each
+	Opus [][]byte
+	// VP8 holds VP8 frames instead of AUs when the clip was made with
+	// MakeVP8Clip: the publisher then offers VP8 only.
+	VP8 [][]byte
 }
 
 // MakeClip encodes a clip of d seconds at size with ffmpeg.
@@ -119,6 +122,33 @@ func MakeClip(t testing.TB, size string, fps int, d time.Duration) *Clip {
 	return c
 }
 
+// MakeVP8Clip is MakeClip with the video in VP8 (libvpx, realtime).
+func MakeVP8Clip(t testing.TB, size string, fps int, d time.Duration) *Clip {
+	t.Helper()
+	c := MakeClip(t, size, fps, d)
+	bin := RequireProgram(t, "ffmpeg")
+	out, err := exec.Command(bin, "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+		"-i", fmt.Sprintf("testsrc2=size=%s:rate=%d", size, fps), "-t", strconv.FormatFloat(d.Seconds(), 'f', 3, 64),
+		"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-g", strconv.Itoa(fps), "-keyint_min", strconv.Itoa(fps),
+		"-b:v", "1M", "-f", "ivf", "pipe:1").Output()
+	if err != nil {
+		t.Fatalf("ffmpeg vp8: %v", err)
+	}
+	r, _, err := ivfreader.NewWith(bytes.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		f, _, err := r.ParseNextFrame()
+		if err != nil {
+			break
+		}
+		c.VP8 = append(c.VP8, f)
+	}
+	c.AUs = nil
+	return c
+}
+
 func splitAnnexB(buf []byte) [][]byte {
 	var out [][]byte
 	start := -1
@@ -151,7 +181,11 @@ type WHIPPublisher struct {
 // PublishWHIP offers H.264 + Opus to url with key. The returned publisher
 // has Status and Body of the answer; it sends only when Status is 201.
 func PublishWHIP(ctx context.Context, url, key string, clip *Clip) (*WHIPPublisher, error) {
-	api, err := NewWebRTCAPI()
+	newAPI := NewWebRTCAPI
+	if clip.VP8 != nil {
+		newAPI = newVP8API
+	}
+	api, err := newAPI()
 	if err != nil {
 		return nil, err
 	}
@@ -159,8 +193,12 @@ func PublishWHIP(ctx context.Context, url, key string, clip *Clip) (*WHIPPublish
 	if err != nil {
 		return nil, err
 	}
-	video, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
-		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, "video", "harness")
+	vcodec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}
+	if clip.VP8 != nil {
+		vcodec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+	}
+	video, err := webrtc.NewTrackLocalStaticSample(vcodec, "video", "harness")
 	if err != nil {
 		return nil, err
 	}
@@ -215,9 +253,13 @@ func PublishWHIP(ctx context.Context, url, key string, clip *Clip) (*WHIPPublish
 			case <-time.After(time.Until(next)):
 			}
 			if !nextV.After(next) {
-				au := clip.AUs[vi%len(clip.AUs)]
-				data := append(append([]byte{0, 0, 0, 1}, stampSEI(time.Now())...), au...)
-				_ = video.WriteSample(media.Sample{Data: data, Duration: frame})
+				if clip.VP8 != nil {
+					_ = video.WriteSample(media.Sample{Data: clip.VP8[vi%len(clip.VP8)], Duration: frame})
+				} else {
+					au := clip.AUs[vi%len(clip.AUs)]
+					data := append(append([]byte{0, 0, 0, 1}, stampSEI(time.Now())...), au...)
+					_ = video.WriteSample(media.Sample{Data: data, Duration: frame})
+				}
 				vi++
 			} else {
 				_ = audio.WriteSample(media.Sample{Data: clip.Opus[ai%len(clip.Opus)], Duration: 20 * time.Millisecond})
