@@ -46,7 +46,9 @@ const queueFrames = 100
 var lowDelay = []string{"-hide_banner", "-loglevel", "error", "-nostdin",
 	"-fflags", "+flush_packets", "-flags", "low_delay", "-probesize", "32", "-analyzeduration", "0"}
 
-func audioInput() []string { return append(append([]string{}, lowDelay...), "-fflags", "+nobuffer+flush_packets") }
+func audioInput() []string {
+	return append(append([]string{}, lowDelay...), "-fflags", "+nobuffer+flush_packets")
+}
 
 // Frame is an audio frame in or out of a converter, with its media time.
 type Frame struct {

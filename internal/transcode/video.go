@@ -85,4 +85,3 @@ func VP8ToH264(ctx context.Context, width, height int, log *slog.Logger, out fun
 	}
 	return start(ctx, "vp8-to-h264", log, args, enc, dec)
 }
-
