@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
@@ -56,23 +57,34 @@ type Frame struct {
 	Data []byte
 }
 
-// Converter is one ffmpeg re-encoding an audio stream. Write hands it input
+// Converter is one ffmpeg re-encoding a stream. Write hands it input
 // frames; converted frames go to the out function given at start, from one
-// goroutine, in order.
+// goroutine, in order. If ffmpeg dies it is started again with backoff
+// (1 s doubling to 30 s); frames that come meanwhile are dropped.
 type Converter struct {
 	name   string
 	log    *slog.Logger
-	cmd    *exec.Cmd
+	bin    string
+	args   []string
+	enc    func(w io.Writer) (func(Frame) error, error)
+	dec    func(r io.Reader) error
 	in     chan Frame
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	done   chan struct{}
+	pid    atomic.Int64
 
-	dropped int
+	dropped  atomic.Int64
+	restarts atomic.Int64
 }
 
-// start runs ffmpeg with args, a writer goroutine that encodes queued
-// frames into its stdin with enc, and a reader goroutine that decodes its
-// stdout with dec.
+const (
+	restartMin = time.Second
+	restartMax = 30 * time.Second
+)
+
+// start runs ffmpeg with args under a supervisor: per run, a writer
+// goroutine encodes queued frames into its stdin with enc, and dec decodes
+// its stdout. enc and dec are called afresh for every run.
 func start(ctx context.Context, name string, log *slog.Logger, args []string,
 	enc func(w io.Writer) (func(Frame) error, error), dec func(r io.Reader) error,
 ) (*Converter, error) {
@@ -81,39 +93,87 @@ func start(ctx context.Context, name string, log *slog.Logger, args []string,
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	cmd := exec.CommandContext(ctx, bin, args...)
+	c := &Converter{name: name, log: log.With("converter", name), bin: bin, args: args, enc: enc, dec: dec,
+		in: make(chan Frame, queueFrames), cancel: cancel, done: make(chan struct{})}
+	started := make(chan error, 1)
+	go c.supervise(ctx, started)
+	if err := <-started; err != nil {
+		cancel()
+		<-c.done
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Converter) supervise(ctx context.Context, started chan<- error) {
+	defer close(c.done)
+	backoff := restartMin
+	for first := true; ; first = false {
+		t0 := time.Now()
+		startErr := false
+		err := c.run(ctx, func(err error) {
+			startErr = err != nil
+			if first {
+				started <- err
+			}
+		})
+		if ctx.Err() != nil || (first && startErr) {
+			return // closed, or ffmpeg could not start at all: start says so
+		}
+		if time.Since(t0) > time.Minute {
+			backoff = restartMin // it ran a good while: a fresh failure
+		}
+		c.restarts.Add(1)
+		c.log.Warn("converter ended, restarting", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, restartMax)
+	}
+}
+
+// run is one ffmpeg process; ready reports whether it started.
+func (c *Converter) run(ctx context.Context, ready func(error)) error {
+	cmd := exec.CommandContext(ctx, c.bin, c.args...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("transcode: %w", err)
+		ready(err)
+		return err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("transcode: %w", err)
+		ready(err)
+		return err
 	}
 	stderr := &tailBuffer{max: 2048}
 	cmd.Stderr = stderr
 	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
-		cancel()
-		return nil, fmt.Errorf("transcode: start ffmpeg: %w", err)
+		err = fmt.Errorf("transcode: start ffmpeg: %w", err)
+		ready(err)
+		return err
 	}
-	c := &Converter{name: name, log: log.With("converter", name, "pid", cmd.Process.Pid), cmd: cmd,
-		in: make(chan Frame, queueFrames), cancel: cancel}
-	c.wg.Add(2)
+	c.pid.Store(int64(cmd.Process.Pid))
+	c.log.Debug("converter started", "pid", cmd.Process.Pid)
+	ready(nil)
+
+	rctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
-		defer c.wg.Done()
+		defer wg.Done()
 		defer stdin.Close()
 		bw := bufio.NewWriter(stdin)
-		write, err := enc(bw)
+		write, err := c.enc(bw)
 		if err != nil {
 			c.log.Warn("converter input", "err", err)
 			return
 		}
 		for {
 			select {
-			case <-ctx.Done():
+			case <-rctx.Done():
 				return
 			case f := <-c.in:
 				if err := write(f); err != nil {
@@ -128,26 +188,25 @@ func start(ctx context.Context, name string, log *slog.Logger, args []string,
 			}
 		}
 	}()
-	go func() {
-		defer c.wg.Done()
-		err := dec(bufio.NewReaderSize(stdout, 8192))
-		werr := cmd.Wait()
-		if ctx.Err() == nil {
-			c.log.Warn("converter ended", "err", errors.Join(err, werr), "stderr", stderr.String())
-		}
-	}()
-	c.log.Debug("converter started")
-	return c, nil
+	derr := c.dec(bufio.NewReaderSize(stdout, 8192))
+	stop() // the writer goes when the reader does
+	_ = stdin.Close()
+	werr := cmd.Wait()
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("%w (stderr: %s)", errors.Join(derr, werr), stderr.String())
 }
 
-// Write queues a frame for conversion; when ffmpeg falls 2 s behind, the
-// frame is dropped.
+// Write queues a frame for conversion; when ffmpeg falls 2 s behind (or
+// is being restarted), the frame is dropped.
 func (c *Converter) Write(f Frame) {
 	select {
 	case c.in <- f:
 	default:
-		if c.dropped++; c.dropped == 1 || c.dropped%500 == 0 {
-			c.log.Warn("converter behind, frames dropped", "dropped", c.dropped)
+		if n := c.dropped.Add(1); n == 1 || n%500 == 0 {
+			c.log.Warn("converter behind, frames dropped", "dropped", n)
 		}
 	}
 }
@@ -155,11 +214,24 @@ func (c *Converter) Write(f Frame) {
 // Close stops ffmpeg and waits for the goroutines.
 func (c *Converter) Close() {
 	c.cancel()
-	c.wg.Wait()
+	<-c.done
 }
 
-// PID is the ffmpeg process id, for tests and metrics.
-func (c *Converter) PID() int { return c.cmd.Process.Pid }
+// PID is the current ffmpeg's process id, for tests and metrics.
+func (c *Converter) PID() int { return int(c.pid.Load()) }
+
+// Restarts counts how often ffmpeg was started again after it died.
+func (c *Converter) Restarts() int { return int(c.restarts.Load()) }
+
+// sendFirst hands a run's first input time to its decoder, replacing one a
+// dead run left unread.
+func sendFirst(ch chan time.Duration, d time.Duration) {
+	select {
+	case <-ch:
+	default:
+	}
+	ch <- d
+}
 
 // AACToOpus converts AAC frames (raw access units of the given config) to
 // 48 kHz Opus packets of 20 ms, as WebRTC plays. out receives each packet
@@ -176,7 +248,7 @@ func AACToOpus(ctx context.Context, cfg *mpeg4audio.AudioSpecificConfig, log *sl
 		return func(f Frame) error {
 			if !started {
 				started = true
-				firstCh <- f.PTS
+				sendFirst(firstCh, f.PTS)
 			}
 			pkts := mpeg4audio.ADTSPackets{{Type: cfg.Type, SampleRate: cfg.SampleRate, ChannelCount: cfg.ChannelCount, AU: f.Data}}
 			b, err := pkts.Marshal()
@@ -240,7 +312,7 @@ func OpusToAAC(ctx context.Context, channels int, log *slog.Logger, out func(Fra
 		return func(f Frame) error {
 			if !started {
 				first, started = f.PTS, true
-				firstCh <- f.PTS
+				sendFirst(firstCh, f.PTS)
 			}
 			seq++
 			ts := uint32((f.PTS - first) * 48000 / time.Second)
