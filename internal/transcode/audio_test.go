@@ -17,8 +17,9 @@ import (
 	"github.com/onair-video/onair/internal/stream/streamtest"
 )
 
-// aacClip is 2 s of a 440 Hz tone as AAC-LC access units, 44.1 kHz stereo.
-func aacClip(t testing.TB) [][]byte {
+// ffmpegOutput runs ffmpeg with args and returns what it wrote to stdout,
+// skipping the test without ffmpeg (failing it under CI=true).
+func ffmpegOutput(t testing.TB, args ...string) []byte {
 	t.Helper()
 	bin, err := FFmpeg()
 	if err != nil {
@@ -27,11 +28,18 @@ func aacClip(t testing.TB) [][]byte {
 		}
 		t.Skip(err)
 	}
-	out, err := exec.Command(bin, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=2",
-		"-ac", "2", "-c:a", "aac", "-f", "adts", "pipe:1").Output()
+	out, err := exec.Command(bin, append([]string{"-hide_banner", "-loglevel", "error"}, args...)...).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return out
+}
+
+// aacClip is 2 s of a 440 Hz tone as AAC-LC access units, 44.1 kHz stereo.
+func aacClip(t testing.TB) [][]byte {
+	t.Helper()
+	out := ffmpegOutput(t, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=2",
+		"-ac", "2", "-c:a", "aac", "-f", "adts", "pipe:1")
 	br := bufio.NewReader(bytes.NewReader(out))
 	var aus [][]byte
 	for {

@@ -3,8 +3,6 @@ package transcode
 import (
 	"bytes"
 	"context"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -17,18 +15,8 @@ import (
 // vp8Clip is 2 s of 320x240 VP8 at 30 fps with a keyframe every second.
 func vp8Clip(t testing.TB) [][]byte {
 	t.Helper()
-	bin, err := FFmpeg()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	out, err := exec.Command(bin, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
-		"-t", "2", "-c:v", "libvpx", "-deadline", "realtime", "-g", "30", "-keyint_min", "30", "-b:v", "500k", "-f", "ivf", "pipe:1").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := ffmpegOutput(t, "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
+		"-t", "2", "-c:v", "libvpx", "-deadline", "realtime", "-g", "30", "-keyint_min", "30", "-b:v", "500k", "-f", "ivf", "pipe:1")
 	r, _, err := ivfreader.NewWith(bytes.NewReader(out))
 	if err != nil {
 		t.Fatal(err)

@@ -109,3 +109,29 @@ func firstMid(sdp string) string {
 	}
 	return "0"
 }
+
+// Session is a WHIP or WHEP session resource (Location of the POST).
+type Session interface {
+	PeerConnection() *webrtc.PeerConnection
+	// End closes the session as a DELETE asks.
+	End()
+}
+
+// ServeSession answers a request on a session resource: PATCH applies
+// trickle ICE candidates, DELETE ends it.
+func ServeSession(w http.ResponseWriter, r *http.Request, s Session) {
+	switch r.Method {
+	case http.MethodPatch:
+		if err := Trickle(w, r, s.PeerConnection()); err != nil {
+			Fail(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	case http.MethodDelete:
+		s.End()
+		w.WriteHeader(http.StatusOK)
+	default:
+		w.Header().Set("Allow", "PATCH, DELETE, OPTIONS")
+		Fail(w, &HTTPError{http.StatusMethodNotAllowed, "use PATCH or DELETE on a session"})
+	}
+}

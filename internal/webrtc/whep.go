@@ -87,8 +87,8 @@ func (s *WHEP) Register(mux *http.ServeMux) {
 	mux.HandleFunc("OPTIONS /whep/{channelId}", s.options)
 	mux.HandleFunc("OPTIONS /whep/{channelId}/{session}", s.options)
 	mux.HandleFunc("POST /whep/{channelId}", s.post)
-	mux.HandleFunc("PATCH /whep/{channelId}/{session}", s.patch)
-	mux.HandleFunc("DELETE /whep/{channelId}/{session}", s.delete)
+	mux.HandleFunc("PATCH /whep/{channelId}/{session}", s.serveSession)
+	mux.HandleFunc("DELETE /whep/{channelId}/{session}", s.serveSession)
 }
 
 // Viewers counts a channel's WebRTC viewers, for GetStream's viewerCount.
@@ -168,25 +168,10 @@ func (s *WHEP) session(w http.ResponseWriter, r *http.Request) (*viewer, bool) {
 	return v, true
 }
 
-func (s *WHEP) patch(w http.ResponseWriter, r *http.Request) {
-	v, ok := s.session(w, r)
-	if !ok {
-		return
+func (s *WHEP) serveSession(w http.ResponseWriter, r *http.Request) {
+	if v, ok := s.session(w, r); ok {
+		ServeSession(w, r, v)
 	}
-	if err := Trickle(w, r, v.pc); err != nil {
-		Fail(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (s *WHEP) delete(w http.ResponseWriter, r *http.Request) {
-	v, ok := s.session(w, r)
-	if !ok {
-		return
-	}
-	v.close()
-	w.WriteHeader(http.StatusOK)
 }
 
 // join makes a viewer of st's feed (starting the feed for the first one)
@@ -306,6 +291,12 @@ func (v *viewer) readRTCP(sender *webrtc.RTPSender) {
 		}
 	}
 }
+
+// PeerConnection implements Session.
+func (v *viewer) PeerConnection() *webrtc.PeerConnection { return v.pc }
+
+// End implements Session.
+func (v *viewer) End() { v.close() }
 
 func (v *viewer) close() {
 	v.once.Do(func() {

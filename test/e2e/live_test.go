@@ -42,6 +42,23 @@ func firstFullSegment(m *playlist.Media) (*playlist.MediaSegment, error) {
 	return nil, fmt.Errorf("no complete segment yet")
 }
 
+// waitSegment polls a media playlist until it lists a complete segment and
+// returns both.
+func waitSegment(t *testing.T, ctx context.Context, mediaURL string) (*playlist.Media, *playlist.MediaSegment) {
+	t.Helper()
+	var m *playlist.Media
+	var seg *playlist.MediaSegment
+	harness.Eventually(t, 20*time.Second, func() error {
+		var err error
+		if m, _, err = harness.FetchMedia(ctx, mediaURL); err != nil {
+			return err
+		}
+		seg, err = firstFullSegment(m)
+		return err
+	})
+	return m, seg
+}
+
 // checkSegment downloads a segment (with its init section for fMP4) and
 // checks with ffprobe that it decodes to the published size and frame count.
 func checkSegment(t *testing.T, mediaURL string, m *playlist.Media, seg *playlist.MediaSegment, w, h, fps int) {
@@ -170,15 +187,7 @@ func TestLiveLowLatencyRTMPS(t *testing.T) {
 	}
 
 	// Segments decode to the published picture, frame for frame.
-	var seg *playlist.MediaSegment
-	harness.Eventually(t, 20*time.Second, func() error {
-		var err error
-		if m, _, err = harness.FetchMedia(ctx, mediaURL); err != nil {
-			return err
-		}
-		seg, err = firstFullSegment(m)
-		return err
-	})
+	m, seg := waitSegment(t, ctx, mediaURL)
 	checkSegment(t, mediaURL, m, seg, 640, 360, 30)
 
 	// Delta updates once the playlist is long enough to skip.
@@ -237,16 +246,7 @@ func TestLiveNormalRTMP(t *testing.T) {
 	checkVariant(t, mv.Variants[0], res, "320x240", 25, "avc1.")
 	mediaURL := harness.Resolve(playback, mv.Variants[0].URI)
 	ctx := harness.Context(t, 60*time.Second)
-	var m *playlist.Media
-	var seg *playlist.MediaSegment
-	harness.Eventually(t, 20*time.Second, func() error {
-		var err error
-		if m, _, err = harness.FetchMedia(ctx, mediaURL); err != nil {
-			return err
-		}
-		seg, err = firstFullSegment(m)
-		return err
-	})
+	m, seg := waitSegment(t, ctx, mediaURL)
 	if m.PartInf != nil || len(m.Parts) > 0 || m.Map != nil || !strings.Contains(seg.URI, ".ts") {
 		t.Fatalf("want classic HLS with TS segments, got PartInf=%v parts=%d map=%v uri=%s", m.PartInf, len(m.Parts), m.Map, seg.URI)
 	}

@@ -8,7 +8,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ivs"
 	"github.com/aws/aws-sdk-go-v2/service/ivs/types"
-	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 
 	"github.com/onair-video/onair/test/e2e/harness"
 )
@@ -48,21 +47,8 @@ func TestSRTIngest(t *testing.T) {
 		t.Fatalf("ingest configurations %+v", in)
 	}
 
-	playback := aws.ToString(ch.PlaybackUrl)
-	mv, res := waitMultivariant(t, playback)
-	checkVariant(t, mv.Variants[0], res, "640x360", 30, "avc1.", "mp4a.40.2")
-	mediaURL := harness.Resolve(playback, mv.Variants[0].URI)
 	ctx := harness.Context(t, 60*time.Second)
-	var m *playlist.Media
-	var seg *playlist.MediaSegment
-	harness.Eventually(t, 20*time.Second, func() error {
-		if m, _, err = harness.FetchMedia(ctx, mediaURL); err != nil {
-			return err
-		}
-		seg, err = firstFullSegment(m)
-		return err
-	})
-	checkSegment(t, mediaURL, m, seg, 640, 360, 30)
+	checkHLS(t, ctx, ch, "640x360", 640, 360, 30, "avc1.", "mp4a.40.2")
 
 	if _, err := c.StopStream(ctx, &ivs.StopStreamInput{ChannelArn: ch.Arn}); err != nil {
 		t.Fatalf("StopStream: %v", err)

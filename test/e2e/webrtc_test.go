@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -11,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ivs"
 	"github.com/aws/aws-sdk-go-v2/service/ivs/types"
-	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 
 	"github.com/onair-video/onair/test/e2e/harness"
 )
@@ -54,23 +54,10 @@ func TestWHEPPlaysRTMP(t *testing.T) {
 		}
 	}
 
-	v, err := harness.WatchWHEP(ctx, whep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
+	v := watchWHEP(t, ctx, s, ch, 90, 100)
 	if !strings.HasPrefix(v.Location, "/whep/"+idOf(ch)+"/") {
 		t.Errorf("Location %q", v.Location)
 	}
-	harness.Eventually(t, 15*time.Second, func() error {
-		if n := len(v.Frames()); n < 90 {
-			return fmt.Errorf("%d frames", n)
-		}
-		if n := v.AudioPackets(); n < 100 {
-			return fmt.Errorf("%d audio packets", n)
-		}
-		return nil
-	})
 	vc, ac := v.Codecs()
 	if vc != "video/H264" || ac != "audio/opus" {
 		t.Errorf("codecs %s %s", vc, ac)
@@ -166,38 +153,11 @@ func TestWHIPToHLSAndWHEP(t *testing.T) {
 		t.Errorf("ingest configurations %+v", in)
 	}
 
-	// HLS: H.264 with AAC converted from the Opus; segments decode frame
-	// for frame.
-	playback := aws.ToString(ch.PlaybackUrl)
-	mv, res := waitMultivariant(t, playback)
-	checkVariant(t, mv.Variants[0], res, "640x360", 30, "avc1.", "mp4a.40.2")
-	mediaURL := harness.Resolve(playback, mv.Variants[0].URI)
-	var m *playlist.Media
-	var seg *playlist.MediaSegment
-	harness.Eventually(t, 20*time.Second, func() error {
-		if m, _, err = harness.FetchMedia(ctx, mediaURL); err != nil {
-			return err
-		}
-		seg, err = firstFullSegment(m)
-		return err
-	})
-	checkSegment(t, mediaURL, m, seg, 640, 360, 30)
+	// HLS: H.264 with AAC converted from the Opus.
+	checkHLS(t, ctx, ch, "640x360", 640, 360, 30, "avc1.", "mp4a.40.2")
 
 	// WHEP: every frame, 3000 ticks apart, stamped with its send time.
-	v, err := harness.WatchWHEP(ctx, s.Endpoint()+"/whep/"+idOf(ch))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
-	harness.Eventually(t, 20*time.Second, func() error {
-		if n := len(v.Frames()); n < 150 {
-			return fmt.Errorf("%d frames", n)
-		}
-		if n := v.AudioPackets(); n < 150 {
-			return fmt.Errorf("%d audio packets", n)
-		}
-		return nil
-	})
+	v := watchWHEP(t, ctx, s, ch, 150, 150)
 	fs := v.Frames()
 	var lat []time.Duration
 	for i, f := range fs {
@@ -278,32 +238,8 @@ func TestWHIPVP8(t *testing.T) {
 		t.Errorf("ingest configurations %+v", in.VideoConfigurations)
 	}
 
-	playback := aws.ToString(ch.PlaybackUrl)
-	mv, res := waitMultivariant(t, playback)
-	checkVariant(t, mv.Variants[0], res, "640x360", 30, "avc1.", "mp4a.40.2")
-	mediaURL := harness.Resolve(playback, mv.Variants[0].URI)
-	var m *playlist.Media
-	var seg *playlist.MediaSegment
-	harness.Eventually(t, 20*time.Second, func() error {
-		if m, _, err = harness.FetchMedia(ctx, mediaURL); err != nil {
-			return err
-		}
-		seg, err = firstFullSegment(m)
-		return err
-	})
-	checkSegment(t, mediaURL, m, seg, 640, 360, 30)
-
-	v, err := harness.WatchWHEP(ctx, s.Endpoint()+"/whep/"+idOf(ch))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
-	harness.Eventually(t, 20*time.Second, func() error {
-		if n := len(v.Frames()); n < 60 {
-			return fmt.Errorf("%d frames", n)
-		}
-		return nil
-	})
+	checkHLS(t, ctx, ch, "640x360", 640, 360, 30, "avc1.", "mp4a.40.2")
+	v := watchWHEP(t, ctx, s, ch, 60, 0)
 	if vc, _ := v.Codecs(); vc != "video/H264" {
 		t.Errorf("WHEP video %s", vc)
 	}
@@ -313,4 +249,37 @@ func TestWHIPVP8(t *testing.T) {
 			t.Fatalf("WHEP frame %d: timestamp step %d", i, d)
 		}
 	}
+}
+
+// checkHLS checks that a channel's HLS plays size at fps with codecs: the
+// multivariant's variant and a segment that decodes frame for frame.
+func checkHLS(t *testing.T, ctx context.Context, ch *types.Channel, size string, w, h, fps int, codecs ...string) {
+	t.Helper()
+	playback := aws.ToString(ch.PlaybackUrl)
+	mv, res := waitMultivariant(t, playback)
+	checkVariant(t, mv.Variants[0], res, size, float64(fps), codecs...)
+	mediaURL := harness.Resolve(playback, mv.Variants[0].URI)
+	m, seg := waitSegment(t, ctx, mediaURL)
+	checkSegment(t, mediaURL, m, seg, w, h, fps)
+}
+
+// watchWHEP plays a channel over WHEP until it has frames video frames and
+// audio audio packets.
+func watchWHEP(t *testing.T, ctx context.Context, s *harness.Server, ch *types.Channel, frames, audio int) *harness.WHEPViewer {
+	t.Helper()
+	v, err := harness.WatchWHEP(ctx, s.Endpoint()+"/whep/"+idOf(ch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	harness.Eventually(t, 20*time.Second, func() error {
+		if n := len(v.Frames()); n < frames {
+			return fmt.Errorf("%d frames", n)
+		}
+		if n := v.AudioPackets(); n < audio {
+			return fmt.Errorf("%d audio packets", n)
+		}
+		return nil
+	})
+	return v
 }

@@ -14,35 +14,17 @@ import (
 	rtmpcodecs "github.com/bluenviron/gortmplib/pkg/codecs"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
-	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
-	"github.com/onair-video/onair/internal/stream"
+	"github.com/onair-video/onair/internal/live/livetest"
 	"github.com/onair-video/onair/internal/stream/streamtest"
 )
 
 const (
-	testKey       = "sk_us-east-1_abcdefghijkl_abcdefghijklmnopqrstuvwxyz0123"
-	testChannelID = "abcDEF123456"
+	testKey       = livetest.Key
+	testChannelID = livetest.ChannelID
 )
 
-// fakeSessions is live.Sessions with one channel and one key.
-type fakeSessions struct{}
-
-func (fakeSessions) ResolveStreamKey(_ context.Context, value string) (ivs.Channel, error) {
-	if value != testKey {
-		return ivs.Channel{}, ivs.ErrUnknownStreamKey
-	}
-	return ivs.Channel{ID: testChannelID, ARN: "arn:aws:ivs:us-east-1:123456789012:channel/" + testChannelID,
-		LatencyMode: ivs.LatencyLow}, nil
-}
-
-func (fakeSessions) StartStreamSession(_ context.Context, c ivs.Channel, start time.Time, _ ivs.IngestConfigurations) (ivs.StreamSession, error) {
-	return ivs.StreamSession{StreamID: "st-test", ChannelID: c.ID, Channel: c, StartTime: start}, nil
-}
-
-func (fakeSessions) EndStreamSession(context.Context, ivs.Channel, string, time.Time) error {
-	return nil
-}
+type attachment = livetest.Attachment
 
 // fakeRegistry is a func-field Registry.
 type fakeRegistry struct {
@@ -51,22 +33,6 @@ type fakeRegistry struct {
 
 func (f *fakeRegistry) Claim(ctx context.Context, key string, conn live.ConnInfo) (*live.Publisher, error) {
 	return f.claim(ctx, key, conn)
-}
-
-// attachment is a stream that went live, with a reader attached before the
-// first unit.
-type attachment struct {
-	st *live.Stream
-	r  *stream.Reader
-}
-
-// captureConsumer hands every stream that goes live to the test.
-type captureConsumer struct{ ch chan attachment }
-
-func (c *captureConsumer) Attach(st *live.Stream) func() {
-	r := st.Hub.NewReader(1 << 14)
-	c.ch <- attachment{st: st, r: r}
-	return r.Close
 }
 
 // env is a server on 127.0.0.1:0 backed by a real live.Registry.
@@ -86,12 +52,12 @@ func newEnv(t *testing.T, tweak func(*Server)) *env {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	e := &env{
-		reg:      live.New(fakeSessions{}, log),
+		reg:      live.New(livetest.Sessions{}, log),
 		attached: make(chan attachment, 4),
 		claims:   make(chan string, 16),
 		served:   make(chan error, 1),
 	}
-	e.reg.AddConsumer(&captureConsumer{ch: e.attached})
+	e.reg.AddConsumer(&livetest.Capture{C: e.attached})
 	fr := &fakeRegistry{claim: func(ctx context.Context, key string, conn live.ConnInfo) (*live.Publisher, error) {
 		e.claims <- key
 		return e.reg.Claim(ctx, key, conn)

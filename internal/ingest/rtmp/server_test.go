@@ -70,11 +70,11 @@ func TestPublishH264AAC(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := e.waitAttached(t)
-	if a.st.Channel.ID != testChannelID || a.st.Conn.Protocol != "rtmp" {
-		t.Fatalf("stream %+v", a.st)
+	if a.Stream.Channel.ID != testChannelID || a.Stream.Conn.Protocol != "rtmp" {
+		t.Fatalf("stream %+v", a.Stream)
 	}
 
-	tracks := a.st.Hub.Tracks()
+	tracks := a.Stream.Hub.Tracks()
 	if len(tracks) != 2 {
 		t.Fatalf("got %d tracks, want H264 + AAC", len(tracks))
 	}
@@ -88,7 +88,7 @@ func TestPublishH264AAC(t *testing.T) {
 	}
 	// The session records what the encoder sent (gortmplib's writer sends
 	// onMetaData without an encoder name).
-	in := a.st.Ingest
+	in := a.Stream.Ingest
 	if len(in.Video) != 1 || len(in.Audio) != 1 || !strings.HasPrefix(in.Video[0].Codec, "avc1.") ||
 		in.Video[0].VideoWidth != 320 || in.Video[0].VideoHeight != 240 ||
 		in.Audio[0].Codec != "mp4a.40.2" || in.Audio[0].SampleRate != 48000 || in.Audio[0].Channels != 2 {
@@ -97,7 +97,7 @@ func TestPublishH264AAC(t *testing.T) {
 
 	var videos, audios int
 	var lastPTS time.Duration = -1
-	readUnits(t, a.r, 5*time.Second, func(u *stream.Unit) bool {
+	readUnits(t, a.Reader, 5*time.Second, func(u *stream.Unit) bool {
 		if u.NTP.IsZero() {
 			t.Fatal("unit without NTP")
 		}
@@ -134,7 +134,7 @@ func TestPublishH264AAC(t *testing.T) {
 	if err := mw.writeUntil(4 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	readUnits(t, a.r, 5*time.Second, func(u *stream.Unit) bool { return u.PTS >= 3900*time.Millisecond })
+	readUnits(t, a.Reader, 5*time.Second, func(u *stream.Unit) bool { return u.PTS >= 3900*time.Millisecond })
 
 	// StopStream: the encoder's connection must close at once.
 	if err := e.reg.Stop(testChannelID); err != nil {
@@ -149,7 +149,7 @@ func TestPublishH264AAC(t *testing.T) {
 	rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer rcancel()
 	for {
-		if _, err := a.r.Read(rctx); err != nil {
+		if _, err := a.Reader.Read(rctx); err != nil {
 			if !errors.Is(err, stream.ErrClosed) {
 				t.Fatalf("reader ended with %v, want ErrClosed", err)
 			}
@@ -226,7 +226,7 @@ func TestPublishH265(t *testing.T) {
 	defer cancel()
 	_, mw := e.publish(ctx, t, v, &rtmpcodecs.MPEG4Audio{Config: testAACConfig}, true)
 	a := e.waitAttached(t)
-	tracks := a.st.Hub.Tracks()
+	tracks := a.Stream.Hub.Tracks()
 	vc, ok := tracks[0].Codec.(*stream.H265)
 	if !ok || !bytes.Equal(vc.VPS, v.VPS) || !bytes.Equal(vc.SPS, v.SPS) || !bytes.Equal(vc.PPS, v.PPS) {
 		t.Fatalf("video track %+v %+v", tracks[0], tracks[0].Codec)
@@ -235,7 +235,7 @@ func TestPublishH265(t *testing.T) {
 		t.Fatal(err)
 	}
 	var keys, frames int
-	readUnits(t, a.r, 5*time.Second, func(u *stream.Unit) bool {
+	readUnits(t, a.Reader, 5*time.Second, func(u *stream.Unit) bool {
 		if u.Track == tracks[0] {
 			frames++
 			if u.RandomAccess {
@@ -292,11 +292,11 @@ func TestPublishIgnoresUnsupportedTrack(t *testing.T) {
 	defer cancel()
 	e.publish(ctx, t, v, &rtmpcodecs.G711{MULaw: true, ChannelCount: 1}, true)
 	a := e.waitAttached(t)
-	if tr := a.st.Hub.Tracks(); len(tr) != 1 || !tr[0].Codec.IsVideo() {
+	if tr := a.Stream.Hub.Tracks(); len(tr) != 1 || !tr[0].Codec.IsVideo() {
 		t.Fatalf("tracks %v, want the H264 track only", tr)
 	}
 	// The G.711 frames in between must not break the read loop.
-	readUnits(t, a.r, 5*time.Second, func(u *stream.Unit) bool { return u.PTS >= 2900*time.Millisecond })
+	readUnits(t, a.Reader, 5*time.Second, func(u *stream.Unit) bool { return u.PTS >= 2900*time.Millisecond })
 }
 
 func TestReadTimeoutEndsStream(t *testing.T) {
@@ -356,7 +356,7 @@ func TestBadClientsAreDroppedAlone(t *testing.T) {
 	if err := mw.writeUntil(4 * time.Second); err != nil {
 		t.Fatalf("good publisher disturbed: %v", err)
 	}
-	readUnits(t, a.r, 5*time.Second, func(u *stream.Unit) bool { return u.PTS >= 3900*time.Millisecond })
+	readUnits(t, a.Reader, 5*time.Second, func(u *stream.Unit) bool { return u.PTS >= 3900*time.Millisecond })
 }
 
 // TestCloseLeavesNothing is not parallel: it counts goroutines.

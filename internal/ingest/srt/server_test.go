@@ -14,64 +14,30 @@ import (
 	tscodecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
 	gosrt "github.com/datarhei/gosrt"
 
-	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/live/livetest"
 	"github.com/onair-video/onair/internal/stream"
 	"github.com/onair-video/onair/internal/stream/streamtest"
 )
 
 const (
-	testKey        = "sk_us-east-1_abcdefghijkl_abcdefghijklmnopqrstuvwxyz0123"
-	testChannelID  = "abcDEF123456"
+	testKey        = livetest.Key
 	testPassphrase = "0123456789abcdefghij"
 )
-
-// fakeSessions is live.Sessions with one channel and one key.
-type fakeSessions struct{}
-
-func (fakeSessions) ResolveStreamKey(_ context.Context, value string) (ivs.Channel, error) {
-	if value != testKey {
-		return ivs.Channel{}, ivs.ErrUnknownStreamKey
-	}
-	return ivs.Channel{ID: testChannelID, ARN: "arn:aws:ivs:us-east-1:123456789012:channel/" + testChannelID,
-		LatencyMode: ivs.LatencyLow, SRT: ivs.SRT{Passphrase: testPassphrase}}, nil
-}
-
-func (fakeSessions) StartStreamSession(_ context.Context, c ivs.Channel, start time.Time, _ ivs.IngestConfigurations) (ivs.StreamSession, error) {
-	return ivs.StreamSession{StreamID: "st-test", ChannelID: c.ID, Channel: c, StartTime: start}, nil
-}
-
-func (fakeSessions) EndStreamSession(context.Context, ivs.Channel, string, time.Time) error {
-	return nil
-}
-
-type attachment struct {
-	st *live.Stream
-	r  *stream.Reader
-}
-
-// captureConsumer hands every stream that goes live to the test, with a
-// reader attached before the first unit.
-type captureConsumer struct{ ch chan attachment }
-
-func (c *captureConsumer) Attach(st *live.Stream) func() {
-	r := st.Hub.NewReader(1 << 14)
-	c.ch <- attachment{st: st, r: r}
-	return r.Close
-}
 
 type env struct {
 	reg      *live.Registry
 	srv      *Server
 	addr     string
-	attached chan attachment
+	attached chan livetest.Attachment
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	log := streamtest.Log()
-	e := &env{reg: live.New(fakeSessions{}, log), attached: make(chan attachment, 4)}
-	e.reg.AddConsumer(&captureConsumer{ch: e.attached})
+	capture := livetest.NewCapture(4)
+	e := &env{reg: live.New(livetest.Sessions{SRTPassphrase: testPassphrase}, log), attached: capture.C}
+	e.reg.AddConsumer(capture)
 	e.srv = New(Config{Registry: e.reg, Log: log})
 	ln, err := gosrt.Listen("srt", "127.0.0.1:0", ListenConfig())
 	if err != nil {
@@ -157,16 +123,16 @@ func TestPublish(t *testing.T) {
 			sent := make(chan error, 1)
 			go func() { sent <- sendClip(ctx, t, conn, v) }()
 
-			var a attachment
+			var a livetest.Attachment
 			select {
 			case a = <-e.attached:
 			case <-time.After(10 * time.Second):
 				t.Fatal("the stream did not go live")
 			}
-			tracks := a.st.Hub.Tracks()
+			tracks := a.Stream.Hub.Tracks()
 			h, ok := tracks[0].Codec.(*stream.H264)
-			if len(tracks) != 2 || !ok || string(h.SPS) != string(v.SPS) || a.st.Conn.Protocol != "srt" {
-				t.Fatalf("tracks %+v, conn %+v", tracks, a.st.Conn)
+			if len(tracks) != 2 || !ok || string(h.SPS) != string(v.SPS) || a.Stream.Conn.Protocol != "srt" {
+				t.Fatalf("tracks %+v, conn %+v", tracks, a.Stream.Conn)
 			}
 			aac, ok := tracks[1].Codec.(*stream.AAC)
 			if !ok || aac.Config.SampleRate != 48000 || tracks[1].ClockRate != 48000 {
@@ -177,7 +143,7 @@ func TestPublish(t *testing.T) {
 			var last time.Duration
 			for videos < 30 {
 				rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
-				u, err := a.r.Read(rctx)
+				u, err := a.Reader.Read(rctx)
 				rcancel()
 				if err != nil {
 					t.Fatalf("after %d frames: %v", videos, err)

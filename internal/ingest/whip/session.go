@@ -9,6 +9,7 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	pion "github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
@@ -79,23 +80,22 @@ func (c *clock) pts(ts uint32, arrival, wallStart time.Time) time.Duration {
 func (x *session) onTrack(t *pion.TrackRemote, _ *pion.RTPReceiver) {
 	x.readers.Add(1)
 	defer x.readers.Done()
+	mime := t.Codec().MimeType
 	switch {
-	case t.Kind() == pion.RTPCodecTypeVideo && t.Codec().MimeType == pion.MimeTypeH264:
+	case t.Kind() == pion.RTPCodecTypeVideo && (mime == pion.MimeTypeH264 || mime == pion.MimeTypeVP8):
 		x.mu.Lock()
 		x.videoSSRC = uint32(t.SSRC())
 		x.mu.Unlock()
-		x.requestKeyframe()
-		x.readVideo(t)
-	case t.Kind() == pion.RTPCodecTypeVideo && t.Codec().MimeType == pion.MimeTypeVP8:
-		x.mu.Lock()
-		x.videoSSRC = uint32(t.SSRC())
-		x.mu.Unlock()
-		x.requestKeyframe()
-		x.readVP8(t)
-	case t.Kind() == pion.RTPCodecTypeAudio && t.Codec().MimeType == pion.MimeTypeOpus:
+		x.requestKeyframe() // start at once, not at the encoder's next keyframe
+		if mime == pion.MimeTypeVP8 {
+			x.readFrames(t, &codecs.VP8Packet{}, x.writeVP8)
+		} else {
+			x.readFrames(t, &codecs.H264Packet{}, x.writeH264)
+		}
+	case t.Kind() == pion.RTPCodecTypeAudio && mime == pion.MimeTypeOpus:
 		x.readAudio(t)
 	default:
-		x.log.Info("ignoring track", "codec", t.Codec().MimeType)
+		x.log.Info("ignoring track", "codec", mime)
 		for {
 			if _, _, err := t.ReadRTP(); err != nil {
 				return
@@ -111,8 +111,11 @@ func (x *session) markArrival(now time.Time) time.Time {
 	return x.wallStart
 }
 
-func (x *session) readVideo(t *pion.TrackRemote) {
-	sb := samplebuilder.New(reorderPackets, &codecs.H264Packet{}, 90000, samplebuilder.WithMaxTimeDelay(reorderDelay))
+// readFrames reassembles a video track's frames (reordering up to
+// reorderPackets) and hands each to write; a frame that lost packets asks
+// the publisher for a keyframe.
+func (x *session) readFrames(t *pion.TrackRemote, depacketizer rtp.Depacketizer, write func(frame []byte, ts uint32, now time.Time, c *clock)) {
+	sb := samplebuilder.New(reorderPackets, depacketizer, 90000, samplebuilder.WithMaxTimeDelay(reorderDelay))
 	c := &clock{rate: 90000}
 	for {
 		pkt, _, err := t.ReadRTP()
@@ -125,13 +128,18 @@ func (x *session) readVideo(t *pion.TrackRemote) {
 			if s.PrevDroppedPackets > 0 {
 				x.requestKeyframe() // a lost packet breaks the picture until the next keyframe
 			}
-			var au h264.AnnexB
-			if err := au.Unmarshal(s.Data); err != nil {
-				continue
-			}
-			x.writeVideo(au, s.PacketTimestamp, now, c)
+			write(s.Data, s.PacketTimestamp, now, c)
 		}
 	}
+}
+
+// writeH264 publishes one Annex-B access unit.
+func (x *session) writeH264(frame []byte, ts uint32, now time.Time, c *clock) {
+	var au h264.AnnexB
+	if err := au.Unmarshal(frame); err != nil {
+		return
+	}
+	x.writeVideo(au, ts, now, c)
 }
 
 func (x *session) writeVideo(nalus [][]byte, ts uint32, now time.Time, c *clock) {
@@ -243,25 +251,6 @@ func (x *session) readAudio(t *pion.TrackRemote) {
 	}
 }
 
-func (x *session) readVP8(t *pion.TrackRemote) {
-	sb := samplebuilder.New(reorderPackets, &codecs.VP8Packet{}, 90000, samplebuilder.WithMaxTimeDelay(reorderDelay))
-	c := &clock{rate: 90000}
-	for {
-		pkt, _, err := t.ReadRTP()
-		if err != nil {
-			return
-		}
-		now := time.Now()
-		sb.Push(pkt)
-		for s := sb.Pop(); s != nil; s = sb.Pop() {
-			if s.PrevDroppedPackets > 0 {
-				x.requestKeyframe()
-			}
-			x.writeVP8(s.Data, s.PacketTimestamp, now, c)
-		}
-	}
-}
-
 // vp8Key reports whether a VP8 frame is a keyframe, and its picture size
 // (RFC 6386 §9.1: a 3-byte tag whose lowest bit is 0 for keyframes, the
 // start code 9d 01 2a, then 14-bit width and height).
@@ -357,6 +346,12 @@ func (x *session) run() {
 		}
 	}
 }
+
+// PeerConnection implements webrtc.Session.
+func (x *session) PeerConnection() *pion.PeerConnection { return x.pc }
+
+// End implements webrtc.Session: the publisher's DELETE.
+func (x *session) End() { x.close() }
 
 // close ends the session: the peer connection, the converter, the
 // publication. It is idempotent and may be called from any goroutine but

@@ -75,8 +75,8 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("OPTIONS /whip", s.options)
 	mux.HandleFunc("OPTIONS /whip/{session}", s.options)
 	mux.HandleFunc("POST /whip", s.post)
-	mux.HandleFunc("PATCH /whip/{session}", s.patch)
-	mux.HandleFunc("DELETE /whip/{session}", s.delete)
+	mux.HandleFunc("PATCH /whip/{session}", s.serveSession)
+	mux.HandleFunc("DELETE /whip/{session}", s.serveSession)
 }
 
 // Close ends every publishing session and waits for them.
@@ -177,25 +177,10 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*session, bool)
 	return x, true
 }
 
-func (s *Server) patch(w http.ResponseWriter, r *http.Request) {
-	x, ok := s.lookup(w, r)
-	if !ok {
-		return
+func (s *Server) serveSession(w http.ResponseWriter, r *http.Request) {
+	if x, ok := s.lookup(w, r); ok {
+		webrtc.ServeSession(w, r, x)
 	}
-	if err := webrtc.Trickle(w, r, x.pc); err != nil {
-		webrtc.Fail(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
-	x, ok := s.lookup(w, r)
-	if !ok {
-		return
-	}
-	x.close()
-	w.WriteHeader(http.StatusOK)
 }
 
 // bearer returns the stream key of an Authorization: Bearer header.

@@ -18,6 +18,8 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
+
+	"github.com/onair-video/onair/internal/stream/streamtest"
 )
 
 // stampUUID marks the SEI NAL unit (user data unregistered) in which a
@@ -81,7 +83,7 @@ func MakeClip(t testing.TB, size string, fps int, d time.Duration) *Clip {
 	}
 	// An access unit delimiter (type 9) opens every access unit.
 	var cur []byte
-	for _, n := range splitAnnexB(raw) {
+	for _, n := range streamtest.SplitAnnexB(raw) {
 		if len(n) > 0 && n[0]&0x1f == 9 {
 			if cur != nil {
 				c.AUs = append(c.AUs, cur)
@@ -147,24 +149,6 @@ func MakeVP8Clip(t testing.TB, size string, fps int, d time.Duration) *Clip {
 	}
 	c.AUs = nil
 	return c
-}
-
-func splitAnnexB(buf []byte) [][]byte {
-	var out [][]byte
-	start := -1
-	for i := 0; i+2 < len(buf); i++ {
-		if buf[i] == 0 && buf[i+1] == 0 && buf[i+2] == 1 {
-			if start >= 0 {
-				out = append(out, bytes.TrimRight(buf[start:i], "\x00"))
-			}
-			start = i + 3
-			i += 2
-		}
-	}
-	if start >= 0 && start < len(buf) {
-		out = append(out, buf[start:])
-	}
-	return out
 }
 
 // WHIPPublisher sends a clip over WHIP from a pion peer connection, looping
