@@ -58,6 +58,18 @@ func TestWHEPPlaysRTMP(t *testing.T) {
 	if !strings.HasPrefix(v.Location, "/whep/"+idOf(ch)+"/") {
 		t.Errorf("Location %q", v.Location)
 	}
+	// A viewer whose UDP is blocked plays over ICE-TCP.
+	tv, err := harness.WatchWHEPOverTCP(ctx, whep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tv.Close()
+	harness.Eventually(t, 15*time.Second, func() error {
+		if n := len(tv.Frames()); n < 30 {
+			return fmt.Errorf("%d frames over ICE-TCP", n)
+		}
+		return nil
+	})
 	vc, ac := v.Codecs()
 	if vc != "video/H264" || ac != "audio/opus" {
 		t.Errorf("codecs %s %s", vc, ac)
@@ -82,18 +94,20 @@ func TestWHEPPlaysRTMP(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if out.Stream.ViewerCount != 1 {
-			return fmt.Errorf("viewerCount %d", out.Stream.ViewerCount)
+		if out.Stream.ViewerCount != 2 {
+			return fmt.Errorf("viewerCount %d, want 2 (UDP and TCP)", out.Stream.ViewerCount)
 		}
 		return nil
 	})
 
-	req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, s.Endpoint()+v.Location, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("DELETE: %v %v", resp, err)
+	for _, loc := range []string{v.Location, tv.Location} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, s.Endpoint()+loc, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("DELETE: %v %v", resp, err)
+		}
+		resp.Body.Close()
 	}
-	resp.Body.Close()
 	harness.Eventually(t, 10*time.Second, func() error {
 		out, err := c.GetStream(ctx, &ivs.GetStreamInput{ChannelArn: ch.Arn})
 		if err != nil {

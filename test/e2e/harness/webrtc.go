@@ -115,6 +115,28 @@ func WatchWHEP(ctx context.Context, url string) (*WHEPViewer, error) {
 	if err != nil {
 		return nil, err
 	}
+	return watchWHEP(ctx, url, api)
+}
+
+// WatchWHEPOverTCP is WatchWHEP for a client whose UDP is blocked: ICE over
+// TCP only (active TCP candidates to the server's ICE-TCP port).
+func WatchWHEPOverTCP(ctx context.Context, url string) (*WHEPViewer, error) {
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	return watchWHEP(ctx, url, api)
+}
+
+func watchWHEP(ctx context.Context, url string, api *webrtc.API) (*WHEPViewer, error) {
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, err
