@@ -380,6 +380,10 @@ func printBanner(opt Options, cfg config.Config, l *listeners, a ivs.Account, cr
 	if l.srt != nil {
 		fmt.Fprintf(w, "                srt://%s?streamid=<stream key>\n", hp(p["srt"]))
 	}
+	if l.webrtcUDP != nil {
+		fmt.Fprintf(w, "                http://%s/whip  (WHIP, Authorization: Bearer <stream key>)\n", hp(p["http"]))
+		fmt.Fprintf(w, "  Broadcast:    http://%s/broadcast  (go live from this browser)\n", hp(p["http"]))
+	}
 	fmt.Fprintf(w, "\n  Admin access key id:     %s\n", a.AccessKeyID)
 	if opt.ShowSecret {
 		fmt.Fprintf(w, "  Admin secret access key: %s\n", a.SecretAccessKey.Reveal())
