@@ -14,11 +14,7 @@ import (
 // rendition URI gets the "{channelId}/" prefix. Query strings gohlslib
 // copied from the request stay on the URIs, and the player's playback
 // session id (docs/viewers.md) is set in them.
-func rewriteMultivariant(buf []byte, channelID, sessionID string) ([]byte, error) {
-	var pl playlist.Multivariant
-	if err := pl.Unmarshal(buf); err != nil {
-		return nil, fmt.Errorf("hls: parse multivariant playlist: %w", err)
-	}
+func rewriteMultivariant(pl *playlist.Multivariant, channelID, sessionID string) ([]byte, error) {
 	rewrite := func(uri string) (string, error) {
 		u, err := url.Parse(uri)
 		if err != nil {

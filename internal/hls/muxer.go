@@ -18,7 +18,6 @@ import (
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 
 	"github.com/onair-video/onair/internal/ivs"
-	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/stream"
 )
 
@@ -52,8 +51,11 @@ type hint struct {
 // over, reader dropped) it closes the muxer at once, so viewers get 404
 // rather than a frozen playlist.
 type muxer struct {
-	srv          *Server
-	channelID    string
+	srv       *Server
+	channelID string
+	// rendition is a transcoded rendition's name ("480p30"); empty for the
+	// source.
+	rendition    string
 	log          *slog.Logger
 	variant      gohlslib.MuxerVariant
 	hm           *gohlslib.Muxer
@@ -145,13 +147,18 @@ func muxTracks(in []*stream.Track, variant gohlslib.MuxerVariant) (
 	return out, list, variant, notes
 }
 
-func newMuxer(s *Server, st *live.Stream) (*muxer, error) {
-	variant := chooseVariant(st.Channel)
-	tracks, list, variant, notes := muxTracks(st.Hub.Tracks(), variant)
+func newMuxer(s *Server, ch ivs.Channel, streamID string, hub *stream.Hub, rendition string) (*muxer, error) {
+	variant := chooseVariant(ch)
+	tracks, list, variant, notes := muxTracks(hub.Tracks(), variant)
+	log := s.log.With(attrChannel, ch.ARN, attrStreamID, streamID)
+	if rendition != "" {
+		log = log.With("rendition", rendition)
+	}
 	m := &muxer{
 		srv:          s,
-		channelID:    st.Channel.ID,
-		log:          s.log.With(attrChannel, st.Channel.ARN, attrStreamID, st.StreamID),
+		channelID:    ch.ID,
+		rendition:    rendition,
+		log:          log,
 		variant:      variant,
 		tracks:       tracks,
 		readyTimeout: s.readyTimeout,
@@ -187,7 +194,7 @@ func newMuxer(s *Server, st *live.Stream) (*muxer, error) {
 	}
 	// The reader is attached before Attach returns, which is before the
 	// publisher gets its hub: no unit is missed.
-	m.reader = st.Hub.NewReader(s.cfg.QueueSize)
+	m.reader = hub.NewReader(s.cfg.QueueSize)
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	return m, nil
 }

@@ -14,6 +14,9 @@ const maxChannelIDLen = 64
 // playbackPath is a parsed request path.
 type playbackPath struct {
 	channelID string
+	// rendition names a transcoded rendition ({channelId}/{rendition}/{file});
+	// empty for the source.
+	rendition string
 	// file is empty for the multivariant playlist
 	// ({region}.{account}.channel.{id}.m3u8), else the name of a media
 	// playlist, init file, segment or part under {id}/.
@@ -23,7 +26,8 @@ type playbackPath struct {
 // parsePath maps a request path to a channel and file. It accepts:
 //
 //	/api/video/v1/{region}.{account}.channel.{channelId}.m3u8  multivariant
-//	/api/video/v1/{channelId}/{file}                           everything else
+//	/api/video/v1/{channelId}/{file}                           the source's files
+//	/api/video/v1/{channelId}/{rendition}/{file}               a transcoded rendition's
 //
 // Anything else, including index.m3u8 under a channel (the multivariant has
 // one public name only) and any nesting, is refused.
@@ -51,10 +55,19 @@ func parsePath(p string) (playbackPath, bool) {
 		}
 		return playbackPath{channelID: id}, true
 	}
+	rendition, rest, hasRendition := strings.Cut(file, "/")
+	if hasRendition {
+		if !isRenditionName(rendition) {
+			return playbackPath{}, false
+		}
+		file = rest
+	} else {
+		rendition = ""
+	}
 	if !isChannelID(id) || !isFileName(file) {
 		return playbackPath{}, false
 	}
-	return playbackPath{channelID: id, file: file}, true
+	return playbackPath{channelID: id, rendition: rendition, file: file}, true
 }
 
 // isChannelID accepts IVS channel ids: alphanumerics (12 of them on IVS;
@@ -65,6 +78,24 @@ func isChannelID(s string) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		if !isAlnum(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isRenditionName accepts the names of transcoded renditions, as IVS
+// names them in recordings: 480p30, 360p30, 160p30, 720p60.
+func isRenditionName(s string) bool {
+	if len(s) < 3 || len(s) > 16 {
+		return false
+	}
+	p := strings.IndexByte(s, 'p')
+	if p < 1 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if i != p && (s[i] < '0' || s[i] > '9') {
 			return false
 		}
 	}

@@ -5,8 +5,10 @@
 package hls
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,8 +16,10 @@ import (
 	"time"
 
 	"github.com/bluenviron/gohlslib/v2"
+	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 
 	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/stream"
 )
 
 // Log attribute keys.
@@ -77,7 +81,10 @@ type Server struct {
 
 	mu     sync.RWMutex
 	muxers map[string]*muxer // by channel id
-	closed bool
+	// renditions are the transcoded renditions of a channel's stream, by
+	// channel id and rendition name.
+	renditions map[string]map[string]*muxer
+	closed     bool
 
 	// bytesOut counts what was served per channel since the start; entries
 	// stay (one per channel ever played) so the counters never go back.
@@ -114,6 +121,7 @@ func New(cfg Config) *Server {
 		log:          cfg.Log.With(attrComponent, "hls"),
 		readyTimeout: defaultReadyTimeout,
 		muxers:       make(map[string]*muxer),
+		renditions:   make(map[string]map[string]*muxer),
 	}
 }
 
@@ -121,7 +129,7 @@ func New(cfg Config) *Server {
 // reader goroutine. detach stops it, waits for it, and from then on every
 // path of the channel answers 404.
 func (s *Server) Attach(st *live.Stream) (detach func()) {
-	m, err := newMuxer(s, st)
+	m, err := newMuxer(s, st.Channel, st.StreamID, st.Hub, "")
 	if err != nil {
 		s.log.Error("stream not playable over HLS", attrChannel, st.Channel.ARN, "err", err)
 		return func() {}
@@ -145,13 +153,71 @@ func (s *Server) Attach(st *live.Stream) (detach func()) {
 	return m.stop
 }
 
-// remove forgets m if it is still the channel's muxer.
+// AddRendition serves a transcoded rendition of st, read from hub, beside
+// the source: its files under {channelId}/{name}/, and a variant in the
+// channel's multivariant playlist once it has a segment. remove stops it.
+func (s *Server) AddRendition(st *live.Stream, name string, hub *stream.Hub) (remove func()) {
+	m, err := newMuxer(s, st.Channel, st.StreamID, hub, name)
+	if err != nil {
+		s.log.Error("rendition not playable over HLS", attrChannel, st.Channel.ARN, "rendition", name, "err", err)
+		return func() {}
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		m.reader.Close()
+		m.hm.Close()
+		return func() {}
+	}
+	rs := s.renditions[m.channelID]
+	if rs == nil {
+		rs = make(map[string]*muxer)
+		s.renditions[m.channelID] = rs
+	}
+	prev := rs[name]
+	rs[name] = m
+	s.mu.Unlock()
+	if prev != nil {
+		prev.stop()
+	}
+	m.start()
+	return m.stop
+}
+
+// remove forgets m if it is still the channel's muxer (or rendition).
 func (s *Server) remove(m *muxer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if m.rendition != "" {
+		if rs := s.renditions[m.channelID]; rs[m.rendition] == m {
+			delete(rs, m.rendition)
+			if len(rs) == 0 {
+				delete(s.renditions, m.channelID)
+			}
+		}
+		return
+	}
 	if s.muxers[m.channelID] == m {
 		delete(s.muxers, m.channelID)
 	}
+}
+
+// lookupRendition returns a channel's rendition muxer.
+func (s *Server) lookupRendition(channelID, name string) *muxer {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.renditions[channelID][name]
+}
+
+// renditionsOf returns a channel's rendition muxers.
+func (s *Server) renditionsOf(channelID string) []*muxer {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*muxer, 0, len(s.renditions[channelID]))
+	for _, m := range s.renditions[channelID] {
+		out = append(out, m)
+	}
+	return out
 }
 
 func (s *Server) lookup(channelID string) *muxer {
@@ -168,6 +234,11 @@ func (s *Server) Close() {
 	ms := make([]*muxer, 0, len(s.muxers))
 	for _, m := range s.muxers {
 		ms = append(ms, m)
+	}
+	for _, rs := range s.renditions {
+		for _, m := range rs {
+			ms = append(ms, m)
+		}
 	}
 	s.mu.Unlock()
 	for _, m := range ms {
@@ -209,12 +280,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w = &countingWriter{ResponseWriter: w, n: s.bytesCounter(p.channelID)}
 	if p.file == "" {
-		m.serveMultivariant(w, r)
+		s.serveMultivariant(w, r, m)
 		return
 	}
 	if strings.HasSuffix(p.file, ".m3u8") {
+		// The source's audience counts the players of every rendition.
 		if m.audience.touch(viewerKey(r), time.Now()) {
 			m.log.Warn("viewer cap reached: new players are served but not counted", "cap", maxViewersPerChannel)
+		}
+	}
+	if p.rendition != "" {
+		if m = s.lookupRendition(p.channelID, p.rendition); m == nil {
+			notFound(w)
+			return
 		}
 	}
 	m.serveFile(w, r, p.file)
@@ -264,40 +342,81 @@ func answerNotReady(w http.ResponseWriter, rd readiness) bool {
 	return false
 }
 
-func (m *muxer) serveMultivariant(w http.ResponseWriter, r *http.Request) {
-	if !answerNotReady(w, m.waitReady(r.Context())) {
+// serveMultivariant answers the channel's multivariant playlist: the
+// source's variant first, then every transcoded rendition that has a
+// segment, highest first, each with what gohlslib measured of it.
+func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, src *muxer) {
+	if !answerNotReady(w, src.waitReady(r.Context())) {
 		return
 	}
-	cw := newCaptureWriter()
-	m.hm.Handle(cw, internalRequest(r.Context(), "index.m3u8", r.URL.RawQuery))
-	if cw.status != http.StatusOK {
-		if m.isGone() {
+	pl, err := src.multivariant(r)
+	if err != nil {
+		if src.isGone() {
 			notFound(w)
 			return
 		}
+		src.log.Error("multivariant playlist", "err", err)
 		http.Error(w, "playlist unavailable", http.StatusInternalServerError)
 		return
 	}
+	var audio string // the source's audio group, shared by every variant
+	if len(pl.Variants) > 0 {
+		audio = pl.Variants[0].Audio
+	}
+	var extra []*playlist.MultivariantVariant
+	for _, rm := range s.renditionsOf(src.channelID) {
+		if !rm.readyNow() {
+			continue
+		}
+		rpl, err := rm.multivariant(r)
+		if err != nil || len(rpl.Variants) == 0 {
+			continue
+		}
+		v := rpl.Variants[0]
+		v.URI = rm.rendition + "/" + v.URI
+		if audio != "" && v.Audio != "" {
+			// Same audio as the source's: one audio playlist for all levels.
+			v.Audio = audio
+		}
+		extra = append(extra, v)
+	}
+	slices.SortStableFunc(extra, func(a, b *playlist.MultivariantVariant) int { return b.Bandwidth - a.Bandwidth })
+	pl.Variants = append(pl.Variants, extra...)
+
 	// Each player gets its own playback session id in its media playlist
 	// URLs; one that comes back with its id keeps it.
 	sid := r.URL.Query().Get(sessionParam)
 	if !validSessionID(sid) {
 		sid = newSessionID()
 	}
-	body, err := rewriteMultivariant(cw.body.Bytes(), m.channelID, sid)
+	body, err := rewriteMultivariant(pl, src.channelID, sid)
 	if err != nil {
-		m.log.Error("rewrite multivariant playlist", "err", err)
+		src.log.Error("rewrite multivariant playlist", "err", err)
 		http.Error(w, "playlist unavailable", http.StatusInternalServerError)
 		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/vnd.apple.mpegurl")
 	// Not cached: it is cheap, and a cached copy would outlive the stream
-	// or a change of its tracks.
+	// or a change of its tracks and renditions.
 	h.Set("Cache-Control", "no-cache")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
+}
+
+// multivariant returns gohlslib's multivariant playlist of this muxer.
+func (m *muxer) multivariant(r *http.Request) (*playlist.Multivariant, error) {
+	cw := newCaptureWriter()
+	m.hm.Handle(cw, internalRequest(r.Context(), "index.m3u8", r.URL.RawQuery))
+	if cw.status != http.StatusOK {
+		return nil, fmt.Errorf("hls: multivariant playlist: status %d", cw.status)
+	}
+	var pl playlist.Multivariant
+	if err := pl.Unmarshal(cw.body.Bytes()); err != nil {
+		return nil, fmt.Errorf("hls: parse multivariant playlist: %w", err)
+	}
+	return &pl, nil
 }
 
 func (m *muxer) serveFile(w http.ResponseWriter, r *http.Request, file string) {
