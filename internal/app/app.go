@@ -29,6 +29,7 @@ import (
 	"github.com/onair-video/onair/internal/metrics"
 	"github.com/onair-video/onair/internal/session"
 	"github.com/onair-video/onair/internal/store/sqlite"
+	"github.com/onair-video/onair/internal/transcode"
 	"github.com/onair-video/onair/internal/webrtc"
 	"github.com/onair-video/onair/internal/webui"
 )
@@ -143,6 +144,8 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 		EnforceLimits: cfg.EnforceLimits})
 	registry.AddConsumer(tracker)
 	registry.AddConsumer(hlsSrv)
+	// STANDARD channels' ABR ladder; its renditions are served by hlsSrv.
+	registry.AddConsumer(transcode.NewLadders(transcode.LadderConfig{Renditions: hlsSrv, Events: svc, Log: log}))
 
 	ports := lns.ports()
 	endpoints := func(r *http.Request) ivs.Endpoints {

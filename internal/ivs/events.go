@@ -25,6 +25,10 @@ const (
 	EventStarvationEnd    = "Starvation End"
 	EventLimitBreachName  = "Limit Breach"
 	LimitIngestBitrate    = "Ingest Bitrate"
+	// onair's own, under IVS Stream Health Change: a STANDARD channel's
+	// ladder cannot run (no ffmpeg), or its ffmpeg died and is restarted.
+	EventTranscodeUnavailable = "Transcode Unavailable"
+	EventTranscodeFailure     = "Transcode Failure"
 	LimitIngestResolution = "Ingest Resolution"
 )
 

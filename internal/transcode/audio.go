@@ -51,10 +51,13 @@ func audioInput() []string {
 	return append(append([]string{}, lowDelay...), "-fflags", "+nobuffer+flush_packets")
 }
 
-// Frame is an audio frame in or out of a converter, with its media time.
+// Frame is a frame in or out of a converter, with its media time: an audio
+// frame or a VP8 frame in Data, or an H.264 access unit in NALUs (with DTS).
 type Frame struct {
-	PTS  time.Duration
-	Data []byte
+	PTS   time.Duration
+	DTS   time.Duration
+	Data  []byte
+	NALUs [][]byte
 }
 
 // Converter is one ffmpeg re-encoding a stream. Write hands it input
@@ -75,6 +78,9 @@ type Converter struct {
 
 	dropped  atomic.Int64
 	restarts atomic.Int64
+	// onRestart, if set, hears of every death of ffmpeg that a restart
+	// follows.
+	onRestart func(err error)
 }
 
 const (
@@ -88,13 +94,21 @@ const (
 func start(ctx context.Context, name string, log *slog.Logger, args []string,
 	enc func(w io.Writer) (func(Frame) error, error), dec func(r io.Reader) error,
 ) (*Converter, error) {
+	return startWith(ctx, name, log, args, enc, dec, nil, queueFrames)
+}
+
+// startWith is start with a restart hook and an input queue of queue frames.
+func startWith(ctx context.Context, name string, log *slog.Logger, args []string,
+	enc func(w io.Writer) (func(Frame) error, error), dec func(r io.Reader) error,
+	onRestart func(error), queue int,
+) (*Converter, error) {
 	bin, err := FFmpeg()
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	c := &Converter{name: name, log: log.With("converter", name), bin: bin, args: args, enc: enc, dec: dec,
-		in: make(chan Frame, queueFrames), cancel: cancel, done: make(chan struct{})}
+		in: make(chan Frame, queue), cancel: cancel, done: make(chan struct{}), onRestart: onRestart}
 	started := make(chan error, 1)
 	go c.supervise(ctx, started)
 	if err := <-started; err != nil {
@@ -125,6 +139,9 @@ func (c *Converter) supervise(ctx context.Context, started chan<- error) {
 		}
 		c.restarts.Add(1)
 		c.log.Warn("converter ended, restarting", "err", err, "in", backoff)
+		if c.onRestart != nil {
+			c.onRestart(err)
+		}
 		select {
 		case <-ctx.Done():
 			return
