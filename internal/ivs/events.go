@@ -16,20 +16,20 @@ const (
 
 // Event names (detail.event_name; StreamEvent.name).
 const (
-	EventSessionCreated   = "Session Created"
-	EventStreamStart      = "Stream Start"
-	EventStreamEnd        = "Stream End"
-	EventSessionEnded     = "Session Ended"
-	EventStreamFailure    = "Stream Failure"
-	EventStarvationStart  = "Starvation Start"
-	EventStarvationEnd    = "Starvation End"
-	EventLimitBreachName  = "Limit Breach"
-	LimitIngestBitrate    = "Ingest Bitrate"
+	EventSessionCreated  = "Session Created"
+	EventStreamStart     = "Stream Start"
+	EventStreamEnd       = "Stream End"
+	EventSessionEnded    = "Session Ended"
+	EventStreamFailure   = "Stream Failure"
+	EventStarvationStart = "Starvation Start"
+	EventStarvationEnd   = "Starvation End"
+	EventLimitBreachName = "Limit Breach"
+	LimitIngestBitrate   = "Ingest Bitrate"
 	// onair's own, under IVS Stream Health Change: a STANDARD channel's
 	// ladder cannot run (no ffmpeg), or its ffmpeg died and is restarted.
 	EventTranscodeUnavailable = "Transcode Unavailable"
 	EventTranscodeFailure     = "Transcode Failure"
-	LimitIngestResolution = "Ingest Resolution"
+	LimitIngestResolution     = "Ingest Resolution"
 )
 
 // Limit units, as IVS writes them in detail.limit_unit.
