@@ -146,6 +146,8 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	registry.AddConsumer(hlsSrv)
 	// STANDARD channels' ABR ladder; its renditions are served by hlsSrv.
 	registry.AddConsumer(transcode.NewLadders(transcode.LadderConfig{Renditions: hlsSrv, Events: svc, Log: log}))
+	thumbs := transcode.NewThumbnails(cfg.ThumbnailInterval, log)
+	registry.AddConsumer(thumbs)
 
 	ports := lns.ports()
 	endpoints := func(r *http.Request) ivs.Endpoints {
@@ -160,6 +162,7 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	// Methods are named so the patterns don't conflict with "GET /"; HEAD
 	// rides on GET, OPTIONS answers CORS preflights.
 	mux.Handle("GET /api/video/v1/", hlsSrv)
+	mux.Handle("GET /api/video/v1/{channelId}/thumb.jpg", thumbs)
 	mux.Handle("OPTIONS /api/video/v1/", hlsSrv)
 	if whep != nil {
 		whep.Register(mux)

@@ -42,6 +42,9 @@ type Config struct {
 	// HLSViewerTimeout is how long a playback session counts as a viewer
 	// after its last request; 0 lets the HLS server choose per latency mode.
 	HLSViewerTimeout time.Duration
+	// ThumbnailInterval is how often a live stream's thumbnail is taken;
+	// 0 turns thumbnails off.
+	ThumbnailInterval time.Duration
 	// EnforceLimits disconnects publishers over their channel type's input
 	// limits, as IVS does (the Limit Breach event is emitted either way).
 	EnforceLimits bool
@@ -193,6 +196,10 @@ var options = []option{
 	opt("hls-viewer-timeout", "0s", "how long a player counts as a viewer after its last playlist request; 0 picks it per latency mode (docs/viewers.md)",
 		func() (func(*Config, string) error, func(*Config) string) {
 			return dur(func(c *Config) *time.Duration { return &c.HLSViewerTimeout })
+		}),
+	opt("thumbnail-interval", "10s", "how often a live stream's thumbnail (/api/video/v1/{channelId}/thumb.jpg) is taken from a keyframe; 0 turns thumbnails off",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return dur(func(c *Config) *time.Duration { return &c.ThumbnailInterval })
 		}),
 	opt("enforce-limits", "true", "disconnect a publisher over its channel type's input limits, as IVS does (a Limit Breach event is emitted either way)",
 		func() (func(*Config, string) error, func(*Config) string) {
@@ -369,6 +376,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HLSViewerTimeout < 0 || c.HLSViewerTimeout > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("--hls-viewer-timeout %s: want 0 (automatic) to 10m", c.HLSViewerTimeout))
+	}
+	if c.ThumbnailInterval != 0 && (c.ThumbnailInterval < time.Second || c.ThumbnailInterval > time.Hour) {
+		errs = append(errs, fmt.Errorf("--thumbnail-interval %s: want 0 (off) or 1s to 1h", c.ThumbnailInterval))
 	}
 	if c.InputHoursQuota < 0 {
 		errs = append(errs, fmt.Errorf("--input-hours-quota %g: want 0 (none) or more", c.InputHoursQuota))

@@ -1,9 +1,14 @@
 package transcode
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/stream"
 )
 
 func TestLadderFor(t *testing.T) {
@@ -43,5 +48,34 @@ func TestLadderArgs(t *testing.T) {
 		if !strings.Contains(args, want) {
 			t.Errorf("ffmpeg arguments lack %q:\n%s", want, args)
 		}
+	}
+}
+
+type events struct{ got []ivs.Event }
+
+func (e *events) Emit(_ context.Context, ev ivs.Event) (ivs.Event, error) {
+	e.got = append(e.got, ev)
+	return ev, nil
+}
+
+type noRenditions struct{}
+
+func (noRenditions) AddRendition(*live.Stream, string, *stream.Hub) func() { return func() {} }
+
+// Without ffmpeg a STANDARD channel plays its source only, and a health
+// event says why; a BASIC channel gets no ladder and no event.
+func TestLadderWithoutFFmpeg(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // no ffmpeg on it
+	ev := &events{}
+	l := NewLadders(LadderConfig{Renditions: noRenditions{}, Events: ev})
+	tr := &stream.Track{Codec: &stream.H264{}, ClockRate: 90000}
+	for _, typ := range []string{ivs.TypeBasic, ivs.TypeStandard} {
+		st := &live.Stream{Channel: ivs.Channel{ID: "AbCdEfGhIjKl", Type: typ}, StreamID: "st-1",
+			Hub: stream.NewHub([]*stream.Track{tr})}
+		l.Attach(st)()
+	}
+	if len(ev.got) != 1 || ev.got[0].DetailType != ivs.EventTypeStreamHealth ||
+		ev.got[0].Detail.EventName != ivs.EventTranscodeUnavailable || !strings.Contains(ev.got[0].Detail.Reason, "ffmpeg") {
+		t.Fatalf("events %+v", ev.got)
 	}
 }
