@@ -133,6 +133,11 @@ try {
   await page.click("header.top nav a");
   const list = page;
   await list.getByTestId(`row-${channelId}`).getByTestId("row-status").filter({ hasText: "LIVE" }).waitFor({ timeout: 10000 });
+  // The row shows the live picture (the server's thumbnail, a real JPEG).
+  await list.waitForFunction((id) => {
+    const img = document.querySelector(`[data-testid=row-${id}] [data-testid=thumb]`);
+    return img && img.complete && img.naturalWidth > 0;
+  }, channelId, { timeout: 15000 });
   await shot(list, "06-channels-live");
   await list.getByTestId("filter").fill("no-such-channel");
   await list.getByText("No channel matches.").waitFor();

@@ -64,8 +64,13 @@ export function channelsPage(ctx: Ctx, main: HTMLElement): void {
     for (const c of rows) {
       const s = live.get(c.arn!);
       const id = channelId(c.arn!);
+      // The live picture, a JPEG the server refreshes every 10 s
+      // (--thumbnail-interval); the query defeats the browser cache.
+      const thumb = s ? h("img", { class: "thumb", alt: "", loading: "lazy", "data-testid": "thumb",
+        src: `/api/video/v1/${id}/thumb.jpg?t=${Math.floor(Date.now() / 10000)}` }) : null;
+      if (thumb) thumb.addEventListener("error", () => thumb.remove());
       body.append(h("tr", { "data-testid": `row-${id}` },
-        h("td", {}, h("a", { href: `/channels/${id}`, "data-link": true }, c.name || id)),
+        h("td", {}, h("a", { href: `/channels/${id}`, "data-link": true, class: "name-cell" }, thumb, c.name || id)),
         h("td", {}, c.type ?? ""),
         h("td", {}, c.latencyMode ?? ""),
         h("td", { "data-testid": "row-status" }, s ? badge("LIVE", "live") : badge("OFFLINE", "off")),
