@@ -13,7 +13,7 @@ import (
 )
 
 // Screenshots of the browser tests land in test/e2e/artifacts/screenshots;
-// each test owns the names it writes (console: 01–19, WebRTC: 20–39).
+// each test owns the names it writes (console: 01–19, WebRTC: 20–39, ABR: 40–49).
 func screenshots(root string) string {
 	return filepath.Join(root, "test", "e2e", "artifacts", "screenshots")
 }
@@ -89,6 +89,29 @@ func TestBroadcastInBrowser(t *testing.T) {
 	}, node, "e2e/webrtc.mjs")
 	if err := p.Wait(3 * time.Minute); err != nil {
 		t.Fatalf("browser test: %v\n%s\nserver log:\n%s", err, p.Output(), s.Logs())
+	}
+	t.Logf("browser test:\n%s", p.Output())
+}
+
+// TestABRInBrowser plays a STANDARD channel's ladder with hls.js on the
+// player page (web/e2e/abr.mjs): every level in the quality menu, and the
+// picture switching to 160p when it is chosen.
+func TestABRInBrowser(t *testing.T) {
+	t.Parallel()
+	root, node := browserTest(t)
+	s := harness.Start(t)
+	c := s.IVS()
+	ch, key := createChannel(t, c, "browser-abr", types.ChannelTypeStandardChannelType, types.ChannelLatencyModeLowLatency)
+	harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(aws.ToString(key.Value)), Size: "1280x720", Rate: 30, GOP: 30,
+		VideoBitrate: "2000k", Audio: true})
+	waitLive(t, c, aws.ToString(ch.Arn))
+	shots := screenshots(root)
+	removeShots(t, shots, "4")
+	p := harness.StartProcessIn(t, filepath.Join(root, "web"), []string{
+		"ONAIR_URL=" + s.Endpoint(), "CHANNEL_ID=" + idOf(ch), "SHOTS=" + shots,
+	}, node, "e2e/abr.mjs")
+	if err := p.Wait(2 * time.Minute); err != nil {
+		t.Fatalf("browser test: %v\n%s", err, p.Output())
 	}
 	t.Logf("browser test:\n%s", p.Output())
 }

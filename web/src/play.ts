@@ -63,8 +63,10 @@ if (!id) {
     lat.textContent = l === null ? "" : `${l.toFixed(1)} s behind live`;
     const levels = hls.hls?.levels ?? [];
     if (levels.length + 1 !== quality.options.length) {
+      // Highest first, as players show them; the value is hls.js's index.
+      const order = levels.map((l, i) => ({ l, i })).sort((a, b) => (b.l.height || 0) - (a.l.height || 0));
       quality.replaceChildren(h("option", { value: "-1" }, "Auto"),
-        ...levels.map((l, i) => h("option", { value: String(i) }, l.height ? `${l.height}p` : `level ${i + 1}`)));
+        ...order.map(({ l, i }) => h("option", { value: String(i) }, l.height ? `${l.height}p` : `level ${i + 1}`)));
     }
   }, 500);
 }
