@@ -3,12 +3,18 @@ package transcode
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/stream"
+	"github.com/onair-video/onair/internal/stream/streamtest"
 )
 
 func TestLadderFor(t *testing.T) {
@@ -78,4 +84,85 @@ func TestLadderWithoutFFmpeg(t *testing.T) {
 		ev.got[0].Detail.EventName != ivs.EventTranscodeUnavailable || !strings.Contains(ev.got[0].Detail.Reason, "ffmpeg") {
 		t.Fatalf("events %+v", ev.got)
 	}
+}
+
+// clipAUs encodes 2 s of size at 30 fps (a keyframe a second) and returns
+// its access units.
+func clipAUs(t testing.TB, size string) [][][]byte {
+	t.Helper()
+	raw := ffmpegOutput(t, "-f", "lavfi", "-i", "testsrc2=size="+size+":rate=30", "-t", "2",
+		"-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-keyint_min", "30", "-sc_threshold", "0", "-bf", "0",
+		"-pix_fmt", "yuv420p", "-bsf:v", "h264_metadata=aud=insert", "-f", "h264", "pipe:1")
+	var aus [][][]byte
+	var cur [][]byte
+	for _, n := range streamtest.SplitAnnexB(raw) {
+		if len(n) > 0 && h264.NALUType(n[0]&0x1f) == h264.NALUTypeAccessUnitDelimiter {
+			if cur != nil {
+				aus = append(aus, cur)
+			}
+			cur = [][]byte{}
+			continue
+		}
+		cur = append(cur, n)
+	}
+	return append(aus, cur)
+}
+
+type renditionLog struct {
+	mu    sync.Mutex
+	added []string
+	live  map[string]bool
+}
+
+func (r *renditionLog) AddRendition(_ *live.Stream, name string, _ *stream.Hub) func() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.added = append(r.added, name)
+	r.live[name] = true
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		delete(r.live, name)
+	}
+}
+
+func (r *renditionLog) names() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for n := range r.live {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// An encoder that switches from 640x360 to 854x480 mid-stream gets a new
+// ladder: 160p30 alone, then 360p30 and 160p30.
+func TestLadderFollowsResolution(t *testing.T) {
+	t.Parallel()
+	small, big := clipAUs(t, "640x360"), clipAUs(t, "854x480")
+	rl := &renditionLog{live: map[string]bool{}}
+	l := NewLadders(LadderConfig{Renditions: rl, Log: streamtest.Log()})
+	v := &stream.Track{Codec: &stream.H264{SPS: small[0][0], PPS: small[0][1]}, ClockRate: 90000}
+	hub := stream.NewHub([]*stream.Track{v})
+	st := &live.Stream{Channel: ivs.Channel{ID: "AbCdEfGhIjKl", Type: ivs.TypeStandard}, StreamID: "st-1", Hub: hub}
+	detach := l.Attach(st)
+	defer detach()
+	frame := 0
+	write := func(aus [][][]byte) {
+		for _, au := range aus {
+			d := time.Duration(frame) * time.Second / 30
+			hub.Write(&stream.Unit{Track: v, PTS: d, DTS: d, NTP: time.Now(), Payload: au, RandomAccess: h264.IsRandomAccess(au)})
+			frame++
+			time.Sleep(5 * time.Millisecond) // faster than real time, within the ladder's queue
+		}
+	}
+	write(small)
+	streamtest.Eventually(t, 10*time.Second, "160p30", func() bool { return slices.Equal(rl.names(), []string{"160p30"}) })
+	write(big)
+	streamtest.Eventually(t, 10*time.Second, "360p30 and 160p30", func() bool {
+		return slices.Equal(rl.names(), []string{"160p30", "360p30"})
+	})
+	hub.Close()
 }
