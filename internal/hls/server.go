@@ -134,6 +134,18 @@ func (s *Server) Attach(st *live.Stream) (detach func()) {
 		s.log.Error("stream not playable over HLS", attrChannel, st.Channel.ARN, "err", err)
 		return func() {}
 	}
+	// The registry lets one publisher per channel in, so a muxer already
+	// there is a leftover; the new stream wins.
+	return s.register(m, func() *muxer {
+		prev := s.muxers[m.channelID]
+		s.muxers[m.channelID] = m
+		return prev
+	})
+}
+
+// register puts m in place with put (under s.mu; it returns the muxer m
+// replaces) and starts it, unless the server is closed. It returns m's stop.
+func (s *Server) register(m *muxer, put func() (prev *muxer)) (stop func()) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -141,12 +153,9 @@ func (s *Server) Attach(st *live.Stream) (detach func()) {
 		m.hm.Close()
 		return func() {}
 	}
-	prev := s.muxers[m.channelID]
-	s.muxers[m.channelID] = m
+	prev := put()
 	s.mu.Unlock()
 	if prev != nil {
-		// The registry lets one publisher per channel in, so this is a
-		// leftover; the new stream wins.
 		prev.stop()
 	}
 	m.start()
@@ -162,26 +171,16 @@ func (s *Server) AddRendition(st *live.Stream, name string, hub *stream.Hub) (re
 		s.log.Error("rendition not playable over HLS", attrChannel, st.Channel.ARN, "rendition", name, "err", err)
 		return func() {}
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		m.reader.Close()
-		m.hm.Close()
-		return func() {}
-	}
-	rs := s.renditions[m.channelID]
-	if rs == nil {
-		rs = make(map[string]*muxer)
-		s.renditions[m.channelID] = rs
-	}
-	prev := rs[name]
-	rs[name] = m
-	s.mu.Unlock()
-	if prev != nil {
-		prev.stop()
-	}
-	m.start()
-	return m.stop
+	return s.register(m, func() *muxer {
+		rs := s.renditions[m.channelID]
+		if rs == nil {
+			rs = make(map[string]*muxer)
+			s.renditions[m.channelID] = rs
+		}
+		prev := rs[name]
+		rs[name] = m
+		return prev
+	})
 }
 
 // remove forgets m if it is still the channel's muxer (or rendition).

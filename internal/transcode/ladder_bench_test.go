@@ -31,18 +31,7 @@ func clip720(b *testing.B) (file string, aus [][][]byte) {
 		"-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-bf", "0", "-pix_fmt", "yuv420p",
 		"-bsf:v", "h264_metadata=aud=insert", "-f", "mpegts", "-y", file)
 	raw := ffmpegOutput(b, "-i", file, "-c:v", "copy", "-f", "h264", "pipe:1")
-	var cur [][]byte
-	for _, n := range streamtest.SplitAnnexB(raw) {
-		if len(n) > 0 && h264.NALUType(n[0]&0x1f) == h264.NALUTypeAccessUnitDelimiter {
-			if cur != nil {
-				aus = append(aus, cur)
-			}
-			cur = [][]byte{}
-			continue
-		}
-		cur = append(cur, n)
-	}
-	return file, append(aus, cur)
+	return file, splitAUs(raw)
 }
 
 // usage runs cmds at once and reports wall time, CPU time and the sum of

@@ -93,6 +93,12 @@ func clipAUs(t testing.TB, size string) [][][]byte {
 	raw := ffmpegOutput(t, "-f", "lavfi", "-i", "testsrc2=size="+size+":rate=30", "-t", "2",
 		"-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-keyint_min", "30", "-sc_threshold", "0", "-bf", "0",
 		"-pix_fmt", "yuv420p", "-bsf:v", "h264_metadata=aud=insert", "-f", "h264", "pipe:1")
+	return splitAUs(raw)
+}
+
+// splitAUs cuts an Annex-B stream whose access units open with a
+// delimiter (h264_metadata=aud=insert) into access units.
+func splitAUs(raw []byte) [][][]byte {
 	var aus [][][]byte
 	var cur [][]byte
 	for _, n := range streamtest.SplitAnnexB(raw) {
