@@ -116,11 +116,11 @@ func CompatTable() string {
 	}
 	b.WriteString("\nDepartures from IVS on served operations:\n\n")
 	b.WriteString("- `ingestEndpoint` carries `:port` when the RTMPS port is not 443, so `rtmps://{ingestEndpoint}/app/{key}` works as written.\n")
-	b.WriteString("- `viewerCount` is 0 until viewer counting arrives (issue 4).\n")
-	b.WriteString("- Stream sessions carry `streamId`, `startTime`, `endTime`, `channel` and the stream state events; `ingestConfiguration(s)` and the other events arrive with issue 4, `recordingConfiguration` with issue 8.\n")
-	b.WriteString("- `srt.endpoint` is empty until SRT ingest arrives (issue 6); `srt.passphrase` is set as on IVS.\n")
+	b.WriteString("- `viewerCount` counts HLS players (by playback session, docs/viewers.md) and WebRTC (WHEP) viewers.\n")
+	b.WriteString("- Stream sessions have no `recordingConfiguration` until recording arrives (issue 8).\n")
+	b.WriteString("- `srt.endpoint` is empty when the SRT listener is off (`--srt-addr off`).\n")
 	b.WriteString("- `recordingConfigurationArn`, `playbackRestrictionPolicyArn` and `adConfigurationArn` can only be empty until those resources are served: any other value is ResourceNotFoundException.\n")
-	b.WriteString("- STANDARD channels pass the source through until transcoding arrives (issue 7).\n")
+	b.WriteString("- STANDARD channels play as an ABR ladder made by ffmpeg (docs/transcoding.md); without ffmpeg, as their source.\n")
 	b.WriteString("- Every request must be signed with the one admin key pair of the installation (data dir `credentials`); there is no IAM.\n")
 	return b.String()
 }
