@@ -60,10 +60,10 @@ func operations() []*operation {
 		post("TagResource", typed(tagResource)).at(http.MethodPost, "/tags/{resourceArn}"),
 		post("UntagResource", untagResource).at(http.MethodDelete, "/tags/{resourceArn}"),
 
-		later("CreateRecordingConfiguration", "recording to S3 (issue 8)"),
-		later("GetRecordingConfiguration", "recording to S3 (issue 8)"),
-		later("ListRecordingConfigurations", "recording to S3 (issue 8)"),
-		later("DeleteRecordingConfiguration", "recording to S3 (issue 8)").withStatus(http.StatusNoContent),
+		post("CreateRecordingConfiguration", typed(createRecordingConfiguration)),
+		post("GetRecordingConfiguration", typed(getRecordingConfiguration)),
+		post("ListRecordingConfigurations", typed(listRecordingConfigurations)),
+		post("DeleteRecordingConfiguration", typed(deleteRecordingConfiguration)).withStatus(http.StatusNoContent),
 
 		later("ImportPlaybackKeyPair", "private channels (issue 10)"),
 		later("GetPlaybackKeyPair", "private channels (issue 10)"),
@@ -119,7 +119,8 @@ func CompatTable() string {
 	b.WriteString("- `viewerCount` counts HLS players (by playback session, docs/viewers.md) and WebRTC (WHEP) viewers.\n")
 	b.WriteString("- Stream sessions have no `recordingConfiguration` until recording arrives (issue 8).\n")
 	b.WriteString("- `srt.endpoint` is empty when the SRT listener is off (`--srt-addr off`).\n")
-	b.WriteString("- `recordingConfigurationArn`, `playbackRestrictionPolicyArn` and `adConfigurationArn` can only be empty until those resources are served: any other value is ResourceNotFoundException.\n")
+	b.WriteString("- `playbackRestrictionPolicyArn` and `adConfigurationArn` can only be empty until those resources are served: any other value is ResourceNotFoundException.\n")
+	b.WriteString("- Recording configurations are stored and checked (CREATING, then ACTIVE or CREATE_FAILED) and channels take them; recording itself arrives with issue 8.\n")
 	b.WriteString("- STANDARD channels play as an ABR ladder made by ffmpeg (docs/transcoding.md); without ffmpeg, as their source.\n")
 	b.WriteString("- Every request must be signed with the one admin key pair of the installation (data dir `credentials`); there is no IAM.\n")
 	return b.String()

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -72,7 +74,12 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 		log.Info("created account", "account", account.ID, "access_key_id", account.AccessKeyID, "credentials", credPath)
 	}
 	svc := ivs.NewService(store, cfg.Region, account)
+	defer svc.Wait() // before the store closes: configurations being activated
+	svc.SetLogger(log)
 	svc.SetInputQuota(cfg.InputHoursQuota)
+	// Until S3 is configured (issue 8), a bucket is a directory under
+	// DATA_DIR/recordings; a configuration is ACTIVE once it can be written.
+	svc.SetBucketChecker(localBucket(filepath.Join(cfg.DataDir, "recordings")))
 	// The bus is the event sink before anything emits, so that the events
 	// of sessions ended below reach SSE clients; webhooks read the store.
 	bus := events.NewBus()
@@ -242,6 +249,22 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	}
 	wg.Wait()
 	return runErr
+}
+
+// localBucket checks that a bucket's directory under root can be made and
+// written.
+func localBucket(root string) ivs.BucketChecker {
+	return func(_ context.Context, bucket string) error {
+		dir := filepath.Join(root, bucket)
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return err
+		}
+		probe := filepath.Join(dir, ".onair-write-check")
+		if err := os.WriteFile(probe, nil, 0o600); err != nil {
+			return err
+		}
+		return os.Remove(probe)
+	}
 }
 
 // publicIPs are the addresses WebRTC announces instead of the interfaces':

@@ -57,7 +57,7 @@ type ListChannelsInput struct {
 // other resources must exist: this onair serves no recording configurations,
 // playback restriction policies or ad configurations yet, so a non-empty ARN
 // of those kinds is ResourceNotFound.
-func (s *Service) apply(c *Channel, in ChannelInput) error {
+func (s *Service) apply(ctx context.Context, c *Channel, in ChannelInput) error {
 	if in.Name != nil {
 		if err := validateName("name", *in.Name); err != nil {
 			return err
@@ -151,7 +151,15 @@ func (s *Service) apply(c *Channel, in ChannelInput) error {
 			if _, err := s.ownARN(ref.field, ref.kind, *ref.in); err != nil {
 				return err
 			}
-			return notFound(ref.kind, *ref.in)
+			if ref.kind != ResourceRecordingConfiguration {
+				return notFound(ref.kind, *ref.in) // not served yet: none can exist
+			}
+			r, err := s.recordingConfiguration(ctx, ref.field, *ref.in)
+			if err != nil {
+				return err
+			}
+			*ref.out = r.ARN
+			continue
 		}
 		*ref.out = ""
 	}
@@ -172,7 +180,7 @@ func (s *Service) CreateChannel(ctx context.Context, in CreateChannelInput) (Cha
 		Tags:                         cloneTags(in.Tags),
 		CreatedAt:                    s.now().UTC(),
 	}
-	if err := s.apply(&c, in.ChannelInput); err != nil {
+	if err := s.apply(ctx, &c, in.ChannelInput); err != nil {
 		return Channel{}, StreamKey{}, err
 	}
 	k := s.newStreamKey(c, nil)
@@ -219,7 +227,7 @@ func (s *Service) UpdateChannel(ctx context.Context, in UpdateChannelInput) (Cha
 	if err := s.notLive(ctx, c, "updated"); err != nil {
 		return Channel{}, err
 	}
-	if err := s.apply(&c, in.ChannelInput); err != nil {
+	if err := s.apply(ctx, &c, in.ChannelInput); err != nil {
 		return Channel{}, err
 	}
 	if err := s.store.UpdateChannel(ctx, c); err != nil {

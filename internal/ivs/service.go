@@ -8,6 +8,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -20,12 +22,23 @@ type Service struct {
 	sink    func(Event)
 	// inputQuota is the monthly input-hours quota; 0 is none.
 	inputQuota float64
+	// checkBucket checks a new recording configuration's bucket.
+	checkBucket BucketChecker
+	log         *slog.Logger
+	// bg counts background work (activating recording configurations).
+	bg sync.WaitGroup
 }
+
+// SetLogger sets where the service logs background work.
+func (s *Service) SetLogger(log *slog.Logger) { s.log = log.With("component", "ivs") }
+
+// Wait waits for the service's background work.
+func (s *Service) Wait() { s.bg.Wait() }
 
 // NewService returns a service for the account in store, which must exist
 // (see EnsureAccount).
 func NewService(store Store, region string, account Account) *Service {
-	return &Service{store: store, region: region, account: account.ID, now: time.Now}
+	return &Service{store: store, region: region, account: account.ID, now: time.Now, log: slog.New(slog.DiscardHandler)}
 }
 
 // EnsureAccount returns the stored account, creating it on first start. A

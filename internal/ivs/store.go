@@ -32,6 +32,15 @@ type Store interface {
 	DeleteStreamKey(ctx context.Context, id string) error
 	ListStreamKeys(ctx context.Context, channelID, afterID string, limit int) ([]StreamKey, error)
 
+	CreateRecordingConfiguration(ctx context.Context, r RecordingConfiguration) error
+	GetRecordingConfiguration(ctx context.Context, id string) (RecordingConfiguration, error)
+	SetRecordingConfigurationState(ctx context.Context, id, state string) error
+	UpdateRecordingConfigurationTags(ctx context.Context, id string, tags map[string]string) error
+	DeleteRecordingConfiguration(ctx context.Context, id string) error
+	// ListRecordingConfigurations returns up to limit configurations whose
+	// id sorts after afterID, in id order.
+	ListRecordingConfigurations(ctx context.Context, afterID string, limit int) ([]RecordingConfiguration, error)
+
 	CreateStreamSession(ctx context.Context, s StreamSession) error
 	EndStreamSession(ctx context.Context, streamID string, end time.Time) error
 	// EndOpenStreamSessions ends every session without an end time (after a

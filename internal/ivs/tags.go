@@ -76,6 +76,17 @@ func (s *Service) resourceTags(ctx context.Context, arn string) (map[string]stri
 			}
 			return nil
 		}, nil
+	case ResourceRecordingConfiguration:
+		r, err := s.recordingConfiguration(ctx, "resourceArn", arn)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cloneTags(r.Tags), func(t map[string]string) error {
+			if err := s.store.UpdateRecordingConfigurationTags(ctx, r.ID, t); err != nil {
+				return storeErr(err, "recording configuration", arn)
+			}
+			return nil
+		}, nil
 	default:
 		return nil, nil, notFound(a.Resource, arn)
 	}

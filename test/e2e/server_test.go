@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -122,8 +123,39 @@ func TestAWSCLIWithCredentialsFile(t *testing.T) {
 		t.Errorf("tags after tag and untag:\n%s", out)
 	}
 
+	// A recording configuration: CREATING, then ACTIVE once its bucket (a
+	// directory under the data dir until S3 is configured) can be written;
+	// it cannot go while a channel uses it.
+	var rc struct {
+		RecordingConfiguration map[string]any `json:"recordingConfiguration"`
+	}
+	out = run("ivs", "create-recording-configuration", "--name", "rec",
+		"--destination-configuration", "s3={bucketName=my-recordings}", "--recording-reconnect-window-seconds", "30")
+	if err := json.Unmarshal(out, &rc); err != nil || rc.RecordingConfiguration["state"] != "CREATING" {
+		t.Fatalf("create-recording-configuration: %v\n%s", err, out)
+	}
+	rcARN := rc.RecordingConfiguration["arn"].(string)
+	harness.Eventually(t, 5*time.Second, func() error {
+		out, err := cli("ivs", "get-recording-configuration", "--arn", rcARN)
+		if err != nil || !strings.Contains(string(out), `"state": "ACTIVE"`) {
+			return fmt.Errorf("not ACTIVE: %v %s", err, out)
+		}
+		return nil
+	})
+	if fi, err := os.Stat(filepath.Join(s.DataDir, "recordings", "my-recordings")); err != nil || !fi.IsDir() {
+		t.Errorf("bucket directory: %v", err)
+	}
+	run("ivs", "update-channel", "--arn", arn, "--recording-configuration-arn", rcARN)
+	fail("ConflictException", "used by channel", "ivs", "delete-recording-configuration", "--arn", rcARN)
+	fail("ValidationException", "bucketName", "ivs", "create-recording-configuration",
+		"--destination-configuration", "s3={bucketName=Bad_Bucket}")
+
 	run("ivs", "delete-channel", "--arn", arn)
 	fail("ResourceNotFoundException", arn, "ivs", "get-channel", "--arn", arn)
+	run("ivs", "delete-recording-configuration", "--arn", rcARN)
+	if out := run("ivs", "list-recording-configurations"); strings.Contains(string(out), rcARN) {
+		t.Errorf("deleted configuration still listed:\n%s", out)
+	}
 }
 
 // SIGKILL loses no channel or key, and a stream that was live is ended

@@ -20,6 +20,7 @@ func Run(t *testing.T, open func(t *testing.T) ivs.Store) {
 	t.Run("Sessions", func(t *testing.T) { t.Parallel(); testSessions(t, open(t)) })
 	t.Run("Metrics", func(t *testing.T) { t.Parallel(); testMetrics(t, open(t)) })
 	t.Run("Events", func(t *testing.T) { t.Parallel(); testEvents(t, open(t)) })
+	t.Run("RecordingConfigurations", func(t *testing.T) { t.Parallel(); testRecordingConfigurations(t, open(t)) })
 }
 
 func channel(id string) ivs.Channel {

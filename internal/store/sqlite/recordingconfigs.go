@@ -1,0 +1,104 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/onair-video/onair/internal/ivs"
+)
+
+// CreateRecordingConfiguration implements ivs.Store.
+func (s *Store) CreateRecordingConfiguration(ctx context.Context, r ivs.RecordingConfiguration) error {
+	doc, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("sqlite: encode recording configuration: %w", err)
+	}
+	_, err = s.db.ExecContext(ctx, "INSERT INTO recording_configurations (id, doc, state, created_at) VALUES (?, ?, ?, ?)",
+		r.ID, string(doc), r.State, formatTime(r.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("sqlite: insert recording configuration: %w", err)
+	}
+	return nil
+}
+
+func scanRecordingConfiguration(row interface{ Scan(...any) error }) (ivs.RecordingConfiguration, error) {
+	var r ivs.RecordingConfiguration
+	var id, doc, state, created string
+	if err := row.Scan(&id, &doc, &state, &created); err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal([]byte(doc), &r); err != nil {
+		return r, fmt.Errorf("decode recording configuration %s: %w", id, err)
+	}
+	t, err := parseTime(created)
+	if err != nil {
+		return r, fmt.Errorf("decode recording configuration %s: %w", id, err)
+	}
+	r.ID, r.State, r.CreatedAt = id, state, t
+	if r.Tags == nil {
+		r.Tags = map[string]string{}
+	}
+	return r, nil
+}
+
+const recordingColumns = "id, doc, state, created_at"
+
+// GetRecordingConfiguration implements ivs.Store.
+func (s *Store) GetRecordingConfiguration(ctx context.Context, id string) (ivs.RecordingConfiguration, error) {
+	r, err := scanRecordingConfiguration(s.db.QueryRowContext(ctx,
+		"SELECT "+recordingColumns+" FROM recording_configurations WHERE id = ?", id))
+	if err != nil {
+		return ivs.RecordingConfiguration{}, notFound(err, "get recording configuration "+id)
+	}
+	return r, nil
+}
+
+// SetRecordingConfigurationState implements ivs.Store.
+func (s *Store) SetRecordingConfigurationState(ctx context.Context, id, state string) error {
+	res, err := s.db.ExecContext(ctx, "UPDATE recording_configurations SET state = ? WHERE id = ?", state, id)
+	return affected(res, err, "set recording configuration state "+id)
+}
+
+// UpdateRecordingConfigurationTags implements ivs.Store.
+func (s *Store) UpdateRecordingConfigurationTags(ctx context.Context, id string, tags map[string]string) error {
+	r, err := s.GetRecordingConfiguration(ctx, id)
+	if err != nil {
+		return err
+	}
+	r.Tags = tags
+	doc, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("sqlite: encode recording configuration: %w", err)
+	}
+	res, err := s.db.ExecContext(ctx, "UPDATE recording_configurations SET doc = ? WHERE id = ?", string(doc), id)
+	return affected(res, err, "update recording configuration tags "+id)
+}
+
+// DeleteRecordingConfiguration implements ivs.Store.
+func (s *Store) DeleteRecordingConfiguration(ctx context.Context, id string) error {
+	res, err := s.db.ExecContext(ctx, "DELETE FROM recording_configurations WHERE id = ?", id)
+	return affected(res, err, "delete recording configuration "+id)
+}
+
+// ListRecordingConfigurations implements ivs.Store.
+func (s *Store) ListRecordingConfigurations(ctx context.Context, afterID string, limit int) ([]ivs.RecordingConfiguration, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+recordingColumns+
+		" FROM recording_configurations WHERE id > ? ORDER BY id LIMIT ?", afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list recording configurations: %w", err)
+	}
+	defer rows.Close()
+	var out []ivs.RecordingConfiguration
+	for rows.Next() {
+		r, err := scanRecordingConfiguration(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list recording configurations: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list recording configurations: %w", err)
+	}
+	return out, nil
+}
