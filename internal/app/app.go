@@ -17,6 +17,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	gosrt "github.com/datarhei/gosrt"
 
 	"github.com/onair-video/onair/internal/api"
@@ -29,8 +32,10 @@ import (
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/metrics"
+	"github.com/onair-video/onair/internal/record"
 	"github.com/onair-video/onair/internal/session"
 	"github.com/onair-video/onair/internal/store/sqlite"
+	"github.com/onair-video/onair/internal/stream"
 	"github.com/onair-video/onair/internal/transcode"
 	"github.com/onair-video/onair/internal/webrtc"
 	"github.com/onair-video/onair/internal/webui"
@@ -77,9 +82,11 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	defer svc.Wait() // before the store closes: configurations being activated
 	svc.SetLogger(log)
 	svc.SetInputQuota(cfg.InputHoursQuota)
-	// Until S3 is configured (issue 8), a bucket is a directory under
-	// DATA_DIR/recordings; a configuration is ACTIVE once it can be written.
-	svc.SetBucketChecker(localBucket(filepath.Join(cfg.DataDir, "recordings")))
+	// Recordings go to S3 when an endpoint is configured, else a bucket is
+	// a directory under DATA_DIR/recordings; a recording configuration is
+	// ACTIVE once its bucket takes a write.
+	storage := recordingStorage(cfg)
+	svc.SetBucketChecker(storage.Check)
 	// The bus is the event sink before anything emits, so that the events
 	// of sessions ended below reach SSE clients; webhooks read the store.
 	bus := events.NewBus()
@@ -151,8 +158,21 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 		EnforceLimits: cfg.EnforceLimits})
 	registry.AddConsumer(tracker)
 	registry.AddConsumer(hlsSrv)
-	// STANDARD channels' ABR ladder; its renditions are served by hlsSrv.
-	registry.AddConsumer(transcode.NewLadders(transcode.LadderConfig{Renditions: hlsSrv, Events: svc, Log: log}))
+	// Recording: objects go through the spool (DATA_DIR/spool), which
+	// uploads them in order and resumes after a restart.
+	spool, err := record.OpenSpool(filepath.Join(cfg.DataDir, "spool"), storage, cfg.RecordingSpoolSize, log)
+	if err != nil {
+		return err
+	}
+	bg.Add(1)
+	go func() { defer bg.Done(); spool.Run(bgCtx) }()
+	recorder := record.New(record.Config{Configs: svc, Spool: spool, Events: svc, Log: log, Account: account.ID,
+		Thumbnail: transcode.KeyframeJPEG})
+	registry.AddConsumer(recorder)
+	// STANDARD channels' ABR ladder; its renditions are served by hlsSrv
+	// and recorded.
+	registry.AddConsumer(transcode.NewLadders(transcode.LadderConfig{
+		Renditions: renditionSinks{hlsSrv, recorder}, Events: svc, Log: log}))
 	thumbs := transcode.NewThumbnails(cfg.ThumbnailInterval, log)
 	registry.AddConsumer(thumbs)
 
@@ -236,6 +256,7 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	// Publishers first, so their sessions end cleanly in the store, then
 	// the listeners and the HTTP requests in flight.
 	registry.Close(stopCtx)
+	recorder.Close() // recordings waiting out a reconnect window end now
 	for _, s := range rtmpSrvs {
 		_ = s.Close() // Close errors are closed-listener noise at shutdown
 	}
@@ -251,19 +272,35 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	return runErr
 }
 
-// localBucket checks that a bucket's directory under root can be made and
-// written.
-func localBucket(root string) ivs.BucketChecker {
-	return func(_ context.Context, bucket string) error {
-		dir := filepath.Join(root, bucket)
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return err
+// recordingStorage is S3 when --s3-endpoint is set, else the data dir.
+func recordingStorage(cfg config.Config) record.Storage {
+	if cfg.S3Endpoint == "" {
+		return record.Local{Root: filepath.Join(cfg.DataDir, "recordings")}
+	}
+	akid, secret := os.Getenv("ONAIR_S3_ACCESS_KEY_ID"), os.Getenv("ONAIR_S3_SECRET_ACCESS_KEY")
+	if akid == "" {
+		akid, secret = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	}
+	return record.S3{Client: s3.New(s3.Options{
+		BaseEndpoint: aws.String(cfg.S3Endpoint),
+		Region:       cfg.S3Region,
+		UsePathStyle: true, // what every S3-compatible server serves
+		Credentials:  credentials.NewStaticCredentialsProvider(akid, secret, ""),
+	})}
+}
+
+// renditionSinks hands each transcoded rendition to several sinks.
+type renditionSinks []transcode.Renditions
+
+func (rs renditionSinks) AddRendition(st *live.Stream, name string, hub *stream.Hub) func() {
+	removes := make([]func(), len(rs))
+	for i, r := range rs {
+		removes[i] = r.AddRendition(st, name, hub)
+	}
+	return func() {
+		for _, rm := range removes {
+			rm()
 		}
-		probe := filepath.Join(dir, ".onair-write-check")
-		if err := os.WriteFile(probe, nil, 0o600); err != nil {
-			return err
-		}
-		return os.Remove(probe)
 	}
 }
 

@@ -45,6 +45,12 @@ type Config struct {
 	// ThumbnailInterval is how often a live stream's thumbnail is taken;
 	// 0 turns thumbnails off.
 	ThumbnailInterval time.Duration
+	// S3Endpoint, if set, is the S3-compatible store recordings go to;
+	// without it buckets are directories under DataDir/recordings.
+	S3Endpoint string
+	S3Region   string
+	// RecordingSpoolSize bounds the bytes waiting for upload.
+	RecordingSpoolSize int64
 	// EnforceLimits disconnects publishers over their channel type's input
 	// limits, as IVS does (the Limit Breach event is emitted either way).
 	EnforceLimits bool
@@ -200,6 +206,27 @@ var options = []option{
 	opt("thumbnail-interval", "10s", "how often a live stream's thumbnail (/api/video/v1/{channelId}/thumb.jpg) is taken from a keyframe; 0 turns thumbnails off",
 		func() (func(*Config, string) error, func(*Config) string) {
 			return dur(func(c *Config) *time.Duration { return &c.ThumbnailInterval })
+		}),
+	opt("s3-endpoint", "", "S3-compatible endpoint URL recordings go to (credentials: ONAIR_S3_ACCESS_KEY_ID/ONAIR_S3_SECRET_ACCESS_KEY or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY); empty: buckets are directories under DATA_DIR/recordings",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.S3Endpoint })
+		}),
+	opt("s3-region", "us-east-1", "region of the S3 endpoint",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.S3Region })
+		}),
+	opt("recording-spool-size", "1073741824", "bytes of recording that may wait for upload in DATA_DIR/spool before new parts are dropped (with an event)",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return func(c *Config, v string) error {
+					n, err := strconv.ParseInt(v, 10, 64)
+					if err != nil || n < 1<<20 {
+						return fmt.Errorf("want a number of bytes, at least 1048576")
+					}
+					c.RecordingSpoolSize = n
+					return nil
+				}, func(c *Config) string {
+					return strconv.FormatInt(c.RecordingSpoolSize, 10)
+				}
 		}),
 	opt("enforce-limits", "true", "disconnect a publisher over its channel type's input limits, as IVS does (a Limit Breach event is emitted either way)",
 		func() (func(*Config, string) error, func(*Config) string) {
@@ -376,6 +403,11 @@ func (c *Config) Validate() error {
 	}
 	if c.HLSViewerTimeout < 0 || c.HLSViewerTimeout > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("--hls-viewer-timeout %s: want 0 (automatic) to 10m", c.HLSViewerTimeout))
+	}
+	if c.S3Endpoint != "" {
+		if u, err := url.Parse(c.S3Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--s3-endpoint %q: want an http(s) URL", c.S3Endpoint))
+		}
 	}
 	if c.ThumbnailInterval != 0 && (c.ThumbnailInterval < time.Second || c.ThumbnailInterval > time.Hour) {
 		errs = append(errs, fmt.Errorf("--thumbnail-interval %s: want 0 (off) or 1s to 1h", c.ThumbnailInterval))

@@ -12,6 +12,15 @@ const (
 	EventTypeStreamState  = "IVS Stream State Change"
 	EventTypeStreamHealth = "IVS Stream Health Change"
 	EventTypeLimitBreach  = "IVS Limit Breach"
+	EventTypeRecording    = "IVS Recording State Change"
+)
+
+// Recording statuses (detail.recording_status of IVS Recording State Change).
+const (
+	RecordingStart        = "Recording Start"
+	RecordingEnd          = "Recording End"
+	RecordingStartFailure = "Recording Start Failure"
+	RecordingEndFailure   = "Recording End Failure"
 )
 
 // Event names (detail.event_name; StreamEvent.name).
@@ -74,6 +83,15 @@ type EventDetail struct {
 	LimitValue *int64 `json:"limit_value,omitempty"`
 	ExceededBy *int64 `json:"exceeded_by,omitempty"`
 	LimitUnit  string `json:"limit_unit,omitempty"`
+
+	// IVS Recording State Change.
+	RecordingStatus           string   `json:"recording_status,omitempty"`
+	RecordingStatusReason     *string  `json:"recording_status_reason,omitempty"`
+	RecordingS3BucketName     string   `json:"recording_s3_bucket_name,omitempty"`
+	RecordingS3KeyPrefix      string   `json:"recording_s3_key_prefix,omitempty"`
+	RecordingDurationMs       *int64   `json:"recording_duration_ms,omitempty"`
+	RecordingSessionID        string   `json:"recording_session_id,omitempty"`
+	RecordingSessionStreamIDs []string `json:"recording_session_stream_ids,omitempty"`
 }
 
 // Name is the event's name in a stream session's events: the event_name, or
@@ -81,6 +99,9 @@ type EventDetail struct {
 func (e Event) Name() string {
 	if e.Detail.EventName != "" {
 		return e.Detail.EventName
+	}
+	if e.Detail.RecordingStatus != "" {
+		return e.Detail.RecordingStatus
 	}
 	if e.DetailType == EventTypeLimitBreach {
 		return EventLimitBreachName
@@ -90,7 +111,8 @@ func (e Event) Name() string {
 
 // IsError tells events that make a session's hasErrorEvent true.
 func (e Event) IsError() bool {
-	return e.DetailType == EventTypeLimitBreach || e.Detail.EventName == EventStreamFailure
+	return e.DetailType == EventTypeLimitBreach || e.Detail.EventName == EventStreamFailure ||
+		e.Detail.RecordingStatus == RecordingStartFailure || e.Detail.RecordingStatus == RecordingEndFailure
 }
 
 // StreamEvent is one event of a stream session, as the API lists it.

@@ -103,7 +103,7 @@ func (t *Thumbnails) run(ctx context.Context, st *live.Stream, video *stream.Tra
 			continue
 		}
 		last = time.Now()
-		jpeg, err := keyframeJPEG(ctx, u.Payload)
+		jpeg, err := KeyframeJPEG(ctx, u.Payload)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Warn("thumbnail", "err", err)
@@ -116,9 +116,9 @@ func (t *Thumbnails) run(ctx context.Context, st *live.Stream, video *stream.Tra
 	}
 }
 
-// keyframeJPEG decodes one H.264 keyframe (with its parameter sets, as the
+// KeyframeJPEG decodes one H.264 keyframe (with its parameter sets, as the
 // hub's units carry them) to a JPEG at most thumbHeight high.
-func keyframeJPEG(ctx context.Context, au [][]byte) ([]byte, error) {
+func KeyframeJPEG(ctx context.Context, au [][]byte) ([]byte, error) {
 	bin, err := FFmpeg()
 	if err != nil {
 		return nil, err

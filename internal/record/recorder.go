@@ -1,0 +1,729 @@
+package record
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/big"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gohlslib/v2/pkg/codecparams"
+	hlscodecs "github.com/bluenviron/gohlslib/v2/pkg/codecs"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
+	tscodecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
+
+	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/stream"
+)
+
+// Configs finds recording configurations; *ivs.Service implements it.
+type Configs interface {
+	GetRecordingConfiguration(ctx context.Context, arn string) (ivs.RecordingConfiguration, error)
+}
+
+// Emitter stores and publishes an event; *ivs.Service implements it.
+type Emitter interface {
+	Emit(ctx context.Context, e ivs.Event) (ivs.Event, error)
+}
+
+// Config holds the dependencies and settings of a Recorder.
+type Config struct {
+	Configs Configs
+	Spool   *Spool
+	Events  Emitter
+	Log     *slog.Logger
+	// Account is the account id in the key prefix.
+	Account string
+	// Thumbnail makes a JPEG of a keyframe (nil: no thumbnails).
+	Thumbnail func(ctx context.Context, au [][]byte) ([]byte, error)
+	// SegmentDuration is the target length of recorded segments. Default 6 s.
+	SegmentDuration time.Duration
+}
+
+// Recorder records the streams of channels that have a recording
+// configuration. It is a live.Consumer for sources and a sink for the
+// ladder's renditions.
+type Recorder struct {
+	cfg Config
+	log *slog.Logger
+
+	mu     sync.Mutex
+	recs   map[string]*recording // by channel id
+	closed bool
+	wg     sync.WaitGroup
+}
+
+var _ live.Consumer = (*Recorder)(nil)
+
+// New returns a Recorder.
+func New(cfg Config) *Recorder {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.SegmentDuration <= 0 {
+		cfg.SegmentDuration = 6 * time.Second
+	}
+	return &Recorder{cfg: cfg, log: cfg.Log.With("component", "record"), recs: make(map[string]*recording)}
+}
+
+// Attach implements live.Consumer: it records st's source when its channel
+// has an ACTIVE recording configuration, continuing the channel's last
+// recording if st starts within its reconnect window.
+func (r *Recorder) Attach(st *live.Stream) (detach func()) {
+	arn := st.Channel.RecordingConfigurationARN
+	if arn == "" {
+		return func() {}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	rc, err := r.cfg.Configs.GetRecordingConfiguration(ctx, arn)
+	cancel()
+	log := r.log.With("channel", st.Channel.ARN, "stream_id", st.StreamID)
+	if err != nil || rc.State != ivs.RecordingStateActive {
+		reason := "the recording configuration is not ACTIVE"
+		if err != nil {
+			reason = err.Error()
+		}
+		log.Warn("not recording", "reason", reason)
+		r.emitFailure(st, rc, reason)
+		return func() {}
+	}
+	rec := r.recordingFor(st, rc)
+	if rec == nil {
+		return func() {}
+	}
+	name := renditionName(st.Hub.Tracks())
+	return rec.attach(st, name, st.Hub, true)
+}
+
+// AddRendition records a transcoded rendition of st beside its source
+// (transcode.Renditions).
+func (r *Recorder) AddRendition(st *live.Stream, name string, hub *stream.Hub) (remove func()) {
+	r.mu.Lock()
+	rec := r.recs[st.Channel.ID]
+	r.mu.Unlock()
+	if rec == nil || rec.cfg.RenditionConfiguration.RenditionSelection == "NONE" || !rec.wants(hub) {
+		return func() {}
+	}
+	return rec.attach(st, name, hub, false)
+}
+
+// Close ends every recording now (those waiting out a reconnect window
+// too) and waits for their writers.
+func (r *Recorder) Close() {
+	r.mu.Lock()
+	r.closed = true
+	recs := make([]*recording, 0, len(r.recs))
+	for _, rec := range r.recs {
+		recs = append(recs, rec)
+	}
+	r.mu.Unlock()
+	for _, rec := range recs {
+		rec.end()
+	}
+	r.wg.Wait()
+}
+
+// recordingFor returns the channel's recording for st: the one still open
+// (within its reconnect window, same configuration and picture size), or a
+// new one.
+func (r *Recorder) recordingFor(st *live.Stream, rc ivs.RecordingConfiguration) *recording {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil
+	}
+	name := renditionName(st.Hub.Tracks())
+	if rec := r.recs[st.Channel.ID]; rec != nil {
+		if rec.resume(st, rc, name) {
+			return rec
+		}
+		// Not mergeable: the old one ends now, a new one starts.
+		go rec.end()
+		delete(r.recs, st.Channel.ID)
+	}
+	rec := newRecording(r, st, rc, name)
+	r.recs[st.Channel.ID] = rec
+	return rec
+}
+
+func (r *Recorder) forget(rec *recording) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.recs[rec.channel.ID] == rec {
+		delete(r.recs, rec.channel.ID)
+	}
+}
+
+func (r *Recorder) emit(e ivs.Event) {
+	if r.cfg.Events == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := r.cfg.Events.Emit(ctx, e); err != nil {
+		r.log.Error("emit event", "name", e.Name(), "err", err)
+	}
+}
+
+func (r *Recorder) emitFailure(st *live.Stream, rc ivs.RecordingConfiguration, reason string) {
+	e := ivs.ChannelEvent(ivs.EventTypeRecording, st.Channel, st.StreamID, time.Now())
+	e.Detail.RecordingStatus = ivs.RecordingStartFailure
+	e.Detail.RecordingStatusReason = &reason
+	if rc.DestinationConfiguration.S3 != nil {
+		e.Detail.RecordingS3BucketName = rc.DestinationConfiguration.S3.BucketName
+	}
+	r.emit(e)
+}
+
+// renditionName names a source as IVS names recorded renditions: its
+// height and frame rate, "720p30".
+func renditionName(tracks []*stream.Track) string {
+	for _, t := range tracks {
+		if c, ok := t.Codec.(*stream.H264); ok {
+			var sps h264.SPS
+			if err := sps.Unmarshal(c.SPS); err == nil {
+				fps := int(math.Round(sps.FPS()))
+				if fps <= 0 {
+					fps = 30
+				}
+				return fmt.Sprintf("%dp%d", sps.Height(), fps)
+			}
+		}
+	}
+	return "source"
+}
+
+// recording is one recording: a key prefix with its renditions, which may
+// span several streams of a channel joined by the reconnect window.
+type recording struct {
+	r       *Recorder
+	id      string
+	bucket  string
+	prefix  string
+	cfg     ivs.RecordingConfiguration
+	channel ivs.Channel
+	source  string // the source rendition's name
+	started time.Time
+
+	mu        sync.Mutex
+	streamIDs []string
+	tracks    map[string]*trackState // by rendition name
+	attached  int
+	timer     *time.Timer
+	ended     bool
+	lastSt    *live.Stream
+}
+
+func newRecording(r *Recorder, st *live.Stream, rc ivs.RecordingConfiguration, source string) *recording {
+	now := time.Now().UTC()
+	id := randomID(12)
+	rec := &recording{
+		r: r, id: id, bucket: rc.DestinationConfiguration.S3.BucketName, cfg: rc, channel: st.Channel, source: source,
+		started: now, streamIDs: []string{st.StreamID}, tracks: make(map[string]*trackState), lastSt: st,
+		// IVS's prefix: UTC date parts at the start, not zero-padded.
+		prefix: fmt.Sprintf("ivs/v1/%s/%s/%d/%d/%d/%d/%d/%s/", r.cfg.Account, st.Channel.ID,
+			now.Year(), int(now.Month()), now.Day(), now.Hour(), now.Minute(), id),
+	}
+	rec.put("events/recording-started.json", rec.metadata("RECORDING_STARTED", nil), "application/json")
+	e := rec.event(ivs.RecordingStart, st.StreamID)
+	r.emit(e)
+	r.log.Info("recording started", "channel", st.Channel.ARN, "bucket", rec.bucket, "prefix", rec.prefix)
+	return rec
+}
+
+// resume takes st into this recording if it may: within the reconnect
+// window (the timer is still pending), same configuration, same picture.
+func (rec *recording) resume(st *live.Stream, rc ivs.RecordingConfiguration, source string) bool {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.ended || rec.timer == nil || rc.ARN != rec.cfg.ARN || source != rec.source || len(rec.streamIDs) >= 20 ||
+		time.Since(rec.started) > 48*time.Hour {
+		return false
+	}
+	if !rec.timer.Stop() {
+		return false // it fired: the recording is ending
+	}
+	rec.timer = nil
+	rec.streamIDs = append(rec.streamIDs, st.StreamID)
+	rec.lastSt = st
+	for _, t := range rec.tracks {
+		t.discontinuity = true
+	}
+	rec.r.log.Info("recording continues after a reconnect", "channel", st.Channel.ARN, "prefix", rec.prefix)
+	return true
+}
+
+// wants says whether a rendition's hub is recorded, per the
+// configuration's renditionSelection (CUSTOM: by resolution class).
+func (rec *recording) wants(hub *stream.Hub) bool {
+	if rec.cfg.RenditionConfiguration.RenditionSelection != "CUSTOM" {
+		return true
+	}
+	h := 0
+	for _, t := range hub.Tracks() {
+		if c, ok := t.Codec.(*stream.H264); ok {
+			var sps h264.SPS
+			if sps.Unmarshal(c.SPS) == nil {
+				h = sps.Height()
+			}
+		}
+	}
+	class := "FULL_HD"
+	switch {
+	case h <= 360:
+		class = "LOWEST_RESOLUTION"
+	case h <= 480:
+		class = "SD"
+	case h <= 720:
+		class = "HD"
+	}
+	return slices.Contains(rec.cfg.RenditionConfiguration.Renditions, class)
+}
+
+// attach starts writing hub as rendition name; the returned func stops it
+// and, for the source, starts the reconnect window.
+func (rec *recording) attach(st *live.Stream, name string, hub *stream.Hub, source bool) func() {
+	rec.mu.Lock()
+	t := rec.tracks[name]
+	if t == nil {
+		t = &trackState{name: name}
+		rec.tracks[name] = t
+	}
+	rec.attached++
+	rec.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	reader := hub.NewReader(2048)
+	done := make(chan struct{})
+	rec.r.wg.Add(1)
+	go func() {
+		defer rec.r.wg.Done()
+		defer close(done)
+		w := &segmentWriter{rec: rec, t: t, source: source}
+		w.run(ctx, reader, hub.Tracks())
+	}()
+	return func() {
+		// Let the writer take what the hub still holds, then stop it.
+		reader.Close()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+		cancel()
+		<-done
+		rec.detached(source)
+	}
+}
+
+func (rec *recording) detached(source bool) {
+	rec.mu.Lock()
+	rec.attached--
+	if !source || rec.ended {
+		rec.mu.Unlock()
+		return
+	}
+	window := time.Duration(rec.cfg.RecordingReconnectWindowSeconds) * time.Second
+	rec.timer = time.AfterFunc(window, rec.end)
+	rec.mu.Unlock()
+}
+
+// end finishes the recording: final playlists, the master playlist,
+// recording-ended.json and the Recording End event. Idempotent.
+func (rec *recording) end() {
+	rec.mu.Lock()
+	if rec.ended {
+		rec.mu.Unlock()
+		return
+	}
+	rec.ended = true
+	if rec.timer != nil {
+		rec.timer.Stop()
+	}
+	names := make([]string, 0, len(rec.tracks))
+	for n := range rec.tracks {
+		names = append(names, n)
+	}
+	rec.mu.Unlock()
+	for _, n := range names {
+		rec.writePlaylist(n, true)
+	}
+	rec.writeMaster()
+	dur := rec.durationMs()
+	rec.put("events/recording-ended.json", rec.metadata("RECORDING_ENDED", &dur), "application/json")
+	e := rec.event(ivs.RecordingEnd, rec.lastStreamID())
+	e.Detail.RecordingDurationMs = &dur
+	rec.mu.Lock()
+	e.Detail.RecordingSessionStreamIDs = append([]string(nil), rec.streamIDs...)
+	rec.mu.Unlock()
+	rec.r.emit(e)
+	rec.r.forget(rec)
+	rec.r.log.Info("recording ended", "channel", rec.channel.ARN, "prefix", rec.prefix, "duration_ms", dur)
+}
+
+func (rec *recording) lastStreamID() string {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec.streamIDs[len(rec.streamIDs)-1]
+}
+
+func (rec *recording) event(status, streamID string) ivs.Event {
+	e := ivs.ChannelEvent(ivs.EventTypeRecording, rec.channel, streamID, time.Now())
+	empty := ""
+	e.Detail.RecordingStatus = status
+	e.Detail.RecordingStatusReason = &empty
+	e.Detail.RecordingS3BucketName = rec.bucket
+	e.Detail.RecordingS3KeyPrefix = strings.TrimSuffix(rec.prefix, "/")
+	e.Detail.RecordingSessionID = rec.id
+	return e
+}
+
+// put queues an object under the recording's prefix. A full spool loses
+// the object: that is logged and goes out as an event.
+func (rec *recording) put(key string, body []byte, contentType string) {
+	if err := rec.r.cfg.Spool.Put(rec.bucket, rec.prefix+key, body, contentType); err != nil {
+		rec.r.log.Error("recording object lost", "key", rec.prefix+key, "err", err)
+		if errors.Is(err, ErrSpoolFull) {
+			e := rec.event(ivs.RecordingEndFailure, rec.lastStreamID())
+			reason := "the upload spool is full: the storage is unreachable or too slow; parts of the recording are lost"
+			e.Detail.RecordingStatusReason = &reason
+			rec.r.emit(e)
+		}
+	}
+}
+
+// durationMs is the recorded length of the source rendition.
+func (rec *recording) durationMs() int64 {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	t := rec.tracks[rec.source]
+	if t == nil {
+		return 0
+	}
+	var d time.Duration
+	for _, s := range t.segments {
+		d += s.dur
+	}
+	return d.Milliseconds()
+}
+
+// metadata is the JSON of events/recording-*.json, as IVS writes it.
+func (rec *recording) metadata(status string, durationMs *int64) []byte {
+	type rendition struct {
+		Path             string `json:"path"`
+		Playlist         string `json:"playlist"`
+		ResolutionWidth  int    `json:"resolution_width,omitempty"`
+		ResolutionHeight int    `json:"resolution_height,omitempty"`
+	}
+	type hls struct {
+		DurationMs *int64      `json:"duration_ms,omitempty"`
+		Path       string      `json:"path"`
+		Playlist   string      `json:"playlist"`
+		Renditions []rendition `json:"renditions"`
+	}
+	type thumbs struct {
+		Path string `json:"path"`
+	}
+	type media struct {
+		HLS             hls     `json:"hls"`
+		Thumbnails      *thumbs `json:"thumbnails,omitempty"`
+		LatestThumbnail *thumbs `json:"latest_thumbnail,omitempty"`
+	}
+	doc := struct {
+		Version          string `json:"version"`
+		ChannelARN       string `json:"channel_arn"`
+		RecordingStarted string `json:"recording_started_at"`
+		RecordingEnded   string `json:"recording_ended_at,omitempty"`
+		Status           string `json:"recording_status"`
+		StatusMessage    string `json:"recording_status_message"`
+		Media            media  `json:"media"`
+	}{Version: "v1", ChannelARN: rec.channel.ARN, RecordingStarted: rec.started.Format(time.RFC3339), Status: status}
+	if status != "RECORDING_STARTED" {
+		doc.RecordingEnded = time.Now().UTC().Format(time.RFC3339)
+	}
+	doc.Media.HLS = hls{DurationMs: durationMs, Path: "media/hls", Playlist: "master.m3u8", Renditions: []rendition{}}
+	rec.mu.Lock()
+	for _, t := range rec.sortedTracks() {
+		doc.Media.HLS.Renditions = append(doc.Media.HLS.Renditions, rendition{Path: t.name, Playlist: "playlist.m3u8",
+			ResolutionWidth: t.width, ResolutionHeight: t.height})
+	}
+	rec.mu.Unlock()
+	if tc := rec.cfg.ThumbnailConfiguration; tc.RecordingMode == "INTERVAL" {
+		if slices.Contains(tc.Storage, "SEQUENTIAL") {
+			doc.Media.Thumbnails = &thumbs{Path: "media/thumbnails"}
+		}
+		if slices.Contains(tc.Storage, "LATEST") {
+			doc.Media.LatestThumbnail = &thumbs{Path: "media/latest_thumbnail"}
+		}
+	}
+	b, _ := json.MarshalIndent(doc, "", "  ")
+	return b
+}
+
+// sortedTracks returns the renditions, highest first; rec.mu held.
+func (rec *recording) sortedTracks() []*trackState {
+	ts := make([]*trackState, 0, len(rec.tracks))
+	for _, t := range rec.tracks {
+		ts = append(ts, t)
+	}
+	slices.SortFunc(ts, func(a, b *trackState) int {
+		if a.height != b.height {
+			return b.height - a.height
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	return ts
+}
+
+// writePlaylist writes a rendition's media playlist (an EVENT playlist
+// while recording, closed with EXT-X-ENDLIST at the end).
+func (rec *recording) writePlaylist(name string, final bool) {
+	rec.mu.Lock()
+	t := rec.tracks[name]
+	if t == nil || len(t.segments) == 0 {
+		rec.mu.Unlock()
+		return
+	}
+	var b bytes.Buffer
+	target := 0
+	for _, s := range t.segments {
+		target = max(target, int(math.Ceil(s.dur.Seconds())))
+	}
+	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:EVENT\n", target)
+	for _, s := range t.segments {
+		if s.disc {
+			b.WriteString("#EXT-X-DISCONTINUITY\n")
+		}
+		fmt.Fprintf(&b, "#EXTINF:%.3f,\n%s\n", s.dur.Seconds(), s.file)
+	}
+	if final {
+		b.WriteString("#EXT-X-ENDLIST\n")
+	}
+	rec.mu.Unlock()
+	rec.put("media/hls/"+name+"/playlist.m3u8", b.Bytes(), "application/vnd.apple.mpegurl")
+}
+
+// writeMaster writes media/hls/master.m3u8 with every rendition that has
+// a segment, highest first.
+func (rec *recording) writeMaster() {
+	rec.mu.Lock()
+	var b bytes.Buffer
+	b.WriteString("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n")
+	n := 0
+	for _, t := range rec.sortedTracks() {
+		if len(t.segments) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d,RESOLUTION=%dx%d,CODECS=\"%s\"\n%s/playlist.m3u8\n",
+			max(t.peakBitrate, 1), t.width, t.height, t.codecs, t.name)
+		n++
+	}
+	rec.mu.Unlock()
+	if n > 0 {
+		rec.put("media/hls/master.m3u8", b.Bytes(), "application/vnd.apple.mpegurl")
+	}
+}
+
+// trackState is a recorded rendition; guarded by recording.mu.
+type trackState struct {
+	name          string
+	width, height int
+	codecs        string
+	segments      []segment
+	peakBitrate   int
+	discontinuity bool // the next segment follows a reconnect
+	thumbs        int
+}
+
+type segment struct {
+	file string
+	dur  time.Duration
+	disc bool
+}
+
+// segmentWriter cuts one hub's units into MPEG-TS segments at keyframes.
+type segmentWriter struct {
+	rec    *recording
+	t      *trackState
+	source bool
+
+	video, audio *stream.Track
+	buf          bytes.Buffer
+	mw           *mpegts.Writer
+	vt, at       *mpegts.Track
+	segStart     time.Duration
+	lastPTS      time.Duration
+	open         bool
+	lastThumb    time.Duration // media time of the last thumbnail
+	thumbed      bool
+}
+
+func (w *segmentWriter) run(ctx context.Context, r *stream.Reader, tracks []*stream.Track) {
+	for _, t := range tracks {
+		switch t.Codec.(type) {
+		case *stream.H264:
+			if w.video == nil {
+				w.video = t
+			}
+		case *stream.AAC:
+			if w.audio == nil {
+				w.audio = t
+			}
+		}
+	}
+	if w.video == nil {
+		return
+	}
+	w.describe()
+	for {
+		u, err := r.Read(ctx)
+		if err != nil {
+			if errors.Is(err, stream.ErrSlowReader) {
+				w.rec.r.log.Warn("recording fell behind the stream", "rendition", w.t.name)
+			}
+			w.finish()
+			return
+		}
+		w.write(ctx, u)
+	}
+}
+
+// describe records the rendition's size and codecs for the playlists.
+func (w *segmentWriter) describe() {
+	c := w.video.Codec.(*stream.H264)
+	var sps h264.SPS
+	_ = sps.Unmarshal(c.SPS)
+	codecs := []string{codecparams.Marshal(&hlscodecs.H264{SPS: c.SPS, PPS: c.PPS})}
+	if w.audio != nil {
+		codecs = append(codecs, codecparams.Marshal(&hlscodecs.MPEG4Audio{Config: *w.audio.Codec.(*stream.AAC).Config}))
+	}
+	w.rec.mu.Lock()
+	w.t.width, w.t.height, w.t.codecs = sps.Width(), sps.Height(), strings.Join(codecs, ",")
+	w.rec.mu.Unlock()
+}
+
+func (w *segmentWriter) write(ctx context.Context, u *stream.Unit) {
+	switch u.Track {
+	case w.video:
+		if u.RandomAccess {
+			if w.open && u.DTS-w.segStart >= w.rec.r.cfg.SegmentDuration {
+				w.cut(u.DTS)
+			}
+			if !w.open {
+				w.begin(u.DTS)
+			}
+			if w.source {
+				w.thumbnail(ctx, u)
+			}
+		}
+		if !w.open {
+			return // before the first keyframe
+		}
+		_ = w.mw.WriteH264(w.vt, ticks(u.PTS), ticks(u.DTS), u.Payload)
+		w.lastPTS = max(w.lastPTS, u.DTS+time.Second/30)
+	case w.audio:
+		if w.open && w.at != nil && u.PTS >= w.segStart {
+			_ = w.mw.WriteMPEG4Audio(w.at, ticks(u.PTS), u.Payload)
+		}
+	}
+}
+
+func ticks(d time.Duration) int64 { return int64(d) * 90000 / int64(time.Second) }
+
+func (w *segmentWriter) begin(at time.Duration) {
+	w.buf.Reset()
+	w.vt = &mpegts.Track{Codec: &tscodecs.H264{}}
+	tracks := []*mpegts.Track{w.vt}
+	w.at = nil
+	if w.audio != nil {
+		w.at = &mpegts.Track{Codec: &tscodecs.MPEG4Audio{Config: *w.audio.Codec.(*stream.AAC).Config}}
+		tracks = append(tracks, w.at)
+	}
+	w.mw = &mpegts.Writer{W: &w.buf, Tracks: tracks}
+	if err := w.mw.Initialize(); err != nil {
+		w.rec.r.log.Error("recording segment", "err", err)
+		return
+	}
+	w.segStart, w.open = at, true
+}
+
+// cut closes the open segment at media time end and queues it with the
+// rendition's updated playlist.
+func (w *segmentWriter) cut(end time.Duration) {
+	if !w.open {
+		return
+	}
+	w.open = false
+	dur := end - w.segStart
+	if dur <= 0 {
+		return
+	}
+	body := append([]byte(nil), w.buf.Bytes()...)
+	w.rec.mu.Lock()
+	n := len(w.t.segments)
+	file := strconv.Itoa(n) + ".ts"
+	w.t.segments = append(w.t.segments, segment{file: file, dur: dur, disc: w.t.discontinuity && n > 0})
+	w.t.discontinuity = false
+	w.t.peakBitrate = max(w.t.peakBitrate, int(float64(len(body)*8)/dur.Seconds()))
+	first := n == 0
+	w.rec.mu.Unlock()
+	w.rec.put("media/hls/"+w.t.name+"/"+file, body, "video/mp2t")
+	w.rec.writePlaylist(w.t.name, false)
+	if first {
+		w.rec.writeMaster()
+	}
+}
+
+// finish closes the last segment at the end of the stream.
+func (w *segmentWriter) finish() {
+	w.cut(w.lastPTS)
+}
+
+// thumbnail records a JPEG of a source keyframe every interval.
+func (w *segmentWriter) thumbnail(ctx context.Context, u *stream.Unit) {
+	tc := w.rec.cfg.ThumbnailConfiguration
+	if tc.RecordingMode != "INTERVAL" || w.rec.r.cfg.Thumbnail == nil || tc.TargetIntervalSeconds == nil {
+		return
+	}
+	// By media time: the backlog a stream starts with must not squeeze
+	// several intervals into one.
+	if w.thumbed && u.PTS-w.lastThumb < time.Duration(*tc.TargetIntervalSeconds)*time.Second {
+		return
+	}
+	w.lastThumb, w.thumbed = u.PTS, true
+	jpeg, err := w.rec.r.cfg.Thumbnail(ctx, u.Payload)
+	if err != nil {
+		w.rec.r.log.Warn("recording thumbnail", "err", err)
+		return
+	}
+	w.rec.mu.Lock()
+	n := w.t.thumbs
+	w.t.thumbs++
+	w.rec.mu.Unlock()
+	if slices.Contains(tc.Storage, "SEQUENTIAL") {
+		w.rec.put(fmt.Sprintf("media/thumbnails/%s/thumb%d.jpg", w.t.name, n), jpeg, "image/jpeg")
+	}
+	if slices.Contains(tc.Storage, "LATEST") {
+		w.rec.put("media/latest_thumbnail/"+w.t.name+"/thumb.jpg", jpeg, "image/jpeg")
+	}
+}
+
+// randomID returns n alphanumerics, as IVS's recording ids.
+func randomID(n int) string {
+	const alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, n)
+	for i := range b {
+		k, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alnum))))
+		b[i] = alnum[k.Int64()]
+	}
+	return string(b)
+}
