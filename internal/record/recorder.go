@@ -349,6 +349,13 @@ func (rec *recording) end() {
 	if rec.timer != nil {
 		rec.timer.Stop()
 	}
+	// The ladder's renditions detach after the source: wait (bounded) for
+	// their last segments.
+	for deadline := time.Now().Add(10 * time.Second); rec.attached > 0 && time.Now().Before(deadline); {
+		rec.mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+		rec.mu.Lock()
+	}
 	names := make([]string, 0, len(rec.tracks))
 	for n := range rec.tracks {
 		names = append(names, n)

@@ -179,3 +179,125 @@ func TestRecordLocal(t *testing.T) {
 		return nil
 	})
 }
+
+// A STANDARD channel records to a real S3 server (versitygw): the source
+// and every rendition of its ladder, in IVS's layout; the S3 server is down
+// for 10 s in the middle, and the recording still has every second.
+func TestRecordS3(t *testing.T) {
+	t.Parallel()
+	s3srv := harness.StartS3(t)
+	s3srv.CreateBucket(t, "vod")
+	s := harness.Start(t, s3srv.OnairOptions())
+	c := s.IVS()
+	ctx := harness.Context(t, 150*time.Second)
+	rc, err := c.CreateRecordingConfiguration(ctx, &ivs.CreateRecordingConfigurationInput{
+		DestinationConfiguration: &types.DestinationConfiguration{S3: &types.S3DestinationConfiguration{BucketName: aws.String("vod")}},
+		ThumbnailConfiguration: &types.ThumbnailConfiguration{RecordingMode: types.RecordingModeInterval, TargetIntervalSeconds: aws.Int64(5)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing, err := c.CreateRecordingConfiguration(ctx, &ivs.CreateRecordingConfigurationInput{
+		DestinationConfiguration: &types.DestinationConfiguration{S3: &types.S3DestinationConfiguration{BucketName: aws.String("no-such-bucket")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	harness.Eventually(t, 10*time.Second, func() error {
+		for arn, want := range map[*string]types.RecordingConfigurationState{
+			rc.RecordingConfiguration.Arn: types.RecordingConfigurationStateActive,
+			missing.RecordingConfiguration.Arn: types.RecordingConfigurationStateCreateFailed,
+		} {
+			g, err := c.GetRecordingConfiguration(ctx, &ivs.GetRecordingConfigurationInput{Arn: arn})
+			if err != nil || g.RecordingConfiguration.State != want {
+				return fmt.Errorf("state %v %v, want %s", g, err, want)
+			}
+		}
+		return nil
+	})
+	out, err := c.CreateChannel(ctx, &ivs.CreateChannelInput{Name: aws.String("vod"), Type: types.ChannelTypeStandardChannelType,
+		RecordingConfigurationArn: rc.RecordingConfiguration.Arn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := out.Channel
+	pub := harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(aws.ToString(out.StreamKey.Value)), Size: "854x480", Rate: 30,
+		GOP: 60, Audio: true, Duration: 24 * time.Second})
+	waitLive(t, c, aws.ToString(ch.Arn))
+	time.Sleep(5 * time.Second)
+	s3srv.Stop()
+	time.Sleep(10 * time.Second)
+	s3srv.Restart()
+	if err := pub.Wait(60 * time.Second); err != nil {
+		t.Fatalf("ffmpeg: %v", err)
+	}
+
+	var prefix string
+	harness.Eventually(t, 60*time.Second, func() error {
+		keys, err := s3srv.Keys(ctx, "vod", "ivs/v1/")
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if p, ok := strings.CutSuffix(k, "events/recording-ended.json"); ok {
+				prefix = p
+				return nil
+			}
+		}
+		return fmt.Errorf("no recording-ended.json among %d keys", len(keys))
+	})
+	if !strings.Contains(prefix, "/"+idOf(ch)+"/") {
+		t.Fatalf("prefix %s", prefix)
+	}
+	// Download the recording and play it.
+	dir := t.TempDir()
+	keys, err := s3srv.Keys(ctx, "vod", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		b, err := s3srv.Get(ctx, "vod", k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, strings.TrimPrefix(k, prefix))
+		if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	master, err := os.ReadFile(filepath.Join(dir, "media", "hls", "master.m3u8"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []string{"480p30/playlist.m3u8", "360p30/playlist.m3u8", "160p30/playlist.m3u8"} {
+		if !strings.Contains(string(master), r) {
+			t.Errorf("master lacks %s:\n%s", r, master)
+		}
+	}
+	ffprobe := harness.RequireProgram(t, "ffprobe")
+	for _, r := range []string{"480p30", "360p30", "160p30"} {
+		pl := filepath.Join(dir, "media", "hls", r, "playlist.m3u8")
+		pout, err := exec.Command(ffprobe, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", pl).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ffprobe %s: %v\n%s", r, err, pout)
+		}
+		d, _ := strconv.ParseFloat(strings.TrimSpace(string(pout)), 64)
+		// The source has every one of the 24 s; the renditions all but
+		// the ladder's start.
+		if (r == "480p30" && math.Abs(d-24) > 1) || d < 20 {
+			t.Errorf("%s: %.2f s recorded, published 24 s", r, d)
+		}
+		if b, _ := os.ReadFile(pl); strings.Contains(string(b), "#EXT-X-DISCONTINUITY") || !strings.Contains(string(b), "#EXT-X-ENDLIST") {
+			t.Errorf("%s playlist:\n%s", r, b)
+		}
+	}
+	thumbs, _ := filepath.Glob(filepath.Join(dir, "media", "thumbnails", "480p30", "thumb*.jpg"))
+	if len(thumbs) < 4 {
+		t.Errorf("%d thumbnails for 24 s at 5 s", len(thumbs))
+	}
+	if !strings.Contains(s.Logs(), "upload failed, retrying") {
+		t.Errorf("the outage did not show: no upload retried")
+	}
+}
