@@ -192,7 +192,7 @@ func TestRecordS3(t *testing.T) {
 	ctx := harness.Context(t, 150*time.Second)
 	rc, err := c.CreateRecordingConfiguration(ctx, &ivs.CreateRecordingConfigurationInput{
 		DestinationConfiguration: &types.DestinationConfiguration{S3: &types.S3DestinationConfiguration{BucketName: aws.String("vod")}},
-		ThumbnailConfiguration: &types.ThumbnailConfiguration{RecordingMode: types.RecordingModeInterval, TargetIntervalSeconds: aws.Int64(5)},
+		ThumbnailConfiguration:   &types.ThumbnailConfiguration{RecordingMode: types.RecordingModeInterval, TargetIntervalSeconds: aws.Int64(5)},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +204,7 @@ func TestRecordS3(t *testing.T) {
 	}
 	harness.Eventually(t, 10*time.Second, func() error {
 		for arn, want := range map[*string]types.RecordingConfigurationState{
-			rc.RecordingConfiguration.Arn: types.RecordingConfigurationStateActive,
+			rc.RecordingConfiguration.Arn:      types.RecordingConfigurationStateActive,
 			missing.RecordingConfiguration.Arn: types.RecordingConfigurationStateCreateFailed,
 		} {
 			g, err := c.GetRecordingConfiguration(ctx, &ivs.GetRecordingConfigurationInput{Arn: arn})
@@ -299,5 +299,75 @@ func TestRecordS3(t *testing.T) {
 	}
 	if !strings.Contains(s.Logs(), "upload failed, retrying") {
 		t.Errorf("the outage did not show: no upload retried")
+	}
+}
+
+// A publisher that drops and comes back within the configuration's
+// reconnect window continues the same recording (one prefix, a
+// discontinuity, both stream ids on Recording End); one that comes back
+// after it starts a new recording.
+func TestRecordReconnectWindow(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	c := s.IVS()
+	ctx := harness.Context(t, 120*time.Second)
+	rc, err := c.CreateRecordingConfiguration(ctx, &ivs.CreateRecordingConfigurationInput{
+		DestinationConfiguration:        &types.DestinationConfiguration{S3: &types.S3DestinationConfiguration{BucketName: aws.String("window")}},
+		ThumbnailConfiguration:          &types.ThumbnailConfiguration{RecordingMode: types.RecordingModeDisabled},
+		RecordingReconnectWindowSeconds: 8,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	harness.Eventually(t, 5*time.Second, func() error {
+		g, err := c.GetRecordingConfiguration(ctx, &ivs.GetRecordingConfigurationInput{Arn: rc.RecordingConfiguration.Arn})
+		if err != nil || g.RecordingConfiguration.State != types.RecordingConfigurationStateActive {
+			return fmt.Errorf("not active")
+		}
+		return nil
+	})
+	out, err := c.CreateChannel(ctx, &ivs.CreateChannelInput{Type: types.ChannelTypeBasicChannelType,
+		RecordingConfigurationArn: rc.RecordingConfiguration.Arn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, key := out.Channel, aws.ToString(out.StreamKey.Value)
+	publish := func() {
+		t.Helper()
+		p := harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(key), Size: "320x240", Rate: 30, GOP: 30, Audio: true,
+			Duration: 4 * time.Second})
+		waitLive(t, c, aws.ToString(ch.Arn))
+		if err := p.Wait(30 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		waitOffline(t, c, aws.ToString(ch.Arn), 10*time.Second)
+	}
+	bucket := filepath.Join(s.DataDir, "recordings", "window")
+	publish()
+	publish() // within the 8 s window
+	dirs := recordingDirs(t, bucket)
+	if len(dirs) != 1 {
+		t.Fatalf("%d recordings after a reconnect inside the window", len(dirs))
+	}
+	// The first recording ends once the window has passed.
+	harness.Eventually(t, 20*time.Second, func() error {
+		_, err := os.Stat(filepath.Join(dirs[0], "events", "recording-ended.json"))
+		return err
+	})
+	pl, _ := os.ReadFile(filepath.Join(dirs[0], "media", "hls", "240p30", "playlist.m3u8"))
+	if strings.Count(string(pl), "#EXT-X-DISCONTINUITY") != 1 || !strings.Contains(string(pl), "#EXT-X-ENDLIST") {
+		t.Errorf("joined playlist:\n%s", pl)
+	}
+	publish() // after the window: a new recording
+	harness.Eventually(t, 30*time.Second, func() error {
+		if n := len(recordingDirs(t, bucket)); n != 2 {
+			return fmt.Errorf("%d recordings", n)
+		}
+		return nil
+	})
+	// Three stream sessions made two recordings.
+	events, err := c.ListStreamSessions(ctx, &ivs.ListStreamSessionsInput{ChannelArn: ch.Arn})
+	if err != nil || len(events.StreamSessions) != 3 {
+		t.Fatalf("sessions: %+v %v", events, err)
 	}
 }
