@@ -76,6 +76,8 @@ type (
 		IngestConfiguration  *ingestConfiguration     `json:"ingestConfiguration,omitempty"`
 		IngestConfigurations ivs.IngestConfigurations `json:"ingestConfigurations"`
 		TruncatedEvents      []ivs.StreamEvent        `json:"truncatedEvents"`
+		// RecordingConfiguration is the channel's, when it recorded.
+		RecordingConfiguration *ivs.RecordingConfiguration `json:"recordingConfiguration,omitempty"`
 	}
 	// ingestConfiguration is IVS's deprecated single-track view: the first
 	// video and audio tracks, with avcProfile/avcLevel filled for H.264.
@@ -307,11 +309,18 @@ func getStreamSession(ctx context.Context, a *API, c *call, in *getStreamSession
 	if err != nil {
 		return nil, err
 	}
-	return streamSessionOutput{streamSessionWire{
+	out := streamSessionWire{
 		StreamID: ss.StreamID, StartTime: ss.StartTime.UTC(), EndTime: endTime(ss),
 		Channel: a.channel(c, ss.Channel), IngestConfiguration: legacyIngest(ss.Ingest),
 		IngestConfigurations: ingestConfigurations(ss.Ingest), TruncatedEvents: events,
-	}}, nil
+	}
+	if arn := ss.Channel.RecordingConfigurationARN; arn != "" {
+		// The configuration as it is now; one deleted since is left out.
+		if rc, err := a.svc.GetRecordingConfiguration(ctx, arn); err == nil {
+			out.RecordingConfiguration = &rc
+		}
+	}
+	return streamSessionOutput{out}, nil
 }
 
 // ingestConfigurations never answers null lists.

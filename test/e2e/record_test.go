@@ -80,6 +80,9 @@ func TestRecordLocal(t *testing.T) {
 		return nil
 	})
 	live := sess.StreamSession.EndTime.Sub(*sess.StreamSession.StartTime)
+	if r := sess.StreamSession.RecordingConfiguration; r == nil || aws.ToString(r.Arn) != aws.ToString(rc.RecordingConfiguration.Arn) {
+		t.Errorf("the session's recordingConfiguration: %+v", r)
+	}
 
 	bucket := filepath.Join(s.DataDir, "recordings", "rec-local")
 	var prefix string
