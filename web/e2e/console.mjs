@@ -87,6 +87,20 @@ try {
   await page.getByRole("heading", { name: "Channels" }).waitFor();
   await shot(page, "02-channels-empty");
 
+  begin("create a recording configuration");
+  await page.click("header.top nav a >> text=Recording");
+  await page.getByRole("heading", { name: "Recording", exact: true }).waitFor();
+  await page.fill("#rc-bucket", "Bad_Bucket");
+  await page.click("text=Create >> nth=-1");
+  await page.getByTestId("rc-error").filter({ hasText: "bucketName" }).waitFor();
+  await page.fill("#rc-name", "browser-rec");
+  await page.fill("#rc-bucket", "browser-rec");
+  await page.click("text=Create >> nth=-1");
+  await page.locator("[data-testid^=rc-] [data-testid=rc-state]").filter({ hasText: "ACTIVE" }).waitFor({ timeout: 10000 });
+  await shot(page, "02b-recording");
+  await page.click("header.top nav a >> text=Channels");
+  await page.getByRole("heading", { name: "Channels" }).waitFor();
+
   begin("create a channel with the form");
   await page.fill("#new-name", "bad name!");
   await page.click("text=Create channel >> nth=-1");
@@ -95,6 +109,8 @@ try {
   await page.selectOption("#new-type", "BASIC");
   await page.selectOption("#new-latency", "LOW");
   await page.fill("#new-tags", "team=video");
+  await page.waitForFunction(() => document.querySelectorAll("#new-recording option").length > 1);
+  await page.selectOption("#new-recording", { label: "browser-rec → browser-rec" });
   await page.click("text=Create channel >> nth=-1");
   await page.getByRole("heading", { name: "browser-test" }).waitFor();
   const channelPath = new URL(page.url()).pathname;

@@ -2,7 +2,7 @@
 // signed API the AWS SDK and CLI use, with @aws-sdk/client-ivs in the browser.
 // onair's own read endpoints (/v1/…, docs/api.md) are signed with the same
 // SigV4 signer.
-import { IvsClient } from "@aws-sdk/client-ivs";
+import { IvsClient, ListRecordingConfigurationsCommand } from "@aws-sdk/client-ivs";
 import { Sha256 } from "@aws-crypto/sha256-js";
 import { HttpRequest } from "@smithy/protocol-http";
 import { SignatureV4 } from "@smithy/signature-v4";
@@ -132,4 +132,29 @@ export interface Usage {
   channels: Array<{ channelArn: string; inputHours: number; viewerHours: number }>;
   total: { inputHours: number; viewerHours: number };
   inputQuota?: { hours: number; remainingHours: number };
+}
+
+/**
+ * Fills a select with the account's recording configurations ("None"
+ * first), selecting current; every page of ListRecordingConfigurations.
+ */
+export async function fillRecordingSelect(ivs: IvsClient, sel: HTMLSelectElement, current = ""): Promise<void> {
+  const opts: Array<[string, string]> = [["", "None"]];
+  let next: string | undefined;
+  do {
+    const out = await ivs.send(new ListRecordingConfigurationsCommand({ nextToken: next, maxResults: 100 }));
+    for (const r of out.recordingConfigurations ?? []) {
+      const label = `${r.name || r.arn!.slice(r.arn!.lastIndexOf("/") + 1)} → ${r.destinationConfiguration?.s3?.bucketName ?? "?"}` +
+        (r.state === "ACTIVE" ? "" : ` (${r.state})`);
+      opts.push([r.arn!, label]);
+    }
+    next = out.nextToken;
+  } while (next);
+  sel.replaceChildren(...opts.map(([v, l]) => {
+    const o = document.createElement("option");
+    o.value = v;
+    o.textContent = l;
+    o.selected = v === current;
+    return o;
+  }));
 }

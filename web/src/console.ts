@@ -9,6 +9,7 @@ import { channelPage } from "./pages/channel";
 import { channelsPage } from "./pages/channels";
 import { sessionPage } from "./pages/session";
 import { signInPage } from "./pages/signin";
+import { recordingPage } from "./pages/recording";
 import { usagePage } from "./pages/usage";
 
 /** What every page gets: the API client and a way to move around. */
@@ -51,6 +52,8 @@ function render(): void {
     channelsPage(ctx, main);
   } else if (path === "/usage") {
     usagePage(ctx, main);
+  } else if (path === "/recording") {
+    recordingPage(ctx, main);
   } else if ((m = path.match(/^\/channels\/([A-Za-z0-9]+)\/sessions\/(st-[A-Za-z0-9]+)$/))) {
     sessionPage(ctx, main, m[1], m[2]);
   } else if ((m = path.match(/^\/channels\/([A-Za-z0-9]+)$/))) {
@@ -63,7 +66,7 @@ function render(): void {
 function header(ctx: Ctx): HTMLElement {
   return h("header", { class: "top" },
     h("a", { href: "/", "data-link": true, class: "brand" }, "onair"),
-    h("nav", { "aria-label": "Console" }, navLink("/", "Channels"), navLink("/usage", "Usage")),
+    h("nav", { "aria-label": "Console" }, navLink("/", "Channels"), navLink("/recording", "Recording"), navLink("/usage", "Usage")),
     h("span", { class: "spacer" }),
     h("span", { class: "muted small" }, `${ctx.cfg.region} · ${ctx.creds.accessKeyId}`),
     h("button", { type: "button", class: "small", onclick: () => {

@@ -15,7 +15,7 @@ import {
 } from "@aws-sdk/client-ivs";
 
 import type { Ctx } from "../console";
-import { channelCreated } from "../api";
+import { channelCreated, fillRecordingSelect } from "../api";
 import { channelArn } from "../config";
 import { badge, clear, copyable, errorText, fmtDuration, fmtTime, h } from "../dom";
 import { attach, type Player } from "../player";
@@ -110,6 +110,8 @@ export function channelPage(ctx: Ctx, main: HTMLElement, id: string): void {
     const type = h("select", { id: "edit-type" }, ...["STANDARD", "BASIC"].map((t) => h("option", { value: t, selected: c.type === t }, t)));
     const latency = h("select", { id: "edit-latency" }, ...["LOW", "NORMAL"].map((t) => h("option", { value: t, selected: c.latencyMode === t }, t)));
     const authorized = h("input", { id: "edit-authorized", type: "checkbox", checked: !!c.authorized });
+    const recording = h("select", { id: "edit-recording" }, h("option", { value: "" }, "None"));
+    fillRecordingSelect(ctx.ivs, recording, c.recordingConfigurationArn ?? "").catch(() => undefined);
     const msg = h("p", { class: "error", role: "alert" });
     clear(manage);
     manage.append(h("h2", {}, "Settings"),
@@ -120,7 +122,7 @@ export function channelPage(ctx: Ctx, main: HTMLElement, id: string): void {
       try {
         channel = (await ctx.ivs.send(new UpdateChannelCommand({
           arn, name: name.value.trim(), type: type.value as "STANDARD", latencyMode: latency.value as "LOW",
-          authorized: authorized.checked,
+          authorized: authorized.checked, recordingConfigurationArn: recording.value,
         }))).channel;
         title.textContent = channel?.name || id;
         msg.textContent = "Saved.";
@@ -134,7 +136,8 @@ export function channelPage(ctx: Ctx, main: HTMLElement, id: string): void {
         h("label", { for: "edit-name" }, "Name"), name,
         h("label", { for: "edit-type" }, "Type"), type,
         h("label", { for: "edit-latency" }, "Latency"), latency,
-        h("label", { for: "edit-authorized" }, "Private playback"), authorized),
+        h("label", { for: "edit-authorized" }, "Private playback"), authorized,
+        h("label", { for: "edit-recording" }, "Record to"), recording),
       msg,
       h("div", { class: "actions" },
         h("button", { type: "submit" }, "Save"),

@@ -8,7 +8,7 @@ import {
 
 import type { Ctx } from "../console";
 import { channelId } from "../config";
-import { channelCreated } from "../api";
+import { channelCreated, fillRecordingSelect } from "../api";
 import { badge, clear, errorText, fmtTime, h } from "../dom";
 
 const pageSize = 20;
@@ -111,6 +111,8 @@ function createForm(ctx: Ctx): HTMLElement {
     h("option", { value: "LOW" }, "LOW (LL-HLS)"), h("option", { value: "NORMAL" }, "NORMAL (HLS)"));
   const authorized = h("input", { id: "new-authorized", type: "checkbox", name: "authorized" });
   const tags = h("textarea", { id: "new-tags", name: "tags", rows: 2, placeholder: "team=video\nenv=prod" });
+  const recording = h("select", { id: "new-recording", name: "recording" }, h("option", { value: "" }, "None"));
+  fillRecordingSelect(ctx.ivs, recording).catch(() => undefined);
   const error = h("p", { class: "error", role: "alert", "data-testid": "create-error" });
   const submit = h("button", { type: "submit" }, "Create channel");
   return h("form", { class: "card", "aria-labelledby": "create-h", onsubmit: async (e: Event) => {
@@ -132,6 +134,7 @@ function createForm(ctx: Ctx): HTMLElement {
         type: type.value as "STANDARD" | "BASIC",
         latencyMode: latency.value as "LOW" | "NORMAL",
         authorized: authorized.checked || undefined,
+        recordingConfigurationArn: recording.value || undefined,
         tags: Object.keys(tagMap).length ? tagMap : undefined,
       }));
       ctx.go(`/channels/${channelId(out.channel!.arn!)}`);
@@ -147,6 +150,7 @@ function createForm(ctx: Ctx): HTMLElement {
       h("label", { for: "new-type" }, "Type"), type,
       h("label", { for: "new-latency" }, "Latency"), latency,
       h("label", { for: "new-authorized" }, "Private playback"), h("span", {}, authorized, " viewers need a signed token"),
+      h("label", { for: "new-recording" }, "Record to"), recording,
       h("label", { for: "new-tags" }, "Tags"), tags,
     ),
     error, submit,
