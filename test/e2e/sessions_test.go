@@ -374,14 +374,20 @@ func TestStreamSessions(t *testing.T) {
 		if i == 0 {
 			continue
 		}
-		if !within(p.VideoBitrate, 2_000_000, 0.15) || !within(p.AudioBitrate, 128_000, 0.15) || math.Abs(p.Framerate-30) > 30*0.15 {
-			t.Errorf("point %d: video %d bps, audio %d bps, %.1f fps; want 2000k/128k/30 ±15%%", i, p.VideoBitrate, p.AudioBitrate, p.Framerate)
+		// x264's CBR keeps a one-second buffer, not every second exact: on
+		// a loaded machine one second's output strays ~15 % from the
+		// target while the average holds (checked below, ±5 %).
+		if !within(p.VideoBitrate, 2_000_000, 0.25) || !within(p.AudioBitrate, 128_000, 0.15) || math.Abs(p.Framerate-30) > 30*0.15 {
+			t.Errorf("point %d: video %d bps, audio %d bps, %.1f fps; want 2000k ±25%%, 128k/30 ±15%%", i, p.VideoBitrate, p.AudioBitrate, p.Framerate)
 		}
 		if p.KeyframeInterval != 0 && p.KeyframeInterval != 2 {
 			t.Errorf("point %d: keyframe interval %v, want 2", i, p.KeyframeInterval)
 		}
 	}
 
+	if math.Abs(m.Stats.VideoBitrate.Avg-2_000_000) > 100_000 {
+		t.Errorf("session 1 video bitrate averages %.0f bps; want 2000k ±5%%", m.Stats.VideoBitrate.Avg)
+	}
 	t.Logf("session 1: %d points; video %.0f-%.0f bps (avg %.0f)", len(m.Points), m.Stats.VideoBitrate.Min,
 		m.Stats.VideoBitrate.Max, m.Stats.VideoBitrate.Avg)
 	for _, p := range m.Points {
