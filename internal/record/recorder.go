@@ -45,8 +45,9 @@ type Config struct {
 	Log     *slog.Logger
 	// Account is the account id in the key prefix.
 	Account string
-	// Thumbnail makes a JPEG of a keyframe (nil: no thumbnails).
-	Thumbnail func(ctx context.Context, au [][]byte) ([]byte, error)
+	// Thumbnail makes a JPEG of a keyframe at most maxHeight high (0: the
+	// picture's own size); nil: no thumbnails.
+	Thumbnail func(ctx context.Context, au [][]byte, maxHeight int) ([]byte, error)
 	// SegmentDuration is the target length of recorded segments. Default 6 s.
 	SegmentDuration time.Duration
 }
@@ -707,7 +708,7 @@ func (w *segmentWriter) thumbnail(ctx context.Context, u *stream.Unit) {
 		return
 	}
 	w.lastThumb, w.thumbed = u.PTS, true
-	jpeg, err := w.rec.r.cfg.Thumbnail(ctx, u.Payload)
+	jpeg, err := w.rec.r.cfg.Thumbnail(ctx, u.Payload, thumbnailHeight(tc.Resolution))
 	if err != nil {
 		w.rec.r.log.Warn("recording thumbnail", "err", err)
 		return
@@ -722,6 +723,22 @@ func (w *segmentWriter) thumbnail(ctx context.Context, u *stream.Unit) {
 	if slices.Contains(tc.Storage, "LATEST") {
 		w.rec.put("media/latest_thumbnail/"+w.t.name+"/thumb.jpg", jpeg, "image/jpeg")
 	}
+}
+
+// thumbnailHeight is the largest height of thumbnailConfiguration's
+// resolution (unset: the source's).
+func thumbnailHeight(resolution string) int {
+	switch resolution {
+	case "LOWEST_RESOLUTION":
+		return 160
+	case "SD":
+		return 480
+	case "HD":
+		return 720
+	case "FULL_HD":
+		return 1080
+	}
+	return 0
 }
 
 // randomID returns n alphanumerics, as IVS's recording ids.

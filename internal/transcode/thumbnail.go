@@ -103,7 +103,7 @@ func (t *Thumbnails) run(ctx context.Context, st *live.Stream, video *stream.Tra
 			continue
 		}
 		last = time.Now()
-		jpeg, err := KeyframeJPEG(ctx, u.Payload)
+		jpeg, err := KeyframeJPEG(ctx, u.Payload, thumbHeight)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Warn("thumbnail", "err", err)
@@ -117,8 +117,8 @@ func (t *Thumbnails) run(ctx context.Context, st *live.Stream, video *stream.Tra
 }
 
 // KeyframeJPEG decodes one H.264 keyframe (with its parameter sets, as the
-// hub's units carry them) to a JPEG at most thumbHeight high.
-func KeyframeJPEG(ctx context.Context, au [][]byte) ([]byte, error) {
+// hub's units carry them) to a JPEG at most maxHeight high (0: as it is).
+func KeyframeJPEG(ctx context.Context, au [][]byte, maxHeight int) ([]byte, error) {
 	bin, err := FFmpeg()
 	if err != nil {
 		return nil, err
@@ -129,9 +129,11 @@ func KeyframeJPEG(ctx context.Context, au [][]byte) ([]byte, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, thumbTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-hide_banner", "-loglevel", "error", "-nostdin",
-		"-f", "h264", "-i", "pipe:0", "-frames:v", "1",
-		"-vf", "scale=-2:'min("+strconv.Itoa(thumbHeight)+",ih)'", "-q:v", "5", "-f", "image2", "-c:v", "mjpeg", "pipe:1")
+	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin", "-f", "h264", "-i", "pipe:0", "-frames:v", "1"}
+	if maxHeight > 0 {
+		args = append(args, "-vf", "scale=-2:'min("+strconv.Itoa(maxHeight)+",ih)'")
+	}
+	cmd := exec.CommandContext(ctx, bin, append(args, "-q:v", "5", "-f", "image2", "-c:v", "mjpeg", "pipe:1")...)
 	cmd.Stdin = bytes.NewReader(annexB)
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr

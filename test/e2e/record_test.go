@@ -3,10 +3,12 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"image/jpeg"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -105,25 +107,7 @@ func TestRecordLocal(t *testing.T) {
 		t.Fatalf("prefix %s, want ivs/v1/{account}/{channelId}/{y}/{m}/{d}/{h}/{mi}/{recordingId}", rel)
 	}
 
-	var ended struct {
-		Version    string `json:"version"`
-		ChannelARN string `json:"channel_arn"`
-		Status     string `json:"recording_status"`
-		Started    string `json:"recording_started_at"`
-		Ended      string `json:"recording_ended_at"`
-		Media      struct {
-			HLS struct {
-				DurationMs int64  `json:"duration_ms"`
-				Path       string `json:"path"`
-				Playlist   string `json:"playlist"`
-				Renditions []struct {
-					Path   string `json:"path"`
-					Width  int    `json:"resolution_width"`
-					Height int    `json:"resolution_height"`
-				} `json:"renditions"`
-			} `json:"hls"`
-		} `json:"media"`
-	}
+	var ended recordingEnded
 	raw, err := os.ReadFile(filepath.Join(prefix, "events", "recording-ended.json"))
 	if err != nil || json.Unmarshal(raw, &ended) != nil {
 		t.Fatalf("recording-ended.json: %v\n%s", err, raw)
@@ -137,13 +121,7 @@ func TestRecordLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The recording plays, as long as the stream was live (±1 s).
-	ffprobe := harness.RequireProgram(t, "ffprobe")
-	master := filepath.Join(prefix, "media", "hls", "master.m3u8")
-	pout, err := exec.Command(ffprobe, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", master).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffprobe: %v\n%s", err, pout)
-	}
-	d, _ := strconv.ParseFloat(strings.TrimSpace(string(pout)), 64)
+	d := probeDuration(t, filepath.Join(prefix, "media", "hls", "master.m3u8"))
 	// Every second ffmpeg sent is recorded: 12 s, of which the first ~2 s
 	// reached onair at once (the RTMP track discovery) when the session
 	// began, so the session's wall-clock length is a little shorter.
@@ -183,19 +161,52 @@ func TestRecordLocal(t *testing.T) {
 	})
 }
 
-// A STANDARD channel records to a real S3 server (versitygw): the source
-// and every rendition of its ladder, in IVS's layout; the S3 server is down
-// for 10 s in the middle, and the recording still has every second.
+// recordingEnded is what the tests read of recording-ended.json.
+type recordingEnded struct {
+	Version    string `json:"version"`
+	ChannelARN string `json:"channel_arn"`
+	Status     string `json:"recording_status"`
+	Media      struct {
+		HLS struct {
+			DurationMs int64  `json:"duration_ms"`
+			Path       string `json:"path"`
+			Playlist   string `json:"playlist"`
+			Renditions []struct {
+				Path   string `json:"path"`
+				Width  int    `json:"resolution_width"`
+				Height int    `json:"resolution_height"`
+			} `json:"renditions"`
+		} `json:"hls"`
+	} `json:"media"`
+}
+
+// probeDuration is ffprobe's duration of a playlist (or media file).
+func probeDuration(t *testing.T, path string) float64 {
+	t.Helper()
+	out, err := exec.Command(harness.RequireProgram(t, "ffprobe"), "-v", "error", "-show_entries", "format=duration",
+		"-of", "csv=p=0", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v\n%s", path, err, out)
+	}
+	d, _ := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	return d
+}
+
+// A STANDARD and a BASIC channel record at once to a real S3 server
+// (versitygw): the source and every rendition of the ladder, in IVS's
+// layout and event files; the S3 server is down for 10 s in the middle,
+// and the recordings still have every second.
 func TestRecordS3(t *testing.T) {
 	t.Parallel()
 	s3srv := harness.StartS3(t)
 	s3srv.CreateBucket(t, "vod")
 	s := harness.Start(t, s3srv.OnairOptions())
 	c := s.IVS()
-	ctx := harness.Context(t, 150*time.Second)
+	ctx := harness.Context(t, 180*time.Second)
 	rc, err := c.CreateRecordingConfiguration(ctx, &ivs.CreateRecordingConfigurationInput{
 		DestinationConfiguration: &types.DestinationConfiguration{S3: &types.S3DestinationConfiguration{BucketName: aws.String("vod")}},
-		ThumbnailConfiguration:   &types.ThumbnailConfiguration{RecordingMode: types.RecordingModeInterval, TargetIntervalSeconds: aws.Int64(5)},
+		ThumbnailConfiguration: &types.ThumbnailConfiguration{RecordingMode: types.RecordingModeInterval, TargetIntervalSeconds: aws.Int64(5),
+			Resolution: types.ThumbnailConfigurationResolutionLowestResolution},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -217,24 +228,32 @@ func TestRecordS3(t *testing.T) {
 		}
 		return nil
 	})
-	out, err := c.CreateChannel(ctx, &ivs.CreateChannelInput{Name: aws.String("vod"), Type: types.ChannelTypeStandardChannelType,
-		RecordingConfigurationArn: rc.RecordingConfiguration.Arn})
-	if err != nil {
-		t.Fatal(err)
+	channels := map[types.ChannelType]*types.Channel{}
+	var pubs []*harness.Process
+	for typ, size := range map[types.ChannelType]string{types.ChannelTypeStandardChannelType: "854x480", types.ChannelTypeBasicChannelType: "640x360"} {
+		out, err := c.CreateChannel(ctx, &ivs.CreateChannelInput{Type: typ, RecordingConfigurationArn: rc.RecordingConfiguration.Arn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		channels[typ] = out.Channel
+		pubs = append(pubs, harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(aws.ToString(out.StreamKey.Value)), Size: size,
+			Rate: 30, GOP: 60, Audio: true, Duration: 24 * time.Second}))
 	}
-	ch := out.Channel
-	pub := harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(aws.ToString(out.StreamKey.Value)), Size: "854x480", Rate: 30,
-		GOP: 60, Audio: true, Duration: 24 * time.Second})
-	waitLive(t, c, aws.ToString(ch.Arn))
+	for _, ch := range channels {
+		waitLive(t, c, aws.ToString(ch.Arn))
+	}
 	time.Sleep(5 * time.Second)
 	s3srv.Stop()
 	time.Sleep(10 * time.Second)
 	s3srv.Restart()
-	if err := pub.Wait(60 * time.Second); err != nil {
-		t.Fatalf("ffmpeg: %v", err)
+	for _, p := range pubs {
+		if err := p.Wait(60 * time.Second); err != nil {
+			t.Fatalf("ffmpeg: %v", err)
+		}
 	}
 
-	var prefix string
+	// Both recordings end up in the bucket; download each and play it.
+	prefixes := map[string]string{} // channel id → prefix
 	harness.Eventually(t, 60*time.Second, func() error {
 		keys, err := s3srv.Keys(ctx, "vod", "ivs/v1/")
 		if err != nil {
@@ -242,63 +261,86 @@ func TestRecordS3(t *testing.T) {
 		}
 		for _, k := range keys {
 			if p, ok := strings.CutSuffix(k, "events/recording-ended.json"); ok {
-				prefix = p
-				return nil
+				prefixes[strings.Split(p, "/")[3]] = p
 			}
 		}
-		return fmt.Errorf("no recording-ended.json among %d keys", len(keys))
+		if len(prefixes) != 2 {
+			return fmt.Errorf("%d recordings ended", len(prefixes))
+		}
+		return nil
 	})
-	if !strings.Contains(prefix, "/"+idOf(ch)+"/") {
-		t.Fatalf("prefix %s", prefix)
-	}
-	// Download the recording and play it.
-	dir := t.TempDir()
-	keys, err := s3srv.Keys(ctx, "vod", prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range keys {
-		b, err := s3srv.Get(ctx, "vod", k)
+	for typ, ch := range channels {
+		prefix := prefixes[idOf(ch)]
+		if prefix == "" {
+			t.Fatalf("no recording of the %s channel: %v", typ, prefixes)
+		}
+		dir := t.TempDir()
+		keys, err := s3srv.Keys(ctx, "vod", prefix)
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := filepath.Join(dir, strings.TrimPrefix(k, prefix))
-		if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
-			t.Fatal(err)
+		for _, k := range keys {
+			b, err := s3srv.Get(ctx, "vod", k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(dir, strings.TrimPrefix(k, prefix))
+			if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
+		var ended recordingEnded
+		raw, _ := os.ReadFile(filepath.Join(dir, "events", "recording-ended.json"))
+		if err := json.Unmarshal(raw, &ended); err != nil || ended.Version != "v1" || ended.ChannelARN != aws.ToString(ch.Arn) ||
+			ended.Status != "RECORDING_ENDED" || ended.Media.HLS.Playlist != "master.m3u8" {
+			t.Fatalf("%s recording-ended.json: %v\n%s", typ, err, raw)
 		}
-	}
-	master, err := os.ReadFile(filepath.Join(dir, "media", "hls", "master.m3u8"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range []string{"480p30/playlist.m3u8", "360p30/playlist.m3u8", "160p30/playlist.m3u8"} {
-		if !strings.Contains(string(master), r) {
-			t.Errorf("master lacks %s:\n%s", r, master)
+		started, _ := os.ReadFile(filepath.Join(dir, "events", "recording-started.json"))
+		if !strings.Contains(string(started), `"recording_status": "RECORDING_STARTED"`) {
+			t.Errorf("%s recording-started.json:\n%s", typ, started)
 		}
-	}
-	ffprobe := harness.RequireProgram(t, "ffprobe")
-	for _, r := range []string{"480p30", "360p30", "160p30"} {
-		pl := filepath.Join(dir, "media", "hls", r, "playlist.m3u8")
-		pout, err := exec.Command(ffprobe, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", pl).CombinedOutput()
-		if err != nil {
-			t.Fatalf("ffprobe %s: %v\n%s", r, err, pout)
+		want := []string{"360p30"}
+		if typ == types.ChannelTypeStandardChannelType {
+			want = []string{"480p30", "360p30", "160p30"}
 		}
-		d, _ := strconv.ParseFloat(strings.TrimSpace(string(pout)), 64)
-		// The source has every one of the 24 s; the renditions all but
-		// the ladder's start.
-		if (r == "480p30" && math.Abs(d-24) > 1) || d < 20 {
-			t.Errorf("%s: %.2f s recorded, published 24 s", r, d)
+		var got []string
+		for _, r := range ended.Media.HLS.Renditions {
+			got = append(got, r.Path)
 		}
-		if b, _ := os.ReadFile(pl); strings.Contains(string(b), "#EXT-X-DISCONTINUITY") || !strings.Contains(string(b), "#EXT-X-ENDLIST") {
-			t.Errorf("%s playlist:\n%s", r, b)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s renditions %v, want %v", typ, got, want)
 		}
-	}
-	thumbs, _ := filepath.Glob(filepath.Join(dir, "media", "thumbnails", "480p30", "thumb*.jpg"))
-	if len(thumbs) < 4 {
-		t.Errorf("%d thumbnails for 24 s at 5 s", len(thumbs))
+		// Every second of the 24 is recorded, across the outage; the
+		// ladder's renditions all but their first moments.
+		if d := probeDuration(t, filepath.Join(dir, "media", "hls", "master.m3u8")); math.Abs(d-24) > 1 ||
+			math.Abs(float64(ended.Media.HLS.DurationMs)/1000-24) > 1 {
+			t.Errorf("%s: master plays %.2f s (duration_ms %d), published 24 s", typ, d, ended.Media.HLS.DurationMs)
+		}
+		for _, r := range want {
+			pl := filepath.Join(dir, "media", "hls", r, "playlist.m3u8")
+			if d := probeDuration(t, pl); d < 20 {
+				t.Errorf("%s %s: %.2f s recorded", typ, r, d)
+			}
+			if b, _ := os.ReadFile(pl); strings.Contains(string(b), "#EXT-X-DISCONTINUITY") || !strings.Contains(string(b), "#EXT-X-ENDLIST") {
+				t.Errorf("%s %s playlist:\n%s", typ, r, b)
+			}
+		}
+		// Thumbnails every 5 s, at the lowest resolution.
+		thumbs, _ := filepath.Glob(filepath.Join(dir, "media", "thumbnails", want[0], "thumb*.jpg"))
+		if len(thumbs) < 4 {
+			t.Errorf("%s: %d thumbnails for 24 s at 5 s", typ, len(thumbs))
+		}
+		for _, th := range thumbs[:min(1, len(thumbs))] {
+			f, _ := os.Open(th)
+			cfg, err := jpeg.DecodeConfig(f)
+			f.Close()
+			if err != nil || cfg.Height != 160 {
+				t.Errorf("%s thumbnail %dx%d %v, want 160 high", typ, cfg.Width, cfg.Height, err)
+			}
+		}
 	}
 	if !strings.Contains(s.Logs(), "upload failed, retrying") {
 		t.Errorf("the outage did not show: no upload retried")
