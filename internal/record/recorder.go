@@ -224,6 +224,7 @@ type recording struct {
 	timer     *time.Timer
 	ended     bool
 	lastSt    *live.Stream
+	lost      int // objects the full spool refused
 }
 
 func newRecording(r *Recorder, st *live.Stream, rc ivs.RecordingConfiguration, source string) *recording {
@@ -401,6 +402,13 @@ func (rec *recording) put(key string, body []byte, contentType string) {
 	if err := rec.r.cfg.Spool.Put(rec.bucket, rec.prefix+key, body, contentType); err != nil {
 		rec.r.log.Error("recording object lost", "key", rec.prefix+key, "err", err)
 		if errors.Is(err, ErrSpoolFull) {
+			rec.mu.Lock()
+			rec.lost++
+			first := rec.lost == 1
+			rec.mu.Unlock()
+			if !first {
+				return // one event per recording says it
+			}
 			e := rec.event(ivs.RecordingEndFailure, rec.lastStreamID())
 			reason := "the upload spool is full: the storage is unreachable or too slow; parts of the recording are lost"
 			e.Detail.RecordingStatusReason = &reason
