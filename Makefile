@@ -48,9 +48,10 @@ FUZZTIME ?= 15s
 fuzz:
 	@bash scripts/fuzz.sh $(FUZZTIME)
 
-## bench: Go benchmarks (figures go to docs/benchmarks.md)
-bench:
+## bench: Go benchmarks, then bench/ against a fresh onair (appends to docs/benchmarks.md)
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./internal/...
+	$(GO) run ./bench -onair $(BIN) -append docs/benchmarks.md
 
 clean:
 	rm -rf bin
