@@ -37,6 +37,8 @@ import (
 	"github.com/bluenviron/gortmplib"
 	rtmpcodecs "github.com/bluenviron/gortmplib/pkg/codecs"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+
+	"github.com/onair-video/onair/internal/stream/streamtest"
 )
 
 // result is one measured figure.
@@ -312,7 +314,7 @@ func clip() (sps, pps []byte, aus [][][]byte, err error) {
 		return nil, nil, nil, fmt.Errorf("ffmpeg: %w", err)
 	}
 	var cur [][]byte
-	for _, n := range splitAnnexB(out) {
+	for _, n := range streamtest.SplitAnnexB(out) {
 		switch h264.NALUType(n[0] & 0x1f) {
 		case h264.NALUTypeAccessUnitDelimiter:
 			if cur != nil {
@@ -328,24 +330,6 @@ func clip() (sps, pps []byte, aus [][][]byte, err error) {
 		cur = append(cur, n)
 	}
 	return sps, pps, append(aus, cur), nil
-}
-
-func splitAnnexB(buf []byte) [][]byte {
-	var out [][]byte
-	start := -1
-	for i := 0; i+2 < len(buf); i++ {
-		if buf[i] == 0 && buf[i+1] == 0 && buf[i+2] == 1 {
-			if start >= 0 {
-				out = append(out, bytes.TrimRight(buf[start:i], "\x00"))
-			}
-			start = i + 3
-			i += 2
-		}
-	}
-	if start >= 0 {
-		out = append(out, buf[start:])
-	}
-	return out
 }
 
 func get(ctx context.Context, u string) ([]byte, error) {
