@@ -218,7 +218,6 @@ type recording struct {
 	attached  int
 	timer     *time.Timer
 	ended     bool
-	lastSt    *live.Stream
 	lost      int // objects the full spool refused
 }
 
@@ -227,7 +226,7 @@ func newRecording(r *Recorder, st *live.Stream, rc ivs.RecordingConfiguration, s
 	id := randomID(12)
 	rec := &recording{
 		r: r, id: id, bucket: rc.DestinationConfiguration.S3.BucketName, cfg: rc, channel: st.Channel, source: source,
-		started: now, streamIDs: []string{st.StreamID}, tracks: make(map[string]*trackState), lastSt: st,
+		started: now, streamIDs: []string{st.StreamID}, tracks: make(map[string]*trackState),
 		// IVS's prefix: UTC date parts at the start, not zero-padded.
 		prefix: fmt.Sprintf("ivs/v1/%s/%s/%d/%d/%d/%d/%d/%s/", r.cfg.Account, st.Channel.ID,
 			now.Year(), int(now.Month()), now.Day(), now.Hour(), now.Minute(), id),
@@ -253,7 +252,6 @@ func (rec *recording) resume(st *live.Stream, rc ivs.RecordingConfiguration, sou
 	}
 	rec.timer = nil
 	rec.streamIDs = append(rec.streamIDs, st.StreamID)
-	rec.lastSt = st
 	for _, t := range rec.tracks {
 		t.discontinuity = true
 	}

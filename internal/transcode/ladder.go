@@ -209,7 +209,8 @@ type ladderRun struct {
 	audioSeq int64          // sequence number of audioBuf[0]
 }
 
-// maxAudioBuf bounds the audio kept for renditions: ~10 s of AAC.
+// maxAudioBuf is the audio kept for renditions: ~10 s of AAC (up to twice
+// that between trims).
 const maxAudioBuf = 500
 
 func (lr *ladderRun) run(ctx context.Context, r *stream.Reader) {
@@ -232,7 +233,9 @@ func (lr *ladderRun) run(ctx context.Context, r *stream.Reader) {
 		case lr.audio:
 			lr.audioMu.Lock()
 			lr.audioBuf = append(lr.audioBuf, u)
-			if len(lr.audioBuf) > maxAudioBuf {
+			// Trim in halves, not per frame: one copy every maxAudioBuf
+			// frames rather than one per audio frame once full.
+			if len(lr.audioBuf) >= 2*maxAudioBuf {
 				drop := len(lr.audioBuf) - maxAudioBuf
 				lr.audioBuf = append(lr.audioBuf[:0:0], lr.audioBuf[drop:]...)
 				lr.audioSeq += int64(drop)

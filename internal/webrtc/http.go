@@ -73,8 +73,9 @@ func readBody(w http.ResponseWriter, r *http.Request, want string) (string, erro
 }
 
 // Trickle applies a PATCH of trickle ICE candidates (RFC 8840 SDP
-// fragment) to pc. Only candidates are taken; an ICE restart is not
-// served (405 would lie; 501 says so plainly... RFC 9725 allows 405/501).
+// fragment) to pc. Only candidates are taken: an ICE restart (a new
+// ice-ufrag) answers 501, which RFC 9725 allows; the client starts a new
+// session instead.
 func Trickle(w http.ResponseWriter, r *http.Request, pc *webrtc.PeerConnection) error {
 	frag, err := readBody(w, r, "application/trickle-ice-sdpfrag")
 	if err != nil {

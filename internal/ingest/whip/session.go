@@ -40,7 +40,6 @@ type session struct {
 
 	done chan struct{}
 	once sync.Once
-	why  string // why it ended, for the log; set before done closes
 
 	mu        sync.Mutex
 	hub       *stream.Hub
