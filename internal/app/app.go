@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -235,6 +236,19 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 		tlsLn := tls.NewListener(lns.rtmps, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		serve("rtmps", func() error { return s.Serve(tlsLn) })
 	}
+	var pprofSrv *http.Server
+	if lns.pprof != nil {
+		// Its own listener and mux: the profiler is never on the public
+		// port, and the default mux is not used elsewhere.
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		pprofSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		serve("pprof", func() error { return pprofSrv.Serve(lns.pprof) })
+	}
 	var srtSrv *srt.Server
 	if lns.srt != nil {
 		srtSrv = srt.New(srt.Config{Registry: registry, Log: log})
@@ -267,6 +281,9 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	stopBackground() // ends SSE streams, so Shutdown need not wait them out
 	if err := httpSrv.Shutdown(stopCtx); err != nil {
 		_ = httpSrv.Close()
+	}
+	if pprofSrv != nil {
+		_ = pprofSrv.Close() // a profile being taken is cut short
 	}
 	wg.Wait()
 	return runErr
@@ -331,7 +348,7 @@ func publicHost(configured string, r *http.Request) string {
 // listeners are bound before anything serves, so that port 0 resolves and
 // listeners.json is complete before /healthz answers.
 type listeners struct {
-	http, rtmp, rtmps, webrtcTCP net.Listener
+	http, rtmp, rtmps, webrtcTCP, pprof net.Listener
 	srt                          gosrt.Listener // UDP
 	webrtcUDP                    net.PacketConn
 }
@@ -343,7 +360,7 @@ func listen(cfg config.Config) (*listeners, error) {
 		addr string
 		dst  *net.Listener
 	}{{"http", cfg.HTTPAddr, &l.http}, {"rtmp", cfg.RTMPAddr, &l.rtmp}, {"rtmps", cfg.RTMPSAddr, &l.rtmps},
-		{"webrtc-tcp", webrtcTCPAddr(cfg), &l.webrtcTCP}} {
+		{"webrtc-tcp", webrtcTCPAddr(cfg), &l.webrtcTCP}, {"pprof", cfg.PprofAddr, &l.pprof}} {
 		if a.addr == config.Off {
 			continue
 		}
@@ -385,7 +402,7 @@ func (l *listeners) each(fn func(name string, ln net.Listener)) {
 	for _, e := range []struct {
 		name string
 		ln   net.Listener
-	}{{"http", l.http}, {"rtmp", l.rtmp}, {"rtmps", l.rtmps}, {"webrtc-tcp", l.webrtcTCP}} {
+	}{{"http", l.http}, {"rtmp", l.rtmp}, {"rtmps", l.rtmps}, {"webrtc-tcp", l.webrtcTCP}, {"pprof", l.pprof}} {
 		if e.ln != nil {
 			fn(e.name, e.ln)
 		}

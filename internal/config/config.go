@@ -28,6 +28,7 @@ type Config struct {
 	HTTPAddr           string
 	RTMPAddr           string
 	RTMPSAddr          string
+	PprofAddr          string
 	SRTAddr            string
 	WebRTCUDPAddr      string
 	WebRTCTCPAddr      string
@@ -167,6 +168,10 @@ var options = []option{
 		func() (func(*Config, string) error, func(*Config) string) {
 			return str(func(c *Config) *string { return &c.WebRTCTCPAddr })
 		}),
+	opt("pprof-addr", "off", "Go profiler (net/http/pprof) on its own listener, for profiling under load; keep it on loopback",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.PprofAddr })
+		}),
 	opt("public-host", "", "host put into ingest and playback URLs (default: the request's Host, else 127.0.0.1)",
 		func() (func(*Config, string) error, func(*Config) string) {
 			return str(func(c *Config) *string { return &c.PublicHost })
@@ -203,7 +208,7 @@ var options = []option{
 		func() (func(*Config, string) error, func(*Config) string) {
 			return dur(func(c *Config) *time.Duration { return &c.HLSViewerTimeout })
 		}),
-	opt("thumbnail-interval", "10s", "how often a live stream's thumbnail (/api/video/v1/{channelId}/thumb.jpg) is taken from a keyframe; 0 turns thumbnails off",
+	opt("thumbnail-interval", "10s", "how old a live stream's thumbnail (/api/video/v1/{channelId}/thumb.jpg) may be; it is taken from a keyframe when asked for; 0 turns thumbnails off",
 		func() (func(*Config, string) error, func(*Config) string) {
 			return dur(func(c *Config) *time.Duration { return &c.ThumbnailInterval })
 		}),
@@ -367,6 +372,7 @@ func (c *Config) Validate() error {
 	for _, a := range []struct{ flag, v string }{
 		{"http-addr", c.HTTPAddr}, {"rtmp-addr", c.RTMPAddr}, {"rtmps-addr", c.RTMPSAddr},
 		{"srt-addr", c.SRTAddr}, {"webrtc-udp-addr", c.WebRTCUDPAddr}, {"webrtc-tcp-addr", c.WebRTCTCPAddr},
+		{"pprof-addr", c.PprofAddr},
 	} {
 		if a.v == Off {
 			continue

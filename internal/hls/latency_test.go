@@ -1,7 +1,6 @@
 package hls
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net/http/httptest"
 	"path"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -22,31 +20,6 @@ import (
 	"github.com/onair-video/onair/internal/stream"
 	"github.com/onair-video/onair/internal/stream/streamtest"
 )
-
-// seiMarker starts the SEI (user data unregistered) that carries the time a
-// frame entered the hub, so the client can tell each frame's latency.
-var seiMarker = []byte("onair-latency-01") // 16 bytes: the UUID field
-
-func stampSEI(t time.Time) []byte {
-	ts := strconv.FormatInt(t.UnixNano(), 16)
-	ts = fmt.Sprintf("%016s", ts)
-	b := []byte{byte(h264.NALUTypeSEI), 5, byte(len(seiMarker) + len(ts))}
-	b = append(b, seiMarker...)
-	b = append(b, ts...)
-	return append(b, 0x80)
-}
-
-func readSEI(nalu []byte) (time.Time, bool) {
-	i := bytes.Index(nalu, seiMarker)
-	if h264.NALUType(nalu[0]&0x1f) != h264.NALUTypeSEI || i < 0 || len(nalu) < i+len(seiMarker)+16 {
-		return time.Time{}, false
-	}
-	n, err := strconv.ParseInt(string(nalu[i+len(seiMarker):i+len(seiMarker)+16]), 16, 64)
-	if err != nil {
-		return time.Time{}, false
-	}
-	return time.Unix(0, n), true
-}
 
 // BenchmarkLowLatencyPart measures, for a 30 fps stream fed in real time,
 // the time from a frame entering the hub to the end of the download of the
@@ -98,7 +71,7 @@ func measurePartLatency(b *testing.B, part, warmup, span time.Duration) []time.D
 			au := v.AUs[i%len(v.AUs)]
 			pts := time.Duration(i) * time.Second / streamtest.FPS
 			hub.Write(&stream.Unit{Track: hub.Tracks()[0], PTS: pts, DTS: pts, NTP: now,
-				Payload: append([][]byte{stampSEI(now)}, au...), RandomAccess: h264.IsRandomAccess(au)})
+				Payload: append([][]byte{streamtest.StampSEI(now)}, au...), RandomAccess: h264.IsRandomAccess(au)})
 			select {
 			case <-ctx.Done():
 				return
@@ -153,7 +126,7 @@ func measurePartLatency(b *testing.B, part, warmup, span time.Duration) []time.D
 						continue
 					}
 					for _, n := range au {
-						if t, ok := readSEI(n); ok {
+						if t, ok := streamtest.ReadStamp(n); ok {
 							out = append(out, got.Sub(t))
 						}
 					}

@@ -6,16 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"path"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/bluenviron/gohlslib/v2"
 	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
-	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/stream"
@@ -72,8 +68,10 @@ type muxer struct {
 	closeOnce sync.Once
 	stopOnce  sync.Once
 
-	hintMu sync.Mutex
-	hints  map[string]hint // by gohlslib stream id ("video1", "audio2")
+	// watchers follow the LL-HLS media playlists being asked for, by
+	// gohlslib stream id ("video1", "audio2"); see playlists.go.
+	watchMu  sync.Mutex
+	watchers map[string]*plWatcher
 
 	errs rateLimited
 
@@ -166,7 +164,6 @@ func newMuxer(s *Server, ch ivs.Channel, streamID string, hub *stream.Hub, rendi
 		probeDone:    make(chan struct{}),
 		ready:        make(chan struct{}),
 		gone:         make(chan struct{}),
-		hints:        make(map[string]hint),
 		audience:     newAudience(s.cfg.ViewerTimeout),
 	}
 	for _, n := range notes {
@@ -364,65 +361,6 @@ func internalRequest(ctx context.Context, file, rawQuery string) *http.Request {
 		panic(fmt.Sprintf("hls: internal request %q: %v", u, err))
 	}
 	return r
-}
-
-// awaitPart makes sure part id of a stream is complete before gohlslib is
-// asked for it, and reports whether to serve it.
-//
-// Why: gohlslib v2.4.1 answers a request for the preload-hinted part by
-// waiting inside its own handler, and when the muxer closes during that
-// wait the handler returns with the muxer's mutex still locked. Every other
-// request waiting in that muxer then hangs forever. LL-HLS clients always
-// have such a request out, so it would happen at the end of every stream.
-// We therefore never send gohlslib a request for a part that is not
-// finished: for the hinted part we wait with a blocking playlist reload
-// (_HLS_msn/_HLS_part), whose wait gohlslib ends cleanly on close, and a
-// part beyond the hint does not exist.
-func (m *muxer) awaitPart(streamID string, id uint64) bool {
-	m.hintMu.Lock()
-	h, ok := m.hints[streamID]
-	m.hintMu.Unlock()
-	if !ok || id > h.id {
-		if h, ok = m.refreshHint(streamID); !ok {
-			return false
-		}
-	}
-	switch {
-	case id < h.id:
-		return true
-	case id == h.id:
-		cw := newCaptureWriter()
-		q := "_HLS_msn=" + strconv.FormatUint(h.msn, 10) + "&_HLS_part=" + strconv.FormatUint(h.part, 10)
-		m.hm.Handle(cw, internalRequest(m.ctx, streamID+"_stream.m3u8", q))
-		return !m.isGone()
-	default:
-		return false
-	}
-}
-
-// refreshHint reads the stream's current preload hint from its playlist.
-func (m *muxer) refreshHint(streamID string) (hint, bool) {
-	cw := newCaptureWriter()
-	m.hm.Handle(cw, internalRequest(m.ctx, streamID+"_stream.m3u8", ""))
-	if cw.status != http.StatusOK {
-		return hint{}, false
-	}
-	var pl playlist.Media
-	if err := pl.Unmarshal(cw.body.Bytes()); err != nil || pl.PreloadHint == nil {
-		return hint{}, false
-	}
-	file, _, _ := strings.Cut(path.Base(pl.PreloadHint.URI), "?")
-	sid, id, ok := partName(file)
-	if !ok || sid != streamID {
-		return hint{}, false
-	}
-	h := hint{id: id, msn: uint64(pl.MediaSequence + len(pl.Segments)), part: uint64(len(pl.Parts))}
-	m.hintMu.Lock()
-	if cur, ok := m.hints[streamID]; !ok || h.id > cur.id {
-		m.hints[streamID] = h
-	}
-	m.hintMu.Unlock()
-	return h, true
 }
 
 func variantName(v gohlslib.MuxerVariant) string {

@@ -431,7 +431,11 @@ func (m *muxer) serveFile(w http.ResponseWriter, r *http.Request, file string) {
 		return
 	}
 	if m.variant == gohlslib.MuxerVariantLowLatency {
-		if sid, id, ok := partName(file); ok && !m.awaitPart(sid, id) {
+		if sid, ok := strings.CutSuffix(file, "_stream.m3u8"); ok {
+			m.serveMediaPlaylist(w, r, sid)
+			return
+		}
+		if sid, id, ok := partName(file); ok && !m.awaitPart(r.Context(), sid, id) {
 			notFound(w)
 			return
 		}

@@ -383,14 +383,14 @@ func TestCloseLeavesNothing(t *testing.T) {
 	})
 }
 
-// waitingInMuxer counts goroutines blocked on a gohlslib condition
-// variable, i.e. requests waiting for media.
+// waitingInMuxer counts requests waiting for media: for a part to
+// complete, or a blocking playlist reload (playlists.go).
 func waitingInMuxer() int {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]
 	n := 0
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "sync.(*Cond).Wait") && strings.Contains(g, "gohlslib") {
+		if strings.Contains(g, "hls.(*plWatcher).next") {
 			n++
 		}
 	}

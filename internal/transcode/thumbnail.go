@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
@@ -25,21 +26,34 @@ const thumbTimeout = 5 * time.Second
 // console shows them small.
 const thumbHeight = 360
 
-// Thumbnails keeps a JPEG of every live stream's picture, taken from a
-// keyframe every interval by a one-shot ffmpeg, and serves it at
-// /api/video/v1/{channelId}/thumb.jpg.
+// Thumbnails serves a JPEG of every live stream's picture at
+// /api/video/v1/{channelId}/thumb.jpg. Each stream's latest keyframe is
+// kept (the hub's own bytes, no copy); a request decodes it with a one-shot
+// ffmpeg when the JPEG it has is older than interval. So a thumbnail costs
+// nothing until someone looks: 100 streams taking one every 10 s whether
+// watched or not cost half a core (docs/benchmarks.md).
 type Thumbnails struct {
 	interval time.Duration
 	log      *slog.Logger
 
 	mu     sync.RWMutex
-	latest map[string]thumb // by channel id
+	latest map[string]*thumb // by channel id
 }
 
+// thumb is one live stream's thumbnail state.
 type thumb struct {
-	jpeg     []byte
-	at       time.Time
 	streamID string
+	arn      string
+	key      atomic.Pointer[keyframe] // the newest keyframe seen
+
+	mu     sync.Mutex // one decode at a time; later requests take its result
+	jpeg   []byte
+	jpegAt time.Time // when the keyframe it shows arrived
+}
+
+type keyframe struct {
+	au [][]byte
+	at time.Time
 }
 
 var _ live.Consumer = (*Thumbnails)(nil)
@@ -49,7 +63,7 @@ func NewThumbnails(interval time.Duration, log *slog.Logger) *Thumbnails {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Thumbnails{interval: interval, log: log.With("component", "thumbnails"), latest: make(map[string]thumb)}
+	return &Thumbnails{interval: interval, log: log.With("component", "thumbnails"), latest: make(map[string]*thumb)}
 }
 
 // Attach implements live.Consumer.
@@ -68,52 +82,57 @@ func (t *Thumbnails) Attach(st *live.Stream) (detach func()) {
 		t.log.Info("no thumbnails", "reason", err.Error())
 		return func() {}
 	}
+	th := &thumb{streamID: st.StreamID, arn: st.Channel.ARN}
+	t.mu.Lock()
+	t.latest[st.Channel.ID] = th
+	t.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := st.Hub.NewReader(256)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t.run(ctx, st, video, r)
+		for {
+			u, err := r.Read(ctx)
+			if err != nil {
+				return
+			}
+			if u.Track == video && u.RandomAccess {
+				th.key.Store(&keyframe{au: u.Payload, at: time.Now()})
+			}
+		}
 	}()
 	return func() {
 		cancel()
 		r.Close()
 		<-done
 		t.mu.Lock()
-		if t.latest[st.Channel.ID].streamID == st.StreamID {
+		if t.latest[st.Channel.ID] == th {
 			delete(t.latest, st.Channel.ID)
 		}
 		t.mu.Unlock()
 	}
 }
 
-// run takes a thumbnail at the first keyframe and then at the first one
-// after each interval. Decoding runs inline: a keyframe every interval is
-// little work, and a reader that falls behind meanwhile only skips frames
-// it would not use.
-func (t *Thumbnails) run(ctx context.Context, st *live.Stream, video *stream.Track, r *stream.Reader) {
-	log := t.log.With("channel", st.Channel.ARN)
-	var last time.Time
-	for {
-		u, err := r.Read(ctx)
-		if err != nil {
-			return
-		}
-		if u.Track != video || !u.RandomAccess || time.Since(last) < t.interval {
-			continue
-		}
-		last = time.Now()
-		jpeg, err := KeyframeJPEG(ctx, u.Payload, thumbHeight)
-		if err != nil {
-			if ctx.Err() == nil {
-				log.Warn("thumbnail", "err", err)
-			}
-			continue
-		}
-		t.mu.Lock()
-		t.latest[st.Channel.ID] = thumb{jpeg: jpeg, at: last, streamID: st.StreamID}
-		t.mu.Unlock()
+// picture returns th's JPEG, decoding the newest keyframe if the JPEG is
+// older than the interval.
+func (t *Thumbnails) picture(ctx context.Context, th *thumb) ([]byte, time.Time, error) {
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	k := th.key.Load()
+	if k == nil || (th.jpeg != nil && (time.Since(th.jpegAt) < t.interval || !k.at.After(th.jpegAt))) {
+		return th.jpeg, th.jpegAt, nil
 	}
+	jpeg, err := KeyframeJPEG(ctx, k.au, thumbHeight)
+	if err != nil {
+		if th.jpeg != nil {
+			// An older picture beats none.
+			t.log.Warn("thumbnail", "channel", th.arn, "err", err)
+			return th.jpeg, th.jpegAt, nil
+		}
+		return nil, time.Time{}, err
+	}
+	th.jpeg, th.jpegAt = jpeg, k.at
+	return jpeg, k.at, nil
 }
 
 // KeyframeJPEG decodes one H.264 keyframe (with its parameter sets, as the
@@ -146,20 +165,31 @@ func KeyframeJPEG(ctx context.Context, au [][]byte, maxHeight int) ([]byte, erro
 	return out.Bytes(), nil
 }
 
-// ServeHTTP serves GET /api/video/v1/{channelId}/thumb.jpg: the latest
-// thumbnail of the channel's live stream, 404 when it is not live (or has
-// none yet).
+// ServeHTTP serves GET /api/video/v1/{channelId}/thumb.jpg: the channel's
+// live picture, 404 when it is not live (or no keyframe came yet).
 func (t *Thumbnails) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	t.mu.RLock()
-	th, ok := t.latest[r.PathValue("channelId")]
+	th := t.latest[r.PathValue("channelId")]
 	t.mu.RUnlock()
-	if !ok {
+	var jpeg []byte
+	var at time.Time
+	if th != nil {
+		var err error
+		if jpeg, at, err = t.picture(r.Context(), th); err != nil {
+			if r.Context().Err() == nil {
+				t.log.Warn("thumbnail", "channel", th.arn, "err", err)
+			}
+			http.Error(w, "thumbnail unavailable", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	if jpeg == nil {
 		w.Header().Set("Cache-Control", "no-cache")
 		http.Error(w, "no thumbnail: the channel is not live", http.StatusNotFound)
 		return
 	}
 	w.Header().Set("Content-Type", "image/jpeg")
 	w.Header().Set("Cache-Control", "no-cache")
-	http.ServeContent(w, r, "thumb.jpg", th.at, bytes.NewReader(th.jpeg))
+	http.ServeContent(w, r, "thumb.jpg", at, bytes.NewReader(jpeg))
 }

@@ -1,15 +1,18 @@
 // Package streamtest gives the tests of the media packages (ingest, hls) a
-// real encoded clip and small helpers. Only tests import it.
+// real encoded clip and small helpers. Only tests and the bench program
+// import it.
 package streamtest
 
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -173,4 +176,42 @@ func Log() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// stampUUID marks the SEI NAL unit (user data unregistered) in which a test
+// publisher writes a frame's send time, as 16 hex digits of Unix
+// nanoseconds: hex has no zero bytes, so no emulation prevention is needed
+// and the stamp reads the same in Annex-B, AVCC, MPEG-TS and fMP4.
+var stampUUID = []byte("onair-latency-v1")
+
+// StampSEI returns an H.264 SEI NAL unit carrying t.
+func StampSEI(t time.Time) []byte {
+	payload := append(append(make([]byte, 0, 32), stampUUID...), fmt.Sprintf("%016x", t.UnixNano())...)
+	return append(append([]byte{0x06, 0x05, byte(len(payload))}, payload...), 0x80)
+}
+
+// ReadStamp finds the first time stamped by StampSEI in b.
+func ReadStamp(b []byte) (time.Time, bool) {
+	ts := ReadStamps(b, 1)
+	if len(ts) == 0 {
+		return time.Time{}, false
+	}
+	return ts[0], true
+}
+
+// ReadStamps finds up to n times stamped by StampSEI in b (n < 0: all), in
+// order: the frames of an HLS part or segment.
+func ReadStamps(b []byte, n int) []time.Time {
+	var out []time.Time
+	for n < 0 || len(out) < n {
+		j := bytes.Index(b, stampUUID)
+		if j < 0 || j+len(stampUUID)+16 > len(b) {
+			break
+		}
+		b = b[j+len(stampUUID):]
+		if ns, err := strconv.ParseInt(string(b[:16]), 16, 64); err == nil {
+			out = append(out, time.Unix(0, ns))
+		}
+	}
+	return out
 }

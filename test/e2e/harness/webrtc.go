@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/onair-video/onair/internal/stream/streamtest"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
@@ -194,7 +195,7 @@ func (v *WHEPViewer) observe(kind webrtc.RTPCodecType, p *rtp.Packet, now time.T
 	}
 	v.cur.Bytes += len(p.Payload)
 	if nal, err := v.depack.Unmarshal(p.Payload); err == nil && len(nal) > 0 && v.cur.Sent.IsZero() {
-		if t, ok := readStamp(nal); ok {
+		if t, ok := streamtest.ReadStamp(nal); ok {
 			v.cur.Sent = t
 		}
 	}

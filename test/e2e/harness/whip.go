@@ -22,31 +22,6 @@ import (
 	"github.com/onair-video/onair/internal/stream/streamtest"
 )
 
-// stampUUID marks the SEI NAL unit (user data unregistered) in which a
-// publisher writes each frame's send time, as 16 hex digits of Unix
-// nanoseconds: hex has no zero bytes, so no emulation prevention is needed.
-var stampUUID = []byte("onair-latency-v1")
-
-// stampSEI returns an SEI NAL unit carrying t.
-func stampSEI(t time.Time) []byte {
-	payload := append(append([]byte{}, stampUUID...), []byte(fmt.Sprintf("%016x", t.UnixNano()))...)
-	return append(append([]byte{0x06, 0x05, byte(len(payload))}, payload...), 0x80)
-}
-
-// readStamp finds a send time stamped by stampSEI in an Annex-B buffer.
-func readStamp(b []byte) (time.Time, bool) {
-	i := bytes.Index(b, stampUUID)
-	if i < 0 || len(b) < i+len(stampUUID)+16 {
-		return time.Time{}, false
-	}
-	raw := b[i+len(stampUUID) : i+len(stampUUID)+16]
-	ns, err := strconv.ParseInt(string(raw), 16, 64)
-	if err != nil {
-		return time.Time{}, false
-	}
-	return time.Unix(0, ns), true
-}
-
 // Clip is a WebRTC-ready test clip: H.264 Constrained Baseline access units
 // (no B-frames, a keyframe every second) and 20 ms Opus packets.
 type Clip struct {
@@ -241,7 +216,7 @@ func PublishWHIP(ctx context.Context, url, key string, clip *Clip) (*WHIPPublish
 					_ = video.WriteSample(media.Sample{Data: clip.VP8[vi%len(clip.VP8)], Duration: frame})
 				} else {
 					au := clip.AUs[vi%len(clip.AUs)]
-					data := append(append([]byte{0, 0, 0, 1}, stampSEI(time.Now())...), au...)
+					data := append(append([]byte{0, 0, 0, 1}, streamtest.StampSEI(time.Now())...), au...)
 					_ = video.WriteSample(media.Sample{Data: data, Duration: frame})
 				}
 				vi++

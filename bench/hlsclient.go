@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
+)
+
+// newHTTPClient is one player's HTTP client: its own connections, as a
+// browser tab has.
+func newHTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true},
+		Timeout: 30 * time.Second}
+}
+
+// get fetches u into buf (reused) and returns it.
+func get(ctx context.Context, hc *http.Client, u string, buf *bytes.Buffer) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	buf.Reset()
+	_, err = buf.ReadFrom(res.Body)
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %d", u, res.StatusCode)
+	}
+	return buf.Bytes(), err
+}
+
+// mediaPlaylists reads a multivariant playlist and returns the media
+// playlists a player of its first variant loads: the variant's, and its
+// audio rendition's if the audio is apart.
+func mediaPlaylists(ctx context.Context, hc *http.Client, mv string) ([]*url.URL, error) {
+	var buf bytes.Buffer
+	b, err := get(ctx, hc, mv, &buf)
+	if err != nil {
+		return nil, err
+	}
+	var pl playlist.Multivariant
+	if err := pl.Unmarshal(b); err != nil {
+		return nil, fmt.Errorf("multivariant: %w", err)
+	}
+	if len(pl.Variants) == 0 {
+		return nil, errors.New("multivariant: no variant")
+	}
+	base, _ := url.Parse(mv)
+	v := pl.Variants[0]
+	u, err := base.Parse(v.URI)
+	if err != nil {
+		return nil, err
+	}
+	out := []*url.URL{u}
+	for _, r := range pl.Renditions {
+		if v.Audio != "" && r.GroupID == v.Audio && r.URI != nil {
+			ru, err := base.Parse(*r.URI)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ru)
+			break
+		}
+	}
+	return out, nil
+}
+
+// playUntilReady retries mediaPlaylists until the stream plays.
+func playUntilReady(ctx context.Context, hc *http.Client, mv string) ([]*url.URL, error) {
+	for {
+		m, err := mediaPlaylists(ctx, hc, mv)
+		if err == nil {
+			return m, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("the stream never played: %w", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// parts lists, in order, the part URIs of an LL-HLS media playlist, the
+// preload-hinted part last, and the URI of the newest independent part.
+// A scan of the tags this needs, not a parse: the load generator runs on
+// the server's machine and must cost little.
+func parts(b []byte) (uris []string, independent string) {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		l := sc.Text()
+		switch {
+		case strings.HasPrefix(l, "#EXT-X-PART:"):
+			u := attr(l, "URI")
+			uris = append(uris, u)
+			if attr(l, "INDEPENDENT") == "YES" {
+				independent = u
+			}
+		case strings.HasPrefix(l, "#EXT-X-PRELOAD-HINT:") && attr(l, "TYPE") == "PART":
+			uris = append(uris, attr(l, "URI"))
+		}
+	}
+	return uris, independent
+}
+
+// segments lists the segment URIs of a media playlist.
+func segments(b []byte) []string {
+	var out []string
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	inf := false
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		switch {
+		case strings.HasPrefix(l, "#EXTINF:"):
+			inf = true
+		case inf && l != "" && !strings.HasPrefix(l, "#"):
+			out = append(out, l)
+			inf = false
+		}
+	}
+	return out
+}
+
+// attr returns a tag's attribute, unquoted.
+func attr(line, name string) string {
+	i := strings.Index(line, ":")
+	for _, kv := range splitAttrs(line[i+1:]) {
+		k, v, _ := strings.Cut(kv, "=")
+		if k == name {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
+}
+
+func splitAttrs(s string) []string {
+	var out []string
+	start, quoted := 0, false
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '"':
+			quoted = !quoted
+		case ',':
+			if !quoted {
+				out = append(out, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, s[start:])
+}
+
+// errBehind is a follower whose next part left the playlist: it fell
+// behind the live edge.
+var errBehind = errors.New("fell behind the live edge: the next part left the playlist")
+
+// follower reads every part of one LL-HLS media playlist in order, as a
+// player that plays without gaps does: it starts at the preload hint, and
+// after each part asks for the next, which is the new preload hint when it
+// keeps up (the server holds that request until the part is complete).
+type follower struct {
+	hc         *http.Client
+	media      *url.URL
+	last       string
+	plBuf, buf bytes.Buffer
+}
+
+// next returns the next part and when its download ended.
+func (f *follower) next(ctx context.Context) ([]byte, time.Time, error) {
+	for {
+		b, err := get(ctx, f.hc, f.media.String(), &f.plBuf)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		uris, _ := parts(b)
+		if len(uris) == 0 {
+			return nil, time.Time{}, errors.New("media playlist without parts")
+		}
+		target := uris[len(uris)-1]
+		if f.last != "" {
+			i := indexOf(uris, f.last)
+			if i < 0 {
+				return nil, time.Time{}, errBehind
+			}
+			if i+1 == len(uris) {
+				// The part just read is still the hint here: the playlist
+				// lags the part by a moment.
+				select {
+				case <-ctx.Done():
+					return nil, time.Time{}, ctx.Err()
+				case <-time.After(2 * time.Millisecond):
+				}
+				continue
+			}
+			target = uris[i+1]
+		}
+		pu, err := f.media.Parse(target)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		data, err := get(ctx, f.hc, pu.String(), &f.buf)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		f.last = target
+		return data, time.Now(), nil
+	}
+}
+
+func indexOf(ss []string, s string) int {
+	for i := len(ss) - 1; i >= 0; i-- {
+		if ss[i] == s {
+			return i
+		}
+	}
+	return -1
+}

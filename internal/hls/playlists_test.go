@@ -1,0 +1,57 @@
+package hls
+
+import (
+	"testing"
+)
+
+func TestPlaylistQuery(t *testing.T) {
+	const pl = "#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXT-X-PART:DURATION=0.1,URI=\"a_part1.mp4\",INDEPENDENT=YES\n" +
+		"#EXTINF:1.00000,\r\nseg1.mp4\r\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"a_part2.mp4\"\n"
+	for _, tc := range []struct {
+		name, raw, want string
+	}{
+		{"no query", "", pl},
+		{"only directives", "_HLS_msn=3&_HLS_part=1&_HLS_skip=YES", pl},
+		{"token kept, directives dropped", "token=abc&_HLS_msn=3&vsid=x1",
+			"#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4?token=abc&vsid=x1\"\n#EXT-X-PART:DURATION=0.1,URI=\"a_part1.mp4?token=abc&vsid=x1\",INDEPENDENT=YES\n" +
+				"#EXTINF:1.00000,\r\nseg1.mp4?token=abc&vsid=x1\r\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"a_part2.mp4?token=abc&vsid=x1\"\n"},
+		{"quote and newline are escaped", "t=%22%0A",
+			"#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4?t=%22%0A\"\n#EXT-X-PART:DURATION=0.1,URI=\"a_part1.mp4?t=%22%0A\",INDEPENDENT=YES\n" +
+				"#EXTINF:1.00000,\r\nseg1.mp4?t=%22%0A\r\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"a_part2.mp4?t=%22%0A\"\n"},
+		{"malformed query is dropped", "a=%zz", pl},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := string(newPLBody([]byte(pl)).with(passQuery(tc.raw))); got != tc.want {
+				t.Fatalf("got\n%s\nwant\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPlaylistComplete(t *testing.T) {
+	st := &plState{hint: hint{id: 23, msn: 9, part: 2}, first: 2}
+	for _, tc := range []struct {
+		msn  uint64
+		part int64
+		want bool
+	}{
+		{8, -1, true}, {9, -1, false}, {8, 7, true}, {9, 0, true}, {9, 1, true}, {9, 2, false}, {10, 0, false},
+	} {
+		if got := st.complete(tc.msn, tc.part); got != tc.want {
+			t.Errorf("complete(%d, %d) = %v, want %v", tc.msn, tc.part, got, tc.want)
+		}
+	}
+}
+
+func FuzzPassQuery(f *testing.F) {
+	f.Add("token=abc&_HLS_msn=1")
+	f.Add("a=%22&b=\n")
+	f.Fuzz(func(t *testing.T, raw string) {
+		q := passQuery(raw)
+		for _, c := range []byte(q) {
+			if c == '"' || c == '\n' || c == '\r' || c == ' ' {
+				t.Fatalf("passQuery(%q) = %q: would break the playlist", raw, q)
+			}
+		}
+	})
+}
