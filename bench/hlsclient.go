@@ -169,59 +169,96 @@ var errBehind = errors.New("fell behind the live edge: the next part left the pl
 // after each part asks for the next, which is the new preload hint when it
 // keeps up (the server holds that request until the part is complete).
 type follower struct {
-	hc         *http.Client
+	rc         rawClient
 	media      *url.URL
 	last       string
+	lastPat    []byte // `URI="last"`
 	plBuf, buf bytes.Buffer
 }
+
+func newFollower(media *url.URL) *follower { return &follower{media: media} }
+
+func (f *follower) close() { f.rc.close() }
 
 // next returns the next part and when its download ended.
 func (f *follower) next(ctx context.Context) ([]byte, time.Time, error) {
 	for {
-		b, err := get(ctx, f.hc, f.media.String(), &f.plBuf)
+		b, err := f.rc.get(ctx, f.media, &f.plBuf)
 		if err != nil {
 			return nil, time.Time{}, err
 		}
-		uris, _ := parts(b)
-		if len(uris) == 0 {
-			return nil, time.Time{}, errors.New("media playlist without parts")
+		target, err := nextPart(b, f.lastPat)
+		if err != nil {
+			return nil, time.Time{}, err
 		}
-		target := uris[len(uris)-1]
-		if f.last != "" {
-			i := indexOf(uris, f.last)
-			if i < 0 {
-				return nil, time.Time{}, errBehind
+		if target == "" {
+			// The part just read is still the hint here: the playlist
+			// lags the part by a moment.
+			select {
+			case <-ctx.Done():
+				return nil, time.Time{}, ctx.Err()
+			case <-time.After(2 * time.Millisecond):
 			}
-			if i+1 == len(uris) {
-				// The part just read is still the hint here: the playlist
-				// lags the part by a moment.
-				select {
-				case <-ctx.Done():
-					return nil, time.Time{}, ctx.Err()
-				case <-time.After(2 * time.Millisecond):
-				}
-				continue
-			}
-			target = uris[i+1]
+			continue
 		}
 		pu, err := f.media.Parse(target)
 		if err != nil {
 			return nil, time.Time{}, err
 		}
-		data, err := get(ctx, f.hc, pu.String(), &f.buf)
+		data, err := f.rc.get(ctx, pu, &f.buf)
 		if err != nil {
 			return nil, time.Time{}, err
 		}
 		f.last = target
+		f.lastPat = append(append(append(f.lastPat[:0], `URI="`...), target...), '"')
 		return data, time.Now(), nil
 	}
 }
 
-func indexOf(ss []string, s string) int {
-	for i := len(ss) - 1; i >= 0; i-- {
-		if ss[i] == s {
-			return i
+var (
+	tagPart = []byte("\n#EXT-X-PART:")
+	tagHint = []byte("\n#EXT-X-PRELOAD-HINT:")
+)
+
+// nextPart finds in an LL-HLS media playlist the URI of the part after the
+// one lastPat (`URI="…"`) names, or of the preload hint if lastPat is
+// empty; "" if that part is not listed yet. A byte scan, not a parse: the
+// load generator shares the server's machine and must cost little.
+func nextPart(b, lastPat []byte) (string, error) {
+	if len(lastPat) == 0 {
+		i := bytes.Index(b, tagHint)
+		if i < 0 {
+			return "", errors.New("media playlist without a preload hint")
 		}
+		return uriOf(b[i+1:]), nil
 	}
-	return -1
+	i := bytes.Index(b, lastPat)
+	if i < 0 {
+		return "", errBehind
+	}
+	rest := b[i:]
+	j := bytes.Index(rest, tagPart)
+	if k := bytes.Index(rest, tagHint); k >= 0 && (j < 0 || k < j) {
+		j = k
+	}
+	if j < 0 {
+		return "", nil
+	}
+	return uriOf(rest[j+1:]), nil
+}
+
+// uriOf returns the URI attribute of the tag line b starts with.
+func uriOf(b []byte) string {
+	if e := bytes.IndexByte(b, '\n'); e >= 0 {
+		b = b[:e]
+	}
+	i := bytes.Index(b, []byte(`URI="`))
+	if i < 0 {
+		return ""
+	}
+	b = b[i+len(`URI="`):]
+	if e := bytes.IndexByte(b, '"'); e >= 0 {
+		return string(b[:e])
+	}
+	return ""
 }

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -69,6 +70,7 @@ func main() {
 	peerHLS := flag.String("peer-hls", "http://127.0.0.1:8888/{name}/index.m3u8", "the peer's multivariant playlist URL")
 	peerWHEP := flag.String("peer-whep", "", "the peer's WHEP URL, if it has one")
 	flag.StringVar(&pprofAddr, "onair-pprof", "off", "have onair serve its profiler here (host:port), to profile a phase")
+	cpuProfile := flag.String("cpuprofile", "", "write the load generator's own CPU profile here")
 	appendTo := flag.String("append", "", "append the results as a section of this markdown file")
 	jsonOut := flag.String("json", "", "write the results as JSON to this file")
 	flag.Parse()
@@ -84,6 +86,16 @@ func main() {
 	}
 	if len(kinds) == 0 {
 		fail(errors.New("nothing to measure: give -onair or -peer-cmd"))
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fail(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fail(err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	c, err := loadClip("1280x720", 30, 2500)
 	if err != nil {

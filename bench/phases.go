@@ -161,7 +161,8 @@ func latencyLow(k kind, o options) ([]result, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &follower{hc: hc, media: media[0]}
+	f := newFollower(media[0])
+	defer f.close()
 	var lat []time.Duration
 	total := int((3*time.Second + o.span) / time.Second)
 	start := time.Now()

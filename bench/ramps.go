@@ -43,7 +43,8 @@ func startViewer(ctx context.Context, play string) *viewer {
 		var wg sync.WaitGroup
 		for i, m := range media {
 			wg.Go(func() {
-				f := &follower{hc: hc, media: m}
+				f := newFollower(m)
+				defer f.close()
 				for {
 					data, got, err := f.next(ctx)
 					if err != nil {
@@ -326,7 +327,8 @@ func readOnePart(ctx context.Context, play string) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	f := &follower{hc: hc, media: media[0]}
+	f := newFollower(media[0])
+	defer f.close()
 	for range 3 {
 		data, got, err := f.next(ctx)
 		if err != nil {

@@ -9,15 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/onair-video/onair/internal/app"
 	"github.com/onair-video/onair/internal/config"
 )
-
-// gcPercent is the GC target unless GOGC says otherwise.
-const gcPercent = 50
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -57,14 +53,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	log := newLogger(cfg, stderr)
 	slog.SetDefault(log)
-	if os.Getenv("GOGC") == "" {
-		// Most of the heap is live media (LL-HLS windows, hub queues) that
-		// turns over every few seconds; the default GOGC of 100 lets the
-		// heap grow to twice that. 50 keeps it to 1.5x for no measurable
-		// CPU (make bench, publishers phase: docs/benchmarks.md). GOGC
-		// and GOMEMLIMIT in the environment still rule.
-		debug.SetGCPercent(gcPercent)
-	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -112,7 +112,8 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 		return err
 	}
 
-	// Background work (webhooks, downsampling) lives until the servers stop.
+	// Background work (webhooks, downsampling, GC pacing) lives until the
+	// servers stop.
 	bgCtx, stopBackground := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
 	defer func() {
@@ -124,9 +125,10 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 		hooks[i] = events.Webhook{Name: w.Name, URL: w.URL, Secret: w.Secret}
 	}
 	dispatcher := events.NewDispatcher(events.DispatcherConfig{Store: store, Bus: bus, Webhooks: hooks, Log: log})
-	bg.Add(2)
+	bg.Add(3)
 	go func() { defer bg.Done(); dispatcher.Run(bgCtx) }()
 	go func() { defer bg.Done(); session.RunDownsampler(bgCtx, store, cfg.StatsDownsampleAfter, log) }()
+	go func() { defer bg.Done(); tuneGC(bgCtx) }()
 
 	registry := live.New(svc, log)
 	registry.SetAdmission(func(ctx context.Context, _ ivs.Channel) error { return svc.CheckInputQuota(ctx) })

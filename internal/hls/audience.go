@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,7 +55,7 @@ func validSessionID(s string) bool {
 
 // viewerKey names the player behind a media playlist request.
 func viewerKey(r *http.Request) string {
-	if id := r.URL.Query().Get(sessionParam); validSessionID(id) {
+	if id := queryParam(r.URL.RawQuery, sessionParam); validSessionID(id) {
 		return id
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -64,6 +65,20 @@ func viewerKey(r *http.Request) string {
 	sum := sha256.Sum256([]byte(host + "\x00" + r.UserAgent()))
 	// A different length from session ids, so the two never collide.
 	return "a" + hex.EncodeToString(sum[:12])
+}
+
+// queryParam returns the raw value of the first key parameter of a query,
+// without parsing (and allocating for) the rest: session ids need no
+// unescaping, and validSessionID rejects anything else.
+func queryParam(raw, key string) string {
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		if k, v, _ := strings.Cut(kv, "="); k == key {
+			return v
+		}
+	}
+	return ""
 }
 
 // audience is the set of players of one live stream.

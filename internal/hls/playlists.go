@@ -29,12 +29,14 @@ import (
 // for: a stream without viewers costs nothing.
 const watcherIdle = 30 * time.Second
 
+var playlistType = []string{"application/vnd.apple.mpegurl"}
+
 // plState is a media playlist as it stands.
 type plState struct {
 	body   plBody
-	maxAge string // gohlslib's Cache-Control
-	hint   hint   // the preload-hinted part: the next to complete
-	first  uint64 // media sequence number of its oldest segment
+	maxAge []string // gohlslib's Cache-Control, shared by every answer
+	hint   hint     // the preload-hinted part: the next to complete
+	first  uint64   // media sequence number of its oldest segment
 	// changed is closed when a newer state replaces this one, or when the
 	// watcher stops.
 	changed chan struct{}
@@ -104,9 +106,41 @@ func (p plBody) with(query string) []byte {
 	return append(out, p.b[prev:]...)
 }
 
+// directives are what a media playlist request's query asks of it.
+type directives struct {
+	msn, part, skip string // _HLS_msn, _HLS_part, _HLS_skip, as given
+	// others: the query has parameters besides these and the player's
+	// session id, which its URIs must carry (passQuery).
+	others bool
+}
+
+// parseDirectives reads a media playlist query without allocating in the
+// common case (directives and vsid only): every player sends one per part.
+func parseDirectives(raw string) directives {
+	var d directives
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "_HLS_msn":
+			d.msn = v
+		case "_HLS_part":
+			d.part = v
+		case "_HLS_skip":
+			d.skip = v
+		case sessionParam, "":
+		default:
+			d.others = true
+		}
+	}
+	return d
+}
+
 // passQuery is the part of a playlist request's query that its URIs
-// carry: everything but the _HLS_ directives, re-encoded (so no quote or
-// line break can reach the playlist).
+// carry: everything but the _HLS_ directives and the player's session id
+// (which only playlist requests need), re-encoded (so no quote or line
+// break can reach the playlist).
 func passQuery(raw string) string {
 	if raw == "" {
 		return ""
@@ -116,7 +150,7 @@ func passQuery(raw string) string {
 		return ""
 	}
 	for k := range q {
-		if strings.HasPrefix(k, "_HLS_") {
+		if strings.HasPrefix(k, "_HLS_") || k == sessionParam {
 			delete(q, k)
 		}
 	}
@@ -239,7 +273,7 @@ func parseState(sid string, cw *captureWriter) (*plState, error) {
 	}
 	return &plState{
 		body:    newPLBody(body),
-		maxAge:  cw.header.Get("Cache-Control"),
+		maxAge:  cw.header.Values("Cache-Control"),
 		hint:    hint{id: id, msn: uint64(pl.MediaSequence + len(pl.Segments)), part: uint64(len(pl.Parts))},
 		first:   uint64(pl.MediaSequence),
 		changed: make(chan struct{}),
@@ -248,20 +282,18 @@ func parseState(sid string, cw *captureWriter) (*plState, error) {
 
 // next waits for the watcher's state newer than st (nil: any), and
 // returns the watcher to use from then on: a stopped one is replaced.
-func (w *plWatcher) next(ctx context.Context, st *plState) (*plWatcher, *plState, readiness) {
+func (w *plWatcher) next(ctx context.Context, timeout <-chan time.Time, st *plState) (*plWatcher, *plState, readiness) {
 	for {
-		if st == nil {
-			select {
-			case <-w.first:
-			case <-ctx.Done():
-				return w, nil, isCanceled
-			}
-		} else {
-			select {
-			case <-st.changed:
-			case <-ctx.Done():
-				return w, nil, isCanceled
-			}
+		wake := w.first
+		if st != nil {
+			wake = st.changed
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return w, nil, isCanceled
+		case <-timeout:
+			return w, nil, isTimeout
 		}
 		if w.m.isGone() {
 			return w, nil, isGone
@@ -286,8 +318,8 @@ func (w *plWatcher) next(ctx context.Context, st *plState) (*plWatcher, *plState
 // watcher, holding a blocking reload (_HLS_msn, _HLS_part) until the part
 // it names is complete.
 func (m *muxer) serveMediaPlaylist(w http.ResponseWriter, r *http.Request, sid string) {
-	q := r.URL.Query()
-	msnS, partS := q.Get("_HLS_msn"), q.Get("_HLS_part")
+	d := parseDirectives(r.URL.RawQuery)
+	msnS, partS := d.msn, d.part
 	var msn uint64
 	p := int64(-1)
 	if msnS != "" {
@@ -306,40 +338,39 @@ func (m *muxer) serveMediaPlaylist(w http.ResponseWriter, r *http.Request, sid s
 		http.Error(w, "_HLS_part without _HLS_msn", http.StatusBadRequest)
 		return
 	}
+	// RFC 8216bis 6.2.5.2: a part too far ahead is a bad request, as is
+	// one that has left the playlist.
+	st, rd := m.await(r.Context(), sid, func(st *plState) verdict {
+		switch {
+		case msnS == "" || st.complete(msn, p):
+			return yes
+		case msn > st.hint.msn+1 || msn < st.first:
+			return no
+		}
+		return wait
+	})
+	if rd == isReady && st == nil {
+		http.Error(w, "_HLS_msn out of range", http.StatusBadRequest)
+		return
+	}
 	// A blocking reload is held at most readyTimeout; then the player is
 	// told to ask again (503, Retry-After).
-	ctx, cancel := context.WithTimeout(r.Context(), m.readyTimeout)
-	defer cancel()
-	wt := m.watch(sid)
-	var st *plState
-	for {
-		var rd readiness
-		wt, st, rd = wt.next(ctx, st)
-		if rd == isCanceled && r.Context().Err() == nil {
-			rd = isTimeout
-		}
-		if !answerNotReady(w, rd) {
-			return
-		}
-		if msnS == "" || st.complete(msn, p) {
-			break
-		}
-		// RFC 8216bis 6.2.5.2: a part too far ahead is a bad request, as
-		// is one that has left the playlist.
-		if msn > st.hint.msn+1 || msn < st.first {
-			http.Error(w, "_HLS_msn out of range", http.StatusBadRequest)
-			return
-		}
+	if !answerNotReady(w, rd) {
+		return
 	}
 	pb := st.body
-	if s := q.Get("_HLS_skip"); s == "YES" || s == "v2" {
-		pb = m.deltaOf(st, sid, s)
+	if d.skip == "YES" || d.skip == "v2" {
+		pb = m.deltaOf(st, sid, d.skip)
 	}
-	body := pb.with(passQuery(r.URL.RawQuery))
+	var pass string
+	if d.others {
+		pass = passQuery(r.URL.RawQuery)
+	}
+	body := pb.with(pass)
 	h := w.Header()
-	h.Set("Content-Type", "application/vnd.apple.mpegurl")
-	if st.maxAge != "" {
-		h.Set("Cache-Control", st.maxAge)
+	h["Content-Type"] = playlistType // shared: one request per part per player
+	if st.maxAge != nil {
+		h["Cache-Control"] = st.maxAge
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
@@ -375,20 +406,55 @@ func (m *muxer) deltaOf(st *plState, sid, skip string) plBody {
 // We therefore never send gohlslib a request for a part that is not
 // finished: the watcher's state says when it is.
 func (m *muxer) awaitPart(ctx context.Context, sid string, id uint64) bool {
-	ctx, cancel := context.WithTimeout(ctx, m.readyTimeout)
-	defer cancel()
+	st, rd := m.await(ctx, sid, func(st *plState) verdict {
+		switch {
+		case id < st.hint.id:
+			return yes
+		case id > st.hint.id:
+			return no // beyond the hint: not a part that exists yet
+		}
+		return wait
+	})
+	return rd == isReady && st != nil
+}
+
+// verdict is what a request makes of a playlist state.
+type verdict int
+
+const (
+	wait verdict = iota // for a newer state
+	yes                 // serve
+	no                  // refuse
+)
+
+// await returns the first state of stream sid's playlist that pred says
+// yes to (isReady), nil if it says no (isReady too), or why there is none:
+// the stream ended, the client left, or readyTimeout passed. The common
+// case, a state that is already there, costs no timer and no allocation.
+func (m *muxer) await(ctx context.Context, sid string, pred func(*plState) verdict) (*plState, readiness) {
 	wt := m.watch(sid)
+	if st := wt.cur.Load(); st != nil && !m.isGone() {
+		switch pred(st) {
+		case yes:
+			return st, isReady
+		case no:
+			return nil, isReady
+		}
+	}
+	// A timer, not a context: every preload-hint request comes here.
+	timer := time.NewTimer(m.readyTimeout)
+	defer timer.Stop()
 	var st *plState
 	for {
 		var rd readiness
-		if wt, st, rd = wt.next(ctx, st); rd != isReady {
-			return false
+		if wt, st, rd = wt.next(ctx, timer.C, st); rd != isReady {
+			return nil, rd
 		}
-		switch {
-		case id < st.hint.id:
-			return true
-		case id > st.hint.id:
-			return false // beyond the hint: not a part that exists yet
+		switch pred(st) {
+		case yes:
+			return st, isReady
+		case no:
+			return nil, isReady
 		}
 	}
 }

@@ -12,9 +12,10 @@ func TestPlaylistQuery(t *testing.T) {
 	}{
 		{"no query", "", pl},
 		{"only directives", "_HLS_msn=3&_HLS_part=1&_HLS_skip=YES", pl},
-		{"token kept, directives dropped", "token=abc&_HLS_msn=3&vsid=x1",
-			"#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4?token=abc&vsid=x1\"\n#EXT-X-PART:DURATION=0.1,URI=\"a_part1.mp4?token=abc&vsid=x1\",INDEPENDENT=YES\n" +
-				"#EXTINF:1.00000,\r\nseg1.mp4?token=abc&vsid=x1\r\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"a_part2.mp4?token=abc&vsid=x1\"\n"},
+		{"session id and directives dropped", "vsid=x1&_HLS_msn=3", pl},
+		{"token kept, directives and session id dropped", "token=abc&_HLS_msn=3&vsid=x1",
+			"#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4?token=abc\"\n#EXT-X-PART:DURATION=0.1,URI=\"a_part1.mp4?token=abc\",INDEPENDENT=YES\n" +
+				"#EXTINF:1.00000,\r\nseg1.mp4?token=abc\r\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"a_part2.mp4?token=abc\"\n"},
 		{"quote and newline are escaped", "t=%22%0A",
 			"#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4?t=%22%0A\"\n#EXT-X-PART:DURATION=0.1,URI=\"a_part1.mp4?t=%22%0A\",INDEPENDENT=YES\n" +
 				"#EXTINF:1.00000,\r\nseg1.mp4?t=%22%0A\r\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"a_part2.mp4?t=%22%0A\"\n"},
@@ -25,6 +26,26 @@ func TestPlaylistQuery(t *testing.T) {
 				t.Fatalf("got\n%s\nwant\n%s", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestParseDirectives(t *testing.T) {
+	for _, tc := range []struct {
+		raw  string
+		want directives
+	}{
+		{"", directives{}},
+		{"vsid=abc", directives{}},
+		{"_HLS_msn=12&_HLS_part=3&vsid=abc", directives{msn: "12", part: "3"}},
+		{"_HLS_skip=YES&token=t", directives{skip: "YES", others: true}},
+		{"&&_HLS_msn=1&", directives{msn: "1"}},
+	} {
+		if got := parseDirectives(tc.raw); got != tc.want {
+			t.Errorf("parseDirectives(%q) = %+v, want %+v", tc.raw, got, tc.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { parseDirectives("_HLS_msn=12&_HLS_part=3&vsid=abcdefghijklmnopqrstuv") }); n != 0 {
+		t.Errorf("parseDirectives allocates %v times per request", n)
 	}
 }
 

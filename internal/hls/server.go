@@ -249,10 +249,17 @@ func (s *Server) Close() {
 // /api/video/v1/{region}.{account}.channel.{channelId}.m3u8 and the media
 // playlists, init files, segments and parts at
 // /api/video/v1/{channelId}/{file}.
+var (
+	corsAnyOrigin = []string{"*"}
+	corsExpose    = []string{corsExposeHeaders}
+)
+
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
+	// Shared, never modified values: Set would allocate them per request,
+	// and players make one request per part.
+	h["Access-Control-Allow-Origin"] = corsAnyOrigin
+	h["Access-Control-Expose-Headers"] = corsExpose
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 	case http.MethodOptions:

@@ -53,15 +53,25 @@ func (p *muxerPart) finalize(endDTS time.Duration) error {
 		}
 	}
 
-	err := part.Marshal(p.storage.Writer())
-	if err != nil {
-		return err
+	// onair: size an in-memory part's buffer once, for its samples and a
+	// generous moof. Grown as go-mp4 writes (io.CopyN, 32 KiB at a time,
+	// into a bytes.Buffer that doubles), a finished part kept up to 2.4
+	// times its size.
+	w := p.storage.Writer()
+	if g, ok := w.(interface{ Grow(int) }); ok {
+		n := 1024
+		for _, t := range part.Tracks {
+			n += 32 * len(t.Samples)
+			for _, s := range t.Samples {
+				n += len(s.Payload)
+			}
+		}
+		g.Grow(n)
 	}
 
-	// onair: the part is final; drop the spare capacity its buffer grew
-	// while being written (up to 2.4x its size).
-	if c, ok := p.storage.(interface{ Compact() }); ok {
-		c.Compact()
+	err := part.Marshal(w)
+	if err != nil {
+		return err
 	}
 
 	p.endDTS = endDTS

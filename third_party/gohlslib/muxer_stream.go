@@ -716,6 +716,11 @@ func (s *muxerStream) rotateParts(
 
 				w.Header().Set("Cache-Control", "public, max-age="+segmentMaxAge)
 				w.Header().Set("Content-Type", contentType)
+				// onair: a length, not chunked encoding: one write
+				// fewer per part per player.
+				if sz, ok := part.storage.(interface{ Size() int64 }); ok {
+					w.Header().Set("Content-Length", strconv.FormatInt(sz.Size(), 10))
+				}
 				w.WriteHeader(http.StatusOK)
 				io.Copy(w, r)
 			})
@@ -841,6 +846,8 @@ func (s *muxerStream) rotateSegments(
 
 			w.Header().Set("Cache-Control", "public, max-age="+segmentMaxAge)
 			w.Header().Set("Content-Type", contentType)
+			// onair: a length, not chunked encoding.
+			w.Header().Set("Content-Length", strconv.FormatUint(segment.getSize(), 10))
 			w.WriteHeader(http.StatusOK)
 			io.Copy(w, r)
 		})

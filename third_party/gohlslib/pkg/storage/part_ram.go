@@ -25,8 +25,7 @@ func (p *partRAM) Reader() (io.ReadCloser, error) {
 	return io.NopCloser(bytes.NewReader(p.buffer.Bytes())), nil
 }
 
-// Compact drops the buffer's spare capacity (onair). Only for a finished
-// part: it copies the bytes once, so readers share an exact-size slice.
-func (p *partRAM) Compact() {
-	p.buffer.Buffer = *bytes.NewBuffer(bytes.Clone(p.buffer.Bytes()))
+// Size returns the part's length (onair: for Content-Length).
+func (p *partRAM) Size() int64 {
+	return int64(p.buffer.Len())
 }
