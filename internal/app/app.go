@@ -351,8 +351,8 @@ func publicHost(configured string, r *http.Request) string {
 // listeners.json is complete before /healthz answers.
 type listeners struct {
 	http, rtmp, rtmps, webrtcTCP, pprof net.Listener
-	srt                          gosrt.Listener // UDP
-	webrtcUDP                    net.PacketConn
+	srt                                 gosrt.Listener // UDP
+	webrtcUDP                           net.PacketConn
 }
 
 func listen(cfg config.Config) (*listeners, error) {
