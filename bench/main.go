@@ -44,6 +44,7 @@ type options struct {
 	maxViewers    int
 	maxPublishers int
 	hold          time.Duration // keep a ramp's last step up this long, to profile it
+	apiSpan       time.Duration
 	clip          *clip
 }
 
@@ -63,6 +64,7 @@ func main() {
 	span := flag.Duration("span", 30*time.Second, "how long each latency phase measures (after 3 s of warm-up)")
 	maxViewers := flag.Int("max-viewers", 1000, "the viewer ramp's last step")
 	maxPublishers := flag.Int("max-publishers", 300, "the publisher ramp's last step")
+	apiSpan := flag.Duration("api-span", 5*time.Second, "how long the api phase sends GetStream")
 	hold := flag.Duration("hold", 0, "keep each ramp's last step running this long (to take a profile with -onair-pprof)")
 	peerName := flag.String("peer-name", "peer", "the peer's name in the results")
 	peerCmd := flag.String("peer-cmd", "", "command line that starts the peer (fields split on spaces)")
@@ -101,7 +103,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	opts := options{span: *span, maxViewers: *maxViewers, maxPublishers: *maxPublishers, hold: *hold, clip: c}
+	opts := options{span: *span, maxViewers: *maxViewers, maxPublishers: *maxPublishers, hold: *hold, apiSpan: *apiSpan, clip: c}
 	var results []result
 	for _, p := range strings.Split(*phases, ",") {
 		fn, ok := phaseFuncs[p]

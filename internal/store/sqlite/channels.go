@@ -53,7 +53,7 @@ func scanChannel(row interface{ Scan(...any) error }) (ivs.Channel, error) {
 
 // GetChannel implements ivs.Store.
 func (s *Store) GetChannel(ctx context.Context, id string) (ivs.Channel, error) {
-	c, err := scanChannel(s.db.QueryRowContext(ctx, "SELECT id, doc, created_at FROM channels WHERE id = ?", id))
+	c, err := scanChannel(s.getChannel.QueryRowContext(ctx, id))
 	if err != nil {
 		return ivs.Channel{}, notFound(err, "get channel "+id)
 	}
