@@ -9,7 +9,9 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 const llPlaylist = `#EXTM3U
@@ -53,12 +55,14 @@ func TestNextPart(t *testing.T) {
 // The bare client reads lengths and chunked bodies, keeps the connection
 // alive, and reports a status other than 200.
 func TestRawClient(t *testing.T) {
-	var conns int
+	var conns atomic.Int32
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/len":
 			w.Header().Set("Content-Length", "5")
 			_, _ = w.Write([]byte("hello"))
+		case "/block":
+			<-r.Context().Done()
 		case "/chunked":
 			for _, p := range []string{"ab", "cd", strings.Repeat("e", 40000)} {
 				_, _ = w.Write([]byte(p))
@@ -70,7 +74,7 @@ func TestRawClient(t *testing.T) {
 	}))
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
-			conns++
+			conns.Add(1)
 		}
 	}
 	srv.Start()
@@ -90,7 +94,17 @@ func TestRawClient(t *testing.T) {
 	if _, err := c.get(context.Background(), u("/nope"), &buf); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("/nope: %v", err)
 	}
-	if conns != 1 {
-		t.Fatalf("%d connections for 5 requests, want 1", conns)
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d connections for 5 requests, want 1", n)
+	}
+	// A request the context gives up on fails with the context's error,
+	// and the next one dials again.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.get(ctx, u("/block"), &buf); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("/block: %v", err)
+	}
+	if b, err := c.get(context.Background(), u("/len"), &buf); err != nil || string(b) != "hello" {
+		t.Fatalf("after a canceled request: %q %v", b, err)
 	}
 }

@@ -45,8 +45,9 @@ func (c *rawClient) get(ctx context.Context, u *url.URL, buf *bytes.Buffer) ([]b
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	_ = c.conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(time.Unix(1, 0)) })
+	conn := c.conn // c.conn is nil after a failure closes it
+	_ = conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	b, err := c.roundTrip(u, buf)
 	if err != nil {
