@@ -40,13 +40,10 @@ func (c *rawClient) get(ctx context.Context, u *url.URL, buf *bytes.Buffer) ([]b
 		c.br, c.bw = bufio.NewReaderSize(conn, 16<<10), bufio.NewWriterSize(conn, 1<<10)
 	}
 	// Blocking requests end within the server's own bound (10 s); the
-	// context's end cuts a wait short.
-	deadline := time.Now().Add(30 * time.Second)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
+	// context's end (AfterFunc, so that ctx.Err is set by then) cuts a wait
+	// short.
 	conn := c.conn // c.conn is nil after a failure closes it
-	_ = conn.SetDeadline(deadline)
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	b, err := c.roundTrip(u, buf)
