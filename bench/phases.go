@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"slices"
 	"strconv"
 	"sync"
@@ -144,6 +145,57 @@ func goLive(ctx context.Context, k kind, o options, low bool) (*live, error) {
 	return &live{srv: s, ch: ch, pub: pub}, nil
 }
 
+// goLivePlaying is goLive, then waits until the stream plays, and returns
+// the media playlists a player loads.
+func goLivePlaying(ctx context.Context, k kind, o options, low bool) (*live, []*url.URL, error) {
+	l, err := goLive(ctx, k, o, low)
+	if err != nil {
+		return nil, nil, err
+	}
+	media, err := playUntilReady(ctx, newHTTPClient(), l.ch.play)
+	if err != nil {
+		l.stop()
+		return nil, nil, err
+	}
+	return l, media, nil
+}
+
+// firstFrames measures time to first frame ten times: a new player on a
+// new connection asks for the multivariant playlist, its media playlist
+// and the file pick names in it (a part or a segment that starts on a
+// keyframe), at a random moment each time.
+func firstFrames(ctx context.Context, play string, pick func([]byte) string) ([]time.Duration, error) {
+	var out []time.Duration
+	var buf bytesBuffer
+	for range 10 {
+		time.Sleep(time.Duration(100+rand.IntN(400)) * time.Millisecond)
+		t0 := time.Now()
+		hc := newHTTPClient()
+		media, err := mediaPlaylists(ctx, hc, play)
+		if err != nil {
+			return nil, err
+		}
+		b, err := get(ctx, hc, media[0].String(), &buf.pl)
+		if err != nil {
+			return nil, err
+		}
+		name := pick(b)
+		if name == "" {
+			return nil, errors.New("nothing to start from in the media playlist")
+		}
+		u, err := media[0].Parse(name)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := get(ctx, hc, u.String(), &buf.part); err != nil {
+			return nil, err
+		}
+		out = append(out, time.Since(t0))
+		hc.CloseIdleConnections()
+	}
+	return out, nil
+}
+
 func (l *live) stop() {
 	l.pub.stop()
 	l.srv.stop()
@@ -159,16 +211,11 @@ func (l *live) stop() {
 func latencyLow(k kind, o options) ([]result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), o.span+time.Minute)
 	defer cancel()
-	l, err := goLive(ctx, k, o, true)
+	l, media, err := goLivePlaying(ctx, k, o, true)
 	if err != nil {
 		return nil, err
 	}
 	defer l.stop()
-	hc := newHTTPClient()
-	media, err := playUntilReady(ctx, hc, l.ch.play)
-	if err != nil {
-		return nil, err
-	}
 	f := newFollower(media[0])
 	defer f.close()
 	var lat []time.Duration
@@ -191,30 +238,9 @@ func latencyLow(k kind, o options) ([]result, error) {
 	if len(lat) == 0 {
 		return nil, errors.New("no stamped frame came back")
 	}
-	var ttff []time.Duration
-	for range 10 {
-		time.Sleep(time.Duration(100+rand.IntN(200)) * time.Millisecond) // anywhere in a part
-		t0 := time.Now()
-		hc := newHTTPClient()
-		media, err := mediaPlaylists(ctx, hc, l.ch.play)
-		if err != nil {
-			return nil, err
-		}
-		var buf bytesBuffer
-		b, err := get(ctx, hc, media[0].String(), &buf.pl)
-		if err != nil {
-			return nil, err
-		}
-		_, ind := parts(b)
-		if ind == "" {
-			return nil, errors.New("no independent part in the media playlist")
-		}
-		pu, _ := media[0].Parse(ind)
-		if _, err := get(ctx, hc, pu.String(), &buf.part); err != nil {
-			return nil, err
-		}
-		ttff = append(ttff, time.Since(t0))
-		hc.CloseIdleConnections()
+	ttff, err := firstFrames(ctx, l.ch.play, func(b []byte) string { _, ind := parts(b); return ind })
+	if err != nil {
+		return nil, err
 	}
 	return []result{
 		{Phase: "LL-HLS", Name: "frame latency p50 (RTMP send → part downloaded)", Value: ms(percentile(lat, 0.5)), Unit: "ms", Target: "≤ 100 ms"},
@@ -235,16 +261,12 @@ type bytesBuffer struct{ pl, part bytes.Buffer }
 func latencyNormal(k kind, o options) ([]result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), o.span+time.Minute)
 	defer cancel()
-	l, err := goLive(ctx, k, o, false)
+	l, media, err := goLivePlaying(ctx, k, o, false)
 	if err != nil {
 		return nil, err
 	}
 	defer l.stop()
 	hc := newHTTPClient()
-	media, err := playUntilReady(ctx, hc, l.ch.play)
-	if err != nil {
-		return nil, err
-	}
 	seen := map[string]bool{}
 	var lat []time.Duration
 	var buf bytesBuffer
@@ -287,29 +309,14 @@ func latencyNormal(k kind, o options) ([]result, error) {
 	}
 	// Time to first frame: a new player (new connection), multivariant,
 	// media playlist, and the newest segment (which starts on a keyframe).
-	var ttff []time.Duration
-	for range 10 {
-		time.Sleep(time.Duration(100+rand.IntN(400)) * time.Millisecond)
-		t0 := time.Now()
-		hc := newHTTPClient()
-		media, err := mediaPlaylists(ctx, hc, l.ch.play)
-		if err != nil {
-			return nil, err
+	ttff, err := firstFrames(ctx, l.ch.play, func(b []byte) string {
+		if segs := segments(b); len(segs) > 0 {
+			return segs[len(segs)-1]
 		}
-		b, err := get(ctx, hc, media[0].String(), &buf.pl)
-		if err != nil {
-			return nil, err
-		}
-		segs := segments(b)
-		if len(segs) == 0 {
-			return nil, errors.New("media playlist without segments")
-		}
-		su, _ := media[0].Parse(segs[len(segs)-1])
-		if _, err := get(ctx, hc, su.String(), &buf.part); err != nil {
-			return nil, err
-		}
-		ttff = append(ttff, time.Since(t0))
-		hc.CloseIdleConnections()
+		return ""
+	})
+	if err != nil {
+		return nil, err
 	}
 	return []result{
 		{Phase: "HLS (NORMAL)", Name: "frame latency p50 (RTMP send → segment downloaded, playlist polled every 100 ms)", Value: ms(percentile(lat, 0.5)), Unit: "ms"},
@@ -325,17 +332,13 @@ func latencyNormal(k kind, o options) ([]result, error) {
 func latencyWHEP(k kind, o options) ([]result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), o.span+time.Minute)
 	defer cancel()
-	l, err := goLive(ctx, k, o, true)
+	l, _, err := goLivePlaying(ctx, k, o, true) // live once HLS plays
 	if err != nil {
 		return nil, err
 	}
 	defer l.stop()
 	if l.ch.whep == "" {
 		return nil, errUnsupported
-	}
-	// Live once HLS plays.
-	if _, err := playUntilReady(ctx, newHTTPClient(), l.ch.play); err != nil {
-		return nil, err
 	}
 	var v *harness.WHEPViewer
 	for v == nil {
