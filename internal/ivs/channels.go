@@ -211,7 +211,7 @@ func (s *Service) channel(ctx context.Context, field, arn string) (Channel, erro
 	if err != nil {
 		return Channel{}, err
 	}
-	c, err := s.store.GetChannel(ctx, a.ID)
+	c, err := s.channelByID(ctx, a.ID)
 	if err != nil {
 		return Channel{}, storeErr(err, "channel", arn)
 	}
@@ -230,7 +230,7 @@ func (s *Service) UpdateChannel(ctx context.Context, in UpdateChannelInput) (Cha
 	if err := s.apply(ctx, &c, in.ChannelInput); err != nil {
 		return Channel{}, err
 	}
-	if err := s.store.UpdateChannel(ctx, c); err != nil {
+	if err := s.writeChannel(c.ID, func() error { return s.store.UpdateChannel(ctx, c) }); err != nil {
 		return Channel{}, storeErr(err, "channel", in.ARN)
 	}
 	return c, nil
@@ -257,7 +257,7 @@ func (s *Service) DeleteChannel(ctx context.Context, arn string) error {
 	if err := s.notLive(ctx, c, "deleted"); err != nil {
 		return err
 	}
-	if err := s.store.DeleteChannel(ctx, c.ID); err != nil {
+	if err := s.writeChannel(c.ID, func() error { return s.store.DeleteChannel(ctx, c.ID) }); err != nil {
 		return storeErr(err, "channel", arn)
 	}
 	return nil

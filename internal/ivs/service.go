@@ -27,6 +27,8 @@ type Service struct {
 	log         *slog.Logger
 	// bg counts background work (activating recording configurations).
 	bg sync.WaitGroup
+	// channels caches channel reads (chancache.go).
+	channels channelCache
 }
 
 // SetLogger sets where the service logs background work.

@@ -130,7 +130,7 @@ func (s *Service) ResolveStreamKey(ctx context.Context, value string) (Channel, 
 	if err != nil {
 		return Channel{}, fmt.Errorf("ivs: look up stream key: %w", err)
 	}
-	c, err := s.store.GetChannel(ctx, k.ChannelID)
+	c, err := s.channelByID(ctx, k.ChannelID)
 	if errors.Is(err, ErrNotFound) {
 		return Channel{}, ErrUnknownStreamKey
 	}

@@ -60,7 +60,7 @@ func (s *Service) resourceTags(ctx context.Context, arn string) (map[string]stri
 		}
 		return cloneTags(c.Tags), func(t map[string]string) error {
 			c.Tags = t
-			if err := s.store.UpdateChannel(ctx, c); err != nil {
+			if err := s.writeChannel(c.ID, func() error { return s.store.UpdateChannel(ctx, c) }); err != nil {
 				return storeErr(err, "channel", arn)
 			}
 			return nil

@@ -1,0 +1,77 @@
+package ivs
+
+import (
+	"context"
+	"sync"
+)
+
+// channelCache keeps channels read from the store: GetStream, GetChannel,
+// playback and ingest all read a channel, and the SQLite read with its
+// JSON decode was a third of the server's CPU under a GetStream load (make
+// bench, api phase, pprof). Every channel write goes through Service, which
+// invalidates. It is per process: a deployment with several onair
+// processes on one database must invalidate across them (the PostgreSQL
+// and NATS issue).
+type channelCache struct {
+	mu sync.Mutex
+	// gen counts invalidations: a read that began before one must not
+	// put what it read.
+	gen uint64
+	m   map[string]Channel // by id
+}
+
+// maxCachedChannels bounds the cache; past it, it starts again empty.
+const maxCachedChannels = 10000
+
+func (c *channelCache) get(id string) (Channel, uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch, ok := c.m[id]
+	if ok {
+		ch.Tags = cloneTags(ch.Tags) // callers may change theirs
+	}
+	return ch, c.gen, ok
+}
+
+func (c *channelCache) put(ch Channel, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if c.m == nil || len(c.m) >= maxCachedChannels {
+		c.m = make(map[string]Channel)
+	}
+	ch.Tags = cloneTags(ch.Tags)
+	c.m[ch.ID] = ch
+}
+
+func (c *channelCache) invalidate(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	delete(c.m, id)
+}
+
+// channelByID reads a channel through the cache.
+func (s *Service) channelByID(ctx context.Context, id string) (Channel, error) {
+	if ch, _, ok := s.channels.get(id); ok {
+		return ch, nil
+	}
+	_, gen, _ := s.channels.get(id)
+	ch, err := s.store.GetChannel(ctx, id)
+	if err != nil {
+		return Channel{}, err
+	}
+	s.channels.put(ch, gen)
+	return ch, nil
+}
+
+// writeChannel runs a store write of channel id, invalidating the cache on
+// both sides of it: a read racing the write can neither keep the old
+// channel nor put it back.
+func (s *Service) writeChannel(id string, write func() error) error {
+	s.channels.invalidate(id)
+	defer s.channels.invalidate(id)
+	return write()
+}
