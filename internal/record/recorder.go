@@ -218,7 +218,8 @@ type recording struct {
 	attached  int
 	timer     *time.Timer
 	ended     bool
-	lost      int // objects the full spool refused
+	endDone   chan struct{} // closed when end has written everything
+	lost      int           // objects the full spool refused
 }
 
 func newRecording(r *Recorder, st *live.Stream, rc ivs.RecordingConfiguration, source string) *recording {
@@ -226,7 +227,7 @@ func newRecording(r *Recorder, st *live.Stream, rc ivs.RecordingConfiguration, s
 	id := randomID(12)
 	rec := &recording{
 		r: r, id: id, bucket: rc.DestinationConfiguration.S3.BucketName, cfg: rc, channel: st.Channel, source: source,
-		started: now, streamIDs: []string{st.StreamID}, tracks: make(map[string]*trackState),
+		started: now, streamIDs: []string{st.StreamID}, tracks: make(map[string]*trackState), endDone: make(chan struct{}),
 		// IVS's prefix: UTC date parts at the start, not zero-padded.
 		prefix: fmt.Sprintf("ivs/v1/%s/%s/%d/%d/%d/%d/%d/%s/", r.cfg.Account, st.Channel.ID,
 			now.Year(), int(now.Month()), now.Day(), now.Hour(), now.Minute(), id),
@@ -333,14 +334,18 @@ func (rec *recording) detached(source bool) {
 }
 
 // end finishes the recording: final playlists, the master playlist,
-// recording-ended.json and the Recording End event. Idempotent.
+// recording-ended.json and the Recording End event. Idempotent: a second
+// call (Recorder.Close while the reconnect window's timer ends it) returns
+// when the first has written everything.
 func (rec *recording) end() {
 	rec.mu.Lock()
 	if rec.ended {
 		rec.mu.Unlock()
+		<-rec.endDone
 		return
 	}
 	rec.ended = true
+	defer close(rec.endDone)
 	if rec.timer != nil {
 		rec.timer.Stop()
 	}
