@@ -93,21 +93,17 @@ func playUntilReady(ctx context.Context, hc *http.Client, mv string) ([]*url.URL
 
 // parts lists, in order, the part URIs of an LL-HLS media playlist, the
 // preload-hinted part last, and the URI of the newest independent part.
-// A scan of the tags this needs, not a parse: the load generator runs on
-// the server's machine and must cost little.
 func parts(b []byte) (uris []string, independent string) {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		l := sc.Text()
+	for _, l := range bytes.Split(b, []byte("\n")) {
 		switch {
-		case strings.HasPrefix(l, "#EXT-X-PART:"):
-			u := attr(l, "URI")
+		case bytes.HasPrefix(l, []byte("#EXT-X-PART:")):
+			u := uriOf(l)
 			uris = append(uris, u)
-			if attr(l, "INDEPENDENT") == "YES" {
+			if bytes.Contains(l, []byte("INDEPENDENT=YES")) {
 				independent = u
 			}
-		case strings.HasPrefix(l, "#EXT-X-PRELOAD-HINT:") && attr(l, "TYPE") == "PART":
-			uris = append(uris, attr(l, "URI"))
+		case bytes.HasPrefix(l, []byte("#EXT-X-PRELOAD-HINT:")) && bytes.Contains(l, []byte("TYPE=PART")):
+			uris = append(uris, uriOf(l))
 		}
 	}
 	return uris, independent
@@ -129,35 +125,6 @@ func segments(b []byte) []string {
 		}
 	}
 	return out
-}
-
-// attr returns a tag's attribute, unquoted.
-func attr(line, name string) string {
-	i := strings.Index(line, ":")
-	for _, kv := range splitAttrs(line[i+1:]) {
-		k, v, _ := strings.Cut(kv, "=")
-		if k == name {
-			return strings.Trim(v, `"`)
-		}
-	}
-	return ""
-}
-
-func splitAttrs(s string) []string {
-	var out []string
-	start, quoted := 0, false
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '"':
-			quoted = !quoted
-		case ',':
-			if !quoted {
-				out = append(out, s[start:i])
-				start = i + 1
-			}
-		}
-	}
-	return append(out, s[start:])
 }
 
 // errBehind is a follower whose next part left the playlist: it fell

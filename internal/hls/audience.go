@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"iter"
 	"net"
 	"net/http"
 	"strings"
@@ -71,14 +72,27 @@ func viewerKey(r *http.Request) string {
 // without parsing (and allocating for) the rest: session ids need no
 // unescaping, and validSessionID rejects anything else.
 func queryParam(raw, key string) string {
-	for raw != "" {
-		var kv string
-		kv, raw, _ = strings.Cut(raw, "&")
-		if k, v, _ := strings.Cut(kv, "="); k == key {
+	for k, v := range rawParams(raw) {
+		if k == key {
 			return v
 		}
 	}
 	return ""
+}
+
+// rawParams yields a query's keys and values as they are written, without
+// unescaping or allocating: players send one playlist request per part.
+func rawParams(raw string) iter.Seq2[string, string] {
+	return func(yield func(string, string) bool) {
+		for raw != "" {
+			var kv string
+			kv, raw, _ = strings.Cut(raw, "&")
+			k, v, _ := strings.Cut(kv, "=")
+			if !yield(k, v) {
+				return
+			}
+		}
+	}
 }
 
 // audience is the set of players of one live stream.

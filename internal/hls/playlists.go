@@ -42,8 +42,7 @@ type plState struct {
 	changed chan struct{}
 
 	deltaOnce sync.Once
-	delta     plBody // the _HLS_skip=YES form, built on first request
-	deltaOK   bool
+	delta     plBody // the _HLS_skip=YES form, built on first request (nil b: none)
 }
 
 // plBody is a playlist built without a query, and where a request's query
@@ -118,10 +117,7 @@ type directives struct {
 // common case (directives and vsid only): every player sends one per part.
 func parseDirectives(raw string) directives {
 	var d directives
-	for raw != "" {
-		var kv string
-		kv, raw, _ = strings.Cut(raw, "&")
-		k, v, _ := strings.Cut(kv, "=")
+	for k, v := range rawParams(raw) {
 		switch k {
 		case "_HLS_msn":
 			d.msn = v
@@ -239,13 +235,9 @@ func (w *plWatcher) run() {
 		} else {
 			close(prev.changed)
 		}
-		w.m.watchMu.Lock()
-		idle := time.Since(time.Unix(0, w.lastUse.Load())) > watcherIdle
-		if idle {
-			delete(w.m.watchers, w.sid) // under the lock: watch starts anew
-		}
-		w.m.watchMu.Unlock()
-		if idle {
+		if time.Since(time.Unix(0, w.lastUse.Load())) > watcherIdle {
+			// A request that got this watcher meanwhile sees it stop
+			// and starts a new one (next).
 			return
 		}
 		// gohlslib holds this until the hinted part is complete, and ends
@@ -386,10 +378,10 @@ func (m *muxer) deltaOf(st *plState, sid, skip string) plBody {
 		// good, and the only one gohlslib can give.
 		m.hm.Handle(cw, internalRequest(m.ctx, sid+"_stream.m3u8", "_HLS_skip="+skip))
 		if cw.status == http.StatusOK {
-			st.delta, st.deltaOK = newPLBody(cw.body.Bytes()), true
+			st.delta = newPLBody(cw.body.Bytes())
 		}
 	})
-	if st.deltaOK {
+	if st.delta.b != nil {
 		return st.delta
 	}
 	return st.body

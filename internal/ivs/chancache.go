@@ -55,10 +55,10 @@ func (c *channelCache) invalidate(id string) {
 
 // channelByID reads a channel through the cache.
 func (s *Service) channelByID(ctx context.Context, id string) (Channel, error) {
-	if ch, _, ok := s.channels.get(id); ok {
+	ch, gen, ok := s.channels.get(id)
+	if ok {
 		return ch, nil
 	}
-	_, gen, _ := s.channels.get(id)
 	ch, err := s.store.GetChannel(ctx, id)
 	if err != nil {
 		return Channel{}, err

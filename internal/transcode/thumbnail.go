@@ -42,9 +42,8 @@ type Thumbnails struct {
 
 // thumb is one live stream's thumbnail state.
 type thumb struct {
-	streamID string
-	arn      string
-	key      atomic.Pointer[keyframe] // the newest keyframe seen
+	arn string
+	key atomic.Pointer[keyframe] // the newest keyframe seen
 
 	mu     sync.Mutex // one decode at a time; later requests take its result
 	jpeg   []byte
@@ -82,7 +81,7 @@ func (t *Thumbnails) Attach(st *live.Stream) (detach func()) {
 		t.log.Info("no thumbnails", "reason", err.Error())
 		return func() {}
 	}
-	th := &thumb{streamID: st.StreamID, arn: st.Channel.ARN}
+	th := &thumb{arn: st.Channel.ARN}
 	t.mu.Lock()
 	t.latest[st.Channel.ID] = th
 	t.mu.Unlock()
