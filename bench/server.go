@@ -149,7 +149,7 @@ func (s *onair) channel(ctx context.Context, i int, low bool) (channel, error) {
 		mode = types.ChannelLatencyModeLowLatency
 	}
 	out, err := s.client.CreateChannel(ctx, &ivs.CreateChannelInput{Name: aws.String(fmt.Sprintf("bench-%d", i)),
-		Type: types.ChannelTypeBasicChannelType, LatencyMode: mode})
+		Type: types.ChannelTypeBasicChannelType, LatencyMode: mode, InsecureIngest: true})
 	if err != nil {
 		return channel{}, err
 	}

@@ -131,6 +131,7 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	go func() { defer bg.Done(); tuneGC(bgCtx) }()
 
 	registry := live.New(svc, log)
+	svc.OnStreamKeyDeleted(func(channelID string) { registry.Disconnect(channelID, live.ErrKeyDeleted) })
 	registry.SetAdmission(func(ctx context.Context, _ ivs.Channel) error { return svc.CheckInputQuota(ctx) })
 	hlsSrv := hls.New(hls.Config{Log: log, PartDuration: cfg.HLSPartDuration, SegmentDuration: cfg.HLSSegmentDuration,
 		ViewerTimeout: cfg.HLSViewerTimeout})
@@ -460,7 +461,7 @@ func printBanner(opt Options, cfg config.Config, l *listeners, a ivs.Account, cr
 		fmt.Fprintf(w, "  Ingest:       rtmps://%s/app/<stream key>\n", hp(p["rtmps"]))
 	}
 	if l.rtmp != nil {
-		fmt.Fprintf(w, "                rtmp://%s/app/<stream key>\n", hp(p["rtmp"]))
+		fmt.Fprintf(w, "                rtmp://%s/app/<stream key>  (channels with insecureIngest only)\n", hp(p["rtmp"]))
 	}
 	if l.srt != nil {
 		fmt.Fprintf(w, "                srt://%s?streamid=<stream key>\n", hp(p["srt"]))

@@ -41,9 +41,11 @@ func NewResourceID() string { return randomString(12, alnum) }
 // NewStreamID returns a stream id: "st-" and 23 alphanumerics.
 func NewStreamID() string { return "st-" + randomString(23, alnum) }
 
-// NewStreamKeyValue returns a stream key: sk_{region}_{12}_{30}.
+// NewStreamKeyValue returns a stream key: sk_{region}_{12}_{31}. IVS's
+// keys have 30 characters in the last group (250 bits in all); one more
+// makes 43 alphanumerics, 256 bits, and no client parses the groups.
 func NewStreamKeyValue(region string) string {
-	return "sk_" + region + "_" + randomString(12, alnum) + "_" + randomString(30, alnum)
+	return "sk_" + region + "_" + randomString(12, alnum) + "_" + randomString(31, alnum)
 }
 
 // NewSRTPassphrase returns an SRT passphrase (SRT accepts 10 to 79 characters).

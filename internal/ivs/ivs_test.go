@@ -53,7 +53,7 @@ func TestCreateChannelDefaultsAndIDs(t *testing.T) {
 	}
 	v := k.Value.Reveal()
 	parts := strings.Split(v, "_")
-	if len(parts) != 4 || parts[0] != "sk" || parts[1] != "us-east-1" || len(parts[2]) != 12 || len(parts[3]) != 30 {
+	if len(parts) != 4 || parts[0] != "sk" || parts[1] != "us-east-1" || len(parts[2]) != 12 || len(parts[3]) != 31 {
 		t.Errorf("stream key value %q", v)
 	}
 	if k.ChannelARN != c.ARN || !strings.Contains(k.ARN, ":stream-key/") {

@@ -29,6 +29,8 @@ type Service struct {
 	bg sync.WaitGroup
 	// channels caches channel reads (chancache.go).
 	channels channelCache
+	// keyDeleted cuts off the publisher of a channel whose key is deleted.
+	keyDeleted func(channelID string)
 }
 
 // SetLogger sets where the service logs background work.

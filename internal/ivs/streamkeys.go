@@ -57,8 +57,9 @@ func (s *Service) streamKey(ctx context.Context, field, arn string) (StreamKey, 
 	return k, nil
 }
 
-// DeleteStreamKey deletes a stream key. A publisher using it is not cut off
-// (as in IVS); it can't connect again.
+// DeleteStreamKey deletes a stream key. A publisher using it is cut off
+// through the hook set with OnStreamKeyDeleted: deleting (or rotating) a
+// leaked key must stop whoever holds it, not only their next attempt.
 func (s *Service) DeleteStreamKey(ctx context.Context, arn string) error {
 	k, err := s.streamKey(ctx, "arn", arn)
 	if err != nil {
@@ -67,8 +68,15 @@ func (s *Service) DeleteStreamKey(ctx context.Context, arn string) error {
 	if err := s.store.DeleteStreamKey(ctx, k.ID); err != nil {
 		return storeErr(err, "stream key", arn)
 	}
+	if s.keyDeleted != nil {
+		s.keyDeleted(k.ChannelID)
+	}
 	return nil
 }
+
+// OnStreamKeyDeleted sets what happens to a channel's publisher when its
+// stream key is deleted. Call it before serving requests.
+func (s *Service) OnStreamKeyDeleted(fn func(channelID string)) { s.keyDeleted = fn }
 
 // ListStreamKeys returns a page of a channel's stream keys.
 func (s *Service) ListStreamKeys(ctx context.Context, in ListStreamKeysInput) ([]StreamKey, string, error) {

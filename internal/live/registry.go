@@ -31,6 +31,15 @@ var (
 	ErrStopped = errors.New("live: stream stopped by StopStream")
 	// ErrShutdown is the cause of a cut-off by the server shutting down.
 	ErrShutdown = errors.New("live: server shutting down")
+	// ErrInsecure refuses plain RTMP or unencrypted SRT on a channel whose
+	// insecureIngest is false, as IVS does.
+	ErrInsecure = errors.New("live: the channel takes only secure ingest (RTMPS, encrypted SRT or WHIP); set insecureIngest to allow RTMP and unencrypted SRT")
+	// ErrThrottled refuses a source address that sent too many unknown
+	// stream keys lately, without looking the key up.
+	ErrThrottled = errors.New("live: too many unknown stream keys from this address; try again later")
+	// ErrKeyDeleted is the cause of a cut-off by the deletion of the
+	// stream key the publisher used.
+	ErrKeyDeleted = errors.New("live: stream key deleted")
 )
 
 // Sessions is what the registry needs of the IVS service: key lookup and
@@ -51,7 +60,10 @@ type Consumer interface {
 // ConnInfo describes a publisher's connection, for logs and session events.
 type ConnInfo struct {
 	Protocol string // rtmp, rtmps, srt, whip
-	Remote   string
+	Remote   string // host:port
+	// Secure is true when the stream key and media travel encrypted
+	// (RTMPS, SRT with a passphrase, WHIP's DTLS-SRTP).
+	Secure bool
 }
 
 // Stream is a channel that is live.
@@ -115,6 +127,7 @@ type Registry struct {
 	log       *slog.Logger
 	consumers []Consumer
 	admit     func(ctx context.Context, c ivs.Channel) error
+	failures  *failureLimiter
 
 	mu         sync.Mutex
 	publishers map[string]*Publisher // by channel id
@@ -123,7 +136,8 @@ type Registry struct {
 
 // New returns an empty registry.
 func New(sessions Sessions, log *slog.Logger) *Registry {
-	return &Registry{sessions: sessions, log: log.With("component", "live"), publishers: make(map[string]*Publisher)}
+	return &Registry{sessions: sessions, log: log.With("component", "live"), publishers: make(map[string]*Publisher),
+		failures: newFailureLimiter(keyFailureBurst, keyFailureEvery)}
 }
 
 // AddConsumer registers a consumer for streams that start after the call.
@@ -139,13 +153,25 @@ func (r *Registry) SetAdmission(admit func(ctx context.Context, c ivs.Channel) e
 // Claim authenticates a stream key and reserves its channel for the caller,
 // who must Close the returned publisher. A second publisher on a channel gets
 // ErrChannelBusy; the first is not disturbed.
+//
+// An address that sent too many unknown keys lately gets ErrThrottled
+// before any lookup; a channel that takes secure ingest only refuses an
+// insecure connection with ErrInsecure.
 func (r *Registry) Claim(ctx context.Context, streamKey string, conn ConnInfo) (*Publisher, error) {
+	host := hostOf(conn.Remote)
+	if !r.failures.allowed(host) {
+		return nil, ErrThrottled
+	}
 	ch, err := r.sessions.ResolveStreamKey(ctx, streamKey)
 	if errors.Is(err, ivs.ErrUnknownStreamKey) {
+		r.failures.fail(host)
 		return nil, ErrUnknownKey
 	}
 	if err != nil {
 		return nil, fmt.Errorf("live: resolve stream key: %w", err)
+	}
+	if !conn.Secure && !ch.InsecureIngest {
+		return nil, ErrInsecure
 	}
 	if r.admit != nil {
 		if err := r.admit(ctx, ch); err != nil {
@@ -201,6 +227,17 @@ func (r *Registry) Stop(channelID string) error {
 	}
 	p.cut(ErrStopped)
 	return nil
+}
+
+// Disconnect cuts the publisher of a channel off with cause, if it has one
+// (live or still starting).
+func (r *Registry) Disconnect(channelID string, cause error) {
+	r.mu.Lock()
+	p, ok := r.publishers[channelID]
+	r.mu.Unlock()
+	if ok {
+		p.cut(cause)
+	}
 }
 
 // Close cuts every publisher off and refuses new ones. It waits until every

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -56,8 +57,9 @@ func (c *fakeConsumer) Attach(*Stream) func() {
 
 func newRegistry() (*Registry, *fakeSessions, *fakeConsumer) {
 	f := &fakeSessions{keys: map[string]ivs.Channel{
-		"key-a": {ID: "a", ARN: "arn:a"},
-		"key-b": {ID: "b", ARN: "arn:b"},
+		"key-a": {ID: "a", ARN: "arn:a", InsecureIngest: true},
+		"key-b": {ID: "b", ARN: "arn:b", InsecureIngest: true},
+		"key-s": {ID: "s", ARN: "arn:s"}, // secure ingest only
 	}}
 	r := New(f, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	c := &fakeConsumer{}
@@ -172,5 +174,87 @@ func TestRegistryClose(t *testing.T) {
 	}
 	if _, err := r.Claim(ctx, "key-b", ConnInfo{}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("claim after close: %v", err)
+	}
+}
+
+func TestSecureIngestOnly(t *testing.T) {
+	t.Parallel()
+	r, _, _ := newRegistry()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		conn ConnInfo
+		want error
+	}{
+		{ConnInfo{Protocol: "rtmp", Remote: "192.0.2.1:1"}, ErrInsecure},
+		{ConnInfo{Protocol: "srt", Remote: "192.0.2.1:1"}, ErrInsecure},
+		{ConnInfo{Protocol: "rtmps", Remote: "192.0.2.1:1", Secure: true}, nil},
+	} {
+		p, err := r.Claim(ctx, "key-s", tc.conn)
+		if !errors.Is(err, tc.want) {
+			t.Fatalf("%s: %v, want %v", tc.conn.Protocol, err, tc.want)
+		}
+		if p != nil {
+			p.Close()
+		}
+	}
+}
+
+func TestUnknownKeysThrottledPerAddress(t *testing.T) {
+	t.Parallel()
+	r, _, _ := newRegistry()
+	now := time.Unix(1e9, 0)
+	r.failures.now = func() time.Time { return now }
+	ctx := context.Background()
+	scanner := ConnInfo{Protocol: "rtmp", Remote: "198.51.100.7:4000"}
+	for i := range keyFailureBurst {
+		if _, err := r.Claim(ctx, "guess", scanner); !errors.Is(err, ErrUnknownKey) {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	// Over budget: refused without a lookup, even with a good key.
+	if _, err := r.Claim(ctx, "key-a", scanner); !errors.Is(err, ErrThrottled) {
+		t.Fatalf("over budget: %v", err)
+	}
+	// Another address is not affected.
+	p, err := r.Claim(ctx, "key-a", ConnInfo{Protocol: "rtmp", Remote: "198.51.100.8:4000"})
+	if err != nil {
+		t.Fatalf("other address: %v", err)
+	}
+	p.Close()
+	// The budget refills.
+	now = now.Add(keyFailureEvery)
+	if _, err := r.Claim(ctx, "guess", scanner); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("after refill: %v", err)
+	}
+}
+
+func TestFailureTableBounded(t *testing.T) {
+	t.Parallel()
+	l := newFailureLimiter(2, time.Minute)
+	for i := range maxFailureEntries + 10 {
+		l.fail(strconv.Itoa(i))
+	}
+	if n := len(l.buckets); n > maxFailureEntries {
+		t.Fatalf("%d entries", n)
+	}
+}
+
+func TestDisconnect(t *testing.T) {
+	t.Parallel()
+	r, _, _ := newRegistry()
+	p, err := r.Claim(context.Background(), "key-a", ConnInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	r.Disconnect("b", ErrKeyDeleted) // not claimed: nothing happens
+	r.Disconnect("a", ErrKeyDeleted)
+	select {
+	case <-p.Done():
+	default:
+		t.Fatal("not cut off")
+	}
+	if !errors.Is(p.Cause(), ErrKeyDeleted) {
+		t.Fatalf("cause %v", p.Cause())
 	}
 }

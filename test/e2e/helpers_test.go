@@ -19,6 +19,9 @@ func createChannel(t *testing.T, c *ivs.Client, name string, typ types.ChannelTy
 	t.Helper()
 	out, err := c.CreateChannel(harness.Context(t, 10*time.Second), &ivs.CreateChannelInput{
 		Name: aws.String(name), Type: typ, LatencyMode: latency,
+		// The tests publish over plain RTMP and SRT, as users may on a
+		// channel that allows it.
+		InsecureIngest: true,
 	})
 	if err != nil {
 		t.Fatalf("CreateChannel: %v", err)

@@ -59,7 +59,7 @@ func TestRecordLocal(t *testing.T) {
 		return nil
 	})
 	out, err := c.CreateChannel(ctx, &ivs.CreateChannelInput{Name: aws.String("recorded"), Type: types.ChannelTypeBasicChannelType,
-		RecordingConfigurationArn: rc.RecordingConfiguration.Arn})
+		RecordingConfigurationArn: rc.RecordingConfiguration.Arn, InsecureIngest: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,8 @@ func TestRecordS3(t *testing.T) {
 	channels := map[types.ChannelType]*types.Channel{}
 	var pubs []*harness.Process
 	for typ, size := range map[types.ChannelType]string{types.ChannelTypeStandardChannelType: "854x480", types.ChannelTypeBasicChannelType: "640x360"} {
-		out, err := c.CreateChannel(ctx, &ivs.CreateChannelInput{Type: typ, RecordingConfigurationArn: rc.RecordingConfiguration.Arn})
+		out, err := c.CreateChannel(ctx, &ivs.CreateChannelInput{Type: typ, RecordingConfigurationArn: rc.RecordingConfiguration.Arn,
+			InsecureIngest: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -372,7 +373,7 @@ func TestRecordReconnectWindow(t *testing.T) {
 		return nil
 	})
 	out, err := c.CreateChannel(ctx, &ivs.CreateChannelInput{Type: types.ChannelTypeBasicChannelType,
-		RecordingConfigurationArn: rc.RecordingConfiguration.Arn})
+		RecordingConfigurationArn: rc.RecordingConfiguration.Arn, InsecureIngest: true})
 	if err != nil {
 		t.Fatal(err)
 	}

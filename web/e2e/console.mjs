@@ -109,6 +109,7 @@ try {
   await page.selectOption("#new-type", "BASIC");
   await page.selectOption("#new-latency", "LOW");
   await page.fill("#new-tags", "team=video");
+  await page.check("#new-insecure");
   await page.waitForFunction(() => document.querySelectorAll("#new-recording option").length > 1);
   await page.selectOption("#new-recording", { label: "browser-rec → browser-rec" });
   await page.click("text=Create channel >> nth=-1");

@@ -54,6 +54,7 @@ func (c *conn) run(ctx context.Context) {
 			c.log.Warn("publisher disconnected", attrReason, err.Error())
 		}
 	case errors.Is(err, live.ErrUnknownKey), errors.Is(err, live.ErrChannelBusy), errors.Is(err, live.ErrRefused),
+		errors.Is(err, live.ErrInsecure), errors.Is(err, live.ErrThrottled),
 		errors.Is(err, live.ErrClosed), errors.Is(err, errPlayRefused),
 		errors.Is(err, errBadApp), errors.Is(err, errBadKeyShape), errors.Is(err, errNoURL),
 		errors.Is(err, errNoVideo):

@@ -47,12 +47,18 @@ type env struct {
 
 func newEnv(t *testing.T, tweak func(*Server)) *env {
 	t.Helper()
+	return newEnvWith(t, livetest.Sessions{}, "rtmp", tweak)
+}
+
+// newEnvWith is newEnv with the registry's channel and the server's protocol.
+func newEnvWith(t *testing.T, sessions livetest.Sessions, protocol string, tweak func(*Server)) *env {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	e := &env{
-		reg:      live.New(livetest.Sessions{}, log),
+		reg:      live.New(sessions, log),
 		attached: make(chan attachment, 4),
 		claims:   make(chan string, 16),
 		served:   make(chan error, 1),
@@ -62,7 +68,7 @@ func newEnv(t *testing.T, tweak func(*Server)) *env {
 		e.claims <- key
 		return e.reg.Claim(ctx, key, conn)
 	}}
-	e.srv = New(Config{Registry: fr, Log: log, Protocol: "rtmp", ReadTimeout: 5 * time.Second})
+	e.srv = New(Config{Registry: fr, Log: log, Protocol: protocol, ReadTimeout: 5 * time.Second})
 	if tweak != nil {
 		tweak(e.srv)
 	}

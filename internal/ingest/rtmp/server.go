@@ -204,7 +204,7 @@ func (s *Server) handle(nc net.Conn) {
 		srv:  s,
 		nc:   nc,
 		log:  s.log.With(attrRemote, nc.RemoteAddr().String()),
-		info: live.ConnInfo{Protocol: s.protocol, Remote: nc.RemoteAddr().String()},
+		info: live.ConnInfo{Protocol: s.protocol, Remote: nc.RemoteAddr().String(), Secure: s.protocol == "rtmps"},
 	}
 	c.run(s.ctx)
 }

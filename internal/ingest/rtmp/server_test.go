@@ -16,6 +16,7 @@ import (
 	rtmpcodecs "github.com/bluenviron/gortmplib/pkg/codecs"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 
+	"github.com/onair-video/onair/internal/live/livetest"
 	"github.com/onair-video/onair/internal/stream"
 	"github.com/onair-video/onair/internal/stream/streamtest"
 )
@@ -398,4 +399,25 @@ func TestCloseLeavesNothing(t *testing.T) {
 	streamtest.Eventually(t, 5*time.Second, "goroutines back to baseline", func() bool {
 		return runtime.NumGoroutine() <= base
 	})
+}
+
+// A channel without insecureIngest refuses plain RTMP after the key lookup
+// and takes RTMPS (the protocol label is what the listener's TLS sets).
+func TestSecureOnlyChannel(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	plain := newEnvWith(t, livetest.Sessions{SecureOnly: true}, "rtmp", nil)
+	if c, err := plain.dial(ctx, "/app", testKey, true); err == nil {
+		c.Close()
+		t.Fatal("plain RTMP accepted")
+	} else if !strings.Contains(err.Error(), "NetStream.Publish.Unauthorized") {
+		t.Fatalf("client error %q", err)
+	}
+	secure := newEnvWith(t, livetest.Sessions{SecureOnly: true}, "rtmps", nil)
+	c, err := secure.dial(ctx, "/app", testKey, true)
+	if err != nil {
+		t.Fatalf("rtmps refused: %v", err)
+	}
+	c.Close()
 }

@@ -47,8 +47,10 @@ func rejection(err error) gosrt.RejectionReason {
 		return gosrt.REJX_UNAUTHORIZED
 	case errors.Is(err, live.ErrChannelBusy):
 		return gosrt.REJX_CONFLICT
-	case errors.Is(err, live.ErrRefused):
+	case errors.Is(err, live.ErrRefused), errors.Is(err, live.ErrThrottled):
 		return gosrt.REJX_OVERLOAD
+	case errors.Is(err, live.ErrInsecure):
+		return gosrt.REJX_FORBIDDEN
 	case errors.Is(err, live.ErrClosed):
 		return gosrt.REJ_CLOSE
 	case errors.Is(err, errBadSecret):
@@ -116,7 +118,7 @@ func (s *Server) admit(req gosrt.ConnRequest, remote string) (*live.Publisher, e
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, claimTimeout)
 	defer cancel()
-	pub, err := s.reg.Claim(ctx, key, live.ConnInfo{Protocol: "srt", Remote: remote})
+	pub, err := s.reg.Claim(ctx, key, live.ConnInfo{Protocol: "srt", Remote: remote, Secure: req.IsEncrypted()})
 	if err != nil {
 		return nil, fmt.Errorf("srt: claim: %w", err)
 	}

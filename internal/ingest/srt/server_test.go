@@ -34,9 +34,14 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, livetest.Sessions{SRTPassphrase: testPassphrase})
+}
+
+func newEnvWith(t *testing.T, sessions livetest.Sessions) *env {
+	t.Helper()
 	log := streamtest.Log()
 	capture := livetest.NewCapture(4)
-	e := &env{reg: live.New(livetest.Sessions{SRTPassphrase: testPassphrase}, log), attached: capture.C}
+	e := &env{reg: live.New(sessions, log), attached: capture.C}
 	e.reg.AddConsumer(capture)
 	e.srv = New(Config{Registry: e.reg, Log: log})
 	ln, err := gosrt.Listen("srt", "127.0.0.1:0", ListenConfig())
@@ -202,4 +207,23 @@ func TestRefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A channel without insecureIngest takes encrypted SRT only.
+func TestSecureOnlyChannel(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, livetest.Sessions{SRTPassphrase: testPassphrase, SecureOnly: true})
+	conn, err := e.dial(testKey, "")
+	if err == nil {
+		conn.Close()
+		t.Fatal("unencrypted caller accepted")
+	}
+	if want := "REJECT (" + strconv.FormatUint(uint64(gosrt.REJX_FORBIDDEN), 32) + ")"; !strings.Contains(err.Error(), want) {
+		t.Fatalf("%v, want %s", err, want)
+	}
+	conn, err = e.dial(testKey, testPassphrase)
+	if err != nil {
+		t.Fatalf("encrypted caller refused: %v", err)
+	}
+	conn.Close()
 }

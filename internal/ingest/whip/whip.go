@@ -109,6 +109,8 @@ func refusal(err error) error {
 		return &webrtc.HTTPError{Status: http.StatusUnauthorized, Msg: "unknown stream key"}
 	case errors.Is(err, live.ErrChannelBusy):
 		return &webrtc.HTTPError{Status: http.StatusConflict, Msg: "the channel already has a publisher"}
+	case errors.Is(err, live.ErrThrottled):
+		return &webrtc.HTTPError{Status: http.StatusTooManyRequests, Msg: "too many unknown stream keys from this address; try again later"}
 	case errors.Is(err, live.ErrRefused):
 		return &webrtc.HTTPError{Status: http.StatusForbidden, Msg: strings.TrimPrefix(err.Error(), "live: ")}
 	case errors.Is(err, live.ErrClosed):
@@ -138,7 +140,7 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), claimTimeout)
-	pub, err := s.reg.Claim(ctx, key, live.ConnInfo{Protocol: "whip", Remote: remote})
+	pub, err := s.reg.Claim(ctx, key, live.ConnInfo{Protocol: "whip", Remote: remote, Secure: true})
 	cancel()
 	if err != nil {
 		err = refusal(err)

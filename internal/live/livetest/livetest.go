@@ -19,8 +19,12 @@ const (
 )
 
 // Sessions is live.Sessions with one LOW latency channel and its key.
-// SRTPassphrase is the channel's SRT passphrase.
-type Sessions struct{ SRTPassphrase string }
+// SRTPassphrase is the channel's SRT passphrase; SecureOnly makes it a
+// channel without insecureIngest.
+type Sessions struct {
+	SRTPassphrase string
+	SecureOnly    bool
+}
 
 // ResolveStreamKey implements live.Sessions.
 func (s Sessions) ResolveStreamKey(_ context.Context, value string) (ivs.Channel, error) {
@@ -28,7 +32,7 @@ func (s Sessions) ResolveStreamKey(_ context.Context, value string) (ivs.Channel
 		return ivs.Channel{}, ivs.ErrUnknownStreamKey
 	}
 	return ivs.Channel{ID: ChannelID, ARN: "arn:aws:ivs:us-east-1:123456789012:channel/" + ChannelID,
-		LatencyMode: ivs.LatencyLow, SRT: ivs.SRT{Passphrase: s.SRTPassphrase}}, nil
+		LatencyMode: ivs.LatencyLow, SRT: ivs.SRT{Passphrase: s.SRTPassphrase}, InsecureIngest: !s.SecureOnly}, nil
 }
 
 // StartStreamSession implements live.Sessions.

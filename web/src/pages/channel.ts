@@ -75,7 +75,10 @@ export function channelPage(ctx: Ctx, main: HTMLElement, id: string): void {
       h("h2", {}, "Stream configuration"),
       h("dl", {},
         h("dt", {}, "Ingest server (RTMPS)"), h("dd", {}, copyable(`rtmps://${host}/app/`, "ingest-rtmps")),
-        h("dt", {}, "Ingest server (RTMP)"), h("dd", {}, copyable(`rtmp://${hostOnly}:${ctx.cfg.rtmpPort}/app/`, "ingest-rtmp")),
+        // Plain RTMP is refused unless the channel allows insecure ingest, as on IVS.
+        ...(c.insecureIngest ? [
+          h("dt", {}, "Ingest server (RTMP)"), h("dd", {}, copyable(`rtmp://${hostOnly}:${ctx.cfg.rtmpPort}/app/`, "ingest-rtmp")),
+        ] : []),
         ...(c.srt?.endpoint ? [
           h("dt", {}, "Ingest server (SRT)"), h("dd", {}, copyable(`srt://${c.srt.endpoint}`, "ingest-srt")),
           h("dt", {}, "SRT passphrase"), h("dd", {}, copyable(c.srt.passphrase ?? "", "srt-passphrase", true)),
@@ -110,6 +113,7 @@ export function channelPage(ctx: Ctx, main: HTMLElement, id: string): void {
     const type = h("select", { id: "edit-type" }, ...["STANDARD", "BASIC"].map((t) => h("option", { value: t, selected: c.type === t }, t)));
     const latency = h("select", { id: "edit-latency" }, ...["LOW", "NORMAL"].map((t) => h("option", { value: t, selected: c.latencyMode === t }, t)));
     const authorized = h("input", { id: "edit-authorized", type: "checkbox", checked: !!c.authorized });
+    const insecure = h("input", { id: "edit-insecure", type: "checkbox", checked: !!c.insecureIngest });
     const recording = h("select", { id: "edit-recording" }, h("option", { value: "" }, "None"));
     fillRecordingSelect(ctx.ivs, recording, c.recordingConfigurationArn ?? "").catch(() => undefined);
     const msg = h("p", { class: "error", role: "alert" });
@@ -122,8 +126,9 @@ export function channelPage(ctx: Ctx, main: HTMLElement, id: string): void {
       try {
         channel = (await ctx.ivs.send(new UpdateChannelCommand({
           arn, name: name.value.trim(), type: type.value as "STANDARD", latencyMode: latency.value as "LOW",
-          authorized: authorized.checked, recordingConfigurationArn: recording.value,
+          authorized: authorized.checked, insecureIngest: insecure.checked, recordingConfigurationArn: recording.value,
         }))).channel;
+        await drawConfig();
         title.textContent = channel?.name || id;
         msg.textContent = "Saved.";
         msg.className = "ok";
@@ -137,6 +142,7 @@ export function channelPage(ctx: Ctx, main: HTMLElement, id: string): void {
         h("label", { for: "edit-type" }, "Type"), type,
         h("label", { for: "edit-latency" }, "Latency"), latency,
         h("label", { for: "edit-authorized" }, "Private playback"), authorized,
+        h("label", { for: "edit-insecure" }, "Insecure ingest (RTMP)"), insecure,
         h("label", { for: "edit-recording" }, "Record to"), recording),
       msg,
       h("div", { class: "actions" },

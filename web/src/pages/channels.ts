@@ -110,6 +110,7 @@ function createForm(ctx: Ctx): HTMLElement {
   const latency = h("select", { id: "new-latency", name: "latency" },
     h("option", { value: "LOW" }, "LOW (LL-HLS)"), h("option", { value: "NORMAL" }, "NORMAL (HLS)"));
   const authorized = h("input", { id: "new-authorized", type: "checkbox", name: "authorized" });
+  const insecure = h("input", { id: "new-insecure", type: "checkbox", name: "insecure" });
   const tags = h("textarea", { id: "new-tags", name: "tags", rows: 2, placeholder: "team=video\nenv=prod" });
   const recording = h("select", { id: "new-recording", name: "recording" }, h("option", { value: "" }, "None"));
   fillRecordingSelect(ctx.ivs, recording).catch(() => undefined);
@@ -134,6 +135,7 @@ function createForm(ctx: Ctx): HTMLElement {
         type: type.value as "STANDARD" | "BASIC",
         latencyMode: latency.value as "LOW" | "NORMAL",
         authorized: authorized.checked || undefined,
+        insecureIngest: insecure.checked || undefined,
         recordingConfigurationArn: recording.value || undefined,
         tags: Object.keys(tagMap).length ? tagMap : undefined,
       }));
@@ -150,6 +152,7 @@ function createForm(ctx: Ctx): HTMLElement {
       h("label", { for: "new-type" }, "Type"), type,
       h("label", { for: "new-latency" }, "Latency"), latency,
       h("label", { for: "new-authorized" }, "Private playback"), h("span", {}, authorized, " viewers need a signed token"),
+      h("label", { for: "new-insecure" }, "Insecure ingest"), h("span", {}, insecure, " also accept plain RTMP and unencrypted SRT"),
       h("label", { for: "new-recording" }, "Record to"), recording,
       h("label", { for: "new-tags" }, "Tags"), tags,
     ),
