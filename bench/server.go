@@ -104,7 +104,9 @@ func startOnair(bin string) (server, error) {
 	}
 	p, err := startProc(dir, bin, "serve", "--data-dir", dir, "--http-addr", "127.0.0.1:0", "--rtmp-addr", "127.0.0.1:0",
 		"--rtmps-addr", "127.0.0.1:0", "--srt-addr", "127.0.0.1:0", "--webrtc-udp-addr", "127.0.0.1:0",
-		"--webrtc-tcp-addr", "127.0.0.1:0", "--log-level", "warn", "--pprof-addr", pprofAddr)
+		"--webrtc-tcp-addr", "127.0.0.1:0", "--log-level", "warn", "--pprof-addr", pprofAddr,
+		// The API phase measures throughput from one address.
+		"--api-rate-limit", "0")
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/ratelimit"
 )
 
 // MaxBodyBytes bounds a request body. IVS inputs are small (the largest,
@@ -48,6 +49,9 @@ type Config struct {
 	Metrics Metrics
 	// Events streams the event log as SSE at GET /v1/events; nil: 404.
 	Events http.Handler
+	// RateLimit is the requests a second one client address may make,
+	// with bursts of twice that; 0 is no limit.
+	RateLimit float64
 }
 
 // Metrics is what the API needs of the session tracker; *session.Tracker
@@ -70,6 +74,8 @@ type API struct {
 	viewers   func(channelID string) int
 	metrics   Metrics
 	events    http.Handler
+	// limits is a request budget per client address; nil: no limit.
+	limits *ratelimit.Table
 }
 
 // New returns an API. It starts nothing.
@@ -94,6 +100,9 @@ func New(cfg Config) *API {
 	}
 	for _, op := range operations() {
 		a.ops[op.Name] = op
+	}
+	if cfg.RateLimit > 0 {
+		a.limits = ratelimit.PerSecond(cfg.RateLimit, max(10, int(2*cfg.RateLimit)))
 	}
 	return a
 }
@@ -132,7 +141,15 @@ func (a *API) run(w http.ResponseWriter, r *http.Request, name string, fn func(h
 	start := a.now()
 	reqID := newRequestID()
 	w.Header().Set("x-amzn-RequestId", reqID)
-	status, err := fn(w, r)
+	var status int
+	var err error
+	// Counted before the signature is checked: a flood of unsigned or
+	// badly signed requests is as costly as a signed one.
+	if a.limits != nil && !a.limits.Allow(ratelimit.Host(r.RemoteAddr)) {
+		err = &ivs.Error{Code: ivs.CodeThrottling, Message: "Rate exceeded: too many requests from this client address"}
+	} else {
+		status, err = fn(w, r)
+	}
 	if err != nil {
 		// The error table alone decides the status of a failure.
 		we, internal := toWire(err)
@@ -140,6 +157,11 @@ func (a *API) run(w http.ResponseWriter, r *http.Request, name string, fn func(h
 		log := a.log.With("op", name, "request_id", reqID, "status", we.status, "duration", a.now().Sub(start))
 		if internal {
 			log.Error("request failed", "err", err)
+			return
+		}
+		if we.code == string(ivs.CodeThrottling) {
+			// A flood must not become a flood of log lines.
+			log.Debug("request refused", "code", we.code)
 			return
 		}
 		log.Info("request refused", "code", we.code, "msg", we.message)

@@ -43,6 +43,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with tweak applied to the API's Config.
+func newEnvWith(t *testing.T, tweak func(*Config)) *env {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, t.TempDir())
 	if err != nil {
@@ -60,12 +66,16 @@ func newEnv(t *testing.T) *env {
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	New(Config{
+	cfg := Config{
 		Service: svc, Live: reg, Account: acct, Log: log,
 		Endpoints: func(*http.Request) ivs.Endpoints {
 			return ivs.Endpoints{Host: "media.example", HTTPPort: 8080, RTMPSPort: 1936, RTMPPort: 1935, Region: testRegion, Account: acct.ID}
 		},
-	}).Register(mux)
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	New(cfg).Register(mux)
 	e := &env{t: t, svc: svc, store: st, reg: reg, account: acct, srv: srv}
 	e.client = e.clientWith(acct.AccessKeyID, acct.SecretAccessKey.Reveal())
 	return e
@@ -94,7 +104,7 @@ func (e *env) createChannel(name string) (types.Channel, types.StreamKey) {
 func (e *env) goLive(key string) *live.Publisher {
 	e.t.Helper()
 	ctx := context.Background()
-	pub, err := e.reg.Claim(ctx, key, live.ConnInfo{Protocol: "rtmp", Remote: "127.0.0.1:1"})
+	pub, err := e.reg.Claim(ctx, key, live.ConnInfo{Protocol: "rtmps", Remote: "127.0.0.1:1", Secure: true})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -549,5 +559,34 @@ func TestCompatDoc(t *testing.T) {
 	}
 	if n := len(operations()); n != 40 {
 		t.Fatalf("%d operations, IVS has 40", n)
+	}
+}
+
+// A client over its request budget gets ThrottlingException (429), which
+// the SDK's retryer backs off from; a badly signed flood is counted too.
+func TestRateLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, func(c *Config) { c.RateLimit = 5 }) // bursts of 10
+	ctx := context.Background()
+	bad := e.clientWith(e.account.AccessKeyID, "wrong-secret")
+	for range 10 {
+		_, err := bad.ListChannels(ctx, &sdk.ListChannelsInput{})
+		if code := sdkCode(t, err); code != "InvalidSignatureException" {
+			t.Fatalf("bad signature: %s", code)
+		}
+	}
+	_, err := e.client.ListChannels(ctx, &sdk.ListChannelsInput{})
+	var re *awshttp.ResponseError
+	if code := sdkCode(t, err); code != "ThrottlingException" || !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusTooManyRequests {
+		t.Fatalf("over budget: %v", err)
+	}
+	// The SDK's standard retryer waits and gets through.
+	retrying := sdk.New(sdk.Options{
+		Region: testRegion, BaseEndpoint: aws.String(e.srv.URL),
+		Credentials: credentials.NewStaticCredentialsProvider(e.account.AccessKeyID, e.account.SecretAccessKey.Reveal(), ""),
+		RetryMaxAttempts: 10,
+	})
+	if _, err := retrying.ListChannels(ctx, &sdk.ListChannelsInput{}); err != nil {
+		t.Fatalf("with retries: %v", err)
 	}
 }

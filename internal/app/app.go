@@ -189,7 +189,7 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	}
 	mux := http.NewServeMux()
 	api.New(api.Config{Service: svc, Live: registry, Account: account, Endpoints: endpoints, Log: log,
-		Viewers: viewers, Metrics: tracker, Events: events.NewSSE(bgCtx, store, bus, log)}).Register(mux)
+		Viewers: viewers, Metrics: tracker, Events: events.NewSSE(bgCtx, store, bus, log), RateLimit: cfg.APIRateLimit}).Register(mux)
 	// Methods are named so the patterns don't conflict with "GET /"; HEAD
 	// rides on GET, OPTIONS answers CORS preflights.
 	mux.Handle("GET /api/video/v1/", hlsSrv)

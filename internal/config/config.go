@@ -57,6 +57,9 @@ type Config struct {
 	EnforceLimits bool
 	// InputHoursQuota is the account's monthly input-hours quota; 0 is none.
 	InputHoursQuota float64
+	// APIRateLimit is the API requests a second one client address may
+	// make (twice that in a burst); 0 is no limit.
+	APIRateLimit float64
 	// StatsDownsampleAfter is how long after its end a session keeps its
 	// per-second metrics before they are merged into one-minute points.
 	StatsDownsampleAfter time.Duration
@@ -241,6 +244,10 @@ var options = []option{
 		func() (func(*Config, string) error, func(*Config) string) {
 			return number(func(c *Config) *float64 { return &c.InputHoursQuota })
 		}),
+	opt("api-rate-limit", "50", "API requests a second one client address may make, with bursts of twice that; more get ThrottlingException (the SDKs back off and retry); 0 is no limit",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return number(func(c *Config) *float64 { return &c.APIRateLimit })
+		}),
 	opt("stats-downsample-after", "168h", "age (after its end) at which a session's per-second metrics are merged into one-minute points",
 		func() (func(*Config, string) error, func(*Config) string) {
 			return dur(func(c *Config) *time.Duration { return &c.StatsDownsampleAfter })
@@ -417,6 +424,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ThumbnailInterval != 0 && (c.ThumbnailInterval < time.Second || c.ThumbnailInterval > time.Hour) {
 		errs = append(errs, fmt.Errorf("--thumbnail-interval %s: want 0 (off) or 1s to 1h", c.ThumbnailInterval))
+	}
+	if c.APIRateLimit < 0 {
+		errs = append(errs, fmt.Errorf("--api-rate-limit %g: want 0 (none) or more", c.APIRateLimit))
 	}
 	if c.InputHoursQuota < 0 {
 		errs = append(errs, fmt.Errorf("--input-hours-quota %g: want 0 (none) or more", c.InputHoursQuota))

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/ratelimit"
 	"github.com/onair-video/onair/internal/stream"
 )
 
@@ -127,7 +128,8 @@ type Registry struct {
 	log       *slog.Logger
 	consumers []Consumer
 	admit     func(ctx context.Context, c ivs.Channel) error
-	failures  *failureLimiter
+	// failures counts unknown keys per source address.
+	failures *ratelimit.Table
 
 	mu         sync.Mutex
 	publishers map[string]*Publisher // by channel id
@@ -137,7 +139,7 @@ type Registry struct {
 // New returns an empty registry.
 func New(sessions Sessions, log *slog.Logger) *Registry {
 	return &Registry{sessions: sessions, log: log.With("component", "live"), publishers: make(map[string]*Publisher),
-		failures: newFailureLimiter(keyFailureBurst, keyFailureEvery)}
+		failures: ratelimit.New(keyFailureBurst, keyFailureEvery)}
 }
 
 // AddConsumer registers a consumer for streams that start after the call.
@@ -158,13 +160,13 @@ func (r *Registry) SetAdmission(admit func(ctx context.Context, c ivs.Channel) e
 // before any lookup; a channel that takes secure ingest only refuses an
 // insecure connection with ErrInsecure.
 func (r *Registry) Claim(ctx context.Context, streamKey string, conn ConnInfo) (*Publisher, error) {
-	host := hostOf(conn.Remote)
-	if !r.failures.allowed(host) {
+	host := ratelimit.Host(conn.Remote)
+	if !r.failures.Has(host) {
 		return nil, ErrThrottled
 	}
 	ch, err := r.sessions.ResolveStreamKey(ctx, streamKey)
 	if errors.Is(err, ivs.ErrUnknownStreamKey) {
-		r.failures.fail(host)
+		r.failures.Allow(host)
 		return nil, ErrUnknownKey
 	}
 	if err != nil {

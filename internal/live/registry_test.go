@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -203,7 +202,7 @@ func TestUnknownKeysThrottledPerAddress(t *testing.T) {
 	t.Parallel()
 	r, _, _ := newRegistry()
 	now := time.Unix(1e9, 0)
-	r.failures.now = func() time.Time { return now }
+	r.failures.Now = func() time.Time { return now }
 	ctx := context.Background()
 	scanner := ConnInfo{Protocol: "rtmp", Remote: "198.51.100.7:4000"}
 	for i := range keyFailureBurst {
@@ -225,17 +224,6 @@ func TestUnknownKeysThrottledPerAddress(t *testing.T) {
 	now = now.Add(keyFailureEvery)
 	if _, err := r.Claim(ctx, "guess", scanner); !errors.Is(err, ErrUnknownKey) {
 		t.Fatalf("after refill: %v", err)
-	}
-}
-
-func TestFailureTableBounded(t *testing.T) {
-	t.Parallel()
-	l := newFailureLimiter(2, time.Minute)
-	for i := range maxFailureEntries + 10 {
-		l.fail(strconv.Itoa(i))
-	}
-	if n := len(l.buckets); n > maxFailureEntries {
-		t.Fatalf("%d entries", n)
 	}
 }
 
