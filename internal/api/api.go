@@ -52,6 +52,15 @@ type Config struct {
 	// RateLimit is the requests a second one client address may make,
 	// with bursts of twice that; 0 is no limit.
 	RateLimit float64
+	// Playback seals playback session credentials for the console's
+	// preview of private channels; nil: the extension answers 404.
+	Playback Sealer
+}
+
+// Sealer issues playback session credentials; *playback.Authorizer
+// implements it.
+type Sealer interface {
+	Seal(ctx context.Context, channelID string, lifetime time.Duration) (string, error)
 }
 
 // Metrics is what the API needs of the session tracker; *session.Tracker
@@ -75,7 +84,8 @@ type API struct {
 	metrics   Metrics
 	events    http.Handler
 	// limits is a request budget per client address; nil: no limit.
-	limits *ratelimit.Table
+	limits   *ratelimit.Table
+	playback Sealer
 }
 
 // New returns an API. It starts nothing.
@@ -94,6 +104,7 @@ func New(cfg Config) *API {
 		viewers:   cfg.Viewers,
 		metrics:   cfg.Metrics,
 		events:    cfg.Events,
+		playback:  cfg.Playback,
 	}
 	if a.viewers == nil {
 		a.viewers = func(string) int { return 0 }

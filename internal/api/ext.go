@@ -28,6 +28,7 @@ func (a *API) registerExtensions(mux *http.ServeMux) {
 	ext("GET /v1/channels/{channelId}/sessions/{streamId}/metrics", "GetStreamSessionMetrics", a.sessionMetrics)
 	ext("GET /v1/channels", "GetChannelInfo", a.channelInfo)
 	ext("GET /v1/usage", "GetUsage", a.usage)
+	ext("GET /v1/channels/{channelId}/playback-token", "GetPlaybackToken", a.playbackToken)
 	ext("GET /v1/events", "StreamEvents", func(w http.ResponseWriter, r *http.Request) (int, error) {
 		if a.events == nil {
 			return 0, &ivs.Error{Code: ivs.CodeResourceNotFound, Message: "the event stream is not enabled"}
@@ -249,4 +250,31 @@ func (a *API) channelInfo(w http.ResponseWriter, r *http.Request) (int, error) {
 		out.Channels = append(out.Channels, channelInfo{ARN: c.ARN, CreatedAt: c.CreatedAt.UTC()})
 	}
 	return writeJSON(w, http.StatusOK, out), nil
+}
+
+// previewLifetime is how long the console's playback credential lasts.
+const previewLifetime = 12 * time.Hour
+
+type playbackTokenOutput struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// playbackToken gives the signed-in admin a playback session credential for
+// a private channel, so the console can preview it without the customer's
+// private key: the ?token= of its playback URL, thumbnails and WHEP.
+func (a *API) playbackToken(w http.ResponseWriter, r *http.Request) (int, error) {
+	if a.playback == nil {
+		return 0, &ivs.Error{Code: ivs.CodeResourceNotFound, Message: "playback tokens are not enabled"}
+	}
+	id := r.PathValue("channelId")
+	c, err := a.svc.GetChannel(r.Context(), ivs.ARN{Region: a.svc.Region(), Account: a.svc.AccountID(), Resource: ivs.ResourceChannel, ID: id}.String())
+	if err != nil {
+		return 0, err
+	}
+	tok, err := a.playback.Seal(r.Context(), c.ID, previewLifetime)
+	if err != nil {
+		return 0, err
+	}
+	return writeJSON(w, http.StatusOK, playbackTokenOutput{Token: tok, ExpiresAt: a.now().Add(previewLifetime).UTC()}), nil
 }

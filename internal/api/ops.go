@@ -65,12 +65,12 @@ func operations() []*operation {
 		post("ListRecordingConfigurations", typed(listRecordingConfigurations)),
 		post("DeleteRecordingConfiguration", typed(deleteRecordingConfiguration)).withStatus(http.StatusNoContent),
 
-		later("ImportPlaybackKeyPair", "private channels (issue 10)"),
-		later("GetPlaybackKeyPair", "private channels (issue 10)"),
-		later("ListPlaybackKeyPairs", "private channels (issue 10)"),
-		later("DeletePlaybackKeyPair", "private channels (issue 10)"),
-		later("StartViewerSessionRevocation", "private channels (issue 10)"),
-		later("BatchStartViewerSessionRevocation", "private channels (issue 10)"),
+		post("ImportPlaybackKeyPair", typed(importPlaybackKeyPair)),
+		post("GetPlaybackKeyPair", typed(getPlaybackKeyPair)),
+		post("ListPlaybackKeyPairs", typed(listPlaybackKeyPairs)),
+		post("DeletePlaybackKeyPair", typed(deletePlaybackKeyPair)),
+		post("StartViewerSessionRevocation", typed(startViewerSessionRevocation)),
+		post("BatchStartViewerSessionRevocation", typed(batchStartViewerSessionRevocation)),
 
 		later("CreatePlaybackRestrictionPolicy", "playback restriction policies (issue 10)"),
 		later("GetPlaybackRestrictionPolicy", "playback restriction policies (issue 10)"),

@@ -32,6 +32,7 @@ import (
 	"github.com/onair-video/onair/internal/ingest/whip"
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/playback"
 	"github.com/onair-video/onair/internal/metrics"
 	"github.com/onair-video/onair/internal/record"
 	"github.com/onair-video/onair/internal/session"
@@ -133,8 +134,9 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	registry := live.New(svc, log)
 	svc.OnStreamKeyDeleted(func(channelID string) { registry.Disconnect(channelID, live.ErrKeyDeleted) })
 	registry.SetAdmission(func(ctx context.Context, _ ivs.Channel) error { return svc.CheckInputQuota(ctx) })
+	auth := playback.New(svc)
 	hlsSrv := hls.New(hls.Config{Log: log, PartDuration: cfg.HLSPartDuration, SegmentDuration: cfg.HLSSegmentDuration,
-		ViewerTimeout: cfg.HLSViewerTimeout})
+		ViewerTimeout: cfg.HLSViewerTimeout, Auth: auth})
 	defer hlsSrv.Close()
 	var whep *webrtc.WHEP
 	var whipSrv *whip.Server
@@ -145,7 +147,8 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 			return err
 		}
 		defer engine.Close()
-		whep = webrtc.NewWHEP(webrtc.WHEPConfig{Engine: engine, Streams: registry, Log: log})
+		whep = webrtc.NewWHEP(webrtc.WHEPConfig{Engine: engine, Streams: registry, Log: log, Auth: auth})
+		svc.OnViewerRevoked(func(r ivs.ViewerRevocation) { whep.Revoke(r.ChannelID, r.ViewerID, r.Version) })
 		defer whep.Close()
 		whipSrv = whip.New(whip.Config{Engine: engine, Registry: registry, Log: log})
 		defer whipSrv.Close()
@@ -189,11 +192,12 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	}
 	mux := http.NewServeMux()
 	api.New(api.Config{Service: svc, Live: registry, Account: account, Endpoints: endpoints, Log: log,
-		Viewers: viewers, Metrics: tracker, Events: events.NewSSE(bgCtx, store, bus, log), RateLimit: cfg.APIRateLimit}).Register(mux)
+		Viewers: viewers, Metrics: tracker, Events: events.NewSSE(bgCtx, store, bus, log), RateLimit: cfg.APIRateLimit,
+		Playback: auth}).Register(mux)
 	// Methods are named so the patterns don't conflict with "GET /"; HEAD
 	// rides on GET, OPTIONS answers CORS preflights.
 	mux.Handle("GET /api/video/v1/", hlsSrv)
-	mux.Handle("GET /api/video/v1/{channelId}/thumb.jpg", thumbs)
+	mux.Handle("GET /api/video/v1/{channelId}/thumb.jpg", auth.Guard(thumbs))
 	mux.Handle("OPTIONS /api/video/v1/", hlsSrv)
 	if whep != nil {
 		whep.Register(mux)

@@ -3,8 +3,12 @@ package hls
 import (
 	"fmt"
 	"net/url"
+	"strconv"
+	"strings"
 
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
+
+	"github.com/onair-video/onair/internal/playback"
 )
 
 // rewriteMultivariant makes gohlslib's multivariant playlist work from the
@@ -13,8 +17,9 @@ import (
 // /api/video/v1/{region}.{account}.channel.{id}.m3u8, so every variant and
 // rendition URI gets the "{channelId}/" prefix. Query strings gohlslib
 // copied from the request stay on the URIs, and the player's playback
-// session id (docs/viewers.md) is set in them.
-func rewriteMultivariant(pl *playlist.Multivariant, channelID, sessionID string) ([]byte, error) {
+// session id (docs/viewers.md) is set in them, and so is token, a private
+// channel's session credential, in place of the token the request had.
+func rewriteMultivariant(pl *playlist.Multivariant, channelID, sessionID, token string) ([]byte, error) {
 	rewrite := func(uri string) (string, error) {
 		u, err := url.Parse(uri)
 		if err != nil {
@@ -22,6 +27,9 @@ func rewriteMultivariant(pl *playlist.Multivariant, channelID, sessionID string)
 		}
 		q := u.Query()
 		q.Set(sessionParam, sessionID)
+		if token != "" {
+			q.Set(playback.TokenParam, token)
+		}
 		u.RawQuery = q.Encode()
 		return channelID + "/" + u.String(), nil
 	}
@@ -46,4 +54,45 @@ func rewriteMultivariant(pl *playlist.Multivariant, channelID, sessionID string)
 		return nil, fmt.Errorf("hls: marshal multivariant playlist: %w", err)
 	}
 	return out, nil
+}
+
+// capHeight drops the variants taller than maxHeight (0: none), keeping
+// the shortest one if all are: a viewer limited to SD of a 720p-only
+// stream still gets a picture rather than an empty playlist.
+func capHeight(vs []*playlist.MultivariantVariant, maxHeight int) []*playlist.MultivariantVariant {
+	if maxHeight <= 0 || len(vs) == 0 {
+		return vs
+	}
+	out := vs[:0:0]
+	shortest := vs[0]
+	for _, v := range vs {
+		h := variantHeight(v)
+		if h <= maxHeight {
+			out = append(out, v)
+		}
+		if h < variantHeight(shortest) {
+			shortest = v
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, shortest)
+	}
+	return out
+}
+
+// variantHeight is a variant's RESOLUTION height, 0 when it has none.
+func variantHeight(v *playlist.MultivariantVariant) int {
+	_, h, ok := strings.Cut(v.Resolution, "x")
+	if !ok {
+		return 0
+	}
+	n, _ := strconv.Atoi(h)
+	return n
+}
+
+// renditionHeight is the height a rendition name (480p30) gives.
+func renditionHeight(name string) int {
+	h, _, _ := strings.Cut(name, "p")
+	n, _ := strconv.Atoi(h)
+	return n
 }

@@ -5,6 +5,7 @@
 package hls
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 
 	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/playback"
 	"github.com/onair-video/onair/internal/stream"
 )
 
@@ -71,6 +73,13 @@ type Config struct {
 	// ViewerTimeout is how long a player counts as a viewer after its last
 	// media playlist request. Default 10s.
 	ViewerTimeout time.Duration
+	// Auth decides who may play a channel; nil lets everyone.
+	Auth Authorizer
+}
+
+// Authorizer checks playback requests; *playback.Authorizer implements it.
+type Authorizer interface {
+	Authorize(ctx context.Context, r playback.Request) (playback.Grant, error)
 }
 
 // Server muxes live streams to HLS and serves them over HTTP.
@@ -284,9 +293,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
+	var g playback.Grant
+	if s.cfg.Auth != nil {
+		var err error
+		if g, err = s.cfg.Auth.Authorize(r.Context(), playback.FromRequest(r, p.channelID, p.file == "")); err != nil {
+			playback.Fail(w, err)
+			return
+		}
+		playback.SetCORS(h, g)
+		if g.MaxHeight > 0 && p.rendition != "" && renditionHeight(p.rendition) > g.MaxHeight {
+			playback.Fail(w, &playback.Denied{Status: http.StatusForbidden, Reason: "the playback token's aws:maximum-resolution excludes this rendition"})
+			return
+		}
+	}
 	w = &countingWriter{ResponseWriter: w, n: s.bytesCounter(p.channelID)}
 	if p.file == "" {
-		s.serveMultivariant(w, r, m)
+		s.serveMultivariant(w, r, m, g)
 		return
 	}
 	if strings.HasSuffix(p.file, ".m3u8") {
@@ -351,7 +373,10 @@ func answerNotReady(w http.ResponseWriter, rd readiness) bool {
 // serveMultivariant answers the channel's multivariant playlist: the
 // source's variant first, then every transcoded rendition that has a
 // segment, highest first, each with what gohlslib measured of it.
-func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, src *muxer) {
+//
+// A private channel's viewer gets its session credential (g.Session) in
+// every URI, and only the variants its token's maximum resolution allows.
+func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, src *muxer, g playback.Grant) {
 	if !answerNotReady(w, src.waitReady(r.Context())) {
 		return
 	}
@@ -387,7 +412,7 @@ func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, src *
 		extra = append(extra, v)
 	}
 	slices.SortStableFunc(extra, func(a, b *playlist.MultivariantVariant) int { return b.Bandwidth - a.Bandwidth })
-	pl.Variants = append(pl.Variants, extra...)
+	pl.Variants = capHeight(append(pl.Variants, extra...), g.MaxHeight)
 
 	// Each player gets its own playback session id in its media playlist
 	// URLs; one that comes back with its id keeps it.
@@ -395,7 +420,7 @@ func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, src *
 	if !validSessionID(sid) {
 		sid = newSessionID()
 	}
-	body, err := rewriteMultivariant(pl, src.channelID, sid)
+	body, err := rewriteMultivariant(pl, src.channelID, sid, g.Session)
 	if err != nil {
 		src.log.Error("rewrite multivariant playlist", "err", err)
 		http.Error(w, "playlist unavailable", http.StatusInternalServerError)

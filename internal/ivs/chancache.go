@@ -75,3 +75,27 @@ func (s *Service) writeChannel(id string, write func() error) error {
 	defer s.channels.invalidate(id)
 	return write()
 }
+
+// PlaybackChannel is what playback needs to know of a channel.
+type PlaybackChannel struct {
+	ID, ARN    string
+	Authorized bool
+	// PolicyARN is the playback restriction policy's ARN, "" for none.
+	PolicyARN string
+}
+
+// PlaybackChannel returns what playback needs of the channel with id,
+// through the cache and without copying its tags: it is asked on every
+// playback request. A missing channel is ResourceNotFound.
+func (s *Service) PlaybackChannel(ctx context.Context, id string) (PlaybackChannel, error) {
+	s.channels.mu.Lock()
+	ch, ok := s.channels.m[id]
+	s.channels.mu.Unlock()
+	if !ok {
+		var err error
+		if ch, err = s.channelByID(ctx, id); err != nil {
+			return PlaybackChannel{}, storeErr(err, "channel", s.arn(ResourceChannel, id))
+		}
+	}
+	return PlaybackChannel{ID: ch.ID, ARN: ch.ARN, Authorized: ch.Authorized, PolicyARN: ch.PlaybackRestrictionPolicyARN}, nil
+}

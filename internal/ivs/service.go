@@ -31,6 +31,12 @@ type Service struct {
 	channels channelCache
 	// keyDeleted cuts off the publisher of a channel whose key is deleted.
 	keyDeleted func(channelID string)
+	// pbKeys caches the playback public keys (playbackkeys.go).
+	pbKeys playbackKeys
+	// revoked holds viewer-session revocations (revocations.go).
+	revoked revocations
+	// secrets caches the server's own keys (secrets.go).
+	secrets secrets
 }
 
 // SetLogger sets where the service logs background work.

@@ -83,6 +83,26 @@ type Store interface {
 	// delivered Seq); ok is false when it was never set.
 	Cursor(ctx context.Context, name string) (seq int64, ok bool, err error)
 	SetCursor(ctx context.Context, name string, seq int64) error
+
+	// Documents are resources kept whole as JSON (docs.go): playback key
+	// pairs, restriction policies, revocations. CreateDoc fails with
+	// ErrConflict when the kind and id exist; PutDoc creates or replaces.
+	CreateDoc(ctx context.Context, d Doc) error
+	PutDoc(ctx context.Context, d Doc) error
+	UpdateDoc(ctx context.Context, d Doc) error
+	GetDoc(ctx context.Context, kind, id string) (Doc, error)
+	DeleteDoc(ctx context.Context, kind, id string) error
+	// ListDocs returns up to limit documents of a kind whose id sorts after
+	// afterID, in id order.
+	ListDocs(ctx context.Context, kind, afterID string, limit int) ([]Doc, error)
+}
+
+// Doc is a resource stored as a JSON document.
+type Doc struct {
+	Kind      string
+	ID        string
+	Body      []byte
+	CreatedAt time.Time
 }
 
 // ChannelUsage is a channel's use over a period.

@@ -87,6 +87,15 @@ func (s *Service) resourceTags(ctx context.Context, arn string) (map[string]stri
 			}
 			return nil
 		}, nil
+	case ResourcePlaybackKey:
+		k, err := s.playbackKeyPair(ctx, "resourceArn", arn)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cloneTags(k.Tags), func(t map[string]string) error {
+			k.Tags = t
+			return s.keyPairs().update(ctx, &k, arn)
+		}, nil
 	default:
 		return nil, nil, notFound(a.Resource, arn)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/playback"
 	"github.com/onair-video/onair/internal/stream"
 	"github.com/onair-video/onair/internal/transcode"
 )
@@ -50,6 +51,13 @@ type WHEPConfig struct {
 	Engine  *Engine
 	Streams Streams
 	Log     *slog.Logger
+	// Auth decides who may play a channel; nil lets everyone.
+	Auth Authorizer
+}
+
+// Authorizer checks playback requests; *playback.Authorizer implements it.
+type Authorizer interface {
+	Authorize(ctx context.Context, r playback.Request) (playback.Grant, error)
 }
 
 // WHEP serves WebRTC playback: POST /whep/{channelId} with an SDP offer
@@ -61,6 +69,7 @@ type WHEP struct {
 	engine  *Engine
 	streams Streams
 	log     *slog.Logger
+	auth    Authorizer
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -78,7 +87,7 @@ func NewWHEP(cfg WHEPConfig) *WHEP {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &WHEP{engine: cfg.Engine, streams: cfg.Streams, log: cfg.Log.With("component", "whep"),
+	return &WHEP{engine: cfg.Engine, streams: cfg.Streams, log: cfg.Log.With("component", "whep"), auth: cfg.Auth,
 		ctx: ctx, cancel: cancel, feeds: make(map[string]*feed), sessions: make(map[string]*viewer)}
 }
 
@@ -130,6 +139,16 @@ func (s *WHEP) options(w http.ResponseWriter, _ *http.Request) {
 func (s *WHEP) post(w http.ResponseWriter, r *http.Request) {
 	CORS(w, "POST, PATCH, DELETE, OPTIONS")
 	id := r.PathValue("channelId")
+	var g playback.Grant
+	if s.auth != nil {
+		var err error
+		// Before the offer is read: a refused viewer costs no parsing.
+		if g, err = s.auth.Authorize(r.Context(), playback.FromRequest(r, id, true)); err != nil {
+			playback.Fail(w, err)
+			return
+		}
+		playback.SetCORS(w.Header(), g)
+	}
 	offer, err := ReadOffer(w, r)
 	if err != nil {
 		Fail(w, err)
@@ -140,7 +159,7 @@ func (s *WHEP) post(w http.ResponseWriter, r *http.Request) {
 		Fail(w, &HTTPError{http.StatusNotFound, "channel " + id + " is not live"})
 		return
 	}
-	v, answer, err := s.join(st, offer)
+	v, answer, err := s.join(st, offer, g)
 	if err != nil {
 		if !errors.As(err, new(*HTTPError)) {
 			s.log.Warn("whep session", "channel", st.Channel.ARN, "err", err)
@@ -176,7 +195,7 @@ func (s *WHEP) serveSession(w http.ResponseWriter, r *http.Request) {
 
 // join makes a viewer of st's feed (starting the feed for the first one)
 // and answers its offer.
-func (s *WHEP) join(st *live.Stream, offer string) (*viewer, string, error) {
+func (s *WHEP) join(st *live.Stream, offer string, g playback.Grant) (*viewer, string, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -191,7 +210,7 @@ func (s *WHEP) join(st *live.Stream, offer string) (*viewer, string, error) {
 		}
 		s.feeds[st.StreamID] = f
 	}
-	v := &viewer{id: newSessionID(), feed: f, w: s}
+	v := &viewer{id: newSessionID(), feed: f, w: s, viewerID: g.ViewerID, version: g.Version}
 	s.sessions[v.id] = v // held before the answer, so the feed is not torn down meanwhile
 	s.mu.Unlock()
 
@@ -209,6 +228,23 @@ func (s *WHEP) join(st *live.Stream, offer string) (*viewer, string, error) {
 	})
 	s.log.Info("viewer joined", "channel", st.Channel.ARN, "session", v.id)
 	return v, answer, nil
+}
+
+// Revoke ends the sessions of a viewer of a channel (a private channel's
+// aws:viewer-id) whose session version is at most version.
+func (s *WHEP) Revoke(channelID, viewerID string, version int64) {
+	s.mu.Lock()
+	var ended []*viewer
+	for _, v := range s.sessions {
+		if v.viewerID == viewerID && v.version <= version && v.feed.st.Channel.ID == channelID {
+			ended = append(ended, v)
+		}
+	}
+	s.mu.Unlock()
+	for _, v := range ended {
+		s.log.Info("viewer session revoked", "channel", v.feed.st.Channel.ARN, "session", v.id)
+		v.close()
+	}
 }
 
 // leave removes v; the last viewer of a feed stops it.
@@ -243,6 +279,10 @@ type viewer struct {
 	w    *WHEP
 	pc   *webrtc.PeerConnection
 	once sync.Once
+	// viewerID and version are a private channel's token's aws:viewer-id
+	// and aws:viewer-session-version, for revocation.
+	viewerID string
+	version  int64
 }
 
 func (v *viewer) connect(offer string) (string, error) {

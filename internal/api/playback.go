@@ -1,0 +1,96 @@
+package api
+
+import (
+	"context"
+
+	"github.com/onair-video/onair/internal/ivs"
+)
+
+// playbackKeyPair is a key pair as IVS shows it: never its key material.
+type playbackKeyPair struct {
+	ARN         string            `json:"arn"`
+	Name        string            `json:"name"`
+	Fingerprint string            `json:"fingerprint"`
+	Tags        map[string]string `json:"tags"`
+}
+
+type playbackKeyPairSummary struct {
+	ARN  string            `json:"arn"`
+	Name string            `json:"name"`
+	Tags map[string]string `json:"tags"`
+}
+
+func keyPairOut(k ivs.PlaybackKeyPair) playbackKeyPair {
+	return playbackKeyPair{ARN: k.ARN, Name: k.Name, Fingerprint: k.Fingerprint, Tags: nonNilTags(k.Tags)}
+}
+
+func nonNilTags(t map[string]string) map[string]string {
+	if t == nil {
+		return map[string]string{}
+	}
+	return t
+}
+
+type keyPairOutput struct {
+	KeyPair playbackKeyPair `json:"keyPair"`
+}
+
+func importPlaybackKeyPair(ctx context.Context, a *API, _ *call, in *ivs.ImportPlaybackKeyPairInput) (any, error) {
+	k, err := a.svc.ImportPlaybackKeyPair(ctx, *in)
+	if err != nil {
+		return nil, err
+	}
+	return keyPairOutput{keyPairOut(k)}, nil
+}
+
+func getPlaybackKeyPair(ctx context.Context, a *API, _ *call, in *arnInput) (any, error) {
+	k, err := a.svc.GetPlaybackKeyPair(ctx, in.ARN)
+	if err != nil {
+		return nil, err
+	}
+	return keyPairOutput{keyPairOut(k)}, nil
+}
+
+func deletePlaybackKeyPair(ctx context.Context, a *API, _ *call, in *arnInput) (any, error) {
+	return struct{}{}, a.svc.DeletePlaybackKeyPair(ctx, in.ARN)
+}
+
+type listPlaybackKeyPairsOutput struct {
+	KeyPairs  []playbackKeyPairSummary `json:"keyPairs"`
+	NextToken string                   `json:"nextToken,omitempty"`
+}
+
+func listPlaybackKeyPairs(ctx context.Context, a *API, _ *call, in *ivs.ListPlaybackKeyPairsInput) (any, error) {
+	ks, next, err := a.svc.ListPlaybackKeyPairs(ctx, *in)
+	if err != nil {
+		return nil, err
+	}
+	out := listPlaybackKeyPairsOutput{KeyPairs: make([]playbackKeyPairSummary, len(ks)), NextToken: next}
+	for i, k := range ks {
+		out.KeyPairs[i] = playbackKeyPairSummary{ARN: k.ARN, Name: k.Name, Tags: nonNilTags(k.Tags)}
+	}
+	return out, nil
+}
+
+func startViewerSessionRevocation(ctx context.Context, a *API, _ *call, in *ivs.ViewerSessionInput) (any, error) {
+	return struct{}{}, a.svc.StartViewerSessionRevocation(ctx, *in)
+}
+
+type batchRevocationInput struct {
+	ViewerSessions []ivs.ViewerSessionInput `json:"viewerSessions"`
+}
+
+type batchRevocationOutput struct {
+	Errors []ivs.BatchRevocationError `json:"errors"`
+}
+
+func batchStartViewerSessionRevocation(ctx context.Context, a *API, _ *call, in *batchRevocationInput) (any, error) {
+	errs, err := a.svc.BatchStartViewerSessionRevocation(ctx, in.ViewerSessions)
+	if err != nil {
+		return nil, err
+	}
+	if errs == nil {
+		errs = []ivs.BatchRevocationError{}
+	}
+	return batchRevocationOutput{errs}, nil
+}

@@ -1,0 +1,88 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/onair-video/onair/internal/ivs"
+)
+
+// CreateDoc implements ivs.Store.
+func (s *Store) CreateDoc(ctx context.Context, d ivs.Doc) error {
+	_, err := s.db.ExecContext(ctx, "INSERT INTO documents (kind, id, doc, created_at) VALUES (?, ?, ?, ?)",
+		d.Kind, d.ID, string(d.Body), formatTime(d.CreatedAt))
+	if isUnique(err) {
+		return fmt.Errorf("sqlite: insert %s %s: %w", d.Kind, d.ID, ivs.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: insert %s %s: %w", d.Kind, d.ID, err)
+	}
+	return nil
+}
+
+// PutDoc implements ivs.Store.
+func (s *Store) PutDoc(ctx context.Context, d ivs.Doc) error {
+	_, err := s.db.ExecContext(ctx, "INSERT INTO documents (kind, id, doc, created_at) VALUES (?, ?, ?, ?) "+
+		"ON CONFLICT (kind, id) DO UPDATE SET doc = excluded.doc", d.Kind, d.ID, string(d.Body), formatTime(d.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("sqlite: put %s %s: %w", d.Kind, d.ID, err)
+	}
+	return nil
+}
+
+// UpdateDoc implements ivs.Store.
+func (s *Store) UpdateDoc(ctx context.Context, d ivs.Doc) error {
+	res, err := s.db.ExecContext(ctx, "UPDATE documents SET doc = ? WHERE kind = ? AND id = ?", string(d.Body), d.Kind, d.ID)
+	return affected(res, err, "update "+d.Kind+" "+d.ID)
+}
+
+// GetDoc implements ivs.Store.
+func (s *Store) GetDoc(ctx context.Context, kind, id string) (ivs.Doc, error) {
+	d, err := scanDoc(s.db.QueryRowContext(ctx, "SELECT kind, id, doc, created_at FROM documents WHERE kind = ? AND id = ?", kind, id))
+	if err != nil {
+		return ivs.Doc{}, notFound(err, "get "+kind+" "+id)
+	}
+	return d, nil
+}
+
+// DeleteDoc implements ivs.Store.
+func (s *Store) DeleteDoc(ctx context.Context, kind, id string) error {
+	res, err := s.db.ExecContext(ctx, "DELETE FROM documents WHERE kind = ? AND id = ?", kind, id)
+	return affected(res, err, "delete "+kind+" "+id)
+}
+
+// ListDocs implements ivs.Store.
+func (s *Store) ListDocs(ctx context.Context, kind, afterID string, limit int) ([]ivs.Doc, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT kind, id, doc, created_at FROM documents WHERE kind = ? AND id > ? ORDER BY id LIMIT ?",
+		kind, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list %s: %w", kind, err)
+	}
+	defer rows.Close()
+	var out []ivs.Doc
+	for rows.Next() {
+		d, err := scanDoc(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list %s: %w", kind, err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list %s: %w", kind, err)
+	}
+	return out, nil
+}
+
+func scanDoc(row interface{ Scan(...any) error }) (ivs.Doc, error) {
+	var d ivs.Doc
+	var body, created string
+	if err := row.Scan(&d.Kind, &d.ID, &body, &created); err != nil {
+		return d, err
+	}
+	t, err := parseTime(created)
+	if err != nil {
+		return d, fmt.Errorf("decode %s %s: %w", d.Kind, d.ID, err)
+	}
+	d.Body, d.CreatedAt = []byte(body), t
+	return d, nil
+}
