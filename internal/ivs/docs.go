@@ -50,7 +50,10 @@ func (d docs[T]) update(ctx context.Context, v *T, arn string) error {
 	if err != nil {
 		return err
 	}
-	return storeErr(d.store.UpdateDoc(ctx, doc), d.noun, arn)
+	if err := d.store.UpdateDoc(ctx, doc); err != nil {
+		return storeErr(err, d.noun, arn)
+	}
+	return nil
 }
 
 // get returns the resource with id; arn names it in a ResourceNotFound.
