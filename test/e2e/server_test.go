@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -52,33 +51,9 @@ func TestFirstStartFiles(t *testing.T) {
 // The aws CLI with the credentials file and profile of design.md §3.
 func TestAWSCLIWithCredentialsFile(t *testing.T) {
 	t.Parallel()
-	aws := harness.RequireProgram(t, "aws")
 	s := harness.Start(t)
-	cli := func(args ...string) ([]byte, error) {
-		full := append([]string{"--profile", "onair", "--region", "us-east-1", "--endpoint-url", s.Endpoint(), "--output", "json"}, args...)
-		cmd := exec.Command(aws, full...)
-		cmd.Env = append(os.Environ(), "AWS_SHARED_CREDENTIALS_FILE="+s.CredentialsFile(), "AWS_CONFIG_FILE=/dev/null",
-			"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_PROFILE=", "AWS_DEFAULT_PROFILE=", "AWS_MAX_ATTEMPTS=1")
-		return cmd.CombinedOutput()
-	}
-	run := func(args ...string) []byte {
-		t.Helper()
-		out, err := cli(args...)
-		if err != nil {
-			t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
-	// fail runs a command that must fail with code and a message that
-	// contains msg (the CLI prints the body's "message").
-	fail := func(code, msg string, args ...string) {
-		t.Helper()
-		out, err := cli(args...)
-		want := "An error occurred (" + code + ")"
-		if err == nil || !strings.Contains(string(out), want) || !strings.Contains(string(out), msg) {
-			t.Errorf("aws %s: %v\n%s\nwant %q and %q", strings.Join(args, " "), err, out, want, msg)
-		}
-	}
+	cli := newCLI(t, s)
+	run, fail := cli.run, cli.fail
 	var created struct {
 		Channel   map[string]any `json:"channel"`
 		StreamKey map[string]any `json:"streamKey"`
@@ -104,7 +79,7 @@ func TestAWSCLIWithCredentialsFile(t *testing.T) {
 	if pu, _ := ch["playbackUrl"].(string); !strings.HasPrefix(pu, s.Endpoint()+"/api/video/v1/us-east-1.") || !strings.HasSuffix(pu, ".m3u8") {
 		t.Errorf("playbackUrl = %v", ch["playbackUrl"])
 	}
-	if v, _ := created.StreamKey["value"].(string); !strings.HasPrefix(v, "sk_us-east-1_") || len(v) != len("sk_us-east-1_")+12+1+30 {
+	if v, _ := created.StreamKey["value"].(string); !strings.HasPrefix(v, "sk_us-east-1_") || len(v) != len("sk_us-east-1_")+12+1+31 {
 		t.Errorf("stream key value %q", v)
 	}
 	arn := ch["arn"].(string)
@@ -136,7 +111,7 @@ func TestAWSCLIWithCredentialsFile(t *testing.T) {
 	}
 	rcARN := rc.RecordingConfiguration["arn"].(string)
 	harness.Eventually(t, 5*time.Second, func() error {
-		out, err := cli("ivs", "get-recording-configuration", "--arn", rcARN)
+		out, err := cli.exec("ivs", "get-recording-configuration", "--arn", rcARN)
 		if err != nil || !strings.Contains(string(out), `"state": "ACTIVE"`) {
 			return fmt.Errorf("not ACTIVE: %v %s", err, out)
 		}
