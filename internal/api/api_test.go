@@ -583,7 +583,7 @@ func TestRateLimit(t *testing.T) {
 	// The SDK's standard retryer waits and gets through.
 	retrying := sdk.New(sdk.Options{
 		Region: testRegion, BaseEndpoint: aws.String(e.srv.URL),
-		Credentials: credentials.NewStaticCredentialsProvider(e.account.AccessKeyID, e.account.SecretAccessKey.Reveal(), ""),
+		Credentials:      credentials.NewStaticCredentialsProvider(e.account.AccessKeyID, e.account.SecretAccessKey.Reveal(), ""),
 		RetryMaxAttempts: 10,
 	})
 	if _, err := retrying.ListChannels(ctx, &sdk.ListChannelsInput{}); err != nil {
