@@ -86,6 +86,8 @@ type API struct {
 	// limits is a request budget per client address; nil: no limit.
 	limits   *ratelimit.Table
 	playback Sealer
+	// PutMetadata's budgets, as IVS's.
+	metadataPerChannel, metadataPerAccount *ratelimit.Table
 }
 
 // New returns an API. It starts nothing.
@@ -105,6 +107,9 @@ func New(cfg Config) *API {
 		metrics:   cfg.Metrics,
 		events:    cfg.Events,
 		playback:  cfg.Playback,
+
+		metadataPerChannel: ratelimit.PerSecond(metadataPerSecond, metadataPerSecond),
+		metadataPerAccount: ratelimit.PerSecond(metadataAccount, metadataAccount),
 	}
 	if a.viewers == nil {
 		a.viewers = func(string) int { return 0 }

@@ -39,6 +39,8 @@ type env struct {
 	account ivs.Account
 	srv     *httptest.Server
 	client  *sdk.Client
+	// metadata gets what PutMetadata put into LOW latency streams.
+	metadata chan string
 }
 
 func newEnv(t *testing.T) *env {
@@ -63,6 +65,8 @@ func newEnvWith(t *testing.T, tweak func(*Config)) *env {
 	log := slog.New(slog.DiscardHandler)
 	reg := live.New(svc, log)
 	t.Cleanup(func() { reg.Close(context.Background()) })
+	metadata := &metadataCapture{got: make(chan string, 64)}
+	reg.AddConsumer(metadata)
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -76,7 +80,7 @@ func newEnvWith(t *testing.T, tweak func(*Config)) *env {
 		tweak(&cfg)
 	}
 	New(cfg).Register(mux)
-	e := &env{t: t, svc: svc, store: st, reg: reg, account: acct, srv: srv}
+	e := &env{t: t, svc: svc, store: st, reg: reg, account: acct, srv: srv, metadata: metadata.got}
 	e.client = e.clientWith(acct.AccessKeyID, acct.SecretAccessKey.Reveal())
 	return e
 }
@@ -521,9 +525,9 @@ func TestUnknownAndUnservedOperations(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	ch, _ := e.createChannel("x")
-	_, err := e.client.PutMetadata(ctx, &sdk.PutMetadataInput{ChannelArn: ch.Arn, Metadata: aws.String("x")})
-	wantCode[*types.ValidationException](t, err, "PutMetadata", "api-compat")
+	_, err := e.client.CreateAdConfiguration(ctx, &sdk.CreateAdConfigurationInput{
+		MediaTailorPlaybackConfigurations: []types.MediaTailorPlaybackConfiguration{{PlaybackConfigurationArn: aws.String("arn:aws:mediatailor:us-west-2:1:playbackConfiguration/x")}}})
+	wantCode[*types.ValidationException](t, err, "CreateAdConfiguration", "api-compat")
 
 	// An operation IVS does not have, signed by the SDK's signer.
 	r, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/FlyToTheMoon", strings.NewReader(`{}`))
@@ -589,4 +593,15 @@ func TestRateLimit(t *testing.T) {
 	if _, err := retrying.ListChannels(ctx, &sdk.ListChannelsInput{}); err != nil {
 		t.Fatalf("with retries: %v", err)
 	}
+}
+
+// metadataCapture reads the timed metadata of LOW latency streams, as the
+// LL-HLS muxer does.
+type metadataCapture struct{ got chan string }
+
+func (m *metadataCapture) Attach(st *live.Stream) func() {
+	if st.Channel.LatencyMode != ivs.LatencyLow {
+		return func() {}
+	}
+	return st.OnMetadata(func(b []byte) { m.got <- string(b) })
 }

@@ -54,7 +54,7 @@ func operations() []*operation {
 		post("StopStream", typed(stopStream)),
 		post("GetStreamSession", typed(getStreamSession)),
 		post("ListStreamSessions", typed(listStreamSessions)),
-		later("PutMetadata", "timed metadata (issue 10)").withStatus(http.StatusNoContent),
+		post("PutMetadata", typed(putMetadata)).withStatus(http.StatusNoContent),
 
 		post("ListTagsForResource", listTags).at(http.MethodGet, "/tags/{resourceArn}"),
 		post("TagResource", typed(tagResource)).at(http.MethodPost, "/tags/{resourceArn}"),

@@ -2,8 +2,11 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/live"
 )
 
 // playbackKeyPair is a key pair as IVS shows it: never its key material.
@@ -93,4 +96,39 @@ func batchStartViewerSessionRevocation(ctx context.Context, a *API, _ *call, in 
 		errs = []ivs.BatchRevocationError{}
 	}
 	return batchRevocationOutput{errs}, nil
+}
+
+// IVS's PutMetadata limits: 1 KB a call, 5 calls a second per channel and
+// 155 per account.
+const (
+	maxMetadataBytes  = 1024
+	metadataPerSecond = 5
+	metadataAccount   = 155
+)
+
+type putMetadataInput struct {
+	ChannelARN string `json:"channelArn"`
+	Metadata   string `json:"metadata"`
+}
+
+// putMetadata inserts timed metadata into a live stream: ID3 in its LL-HLS
+// parts, which players raise as text metadata cues.
+func putMetadata(ctx context.Context, a *API, _ *call, in *putMetadataInput) (any, error) {
+	if in.Metadata == "" || len(in.Metadata) > maxMetadataBytes {
+		return nil, ivs.Validation("metadata", "metadata must be 1 to %d bytes, got %d", maxMetadataBytes, len(in.Metadata))
+	}
+	ch, st, err := a.liveStream(ctx, in.ChannelARN)
+	if err != nil {
+		return nil, err
+	}
+	if !a.metadataPerChannel.Allow(ch.ID) || !a.metadataPerAccount.Allow("") {
+		return nil, &ivs.Error{Code: ivs.CodeThrottling, Message: fmt.Sprintf(
+			"PutMetadata is limited to %d calls a second per channel and %d per account", metadataPerSecond, metadataAccount)}
+	}
+	if err := st.PutMetadata([]byte(in.Metadata)); errors.Is(err, live.ErrNoMetadataReader) {
+		return nil, ivs.Validation("channelArn", "timed metadata is carried in LL-HLS only: channel %s has latencyMode NORMAL", ch.ARN)
+	} else if err != nil {
+		return nil, err
+	}
+	return nil, nil
 }

@@ -175,3 +175,46 @@ func TestViewerSessionRevocation(t *testing.T) {
 	_, err = e.client.BatchStartViewerSessionRevocation(ctx, &sdk.BatchStartViewerSessionRevocationInput{ViewerSessions: many})
 	wantCode[*types.ValidationException](t, err, "viewerSessions")
 }
+
+// PutMetadata through the SDK: into a live LOW latency stream; validated;
+// ChannelNotBroadcasting offline; 5 calls a second per channel.
+func TestPutMetadata(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	ch, key := e.createChannel("meta")
+	_, err := e.client.PutMetadata(ctx, &sdk.PutMetadataInput{ChannelArn: ch.Arn, Metadata: aws.String("x")})
+	wantCode[*types.ChannelNotBroadcasting](t, err)
+	e.goLive(aws.ToString(key.Value))
+	if _, err := e.client.PutMetadata(ctx, &sdk.PutMetadataInput{ChannelArn: ch.Arn, Metadata: aws.String(`{"q":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-e.metadata; got != `{"q":1}` {
+		t.Fatalf("stream got %q", got)
+	}
+	_, err = e.client.PutMetadata(ctx, &sdk.PutMetadataInput{ChannelArn: ch.Arn, Metadata: aws.String(strings.Repeat("x", 1025))})
+	wantCode[*types.ValidationException](t, err, "metadata")
+	_, err = e.client.PutMetadata(ctx, &sdk.PutMetadataInput{ChannelArn: ch.Arn, Metadata: aws.String("")})
+	wantCode[*types.ValidationException](t, err, "metadata")
+	throttled := 0
+	for range 8 {
+		_, err := e.client.PutMetadata(ctx, &sdk.PutMetadataInput{ChannelArn: ch.Arn, Metadata: aws.String("burst")})
+		var th *types.ThrottlingException
+		if errors.As(err, &th) {
+			throttled++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if throttled < 3 {
+		t.Fatalf("%d of 8 calls after one were throttled, want at least 3", throttled)
+	}
+
+	normal, err := e.client.CreateChannel(ctx, &sdk.CreateChannelInput{LatencyMode: types.ChannelLatencyModeNormalLatency})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.goLive(aws.ToString(normal.StreamKey.Value))
+	_, err = e.client.PutMetadata(ctx, &sdk.PutMetadataInput{ChannelArn: normal.Channel.Arn, Metadata: aws.String("x")})
+	wantCode[*types.ValidationException](t, err, "NORMAL")
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/stream"
 )
 
@@ -58,6 +59,8 @@ type muxer struct {
 	tracks       []muxTrack // by stream.Track.Index
 	reader       *stream.Reader
 	readyTimeout time.Duration
+	// unsubMeta stops the stream's timed metadata coming in; nil if none.
+	unsubMeta func()
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -205,6 +208,7 @@ func (m *muxer) start() {
 // stop ends the muxer and waits for its goroutines. It is idempotent.
 func (m *muxer) stop() {
 	m.stopOnce.Do(func() {
+		m.stopMetadata()
 		m.cancel()
 		m.reader.Close()
 		<-m.feedDone
@@ -396,4 +400,23 @@ func (r *rateLimited) warn(log *slog.Logger, msg string, err error) {
 	r.last, r.suppressed = now, 0
 	r.mu.Unlock()
 	log.Warn(msg, "err", err, "suppressed", n)
+}
+
+// carryMetadata puts the stream's timed metadata (PutMetadata) into this
+// muxer's parts as ID3, if it makes LL-HLS; MPEG-TS HLS does not carry it.
+func (m *muxer) carryMetadata(st *live.Stream) {
+	if m.variant != gohlslib.MuxerVariantLowLatency {
+		return
+	}
+	m.unsubMeta = st.OnMetadata(func(data []byte) {
+		if err := m.hm.WriteID3(id3Text(data)); err != nil {
+			m.errs.warn(m.log, "timed metadata", err)
+		}
+	})
+}
+
+func (m *muxer) stopMetadata() {
+	if m.unsubMeta != nil {
+		m.unsubMeta()
+	}
 }

@@ -143,6 +143,7 @@ func (s *Server) Attach(st *live.Stream) (detach func()) {
 		s.log.Error("stream not playable over HLS", attrChannel, st.Channel.ARN, "err", err)
 		return func() {}
 	}
+	m.carryMetadata(st)
 	// The registry lets one publisher per channel in, so a muxer already
 	// there is a leftover; the new stream wins.
 	return s.register(m, func() *muxer {
@@ -158,6 +159,7 @@ func (s *Server) register(m *muxer, put func() (prev *muxer)) (stop func()) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		m.stopMetadata()
 		m.reader.Close()
 		m.hm.Close()
 		return func() {}
@@ -180,6 +182,7 @@ func (s *Server) AddRendition(st *live.Stream, name string, hub *stream.Hub) (re
 		s.log.Error("rendition not playable over HLS", attrChannel, st.Channel.ARN, "rendition", name, "err", err)
 		return func() {}
 	}
+	m.carryMetadata(st)
 	return s.register(m, func() *muxer {
 		rs := s.renditions[m.channelID]
 		if rs == nil {

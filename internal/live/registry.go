@@ -80,6 +80,7 @@ type Stream struct {
 	pub      *Publisher
 	health   atomic.Pointer[string] // set by the session tracker
 	keyframe func()
+	metadata metadataReaders
 }
 
 // RequestKeyframe asks the encoder for a keyframe when its ingest can (WHIP);

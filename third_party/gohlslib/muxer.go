@@ -200,6 +200,11 @@ type Muxer struct {
 	segmenter      *muxerSegmenter
 	server         *muxerServer
 	closed         bool
+
+	// onair: timed metadata waiting for the next part (WriteID3).
+	id3Mutex sync.Mutex
+	id3Queue []muxerID3
+	id3Seq   uint32
 }
 
 // Start initializes the muxer.
@@ -436,6 +441,9 @@ func (m *Muxer) Start() error {
 				isDefault:      isDefault,
 				nextSegmentID:  nextSegmentID,
 			}
+			if track.isLeading && m.Variant == MuxerVariantLowLatency {
+				stream.takeID3 = m.takeID3 // onair: timed metadata
+			}
 			err = stream.initialize()
 			if err != nil {
 				return err
@@ -539,6 +547,43 @@ func (m *Muxer) WriteFLAC(
 	frame []byte,
 ) error {
 	return m.segmenter.writeFLAC(m.mtracksByTrack[track], ntp, pts, frame)
+}
+
+// onair: WriteID3 queues an ID3 tag (timed metadata). It goes out in an
+// emsg box (version 1, scheme https://aomedia.org/emsg/ID3) at the start
+// of the next part of the stream that carries the leading track, timed at
+// that part's start, which hls.js and Safari raise as metadata cues. Low-
+// latency variant only; it may be called from any goroutine.
+func (m *Muxer) WriteID3(tag []byte) error {
+	if m.Variant != MuxerVariantLowLatency {
+		return fmt.Errorf("WriteID3 is only supported with the low-latency muxer variant")
+	}
+	m.id3Mutex.Lock()
+	defer m.id3Mutex.Unlock()
+	if len(m.id3Queue) >= maxQueuedID3 {
+		return fmt.Errorf("too many ID3 tags waiting for a part")
+	}
+	m.id3Seq++
+	m.id3Queue = append(m.id3Queue, muxerID3{id: m.id3Seq, tag: append([]byte(nil), tag...)})
+	return nil
+}
+
+// onair: muxerID3 is a queued ID3 tag with its emsg id; players tell
+// events apart by scheme, value and id.
+type muxerID3 struct {
+	id  uint32
+	tag []byte
+}
+
+// maxQueuedID3 bounds the tags waiting for a part (a stalled stream).
+const maxQueuedID3 = 64
+
+func (m *Muxer) takeID3() []muxerID3 {
+	m.id3Mutex.Lock()
+	defer m.id3Mutex.Unlock()
+	q := m.id3Queue
+	m.id3Queue = nil
+	return q
 }
 
 // WriteKLV writes KLV data.

@@ -1,6 +1,7 @@
 package gohlslib
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"time"
@@ -18,6 +19,9 @@ type muxerPart struct {
 	prefix         string
 	id             uint64
 	storage        storage.Part
+
+	// onair: takes the timed metadata to put before this part's moof.
+	takeID3 func() []muxerID3
 
 	path          string
 	isIndependent bool
@@ -39,6 +43,20 @@ func (p *muxerPart) getDuration() time.Duration {
 func (p *muxerPart) finalize(endDTS time.Duration) error {
 	part := fmp4.Part{
 		SequenceNumber: uint32(p.id),
+	}
+
+	// onair: timed metadata, as emsg boxes timed at the leading track's
+	// first sample in this part.
+	var id3 []muxerID3
+	var id3Time uint64
+	var id3TimeScale uint32
+	if p.takeID3 != nil {
+		for _, track := range p.streamTracks {
+			if track.isLeading && track.fmp4Samples != nil {
+				id3 = p.takeID3()
+				id3Time, id3TimeScale = uint64(track.fmp4StartDTS), fmp4TimeScale(track.Codec)
+			}
+		}
 	}
 
 	for i, track := range p.streamTracks {
@@ -69,6 +87,12 @@ func (p *muxerPart) finalize(endDTS time.Duration) error {
 		g.Grow(n)
 	}
 
+	for _, e := range id3 {
+		if _, err := w.Write(emsgID3(id3TimeScale, id3Time, e.id, e.tag)); err != nil {
+			return err
+		}
+	}
+
 	err := part.Marshal(w)
 	if err != nil {
 		return err
@@ -97,4 +121,23 @@ func (p *muxerPart) writeSample(track *muxerTrack, sample *fmp4AugmentedSample) 
 	track.fmp4Samples = append(track.fmp4Samples, &sample.Sample)
 
 	return nil
+}
+
+// onair: emsgID3 is an emsg box, version 1 (ISO/IEC 23009-1), carrying an
+// ID3 tag under the scheme of the AOM ID3 timed metadata spec, with an
+// unknown duration.
+func emsgID3(timeScale uint32, presentationTime uint64, id uint32, tag []byte) []byte {
+	const scheme = "https://aomedia.org/emsg/ID3"
+	size := 8 + 4 + 4 + 8 + 4 + 4 + len(scheme) + 1 + 1 + len(tag)
+	b := make([]byte, 0, size)
+	b = binary.BigEndian.AppendUint32(b, uint32(size))
+	b = append(b, "emsg"...)
+	b = append(b, 1, 0, 0, 0) // version 1, flags
+	b = binary.BigEndian.AppendUint32(b, timeScale)
+	b = binary.BigEndian.AppendUint64(b, presentationTime)
+	b = binary.BigEndian.AppendUint32(b, 0xFFFFFFFF) // event_duration: unknown
+	b = binary.BigEndian.AppendUint32(b, id)
+	b = append(b, scheme...)
+	b = append(b, 0, 0) // scheme_id_uri's end; value ""
+	return append(b, tag...)
 }

@@ -116,6 +116,8 @@ type muxerStream struct {
 	isDefault      bool
 	nextSegmentID  uint64
 	nextPartID     uint64
+	// onair: takes the ID3 tags for the next part (leading stream only).
+	takeID3 func() []muxerID3
 
 	generateMediaPlaylist  generateMediaPlaylistFunc
 	mpegtsSwitchableWriter *switchableWriter // mpegts only
@@ -673,6 +675,7 @@ func (s *muxerStream) createFirstSegment(
 			prefix:         seg.prefix,
 			id:             s.nextPartID,
 			storage:        seg.storage.NewPart(),
+			takeID3:        s.takeID3,
 		}
 		s.nextPart.initialize()
 	}
@@ -766,6 +769,7 @@ func (s *muxerStream) rotateParts(
 			prefix:         s.prefix,
 			id:             s.nextPartID,
 			storage:        part.segment.storage.NewPart(),
+			takeID3:        s.takeID3,
 		}
 		nextPart.initialize()
 		s.nextPart = nextPart
@@ -925,6 +929,7 @@ func (s *muxerStream) rotateSegments(
 			prefix:         seg.prefix,
 			id:             s.nextPartID,
 			storage:        seg.storage.NewPart(),
+			takeID3:        s.takeID3,
 		}
 		s.nextPart.initialize()
 	}

@@ -1,0 +1,143 @@
+package hls
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/live"
+)
+
+func TestID3Text(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		text []byte
+	}{
+		{"short", []byte(`{"question":"1+1?"}`)},
+		{"1 KB, sizes over 127 need syncsafe", bytes.Repeat([]byte("é"), 512)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tag := id3Text(tc.text)
+			if !bytes.HasPrefix(tag, []byte("ID3\x04\x00\x00")) {
+				t.Fatalf("header % x", tag[:6])
+			}
+			size := syncsafe(tag[6:10])
+			if size != len(tag)-10 {
+				t.Fatalf("tag size %d, want %d", size, len(tag)-10)
+			}
+			f := tag[10:]
+			if string(f[:4]) != "TXXX" || syncsafe(f[4:8]) != len(f)-10 || f[10] != 3 || f[11] != 0 {
+				t.Fatalf("frame % x", f[:12])
+			}
+			if !bytes.Equal(f[12:], tc.text) {
+				t.Fatal("text differs")
+			}
+		})
+	}
+}
+
+func syncsafe(b []byte) int {
+	return int(b[0])<<21 | int(b[1])<<14 | int(b[2])<<7 | int(b[3])
+}
+
+// PutMetadata's payload comes out in the next part of the video playlist,
+// in an emsg box before the moof, as an ID3 TXXX frame, and in the segment
+// holding that part; each payload gets its own event id.
+func TestTimedMetadataInParts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, ivs.LatencyLow, ivs.ContainerTS, nil)
+	e.writeUntil(2 * time.Second)
+	e.settled(t, "video1_stream.m3u8")
+	for _, text := range []string{`{"poll":"A or B?"}`, "second"} {
+		if err := e.st.PutMetadata([]byte(text)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.writeUntil(4 * time.Second)
+	media := mustMedia(t, e.settled(t, "video1_stream.m3u8"))
+	var found []emsg
+	var inSegment bool
+	for _, seg := range media.Segments {
+		segBody := e.get(t, channelDir+seg.URI).body
+		for _, p := range seg.Parts {
+			body := e.get(t, channelDir+p.URI).body
+			boxes := emsgBoxes(t, body)
+			found = append(found, boxes...)
+			if len(boxes) > 0 && bytes.Contains(segBody, body) {
+				inSegment = true
+			}
+		}
+	}
+	if len(found) != 2 {
+		t.Fatalf("%d emsg boxes, want 2", len(found))
+	}
+	for i, want := range []string{`{"poll":"A or B?"}`, "second"} {
+		m := found[i]
+		if m.scheme != "https://aomedia.org/emsg/ID3" || m.timescale != 90000 || m.time < uint64(2*90000)-9000 ||
+			!bytes.Equal(m.data, id3Text([]byte(want))) {
+			t.Errorf("emsg %d: %+v", i, m)
+		}
+	}
+	if found[0].id == found[1].id {
+		t.Errorf("both events have id %d", found[0].id)
+	}
+	if !inSegment {
+		t.Errorf("the segment does not hold the part with the metadata")
+	}
+	// The audio playlist's parts carry none.
+	audio := mustMedia(t, e.settled(t, "audio2_stream.m3u8"))
+	for _, p := range audio.Segments[len(audio.Segments)-1].Parts {
+		if n := len(emsgBoxes(t, e.get(t, channelDir+p.URI).body)); n != 0 {
+			t.Fatalf("audio part with %d emsg", n)
+		}
+	}
+}
+
+// NORMAL channels (MPEG-TS) do not carry timed metadata: PutMetadata says so.
+func TestTimedMetadataNeedsLowLatency(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, ivs.LatencyNormal, ivs.ContainerTS, nil)
+	if err := e.st.PutMetadata([]byte("x")); !errors.Is(err, live.ErrNoMetadataReader) {
+		t.Fatalf("PutMetadata on MPEG-TS HLS: %v", err)
+	}
+}
+
+type emsg struct {
+	timescale uint32
+	time      uint64
+	id        uint32
+	scheme    string
+	data      []byte
+}
+
+// emsgBoxes reads the top-level emsg boxes (version 1) before a part's moof.
+func emsgBoxes(t *testing.T, b []byte) []emsg {
+	t.Helper()
+	var out []emsg
+	for len(b) >= 8 {
+		size := int(binary.BigEndian.Uint32(b))
+		if size < 8 || size > len(b) {
+			t.Fatalf("box size %d of %d bytes", size, len(b))
+		}
+		if string(b[4:8]) == "emsg" {
+			x := b[8:size]
+			if x[0] != 1 {
+				t.Fatalf("emsg version %d", x[0])
+			}
+			m := emsg{timescale: binary.BigEndian.Uint32(x[4:]), time: binary.BigEndian.Uint64(x[8:]), id: binary.BigEndian.Uint32(x[20:])}
+			rest := x[24:]
+			i := bytes.IndexByte(rest, 0)
+			m.scheme = string(rest[:i])
+			rest = rest[i+1:]
+			rest = rest[bytes.IndexByte(rest, 0)+1:] // value
+			m.data = rest
+			out = append(out, m)
+		}
+		b = b[size:]
+	}
+	return out
+}
