@@ -98,8 +98,10 @@ func serve(w http.ResponseWriter, r *http.Request, body []byte, connect string) 
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	// Pages are small and carry the settings: always fresh.
 	h.Set("Cache-Control", "no-cache")
-	// Everything comes from this server; media from blob: (MSE).
-	h.Set("Content-Security-Policy", "default-src 'self'; "+connect+"img-src 'self' data:; media-src 'self' blob:; "+
+	// Everything comes from this server; media from blob: (MSE) and data:
+	// (hls.js's metadata track, which carries timed metadata cues, is a
+	// <track src="data:,WEBVTT">; blocked, Chromium drops its cues).
+	h.Set("Content-Security-Policy", "default-src 'self'; "+connect+"img-src 'self' data:; media-src 'self' blob: data:; "+
 		"style-src 'self' 'unsafe-inline'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'self'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))

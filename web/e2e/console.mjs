@@ -8,6 +8,7 @@
 import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { IvsClient, ListChannelsCommand, PutMetadataCommand } from "@aws-sdk/client-ivs";
 import { chromium } from "playwright-core";
 
 const { ONAIR_URL: base, ONAIR_AKID: akid, ONAIR_SECRET: secret, SHOTS: shots, FFMPEG: ffmpeg } = process.env;
@@ -142,6 +143,13 @@ try {
   await playing(player, "[data-testid=player]", 640);
   await player.getByTestId("latency").filter({ hasText: "behind live" }).waitFor({ timeout: 10000 });
   await page.getByTestId("viewers").filter({ hasText: /^[1-9]\d* viewers?$/ }).waitFor({ timeout: 15000 });
+
+  begin("timed metadata reaches hls.js as a cue");
+  const ivs = new IvsClient({ endpoint: base, region: "us-east-1", credentials: { accessKeyId: akid, secretAccessKey: secret } });
+  const arn = (await ivs.send(new ListChannelsCommand({ filterByName: "browser-test" }))).channels[0].arn;
+  const poll = `{"poll":"A or B?","at":${Date.now()}}`;
+  await ivs.send(new PutMetadataCommand({ channelArn: arn, metadata: poll }));
+  await player.getByTestId("metadata-item").filter({ hasText: poll }).waitFor({ timeout: 15000 });
   await shot(player, "05-player");
   await player.close();
 

@@ -7,7 +7,8 @@ import { watchRealtime, type RealtimePlayer } from "./realtime";
 
 // The standalone player at /play/{channelId}: public, no sign-in, nothing
 // but the channel's playback URL, or its WHEP endpoint in real-time mode
-// (?mode=realtime).
+// (?mode=realtime). A private channel's playback token comes in ?token=
+// and goes on both. Timed metadata (PutMetadata) shows below the video.
 const cfg = config();
 const app = document.getElementById("app")!;
 const id = location.pathname.match(/^\/play\/([A-Za-z0-9]+)\/?$/)?.[1];
@@ -23,8 +24,15 @@ if (!id) {
   const mode = h("select", { "aria-label": "Mode", "data-testid": "mode" },
     h("option", { value: "hls", selected: initial === "hls" }, "Low latency (HLS)"),
     h("option", { value: "realtime", selected: initial === "realtime" }, "Real time (WebRTC)"));
+  const metadata = h("ol", { class: "metadata", "data-testid": "metadata", "aria-label": "Timed metadata", "aria-live": "polite" });
   app.append(h("div", { class: "player" }, video,
-    h("div", { class: "player-bar" }, state, lat, h("span", { class: "spacer" }), quality, mode)));
+    h("div", { class: "player-bar" }, state, lat, h("span", { class: "spacer" }), quality, mode), metadata));
+  const showMetadata = (text: string) => {
+    metadata.prepend(h("li", { "data-testid": "metadata-item" }, h("time", {}, new Date().toLocaleTimeString()), " ", text));
+    while (metadata.children.length > 5) metadata.lastElementChild?.remove();
+  };
+  const token = new URLSearchParams(location.search).get("token");
+  const withToken = (u: string) => (token ? `${u}?token=${encodeURIComponent(token)}` : u);
 
   const showState = (s: string) => (state.textContent = s === "playing" ? "Live" : s);
   let hls: Player | null = null;
@@ -36,12 +44,12 @@ if (!id) {
     video.removeAttribute("src");
     quality.hidden = m === "realtime";
     if (m === "realtime") {
-      rt = watchRealtime(video, `${location.origin}/whep/${id}`, showState);
+      rt = watchRealtime(video, withToken(`${location.origin}/whep/${id}`), showState);
       // For tests and the curious: the peer connection of real-time mode.
       (window as unknown as { onairRealtime: () => RTCPeerConnection | null }).onairRealtime = rt.pc;
     } else {
       // LL-HLS is used when the playlist offers it; hls.js needs to be told.
-      hls = attach(video, playbackUrl(cfg, id), true, showState);
+      hls = attach(video, withToken(playbackUrl(cfg, id)), true, showState, showMetadata);
     }
     const u = new URL(location.href);
     if (m === "realtime") u.searchParams.set("mode", "realtime");
