@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/onair-video/onair/internal/live"
 )
@@ -79,5 +80,15 @@ func TestWHEPRoutes(t *testing.T) {
 	ServeSession(w, httptest.NewRequest(http.MethodGet, "/whep/x/y", nil), nil)
 	if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") == "" {
 		t.Errorf("GET on a session: %d", w.Code)
+	}
+}
+
+func TestRTPTicksRoundTrip(t *testing.T) {
+	t.Parallel()
+	for tick := int64(0); tick < 90000*10; tick += 3000 {
+		d := time.Duration(tick * int64(time.Second) / 90000) // truncated, as a unit's PTS is
+		if got := rtpTicks(d, 90000); int64(got) != tick {
+			t.Fatalf("tick %d → %v → %d", tick, d, got)
+		}
 	}
 }

@@ -506,7 +506,7 @@ func (p *videoPacketizer) packets(u *stream.Unit) []*rtp.Packet {
 		return nil
 	}
 	payloads := p.payloader.Payload(rtpMTU, b)
-	ts := p.base + uint32(int64(u.PTS)*90000/int64(time.Second)&math.MaxUint32)
+	ts := p.base + rtpTicks(u.PTS, 90000)
 	out := make([]*rtp.Packet, len(payloads))
 	for i, pl := range payloads {
 		out[i] = &rtp.Packet{Header: rtp.Header{Version: 2, Marker: i == len(payloads)-1, SequenceNumber: p.seq,
@@ -523,8 +523,15 @@ type audioPacketizer struct {
 }
 
 func (p *audioPacketizer) packet(pts time.Duration, data []byte) *rtp.Packet {
-	ts := p.base + uint32(int64(pts)*48000/int64(time.Second)&math.MaxUint32)
+	ts := p.base + rtpTicks(pts, 48000)
 	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: p.seq, Timestamp: ts}, Payload: data}
 	p.seq++
 	return pkt
+}
+
+// rtpTicks converts a media time to RTP clock ticks, rounded: a time that
+// came from ticks (WHIP's 90 kHz, stored in nanoseconds, truncated) must
+// go back to the same tick, or frames 3000 ticks apart come out 2999.
+func rtpTicks(d time.Duration, rate int64) uint32 {
+	return uint32((int64(d)*rate + int64(time.Second)/2) / int64(time.Second) & math.MaxUint32)
 }
