@@ -72,11 +72,11 @@ func operations() []*operation {
 		post("StartViewerSessionRevocation", typed(startViewerSessionRevocation)),
 		post("BatchStartViewerSessionRevocation", typed(batchStartViewerSessionRevocation)),
 
-		later("CreatePlaybackRestrictionPolicy", "playback restriction policies (issue 10)"),
-		later("GetPlaybackRestrictionPolicy", "playback restriction policies (issue 10)"),
-		later("ListPlaybackRestrictionPolicies", "playback restriction policies (issue 10)"),
-		later("UpdatePlaybackRestrictionPolicy", "playback restriction policies (issue 10)"),
-		later("DeletePlaybackRestrictionPolicy", "playback restriction policies (issue 10)").withStatus(http.StatusNoContent),
+		post("CreatePlaybackRestrictionPolicy", typed(createPlaybackRestrictionPolicy)),
+		post("GetPlaybackRestrictionPolicy", typed(getPlaybackRestrictionPolicy)),
+		post("ListPlaybackRestrictionPolicies", typed(listPlaybackRestrictionPolicies)),
+		post("UpdatePlaybackRestrictionPolicy", typed(updatePlaybackRestrictionPolicy)),
+		post("DeletePlaybackRestrictionPolicy", typed(deletePlaybackRestrictionPolicy)).withStatus(http.StatusNoContent),
 
 		later("CreateAdConfiguration", "not planned: needs AWS Elemental MediaTailor"),
 		later("GetAdConfiguration", "not planned: needs AWS Elemental MediaTailor"),

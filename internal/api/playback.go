@@ -132,3 +132,73 @@ func putMetadata(ctx context.Context, a *API, _ *call, in *putMetadataInput) (an
 	}
 	return nil, nil
 }
+
+// playbackRestrictionPolicy is a policy as IVS shows it (and its summary).
+type playbackRestrictionPolicy struct {
+	ARN                           string            `json:"arn"`
+	Name                          string            `json:"name"`
+	AllowedCountries              []string          `json:"allowedCountries"`
+	AllowedOrigins                []string          `json:"allowedOrigins"`
+	EnableStrictOriginEnforcement bool              `json:"enableStrictOriginEnforcement"`
+	Tags                          map[string]string `json:"tags"`
+}
+
+func policyOut(p ivs.PlaybackRestrictionPolicy) playbackRestrictionPolicy {
+	nonNil := func(s []string) []string {
+		if s == nil {
+			return []string{}
+		}
+		return s
+	}
+	return playbackRestrictionPolicy{ARN: p.ARN, Name: p.Name, AllowedCountries: nonNil(p.AllowedCountries),
+		AllowedOrigins: nonNil(p.AllowedOrigins), EnableStrictOriginEnforcement: p.EnableStrictOriginEnforcement, Tags: nonNilTags(p.Tags)}
+}
+
+type policyOutput struct {
+	Policy playbackRestrictionPolicy `json:"playbackRestrictionPolicy"`
+}
+
+func createPlaybackRestrictionPolicy(ctx context.Context, a *API, _ *call, in *ivs.PlaybackRestrictionPolicyInput) (any, error) {
+	p, err := a.svc.CreatePlaybackRestrictionPolicy(ctx, *in)
+	if err != nil {
+		return nil, err
+	}
+	return policyOutput{policyOut(p)}, nil
+}
+
+func getPlaybackRestrictionPolicy(ctx context.Context, a *API, _ *call, in *arnInput) (any, error) {
+	p, err := a.svc.GetPlaybackRestrictionPolicy(ctx, in.ARN)
+	if err != nil {
+		return nil, err
+	}
+	return policyOutput{policyOut(p)}, nil
+}
+
+func updatePlaybackRestrictionPolicy(ctx context.Context, a *API, _ *call, in *ivs.UpdatePlaybackRestrictionPolicyInput) (any, error) {
+	p, err := a.svc.UpdatePlaybackRestrictionPolicy(ctx, *in)
+	if err != nil {
+		return nil, err
+	}
+	return policyOutput{policyOut(p)}, nil
+}
+
+func deletePlaybackRestrictionPolicy(ctx context.Context, a *API, _ *call, in *arnInput) (any, error) {
+	return nil, a.svc.DeletePlaybackRestrictionPolicy(ctx, in.ARN)
+}
+
+type listPoliciesOutput struct {
+	Policies  []playbackRestrictionPolicy `json:"playbackRestrictionPolicies"`
+	NextToken string                      `json:"nextToken,omitempty"`
+}
+
+func listPlaybackRestrictionPolicies(ctx context.Context, a *API, _ *call, in *ivs.ListPlaybackRestrictionPoliciesInput) (any, error) {
+	ps, next, err := a.svc.ListPlaybackRestrictionPolicies(ctx, *in)
+	if err != nil {
+		return nil, err
+	}
+	out := listPoliciesOutput{Policies: make([]playbackRestrictionPolicy, len(ps)), NextToken: next}
+	for i, p := range ps {
+		out.Policies[i] = policyOut(p)
+	}
+	return out, nil
+}

@@ -218,3 +218,72 @@ func TestPutMetadata(t *testing.T) {
 	_, err = e.client.PutMetadata(ctx, &sdk.PutMetadataInput{ChannelArn: normal.Channel.Arn, Metadata: aws.String("x")})
 	wantCode[*types.ValidationException](t, err, "NORMAL")
 }
+
+// Playback restriction policies through the SDK: create with defaults,
+// validate, update only what is given, tag, attach to a channel, refuse to
+// delete one in use.
+func TestPlaybackRestrictionPolicies(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	out, err := e.client.CreatePlaybackRestrictionPolicy(ctx, &sdk.CreatePlaybackRestrictionPolicyInput{
+		Name: aws.String("eu"), AllowedCountries: []string{"GB", "SE"}, AllowedOrigins: []string{"https://www.example.com"},
+		Tags: map[string]string{"team": "video"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := out.PlaybackRestrictionPolicy
+	if !strings.Contains(aws.ToString(p.Arn), ":playback-restriction-policy/") || aws.ToString(p.Name) != "eu" ||
+		len(p.AllowedCountries) != 2 || len(p.AllowedOrigins) != 1 || aws.ToBool(p.EnableStrictOriginEnforcement) || p.Tags["team"] != "video" {
+		t.Fatalf("created %+v", p)
+	}
+	bare, err := e.client.CreatePlaybackRestrictionPolicy(ctx, &sdk.CreatePlaybackRestrictionPolicyInput{})
+	if err != nil || bare.PlaybackRestrictionPolicy.AllowedCountries == nil || len(bare.PlaybackRestrictionPolicy.AllowedOrigins) != 0 {
+		t.Fatalf("defaults: %+v %v", bare, err)
+	}
+	for name, in := range map[string]*sdk.CreatePlaybackRestrictionPolicyInput{
+		"allowedCountries": {AllowedCountries: []string{"gb"}},
+		"allowedOrigins":   {AllowedOrigins: []string{"not an origin"}},
+		"name":             {Name: aws.String("no spaces")},
+	} {
+		_, err := e.client.CreatePlaybackRestrictionPolicy(ctx, in)
+		t.Run(name, func(t *testing.T) { wantCode[*types.ValidationException](t, err, name) })
+	}
+
+	up, err := e.client.UpdatePlaybackRestrictionPolicy(ctx, &sdk.UpdatePlaybackRestrictionPolicyInput{Arn: p.Arn,
+		EnableStrictOriginEnforcement: aws.Bool(true), AllowedCountries: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := up.PlaybackRestrictionPolicy; !aws.ToBool(got.EnableStrictOriginEnforcement) || len(got.AllowedCountries) != 0 ||
+		len(got.AllowedOrigins) != 1 || aws.ToString(got.Name) != "eu" {
+		t.Fatalf("updated %+v", got)
+	}
+	list, err := e.client.ListPlaybackRestrictionPolicies(ctx, &sdk.ListPlaybackRestrictionPoliciesInput{})
+	if err != nil || len(list.PlaybackRestrictionPolicies) != 2 {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+
+	ch, err := e.client.CreateChannel(ctx, &sdk.CreateChannelInput{PlaybackRestrictionPolicyArn: p.Arn})
+	if err != nil || aws.ToString(ch.Channel.PlaybackRestrictionPolicyArn) != aws.ToString(p.Arn) {
+		t.Fatalf("channel with the policy: %+v %v", ch, err)
+	}
+	filtered, err := e.client.ListChannels(ctx, &sdk.ListChannelsInput{FilterByPlaybackRestrictionPolicyArn: p.Arn})
+	if err != nil || len(filtered.Channels) != 1 {
+		t.Fatalf("filter by policy: %+v %v", filtered, err)
+	}
+	_, err = e.client.DeletePlaybackRestrictionPolicy(ctx, &sdk.DeletePlaybackRestrictionPolicyInput{Arn: p.Arn})
+	wantCode[*types.ConflictException](t, err, "used by channel")
+	missing := strings.Replace(aws.ToString(p.Arn), "/", "/x", 1)[:len(aws.ToString(p.Arn))]
+	_, err = e.client.CreateChannel(ctx, &sdk.CreateChannelInput{PlaybackRestrictionPolicyArn: aws.String(missing)})
+	wantCode[*types.ResourceNotFoundException](t, err)
+
+	if _, err := e.client.UpdateChannel(ctx, &sdk.UpdateChannelInput{Arn: ch.Channel.Arn, PlaybackRestrictionPolicyArn: aws.String("")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.DeletePlaybackRestrictionPolicy(ctx, &sdk.DeletePlaybackRestrictionPolicyInput{Arn: p.Arn}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.client.GetPlaybackRestrictionPolicy(ctx, &sdk.GetPlaybackRestrictionPolicyInput{Arn: p.Arn})
+	wantCode[*types.ResourceNotFoundException](t, err)
+}

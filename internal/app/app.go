@@ -31,6 +31,7 @@ import (
 	"github.com/onair-video/onair/internal/ingest/srt"
 	"github.com/onair-video/onair/internal/ingest/whip"
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/geoip"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/metrics"
 	"github.com/onair-video/onair/internal/playback"
@@ -134,7 +135,16 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	registry := live.New(svc, log)
 	svc.OnStreamKeyDeleted(func(channelID string) { registry.Disconnect(channelID, live.ErrKeyDeleted) })
 	registry.SetAdmission(func(ctx context.Context, _ ivs.Channel) error { return svc.CheckInputQuota(ctx) })
-	auth := playback.New(svc)
+	var countries playback.Countries
+	if cfg.GeoIPDB != "" {
+		db, err := geoip.Open(cfg.GeoIPDB)
+		if err != nil {
+			return fmt.Errorf("--geoip-db: %w", err)
+		}
+		defer db.Close()
+		countries = db
+	}
+	auth := playback.New(svc, countries)
 	hlsSrv := hls.New(hls.Config{Log: log, PartDuration: cfg.HLSPartDuration, SegmentDuration: cfg.HLSSegmentDuration,
 		ViewerTimeout: cfg.HLSViewerTimeout, Auth: auth})
 	defer hlsSrv.Close()

@@ -60,6 +60,9 @@ type Config struct {
 	// APIRateLimit is the API requests a second one client address may
 	// make (twice that in a burst); 0 is no limit.
 	APIRateLimit float64
+	// GeoIPDB is a MaxMind-format database that places viewers in
+	// countries, for playback restriction policies' allowedCountries.
+	GeoIPDB string
 	// StatsDownsampleAfter is how long after its end a session keeps its
 	// per-second metrics before they are merged into one-minute points.
 	StatsDownsampleAfter time.Duration
@@ -247,6 +250,10 @@ var options = []option{
 	opt("api-rate-limit", "50", "API requests a second one client address may make, with bursts of twice that; more get ThrottlingException (the SDKs back off and retry); 0 is no limit",
 		func() (func(*Config, string) error, func(*Config) string) {
 			return number(func(c *Config) *float64 { return &c.APIRateLimit })
+		}),
+	opt("geoip-db", "", "MaxMind-format database (GeoLite2-Country, GeoIP2, DB-IP lite; .mmdb) that places viewers in countries for playback restriction policies' allowedCountries; without it such a policy refuses playback from public addresses",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.GeoIPDB })
 		}),
 	opt("stats-downsample-after", "168h", "age (after its end) at which a session's per-second metrics are merged into one-minute points",
 		func() (func(*Config, string) error, func(*Config) string) {

@@ -151,14 +151,22 @@ func (s *Service) apply(ctx context.Context, c *Channel, in ChannelInput) error 
 			if _, err := s.ownARN(ref.field, ref.kind, *ref.in); err != nil {
 				return err
 			}
-			if ref.kind != ResourceRecordingConfiguration {
-				return notFound(ref.kind, *ref.in) // not served yet: none can exist
+			switch ref.kind {
+			case ResourceRecordingConfiguration:
+				r, err := s.recordingConfiguration(ctx, ref.field, *ref.in)
+				if err != nil {
+					return err
+				}
+				*ref.out = r.ARN
+			case ResourcePlaybackRestrictionPolicy:
+				p, err := s.playbackRestrictionPolicy(ctx, ref.field, *ref.in)
+				if err != nil {
+					return err
+				}
+				*ref.out = p.ARN
+			default:
+				return notFound(ref.kind, *ref.in) // not served: none can exist
 			}
-			r, err := s.recordingConfiguration(ctx, ref.field, *ref.in)
-			if err != nil {
-				return err
-			}
-			*ref.out = r.ARN
 			continue
 		}
 		*ref.out = ""

@@ -37,6 +37,8 @@ type Service struct {
 	revoked revocations
 	// secrets caches the server's own keys (secrets.go).
 	secrets secrets
+	// policyCache holds playback restriction policies (policies.go).
+	policyCache policyCache
 }
 
 // SetLogger sets where the service logs background work.

@@ -87,6 +87,16 @@ func (s *Service) resourceTags(ctx context.Context, arn string) (map[string]stri
 			}
 			return nil
 		}, nil
+	case ResourcePlaybackRestrictionPolicy:
+		p, err := s.playbackRestrictionPolicy(ctx, "resourceArn", arn)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cloneTags(p.Tags), func(t map[string]string) error {
+			p.Tags = t
+			s.policyCache.invalidate()
+			return s.policies().update(ctx, &p, arn)
+		}, nil
 	case ResourcePlaybackKey:
 		k, err := s.playbackKeyPair(ctx, "resourceArn", arn)
 		if err != nil {

@@ -14,7 +14,8 @@ const TokenParam = "token"
 // FromRequest reads the playback Request of r for a channel. It does not
 // allocate for a request without a token: players make one per part.
 func FromRequest(r *http.Request, channelID string, start bool) Request {
-	return Request{ChannelID: channelID, Token: tokenOf(r.URL.RawQuery), Origin: r.Header.Get("Origin"), Start: start}
+	return Request{ChannelID: channelID, Token: tokenOf(r.URL.RawQuery), Origin: r.Header.Get("Origin"), Start: start,
+		Remote: r.RemoteAddr}
 }
 
 // tokenOf finds token= in a raw query.

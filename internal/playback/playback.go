@@ -17,6 +17,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +36,12 @@ type Service interface {
 	PlaybackKeys(ctx context.Context) ([]ivs.PlaybackKey, error)
 	ViewerRevoked(ctx context.Context, channelID, viewerID string, version int64) (bool, error)
 	PlaybackSessionSecret(ctx context.Context) ([]byte, error)
+	PlaybackPolicy(ctx context.Context, arn string) (ivs.PlaybackRestrictionPolicy, error)
+}
+
+// Countries places an address in a country; *geoip.DB implements it.
+type Countries interface {
+	Country(addr netip.Addr) (string, bool)
 }
 
 // Claims of IVS playback tokens.
@@ -64,6 +72,8 @@ type Request struct {
 	// Start is true for the requests that begin playback: the multivariant
 	// playlist and a WHEP offer. Only they spend a single-use token.
 	Start bool
+	// Remote is the client's address (host:port), for allowedCountries.
+	Remote string
 }
 
 // Grant is what a request may do.
@@ -95,18 +105,19 @@ func deny(format string, args ...any) *Denied {
 // Authorizer checks playback requests.
 type Authorizer struct {
 	svc Service
+	geo Countries // nil: no GeoIP database
 	now func() time.Time
 
 	mu        sync.Mutex
 	singleUse map[string]time.Time // spent aws:single-use-uuid → its token's exp
 }
 
-// New returns an Authorizer.
-func New(svc Service) *Authorizer {
-	return &Authorizer{svc: svc, now: time.Now, singleUse: make(map[string]time.Time)}
+// New returns an Authorizer. geo places viewers in countries for
+// restriction policies; nil refuses playback of a channel whose policy
+// lists allowedCountries, which cannot be enforced without it.
+func New(svc Service, geo Countries) *Authorizer {
+	return &Authorizer{svc: svc, geo: geo, now: time.Now, singleUse: make(map[string]time.Time)}
 }
-
-var publicGrant = Grant{AllowOrigin: "*"}
 
 // Authorize decides a request. A refusal is a *Denied; other errors are
 // the server's (a store failure).
@@ -118,8 +129,14 @@ func (a *Authorizer) Authorize(ctx context.Context, r Request) (Grant, error) {
 		}
 		return Grant{}, fmt.Errorf("playback: channel: %w", err)
 	}
+	allowOrigin := "*"
+	if ch.PolicyARN != "" {
+		if allowOrigin, err = a.checkPolicy(ctx, ch.PolicyARN, r); err != nil {
+			return Grant{}, err
+		}
+	}
 	if !ch.Authorized {
-		return publicGrant, nil
+		return Grant{AllowOrigin: allowOrigin}, nil
 	}
 	if r.Token == "" {
 		return Grant{}, deny("this channel is private: a playback token is required (?token=)")
@@ -151,7 +168,7 @@ func (a *Authorizer) Authorize(ctx context.Context, r Request) (Grant, error) {
 	} else if revoked {
 		return Grant{}, deny("the viewer's playback session was revoked")
 	}
-	g := Grant{Private: true, ViewerID: s.viewerID, Version: s.version, MaxHeight: s.maxHeight, AllowOrigin: "*"}
+	g := Grant{Private: true, ViewerID: s.viewerID, Version: s.version, MaxHeight: s.maxHeight, AllowOrigin: allowOrigin}
 	if s.origins != "" && s.origins != "*" && r.Origin != "" {
 		g.AllowOrigin = r.Origin // checked above or at the start
 	}
@@ -163,6 +180,51 @@ func (a *Authorizer) Authorize(ctx context.Context, r Request) (Grant, error) {
 		return Grant{}, err
 	}
 	return g, nil
+}
+
+// checkPolicy applies a channel's playback restriction policy to r and
+// returns the Access-Control-Allow-Origin to answer with. A browser's Origin
+// must be in allowedOrigins; with strict enforcement every request must
+// carry one. The client's address must be in allowedCountries; private and
+// loopback addresses, which no country holds, pass.
+func (a *Authorizer) checkPolicy(ctx context.Context, arn string, r Request) (string, error) {
+	p, err := a.svc.PlaybackPolicy(ctx, arn)
+	if err != nil {
+		return "", fmt.Errorf("playback: restriction policy: %w", err)
+	}
+	allow := "*"
+	if len(p.AllowedOrigins) > 0 {
+		switch {
+		case r.Origin == "" && p.EnableStrictOriginEnforcement:
+			return "", deny("the channel's playback restriction policy needs an Origin header (strict origin enforcement)")
+		case r.Origin == "":
+		case !slices.ContainsFunc(p.AllowedOrigins, func(o string) bool { return originMatches(o, r.Origin) }):
+			return "", deny("origin %q is not allowed by the channel's playback restriction policy", r.Origin)
+		default:
+			allow = r.Origin
+		}
+	}
+	if len(p.AllowedCountries) > 0 {
+		addr, err := netip.ParseAddrPort(r.Remote)
+		ip := addr.Addr().Unmap()
+		if err != nil {
+			return "", deny("the client's address %q is not an IP address", r.Remote)
+		}
+		if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() {
+			return allow, nil
+		}
+		if a.geo == nil {
+			return "", deny("the channel's playback restriction policy lists allowedCountries, which needs a GeoIP database (onair --geoip-db)")
+		}
+		country, _ := a.geo.Country(ip)
+		if !p.AllowsCountry(country) {
+			if country == "" {
+				country = "an unknown country"
+			}
+			return "", deny("playback from %s is not allowed by the channel's playback restriction policy", country)
+		}
+	}
+	return allow, nil
 }
 
 // session is what a session credential carries.

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -22,11 +23,14 @@ const (
 	otherID    = "othrAAAAAAAA"
 	arnPrefix  = "arn:aws:ivs:us-east-1:123456789012:channel/"
 	privateARN = arnPrefix + privateID
+	policyID   = "poliAAAAAAAA" // a public channel with a restriction policy
+	policyARN  = "arn:aws:ivs:us-east-1:123456789012:playback-restriction-policy/p1"
 )
 
 type fakeService struct {
 	keys    []ivs.PlaybackKey
 	revoked map[string]int64
+	policy  ivs.PlaybackRestrictionPolicy
 }
 
 func (f *fakeService) PlaybackChannel(_ context.Context, id string) (ivs.PlaybackChannel, error) {
@@ -35,6 +39,8 @@ func (f *fakeService) PlaybackChannel(_ context.Context, id string) (ivs.Playbac
 		return ivs.PlaybackChannel{ID: id, ARN: arnPrefix + id, Authorized: true}, nil
 	case publicID:
 		return ivs.PlaybackChannel{ID: id, ARN: arnPrefix + id}, nil
+	case policyID:
+		return ivs.PlaybackChannel{ID: id, ARN: arnPrefix + id, PolicyARN: policyARN}, nil
 	}
 	return ivs.PlaybackChannel{}, &ivs.Error{Code: ivs.CodeResourceNotFound, Message: "no"}
 }
@@ -44,6 +50,13 @@ func (f *fakeService) PlaybackKeys(context.Context) ([]ivs.PlaybackKey, error) {
 func (f *fakeService) ViewerRevoked(_ context.Context, ch, viewer string, v int64) (bool, error) {
 	max, ok := f.revoked[ch+"/"+viewer]
 	return ok && v <= max, nil
+}
+
+func (f *fakeService) PlaybackPolicy(_ context.Context, arn string) (ivs.PlaybackRestrictionPolicy, error) {
+	if arn != policyARN {
+		return ivs.PlaybackRestrictionPolicy{}, errors.New("no such policy")
+	}
+	return f.policy, nil
 }
 
 func (f *fakeService) PlaybackSessionSecret(context.Context) ([]byte, error) {
@@ -129,7 +142,7 @@ func TestAuthorize(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			a := New(svc)
+			a := New(svc, nil)
 			a.now = func() time.Time { return now }
 			g, err := a.Authorize(context.Background(), tc.req)
 			if tc.want != 0 {
@@ -156,7 +169,7 @@ func TestSessions(t *testing.T) {
 	key := newKey(t)
 	now := time.Unix(1_800_000_000, 0)
 	svc := &fakeService{keys: []ivs.PlaybackKey{{Key: &key.PublicKey}}, revoked: map[string]int64{}}
-	a := New(svc)
+	a := New(svc, nil)
 	a.now = func() time.Time { return now }
 	ctx := context.Background()
 	tok := sign(t, key, jwt.MapClaims{"aws:channel-arn": privateARN, "exp": now.Add(time.Minute).Unix(),
@@ -238,7 +251,7 @@ func noneToken(c jwt.MapClaims) string {
 func BenchmarkAuthorizeSession(b *testing.B) {
 	key := newKey(b)
 	svc := &fakeService{keys: []ivs.PlaybackKey{{Key: &key.PublicKey}}, revoked: map[string]int64{}}
-	a := New(svc)
+	a := New(svc, nil)
 	ctx := context.Background()
 	g, err := a.Authorize(ctx, Request{ChannelID: privateID, Start: true,
 		Token: sign(b, key, jwt.MapClaims{"aws:channel-arn": privateARN, "exp": time.Now().Add(time.Minute).Unix(), "aws:viewer-id": "v"})})
@@ -257,7 +270,7 @@ func BenchmarkAuthorizeSession(b *testing.B) {
 func BenchmarkAuthorizeToken(b *testing.B) {
 	key := newKey(b)
 	svc := &fakeService{keys: []ivs.PlaybackKey{{Key: &key.PublicKey}}, revoked: map[string]int64{}}
-	a := New(svc)
+	a := New(svc, nil)
 	ctx := context.Background()
 	r := Request{ChannelID: privateID, Start: true,
 		Token: sign(b, key, jwt.MapClaims{"aws:channel-arn": privateARN, "exp": time.Now().Add(time.Minute).Unix()})}
@@ -271,7 +284,7 @@ func BenchmarkAuthorizeToken(b *testing.B) {
 
 func FuzzOpenSession(f *testing.F) {
 	svc := &fakeService{}
-	a := New(svc)
+	a := New(svc, nil)
 	good, _ := a.Seal(context.Background(), privateID, time.Hour)
 	f.Add(good)
 	f.Add("s1.")
@@ -291,7 +304,63 @@ func FuzzVerifyToken(f *testing.F) {
 	f.Add("eyJhbGciOiJub25lIn0.e30.")
 	f.Add("a.b.c")
 	f.Fuzz(func(t *testing.T, tok string) {
-		a := New(svc)
+		a := New(svc, nil)
 		_, _ = a.Authorize(context.Background(), Request{ChannelID: privateID, Token: tok, Start: true})
 	})
+}
+
+type fakeGeo map[string]string
+
+func (g fakeGeo) Country(a netip.Addr) (string, bool) {
+	c, ok := g[a.String()]
+	return c, ok
+}
+
+func TestRestrictionPolicy(t *testing.T) {
+	t.Parallel()
+	geo := fakeGeo{"81.2.69.160": "GB", "2a02:6b8::1": "SE"}
+	for _, tc := range []struct {
+		name   string
+		policy ivs.PlaybackRestrictionPolicy
+		geo    Countries
+		req    Request
+		want   string // "" granted, else part of the refusal
+		origin string
+	}{
+		{name: "no limits", req: Request{Remote: "81.2.69.160:1"}, origin: "*"},
+		{name: "origin allowed", policy: ivs.PlaybackRestrictionPolicy{AllowedOrigins: []string{"https://a.test"}},
+			req: Request{Origin: "https://a.test", Remote: "81.2.69.160:1"}, origin: "https://a.test"},
+		{name: "origin refused", policy: ivs.PlaybackRestrictionPolicy{AllowedOrigins: []string{"https://a.test"}},
+			req: Request{Origin: "https://b.test"}, want: "not allowed"},
+		{name: "no origin, lenient", policy: ivs.PlaybackRestrictionPolicy{AllowedOrigins: []string{"https://a.test"}},
+			req: Request{Remote: "81.2.69.160:1"}, origin: "*"},
+		{name: "no origin, strict", policy: ivs.PlaybackRestrictionPolicy{AllowedOrigins: []string{"https://a.test"}, EnableStrictOriginEnforcement: true},
+			req: Request{}, want: "Origin header"},
+		{name: "country allowed", policy: ivs.PlaybackRestrictionPolicy{AllowedCountries: []string{"GB"}}, geo: geo,
+			req: Request{Remote: "81.2.69.160:5000"}, origin: "*"},
+		{name: "country refused", policy: ivs.PlaybackRestrictionPolicy{AllowedCountries: []string{"GB"}}, geo: geo,
+			req: Request{Remote: "[2a02:6b8::1]:5000"}, want: "from SE"},
+		{name: "unknown country refused", policy: ivs.PlaybackRestrictionPolicy{AllowedCountries: []string{"GB"}}, geo: geo,
+			req: Request{Remote: "8.8.8.8:53"}, want: "unknown country"},
+		{name: "private address passes", policy: ivs.PlaybackRestrictionPolicy{AllowedCountries: []string{"GB"}}, geo: geo,
+			req: Request{Remote: "10.1.2.3:5000"}, origin: "*"},
+		{name: "no GeoIP database", policy: ivs.PlaybackRestrictionPolicy{AllowedCountries: []string{"GB"}},
+			req: Request{Remote: "81.2.69.160:5000"}, want: "--geoip-db"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a := New(&fakeService{policy: tc.policy}, tc.geo)
+			tc.req.ChannelID = policyID
+			g, err := a.Authorize(context.Background(), tc.req)
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("got %v, want a refusal with %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil || g.AllowOrigin != tc.origin {
+				t.Fatalf("got %+v %v", g, err)
+			}
+		})
+	}
 }

@@ -246,3 +246,62 @@ func TestPrivateChannel(t *testing.T) {
 	}
 	waitOffline(t, c, arn, 10*time.Second)
 }
+
+// A playback restriction policy made with the aws CLI limits a public
+// channel's playback to its origins: a browser's Origin must be listed,
+// strict enforcement refuses requests without one, and the answer names
+// the origin in Access-Control-Allow-Origin. allowedCountries without a
+// GeoIP database refuses public addresses only; loopback plays.
+func TestPlaybackRestrictionPolicy(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	c := s.IVS()
+	cli := newCLI(t, s)
+	var created struct {
+		Policy struct {
+			Arn            string   `json:"arn"`
+			AllowedOrigins []string `json:"allowedOrigins"`
+		} `json:"playbackRestrictionPolicy"`
+	}
+	out := cli.run("ivs", "create-playback-restriction-policy", "--name", "site",
+		// JSON: the CLI fetches a bare http(s) value as a parameter file.
+		"--allowed-origins", `["https://www.example.com"]`, "--allowed-countries", "GB", "--enable-strict-origin-enforcement")
+	if err := json.Unmarshal(out, &created); err != nil || len(created.Policy.AllowedOrigins) != 1 {
+		t.Fatalf("create-playback-restriction-policy: %v %s", err, out)
+	}
+	cli.fail("ValidationException", "allowedCountries", "ivs", "create-playback-restriction-policy", "--allowed-countries", "Britain")
+
+	ctx := harness.Context(t, time.Minute)
+	ch, key := createChannel(t, c, "restricted", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
+	if _, err := c.UpdateChannel(ctx, &ivs.UpdateChannelInput{Arn: ch.Arn, PlaybackRestrictionPolicyArn: aws.String(created.Policy.Arn)}); err != nil {
+		t.Fatal(err)
+	}
+	harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(aws.ToString(key.Value)), Size: "320x240"})
+	waitLive(t, c, aws.ToString(ch.Arn))
+	playbackURL := aws.ToString(ch.PlaybackUrl)
+
+	good := http.Header{"Origin": {"https://www.example.com"}}
+	harness.Eventually(t, 20*time.Second, func() error {
+		if st := status(t, playbackURL, good); st != http.StatusOK {
+			return fmt.Errorf("listed origin: status %d", st)
+		}
+		return nil
+	})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, playbackURL, nil)
+	req.Header.Set("Origin", "https://www.example.com")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "https://www.example.com" {
+		t.Errorf("Access-Control-Allow-Origin %q", got)
+	}
+	if st := status(t, playbackURL, http.Header{"Origin": {"https://evil.test"}}); st != http.StatusForbidden {
+		t.Errorf("unlisted origin: %d, want 403", st)
+	}
+	if st := status(t, playbackURL, nil); st != http.StatusForbidden {
+		t.Errorf("no Origin with strict enforcement: %d, want 403", st)
+	}
+	cli.fail("ConflictException", "used by channel", "ivs", "delete-playback-restriction-policy", "--arn", created.Policy.Arn)
+}
