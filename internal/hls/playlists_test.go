@@ -1,6 +1,7 @@
 package hls
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -74,5 +75,33 @@ func FuzzPassQuery(f *testing.F) {
 				t.Fatalf("passQuery(%q) = %q: would break the playlist", raw, q)
 			}
 		}
+	})
+}
+
+// Request paths and LL-HLS directives come from anyone on the internet.
+func FuzzParsePath(f *testing.F) {
+	for _, s := range []string{testPlayback, "/api/video/v1/abc/video1_stream.m3u8", "/api/video/v1/abc/480p30/x_part3.mp4",
+		"/api/video/v1/a.b.channel..m3u8", "/api/video/v1/../etc/passwd", "//", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		pp, ok := parsePath(p)
+		if !ok {
+			return
+		}
+		if !isChannelID(pp.channelID) || strings.Contains(pp.file, "/") || strings.Contains(pp.file, "..") {
+			t.Fatalf("%q parsed to %+v", p, pp)
+		}
+		_, _, _ = partName(pp.file)
+	})
+}
+
+func FuzzParseDirectives(f *testing.F) {
+	for _, s := range []string{"_HLS_msn=5&_HLS_part=2", "_HLS_skip=YES&vsid=abc", "_HLS_msn=&_HLS_part=-1", "a=%zz&_HLS_msn=99999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		_ = parseDirectives(raw)
+		_ = passQuery(raw)
 	})
 }

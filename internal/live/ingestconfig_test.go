@@ -113,3 +113,16 @@ func TestLevelsAndProfiles(t *testing.T) {
 		}
 	}
 }
+
+// An encoder's SPS, PPS and AAC config are untrusted bytes; describing the
+// ingest from them must not fail on any.
+func FuzzIngestConfigurations(f *testing.F) {
+	f.Add([]byte{0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10}, []byte{0x40, 0x01, 0x0c})
+	f.Add([]byte{0x67}, []byte{})
+	f.Fuzz(func(t *testing.T, sps, vps []byte) {
+		_ = IngestConfigurations([]*stream.Track{
+			{Codec: &stream.H264{SPS: sps, PPS: []byte{0x68}}, ClockRate: 90000},
+			{Codec: &stream.H265{VPS: vps, SPS: sps, PPS: []byte{0x44}}, ClockRate: 90000},
+		}, Metadata{})
+	})
+}

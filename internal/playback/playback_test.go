@@ -364,3 +364,14 @@ func TestRestrictionPolicy(t *testing.T) {
 		})
 	}
 }
+
+func FuzzTokenOf(f *testing.F) {
+	for _, s := range []string{"token=abc", "a=1&token=s1.x.y", "token=%zz", "token", "&&&token=&token=b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if tok := tokenOf(raw); len(tok) > len(raw) {
+			t.Fatalf("token %q longer than the query %q", tok, raw)
+		}
+	})
+}
