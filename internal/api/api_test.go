@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -604,4 +605,32 @@ func (m *metadataCapture) Attach(st *live.Stream) func() {
 		return func() {}
 	}
 	return st.OnMetadata(func(b []byte) { m.got <- string(b) })
+}
+
+// A body over MaxBodyBytes is refused before it is read whole, declared
+// (Content-Length) or not (chunked).
+func TestBodyCap(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	now := time.Now().UTC()
+	for _, chunked := range []bool{false, true} {
+		var body io.Reader = bytes.NewReader(make([]byte, MaxBodyBytes+1))
+		if chunked {
+			body = io.MultiReader(body) // no length: sent chunked
+		}
+		r, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/ListChannels", body)
+		r.Header.Set("X-Amz-Date", now.Format(amzDateFmt))
+		r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+e.account.AccessKeyID+"/"+now.Format("20060102")+
+			"/"+testRegion+"/ivs/aws4_request, SignedHeaders=host;x-amz-date, Signature="+strings.Repeat("0", 64))
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("X-Amzn-Errortype") != "ValidationException" ||
+			!strings.Contains(string(b), "exceeds the limit") {
+			t.Fatalf("chunked=%v: %d %s %s", chunked, resp.StatusCode, resp.Header.Get("X-Amzn-Errortype"), b)
+		}
+	}
 }
