@@ -193,6 +193,18 @@ func TestPrivateChannel(t *testing.T) {
 		t.Errorf("thumbnail without a token: %d, want 403", st)
 	}
 
+	// The console's preview: a credential for the signed-in admin.
+	var preview struct{ Token string }
+	if err := s.GetJSON(ctx, "/v1/channels/"+arn[strings.LastIndexByte(arn, '/')+1:]+"/playback-token", &preview); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := harness.FetchMultivariant(ctx, withToken(playbackURL, preview.Token)); err != nil {
+		t.Errorf("the console's preview credential: %v", err)
+	}
+	if st := status(t, withToken(thumb, preview.Token), nil); st != http.StatusOK {
+		t.Errorf("thumbnail with the preview credential: %d", st)
+	}
+
 	whepURL := s.Endpoint() + "/whep/" + arn[strings.LastIndexByte(arn, '/')+1:]
 	if _, err := harness.WatchWHEP(ctx, whepURL); err == nil || !strings.Contains(err.Error(), "403") {
 		t.Fatalf("WHEP without a token: %v, want 403", err)

@@ -124,6 +124,20 @@ export async function channelCreated(cfg: Config, creds: Creds, arns: string[]):
   return m;
 }
 
+/**
+ * A playback session credential for a private channel, for the console's
+ * own preview and thumbnails (GET /v1/channels/{id}/playback-token); kept
+ * per channel until an hour before it expires.
+ */
+const previewTokens = new Map<string, { token: string; expires: number }>();
+export async function previewToken(cfg: Config, creds: Creds, id: string): Promise<string> {
+  const cached = previewTokens.get(id);
+  if (cached && cached.expires - Date.now() > 3600_000) return cached.token;
+  const out = await signedGet<{ token: string; expiresAt: string }>(cfg, creds, `/v1/channels/${id}/playback-token`);
+  previewTokens.set(id, { token: out.token, expires: new Date(out.expiresAt).getTime() });
+  return out.token;
+}
+
 /** What GET /v1/usage answers. */
 export interface Usage {
   month: string;

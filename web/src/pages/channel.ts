@@ -15,7 +15,7 @@ import {
 } from "@aws-sdk/client-ivs";
 
 import type { Ctx } from "../console";
-import { channelCreated, fillRecordingSelect } from "../api";
+import { channelCreated, fillRecordingSelect, previewToken } from "../api";
 import { channelArn } from "../config";
 import { badge, clear, copyable, errorText, fmtDuration, fmtTime, h } from "../dom";
 import { attach, type Player } from "../player";
@@ -38,6 +38,7 @@ export function channelPage(ctx: Ctx, main: HTMLElement, id: string): void {
   const previewState = h("p", { class: "muted", "data-testid": "preview-state" }, "Offline: start your encoder to see it here.");
   preview.append(h("h2", {}, "Live preview"), video, previewState);
   let player: Player | null = null;
+  let starting = false; // a preview is being set up (its token fetched)
   let channel: Channel | undefined;
   let created: Date | undefined;
   // null: the sessions list was never drawn; then the id of the live stream
@@ -194,9 +195,18 @@ export function channelPage(ctx: Ctx, main: HTMLElement, id: string): void {
       }
     }
     drawStatus(s);
-    if (s && !player) {
+    if (s && !player && !starting) {
       previewState.textContent = "Connecting…";
-      player = attach(video, s.playbackUrl!, channel?.latencyMode === "LOW", (st) => (previewState.textContent = st));
+      starting = true;
+      try {
+        // A private channel's preview needs a token; the console gets one as the admin.
+        const url = channel?.authorized ? `${s.playbackUrl}?token=${await previewToken(ctx.cfg, ctx.creds, id)}` : s.playbackUrl!;
+        player = attach(video, url, channel?.latencyMode === "LOW", (st) => (previewState.textContent = st));
+      } catch (err) {
+        previewState.textContent = errorText(err);
+      } finally {
+        starting = false;
+      }
     } else if (!s && player) {
       stopPreview();
       previewState.textContent = "Offline: start your encoder to see it here.";

@@ -8,7 +8,7 @@ import {
 
 import type { Ctx } from "../console";
 import { channelId } from "../config";
-import { channelCreated, fillRecordingSelect } from "../api";
+import { channelCreated, fillRecordingSelect, previewToken } from "../api";
 import { badge, clear, errorText, fmtTime, h } from "../dom";
 
 const pageSize = 20;
@@ -66,9 +66,17 @@ export function channelsPage(ctx: Ctx, main: HTMLElement): void {
       const id = channelId(c.arn!);
       // The live picture, a JPEG the server refreshes every 10 s
       // (--thumbnail-interval); the query defeats the browser cache.
-      const thumb = s ? h("img", { class: "thumb", alt: "", loading: "lazy", "data-testid": "thumb",
-        src: `/api/video/v1/${id}/thumb.jpg?t=${Math.floor(Date.now() / 10000)}` }) : null;
-      if (thumb) thumb.addEventListener("error", () => thumb.remove());
+      const thumb = s ? h("img", { class: "thumb", alt: "", loading: "lazy", "data-testid": "thumb" }) : null;
+      if (thumb) {
+        thumb.addEventListener("error", () => thumb.remove());
+        const src = `/api/video/v1/${id}/thumb.jpg?t=${Math.floor(Date.now() / 10000)}`;
+        if (c.authorized) {
+          // A private channel's thumbnail needs a token, as its playback does.
+          previewToken(ctx.cfg, ctx.creds, id).then((tok) => { thumb.src = `${src}&token=${tok}`; }, () => thumb.remove());
+        } else {
+          thumb.src = src;
+        }
+      }
       body.append(h("tr", { "data-testid": `row-${id}` },
         h("td", {}, h("a", { href: `/channels/${id}`, "data-link": true, class: "name-cell" }, thumb, c.name || id)),
         h("td", {}, c.type ?? ""),
