@@ -330,3 +330,16 @@ func (s *Service) BatchGetChannel(ctx context.Context, arns []string) ([]Channel
 func (s *Service) Channel(ctx context.Context, field, arn string) (Channel, error) {
 	return s.channel(ctx, field, arn)
 }
+
+// refuseIfUsed is a ConflictException if a channel matches f: a resource
+// (noun, arn) that channels refer to by field cannot go while one does.
+func (s *Service) refuseIfUsed(ctx context.Context, f ChannelFilter, noun, arn, field string) error {
+	users, err := s.store.ListChannels(ctx, f, "", 1)
+	if err != nil {
+		return fmt.Errorf("ivs: list channels: %w", err)
+	}
+	if len(users) > 0 {
+		return conflictf("%s %s is used by channel %s: detach it first (UpdateChannel with %s \"\")", noun, arn, users[0].ARN, field)
+	}
+	return nil
+}

@@ -190,13 +190,8 @@ func (s *Service) DeletePlaybackRestrictionPolicy(ctx context.Context, arn strin
 	if err != nil {
 		return err
 	}
-	users, err := s.store.ListChannels(ctx, ChannelFilter{PlaybackRestrictionPolicyARN: p.ARN}, "", 1)
-	if err != nil {
-		return fmt.Errorf("ivs: list channels: %w", err)
-	}
-	if len(users) > 0 {
-		return conflictf("playback restriction policy %s is used by channel %s: detach it first (UpdateChannel with playbackRestrictionPolicyArn \"\")",
-			arn, users[0].ARN)
+	if err := s.refuseIfUsed(ctx, ChannelFilter{PlaybackRestrictionPolicyARN: p.ARN}, "playback restriction policy", arn, "playbackRestrictionPolicyArn"); err != nil {
+		return err
 	}
 	s.policyCache.invalidate()
 	defer s.policyCache.invalidate()

@@ -282,13 +282,8 @@ func (s *Service) DeleteRecordingConfiguration(ctx context.Context, arn string) 
 	if err != nil {
 		return err
 	}
-	users, err := s.store.ListChannels(ctx, ChannelFilter{RecordingConfigurationARN: r.ARN}, "", 1)
-	if err != nil {
-		return fmt.Errorf("ivs: list channels: %w", err)
-	}
-	if len(users) > 0 {
-		return conflictf("recording configuration %s is used by channel %s: detach it first (UpdateChannel with recordingConfigurationArn \"\")",
-			arn, users[0].ARN)
+	if err := s.refuseIfUsed(ctx, ChannelFilter{RecordingConfigurationARN: r.ARN}, "recording configuration", arn, "recordingConfigurationArn"); err != nil {
+		return err
 	}
 	if err := s.store.DeleteRecordingConfiguration(ctx, r.ID); err != nil {
 		return storeErr(err, "recording configuration", arn)
