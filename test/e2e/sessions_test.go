@@ -305,10 +305,23 @@ func TestStreamSessions(t *testing.T) {
 	pub2.Kill()
 	waitOffline(t, c, aws.ToString(ch.Arn), 10*time.Second)
 
-	// Both sessions, newest first, with what the encoder sent.
+	// Both sessions, newest first, with what the encoder sent. GetStream
+	// answers offline as the teardown begins; the session ends at its end.
 	ctx := harness.Context(t, 20*time.Second)
-	list, err := c.ListStreamSessions(ctx, &ivs.ListStreamSessionsInput{ChannelArn: ch.Arn})
-	if err != nil || len(list.StreamSessions) != 2 ||
+	var list *ivs.ListStreamSessionsOutput
+	harness.Eventually(t, 10*time.Second, func() error {
+		list, err = c.ListStreamSessions(ctx, &ivs.ListStreamSessionsInput{ChannelArn: ch.Arn})
+		if err != nil {
+			return err
+		}
+		for _, ss := range list.StreamSessions {
+			if ss.EndTime == nil {
+				return fmt.Errorf("session %s not ended yet", aws.ToString(ss.StreamId))
+			}
+		}
+		return nil
+	})
+	if len(list.StreamSessions) != 2 ||
 		aws.ToString(list.StreamSessions[0].StreamId) != aws.ToString(second.StreamId) ||
 		aws.ToString(list.StreamSessions[1].StreamId) != aws.ToString(first.StreamId) {
 		t.Fatalf("ListStreamSessions: %+v, %v", list, err)
