@@ -41,10 +41,9 @@ type BatchRevocationError struct {
 // revocations holds every revocation in memory: playback checks one on
 // every request of a private channel's viewer.
 type revocations struct {
-	once sync.Once
-	err  error
+	load sync.Mutex // held while the map is first read from the store
 	mu   sync.RWMutex
-	m    map[string]int64 // channelId/viewerId → highest revoked version
+	m    map[string]int64 // channelId/viewerId → highest revoked version; nil until loaded
 	// notify hears of each new revocation (WHEP closes its sessions).
 	notify []func(ViewerRevocation)
 }
@@ -54,22 +53,36 @@ func (s *Service) revocationDocs() docs[ViewerRevocation] {
 		id: (*ViewerRevocation).key}
 }
 
+// loadRevocations reads the revocations from the store the first time it
+// succeeds; a failed read is tried again by the next caller.
 func (s *Service) loadRevocations(ctx context.Context) error {
 	r := &s.revoked
-	r.once.Do(func() {
-		all, err := s.revocationDocs().all(ctx)
-		if err != nil {
-			r.err = err
-			return
-		}
-		r.mu.Lock()
-		r.m = make(map[string]int64, len(all))
-		for _, v := range all {
-			r.m[v.key()] = v.Version
-		}
-		r.mu.Unlock()
-	})
-	return r.err
+	r.mu.RLock()
+	loaded := r.m != nil
+	r.mu.RUnlock()
+	if loaded {
+		return nil
+	}
+	r.load.Lock()
+	defer r.load.Unlock()
+	r.mu.RLock()
+	loaded = r.m != nil
+	r.mu.RUnlock()
+	if loaded {
+		return nil
+	}
+	all, err := s.revocationDocs().all(ctx)
+	if err != nil {
+		return err
+	}
+	m := make(map[string]int64, len(all))
+	for _, v := range all {
+		m[v.key()] = v.Version
+	}
+	r.mu.Lock()
+	r.m = m
+	r.mu.Unlock()
+	return nil
 }
 
 // OnViewerRevoked registers fn to hear of every revocation. Call it before

@@ -96,8 +96,12 @@ func TestBroadcastInBrowser(t *testing.T) {
 // TestABRInBrowser plays a STANDARD channel's ladder with hls.js on the
 // player page (web/e2e/abr.mjs): every level in the quality menu, and the
 // picture switching to 160p when it is chosen.
+//
+// It runs alone, before the parallel tests: a 720p ladder (four x264
+// encodes), its publisher and Chromium take both cores of a CI machine,
+// and beside a dozen other live tests the encoder starved and the 160p
+// switch missed its 20 s (seen once in CI).
 func TestABRInBrowser(t *testing.T) {
-	t.Parallel()
 	root, node := browserTest(t)
 	s := harness.Start(t)
 	c := s.IVS()
