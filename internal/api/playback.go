@@ -24,14 +24,7 @@ type playbackKeyPairSummary struct {
 }
 
 func keyPairOut(k ivs.PlaybackKeyPair) playbackKeyPair {
-	return playbackKeyPair{ARN: k.ARN, Name: k.Name, Fingerprint: k.Fingerprint, Tags: nonNilTags(k.Tags)}
-}
-
-func nonNilTags(t map[string]string) map[string]string {
-	if t == nil {
-		return map[string]string{}
-	}
-	return t
+	return playbackKeyPair{ARN: k.ARN, Name: k.Name, Fingerprint: k.Fingerprint, Tags: nonNil(k.Tags)}
 }
 
 type keyPairOutput struct {
@@ -70,7 +63,7 @@ func listPlaybackKeyPairs(ctx context.Context, a *API, _ *call, in *ivs.ListPlay
 	}
 	out := listPlaybackKeyPairsOutput{KeyPairs: make([]playbackKeyPairSummary, len(ks)), NextToken: next}
 	for i, k := range ks {
-		out.KeyPairs[i] = playbackKeyPairSummary{ARN: k.ARN, Name: k.Name, Tags: nonNilTags(k.Tags)}
+		out.KeyPairs[i] = playbackKeyPairSummary{ARN: k.ARN, Name: k.Name, Tags: nonNil(k.Tags)}
 	}
 	return out, nil
 }
@@ -144,14 +137,14 @@ type playbackRestrictionPolicy struct {
 }
 
 func policyOut(p ivs.PlaybackRestrictionPolicy) playbackRestrictionPolicy {
-	nonNil := func(s []string) []string {
+	orEmpty := func(s []string) []string {
 		if s == nil {
 			return []string{}
 		}
 		return s
 	}
-	return playbackRestrictionPolicy{ARN: p.ARN, Name: p.Name, AllowedCountries: nonNil(p.AllowedCountries),
-		AllowedOrigins: nonNil(p.AllowedOrigins), EnableStrictOriginEnforcement: p.EnableStrictOriginEnforcement, Tags: nonNilTags(p.Tags)}
+	return playbackRestrictionPolicy{ARN: p.ARN, Name: p.Name, AllowedCountries: orEmpty(p.AllowedCountries),
+		AllowedOrigins: orEmpty(p.AllowedOrigins), EnableStrictOriginEnforcement: p.EnableStrictOriginEnforcement, Tags: nonNil(p.Tags)}
 }
 
 type policyOutput struct {

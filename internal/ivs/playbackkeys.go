@@ -134,11 +134,12 @@ func (s *Service) ImportPlaybackKeyPair(ctx context.Context, in ImportPlaybackKe
 	id := NewResourceID()
 	k := PlaybackKeyPair{ID: id, ARN: s.arn(ResourcePlaybackKey, id), Name: name, Fingerprint: fp,
 		Tags: cloneTags(in.Tags), PublicKey: in.PublicKeyMaterial}
-	s.pbKeys.invalidate()
+	// After the write: a read that raced it holds an older generation and
+	// does not put what it read.
+	defer s.pbKeys.invalidate()
 	if err := s.keyPairs().create(ctx, &k, s.now()); err != nil {
 		return PlaybackKeyPair{}, err
 	}
-	s.pbKeys.invalidate()
 	return k, nil
 }
 
@@ -162,7 +163,6 @@ func (s *Service) DeletePlaybackKeyPair(ctx context.Context, arn string) error {
 	if err != nil {
 		return err
 	}
-	s.pbKeys.invalidate()
 	defer s.pbKeys.invalidate()
 	return s.keyPairs().delete(ctx, a.ID, arn)
 }

@@ -176,7 +176,6 @@ func (s *Service) UpdatePlaybackRestrictionPolicy(ctx context.Context, in Update
 	if err := in.apply(&p); err != nil {
 		return PlaybackRestrictionPolicy{}, err
 	}
-	s.policyCache.invalidate()
 	defer s.policyCache.invalidate()
 	if err := s.policies().update(ctx, &p, in.ARN); err != nil {
 		return PlaybackRestrictionPolicy{}, err
@@ -193,7 +192,6 @@ func (s *Service) DeletePlaybackRestrictionPolicy(ctx context.Context, arn strin
 	if err := s.refuseIfUsed(ctx, ChannelFilter{PlaybackRestrictionPolicyARN: p.ARN}, "playback restriction policy", arn, "playbackRestrictionPolicyArn"); err != nil {
 		return err
 	}
-	s.policyCache.invalidate()
 	defer s.policyCache.invalidate()
 	return s.policies().delete(ctx, p.ID, arn)
 }

@@ -94,7 +94,7 @@ func (s *Service) resourceTags(ctx context.Context, arn string) (map[string]stri
 		}
 		return cloneTags(p.Tags), func(t map[string]string) error {
 			p.Tags = t
-			s.policyCache.invalidate()
+			defer s.policyCache.invalidate()
 			return s.policies().update(ctx, &p, arn)
 		}, nil
 	case ResourcePlaybackKey:
