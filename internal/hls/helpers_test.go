@@ -72,6 +72,20 @@ func newEnvWith(t *testing.T, v *streamtest.Video, latency, container string, tw
 	return e
 }
 
+// queued is the number of units the channel's muxers have yet to read.
+func (e *env) queued() int {
+	e.srv.mu.Lock()
+	defer e.srv.mu.Unlock()
+	n := 0
+	if m := e.srv.muxers[testChannelID]; m != nil {
+		n += m.reader.Len()
+	}
+	for _, m := range e.srv.renditions[testChannelID] {
+		n += m.reader.Len()
+	}
+	return n
+}
+
 func videoCodec(v *streamtest.Video) stream.Codec {
 	if v.VPS != nil {
 		return &stream.H265{VPS: v.VPS, SPS: v.SPS, PPS: v.PPS}
@@ -175,11 +189,17 @@ func await(t *testing.T, ch <-chan response, d time.Duration, what string) respo
 
 // settled returns the media playlist once the muxer has consumed what the
 // test wrote: the feed runs behind hub.Write, so a playlist read right
-// after writing may predate the last units.
+// after writing may predate the last units. Two equal reads alone are not
+// proof (a starved feed under -race can pause longer than the poll), so the
+// muxers' hub queues must be empty too.
 func (e *env) settled(t *testing.T, file string) []byte {
 	t.Helper()
 	var prev []byte
 	streamtest.Eventually(t, 10*time.Second, "playlist settles", func() bool {
+		if e.queued() > 0 {
+			prev = nil
+			return false
+		}
 		cur := e.get(t, channelDir+file).body
 		same := prev != nil && bytes.Equal(prev, cur)
 		prev = cur

@@ -160,6 +160,10 @@ func (r *Reader) Read(ctx context.Context) (*Unit, error) {
 	}
 }
 
+// Len is the number of units queued for the reader and not yet read: its
+// lag behind the publisher.
+func (r *Reader) Len() int { return len(r.queue) }
+
 // Close detaches the reader from its hub. It is idempotent.
 func (r *Reader) Close() {
 	r.hub.mu.Lock()
