@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"iter"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -140,24 +142,43 @@ func (a *audience) expireLocked(now time.Time) {
 	}
 }
 
-// countingWriter counts the bytes of a response into n.
-type countingWriter struct {
+// viewerWriter counts the bytes of a response into n and bounds the time
+// its body may take to send: a viewer that reads too slowly to keep up (or
+// has vanished without closing) is cut off when the deadline passes, so
+// it pins one part or segment for at most that long and never a goroutine
+// for ever. The clock starts at the first byte, after any blocking
+// playlist wait.
+type viewerWriter struct {
 	http.ResponseWriter
-	n *atomic.Uint64
+	n        *atomic.Uint64
+	timeout  time.Duration
+	started  bool
+	cut      bool
+	timedOut *atomic.Uint64
 }
 
-func (w *countingWriter) Write(p []byte) (int, error) {
+func (w *viewerWriter) Write(p []byte) (int, error) {
+	if !w.started {
+		w.started = true
+		// Not every ResponseWriter has a connection (tests' recorders);
+		// those have no slow viewers either.
+		_ = http.NewResponseController(w.ResponseWriter).SetWriteDeadline(time.Now().Add(w.timeout))
+	}
 	n, err := w.ResponseWriter.Write(p)
 	w.n.Add(uint64(n))
+	if !w.cut && errors.Is(err, os.ErrDeadlineExceeded) {
+		w.cut = true
+		w.timedOut.Add(1)
+	}
 	return n, err
 }
 
 // Unwrap lets http.ResponseController reach the connection (flush,
 // deadlines) through the counter.
-func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *viewerWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Flush passes flushes on for handlers that assert http.Flusher.
-func (w *countingWriter) Flush() {
+func (w *viewerWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}

@@ -42,6 +42,7 @@ const (
 	// defaultReadyTimeout bounds how long a playlist request waits for a
 	// stream's first segment before it is told to retry.
 	defaultReadyTimeout = 10 * time.Second
+	defaultSendTimeout  = 10 * time.Second
 )
 
 // CORS: playback is public and read-only, so any origin may read it.
@@ -73,6 +74,11 @@ type Config struct {
 	// ViewerTimeout is how long a player counts as a viewer after its last
 	// media playlist request. Default 10s.
 	ViewerTimeout time.Duration
+	// SendTimeout bounds the sending of one response (a part, a segment,
+	// a playlist once it is ready): a slower viewer is disconnected.
+	// Default 10s, ten times a LOW channel's segment, so a viewer reading
+	// at a tenth of the bitrate or less is dropped.
+	SendTimeout time.Duration
 	// Auth decides who may play a channel; nil lets everyone.
 	Auth Authorizer
 }
@@ -98,6 +104,8 @@ type Server struct {
 	// bytesOut counts what was served per channel since the start; entries
 	// stay (one per channel ever played) so the counters never go back.
 	bytesOut sync.Map // channel id → *atomic.Uint64
+	// slowViewers counts responses cut off by SendTimeout.
+	slowViewers atomic.Uint64
 }
 
 var (
@@ -124,6 +132,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.ViewerTimeout <= 0 {
 		cfg.ViewerTimeout = defaultViewerTimeout
+	}
+	if cfg.SendTimeout <= 0 {
+		cfg.SendTimeout = defaultSendTimeout
 	}
 	return &Server{
 		cfg:          cfg,
@@ -309,7 +320,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	w = &countingWriter{ResponseWriter: w, n: s.bytesCounter(p.channelID)}
+	w = &viewerWriter{ResponseWriter: w, n: s.bytesCounter(p.channelID), timeout: s.cfg.SendTimeout, timedOut: &s.slowViewers}
 	if p.file == "" {
 		s.serveMultivariant(w, r, m, g)
 		return
@@ -338,6 +349,10 @@ func (s *Server) Viewers(channelID string) int {
 	}
 	return m.audience.count(time.Now())
 }
+
+// SlowViewersDropped returns how many responses were cut off because the
+// viewer read them too slowly (Config.SendTimeout).
+func (s *Server) SlowViewersDropped() uint64 { return s.slowViewers.Load() }
 
 // BytesOut returns the bytes served for a channel since the server started.
 func (s *Server) BytesOut(channelID string) uint64 {

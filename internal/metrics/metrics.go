@@ -31,6 +31,7 @@ type Sessions interface {
 type Playback interface {
 	Viewers(channelID string) int
 	BytesOut(channelID string) uint64
+	SlowViewersDropped() uint64
 }
 
 // Config holds the sources of the metrics; nil ones are left out.
@@ -72,6 +73,8 @@ var (
 	// From playback.
 	viewersDesc  = prometheus.NewDesc("onair_channel_viewers", "Concurrent viewers (HLS playback sessions).", labels, nil)
 	bytesOutDesc = prometheus.NewDesc("onair_playback_bytes_total", "Bytes served to viewers since the process started.", labels, nil)
+	slowDesc     = prometheus.NewDesc("onair_hls_slow_viewers_dropped_total",
+		"HLS responses cut off because the viewer read them too slowly.", nil, nil)
 )
 
 var healths = []string{ivs.HealthHealthy, ivs.HealthStarving, ivs.HealthUnknown}
@@ -80,7 +83,7 @@ type channelCollector struct{ cfg Config }
 
 func (c *channelCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{liveDesc, upDesc, unitsDesc, bytesDesc, readDesc, dropDesc, liveCount,
-		videoDesc, audioDesc, fpsDesc, keyDesc, healthDesc, viewersDesc, bytesOutDesc} {
+		videoDesc, audioDesc, fpsDesc, keyDesc, healthDesc, viewersDesc, bytesOutDesc, slowDesc} {
 		ch <- d
 	}
 }
@@ -88,6 +91,9 @@ func (c *channelCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *channelCollector) Collect(ch chan<- prometheus.Metric) {
 	c.collectStreams(ch)
 	c.collectSessions(ch)
+	if p := c.cfg.Playback; p != nil {
+		ch <- prometheus.MustNewConstMetric(slowDesc, prometheus.CounterValue, float64(p.SlowViewersDropped()))
+	}
 }
 
 func (c *channelCollector) collectSessions(ch chan<- prometheus.Metric) {

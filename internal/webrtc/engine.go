@@ -86,7 +86,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	se.SetICEUDPMux(e.udpMux)
 	types := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
 	if cfg.TCP != nil {
-		e.tcpMux = webrtc.NewICETCPMux(lf.NewLogger("ice-tcp"), cfg.TCP, 64)
+		e.tcpMux = webrtc.NewICETCPMux(lf.NewLogger("ice-tcp"), queuedListener{cfg.TCP}, 64)
 		se.SetICETCPMux(e.tcpMux)
 		types = append(types, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 	}
