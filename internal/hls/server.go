@@ -42,7 +42,7 @@ const (
 	// defaultReadyTimeout bounds how long a playlist request waits for a
 	// stream's first segment before it is told to retry.
 	defaultReadyTimeout = 10 * time.Second
-	defaultSendTimeout  = 10 * time.Second
+	defaultSendTimeout  = 5 * time.Second
 )
 
 // CORS: playback is public and read-only, so any origin may read it.
@@ -76,8 +76,9 @@ type Config struct {
 	ViewerTimeout time.Duration
 	// SendTimeout bounds the sending of one response (a part, a segment,
 	// a playlist once it is ready): a slower viewer is disconnected.
-	// Default 10s, ten times a LOW channel's segment, so a viewer reading
-	// at a tenth of the bitrate or less is dropped.
+	// Default 5s: a viewer that takes longer than that to fetch a 1–2 s
+	// segment cannot keep up anyway, and meanwhile it pins the segment
+	// and a goroutine.
 	SendTimeout time.Duration
 	// Auth decides who may play a channel; nil lets everyone.
 	Auth Authorizer

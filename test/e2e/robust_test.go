@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -340,4 +342,314 @@ func whipRefused(ctx context.Context, s *harness.Server, key, sdp string) error 
 		return fmt.Errorf("WHIP answered %d: %s", status, body)
 	}
 	return nil
+}
+
+// dialThin connects as a viewer on a thin link does: a small receive
+// window and an Ethernet-sized MSS (on loopback's 64 KB segments the
+// server's send buffer would grow to megabytes and swallow whole segments).
+func dialThin(ctx context.Context, addr string) (net.Conn, error) {
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			if serr == nil {
+				serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 1400)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+// newestSegment returns the URL of the media playlist's newest complete
+// segment.
+func newestSegment(ctx context.Context, mediaURL string) (string, error) {
+	m, _, err := harness.FetchMedia(ctx, mediaURL)
+	if err != nil {
+		return "", err
+	}
+	for i := len(m.Segments) - 1; i >= 0; i-- {
+		if sg := m.Segments[i]; !sg.Gap && sg.URI != "" {
+			return harness.Resolve(mediaURL, sg.URI), nil
+		}
+	}
+	return "", fmt.Errorf("no segment yet")
+}
+
+// slowFetch GETs u over a thin connection and reads the body at rate
+// bytes per second (rate 0: it never reads, as a viewer whose network
+// vanished). It reports whether the whole body arrived.
+func slowFetch(ctx context.Context, u string, rate int) (whole bool, err error) {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return false, err
+	}
+	conn, err := dialThin(ctx, pu.Host)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", pu.RequestURI(), pu.Host)
+	if rate == 0 {
+		<-ctx.Done()
+		return false, nil
+	}
+	br := bufio.NewReaderSize(conn, 1024)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return false, err
+	}
+	defer res.Body.Close()
+	buf := make([]byte, rate/10)
+	var n int64
+	for {
+		m, err := io.ReadFull(res.Body, buf)
+		n += int64(m)
+		if err == io.EOF || err == io.ErrUnexpectedEOF && n == res.ContentLength {
+			return n == res.ContentLength, nil
+		}
+		if err != nil {
+			return false, nil // cut off
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// heapInUse is the server's Go heap in use, in bytes.
+func heapInUse(t *testing.T, s *harness.Server) float64 {
+	t.Helper()
+	v, err := s.Metric("go_memstats_heap_inuse_bytes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// Viewers that read a 3 Mbps channel at a tenth of its bitrate, viewers
+// that stop reading, WebRTC viewers whose network vanishes and one whose
+// ICE-TCP link stops reading are all dropped, with the server's memory
+// bounded, while the channel's other LL-HLS and WHEP viewers see no stall.
+func TestSlowViewers(t *testing.T) {
+	// Not parallel: the stall bound is about this server's load.
+	s := harness.Start(t)
+	c := s.IVS()
+	ch, key := createChannel(t, c, "slow-viewers", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
+	// 3 Mbps (BASIC's limit is 3.5) with keyframes every 3 s: 1.1 MB
+	// segments, more than loopback's autotuned socket buffers swallow (on
+	// a real path they stay near the link's bandwidth-delay product).
+	const bitrate = 3_000_000
+	pub := harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(aws.ToString(key.Value)), Size: "1280x720",
+		GOP: 90, VideoBitrate: "3000k", CBR: true, Audio: true})
+	waitLive(t, c, aws.ToString(ch.Arn))
+	w := startWatch(t, s, ch)
+	mv, _ := waitMultivariant(t, aws.ToString(ch.PlaybackUrl))
+	media := harness.Resolve(aws.ToString(ch.PlaybackUrl), mv.Variants[0].URI)
+	time.Sleep(2 * time.Second)
+	settle()
+	baseHeap, baseG := heapInUse(t, s), s.Goroutines(t)
+	w.reset()
+	start := time.Now()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	var slowWG, stuckWG sync.WaitGroup
+	var whole, cut atomic.Int64
+	const slow, stuck = 20, 20
+	for range slow {
+		slowWG.Add(1)
+		go func() { // a player on a link a tenth of the stream's bitrate
+			defer slowWG.Done()
+			for ctx.Err() == nil {
+				u, err := newestSegment(ctx, media)
+				if err != nil {
+					continue
+				}
+				if ok, err := slowFetch(ctx, u, bitrate/8/10); err == nil {
+					if ok {
+						whole.Add(1)
+					} else {
+						cut.Add(1)
+					}
+					return
+				}
+			}
+		}()
+	}
+	// Stuck viewers ask for a segment, then their network goes quiet; they
+	// hold their sockets until the slow ones are done.
+	stuckCtx, unstick := context.WithCancel(ctx)
+	defer unstick()
+	for range stuck {
+		stuckWG.Add(1)
+		go func() {
+			defer stuckWG.Done()
+			if u, err := newestSegment(ctx, media); err == nil {
+				_, _ = slowFetch(stuckCtx, u, 0)
+			}
+		}()
+	}
+
+	// WebRTC: viewers whose UDP socket goes away without a word, and one
+	// over ICE-TCP whose link stops carrying anything.
+	whepURL := s.Endpoint() + "/whep/" + idOf(ch)
+	var gone []net.PacketConn
+	for range 5 {
+		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := harness.WatchWHEPWith(ctx, whepURL, harness.WatchOptions{UDP: pc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(v.Close)
+		gone = append(gone, pc)
+	}
+	px := startProxy(t, s.Addrs["webrtc-tcp"])
+	tv, err := harness.WatchWHEPWith(ctx, whepURL, harness.WatchOptions{TCPOnly: true, Answer: func(sdp string) string {
+		return strings.ReplaceAll(sdp, portOf(s.Addrs["webrtc-tcp"])+" typ host tcptype passive", portOf(px.addr())+" typ host tcptype passive")
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tv.Close)
+	harness.Eventually(t, 15*time.Second, func() error {
+		if n := len(tv.Frames()); n < 10 {
+			return fmt.Errorf("ICE-TCP viewer: %d frames", n)
+		}
+		return nil
+	})
+	if n, err := viewerCount(t, c, ch.Arn); err != nil || n < 6 {
+		t.Fatalf("viewerCount %d, %v; want the 6 WebRTC viewers and more", n, err)
+	}
+	for _, pc := range gone {
+		pc.Close()
+	}
+	px.pause()
+
+	// The server drops the WebRTC viewers (ICE consent fails in 8 s; the
+	// ICE-TCP one sooner, once 1 MiB is queued for it).
+	harness.Eventually(t, 20*time.Second, func() error {
+		if n := strings.Count(s.Logs(), `msg="viewer left"`); n < 6 {
+			return fmt.Errorf("%d WebRTC viewers dropped, want 6", n)
+		}
+		return nil
+	})
+	slowWG.Wait()
+	peakHeap := heapInUse(t, s)
+	unstick()
+	stuckWG.Wait()
+
+	hlsGap, whepGap := w.gaps(start)
+	dropped, err := s.Metric("onair_hls_slow_viewers_dropped_total")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d slow HLS responses cut off, %d completed; %v responses dropped by the server; heap %.1f MB → %.1f MB; "+
+		"longest gap for the other viewers: LL-HLS %v, WHEP %v", cut.Load(), whole.Load(), dropped,
+		baseHeap/1e6, peakHeap/1e6, hlsGap.Round(time.Millisecond), whepGap.Round(time.Millisecond))
+	if cut.Load() != slow {
+		t.Errorf("slow viewers: %d responses cut off, %d completed; want all %d cut off", cut.Load(), whole.Load(), slow)
+	}
+	if dropped < slow+stuck {
+		t.Errorf("onair_hls_slow_viewers_dropped_total = %v, want at least %d", dropped, slow+stuck)
+	}
+	if peakHeap-baseHeap > 64e6 {
+		t.Errorf("heap grew by %.0f MB with 46 slow viewers", (peakHeap-baseHeap)/1e6)
+	}
+	if hlsGap > stallLimit || whepGap > stallLimit {
+		t.Errorf("the other viewers stalled: LL-HLS %v, WHEP %v", hlsGap, whepGap)
+	}
+	select {
+	case <-pub.Done():
+		t.Fatalf("the publisher was cut off: %v", pub.Err())
+	default:
+	}
+	settle()
+	s.WaitGoroutines(t, baseG+5, 20*time.Second)
+}
+
+func portOf(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
+
+// proxy forwards TCP connections to a target until paused; then it stops
+// reading either side, as a link that went dead without a reset.
+type proxy struct {
+	ln     net.Listener
+	target string
+	paused chan struct{}
+	once   sync.Once
+}
+
+func startProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target, paused: make(chan struct{})}
+	var conns []net.Conn
+	var mu sync.Mutex
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, in, out)
+			mu.Unlock()
+			go p.pipe(in, out)
+			go p.pipe(out, in)
+		}
+	}()
+	return p
+}
+
+func (p *proxy) addr() string { return p.ln.Addr().String() }
+
+func (p *proxy) pause() { p.once.Do(func() { close(p.paused) }) }
+
+func (p *proxy) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		select {
+		case <-p.paused:
+			return // neither reads nor closes: the peer's window shuts
+		default:
+		}
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }

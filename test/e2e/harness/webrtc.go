@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -112,16 +113,29 @@ func Offer(pc *webrtc.PeerConnection) (string, error) {
 
 // WatchWHEP connects to url (…/whep/{channelId}) and starts counting frames.
 func WatchWHEP(ctx context.Context, url string) (*WHEPViewer, error) {
-	api, err := NewWebRTCAPI()
-	if err != nil {
-		return nil, err
-	}
-	return watchWHEP(ctx, url, api)
+	return WatchWHEPWith(ctx, url, WatchOptions{})
 }
 
 // WatchWHEPOverTCP is WatchWHEP for a client whose UDP is blocked: ICE over
 // TCP only (active TCP candidates to the server's ICE-TCP port).
 func WatchWHEPOverTCP(ctx context.Context, url string) (*WHEPViewer, error) {
+	return WatchWHEPWith(ctx, url, WatchOptions{TCPOnly: true})
+}
+
+// WatchOptions change how WatchWHEPWith connects.
+type WatchOptions struct {
+	// UDP, if set, is the viewer's only ICE socket: closing it makes the
+	// viewer vanish without a word, as a phone that lost its network.
+	UDP net.PacketConn
+	// TCPOnly makes ICE use TCP only.
+	TCPOnly bool
+	// Answer, if set, rewrites the server's answer before it is applied
+	// (e.g. to route ICE-TCP through a proxy).
+	Answer func(sdp string) string
+}
+
+// WatchWHEPWith is WatchWHEP with options.
+func WatchWHEPWith(ctx context.Context, url string, o WatchOptions) (*WHEPViewer, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, err
@@ -132,12 +146,18 @@ func WatchWHEPOverTCP(ctx context.Context, url string) (*WHEPViewer, error) {
 	}
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	switch {
+	case o.TCPOnly:
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	case o.UDP != nil:
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, o.UDP))
+	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	return watchWHEP(ctx, url, api)
+	return watchWHEP(ctx, url, api, o.Answer)
 }
 
-func watchWHEP(ctx context.Context, url string, api *webrtc.API) (*WHEPViewer, error) {
+func watchWHEP(ctx context.Context, url string, api *webrtc.API, rewrite func(string) string) (*WHEPViewer, error) {
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, err
@@ -176,6 +196,9 @@ func watchWHEP(ctx context.Context, url string, api *webrtc.API) (*WHEPViewer, e
 		return nil, fmt.Errorf("WHEP POST: %d %v %s", status, err, body)
 	}
 	v.Location = h.Get("Location")
+	if rewrite != nil {
+		body = rewrite(body)
+	}
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
 		_ = pc.Close()
 		return nil, err
