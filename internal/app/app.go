@@ -184,7 +184,13 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	bg.Add(1)
 	go func() { defer bg.Done(); spool.Run(bgCtx) }()
 	recorder := record.New(record.Config{Configs: svc, Spool: spool, Events: svc, Log: log, Account: account.ID,
-		Thumbnail: transcode.KeyframeJPEG})
+		Thumbnail: transcode.KeyframeJPEG, JournalDir: filepath.Join(cfg.DataDir, "recordings-open")})
+	// Recordings a crash left open are finished before anything records.
+	if n, err := recorder.Recover(); err != nil {
+		return err
+	} else if n > 0 {
+		log.Info("finished recordings interrupted by a stop", "count", n)
+	}
 	registry.AddConsumer(recorder)
 	// STANDARD channels' ABR ladder; its renditions are served by hlsSrv
 	// and recorded.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"math/big"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -45,6 +46,9 @@ type Config struct {
 	Thumbnail func(ctx context.Context, au [][]byte, maxHeight int) ([]byte, error)
 	// SegmentDuration is the target length of recorded segments. Default 6 s.
 	SegmentDuration time.Duration
+	// JournalDir holds the journals of open recordings, for Recover after
+	// a crash; "" keeps none.
+	JournalDir string
 }
 
 // Recorder records the streams of channels that have a recording
@@ -220,6 +224,10 @@ type recording struct {
 	ended     bool
 	endDone   chan struct{} // closed when end has written everything
 	lost      int           // objects the full spool refused
+	jf        *os.File      // the journal; nil when none is kept
+	// interrupted: an earlier run was killed while recording; Recover
+	// ends the recording with a failure.
+	interrupted bool
 }
 
 func newRecording(r *Recorder, st *live.Stream, rc ivs.RecordingConfiguration, source string) *recording {
@@ -233,6 +241,7 @@ func newRecording(r *Recorder, st *live.Stream, rc ivs.RecordingConfiguration, s
 			now.Year(), int(now.Month()), now.Day(), now.Hour(), now.Minute(), id),
 	}
 	rec.put("events/recording-started.json", rec.metadata("RECORDING_STARTED", nil), "application/json")
+	rec.openJournal(st.StreamID)
 	e := rec.event(ivs.RecordingStart, st.StreamID)
 	r.emit(e)
 	r.log.Info("recording started", "channel", st.Channel.ARN, "bucket", rec.bucket, "prefix", rec.prefix)
@@ -253,6 +262,7 @@ func (rec *recording) resume(st *live.Stream, rc ivs.RecordingConfiguration, sou
 	}
 	rec.timer = nil
 	rec.streamIDs = append(rec.streamIDs, st.StreamID)
+	rec.journal(journalLine{Stream: st.StreamID})
 	for _, t := range rec.tracks {
 		t.discontinuity = true
 	}
@@ -366,16 +376,31 @@ func (rec *recording) end() {
 	}
 	rec.writeMaster()
 	dur := rec.durationMs()
-	rec.put("events/recording-ended.json", rec.metadata("RECORDING_ENDED", &dur), "application/json")
-	e := rec.event(ivs.RecordingEnd, rec.lastStreamID())
+	status, kind := "RECORDING_ENDED", ivs.RecordingEnd
+	if rec.interrupted {
+		status, kind = "RECORDING_ENDED_WITH_FAILURE", ivs.RecordingEndFailure
+	}
+	rec.put("events/recording-ended.json", rec.metadata(status, &dur), "application/json")
+	e := rec.event(kind, rec.lastStreamID())
+	if rec.interrupted {
+		e.Detail.RecordingStatusReason = &interruptedReason
+	}
 	e.Detail.RecordingDurationMs = &dur
 	rec.mu.Lock()
 	e.Detail.RecordingSessionStreamIDs = append([]string(nil), rec.streamIDs...)
 	rec.mu.Unlock()
 	rec.r.emit(e)
 	rec.r.forget(rec)
-	rec.r.log.Info("recording ended", "channel", rec.channel.ARN, "prefix", rec.prefix, "duration_ms", dur)
+	rec.mu.Lock()
+	rec.closeJournal()
+	rec.mu.Unlock()
+	rec.r.log.Info("recording ended", "channel", rec.channel.ARN, "prefix", rec.prefix, "duration_ms", dur,
+		"interrupted", rec.interrupted)
 }
+
+// interruptedReason is the status message of a recording that Recover
+// finished.
+var interruptedReason = "the server stopped while recording; the recording ends at its last complete segment"
 
 func (rec *recording) lastStreamID() string {
 	rec.mu.Lock()
@@ -461,6 +486,9 @@ func (rec *recording) metadata(status string, durationMs *int64) []byte {
 		StatusMessage    string `json:"recording_status_message"`
 		Media            media  `json:"media"`
 	}{Version: "v1", ChannelARN: rec.channel.ARN, RecordingStarted: rec.started.Format(time.RFC3339), Status: status}
+	if rec.interrupted {
+		doc.StatusMessage = interruptedReason
+	}
 	if status != "RECORDING_STARTED" {
 		doc.RecordingEnded = time.Now().UTC().Format(time.RFC3339)
 	}

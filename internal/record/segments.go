@@ -161,8 +161,13 @@ func (w *segmentWriter) cut(end time.Duration) {
 	w.t.discontinuity = false
 	w.t.peakBitrate = max(w.t.peakBitrate, int(float64(len(body)*8)/dur.Seconds()))
 	first := n == 0
+	js := journalSegment{Track: w.t.name, Width: w.t.width, Height: w.t.height, Codecs: w.t.codecs, Peak: w.t.peakBitrate,
+		File: file, Dur: dur, Disc: w.t.segments[n].disc}
 	w.rec.mu.Unlock()
 	w.rec.put("media/hls/"+w.t.name+"/"+file, body, "video/mp2t")
+	w.rec.mu.Lock()
+	w.rec.journal(journalLine{Segment: &js})
+	w.rec.mu.Unlock()
 	w.rec.writePlaylist(w.t.name, false)
 	if first {
 		w.rec.writeMaster()
