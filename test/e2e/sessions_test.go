@@ -58,8 +58,9 @@ type webhookEvent struct {
 	Source     string   `json:"source"`
 	Resources  []string `json:"resources"`
 	Detail     struct {
-		EventName string `json:"event_name"`
-		StreamID  string `json:"stream_id"`
+		EventName       string `json:"event_name"`
+		RecordingStatus string `json:"recording_status"`
+		StreamID        string `json:"stream_id"`
 		LimitName string `json:"limit_name"`
 	} `json:"detail"`
 }
