@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ivs"
 	"github.com/aws/aws-sdk-go-v2/service/ivs/types"
+	"github.com/pion/webrtc/v4"
 
 	"github.com/onair-video/onair/test/e2e/harness"
 )
@@ -203,24 +205,97 @@ func TestKillAndRestart(t *testing.T) {
 	}
 }
 
-// SIGTERM stops the server in order: publishers are cut off and their
-// sessions end, then it exits 0.
+// SIGTERM stops the server in order: RTMP, SRT and WHIP publishers are cut
+// off, their sessions end, the recording is finished (closed playlist,
+// recording-ended.json), the store is consistent, and it exits 0; the
+// next start finds nothing to clean up.
 func TestGracefulStop(t *testing.T) {
 	t.Parallel()
 	s := harness.Start(t)
 	c := s.IVS()
-	ch, key := createChannel(t, c, "graceful", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeNormalLatency)
-	pub := harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(aws.ToString(key.Value))})
-	waitLive(t, c, aws.ToString(ch.Arn))
+	ctx := harness.Context(t, 90*time.Second)
+	rc, err := c.CreateRecordingConfiguration(ctx, &ivs.CreateRecordingConfigurationInput{
+		DestinationConfiguration: &types.DestinationConfiguration{S3: &types.S3DestinationConfiguration{BucketName: aws.String("graceful")}},
+		ThumbnailConfiguration:   &types.ThumbnailConfiguration{RecordingMode: types.RecordingModeDisabled},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	harness.Eventually(t, 5*time.Second, func() error {
+		g, err := c.GetRecordingConfiguration(ctx, &ivs.GetRecordingConfigurationInput{Arn: rc.RecordingConfiguration.Arn})
+		if err != nil || g.RecordingConfiguration.State != types.RecordingConfigurationStateActive {
+			return fmt.Errorf("not active: %v", err)
+		}
+		return nil
+	})
+	out, err := c.CreateChannel(ctx, &ivs.CreateChannelInput{Name: aws.String("graceful"), Type: types.ChannelTypeBasicChannelType,
+		LatencyMode: types.ChannelLatencyModeNormalLatency, RecordingConfigurationArn: rc.RecordingConfiguration.Arn, InsecureIngest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtmpPub := harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(aws.ToString(out.StreamKey.Value)), Size: "320x240"})
+	srtCh, srtKey := createChannel(t, c, "graceful-srt", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
+	srtPub := harness.StartFFmpeg(t, harness.Publish{URL: s.SRTURL(aws.ToString(srtKey.Value), ""), Size: "320x240"})
+	whipCh, whipKey := createChannel(t, c, "graceful-whip", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
+	whipPub, err := harness.PublishWHIP(ctx, s.Endpoint()+"/whip", aws.ToString(whipKey.Value), harness.MakeClip(t, "320x240", 30, 4*time.Second))
+	if err != nil || whipPub.Status != http.StatusCreated {
+		t.Fatalf("WHIP: %+v %v", whipPub, err)
+	}
+	defer whipPub.Close()
+	var ids []*string
+	for _, arn := range []*string{out.Channel.Arn, srtCh.Arn, whipCh.Arn} {
+		ids = append(ids, waitLive(t, c, aws.ToString(arn)).StreamId)
+	}
+	time.Sleep(8 * time.Second) // a recorded segment or more
+
 	s.Stop()
-	if err := pub.Wait(10 * time.Second); err == nil {
-		t.Errorf("ffmpeg exited cleanly; want its connection cut")
+	if err := s.ExitErr(); err != nil {
+		t.Errorf("onair exited with %v after SIGTERM", err)
 	}
-	if !strings.Contains(s.Logs(), "stream ended") {
-		t.Errorf("no stream end logged:\n%s", s.Logs())
+	if err := rtmpPub.Wait(10 * time.Second); err == nil {
+		t.Errorf("ffmpeg (RTMP) exited cleanly; want its connection cut")
 	}
+	// ffmpeg's SRT output notices a closed peer at its idle timeout.
+	if err := srtPub.Wait(15 * time.Second); err != nil && strings.Contains(err.Error(), "still running") {
+		t.Errorf("ffmpeg (SRT) still running 15 s after the server stopped")
+	}
+	harness.Eventually(t, 15*time.Second, func() error {
+		if st := whipPub.PC.ConnectionState(); st != webrtc.PeerConnectionStateClosed && st != webrtc.PeerConnectionStateFailed &&
+			st != webrtc.PeerConnectionStateDisconnected {
+			return fmt.Errorf("WHIP publisher %s", st)
+		}
+		return nil
+	})
+	if n := strings.Count(s.Logs(), "stream ended"); n != 3 {
+		t.Errorf("%d streams ended, want 3", n)
+	}
+	integrityCheck(t, s.DataDir)
+	dirs := recordingDirs(t, filepath.Join(s.DataDir, "recordings", "graceful"))
+	if len(dirs) != 1 {
+		t.Fatalf("recordings %v", dirs)
+	}
+	ended, err := os.ReadFile(filepath.Join(dirs[0], "events", "recording-ended.json"))
+	if err != nil || !strings.Contains(string(ended), `"recording_status": "RECORDING_ENDED"`) {
+		t.Fatalf("recording-ended.json: %v\n%s", err, ended)
+	}
+	if pl, _ := os.ReadFile(filepath.Join(dirs[0], "media", "hls", "240p30", "playlist.m3u8")); !strings.HasSuffix(string(pl), "#EXT-X-ENDLIST\n") {
+		t.Errorf("recorded playlist not closed:\n%s", pl)
+	}
+
 	s2 := harness.Start(t, harness.Options{DataDir: s.DataDir})
 	if strings.Contains(s2.Logs(), "interrupted by a stop") {
-		t.Errorf("a graceful stop left a session open")
+		t.Errorf("a graceful stop left a session or a recording open:\n%s", s2.Logs())
+	}
+	c2 := s2.IVS()
+	for i, arn := range []*string{out.Channel.Arn, srtCh.Arn, whipCh.Arn} {
+		sess, err := c2.GetStreamSession(ctx, &ivs.GetStreamSessionInput{ChannelArn: arn, StreamId: ids[i]})
+		if err != nil || sess.StreamSession.EndTime == nil {
+			t.Fatalf("session %d after a graceful stop: %+v, %v", i, sess, err)
+		}
+		for _, e := range sess.StreamSession.TruncatedEvents {
+			if aws.ToString(e.Name) == "Stream Failure" {
+				t.Errorf("session %d has a Stream Failure after a graceful stop", i)
+			}
+		}
 	}
 }

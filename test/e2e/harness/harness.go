@@ -239,6 +239,10 @@ func (s *Server) Logs() string { return s.logs.String() }
 // Exited is closed when the process has ended.
 func (s *Server) Exited() <-chan struct{} { return s.done }
 
+// ExitErr is how the process ended (nil: exit status 0); call it after
+// Exited is closed.
+func (s *Server) ExitErr() error { return s.err }
+
 // Kill ends the process group with SIGKILL and waits. It is idempotent.
 func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
 
