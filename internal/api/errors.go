@@ -57,6 +57,10 @@ func toWire(err error) (we wireError, internal bool) {
 	if errors.As(err, &ue) {
 		return wireError{http.StatusNotFound, codeUnknownOperation, ue.Error()}, false
 	}
+	if ivs.StorageFull(err) {
+		return wireError{http.StatusInternalServerError, string(ivs.CodeInternal),
+			"the server's storage is full: changes are refused until space is freed"}, true
+	}
 	return wireError{http.StatusInternalServerError, string(ivs.CodeInternal), "internal error; see the server log for request id"}, true
 }
 

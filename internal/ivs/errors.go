@@ -3,6 +3,7 @@ package ivs
 import (
 	"errors"
 	"fmt"
+	"syscall"
 )
 
 // Code names an IVS error the way the SDK decodes it (the x-amzn-ErrorType).
@@ -73,4 +74,19 @@ func AsError(err error) (*Error, bool) {
 	var e *Error
 	ok := errors.As(err, &e)
 	return e, ok
+}
+
+// sqliteFull is SQLite's primary result code SQLITE_FULL: the database
+// could not grow because the disk is full.
+const sqliteFull = 13
+
+// StorageFull reports whether err says the server's disk is full: ENOSPC
+// from a file, or SQLITE_FULL from the store (whose driver errors carry
+// SQLite's result code).
+func StorageFull(err error) bool {
+	if errors.Is(err, syscall.ENOSPC) {
+		return true
+	}
+	var coded interface{ Code() int }
+	return errors.As(err, &coded) && coded.Code()&0xff == sqliteFull
 }

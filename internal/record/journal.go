@@ -122,7 +122,7 @@ func (r *Recorder) Recover() (int, error) {
 			_ = os.Rename(p, p+".bad")
 			continue
 		}
-		rec.interrupted = true
+		rec.failure = interruptedReason
 		rec.end()
 		if err := os.Remove(p); err != nil {
 			return n, fmt.Errorf("record: journal: %w", err)

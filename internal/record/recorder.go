@@ -225,9 +225,12 @@ type recording struct {
 	endDone   chan struct{} // closed when end has written everything
 	lost      int           // objects the full spool refused
 	jf        *os.File      // the journal; nil when none is kept
-	// interrupted: an earlier run was killed while recording; Recover
-	// ends the recording with a failure.
-	interrupted bool
+	// failure, if set, says why the recording ends with a failure: an
+	// earlier run was killed while recording (Recover), or objects were
+	// lost (the first loss's reason). Its end is then a Recording End
+	// Failure, which reaches the store even if the loss's own event did
+	// not (a full disk refuses that too).
+	failure string
 }
 
 func newRecording(r *Recorder, st *live.Stream, rc ivs.RecordingConfiguration, source string) *recording {
@@ -376,14 +379,17 @@ func (rec *recording) end() {
 	}
 	rec.writeMaster()
 	dur := rec.durationMs()
+	rec.mu.Lock()
+	failure := rec.failure
+	rec.mu.Unlock()
 	status, kind := "RECORDING_ENDED", ivs.RecordingEnd
-	if rec.interrupted {
+	if failure != "" {
 		status, kind = "RECORDING_ENDED_WITH_FAILURE", ivs.RecordingEndFailure
 	}
 	rec.put("events/recording-ended.json", rec.metadata(status, &dur), "application/json")
 	e := rec.event(kind, rec.lastStreamID())
-	if rec.interrupted {
-		e.Detail.RecordingStatusReason = &interruptedReason
+	if failure != "" {
+		e.Detail.RecordingStatusReason = &failure
 	}
 	e.Detail.RecordingDurationMs = &dur
 	rec.mu.Lock()
@@ -395,7 +401,7 @@ func (rec *recording) end() {
 	rec.closeJournal()
 	rec.mu.Unlock()
 	rec.r.log.Info("recording ended", "channel", rec.channel.ARN, "prefix", rec.prefix, "duration_ms", dur,
-		"interrupted", rec.interrupted)
+		"failure", failure)
 }
 
 // interruptedReason is the status message of a recording that Recover
@@ -419,25 +425,35 @@ func (rec *recording) event(status, streamID string) ivs.Event {
 	return e
 }
 
-// put queues an object under the recording's prefix. A full spool loses
-// the object: that is logged and goes out as an event.
+// put queues an object under the recording's prefix. An object the spool
+// refuses (it is full, or the disk is) is lost: that is logged, and the
+// first loss of a recording goes out as a Recording End Failure event.
 func (rec *recording) put(key string, body []byte, contentType string) {
-	if err := rec.r.cfg.Spool.Put(rec.bucket, rec.prefix+key, body, contentType); err != nil {
-		rec.r.log.Error("recording object lost", "key", rec.prefix+key, "err", err)
-		if errors.Is(err, ErrSpoolFull) {
-			rec.mu.Lock()
-			rec.lost++
-			first := rec.lost == 1
-			rec.mu.Unlock()
-			if !first {
-				return // one event per recording says it
-			}
-			e := rec.event(ivs.RecordingEndFailure, rec.lastStreamID())
-			reason := "the upload spool is full: the storage is unreachable or too slow; parts of the recording are lost"
-			e.Detail.RecordingStatusReason = &reason
-			rec.r.emit(e)
-		}
+	err := rec.r.cfg.Spool.Put(rec.bucket, rec.prefix+key, body, contentType)
+	if err == nil {
+		return
 	}
+	rec.r.log.Error("recording object lost", "key", rec.prefix+key, "err", err)
+	reason := "the recording could not be spooled for upload; parts of it are lost: " + err.Error()
+	switch {
+	case errors.Is(err, ErrSpoolFull):
+		reason = "the upload spool is full: the storage is unreachable or too slow; parts of the recording are lost"
+	case ivs.StorageFull(err):
+		reason = "the server's disk is full; parts of the recording are lost"
+	}
+	rec.mu.Lock()
+	rec.lost++
+	first := rec.lost == 1
+	if first {
+		rec.failure = reason
+	}
+	rec.mu.Unlock()
+	if !first {
+		return // one event per recording says it now, and its end again
+	}
+	e := rec.event(ivs.RecordingEndFailure, rec.lastStreamID())
+	e.Detail.RecordingStatusReason = &reason
+	rec.r.emit(e)
 }
 
 // durationMs is the recorded length of the source rendition.
@@ -486,9 +502,9 @@ func (rec *recording) metadata(status string, durationMs *int64) []byte {
 		StatusMessage    string `json:"recording_status_message"`
 		Media            media  `json:"media"`
 	}{Version: "v1", ChannelARN: rec.channel.ARN, RecordingStarted: rec.started.Format(time.RFC3339), Status: status}
-	if rec.interrupted {
-		doc.StatusMessage = interruptedReason
-	}
+	rec.mu.Lock()
+	doc.StatusMessage = rec.failure
+	rec.mu.Unlock()
 	if status != "RECORDING_STARTED" {
 		doc.RecordingEnded = time.Now().UTC().Format(time.RFC3339)
 	}
