@@ -7,7 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-		"strings"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -35,7 +35,7 @@ func dialSlow(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
-		err := c.Control(func(fd uintptr) { 
+		err := c.Control(func(fd uintptr) {
 			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048)
 			if serr == nil {
 				serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 1400)

@@ -61,7 +61,7 @@ type webhookEvent struct {
 		EventName       string `json:"event_name"`
 		RecordingStatus string `json:"recording_status"`
 		StreamID        string `json:"stream_id"`
-		LimitName string `json:"limit_name"`
+		LimitName       string `json:"limit_name"`
 	} `json:"detail"`
 }
 
