@@ -1,6 +1,7 @@
 package record
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -28,8 +29,8 @@ func TestRecoverAfterCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go sp.Run(ctx)
+	spoolDone := make(chan struct{})
+	go func() { defer close(spoolDone); sp.Run(ctx) }()
 	rc := ivs.RecordingConfiguration{ARN: "arn:aws:ivs:us-east-1:123456789012:recording-configuration/abcdABCDefgh",
 		State: ivs.RecordingStateActive, DestinationConfiguration: ivs.DestinationConfiguration{S3: &ivs.S3Destination{BucketName: "b"}},
 		ThumbnailConfiguration: ivs.ThumbnailConfiguration{RecordingMode: "DISABLED"}}
@@ -38,7 +39,14 @@ func TestRecoverAfterCrash(t *testing.T) {
 		JournalDir: live1})
 	tr := &stream.Track{Codec: &stream.H264{SPS: v.SPS, PPS: v.PPS}, ClockRate: 90000}
 	hub := stream.NewHub([]*stream.Track{tr})
-	defer hub.Close()
+	// Cleanups run before the temp dirs go: the abandoned recorder's
+	// writer and the spool must be done with them.
+	t.Cleanup(func() {
+		hub.Close()
+		r.wg.Wait()
+		cancel()
+		<-spoolDone
+	})
 	st := &live.Stream{Channel: ivs.Channel{ID: "AbCdEfGhIjKl", ARN: "arn:aws:ivs:us-east-1:123456789012:channel/AbCdEfGhIjKl",
 		Name: "crashy", RecordingConfigurationARN: rc.ARN}, StreamID: "st-1", Hub: hub}
 	r.Attach(st) // never detached: the process "dies" while recording
@@ -53,8 +61,22 @@ func TestRecoverAfterCrash(t *testing.T) {
 			return false
 		}
 		b, _ := os.ReadFile(paths[0])
-		journal = string(b)
+		journal = string(b[:bytes.LastIndexByte(b, '\n')+1]) // whole lines: a write may be under way
 		return strings.Count(journal, `"segment"`) >= 2
+	})
+	// The recorder, which lives on in this test, is done writing what the
+	// journal names (its playlist follows the journal line), so that the
+	// final playlist is not overwritten by an earlier one.
+	segs := strings.Count(journal, `"segment"`)
+	streamtest.Eventually(t, 10*time.Second, "the live playlist stored", func() bool {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		for k, b := range store.body {
+			if strings.HasSuffix(k, "/playlist.m3u8") && strings.Count(b, "#EXTINF") == segs {
+				return true
+			}
+		}
+		return false
 	})
 	// What the crash left: the journal up to now, its last line torn.
 	dir := t.TempDir()
@@ -75,7 +97,6 @@ func TestRecoverAfterCrash(t *testing.T) {
 	} else if d := ev.got[0].Detail.RecordingDurationMs; d == nil || *d < 1900 {
 		t.Errorf("recording_duration_ms %v, want the two segments' 2 s", d)
 	}
-	segs := strings.Count(journal, `"segment"`)
 	streamtest.Eventually(t, 10*time.Second, "final objects stored", func() bool {
 		store.mu.Lock()
 		defer store.mu.Unlock()
