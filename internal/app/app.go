@@ -294,6 +294,14 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	// the listeners and the HTTP requests in flight.
 	registry.Close(stopCtx)
 	recorder.Close() // recordings waiting out a reconnect window end now
+	// What they wrote last reaches storage before the spool stops, within
+	// the grace period; the rest waits in DATA_DIR/spool for the next start.
+	select {
+	case <-spool.Drained():
+	case <-stopCtx.Done():
+		n, size := spool.Pending()
+		log.Warn("recording objects left in the spool; they upload at the next start", "objects", n, "bytes", size)
+	}
 	for _, s := range rtmpSrvs {
 		_ = s.Close() // Close errors are closed-listener noise at shutdown
 	}

@@ -97,22 +97,9 @@ func TestKillWhileRecording(t *testing.T) {
 	s := harness.Start(t, opts)
 	c := s.IVS()
 	ctx := harness.Context(t, 150*time.Second)
-	rc, err := c.CreateRecordingConfiguration(ctx, &ivs.CreateRecordingConfigurationInput{
-		DestinationConfiguration: &types.DestinationConfiguration{S3: &types.S3DestinationConfiguration{BucketName: aws.String("crash")}},
-		ThumbnailConfiguration:   &types.ThumbnailConfiguration{RecordingMode: types.RecordingModeDisabled},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	harness.Eventually(t, 10*time.Second, func() error {
-		g, err := c.GetRecordingConfiguration(ctx, &ivs.GetRecordingConfigurationInput{Arn: rc.RecordingConfiguration.Arn})
-		if err != nil || g.RecordingConfiguration.State != types.RecordingConfigurationStateActive {
-			return fmt.Errorf("not active: %v", err)
-		}
-		return nil
-	})
+	rc := createRecording(t, c, recordTo("crash"))
 	out, err := c.CreateChannel(ctx, &ivs.CreateChannelInput{Name: aws.String("crash"), Type: types.ChannelTypeBasicChannelType,
-		RecordingConfigurationArn: rc.RecordingConfiguration.Arn, InsecureIngest: true})
+		RecordingConfigurationArn: rc.Arn, InsecureIngest: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,24 +181,7 @@ func TestKillWhileRecording(t *testing.T) {
 	if err != nil || !strings.Contains(string(ended), `"recording_status": "RECORDING_ENDED_WITH_FAILURE"`) {
 		t.Fatalf("recording-ended.json: %v\n%s", err, ended)
 	}
-	keys, err := s3srv.Keys(ctx, "crash", prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	for _, k := range keys {
-		b, err := s3srv.Get(ctx, "crash", k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(dir, strings.TrimPrefix(k, prefix))
-		if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := download(t, ctx, s3srv, "crash", prefix)
 	pl, _ := os.ReadFile(filepath.Join(dir, "media", "hls", "240p30", "playlist.m3u8"))
 	if !strings.HasSuffix(string(pl), "#EXT-X-ENDLIST\n") {
 		t.Errorf("recorded playlist not closed:\n%s", pl)

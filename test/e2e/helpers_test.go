@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -102,4 +103,56 @@ func (c *awsCLI) fail(code, msg string, args ...string) {
 	if err == nil || !strings.Contains(string(out), want) || !strings.Contains(string(out), msg) {
 		c.t.Errorf("aws %s: %v\n%s\nwant %q and %q", strings.Join(args, " "), err, out, want, msg)
 	}
+}
+
+// recordTo is a recording configuration for bucket without thumbnails.
+func recordTo(bucket string) *ivs.CreateRecordingConfigurationInput {
+	return &ivs.CreateRecordingConfigurationInput{
+		DestinationConfiguration: &types.DestinationConfiguration{S3: &types.S3DestinationConfiguration{BucketName: aws.String(bucket)}},
+		ThumbnailConfiguration:   &types.ThumbnailConfiguration{RecordingMode: types.RecordingModeDisabled},
+	}
+}
+
+// createRecording creates a recording configuration and waits until its
+// bucket took a write (ACTIVE).
+func createRecording(t *testing.T, c *ivs.Client, in *ivs.CreateRecordingConfigurationInput) *types.RecordingConfiguration {
+	t.Helper()
+	ctx := harness.Context(t, 15*time.Second)
+	out, err := c.CreateRecordingConfiguration(ctx, in)
+	if err != nil {
+		t.Fatalf("CreateRecordingConfiguration: %v", err)
+	}
+	harness.Eventually(t, 10*time.Second, func() error {
+		g, err := c.GetRecordingConfiguration(ctx, &ivs.GetRecordingConfigurationInput{Arn: out.RecordingConfiguration.Arn})
+		if err != nil || g.RecordingConfiguration.State != types.RecordingConfigurationStateActive {
+			return fmt.Errorf("recording configuration not active: %v", err)
+		}
+		return nil
+	})
+	return out.RecordingConfiguration
+}
+
+// download copies every object under prefix in an S3 bucket into a new
+// directory, keyed by the rest of their keys, and returns it.
+func download(t *testing.T, ctx context.Context, s3srv *harness.S3Server, bucket, prefix string) string {
+	t.Helper()
+	keys, err := s3srv.Keys(ctx, bucket, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, k := range keys {
+		b, err := s3srv.Get(ctx, bucket, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, strings.TrimPrefix(k, prefix))
+		if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }

@@ -43,23 +43,12 @@ func TestRecordLocal(t *testing.T) {
 	s := harness.Start(t)
 	c := s.IVS()
 	ctx := harness.Context(t, 90*time.Second)
-	rc, err := c.CreateRecordingConfiguration(ctx, &ivs.CreateRecordingConfigurationInput{
-		DestinationConfiguration: &types.DestinationConfiguration{S3: &types.S3DestinationConfiguration{BucketName: aws.String("rec-local")}},
-		ThumbnailConfiguration: &types.ThumbnailConfiguration{RecordingMode: types.RecordingModeInterval, TargetIntervalSeconds: aws.Int64(2),
-			Storage: []types.ThumbnailConfigurationStorage{types.ThumbnailConfigurationStorageSequential, types.ThumbnailConfigurationStorageLatest}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	harness.Eventually(t, 5*time.Second, func() error {
-		g, err := c.GetRecordingConfiguration(ctx, &ivs.GetRecordingConfigurationInput{Arn: rc.RecordingConfiguration.Arn})
-		if err != nil || g.RecordingConfiguration.State != types.RecordingConfigurationStateActive {
-			return fmt.Errorf("state %v %v", g, err)
-		}
-		return nil
-	})
+	in := recordTo("rec-local")
+	in.ThumbnailConfiguration = &types.ThumbnailConfiguration{RecordingMode: types.RecordingModeInterval, TargetIntervalSeconds: aws.Int64(2),
+		Storage: []types.ThumbnailConfigurationStorage{types.ThumbnailConfigurationStorageSequential, types.ThumbnailConfigurationStorageLatest}}
+	rc := createRecording(t, c, in)
 	out, err := c.CreateChannel(ctx, &ivs.CreateChannelInput{Name: aws.String("recorded"), Type: types.ChannelTypeBasicChannelType,
-		RecordingConfigurationArn: rc.RecordingConfiguration.Arn, InsecureIngest: true})
+		RecordingConfigurationArn: rc.Arn, InsecureIngest: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +71,7 @@ func TestRecordLocal(t *testing.T) {
 		return nil
 	})
 	live := sess.StreamSession.EndTime.Sub(*sess.StreamSession.StartTime)
-	if r := sess.StreamSession.RecordingConfiguration; r == nil || aws.ToString(r.Arn) != aws.ToString(rc.RecordingConfiguration.Arn) {
+	if r := sess.StreamSession.RecordingConfiguration; r == nil || aws.ToString(r.Arn) != aws.ToString(rc.Arn) {
 		t.Errorf("the session's recordingConfiguration: %+v", r)
 	}
 
@@ -275,24 +264,7 @@ func TestRecordS3(t *testing.T) {
 		if prefix == "" {
 			t.Fatalf("no recording of the %s channel: %v", typ, prefixes)
 		}
-		dir := t.TempDir()
-		keys, err := s3srv.Keys(ctx, "vod", prefix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, k := range keys {
-			b, err := s3srv.Get(ctx, "vod", k)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := filepath.Join(dir, strings.TrimPrefix(k, prefix))
-			if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(p, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
+		dir := download(t, ctx, s3srv, "vod", prefix)
 		var ended recordingEnded
 		raw, _ := os.ReadFile(filepath.Join(dir, "events", "recording-ended.json"))
 		if err := json.Unmarshal(raw, &ended); err != nil || ended.Version != "v1" || ended.ChannelARN != aws.ToString(ch.Arn) ||
@@ -357,23 +329,11 @@ func TestRecordReconnectWindow(t *testing.T) {
 	s := harness.Start(t)
 	c := s.IVS()
 	ctx := harness.Context(t, 120*time.Second)
-	rc, err := c.CreateRecordingConfiguration(ctx, &ivs.CreateRecordingConfigurationInput{
-		DestinationConfiguration:        &types.DestinationConfiguration{S3: &types.S3DestinationConfiguration{BucketName: aws.String("window")}},
-		ThumbnailConfiguration:          &types.ThumbnailConfiguration{RecordingMode: types.RecordingModeDisabled},
-		RecordingReconnectWindowSeconds: 8,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	harness.Eventually(t, 5*time.Second, func() error {
-		g, err := c.GetRecordingConfiguration(ctx, &ivs.GetRecordingConfigurationInput{Arn: rc.RecordingConfiguration.Arn})
-		if err != nil || g.RecordingConfiguration.State != types.RecordingConfigurationStateActive {
-			return fmt.Errorf("not active")
-		}
-		return nil
-	})
+	in := recordTo("window")
+	in.RecordingReconnectWindowSeconds = 8
+	rc := createRecording(t, c, in)
 	out, err := c.CreateChannel(ctx, &ivs.CreateChannelInput{Type: types.ChannelTypeBasicChannelType,
-		RecordingConfigurationArn: rc.RecordingConfiguration.Arn, InsecureIngest: true})
+		RecordingConfigurationArn: rc.Arn, InsecureIngest: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -214,22 +214,9 @@ func TestGracefulStop(t *testing.T) {
 	s := harness.Start(t)
 	c := s.IVS()
 	ctx := harness.Context(t, 90*time.Second)
-	rc, err := c.CreateRecordingConfiguration(ctx, &ivs.CreateRecordingConfigurationInput{
-		DestinationConfiguration: &types.DestinationConfiguration{S3: &types.S3DestinationConfiguration{BucketName: aws.String("graceful")}},
-		ThumbnailConfiguration:   &types.ThumbnailConfiguration{RecordingMode: types.RecordingModeDisabled},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	harness.Eventually(t, 5*time.Second, func() error {
-		g, err := c.GetRecordingConfiguration(ctx, &ivs.GetRecordingConfigurationInput{Arn: rc.RecordingConfiguration.Arn})
-		if err != nil || g.RecordingConfiguration.State != types.RecordingConfigurationStateActive {
-			return fmt.Errorf("not active: %v", err)
-		}
-		return nil
-	})
+	rc := createRecording(t, c, recordTo("graceful"))
 	out, err := c.CreateChannel(ctx, &ivs.CreateChannelInput{Name: aws.String("graceful"), Type: types.ChannelTypeBasicChannelType,
-		LatencyMode: types.ChannelLatencyModeNormalLatency, RecordingConfigurationArn: rc.RecordingConfiguration.Arn, InsecureIngest: true})
+		LatencyMode: types.ChannelLatencyModeNormalLatency, RecordingConfigurationArn: rc.Arn, InsecureIngest: true})
 	if err != nil {
 		t.Fatal(err)
 	}

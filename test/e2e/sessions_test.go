@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -169,12 +168,7 @@ func TestStreamSessions(t *testing.T) {
 	t.Parallel()
 	// The webhook's address is reserved and left closed: the receiver is
 	// down for the whole of both sessions.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hookAddr := ln.Addr().String()
-	ln.Close()
+	hookAddr := reservedAddr(t)
 	const secret = "e2e-webhook-secret"
 	s := harness.Start(t, harness.Options{
 		Args: []string{"--webhook-url", "http://" + hookAddr + "/hook", "--hls-viewer-timeout", "2s"},
@@ -437,14 +431,7 @@ func TestStreamSessions(t *testing.T) {
 	}
 
 	// The webhook comes up and receives every event, signed, in order.
-	rc := &receiver{t: t, secret: secret}
-	hookLn, err := net.Listen("tcp", hookAddr)
-	if err != nil {
-		t.Fatalf("webhook receiver: %v", err)
-	}
-	hook := &http.Server{Handler: rc, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = hook.Serve(hookLn) }()
-	defer hook.Close()
+	rc := serveWebhook(t, hookAddr, secret)
 	want1 := []string{"Session Created", "Stream Start", "Stream End", "Session Ended"}
 	want2 := []string{"Session Created", "Stream Start", "Starvation Start", "Starvation End", "Stream End", "Session Ended"}
 	harness.Eventually(t, 30*time.Second, func() error {
