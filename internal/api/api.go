@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/onair-video/onair/internal/ivs"
@@ -23,8 +24,12 @@ import (
 // PutMetadata, carries 1 KB); 1 MiB leaves room for 50 tags on 50 ARNs.
 const MaxBodyBytes = 1 << 20
 
-// signingName is the SigV4 service name of the IVS API.
-const signingName = "ivs"
+// SigV4 service names: IVS and IVS Chat share the endpoint, the account's
+// key pair and the wire; each operation is signed for its own service.
+const (
+	signingName     = "ivs"
+	chatSigningName = "ivschat"
+)
 
 // Live is what the API needs of the live registry; *live.Registry implements it.
 type Live interface {
@@ -77,7 +82,7 @@ type API struct {
 	live      Live
 	endpoints func(*http.Request) ivs.Endpoints
 	log       *slog.Logger
-	verifier  *verifier
+	verifiers map[string]*verifier // by service
 	ops       map[string]*operation
 	now       func() time.Time
 	viewers   func(channelID string) int
@@ -100,7 +105,10 @@ func New(cfg Config) *API {
 		live:      cfg.Live,
 		endpoints: cfg.Endpoints,
 		log:       cfg.Log.With("component", "api"),
-		verifier:  newVerifier(cfg.Account.AccessKeyID, cfg.Account.SecretAccessKey.Reveal(), signingName),
+		verifiers: map[string]*verifier{
+			signingName:     newVerifier(cfg.Account.AccessKeyID, cfg.Account.SecretAccessKey.Reveal(), signingName),
+			chatSigningName: newVerifier(cfg.Account.AccessKeyID, cfg.Account.SecretAccessKey.Reveal(), chatSigningName),
+		},
 		ops:       make(map[string]*operation),
 		now:       time.Now,
 		viewers:   cfg.Viewers,
@@ -114,7 +122,7 @@ func New(cfg Config) *API {
 	if a.viewers == nil {
 		a.viewers = func(string) int { return 0 }
 	}
-	for _, op := range operations() {
+	for _, op := range append(operations(), chatOperations()...) {
 		a.ops[op.Name] = op
 	}
 	if cfg.RateLimit > 0 {
@@ -148,12 +156,26 @@ type call struct {
 
 // serve authenticates, decodes, runs and answers one request, and logs it.
 func (a *API) serve(w http.ResponseWriter, r *http.Request, name string) {
-	a.run(w, r, name, func(w http.ResponseWriter, r *http.Request) (int, error) { return a.handle(w, r, name) })
+	service := a.serviceOf(r, name)
+	a.run(w, r, name, service, func(w http.ResponseWriter, r *http.Request) (int, error) { return a.handle(w, r, name, service) })
 }
 
-// run runs fn as the operation name with a request id, answers its error in
-// the AWS shape and logs the outcome.
-func (a *API) run(w http.ResponseWriter, r *http.Request, name string, fn func(http.ResponseWriter, *http.Request) (int, error)) {
+// serviceOf is the service a request is for: its operation's, or for the
+// tag operations, which both services have at the same path, the service
+// of the resource ARN.
+func (a *API) serviceOf(r *http.Request, name string) string {
+	if op, ok := a.ops[name]; ok && op.service != "" {
+		return op.service
+	}
+	if strings.HasPrefix(r.PathValue("resourceArn"), "arn:aws:ivschat:") {
+		return chatSigningName
+	}
+	return signingName
+}
+
+// run runs fn as the operation name of service with a request id, answers
+// its error in that service's AWS shape and logs the outcome.
+func (a *API) run(w http.ResponseWriter, r *http.Request, name, service string, fn func(http.ResponseWriter, *http.Request) (int, error)) {
 	start := a.now()
 	reqID := newRequestID()
 	w.Header().Set("x-amzn-RequestId", reqID)
@@ -169,6 +191,9 @@ func (a *API) run(w http.ResponseWriter, r *http.Request, name string, fn func(h
 	if err != nil {
 		// The error table alone decides the status of a failure.
 		we, internal := toWire(err)
+		if service == chatSigningName {
+			we.chat = chatFields(err, we)
+		}
 		writeError(w, we)
 		log := a.log.With("op", name, "request_id", reqID, "status", we.status, "duration", a.now().Sub(start))
 		if internal {
@@ -188,8 +213,8 @@ func (a *API) run(w http.ResponseWriter, r *http.Request, name string, fn func(h
 
 // handle does the work of serve: it returns the status it wrote, or the
 // error for serve to write.
-func (a *API) handle(w http.ResponseWriter, r *http.Request, name string) (int, error) {
-	body, err := a.authenticate(w, r)
+func (a *API) handle(w http.ResponseWriter, r *http.Request, name, service string) (int, error) {
+	body, err := a.authenticate(w, r, service)
 	if err != nil {
 		return 0, err
 	}
@@ -207,9 +232,11 @@ func (a *API) handle(w http.ResponseWriter, r *http.Request, name string) (int, 
 	return writeJSON(w, op.status, out), nil
 }
 
-// authenticate checks the request's SigV4 signature and returns its body.
-func (a *API) authenticate(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	auth, signed, err := a.verifier.preflight(r)
+// authenticate checks the request's SigV4 signature for service and
+// returns its body.
+func (a *API) authenticate(w http.ResponseWriter, r *http.Request, service string) ([]byte, error) {
+	v := a.verifiers[service]
+	auth, signed, err := v.preflight(r)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +244,7 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := a.verifier.verify(r.Context(), r, auth, signed, body); err != nil {
+	if err := v.verify(r.Context(), r, auth, signed, body); err != nil {
 		return nil, err
 	}
 	return body, nil

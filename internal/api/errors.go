@@ -37,6 +37,8 @@ type wireError struct {
 	status  int
 	code    string
 	message string
+	// chat, for IVS Chat operations, is the body's members beyond message.
+	chat map[string]any
 }
 
 // toWire decides, once, what a client sees for err. Anything that is not an
@@ -48,20 +50,20 @@ func toWire(err error) (we wireError, internal bool) {
 		if !known {
 			st = http.StatusBadRequest
 		}
-		return wireError{st, string(e.Code), e.Message}, false
+		return wireError{st, string(e.Code), e.Message, nil}, false
 	}
 	if ae, ok := asAuthError(err); ok {
-		return wireError{http.StatusForbidden, ae.code, ae.msg}, false
+		return wireError{http.StatusForbidden, ae.code, ae.msg, nil}, false
 	}
 	var ue unknownOpError
 	if errors.As(err, &ue) {
-		return wireError{http.StatusNotFound, codeUnknownOperation, ue.Error()}, false
+		return wireError{http.StatusNotFound, codeUnknownOperation, ue.Error(), nil}, false
 	}
 	if ivs.StorageFull(err) {
 		return wireError{http.StatusInternalServerError, string(ivs.CodeInternal),
-			"the server's storage is full: changes are refused until space is freed"}, true
+			"the server's storage is full: changes are refused until space is freed", nil}, true
 	}
-	return wireError{http.StatusInternalServerError, string(ivs.CodeInternal), "internal error; see the server log for request id"}, true
+	return wireError{http.StatusInternalServerError, string(ivs.CodeInternal), "internal error; see the server log for request id", nil}, true
 }
 
 type unknownOpError struct{ name string }
@@ -74,7 +76,13 @@ func (e unknownOpError) Error() string {
 // x-amzn-ErrorType, the message in the body as both exceptionMessage (what
 // the Go SDK's typed IVS errors read) and message (what botocore reads).
 func writeError(w http.ResponseWriter, we wireError) {
-	body, _ := json.Marshal(map[string]string{"exceptionMessage": we.message, "message": we.message})
+	var body []byte
+	if we.chat != nil {
+		we.chat["message"] = we.message
+		body, _ = json.Marshal(we.chat)
+	} else {
+		body, _ = json.Marshal(map[string]string{"exceptionMessage": we.message, "message": we.message})
+	}
 	h := w.Header()
 	h.Set("x-amzn-ErrorType", we.code)
 	h.Set("Content-Type", "application/json")
@@ -91,4 +99,34 @@ func newRequestID() string {
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// chatFields are the members IVS Chat's error bodies carry beside message:
+// resourceId, resourceType and limit; for a ValidationException its reason
+// and fieldList.
+func chatFields(err error, we wireError) map[string]any {
+	m := map[string]any{}
+	e, ok := ivs.AsError(err)
+	switch {
+	case we.code == codeUnknownOperation:
+		m["reason"] = "UNKNOWN_OPERATION"
+	case !ok:
+	case e.Code == ivs.CodeValidation:
+		m["reason"] = "OTHER"
+		if e.Field != "" {
+			m["reason"] = "FIELD_VALIDATION_FAILED"
+			m["fieldList"] = []map[string]string{{"name": e.Field, "message": e.Message}}
+		}
+	default:
+		if e.ResourceID != "" {
+			m["resourceId"] = e.ResourceID
+		}
+		if e.ResourceType != "" {
+			m["resourceType"] = e.ResourceType
+		}
+		if e.Limit > 0 {
+			m["limit"] = e.Limit
+		}
+	}
+	return m
 }

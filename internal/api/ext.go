@@ -17,8 +17,8 @@ import (
 func (a *API) registerExtensions(mux *http.ServeMux) {
 	ext := func(pattern, name string, fn func(http.ResponseWriter, *http.Request) (int, error)) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-			a.run(w, r, name, func(w http.ResponseWriter, r *http.Request) (int, error) {
-				if _, err := a.authenticate(w, r); err != nil {
+			a.run(w, r, name, signingName, func(w http.ResponseWriter, r *http.Request) (int, error) {
+				if _, err := a.authenticate(w, r, signingName); err != nil {
 					return 0, err
 				}
 				return fn(w, r)

@@ -18,10 +18,20 @@ type operation struct {
 	handler handlerFunc
 	// planned says where an operation not served yet is planned.
 	planned string
+	// service is the SigV4 service it is signed for; "" for the tag
+	// operations, which go by their resource ARN.
+	service string
 }
 
 func post(name string, h handlerFunc) *operation {
-	return &operation{Name: name, method: http.MethodPost, path: "/" + name, status: http.StatusOK, handler: h}
+	return &operation{Name: name, method: http.MethodPost, path: "/" + name, status: http.StatusOK, handler: h, service: signingName}
+}
+
+// chat is post for an IVS Chat operation.
+func chat(name string, h handlerFunc) *operation {
+	o := post(name, h)
+	o.service = chatSigningName
+	return o
 }
 
 func later(name, planned string) *operation {
@@ -29,6 +39,9 @@ func later(name, planned string) *operation {
 }
 
 func (o *operation) withStatus(s int) *operation { o.status = s; return o }
+
+// tagOp marks a tag operation, served for both services.
+func tagOp(o *operation) *operation { o.service = ""; return o }
 
 func (o *operation) at(method, path string) *operation { o.method, o.path = method, path; return o }
 
@@ -56,9 +69,9 @@ func operations() []*operation {
 		post("ListStreamSessions", typed(listStreamSessions)),
 		post("PutMetadata", typed(putMetadata)).withStatus(http.StatusNoContent),
 
-		post("ListTagsForResource", listTags).at(http.MethodGet, "/tags/{resourceArn}"),
-		post("TagResource", typed(tagResource)).at(http.MethodPost, "/tags/{resourceArn}"),
-		post("UntagResource", untagResource).at(http.MethodDelete, "/tags/{resourceArn}"),
+		tagOp(post("ListTagsForResource", listTags).at(http.MethodGet, "/tags/{resourceArn}")),
+		tagOp(post("TagResource", typed(tagResource)).at(http.MethodPost, "/tags/{resourceArn}")),
+		tagOp(post("UntagResource", untagResource).at(http.MethodDelete, "/tags/{resourceArn}")),
 
 		post("CreateRecordingConfiguration", typed(createRecordingConfiguration)),
 		post("GetRecordingConfiguration", typed(getRecordingConfiguration)),
@@ -86,23 +99,52 @@ func operations() []*operation {
 	}
 }
 
-// CompatTable renders docs/api-compat.md from the operation table.
+// CompatTable renders docs/api-compat.md from the operation tables.
 func CompatTable() string {
-	ops := operations()
-	sort.Slice(ops, func(i, j int) bool { return ops[i].Name < ops[j].Name })
 	var b strings.Builder
-	served := 0
-	for _, o := range ops {
-		if o.handler != nil {
-			served++
-		}
-	}
 	b.WriteString("# IVS API compatibility\n\n")
 	b.WriteString("<!-- Generated from internal/api/ops.go by `go test ./internal/api -run TestCompatDoc -update`; do not edit. -->\n\n")
-	fmt.Fprintf(&b, "onair serves %d of the %d operations of Amazon IVS (aws-sdk-go-v2/service/ivs v1.51.1) on the wire,\n", served, len(ops))
+	ops := operations()
+	fmt.Fprintf(&b, "onair serves %d of the %d operations of Amazon IVS (aws-sdk-go-v2/service/ivs v1.51.1) on the wire,\n", served(ops), len(ops))
 	b.WriteString("SigV4-signed, with IVS's JSON shapes and error shapes. Every served operation is tested with the Go SDK\n")
 	b.WriteString("(internal/api, test/e2e), success and each error; the aws CLI drives a channel's life in test/e2e. An operation not served yet answers\n")
 	b.WriteString("ValidationException naming this page.\n\n")
+	opTable(&b, ops)
+	b.WriteString("\nDepartures from IVS on served operations:\n\n")
+	b.WriteString("- `ingestEndpoint` carries `:port` when the RTMPS port is not 443, so `rtmps://{ingestEndpoint}/app/{key}` works as written.\n")
+	b.WriteString("- `viewerCount` counts HLS players (by playback session, docs/viewers.md) and WebRTC (WHEP) viewers.\n")
+	b.WriteString("- `srt.endpoint` is empty when the SRT listener is off (`--srt-addr off`).\n")
+	b.WriteString("- `playbackRestrictionPolicyArn` and `adConfigurationArn` can only be empty until those resources are served: any other value is ResourceNotFoundException.\n")
+	b.WriteString("- Recordings go to S3 (`--s3-endpoint`) or, by default, to bucket directories under the data dir, in IVS's layout (docs/recording.md); the byte-range playlists are not written.\n")
+	b.WriteString("- STANDARD channels play as an ABR ladder made by ffmpeg (docs/transcoding.md); without ffmpeg, as their source.\n")
+	b.WriteString("- Every request must be signed with the one admin key pair of the installation (data dir `credentials`); there is no IAM.\n")
+
+	chatOps := chatOperations()
+	b.WriteString("\n## IVS Chat\n\n")
+	fmt.Fprintf(&b, "onair serves %d of the %d operations of Amazon IVS Chat (aws-sdk-go-v2/service/ivschat v1.22.2): those marked\n", served(chatOps)+3, len(chatOps)+3)
+	b.WriteString("served below, and the three tag operations, which share the paths above and go by the resource ARN's service.\n")
+	b.WriteString("They are signed for the service `ivschat` and answer IVS Chat's error shapes (resourceId, resourceType, limit; a\n")
+	b.WriteString("ValidationException's reason and fieldList). Tested with the Go SDK (internal/api) and the aws CLI (test/e2e).\n\n")
+	opTable(&b, chatOps)
+	b.WriteString("\nDepartures from IVS Chat on served operations:\n\n")
+	b.WriteString("- `messageReviewHandler.uri` is the http(s) URL of a handler that takes Lambda's request and answers its response; a Lambda ARN is a ValidationException.\n")
+	b.WriteString("- Logging configurations take an `s3` destination only (a bucket in the S3 store recordings use, or a directory in the data dir); `cloudWatchLogs` and `firehose` are ValidationExceptions.\n")
+	return b.String()
+}
+
+func served(ops []*operation) int {
+	n := 0
+	for _, o := range ops {
+		if o.handler != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// opTable writes the table of ops, by name.
+func opTable(b *strings.Builder, ops []*operation) {
+	sort.Slice(ops, func(i, j int) bool { return ops[i].Name < ops[j].Name })
 	b.WriteString("| Operation | HTTP | State |\n|---|---|---|\n")
 	for _, o := range ops {
 		state := "served"
@@ -112,15 +154,6 @@ func CompatTable() string {
 				state = o.planned
 			}
 		}
-		fmt.Fprintf(&b, "| %s | `%s %s` | %s |\n", o.Name, o.method, o.path, state)
+		fmt.Fprintf(b, "| %s | `%s %s` | %s |\n", o.Name, o.method, o.path, state)
 	}
-	b.WriteString("\nDepartures from IVS on served operations:\n\n")
-	b.WriteString("- `ingestEndpoint` carries `:port` when the RTMPS port is not 443, so `rtmps://{ingestEndpoint}/app/{key}` works as written.\n")
-	b.WriteString("- `viewerCount` counts HLS players (by playback session, docs/viewers.md) and WebRTC (WHEP) viewers.\n")
-	b.WriteString("- `srt.endpoint` is empty when the SRT listener is off (`--srt-addr off`).\n")
-	b.WriteString("- `playbackRestrictionPolicyArn` and `adConfigurationArn` can only be empty until those resources are served: any other value is ResourceNotFoundException.\n")
-	b.WriteString("- Recordings go to S3 (`--s3-endpoint`) or, by default, to bucket directories under the data dir, in IVS's layout (docs/recording.md); the byte-range playlists are not written.\n")
-	b.WriteString("- STANDARD channels play as an ABR ladder made by ffmpeg (docs/transcoding.md); without ffmpeg, as their source.\n")
-	b.WriteString("- Every request must be signed with the one admin key pair of the installation (data dir `credentials`); there is no IAM.\n")
-	return b.String()
 }

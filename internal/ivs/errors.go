@@ -32,6 +32,11 @@ type Error struct {
 	Message string
 	// Field names the offending input member of a ValidationException.
 	Field string
+	// ResourceID, ResourceType and Limit go on the wire in IVS Chat's
+	// errors (ResourceNotFound, Conflict, ServiceQuotaExceeded, Throttling).
+	ResourceID   string
+	ResourceType string
+	Limit        int
 }
 
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }

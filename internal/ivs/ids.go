@@ -68,19 +68,27 @@ const (
 	ResourceStreamKey = "stream-key"
 )
 
-// ARN is a parsed IVS resource ARN.
+// ARN is a parsed IVS or IVS Chat resource ARN.
 type ARN struct {
 	Region   string
 	Account  string
-	Resource string // channel, stream-key, ...
+	Resource string // channel, stream-key, room, ...
 	ID       string
 }
 
-func (a ARN) String() string {
-	return "arn:aws:ivs:" + a.Region + ":" + a.Account + ":" + a.Resource + "/" + a.ID
+// Service is the ARN's service: ivschat for chat resources, else ivs.
+func (a ARN) Service() string {
+	if chatResources[a.Resource] {
+		return "ivschat"
+	}
+	return "ivs"
 }
 
-var arnRe = regexp.MustCompile(`^arn:aws:ivs:([a-z0-9-]+):([0-9]+):([a-z-]+)/([a-zA-Z0-9-]+)$`)
+func (a ARN) String() string {
+	return "arn:aws:" + a.Service() + ":" + a.Region + ":" + a.Account + ":" + a.Resource + "/" + a.ID
+}
+
+var arnRe = regexp.MustCompile(`^arn:aws:(ivs|ivschat):([a-z0-9-]+):([0-9]+):([a-z-]+)/([a-zA-Z0-9-]+)$`)
 
 // ParseARN parses an IVS ARN. field names the input member in the error.
 func ParseARN(field, s string) (ARN, error) {
@@ -94,7 +102,11 @@ func ParseARN(field, s string) (ARN, error) {
 	if m == nil {
 		return ARN{}, validationf(field, "%s %q is not a valid IVS ARN", field, s)
 	}
-	return ARN{Region: m[1], Account: m[2], Resource: m[3], ID: m[4]}, nil
+	a := ARN{Region: m[2], Account: m[3], Resource: m[4], ID: m[5]}
+	if a.Service() != m[1] {
+		return ARN{}, validationf(field, "%s %q: a %s is an %s resource", field, s, a.Resource, a.Service())
+	}
+	return a, nil
 }
 
 // parseTypedARN parses s and checks that it names a resource of kind.

@@ -95,6 +95,8 @@ type Store interface {
 	// ListDocs returns up to limit documents of a kind whose id sorts after
 	// afterID, in id order.
 	ListDocs(ctx context.Context, kind, afterID string, limit int) ([]Doc, error)
+	// CountDocs returns how many documents of a kind there are.
+	CountDocs(ctx context.Context, kind string) (int, error)
 }
 
 // Doc is a resource stored as a JSON document.

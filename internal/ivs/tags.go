@@ -106,6 +106,24 @@ func (s *Service) resourceTags(ctx context.Context, arn string) (map[string]stri
 			k.Tags = t
 			return s.keyPairs().update(ctx, &k, arn)
 		}, nil
+	case ResourceRoom:
+		r, err := s.room(ctx, "resourceArn", arn)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cloneTags(r.Tags), func(t map[string]string) error {
+			r.Tags = t
+			return s.rooms().update(ctx, &r, arn)
+		}, nil
+	case ResourceLoggingConfiguration:
+		l, err := s.loggingConfiguration(ctx, "resourceArn", arn)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cloneTags(l.Tags), func(t map[string]string) error {
+			l.Tags = t
+			return s.loggingConfigs().update(ctx, &l, arn)
+		}, nil
 	default:
 		return nil, nil, notFound(a.Resource, arn)
 	}

@@ -73,6 +73,15 @@ func (s *Store) ListDocs(ctx context.Context, kind, afterID string, limit int) (
 	return out, nil
 }
 
+// CountDocs implements ivs.Store.
+func (s *Store) CountDocs(ctx context.Context, kind string) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM documents WHERE kind = ?", kind).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: count %s: %w", kind, err)
+	}
+	return n, nil
+}
+
 func scanDoc(row interface{ Scan(...any) error }) (ivs.Doc, error) {
 	var d ivs.Doc
 	var body, created string

@@ -254,4 +254,10 @@ func testDocs(t *testing.T, s ivs.Store) {
 	if other, _ := s.ListDocs(ctx, "k2", "", 10); len(other) != 1 {
 		t.Fatalf("other kind: %d", len(other))
 	}
+	if n, err := s.CountDocs(ctx, "k1"); err != nil || n != 3 {
+		t.Fatalf("CountDocs: %d, %v; want 3", n, err)
+	}
+	if n, err := s.CountDocs(ctx, "none"); err != nil || n != 0 {
+		t.Fatalf("CountDocs of an empty kind: %d, %v", n, err)
+	}
 }
