@@ -8,9 +8,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	sdk "github.com/aws/aws-sdk-go-v2/service/ivs"
 	chatsdk "github.com/aws/aws-sdk-go-v2/service/ivschat"
 	chattypes "github.com/aws/aws-sdk-go-v2/service/ivschat/types"
-	sdk "github.com/aws/aws-sdk-go-v2/service/ivs"
 )
 
 func (e *env) chat() *chatsdk.Client {
