@@ -23,7 +23,7 @@ func chatOperations() []*operation {
 		chat("DeleteLoggingConfiguration", typed(deleteLoggingConfiguration)).withStatus(204),
 		chat("ListLoggingConfigurations", typed(listLoggingConfigurations)),
 
-		chatLater("CreateChatToken", messaging),
+		chat("CreateChatToken", typed(createChatToken)),
 		chatLater("SendEvent", messaging),
 		chatLater("DeleteMessage", messaging),
 		chatLater("DisconnectUser", messaging),
@@ -145,4 +145,8 @@ func listLoggingConfigurations(ctx context.Context, a *API, _ *call, in *ivs.Lis
 		out.LoggingConfigurations[i] = loggingOut(l)
 	}
 	return out, nil
+}
+
+func createChatToken(ctx context.Context, a *API, _ *call, in *ivs.CreateChatTokenInput) (any, error) {
+	return a.svc.CreateChatToken(ctx, *in)
 }

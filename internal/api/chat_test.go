@@ -196,3 +196,38 @@ func TestChatLoggingConfigurations(t *testing.T) {
 		t.Fatalf("page 2: %+v, %v", p2, err)
 	}
 }
+
+// CreateChatToken through the SDK: a token and its expiry times; errors.
+func TestCreateChatToken(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.chat()
+	ctx := t.Context()
+	room, err := c.CreateRoom(ctx, &chatsdk.CreateRoomInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := c.CreateChatToken(ctx, &chatsdk.CreateChatTokenInput{RoomIdentifier: room.Arn, UserId: aws.String("ana"),
+		Capabilities: []chattypes.ChatTokenCapability{chattypes.ChatTokenCapabilitySendMessage}, SessionDurationInMinutes: aws.Int32(10),
+		Attributes: map[string]string{"color": "blue"}})
+	if err != nil || aws.ToString(tok.Token) == "" || tok.SessionExpirationTime == nil || tok.TokenExpirationTime == nil ||
+		time.Until(*tok.SessionExpirationTime) > 10*time.Minute || time.Until(*tok.SessionExpirationTime) < 9*time.Minute {
+		t.Fatalf("CreateChatToken: %+v, %v", tok, err)
+	}
+	claims, err := e.svc.OpenChatToken(ctx, aws.ToString(tok.Token))
+	if err != nil || claims.UserID != "ana" || !claims.Can("SEND_MESSAGE") {
+		t.Fatalf("the token opens to %+v, %v", claims, err)
+	}
+	var ve *chattypes.ValidationException
+	if _, err := c.CreateChatToken(ctx, &chatsdk.CreateChatTokenInput{RoomIdentifier: room.Arn, UserId: aws.String("u"),
+		SessionDurationInMinutes: aws.Int32(181)}); !errors.As(err, &ve) || aws.ToString(ve.FieldList[0].Name) != "sessionDurationInMinutes" {
+		t.Errorf("sessionDurationInMinutes 181: %v", err)
+	}
+	var nf *chattypes.ResourceNotFoundException
+	if _, err := c.DeleteRoom(ctx, &chatsdk.DeleteRoomInput{Identifier: room.Arn}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateChatToken(ctx, &chatsdk.CreateChatTokenInput{RoomIdentifier: room.Arn, UserId: aws.String("u")}); !errors.As(err, &nf) {
+		t.Errorf("a token for a deleted room: %v", err)
+	}
+}

@@ -11,7 +11,7 @@ import (
 	"github.com/onair-video/onair/internal/store/sqlite"
 )
 
-func newService(t *testing.T) *ivs.Service {
+func newService(t testing.TB) *ivs.Service {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), t.TempDir())
 	if err != nil {
