@@ -73,7 +73,9 @@ var ErrBadChatToken = errors.New("chat token not valid")
 // expiry.
 var ErrChatTokenExpired = errors.New("chat token expired")
 
-func (s *Service) chatTokenKey(ctx context.Context) ([]byte, error) { return s.secret(ctx, "chat-token") }
+func (s *Service) chatTokenKey(ctx context.Context) ([]byte, error) {
+	return s.secret(ctx, "chat-token")
+}
 
 // validateChatAttributes checks a map of chat attributes: at most 1 KB of
 // keys and values together, valid UTF-8.
