@@ -60,6 +60,18 @@ type Config struct {
 	// Playback seals playback session credentials for the console's
 	// preview of private channels; nil: the extension answers 404.
 	Playback Sealer
+	// Chat is the messaging service, for SendEvent, DeleteMessage and
+	// DisconnectUser; nil: those answer ValidationException.
+	Chat Messaging
+}
+
+// Messaging is what the chat operations need of the messaging service;
+// *chat.Server implements it.
+type Messaging interface {
+	SendEvent(ctx context.Context, roomID, name string, attributes map[string]string) string
+	DeleteMessage(ctx context.Context, roomID, messageID, reason, requestID string) string
+	DisconnectUser(ctx context.Context, roomID, userID, reason, requestID string)
+	CloseRoom(roomID string)
 }
 
 // Sealer issues playback session credentials; *playback.Authorizer
@@ -91,6 +103,7 @@ type API struct {
 	// limits is a request budget per client address; nil: no limit.
 	limits   *ratelimit.Table
 	playback Sealer
+	chat     Messaging
 	// PutMetadata's budgets, as IVS's.
 	metadataPerChannel, metadataPerAccount *ratelimit.Table
 }
@@ -115,6 +128,7 @@ func New(cfg Config) *API {
 		metrics:  cfg.Metrics,
 		events:   cfg.Events,
 		playback: cfg.Playback,
+		chat:     cfg.Chat,
 
 		metadataPerChannel: ratelimit.PerSecond(metadataPerSecond, metadataPerSecond),
 		metadataPerAccount: ratelimit.PerSecond(metadataAccount, metadataAccount),

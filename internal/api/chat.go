@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"unicode/utf8"
 
 	"github.com/onair-video/onair/internal/ivs"
 )
@@ -9,7 +10,6 @@ import (
 // chatOperations lists every operation of IVS Chat (aws-sdk-go-v2/service/
 // ivschat v1.22.2) but the tag operations, which share IVS's paths.
 func chatOperations() []*operation {
-	const messaging = "issue 11: the messaging service"
 	return []*operation{
 		chat("CreateRoom", typed(createRoom)),
 		chat("GetRoom", typed(getRoom)),
@@ -24,16 +24,10 @@ func chatOperations() []*operation {
 		chat("ListLoggingConfigurations", typed(listLoggingConfigurations)),
 
 		chat("CreateChatToken", typed(createChatToken)),
-		chatLater("SendEvent", messaging),
-		chatLater("DeleteMessage", messaging),
-		chatLater("DisconnectUser", messaging),
+		chat("SendEvent", typed(sendEvent)),
+		chat("DeleteMessage", typed(deleteMessage)),
+		chat("DisconnectUser", typed(disconnectUser)),
 	}
-}
-
-func chatLater(name, planned string) *operation {
-	o := later(name, planned)
-	o.service = chatSigningName
-	return o
 }
 
 // identifierInput is the input of the chat operations that name one
@@ -77,7 +71,17 @@ func updateRoom(ctx context.Context, a *API, _ *call, in *ivs.UpdateRoomInput) (
 }
 
 func deleteRoom(ctx context.Context, a *API, _ *call, in *identifierInput) (any, error) {
-	return nil, a.svc.DeleteRoom(ctx, in.Identifier)
+	r, err := a.svc.GetRoom(ctx, in.Identifier)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.svc.DeleteRoom(ctx, in.Identifier); err != nil {
+		return nil, err
+	}
+	if a.chat != nil {
+		a.chat.CloseRoom(r.ID) // its clients are disconnected, as on IVS
+	}
+	return nil, nil
 }
 
 type listRoomsOutput struct {
@@ -149,4 +153,82 @@ func listLoggingConfigurations(ctx context.Context, a *API, _ *call, in *ivs.Lis
 
 func createChatToken(ctx context.Context, a *API, _ *call, in *ivs.CreateChatTokenInput) (any, error) {
 	return a.svc.CreateChatToken(ctx, *in)
+}
+
+// messagingRoom checks a messaging operation's room and that the
+// messaging service runs.
+func (a *API) messagingRoom(ctx context.Context, roomIdentifier string) (ivs.Room, error) {
+	if a.chat == nil {
+		return ivs.Room{}, ivs.Validation("", "chat messaging is not enabled on this server")
+	}
+	return a.svc.MessagingRoom(ctx, roomIdentifier)
+}
+
+type sendEventInput struct {
+	RoomIdentifier string            `json:"roomIdentifier"`
+	EventName      string            `json:"eventName"`
+	Attributes     map[string]string `json:"attributes"`
+}
+
+type idOutput struct {
+	ID string `json:"id"`
+}
+
+func sendEvent(ctx context.Context, a *API, _ *call, in *sendEventInput) (any, error) {
+	r, err := a.messagingRoom(ctx, in.RoomIdentifier)
+	if err != nil {
+		return nil, err
+	}
+	if in.EventName == "" || utf8.RuneCountInString(in.EventName) > 100 {
+		return nil, ivs.Validation("eventName", "eventName must be 1 to 100 characters")
+	}
+	n := 0
+	for k, v := range in.Attributes {
+		n += len(k) + len(v)
+	}
+	if n > 1024 {
+		return nil, ivs.Validation("attributes", "attributes may hold at most 1 KB of keys and values")
+	}
+	return idOutput{a.chat.SendEvent(ctx, r.ID, in.EventName, in.Attributes)}, nil
+}
+
+type deleteMessageInput struct {
+	RoomIdentifier string `json:"roomIdentifier"`
+	ID             string `json:"id"`
+	Reason         string `json:"reason"`
+}
+
+func deleteMessage(ctx context.Context, a *API, _ *call, in *deleteMessageInput) (any, error) {
+	r, err := a.messagingRoom(ctx, in.RoomIdentifier)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.ID) != 12 {
+		return nil, ivs.Validation("id", "id must be a message id of 12 characters")
+	}
+	if utf8.RuneCountInString(in.Reason) > 256 {
+		return nil, ivs.Validation("reason", "reason must be at most 256 characters")
+	}
+	return idOutput{a.chat.DeleteMessage(ctx, r.ID, in.ID, in.Reason, "")}, nil
+}
+
+type disconnectUserInput struct {
+	RoomIdentifier string `json:"roomIdentifier"`
+	UserID         string `json:"userId"`
+	Reason         string `json:"reason"`
+}
+
+func disconnectUser(ctx context.Context, a *API, _ *call, in *disconnectUserInput) (any, error) {
+	r, err := a.messagingRoom(ctx, in.RoomIdentifier)
+	if err != nil {
+		return nil, err
+	}
+	if in.UserID == "" || utf8.RuneCountInString(in.UserID) > 128 {
+		return nil, ivs.Validation("userId", "userId must be 1 to 128 characters")
+	}
+	if utf8.RuneCountInString(in.Reason) > 256 {
+		return nil, ivs.Validation("reason", "reason must be at most 256 characters")
+	}
+	a.chat.DisconnectUser(ctx, r.ID, in.UserID, in.Reason, "")
+	return struct{}{}, nil
 }

@@ -24,6 +24,7 @@ import (
 	gosrt "github.com/datarhei/gosrt"
 
 	"github.com/onair-video/onair/internal/api"
+	"github.com/onair-video/onair/internal/chat"
 	"github.com/onair-video/onair/internal/config"
 	"github.com/onair-video/onair/internal/events"
 	"github.com/onair-video/onair/internal/geoip"
@@ -206,10 +207,14 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 			SRTPort: ports["srt"], Region: cfg.Region, Account: account.ID,
 		}
 	}
+	// IVS Chat's messaging: clients connect to ws(s)://{host}/chat with a
+	// token from CreateChatToken as the WebSocket subprotocol.
+	chatSrv := chat.New(chat.Config{Rooms: svc, Log: log})
 	mux := http.NewServeMux()
+	mux.Handle("GET /chat", chatSrv)
 	api.New(api.Config{Service: svc, Live: registry, Account: account, Endpoints: endpoints, Log: log,
 		Viewers: viewers, Metrics: tracker, Events: events.NewSSE(bgCtx, store, bus, log), RateLimit: cfg.APIRateLimit,
-		Playback: auth}).Register(mux)
+		Playback: auth, Chat: chatSrv}).Register(mux)
 	// Methods are named so the patterns don't conflict with "GET /"; HEAD
 	// rides on GET, OPTIONS answers CORS preflights.
 	mux.Handle("GET /api/video/v1/", hlsSrv)
@@ -309,6 +314,7 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 		_ = srtSrv.Close()
 	}
 	hlsSrv.Close()   // releases blocked playlist requests
+	chatSrv.Close()  // hijacked connections: Shutdown does not wait for them
 	stopBackground() // ends SSE streams, so Shutdown need not wait them out
 	if err := httpSrv.Shutdown(stopCtx); err != nil {
 		_ = httpSrv.Close()

@@ -203,6 +203,18 @@ func (s *Service) room(ctx context.Context, field, arn string) (Room, error) {
 	return s.rooms().get(ctx, a.ID, arn)
 }
 
+// MessagingRoom returns the room named by the roomIdentifier of
+// SendEvent, DeleteMessage and DisconnectUser.
+func (s *Service) MessagingRoom(ctx context.Context, roomIdentifier string) (Room, error) {
+	return s.room(ctx, "roomIdentifier", roomIdentifier)
+}
+
+// RoomByID returns the room with id (the messaging server knows rooms by
+// the id in a chat token).
+func (s *Service) RoomByID(ctx context.Context, id string) (Room, error) {
+	return s.rooms().get(ctx, id, s.arn(ResourceRoom, id))
+}
+
 // UpdateRoom changes the given fields of a room.
 func (s *Service) UpdateRoom(ctx context.Context, in UpdateRoomInput) (Room, error) {
 	r, err := s.room(ctx, "identifier", in.Identifier)

@@ -1,9 +1,17 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ivschat"
+	chattypes "github.com/aws/aws-sdk-go-v2/service/ivschat/types"
+	"github.com/coder/websocket"
 
 	"github.com/onair-video/onair/test/e2e/harness"
 )
@@ -44,4 +52,124 @@ func TestChatWithAWSCLI(t *testing.T) {
 	cli.run("ivschat", "delete-room", "--identifier", room.Arn)
 	cli.fail("ResourceNotFoundException", "not found", "ivschat", "get-room", "--identifier", room.Arn)
 	cli.run("ivschat", "delete-logging-configuration", "--identifier", lc.Arn)
+}
+
+// wsPeer is a messaging client (the protocol the IVS client library
+// speaks), here in Go.
+type wsPeer struct {
+	t    *testing.T
+	conn *websocket.Conn
+}
+
+func joinChat(t *testing.T, s *harness.Server, token string) *wsPeer {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	u := "ws" + strings.TrimPrefix(s.Endpoint(), "http") + "/chat"
+	conn, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{Subprotocols: []string{token}})
+	if err != nil {
+		t.Fatalf("join %s: %v", u, err)
+	}
+	t.Cleanup(func() { conn.CloseNow() })
+	return &wsPeer{t: t, conn: conn}
+}
+
+func (p *wsPeer) next() map[string]any {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, b, err := p.conn.Read(ctx)
+	if err != nil {
+		p.t.Fatalf("read: %v", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		p.t.Fatal(err)
+	}
+	return m
+}
+
+func (p *wsPeer) closed() websocket.StatusCode {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for {
+		if _, _, err := p.conn.Read(ctx); err != nil {
+			if ctx.Err() != nil {
+				p.t.Fatal("the connection is still open")
+			}
+			return websocket.CloseStatus(err)
+		}
+	}
+}
+
+// The messaging WebSocket of the real binary with tokens from the SDK: a
+// message reaches both users; the control plane's SendEvent, DeleteMessage
+// and DisconnectUser reach the room; DeleteRoom closes it.
+func TestChatMessaging(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	c := chatClient(s)
+	ctx := harness.Context(t, 60*time.Second)
+	room, err := c.CreateRoom(ctx, &ivschat.CreateRoomInput{Name: aws.String("live")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := func(user string, caps ...chattypes.ChatTokenCapability) string {
+		tok, err := c.CreateChatToken(ctx, &ivschat.CreateChatTokenInput{RoomIdentifier: room.Arn, UserId: aws.String(user), Capabilities: caps})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(tok.Token)
+	}
+	ana := joinChat(t, s, token("ana", chattypes.ChatTokenCapabilitySendMessage))
+	bob := joinChat(t, s, token("bob"))
+	body, _ := json.Marshal(map[string]string{"Action": "SEND_MESSAGE", "RequestId": "r1", "Content": "hello"})
+	if err := ana.conn.Write(ctx, websocket.MessageText, body); err != nil {
+		t.Fatal(err)
+	}
+	var msgID string
+	for _, p := range []*wsPeer{ana, bob} {
+		m := p.next()
+		if m["Type"] != "MESSAGE" || m["Content"] != "hello" {
+			t.Fatalf("MESSAGE %v", m)
+		}
+		msgID, _ = m["Id"].(string)
+	}
+	ev, err := c.SendEvent(ctx, &ivschat.SendEventInput{RoomIdentifier: room.Arn, EventName: aws.String("poll"), Attributes: map[string]string{"q": "A?"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := bob.next(); m["EventName"] != "poll" || m["Id"] != aws.ToString(ev.Id) {
+		t.Fatalf("EVENT %v, SendEvent id %s", m, aws.ToString(ev.Id))
+	}
+	ana.next()
+	if _, err := c.DeleteMessage(ctx, &ivschat.DeleteMessageInput{RoomIdentifier: room.Arn, Id: aws.String(msgID), Reason: aws.String("oops")}); err != nil {
+		t.Fatal(err)
+	}
+	if m := bob.next(); m["EventName"] != "aws:DELETE_MESSAGE" {
+		t.Fatalf("delete EVENT %v", m)
+	}
+	ana.next()
+	if _, err := c.DisconnectUser(ctx, &ivschat.DisconnectUserInput{RoomIdentifier: room.Arn, UserId: aws.String("bob"), Reason: aws.String("bye")}); err != nil {
+		t.Fatal(err)
+	}
+	if m := bob.next(); m["EventName"] != "aws:DISCONNECT_USER" {
+		t.Fatalf("disconnect EVENT %v", m)
+	}
+	if code := bob.closed(); code != websocket.StatusNormalClosure {
+		t.Fatalf("bob closed with %v", code)
+	}
+	ana.next()
+	if _, err := c.DeleteRoom(ctx, &ivschat.DeleteRoomInput{Identifier: room.Arn}); err != nil {
+		t.Fatal(err)
+	}
+	if code := ana.closed(); code != websocket.StatusNormalClosure {
+		t.Fatalf("ana closed with %v after DeleteRoom", code)
+	}
+}
+
+func chatClient(s *harness.Server) *ivschat.Client {
+	return ivschat.New(ivschat.Options{Region: s.Region, BaseEndpoint: aws.String(s.Endpoint()),
+		Credentials: credentials.NewStaticCredentialsProvider(s.AccessKeyID, s.SecretAccessKey, "")})
 }

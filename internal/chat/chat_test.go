@@ -1,0 +1,347 @@
+package chat_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/onair-video/onair/internal/chat"
+	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/store/sqlite"
+)
+
+type env struct {
+	t   *testing.T
+	svc *ivs.Service
+	srv *chat.Server
+	url string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	a, _, err := ivs.EnsureAccount(context.Background(), st, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := ivs.NewService(st, "us-east-1", a)
+	srv := chat.New(chat.Config{Rooms: svc})
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() { srv.Close(); hs.Close() })
+	return &env{t: t, svc: svc, srv: srv, url: "ws" + strings.TrimPrefix(hs.URL, "http")}
+}
+
+func (e *env) room(in ivs.CreateRoomInput) ivs.Room {
+	e.t.Helper()
+	r, err := e.svc.CreateRoom(context.Background(), in)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}
+
+func (e *env) token(r ivs.Room, user string, caps ...string) string {
+	e.t.Helper()
+	tok, err := e.svc.CreateChatToken(context.Background(), ivs.CreateChatTokenInput{RoomIdentifier: r.ARN, UserID: user,
+		Capabilities: caps, Attributes: map[string]string{"display": strings.ToUpper(user)}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok.Token
+}
+
+// peer is a test client of the messaging WebSocket.
+type peer struct {
+	t    *testing.T
+	conn *websocket.Conn
+}
+
+func (e *env) join(token string) *peer {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, res, err := websocket.Dial(ctx, e.url, &websocket.DialOptions{Subprotocols: []string{token}})
+	if err != nil {
+		e.t.Fatalf("dial: %v", err)
+	}
+	if res.Header.Get("Sec-WebSocket-Protocol") != token {
+		e.t.Fatalf("the token was not echoed as the subprotocol")
+	}
+	e.t.Cleanup(func() { conn.CloseNow() })
+	return &peer{t: e.t, conn: conn}
+}
+
+func (p *peer) send(v map[string]any) {
+	p.t.Helper()
+	b, _ := json.Marshal(v)
+	if err := p.conn.Write(context.Background(), websocket.MessageText, b); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// next reads the next frame.
+func (p *peer) next() map[string]any {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, b, err := p.conn.Read(ctx)
+	if err != nil {
+		p.t.Fatalf("read: %v", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		p.t.Fatal(err)
+	}
+	return m
+}
+
+// closed waits for the server to close the connection and returns the
+// close status.
+func (p *peer) closed() websocket.StatusCode {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for {
+		if _, _, err := p.conn.Read(ctx); err != nil {
+			if ctx.Err() != nil {
+				p.t.Fatal("still open")
+			}
+			return websocket.CloseStatus(err)
+		}
+	}
+}
+
+func str(m map[string]any, path ...string) string {
+	var v any = m
+	for _, k := range path {
+		mm, _ := v.(map[string]any)
+		v = mm[k]
+	}
+	s, _ := v.(string)
+	return s
+}
+
+// Two users join; a message goes to both with its sender and request id;
+// a moderator deletes it and disconnects a user, who is closed cleanly.
+func TestMessaging(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.room(ivs.CreateRoomInput{})
+	ana := e.join(e.token(r, "ana", ivs.CapSendMessage))
+	mod := e.join(e.token(r, "mod", ivs.CapSendMessage, ivs.CapDeleteMessage, ivs.CapDisconnectUser))
+	waitClients(t, e.srv, r.ID, 2)
+
+	ana.send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": "req-1", "Content": "hello", "Attributes": map[string]string{"k": "v"}})
+	var id string
+	for _, p := range []*peer{ana, mod} {
+		m := p.next()
+		if str(m, "Type") != "MESSAGE" || str(m, "Content") != "hello" || str(m, "RequestId") != "req-1" || str(m, "Sender", "UserId") != "ana" ||
+			str(m, "Sender", "Attributes", "display") != "ANA" || str(m, "Attributes", "k") != "v" || len(str(m, "Id")) != 12 {
+			t.Fatalf("MESSAGE %v", m)
+		}
+		if _, err := time.Parse(time.RFC3339, str(m, "SendTime")); err != nil {
+			t.Fatalf("SendTime %q", str(m, "SendTime"))
+		}
+		id = str(m, "Id")
+	}
+
+	// ana may not delete; the moderator may.
+	ana.send(map[string]any{"Action": "DELETE_MESSAGE", "RequestId": "req-2", "Id": id})
+	if m := ana.next(); str(m, "Type") != "ERROR" || m["ErrorCode"] != float64(403) || str(m, "RequestId") != "req-2" {
+		t.Fatalf("ERROR %v", m)
+	}
+	mod.send(map[string]any{"Action": "DELETE_MESSAGE", "RequestId": "req-3", "Id": id, "Reason": "spam"})
+	for _, p := range []*peer{ana, mod} {
+		m := p.next()
+		if str(m, "EventName") != "aws:DELETE_MESSAGE" || str(m, "Attributes", "MessageID") != id || str(m, "Attributes", "MessageId") != id ||
+			str(m, "Attributes", "Reason") != "spam" || str(m, "RequestId") != "req-3" {
+			t.Fatalf("delete EVENT %v", m)
+		}
+	}
+
+	mod.send(map[string]any{"Action": "DISCONNECT_USER", "RequestId": "req-4", "UserId": "ana", "Reason": "bye"})
+	for _, p := range []*peer{ana, mod} {
+		if m := p.next(); str(m, "EventName") != "aws:DISCONNECT_USER" || str(m, "Attributes", "UserId") != "ana" {
+			t.Fatalf("disconnect EVENT %v", m)
+		}
+	}
+	if code := ana.closed(); code != websocket.StatusNormalClosure {
+		t.Fatalf("ana's connection closed with %v, want a normal closure", code)
+	}
+	waitClients(t, e.srv, r.ID, 1)
+
+	// The control plane's SendEvent reaches the room.
+	e.srv.SendEvent(context.Background(), r.ID, "poll", map[string]string{"q": "A or B?"})
+	if m := mod.next(); str(m, "Type") != "EVENT" || str(m, "EventName") != "poll" || str(m, "Attributes", "q") != "A or B?" {
+		t.Fatalf("custom EVENT %v", m)
+	}
+}
+
+func waitClients(t *testing.T, s *chat.Server, roomID string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Clients(roomID) != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d clients, want %d", s.Clients(roomID), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// The room's limits and the token's capabilities, with IVS's error codes.
+func TestMessagingLimits(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.room(ivs.CreateRoomInput{RoomInput: ivs.RoomInput{MaximumMessageLength: ptr(int32(5)), MaximumMessageRatePerSecond: ptr(int32(1))}})
+	reader := e.join(e.token(r, "reader"))
+	writer := e.join(e.token(r, "writer", ivs.CapSendMessage))
+	for _, tc := range []struct {
+		name string
+		p    *peer
+		req  map[string]any
+		code float64
+	}{
+		{"no capability", reader, map[string]any{"Action": "SEND_MESSAGE", "RequestId": "a", "Content": "hi"}, 403},
+		{"too long (code points)", writer, map[string]any{"Action": "SEND_MESSAGE", "RequestId": "b", "Content": "éééééé"}, 413},
+		{"unknown action", writer, map[string]any{"Action": "SHOUT", "RequestId": "c"}, 400},
+		{"no content", writer, map[string]any{"Action": "SEND_MESSAGE", "RequestId": "d"}, 400},
+	} {
+		tc.p.send(tc.req)
+		if m := tc.p.next(); str(m, "Type") != "ERROR" || m["ErrorCode"] != tc.code || str(m, "RequestId") != tc.req["RequestId"] {
+			t.Errorf("%s: %v, want ERROR %v", tc.name, m, tc.code)
+		}
+	}
+	// Five code points pass; the room allows one message a second.
+	writer.send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": "e", "Content": "ééééé"})
+	writer.send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": "f", "Content": "again"})
+	if m := writer.next(); str(m, "Type") != "MESSAGE" || str(m, "RequestId") != "e" {
+		t.Fatalf("first message: %v", m)
+	}
+	if m := writer.next(); str(m, "Type") != "ERROR" || m["ErrorCode"] != float64(429) || str(m, "RequestId") != "f" {
+		t.Fatalf("second message within the second: %v", m)
+	}
+	if m := reader.next(); str(m, "RequestId") != "e" {
+		t.Fatalf("reader: %v", m)
+	}
+	// Garbage is answered, the connection stays.
+	if err := writer.conn.Write(context.Background(), websocket.MessageText, []byte("not json")); err != nil {
+		t.Fatal(err)
+	}
+	if m := writer.next(); m["ErrorCode"] != float64(400) {
+		t.Fatalf("garbage: %v", m)
+	}
+}
+
+// Tokens: once only, signed, for a room that exists, as the subprotocol.
+func TestHandshake(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.room(ivs.CreateRoomInput{})
+	tok := e.token(r, "u")
+	e.join(tok)
+	gone := e.room(ivs.CreateRoomInput{})
+	goneTok := e.token(gone, "u")
+	if err := e.svc.DeleteRoom(context.Background(), gone.ARN); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		protocols []string
+		status    int
+	}{
+		"used twice":   {[]string{tok}, http.StatusUnauthorized},
+		"forged":       {[]string{tok[:len(tok)-2] + "xx"}, http.StatusUnauthorized},
+		"none":         {nil, http.StatusUnauthorized},
+		"deleted room": {[]string{goneTok}, http.StatusNotFound},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, res, err := websocket.Dial(ctx, e.url, &websocket.DialOptions{Subprotocols: tc.protocols})
+		cancel()
+		if err == nil || res == nil || res.StatusCode != tc.status {
+			status := 0
+			if res != nil {
+				status = res.StatusCode
+			}
+			t.Errorf("%s: %v, status %d, want %d", name, err, status, tc.status)
+		}
+	}
+}
+
+// A review handler may rewrite a message, deny it (nobody sees it), or
+// fail, when the fallback result applies.
+func TestMessageReview(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var mu sync.Mutex
+	var got []map[string]any
+	handler := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in map[string]any
+		b, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(b, &in)
+		mu.Lock()
+		got = append(got, in)
+		mu.Unlock()
+		switch str(in, "Content") {
+		case "rude":
+			_, _ = io.WriteString(w, `{"ReviewResult":"DENY"}`)
+		case "slow":
+			time.Sleep(2 * chat.ReviewTimeout)
+			_, _ = io.WriteString(w, `{"ReviewResult":"ALLOW"}`)
+		default:
+			_, _ = io.WriteString(w, `{"ReviewResult":"ALLOW","Content":"[reviewed] `+str(in, "Content")+`","Attributes":{"ok":"1"}}`)
+		}
+	}))
+	t.Cleanup(handler.Close)
+	r := e.room(ivs.CreateRoomInput{RoomInput: ivs.RoomInput{MessageReviewHandler: &ivs.MessageReviewHandler{URI: handler.URL, FallbackResult: ivs.ReviewDeny}}})
+	w := e.join(e.token(r, "w", ivs.CapSendMessage))
+	reader := e.join(e.token(r, "reader"))
+
+	w.send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": "1", "Content": "hi"})
+	if m := reader.next(); str(m, "Content") != "[reviewed] hi" || str(m, "Attributes", "ok") != "1" {
+		t.Fatalf("rewritten: %v", m)
+	}
+	w.next()
+	for _, content := range []string{"rude", "slow"} {
+		w.send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": content, "Content": content})
+		if m := w.next(); m["ErrorCode"] != float64(406) || str(m, "RequestId") != content {
+			t.Fatalf("%s: %v, want ERROR 406", content, m)
+		}
+	}
+	// The reader saw neither.
+	w.send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": "2", "Content": "last"})
+	if m := reader.next(); str(m, "Content") != "[reviewed] last" {
+		t.Fatalf("the reader got %v", m)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if in := got[0]; str(in, "RoomArn") != r.ARN || str(in, "Sender", "UserId") != "w" || len(str(in, "MessageId")) != 12 ||
+		str(in, "Sender", "Ip") == "" {
+		t.Errorf("review request %v", in)
+	}
+}
+
+// Closing the server ends every session cleanly.
+func TestClose(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.room(ivs.CreateRoomInput{})
+	p := e.join(e.token(r, "u"))
+	waitClients(t, e.srv, r.ID, 1)
+	go e.srv.Close()
+	if code := p.closed(); code != websocket.StatusNormalClosure {
+		t.Fatalf("closed with %v", code)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,303 @@
+// Package chat serves IVS Chat's messaging: the WebSocket that IVS's
+// client libraries (amazon-ivs-chat-messaging) connect to with a token from
+// CreateChatToken, rooms that fan each message out to their clients, and
+// the server side of SendEvent, DeleteMessage and DisconnectUser.
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/onair-video/onair/internal/ivs"
+)
+
+// Rooms is what the server needs of the control plane; *ivs.Service
+// implements it.
+type Rooms interface {
+	OpenChatToken(ctx context.Context, token string) (ivs.ChatClaims, error)
+	RoomByID(ctx context.Context, id string) (ivs.Room, error)
+}
+
+// Config holds the dependencies of a Server.
+type Config struct {
+	Rooms Rooms
+	Log   *slog.Logger
+	// Review calls message review handlers; nil uses a client with
+	// ReviewTimeout.
+	Review *http.Client
+}
+
+// Limits.
+const (
+	// queueSize bounds the frames waiting for one client: a client that
+	// falls that far behind its room is disconnected, never buffered for.
+	queueSize = 256
+	// readLimit bounds a request frame: 500 code points of content (up to
+	// 2 KB), 1 KB of attributes, JSON around them.
+	readLimit = 16 << 10
+	// writeTimeout bounds sending one frame to a client.
+	writeTimeout = 10 * time.Second
+	// ReviewTimeout is how long a message review handler may take before
+	// the room's fallback result applies (IVS gives its Lambda 200 ms).
+	ReviewTimeout = 200 * time.Millisecond
+	maxAttrBytes  = 1024
+)
+
+// Server is the messaging service.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	rooms  map[string]*room     // rooms with connected clients, by id
+	spent  map[string]time.Time // nonces of tokens used, until they expire
+	closed bool
+}
+
+// New returns a Server; its handler serves the WebSocket.
+func New(cfg Config) *Server {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Review == nil {
+		cfg.Review = &http.Client{Timeout: ReviewTimeout}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{cfg: cfg, log: cfg.Log.With("component", "chat"), ctx: ctx, cancel: cancel,
+		rooms: make(map[string]*room), spent: make(map[string]time.Time)}
+}
+
+// ServeHTTP upgrades a client to the messaging WebSocket. The token travels
+// as the WebSocket subprotocol and is echoed back, as IVS does; it is
+// accepted once, before it expires, for a room that exists.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	token := subprotocol(r)
+	if token == "" {
+		http.Error(w, "a chat token is required as the WebSocket subprotocol", http.StatusUnauthorized)
+		return
+	}
+	claims, err := s.cfg.Rooms.OpenChatToken(r.Context(), token)
+	switch {
+	case errors.Is(err, ivs.ErrBadChatToken), errors.Is(err, ivs.ErrChatTokenExpired):
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	case err != nil:
+		s.log.Error("chat token", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	rm, err := s.cfg.Rooms.RoomByID(r.Context(), claims.RoomID)
+	if err != nil {
+		if e, ok := ivs.AsError(err); ok && e.Code == ivs.CodeResourceNotFound {
+			http.Error(w, "the token's room does not exist", http.StatusNotFound)
+			return
+		}
+		s.log.Error("chat room", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	if !s.spend(claims) {
+		http.Error(w, "the chat token was used already", http.StatusUnauthorized)
+		return
+	}
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols: []string{token},
+		// Any web origin may connect: the token is the credential, no
+		// cookie is involved, so there is nothing to forge.
+		InsecureSkipVerify: true,
+	})
+	if err != nil {
+		return // Accept answered the client
+	}
+	conn.SetReadLimit(readLimit)
+	c := s.join(rm.ARN, claims, conn, r.RemoteAddr)
+	if c == nil {
+		_ = conn.Close(websocket.StatusGoingAway, "the server is stopping")
+		return
+	}
+	s.log.Debug("chat client joined", "room", rm.ARN, "user", claims.UserID)
+	c.readLoop()
+}
+
+// subprotocol returns the first WebSocket subprotocol the client offered.
+func subprotocol(r *http.Request) string {
+	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for _, t := range strings.Split(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				return t
+			}
+		}
+	}
+	return ""
+}
+
+// spend marks a token's nonce used; false if it was.
+func (s *Server) spend(c ivs.ChatClaims) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if len(s.spent) > 1024 {
+		for n, exp := range s.spent {
+			if now.After(exp) {
+				delete(s.spent, n)
+			}
+		}
+	}
+	if _, used := s.spent[c.Nonce]; used {
+		return false
+	}
+	s.spent[c.Nonce] = c.SessionExpiry
+	return true
+}
+
+// join adds a client to its room (creating the live room), or returns nil
+// once the server is closed.
+func (s *Server) join(roomARN string, claims ivs.ChatClaims, conn *websocket.Conn, remote string) *client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	rm := s.rooms[claims.RoomID]
+	if rm == nil {
+		rm = newRoom(s, claims.RoomID, roomARN)
+		s.rooms[claims.RoomID] = rm
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	c := &client{srv: s, room: rm, claims: claims, conn: conn, remote: remote, send: make(chan outgoing, queueSize),
+		ctx: ctx, cancel: cancel}
+	rm.clients[c] = struct{}{}
+	s.wg.Add(1)
+	go c.writeLoop()
+	// The session ends at the token's session expiry.
+	c.expiry = time.AfterFunc(time.Until(claims.SessionExpiry), func() { c.closeAfterQueued("the chat session expired") })
+	return c
+}
+
+// leave removes a client from its room, and the room from the server when
+// it was the last.
+func (s *Server) leave(c *client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(c.room.clients, c)
+	if len(c.room.clients) == 0 && s.rooms[c.room.id] == c.room {
+		delete(s.rooms, c.room.id)
+	}
+}
+
+// clients returns the clients of a room now.
+func (s *Server) clients(roomID string) []*client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rm := s.rooms[roomID]
+	if rm == nil {
+		return nil
+	}
+	out := make([]*client, 0, len(rm.clients))
+	for c := range rm.clients {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Clients returns how many clients a room has connected.
+func (s *Server) Clients(roomID string) int { return len(s.clients(roomID)) }
+
+// broadcast sends one frame, marshalled once, to every client of a room.
+func (s *Server) broadcast(roomID string, frame []byte) {
+	for _, c := range s.clients(roomID) {
+		c.enqueue(outgoing{frame: frame})
+	}
+}
+
+// SendEvent sends a custom event to a room's clients (the control plane's
+// SendEvent) and returns its id.
+func (s *Server) SendEvent(_ context.Context, roomID, name string, attributes map[string]string) string {
+	id := ivs.NewResourceID()
+	s.broadcast(roomID, mustJSON(eventFrame{Type: "EVENT", ID: id, EventName: name, Attributes: attrs(attributes), SendTime: sendTime(time.Now())}))
+	return id
+}
+
+// DeleteMessage tells a room's clients that a message is deleted and
+// returns the event's id.
+func (s *Server) DeleteMessage(_ context.Context, roomID, messageID, reason, requestID string) string {
+	id := ivs.NewResourceID()
+	a := map[string]string{"MessageId": messageID, "MessageID": messageID} // the JS library reads the deprecated MessageID
+	if reason != "" {
+		a["Reason"] = reason
+	}
+	s.broadcast(roomID, mustJSON(eventFrame{Type: "EVENT", ID: id, RequestID: requestID, EventName: eventDeleteMessage, Attributes: a,
+		SendTime: sendTime(time.Now())}))
+	return id
+}
+
+// DisconnectUser tells a room's clients that a user is disconnected, then
+// closes every connection of that user in the room, cleanly (so the
+// client library does not reconnect).
+func (s *Server) DisconnectUser(_ context.Context, roomID, userID, reason, requestID string) {
+	a := map[string]string{"UserId": userID}
+	if reason != "" {
+		a["Reason"] = reason
+	}
+	s.broadcast(roomID, mustJSON(eventFrame{Type: "EVENT", ID: ivs.NewResourceID(), RequestID: requestID, EventName: eventDisconnectUser,
+		Attributes: a, SendTime: sendTime(time.Now())}))
+	for _, c := range s.clients(roomID) {
+		if c.claims.UserID == userID {
+			c.closeAfterQueued(fmt.Sprintf("disconnected by a moderator: %s", reason))
+		}
+	}
+}
+
+// CloseRoom disconnects every client of a room (it was deleted).
+func (s *Server) CloseRoom(roomID string) {
+	for _, c := range s.clients(roomID) {
+		c.closeAfterQueued("the room was deleted")
+	}
+}
+
+// Close disconnects every client and waits for their goroutines.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	var all []*client
+	for _, rm := range s.rooms {
+		for c := range rm.clients {
+			all = append(all, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range all {
+		c.closeAfterQueued("the server is stopping")
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		s.cancel() // clients that do not answer the close handshake
+		<-done
+	}
+	s.cancel()
+}
+
+func (s *Server) now() time.Time { return time.Now() }
+
+// hostOf is the address part of host:port.
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
