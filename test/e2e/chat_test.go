@@ -3,6 +3,12 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -172,4 +178,80 @@ func TestChatMessaging(t *testing.T) {
 func chatClient(s *harness.Server) *ivschat.Client {
 	return ivschat.New(ivschat.Options{Region: s.Region, BaseEndpoint: aws.String(s.Endpoint()),
 		Credentials: credentials.NewStaticCredentialsProvider(s.AccessKeyID, s.SecretAccessKey, "")})
+}
+
+// IVS's own client library for browsers and Node (amazon-ivs-chat-messaging,
+// web/e2e/chat.mjs under node:test) against the real binary, with a token
+// endpoint that mints tokens through the SDK as an app's backend does.
+func TestChatWithIVSClientLibrary(t *testing.T) {
+	t.Parallel()
+	root := harness.Root(t)
+	node := harness.RequireProgram(t, "node")
+	if _, err := os.Stat(filepath.Join(root, "web", "node_modules", "amazon-ivs-chat-messaging")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("web/node_modules is missing under CI: make test installs it (%v)", err)
+		}
+		t.Skipf("web/node_modules missing: run make test (or npm ci in web/) first")
+	}
+	s := harness.Start(t)
+	c := chatClient(s)
+	ctx := harness.Context(t, 90*time.Second)
+	rooms := map[string]*string{}
+	for name, in := range map[string]*ivschat.CreateRoomInput{
+		"main": {MaximumMessageLength: aws.Int32(50), MaximumMessageRatePerSecond: aws.Int32(100)},
+		"slow": {MaximumMessageRatePerSecond: aws.Int32(1)},
+	} {
+		r, err := c.CreateRoom(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rooms[name] = r.Arn
+	}
+	tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		var caps []chattypes.ChatTokenCapability
+		for _, cp := range strings.Split(q.Get("caps"), ",") {
+			if cp != "" {
+				caps = append(caps, chattypes.ChatTokenCapability(cp))
+			}
+		}
+		user := q.Get("user")
+		tok, err := c.CreateChatToken(r.Context(), &ivschat.CreateChatTokenInput{RoomIdentifier: rooms[q.Get("room")], UserId: aws.String(user),
+			Capabilities: caps, Attributes: map[string]string{"display": strings.ToUpper(user)}})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"token": aws.ToString(tok.Token),
+			"sessionExpirationTime": tok.SessionExpirationTime.Format(time.RFC3339),
+			"tokenExpirationTime":   tok.TokenExpirationTime.Format(time.RFC3339)})
+	}))
+	t.Cleanup(tokens.Close)
+	args := []string{"--test", "e2e/chat.mjs"}
+	if nodeMajor(t, node) < 22 {
+		args = append([]string{"--experimental-websocket"}, args...) // Node 22 has WebSocket by default
+	}
+	p := harness.StartProcessIn(t, filepath.Join(root, "web"), []string{
+		"CHAT_URL=ws" + strings.TrimPrefix(s.Endpoint(), "http") + "/chat", "TOKEN_URL=" + tokens.URL + "/token"}, node, args...)
+	if err := p.Wait(60 * time.Second); err != nil {
+		t.Fatalf("node --test e2e/chat.mjs: %v\n%s", err, p.Output())
+	}
+	if out := p.Output(); !strings.Contains(out, "# pass 2") || !strings.Contains(out, "# fail 0") {
+		t.Fatalf("node:test did not pass both tests:\n%s", out)
+	}
+}
+
+// nodeMajor is node's major version.
+func nodeMajor(t *testing.T, node string) int {
+	t.Helper()
+	out, err := exec.Command(node, "--version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	major, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimSpace(string(out)), "v"), ".")
+	n, err := strconv.Atoi(major)
+	if err != nil {
+		t.Fatalf("node --version: %q", out)
+	}
+	return n
 }
