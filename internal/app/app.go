@@ -209,7 +209,9 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	}
 	// IVS Chat's messaging: clients connect to ws(s)://{host}/chat with a
 	// token from CreateChatToken as the WebSocket subprotocol.
-	chatSrv := chat.New(chat.Config{Rooms: svc, Log: log})
+	// Chat logs go where recordings go (S3 or the data dir), through the
+	// same durable spool.
+	chatSrv := chat.New(chat.Config{Rooms: svc, Log: log, PutLog: spool.Put})
 	mux := http.NewServeMux()
 	mux.Handle("GET /chat", chatSrv)
 	api.New(api.Config{Service: svc, Live: registry, Account: account, Endpoints: endpoints, Log: log,
@@ -299,6 +301,9 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	// the listeners and the HTTP requests in flight.
 	registry.Close(stopCtx)
 	recorder.Close() // recordings waiting out a reconnect window end now
+	// Chat sessions end (hijacked connections: Shutdown does not wait for
+	// them) and the last chat logs are spooled.
+	chatSrv.Close()
 	// What they wrote last reaches storage before the spool stops, within
 	// the grace period; the rest waits in DATA_DIR/spool for the next start.
 	select {
@@ -314,7 +319,6 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 		_ = srtSrv.Close()
 	}
 	hlsSrv.Close()   // releases blocked playlist requests
-	chatSrv.Close()  // hijacked connections: Shutdown does not wait for them
 	stopBackground() // ends SSE streams, so Shutdown need not wait them out
 	if err := httpSrv.Shutdown(stopCtx); err != nil {
 		_ = httpSrv.Close()

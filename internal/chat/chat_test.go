@@ -1,6 +1,8 @@
 package chat_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"io"
@@ -27,6 +29,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, chat.Config{})
+}
+
+// newEnvWith is newEnv with a config (Rooms is set here).
+func newEnvWith(t *testing.T, cfg chat.Config) *env {
+	t.Helper()
 	st, err := sqlite.Open(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +45,8 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	svc := ivs.NewService(st, "us-east-1", a)
-	srv := chat.New(chat.Config{Rooms: svc})
+	cfg.Rooms = svc
+	srv := chat.New(cfg)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() { srv.Close(); hs.Close() })
 	return &env{t: t, svc: svc, srv: srv, url: "ws" + strings.TrimPrefix(hs.URL, "http")}
@@ -345,3 +354,96 @@ func TestClose(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// logBucket collects what chat logging puts.
+type logBucket struct {
+	mu   sync.Mutex
+	objs map[string][]byte // bucket/key → body
+}
+
+func (b *logBucket) put(bucket, key string, body []byte, _ string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.objs[bucket+"/"+key] = body
+	return nil
+}
+
+// A room with a logging configuration has its messages and events written
+// to the configuration's bucket as IVS writes them: gzipped JSON lines
+// under AWSLogs/{account}/IVSChatLogs/1.0/{region}/room_{id}/.
+func TestChatLogging(t *testing.T) {
+	t.Parallel()
+	b := &logBucket{objs: map[string][]byte{}}
+	e := newEnvWith(t, chat.Config{PutLog: b.put, LogFlush: 50 * time.Millisecond})
+	ctx := context.Background()
+	lc, err := e.svc.CreateLoggingConfiguration(ctx, ivs.CreateLoggingConfigurationInput{
+		DestinationConfiguration: &ivs.LoggingDestination{S3: &ivs.S3Destination{BucketName: "chat-logs"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logged := e.room(ivs.CreateRoomInput{RoomInput: ivs.RoomInput{LoggingConfigurationIdentifiers: &[]string{lc.ARN}}})
+	quiet := e.room(ivs.CreateRoomInput{})
+	for _, r := range []ivs.Room{logged, quiet} {
+		p := e.join(e.token(r, "ana", ivs.CapSendMessage))
+		p.send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": "1", "Content": "for the record"})
+		p.next()
+		e.srv.SendEvent(ctx, r.ID, "poll", nil)
+		p.next()
+	}
+	a, _ := ivs.ParseARN("arn", logged.ARN)
+	prefix := "chat-logs/AWSLogs/" + a.Account + "/IVSChatLogs/1.0/us-east-1/room_" + logged.ID + "/"
+	var lines []map[string]any
+	deadline := time.Now().Add(5 * time.Second)
+	for len(lines) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("logged %d records: %v", len(lines), b.keys())
+		}
+		time.Sleep(20 * time.Millisecond)
+		lines = lines[:0]
+		b.mu.Lock()
+		for k, body := range b.objs {
+			if !strings.HasPrefix(k, prefix) || !strings.HasSuffix(k, ".log.gz") ||
+				!strings.Contains(k, "/"+a.Account+"_IVSChatLogs_1.0_us-east-1_room_"+logged.ID+"_") {
+				t.Errorf("object %s", k)
+				continue
+			}
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(zr)
+			for _, l := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
+				var m map[string]any
+				if err := json.Unmarshal(l, &m); err != nil {
+					t.Fatalf("line %q: %v", l, err)
+				}
+				lines = append(lines, m)
+			}
+		}
+		b.mu.Unlock()
+	}
+	if len(lines) != 2 || lines[0]["version"] != "1.0" {
+		t.Fatalf("records %v", lines)
+	}
+	types := map[string]string{}
+	for _, l := range lines {
+		payload, _ := l["payload"].(map[string]any)
+		types[str(l, "type")] = str(payload, "Type")
+		if _, err := time.Parse(time.RFC3339, str(l, "event_timestamp")); err != nil {
+			t.Errorf("event_timestamp %v", l["event_timestamp"])
+		}
+	}
+	if types["MESSAGE"] != "MESSAGE" || types["EVENT"] != "EVENT" {
+		t.Errorf("record types %v", types)
+	}
+}
+
+func (b *logBucket) keys() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for k := range b.objs {
+		out = append(out, k)
+	}
+	return out
+}

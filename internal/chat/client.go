@@ -228,7 +228,7 @@ func (c *client) sendMessage(req request) {
 			return
 		}
 	}
-	c.srv.broadcast(c.room.id, mustJSON(messageFrame{Type: "MESSAGE", ID: id, RequestID: req.RequestID, Content: content,
+	c.srv.broadcast(c.ctx, c.room.id, "MESSAGE", mustJSON(messageFrame{Type: "MESSAGE", ID: id, RequestID: req.RequestID, Content: content,
 		Attributes: attrs(attributes), SendTime: sendTime(time.Now()),
 		Sender: sender{UserID: c.claims.UserID, Attributes: attrs(c.claims.Attributes)}}))
 }

@@ -5,6 +5,7 @@
 package chat
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 type Rooms interface {
 	OpenChatToken(ctx context.Context, token string) (ivs.ChatClaims, error)
 	RoomByID(ctx context.Context, id string) (ivs.Room, error)
+	GetLoggingConfiguration(ctx context.Context, arn string) (ivs.LoggingConfiguration, error)
 }
 
 // Config holds the dependencies of a Server.
@@ -34,6 +36,11 @@ type Config struct {
 	// Review calls message review handlers; nil uses a client with
 	// ReviewTimeout.
 	Review *http.Client
+	// PutLog stores a chat log object in a bucket (the recordings'
+	// storage, through its spool); nil: rooms are not logged.
+	PutLog func(bucket, key string, body []byte, contentType string) error
+	// LogFlush is how often chat logs are written. Default 1 minute.
+	LogFlush time.Duration
 }
 
 // Limits.
@@ -60,6 +67,9 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	logs     *chatLog
+	logsDone chan struct{}
+
 	mu     sync.Mutex
 	rooms  map[string]*room     // rooms with connected clients, by id
 	spent  map[string]time.Time // nonces of tokens used, until they expire
@@ -74,9 +84,19 @@ func New(cfg Config) *Server {
 	if cfg.Review == nil {
 		cfg.Review = &http.Client{Timeout: ReviewTimeout}
 	}
+	if cfg.LogFlush <= 0 {
+		cfg.LogFlush = defaultLogFlush
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, log: cfg.Log.With("component", "chat"), ctx: ctx, cancel: cancel,
-		rooms: make(map[string]*room), spent: make(map[string]time.Time)}
+	s := &Server{cfg: cfg, log: cfg.Log.With("component", "chat"), ctx: ctx, cancel: cancel,
+		rooms: make(map[string]*room), spent: make(map[string]time.Time), logsDone: make(chan struct{})}
+	if cfg.PutLog != nil {
+		s.logs = &chatLog{put: cfg.PutLog, log: s.log, batch: make(map[logKey]*bytes.Buffer)}
+		go func() { defer close(s.logsDone); s.logs.run(ctx, cfg.LogFlush) }()
+	} else {
+		close(s.logsDone)
+	}
+	return s
 }
 
 // ServeHTTP upgrades a client to the messaging WebSocket. The token travels
@@ -215,30 +235,33 @@ func (s *Server) clients(roomID string) []*client {
 // Clients returns how many clients a room has connected.
 func (s *Server) Clients(roomID string) int { return len(s.clients(roomID)) }
 
-// broadcast sends one frame, marshalled once, to every client of a room.
-func (s *Server) broadcast(roomID string, frame []byte) {
+// broadcast sends one frame, marshalled once, to every client of a room,
+// and logs it (typ MESSAGE or EVENT) where the room's logging
+// configurations say.
+func (s *Server) broadcast(ctx context.Context, roomID, typ string, frame []byte) {
 	for _, c := range s.clients(roomID) {
 		c.enqueue(outgoing{frame: frame})
 	}
+	s.record(ctx, roomID, typ, frame)
 }
 
 // SendEvent sends a custom event to a room's clients (the control plane's
 // SendEvent) and returns its id.
-func (s *Server) SendEvent(_ context.Context, roomID, name string, attributes map[string]string) string {
+func (s *Server) SendEvent(ctx context.Context, roomID, name string, attributes map[string]string) string {
 	id := ivs.NewResourceID()
-	s.broadcast(roomID, mustJSON(eventFrame{Type: "EVENT", ID: id, EventName: name, Attributes: attrs(attributes), SendTime: sendTime(time.Now())}))
+	s.broadcast(ctx, roomID, "EVENT", mustJSON(eventFrame{Type: "EVENT", ID: id, EventName: name, Attributes: attrs(attributes), SendTime: sendTime(time.Now())}))
 	return id
 }
 
 // DeleteMessage tells a room's clients that a message is deleted and
 // returns the event's id.
-func (s *Server) DeleteMessage(_ context.Context, roomID, messageID, reason, requestID string) string {
+func (s *Server) DeleteMessage(ctx context.Context, roomID, messageID, reason, requestID string) string {
 	id := ivs.NewResourceID()
 	a := map[string]string{"MessageId": messageID, "MessageID": messageID} // the JS library reads the deprecated MessageID
 	if reason != "" {
 		a["Reason"] = reason
 	}
-	s.broadcast(roomID, mustJSON(eventFrame{Type: "EVENT", ID: id, RequestID: requestID, EventName: eventDeleteMessage, Attributes: a,
+	s.broadcast(ctx, roomID, "EVENT", mustJSON(eventFrame{Type: "EVENT", ID: id, RequestID: requestID, EventName: eventDeleteMessage, Attributes: a,
 		SendTime: sendTime(time.Now())}))
 	return id
 }
@@ -246,12 +269,12 @@ func (s *Server) DeleteMessage(_ context.Context, roomID, messageID, reason, req
 // DisconnectUser tells a room's clients that a user is disconnected, then
 // closes every connection of that user in the room, cleanly (so the
 // client library does not reconnect).
-func (s *Server) DisconnectUser(_ context.Context, roomID, userID, reason, requestID string) {
+func (s *Server) DisconnectUser(ctx context.Context, roomID, userID, reason, requestID string) {
 	a := map[string]string{"UserId": userID}
 	if reason != "" {
 		a["Reason"] = reason
 	}
-	s.broadcast(roomID, mustJSON(eventFrame{Type: "EVENT", ID: ivs.NewResourceID(), RequestID: requestID, EventName: eventDisconnectUser,
+	s.broadcast(ctx, roomID, "EVENT", mustJSON(eventFrame{Type: "EVENT", ID: ivs.NewResourceID(), RequestID: requestID, EventName: eventDisconnectUser,
 		Attributes: a, SendTime: sendTime(time.Now())}))
 	for _, c := range s.clients(roomID) {
 		if c.claims.UserID == userID {
@@ -290,6 +313,7 @@ func (s *Server) Close() {
 		<-done
 	}
 	s.cancel()
+	<-s.logsDone // the last batch of chat logs is written
 }
 
 func (s *Server) now() time.Time { return time.Now() }
