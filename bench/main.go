@@ -46,6 +46,7 @@ type options struct {
 	hold          time.Duration // keep a ramp's last step up this long, to profile it
 	apiSpan       time.Duration
 	clip          *clip
+	chatClients   int
 }
 
 var phaseFuncs = map[string]func(kind, options) ([]result, error){
@@ -56,15 +57,17 @@ var phaseFuncs = map[string]func(kind, options) ([]result, error){
 	"whep":       latencyWHEP,
 	"viewers":    viewers,
 	"publishers": publishers,
+	"chat":       chatFanout,
 }
 
 func main() {
 	bin := flag.String("onair", "bin/onair", "the onair binary to start; empty: measure the peer only")
-	phases := flag.String("phases", "idle,api,latency,normal,whep,viewers,publishers", "phases to run, in order")
+	phases := flag.String("phases", "idle,api,latency,normal,whep,viewers,publishers,chat", "phases to run, in order")
 	span := flag.Duration("span", 30*time.Second, "how long each latency phase measures (after 3 s of warm-up)")
 	maxViewers := flag.Int("max-viewers", 1000, "the viewer ramp's last step")
 	maxPublishers := flag.Int("max-publishers", 300, "the publisher ramp's last step")
 	apiSpan := flag.Duration("api-span", 5*time.Second, "how long the api phase sends GetStream")
+	chatClients := flag.Int("chat-clients", 5000, "clients of the chat phase's room")
 	hold := flag.Duration("hold", 0, "keep each ramp's last step running this long (to take a profile with -onair-pprof)")
 	peerName := flag.String("peer-name", "peer", "the peer's name in the results")
 	peerCmd := flag.String("peer-cmd", "", "command line that starts the peer (fields split on spaces)")
@@ -103,7 +106,8 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	opts := options{span: *span, maxViewers: *maxViewers, maxPublishers: *maxPublishers, hold: *hold, apiSpan: *apiSpan, clip: c}
+	opts := options{span: *span, maxViewers: *maxViewers, maxPublishers: *maxPublishers, hold: *hold, apiSpan: *apiSpan, clip: c,
+		chatClients: *chatClients}
 	var results []result
 	for _, p := range strings.Split(*phases, ",") {
 		fn, ok := phaseFuncs[p]

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ivs"
+	"github.com/aws/aws-sdk-go-v2/service/ivschat"
 	"github.com/aws/aws-sdk-go-v2/service/ivs/types"
 )
 
@@ -87,6 +88,7 @@ type onair struct {
 	addrs    map[string]string
 	endpoint string
 	client   *ivs.Client
+	chat     *ivschat.Client
 }
 
 // pprofAddr is where a benchmarked onair serves its profiler
@@ -140,8 +142,9 @@ func startOnair(bin string) (server, error) {
 			secret = strings.TrimSpace(v)
 		}
 	}
-	s.client = ivs.New(ivs.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider(akid, secret, "")})
+	provider := credentials.NewStaticCredentialsProvider(akid, secret, "")
+	s.client = ivs.New(ivs.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.endpoint), Credentials: provider})
+	s.chat = ivschat.New(ivschat.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.endpoint), Credentials: provider})
 	return s, nil
 }
 

@@ -104,10 +104,10 @@ func (c *client) writeLoop() {
 				c.drop(websocket.StatusNormalClosure, o.close)
 				return
 			}
-			ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
-			err := c.conn.Write(ctx, websocket.MessageText, o.frame)
-			cancel()
-			if err != nil {
+			// No deadline per frame (a timer each would cost a tenth of
+			// the fan-out): a client that stops reading fills its queue
+			// and is dropped, and closing the connection ends the Write.
+			if err := c.conn.Write(c.ctx, websocket.MessageText, o.frame); err != nil {
 				c.drop(websocket.StatusPolicyViolation, "write failed")
 				return
 			}

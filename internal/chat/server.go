@@ -51,8 +51,6 @@ const (
 	// readLimit bounds a request frame: 500 code points of content (up to
 	// 2 KB), 1 KB of attributes, JSON around them.
 	readLimit = 16 << 10
-	// writeTimeout bounds sending one frame to a client.
-	writeTimeout = 10 * time.Second
 	// ReviewTimeout is how long a message review handler may take before
 	// the room's fallback result applies (IVS gives its Lambda 200 ms).
 	ReviewTimeout = 200 * time.Millisecond
