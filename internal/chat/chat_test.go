@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/onair-video/onair/internal/chat"
+	"github.com/onair-video/onair/internal/chat/chattest"
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/store/sqlite"
 )
@@ -72,75 +73,14 @@ func (e *env) token(r ivs.Room, user string, caps ...string) string {
 }
 
 // peer is a test client of the messaging WebSocket.
-type peer struct {
-	t    *testing.T
-	conn *websocket.Conn
-}
+type peer = chattest.Peer
 
 func (e *env) join(token string) *peer {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, res, err := websocket.Dial(ctx, e.url, &websocket.DialOptions{Subprotocols: []string{token}})
-	if err != nil {
-		e.t.Fatalf("dial: %v", err)
-	}
-	if res.Header.Get("Sec-WebSocket-Protocol") != token {
-		e.t.Fatalf("the token was not echoed as the subprotocol")
-	}
-	e.t.Cleanup(func() { conn.CloseNow() })
-	return &peer{t: e.t, conn: conn}
+	return chattest.Join(e.t, e.url, token)
 }
 
-func (p *peer) send(v map[string]any) {
-	p.t.Helper()
-	b, _ := json.Marshal(v)
-	if err := p.conn.Write(context.Background(), websocket.MessageText, b); err != nil {
-		p.t.Fatal(err)
-	}
-}
-
-// next reads the next frame.
-func (p *peer) next() map[string]any {
-	p.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, b, err := p.conn.Read(ctx)
-	if err != nil {
-		p.t.Fatalf("read: %v", err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		p.t.Fatal(err)
-	}
-	return m
-}
-
-// closed waits for the server to close the connection and returns the
-// close status.
-func (p *peer) closed() websocket.StatusCode {
-	p.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for {
-		if _, _, err := p.conn.Read(ctx); err != nil {
-			if ctx.Err() != nil {
-				p.t.Fatal("still open")
-			}
-			return websocket.CloseStatus(err)
-		}
-	}
-}
-
-func str(m map[string]any, path ...string) string {
-	var v any = m
-	for _, k := range path {
-		mm, _ := v.(map[string]any)
-		v = mm[k]
-	}
-	s, _ := v.(string)
-	return s
-}
+var str = chattest.Str
 
 // Two users join; a message goes to both with its sender and request id;
 // a moderator deletes it and disconnects a user, who is closed cleanly.
@@ -152,10 +92,10 @@ func TestMessaging(t *testing.T) {
 	mod := e.join(e.token(r, "mod", ivs.CapSendMessage, ivs.CapDeleteMessage, ivs.CapDisconnectUser))
 	waitClients(t, e.srv, r.ID, 2)
 
-	ana.send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": "req-1", "Content": "hello", "Attributes": map[string]string{"k": "v"}})
+	ana.Send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": "req-1", "Content": "hello", "Attributes": map[string]string{"k": "v"}})
 	var id string
 	for _, p := range []*peer{ana, mod} {
-		m := p.next()
+		m := p.Next()
 		if str(m, "Type") != "MESSAGE" || str(m, "Content") != "hello" || str(m, "RequestId") != "req-1" || str(m, "Sender", "UserId") != "ana" ||
 			str(m, "Sender", "Attributes", "display") != "ANA" || str(m, "Attributes", "k") != "v" || len(str(m, "Id")) != 12 {
 			t.Fatalf("MESSAGE %v", m)
@@ -167,33 +107,33 @@ func TestMessaging(t *testing.T) {
 	}
 
 	// ana may not delete; the moderator may.
-	ana.send(map[string]any{"Action": "DELETE_MESSAGE", "RequestId": "req-2", "Id": id})
-	if m := ana.next(); str(m, "Type") != "ERROR" || m["ErrorCode"] != float64(403) || str(m, "RequestId") != "req-2" {
+	ana.Send(map[string]any{"Action": "DELETE_MESSAGE", "RequestId": "req-2", "Id": id})
+	if m := ana.Next(); str(m, "Type") != "ERROR" || m["ErrorCode"] != float64(403) || str(m, "RequestId") != "req-2" {
 		t.Fatalf("ERROR %v", m)
 	}
-	mod.send(map[string]any{"Action": "DELETE_MESSAGE", "RequestId": "req-3", "Id": id, "Reason": "spam"})
+	mod.Send(map[string]any{"Action": "DELETE_MESSAGE", "RequestId": "req-3", "Id": id, "Reason": "spam"})
 	for _, p := range []*peer{ana, mod} {
-		m := p.next()
+		m := p.Next()
 		if str(m, "EventName") != "aws:DELETE_MESSAGE" || str(m, "Attributes", "MessageID") != id || str(m, "Attributes", "MessageId") != id ||
 			str(m, "Attributes", "Reason") != "spam" || str(m, "RequestId") != "req-3" {
 			t.Fatalf("delete EVENT %v", m)
 		}
 	}
 
-	mod.send(map[string]any{"Action": "DISCONNECT_USER", "RequestId": "req-4", "UserId": "ana", "Reason": "bye"})
+	mod.Send(map[string]any{"Action": "DISCONNECT_USER", "RequestId": "req-4", "UserId": "ana", "Reason": "bye"})
 	for _, p := range []*peer{ana, mod} {
-		if m := p.next(); str(m, "EventName") != "aws:DISCONNECT_USER" || str(m, "Attributes", "UserId") != "ana" {
+		if m := p.Next(); str(m, "EventName") != "aws:DISCONNECT_USER" || str(m, "Attributes", "UserId") != "ana" {
 			t.Fatalf("disconnect EVENT %v", m)
 		}
 	}
-	if code := ana.closed(); code != websocket.StatusNormalClosure {
+	if code := ana.Closed(); code != websocket.StatusNormalClosure {
 		t.Fatalf("ana's connection closed with %v, want a normal closure", code)
 	}
 	waitClients(t, e.srv, r.ID, 1)
 
 	// The control plane's SendEvent reaches the room.
 	e.srv.SendEvent(context.Background(), r.ID, "poll", map[string]string{"q": "A or B?"})
-	if m := mod.next(); str(m, "Type") != "EVENT" || str(m, "EventName") != "poll" || str(m, "Attributes", "q") != "A or B?" {
+	if m := mod.Next(); str(m, "Type") != "EVENT" || str(m, "EventName") != "poll" || str(m, "Attributes", "q") != "A or B?" {
 		t.Fatalf("custom EVENT %v", m)
 	}
 }
@@ -227,28 +167,28 @@ func TestMessagingLimits(t *testing.T) {
 		{"unknown action", writer, map[string]any{"Action": "SHOUT", "RequestId": "c"}, 400},
 		{"no content", writer, map[string]any{"Action": "SEND_MESSAGE", "RequestId": "d"}, 400},
 	} {
-		tc.p.send(tc.req)
-		if m := tc.p.next(); str(m, "Type") != "ERROR" || m["ErrorCode"] != tc.code || str(m, "RequestId") != tc.req["RequestId"] {
+		tc.p.Send(tc.req)
+		if m := tc.p.Next(); str(m, "Type") != "ERROR" || m["ErrorCode"] != tc.code || str(m, "RequestId") != tc.req["RequestId"] {
 			t.Errorf("%s: %v, want ERROR %v", tc.name, m, tc.code)
 		}
 	}
 	// Five code points pass; the room allows one message a second.
-	writer.send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": "e", "Content": "ééééé"})
-	writer.send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": "f", "Content": "again"})
-	if m := writer.next(); str(m, "Type") != "MESSAGE" || str(m, "RequestId") != "e" {
+	writer.Send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": "e", "Content": "ééééé"})
+	writer.Send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": "f", "Content": "again"})
+	if m := writer.Next(); str(m, "Type") != "MESSAGE" || str(m, "RequestId") != "e" {
 		t.Fatalf("first message: %v", m)
 	}
-	if m := writer.next(); str(m, "Type") != "ERROR" || m["ErrorCode"] != float64(429) || str(m, "RequestId") != "f" {
+	if m := writer.Next(); str(m, "Type") != "ERROR" || m["ErrorCode"] != float64(429) || str(m, "RequestId") != "f" {
 		t.Fatalf("second message within the second: %v", m)
 	}
-	if m := reader.next(); str(m, "RequestId") != "e" {
+	if m := reader.Next(); str(m, "RequestId") != "e" {
 		t.Fatalf("reader: %v", m)
 	}
 	// Garbage is answered, the connection stays.
-	if err := writer.conn.Write(context.Background(), websocket.MessageText, []byte("not json")); err != nil {
+	if err := writer.Conn.Write(context.Background(), websocket.MessageText, []byte("not json")); err != nil {
 		t.Fatal(err)
 	}
-	if m := writer.next(); m["ErrorCode"] != float64(400) {
+	if m := writer.Next(); m["ErrorCode"] != float64(400) {
 		t.Fatalf("garbage: %v", m)
 	}
 }
@@ -316,20 +256,20 @@ func TestMessageReview(t *testing.T) {
 	w := e.join(e.token(r, "w", ivs.CapSendMessage))
 	reader := e.join(e.token(r, "reader"))
 
-	w.send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": "1", "Content": "hi"})
-	if m := reader.next(); str(m, "Content") != "[reviewed] hi" || str(m, "Attributes", "ok") != "1" {
+	w.Send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": "1", "Content": "hi"})
+	if m := reader.Next(); str(m, "Content") != "[reviewed] hi" || str(m, "Attributes", "ok") != "1" {
 		t.Fatalf("rewritten: %v", m)
 	}
-	w.next()
+	w.Next()
 	for _, content := range []string{"rude", "slow"} {
-		w.send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": content, "Content": content})
-		if m := w.next(); m["ErrorCode"] != float64(406) || str(m, "RequestId") != content {
+		w.Send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": content, "Content": content})
+		if m := w.Next(); m["ErrorCode"] != float64(406) || str(m, "RequestId") != content {
 			t.Fatalf("%s: %v, want ERROR 406", content, m)
 		}
 	}
 	// The reader saw neither.
-	w.send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": "2", "Content": "last"})
-	if m := reader.next(); str(m, "Content") != "[reviewed] last" {
+	w.Send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": "2", "Content": "last"})
+	if m := reader.Next(); str(m, "Content") != "[reviewed] last" {
 		t.Fatalf("the reader got %v", m)
 	}
 	mu.Lock()
@@ -348,7 +288,7 @@ func TestClose(t *testing.T) {
 	p := e.join(e.token(r, "u"))
 	waitClients(t, e.srv, r.ID, 1)
 	go e.srv.Close()
-	if code := p.closed(); code != websocket.StatusNormalClosure {
+	if code := p.Closed(); code != websocket.StatusNormalClosure {
 		t.Fatalf("closed with %v", code)
 	}
 }
@@ -385,10 +325,10 @@ func TestChatLogging(t *testing.T) {
 	quiet := e.room(ivs.CreateRoomInput{})
 	for _, r := range []ivs.Room{logged, quiet} {
 		p := e.join(e.token(r, "ana", ivs.CapSendMessage))
-		p.send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": "1", "Content": "for the record"})
-		p.next()
+		p.Send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": "1", "Content": "for the record"})
+		p.Next()
 		e.srv.SendEvent(ctx, r.ID, "poll", nil)
-		p.next()
+		p.Next()
 	}
 	a, _ := ivs.ParseARN("arn", logged.ARN)
 	prefix := "chat-logs/AWSLogs/" + a.Account + "/IVSChatLogs/1.0/us-east-1/room_" + logged.ID + "/"

@@ -125,6 +125,7 @@ func (c *client) readLoop() {
 		c.srv.leave(c)
 		c.cancel()
 		_ = c.conn.CloseNow()
+		c.srv.conns.Done()
 	}()
 	for {
 		typ, b, err := c.conn.Read(c.ctx)

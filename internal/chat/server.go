@@ -63,7 +63,10 @@ type Server struct {
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // write loops
+	// conns counts connections until their read loop ends; Add happens
+	// under mu while not closed, so Close may Wait.
+	conns sync.WaitGroup
 
 	logs     *chatLog
 	logsDone chan struct{}
@@ -197,6 +200,7 @@ func (s *Server) join(roomARN string, claims ivs.ChatClaims, conn *websocket.Con
 	c := &client{srv: s, room: rm, claims: claims, conn: conn, remote: remote, send: make(chan outgoing, queueSize),
 		ctx: ctx, cancel: cancel}
 	rm.clients[c] = struct{}{}
+	s.conns.Add(1)
 	s.wg.Add(1)
 	go c.writeLoop()
 	// The session ends at the token's session expiry.
@@ -302,8 +306,10 @@ func (s *Server) Close() {
 	for _, c := range all {
 		c.closeAfterQueued("the server is stopping")
 	}
+	// Clients get their close handshake; those that do not answer it are
+	// cut off after 5 s.
 	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
+	go func() { s.wg.Wait(); s.conns.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +18,7 @@ import (
 	chattypes "github.com/aws/aws-sdk-go-v2/service/ivschat/types"
 	"github.com/coder/websocket"
 
+	"github.com/onair-video/onair/internal/chat/chattest"
 	"github.com/onair-video/onair/test/e2e/harness"
 )
 
@@ -60,53 +60,9 @@ func TestChatWithAWSCLI(t *testing.T) {
 	cli.run("ivschat", "delete-logging-configuration", "--identifier", lc.Arn)
 }
 
-// wsPeer is a messaging client (the protocol the IVS client library
-// speaks), here in Go.
-type wsPeer struct {
-	t    *testing.T
-	conn *websocket.Conn
-}
-
-func joinChat(t *testing.T, s *harness.Server, token string) *wsPeer {
+func joinChat(t *testing.T, s *harness.Server, token string) *chattest.Peer {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	u := "ws" + strings.TrimPrefix(s.Endpoint(), "http") + "/chat"
-	conn, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{Subprotocols: []string{token}})
-	if err != nil {
-		t.Fatalf("join %s: %v", u, err)
-	}
-	t.Cleanup(func() { conn.CloseNow() })
-	return &wsPeer{t: t, conn: conn}
-}
-
-func (p *wsPeer) next() map[string]any {
-	p.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, b, err := p.conn.Read(ctx)
-	if err != nil {
-		p.t.Fatalf("read: %v", err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		p.t.Fatal(err)
-	}
-	return m
-}
-
-func (p *wsPeer) closed() websocket.StatusCode {
-	p.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for {
-		if _, _, err := p.conn.Read(ctx); err != nil {
-			if ctx.Err() != nil {
-				p.t.Fatal("the connection is still open")
-			}
-			return websocket.CloseStatus(err)
-		}
-	}
+	return chattest.Join(t, "ws"+strings.TrimPrefix(s.Endpoint(), "http")+"/chat", token)
 }
 
 // The messaging WebSocket of the real binary with tokens from the SDK: a
@@ -131,12 +87,12 @@ func TestChatMessaging(t *testing.T) {
 	ana := joinChat(t, s, token("ana", chattypes.ChatTokenCapabilitySendMessage))
 	bob := joinChat(t, s, token("bob"))
 	body, _ := json.Marshal(map[string]string{"Action": "SEND_MESSAGE", "RequestId": "r1", "Content": "hello"})
-	if err := ana.conn.Write(ctx, websocket.MessageText, body); err != nil {
+	if err := ana.Conn.Write(ctx, websocket.MessageText, body); err != nil {
 		t.Fatal(err)
 	}
 	var msgID string
-	for _, p := range []*wsPeer{ana, bob} {
-		m := p.next()
+	for _, p := range []*chattest.Peer{ana, bob} {
+		m := p.Next()
 		if m["Type"] != "MESSAGE" || m["Content"] != "hello" {
 			t.Fatalf("MESSAGE %v", m)
 		}
@@ -146,31 +102,31 @@ func TestChatMessaging(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := bob.next(); m["EventName"] != "poll" || m["Id"] != aws.ToString(ev.Id) {
+	if m := bob.Next(); m["EventName"] != "poll" || m["Id"] != aws.ToString(ev.Id) {
 		t.Fatalf("EVENT %v, SendEvent id %s", m, aws.ToString(ev.Id))
 	}
-	ana.next()
+	ana.Next()
 	if _, err := c.DeleteMessage(ctx, &ivschat.DeleteMessageInput{RoomIdentifier: room.Arn, Id: aws.String(msgID), Reason: aws.String("oops")}); err != nil {
 		t.Fatal(err)
 	}
-	if m := bob.next(); m["EventName"] != "aws:DELETE_MESSAGE" {
+	if m := bob.Next(); m["EventName"] != "aws:DELETE_MESSAGE" {
 		t.Fatalf("delete EVENT %v", m)
 	}
-	ana.next()
+	ana.Next()
 	if _, err := c.DisconnectUser(ctx, &ivschat.DisconnectUserInput{RoomIdentifier: room.Arn, UserId: aws.String("bob"), Reason: aws.String("bye")}); err != nil {
 		t.Fatal(err)
 	}
-	if m := bob.next(); m["EventName"] != "aws:DISCONNECT_USER" {
+	if m := bob.Next(); m["EventName"] != "aws:DISCONNECT_USER" {
 		t.Fatalf("disconnect EVENT %v", m)
 	}
-	if code := bob.closed(); code != websocket.StatusNormalClosure {
+	if code := bob.Closed(); code != websocket.StatusNormalClosure {
 		t.Fatalf("bob closed with %v", code)
 	}
-	ana.next()
+	ana.Next()
 	if _, err := c.DeleteRoom(ctx, &ivschat.DeleteRoomInput{Identifier: room.Arn}); err != nil {
 		t.Fatal(err)
 	}
-	if code := ana.closed(); code != websocket.StatusNormalClosure {
+	if code := ana.Closed(); code != websocket.StatusNormalClosure {
 		t.Fatalf("ana closed with %v after DeleteRoom", code)
 	}
 }
