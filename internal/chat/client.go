@@ -63,6 +63,26 @@ type client struct {
 	cancel context.CancelFunc
 	expiry *time.Timer
 	once   sync.Once
+	// ready is closed by start: conn is set (nil if the handshake
+	// failed).
+	ready chan struct{}
+}
+
+// start gives a joined client its connection (nil: the handshake failed,
+// and the client leaves) and starts its writer and session timer.
+func (c *client) start(conn *websocket.Conn) {
+	c.conn = conn
+	close(c.ready)
+	if conn == nil {
+		c.srv.leave(c)
+		c.cancel()
+		c.srv.wg.Done() // the writer that will not run
+		c.srv.conns.Done()
+		return
+	}
+	go c.writeLoop()
+	// The session ends at the token's session expiry.
+	c.expiry = time.AfterFunc(time.Until(c.claims.SessionExpiry), func() { c.closeAfterQueued("the chat session expired") })
 }
 
 // enqueue queues a frame; a client a full queue behind is disconnected.
@@ -89,7 +109,10 @@ func (c *client) closeAfterQueued(reason string) {
 func (c *client) drop(code websocket.StatusCode, reason string) {
 	c.once.Do(func() {
 		go func() {
-			_ = c.conn.Close(code, reason) // waits for the peer's close, bounded by the library
+			<-c.ready
+			if c.conn != nil {
+				_ = c.conn.Close(code, reason) // waits for the peer's close, bounded by the library
+			}
 			c.cancel()
 		}()
 	})

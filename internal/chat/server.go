@@ -133,6 +133,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the chat token was used already", http.StatusUnauthorized)
 		return
 	}
+	// The client joins its room before the handshake completes: from
+	// its first moment connected, it gets every frame of the room (they
+	// wait in its queue meanwhile).
+	c := s.join(rm.ARN, claims, r.RemoteAddr)
+	if c == nil {
+		http.Error(w, "the server is stopping", http.StatusServiceUnavailable)
+		return
+	}
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols: []string{token},
 		// Any web origin may connect: the token is the credential, no
@@ -140,14 +148,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		InsecureSkipVerify: true,
 	})
 	if err != nil {
-		return // Accept answered the client
-	}
-	conn.SetReadLimit(readLimit)
-	c := s.join(rm.ARN, claims, conn, r.RemoteAddr)
-	if c == nil {
-		_ = conn.Close(websocket.StatusGoingAway, "the server is stopping")
+		c.start(nil) // Accept answered the client
 		return
 	}
+	conn.SetReadLimit(readLimit)
+	c.start(conn)
 	s.log.Debug("chat client joined", "room", rm.ARN, "user", claims.UserID)
 	c.readLoop()
 }
@@ -185,7 +190,7 @@ func (s *Server) spend(c ivs.ChatClaims) bool {
 
 // join adds a client to its room (creating the live room), or returns nil
 // once the server is closed.
-func (s *Server) join(roomARN string, claims ivs.ChatClaims, conn *websocket.Conn, remote string) *client {
+func (s *Server) join(roomARN string, claims ivs.ChatClaims, remote string) *client {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -197,14 +202,13 @@ func (s *Server) join(roomARN string, claims ivs.ChatClaims, conn *websocket.Con
 		s.rooms[claims.RoomID] = rm
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	c := &client{srv: s, room: rm, claims: claims, conn: conn, remote: remote, send: make(chan outgoing, queueSize),
-		ctx: ctx, cancel: cancel}
+	c := &client{srv: s, room: rm, claims: claims, remote: remote, send: make(chan outgoing, queueSize),
+		ctx: ctx, cancel: cancel, ready: make(chan struct{})}
 	rm.clients[c] = struct{}{}
+	// Counted here, under mu while not closed, so that Close may Wait:
+	// the connection and its writer (which start starts).
 	s.conns.Add(1)
 	s.wg.Add(1)
-	go c.writeLoop()
-	// The session ends at the token's session expiry.
-	c.expiry = time.AfterFunc(time.Until(claims.SessionExpiry), func() { c.closeAfterQueued("the chat session expired") })
 	return c
 }
 
