@@ -155,14 +155,9 @@ func (c *client) readLoop() {
 		if err != nil {
 			return
 		}
-		if typ != websocket.MessageText {
-			c.fail("", codeBadRequest, "requests are JSON text frames")
-			continue
-		}
-		var req request
-		dec := json.NewDecoder(bytes.NewReader(b))
-		if err := dec.Decode(&req); err != nil {
-			c.fail("", codeBadRequest, "the request is not a JSON object: "+err.Error())
+		req, err := parseRequest(typ == websocket.MessageText, b)
+		if err != nil {
+			c.fail(req.RequestID, codeBadRequest, err.Error())
 			continue
 		}
 		c.handle(req)
@@ -187,33 +182,19 @@ func (c *client) handle(req request) {
 			c.fail(req.RequestID, codeForbidden, "the token lacks the DELETE_MESSAGE capability")
 			return
 		}
-		if len(req.ID) == 0 || len(req.ID) > 128 || len(req.Reason) > 256 {
-			c.fail(req.RequestID, codeBadRequest, "Id is required (and Reason at most 256 characters)")
-			return
-		}
 		c.srv.DeleteMessage(c.ctx, c.room.id, req.ID, req.Reason, req.RequestID)
 	case actionDisconnectUser:
 		if !c.claims.Can(ivs.CapDisconnectUser) {
 			c.fail(req.RequestID, codeForbidden, "the token lacks the DISCONNECT_USER capability")
 			return
 		}
-		if req.UserID == "" || len(req.UserID) > 128 || len(req.Reason) > 256 {
-			c.fail(req.RequestID, codeBadRequest, "UserId is required (and Reason at most 256 characters)")
-			return
-		}
 		c.srv.DisconnectUser(c.ctx, c.room.id, req.UserID, req.Reason, req.RequestID)
-	default:
-		c.fail(req.RequestID, codeBadRequest, "unknown Action: want SEND_MESSAGE, DELETE_MESSAGE or DISCONNECT_USER")
 	}
 }
 
 func (c *client) sendMessage(req request) {
 	if !c.claims.Can(ivs.CapSendMessage) {
 		c.fail(req.RequestID, codeForbidden, "the token lacks the SEND_MESSAGE capability")
-		return
-	}
-	if req.Content == nil {
-		c.fail(req.RequestID, codeBadRequest, "Content is required")
 		return
 	}
 	rm, err := c.srv.cfg.Rooms.RoomByID(c.ctx, c.room.id)
@@ -227,10 +208,6 @@ func (c *client) sendMessage(req request) {
 		return
 	}
 	content := *req.Content
-	if !utf8.ValidString(content) || content == "" {
-		c.fail(req.RequestID, codeBadRequest, "Content must be non-empty UTF-8")
-		return
-	}
 	if n := utf8.RuneCountInString(content); n > int(rm.MaximumMessageLength) {
 		c.fail(req.RequestID, codeTooLarge, "Content is longer than the room's maximumMessageLength")
 		return

@@ -2,7 +2,10 @@ package chat
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // The messaging protocol of IVS Chat (docs/chat.md): clients send
@@ -97,3 +100,43 @@ func attrs(m map[string]string) map[string]string {
 	}
 	return m
 }
+
+// parseRequest decodes a client's frame (text says it was a text frame)
+// and checks what it must hold whatever the room: a JSON object with a
+// known Action and that Action's members. The request is returned even on
+// error, for its RequestId.
+func parseRequest(text bool, b []byte) (request, error) {
+	var req request
+	if !text {
+		return req, errors.New("requests are JSON text frames")
+	}
+	if err := json.Unmarshal(b, &req); err != nil {
+		return req, fmt.Errorf("the request is not a JSON object of strings: %w", err)
+	}
+	if len(req.Reason) > maxReasonLen || !utf8.ValidString(req.Reason) {
+		return req, fmt.Errorf("Reason must be UTF-8 of at most %d bytes", maxReasonLen)
+	}
+	switch req.Action {
+	case actionSendMessage:
+		if req.Content == nil || *req.Content == "" || !utf8.ValidString(*req.Content) {
+			return req, errors.New("Content is required: non-empty UTF-8")
+		}
+	case actionDeleteMessage:
+		if req.ID == "" || len(req.ID) > maxIDLen {
+			return req, fmt.Errorf("Id is required (at most %d characters)", maxIDLen)
+		}
+	case actionDisconnectUser:
+		if req.UserID == "" || len(req.UserID) > maxIDLen {
+			return req, fmt.Errorf("UserId is required (at most %d characters)", maxIDLen)
+		}
+	default:
+		return req, errors.New("unknown Action: want SEND_MESSAGE, DELETE_MESSAGE or DISCONNECT_USER")
+	}
+	return req, nil
+}
+
+// Limits of request members.
+const (
+	maxReasonLen = 256
+	maxIDLen     = 128
+)
