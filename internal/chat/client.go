@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -21,6 +22,8 @@ import (
 type room struct {
 	id, arn string
 	clients map[*client]struct{}
+	// list holds the clients for broadcasts; nil once they change.
+	list []*client
 	// limiter is the room's message rate (maximumMessageRatePerSecond,
 	// for all its clients together).
 	limitMu sync.Mutex
@@ -44,12 +47,23 @@ func (r *room) allow(perSecond int32) bool {
 	return r.limiter.Allow()
 }
 
-// outgoing is a frame for a client, or (close set) the end of its session
-// after the frames before it.
+// outgoing is a frame for a client (encoded by textFrame, shared with
+// the room's other clients), or (close set) the end of its session after
+// the frames before it.
 type outgoing struct {
 	frame []byte
 	close string
 }
+
+// Who writes to a client's connection now; frames that come meanwhile
+// wait in its queue.
+const (
+	ownerPending = iota // nobody yet: the handshake is not over
+	ownerNone           // nobody: the next frame may be written at once
+	ownerInline         // a sender, from its own goroutine (enqueue)
+	ownerDrain          // a drain goroutine, emptying the queue
+	ownerGone           // nobody ever: the client is dropped or has left
+)
 
 // client is one WebSocket connection to a room.
 type client struct {
@@ -57,84 +71,159 @@ type client struct {
 	room   *room
 	claims ivs.ChatClaims
 	conn   *websocket.Conn
+	wire   *frameConn // under conn: where the room's frames go
 	remote string
-	send   chan outgoing
 	ctx    context.Context
 	cancel context.CancelFunc
 	expiry *time.Timer
-	once   sync.Once
 	// ready is closed by start: conn is set (nil if the handshake
 	// failed).
 	ready chan struct{}
+
+	qmu   sync.Mutex
+	owner int        // ownerPending, …
+	queue []outgoing // frames waiting, oldest first; at most queueSize (and a close)
+	// busy counts the drain and close goroutines, which the read loop
+	// waits for before the connection is let go.
+	busy sync.WaitGroup
 }
 
 // start gives a joined client its connection (nil: the handshake failed,
-// and the client leaves) and starts its writer and session timer.
-func (c *client) start(conn *websocket.Conn) {
-	c.conn = conn
+// and the client leaves) and starts its session timer and the delivery
+// of what was queued during the handshake.
+func (c *client) start(conn *websocket.Conn, wire *frameConn) {
+	c.conn, c.wire = conn, wire
 	close(c.ready)
+	c.qmu.Lock()
+	if conn == nil {
+		c.owner, c.queue = ownerGone, nil
+	} else if c.owner == ownerPending {
+		c.owner = ownerNone
+		c.handOverLocked()
+	}
+	c.qmu.Unlock()
 	if conn == nil {
 		c.srv.leave(c)
 		c.cancel()
-		c.srv.wg.Done() // the writer that will not run
 		c.srv.conns.Done()
 		return
 	}
-	go c.writeLoop()
 	// The session ends at the token's session expiry.
 	c.expiry = time.AfterFunc(time.Until(c.claims.SessionExpiry), func() { c.closeAfterQueued("the chat session expired") })
 }
 
-// enqueue queues a frame; a client a full queue behind is disconnected.
+// enqueue sends a frame to the client. When nothing waits before it, the
+// caller writes it at once if the socket takes it without blocking, the
+// common case: a room's fan-out then wakes no goroutine per client, and a
+// client has no goroutine of its own for writing. The rest of a frame the
+// socket did not take, and frames that come while it is busy, go through
+// the client's queue, which a drain goroutine empties. A client a full
+// queue behind is disconnected.
 func (c *client) enqueue(o outgoing) {
-	select {
-	case c.send <- o:
-	default:
-		c.srv.log.Info("chat client too slow: disconnected", "room", c.room.arn, "user", c.claims.UserID)
-		c.drop(websocket.StatusPolicyViolation, "too slow: messages waited beyond the client's queue")
+	c.qmu.Lock()
+	if c.owner == ownerGone {
+		c.qmu.Unlock()
+		return
+	}
+	if c.owner != ownerNone || o.close != "" {
+		full := o.close == "" && len(c.queue) >= queueSize
+		if !full {
+			c.queue = append(c.queue, o)
+			c.handOverLocked()
+		}
+		c.qmu.Unlock()
+		if full {
+			c.srv.log.Info("chat client too slow: disconnected", "room", c.room.arn, "user", c.claims.UserID)
+			c.drop(websocket.StatusPolicyViolation, "too slow: messages waited beyond the client's queue")
+		}
+		return
+	}
+	c.owner = ownerInline
+	c.qmu.Unlock()
+	n, err := c.wire.tryWrite(o.frame)
+	if err != nil {
+		c.drop(websocket.StatusPolicyViolation, "write failed")
+		return
+	}
+	c.qmu.Lock()
+	if c.owner == ownerInline {
+		c.owner = ownerNone
+		if n < len(o.frame) {
+			c.queue = slices.Insert(c.queue, 0, outgoing{frame: o.frame[n:]})
+		}
+		c.handOverLocked()
+	}
+	c.qmu.Unlock()
+}
+
+// handOverLocked starts a drain for a queue that nobody empties.
+func (c *client) handOverLocked() {
+	if c.owner == ownerNone && len(c.queue) > 0 {
+		c.owner = ownerDrain
+		c.busy.Add(1)
+		go c.drain()
 	}
 }
 
 // closeAfterQueued ends the session cleanly once the frames queued before
 // are sent.
-func (c *client) closeAfterQueued(reason string) {
-	select {
-	case c.send <- outgoing{close: reason}:
-	default:
-		c.drop(websocket.StatusNormalClosure, reason)
-	}
-}
+func (c *client) closeAfterQueued(reason string) { c.enqueue(outgoing{close: reason}) }
 
-// drop closes the connection now.
+// drop closes the connection now; nothing more is written to it. A normal
+// closure has a close handshake; other codes end clients that could not
+// take what was written to them (a full socket would not take a close
+// frame either), so their connection is cut at once.
 func (c *client) drop(code websocket.StatusCode, reason string) {
-	c.once.Do(func() {
-		go func() {
-			<-c.ready
-			if c.conn != nil {
-				_ = c.conn.Close(code, reason) // waits for the peer's close, bounded by the library
-			}
-			c.cancel()
-		}()
-	})
+	c.qmu.Lock()
+	if c.owner == ownerGone {
+		c.qmu.Unlock()
+		return
+	}
+	c.owner, c.queue = ownerGone, nil
+	c.busy.Add(1)
+	c.qmu.Unlock()
+	go func() {
+		defer c.busy.Done()
+		<-c.ready
+		switch {
+		case c.conn == nil:
+		case code == websocket.StatusNormalClosure:
+			_ = c.conn.Close(code, reason) // waits for the peer's close, bounded by the library
+		default:
+			_ = c.conn.CloseNow()
+		}
+		c.cancel()
+	}()
 }
 
-func (c *client) writeLoop() {
-	defer c.srv.wg.Done()
+// drain writes the queue until it is empty, blocking on the socket as it
+// must: this is the goroutine that waits for a slow client.
+func (c *client) drain() {
+	defer c.busy.Done()
 	for {
-		select {
-		case o := <-c.send:
-			if o.close != "" {
-				c.drop(websocket.StatusNormalClosure, o.close)
-				return
-			}
-			// No deadline per frame (a timer each would cost a tenth of
-			// the fan-out): a client that stops reading fills its queue
-			// and is dropped, and closing the connection ends the Write.
-			if err := c.conn.Write(c.ctx, websocket.MessageText, o.frame); err != nil {
-				c.drop(websocket.StatusPolicyViolation, "write failed")
-				return
-			}
-		case <-c.ctx.Done():
+		c.qmu.Lock()
+		if c.owner != ownerDrain {
+			c.qmu.Unlock()
+			return
+		}
+		if len(c.queue) == 0 {
+			c.queue, c.owner = nil, ownerNone
+			c.qmu.Unlock()
+			return
+		}
+		o := c.queue[0]
+		c.queue[0] = outgoing{}
+		c.queue = c.queue[1:]
+		c.qmu.Unlock()
+		if o.close != "" {
+			c.drop(websocket.StatusNormalClosure, o.close)
+			return
+		}
+		// No deadline per frame (a timer each would cost a tenth of the
+		// fan-out): a client that stops reading fills its queue and is
+		// dropped, and closing the connection ends the write.
+		if err := c.wire.writeFrame(o.frame); err != nil {
+			c.drop(websocket.StatusPolicyViolation, "write failed")
 			return
 		}
 	}
@@ -146,8 +235,12 @@ func (c *client) readLoop() {
 	defer func() {
 		c.expiry.Stop()
 		c.srv.leave(c)
+		c.qmu.Lock()
+		c.owner, c.queue = ownerGone, nil
+		c.qmu.Unlock()
 		c.cancel()
 		_ = c.conn.CloseNow()
+		c.busy.Wait() // a drain's write fails on the closed connection
 		c.srv.conns.Done()
 	}()
 	for {
@@ -166,7 +259,7 @@ func (c *client) readLoop() {
 
 // fail sends the client an ERROR frame.
 func (c *client) fail(requestID string, code int, msg string) {
-	c.enqueue(outgoing{frame: mustJSON(errorFrame{Type: "ERROR", ID: ivs.NewResourceID(), RequestID: requestID, ErrorCode: code, ErrorMessage: msg})})
+	c.enqueue(outgoing{frame: textFrame(mustJSON(errorFrame{Type: "ERROR", ID: ivs.NewResourceID(), RequestID: requestID, ErrorCode: code, ErrorMessage: msg}))})
 }
 
 func (c *client) handle(req request) {

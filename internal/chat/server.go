@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -55,6 +56,8 @@ const (
 	// the room's fallback result applies (IVS gives its Lambda 200 ms).
 	ReviewTimeout = 200 * time.Millisecond
 	maxAttrBytes  = 1024
+	// fanOutChunk is the fewest clients worth a goroutine of a broadcast.
+	fanOutChunk = 256
 )
 
 // Server is the messaging service.
@@ -63,7 +66,6 @@ type Server struct {
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // write loops
 	// conns counts connections until their read loop ends; Add happens
 	// under mu while not closed, so Close may Wait.
 	conns sync.WaitGroup
@@ -141,18 +143,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the server is stopping", http.StatusServiceUnavailable)
 		return
 	}
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	hw := &hijackWriter{ResponseWriter: w}
+	conn, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		Subprotocols: []string{token},
+		// Frames go out uncompressed: each is encoded once for the room.
+		CompressionMode: websocket.CompressionDisabled,
 		// Any web origin may connect: the token is the credential, no
 		// cookie is involved, so there is nothing to forge.
 		InsecureSkipVerify: true,
 	})
 	if err != nil {
-		c.start(nil) // Accept answered the client
+		c.start(nil, nil) // Accept answered the client
 		return
 	}
 	conn.SetReadLimit(readLimit)
-	c.start(conn)
+	c.start(conn, hw.conn)
 	s.log.Debug("chat client joined", "room", rm.ARN, "user", claims.UserID)
 	c.readLoop()
 }
@@ -202,13 +207,12 @@ func (s *Server) join(roomARN string, claims ivs.ChatClaims, remote string) *cli
 		s.rooms[claims.RoomID] = rm
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	c := &client{srv: s, room: rm, claims: claims, remote: remote, send: make(chan outgoing, queueSize),
+	c := &client{srv: s, room: rm, claims: claims, remote: remote, owner: ownerPending,
 		ctx: ctx, cancel: cancel, ready: make(chan struct{})}
 	rm.clients[c] = struct{}{}
-	// Counted here, under mu while not closed, so that Close may Wait:
-	// the connection and its writer (which start starts).
+	rm.list = nil
+	// Counted here, under mu while not closed, so that Close may Wait.
 	s.conns.Add(1)
-	s.wg.Add(1)
 	return c
 }
 
@@ -218,12 +222,15 @@ func (s *Server) leave(c *client) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(c.room.clients, c)
+	c.room.list = nil
 	if len(c.room.clients) == 0 && s.rooms[c.room.id] == c.room {
 		delete(s.rooms, c.room.id)
 	}
 }
 
-// clients returns the clients of a room now.
+// clients returns the clients of a room now, in a slice the caller must
+// not change: it is shared by every broadcast until a client joins or
+// leaves.
 func (s *Server) clients(roomID string) []*client {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -231,24 +238,40 @@ func (s *Server) clients(roomID string) []*client {
 	if rm == nil {
 		return nil
 	}
-	out := make([]*client, 0, len(rm.clients))
-	for c := range rm.clients {
-		out = append(out, c)
+	if rm.list == nil {
+		rm.list = make([]*client, 0, len(rm.clients))
+		for c := range rm.clients {
+			rm.list = append(rm.list, c)
+		}
 	}
-	return out
+	return rm.list
 }
 
 // Clients returns how many clients a room has connected.
 func (s *Server) Clients(roomID string) int { return len(s.clients(roomID)) }
 
-// broadcast sends one frame, marshalled once, to every client of a room,
-// and logs it (typ MESSAGE or EVENT) where the room's logging
+// broadcast sends one frame, marshalled and framed once, to every client
+// of a room, and logs it (typ MESSAGE or EVENT) where the room's logging
 // configurations say.
-func (s *Server) broadcast(ctx context.Context, roomID, typ string, frame []byte) {
-	for _, c := range s.clients(roomID) {
-		c.enqueue(outgoing{frame: frame})
+func (s *Server) broadcast(ctx context.Context, roomID, typ string, payload []byte) {
+	o := outgoing{frame: textFrame(payload)}
+	cs := s.clients(roomID)
+	// The writes are spread over the processors: a socket write is most of
+	// a delivery's cost, and a room's last client waits for all before it.
+	parts := min(runtime.GOMAXPROCS(0), (len(cs)+fanOutChunk-1)/fanOutChunk)
+	var wg sync.WaitGroup
+	for i := 1; i < parts; i++ {
+		wg.Go(func() {
+			for _, c := range cs[i*len(cs)/parts : (i+1)*len(cs)/parts] {
+				c.enqueue(o)
+			}
+		})
 	}
-	s.record(ctx, roomID, typ, frame)
+	for _, c := range cs[:len(cs)/max(parts, 1)] {
+		c.enqueue(o)
+	}
+	wg.Wait()
+	s.record(ctx, roomID, typ, payload)
 }
 
 // SendEvent sends a custom event to a room's clients (the control plane's
@@ -313,7 +336,7 @@ func (s *Server) Close() {
 	// Clients get their close handshake; those that do not answer it are
 	// cut off after 5 s.
 	done := make(chan struct{})
-	go func() { s.wg.Wait(); s.conns.Wait(); close(done) }()
+	go func() { s.conns.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):

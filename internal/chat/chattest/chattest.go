@@ -59,11 +59,11 @@ func (p *Peer) Next() map[string]any {
 	return m
 }
 
-// Closed waits (5 s) for the server to close the connection and returns
+// Closed waits (15 s) for the server to close the connection and returns
 // the close status.
 func (p *Peer) Closed() websocket.StatusCode {
 	p.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	for {
 		if _, _, err := p.Conn.Read(ctx); err != nil {
