@@ -59,7 +59,7 @@ func chatFanout(k kind, o options) ([]result, error) {
 		mu        sync.Mutex
 		latencies []time.Duration
 		received  atomic.Int64
-		conns     = make([]*websocket.Conn, o.chatClients)
+		conns     = make([]*wsReader, o.chatClients)
 		firstErr  error
 		joinWG    sync.WaitGroup
 		sem       = make(chan struct{}, 32)
@@ -73,9 +73,11 @@ func chatFanout(k kind, o options) ([]result, error) {
 			defer joinWG.Done()
 			defer func() { <-sem }()
 			tok, err := token(fmt.Sprintf("viewer-%d", i))
-			var c *websocket.Conn
+			var c *wsReader
 			if err == nil {
-				c, err = dial(tok)
+				dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				c, err = dialWS(dctx, url, tok)
+				cancel()
 			}
 			if err != nil {
 				mu.Lock()
@@ -89,7 +91,7 @@ func chatFanout(k kind, o options) ([]result, error) {
 				defer readersWG.Done()
 				var mine []time.Duration
 				for {
-					_, b, err := c.Read(ctx)
+					b, err := c.next()
 					if err != nil {
 						break
 					}
@@ -148,8 +150,9 @@ func chatFanout(k kind, o options) ([]result, error) {
 	time.Sleep(2 * time.Second) // the last messages arrive
 	cpu, rss := m.read()
 	gen := 100 * (self() - g0).Seconds() / time.Since(t0).Seconds()
-	for _, c := range append(conns, sender) {
-		_ = c.CloseNow()
+	_ = sender.CloseNow()
+	for _, c := range conns {
+		_ = c.close()
 	}
 	readersWG.Wait()
 	want := int64(sent * o.chatClients)
