@@ -17,6 +17,7 @@ import (
 
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/playback"
 	"github.com/onair-video/onair/internal/ratelimit"
 )
 
@@ -58,8 +59,9 @@ type Config struct {
 	// with bursts of twice that; 0 is no limit.
 	RateLimit float64
 	// Playback seals playback session credentials for the console's
-	// preview of private channels; nil: the extension answers 404.
-	Playback Sealer
+	// preview of private channels, and decides who may read a channel's
+	// chat; nil: those extensions answer 404.
+	Playback Playback
 	// Chat is the messaging service, for SendEvent, DeleteMessage and
 	// DisconnectUser; nil: those answer ValidationException.
 	Chat Messaging
@@ -74,10 +76,11 @@ type Messaging interface {
 	CloseRoom(roomID string)
 }
 
-// Sealer issues playback session credentials; *playback.Authorizer
-// implements it.
-type Sealer interface {
+// Playback issues playback session credentials and authorizes viewers;
+// *playback.Authorizer implements it.
+type Playback interface {
 	Seal(ctx context.Context, channelID string, lifetime time.Duration) (string, error)
+	Authorize(ctx context.Context, r playback.Request) (playback.Grant, error)
 }
 
 // Metrics is what the API needs of the session tracker; *session.Tracker
@@ -102,8 +105,10 @@ type API struct {
 	events    http.Handler
 	// limits is a request budget per client address; nil: no limit.
 	limits   *ratelimit.Table
-	playback Sealer
+	playback Playback
 	chat     Messaging
+	// viewerChat is the budget of viewers' chat tokens per address.
+	viewerChat *ratelimit.Table
 	// PutMetadata's budgets, as IVS's.
 	metadataPerChannel, metadataPerAccount *ratelimit.Table
 }
@@ -129,6 +134,8 @@ func New(cfg Config) *API {
 		events:   cfg.Events,
 		playback: cfg.Playback,
 		chat:     cfg.Chat,
+
+		viewerChat: viewerChatTokens(),
 
 		metadataPerChannel: ratelimit.PerSecond(metadataPerSecond, metadataPerSecond),
 		metadataPerAccount: ratelimit.PerSecond(metadataAccount, metadataAccount),
@@ -160,6 +167,7 @@ func (a *API) Register(mux *http.ServeMux) {
 		a.serve(w, r, "UntagResource")
 	})
 	a.registerExtensions(mux)
+	a.registerViewerChat(mux)
 }
 
 // call is one request to an operation, as a handler sees it.
