@@ -13,7 +13,8 @@ import (
 )
 
 // Screenshots of the browser tests land in test/e2e/artifacts/screenshots;
-// each test owns the names it writes (console: 01–19, WebRTC: 20–39, ABR: 40–49).
+// each test owns the names it writes (console: 01–19, WebRTC: 20–39, ABR: 40–49,
+// chat: 50–59).
 func screenshots(root string) string {
 	return filepath.Join(root, "test", "e2e", "artifacts", "screenshots")
 }
@@ -116,6 +117,28 @@ func TestABRInBrowser(t *testing.T) {
 	}, node, "e2e/abr.mjs")
 	if err := p.Wait(2 * time.Minute); err != nil {
 		t.Fatalf("browser test: %v\n%s", err, p.Output())
+	}
+	t.Logf("browser test:\n%s", p.Output())
+}
+
+// TestChatInBrowser drives chat in Chromium (web/e2e/chatpanel.mjs): a
+// room created in the console and linked to a channel, two viewers chatting
+// on its player page through IVS's client library, the console's moderator
+// deleting a message and disconnecting a viewer, an over-length message
+// refused, the link undone.
+func TestChatInBrowser(t *testing.T) {
+	t.Parallel()
+	root, node := browserTest(t)
+	s := harness.Start(t)
+	ch, _ := createChannel(t, s.IVS(), "browser-chat", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
+	shots := screenshots(root)
+	removeShots(t, shots, "5")
+	p := harness.StartProcessIn(t, filepath.Join(root, "web"), []string{
+		"ONAIR_URL=" + s.Endpoint(), "ONAIR_AKID=" + s.AccessKeyID, "ONAIR_SECRET=" + s.SecretAccessKey,
+		"CHANNEL_ID=" + idOf(ch), "CHANNEL_NAME=" + aws.ToString(ch.Name), "SHOTS=" + shots,
+	}, node, "e2e/chatpanel.mjs")
+	if err := p.Wait(2 * time.Minute); err != nil {
+		t.Fatalf("browser test: %v\n%s\nserver log:\n%s", err, p.Output(), s.Logs())
 	}
 	t.Logf("browser test:\n%s", p.Output())
 }

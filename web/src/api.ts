@@ -48,17 +48,24 @@ export class ApiError extends Error {
   }
 }
 
-/** A SigV4-signed GET of one of onair's own endpoints, decoded as JSON. */
-export async function signedGet<T>(cfg: Config, creds: Creds, path: string, query: Record<string, string | string[]> = {}): Promise<T> {
-  const signer = new SignatureV4({ service: "ivs", region: cfg.region, credentials: creds, sha256: Sha256 });
+/**
+ * A SigV4-signed request to the server (service "ivs" or "ivschat"),
+ * decoded as JSON; errors come back in AWS's shape and are thrown as
+ * ApiError.
+ */
+async function signedFetch<T>(cfg: Config, creds: Creds, service: string, method: string, path: string,
+  query: Record<string, string | string[]> = {}, body?: unknown): Promise<T> {
+  const signer = new SignatureV4({ service, region: cfg.region, credentials: creds, sha256: Sha256 });
+  const text = body === undefined ? undefined : JSON.stringify(body);
   const req = new HttpRequest({
-    method: "GET",
+    method,
     protocol: location.protocol,
     hostname: location.hostname,
     port: location.port ? Number(location.port) : undefined,
     path,
     query,
-    headers: { host: location.host },
+    headers: { host: location.host, ...(text === undefined ? {} : { "content-type": "application/json" }) },
+    body: text,
   });
   const signed = await signer.sign(req);
   const headers = new Headers();
@@ -66,18 +73,31 @@ export async function signedGet<T>(cfg: Config, creds: Creds, path: string, quer
     if (k.toLowerCase() !== "host") headers.set(k, v); // the browser sends Host itself
   }
   const qs = new URLSearchParams(Object.entries(query).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => [k, x]))).toString();
-  const res = await fetch(location.origin + path + (qs ? "?" + qs : ""), { headers });
-  const body = await res.text();
+  const res = await fetch(location.origin + path + (qs ? "?" + qs : ""), { method, headers, body: text });
+  const out = await res.text();
   if (!res.ok) {
-    let msg = body;
+    let msg = out;
     try {
-      msg = JSON.parse(body).message ?? body;
+      msg = JSON.parse(out).message ?? out;
     } catch {
       /* not JSON: the raw body is the message */
     }
-    throw new ApiError(res.headers.get("x-amzn-ErrorType") ?? `HTTP ${res.status}`, msg, res.status);
+    throw new ApiError(res.headers.get("x-amzn-ErrorType")?.split(":")[0] ?? `HTTP ${res.status}`, msg, res.status);
   }
-  return JSON.parse(body) as T;
+  return (out ? JSON.parse(out) : {}) as T;
+}
+
+/** A SigV4-signed GET of one of onair's own endpoints, decoded as JSON. */
+export function signedGet<T>(cfg: Config, creds: Creds, path: string, query: Record<string, string | string[]> = {}): Promise<T> {
+  return signedFetch<T>(cfg, creds, "ivs", "GET", path, query);
+}
+
+/**
+ * An IVS Chat operation (POST /{operation}, signed for "ivschat"), with
+ * the wire shapes of docs/chat.md.
+ */
+export function chatApi<T>(cfg: Config, creds: Creds, operation: string, input: Record<string, unknown>): Promise<T> {
+  return signedFetch<T>(cfg, creds, "ivschat", "POST", `/${operation}`, {}, input);
 }
 
 /** What GET /v1/channels/{id}/sessions/{streamId}/metrics answers. */

@@ -10,6 +10,7 @@ import { channelsPage } from "./pages/channels";
 import { sessionPage } from "./pages/session";
 import { signInPage } from "./pages/signin";
 import { recordingPage } from "./pages/recording";
+import { roomPage, roomsPage } from "./pages/rooms";
 import { usagePage } from "./pages/usage";
 
 /** What every page gets: the API client and a way to move around. */
@@ -54,6 +55,10 @@ function render(): void {
     usagePage(ctx, main);
   } else if (path === "/recording") {
     recordingPage(ctx, main);
+  } else if (path === "/rooms") {
+    roomsPage(ctx, main);
+  } else if ((m = path.match(/^\/rooms\/([A-Za-z0-9]+)$/))) {
+    roomPage(ctx, main, m[1]);
   } else if ((m = path.match(/^\/channels\/([A-Za-z0-9]+)\/sessions\/(st-[A-Za-z0-9]+)$/))) {
     sessionPage(ctx, main, m[1], m[2]);
   } else if ((m = path.match(/^\/channels\/([A-Za-z0-9]+)$/))) {
@@ -66,7 +71,7 @@ function render(): void {
 function header(ctx: Ctx): HTMLElement {
   return h("header", { class: "top" },
     h("a", { href: "/", "data-link": true, class: "brand" }, "onair"),
-    h("nav", { "aria-label": "Console" }, navLink("/", "Channels"), navLink("/recording", "Recording"), navLink("/usage", "Usage")),
+    h("nav", { "aria-label": "Console" }, navLink("/", "Channels"), navLink("/rooms", "Chat"), navLink("/recording", "Recording"), navLink("/usage", "Usage")),
     h("span", { class: "spacer" }),
     h("span", { class: "muted small" }, `${ctx.cfg.region} · ${ctx.creds.accessKeyId}`),
     h("button", { type: "button", class: "small", onclick: () => {
@@ -77,7 +82,7 @@ function header(ctx: Ctx): HTMLElement {
 }
 
 function navLink(href: string, text: string): HTMLElement {
-  const here = href === "/" ? location.pathname === "/" || location.pathname.startsWith("/channels") : location.pathname === href;
+  const here = href === "/" ? location.pathname === "/" || location.pathname.startsWith("/channels") : location.pathname === href || location.pathname.startsWith(href + "/");
   return h("a", { href, "data-link": true, "aria-current": here ? "page" : undefined }, text);
 }
 

@@ -1,5 +1,8 @@
 import "./style.css";
 
+import type { ChatToken } from "amazon-ivs-chat-messaging";
+
+import { chatPanel } from "./chat";
 import { config, playbackUrl } from "./config";
 import { h } from "./dom";
 import { attach, latency, type Player } from "./player";
@@ -8,7 +11,8 @@ import { watchRealtime, type RealtimePlayer } from "./realtime";
 // The standalone player at /play/{channelId}: public, no sign-in, nothing
 // but the channel's playback URL, or its WHEP endpoint in real-time mode
 // (?mode=realtime). A private channel's playback token comes in ?token=
-// and goes on both. Timed metadata (PutMetadata) shows below the video.
+// and goes on both. Timed metadata (PutMetadata) shows below the video;
+// the channel's chat room, if it has one, beside it.
 const cfg = config();
 const app = document.getElementById("app")!;
 const id = location.pathname.match(/^\/play\/([A-Za-z0-9]+)\/?$/)?.[1];
@@ -25,8 +29,9 @@ if (!id) {
     h("option", { value: "hls", selected: initial === "hls" }, "Low latency (HLS)"),
     h("option", { value: "realtime", selected: initial === "realtime" }, "Real time (WebRTC)"));
   const metadata = h("ol", { class: "metadata", "data-testid": "metadata", "aria-label": "Timed metadata", "aria-live": "polite" });
-  app.append(h("div", { class: "player" }, video,
+  const watch = h("div", { class: "watch" }, h("div", { class: "player" }, video,
     h("div", { class: "player-bar" }, state, lat, h("span", { class: "spacer" }), quality, mode), metadata));
+  app.append(watch);
   const showMetadata = (text: string) => {
     metadata.prepend(h("li", { "data-testid": "metadata-item" }, h("time", {}, new Date().toLocaleTimeString()), " ", text));
     while (metadata.children.length > 5) metadata.lastElementChild?.remove();
@@ -59,6 +64,7 @@ if (!id) {
   mode.addEventListener("change", () => play(mode.value));
   quality.addEventListener("change", () => { if (hls?.hls) hls.hls.currentLevel = Number(quality.value); });
   play(initial);
+  startChat(id, token, watch);
 
   setInterval(async () => {
     if (rt) {
@@ -77,4 +83,54 @@ if (!id) {
         ...order.map(({ l, i }) => h("option", { value: String(i) }, l.height ? `${l.height}p` : `level ${i + 1}`)));
     }
   }, 500);
+}
+
+/**
+ * Chat tokens for this page come from onair itself (POST
+ * /v1/channels/{id}/chat-token): a reader's until the viewer picks a name.
+ * The page keeps a secret in localStorage so a viewer is the same user
+ * from visit to visit.
+ */
+async function viewerToken(id: string, playToken: string | null, name: string): Promise<ChatToken> {
+  let key = localStorage.getItem("onair.chat.key");
+  if (!key) {
+    key = Array.from(crypto.getRandomValues(new Uint8Array(18)), (b) => b.toString(16).padStart(2, "0")).join("");
+    localStorage.setItem("onair.chat.key", key);
+  }
+  const q = playToken ? `?token=${encodeURIComponent(playToken)}` : "";
+  const res = await fetch(`${location.origin}/v1/channels/${id}/chat-token${q}`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ displayName: name, viewerKey: key }),
+  });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw Object.assign(new Error(body.message ?? `HTTP ${res.status}`), { status: res.status });
+  return body as ChatToken;
+}
+
+/** Shows the channel's chat beside the player, if the channel has a room. */
+async function startChat(id: string, playToken: string | null, watch: HTMLElement): Promise<void> {
+  const saved = localStorage.getItem("onair.chat.name") ?? "";
+  let first: ChatToken;
+  try {
+    first = await viewerToken(id, playToken, saved);
+  } catch (err) {
+    // 404: no room for this channel, so no chat. Anything else is shown.
+    if ((err as { status?: number }).status !== 404) {
+      watch.append(h("p", { class: "error", "data-testid": "chat-error" }, `Chat: ${(err as Error).message}`));
+    }
+    return;
+  }
+  let prefetched: ChatToken | null = first;
+  const panel = chatPanel({
+    name: saved,
+    onName: (n) => localStorage.setItem("onair.chat.name", n),
+    token: async (name) => {
+      if (prefetched && name === saved) {
+        const t = prefetched;
+        prefetched = null;
+        return t;
+      }
+      return viewerToken(id, playToken, name);
+    },
+  });
+  watch.append(panel.el);
 }

@@ -19,6 +19,8 @@ import { channelCreated, fillRecordingSelect, previewToken } from "../api";
 import { channelArn } from "../config";
 import { badge, clear, copyable, errorText, fmtDuration, fmtTime, h } from "../dom";
 import { attach, type Player } from "../player";
+import { chatPanel, type ChatPanel } from "../chat";
+import { chatRoomTag, linkRoom, listRooms, moderatorId, moderatorToken, roomLabel } from "../rooms";
 
 const pollEvery = 2000;
 
@@ -30,9 +32,10 @@ export function channelPage(ctx: Ctx, main: HTMLElement, id: string): void {
   const preview = h("section", { class: "card" });
   const sessions = h("section", { class: "card" });
   const manage = h("section", { class: "card" });
+  const chat = h("div", {});
   const title = h("h1", {}, id);
   main.append(h("p", {}, h("a", { href: "/", "data-link": true }, "← Channels")), h("div", { class: "titlebar" }, title, status),
-    error, h("div", { class: "columns" }, h("div", {}, preview, sessions), h("div", {}, config, manage)));
+    error, h("div", { class: "columns" }, h("div", {}, preview, chat, sessions), h("div", {}, config, manage)));
 
   const video = h("video", { "data-testid": "preview", controls: true, muted: true, playsinline: true });
   const previewState = h("p", { class: "muted", "data-testid": "preview-state" }, "Offline: start your encoder to see it here.");
@@ -52,6 +55,23 @@ export function channelPage(ctx: Ctx, main: HTMLElement, id: string): void {
   }
   ctx.onLeave(stopPreview);
 
+  // The linked room's chat, to moderate beside the preview.
+  let chatRoomArn = "";
+  let panel: ChatPanel | null = null;
+  function drawChat(roomArn: string): void {
+    if (roomArn === chatRoomArn && (panel || !roomArn)) return;
+    chatRoomArn = roomArn;
+    panel?.destroy();
+    panel = null;
+    clear(chat);
+    if (!roomArn) return;
+    panel = chatPanel({ name: "Moderator", moderator: { userId: moderatorId(ctx.creds) }, token: () => moderatorToken(ctx.cfg, ctx.creds, roomArn) });
+    const rid = roomArn.slice(roomArn.lastIndexOf("/") + 1);
+    panel.el.querySelector(".chat-head h2")?.append(" ", h("a", { href: `/rooms/${rid}`, "data-link": true, class: "small", "data-testid": "chat-room-link" }, "room"));
+    chat.append(panel.el);
+  }
+  ctx.onLeave(() => panel?.destroy());
+
   async function loadChannel(): Promise<void> {
     try {
       channel = (await ctx.ivs.send(new GetChannelCommand({ arn }))).channel;
@@ -59,6 +79,7 @@ export function channelPage(ctx: Ctx, main: HTMLElement, id: string): void {
       created = (await channelCreated(ctx.cfg, ctx.creds, [arn])).get(arn);
       await drawConfig();
       drawManage();
+      drawChat(channel?.tags?.[chatRoomTag] ?? "");
     } catch (err) {
       error.textContent = errorText(err);
     }
@@ -117,6 +138,10 @@ export function channelPage(ctx: Ctx, main: HTMLElement, id: string): void {
     const insecure = h("input", { id: "edit-insecure", type: "checkbox", checked: !!c.insecureIngest });
     const recording = h("select", { id: "edit-recording" }, h("option", { value: "" }, "None"));
     fillRecordingSelect(ctx.ivs, recording, c.recordingConfigurationArn ?? "").catch(() => undefined);
+    const linked = c.tags?.[chatRoomTag] ?? "";
+    const room = h("select", { id: "edit-chat" }, h("option", { value: "" }, "None"), linked ? h("option", { value: linked, selected: true }, linked) : null);
+    listRooms(ctx.cfg, ctx.creds).then((rooms) => room.replaceChildren(h("option", { value: "" }, "None"),
+      ...rooms.map((r) => h("option", { value: r.arn, selected: r.arn === linked }, roomLabel(r))))).catch(() => undefined);
     const msg = h("p", { class: "error", role: "alert" });
     clear(manage);
     manage.append(h("h2", {}, "Settings"),
@@ -125,10 +150,16 @@ export function channelPage(ctx: Ctx, main: HTMLElement, id: string): void {
       e.preventDefault();
       msg.textContent = "";
       try {
+        const before = channel?.tags?.[chatRoomTag] ?? "";
         channel = (await ctx.ivs.send(new UpdateChannelCommand({
           arn, name: name.value.trim(), type: type.value as "STANDARD", latencyMode: latency.value as "LOW",
           authorized: authorized.checked, insecureIngest: insecure.checked, recordingConfigurationArn: recording.value,
         }))).channel;
+        if (room.value !== before) {
+          await linkRoom(ctx.ivs, arn, room.value);
+          channel = (await ctx.ivs.send(new GetChannelCommand({ arn }))).channel;
+        }
+        drawChat(channel?.tags?.[chatRoomTag] ?? "");
         await drawConfig();
         title.textContent = channel?.name || id;
         msg.textContent = "Saved.";
@@ -144,7 +175,8 @@ export function channelPage(ctx: Ctx, main: HTMLElement, id: string): void {
         h("label", { for: "edit-latency" }, "Latency"), latency,
         h("label", { for: "edit-authorized" }, "Private playback"), authorized,
         h("label", { for: "edit-insecure" }, "Insecure ingest (RTMP)"), insecure,
-        h("label", { for: "edit-recording" }, "Record to"), recording),
+        h("label", { for: "edit-recording" }, "Record to"), recording,
+        h("label", { for: "edit-chat" }, "Chat room"), room),
       msg,
       h("div", { class: "actions" },
         h("button", { type: "submit" }, "Save"),
