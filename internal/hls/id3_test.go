@@ -88,13 +88,6 @@ func TestTimedMetadataInParts(t *testing.T) {
 	if !inSegment {
 		t.Errorf("the segment does not hold the part with the metadata")
 	}
-	// The audio playlist's parts carry none.
-	audio := mustMedia(t, e.settled(t, "audio2_stream.m3u8"))
-	for _, p := range audio.Segments[len(audio.Segments)-1].Parts {
-		if n := len(emsgBoxes(t, e.get(t, channelDir+p.URI).body)); n != 0 {
-			t.Fatalf("audio part with %d emsg", n)
-		}
-	}
 }
 
 // NORMAL channels (MPEG-TS) do not carry timed metadata: PutMetadata says so.

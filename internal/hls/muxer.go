@@ -72,7 +72,8 @@ type muxer struct {
 	stopOnce  sync.Once
 
 	// watchers follow the LL-HLS media playlists being asked for, by
-	// gohlslib stream id ("video1", "audio2"); see playlists.go.
+	// gohlslib stream id ("video1", or "audio1" for an audio-only stream);
+	// see playlists.go.
 	watchMu  sync.Mutex
 	watchers map[string]*plWatcher
 
@@ -185,6 +186,10 @@ func newMuxer(s *Server, ch ivs.Channel, streamID string, hub *stream.Hub, rendi
 		SegmentCount:       segCount,
 		SegmentMinDuration: s.cfg.SegmentDuration,
 		PartMinDuration:    s.cfg.PartDuration,
+		// One media playlist with audio and video, as IVS's: its web
+		// player does not follow an audio rendition (it asked for
+		// 'video/mp4;' without codecs and stopped).
+		MuxAudioWithVideo: true,
 		OnEncodeError: func(err error) {
 			m.errs.warn(m.log, "hls encode", err)
 		},

@@ -409,10 +409,6 @@ func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, src *
 		http.Error(w, "playlist unavailable", http.StatusInternalServerError)
 		return
 	}
-	var audio string // the source's audio group, shared by every variant
-	if len(pl.Variants) > 0 {
-		audio = pl.Variants[0].Audio
-	}
 	var extra []*playlist.MultivariantVariant
 	for _, rm := range s.renditionsOf(src.channelID) {
 		if !rm.readyNow() {
@@ -424,10 +420,6 @@ func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, src *
 		}
 		v := rpl.Variants[0]
 		v.URI = rm.rendition + "/" + v.URI
-		if audio != "" && v.Audio != "" {
-			// Same audio as the source's: one audio playlist for all levels.
-			v.Audio = audio
-		}
 		extra = append(extra, v)
 	}
 	slices.SortStableFunc(extra, func(a, b *playlist.MultivariantVariant) int { return b.Bandwidth - a.Bandwidth })

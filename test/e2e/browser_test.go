@@ -14,7 +14,7 @@ import (
 
 // Screenshots of the browser tests land in test/e2e/artifacts/screenshots;
 // each test owns the names it writes (console: 01–19, WebRTC: 20–39, ABR: 40–49,
-// chat: 50–59).
+// chat: 50–59, IVS player: 60–69).
 func screenshots(root string) string {
 	return filepath.Join(root, "test", "e2e", "artifacts", "screenshots")
 }
@@ -139,6 +139,28 @@ func TestChatInBrowser(t *testing.T) {
 	}, node, "e2e/chatpanel.mjs")
 	if err := p.Wait(2 * time.Minute); err != nil {
 		t.Fatalf("browser test: %v\n%s\nserver log:\n%s", err, p.Output(), s.Logs())
+	}
+	t.Logf("browser test:\n%s", p.Output())
+}
+
+// TestIVSPlayerInBrowser plays a LOW latency channel with audio in IVS's
+// own web player (npm amazon-ivs-player, web/e2e/ivsplayer.mjs), which
+// does not follow an audio rendition: the audio is muxed with the video.
+func TestIVSPlayerInBrowser(t *testing.T) {
+	t.Parallel()
+	root, node := browserTest(t)
+	s := harness.Start(t)
+	c := s.IVS()
+	ch, key := createChannel(t, c, "browser-ivs-player", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
+	harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(aws.ToString(key.Value)), Audio: true})
+	waitLive(t, c, aws.ToString(ch.Arn))
+	shots := screenshots(root)
+	removeShots(t, shots, "6")
+	p := harness.StartProcessIn(t, filepath.Join(root, "web"), []string{
+		"PLAYBACK_URL=" + aws.ToString(ch.PlaybackUrl), "SHOTS=" + shots,
+	}, node, "e2e/ivsplayer.mjs")
+	if err := p.Wait(2 * time.Minute); err != nil {
+		t.Fatalf("browser test: %v\n%s", err, p.Output())
 	}
 	t.Logf("browser test:\n%s", p.Output())
 }

@@ -178,6 +178,12 @@ type Muxer struct {
 	// - offload segments from RAM to disk
 	// - produce self-contained folders to pass to a CDN (only in case of non low-latency)
 	Directory string
+	// onair: MuxAudioWithVideo puts the audio of an fMP4 variant in the
+	// video's stream (one init, one media playlist, tracks 1 and 2), as
+	// MPEG-TS does, instead of an audio rendition. For one video and one
+	// audio track; players that cannot follow an audio group (IVS's web
+	// player among them) play it.
+	MuxAudioWithVideo bool
 
 	//
 	// callbacks (all optional)
@@ -365,8 +371,8 @@ func (m *Muxer) Start() error {
 		nextSegmentID = 7
 	}
 
-	switch m.Variant {
-	case MuxerVariantMPEGTS:
+	switch {
+	case m.Variant == MuxerVariantMPEGTS:
 		stream := &muxerStream{
 			isLeading:      true,
 			variant:        m.Variant,
@@ -382,6 +388,33 @@ func (m *Muxer) Start() error {
 			tracks:         m.mtracks,
 			id:             "main",
 			nextSegmentID:  nextSegmentID,
+		}
+		err = stream.initialize()
+		if err != nil {
+			return err
+		}
+		m.streams = append(m.streams, stream)
+
+	case m.muxedAudioVideo():
+		// onair: one stream with the video (leading) and the audio track.
+		stream := &muxerStream{
+			isLeading:      true,
+			variant:        m.Variant,
+			segmentMaxSize: m.SegmentMaxSize,
+			segmentCount:   m.SegmentCount,
+			onEncodeError:  m.OnEncodeError,
+			mutex:          &m.mutex,
+			cond:           m.cond,
+			prefix:         m.prefix,
+			storageFactory: m.storageFactory,
+			directory:      m.Directory,
+			server:         m.server,
+			tracks:         m.mtracks,
+			id:             "video1",
+			nextSegmentID:  nextSegmentID,
+		}
+		if m.Variant == MuxerVariantLowLatency {
+			stream.takeID3 = m.takeID3 // onair: timed metadata
 		}
 		err = stream.initialize()
 		if err != nil {
@@ -566,6 +599,19 @@ func (m *Muxer) WriteID3(tag []byte) error {
 	m.id3Seq++
 	m.id3Queue = append(m.id3Queue, muxerID3{id: m.id3Seq, tag: append([]byte(nil), tag...)})
 	return nil
+}
+
+// onair: muxedAudioVideo reports whether the fMP4 variant's two tracks,
+// a leading video and an audio one, share a stream (MuxAudioWithVideo).
+func (m *Muxer) muxedAudioVideo() bool {
+	if !m.MuxAudioWithVideo || len(m.mtracks) != 2 {
+		return false
+	}
+	v, a := m.mtracks[0], m.mtracks[1]
+	if !v.Codec.IsVideo() {
+		v, a = a, v
+	}
+	return v.isLeading && v.Codec.IsVideo() && !a.Codec.IsVideo()
 }
 
 // onair: muxerID3 is a queued ID3 tag with its emsg id; players tell
