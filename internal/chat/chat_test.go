@@ -82,6 +82,15 @@ func (e *env) join(token string) *peer {
 
 var str = chattest.Str
 
+// alone makes a room with one user in it, connected.
+func (e *env) alone(user string) (ivs.Room, *peer) {
+	e.t.Helper()
+	r := e.room(ivs.CreateRoomInput{})
+	p := e.join(e.token(r, user))
+	waitClients(e.t, e.srv, r.ID, 1)
+	return r, p
+}
+
 // Two users join; a message goes to both with its sender and request id;
 // a moderator deletes it and disconnects a user, who is closed cleanly.
 func TestMessaging(t *testing.T) {
@@ -284,9 +293,7 @@ func TestMessageReview(t *testing.T) {
 func TestClose(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	r := e.room(ivs.CreateRoomInput{})
-	p := e.join(e.token(r, "u"))
-	waitClients(t, e.srv, r.ID, 1)
+	_, p := e.alone("u")
 	go e.srv.Close()
 	if code := p.Closed(); code != websocket.StatusNormalClosure {
 		t.Fatalf("closed with %v", code)

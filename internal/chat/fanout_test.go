@@ -112,9 +112,7 @@ func TestSlowClientDropped(t *testing.T) {
 func TestPausedClientCatchesUp(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	r := e.room(ivs.CreateRoomInput{})
-	p := e.join(e.token(r, "paused"))
-	waitClients(t, e.srv, r.ID, 1)
+	r, p := e.alone("paused")
 	pad := strings.Repeat("p", 900)
 	sent := 0
 	for e.srv.Queued(r.ID, "paused") < 50 {
@@ -138,9 +136,7 @@ func TestPausedClientCatchesUp(t *testing.T) {
 func TestFramesBesideControlFrames(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	r := e.room(ivs.CreateRoomInput{})
-	p := e.join(e.token(r, "u"))
-	waitClients(t, e.srv, r.ID, 1)
+	r, p := e.alone("u")
 	got := readEvents(p.Conn)
 	const n = 5000
 	done := make(chan struct{})

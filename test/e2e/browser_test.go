@@ -37,6 +37,21 @@ func browserTest(t *testing.T) (root, node string) {
 	return root, node
 }
 
+// browserScript runs one of web/e2e's scripts with node, its screenshots
+// going to screenshots(root) after the old ones of its prefixes are
+// removed, and fails the test (with the server's log) if it fails.
+func browserScript(t *testing.T, s *harness.Server, script string, timeout time.Duration, shotPrefixes []string, env ...string) {
+	t.Helper()
+	root, node := browserTest(t)
+	shots := screenshots(root)
+	removeShots(t, shots, shotPrefixes...)
+	p := harness.StartProcessIn(t, filepath.Join(root, "web"), append(env, "SHOTS="+shots), node, script)
+	if err := p.Wait(timeout); err != nil {
+		t.Fatalf("browser test: %v\n%s\nserver log:\n%s", err, p.Output(), s.Logs())
+	}
+	t.Logf("browser test:\n%s", p.Output())
+}
+
 // removeShots deletes a test's earlier screenshots (by prefix), so a
 // renamed step leaves no stale picture behind.
 func removeShots(t *testing.T, dir string, prefixes ...string) {
@@ -58,19 +73,11 @@ func removeShots(t *testing.T, dir string, prefixes ...string) {
 // the player page playing real frames, Stop stream, the session's charts.
 func TestConsoleInBrowser(t *testing.T) {
 	t.Parallel()
-	root, node := browserTest(t)
+	browserTest(t)
 	ffmpeg := harness.RequireProgram(t, "ffmpeg")
 	s := harness.Start(t)
-	shots := screenshots(root)
-	removeShots(t, shots, "0", "1")
-	p := harness.StartProcessIn(t, filepath.Join(root, "web"), []string{
-		"ONAIR_URL=" + s.Endpoint(), "ONAIR_AKID=" + s.AccessKeyID, "ONAIR_SECRET=" + s.SecretAccessKey,
-		"SHOTS=" + shots, "FFMPEG=" + ffmpeg,
-	}, node, "e2e/console.mjs")
-	if err := p.Wait(3 * time.Minute); err != nil {
-		t.Fatalf("browser test: %v\n%s", err, p.Output())
-	}
-	t.Logf("browser test:\n%s", p.Output())
+	browserScript(t, s, "e2e/console.mjs", 3*time.Minute, []string{"0", "1"},
+		"ONAIR_URL="+s.Endpoint(), "ONAIR_AKID="+s.AccessKeyID, "ONAIR_SECRET="+s.SecretAccessKey, "FFMPEG="+ffmpeg)
 }
 
 // TestBroadcastInBrowser goes live from /broadcast in Chromium with its fake
@@ -80,18 +87,11 @@ func TestConsoleInBrowser(t *testing.T) {
 // a denied camera explained.
 func TestBroadcastInBrowser(t *testing.T) {
 	t.Parallel()
-	root, node := browserTest(t)
+	browserTest(t) // before starting anything: it may skip
 	s := harness.Start(t)
 	ch, key := createChannel(t, s.IVS(), "browser-broadcast", types.ChannelTypeStandardChannelType, types.ChannelLatencyModeLowLatency)
-	shots := screenshots(root)
-	removeShots(t, shots, "2", "3")
-	p := harness.StartProcessIn(t, filepath.Join(root, "web"), []string{
-		"ONAIR_URL=" + s.Endpoint(), "CHANNEL_ID=" + idOf(ch), "STREAM_KEY=" + aws.ToString(key.Value), "SHOTS=" + shots,
-	}, node, "e2e/webrtc.mjs")
-	if err := p.Wait(3 * time.Minute); err != nil {
-		t.Fatalf("browser test: %v\n%s\nserver log:\n%s", err, p.Output(), s.Logs())
-	}
-	t.Logf("browser test:\n%s", p.Output())
+	browserScript(t, s, "e2e/webrtc.mjs", 3*time.Minute, []string{"2", "3"},
+		"ONAIR_URL="+s.Endpoint(), "CHANNEL_ID="+idOf(ch), "STREAM_KEY="+aws.ToString(key.Value))
 }
 
 // TestABRInBrowser plays a STANDARD channel's ladder with hls.js on the
@@ -103,22 +103,15 @@ func TestBroadcastInBrowser(t *testing.T) {
 // and beside a dozen other live tests the encoder starved and the 160p
 // switch missed its 20 s (seen once in CI).
 func TestABRInBrowser(t *testing.T) {
-	root, node := browserTest(t)
+	browserTest(t) // before starting anything: it may skip
 	s := harness.Start(t)
 	c := s.IVS()
 	ch, key := createChannel(t, c, "browser-abr", types.ChannelTypeStandardChannelType, types.ChannelLatencyModeLowLatency)
 	harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(aws.ToString(key.Value)), Size: "1280x720", Rate: 30, GOP: 30,
 		VideoBitrate: "2000k", Audio: true})
 	waitLive(t, c, aws.ToString(ch.Arn))
-	shots := screenshots(root)
-	removeShots(t, shots, "4")
-	p := harness.StartProcessIn(t, filepath.Join(root, "web"), []string{
-		"ONAIR_URL=" + s.Endpoint(), "CHANNEL_ID=" + idOf(ch), "SHOTS=" + shots,
-	}, node, "e2e/abr.mjs")
-	if err := p.Wait(2 * time.Minute); err != nil {
-		t.Fatalf("browser test: %v\n%s", err, p.Output())
-	}
-	t.Logf("browser test:\n%s", p.Output())
+	browserScript(t, s, "e2e/abr.mjs", 2*time.Minute, []string{"4"},
+		"ONAIR_URL="+s.Endpoint(), "CHANNEL_ID="+idOf(ch))
 }
 
 // TestChatInBrowser drives chat in Chromium (web/e2e/chatpanel.mjs): a
@@ -128,19 +121,12 @@ func TestABRInBrowser(t *testing.T) {
 // refused, the link undone.
 func TestChatInBrowser(t *testing.T) {
 	t.Parallel()
-	root, node := browserTest(t)
+	browserTest(t) // before starting anything: it may skip
 	s := harness.Start(t)
 	ch, _ := createChannel(t, s.IVS(), "browser-chat", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
-	shots := screenshots(root)
-	removeShots(t, shots, "5")
-	p := harness.StartProcessIn(t, filepath.Join(root, "web"), []string{
-		"ONAIR_URL=" + s.Endpoint(), "ONAIR_AKID=" + s.AccessKeyID, "ONAIR_SECRET=" + s.SecretAccessKey,
-		"CHANNEL_ID=" + idOf(ch), "CHANNEL_NAME=" + aws.ToString(ch.Name), "SHOTS=" + shots,
-	}, node, "e2e/chatpanel.mjs")
-	if err := p.Wait(2 * time.Minute); err != nil {
-		t.Fatalf("browser test: %v\n%s\nserver log:\n%s", err, p.Output(), s.Logs())
-	}
-	t.Logf("browser test:\n%s", p.Output())
+	browserScript(t, s, "e2e/chatpanel.mjs", 2*time.Minute, []string{"5"},
+		"ONAIR_URL="+s.Endpoint(), "ONAIR_AKID="+s.AccessKeyID, "ONAIR_SECRET="+s.SecretAccessKey,
+		"CHANNEL_ID="+idOf(ch), "CHANNEL_NAME="+aws.ToString(ch.Name))
 }
 
 // TestIVSPlayerInBrowser plays a LOW latency channel with audio in IVS's
@@ -148,19 +134,12 @@ func TestChatInBrowser(t *testing.T) {
 // does not follow an audio rendition: the audio is muxed with the video.
 func TestIVSPlayerInBrowser(t *testing.T) {
 	t.Parallel()
-	root, node := browserTest(t)
+	browserTest(t) // before starting anything: it may skip
 	s := harness.Start(t)
 	c := s.IVS()
 	ch, key := createChannel(t, c, "browser-ivs-player", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
 	harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(aws.ToString(key.Value)), Audio: true})
 	waitLive(t, c, aws.ToString(ch.Arn))
-	shots := screenshots(root)
-	removeShots(t, shots, "6")
-	p := harness.StartProcessIn(t, filepath.Join(root, "web"), []string{
-		"PLAYBACK_URL=" + aws.ToString(ch.PlaybackUrl), "SHOTS=" + shots,
-	}, node, "e2e/ivsplayer.mjs")
-	if err := p.Wait(2 * time.Minute); err != nil {
-		t.Fatalf("browser test: %v\n%s", err, p.Output())
-	}
-	t.Logf("browser test:\n%s", p.Output())
+	browserScript(t, s, "e2e/ivsplayer.mjs", 2*time.Minute, []string{"6"},
+		"PLAYBACK_URL="+aws.ToString(ch.PlaybackUrl))
 }

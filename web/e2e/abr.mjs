@@ -2,25 +2,17 @@
 // multivariant, the quality menu lists every level, and choosing the lowest
 // switches the picture to it. test/e2e/browser_test.go runs it with:
 //   ONAIR_URL, CHANNEL_ID, SHOTS
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { begin, log, run, settings } from "./steps.mjs";
 
-const { ONAIR_URL: base, CHANNEL_ID: id, SHOTS: shots } = process.env;
-if (!base || !id || !shots) {
-  console.error("abr.mjs: set ONAIR_URL, CHANNEL_ID and SHOTS");
-  process.exit(2);
-}
-mkdirSync(shots, { recursive: true });
-let step = "start";
-const log = (s) => console.log(`[${new Date().toISOString()}] ${s}`);
-const begin = (s) => { step = s; log(`step: ${s}`); };
+const { ONAIR_URL: base, CHANNEL_ID: id, SHOTS: shots } = settings("abr.mjs", "ONAIR_URL", "CHANNEL_ID", "SHOTS");
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   args: ["--autoplay-policy=no-user-gesture-required"],
 });
-try {
+await run(async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   page.on("pageerror", (e) => log(`page error: ${e.message}`));
 
@@ -58,10 +50,6 @@ try {
   const t1 = await page.$eval("[data-testid=player]", (v) => v.currentTime);
   log(`160p plays: videoHeight 160, currentTime ${t0.toFixed(2)} → ${t1.toFixed(2)}`);
   await page.screenshot({ path: join(shots, "40-player-abr-160p.png") });
-  log("PASS");
-} catch (err) {
-  console.error(`FAIL at step "${step}": ${err.stack ?? err}`);
-  process.exitCode = 1;
-} finally {
+}, async () => {
   await browser.close();
-}
+});

@@ -7,25 +7,15 @@
 // A moderator creates a room in the console and links it to the channel;
 // two viewers chat on the player page; the moderator deletes a message and
 // disconnects a viewer; limits show IVS's errors; unlinking removes the chat.
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { begin, log, run, settings, shot } from "./steps.mjs";
 
-const { ONAIR_URL: base, ONAIR_AKID: akid, ONAIR_SECRET: secret, CHANNEL_ID: channelId, CHANNEL_NAME: channelName, SHOTS: shots } = process.env;
-if (!base || !akid || !secret || !channelId || !channelName || !shots) {
-  console.error("chatpanel.mjs: set ONAIR_URL, ONAIR_AKID, ONAIR_SECRET, CHANNEL_ID, CHANNEL_NAME and SHOTS");
-  process.exit(2);
-}
-mkdirSync(shots, { recursive: true });
+const { ONAIR_URL: base, ONAIR_AKID: akid, ONAIR_SECRET: secret, CHANNEL_ID: channelId, CHANNEL_NAME: channelName } = settings("chatpanel.mjs", "ONAIR_URL", "ONAIR_AKID", "ONAIR_SECRET", "CHANNEL_ID", "CHANNEL_NAME", "SHOTS");
 
-let step = "start";
-const log = (s) => console.log(`[${new Date().toISOString()}] ${s}`);
-const begin = (s) => { step = s; log(`step: ${s}`); };
-const shot = (page, name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 const message = (page, text) => page.getByTestId("chat-message").filter({ hasText: text });
 
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium" });
-try {
+await run(async () => {
   // Each person has a context of their own: their own localStorage.
   const newPage = async (who) => {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -149,10 +139,6 @@ try {
   await bob.getByTestId("player-state").waitFor();
   await bob.waitForTimeout(1000);
   if (await bob.getByTestId("chat").count()) throw new Error("the player page still shows chat for an unlinked channel");
-  log("PASS");
-} catch (err) {
-  console.error(`FAIL at step "${step}": ${err.stack ?? err}`);
-  process.exitCode = 1;
-} finally {
+}, async () => {
   await browser.close();
-}
+});

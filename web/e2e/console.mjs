@@ -6,22 +6,11 @@
 //   FFMPEG                               the ffmpeg to publish with
 // It exits 0 when every step passed; a failure prints the step and exits 1.
 import { spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
 import { IvsClient, ListChannelsCommand, PutMetadataCommand } from "@aws-sdk/client-ivs";
 import { chromium } from "playwright-core";
+import { begin, log, run, settings, shot } from "./steps.mjs";
 
-const { ONAIR_URL: base, ONAIR_AKID: akid, ONAIR_SECRET: secret, SHOTS: shots, FFMPEG: ffmpeg } = process.env;
-if (!base || !akid || !secret || !shots || !ffmpeg) {
-  console.error("console.mjs: set ONAIR_URL, ONAIR_AKID, ONAIR_SECRET, SHOTS and FFMPEG");
-  process.exit(2);
-}
-mkdirSync(shots, { recursive: true });
-
-let step = "start";
-const log = (s) => console.log(`[${new Date().toISOString()}] ${s}`);
-const begin = (s) => { step = s; log(`step: ${s}`); };
-const shot = (page, name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+const { ONAIR_URL: base, ONAIR_AKID: akid, ONAIR_SECRET: secret, FFMPEG: ffmpeg } = settings("console.mjs", "ONAIR_URL", "ONAIR_AKID", "ONAIR_SECRET", "SHOTS", "FFMPEG");
 
 let encoder = null;
 function publish(url) {
@@ -68,7 +57,7 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   args: ["--autoplay-policy=no-user-gesture-required"],
 });
-try {
+await run(async () => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await ctx.newPage();
   page.on("dialog", (d) => d.accept()); // confirmations (Stop stream)
@@ -235,11 +224,7 @@ try {
   await page.getByRole("heading", { name: "browser-renamed" }).waitFor();
   await page.click("text=Delete channel");
   await page.getByText("No channels yet: create one.").waitFor({ timeout: 10000 });
-  log("PASS");
-} catch (err) {
-  console.error(`FAIL at step "${step}": ${err.stack ?? err}`);
-  process.exitCode = 1;
-} finally {
+}, async () => {
   if (encoder && encoder.exitCode === null && encoder.signalCode === null) encoder.kill("SIGKILL");
   await browser.close();
-}
+});

@@ -13,20 +13,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { build } from "vite";
+import { begin, log, run, settings } from "./steps.mjs";
 
-const { PLAYBACK_URL: playbackUrl, SHOTS: shots } = process.env;
-if (!playbackUrl || !shots) {
-  console.error("ivsplayer.mjs: set PLAYBACK_URL and SHOTS");
-  process.exit(2);
-}
-let step = "start";
-const log = (s) => console.log(`[${new Date().toISOString()}] ${s}`);
-const begin = (s) => { step = s; log(`step: ${s}`); };
+const { PLAYBACK_URL: playbackUrl, SHOTS: shots } = settings("ivsplayer.mjs", "PLAYBACK_URL", "SHOTS");
 
 const dir = mkdtempSync(join(tmpdir(), "ivsplayer-"));
 let server = null;
 let browser = null;
-try {
+await run(async () => {
   begin("bundle the IVS player");
   await build({
     configFile: false, logLevel: "warn",
@@ -95,12 +89,8 @@ try {
   if (!/mp4a/.test(st.audio)) throw new Error(`the quality's codecs have no audio: ${st.audio}`);
   log(`played ${(st.t - t0).toFixed(2)} s in 3 s, codecs ${st.audio}`);
   await page.screenshot({ path: join(shots, "60-ivs-player.png") });
-  log("PASS");
-} catch (err) {
-  console.error(`FAIL at step "${step}": ${err.stack ?? err}`);
-  process.exitCode = 1;
-} finally {
+}, async () => {
   await browser?.close();
   server?.close();
   rmSync(dir, { recursive: true, force: true });
-}
+});

@@ -5,21 +5,10 @@
 //   ONAIR_URL, CHANNEL_ID, STREAM_KEY   the server and the channel
 //   SHOTS                               where screenshots go
 // It exits 0 when every step passed; a failure prints the step and exits 1.
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { begin, log, run, settings, shot } from "./steps.mjs";
 
-const { ONAIR_URL: base, CHANNEL_ID: id, STREAM_KEY: key, SHOTS: shots } = process.env;
-if (!base || !id || !key || !shots) {
-  console.error("webrtc.mjs: set ONAIR_URL, CHANNEL_ID, STREAM_KEY and SHOTS");
-  process.exit(2);
-}
-mkdirSync(shots, { recursive: true });
-
-let step = "start";
-const log = (s) => console.log(`[${new Date().toISOString()}] ${s}`);
-const begin = (s) => { step = s; log(`step: ${s}`); };
-const shot = (page, name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+const { ONAIR_URL: base, CHANNEL_ID: id, STREAM_KEY: key } = settings("webrtc.mjs", "ONAIR_URL", "CHANNEL_ID", "STREAM_KEY", "SHOTS");
 
 const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const browser = await chromium.launch({
@@ -27,7 +16,7 @@ const browser = await chromium.launch({
   args: ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream=fps=30", "--autoplay-policy=no-user-gesture-required"],
 });
 let denied = null;
-try {
+await run(async () => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   ctx.on("page", (p) => p.on("pageerror", (e) => log(`page error: ${e.message}`)));
 
@@ -106,11 +95,7 @@ try {
   const overflow = await bc.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   if (overflow > 0) throw new Error(`the broadcast page is ${overflow}px wider than a phone`);
   await shot(bc, "25-broadcast-phone");
-  log("PASS");
-} catch (err) {
-  console.error(`FAIL at step "${step}": ${err.stack ?? err}`);
-  process.exitCode = 1;
-} finally {
+}, async () => {
   await denied?.close();
   await browser.close();
-}
+});

@@ -1,0 +1,45 @@
+// What the browser test scripts share: their settings from the
+// environment, named steps in the log, screenshots, and the ending (PASS,
+// or the step that failed and exit code 1).
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+/**
+ * The environment variables a script needs, by name; a missing one ends
+ * the script with exit code 2.
+ */
+export function settings(script, ...names) {
+  const missing = names.filter((n) => !process.env[n]);
+  if (missing.length) {
+    console.error(`${script}: set ${names.join(", ")} (missing: ${missing.join(", ")})`);
+    process.exit(2);
+  }
+  if (process.env.SHOTS) mkdirSync(process.env.SHOTS, { recursive: true });
+  return Object.fromEntries(names.map((n) => [n, process.env[n]]));
+}
+
+let current = "start";
+
+export const log = (s) => console.log(`[${new Date().toISOString()}] ${s}`);
+
+/** Names the step that runs now: a failure reports it. */
+export function begin(s) {
+  current = s;
+  log(`step: ${s}`);
+}
+
+/** A full-page screenshot into $SHOTS. */
+export const shot = (page, name) => page.screenshot({ path: join(process.env.SHOTS, `${name}.png`), fullPage: true });
+
+/** Runs the steps, then cleanup whatever happened; logs PASS or the failed step. */
+export async function run(steps, cleanup) {
+  try {
+    await steps();
+    log("PASS");
+  } catch (err) {
+    console.error(`FAIL at step "${current}": ${err.stack ?? err}`);
+    process.exitCode = 1;
+  } finally {
+    await cleanup?.();
+  }
+}
