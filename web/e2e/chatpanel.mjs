@@ -59,20 +59,19 @@ await run(async () => {
   await shot(mod, "50-room");
 
   begin("two viewers join the chat on the player page");
-  const ana = await newPage("ana");
-  await ana.goto(`${base}/play/${channelId}`);
-  await ana.getByTestId("chat-state").filter({ hasText: "Connected" }).waitFor({ timeout: 10000 });
-  await ana.fill("[data-testid=chat-name]", "Ana");
-  await ana.click("[data-testid=chat-join]");
-  await ana.getByTestId("chat-input").waitFor();
-  await ana.getByTestId("chat-state").filter({ hasText: "Connected" }).waitFor({ timeout: 10000 });
-  const bob = await newPage("bob");
-  await bob.goto(`${base}/play/${channelId}`);
-  await bob.getByTestId("chat-state").filter({ hasText: "Connected" }).waitFor({ timeout: 10000 });
-  await bob.fill("[data-testid=chat-name]", "Bob");
-  await bob.click("[data-testid=chat-join]");
-  await bob.getByTestId("chat-input").waitFor();
-  await bob.getByTestId("chat-state").filter({ hasText: "Connected" }).waitFor({ timeout: 10000 });
+  // A viewer opens the player page, reads, then joins under a name.
+  const viewer = async (name) => {
+    const page = await newPage(name);
+    await page.goto(`${base}/play/${channelId}`);
+    await page.getByTestId("chat-state").filter({ hasText: "Connected" }).waitFor({ timeout: 10000 });
+    await page.fill("[data-testid=chat-name]", name);
+    await page.click("[data-testid=chat-join]");
+    await page.getByTestId("chat-input").waitFor();
+    await page.getByTestId("chat-state").filter({ hasText: "Connected" }).waitFor({ timeout: 10000 });
+    return page;
+  };
+  const ana = await viewer("Ana");
+  const bob = await viewer("Bob");
 
   begin("messages reach everyone, with names");
   await ana.fill("[data-testid=chat-input]", "hello from ana");
