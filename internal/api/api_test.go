@@ -600,8 +600,10 @@ func TestRateLimit(t *testing.T) {
 // LL-HLS muxer does.
 type metadataCapture struct{ got chan string }
 
+// Attach takes the metadata of the streams internal/hls carries it in:
+// LL-HLS and MPEG-TS, not fMP4 HLS.
 func (m *metadataCapture) Attach(st *live.Stream) func() {
-	if st.Channel.LatencyMode != ivs.LatencyLow {
+	if st.Channel.LatencyMode == ivs.LatencyNormal && st.Channel.ContainerFormat == ivs.ContainerFMP4 {
 		return func() {}
 	}
 	return st.OnMetadata(func(b []byte) { m.got <- string(b) })

@@ -105,7 +105,7 @@ type putMetadataInput struct {
 }
 
 // putMetadata inserts timed metadata into a live stream: ID3 in its LL-HLS
-// parts, which players raise as text metadata cues.
+// parts or MPEG-TS segments, which players raise as text metadata cues.
 func putMetadata(ctx context.Context, a *API, _ *call, in *putMetadataInput) (any, error) {
 	if in.Metadata == "" || len(in.Metadata) > maxMetadataBytes {
 		return nil, ivs.Validation("metadata", "metadata must be 1 to %d bytes, got %d", maxMetadataBytes, len(in.Metadata))
@@ -119,7 +119,7 @@ func putMetadata(ctx context.Context, a *API, _ *call, in *putMetadataInput) (an
 			"PutMetadata is limited to %d calls a second per channel and %d per account", metadataPerSecond, metadataAccount)}
 	}
 	if err := st.PutMetadata([]byte(in.Metadata)); errors.Is(err, live.ErrNoMetadataReader) {
-		return nil, ivs.Validation("channelArn", "timed metadata is carried in LL-HLS only: channel %s has latencyMode NORMAL", ch.ARN)
+		return nil, ivs.Validation("channelArn", "timed metadata is carried in LL-HLS and MPEG-TS HLS, not fMP4 HLS: channel %s has latencyMode NORMAL and containerFormat FRAGMENTED_MP4", ch.ARN)
 	} else if err != nil {
 		return nil, err
 	}

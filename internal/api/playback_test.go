@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sdk "github.com/aws/aws-sdk-go-v2/service/ivs"
@@ -210,13 +211,30 @@ func TestPutMetadata(t *testing.T) {
 		t.Fatalf("%d of 8 calls after one were throttled, want at least 3", throttled)
 	}
 
+	// NORMAL channels carry it in MPEG-TS, not in fMP4 HLS.
 	normal, err := e.client.CreateChannel(ctx, &sdk.CreateChannelInput{LatencyMode: types.ChannelLatencyModeNormalLatency})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.goLive(aws.ToString(normal.StreamKey.Value))
-	_, err = e.client.PutMetadata(ctx, &sdk.PutMetadataInput{ChannelArn: normal.Channel.Arn, Metadata: aws.String("x")})
-	wantCode[*types.ValidationException](t, err, "NORMAL")
+	if _, err = e.client.PutMetadata(ctx, &sdk.PutMetadataInput{ChannelArn: normal.Channel.Arn, Metadata: aws.String("in TS")}); err != nil {
+		t.Fatalf("PutMetadata on a NORMAL (MPEG-TS) channel: %v", err)
+	}
+	for got := ""; got != "in TS"; { // after the bursts' above
+		select {
+		case got = <-e.metadata:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the NORMAL channel's metadata did not arrive")
+		}
+	}
+	fmp4, err := e.client.CreateChannel(ctx, &sdk.CreateChannelInput{LatencyMode: types.ChannelLatencyModeNormalLatency,
+		ContainerFormat: types.ContainerFormatFragmentedMP4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.goLive(aws.ToString(fmp4.StreamKey.Value))
+	_, err = e.client.PutMetadata(ctx, &sdk.PutMetadataInput{ChannelArn: fmp4.Channel.Arn, Metadata: aws.String("x")})
+	wantCode[*types.ValidationException](t, err, "FRAGMENTED_MP4")
 }
 
 // Playback restriction policies through the SDK: create with defaults,

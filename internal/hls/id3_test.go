@@ -2,10 +2,13 @@ package hls
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/asticode/go-astits"
 
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
@@ -90,12 +93,75 @@ func TestTimedMetadataInParts(t *testing.T) {
 	}
 }
 
-// NORMAL channels (MPEG-TS) do not carry timed metadata: PutMetadata says so.
-func TestTimedMetadataNeedsLowLatency(t *testing.T) {
+// NORMAL channels in MPEG-TS carry PutMetadata's payload as IVS's do: an
+// ID3 tag in a PES (private_stream_1, with a PTS) of a stream of type 0x15
+// whose metadata_descriptor says 'ID3 ', listed in the PMT; every
+// segment's ID3 stream has a tag. fMP4 HLS does not carry it, and
+// PutMetadata says so.
+func TestTimedMetadataInTS(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, ivs.LatencyNormal, ivs.ContainerTS, nil)
-	if err := e.st.PutMetadata([]byte("x")); !errors.Is(err, live.ErrNoMetadataReader) {
-		t.Fatalf("PutMetadata on MPEG-TS HLS: %v", err)
+	e.writeUntil(2 * time.Second)
+	e.settled(t, "main_stream.m3u8")
+	const text = `{"poll":"in TS"}`
+	if err := e.st.PutMetadata([]byte(text)); err != nil {
+		t.Fatal(err)
+	}
+	e.writeUntil(6 * time.Second)
+	media := mustMedia(t, e.settled(t, "main_stream.m3u8"))
+	var tags [][]byte // the TXXX ones
+	priv := 0
+	for _, seg := range media.Segments {
+		first := true // no ID3 PES yet in this segment
+		r := e.get(t, channelDir+seg.URI)
+		dem := astits.NewDemuxer(context.Background(), bytes.NewReader(r.body))
+		id3PID := uint16(0)
+		for {
+			d, err := dem.NextData()
+			if errors.Is(err, astits.ErrNoMorePackets) {
+				break
+			} else if err != nil {
+				t.Fatalf("segment %s: %v", seg.URI, err)
+			}
+			if d.PMT != nil {
+				for _, es := range d.PMT.ElementaryStreams {
+					if es.StreamType == astits.StreamTypeMetadata && len(es.ElementaryStreamDescriptors) > 0 &&
+						es.ElementaryStreamDescriptors[0].Tag == 0x26 &&
+						bytes.Contains(es.ElementaryStreamDescriptors[0].Unknown.Content, []byte("ID3 ")) {
+						id3PID = es.ElementaryPID
+					}
+				}
+			}
+			if d.PES != nil && id3PID != 0 && d.PID == id3PID {
+				oh := d.PES.Header.OptionalHeader
+				if d.PES.Header.StreamID != 0xBD || oh == nil || oh.PTS == nil || !oh.DataAlignmentIndicator {
+					t.Fatalf("ID3 PES header %+v", d.PES.Header)
+				}
+				// Every segment has a tag (a PRIV one when nothing was
+				// put): IVS's player does not start without data on every
+				// stream.
+				first = false
+				if bytes.Contains(d.PES.Data, []byte("TXXX")) {
+					tags = append(tags, d.PES.Data)
+				} else if bytes.Contains(d.PES.Data, []byte("PRIV")) {
+					priv++
+				}
+			}
+		}
+		if id3PID == 0 || first {
+			t.Fatalf("segment %s: no ID3 stream in its PMT, or no tag in it", seg.URI)
+		}
+	}
+	if priv < len(media.Segments)-1 {
+		t.Fatalf("PRIV tags in %d of %d segments", priv, len(media.Segments))
+	}
+	if len(tags) != 1 || !bytes.Equal(tags[0], id3Text([]byte(text))) {
+		t.Fatalf("%d ID3 tags in the playlist's segments, want the one put: %q", len(tags), tags)
+	}
+
+	f := newEnv(t, ivs.LatencyNormal, ivs.ContainerFMP4, nil)
+	if err := f.st.PutMetadata([]byte("x")); !errors.Is(err, live.ErrNoMetadataReader) {
+		t.Fatalf("PutMetadata on fMP4 HLS: %v", err)
 	}
 }
 

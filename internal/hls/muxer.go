@@ -190,6 +190,8 @@ func newMuxer(s *Server, ch ivs.Channel, streamID string, hub *stream.Hub, rendi
 		// player does not follow an audio rendition (it asked for
 		// 'video/mp4;' without codecs and stopped).
 		MuxAudioWithVideo: true,
+		// A timed metadata track in MPEG-TS, for PutMetadata.
+		MPEGTSID3: true,
 		OnEncodeError: func(err error) {
 			m.errs.warn(m.log, "hls encode", err)
 		},
@@ -408,9 +410,12 @@ func (r *rateLimited) warn(log *slog.Logger, msg string, err error) {
 }
 
 // carryMetadata puts the stream's timed metadata (PutMetadata) into this
-// muxer's parts as ID3, if it makes LL-HLS; MPEG-TS HLS does not carry it.
+// muxer's output as ID3: in emsg boxes in LL-HLS parts, in a metadata
+// stream in MPEG-TS segments (as IVS's, which its web player reads). fMP4
+// HLS (a NORMAL channel with containerFormat FRAGMENTED_MP4) does not
+// carry it.
 func (m *muxer) carryMetadata(st *live.Stream) {
-	if m.variant != gohlslib.MuxerVariantLowLatency {
+	if m.variant != gohlslib.MuxerVariantLowLatency && m.variant != gohlslib.MuxerVariantMPEGTS {
 		return
 	}
 	m.unsubMeta = st.OnMetadata(func(data []byte) {

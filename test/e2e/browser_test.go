@@ -129,17 +129,24 @@ func TestChatInBrowser(t *testing.T) {
 		"CHANNEL_ID="+idOf(ch), "CHANNEL_NAME="+aws.ToString(ch.Name))
 }
 
-// TestIVSPlayerInBrowser plays a LOW latency channel with audio in IVS's
-// own web player (npm amazon-ivs-player, web/e2e/ivsplayer.mjs), which
-// does not follow an audio rendition: the audio is muxed with the video.
+// TestIVSPlayerInBrowser plays a LOW and a NORMAL latency channel with
+// audio in IVS's own web player (npm amazon-ivs-player,
+// web/e2e/ivsplayer.mjs), which does not follow an audio rendition (the
+// audio is muxed with the video), and reads PutMetadata's timed metadata
+// from its TEXT_METADATA_CUE events on the NORMAL (MPEG-TS) channel.
 func TestIVSPlayerInBrowser(t *testing.T) {
 	t.Parallel()
-	browserTest(t) // before starting anything: it may skip
+	browserTest(t)
 	s := harness.Start(t)
 	c := s.IVS()
-	ch, key := createChannel(t, c, "browser-ivs-player", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
-	harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(aws.ToString(key.Value)), Audio: true})
-	waitLive(t, c, aws.ToString(ch.Arn))
-	browserScript(t, s, "e2e/ivsplayer.mjs", 2*time.Minute, []string{"6"},
-		"PLAYBACK_URL="+aws.ToString(ch.PlaybackUrl))
+	low, lowKey := createChannel(t, c, "ivs-player-low", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
+	normal, normalKey := createChannel(t, c, "ivs-player-normal", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeNormalLatency)
+	for _, key := range []*types.StreamKey{lowKey, normalKey} {
+		harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(aws.ToString(key.Value)), Audio: true})
+	}
+	waitLive(t, c, aws.ToString(low.Arn))
+	waitLive(t, c, aws.ToString(normal.Arn))
+	browserScript(t, s, "e2e/ivsplayer.mjs", 3*time.Minute, []string{"6"},
+		"ONAIR_URL="+s.Endpoint(), "ONAIR_AKID="+s.AccessKeyID, "ONAIR_SECRET="+s.SecretAccessKey,
+		"LOW_URL="+aws.ToString(low.PlaybackUrl), "NORMAL_URL="+aws.ToString(normal.PlaybackUrl), "NORMAL_ARN="+aws.ToString(normal.Arn))
 }

@@ -184,6 +184,9 @@ type Muxer struct {
 	// audio track; players that cannot follow an audio group (IVS's web
 	// player among them) play it.
 	MuxAudioWithVideo bool
+	// onair: MPEGTSID3 gives an MPEG-TS variant a timed metadata track
+	// (stream_type 0x15, ID3) that WriteID3 writes to.
+	MPEGTSID3 bool
 
 	//
 	// callbacks (all optional)
@@ -374,6 +377,7 @@ func (m *Muxer) Start() error {
 	switch {
 	case m.Variant == MuxerVariantMPEGTS:
 		stream := &muxerStream{
+			takeID3:        m.mpegtsID3(), // onair: timed metadata
 			isLeading:      true,
 			variant:        m.Variant,
 			segmentMaxSize: m.SegmentMaxSize,
@@ -585,11 +589,13 @@ func (m *Muxer) WriteFLAC(
 // onair: WriteID3 queues an ID3 tag (timed metadata). It goes out in an
 // emsg box (version 1, scheme https://aomedia.org/emsg/ID3) at the start
 // of the next part of the stream that carries the leading track, timed at
-// that part's start, which hls.js and Safari raise as metadata cues. Low-
-// latency variant only; it may be called from any goroutine.
+// that part's start, which hls.js and Safari raise as metadata cues; in
+// MPEG-TS (with MPEGTSID3), as a PES of the ID3 track presented with the
+// next unit of the leading track, which IVS's web player raises too. Not
+// for fMP4 HLS; it may be called from any goroutine.
 func (m *Muxer) WriteID3(tag []byte) error {
-	if m.Variant != MuxerVariantLowLatency {
-		return fmt.Errorf("WriteID3 is only supported with the low-latency muxer variant")
+	if m.Variant != MuxerVariantLowLatency && (m.Variant != MuxerVariantMPEGTS || !m.MPEGTSID3) {
+		return fmt.Errorf("WriteID3 is only supported with the low-latency variant and with MPEG-TS with MPEGTSID3")
 	}
 	m.id3Mutex.Lock()
 	defer m.id3Mutex.Unlock()
@@ -599,6 +605,15 @@ func (m *Muxer) WriteID3(tag []byte) error {
 	m.id3Seq++
 	m.id3Queue = append(m.id3Queue, muxerID3{id: m.id3Seq, tag: append([]byte(nil), tag...)})
 	return nil
+}
+
+// onair: mpegtsID3 is what an MPEG-TS stream takes its ID3 tags with, if
+// it has an ID3 track.
+func (m *Muxer) mpegtsID3() func() []muxerID3 {
+	if !m.MPEGTSID3 {
+		return nil
+	}
+	return m.takeID3
 }
 
 // onair: muxedAudioVideo reports whether the fMP4 variant's two tracks,

@@ -6,8 +6,8 @@ import (
 	"io"
 	"time"
 
+	mpegts "github.com/bluenviron/gohlslib/v2/internal/tsmux" // onair: ID3 in MPEG-TS
 	"github.com/bluenviron/gohlslib/v2/pkg/storage"
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
 )
 
 type muxerSegmentMPEGTS struct {
@@ -16,6 +16,9 @@ type muxerSegmentMPEGTS struct {
 	storageFactory storage.Factory
 	streamID       string
 	mpegtsWriter   *mpegts.Writer
+	id3Track       *mpegts.Track     // onair: timed metadata, with takeID3
+	takeID3        func() []muxerID3 // onair
+	id3Written     bool              // onair: this segment has an ID3 PES
 	id             uint64
 	startNTP       time.Time
 	startDTS       time.Duration
@@ -102,7 +105,7 @@ func (s *muxerSegmentMPEGTS) writeH264(
 		return err
 	}
 
-	return nil
+	return s.writeID3(track, pts)
 }
 
 func (s *muxerSegmentMPEGTS) writeMPEG4Audio(
@@ -133,7 +136,7 @@ func (s *muxerSegmentMPEGTS) writeMPEG4Audio(
 		s.audioAUCount++
 	}
 
-	return nil
+	return s.writeID3(track, pts)
 }
 
 func (s *muxerSegmentMPEGTS) writeKLV(
@@ -153,3 +156,34 @@ func (s *muxerSegmentMPEGTS) writeKLV(
 		data,
 	)
 }
+
+// onair: writeID3 writes the queued ID3 tags after a unit of the leading
+// track (after the PAT and PMT a segment's first unit brings), presented
+// with it.
+func (s *muxerSegmentMPEGTS) writeID3(track *muxerTrack, pts int64) error {
+	if s.takeID3 == nil || !track.isLeading {
+		return nil
+	}
+	tags := s.takeID3()
+	if len(tags) == 0 && !s.id3Written {
+		tags = []muxerID3{{tag: id3SegmentTag}}
+	}
+	s.id3Written = true
+	for _, e := range tags {
+		err := s.mpegtsWriter.WriteID3(s.id3Track, multiplyAndDivide(pts, 90000, int64(track.ClockRate)), e.tag)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// onair: id3SegmentTag starts every segment's ID3 stream: an ID3v2.4 tag
+// with one PRIV frame (owner "onair", no data), which players raise no
+// text cue for. IVS's web player (1.56.1) seems to wait for data on every
+// stream of the PMT: with an ID3 stream and no tag in it, it stayed
+// "Buffering"; with this tag in each segment, it plays.
+var id3SegmentTag = func() []byte {
+	frame := append([]byte("PRIV\x00\x00\x00\x06\x00\x00"), "onair\x00"...)
+	return append([]byte{'I', 'D', '3', 4, 0, 0, 0, 0, 0, byte(len(frame))}, frame...)
+}()

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	mpegts "github.com/bluenviron/gohlslib/v2/internal/tsmux" // onair: ID3 in MPEG-TS
 	"github.com/bluenviron/gohlslib/v2/pkg/codecparams"
 	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
@@ -23,7 +24,6 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
 )
 
 func mediaPlaylistPath(streamID string) string {
@@ -122,6 +122,7 @@ type muxerStream struct {
 	generateMediaPlaylist  generateMediaPlaylistFunc
 	mpegtsSwitchableWriter *switchableWriter // mpegts only
 	mpegtsWriter           *mpegts.Writer    // mpegts only
+	mpegtsID3Track         *mpegts.Track     // mpegts only, onair: with takeID3
 	segments               []muxerSegment
 	nextSegment            muxerSegment
 	nextPart               *muxerPart // low-latency only
@@ -143,6 +144,11 @@ func (s *muxerStream) initialize() error {
 		tracks := make([]*mpegts.Track, len(s.tracks))
 		for i, track := range s.tracks {
 			tracks[i] = track.mpegtsTrack
+		}
+		// onair: timed metadata, in a track of its own after the media's.
+		if s.takeID3 != nil {
+			s.mpegtsID3Track = &mpegts.Track{ID3: true}
+			tracks = append(tracks, s.mpegtsID3Track)
 		}
 		s.mpegtsSwitchableWriter = &switchableWriter{}
 		s.mpegtsWriter = &mpegts.Writer{W: s.mpegtsSwitchableWriter, Tracks: tracks}
@@ -640,6 +646,8 @@ func (s *muxerStream) createFirstSegment(
 			storageFactory: s.storageFactory,
 			streamID:       s.id,
 			mpegtsWriter:   s.mpegtsWriter,
+			id3Track:       s.mpegtsID3Track, // onair: timed metadata
+			takeID3:        s.takeID3,
 			id:             s.nextSegmentID,
 			startNTP:       nextNTP,
 			startDTS:       nextDTS,
@@ -894,6 +902,8 @@ func (s *muxerStream) rotateSegments(
 			storageFactory: s.storageFactory,
 			streamID:       s.id,
 			mpegtsWriter:   s.mpegtsWriter,
+			id3Track:       s.mpegtsID3Track, // onair: timed metadata
+			takeID3:        s.takeID3,
 			id:             s.nextSegmentID,
 			startNTP:       nextNTP,
 			startDTS:       nextDTS,

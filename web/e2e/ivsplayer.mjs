@@ -1,9 +1,12 @@
-// IVS's own web player (npm amazon-ivs-player) plays an onair LOW latency
-// channel with audio in Chromium. (Its TEXT_METADATA_CUE events come from
-// ID3 in MPEG-TS only; onair's LL-HLS is fMP4, where hls.js reads the
-// metadata: docs/security.md.) Run by test/e2e TestIVSPlayerInBrowser, which
-// starts onair and an ffmpeg publisher, with:
-//   PLAYBACK_URL                          the live channel's playback URL
+// IVS's own web player (npm amazon-ivs-player) plays onair's LOW and
+// NORMAL latency channels with audio in Chromium, and raises PutMetadata's
+// timed metadata on the NORMAL (MPEG-TS) one as TEXT_METADATA_CUE events.
+// (It reads no timed metadata from fMP4, where hls.js does:
+// docs/security.md.) Run by test/e2e TestIVSPlayerInBrowser, which starts
+// onair and two ffmpeg publishers, with:
+//   ONAIR_URL, ONAIR_AKID, ONAIR_SECRET  the server and its admin key pair
+//   LOW_URL                               a live LOW channel's playback URL
+//   NORMAL_URL, NORMAL_ARN                a live NORMAL channel's
 //   SHOTS                                 where screenshots go (60–69)
 // The player is bundled here for the test (vite, IIFE) and served with its
 // worker and wasm from a local origin; it is not part of onair's UI.
@@ -11,11 +14,13 @@ import { createServer } from "node:http";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { IvsClient, PutMetadataCommand } from "@aws-sdk/client-ivs";
 import { chromium } from "playwright-core";
 import { build } from "vite";
 import { begin, log, run, settings } from "./steps.mjs";
 
-const { PLAYBACK_URL: playbackUrl, SHOTS: shots } = settings("ivsplayer.mjs", "PLAYBACK_URL", "SHOTS");
+const { ONAIR_URL: base, ONAIR_AKID: akid, ONAIR_SECRET: secret, LOW_URL: lowUrl, NORMAL_URL: normalUrl, NORMAL_ARN: normalArn, SHOTS: shots } =
+  settings("ivsplayer.mjs", "ONAIR_URL", "ONAIR_AKID", "ONAIR_SECRET", "LOW_URL", "NORMAL_URL", "NORMAL_ARN", "SHOTS");
 
 const dir = mkdtempSync(join(tmpdir(), "ivsplayer-"));
 let server = null;
@@ -46,49 +51,69 @@ await run(async () => {
   const origin = `http://127.0.0.1:${server.address().port}`;
 
   browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ["--autoplay-policy=no-user-gesture-required"] });
-  const page = await browser.newPage();
-  page.on("pageerror", (e) => log(`page error: ${e.message}`));
-  page.on("console", (m) => { if (m.type() === "error" || m.type() === "warning") log(`console: ${m.text()}`); });
-  await page.goto(origin);
 
-  begin("the IVS player plays the channel");
-  await page.evaluate(([url, origin]) => {
-    const IVSPlayer = window.IVSPlayer.default ?? window.IVSPlayer;
-    if (!IVSPlayer.isPlayerSupported) throw new Error("the IVS player says this browser is not supported");
-    const player = IVSPlayer.create({ wasmWorker: `${origin}/worker.js`, wasmBinary: `${origin}/worker.wasm` });
-    window.cues = [];
-    window.ivsErrors = [];
-    player.addEventListener(IVSPlayer.PlayerEventType.TEXT_METADATA_CUE, (cue) => window.cues.push(cue.text));
-    player.addEventListener(IVSPlayer.PlayerEventType.ERROR, (e) => window.ivsErrors.push(`${e.type} ${e.code}: ${e.message}`));
-    player.attachHTMLVideoElement(document.getElementById("v"));
-    player.setAutoplay(true);
-    player.load(url);
-    window.player = player;
-  }, [playbackUrl, origin]);
-  try {
-    await page.waitForFunction(() => {
-      const v = document.getElementById("v");
-      return v.currentTime > 1 && v.videoWidth > 0;
-    }, null, { timeout: 30000 });
-  } catch (err) {
-    const mv = await (await fetch(playbackUrl)).text();
-    log(`multivariant playlist:\n${mv}`);
-    const media = mv.split("\n").find((l) => l && !l.startsWith("#"));
-    if (media) log(`media playlist:\n${(await (await fetch(new URL(media, playbackUrl))).text()).slice(0, 1500)}`);
-    throw new Error(`not playing: ${JSON.stringify(await page.evaluate(() => ({ state: window.player.getState(), errors: window.ivsErrors })))}: ${err.message}`);
+  const ivs = new IvsClient({ region: "us-east-1", endpoint: base, credentials: { accessKeyId: akid, secretAccessKey: secret } });
+
+  // play loads url in a new page's IVS player and checks that it plays,
+  // with sound; the page's cues collect its TEXT_METADATA_CUE texts.
+  const play = async (name, url) => {
+    begin(`the IVS player plays the ${name} channel`);
+    const page = await browser.newPage();
+    page.on("pageerror", (e) => log(`page error: ${e.message}`));
+    page.on("console", (m) => { if (m.type() === "error" || m.type() === "warning") log(`console: ${m.text()}`); });
+    await page.goto(origin);
+    await page.evaluate(([url, origin]) => {
+      const IVSPlayer = window.IVSPlayer.default ?? window.IVSPlayer;
+      if (!IVSPlayer.isPlayerSupported) throw new Error("the IVS player says this browser is not supported");
+      const player = IVSPlayer.create({ wasmWorker: `${origin}/worker.js`, wasmBinary: `${origin}/worker.wasm` });
+      window.cues = [];
+      window.ivsErrors = [];
+      player.addEventListener(IVSPlayer.PlayerEventType.TEXT_METADATA_CUE, (cue) => window.cues.push(cue.text));
+      player.addEventListener(IVSPlayer.PlayerEventType.ERROR, (e) => window.ivsErrors.push(`${e.type} ${e.code}: ${e.message}`));
+      player.attachHTMLVideoElement(document.getElementById("v"));
+      player.setAutoplay(true);
+      player.load(url);
+      window.player = player;
+    }, [url, origin]);
+    try {
+      await page.waitForFunction(() => {
+        const v = document.getElementById("v");
+        return v.currentTime > 1 && v.videoWidth > 0;
+      }, null, { timeout: 30000 });
+    } catch (err) {
+      const mv = await (await fetch(url)).text();
+      log(`multivariant playlist:\n${mv}`);
+      const media = mv.split("\n").find((l) => l && !l.startsWith("#"));
+      if (media) log(`media playlist:\n${(await (await fetch(new URL(media, url))).text()).slice(0, 1500)}`);
+      throw new Error(`not playing: ${JSON.stringify(await page.evaluate(() => ({ state: window.player.getState(), errors: window.ivsErrors })))}: ${err.message}`);
+    }
+    const t0 = await page.evaluate(() => document.getElementById("v").currentTime);
+    await page.waitForTimeout(3000);
+    const st = await page.evaluate(() => ({ t: document.getElementById("v").currentTime, state: window.player.getState(),
+      errors: window.ivsErrors, codecs: window.player.getQuality?.()?.codecs ?? "" }));
+    if (!(st.t > t0 + 2) || st.state !== "Playing" || st.errors.length) throw new Error(`playback: ${t0} → ${JSON.stringify(st)}`);
+    if (!/mp4a/.test(st.codecs)) throw new Error(`the quality's codecs have no audio: ${st.codecs}`);
+    log(`${name}: played ${(st.t - t0).toFixed(2)} s in 3 s, codecs ${st.codecs}`);
+    return page;
+  };
+
+  const low = await play("LOW latency", lowUrl);
+  await low.screenshot({ path: join(shots, "60-ivs-player.png") });
+  await low.close();
+
+  const normal = await play("NORMAL latency", normalUrl);
+  begin("PutMetadata arrives as TEXT_METADATA_CUE");
+  const text = `{"question":"Which way?","at":${Date.now()}}`;
+  let seen = false;
+  // One call a second (IVS allows 5): a tag put while the player buffers
+  // is in a segment it reads later.
+  for (let i = 0; i < 30 && !seen; i++) {
+    if (i < 3) await ivs.send(new PutMetadataCommand({ channelArn: normalArn, metadata: text }));
+    await normal.waitForTimeout(1000);
+    seen = await normal.evaluate((t) => window.cues.includes(t), text);
   }
-  log(`playing: ${JSON.stringify(await page.evaluate(() => ({ state: window.player.getState(), w: document.getElementById("v").videoWidth,
-    latency: window.player.getLiveLatency?.() })))}`);
-
-  begin("it keeps playing, with sound");
-  const t0 = await page.evaluate(() => document.getElementById("v").currentTime);
-  await page.waitForTimeout(3000);
-  const st = await page.evaluate(() => ({ t: document.getElementById("v").currentTime, state: window.player.getState(),
-    errors: window.ivsErrors, audio: window.player.getQuality?.()?.codecs ?? "" }));
-  if (!(st.t > t0 + 2) || st.state !== "Playing" || st.errors.length) throw new Error(`playback: ${t0} → ${JSON.stringify(st)}`);
-  if (!/mp4a/.test(st.audio)) throw new Error(`the quality's codecs have no audio: ${st.audio}`);
-  log(`played ${(st.t - t0).toFixed(2)} s in 3 s, codecs ${st.audio}`);
-  await page.screenshot({ path: join(shots, "60-ivs-player.png") });
+  if (!seen) throw new Error(`no TEXT_METADATA_CUE with the metadata; cues: ${JSON.stringify(await normal.evaluate(() => window.cues))}`);
+  log("TEXT_METADATA_CUE: " + text);
 }, async () => {
   await browser?.close();
   server?.close();
