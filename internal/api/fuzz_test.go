@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/onair-video/onair/internal/ivs"
 )
@@ -48,6 +50,33 @@ func FuzzDecodeBody(f *testing.F) {
 		var e *ivs.Error
 		if !errors.As(err, &e) || e.Code != ivs.CodeValidation || e.Message == "" {
 			t.Fatalf("decode %q: %v is not a ValidationException", b, err)
+		}
+	})
+}
+
+// A viewer's chat token request (unsigned, from anyone): a valid input or
+// a ValidationException, never a name a chat would show badly.
+func FuzzParseViewerChat(f *testing.F) {
+	for _, s := range []string{
+		``, `{}`, `{"displayName":"Ana","viewerKey":"0123456789abcdef"}`, `{"displayName":" a\u0007 "}`,
+		`{"displayName":5}`, `{"viewerKey":"short"}`, `[]`, `null`, `{"displayName":"\ud800"}`, `{"displayName":"a\u0085b"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		in, err := parseViewerChat(b)
+		if err != nil {
+			if e, ok := ivs.AsError(err); !ok || e.Code != ivs.CodeValidation {
+				t.Fatalf("error %v is not a ValidationException", err)
+			}
+			return
+		}
+		if !utf8.ValidString(in.DisplayName) || utf8.RuneCountInString(in.DisplayName) > maxDisplayName ||
+			strings.ContainsFunc(in.DisplayName, unicode.IsControl) || in.DisplayName != strings.TrimSpace(in.DisplayName) {
+			t.Fatalf("accepted displayName %q", in.DisplayName)
+		}
+		if k := len(in.ViewerKey); k != 0 && (k < viewerKeyMin || k > viewerKeyMax) {
+			t.Fatalf("accepted a viewerKey of %d bytes", k)
 		}
 	})
 }

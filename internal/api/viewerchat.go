@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/onair-video/onair/internal/ivs"
@@ -129,14 +130,19 @@ func (a *API) viewerChatToken(w http.ResponseWriter, r *http.Request) (int, erro
 	return writeJSON(w, http.StatusOK, viewerChatOutput{ChatToken: out, RoomARN: room, UserID: tok.UserID}), nil
 }
 
-// decodeViewerChat reads and checks the request's JSON; an empty body is
-// a reader's request.
+// decodeViewerChat reads the request's body and parses it.
 func decodeViewerChat(w http.ResponseWriter, r *http.Request) (viewerChatInput, error) {
-	var in viewerChatInput
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, viewerChatBody))
 	if err != nil {
-		return in, ivs.Validation("", "the request body is over %d bytes", viewerChatBody)
+		return viewerChatInput{}, ivs.Validation("", "the request body is over %d bytes", viewerChatBody)
 	}
+	return parseViewerChat(b)
+}
+
+// parseViewerChat reads and checks a token request's JSON; an empty body
+// is a reader's request.
+func parseViewerChat(b []byte) (viewerChatInput, error) {
+	var in viewerChatInput
 	if len(strings.TrimSpace(string(b))) > 0 {
 		if err := json.Unmarshal(b, &in); err != nil {
 			return in, ivs.Validation("", "the request body is not a JSON object of displayName and viewerKey: %v", err)
@@ -144,7 +150,7 @@ func decodeViewerChat(w http.ResponseWriter, r *http.Request) (viewerChatInput, 
 	}
 	in.DisplayName = strings.TrimSpace(in.DisplayName)
 	if n := utf8.RuneCountInString(in.DisplayName); !utf8.ValidString(in.DisplayName) || n > maxDisplayName ||
-		strings.ContainsFunc(in.DisplayName, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		strings.ContainsFunc(in.DisplayName, unicode.IsControl) {
 		return in, ivs.Validation("displayName", "displayName must be at most %d printable characters", maxDisplayName)
 	}
 	if k := in.ViewerKey; k != "" && (len(k) < viewerKeyMin || len(k) > viewerKeyMax) {
