@@ -81,6 +81,9 @@ func (a *API) registerViewerChat(mux *http.ServeMux) {
 
 func (a *API) viewerChatToken(w http.ResponseWriter, r *http.Request) (int, error) {
 	ctx := r.Context()
+	// A page on another origin may read why it was refused; a token goes
+	// only to the origins the channel's policy allows (below).
+	w.Header().Set("Access-Control-Allow-Origin", "*")
 	if a.chat == nil || a.playback == nil {
 		return 0, &ivs.Error{Code: ivs.CodeResourceNotFound, Message: "chat is not enabled on this server"}
 	}
