@@ -133,7 +133,8 @@ func TestChatInBrowser(t *testing.T) {
 // audio in IVS's own web player (npm amazon-ivs-player,
 // web/e2e/ivsplayer.mjs), which does not follow an audio rendition (the
 // audio is muxed with the video), and reads PutMetadata's timed metadata
-// from its TEXT_METADATA_CUE events on the NORMAL (MPEG-TS) channel.
+// from its TEXT_METADATA_CUE events on the NORMAL (MPEG-TS) channel, and
+// from hls.js on onair's player page.
 func TestIVSPlayerInBrowser(t *testing.T) {
 	t.Parallel()
 	browserTest(t)

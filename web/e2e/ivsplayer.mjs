@@ -1,6 +1,7 @@
 // IVS's own web player (npm amazon-ivs-player) plays onair's LOW and
 // NORMAL latency channels with audio in Chromium, and raises PutMetadata's
-// timed metadata on the NORMAL (MPEG-TS) one as TEXT_METADATA_CUE events.
+// timed metadata on the NORMAL (MPEG-TS) one as TEXT_METADATA_CUE events;
+// hls.js on onair's player page shows that channel's metadata too.
 // (It reads no timed metadata from fMP4, where hls.js does:
 // docs/security.md.) Run by test/e2e TestIVSPlayerInBrowser, which starts
 // onair and two ffmpeg publishers, with:
@@ -114,6 +115,19 @@ await run(async () => {
   }
   if (!seen) throw new Error(`no TEXT_METADATA_CUE with the metadata; cues: ${JSON.stringify(await normal.evaluate(() => window.cues))}`);
   log("TEXT_METADATA_CUE: " + text);
+
+  begin("hls.js on onair's player page reads the NORMAL channel's metadata too");
+  const page = await browser.newPage();
+  await page.goto(`${base}/play/${normalArn.slice(normalArn.lastIndexOf("/") + 1)}`);
+  await page.waitForFunction(() => document.querySelector("[data-testid=player]")?.currentTime > 1, null, { timeout: 30000 });
+  const poll = `{"poll":"hls.js in TS","at":${Date.now()}}`;
+  for (let i = 0; i < 30; i++) {
+    if (i < 3) await ivs.send(new PutMetadataCommand({ channelArn: normalArn, metadata: poll }));
+    if (await page.getByTestId("metadata-item").filter({ hasText: poll }).count()) break;
+    await page.waitForTimeout(1000);
+  }
+  await page.getByTestId("metadata-item").filter({ hasText: poll }).waitFor({ timeout: 1000 });
+  log("player page: " + poll);
 }, async () => {
   await browser?.close();
   server?.close();
