@@ -375,9 +375,15 @@ func (m *Muxer) Start() error {
 	}
 
 	switch {
-	case m.Variant == MuxerVariantMPEGTS:
+	case m.Variant == MuxerVariantMPEGTS || m.muxedAudioVideo():
+		// Every track in one stream: MPEG-TS, and (onair) fMP4 with
+		// MuxAudioWithVideo.
+		id := "main"
+		if m.Variant != MuxerVariantMPEGTS {
+			id = "video1"
+		}
 		stream := &muxerStream{
-			takeID3:        m.mpegtsID3(), // onair: timed metadata
+			takeID3:        m.id3Taker(), // onair: timed metadata
 			isLeading:      true,
 			variant:        m.Variant,
 			segmentMaxSize: m.SegmentMaxSize,
@@ -390,35 +396,8 @@ func (m *Muxer) Start() error {
 			directory:      m.Directory,
 			server:         m.server,
 			tracks:         m.mtracks,
-			id:             "main",
+			id:             id,
 			nextSegmentID:  nextSegmentID,
-		}
-		err = stream.initialize()
-		if err != nil {
-			return err
-		}
-		m.streams = append(m.streams, stream)
-
-	case m.muxedAudioVideo():
-		// onair: one stream with the video (leading) and the audio track.
-		stream := &muxerStream{
-			isLeading:      true,
-			variant:        m.Variant,
-			segmentMaxSize: m.SegmentMaxSize,
-			segmentCount:   m.SegmentCount,
-			onEncodeError:  m.OnEncodeError,
-			mutex:          &m.mutex,
-			cond:           m.cond,
-			prefix:         m.prefix,
-			storageFactory: m.storageFactory,
-			directory:      m.Directory,
-			server:         m.server,
-			tracks:         m.mtracks,
-			id:             "video1",
-			nextSegmentID:  nextSegmentID,
-		}
-		if m.Variant == MuxerVariantLowLatency {
-			stream.takeID3 = m.takeID3 // onair: timed metadata
 		}
 		err = stream.initialize()
 		if err != nil {
@@ -478,8 +457,8 @@ func (m *Muxer) Start() error {
 				isDefault:      isDefault,
 				nextSegmentID:  nextSegmentID,
 			}
-			if track.isLeading && m.Variant == MuxerVariantLowLatency {
-				stream.takeID3 = m.takeID3 // onair: timed metadata
+			if track.isLeading {
+				stream.takeID3 = m.id3Taker() // onair: timed metadata
 			}
 			err = stream.initialize()
 			if err != nil {
@@ -594,7 +573,7 @@ func (m *Muxer) WriteFLAC(
 // next unit of the leading track, which IVS's web player raises too. Not
 // for fMP4 HLS; it may be called from any goroutine.
 func (m *Muxer) WriteID3(tag []byte) error {
-	if m.Variant != MuxerVariantLowLatency && (m.Variant != MuxerVariantMPEGTS || !m.MPEGTSID3) {
+	if m.id3Taker() == nil {
 		return fmt.Errorf("WriteID3 is only supported with the low-latency variant and with MPEG-TS with MPEGTSID3")
 	}
 	m.id3Mutex.Lock()
@@ -607,13 +586,14 @@ func (m *Muxer) WriteID3(tag []byte) error {
 	return nil
 }
 
-// onair: mpegtsID3 is what an MPEG-TS stream takes its ID3 tags with, if
-// it has an ID3 track.
-func (m *Muxer) mpegtsID3() func() []muxerID3 {
-	if !m.MPEGTSID3 {
-		return nil
+// onair: id3Taker is what the stream carrying the leading track takes its
+// ID3 tags with: LL-HLS parts (emsg) and MPEG-TS with MPEGTSID3 carry
+// them; nil for fMP4 HLS.
+func (m *Muxer) id3Taker() func() []muxerID3 {
+	if m.Variant == MuxerVariantLowLatency || (m.Variant == MuxerVariantMPEGTS && m.MPEGTSID3) {
+		return m.takeID3
 	}
-	return m.takeID3
+	return nil
 }
 
 // onair: muxedAudioVideo reports whether the fMP4 variant's two tracks,

@@ -5,6 +5,7 @@ import { ListChannelsCommand, TagResourceCommand, UntagResourceCommand, type Cha
 import type { ChatToken } from "amazon-ivs-chat-messaging";
 
 import { chatApi, type Creds } from "./api";
+import { chatPanel, type ChatPanel } from "./chat";
 import type { Config } from "./config";
 
 /** The channel tag that names a channel's chat room (internal/api). */
@@ -44,19 +45,19 @@ export const updateRoom = (cfg: Config, creds: Creds, identifier: string, s: Roo
 export const deleteRoom = (cfg: Config, creds: Creds, identifier: string) => chatApi<unknown>(cfg, creds, "DeleteRoom", { identifier });
 
 /**
- * A moderator's token for the console's chat panel: every capability,
- * shown as "Moderator" to the room.
+ * The console's chat panel for a room: as "Moderator", with a token of
+ * every capability, and delete and disconnect on every message.
  */
-export function moderatorToken(cfg: Config, creds: Creds, roomArn: string): Promise<ChatToken> {
-  return chatApi<ChatToken>(cfg, creds, "CreateChatToken", {
-    roomIdentifier: roomArn, userId: moderatorId(creds), sessionDurationInMinutes: 180,
-    capabilities: ["SEND_MESSAGE", "DELETE_MESSAGE", "DISCONNECT_USER"],
-    attributes: { displayName: "Moderator", role: "moderator" },
+export function moderatorPanel(cfg: Config, creds: Creds, roomArn: string): ChatPanel {
+  const userId = `moderator-${creds.accessKeyId}`;
+  return chatPanel({
+    name: "Moderator", moderator: { userId },
+    token: () => chatApi<ChatToken>(cfg, creds, "CreateChatToken", {
+      roomIdentifier: roomArn, userId, sessionDurationInMinutes: 180,
+      capabilities: ["SEND_MESSAGE", "DELETE_MESSAGE", "DISCONNECT_USER"],
+      attributes: { displayName: "Moderator", role: "moderator" },
+    }),
   });
-}
-
-export function moderatorId(creds: Creds): string {
-  return `moderator-${creds.accessKeyId}`;
 }
 
 /** Every channel of the account (all pages of ListChannels, with their tags). */

@@ -19,8 +19,8 @@ import { channelCreated, fillRecordingSelect, previewToken } from "../api";
 import { channelArn } from "../config";
 import { badge, clear, copyable, errorText, fmtDuration, fmtTime, h } from "../dom";
 import { attach, type Player } from "../player";
-import { chatPanel, type ChatPanel } from "../chat";
-import { chatRoomTag, linkRoom, listRooms, moderatorId, moderatorToken, roomLabel } from "../rooms";
+import type { ChatPanel } from "../chat";
+import { chatRoomTag, linkRoom, listRooms, moderatorPanel, roomLabel } from "../rooms";
 
 const pollEvery = 2000;
 
@@ -65,7 +65,7 @@ export function channelPage(ctx: Ctx, main: HTMLElement, id: string): void {
     panel = null;
     clear(chat);
     if (!roomArn) return;
-    panel = chatPanel({ name: "Moderator", moderator: { userId: moderatorId(ctx.creds) }, token: () => moderatorToken(ctx.cfg, ctx.creds, roomArn) });
+    panel = moderatorPanel(ctx.cfg, ctx.creds, roomArn);
     const rid = roomArn.slice(roomArn.lastIndexOf("/") + 1);
     panel.el.querySelector(".chat-head h2")?.append(" ", h("a", { href: `/rooms/${rid}`, "data-link": true, class: "small", "data-testid": "chat-room-link" }, "room"));
     chat.append(panel.el);

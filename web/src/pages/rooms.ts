@@ -1,11 +1,10 @@
 import type { ChannelSummary } from "@aws-sdk/client-ivs";
 
 import type { Ctx } from "../console";
-import { chatPanel } from "../chat";
 import { channelId } from "../config";
 import { clear, copyable, errorText, fmtTime, h } from "../dom";
 import {
-  chatRoomTag, createRoom, deleteRoom, getRoom, linkRoom, listAllChannels, listRooms, moderatorId, moderatorToken, roomLabel,
+  chatRoomTag, createRoom, deleteRoom, getRoom, linkRoom, listAllChannels, listRooms, moderatorPanel, roomLabel,
   updateRoom, type Room, type RoomSettings,
 } from "../rooms";
 
@@ -111,8 +110,7 @@ export function roomPage(ctx: Ctx, main: HTMLElement, id: string): void {
       return;
     }
     title.textContent = roomLabel(room);
-    const panel = chatPanel({ name: "Moderator", moderator: { userId: moderatorId(ctx.creds) },
-      token: () => moderatorToken(ctx.cfg, ctx.creds, arn) });
+    const panel = moderatorPanel(ctx.cfg, ctx.creds, arn);
     ctx.onLeave(panel.destroy);
     live.append(panel.el);
     drawSettings(room);
