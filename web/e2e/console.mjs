@@ -8,7 +8,7 @@
 import { spawn } from "node:child_process";
 import { IvsClient, ListChannelsCommand, PutMetadataCommand } from "@aws-sdk/client-ivs";
 import { chromium } from "playwright-core";
-import { begin, log, run, settings, shot } from "./steps.mjs";
+import { begin, grows, log, run, settings, shot } from "./steps.mjs";
 
 const { ONAIR_URL: base, ONAIR_AKID: akid, ONAIR_SECRET: secret, FFMPEG: ffmpeg } = settings("console.mjs", "ONAIR_URL", "ONAIR_AKID", "ONAIR_SECRET", "SHOTS", "FFMPEG");
 
@@ -44,10 +44,7 @@ async function playing(page, selector, width) {
     const v = document.querySelector(sel);
     return v && v.currentTime > 1 && !v.paused && v.videoWidth === w;
   }, [selector, width], { timeout: 30000 });
-  const t0 = await page.$eval(selector, (v) => v.currentTime);
-  await page.waitForTimeout(1500);
-  const t1 = await page.$eval(selector, (v) => v.currentTime);
-  if (!(t1 > t0 + 0.5)) throw new Error(`${selector}: currentTime went from ${t0} to ${t1}`);
+  const [t0, t1] = await grows(`${selector}: currentTime`, () => page.$eval(selector, (v) => v.currentTime), 1);
   const variance = await frameVariance(page, selector);
   if (!(variance > 100)) throw new Error(`${selector}: the frame looks blank (luma variance ${variance.toFixed(1)})`);
   log(`${selector} plays: currentTime ${t0.toFixed(2)} → ${t1.toFixed(2)}, luma variance ${variance.toFixed(0)}`);

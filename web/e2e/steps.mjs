@@ -43,3 +43,23 @@ export async function run(steps, cleanup) {
     await cleanup?.();
   }
 }
+
+/**
+ * Waits until measure() (a number, usually read from the page) has grown
+ * by at least `by` from its first reading, and returns both readings. A
+ * fixed sleep followed by a comparison is a timed assertion that fails on
+ * a busy 2-core machine where Chromium's encoder, ffmpeg's ladder and the
+ * players share the cores; this still fails when playback stalls, with
+ * the readings in the message.
+ */
+export async function grows(what, measure, by, ms = 20000) {
+  const first = await measure();
+  const deadline = Date.now() + ms;
+  let last = first;
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 250));
+    last = await measure();
+    if (last >= first + by) return [first, last];
+  }
+  throw new Error(`${what} went from ${first} to ${last} in ${ms / 1000} s (needed +${by})`);
+}
