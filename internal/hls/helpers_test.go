@@ -139,11 +139,23 @@ func (e *env) get(t *testing.T, path string) response {
 	return e.do(t, http.MethodGet, path)
 }
 
-func doCtx(t *testing.T, ctx context.Context, method, url string) response {
+// getAs is get with the Accept header a player sends.
+func (e *env) getAs(t *testing.T, path, accept string) response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return doCtx(t, ctx, http.MethodGet, e.http.URL+path, "Accept", accept)
+}
+
+// doCtx makes a request with the given header pairs (name, value, ...).
+func doCtx(t *testing.T, ctx context.Context, method, url string, header ...string) response {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

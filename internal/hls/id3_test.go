@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/asticode/go-astits"
+	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
@@ -109,49 +110,7 @@ func TestTimedMetadataInTS(t *testing.T) {
 	}
 	e.writeUntil(6 * time.Second)
 	media := mustMedia(t, e.settled(t, "main_stream.m3u8"))
-	var tags [][]byte // the TXXX ones
-	priv := 0
-	for _, seg := range media.Segments {
-		first := true // no ID3 PES yet in this segment
-		r := e.get(t, channelDir+seg.URI)
-		dem := astits.NewDemuxer(context.Background(), bytes.NewReader(r.body))
-		id3PID := uint16(0)
-		for {
-			d, err := dem.NextData()
-			if errors.Is(err, astits.ErrNoMorePackets) {
-				break
-			} else if err != nil {
-				t.Fatalf("segment %s: %v", seg.URI, err)
-			}
-			if d.PMT != nil {
-				for _, es := range d.PMT.ElementaryStreams {
-					if es.StreamType == astits.StreamTypeMetadata && len(es.ElementaryStreamDescriptors) > 0 &&
-						es.ElementaryStreamDescriptors[0].Tag == 0x26 &&
-						bytes.Contains(es.ElementaryStreamDescriptors[0].Unknown.Content, []byte("ID3 ")) {
-						id3PID = es.ElementaryPID
-					}
-				}
-			}
-			if d.PES != nil && id3PID != 0 && d.PID == id3PID {
-				oh := d.PES.Header.OptionalHeader
-				if d.PES.Header.StreamID != 0xBD || oh == nil || oh.PTS == nil || !oh.DataAlignmentIndicator {
-					t.Fatalf("ID3 PES header %+v", d.PES.Header)
-				}
-				// Every segment has a tag (a PRIV one when nothing was
-				// put): IVS's player does not start without data on every
-				// stream.
-				first = false
-				if bytes.Contains(d.PES.Data, []byte("TXXX")) {
-					tags = append(tags, d.PES.Data)
-				} else if bytes.Contains(d.PES.Data, []byte("PRIV")) {
-					priv++
-				}
-			}
-		}
-		if id3PID == 0 || first {
-			t.Fatalf("segment %s: no ID3 stream in its PMT, or no tag in it", seg.URI)
-		}
-	}
+	tags, priv := id3InTS(t, e, channelDir, media)
 	if priv < len(media.Segments)-1 {
 		t.Fatalf("PRIV tags in %d of %d segments", priv, len(media.Segments))
 	}
@@ -199,4 +158,53 @@ func emsgBoxes(t *testing.T, b []byte) []emsg {
 		b = b[size:]
 	}
 	return out
+}
+
+// id3InTS reads the ID3 stream of every segment of media (under dir): the
+// TXXX tags, and how many PRIV ones. It fails the test if a segment has no
+// ID3 stream in its PMT or no tag in it.
+func id3InTS(t *testing.T, e *env, dir string, media *playlist.Media) (tags [][]byte, priv int) {
+	t.Helper()
+	for _, seg := range media.Segments {
+		first := true // no ID3 PES yet in this segment
+		r := e.get(t, dir+seg.URI)
+		dem := astits.NewDemuxer(context.Background(), bytes.NewReader(r.body))
+		id3PID := uint16(0)
+		for {
+			d, err := dem.NextData()
+			if errors.Is(err, astits.ErrNoMorePackets) {
+				break
+			} else if err != nil {
+				t.Fatalf("segment %s: %v", seg.URI, err)
+			}
+			if d.PMT != nil {
+				for _, es := range d.PMT.ElementaryStreams {
+					if es.StreamType == astits.StreamTypeMetadata && len(es.ElementaryStreamDescriptors) > 0 &&
+						es.ElementaryStreamDescriptors[0].Tag == 0x26 &&
+						bytes.Contains(es.ElementaryStreamDescriptors[0].Unknown.Content, []byte("ID3 ")) {
+						id3PID = es.ElementaryPID
+					}
+				}
+			}
+			if d.PES != nil && id3PID != 0 && d.PID == id3PID {
+				oh := d.PES.Header.OptionalHeader
+				if d.PES.Header.StreamID != 0xBD || oh == nil || oh.PTS == nil || !oh.DataAlignmentIndicator {
+					t.Fatalf("ID3 PES header %+v", d.PES.Header)
+				}
+				// Every segment has a tag (a PRIV one when nothing was
+				// put): IVS's player does not start without data on every
+				// stream.
+				first = false
+				if bytes.Contains(d.PES.Data, []byte("TXXX")) {
+					tags = append(tags, d.PES.Data)
+				} else if bytes.Contains(d.PES.Data, []byte("PRIV")) {
+					priv++
+				}
+			}
+		}
+		if id3PID == 0 || first {
+			t.Fatalf("segment %s: no ID3 stream in its PMT, or no tag in it", seg.URI)
+		}
+	}
+	return tags, priv
 }

@@ -15,7 +15,8 @@ import (
 	"github.com/onair-video/onair/internal/stream/streamtest"
 )
 
-// BenchmarkMuxerHeap measures what one LL-HLS muxer keeps in memory for a
+// BenchmarkMuxerHeap measures what one LL-HLS muxer (and one MPEG-TS
+// edition of it) keeps in memory for a
 // 720p30 2.5 Mbps stream (7 segments of 1 s, 100 ms parts, as onair runs
 // them): heap in use per muxer after GC, against the bytes of media its
 // playlist offers. third_party/gohlslib/ONAIR.md says what brought it from
@@ -47,43 +48,56 @@ func BenchmarkMuxerHeap(b *testing.B) {
 	}
 	aus = append(aus, cur)
 	const muxers = 10
-	for range b.N {
-		runtime.GC()
-		var m0, m1 runtime.MemStats
-		runtime.ReadMemStats(&m0)
-		ms := make([]*gohlslib.Muxer, muxers)
-		for i := range ms {
-			tr := &gohlslib.Track{Codec: &codecs.H264{SPS: sps, PPS: pps}, ClockRate: 90000}
-			ms[i] = &gohlslib.Muxer{Tracks: []*gohlslib.Track{tr}, Variant: gohlslib.MuxerVariantLowLatency,
-				SegmentCount: minLowLatencySegments, SegmentMinDuration: time.Second, PartMinDuration: 100 * time.Millisecond}
-			if err := ms[i].Start(); err != nil {
-				b.Fatal(err)
-			}
-			for f := range 30 * 20 { // 20 s of media
-				if err := ms[i].WriteH264(tr, time.Now(), int64(f)*3000, aus[f%len(aus)]); err != nil {
-					b.Fatal(err)
+	for _, tc := range []struct {
+		name     string
+		variant  gohlslib.MuxerVariant
+		playlist string
+	}{
+		{"LL-HLS", gohlslib.MuxerVariantLowLatency, "video1_stream.m3u8"},
+		// What IVS's player adds to a LOW channel while it plays it
+		// (edition.go).
+		{"MPEG-TS-edition", gohlslib.MuxerVariantMPEGTS, editionPlaylist},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for range b.N {
+				runtime.GC()
+				var m0, m1 runtime.MemStats
+				runtime.ReadMemStats(&m0)
+				ms := make([]*gohlslib.Muxer, muxers)
+				for i := range ms {
+					tr := &gohlslib.Track{Codec: &codecs.H264{SPS: sps, PPS: pps}, ClockRate: 90000}
+					ms[i] = &gohlslib.Muxer{Tracks: []*gohlslib.Track{tr}, Variant: tc.variant, MPEGTSID3: true,
+						SegmentCount: minLowLatencySegments, SegmentMinDuration: time.Second, PartMinDuration: 100 * time.Millisecond}
+					if err := ms[i].Start(); err != nil {
+						b.Fatal(err)
+					}
+					for f := range 30 * 20 { // 20 s of media
+						if err := ms[i].WriteH264(tr, time.Now(), int64(f)*3000, aus[f%len(aus)]); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&m1)
+				b.ReportMetric(float64(m1.HeapInuse-m0.HeapInuse)/muxers/1e6, "heap-MB/muxer")
+				b.ReportMetric(float64(windowBytes(b, ms[0], tc.playlist))/1e6, "media-MB")
+				for _, m := range ms {
+					m.Close()
 				}
 			}
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&m1)
-		b.ReportMetric(float64(m1.HeapInuse-m0.HeapInuse)/muxers/1e6, "heap-MB/muxer")
-		b.ReportMetric(float64(windowBytes(b, ms[0]))/1e6, "media-MB")
-		for _, m := range ms {
-			m.Close()
-		}
+		})
 	}
 }
 
 // windowBytes sums the segments and parts a muxer's playlist offers.
-func windowBytes(b *testing.B, m *gohlslib.Muxer) int {
+func windowBytes(b *testing.B, m *gohlslib.Muxer, playlistName string) int {
 	get := func(p string) []byte {
 		w := httptest.NewRecorder()
 		m.Handle(w, httptest.NewRequest("GET", "/"+p, nil))
 		return w.Body.Bytes()
 	}
 	var pl playlist.Media
-	if err := pl.Unmarshal(get("video1_stream.m3u8")); err != nil {
+	if err := pl.Unmarshal(get(playlistName)); err != nil {
 		b.Fatal(err)
 	}
 	n := 0

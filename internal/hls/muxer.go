@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gohlslib/v2"
@@ -81,6 +82,14 @@ type muxer struct {
 
 	// audience counts the players of this stream (docs/viewers.md).
 	audience *audience
+
+	// ts is a LOW channel's MPEG-TS edition for IVS's web player, while
+	// one plays it (edition.go); src are the hub's tracks it is made from.
+	ts     atomic.Pointer[muxer]
+	tsMu   sync.Mutex
+	tsUsed atomic.Int64 // UnixNano of the last request for its playlist
+	src    []*stream.Track
+	tsOK   bool // canEdition
 }
 
 // chooseVariant maps the channel's settings to a gohlslib variant.
@@ -150,31 +159,49 @@ func muxTracks(in []*stream.Track, variant gohlslib.MuxerVariant) (
 }
 
 func newMuxer(s *Server, ch ivs.Channel, streamID string, hub *stream.Hub, rendition string) (*muxer, error) {
-	variant := chooseVariant(ch)
-	tracks, list, variant, notes := muxTracks(hub.Tracks(), variant)
 	log := s.log.With(attrChannel, ch.ARN, attrStreamID, streamID)
 	if rendition != "" {
 		log = log.With("rendition", rendition)
 	}
+	m, notes, err := s.startMuxer(ch.ID, rendition, log, chooseVariant(ch), hub.Tracks())
+	for _, n := range notes {
+		log.Info("hls track", "note", n)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m.src = hub.Tracks()
+	m.tsOK = canEdition(m.variant, m.src)
+	m.feedDone = make(chan struct{})
+	m.audience = newAudience(s.cfg.ViewerTimeout)
+	// The reader is attached before Attach returns, which is before the
+	// publisher gets its hub: no unit is missed.
+	m.reader = hub.NewReader(s.cfg.QueueSize)
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	return m, nil
+}
+
+// startMuxer starts a gohlslib muxer of the given tracks in variant (or
+// in fMP4 if MPEG-TS cannot carry them, see muxTracks), and returns it in
+// a muxer that has no reader yet.
+func (s *Server) startMuxer(channelID, rendition string, log *slog.Logger, variant gohlslib.MuxerVariant, in []*stream.Track) (
+	*muxer, []string, error,
+) {
+	tracks, list, variant, notes := muxTracks(in, variant)
+	if len(list) == 0 {
+		return nil, notes, errors.New("hls: no track HLS can carry")
+	}
 	m := &muxer{
 		srv:          s,
-		channelID:    ch.ID,
+		channelID:    channelID,
 		rendition:    rendition,
 		log:          log,
 		variant:      variant,
 		tracks:       tracks,
 		readyTimeout: s.readyTimeout,
-		feedDone:     make(chan struct{}),
 		probeDone:    make(chan struct{}),
 		ready:        make(chan struct{}),
 		gone:         make(chan struct{}),
-		audience:     newAudience(s.cfg.ViewerTimeout),
-	}
-	for _, n := range notes {
-		m.log.Info("hls track", "note", n)
-	}
-	if len(list) == 0 {
-		return nil, errors.New("hls: no track HLS can carry")
 	}
 	segCount := s.cfg.SegmentCount
 	if variant == gohlslib.MuxerVariantLowLatency {
@@ -197,13 +224,9 @@ func newMuxer(s *Server, ch ivs.Channel, streamID string, hub *stream.Hub, rendi
 		},
 	}
 	if err := m.hm.Start(); err != nil {
-		return nil, fmt.Errorf("hls: start muxer: %w", err)
+		return nil, notes, fmt.Errorf("hls: start muxer: %w", err)
 	}
-	// The reader is attached before Attach returns, which is before the
-	// publisher gets its hub: no unit is missed.
-	m.reader = hub.NewReader(s.cfg.QueueSize)
-	m.ctx, m.cancel = context.WithCancel(context.Background())
-	return m, nil
+	return m, notes, nil
 }
 
 func (m *muxer) start() {
@@ -232,6 +255,9 @@ func (m *muxer) closeMuxer() {
 		close(m.gone)
 		m.hm.Close()
 		m.log.Info("hls muxer closed")
+		// Nothing feeds m any more (closeMuxer runs at the feed's end),
+		// nor starts an edition of it (m is gone).
+		m.stopEdition()
 	})
 }
 
@@ -243,6 +269,7 @@ func (m *muxer) feed() {
 		switch {
 		case err == nil:
 			m.write(u)
+			m.feedEdition(u)
 			continue
 		case errors.Is(err, stream.ErrSlowReader):
 			m.log.Warn("hls muxer fell behind the stream and was dropped; playback of this stream ends",
@@ -419,8 +446,14 @@ func (m *muxer) carryMetadata(st *live.Stream) {
 		return
 	}
 	m.unsubMeta = st.OnMetadata(func(data []byte) {
-		if err := m.hm.WriteID3(id3Text(data)); err != nil {
+		tag := id3Text(data)
+		if err := m.hm.WriteID3(tag); err != nil {
 			m.errs.warn(m.log, "timed metadata", err)
+		}
+		if e := m.ts.Load(); e != nil {
+			if err := e.hm.WriteID3(tag); err != nil {
+				e.errs.warn(e.log, "timed metadata", err)
+			}
 		}
 	})
 }

@@ -94,6 +94,7 @@ type Server struct {
 	cfg          Config
 	log          *slog.Logger
 	readyTimeout time.Duration
+	editionIdle  time.Duration // edition.go
 
 	mu     sync.RWMutex
 	muxers map[string]*muxer // by channel id
@@ -141,6 +142,7 @@ func New(cfg Config) *Server {
 		cfg:          cfg,
 		log:          cfg.Log.With(attrComponent, "hls"),
 		readyTimeout: defaultReadyTimeout,
+		editionIdle:  defaultEditionIdle,
 		muxers:       make(map[string]*muxer),
 		renditions:   make(map[string]map[string]*muxer),
 	}
@@ -409,9 +411,11 @@ func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, src *
 		http.Error(w, "playlist unavailable", http.StatusInternalServerError)
 		return
 	}
+	// IVS's web player gets the MPEG-TS editions (edition.go).
+	ts := fromIVSPlayer(r) && src.tsOK
 	var extra []*playlist.MultivariantVariant
 	for _, rm := range s.renditionsOf(src.channelID) {
-		if !rm.readyNow() {
+		if !rm.readyNow() || (ts && !rm.tsOK) {
 			continue
 		}
 		rpl, err := rm.multivariant(r)
@@ -424,6 +428,13 @@ func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, src *
 	}
 	slices.SortStableFunc(extra, func(a, b *playlist.MultivariantVariant) int { return b.Bandwidth - a.Bandwidth })
 	pl.Variants = capHeight(append(pl.Variants, extra...), g.MaxHeight)
+	if ts {
+		// Audio is muxed with the video there.
+		pl.Renditions = nil
+		for _, v := range pl.Variants {
+			v.URI, v.Audio = editionURI(v.URI), ""
+		}
+	}
 
 	// Each player gets its own playback session id in its media playlist
 	// URLs; one that comes back with its id keeps it.
@@ -462,6 +473,10 @@ func (m *muxer) multivariant(r *http.Request) (*playlist.Multivariant, error) {
 }
 
 func (m *muxer) serveFile(w http.ResponseWriter, r *http.Request, file string) {
+	if m.variant == gohlslib.MuxerVariantLowLatency && isEditionFile(file) {
+		m.serveEdition(w, r, file)
+		return
+	}
 	if strings.HasSuffix(file, ".m3u8") {
 		// Playlists may be asked for as soon as the multivariant names
 		// them; wait (bounded) for the first segment.

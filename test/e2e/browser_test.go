@@ -133,8 +133,8 @@ func TestChatInBrowser(t *testing.T) {
 // audio in IVS's own web player (npm amazon-ivs-player,
 // web/e2e/ivsplayer.mjs), which does not follow an audio rendition (the
 // audio is muxed with the video), and reads PutMetadata's timed metadata
-// from its TEXT_METADATA_CUE events on the NORMAL (MPEG-TS) channel, and
-// from hls.js on onair's player page.
+// from its TEXT_METADATA_CUE events on both (the LOW one from its MPEG-TS
+// edition), and from hls.js on onair's player page.
 func TestIVSPlayerInBrowser(t *testing.T) {
 	t.Parallel()
 	browserTest(t)
@@ -149,5 +149,5 @@ func TestIVSPlayerInBrowser(t *testing.T) {
 	waitLive(t, c, aws.ToString(normal.Arn))
 	browserScript(t, s, "e2e/ivsplayer.mjs", 3*time.Minute, []string{"6"},
 		"ONAIR_URL="+s.Endpoint(), "ONAIR_AKID="+s.AccessKeyID, "ONAIR_SECRET="+s.SecretAccessKey,
-		"LOW_URL="+aws.ToString(low.PlaybackUrl), "NORMAL_URL="+aws.ToString(normal.PlaybackUrl), "NORMAL_ARN="+aws.ToString(normal.Arn))
+		"LOW_URL="+aws.ToString(low.PlaybackUrl), "LOW_ARN="+aws.ToString(low.Arn), "NORMAL_URL="+aws.ToString(normal.PlaybackUrl), "NORMAL_ARN="+aws.ToString(normal.Arn))
 }

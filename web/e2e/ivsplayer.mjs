@@ -1,12 +1,12 @@
 // IVS's own web player (npm amazon-ivs-player) plays onair's LOW and
 // NORMAL latency channels with audio in Chromium, and raises PutMetadata's
-// timed metadata on the NORMAL (MPEG-TS) one as TEXT_METADATA_CUE events;
-// hls.js on onair's player page shows that channel's metadata too.
-// (It reads no timed metadata from fMP4, where hls.js does:
-// docs/security.md.) Run by test/e2e TestIVSPlayerInBrowser, which starts
-// onair and two ffmpeg publishers, with:
+// timed metadata on both as TEXT_METADATA_CUE events: it reads no timed
+// metadata from fMP4, so onair serves it a LOW channel's MPEG-TS edition
+// (internal/hls/edition.go). hls.js on onair's player page shows the
+// NORMAL channel's metadata too. Run by test/e2e TestIVSPlayerInBrowser,
+// which starts onair and two ffmpeg publishers, with:
 //   ONAIR_URL, ONAIR_AKID, ONAIR_SECRET  the server and its admin key pair
-//   LOW_URL                               a live LOW channel's playback URL
+//   LOW_URL, LOW_ARN                      a live LOW channel's
 //   NORMAL_URL, NORMAL_ARN                a live NORMAL channel's
 //   SHOTS                                 where screenshots go (60–69)
 // The player is bundled here for the test (vite, IIFE) and served with its
@@ -20,8 +20,9 @@ import { chromium } from "playwright-core";
 import { build } from "vite";
 import { begin, grows, log, run, settings } from "./steps.mjs";
 
-const { ONAIR_URL: base, ONAIR_AKID: akid, ONAIR_SECRET: secret, LOW_URL: lowUrl, NORMAL_URL: normalUrl, NORMAL_ARN: normalArn, SHOTS: shots } =
-  settings("ivsplayer.mjs", "ONAIR_URL", "ONAIR_AKID", "ONAIR_SECRET", "LOW_URL", "NORMAL_URL", "NORMAL_ARN", "SHOTS");
+const { ONAIR_URL: base, ONAIR_AKID: akid, ONAIR_SECRET: secret, LOW_URL: lowUrl, LOW_ARN: lowArn, NORMAL_URL: normalUrl,
+  NORMAL_ARN: normalArn, SHOTS: shots } = settings("ivsplayer.mjs", "ONAIR_URL", "ONAIR_AKID", "ONAIR_SECRET", "LOW_URL", "LOW_ARN",
+  "NORMAL_URL", "NORMAL_ARN", "SHOTS");
 
 const dir = mkdtempSync(join(tmpdir(), "ivsplayer-"));
 let server = null;
@@ -61,6 +62,8 @@ await run(async () => {
     begin(`the IVS player plays the ${name} channel`);
     const page = await browser.newPage();
     page.on("pageerror", (e) => log(`page error: ${e.message}`));
+    page.requested = []; // what the player (in its worker) fetched
+    page.on("request", (r) => page.requested.push(r.url()));
     page.on("console", (m) => { if (m.type() === "error" || m.type() === "warning") log(`console: ${m.text()}`); });
     await page.goto(origin);
     await page.evaluate(([url, origin]) => {
@@ -97,23 +100,41 @@ await run(async () => {
     return page;
   };
 
+  // cue puts text on a channel and waits for the page's IVS player to
+  // raise it, which it does when playback reaches the frame the tag came
+  // with: the delay is about the player's latency. Put once a second for
+  // 3 s (IVS allows 5 a second): a tag put while the player buffers is in
+  // a segment it reads later.
+  const cue = async (page, arn, name) => {
+    const text = `{"question":"${name}?","at":${Date.now()}}`;
+    const t0 = Date.now();
+    let puts = 0;
+    while (Date.now() - t0 < 30000) {
+      if (puts < 3 && Date.now() - t0 >= puts * 1000) {
+        await ivs.send(new PutMetadataCommand({ channelArn: arn, metadata: text }));
+        puts++;
+      }
+      if (await page.evaluate((t) => window.cues.includes(t), text)) {
+        log(`${name}: TEXT_METADATA_CUE ${((Date.now() - t0) / 1000).toFixed(1)} s after the first PutMetadata: ${text}`);
+        return;
+      }
+      await page.waitForTimeout(100);
+    }
+    throw new Error(`no TEXT_METADATA_CUE with the metadata; cues: ${JSON.stringify(await page.evaluate(() => window.cues))}`);
+  };
+
   const low = await play("LOW latency", lowUrl);
+  begin("the IVS player reads the LOW channel in MPEG-TS, and PutMetadata arrives as TEXT_METADATA_CUE");
+  const ts = low.requested.filter((u) => /\.ts(\?|$)/.test(new URL(u).pathname + "?")).length;
+  if (!ts) throw new Error(`the IVS player fetched no MPEG-TS segment of the LOW channel: ${low.requested.slice(0, 20).join(" ")}`);
+  log(`LOW latency: ${ts} MPEG-TS segments fetched`);
+  await cue(low, lowArn, "LOW latency");
   await low.screenshot({ path: join(shots, "60-ivs-player.png") });
   await low.close();
 
   const normal = await play("NORMAL latency", normalUrl);
-  begin("PutMetadata arrives as TEXT_METADATA_CUE");
-  const text = `{"question":"Which way?","at":${Date.now()}}`;
-  let seen = false;
-  // One call a second (IVS allows 5): a tag put while the player buffers
-  // is in a segment it reads later.
-  for (let i = 0; i < 30 && !seen; i++) {
-    if (i < 3) await ivs.send(new PutMetadataCommand({ channelArn: normalArn, metadata: text }));
-    await normal.waitForTimeout(1000);
-    seen = await normal.evaluate((t) => window.cues.includes(t), text);
-  }
-  if (!seen) throw new Error(`no TEXT_METADATA_CUE with the metadata; cues: ${JSON.stringify(await normal.evaluate(() => window.cues))}`);
-  log("TEXT_METADATA_CUE: " + text);
+  begin("PutMetadata on the NORMAL channel arrives as TEXT_METADATA_CUE");
+  await cue(normal, normalArn, "NORMAL latency");
 
   begin("hls.js on onair's player page reads the NORMAL channel's metadata too");
   const page = await browser.newPage();

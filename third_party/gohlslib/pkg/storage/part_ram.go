@@ -29,3 +29,19 @@ func (p *partRAM) Reader() (io.ReadCloser, error) {
 func (p *partRAM) Size() int64 {
 	return int64(p.buffer.Len())
 }
+
+// onair: trim gives a finished part an array of its own size when the one
+// it grew into has more than an eighth unused. An MPEG-TS segment is one
+// part written a packet at a time, and bytes.Buffer doubles as it grows:
+// a finished 2.5 Mbps segment of 1 s kept up to twice its bytes, for as
+// long as the playlist offered it. One copy per segment, against the
+// muxer's lifetime of memory.
+func (p *partRAM) trim() {
+	n := p.buffer.Len()
+	if p.buffer.Cap()-n <= n/8 {
+		return
+	}
+	exact := make([]byte, n)
+	copy(exact, p.buffer.Bytes())
+	p.buffer = seekablebuffer.Buffer{Buffer: *bytes.NewBuffer(exact)}
+}

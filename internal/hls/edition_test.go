@@ -1,0 +1,152 @@
+package hls
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/stream/streamtest"
+)
+
+// ivsPlayerAccept is what IVS's web player (amazon-ivs-player 1.56.1)
+// sends with every playlist request.
+const ivsPlayerAccept = "application/x-mpegURL, application/vnd.apple.mpegurl, application/json, text/plain"
+
+func TestFromIVSPlayer(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		accept string
+		want   bool
+	}{
+		{ivsPlayerAccept, true},
+		{"APPLICATION/X-MPEGURL, application/json", true},
+		{"", false},
+		{"*/*", false},                           // hls.js, Safari, ffmpeg
+		{"application/vnd.apple.mpegurl", false}, // a player that asks for playlists only
+		{"application/json", false},              // an API client
+	} {
+		r, _ := http.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("Accept", tc.accept)
+		if got := fromIVSPlayer(r); got != tc.want {
+			t.Errorf("Accept %q: %v, want %v", tc.accept, got, tc.want)
+		}
+	}
+}
+
+func TestEditionURI(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"video1_stream.m3u8":                       "main_stream.m3u8",
+		"video1_stream.m3u8?s=1&token=a%2Fb":       "main_stream.m3u8?s=1&token=a%2Fb",
+		"abc/480p30/video1_stream.m3u8?s=1":        "abc/480p30/main_stream.m3u8?s=1",
+		"abc/audio1_stream.m3u8?odd=/x/y_stream.m": "abc/main_stream.m3u8?odd=/x/y_stream.m",
+	} {
+		if got := editionURI(in); got != want {
+			t.Errorf("editionURI(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestIVSPlayerEdition: IVS's web player gets a LOW channel in MPEG-TS,
+// with timed metadata in its ID3 stream; other players get LL-HLS and
+// start no MPEG-TS muxer; the edition stops when nobody asks for it and
+// when the stream ends.
+func TestIVSPlayerEdition(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, ivs.LatencyLow, "", func(s *Server) { s.editionIdle = 2 * time.Second })
+	e.writeUntil(2 * time.Second)
+	m := e.srv.lookup(testChannelID)
+
+	ll := mustMultivariant(t, e.get(t, testPlayback).body)
+	if len(ll.Variants) != 1 || !strings.HasPrefix(ll.Variants[0].URI, testChannelID+"/video1_stream.m3u8?") {
+		t.Fatalf("hls.js's multivariant: %+v", ll.Variants)
+	}
+	if r := e.get(t, channelDir+"video1_stream.m3u8"); r.status != http.StatusOK || m.ts.Load() != nil {
+		t.Fatalf("LL-HLS media playlist: %d; edition started: %v", r.status, m.ts.Load() != nil)
+	}
+
+	mv := mustMultivariant(t, e.getAs(t, testPlayback, ivsPlayerAccept).body)
+	if len(mv.Variants) != 1 || len(mv.Renditions) != 0 {
+		t.Fatalf("IVS player's multivariant: %+v %+v", mv.Variants, mv.Renditions)
+	}
+	v := mv.Variants[0]
+	if !strings.HasPrefix(v.URI, testChannelID+"/main_stream.m3u8?") || v.Codecs == nil || v.Bandwidth == 0 {
+		t.Fatalf("IVS player's variant: %+v", v)
+	}
+	if m.ts.Load() != nil {
+		t.Fatal("the multivariant alone started the edition")
+	}
+	if r := e.get(t, channelDir+"x_main_seg1.ts"); r.status != http.StatusNotFound {
+		t.Fatalf("segment of no edition: %d", r.status)
+	}
+
+	// The first request starts it and waits for its first segment.
+	first := e.async(t, "/api/video/v1/"+v.URI)
+	streamtest.Eventually(t, 5*time.Second, "the edition to start", func() bool { return m.ts.Load() != nil })
+	const text = `{"to":"the IVS player"}`
+	if err := e.st.PutMetadata([]byte(text)); err != nil {
+		t.Fatal(err)
+	}
+	e.writeUntil(6 * time.Second)
+	if r := await(t, first, 10*time.Second, "the edition's media playlist"); r.status != http.StatusOK {
+		t.Fatalf("edition's media playlist: %d %s", r.status, r.body)
+	}
+	media := mustMedia(t, e.settled(t, editionPlaylist))
+	if len(media.Segments) < 2 || media.Map != nil {
+		t.Fatalf("edition's media playlist: %d segments, map %v", len(media.Segments), media.Map)
+	}
+	seg := e.get(t, channelDir+media.Segments[0].URI)
+	if seg.status != http.StatusOK || len(seg.body) == 0 || seg.body[0] != 0x47 {
+		t.Fatalf("edition's segment: %d, %d bytes", seg.status, len(seg.body))
+	}
+	tags, _ := id3InTS(t, e, channelDir, media)
+	if len(tags) != 1 || !bytes.Equal(tags[0], id3Text([]byte(text))) {
+		t.Fatalf("%d ID3 tags in the edition's segments, want the one put: %q", len(tags), tags)
+	}
+
+	// Unasked for, it stops (on the next unit after editionIdle).
+	stopped := m.ts.Load()
+	deadline := time.Now().Add(10 * time.Second)
+	for m.ts.Load() != nil && time.Now().Before(deadline) {
+		e.writeUntil(time.Duration(e.frame+15) * time.Second / streamtest.FPS)
+		time.Sleep(100 * time.Millisecond)
+	}
+	if m.ts.Load() != nil || !stopped.isGone() {
+		t.Fatal("the edition runs on unrequested")
+	}
+	if r := e.get(t, channelDir+media.Segments[0].URI); r.status != http.StatusNotFound {
+		t.Fatalf("segment of a stopped edition: %d", r.status)
+	}
+
+	// Asked for again, a new one starts; the stream's end stops it.
+	again := e.async(t, channelDir+editionPlaylist)
+	streamtest.Eventually(t, 5*time.Second, "a new edition", func() bool { return m.ts.Load() != nil })
+	e.writeUntil(time.Duration(e.frame)*time.Second/streamtest.FPS + 3*time.Second)
+	if r := await(t, again, 10*time.Second, "the new edition's playlist"); r.status != http.StatusOK {
+		t.Fatalf("new edition's playlist: %d", r.status)
+	}
+	ed := m.ts.Load()
+	e.hub.Close()
+	e.detach()
+	if m.ts.Load() != nil || ed == nil || !ed.isGone() {
+		t.Fatal("the edition outlived its stream")
+	}
+}
+
+// TestNoEditionForHEVC: MPEG-TS carries no H.265, so IVS's player gets
+// LL-HLS of an H.265 channel.
+func TestNoEditionForHEVC(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, streamtest.H265(t), ivs.LatencyLow, "", nil)
+	e.writeUntil(2 * time.Second)
+	mv := mustMultivariant(t, e.getAs(t, testPlayback, ivsPlayerAccept).body)
+	if len(mv.Variants) != 1 || !strings.HasPrefix(mv.Variants[0].URI, testChannelID+"/video1_stream.m3u8?") {
+		t.Fatalf("multivariant: %+v", mv.Variants)
+	}
+	if r := e.get(t, channelDir+editionPlaylist); r.status != http.StatusNotFound {
+		t.Fatalf("edition playlist of an H.265 stream: %d", r.status)
+	}
+}
