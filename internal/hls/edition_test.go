@@ -68,12 +68,14 @@ func TestIVSPlayerEdition(t *testing.T) {
 		t.Fatalf("LL-HLS media playlist: %d; edition started: %v", r.status, m.ts.Load() != nil)
 	}
 
-	mv := mustMultivariant(t, e.getAs(t, testPlayback, ivsPlayerAccept).body)
+	// A private channel's credential rides on every URI, as in LL-HLS.
+	mv := mustMultivariant(t, e.getAs(t, testPlayback+"?token=abc", ivsPlayerAccept).body)
 	if len(mv.Variants) != 1 || len(mv.Renditions) != 0 {
 		t.Fatalf("IVS player's multivariant: %+v %+v", mv.Variants, mv.Renditions)
 	}
 	v := mv.Variants[0]
-	if !strings.HasPrefix(v.URI, testChannelID+"/main_stream.m3u8?") || v.Codecs == nil || v.Bandwidth == 0 {
+	if !strings.HasPrefix(v.URI, testChannelID+"/main_stream.m3u8?") || !strings.Contains(v.URI, "token=abc") ||
+		v.Codecs == nil || v.Bandwidth == 0 {
 		t.Fatalf("IVS player's variant: %+v", v)
 	}
 	if m.ts.Load() != nil {
@@ -91,7 +93,8 @@ func TestIVSPlayerEdition(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.writeUntil(6 * time.Second)
-	if r := await(t, first, 10*time.Second, "the edition's media playlist"); r.status != http.StatusOK {
+	if r := await(t, first, 10*time.Second, "the edition's media playlist"); r.status != http.StatusOK ||
+		!strings.Contains(mustMedia(t, r.body).Segments[0].URI, "?token=abc") {
 		t.Fatalf("edition's media playlist: %d %s", r.status, r.body)
 	}
 	media := mustMedia(t, e.settled(t, editionPlaylist))
@@ -142,7 +145,8 @@ func TestNoEditionForHEVC(t *testing.T) {
 	t.Parallel()
 	e := newEnvWith(t, streamtest.H265(t), ivs.LatencyLow, "", nil)
 	e.writeUntil(2 * time.Second)
-	mv := mustMultivariant(t, e.getAs(t, testPlayback, ivsPlayerAccept).body)
+	// A private channel's credential rides on every URI, as in LL-HLS.
+	mv := mustMultivariant(t, e.getAs(t, testPlayback+"?token=abc", ivsPlayerAccept).body)
 	if len(mv.Variants) != 1 || !strings.HasPrefix(mv.Variants[0].URI, testChannelID+"/video1_stream.m3u8?") {
 		t.Fatalf("multivariant: %+v", mv.Variants)
 	}
