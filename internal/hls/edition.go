@@ -20,8 +20,9 @@ import (
 // request for its media playlist and stopped when its playlists have gone
 // unrequested for Server.editionIdle. A channel nobody watches with IVS's player
 // does not pay for it (about the memory of the LL-HLS muxer again).
-// That player fetches whole segments and never parts, so it loses no
-// latency by it.
+// That player reads no LL-HLS parts, only whole segments; its low latency
+// is Twitch's: the segment being written is listed as #EXT-X-PREFETCH and
+// served while it is written (gohlslib patch 8, Muxer.MPEGTSPrefetch).
 
 // defaultEditionIdle is how long an MPEG-TS edition lives after the last
 // request for its media playlist: players poll it every segment (about a
@@ -83,7 +84,7 @@ func (m *muxer) edition(start bool) *muxer {
 	if m.isGone() || !m.tsOK {
 		return nil
 	}
-	e, _, err := m.srv.startMuxer(m.channelID, m.rendition, m.log.With("edition", "mpegts"), gohlslib.MuxerVariantMPEGTS, m.src)
+	e, _, err := m.srv.startMuxer(m.channelID, m.rendition, m.log.With("edition", "mpegts"), gohlslib.MuxerVariantMPEGTS, m.src, true)
 	if err != nil {
 		m.log.Error("MPEG-TS edition for IVS's player", "err", err)
 		return nil

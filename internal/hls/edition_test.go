@@ -2,6 +2,8 @@ package hls
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -152,5 +154,59 @@ func TestNoEditionForHEVC(t *testing.T) {
 	}
 	if r := e.get(t, channelDir+editionPlaylist); r.status != http.StatusNotFound {
 		t.Fatalf("edition playlist of an H.265 stream: %d", r.status)
+	}
+}
+
+// TestEditionPrefetch: the edition's media playlist ends with the segment
+// being written as #EXT-X-PREFETCH (Twitch's low-latency HLS, which IVS's
+// player reads), and that segment is served while it is written: bytes
+// come before it is finished, and the whole response is the finished
+// segment.
+func TestEditionPrefetch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, ivs.LatencyLow, "", nil)
+	e.writeUntil(time.Second)
+	first := e.async(t, channelDir+editionPlaylist)
+	m := e.srv.lookup(testChannelID)
+	streamtest.Eventually(t, 5*time.Second, "the edition to start", func() bool { return m.ts.Load() != nil })
+	e.writeUntil(4 * time.Second)
+	if r := await(t, first, 10*time.Second, "the edition's media playlist"); r.status != http.StatusOK {
+		t.Fatalf("edition's media playlist: %d", r.status)
+	}
+	body := string(e.settled(t, editionPlaylist + "?vsid=abc"))
+	lines := strings.Split(strings.TrimSpace(body), "\n")
+	uri, ok := strings.CutPrefix(lines[len(lines)-1], "#EXT-X-PREFETCH:")
+	media := mustMedia(t, []byte(body))
+	last := media.Segments[len(media.Segments)-1].URI
+	if !ok || !strings.HasSuffix(uri, ".ts?vsid=abc") || uri == last {
+		t.Fatalf("no prefetch segment after %s:\n%s", last, body)
+	}
+
+	// Bounded: a prefetch that waited for the segment's end would hang.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.http.URL+channelDir+uri, nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "video/mp2t" || res.ContentLength != -1 {
+		t.Fatalf("prefetch segment: %d %q length %d", res.StatusCode, res.Header.Get("Content-Type"), res.ContentLength)
+	}
+	// What the segment holds so far comes at once, before it is finished.
+	early := make([]byte, 188)
+	if _, err := io.ReadFull(res.Body, early); err != nil || early[0] != 0x47 {
+		t.Fatalf("the first packet of the segment being written: %v % x", err, early[:4])
+	}
+	e.writeUntil(8 * time.Second) // the segment ends at the next IDR
+	rest, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole := e.get(t, channelDir+uri)
+	if whole.status != http.StatusOK || whole.header.Get("Content-Length") == "" ||
+		!bytes.Equal(append(early, rest...), whole.body) {
+		t.Fatalf("prefetched %d bytes; the finished segment: %d, %d bytes", len(early)+len(rest), whole.status, len(whole.body))
 	}
 }

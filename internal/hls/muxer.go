@@ -163,7 +163,7 @@ func newMuxer(s *Server, ch ivs.Channel, streamID string, hub *stream.Hub, rendi
 	if rendition != "" {
 		log = log.With("rendition", rendition)
 	}
-	m, notes, err := s.startMuxer(ch.ID, rendition, log, chooseVariant(ch), hub.Tracks())
+	m, notes, err := s.startMuxer(ch.ID, rendition, log, chooseVariant(ch), hub.Tracks(), false)
 	for _, n := range notes {
 		log.Info("hls track", "note", n)
 	}
@@ -183,10 +183,11 @@ func newMuxer(s *Server, ch ivs.Channel, streamID string, hub *stream.Hub, rendi
 
 // startMuxer starts a gohlslib muxer of the given tracks in variant (or
 // in fMP4 if MPEG-TS cannot carry them, see muxTracks), and returns it in
-// a muxer that has no reader yet.
-func (s *Server) startMuxer(channelID, rendition string, log *slog.Logger, variant gohlslib.MuxerVariant, in []*stream.Track) (
-	*muxer, []string, error,
-) {
+// a muxer that has no reader yet. prefetch serves MPEG-TS segments while
+// they are written, listed as EXT-X-PREFETCH (edition.go).
+func (s *Server) startMuxer(channelID, rendition string, log *slog.Logger, variant gohlslib.MuxerVariant, in []*stream.Track,
+	prefetch bool,
+) (*muxer, []string, error) {
 	tracks, list, variant, notes := muxTracks(in, variant)
 	if len(list) == 0 {
 		return nil, notes, errors.New("hls: no track HLS can carry")
@@ -218,7 +219,11 @@ func (s *Server) startMuxer(channelID, rendition string, log *slog.Logger, varia
 		// 'video/mp4;' without codecs and stopped).
 		MuxAudioWithVideo: true,
 		// A timed metadata track in MPEG-TS, for PutMetadata.
-		MPEGTSID3: true,
+		MPEGTSID3:      true,
+		MPEGTSPrefetch: prefetch && variant == gohlslib.MuxerVariantMPEGTS,
+		// A segment served while it is written takes as long as it lasts:
+		// each write, not the whole response, gets SendTimeout.
+		MPEGTSPrefetchWriteTimeout: s.cfg.SendTimeout,
 		OnEncodeError: func(err error) {
 			m.errs.warn(m.log, "hls encode", err)
 		},

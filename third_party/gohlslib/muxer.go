@@ -187,6 +187,16 @@ type Muxer struct {
 	// onair: MPEGTSID3 gives an MPEG-TS variant a timed metadata track
 	// (stream_type 0x15, ID3) that WriteID3 writes to.
 	MPEGTSID3 bool
+	// onair: MPEGTSPrefetch lists the MPEG-TS segment being written in
+	// the media playlist as #EXT-X-PREFETCH (Twitch's low-latency HLS,
+	// which IVS's web player reads) and serves it while it is written:
+	// what it holds at once, then every unit as it comes. In-memory
+	// storage only (no Directory).
+	MPEGTSPrefetch bool
+	// onair: MPEGTSPrefetchWriteTimeout, if set, bounds each write of a
+	// segment served while it is written (its write deadline), instead of
+	// one deadline for the whole response.
+	MPEGTSPrefetchWriteTimeout time.Duration
 
 	//
 	// callbacks (all optional)
@@ -241,6 +251,11 @@ func (m *Muxer) Start() error {
 
 	if len(m.Tracks) == 0 {
 		return fmt.Errorf("at least one track must be provided")
+	}
+
+	// onair
+	if m.MPEGTSPrefetch && (m.Variant != MuxerVariantMPEGTS || m.Directory != "") {
+		return fmt.Errorf("MPEGTSPrefetch needs the MPEG-TS variant in memory")
 	}
 
 	hasVideo := false
@@ -384,6 +399,8 @@ func (m *Muxer) Start() error {
 		}
 		stream := &muxerStream{
 			takeID3:        m.id3Taker(), // onair: timed metadata
+			prefetch:       m.MPEGTSPrefetch,
+			prefetchWrite:  m.MPEGTSPrefetchWriteTimeout,
 			isLeading:      true,
 			variant:        m.Variant,
 			segmentMaxSize: m.SegmentMaxSize,

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	mpegts "github.com/bluenviron/gohlslib/v2/internal/tsmux" // onair: ID3 in MPEG-TS
@@ -30,6 +31,38 @@ type muxerSegmentMPEGTS struct {
 	path         string
 	endDTS       time.Duration // available after finalize()
 	audioAUCount int
+	prefetch     *segmentPrefetch // onair: Muxer.MPEGTSPrefetch
+}
+
+// onair: segmentPrefetch is what a segment being written has to show
+// (Muxer.MPEGTSPrefetch), guarded by the muxer's mutex and announced on
+// its cond.
+type segmentPrefetch struct {
+	mutex *sync.Mutex
+	cond  *sync.Cond
+	// bytes is what is written so far. The storage buffer only grows by
+	// appending (bytes.Buffer; the MPEG-TS writer never seeks), so what
+	// a slice of it shows never changes, even when the buffer moves.
+	bytes []byte
+	done  bool
+}
+
+// publish makes what the last unit wrote visible to prefetch requests.
+// It runs on the writing goroutine, without the mutex.
+func (s *muxerSegmentMPEGTS) publish() error {
+	if s.prefetch == nil {
+		return nil
+	}
+	err := s.bw.Flush()
+	if err != nil {
+		return err
+	}
+	b := s.storagePart.(interface{ Bytes() []byte }).Bytes()
+	s.prefetch.mutex.Lock()
+	s.prefetch.bytes = b
+	s.prefetch.mutex.Unlock()
+	s.prefetch.cond.Broadcast()
+	return nil
 }
 
 func (s *muxerSegmentMPEGTS) initialize() error {
@@ -77,6 +110,13 @@ func (s *muxerSegmentMPEGTS) finalize(endDTS time.Duration) error {
 	s.storage.Finalize()
 	s.endDTS = endDTS
 
+	// onair: the caller holds the muxer's mutex (rotateSegments, close)
+	// and broadcasts after.
+	if s.prefetch != nil {
+		s.prefetch.bytes = s.storagePart.(interface{ Bytes() []byte }).Bytes()
+		s.prefetch.done = true
+	}
+
 	return nil
 }
 
@@ -105,7 +145,11 @@ func (s *muxerSegmentMPEGTS) writeH264(
 		return err
 	}
 
-	return s.writeID3(track, pts)
+	err = s.writeID3(track, pts)
+	if err != nil {
+		return err
+	}
+	return s.publish() // onair
 }
 
 func (s *muxerSegmentMPEGTS) writeMPEG4Audio(
@@ -136,7 +180,11 @@ func (s *muxerSegmentMPEGTS) writeMPEG4Audio(
 		s.audioAUCount++
 	}
 
-	return s.writeID3(track, pts)
+	err = s.writeID3(track, pts)
+	if err != nil {
+		return err
+	}
+	return s.publish() // onair
 }
 
 func (s *muxerSegmentMPEGTS) writeKLV(

@@ -118,6 +118,9 @@ type muxerStream struct {
 	nextPartID     uint64
 	// onair: takes the ID3 tags for the next part (leading stream only).
 	takeID3 func() []muxerID3
+	// onair: Muxer.MPEGTSPrefetch and MPEGTSPrefetchWriteTimeout.
+	prefetch      bool
+	prefetchWrite time.Duration
 
 	generateMediaPlaylist  generateMediaPlaylistFunc
 	mpegtsSwitchableWriter *switchableWriter // mpegts only
@@ -455,7 +458,16 @@ func (s *muxerStream) generateMediaPlaylistMPEGTS(
 		}
 	}
 
-	return pl.Marshal()
+	byts, err := pl.Marshal()
+	if err != nil || !s.prefetch || s.nextSegment == nil {
+		return byts, err
+	}
+	// onair: the segment being written, which prefetchHandler serves.
+	uri := s.nextSegment.getPath()
+	if rawQuery != "" {
+		uri += "?" + rawQuery
+	}
+	return append(byts, "#EXT-X-PREFETCH:"+uri+"\n"...), nil
 }
 
 func (s *muxerStream) generateMediaPlaylistFMP4(
@@ -639,26 +651,11 @@ func (s *muxerStream) createFirstSegment(
 	nextDTS time.Duration,
 	nextNTP time.Time,
 ) error {
-	if s.variant == MuxerVariantMPEGTS { //nolint:dupl
-		seg := &muxerSegmentMPEGTS{
-			segmentMaxSize: s.segmentMaxSize,
-			prefix:         s.prefix,
-			storageFactory: s.storageFactory,
-			streamID:       s.id,
-			mpegtsWriter:   s.mpegtsWriter,
-			id3Track:       s.mpegtsID3Track, // onair: timed metadata
-			takeID3:        s.takeID3,
-			id:             s.nextSegmentID,
-			startNTP:       nextNTP,
-			startDTS:       nextDTS,
-		}
-		err := seg.initialize()
+	if s.variant == MuxerVariantMPEGTS {
+		err := s.newSegmentMPEGTS(nextDTS, nextNTP)
 		if err != nil {
 			return err
 		}
-		s.nextSegment = seg
-
-		s.mpegtsSwitchableWriter.w = seg.bw
 	} else {
 		seg := &muxerSegmentFMP4{
 			prefix:         s.prefix,
@@ -689,6 +686,76 @@ func (s *muxerStream) createFirstSegment(
 	}
 
 	return nil
+}
+
+// newSegmentMPEGTS starts the next MPEG-TS segment; with prefetch (onair)
+// it can be fetched while it is written.
+func (s *muxerStream) newSegmentMPEGTS(nextDTS time.Duration, nextNTP time.Time) error {
+	seg := &muxerSegmentMPEGTS{
+		segmentMaxSize: s.segmentMaxSize,
+		prefix:         s.prefix,
+		storageFactory: s.storageFactory,
+		streamID:       s.id,
+		mpegtsWriter:   s.mpegtsWriter,
+		id3Track:       s.mpegtsID3Track, // onair: timed metadata
+		takeID3:        s.takeID3,
+		id:             s.nextSegmentID,
+		startNTP:       nextNTP,
+		startDTS:       nextDTS,
+	}
+	if s.prefetch {
+		seg.prefetch = &segmentPrefetch{mutex: s.mutex, cond: s.cond}
+	}
+	err := seg.initialize()
+	if err != nil {
+		return err
+	}
+	s.nextSegment = seg
+
+	s.mpegtsSwitchableWriter.w = seg.bw
+
+	if s.prefetch {
+		// Until rotateSegments registers the finished segment in its
+		// place.
+		s.server.registerPath(seg.path, s.prefetchHandler(seg.prefetch))
+	}
+	return nil
+}
+
+// onair: prefetchHandler serves a segment while it is written (an
+// EXT-X-PREFETCH one): what it holds at once, then what every unit adds,
+// until it is finished or the muxer closes. Every viewer is sent the same
+// bytes, none copied for it; one that leaves is noticed at the next unit.
+func (s *muxerStream) prefetchHandler(p *segmentPrefetch) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("Content-Type", "video/mp2t")
+		w.WriteHeader(http.StatusOK)
+		sent := 0
+		for {
+			s.mutex.Lock()
+			for len(p.bytes) == sent && !p.done && !s.closed && r.Context().Err() == nil {
+				s.cond.Wait()
+			}
+			chunk, end := p.bytes[sent:], p.done || s.closed
+			s.mutex.Unlock()
+
+			if len(chunk) > 0 {
+				if s.prefetchWrite > 0 {
+					rc.SetWriteDeadline(time.Now().Add(s.prefetchWrite)) //nolint:errcheck
+				}
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+				rc.Flush() //nolint:errcheck
+				sent += len(chunk)
+			}
+			if end || r.Context().Err() != nil {
+				return
+			}
+		}
+	}
 }
 
 func (s *muxerStream) rotateParts(
@@ -895,26 +962,11 @@ func (s *muxerStream) rotateSegments(
 		s.initFilePresent = true
 	}
 
-	if s.variant == MuxerVariantMPEGTS { //nolint:dupl
-		seg := &muxerSegmentMPEGTS{
-			segmentMaxSize: s.segmentMaxSize,
-			prefix:         s.prefix,
-			storageFactory: s.storageFactory,
-			streamID:       s.id,
-			mpegtsWriter:   s.mpegtsWriter,
-			id3Track:       s.mpegtsID3Track, // onair: timed metadata
-			takeID3:        s.takeID3,
-			id:             s.nextSegmentID,
-			startNTP:       nextNTP,
-			startDTS:       nextDTS,
-		}
-		err = seg.initialize()
+	if s.variant == MuxerVariantMPEGTS {
+		err = s.newSegmentMPEGTS(nextDTS, nextNTP)
 		if err != nil {
 			return err
 		}
-		s.nextSegment = seg
-
-		s.mpegtsSwitchableWriter.w = seg.bw
 	} else {
 		seg := &muxerSegmentFMP4{
 			prefix:         s.prefix,

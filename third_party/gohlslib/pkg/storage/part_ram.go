@@ -25,6 +25,12 @@ func (p *partRAM) Reader() (io.ReadCloser, error) {
 	return io.NopCloser(bytes.NewReader(p.buffer.Bytes())), nil
 }
 
+// Bytes returns what the part holds (onair: for segments served while
+// they are written). The caller must not modify it.
+func (p *partRAM) Bytes() []byte {
+	return p.buffer.Bytes()
+}
+
 // Size returns the part's length (onair: for Content-Length).
 func (p *partRAM) Size() int64 {
 	return int64(p.buffer.Len())
