@@ -173,7 +173,7 @@ func TestEditionPrefetch(t *testing.T) {
 	if r := await(t, first, 10*time.Second, "the edition's media playlist"); r.status != http.StatusOK {
 		t.Fatalf("edition's media playlist: %d", r.status)
 	}
-	body := string(e.settled(t, editionPlaylist + "?vsid=abc"))
+	body := string(e.settled(t, editionPlaylist+"?vsid=abc"))
 	lines := strings.Split(strings.TrimSpace(body), "\n")
 	uri, ok := strings.CutPrefix(lines[len(lines)-1], "#EXT-X-PREFETCH:")
 	media := mustMedia(t, []byte(body))
