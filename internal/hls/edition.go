@@ -86,7 +86,8 @@ func (m *muxer) edition(start bool) *muxer {
 	}
 	e, _, err := m.srv.startMuxer(m.channelID, m.rendition, m.log.With("edition", "mpegts"), gohlslib.MuxerVariantMPEGTS, m.src, true)
 	if err != nil {
-		m.log.Error("MPEG-TS edition for IVS's player", "err", err)
+		// Every playlist request would try again: once per interval.
+		m.errs.warn(m.log, "MPEG-TS edition for IVS's player", err)
 		return nil
 	}
 	e.ctx, e.cancel = context.WithCancel(m.ctx)
@@ -104,17 +105,27 @@ func (m *muxer) feedEdition(u *stream.Unit) {
 	if e == nil {
 		return
 	}
-	if time.Since(time.Unix(0, m.tsUsed.Load())) > m.srv.editionIdle {
-		m.stopEdition()
+	if m.idle() {
+		m.stopEdition(m.idle)
 		return
 	}
 	e.write(u)
 }
 
-// stopEdition stops the edition, if one runs, and waits for it. It is
-// called where nothing feeds it any more, or by the feed goroutine.
-func (m *muxer) stopEdition() {
+func (m *muxer) idle() bool {
+	return time.Since(time.Unix(0, m.tsUsed.Load())) > m.srv.editionIdle
+}
+
+// stopEdition stops the edition, if one runs and stop (checked under
+// tsMu, so a playlist request that just came in is seen) agrees, and
+// waits for it. It is called where nothing feeds it any more, or by the
+// feed goroutine.
+func (m *muxer) stopEdition(stop func() bool) {
 	m.tsMu.Lock()
+	if !stop() {
+		m.tsMu.Unlock()
+		return
+	}
 	e := m.ts.Swap(nil)
 	m.tsMu.Unlock()
 	if e == nil {
@@ -131,9 +142,12 @@ func (m *muxer) stopEdition() {
 func (m *muxer) serveEdition(w http.ResponseWriter, r *http.Request, file string) {
 	playlist := file == editionPlaylist
 	if playlist {
-		// Before the look-up, so feedEdition does not stop the edition
-		// this request is about to read.
+		// Under tsMu and before the look-up: feedEdition's stop either
+		// sees this request or comes before it, and then the look-up
+		// starts a new edition.
+		m.tsMu.Lock()
 		m.tsUsed.Store(time.Now().UnixNano())
+		m.tsMu.Unlock()
 	}
 	e := m.edition(playlist)
 	if e == nil {
@@ -142,3 +156,5 @@ func (m *muxer) serveEdition(w http.ResponseWriter, r *http.Request, file string
 	}
 	e.serveFile(w, r, file)
 }
+
+func always() bool { return true }

@@ -3,6 +3,7 @@ package hls
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -112,6 +113,19 @@ func TestIVSPlayerEdition(t *testing.T) {
 		t.Fatalf("%d ID3 tags in the edition's segments, want the one put: %q", len(tags), tags)
 	}
 
+	// Asked for, it lives on past editionIdle.
+	kept := m.ts.Load()
+	for range 6 {
+		e.writeUntil(time.Duration(e.frame+15) * time.Second / streamtest.FPS)
+		if r := e.get(t, channelDir+editionPlaylist); r.status != http.StatusOK {
+			t.Fatalf("polled edition playlist: %d", r.status)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if m.ts.Load() != kept || kept.isGone() {
+		t.Fatal("the edition stopped while its playlist was polled")
+	}
+
 	// Unasked for, it stops (on the next unit after editionIdle).
 	stopped := m.ts.Load()
 	deadline := time.Now().Add(10 * time.Second)
@@ -199,6 +213,24 @@ func TestEditionPrefetch(t *testing.T) {
 	if _, err := io.ReadFull(res.Body, early); err != nil || early[0] != 0x47 {
 		t.Fatalf("the first packet of the segment being written: %v % x", err, early[:4])
 	}
+	// Other viewers of it meanwhile: one that leaves, two that read on.
+	leaving, leave := context.WithCancel(ctx)
+	gone := e.async(t, channelDir+uri) // reads it whole, at the end
+	quitter := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(leaving, http.MethodGet, e.http.URL+channelDir+uri, nil)
+		res, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_, err = io.ReadFull(res.Body, make([]byte, 188))
+			leave()
+			_, err = io.ReadAll(res.Body)
+			res.Body.Close()
+		}
+		quitter <- err
+	}()
+	if err := <-quitter; !errors.Is(err, context.Canceled) {
+		t.Fatalf("a viewer that leaves mid-segment: %v", err)
+	}
 	e.writeUntil(8 * time.Second) // the segment ends at the next IDR
 	rest, err := io.ReadAll(res.Body)
 	if err != nil {
@@ -208,5 +240,18 @@ func TestEditionPrefetch(t *testing.T) {
 	if whole.status != http.StatusOK || whole.header.Get("Content-Length") == "" ||
 		!bytes.Equal(append(early, rest...), whole.body) {
 		t.Fatalf("prefetched %d bytes; the finished segment: %d, %d bytes", len(early)+len(rest), whole.status, len(whole.body))
+	}
+	if other := await(t, gone, 10*time.Second, "a second prefetch viewer"); other.status != http.StatusOK || !bytes.Equal(other.body, whole.body) {
+		t.Fatalf("second prefetch viewer: %d, %d bytes", other.status, len(other.body))
+	}
+
+	// After the stream's end, the segment that was in progress is a 404.
+	body = string(e.settled(t, editionPlaylist))
+	lines = strings.Split(strings.TrimSpace(body), "\n")
+	uri, _ = strings.CutPrefix(lines[len(lines)-1], "#EXT-X-PREFETCH:")
+	e.hub.Close()
+	e.detach()
+	if r := e.get(t, channelDir+uri); r.status != http.StatusNotFound {
+		t.Fatalf("prefetch segment after the stream's end: %d", r.status)
 	}
 }

@@ -47,10 +47,12 @@ type segmentPrefetch struct {
 	done  bool
 }
 
-// publish makes what the last unit wrote visible to prefetch requests.
-// It runs on the writing goroutine, without the mutex.
-func (s *muxerSegmentMPEGTS) publish() error {
-	if s.prefetch == nil {
+// publish makes what the units written so far hold visible to prefetch
+// requests, after each unit of the leading track (the others go with the
+// next one: every broadcast wakes every prefetch viewer). It runs on the
+// writing goroutine, without the mutex.
+func (s *muxerSegmentMPEGTS) publish(track *muxerTrack) error {
+	if s.prefetch == nil || !track.isLeading {
 		return nil
 	}
 	err := s.bw.Flush()
@@ -107,6 +109,12 @@ func (s *muxerSegmentMPEGTS) finalize(endDTS time.Duration) error {
 	}
 
 	s.bw = nil
+	// onair: an array of the segment's size (patch 7). Nothing but
+	// prefetch requests, which hold slices of their own, reads the buffer
+	// before Finalize.
+	if t, ok := s.storagePart.(interface{ Trim() }); ok {
+		t.Trim()
+	}
 	s.storage.Finalize()
 	s.endDTS = endDTS
 
@@ -149,7 +157,7 @@ func (s *muxerSegmentMPEGTS) writeH264(
 	if err != nil {
 		return err
 	}
-	return s.publish() // onair
+	return s.publish(track) // onair
 }
 
 func (s *muxerSegmentMPEGTS) writeMPEG4Audio(
@@ -184,7 +192,7 @@ func (s *muxerSegmentMPEGTS) writeMPEG4Audio(
 	if err != nil {
 		return err
 	}
-	return s.publish() // onair
+	return s.publish(track) // onair
 }
 
 func (s *muxerSegmentMPEGTS) writeKLV(

@@ -1,6 +1,7 @@
 package gohlslib
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -723,15 +724,22 @@ func (s *muxerStream) newSegmentMPEGTS(nextDTS time.Duration, nextNTP time.Time)
 }
 
 // onair: prefetchHandler serves a segment while it is written (an
-// EXT-X-PREFETCH one): what it holds at once, then what every unit adds,
-// until it is finished or the muxer closes. Every viewer is sent the same
-// bytes, none copied for it; one that leaves is noticed at the next unit.
+// EXT-X-PREFETCH one): what it holds at once, then what every unit of the
+// leading track adds, until it is finished or the muxer closes. Every
+// viewer is sent the same bytes, none copied for it. A muxer closed before
+// the segment held anything answers nothing (the caller's 404).
 func (s *muxerStream) prefetchHandler(p *segmentPrefetch) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		// A viewer that leaves is noticed at once, even while the stream
+		// stalls.
+		stop := context.AfterFunc(r.Context(), func() {
+			s.mutex.Lock()
+			s.mutex.Unlock() //nolint:staticcheck // orders the wake-up after the waiter's check
+			s.cond.Broadcast()
+		})
+		defer stop()
+
 		rc := http.NewResponseController(w)
-		w.Header().Set("Cache-Control", "no-cache")
-		w.Header().Set("Content-Type", "video/mp2t")
-		w.WriteHeader(http.StatusOK)
 		sent := 0
 		for {
 			s.mutex.Lock()
@@ -741,6 +749,17 @@ func (s *muxerStream) prefetchHandler(p *segmentPrefetch) http.HandlerFunc {
 			chunk, end := p.bytes[sent:], p.done || s.closed
 			s.mutex.Unlock()
 
+			if r.Context().Err() != nil {
+				return
+			}
+			if sent == 0 {
+				if len(chunk) == 0 {
+					return // closed while empty
+				}
+				w.Header().Set("Cache-Control", "no-cache")
+				w.Header().Set("Content-Type", "video/mp2t")
+				w.WriteHeader(http.StatusOK)
+			}
 			if len(chunk) > 0 {
 				if s.prefetchWrite > 0 {
 					rc.SetWriteDeadline(time.Now().Add(s.prefetchWrite)) //nolint:errcheck
@@ -751,7 +770,7 @@ func (s *muxerStream) prefetchHandler(p *segmentPrefetch) http.HandlerFunc {
 				rc.Flush() //nolint:errcheck
 				sent += len(chunk)
 			}
-			if end || r.Context().Err() != nil {
+			if end {
 				return
 			}
 		}

@@ -20,7 +20,6 @@ func (s *fileRAM) Finalize() {
 	s.finalized = true
 
 	for _, part := range s.parts {
-		part.trim() // onair
 		s.finalSize += uint64(len(part.buffer.Bytes()))
 	}
 }

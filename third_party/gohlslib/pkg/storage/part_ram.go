@@ -36,13 +36,15 @@ func (p *partRAM) Size() int64 {
 	return int64(p.buffer.Len())
 }
 
-// onair: trim gives a finished part an array of its own size when the one
-// it grew into has more than an eighth unused. An MPEG-TS segment is one
-// part written a packet at a time, and bytes.Buffer doubles as it grows:
-// a finished 2.5 Mbps segment of 1 s kept up to twice its bytes, for as
-// long as the playlist offered it. One copy per segment, against the
-// muxer's lifetime of memory.
-func (p *partRAM) trim() {
+// Trim (onair) gives a finished part an array of its own size when the
+// one it grew into has more than an eighth unused. An MPEG-TS segment is
+// one part written a packet at a time, and bytes.Buffer doubles as it
+// grows: a finished 2.5 Mbps segment of 1 s kept up to twice its bytes,
+// for as long as the playlist offered it. One copy per segment, against
+// the muxer's lifetime of memory. Only MPEG-TS segments call it, before
+// anything reads the part: LL-HLS parts are served while their segment
+// goes on, and are sized once when they are written (patch 2).
+func (p *partRAM) Trim() {
 	n := p.buffer.Len()
 	if p.buffer.Cap()-n <= n/8 {
 		return
