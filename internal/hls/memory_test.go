@@ -1,9 +1,13 @@
 package hls
 
 import (
+	"context"
+	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,31 +26,7 @@ import (
 // playlist offers. third_party/gohlslib/ONAIR.md says what brought it from
 // 7.2 MB to 3.2 MB. Run with -benchtime=1x.
 func BenchmarkMuxerHeap(b *testing.B) {
-	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
-		"-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-bf", "0", "-pix_fmt", "yuv420p",
-		"-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "2500k", "-bsf:v", "h264_metadata=aud=insert", "-f", "h264", "pipe:1").Output()
-	if err != nil {
-		b.Skip("ffmpeg:", err)
-	}
-	var aus [][][]byte
-	var cur [][]byte
-	var sps, pps []byte
-	for _, n := range streamtest.SplitAnnexB(out) {
-		switch h264.NALUType(n[0] & 0x1f) {
-		case h264.NALUTypeAccessUnitDelimiter:
-			if len(cur) > 0 {
-				aus = append(aus, cur)
-			}
-			cur = nil
-			continue
-		case h264.NALUTypeSPS:
-			sps = n
-		case h264.NALUTypePPS:
-			pps = n
-		}
-		cur = append(cur, n)
-	}
-	aus = append(aus, cur)
+	aus, sps, pps := clip720p(b)
 	const muxers = 10
 	for _, tc := range []struct {
 		name     string
@@ -111,3 +91,113 @@ func windowBytes(b *testing.B, m *gohlslib.Muxer, playlistName string) int {
 	}
 	return n
 }
+
+// clip720p is 4 s of 720p30 H.264 at 2.5 Mbps, a keyframe a second, as
+// access units.
+func clip720p(b *testing.B) (aus [][][]byte, sps, pps []byte) {
+	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
+		"-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-bf", "0", "-pix_fmt", "yuv420p",
+		"-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "2500k", "-bsf:v", "h264_metadata=aud=insert", "-f", "h264", "pipe:1").Output()
+	if err != nil {
+		b.Skip("ffmpeg:", err)
+	}
+	var cur [][]byte
+	for _, n := range streamtest.SplitAnnexB(out) {
+		switch h264.NALUType(n[0] & 0x1f) {
+		case h264.NALUTypeAccessUnitDelimiter:
+			if len(cur) > 0 {
+				aus = append(aus, cur)
+			}
+			cur = nil
+			continue
+		case h264.NALUTypeSPS:
+			sps = n
+		case h264.NALUTypePPS:
+			pps = n
+		}
+		cur = append(cur, n)
+	}
+	return append(aus, cur), sps, pps
+}
+
+// BenchmarkEditionWrite is what a frame costs the feed goroutine: written
+// to the LL-HLS muxer alone, and with an MPEG-TS edition that serves its
+// segment in progress to 0 or 100 waiting prefetch viewers (each one woken
+// by every frame; they read from a recorder, so only the muxer's side is
+// measured, not the network's).
+func BenchmarkEditionWrite(b *testing.B) {
+	aus, sps, pps := clip720p(b)
+	start := func(v gohlslib.MuxerVariant) (*gohlslib.Muxer, *gohlslib.Track) {
+		tr := &gohlslib.Track{Codec: &codecs.H264{SPS: sps, PPS: pps}, ClockRate: 90000}
+		m := &gohlslib.Muxer{Tracks: []*gohlslib.Track{tr}, Variant: v, MPEGTSID3: true, MPEGTSPrefetch: v == gohlslib.MuxerVariantMPEGTS,
+			SegmentCount: minLowLatencySegments, SegmentMinDuration: time.Second, PartMinDuration: 100 * time.Millisecond}
+		if err := m.Start(); err != nil {
+			b.Fatal(err)
+		}
+		return m, tr
+	}
+	for _, tc := range []struct {
+		name    string
+		edition bool
+		viewers int
+	}{{"LL-HLS", false, 0}, {"LL-HLS+edition", true, 0}, {"LL-HLS+edition+100-prefetch-viewers", true, 100}} {
+		b.Run(tc.name, func(b *testing.B) {
+			ll, llt := start(gohlslib.MuxerVariantLowLatency)
+			defer ll.Close()
+			var ts *gohlslib.Muxer
+			var tst *gohlslib.Track
+			if tc.edition {
+				ts, tst = start(gohlslib.MuxerVariantMPEGTS)
+				defer ts.Close()
+			}
+			f := 0
+			write := func() {
+				pts := int64(f) * 3000
+				au := aus[f%len(aus)]
+				if err := ll.WriteH264(llt, time.Now(), pts, au); err != nil {
+					b.Fatal(err)
+				}
+				if ts != nil {
+					if err := ts.WriteH264(tst, time.Now(), pts, au); err != nil {
+						b.Fatal(err)
+					}
+				}
+				f++
+			}
+			for range 60 { // two segments: one finished, one in progress
+				write()
+			}
+			if tc.viewers > 0 {
+				// Each viewer fetches the segment in progress, then the
+				// next one, as IVS's player does.
+				ctx, cancel := context.WithCancel(context.Background())
+				var wg sync.WaitGroup
+				for range tc.viewers {
+					wg.Go(func() {
+						for ctx.Err() == nil {
+							pl := httptest.NewRecorder()
+							ts.Handle(pl, httptest.NewRequestWithContext(ctx, "GET", "/"+editionPlaylist, nil))
+							lines := strings.Split(strings.TrimSpace(pl.Body.String()), "\n")
+							if uri, ok := strings.CutPrefix(lines[len(lines)-1], "#EXT-X-PREFETCH:"); ok {
+								ts.Handle(discard{}, httptest.NewRequestWithContext(ctx, "GET", "/"+uri, nil))
+							}
+						}
+					})
+				}
+				defer wg.Wait()
+				defer cancel()
+			}
+			b.ResetTimer()
+			for range b.N {
+				write()
+			}
+		})
+	}
+}
+
+// discard is a ResponseWriter that keeps nothing.
+type discard struct{}
+
+func (discard) Header() http.Header         { return http.Header{} }
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+func (discard) WriteHeader(int)             {}
