@@ -213,6 +213,10 @@ func TestEditionPrefetch(t *testing.T) {
 	if _, err := io.ReadFull(res.Body, early); err != nil || early[0] != 0x47 {
 		t.Fatalf("the first packet of the segment being written: %v % x", err, early[:4])
 	}
+	// A HEAD is answered at once, not held for the segment's end.
+	if r := e.do(t, http.MethodHead, channelDir+uri); r.status != http.StatusOK || r.header.Get("Content-Type") != "video/mp2t" {
+		t.Fatalf("HEAD of the segment being written: %d %v", r.status, r.header)
+	}
 	// Other viewers of it meanwhile: one that leaves, two that read on.
 	leaving, leave := context.WithCancel(ctx)
 	gone := e.async(t, channelDir+uri) // reads it whole, at the end

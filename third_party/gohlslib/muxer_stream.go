@@ -759,6 +759,9 @@ func (s *muxerStream) prefetchHandler(p *segmentPrefetch) http.HandlerFunc {
 				w.Header().Set("Cache-Control", "no-cache")
 				w.Header().Set("Content-Type", "video/mp2t")
 				w.WriteHeader(http.StatusOK)
+				if r.Method == http.MethodHead {
+					return // not held open for a body nobody reads
+				}
 			}
 			if len(chunk) > 0 {
 				if s.prefetchWrite > 0 {
