@@ -106,7 +106,7 @@ func (m *muxer) feedEdition(u *stream.Unit) {
 		return
 	}
 	if m.idle() {
-		m.stopEdition(m.idle)
+		m.stopEdition(true)
 		return
 	}
 	e.write(u)
@@ -116,13 +116,13 @@ func (m *muxer) idle() bool {
 	return time.Since(time.Unix(0, m.tsUsed.Load())) > m.srv.editionIdle
 }
 
-// stopEdition stops the edition, if one runs and stop (checked under
-// tsMu, so a playlist request that just came in is seen) agrees, and
-// waits for it. It is called where nothing feeds it any more, or by the
-// feed goroutine.
-func (m *muxer) stopEdition(stop func() bool) {
+// stopEdition stops the edition, if one runs (with ifIdle, only if it is
+// still idle under tsMu, where a playlist request that just came in is
+// seen), and waits for it. It is called where nothing feeds it any more,
+// or by the feed goroutine.
+func (m *muxer) stopEdition(ifIdle bool) {
 	m.tsMu.Lock()
-	if !stop() {
+	if ifIdle && !m.idle() {
 		m.tsMu.Unlock()
 		return
 	}
@@ -156,5 +156,3 @@ func (m *muxer) serveEdition(w http.ResponseWriter, r *http.Request, file string
 	}
 	e.serveFile(w, r, file)
 }
-
-func always() bool { return true }

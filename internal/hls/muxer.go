@@ -262,7 +262,7 @@ func (m *muxer) closeMuxer() {
 		m.log.Info("hls muxer closed")
 		// Nothing feeds m any more (closeMuxer runs at the feed's end),
 		// nor starts an edition of it (m is gone).
-		m.stopEdition(always)
+		m.stopEdition(false)
 	})
 }
 
