@@ -91,8 +91,7 @@ func (m *muxer) edition(start bool) *muxer {
 		return nil
 	}
 	e.ctx, e.cancel = context.WithCancel(m.ctx)
-	m.tsUsed.Store(time.Now().UnixNano())
-	m.ts.Store(e)
+	m.ts.Store(e) // serveEdition, the one starting it, has set tsUsed
 	go e.probe()
 	e.log.Info("hls muxer started", "variant", variantName(e.variant), "for", "IVS web player")
 	return e

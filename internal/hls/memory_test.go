@@ -45,12 +45,8 @@ func BenchmarkMuxerHeap(b *testing.B) {
 				runtime.ReadMemStats(&m0)
 				ms := make([]*gohlslib.Muxer, muxers)
 				for i := range ms {
-					tr := &gohlslib.Track{Codec: &codecs.H264{SPS: sps, PPS: pps}, ClockRate: 90000}
-					ms[i] = &gohlslib.Muxer{Tracks: []*gohlslib.Track{tr}, Variant: tc.variant, MPEGTSID3: true,
-						SegmentCount: minLowLatencySegments, SegmentMinDuration: time.Second, PartMinDuration: 100 * time.Millisecond}
-					if err := ms[i].Start(); err != nil {
-						b.Fatal(err)
-					}
+					var tr *gohlslib.Track
+					ms[i], tr = benchMuxer(b, sps, pps, tc.variant, false)
 					for f := range 30 * 20 { // 20 s of media
 						if err := ms[i].WriteH264(tr, time.Now(), int64(f)*3000, aus[f%len(aus)]); err != nil {
 							b.Fatal(err)
@@ -128,13 +124,7 @@ func clip720p(b *testing.B) (aus [][][]byte, sps, pps []byte) {
 func BenchmarkEditionWrite(b *testing.B) {
 	aus, sps, pps := clip720p(b)
 	start := func(v gohlslib.MuxerVariant) (*gohlslib.Muxer, *gohlslib.Track) {
-		tr := &gohlslib.Track{Codec: &codecs.H264{SPS: sps, PPS: pps}, ClockRate: 90000}
-		m := &gohlslib.Muxer{Tracks: []*gohlslib.Track{tr}, Variant: v, MPEGTSID3: true, MPEGTSPrefetch: v == gohlslib.MuxerVariantMPEGTS,
-			SegmentCount: minLowLatencySegments, SegmentMinDuration: time.Second, PartMinDuration: 100 * time.Millisecond}
-		if err := m.Start(); err != nil {
-			b.Fatal(err)
-		}
-		return m, tr
+		return benchMuxer(b, sps, pps, v, v == gohlslib.MuxerVariantMPEGTS)
 	}
 	for _, tc := range []struct {
 		name    string
@@ -193,6 +183,18 @@ func BenchmarkEditionWrite(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchMuxer starts a muxer of one H.264 track as onair runs them
+// (7 segments of 1 s, 100 ms parts, an ID3 track in MPEG-TS).
+func benchMuxer(b *testing.B, sps, pps []byte, v gohlslib.MuxerVariant, prefetch bool) (*gohlslib.Muxer, *gohlslib.Track) {
+	tr := &gohlslib.Track{Codec: &codecs.H264{SPS: sps, PPS: pps}, ClockRate: 90000}
+	m := &gohlslib.Muxer{Tracks: []*gohlslib.Track{tr}, Variant: v, MPEGTSID3: true, MPEGTSPrefetch: prefetch,
+		SegmentCount: minLowLatencySegments, SegmentMinDuration: time.Second, PartMinDuration: 100 * time.Millisecond}
+	if err := m.Start(); err != nil {
+		b.Fatal(err)
+	}
+	return m, tr
 }
 
 // discard is a ResponseWriter that keeps nothing.
