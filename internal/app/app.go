@@ -27,6 +27,7 @@ import (
 	"github.com/onair-video/onair/internal/chat"
 	"github.com/onair-video/onair/internal/config"
 	"github.com/onair-video/onair/internal/events"
+	"github.com/onair-video/onair/internal/ffmpeg"
 	"github.com/onair-video/onair/internal/geoip"
 	"github.com/onair-video/onair/internal/hls"
 	"github.com/onair-video/onair/internal/ingest/rtmp"
@@ -37,12 +38,13 @@ import (
 	"github.com/onair-video/onair/internal/metrics"
 	"github.com/onair-video/onair/internal/playback"
 	"github.com/onair-video/onair/internal/record"
+	"github.com/onair-video/onair/internal/rtc"
 	"github.com/onair-video/onair/internal/session"
 	"github.com/onair-video/onair/internal/store/sqlite"
 	"github.com/onair-video/onair/internal/stream"
 	"github.com/onair-video/onair/internal/transcode"
-	"github.com/onair-video/onair/internal/webrtc"
 	"github.com/onair-video/onair/internal/webui"
+	"github.com/onair-video/onair/internal/whep"
 )
 
 // Options are the parts of a run that are not configuration.
@@ -149,26 +151,26 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	hlsSrv := hls.New(hls.Config{Log: log, PartDuration: cfg.HLSPartDuration, SegmentDuration: cfg.HLSSegmentDuration,
 		ViewerTimeout: cfg.HLSViewerTimeout, Auth: auth})
 	defer hlsSrv.Close()
-	var whep *webrtc.WHEP
+	var whepSrv *whep.Server
 	var whipSrv *whip.Server
 	if lns.webrtcUDP != nil {
-		engine, err := webrtc.NewEngine(webrtc.EngineConfig{UDP: lns.webrtcUDP, TCP: lns.webrtcTCP,
+		engine, err := rtc.NewEngine(rtc.EngineConfig{UDP: lns.webrtcUDP, TCP: lns.webrtcTCP,
 			PublicIPs: publicIPs(cfg.PublicHost), Log: log})
 		if err != nil {
 			return err
 		}
 		defer engine.Close()
-		whep = webrtc.NewWHEP(webrtc.WHEPConfig{Engine: engine, Streams: registry, Log: log, Auth: auth})
-		svc.OnViewerRevoked(func(r ivs.ViewerRevocation) { whep.Revoke(r.ChannelID, r.ViewerID, r.Version) })
-		defer whep.Close()
+		whepSrv = whep.New(whep.Config{Engine: engine, Streams: registry, Log: log, Auth: auth})
+		svc.OnViewerRevoked(func(r ivs.ViewerRevocation) { whepSrv.Revoke(r.ChannelID, r.ViewerID, r.Version) })
+		defer whepSrv.Close()
 		whipSrv = whip.New(whip.Config{Engine: engine, Registry: registry, Log: log})
 		defer whipSrv.Close()
 	}
 	// A channel's viewers are its HLS players and its WebRTC peers.
 	viewers := func(channelID string) int {
 		n := hlsSrv.Viewers(channelID)
-		if whep != nil {
-			n += whep.Viewers(channelID)
+		if whepSrv != nil {
+			n += whepSrv.Viewers(channelID)
 		}
 		return n
 	}
@@ -185,7 +187,7 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	bg.Add(1)
 	go func() { defer bg.Done(); spool.Run(bgCtx) }()
 	recorder := record.New(record.Config{Configs: svc, Spool: spool, Events: svc, Log: log, Account: account.ID,
-		Thumbnail: transcode.KeyframeJPEG, JournalDir: filepath.Join(cfg.DataDir, "recordings-open")})
+		Thumbnail: ffmpeg.KeyframeJPEG, JournalDir: filepath.Join(cfg.DataDir, "recordings-open")})
 	// Recordings a crash left open are finished before anything records.
 	if n, err := recorder.Recover(); err != nil {
 		return err
@@ -222,8 +224,8 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	mux.Handle("GET /api/video/v1/", hlsSrv)
 	mux.Handle("GET /api/video/v1/{channelId}/thumb.jpg", auth.Guard(thumbs))
 	mux.Handle("OPTIONS /api/video/v1/", hlsSrv)
-	if whep != nil {
-		whep.Register(mux)
+	if whepSrv != nil {
+		whepSrv.Register(mux)
 		whipSrv.Register(mux)
 	}
 	mux.Handle("GET /metrics", metrics.New(metrics.Config{Streams: registry, Sessions: tracker, Playback: hlsSrv}))

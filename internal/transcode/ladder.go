@@ -1,6 +1,11 @@
+// Package transcode gives live streams what ffmpeg makes from them, as
+// live consumers: the ABR ladder of STANDARD channels (renditions back
+// into hubs of their own) and thumbnails. Running ffmpeg is package
+// ffmpeg's.
 package transcode
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +21,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
 	tscodecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
 
+	"github.com/onair-video/onair/internal/ffmpeg"
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/stream"
@@ -84,7 +90,7 @@ func ladderArgs(rungs []Rung, srcFPS int) []string {
 		}
 		fmt.Fprintf(&filter, "[o%d]", i)
 	}
-	args := append(append([]string{}, lowDelay...), "-copyts", "-f", "mpegts", "-i", "pipe:0",
+	args := append(ffmpeg.LowDelay(), "-copyts", "-f", "mpegts", "-i", "pipe:0",
 		"-filter_complex", filter.String())
 	for i := range rungs {
 		args = append(args, "-map", fmt.Sprintf("[o%d]", i))
@@ -164,7 +170,7 @@ func (l *Ladders) Attach(st *live.Stream) (detach func()) {
 		log.Info("no ladder: the stream has no H.264 video")
 		return func() {}
 	}
-	if _, err := FFmpeg(); err != nil {
+	if _, err := ffmpeg.Path(); err != nil {
 		log.Warn("no ladder: STANDARD channel plays its source only", "reason", err.Error())
 		l.emit(st, ivs.EventTranscodeUnavailable, err.Error())
 		return func() {}
@@ -214,7 +220,7 @@ type ladderRun struct {
 const maxAudioBuf = 500
 
 func (lr *ladderRun) run(ctx context.Context, r *stream.Reader) {
-	var conv *Converter
+	var conv *ffmpeg.Converter
 	defer func() {
 		if conv != nil {
 			conv.Close()
@@ -256,7 +262,7 @@ func (lr *ladderRun) run(ctx context.Context, r *stream.Reader) {
 				}
 			}
 			if conv != nil {
-				conv.Write(Frame{PTS: u.PTS, DTS: u.DTS, NALUs: u.Payload})
+				conv.Write(ffmpeg.Frame{PTS: u.PTS, DTS: u.DTS, NALUs: u.Payload})
 			}
 		}
 	}
@@ -281,7 +287,7 @@ func spsOf(au [][]byte, t *stream.Track) (w, h int, fps float64, ok bool) {
 
 // start runs the ladder's ffmpeg for an input of w×h; nil when the input
 // is too small for any rendition.
-func (lr *ladderRun) start(ctx context.Context, w, h int, fps float64) *Converter {
+func (lr *ladderRun) start(ctx context.Context, w, h int, fps float64) *ffmpeg.Converter {
 	rungs := ladderFor(standardRungs, w, h, fps)
 	if len(rungs) == 0 {
 		lr.log.Info("no ladder: the input is at or below the lowest rendition", "size", fmt.Sprintf("%dx%d", w, h))
@@ -295,20 +301,21 @@ func (lr *ladderRun) start(ctx context.Context, w, h int, fps float64) *Converte
 	for i, r := range rungs {
 		names[i] = r.Name
 	}
-	enc := func(out io.Writer) (func(Frame) error, error) {
+	enc := func(out io.Writer) (func(ffmpeg.Frame) error, error) {
 		vt := &mpegts.Track{Codec: &tscodecs.H264{}}
 		mw := &mpegts.Writer{W: out, Tracks: []*mpegts.Track{vt}}
 		if err := mw.Initialize(); err != nil {
 			return nil, err
 		}
-		return func(f Frame) error {
+		return func(f ffmpeg.Frame) error {
 			return mw.WriteH264(vt, ticks90k(f.PTS), ticks90k(f.DTS), f.NALUs)
 		}, nil
 	}
-	dec := func(in io.Reader) error { return lr.demux(in, rungs) }
-	conv, err := startWith(ctx, "ladder", lr.log, ladderArgs(rungs, srcFPS), enc, dec, func(err error) {
-		lr.l.emit(lr.st, ivs.EventTranscodeFailure, "the ladder's ffmpeg ended and is restarted: "+shortErr(err))
-	}, ladderQueue)
+	conv, err := ffmpeg.Start(ctx, ffmpeg.Config{Name: "ladder", Args: ladderArgs(rungs, srcFPS), Encode: enc,
+		Decode: func(in *bufio.Reader) error { return lr.demux(in, rungs) }, Queue: ladderQueue, Log: lr.log,
+		OnRestart: func(err error) {
+			lr.l.emit(lr.st, ivs.EventTranscodeFailure, "the ladder's ffmpeg ended and is restarted: "+shortErr(err))
+		}})
 	if err != nil {
 		lr.log.Warn("no ladder", "err", err)
 		lr.l.emit(lr.st, ivs.EventTranscodeUnavailable, err.Error())
@@ -340,8 +347,7 @@ type rendition struct {
 	audio     *stream.Track
 	remove    func()
 	nextAudio int64 // sequence number of the next source audio unit to write
-	wraps     int64
-	last      int64
+	clock     ffmpeg.TSClock
 }
 
 // demux reads ffmpeg's MPEG-TS: each PID is a rung; a rung's hub starts
@@ -386,13 +392,7 @@ func (lr *ladderRun) writeRendition(r *rendition, pts, dts int64, au [][]byte) {
 		return
 	}
 	// Media times come back as they went in (-copyts), in 33 bits.
-	if dts < r.last-tsWrap/2 {
-		r.wraps++
-	}
-	r.last = dts
-	toDur := func(t int64) time.Duration {
-		return time.Duration((t + r.wraps*tsWrap) * int64(time.Second) / 90000)
-	}
+	p, d := r.clock.Times(pts, dts)
 	idr := h264.IsRandomAccess(au)
 	if r.hub == nil {
 		sps, pps := r.fixer.Params()
@@ -409,8 +409,7 @@ func (lr *ladderRun) writeRendition(r *rendition, pts, dts int64, au [][]byte) {
 		r.remove = lr.l.cfg.Renditions.AddRendition(lr.st, r.rung.Name, r.hub)
 		r.nextAudio = -1
 	}
-	p := toDur(pts)
-	r.hub.Write(&stream.Unit{Track: r.video, PTS: p, DTS: toDur(dts), NTP: time.Now(), Payload: au, RandomAccess: idr})
+	r.hub.Write(&stream.Unit{Track: r.video, PTS: p, DTS: d, NTP: time.Now(), Payload: au, RandomAccess: idr})
 	lr.feedAudio(r, p)
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 
+	"github.com/onair-video/onair/internal/ffmpeg"
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/stream"
@@ -26,11 +27,11 @@ import (
 func clip720(b *testing.B) (file string, aus [][][]byte) {
 	b.Helper()
 	file = filepath.Join(b.TempDir(), "720p.ts")
-	ffmpegOutput(b, "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-t", "10",
+	streamtest.FFmpeg(b, "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-t", "10",
 		"-c:v", "libx264", "-preset", "veryfast", "-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "2500k",
 		"-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-bf", "0", "-pix_fmt", "yuv420p",
 		"-bsf:v", "h264_metadata=aud=insert", "-f", "mpegts", "-y", file)
-	raw := ffmpegOutput(b, "-i", file, "-c:v", "copy", "-f", "h264", "pipe:1")
+	raw := streamtest.FFmpeg(b, "-i", file, "-c:v", "copy", "-f", "h264", "pipe:1")
 	return file, splitAUs(raw)
 }
 
@@ -61,7 +62,7 @@ func usage(b *testing.B, cmds []*exec.Cmd) (wall, cpu time.Duration, rssMiB floa
 // input), in the same run.
 func BenchmarkLadderCost(b *testing.B) {
 	file, _ := clip720(b)
-	bin, _ := FFmpeg()
+	bin, _ := ffmpeg.Path()
 	rungs := ladderFor(standardRungs, 1280, 720, 30)
 	const media = 10.0
 	fileArgs := func(args []string) []string {

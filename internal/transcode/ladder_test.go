@@ -90,7 +90,7 @@ func TestLadderWithoutFFmpeg(t *testing.T) {
 // its access units.
 func clipAUs(t testing.TB, size string) [][][]byte {
 	t.Helper()
-	raw := ffmpegOutput(t, "-f", "lavfi", "-i", "testsrc2=size="+size+":rate=30", "-t", "2",
+	raw := streamtest.FFmpeg(t, "-f", "lavfi", "-i", "testsrc2=size="+size+":rate=30", "-t", "2",
 		"-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-keyint_min", "30", "-sc_threshold", "0", "-bf", "0",
 		"-pix_fmt", "yuv420p", "-bsf:v", "h264_metadata=aud=insert", "-f", "h264", "pipe:1")
 	return splitAUs(raw)

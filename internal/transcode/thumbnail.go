@@ -3,24 +3,16 @@ package transcode
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"os/exec"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-
+	"github.com/onair-video/onair/internal/ffmpeg"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/stream"
 )
-
-// thumbTimeout bounds one ffmpeg run that decodes a keyframe to JPEG.
-const thumbTimeout = 5 * time.Second
 
 // thumbHeight is the height thumbnails are scaled to (at most): the
 // console shows them small.
@@ -77,7 +69,7 @@ func (t *Thumbnails) Attach(st *live.Stream) (detach func()) {
 	if t.interval <= 0 || video == nil {
 		return func() {}
 	}
-	if _, err := FFmpeg(); err != nil {
+	if _, err := ffmpeg.Path(); err != nil {
 		t.log.Info("no thumbnails", "reason", err.Error())
 		return func() {}
 	}
@@ -121,7 +113,7 @@ func (t *Thumbnails) picture(ctx context.Context, th *thumb) ([]byte, time.Time,
 	if k == nil || (th.jpeg != nil && (time.Since(th.jpegAt) < t.interval || !k.at.After(th.jpegAt))) {
 		return th.jpeg, th.jpegAt, nil
 	}
-	jpeg, err := KeyframeJPEG(ctx, k.au, thumbHeight)
+	jpeg, err := ffmpeg.KeyframeJPEG(ctx, k.au, thumbHeight)
 	if err != nil {
 		if th.jpeg != nil {
 			// An older picture beats none.
@@ -132,36 +124,6 @@ func (t *Thumbnails) picture(ctx context.Context, th *thumb) ([]byte, time.Time,
 	}
 	th.jpeg, th.jpegAt = jpeg, k.at
 	return jpeg, k.at, nil
-}
-
-// KeyframeJPEG decodes one H.264 keyframe (with its parameter sets, as the
-// hub's units carry them) to a JPEG at most maxHeight high (0: as it is).
-func KeyframeJPEG(ctx context.Context, au [][]byte, maxHeight int) ([]byte, error) {
-	bin, err := FFmpeg()
-	if err != nil {
-		return nil, err
-	}
-	annexB, err := h264.AnnexB(au).Marshal()
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, thumbTimeout)
-	defer cancel()
-	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin", "-f", "h264", "-i", "pipe:0", "-frames:v", "1"}
-	if maxHeight > 0 {
-		args = append(args, "-vf", "scale=-2:'min("+strconv.Itoa(maxHeight)+",ih)'")
-	}
-	cmd := exec.CommandContext(ctx, bin, append(args, "-q:v", "5", "-f", "image2", "-c:v", "mjpeg", "pipe:1")...)
-	cmd.Stdin = bytes.NewReader(annexB)
-	var out, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("transcode: thumbnail: %w: %s", err, stderr.String())
-	}
-	if out.Len() < 2 || out.Bytes()[0] != 0xFF || out.Bytes()[1] != 0xD8 {
-		return nil, errors.New("transcode: thumbnail: ffmpeg wrote no JPEG")
-	}
-	return out.Bytes(), nil
 }
 
 // ServeHTTP serves GET /api/video/v1/{channelId}/thumb.jpg: the channel's

@@ -14,9 +14,9 @@ import (
 	pion "github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
 
+	"github.com/onair-video/onair/internal/ffmpeg"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/stream"
-	"github.com/onair-video/onair/internal/transcode"
 )
 
 const (
@@ -47,11 +47,11 @@ type session struct {
 	opus      *stream.Track
 	aac       *stream.Track
 	fixer     *stream.H264Fixer
-	conv      *transcode.Converter
-	vp8       *stream.Track        // the publisher's VP8, when it sends that
-	vconv     *transcode.Converter // VP8 → H.264
-	wallStart time.Time            // arrival of the first RTP packet of any track
-	startPTS  time.Duration        // media time of the first keyframe: the stream's zero
+	conv      *ffmpeg.Converter
+	vp8       *stream.Track     // the publisher's VP8, when it sends that
+	vconv     *ffmpeg.Converter // VP8 → H.264
+	wallStart time.Time         // arrival of the first RTP packet of any track
+	startPTS  time.Duration     // media time of the first keyframe: the stream's zero
 	videoSSRC uint32
 	readers   sync.WaitGroup
 }
@@ -192,7 +192,7 @@ func (x *session) startLocked(sps, pps []byte, pts time.Duration) error {
 		x.opus = &stream.Track{Codec: &stream.Opus{ChannelCount: 2}, ClockRate: 48000}
 		tracks = append(tracks, x.opus)
 		// HLS players want AAC (Safari plays no Opus): one ffmpeg converts.
-		if _, err := transcode.FFmpeg(); err == nil {
+		if _, err := ffmpeg.Path(); err == nil {
 			x.aac = &stream.Track{ClockRate: 48000, Derived: true}
 			tracks = append(tracks, x.aac)
 		} else {
@@ -200,7 +200,7 @@ func (x *session) startLocked(sps, pps []byte, pts time.Duration) error {
 		}
 	}
 	if x.aac != nil {
-		conv, cfg, err := transcode.OpusToAAC(x.srv.ctx, 2, x.log, x.writeAAC)
+		conv, cfg, err := ffmpeg.OpusToAAC(x.srv.ctx, 2, x.log, x.writeAAC)
 		if err != nil {
 			x.log.Warn("HLS without audio", "reason", err.Error())
 			tracks = tracks[:len(tracks)-1]
@@ -245,7 +245,7 @@ func (x *session) readAudio(t *pion.TrackRemote) {
 		conv := x.conv
 		x.mu.Unlock()
 		if conv != nil {
-			conv.Write(transcode.Frame{PTS: d, Data: pkt.Payload})
+			conv.Write(ffmpeg.Frame{PTS: d, Data: pkt.Payload})
 		}
 	}
 }
@@ -271,7 +271,7 @@ func (x *session) writeVP8(frame []byte, ts uint32, now time.Time, c *clock) {
 		if !key {
 			return
 		}
-		conv, err := transcode.VP8ToH264(x.srv.ctx, w, h, x.log, x.writeTranscoded)
+		conv, err := ffmpeg.VP8ToH264(x.srv.ctx, w, h, x.log, x.writeTranscoded)
 		if err != nil {
 			x.log.Warn("VP8 transcoder", "err", err)
 			go x.close("VP8 could not be transcoded: " + err.Error())
@@ -280,7 +280,7 @@ func (x *session) writeVP8(frame []byte, ts uint32, now time.Time, c *clock) {
 		x.vconv = conv
 		x.vp8 = &stream.Track{Codec: &stream.VP8{Width: w, Height: h}, ClockRate: 90000}
 	}
-	x.vconv.Write(transcode.Frame{PTS: pts, Data: frame})
+	x.vconv.Write(ffmpeg.Frame{PTS: pts, Data: frame})
 	if x.hub != nil && pts >= x.startPTS {
 		d := pts - x.startPTS
 		x.hub.Write(&stream.Unit{Track: x.vp8, PTS: d, DTS: d, NTP: now, Payload: [][]byte{frame}, RandomAccess: key})
@@ -289,12 +289,12 @@ func (x *session) writeVP8(frame []byte, ts uint32, now time.Time, c *clock) {
 
 // writeTranscoded takes the H.264 made from VP8: the stream goes live with
 // its first keyframe, as with a publisher's own H.264.
-func (x *session) writeTranscoded(au transcode.AccessUnit) {
+func (x *session) writeTranscoded(au ffmpeg.AccessUnit) {
 	x.writeVideoAt(au.NALUs, au.PTS, time.Now())
 }
 
 // writeAAC puts the converter's output into the hub.
-func (x *session) writeAAC(f transcode.Frame) {
+func (x *session) writeAAC(f ffmpeg.Frame) {
 	x.mu.Lock()
 	hub, tr := x.hub, x.aac
 	x.mu.Unlock()
@@ -346,10 +346,10 @@ func (x *session) run() {
 	}
 }
 
-// PeerConnection implements webrtc.Session.
+// PeerConnection implements rtc.Session.
 func (x *session) PeerConnection() *pion.PeerConnection { return x.pc }
 
-// End implements webrtc.Session: the publisher's DELETE.
+// End implements rtc.Session: the publisher's DELETE.
 func (x *session) End() { x.close() }
 
 // close ends the session: the peer connection, the converter, the
@@ -365,7 +365,7 @@ func (x *session) close(why ...string) {
 		_ = x.pc.Close()
 		x.readers.Wait()
 		x.mu.Lock()
-		convs := []*transcode.Converter{x.conv, x.vconv}
+		convs := []*ffmpeg.Converter{x.conv, x.vconv}
 		x.mu.Unlock()
 		for _, c := range convs {
 			if c != nil {

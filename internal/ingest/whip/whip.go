@@ -7,8 +7,6 @@ package whip
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,11 +16,10 @@ import (
 	"time"
 
 	"github.com/pion/sdp/v3"
-	pion "github.com/pion/webrtc/v4"
 
+	"github.com/onair-video/onair/internal/ffmpeg"
 	"github.com/onair-video/onair/internal/live"
-	"github.com/onair-video/onair/internal/transcode"
-	"github.com/onair-video/onair/internal/webrtc"
+	"github.com/onair-video/onair/internal/rtc"
 )
 
 const (
@@ -40,14 +37,14 @@ type Registry interface {
 
 // Config holds the dependencies of a Server.
 type Config struct {
-	Engine   *webrtc.Engine
+	Engine   *rtc.Engine
 	Registry Registry
 	Log      *slog.Logger
 }
 
 // Server serves POST /whip and the session resources it creates.
 type Server struct {
-	engine *webrtc.Engine
+	engine *rtc.Engine
 	reg    Registry
 	log    *slog.Logger
 
@@ -72,8 +69,8 @@ func New(cfg Config) *Server {
 
 // Register adds the WHIP routes to mux.
 func (s *Server) Register(mux *http.ServeMux) {
-	mux.HandleFunc("OPTIONS /whip", s.options)
-	mux.HandleFunc("OPTIONS /whip/{session}", s.options)
+	mux.HandleFunc("OPTIONS /whip", rtc.Preflight)
+	mux.HandleFunc("OPTIONS /whip/{session}", rtc.Preflight)
 	mux.HandleFunc("POST /whip", s.post)
 	mux.HandleFunc("PATCH /whip/{session}", s.serveSession)
 	mux.HandleFunc("DELETE /whip/{session}", s.serveSession)
@@ -95,48 +92,41 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
-func (s *Server) options(w http.ResponseWriter, _ *http.Request) {
-	webrtc.CORS(w, "POST, PATCH, DELETE, OPTIONS")
-	w.Header().Set("Accept-Post", "application/sdp")
-	w.Header().Set("Accept-Patch", "application/trickle-ice-sdpfrag")
-	w.WriteHeader(http.StatusNoContent)
-}
-
 // refusal maps a Claim error to what a WHIP client sees.
 func refusal(err error) error {
 	switch {
 	case errors.Is(err, live.ErrUnknownKey):
-		return &webrtc.HTTPError{Status: http.StatusUnauthorized, Msg: "unknown stream key"}
+		return &rtc.HTTPError{Status: http.StatusUnauthorized, Msg: "unknown stream key"}
 	case errors.Is(err, live.ErrChannelBusy):
-		return &webrtc.HTTPError{Status: http.StatusConflict, Msg: "the channel already has a publisher"}
+		return &rtc.HTTPError{Status: http.StatusConflict, Msg: "the channel already has a publisher"}
 	case errors.Is(err, live.ErrThrottled):
-		return &webrtc.HTTPError{Status: http.StatusTooManyRequests, Msg: "too many unknown stream keys from this address; try again later"}
+		return &rtc.HTTPError{Status: http.StatusTooManyRequests, Msg: "too many unknown stream keys from this address; try again later"}
 	case errors.Is(err, live.ErrRefused):
-		return &webrtc.HTTPError{Status: http.StatusForbidden, Msg: strings.TrimPrefix(err.Error(), "live: ")}
+		return &rtc.HTTPError{Status: http.StatusForbidden, Msg: strings.TrimPrefix(err.Error(), "live: ")}
 	case errors.Is(err, live.ErrClosed):
-		return &webrtc.HTTPError{Status: http.StatusServiceUnavailable, Msg: "server shutting down"}
+		return &rtc.HTTPError{Status: http.StatusServiceUnavailable, Msg: "server shutting down"}
 	}
 	return err
 }
 
 func (s *Server) post(w http.ResponseWriter, r *http.Request) {
-	webrtc.CORS(w, "POST, PATCH, DELETE, OPTIONS")
+	rtc.CORS(w, rtc.Methods)
 	remote := r.RemoteAddr
 	log := s.log.With("remote", remote)
 	key, ok := bearer(r)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="onair"`)
-		webrtc.Fail(w, &webrtc.HTTPError{Status: http.StatusUnauthorized, Msg: "Authorization: Bearer {streamKey} is required"})
+		rtc.Fail(w, &rtc.HTTPError{Status: http.StatusUnauthorized, Msg: "Authorization: Bearer {streamKey} is required"})
 		return
 	}
-	offer, err := webrtc.ReadOffer(w, r)
+	offer, err := rtc.ReadOffer(w, r)
 	if err != nil {
-		webrtc.Fail(w, err)
+		rtc.Fail(w, err)
 		return
 	}
 	media, err := offeredMedia(offer)
 	if err != nil {
-		webrtc.Fail(w, err)
+		rtc.Fail(w, err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), claimTimeout)
@@ -144,36 +134,31 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 	cancel()
 	if err != nil {
 		err = refusal(err)
-		if he := (*webrtc.HTTPError)(nil); errors.As(err, &he) {
+		if he := (*rtc.HTTPError)(nil); errors.As(err, &he) {
 			log.Warn("publish refused", "reason", he.Msg)
 		} else {
 			log.Error("publish refused", "err", err)
 		}
-		webrtc.Fail(w, err)
+		rtc.Fail(w, err)
 		return
 	}
 	x, answer, err := s.open(pub, offer, media, log.With("channel", pub.Channel().ARN))
 	if err != nil {
 		pub.Close()
 		log.Warn("publish refused", "reason", err.Error())
-		webrtc.Fail(w, err)
+		rtc.Fail(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/sdp")
-	w.Header().Set("Location", "/whip/"+x.id)
-	w.Header().Set("ETag", `"`+x.id+`"`)
-	w.Header().Set("Accept-Patch", "application/trickle-ice-sdpfrag")
-	w.WriteHeader(http.StatusCreated)
-	_, _ = w.Write([]byte(answer))
+	rtc.WriteAnswer(w, "/whip/"+x.id, x.id, answer)
 }
 
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*session, bool) {
-	webrtc.CORS(w, "POST, PATCH, DELETE, OPTIONS")
+	rtc.CORS(w, rtc.Methods)
 	s.mu.Lock()
 	x, ok := s.sessions[r.PathValue("session")]
 	s.mu.Unlock()
 	if !ok {
-		webrtc.Fail(w, &webrtc.HTTPError{Status: http.StatusNotFound, Msg: "no such session"})
+		rtc.Fail(w, &rtc.HTTPError{Status: http.StatusNotFound, Msg: "no such session"})
 		return nil, false
 	}
 	return x, true
@@ -181,7 +166,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*session, bool)
 
 func (s *Server) serveSession(w http.ResponseWriter, r *http.Request) {
 	if x, ok := s.lookup(w, r); ok {
-		webrtc.ServeSession(w, r, x)
+		rtc.ServeSession(w, r, x)
 	}
 }
 
@@ -214,7 +199,7 @@ type media struct {
 func offeredMedia(offer string) (media, error) {
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(offer); err != nil {
-		return media{}, &webrtc.HTTPError{Status: http.StatusBadRequest, Msg: "the body is not an SDP offer: " + err.Error()}
+		return media{}, &rtc.HTTPError{Status: http.StatusBadRequest, Msg: "the body is not an SDP offer: " + err.Error()}
 	}
 	var m media
 	var h264, vp8 bool
@@ -235,16 +220,16 @@ func offeredMedia(offer string) (media, error) {
 		m.vp8 = true
 		return m, nil
 	case vp8:
-		return media{}, &webrtc.HTTPError{Status: http.StatusUnsupportedMediaType,
+		return media{}, &rtc.HTTPError{Status: http.StatusUnsupportedMediaType,
 			Msg: "the offer sends VP8 only, which needs ffmpeg on the server to transcode; send H.264"}
 	}
-	return media{}, &webrtc.HTTPError{Status: http.StatusUnsupportedMediaType,
+	return media{}, &rtc.HTTPError{Status: http.StatusUnsupportedMediaType,
 		Msg: "the offer sends no H.264 or VP8 video; onair's WHIP ingest takes H.264 or VP8 (and Opus audio)"}
 }
 
 // ffmpegOK says whether VP8 can be transcoded here (a variable for tests).
 var ffmpegOK = func() bool {
-	_, err := transcode.FFmpeg()
+	_, err := ffmpeg.Path()
 	return err == nil
 }
 
@@ -260,12 +245,6 @@ func rtpmaps(md *sdp.MediaDescription) []string {
 	return out
 }
 
-func newSessionID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // open answers the offer on a new peer connection for pub.
 func (s *Server) open(pub *live.Publisher, offer string, m media, log *slog.Logger) (*session, string, error) {
 	newPC := s.engine.NewPeerConnection
@@ -276,32 +255,24 @@ func (s *Server) open(pub *live.Publisher, offer string, m media, log *slog.Logg
 	if err != nil {
 		return nil, "", fmt.Errorf("whip: %w", err)
 	}
-	x := &session{id: newSessionID(), srv: s, pub: pub, pc: pc, log: log, audio: m.audio,
+	x := &session{id: rtc.NewSessionID(), srv: s, pub: pub, pc: pc, log: log, audio: m.audio,
 		done: make(chan struct{})}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		_ = pc.Close()
-		return nil, "", &webrtc.HTTPError{Status: http.StatusServiceUnavailable, Msg: "server shutting down"}
+		return nil, "", &rtc.HTTPError{Status: http.StatusServiceUnavailable, Msg: "server shutting down"}
 	}
 	s.sessions[x.id] = x
 	s.wg.Add(1)
 	s.mu.Unlock()
 
 	pc.OnTrack(x.onTrack)
-	pc.OnConnectionStateChange(func(st pion.PeerConnectionState) {
-		switch st {
-		case pion.PeerConnectionStateFailed, pion.PeerConnectionStateClosed:
-			go x.close()
-		}
-	})
-	answer, err := webrtc.Answer(pc, offer, answerTimeout)
+	rtc.OnEnd(pc, func() { x.close() })
+	answer, err := rtc.Answer(pc, offer, answerTimeout)
 	if err != nil {
 		x.close("the offer could not be answered")
 		s.wg.Done() // run never started
-		if errors.Is(err, webrtc.ErrBadOffer) {
-			return nil, "", &webrtc.HTTPError{Status: http.StatusBadRequest, Msg: err.Error()}
-		}
 		return nil, "", err
 	}
 	go x.run()

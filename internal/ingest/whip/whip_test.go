@@ -6,7 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/onair-video/onair/internal/webrtc"
+	"github.com/onair-video/onair/internal/rtc"
 )
 
 const chromeLikeOffer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n" +
@@ -40,7 +40,7 @@ func TestOfferedMedia(t *testing.T) {
 	}
 	for _, tc := range tests {
 		m, err := offeredMedia(tc.offer)
-		var he *webrtc.HTTPError
+		var he *rtc.HTTPError
 		switch {
 		case tc.status == 0 && err != nil:
 			t.Errorf("%s: %v", tc.name, err)
@@ -83,7 +83,7 @@ func FuzzOfferedMedia(f *testing.F) {
 	f.Add("m=video 9 x 102\r\na=rtpmap:102 H264/90000\r\n")
 	f.Fuzz(func(t *testing.T, offer string) {
 		if _, err := offeredMedia(offer); err != nil {
-			var he *webrtc.HTTPError
+			var he *rtc.HTTPError
 			if !errors.As(err, &he) || he.Status < 400 {
 				t.Fatalf("error without a status: %v", err)
 			}

@@ -130,12 +130,35 @@ func need(t testing.TB, load func() (*Video, error)) *Video {
 	t.Helper()
 	v, err := load()
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("ffmpeg is required under CI: %v", err)
-		}
-		t.Skipf("ffmpeg unavailable, skipping: %v", err)
+		noFFmpeg(t, err)
 	}
 	return v
+}
+
+// noFFmpeg skips t, or fails it under CI=true, for err.
+func noFFmpeg(t testing.TB, err error) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("ffmpeg is required under CI: %v", err)
+	}
+	t.Skipf("ffmpeg unavailable, skipping: %v", err)
+}
+
+// FFmpeg runs ffmpeg with args and returns what it wrote to stdout,
+// skipping the test without ffmpeg (failing it under CI=true), as H264 does.
+func FFmpeg(t testing.TB, args ...string) []byte {
+	t.Helper()
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		noFFmpeg(t, err)
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command("ffmpeg", append([]string{"-hide_banner", "-loglevel", "error"}, args...)...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ffmpeg %v: %v: %s", args, err, stderr.Bytes())
+	}
+	return out
 }
 
 // SplitAnnexB cuts an Annex-B byte stream at its start codes

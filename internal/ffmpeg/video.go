@@ -1,6 +1,7 @@
-package transcode
+package ffmpeg
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -18,8 +19,6 @@ type AccessUnit struct {
 	NALUs [][]byte
 }
 
-const tsWrap = 1 << 33 // MPEG-TS timestamps are 33 bits of 90 kHz
-
 // VP8ToH264 transcodes VP8 frames (a WebRTC publisher that offers no
 // H.264) to H.264 Constrained Baseline without B-frames, which HLS players
 // and every WebRTC viewer decode. Frames keep their media time (ffmpeg's
@@ -27,7 +26,7 @@ const tsWrap = 1 << 33 // MPEG-TS timestamps are 33 bits of 90 kHz
 // so segments start where the publisher's keyframes are. width and height
 // are the first keyframe's.
 func VP8ToH264(ctx context.Context, width, height int, log *slog.Logger, out func(AccessUnit)) (*Converter, error) {
-	args := append(append([]string{}, lowDelay...), "-copyts", "-f", "ivf", "-i", "pipe:0",
+	args := append(LowDelay(), "-copyts", "-f", "ivf", "-i", "pipe:0",
 		"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-profile:v", "baseline", "-pix_fmt", "yuv420p",
 		"-force_key_frames", "source", "-fps_mode", "passthrough",
 		// With passthrough no frame is added or dropped: -r only names the
@@ -59,20 +58,17 @@ func VP8ToH264(ctx context.Context, width, height int, log *slog.Logger, out fun
 			return err
 		}, nil
 	}
-	dec := func(r io.Reader) error {
+	dec := func(r *bufio.Reader) error {
 		tr := &mpegts.Reader{R: r}
 		if err := tr.Initialize(); err != nil {
-			return fmt.Errorf("transcode: MPEG-TS from ffmpeg: %w", err)
+			return fmt.Errorf("ffmpeg: MPEG-TS out of ffmpeg: %w", err)
 		}
-		var last, wraps int64
+		var clock TSClock
 		for _, t := range tr.Tracks() {
 			if _, ok := t.Codec.(*tscodecs.H264); ok {
-				tr.OnDataH264(t, func(pts, _ int64, au [][]byte) error {
-					if pts < last-tsWrap/2 {
-						wraps++
-					}
-					last = pts
-					out(AccessUnit{PTS: time.Duration((pts + wraps*tsWrap) * int64(time.Second) / 90000), NALUs: au})
+				tr.OnDataH264(t, func(pts, dts int64, au [][]byte) error {
+					p, _ := clock.Times(pts, dts)
+					out(AccessUnit{PTS: p, NALUs: au})
 					return nil
 				})
 			}
@@ -83,5 +79,5 @@ func VP8ToH264(ctx context.Context, width, height int, log *slog.Logger, out fun
 			}
 		}
 	}
-	return start(ctx, "vp8-to-h264", log, args, enc, dec)
+	return Start(ctx, Config{Name: "vp8-to-h264", Args: args, Encode: enc, Decode: dec, Log: log})
 }

@@ -1,15 +1,20 @@
-// Package webrtc serves WebRTC: WHEP playback of every live channel
-// (/whep/{channelId}) and the peer-connection setup that the WHIP ingest
-// shares. Every peer connection's ICE runs on one UDP port (and ICE-TCP on
-// one TCP port), so a server behind a firewall needs two ports opened, not
-// a range.
-package webrtc
+// Package rtc is onair's WebRTC engine, shared by every protocol that
+// speaks WebRTC (the WHIP ingest, WHEP playback, later the Stages SFU):
+// pion set up with the codecs and interceptors onair negotiates, peer
+// connections on shared ICE sockets, the SDP answer, and the HTTP side of
+// WHIP and WHEP (offers, trickle ICE, session resources, CORS). It knows
+// nothing of channels or streams.
+//
+// Every peer connection's ICE runs on one UDP port (and ICE-TCP on one TCP
+// port), so a server behind a firewall needs two ports opened, not a range.
+package rtc
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -65,7 +70,7 @@ type Engine struct {
 // NewEngine sets up codecs, interceptors and the ICE sockets.
 func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if cfg.UDP == nil {
-		return nil, errors.New("webrtc: a UDP socket is required")
+		return nil, errors.New("rtc: a UDP socket is required")
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -121,7 +126,7 @@ func mediaEngine(vp8 bool) (*webrtc.MediaEngine, *interceptor.Registry, error) {
 	}
 	for _, c := range video {
 		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
-			return nil, nil, fmt.Errorf("webrtc: register %s: %w", c.MimeType, err)
+			return nil, nil, fmt.Errorf("rtc: register %s: %w", c.MimeType, err)
 		}
 	}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
@@ -129,11 +134,11 @@ func mediaEngine(vp8 bool) (*webrtc.MediaEngine, *interceptor.Registry, error) {
 			SDPFmtpLine: OpusFmtp},
 		PayloadType: payloadOpus,
 	}, webrtc.RTPCodecTypeAudio); err != nil {
-		return nil, nil, fmt.Errorf("webrtc: register Opus: %w", err)
+		return nil, nil, fmt.Errorf("rtc: register Opus: %w", err)
 	}
 	ir := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
-		return nil, nil, fmt.Errorf("webrtc: interceptors: %w", err)
+		return nil, nil, fmt.Errorf("rtc: interceptors: %w", err)
 	}
 	return me, ir, nil
 }
@@ -164,27 +169,43 @@ func (e *Engine) Close() {
 
 // Answer applies offer to pc and returns the complete answer, with every
 // candidate gathered (WHIP and WHEP answer once, without trickle from our
-// side). It fails for an offer that is not valid SDP or offers nothing
-// onair can use.
+// side). An offer that is not valid SDP or offers nothing onair can use is
+// refused with an *HTTPError of status 400.
 func Answer(pc *webrtc.PeerConnection, offer string, timeout time.Duration) (string, error) {
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
-		return "", fmt.Errorf("%w: %w", ErrBadOffer, err)
+		return "", badOffer(err)
 	}
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrBadOffer, err)
+		return "", badOffer(err)
 	}
 	gathered := webrtc.GatheringCompletePromise(pc)
 	if err := pc.SetLocalDescription(answer); err != nil {
-		return "", fmt.Errorf("webrtc: set local description: %w", err)
+		return "", fmt.Errorf("rtc: set local description: %w", err)
 	}
 	select {
 	case <-gathered:
 	case <-time.After(timeout):
-		return "", errors.New("webrtc: ICE gathering timed out")
+		return "", errors.New("rtc: ICE gathering timed out")
 	}
 	return pc.LocalDescription().SDP, nil
 }
 
-// ErrBadOffer wraps why an SDP offer was refused.
-var ErrBadOffer = errors.New("webrtc: unusable SDP offer")
+// badOffer is the client's error for an offer pion refused. The text is
+// what WHIP and WHEP clients have always read (it predates this package's
+// name).
+func badOffer(err error) error {
+	return &HTTPError{Status: http.StatusBadRequest, Msg: "webrtc: unusable SDP offer: " + err.Error()}
+}
+
+// OnEnd calls end, in a goroutine of its own, when pc fails or is closed:
+// a session's close usually waits on pion, so it must not run on pion's
+// callback goroutine.
+func OnEnd(pc *webrtc.PeerConnection, end func()) {
+	pc.OnConnectionStateChange(func(state webrtc.PeerConnectionState) {
+		switch state {
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			go end()
+		}
+	})
+}

@@ -1,4 +1,4 @@
-package transcode
+package ffmpeg
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 // vp8Clip is 2 s of 320x240 VP8 at 30 fps with a keyframe every second.
 func vp8Clip(t testing.TB) [][]byte {
 	t.Helper()
-	out := ffmpegOutput(t, "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
+	out := streamtest.FFmpeg(t, "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
 		"-t", "2", "-c:v", "libvpx", "-deadline", "realtime", "-g", "30", "-keyint_min", "30", "-b:v", "500k", "-f", "ivf", "pipe:1")
 	r, _, err := ivfreader.NewWith(bytes.NewReader(out))
 	if err != nil {

@@ -1,4 +1,4 @@
-package webrtc
+package rtc
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 const maxQueuedBytes = 1 << 20
 
 // errSlowPeer is what writes to a dropped ICE-TCP peer return.
-var errSlowPeer = errors.New("webrtc: ICE-TCP peer too slow, dropped")
+var errSlowPeer = errors.New("rtc: ICE-TCP peer too slow, dropped")
 
 // queuedListener hands pion's ICE-TCP mux connections whose writes never
 // block. pion writes every viewer's packets from the one goroutine that

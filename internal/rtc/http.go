@@ -1,6 +1,8 @@
-package webrtc
+package rtc
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +47,38 @@ func CORS(w http.ResponseWriter, methods string) {
 	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match")
 	h.Set("Access-Control-Expose-Headers", "Location, ETag, Link, Accept-Patch")
 	h.Set("Access-Control-Max-Age", "86400")
+}
+
+// Methods are the methods of WHIP and WHEP endpoints and their session
+// resources, as CORS announces them.
+const Methods = "POST, PATCH, DELETE, OPTIONS"
+
+// Preflight answers OPTIONS on an endpoint or a session resource: CORS,
+// and what the endpoint accepts (RFC 9725 §4.2).
+func Preflight(w http.ResponseWriter, _ *http.Request) {
+	CORS(w, Methods)
+	w.Header().Set("Accept-Post", "application/sdp")
+	w.Header().Set("Accept-Patch", "application/trickle-ice-sdpfrag")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// WriteAnswer answers a POST that created the session resource at
+// location (its ETag is the session id) with the SDP answer.
+func WriteAnswer(w http.ResponseWriter, location, id, answer string) {
+	w.Header().Set("Content-Type", "application/sdp")
+	w.Header().Set("Location", location)
+	w.Header().Set("ETag", `"`+id+`"`)
+	w.Header().Set("Accept-Patch", "application/trickle-ice-sdpfrag")
+	w.WriteHeader(http.StatusCreated)
+	_, _ = w.Write([]byte(answer))
+}
+
+// NewSessionID returns a random id for a session resource: 128 bits, so
+// the URL is the capability of whoever created it.
+func NewSessionID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // ReadOffer reads an SDP offer from a POST: Content-Type application/sdp,

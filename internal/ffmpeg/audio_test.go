@@ -1,4 +1,4 @@
-package transcode
+package ffmpeg
 
 import (
 	"bufio"
@@ -6,8 +6,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
-	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -17,28 +15,10 @@ import (
 	"github.com/onair-video/onair/internal/stream/streamtest"
 )
 
-// ffmpegOutput runs ffmpeg with args and returns what it wrote to stdout,
-// skipping the test without ffmpeg (failing it under CI=true).
-func ffmpegOutput(t testing.TB, args ...string) []byte {
-	t.Helper()
-	bin, err := FFmpeg()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	out, err := exec.Command(bin, append([]string{"-hide_banner", "-loglevel", "error"}, args...)...).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // aacClip is 2 s of a 440 Hz tone as AAC-LC access units, 44.1 kHz stereo.
 func aacClip(t testing.TB) [][]byte {
 	t.Helper()
-	out := ffmpegOutput(t, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=2",
+	out := streamtest.FFmpeg(t, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=2",
 		"-ac", "2", "-c:a", "aac", "-f", "adts", "pipe:1")
 	br := bufio.NewReader(bytes.NewReader(out))
 	var aus [][]byte
@@ -129,38 +109,4 @@ func checkSteps(t *testing.T, name string, fs []Frame, base, step time.Duration)
 			t.Fatalf("%s: frame %d empty", name, i)
 		}
 	}
-}
-
-// A converter whose ffmpeg is killed starts another one and goes on
-// converting.
-func TestConverterRestarts(t *testing.T) {
-	t.Parallel()
-	aus := aacClip(t)
-	var out collector
-	conv, err := AACToOpus(context.Background(), &mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC,
-		SampleRate: 44100, ChannelCount: 2}, streamtest.Log(), out.add)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conv.Close()
-	feed := func(from int) {
-		for i := from; i < from+40; i++ {
-			conv.Write(Frame{PTS: time.Duration(i) * 1024 * time.Second / 44100, Data: aus[i%len(aus)]})
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	feed(0)
-	streamtest.Eventually(t, 5*time.Second, "first packets", func() bool { return len(out.get()) > 10 })
-	pid := conv.PID()
-	p, err := os.FindProcess(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	streamtest.Eventually(t, 5*time.Second, "a new ffmpeg", func() bool { return conv.PID() != pid && conv.Restarts() == 1 })
-	n := len(out.get())
-	feed(100)
-	streamtest.Eventually(t, 5*time.Second, "packets from the new ffmpeg", func() bool { return len(out.get()) > n+10 })
 }

@@ -1,9 +1,11 @@
-package webrtc
+// Package whep serves WebRTC playback of live channels (WHEP): POST
+// /whep/{channelId} with an SDP offer answers with the channel's live
+// stream. It is a protocol package over rtc (peer connections, the WHEP
+// HTTP side) and ffmpeg (AAC sources' audio converted to Opus).
+package whep
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"math"
@@ -18,10 +20,11 @@ import (
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/onair-video/onair/internal/ffmpeg"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/playback"
+	"github.com/onair-video/onair/internal/rtc"
 	"github.com/onair-video/onair/internal/stream"
-	"github.com/onair-video/onair/internal/transcode"
 )
 
 const (
@@ -46,9 +49,9 @@ type Streams interface {
 	Get(channelID string) (*live.Stream, bool)
 }
 
-// WHEPConfig holds the dependencies of a WHEP server.
-type WHEPConfig struct {
-	Engine  *Engine
+// Config holds the dependencies of a Server.
+type Config struct {
+	Engine  *rtc.Engine
 	Streams Streams
 	Log     *slog.Logger
 	// Auth decides who may play a channel; nil lets everyone.
@@ -60,13 +63,13 @@ type Authorizer interface {
 	Authorize(ctx context.Context, r playback.Request) (playback.Grant, error)
 }
 
-// WHEP serves WebRTC playback: POST /whep/{channelId} with an SDP offer
+// Server serves WebRTC playback: POST /whep/{channelId} with an SDP offer
 // answers with the channel's live stream. One feed per live stream reads
 // the hub once and packetizes once; every viewer's peer connection is bound
 // to the feed's shared tracks, so a viewer costs its encryption and sends
 // only.
-type WHEP struct {
-	engine  *Engine
+type Server struct {
+	engine  *rtc.Engine
 	streams Streams
 	log     *slog.Logger
 	auth    Authorizer
@@ -81,27 +84,27 @@ type WHEP struct {
 	wg       sync.WaitGroup
 }
 
-// NewWHEP returns a WHEP server.
-func NewWHEP(cfg WHEPConfig) *WHEP {
+// New returns a WHEP server.
+func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &WHEP{engine: cfg.Engine, streams: cfg.Streams, log: cfg.Log.With("component", "whep"), auth: cfg.Auth,
+	return &Server{engine: cfg.Engine, streams: cfg.Streams, log: cfg.Log.With("component", "whep"), auth: cfg.Auth,
 		ctx: ctx, cancel: cancel, feeds: make(map[string]*feed), sessions: make(map[string]*viewer)}
 }
 
 // Register adds the WHEP routes to mux.
-func (s *WHEP) Register(mux *http.ServeMux) {
-	mux.HandleFunc("OPTIONS /whep/{channelId}", s.options)
-	mux.HandleFunc("OPTIONS /whep/{channelId}/{session}", s.options)
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("OPTIONS /whep/{channelId}", rtc.Preflight)
+	mux.HandleFunc("OPTIONS /whep/{channelId}/{session}", rtc.Preflight)
 	mux.HandleFunc("POST /whep/{channelId}", s.post)
 	mux.HandleFunc("PATCH /whep/{channelId}/{session}", s.serveSession)
 	mux.HandleFunc("DELETE /whep/{channelId}/{session}", s.serveSession)
 }
 
 // Viewers counts a channel's WebRTC viewers, for GetStream's viewerCount.
-func (s *WHEP) Viewers(channelID string) int {
+func (s *Server) Viewers(channelID string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -114,7 +117,7 @@ func (s *WHEP) Viewers(channelID string) int {
 }
 
 // Close ends every session and feed and waits for them.
-func (s *WHEP) Close() {
+func (s *Server) Close() {
 	s.mu.Lock()
 	s.closed = true
 	viewers := make([]*viewer, 0, len(s.sessions))
@@ -129,15 +132,8 @@ func (s *WHEP) Close() {
 	s.wg.Wait()
 }
 
-func (s *WHEP) options(w http.ResponseWriter, _ *http.Request) {
-	CORS(w, "POST, PATCH, DELETE, OPTIONS")
-	w.Header().Set("Accept-Post", "application/sdp")
-	w.Header().Set("Accept-Patch", "application/trickle-ice-sdpfrag")
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (s *WHEP) post(w http.ResponseWriter, r *http.Request) {
-	CORS(w, "POST, PATCH, DELETE, OPTIONS")
+func (s *Server) post(w http.ResponseWriter, r *http.Request) {
+	rtc.CORS(w, rtc.Methods)
 	id := r.PathValue("channelId")
 	var g playback.Grant
 	if s.auth != nil {
@@ -149,57 +145,52 @@ func (s *WHEP) post(w http.ResponseWriter, r *http.Request) {
 		}
 		playback.SetCORS(w.Header(), g)
 	}
-	offer, err := ReadOffer(w, r)
+	offer, err := rtc.ReadOffer(w, r)
 	if err != nil {
-		Fail(w, err)
+		rtc.Fail(w, err)
 		return
 	}
 	st, ok := s.streams.Get(id)
 	if !ok {
-		Fail(w, &HTTPError{http.StatusNotFound, "channel " + id + " is not live"})
+		rtc.Fail(w, &rtc.HTTPError{Status: http.StatusNotFound, Msg: "channel " + id + " is not live"})
 		return
 	}
 	v, answer, err := s.join(st, offer, g)
 	if err != nil {
-		if !errors.As(err, new(*HTTPError)) {
+		if !errors.As(err, new(*rtc.HTTPError)) {
 			s.log.Warn("whep session", "channel", st.Channel.ARN, "err", err)
 		}
-		Fail(w, err)
+		rtc.Fail(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/sdp")
-	w.Header().Set("Location", "/whep/"+id+"/"+v.id)
-	w.Header().Set("ETag", `"`+v.id+`"`)
-	w.Header().Set("Accept-Patch", "application/trickle-ice-sdpfrag")
-	w.WriteHeader(http.StatusCreated)
-	_, _ = w.Write([]byte(answer))
+	rtc.WriteAnswer(w, "/whep/"+id+"/"+v.id, v.id, answer)
 }
 
-func (s *WHEP) session(w http.ResponseWriter, r *http.Request) (*viewer, bool) {
-	CORS(w, "POST, PATCH, DELETE, OPTIONS")
+func (s *Server) session(w http.ResponseWriter, r *http.Request) (*viewer, bool) {
+	rtc.CORS(w, rtc.Methods)
 	s.mu.Lock()
 	v, ok := s.sessions[r.PathValue("session")]
 	s.mu.Unlock()
 	if !ok || v.feed.st.Channel.ID != r.PathValue("channelId") {
-		Fail(w, &HTTPError{http.StatusNotFound, "no such session"})
+		rtc.Fail(w, &rtc.HTTPError{Status: http.StatusNotFound, Msg: "no such session"})
 		return nil, false
 	}
 	return v, true
 }
 
-func (s *WHEP) serveSession(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serveSession(w http.ResponseWriter, r *http.Request) {
 	if v, ok := s.session(w, r); ok {
-		ServeSession(w, r, v)
+		rtc.ServeSession(w, r, v)
 	}
 }
 
 // join makes a viewer of st's feed (starting the feed for the first one)
 // and answers its offer.
-func (s *WHEP) join(st *live.Stream, offer string, g playback.Grant) (*viewer, string, error) {
+func (s *Server) join(st *live.Stream, offer string, g playback.Grant) (*viewer, string, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil, "", &HTTPError{http.StatusServiceUnavailable, "server shutting down"}
+		return nil, "", &rtc.HTTPError{Status: http.StatusServiceUnavailable, Msg: "server shutting down"}
 	}
 	f, ok := s.feeds[st.StreamID]
 	if !ok {
@@ -210,7 +201,7 @@ func (s *WHEP) join(st *live.Stream, offer string, g playback.Grant) (*viewer, s
 		}
 		s.feeds[st.StreamID] = f
 	}
-	v := &viewer{id: newSessionID(), feed: f, w: s, viewerID: g.ViewerID, version: g.Version}
+	v := &viewer{id: rtc.NewSessionID(), feed: f, w: s, viewerID: g.ViewerID, version: g.Version}
 	s.sessions[v.id] = v // held before the answer, so the feed is not torn down meanwhile
 	s.mu.Unlock()
 
@@ -232,7 +223,7 @@ func (s *WHEP) join(st *live.Stream, offer string, g playback.Grant) (*viewer, s
 
 // Revoke ends the sessions of a viewer of a channel (a private channel's
 // aws:viewer-id) whose session version is at most version.
-func (s *WHEP) Revoke(channelID, viewerID string, version int64) {
+func (s *Server) Revoke(channelID, viewerID string, version int64) {
 	s.mu.Lock()
 	var ended []*viewer
 	for _, v := range s.sessions {
@@ -248,7 +239,7 @@ func (s *WHEP) Revoke(channelID, viewerID string, version int64) {
 }
 
 // leave removes v; the last viewer of a feed stops it.
-func (s *WHEP) leave(v *viewer) {
+func (s *Server) leave(v *viewer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.sessions[v.id]; !ok {
@@ -266,17 +257,11 @@ func (s *WHEP) leave(v *viewer) {
 	v.feed.stop()
 }
 
-func newSessionID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // viewer is one WHEP session.
 type viewer struct {
 	id   string
 	feed *feed
-	w    *WHEP
+	w    *Server
 	pc   *webrtc.PeerConnection
 	once sync.Once
 	// viewerID and version are a private channel's token's aws:viewer-id
@@ -291,12 +276,7 @@ func (v *viewer) connect(offer string) (string, error) {
 		return "", err
 	}
 	v.pc = pc
-	pc.OnConnectionStateChange(func(state webrtc.PeerConnectionState) {
-		switch state {
-		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
-			go v.close() // not from pion's callback goroutine: close waits on it
-		}
-	})
+	rtc.OnEnd(pc, v.close)
 	for _, t := range []*webrtc.TrackLocalStaticRTP{v.feed.video, v.feed.audio} {
 		if t == nil {
 			continue
@@ -307,11 +287,7 @@ func (v *viewer) connect(offer string) (string, error) {
 		}
 		go v.readRTCP(sender)
 	}
-	answer, err := Answer(pc, offer, answerTimeout)
-	if errors.Is(err, ErrBadOffer) {
-		return "", &HTTPError{http.StatusBadRequest, err.Error()}
-	}
-	return answer, err
+	return rtc.Answer(pc, offer, answerTimeout)
 }
 
 // readRTCP drains a sender's RTCP (the interceptors need it read) and
@@ -332,10 +308,10 @@ func (v *viewer) readRTCP(sender *webrtc.RTPSender) {
 	}
 }
 
-// PeerConnection implements Session.
+// PeerConnection implements rtc.Session.
 func (v *viewer) PeerConnection() *webrtc.PeerConnection { return v.pc }
 
-// End implements Session.
+// End implements rtc.Session.
 func (v *viewer) End() { v.close() }
 
 func (v *viewer) close() {
@@ -350,7 +326,7 @@ func (v *viewer) close() {
 
 // feed packetizes one live stream for all its WebRTC viewers.
 type feed struct {
-	w     *WHEP
+	w     *Server
 	st    *live.Stream
 	video *webrtc.TrackLocalStaticRTP
 	audio *webrtc.TrackLocalStaticRTP
@@ -364,7 +340,7 @@ type feed struct {
 }
 
 // newFeed starts reading st for WebRTC; called with w.mu held.
-func (s *WHEP) newFeed(st *live.Stream) (*feed, error) {
+func (s *Server) newFeed(st *live.Stream) (*feed, error) {
 	f := &feed{w: s, st: st, done: make(chan struct{})}
 	for _, t := range st.Hub.Tracks() {
 		switch t.Codec.(type) {
@@ -381,17 +357,17 @@ func (s *WHEP) newFeed(st *live.Stream) (*feed, error) {
 		}
 	}
 	if f.vtrack == nil {
-		return nil, &HTTPError{http.StatusUnsupportedMediaType, "the stream's video is not H.264, which WebRTC playback needs"}
+		return nil, &rtc.HTTPError{Status: http.StatusUnsupportedMediaType, Msg: "the stream's video is not H.264, which WebRTC playback needs"}
 	}
 	var err error
 	f.video, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
-		SDPFmtpLine: H264Fmtp}, "video", "onair-"+st.Channel.ID)
+		SDPFmtpLine: rtc.H264Fmtp}, "video", "onair-"+st.Channel.ID)
 	if err != nil {
 		return nil, err
 	}
 	if f.atrack != nil {
 		f.audio, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000,
-			Channels: 2, SDPFmtpLine: OpusFmtp}, "audio", "onair-"+st.Channel.ID)
+			Channels: 2, SDPFmtpLine: rtc.OpusFmtp}, "audio", "onair-"+st.Channel.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -435,7 +411,7 @@ func (f *feed) run(ctx context.Context) {
 		case *stream.Opus:
 			writeAudio = func(u *stream.Unit) { _ = f.audio.WriteRTP(ap.packet(u.PTS, u.Payload[0])) }
 		case *stream.AAC:
-			conv, err := transcode.AACToOpus(ctx, c.Config, log, func(fr transcode.Frame) {
+			conv, err := ffmpeg.AACToOpus(ctx, c.Config, log, func(fr ffmpeg.Frame) {
 				_ = f.audio.WriteRTP(ap.packet(fr.PTS, fr.Data))
 			})
 			if err != nil {
@@ -443,7 +419,7 @@ func (f *feed) run(ctx context.Context) {
 				break
 			}
 			defer conv.Close()
-			writeAudio = func(u *stream.Unit) { conv.Write(transcode.Frame{PTS: u.PTS, Data: u.Payload[0]}) }
+			writeAudio = func(u *stream.Unit) { conv.Write(ffmpeg.Frame{PTS: u.PTS, Data: u.Payload[0]}) }
 		}
 	}
 	f.requestKeyframe() // the first viewer starts at once when the ingest can
