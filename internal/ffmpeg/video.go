@@ -61,7 +61,7 @@ func VP8ToH264(ctx context.Context, width, height int, log *slog.Logger, out fun
 	dec := func(r *bufio.Reader) error {
 		tr := &mpegts.Reader{R: r}
 		if err := tr.Initialize(); err != nil {
-			return fmt.Errorf("ffmpeg: MPEG-TS out of ffmpeg: %w", err)
+			return fmt.Errorf("ffmpeg: VP8 to H.264 output: %w", err)
 		}
 		var clock TSClock
 		for _, t := range tr.Tracks() {
