@@ -602,11 +602,11 @@ type metadataCapture struct{ got chan string }
 
 // Attach takes the metadata of the streams internal/hls carries it in:
 // LL-HLS and MPEG-TS, not fMP4 HLS.
-func (m *metadataCapture) Attach(st *live.Stream) func() {
+func (m *metadataCapture) Attach(st *live.Stream) (func(), error) {
 	if st.Channel.LatencyMode == ivs.LatencyNormal && st.Channel.ContainerFormat == ivs.ContainerFMP4 {
-		return func() {}
+		return nil, nil
 	}
-	return st.OnMetadata(func(b []byte) { m.got <- string(b) })
+	return st.OnMetadata(func(b []byte) { m.got <- string(b) }), nil
 }
 
 // A body over MaxBodyBytes is refused before it is read whole, declared

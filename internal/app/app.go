@@ -228,7 +228,7 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 		whepSrv.Register(mux)
 		whipSrv.Register(mux)
 	}
-	mux.Handle("GET /metrics", metrics.New(metrics.Config{Streams: registry, Sessions: tracker, Playback: hlsSrv}))
+	mux.Handle("GET /metrics", metrics.New(metrics.Config{Streams: registry, Sessions: tracker, Playback: hlsSrv, Readers: registry}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, "ok\n")

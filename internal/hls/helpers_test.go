@@ -62,7 +62,10 @@ func newEnvWith(t *testing.T, v *streamtest.Video, latency, container string, tw
 			LatencyMode: latency, ContainerFormat: container},
 		StreamID: "st-test", StartTime: time.Now(), Hub: e.hub,
 	}
-	e.detach = srv.Attach(e.st)
+	var err error
+	if e.detach, err = srv.Attach(e.st); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		e.hub.Close()
 		e.detach()

@@ -55,10 +55,13 @@ func measurePartLatency(b *testing.B, part, warmup, span time.Duration) []time.D
 	defer hs.Close()
 	hub := stream.NewHub([]*stream.Track{{Codec: &stream.H264{SPS: v.SPS, PPS: v.PPS}, ClockRate: 90000}})
 	defer hub.Close()
-	detach := srv.Attach(&live.Stream{
+	detach, err := srv.Attach(&live.Stream{
 		Channel:  ivs.Channel{ID: testChannelID, ARN: "arn:aws:ivs:us-east-1:123456789012:channel/" + testChannelID, LatencyMode: ivs.LatencyLow},
 		StreamID: "st-bench", StartTime: time.Now(), Hub: hub,
 	})
+	if err != nil {
+		b.Fatal(err)
+	}
 	defer detach()
 
 	ctx, cancel := context.WithTimeout(context.Background(), warmup+span+5*time.Second)

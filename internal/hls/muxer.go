@@ -58,7 +58,7 @@ type muxer struct {
 	variant      gohlslib.MuxerVariant
 	hm           *gohlslib.Muxer
 	tracks       []muxTrack // by stream.Track.Index
-	reader       *stream.Reader
+	reader       *live.Reader
 	readyTimeout time.Duration
 	// unsubMeta stops the stream's timed metadata coming in; nil if none.
 	unsubMeta func()
@@ -158,8 +158,9 @@ func muxTracks(in []*stream.Track, variant gohlslib.MuxerVariant) (
 	return out, list, variant, notes
 }
 
-func newMuxer(s *Server, ch ivs.Channel, streamID string, hub *stream.Hub, rendition string) (*muxer, error) {
-	log := s.log.With(attrChannel, ch.ARN, attrStreamID, streamID)
+func newMuxer(s *Server, st *live.Stream, hub *stream.Hub, rendition string) (*muxer, error) {
+	ch := st.Channel
+	log := s.log.With(attrChannel, ch.ARN, attrStreamID, st.StreamID)
 	if rendition != "" {
 		log = log.With("rendition", rendition)
 	}
@@ -176,7 +177,7 @@ func newMuxer(s *Server, ch ivs.Channel, streamID string, hub *stream.Hub, rendi
 	m.audience = newAudience(s.cfg.ViewerTimeout)
 	// The reader is attached before Attach returns, which is before the
 	// publisher gets its hub: no unit is missed.
-	m.reader = hub.NewReader(s.cfg.QueueSize)
+	m.reader = st.NewReader("hls", hub, s.cfg.QueueSize)
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	return m, nil
 }
@@ -270,15 +271,14 @@ func (m *muxer) feed() {
 	defer close(m.feedDone)
 	defer m.closeMuxer()
 	for {
+		// A muxer that fell behind resumes at a keyframe (live.Reader),
+		// which starts a segment: the frame before the gap lasts until it.
 		u, err := m.reader.Read(m.ctx)
 		switch {
 		case err == nil:
 			m.write(u)
 			m.feedEdition(u)
 			continue
-		case errors.Is(err, stream.ErrSlowReader):
-			m.log.Warn("hls muxer fell behind the stream and was dropped; playback of this stream ends",
-				"queue", m.srv.cfg.QueueSize)
 		case errors.Is(err, stream.ErrClosed), errors.Is(err, context.Canceled):
 		default:
 			m.log.Error("hls read", "err", err)

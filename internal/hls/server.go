@@ -151,11 +151,10 @@ func New(cfg Config) *Server {
 // Attach implements live.Consumer: it starts a muxer for st, fed by a hub
 // reader goroutine. detach stops it, waits for it, and from then on every
 // path of the channel answers 404.
-func (s *Server) Attach(st *live.Stream) (detach func()) {
-	m, err := newMuxer(s, st.Channel, st.StreamID, st.Hub, "")
+func (s *Server) Attach(st *live.Stream) (detach func(), err error) {
+	m, err := newMuxer(s, st, st.Hub, "")
 	if err != nil {
-		s.log.Error("stream not playable over HLS", attrChannel, st.Channel.ARN, "err", err)
-		return func() {}
+		return nil, err
 	}
 	m.carryMetadata(st)
 	// The registry lets one publisher per channel in, so a muxer already
@@ -164,7 +163,7 @@ func (s *Server) Attach(st *live.Stream) (detach func()) {
 		prev := s.muxers[m.channelID]
 		s.muxers[m.channelID] = m
 		return prev
-	})
+	}), nil
 }
 
 // register puts m in place with put (under s.mu; it returns the muxer m
@@ -191,7 +190,7 @@ func (s *Server) register(m *muxer, put func() (prev *muxer)) (stop func()) {
 // the source: its files under {channelId}/{name}/, and a variant in the
 // channel's multivariant playlist once it has a segment. remove stops it.
 func (s *Server) AddRendition(st *live.Stream, name string, hub *stream.Hub) (remove func()) {
-	m, err := newMuxer(s, st.Channel, st.StreamID, hub, name)
+	m, err := newMuxer(s, st, hub, name)
 	if err != nil {
 		s.log.Error("rendition not playable over HLS", attrChannel, st.Channel.ARN, "rendition", name, "err", err)
 		return func() {}

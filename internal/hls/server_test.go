@@ -373,7 +373,11 @@ func TestCloseLeavesNothing(t *testing.T) {
 			t.Fatalf("multivariant after Close: %d", r.status)
 		}
 		// Attach after Close does nothing.
-		e.srv.Attach(e.st)()
+		if detach, err := e.srv.Attach(e.st); err != nil {
+			t.Errorf("Attach after Close: %v", err)
+		} else {
+			detach()
+		}
 		e.hub.Close()
 		e.http.Close()
 		http.DefaultClient.CloseIdleConnections()

@@ -41,6 +41,16 @@ const (
 	LimitIngestResolution     = "Ingest Resolution"
 )
 
+// onair's own event names under IVS Stream Health Change: a server-side
+// consumer of the stream fell behind and skipped to the next keyframe
+// (detail.code names it: hls, record, transcode, thumbnails, session; at
+// most one event a minute per consumer and stream), or could not start on
+// the stream (detail.reason says why).
+const (
+	EventReaderResync    = "Reader Resync"
+	EventConsumerFailure = "Consumer Failure"
+)
+
 // Limit units, as IVS writes them in detail.limit_unit.
 const (
 	UnitBitsPerSecond = "bits per second"

@@ -29,6 +29,12 @@ type Publisher struct {
 	keyframe func()
 	closeMu  sync.Mutex
 	closed   bool
+
+	// events are the session events emitted off a consumer's goroutine
+	// (resyncs); Close waits for them before the session ends.
+	eventsMu     sync.Mutex
+	eventsClosed bool
+	events       sync.WaitGroup
 }
 
 // Channel returns the channel the publisher's key belongs to.
@@ -75,7 +81,13 @@ func (p *Publisher) Start(ctx context.Context, tracks []*stream.Track, meta Meta
 	st := &Stream{Channel: p.channel, StreamID: ss.StreamID, StartTime: ss.StartTime, Conn: p.conn, Hub: hub,
 		Ingest: ingest, pub: p, keyframe: p.keyframe}
 	for _, c := range p.reg.consumers {
-		p.detach = append(p.detach, c.Attach(st))
+		detach, err := c.Attach(st)
+		if detach != nil {
+			p.detach = append(p.detach, detach)
+		}
+		if err != nil {
+			p.reg.consumerFailed(st, err)
+		}
 	}
 	p.reg.mu.Lock()
 	p.stream = st
@@ -107,6 +119,10 @@ func (p *Publisher) Close() {
 		for _, d := range p.detach {
 			d()
 		}
+		p.eventsMu.Lock()
+		p.eventsClosed = true
+		p.eventsMu.Unlock()
+		p.events.Wait()
 		// The session must end even when the connection's context is gone.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := p.reg.sessions.EndStreamSession(ctx, p.channel, st.StreamID, time.Now()); err != nil {
@@ -117,4 +133,15 @@ func (p *Publisher) Close() {
 			"duration", time.Since(st.StartTime).Round(time.Millisecond))
 	}
 	p.reg.release(p)
+}
+
+// emitLater emits e without holding up the caller (a consumer's reader
+// that just fell behind); Close waits for it.
+func (p *Publisher) emitLater(e ivs.Event) {
+	p.eventsMu.Lock()
+	defer p.eventsMu.Unlock()
+	if p.eventsClosed {
+		return
+	}
+	p.events.Go(func() { p.reg.emit(e) })
 }

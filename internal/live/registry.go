@@ -43,19 +43,24 @@ var (
 	ErrKeyDeleted = errors.New("live: stream key deleted")
 )
 
-// Sessions is what the registry needs of the IVS service: key lookup and
-// the stream-session record. *ivs.Service implements it.
+// Sessions is what the registry needs of the IVS service: key lookup,
+// the stream-session record and its events. *ivs.Service implements it.
 type Sessions interface {
 	ResolveStreamKey(ctx context.Context, value string) (ivs.Channel, error)
 	StartStreamSession(ctx context.Context, c ivs.Channel, start time.Time, ingest ivs.IngestConfigurations) (ivs.StreamSession, error)
 	EndStreamSession(ctx context.Context, c ivs.Channel, streamID string, end time.Time) error
+	Emit(ctx context.Context, e ivs.Event) (ivs.Event, error)
 }
 
 // Consumer is started for every stream that goes live, e.g. the HLS muxer.
 type Consumer interface {
-	// Attach begins consuming st (typically by reading st.Hub in a goroutine)
-	// and returns a function that stops it and waits for it to finish.
-	Attach(st *Stream) (detach func())
+	// Attach begins consuming st (typically by reading st.Hub in a goroutine
+	// through st.NewReader) and returns a function that stops it and waits
+	// for it to finish. A consumer that cannot serve st returns an error
+	// (a *Failure to name the event), which live logs and turns into one
+	// session event; detach may still be non-nil when the consumer runs
+	// without some part of itself (a recorder without its crash journal).
+	Attach(st *Stream) (detach func(), err error)
 }
 
 // ConnInfo describes a publisher's connection, for logs and session events.
@@ -81,6 +86,9 @@ type Stream struct {
 	health   atomic.Pointer[string] // set by the session tracker
 	keyframe func()
 	metadata metadataReaders
+
+	lagMu sync.Mutex
+	lags  map[string]*lag // by consumer, for the resync events
 }
 
 // RequestKeyframe asks the encoder for a keyframe when its ingest can (WHIP);
@@ -135,6 +143,9 @@ type Registry struct {
 	mu         sync.Mutex
 	publishers map[string]*Publisher // by channel id
 	closed     bool
+
+	resyncMu sync.Mutex
+	resyncs  map[string]*ResyncCount // by consumer
 }
 
 // New returns an empty registry.

@@ -20,6 +20,7 @@ type fakeSessions struct {
 	keys    map[string]ivs.Channel
 	started []string
 	ended   []string
+	events  []ivs.Event
 }
 
 func (f *fakeSessions) ResolveStreamKey(_ context.Context, v string) (ivs.Channel, error) {
@@ -45,13 +46,36 @@ func (f *fakeSessions) EndStreamSession(_ context.Context, _ ivs.Channel, id str
 	return nil
 }
 
-type fakeConsumer struct {
-	attached, detached int
+func (f *fakeSessions) Emit(_ context.Context, e ivs.Event) (ivs.Event, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.events = append(f.events, e)
+	return e, nil
 }
 
-func (c *fakeConsumer) Attach(*Stream) func() {
+// emitted returns the names and codes of the events emitted so far.
+func (f *fakeSessions) emitted() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, e := range f.events {
+		out = append(out, e.Name()+"/"+e.Detail.Code)
+	}
+	return out
+}
+
+type fakeConsumer struct {
+	attached, detached int
+	err                error // returned by Attach
+	none               bool  // Attach returns no detach func
+}
+
+func (c *fakeConsumer) Attach(*Stream) (func(), error) {
 	c.attached++
-	return func() { c.detached++ }
+	if c.none {
+		return nil, c.err
+	}
+	return func() { c.detached++ }, c.err
 }
 
 func newRegistry() (*Registry, *fakeSessions, *fakeConsumer) {

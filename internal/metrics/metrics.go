@@ -34,11 +34,18 @@ type Playback interface {
 	SlowViewersDropped() uint64
 }
 
+// Readers gives the resyncs of the server-side consumers' hub readers;
+// *live.Registry implements it.
+type Readers interface {
+	Resyncs() []live.ResyncCount
+}
+
 // Config holds the sources of the metrics; nil ones are left out.
 type Config struct {
 	Streams  Streams
 	Sessions Sessions
 	Playback Playback
+	Readers  Readers
 }
 
 // New returns the /metrics handler.
@@ -75,6 +82,13 @@ var (
 	bytesOutDesc = prometheus.NewDesc("onair_playback_bytes_total", "Bytes served to viewers since the process started.", labels, nil)
 	slowDesc     = prometheus.NewDesc("onair_hls_slow_viewers_dropped_total",
 		"HLS responses cut off because the viewer read them too slowly.", nil, nil)
+
+	// From the live registry: server-side readers that fell behind.
+	resyncDesc = prometheus.NewDesc("onair_stream_reader_resyncs_total",
+		"Times a server-side consumer's hub reader fell a queue behind its stream and resumed at the next keyframe.",
+		[]string{"consumer"}, nil)
+	skippedDesc = prometheus.NewDesc("onair_stream_reader_skipped_units_total",
+		"Access units server-side consumers' hub readers skipped to resume at a keyframe.", []string{"consumer"}, nil)
 )
 
 var healths = []string{ivs.HealthHealthy, ivs.HealthStarving, ivs.HealthUnknown}
@@ -83,7 +97,7 @@ type channelCollector struct{ cfg Config }
 
 func (c *channelCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{liveDesc, upDesc, unitsDesc, bytesDesc, readDesc, dropDesc, liveCount,
-		videoDesc, audioDesc, fpsDesc, keyDesc, healthDesc, viewersDesc, bytesOutDesc, slowDesc} {
+		videoDesc, audioDesc, fpsDesc, keyDesc, healthDesc, viewersDesc, bytesOutDesc, slowDesc, resyncDesc, skippedDesc} {
 		ch <- d
 	}
 }
@@ -93,6 +107,12 @@ func (c *channelCollector) Collect(ch chan<- prometheus.Metric) {
 	c.collectSessions(ch)
 	if p := c.cfg.Playback; p != nil {
 		ch <- prometheus.MustNewConstMetric(slowDesc, prometheus.CounterValue, float64(p.SlowViewersDropped()))
+	}
+	if r := c.cfg.Readers; r != nil {
+		for _, n := range r.Resyncs() {
+			ch <- prometheus.MustNewConstMetric(resyncDesc, prometheus.CounterValue, float64(n.Resyncs), n.Consumer)
+			ch <- prometheus.MustNewConstMetric(skippedDesc, prometheus.CounterValue, float64(n.SkippedUnits), n.Consumer)
+		}
 	}
 }
 

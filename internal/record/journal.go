@@ -68,20 +68,21 @@ func (rec *recording) journal(l journalLine) {
 	}
 }
 
-// openJournal creates the recording's journal with its start line.
-func (rec *recording) openJournal(streamID string) {
+// openJournal creates the recording's journal with its start line. The
+// recording goes on without one if that fails.
+func (rec *recording) openJournal(streamID string) error {
 	dir := rec.r.cfg.JournalDir
 	if dir == "" {
-		return
+		return nil
 	}
 	f, err := os.OpenFile(filepath.Join(dir, rec.id+".jsonl"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
-		rec.r.log.Error("recording journal: crash recovery disabled for this recording", "prefix", rec.prefix, "err", err)
-		return
+		return fmt.Errorf("record: journal of %s: crash recovery disabled for this recording: %w", rec.prefix, err)
 	}
 	rec.jf = f
 	rec.journal(journalLine{Start: &journalStart{ID: rec.id, Bucket: rec.bucket, Prefix: rec.prefix, Config: rec.cfg,
 		Channel: rec.channel, Source: rec.source, Started: rec.started, Stream: streamID}})
+	return nil
 }
 
 // closeJournal removes the journal of a recording that ended.

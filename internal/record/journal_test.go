@@ -49,7 +49,9 @@ func TestRecoverAfterCrash(t *testing.T) {
 	})
 	st := &live.Stream{Channel: ivs.Channel{ID: "AbCdEfGhIjKl", ARN: "arn:aws:ivs:us-east-1:123456789012:channel/AbCdEfGhIjKl",
 		Name: "crashy", RecordingConfigurationARN: rc.ARN}, StreamID: "st-1", Hub: hub}
-	r.Attach(st) // never detached: the process "dies" while recording
+	if _, err := r.Attach(st); err != nil { // never detached: the process "dies" while recording
+		t.Fatal(err)
+	}
 	for i, au := range v.AUs {
 		d := time.Duration(i) * time.Second / streamtest.FPS
 		hub.Write(&stream.Unit{Track: tr, PTS: d, DTS: d, NTP: time.Now(), Payload: au, RandomAccess: h264.IsRandomAccess(au)})

@@ -79,31 +79,30 @@ func New(cfg Config) *Recorder {
 
 // Attach implements live.Consumer: it records st's source when its channel
 // has an ACTIVE recording configuration, continuing the channel's last
-// recording if st starts within its reconnect window.
-func (r *Recorder) Attach(st *live.Stream) (detach func()) {
+// recording if st starts within its reconnect window. A recording that
+// cannot start is a Recording Start Failure; one whose crash journal
+// cannot be opened records without it, and says so.
+func (r *Recorder) Attach(st *live.Stream) (detach func(), err error) {
 	arn := st.Channel.RecordingConfigurationARN
 	if arn == "" {
-		return func() {}
+		return nil, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	rc, err := r.cfg.Configs.GetRecordingConfiguration(ctx, arn)
 	cancel()
-	log := r.log.With("channel", st.Channel.ARN, "stream_id", st.StreamID)
 	if err != nil || rc.State != ivs.RecordingStateActive {
 		reason := "the recording configuration is not ACTIVE"
 		if err != nil {
 			reason = err.Error()
 		}
-		log.Warn("not recording", "reason", reason)
-		r.emitFailure(st, rc, reason)
-		return func() {}
+		return nil, &live.Failure{Event: startFailure(st, rc, reason), Err: errors.New("record: not recording: " + reason)}
 	}
-	rec := r.recordingFor(st, rc)
+	rec, err := r.recordingFor(st, rc)
 	if rec == nil {
-		return func() {}
+		return nil, err
 	}
 	name := renditionName(st.Hub.Tracks())
-	return rec.attach(st, name, st.Hub, true)
+	return rec.attach(st, name, st.Hub, true), err
 }
 
 // AddRendition records a transcoded rendition of st beside its source
@@ -137,24 +136,25 @@ func (r *Recorder) Close() {
 // recordingFor returns the channel's recording for st: the one still open
 // (within its reconnect window, same configuration and picture size), or a
 // new one.
-func (r *Recorder) recordingFor(st *live.Stream, rc ivs.RecordingConfiguration) *recording {
+// A new recording whose journal cannot be opened comes with the error.
+func (r *Recorder) recordingFor(st *live.Stream, rc ivs.RecordingConfiguration) (*recording, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return nil
+		return nil, nil
 	}
 	name := renditionName(st.Hub.Tracks())
 	if rec := r.recs[st.Channel.ID]; rec != nil {
 		if rec.resume(st, rc, name) {
-			return rec
+			return rec, nil
 		}
 		// Not mergeable: the old one ends now, a new one starts.
 		go rec.end()
 		delete(r.recs, st.Channel.ID)
 	}
-	rec := newRecording(r, st, rc, name)
+	rec, err := newRecording(r, st, rc, name)
 	r.recs[st.Channel.ID] = rec
-	return rec
+	return rec, err
 }
 
 func (r *Recorder) forget(rec *recording) {
@@ -176,14 +176,15 @@ func (r *Recorder) emit(e ivs.Event) {
 	}
 }
 
-func (r *Recorder) emitFailure(st *live.Stream, rc ivs.RecordingConfiguration, reason string) {
+// startFailure is the Recording Start Failure event of st.
+func startFailure(st *live.Stream, rc ivs.RecordingConfiguration, reason string) ivs.Event {
 	e := ivs.ChannelEvent(ivs.EventTypeRecording, st.Channel, st.StreamID, time.Now())
 	e.Detail.RecordingStatus = ivs.RecordingStartFailure
 	e.Detail.RecordingStatusReason = &reason
 	if rc.DestinationConfiguration.S3 != nil {
 		e.Detail.RecordingS3BucketName = rc.DestinationConfiguration.S3.BucketName
 	}
-	r.emit(e)
+	return e
 }
 
 // renditionName names a source as IVS names recorded renditions: its
@@ -233,7 +234,7 @@ type recording struct {
 	failure string
 }
 
-func newRecording(r *Recorder, st *live.Stream, rc ivs.RecordingConfiguration, source string) *recording {
+func newRecording(r *Recorder, st *live.Stream, rc ivs.RecordingConfiguration, source string) (*recording, error) {
 	now := time.Now().UTC()
 	id := randomID(12)
 	rec := &recording{
@@ -244,11 +245,11 @@ func newRecording(r *Recorder, st *live.Stream, rc ivs.RecordingConfiguration, s
 			now.Year(), int(now.Month()), now.Day(), now.Hour(), now.Minute(), id),
 	}
 	rec.put("events/recording-started.json", rec.metadata("RECORDING_STARTED", nil), "application/json")
-	rec.openJournal(st.StreamID)
+	err := rec.openJournal(st.StreamID)
 	e := rec.event(ivs.RecordingStart, st.StreamID)
 	r.emit(e)
 	r.log.Info("recording started", "channel", st.Channel.ARN, "bucket", rec.bucket, "prefix", rec.prefix)
-	return rec
+	return rec, err
 }
 
 // resume takes st into this recording if it may: within the reconnect
@@ -312,7 +313,7 @@ func (rec *recording) attach(st *live.Stream, name string, hub *stream.Hub, sour
 	rec.attached++
 	rec.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
-	reader := hub.NewReader(2048)
+	reader := st.NewReader("record", hub, 2048)
 	done := make(chan struct{})
 	rec.r.wg.Add(1)
 	go func() {

@@ -65,7 +65,10 @@ func TestSpoolFullIsAnEvent(t *testing.T) {
 	hub := stream.NewHub([]*stream.Track{tr})
 	st := &live.Stream{Channel: ivs.Channel{ID: "AbCdEfGhIjKl", ARN: "arn:aws:ivs:us-east-1:123456789012:channel/AbCdEfGhIjKl",
 		RecordingConfigurationARN: rc.ARN}, StreamID: "st-1", Hub: hub}
-	detach := r.Attach(st)
+	detach, err := r.Attach(st)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, au := range v.AUs {
 		d := time.Duration(i) * time.Second / streamtest.FPS
 		hub.Write(&stream.Unit{Track: tr, PTS: d, DTS: d, NTP: time.Now(), Payload: au, RandomAccess: h264.IsRandomAccess(au)})

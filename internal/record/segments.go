@@ -3,7 +3,6 @@ package record
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
 	tscodecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
 
+	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/stream"
 )
 
@@ -53,7 +53,7 @@ type segmentWriter struct {
 	thumbed      bool
 }
 
-func (w *segmentWriter) run(ctx context.Context, r *stream.Reader, tracks []*stream.Track) {
+func (w *segmentWriter) run(ctx context.Context, r *live.Reader, tracks []*stream.Track) {
 	for _, t := range tracks {
 		switch t.Codec.(type) {
 		case *stream.H264:
@@ -73,11 +73,11 @@ func (w *segmentWriter) run(ctx context.Context, r *stream.Reader, tracks []*str
 	for {
 		u, err := r.Read(ctx)
 		if err != nil {
-			if errors.Is(err, stream.ErrSlowReader) {
-				w.rec.r.log.Warn("recording fell behind the stream", "rendition", w.t.name)
-			}
 			w.finish()
 			return
+		}
+		if r.Skipped() > 0 {
+			w.gap()
 		}
 		w.write(ctx, u)
 	}
@@ -172,6 +172,17 @@ func (w *segmentWriter) cut(end time.Duration) {
 	if first {
 		w.rec.writeMaster()
 	}
+}
+
+// gap ends the open segment where the media stopped before the units the
+// reader skipped (it fell behind; it resumes at a keyframe, which begins
+// the next segment), and marks the jump in time as a discontinuity: no
+// segment claims media it lacks, and none starts without a keyframe.
+func (w *segmentWriter) gap() {
+	w.cut(w.lastPTS)
+	w.rec.mu.Lock()
+	w.t.discontinuity = true
+	w.rec.mu.Unlock()
 }
 
 // finish closes the last segment at the end of the stream.

@@ -7,14 +7,12 @@ package session
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
-	"github.com/onair-video/onair/internal/stream"
 )
 
 // Store is what the tracker needs of the store.
@@ -149,7 +147,7 @@ func (t *Tracker) Recent(streamID string) []ivs.MetricPoint {
 }
 
 // Attach implements live.Consumer: it starts tracking st until detach.
-func (t *Tracker) Attach(st *live.Stream) (detach func()) {
+func (t *Tracker) Attach(st *live.Stream) (detach func(), err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	tr := &tracked{
 		t: t, st: st, log: t.log.With("channel", st.Channel.ARN, "stream_id", st.StreamID),
@@ -167,7 +165,7 @@ func (t *Tracker) Attach(st *live.Stream) (detach func()) {
 		cancel()
 		wg.Wait()
 		tr.finish()
-	}
+	}, nil
 }
 
 // tracked is one live stream being measured.
@@ -191,20 +189,16 @@ type tracked struct {
 }
 
 // readerQueue is the stats reader's queue. It does little per unit, so it
-// only falls behind when the process is starved; then it re-attaches.
+// only falls behind when the process is starved; then it skips to the next
+// keyframe (live counts that), and the current second is undercounted.
 const readerQueue = 4096
 
 func (tr *tracked) read(ctx context.Context) {
-	r := tr.st.Hub.NewReader(readerQueue)
-	defer func() { r.Close() }()
+	r := tr.st.NewReader("session", tr.st.Hub, readerQueue)
+	defer r.Close()
 	for {
 		u, err := r.Read(ctx)
-		switch {
-		case errors.Is(err, stream.ErrSlowReader):
-			tr.log.Warn("stats reader fell behind; resuming, the current second is undercounted")
-			r = tr.st.Hub.NewReader(readerQueue)
-			continue
-		case err != nil:
+		if err != nil {
 			return
 		}
 		now := time.Now()

@@ -51,7 +51,10 @@ func TestTrackerEndToEnd(t *testing.T) {
 	st := &live.Stream{Channel: ivs.Channel{ID: "ch", ARN: "arn:aws:ivs:us-east-1:123456789012:channel/ch", Type: ivs.TypeBasic},
 		StreamID: "st-x", StartTime: time.Now(), Hub: hub,
 		Ingest: ivs.IngestConfigurations{Video: []ivs.VideoConfiguration{{VideoWidth: 2560, VideoHeight: 1440}}}}
-	detach := tr.Attach(st)
+	detach, err := tr.Attach(st)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	recent, sub, ok := tr.Subscribe(ctx, "st-x")

@@ -9,8 +9,8 @@ import (
 )
 
 // Lock order: Hub.mu is the only lock; Reader state that the writer touches
-// (the queue and err) is guarded by it as well, so Write never blocks on a
-// reader.
+// (the queue, err and the resync state) is guarded by it as well, so Write
+// never blocks on a reader.
 
 // ErrSlowReader is returned by Reader.Read after the reader fell behind by
 // more than its queue size and was dropped by the hub.
@@ -26,13 +26,34 @@ type Stats struct {
 	BytesIn       uint64
 	Readers       int
 	DroppedReader uint64
-	LastUnit      time.Time
+	// Resyncs counts the times a Resync reader fell a queue behind, and
+	// SkippedUnits the units such readers did not get.
+	Resyncs      uint64
+	SkippedUnits uint64
+	LastUnit     time.Time
 }
 
+// ReaderOption sets how the hub treats a reader that falls behind.
+type ReaderOption uint8
+
+// Resync keeps a reader that falls a queue behind instead of dropping it:
+// the hub discards what the reader has no room for and resumes each video
+// track at its next random-access unit, and audio with the first video
+// track that resumes (an audio-only stream's at the next unit there is room
+// for). Read's Skipped then says how many units were discarded, so that a
+// server-side consumer (an HLS muxer, a recorder) goes on with a decodable
+// sequence and can mark the gap. A viewer's reader keeps the default: it is
+// dropped, and the viewer reconnects.
+const Resync ReaderOption = 1
+
 // Hub fans the units of one publisher out to many readers. Write never blocks:
-// a reader whose queue is full is dropped, never buffered without bound.
+// a reader whose queue is full is dropped (or, with Resync, skips to the next
+// keyframe), never buffered without bound.
 type Hub struct {
 	tracks []*Track
+	// video has bit i set for a video track of Index i < 64: the tracks a
+	// resyncing reader resumes at a random-access unit.
+	video uint64
 
 	mu      sync.Mutex
 	readers map[*Reader]struct{}
@@ -41,16 +62,22 @@ type Hub struct {
 	unitsIn  atomic.Uint64
 	bytesIn  atomic.Uint64
 	dropped  atomic.Uint64
+	resyncs  atomic.Uint64
+	skipped  atomic.Uint64
 	lastUnit atomic.Int64
 }
 
 // NewHub returns a hub for a publication made of tracks. Each track's Index is
 // set to its position.
 func NewHub(tracks []*Track) *Hub {
+	h := &Hub{tracks: tracks, readers: make(map[*Reader]struct{})}
 	for i, t := range tracks {
 		t.Index = i
+		if i < 64 && t.Codec != nil && t.Codec.IsVideo() {
+			h.video |= 1 << i
+		}
 	}
-	return &Hub{tracks: tracks, readers: make(map[*Reader]struct{})}
+	return h
 }
 
 // Tracks returns the tracks of the publication. The slice must not be changed.
@@ -68,8 +95,12 @@ func (h *Hub) Write(u *Unit) {
 		return
 	}
 	for r := range h.readers {
+		if r.resync {
+			h.offerLocked(r, u)
+			continue
+		}
 		select {
-		case r.queue <- u:
+		case r.queue <- delivery{u: u}:
 		default:
 			// The reader is a full queue behind: drop it rather than buffer
 			// without bound or slow the publisher and every other reader.
@@ -79,13 +110,69 @@ func (h *Hub) Write(u *Unit) {
 	}
 }
 
+// offerLocked queues u for a Resync reader, or discards it: while the
+// reader is in a gap, a video track's units until its next random-access
+// unit, and audio until a video track resumed, are of no use to a decoder.
+func (h *Hub) offerLocked(r *Reader, u *Unit) {
+	var bit uint64
+	if u.Track != nil && u.Track.Index >= 0 && u.Track.Index < 64 {
+		bit = h.video & (1 << u.Track.Index)
+	}
+	resumes := false
+	if r.gap {
+		switch {
+		case bit != 0 && r.waiting&bit != 0:
+			if !u.RandomAccess {
+				h.skipLocked(r)
+				return
+			}
+			resumes = true
+		case bit != 0:
+			// A video track that has resumed flows.
+		case h.video == 0:
+			resumes = true // audio only: any unit is a place to resume
+		case r.waiting == h.video:
+			h.skipLocked(r) // no picture yet to go with this audio
+			return
+		}
+	}
+	d := delivery{u: u}
+	if resumes {
+		d.skipped = r.skipped
+	}
+	select {
+	case r.queue <- d:
+		if resumes {
+			r.skipped = 0
+			r.waiting &^= bit
+			r.gap = r.waiting != 0 && h.video != 0
+		}
+	default:
+		// A queue behind: a gap starts (or starts over) here.
+		if !r.gap {
+			h.resyncs.Add(1)
+		}
+		r.gap, r.waiting = true, h.video
+		h.skipLocked(r)
+	}
+}
+
+func (h *Hub) skipLocked(r *Reader) {
+	r.skipped++
+	h.skipped.Add(1)
+}
+
 // NewReader attaches a reader with a queue of size units. The reader receives
-// every unit written after this call.
-func (h *Hub) NewReader(size int) *Reader {
+// every unit written after this call. Without options a reader that falls a
+// queue behind is dropped (Read returns ErrSlowReader); see Resync.
+func (h *Hub) NewReader(size int, opts ...ReaderOption) *Reader {
 	if size <= 0 {
 		size = 1
 	}
-	r := &Reader{hub: h, queue: make(chan *Unit, size)}
+	r := &Reader{hub: h, queue: make(chan delivery, size)}
+	for _, o := range opts {
+		r.resync = r.resync || o == Resync
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -121,6 +208,8 @@ func (h *Hub) Stats() Stats {
 		BytesIn:       h.bytesIn.Load(),
 		Readers:       n,
 		DroppedReader: h.dropped.Load(),
+		Resyncs:       h.resyncs.Load(),
+		SkippedUnits:  h.skipped.Load(),
 	}
 	if ns := h.lastUnit.Load(); ns != 0 {
 		s.LastUnit = time.Unix(0, ns)
@@ -137,28 +226,52 @@ func (h *Hub) removeLocked(r *Reader, err error) {
 	close(r.queue)
 }
 
+// delivery is a queued unit with the number of units a Resync reader
+// lost right before it. A value, not a pointer: queueing allocates nothing.
+type delivery struct {
+	u       *Unit
+	skipped int
+}
+
 // Reader receives the units of a hub through a bounded queue.
 type Reader struct {
-	hub   *Hub
-	queue chan *Unit
-	err   error // set under hub.mu before queue is closed
+	hub    *Hub
+	queue  chan delivery
+	resync bool
+
+	// Guarded by hub.mu.
+	err     error  // set before queue is closed
+	gap     bool   // a Resync reader is discarding until tracks resume
+	waiting uint64 // video tracks (Hub.video bits) still to resume
+	skipped int    // units discarded since the last resumption
+
+	// lastSkipped belongs to the reading goroutine.
+	lastSkipped int
 }
 
 // Read returns the next unit. It returns ErrSlowReader if the reader was
 // dropped, ErrClosed when the publication ended, or the context's error.
 func (r *Reader) Read(ctx context.Context) (*Unit, error) {
 	select {
-	case u, ok := <-r.queue:
+	case d, ok := <-r.queue:
 		if !ok {
 			// The close of queue happens after err is set, so this read is
 			// ordered after the write.
+			r.lastSkipped = 0
 			return nil, r.err
 		}
-		return u, nil
+		r.lastSkipped = d.skipped
+		return d.u, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
+
+// Skipped is the number of units a Resync reader lost right before the
+// unit the last Read returned, which is then where a track resumes: a
+// video track's random-access unit, or the first unit of an audio-only
+// stream. It is 0 for every other unit.
+func (r *Reader) Skipped() int { return r.lastSkipped }
 
 // Len is the number of units queued for the reader and not yet read: its
 // lag behind the publisher.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -74,6 +75,127 @@ func TestHubDropsSlowReader(t *testing.T) {
 	}
 }
 
+// TestHubResync plays a script against one Resync reader: upper-case
+// letters are units of the first video track (K a keyframe, P not) and
+// audio (A), lower-case of a second video track (k, p), and a digit reads
+// that many units. Each unit read is noted with its position in the script
+// and, where the reader resumed, the units it lost before it.
+func TestHubResync(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		queue   int
+		tracks  string // V video, A audio, in hub order
+		script  string
+		want    string
+		resyncs uint64
+	}{
+		{"nothing lost", 4, "VA", "KPA3PA2", "K0 P1 A2 P4 A5", 0},
+		{"stalls, then resumes at the keyframe", 3, "VA", "KPAPAP3APKAP", "K0 P1 A2 K9(5) A10 P11", 1},
+		{"a keyframe with no room is lost too", 1, "VA", "KPK1PK", "K0 K5(3)", 1},
+		{"falls behind again after resuming", 1, "VA", "KP1KP1PK", "K0 K3(1) K7(2)", 2},
+		{"audio only resumes at the next unit", 2, "A", "AAAA2AA", "A0 A1 A5(2) A6", 1},
+		{"each video track resumes at its own keyframe", 2, "VVA", "KkP2pAK1A1P1pk", "K0 k1 K6(3) A8 P10 k13(1)", 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var video []*Track
+			var audio *Track
+			var tracks []*Track
+			for _, c := range tc.tracks {
+				if c == 'V' {
+					tr := &Track{Codec: &H264{}, ClockRate: 90000}
+					video = append(video, tr)
+					tracks = append(tracks, tr)
+				} else {
+					audio = &Track{Codec: &AAC{}, ClockRate: 48000}
+					tracks = append(tracks, audio)
+				}
+			}
+			h := NewHub(tracks)
+			r := h.NewReader(tc.queue, Resync)
+			names := map[*Unit]string{}
+			var got []string
+			read := func() {
+				u, err := r.Read(context.Background())
+				if err != nil {
+					t.Fatalf("read after %v: %v", got, err)
+				}
+				s := names[u]
+				if n := r.Skipped(); n > 0 {
+					s += "(" + strconv.Itoa(n) + ")"
+				}
+				got = append(got, s)
+			}
+			for i, c := range tc.script {
+				if c >= '0' && c <= '9' {
+					for range int(c - '0') {
+						read()
+					}
+					continue
+				}
+				u := unit(audio, i)
+				switch c {
+				case 'K', 'P':
+					u.Track, u.RandomAccess = video[0], c == 'K'
+				case 'k', 'p':
+					u.Track, u.RandomAccess = video[1], c == 'k'
+				}
+				names[u] = string(c) + strconv.Itoa(i)
+				h.Write(u)
+			}
+			for r.Len() > 0 {
+				read()
+			}
+			if s := strings.Join(got, " "); s != tc.want {
+				t.Fatalf("read %q, want %q", s, tc.want)
+			}
+			s := h.Stats()
+			if s.Resyncs != tc.resyncs || s.DroppedReader != 0 || s.Readers != 1 {
+				t.Fatalf("stats = %+v, want %d resyncs and the reader kept", s, tc.resyncs)
+			}
+		})
+	}
+}
+
+// A viewer's reader beside a resyncing one is still dropped when it falls
+// behind, and the resyncing one goes on.
+func TestHubResyncKeepsDroppingViewers(t *testing.T) {
+	t.Parallel()
+	tr := &Track{Codec: &H264{}, ClockRate: 90000}
+	h := NewHub([]*Track{tr})
+	viewer := h.NewReader(2)
+	server := h.NewReader(2, Resync)
+	for i := range 6 {
+		u := unit(tr, i)
+		u.RandomAccess = i%3 == 0
+		h.Write(u)
+	}
+	for range 2 {
+		if _, err := viewer.Read(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := viewer.Read(context.Background()); !errors.Is(err, ErrSlowReader) {
+		t.Fatalf("viewer: %v, want ErrSlowReader", err)
+	}
+	for range 2 {
+		if _, err := server.Read(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u := unit(tr, 6)
+	u.RandomAccess = true
+	h.Write(u)
+	if got, err := server.Read(context.Background()); err != nil || got != u || server.Skipped() != 4 {
+		t.Fatalf("server reader: %v %v skipped %d, want the keyframe after 4 lost", got, err, server.Skipped())
+	}
+	if s := h.Stats(); s.DroppedReader != 1 || s.Readers != 1 || s.Resyncs != 1 || s.SkippedUnits != 4 {
+		t.Fatalf("stats = %+v", s)
+	}
+}
+
 func TestReaderCloseAndContext(t *testing.T) {
 	t.Parallel()
 	h := NewHub([]*Track{{Codec: &H264{}}})
@@ -123,7 +245,13 @@ func TestHubConcurrent(t *testing.T) {
 // taking it: the data path's per-viewer work is one channel send and receive
 // of a shared pointer. Readers drain in the benchmark's goroutine so that
 // none is dropped and every unit reaches every reader.
-func BenchmarkHubWrite(b *testing.B) {
+func BenchmarkHubWrite(b *testing.B) { benchHubWrite(b) }
+
+// BenchmarkHubWriteResync is BenchmarkHubWrite with Resync readers (the
+// server-side consumers'), which never fall behind here either.
+func BenchmarkHubWriteResync(b *testing.B) { benchHubWrite(b, Resync) }
+
+func benchHubWrite(b *testing.B, opts ...ReaderOption) {
 	for _, n := range []int{1, 10, 100, 1000} {
 		b.Run("readers="+strconv.Itoa(n), func(b *testing.B) {
 			tr := &Track{Codec: &H264{}}
@@ -131,7 +259,7 @@ func BenchmarkHubWrite(b *testing.B) {
 			const batch = 64
 			readers := make([]*Reader, n)
 			for i := range readers {
-				readers[i] = h.NewReader(batch)
+				readers[i] = h.NewReader(batch, opts...)
 			}
 			u := &Unit{Track: tr, NTP: time.Now(), Payload: [][]byte{make([]byte, 4096)}}
 			b.ReportAllocs()
@@ -147,8 +275,8 @@ func BenchmarkHubWrite(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			if s := h.Stats(); s.DroppedReader != 0 {
-				b.Fatalf("%d readers dropped", s.DroppedReader)
+			if s := h.Stats(); s.DroppedReader != 0 || s.Resyncs != 0 {
+				b.Fatalf("%d readers dropped, %d resyncs", s.DroppedReader, s.Resyncs)
 			}
 			h.Close()
 		})

@@ -7,7 +7,6 @@ package transcode
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -147,10 +146,11 @@ func NewLadders(cfg LadderConfig) *Ladders {
 // ladderQueue bounds the source frames waiting for ffmpeg: ~4 s at 30 fps.
 const ladderQueue = 128
 
-// Attach implements live.Consumer.
-func (l *Ladders) Attach(st *live.Stream) (detach func()) {
+// Attach implements live.Consumer. Without ffmpeg a STANDARD channel
+// plays its source only, which the error's Transcode Unavailable event says.
+func (l *Ladders) Attach(st *live.Stream) (detach func(), err error) {
 	if st.Channel.Type != ivs.TypeStandard {
-		return func() {}
+		return nil, nil
 	}
 	var video, audio *stream.Track
 	for _, t := range st.Hub.Tracks() {
@@ -168,15 +168,14 @@ func (l *Ladders) Attach(st *live.Stream) (detach func()) {
 	log := l.log.With("channel", st.Channel.ARN, "stream_id", st.StreamID)
 	if video == nil {
 		log.Info("no ladder: the stream has no H.264 video")
-		return func() {}
+		return nil, nil
 	}
 	if _, err := ffmpeg.Path(); err != nil {
-		log.Warn("no ladder: STANDARD channel plays its source only", "reason", err.Error())
-		l.emit(st, ivs.EventTranscodeUnavailable, err.Error())
-		return func() {}
+		return nil, &live.Failure{Event: healthEvent(st, ivs.EventTranscodeUnavailable, err.Error()),
+			Err: fmt.Errorf("transcode: no ladder, the STANDARD channel plays its source only: %w", err)}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := st.Hub.NewReader(1024)
+	r := st.NewReader("transcode", st.Hub, 1024)
 	done := make(chan struct{})
 	lr := &ladderRun{l: l, st: st, video: video, audio: audio, log: log}
 	go func() {
@@ -187,15 +186,21 @@ func (l *Ladders) Attach(st *live.Stream) (detach func()) {
 		cancel()
 		r.Close()
 		<-done
-	}
+	}, nil
+}
+
+// healthEvent is an IVS Stream Health Change of st named name.
+func healthEvent(st *live.Stream, name, reason string) ivs.Event {
+	e := ivs.ChannelEvent(ivs.EventTypeStreamHealth, st.Channel, st.StreamID, time.Now())
+	e.Detail.EventName, e.Detail.Reason = name, reason
+	return e
 }
 
 func (l *Ladders) emit(st *live.Stream, name, reason string) {
 	if l.cfg.Events == nil {
 		return
 	}
-	e := ivs.ChannelEvent(ivs.EventTypeStreamHealth, st.Channel, st.StreamID, time.Now())
-	e.Detail.EventName, e.Detail.Reason = name, reason
+	e := healthEvent(st, name, reason)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := l.cfg.Events.Emit(ctx, e); err != nil {
@@ -219,7 +224,10 @@ type ladderRun struct {
 // that between trims).
 const maxAudioBuf = 500
 
-func (lr *ladderRun) run(ctx context.Context, r *stream.Reader) {
+// A gap (the ladder fell a queue behind and resumed at a keyframe) needs
+// nothing: ffmpeg decodes on from the keyframe, and the renditions keep the
+// source's media times, so they stay aligned with it.
+func (lr *ladderRun) run(ctx context.Context, r *live.Reader) {
 	var conv *ffmpeg.Converter
 	defer func() {
 		if conv != nil {
@@ -230,9 +238,6 @@ func (lr *ladderRun) run(ctx context.Context, r *stream.Reader) {
 	for {
 		u, err := r.Read(ctx)
 		if err != nil {
-			if errors.Is(err, stream.ErrSlowReader) {
-				lr.log.Warn("ladder fell behind the stream and stops")
-			}
 			return
 		}
 		switch u.Track {

@@ -122,7 +122,10 @@ func BenchmarkLadderDelay(b *testing.B) {
 		v := &stream.Track{Codec: &stream.H264{SPS: aus[0][0], PPS: aus[0][1]}, ClockRate: 90000}
 		hub := stream.NewHub([]*stream.Track{v})
 		st := &live.Stream{Channel: ivs.Channel{ID: "AbCdEfGhIjKl", Type: ivs.TypeStandard}, StreamID: "st-1", Hub: hub}
-		detach := l.Attach(st)
+		detach, err := l.Attach(st)
+		if err != nil {
+			b.Fatal(err)
+		}
 
 		var mu sync.Mutex
 		sent := map[time.Duration]time.Time{}

@@ -2,6 +2,7 @@ package transcode
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -68,8 +69,9 @@ type noRenditions struct{}
 
 func (noRenditions) AddRendition(*live.Stream, string, *stream.Hub) func() { return func() {} }
 
-// Without ffmpeg a STANDARD channel plays its source only, and a health
-// event says why; a BASIC channel gets no ladder and no event.
+// Without ffmpeg a STANDARD channel plays its source only, and Attach's
+// error comes with the health event that says why (live emits it); a
+// BASIC channel gets no ladder and no error.
 func TestLadderWithoutFFmpeg(t *testing.T) {
 	t.Setenv("PATH", t.TempDir()) // no ffmpeg on it
 	ev := &events{}
@@ -78,11 +80,21 @@ func TestLadderWithoutFFmpeg(t *testing.T) {
 	for _, typ := range []string{ivs.TypeBasic, ivs.TypeStandard} {
 		st := &live.Stream{Channel: ivs.Channel{ID: "AbCdEfGhIjKl", Type: typ}, StreamID: "st-1",
 			Hub: stream.NewHub([]*stream.Track{tr})}
-		l.Attach(st)()
+		detach, err := l.Attach(st)
+		if detach != nil {
+			t.Fatalf("%s: a ladder without ffmpeg", typ)
+		}
+		var f *live.Failure
+		switch {
+		case typ == ivs.TypeBasic && err != nil:
+			t.Fatalf("BASIC: %v", err)
+		case typ == ivs.TypeStandard && (!errors.As(err, &f) || f.Event.DetailType != ivs.EventTypeStreamHealth ||
+			f.Event.Detail.EventName != ivs.EventTranscodeUnavailable || !strings.Contains(f.Event.Detail.Reason, "ffmpeg")):
+			t.Fatalf("STANDARD: %#v", err)
+		}
 	}
-	if len(ev.got) != 1 || ev.got[0].DetailType != ivs.EventTypeStreamHealth ||
-		ev.got[0].Detail.EventName != ivs.EventTranscodeUnavailable || !strings.Contains(ev.got[0].Detail.Reason, "ffmpeg") {
-		t.Fatalf("events %+v", ev.got)
+	if len(ev.got) != 0 {
+		t.Fatalf("the ladder emitted %+v itself", ev.got)
 	}
 }
 
@@ -153,7 +165,10 @@ func TestLadderFollowsResolution(t *testing.T) {
 	v := &stream.Track{Codec: &stream.H264{SPS: small[0][0], PPS: small[0][1]}, ClockRate: 90000}
 	hub := stream.NewHub([]*stream.Track{v})
 	st := &live.Stream{Channel: ivs.Channel{ID: "AbCdEfGhIjKl", Type: ivs.TypeStandard}, StreamID: "st-1", Hub: hub}
-	detach := l.Attach(st)
+	detach, err := l.Attach(st)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer detach()
 	frame := 0
 	write := func(aus [][][]byte) {

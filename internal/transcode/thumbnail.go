@@ -3,6 +3,7 @@ package transcode
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -58,7 +59,7 @@ func NewThumbnails(interval time.Duration, log *slog.Logger) *Thumbnails {
 }
 
 // Attach implements live.Consumer.
-func (t *Thumbnails) Attach(st *live.Stream) (detach func()) {
+func (t *Thumbnails) Attach(st *live.Stream) (detach func(), err error) {
 	var video *stream.Track
 	for _, tr := range st.Hub.Tracks() {
 		if _, ok := tr.Codec.(*stream.H264); ok {
@@ -67,18 +68,17 @@ func (t *Thumbnails) Attach(st *live.Stream) (detach func()) {
 		}
 	}
 	if t.interval <= 0 || video == nil {
-		return func() {}
+		return nil, nil
 	}
 	if _, err := ffmpeg.Path(); err != nil {
-		t.log.Info("no thumbnails", "reason", err.Error())
-		return func() {}
+		return nil, fmt.Errorf("transcode: no thumbnails: %w", err)
 	}
 	th := &thumb{arn: st.Channel.ARN}
 	t.mu.Lock()
 	t.latest[st.Channel.ID] = th
 	t.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := st.Hub.NewReader(256)
+	r := st.NewReader("thumbnails", st.Hub, 256)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -101,7 +101,7 @@ func (t *Thumbnails) Attach(st *live.Stream) (detach func()) {
 			delete(t.latest, st.Channel.ID)
 		}
 		t.mu.Unlock()
-	}
+	}, nil
 }
 
 // picture returns th's JPEG, decoding the newest keyframe if the JPEG is

@@ -26,7 +26,10 @@ func TestThumbnails(t *testing.T) {
 	st := &live.Stream{Channel: ivs.Channel{ID: "AbCdEfGhIjKl", ARN: "arn:aws:ivs:us-east-1:123456789012:channel/AbCdEfGhIjKl"},
 		StreamID: "st-1", Hub: hub}
 	th := NewThumbnails(time.Second, streamtest.Log())
-	detach := th.Attach(st)
+	detach, err := th.Attach(st)
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /api/video/v1/{channelId}/thumb.jpg", th)
 	get := func() *httptest.ResponseRecorder {

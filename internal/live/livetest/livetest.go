@@ -43,6 +43,9 @@ func (Sessions) StartStreamSession(_ context.Context, c ivs.Channel, start time.
 // EndStreamSession implements live.Sessions.
 func (Sessions) EndStreamSession(context.Context, ivs.Channel, string, time.Time) error { return nil }
 
+// Emit implements live.Sessions; the events go nowhere.
+func (Sessions) Emit(_ context.Context, e ivs.Event) (ivs.Event, error) { return e, nil }
+
 // Attachment is a stream that went live, with a reader attached before its
 // first unit.
 type Attachment struct {
@@ -57,8 +60,8 @@ type Capture struct{ C chan Attachment }
 func NewCapture(n int) *Capture { return &Capture{C: make(chan Attachment, n)} }
 
 // Attach implements live.Consumer.
-func (c *Capture) Attach(st *live.Stream) func() {
+func (c *Capture) Attach(st *live.Stream) (func(), error) {
 	r := st.Hub.NewReader(1 << 14)
 	c.C <- Attachment{Stream: st, Reader: r}
-	return r.Close
+	return r.Close, nil
 }
