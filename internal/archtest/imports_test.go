@@ -30,6 +30,13 @@ var engines = map[string][]string{
 	"internal/ffmpeg": {stream},
 }
 
+// shared are packages the protocols share, each with the only onair
+// packages it may import: one below every protocol, so that no protocol
+// reaches another through it.
+var shared = map[string][]string{
+	"internal/conns": {"internal/live"},
+}
+
 // protocols are the packages that speak one protocol to clients. Add
 // internal/stage here when it lands.
 var protocols = []string{"internal/ingest/rtmp", "internal/ingest/srt", "internal/ingest/whip", "internal/hls", "internal/whep"}
@@ -78,6 +85,16 @@ func violations(g graph) []string {
 		for d, chain := range g.reach(pkg) {
 			if under(d, "internal") && !slices.Contains(allowed, d) {
 				out = append(out, "an engine imports more than stream: "+chain)
+			}
+		}
+	}
+	for pkg, allowed := range shared {
+		if !exists(pkg) {
+			continue
+		}
+		for _, d := range g[pkg] {
+			if !slices.Contains(allowed, d) {
+				out = append(out, "a package the protocols share imports more than it may: "+pkg+" → "+d)
 			}
 		}
 	}
@@ -195,9 +212,10 @@ func TestViolations(t *testing.T) {
 		"internal/ffmpeg":       nil,
 		"internal/transcode":    {"internal/ffmpeg", "internal/live"},
 		"internal/whep":         {"internal/rtc", "internal/ffmpeg", "internal/live"},
-		"internal/ingest/whip":  {"internal/rtc", "internal/ffmpeg", "internal/live"},
-		"internal/ingest/rtmp":  {"internal/live"},
-		"internal/ingest/srt":   {"internal/live"},
+		"internal/ingest/whip":  {"internal/rtc", "internal/ffmpeg", "internal/live", "internal/conns"},
+		"internal/ingest/rtmp":  {"internal/live", "internal/conns"},
+		"internal/ingest/srt":   {"internal/live", "internal/conns"},
+		"internal/conns":        {"internal/live"},
 		"internal/hls":          {"internal/live"},
 	}
 	tests := []struct {
@@ -215,6 +233,10 @@ func TestViolations(t *testing.T) {
 			"a protocol imports another: internal/whep → internal/ingest/whip"},
 		{"protocol through the middle", "internal/live", "internal/hls",
 			"a protocol imports another: internal/ingest/rtmp → internal/live → internal/hls"},
+		{"shared package imports a protocol", "internal/conns", "internal/hls",
+			"a package the protocols share imports more than it may: internal/conns → internal/hls"},
+		{"shared package imports more than live", "internal/conns", "internal/ivs",
+			"a package the protocols share imports more than it may: internal/conns → internal/ivs"},
 		{"protocol reads config", "internal/ingest/srt", config, "a protocol reaches the store or config: internal/ingest/srt → internal/config"},
 		{"protocol reaches the store", "internal/ivs", "internal/store/sqlite",
 			"a protocol reaches the store or config: internal/hls → internal/live → internal/ivs → internal/store/sqlite"},

@@ -7,25 +7,22 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/bluenviron/gortmplib"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 
+	"github.com/onair-video/onair/internal/conns"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/stream"
 )
 
-// Reasons a connection ends that are the client's doing or policy; they are
-// logged at Info/Warn, never as server errors.
+// Refusals of the client's request or stream.
 var (
 	errPlayRefused = errors.New("rtmp: playback is not served over RTMP")
 	errNoVideo     = errors.New("rtmp: no supported video track (audio-only streams are refused)")
-	errStopped     = errors.New("rtmp: stream stopped")
 )
 
 // lingerTimeout bounds how long a refused connection is drained so the
@@ -41,34 +38,9 @@ type conn struct {
 	info live.ConnInfo
 }
 
+// run serves the connection and reports, once, how it ended.
 func (c *conn) run(ctx context.Context) {
-	err := c.serve(ctx)
-	// Decide once, here, how an ending is reported.
-	switch {
-	case errors.Is(err, errStopped):
-		// StopStream and shutdown are routine; a policy cut-off (a limit
-		// breach, an idle encoder) is worth a warning with its reason.
-		if errors.Is(err, live.ErrStopped) || errors.Is(err, live.ErrShutdown) {
-			c.log.Info("publisher stopped", attrReason, err.Error())
-		} else {
-			c.log.Warn("publisher disconnected", attrReason, err.Error())
-		}
-	case errors.Is(err, live.ErrUnknownKey), errors.Is(err, live.ErrChannelBusy), errors.Is(err, live.ErrRefused),
-		errors.Is(err, live.ErrInsecure), errors.Is(err, live.ErrThrottled),
-		errors.Is(err, live.ErrClosed), errors.Is(err, errPlayRefused),
-		errors.Is(err, errBadApp), errors.Is(err, errBadKeyShape), errors.Is(err, errNoURL),
-		errors.Is(err, errNoVideo):
-		c.log.Warn("publish refused", attrReason, err.Error())
-	case ctx.Err() != nil:
-		c.log.Info("connection closed", attrReason, "server shutting down")
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		c.log.Info("connection closed", attrReason, "timeout", "err", err)
-	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed),
-		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		c.log.Info("connection closed", attrReason, "closed by peer", "err", err)
-	default:
-		c.log.Warn("connection closed", attrReason, "error", "err", err)
-	}
+	c.srv.conns.End(c.log, c.serve(ctx))
 }
 
 func (c *conn) serve(ctx context.Context) error {
@@ -76,21 +48,23 @@ func (c *conn) serve(ctx context.Context) error {
 	// client that stalls or sends garbage is dropped in bounded time.
 	_ = c.nc.SetDeadline(time.Now().Add(c.srv.handshakeTimeout))
 
+	// A client that cannot get through the handshake and connect (TLS,
+	// garbage, a scanner) is refused, unless it simply went away.
 	sc := &gortmplib.ServerConn{RW: c.nc}
 	if err := sc.Initialize(); err != nil {
-		return fmt.Errorf("rtmp: handshake: %w", redactErr(err))
+		return conns.Refuse(fmt.Errorf("rtmp: handshake: %w", redactErr(err)))
 	}
 	if err := sc.AcceptConn(); err != nil {
-		return fmt.Errorf("rtmp: connect: %w", redactErr(err))
+		return conns.Refuse(fmt.Errorf("rtmp: connect: %w", redactErr(err)))
 	}
 	if !sc.Publish {
 		c.refuse(sc)
-		return errPlayRefused
+		return conns.Refuse(errPlayRefused)
 	}
 	key, err := streamKeyFromURL(sc.URL)
 	if err != nil {
 		c.refuse(sc)
-		return err
+		return conns.Refuse(err)
 	}
 
 	cctx, cancel := context.WithTimeout(ctx, claimTimeout)
@@ -110,7 +84,7 @@ func (c *conn) serve(ctx context.Context) error {
 	select {
 	case <-pub.Done():
 		// Whatever the read failed with, the cause was the cut-off.
-		return fmt.Errorf("%w: %w", errStopped, pub.Cause())
+		return conns.CutOff(pub.Cause())
 	default:
 		return err
 	}
@@ -170,7 +144,7 @@ func (c *conn) publish(ctx context.Context, sc *gortmplib.ServerConn, pub *live.
 		c.log.Info("ignoring track", attrReason, why)
 	}
 	if !tm.hasVideo() {
-		return errNoVideo
+		return conns.Refuse(errNoVideo)
 	}
 
 	sctx, cancel := context.WithTimeout(ctx, claimTimeout)

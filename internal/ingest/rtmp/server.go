@@ -10,11 +10,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
+	"github.com/onair-video/onair/internal/conns"
 	"github.com/onair-video/onair/internal/live"
 )
 
@@ -62,17 +63,9 @@ type Server struct {
 	readTimeout      time.Duration
 	handshakeTimeout time.Duration
 
-	// ctx is cancelled by Close; every connection derives from it.
-	ctx    context.Context
-	cancel context.CancelFunc
-
-	// mu guards the sets and closed. wg.Add happens only under mu while
-	// !closed, so Close's wg.Wait never races with a new Add.
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[net.Conn]struct{}
-	closed    bool
-	wg        sync.WaitGroup
+	// conns holds the listeners and the connections; its context, which
+	// every connection derives from, is cancelled by Close.
+	conns *conns.Set[io.Closer, io.Closer]
 }
 
 // New returns a Server. It starts nothing.
@@ -86,37 +79,30 @@ func New(cfg Config) *Server {
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = defaultReadTimeout
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		reg:              cfg.Registry,
 		log:              cfg.Log.With(attrComponent, "rtmp", attrProtocol, cfg.Protocol),
 		protocol:         cfg.Protocol,
 		readTimeout:      cfg.ReadTimeout,
 		handshakeTimeout: defaultHandshakeTimeout,
-		ctx:              ctx,
-		cancel:           cancel,
-		listeners:        make(map[net.Listener]struct{}),
-		conns:            make(map[net.Conn]struct{}),
+		conns:            conns.NewSet[io.Closer, io.Closer](),
 	}
 }
 
 // Serve accepts connections on ln until Close. It returns nil after Close,
 // or the listener's error. Serve may be called for several listeners.
 func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.conns.Track() {
 		_ = ln.Close()
 		return nil
 	}
-	s.listeners[ln] = struct{}{}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer s.wg.Done()
+	defer s.conns.Done()
+	if !s.conns.Add(ln, ln) {
+		_ = ln.Close()
+		return nil
+	}
 	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, ln)
-		s.mu.Unlock()
+		s.conns.Remove(ln)
 		_ = ln.Close()
 	}()
 
@@ -125,7 +111,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
-			if s.isClosed() {
+			if s.conns.Closed() {
 				return nil
 			}
 			var ne net.Error
@@ -137,74 +123,38 @@ func (s *Server) Serve(ln net.Listener) error {
 				select {
 				case <-time.After(backoff):
 					continue
-				case <-s.ctx.Done():
+				case <-s.conns.Context().Done():
 					return nil
 				}
 			}
 			return fmt.Errorf("rtmp: accept: %w", err)
 		}
 		backoff = 0
-		if !s.track(conn) {
+		if !s.conns.Go(func() { s.handle(conn) }) {
 			_ = conn.Close()
 			return nil
 		}
-		go s.handle(conn)
 	}
 }
 
 // Close stops accepting, closes every connection and waits until every
 // goroutine of the server has returned. It is idempotent.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		s.wg.Wait()
-		return nil
-	}
-	s.closed = true
-	s.cancel()
-	for ln := range s.listeners {
-		_ = ln.Close()
-	}
-	for c := range s.conns {
-		_ = c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
+	s.conns.Close()
 	return nil
 }
 
-func (s *Server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
-// track registers conn and accounts for its goroutine; false once closed.
-func (s *Server) track(conn net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.conns[conn] = struct{}{}
-	s.wg.Add(1)
-	return true
-}
-
 func (s *Server) handle(nc net.Conn) {
-	defer s.wg.Done()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, nc)
-		s.mu.Unlock()
-		_ = nc.Close()
-	}()
+	defer func() { _ = nc.Close() }()
+	if !s.conns.Add(nc, nc) {
+		return
+	}
+	defer s.conns.Remove(nc)
 	c := &conn{
 		srv:  s,
 		nc:   nc,
 		log:  s.log.With(attrRemote, nc.RemoteAddr().String()),
 		info: live.ConnInfo{Protocol: s.protocol, Remote: nc.RemoteAddr().String(), Secure: s.protocol == "rtmps"},
 	}
-	c.run(s.ctx)
+	c.run(s.conns.Context())
 }

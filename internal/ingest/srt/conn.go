@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"sync"
 	"time"
 
@@ -17,16 +15,17 @@ import (
 	tscodecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
 	gosrt "github.com/datarhei/gosrt"
 
+	"github.com/onair-video/onair/internal/conns"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/stream"
 )
 
-// Reasons a connection ends that are the caller's doing or policy.
+// Refusals of a caller's request or stream (conns.Refuse marks them where
+// they are returned).
 var (
 	errNoVideo     = errors.New("srt: no H.264 or H.265 video track in the MPEG-TS (audio-only streams are refused)")
 	errNoKeyframe  = errors.New("srt: no keyframe with parameter sets within the handshake timeout")
 	errBadSecret   = errors.New("srt: wrong passphrase")
-	errStopped     = errors.New("srt: stream stopped")
 	errHandshaking = errors.New("srt: handshake timed out")
 )
 
@@ -67,8 +66,9 @@ func (s *Server) handle(req gosrt.ConnRequest) {
 	log := s.log.With("remote", remote)
 	pub, err := s.admit(req, remote)
 	if err != nil {
-		req.Reject(rejection(err))
-		log.Warn("publish refused", "reason", err.Error(), "code", int(rejection(err)))
+		code := rejection(err)
+		req.Reject(code)
+		s.conns.End(log.With("code", int(code)), err)
 		return
 	}
 	defer pub.Close()
@@ -76,37 +76,23 @@ func (s *Server) handle(req gosrt.ConnRequest) {
 
 	conn, err := req.Accept()
 	if err != nil {
-		log.Warn("publish refused", "reason", "accept: "+err.Error())
+		s.conns.End(log, fmt.Errorf("srt: accept: %w", err))
 		return
 	}
-	if !s.track(conn) {
+	defer func() { _ = conn.Close() }()
+	if !s.conns.Add(conn, conn) {
 		return
 	}
-	defer s.untrack(conn)
+	defer s.conns.Remove(conn)
 
 	c := &publisher{srv: s, conn: conn, pub: pub, log: log}
-	err = c.run(s.ctx)
+	err = c.run(s.conns.Context())
 	select {
 	case <-pub.Done():
-		err = fmt.Errorf("%w: %w", errStopped, pub.Cause())
+		err = conns.CutOff(pub.Cause())
 	default:
 	}
-	switch {
-	case errors.Is(err, errStopped):
-		if errors.Is(err, live.ErrStopped) || errors.Is(err, live.ErrShutdown) {
-			log.Info("publisher stopped", "reason", err.Error())
-		} else {
-			log.Warn("publisher disconnected", "reason", err.Error())
-		}
-	case errors.Is(err, errNoVideo), errors.Is(err, errNoKeyframe), errors.Is(err, errHandshaking):
-		log.Warn("publish refused", "reason", err.Error())
-	case s.ctx.Err() != nil:
-		log.Info("connection closed", "reason", "server shutting down")
-	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
-		log.Info("connection closed", "reason", "closed by peer")
-	default:
-		log.Warn("connection closed", "reason", "error", "err", err)
-	}
+	s.conns.End(log, err)
 }
 
 // admit checks the request's stream key and passphrase and claims the
@@ -114,9 +100,9 @@ func (s *Server) handle(req gosrt.ConnRequest) {
 func (s *Server) admit(req gosrt.ConnRequest, remote string) (*live.Publisher, error) {
 	key, err := parseStreamID(req.StreamId())
 	if err != nil {
-		return nil, err
+		return nil, conns.Refuse(err)
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, claimTimeout)
+	ctx, cancel := context.WithTimeout(s.conns.Context(), claimTimeout)
 	defer cancel()
 	pub, err := s.reg.Claim(ctx, key, live.ConnInfo{Protocol: "srt", Remote: remote, Secure: req.IsEncrypted()})
 	if err != nil {
@@ -126,7 +112,7 @@ func (s *Server) admit(req gosrt.ConnRequest, remote string) (*live.Publisher, e
 		pass := pub.Channel().SRT.Passphrase
 		if pass == "" || req.SetPassphrase(pass) != nil {
 			pub.Close()
-			return nil, errBadSecret
+			return nil, conns.Refuse(errBadSecret)
 		}
 	}
 	return pub, nil
@@ -187,9 +173,9 @@ func (c *publisher) run(ctx context.Context) error {
 	case <-timedOut:
 		if c.hub == nil {
 			if c.video == nil {
-				return errHandshaking
+				return conns.Refuse(errHandshaking)
 			}
-			return errNoKeyframe
+			return conns.Refuse(errNoKeyframe)
 		}
 	default:
 	}
@@ -241,7 +227,7 @@ func (c *publisher) read(ctx context.Context, started func()) error {
 		}
 	}
 	if c.video == nil {
-		return errNoVideo
+		return conns.Refuse(errNoVideo)
 	}
 	for {
 		if err := r.Read(); err != nil {

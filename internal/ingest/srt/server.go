@@ -9,12 +9,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"sync"
 	"time"
 
 	gosrt "github.com/datarhei/gosrt"
 
+	"github.com/onair-video/onair/internal/conns"
 	"github.com/onair-video/onair/internal/live"
 )
 
@@ -56,16 +57,9 @@ type Server struct {
 	reg Registry
 	log *slog.Logger
 
-	ctx    context.Context
-	cancel context.CancelFunc
-
-	// mu guards the sets and closed; wg.Add happens only under mu while
-	// !closed, so Close's wg.Wait never races with a new Add.
-	mu        sync.Mutex
-	listeners map[gosrt.Listener]struct{}
-	conns     map[gosrt.Conn]struct{}
-	closed    bool
-	wg        sync.WaitGroup
+	// conns holds the listeners and the connections; its context, which
+	// every connection derives from, is cancelled by Close.
+	conns *conns.Set[io.Closer, io.Closer]
 }
 
 // New returns a Server. It starts nothing.
@@ -73,107 +67,54 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		reg:       cfg.Registry,
-		log:       cfg.Log.With("component", "srt", "protocol", "srt"),
-		ctx:       ctx,
-		cancel:    cancel,
-		listeners: make(map[gosrt.Listener]struct{}),
-		conns:     make(map[gosrt.Conn]struct{}),
+		reg:   cfg.Registry,
+		log:   cfg.Log.With("component", "srt", "protocol", "srt"),
+		conns: conns.NewSet[io.Closer, io.Closer](),
 	}
 }
 
 // Serve accepts connection requests on ln until Close. It returns nil after
 // Close, or the listener's error.
 func (s *Server) Serve(ln gosrt.Listener) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.conns.Track() {
 		ln.Close()
 		return nil
 	}
-	s.listeners[ln] = struct{}{}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer s.wg.Done()
+	defer s.conns.Done()
+	if !s.conns.Add(listener{ln}, listener{ln}) {
+		ln.Close()
+		return nil
+	}
 
 	s.log.Info("listening", "addr", ln.Addr().String())
 	for {
 		req, err := ln.Accept2()
 		if err != nil {
-			if s.isClosed() || errors.Is(err, gosrt.ErrListenerClosed) {
+			if s.conns.Closed() || errors.Is(err, gosrt.ErrListenerClosed) {
 				return nil
 			}
 			return fmt.Errorf("srt: accept: %w", err)
 		}
 		// The key lookup touches the store: never hold up the next caller.
-		if !s.add() {
+		if !s.conns.Go(func() { s.handle(req) }) {
 			req.Reject(gosrt.REJ_CLOSE)
 			return nil
 		}
-		go func() {
-			defer s.wg.Done()
-			s.handle(req)
-		}()
 	}
 }
 
 // Close stops accepting, closes every connection and waits until every
 // goroutine of the server has returned. It is idempotent.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		s.wg.Wait()
-		return nil
-	}
-	s.closed = true
-	s.cancel()
-	for ln := range s.listeners {
-		ln.Close()
-	}
-	for c := range s.conns {
-		_ = c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
+	s.conns.Close()
 	return nil
 }
 
-func (s *Server) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
+// listener is a gosrt.Listener as an io.Closer, for the set.
+type listener struct{ gosrt.Listener }
 
-// add accounts for a request's goroutine; false once closed.
-func (s *Server) add() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.wg.Add(1)
-	return true
-}
-
-// track registers an accepted connection so Close can end it; false (and
-// the connection closed) once the server is closed.
-func (s *Server) track(c gosrt.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		_ = c.Close()
-		return false
-	}
-	s.conns[c] = struct{}{}
-	return true
-}
-
-func (s *Server) untrack(c gosrt.Conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-	_ = c.Close()
+func (l listener) Close() error {
+	l.Listener.Close()
+	return nil
 }

@@ -3,6 +3,7 @@ package whip
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	pion "github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
 
+	"github.com/onair-video/onair/internal/conns"
 	"github.com/onair-video/onair/internal/ffmpeg"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/stream"
@@ -167,8 +169,7 @@ func (x *session) writeVideoAt(nalus [][]byte, pts time.Duration, now time.Time)
 			return
 		}
 		if err := x.startLocked(sps, pps, pts); err != nil {
-			x.log.Warn("start stream", "err", err)
-			go x.close("the stream could not start")
+			go x.end(fmt.Errorf("whip: start stream: %w", err))
 			return
 		}
 	}
@@ -200,7 +201,7 @@ func (x *session) startLocked(sps, pps []byte, pts time.Duration) error {
 		}
 	}
 	if x.aac != nil {
-		conv, cfg, err := ffmpeg.OpusToAAC(x.srv.ctx, 2, x.log, x.writeAAC)
+		conv, cfg, err := ffmpeg.OpusToAAC(x.srv.sessions.Context(), 2, x.log, x.writeAAC)
 		if err != nil {
 			x.log.Warn("HLS without audio", "reason", err.Error())
 			tracks = tracks[:len(tracks)-1]
@@ -211,7 +212,7 @@ func (x *session) startLocked(sps, pps []byte, pts time.Duration) error {
 		}
 	}
 	x.pub.OnKeyframeRequest(x.requestKeyframe)
-	ctx, cancel := context.WithTimeout(x.srv.ctx, claimTimeout)
+	ctx, cancel := context.WithTimeout(x.srv.sessions.Context(), claimTimeout)
 	defer cancel()
 	hub, err := x.pub.Start(ctx, tracks, live.Metadata{Encoder: "WebRTC"})
 	if err != nil {
@@ -271,10 +272,9 @@ func (x *session) writeVP8(frame []byte, ts uint32, now time.Time, c *clock) {
 		if !key {
 			return
 		}
-		conv, err := ffmpeg.VP8ToH264(x.srv.ctx, w, h, x.log, x.writeTranscoded)
+		conv, err := ffmpeg.VP8ToH264(x.srv.sessions.Context(), w, h, x.log, x.writeTranscoded)
 		if err != nil {
-			x.log.Warn("VP8 transcoder", "err", err)
-			go x.close("VP8 could not be transcoded: " + err.Error())
+			go x.end(fmt.Errorf("whip: VP8 could not be transcoded: %w", err))
 			return
 		}
 		x.vconv = conv
@@ -317,7 +317,6 @@ func (x *session) requestKeyframe() {
 // run watches the session: keyframe requests, the first-keyframe deadline,
 // StopStream and shutdown.
 func (x *session) run() {
-	defer x.srv.wg.Done()
 	tick := time.NewTicker(keyframeInterval)
 	defer tick.Stop()
 	first := time.NewTimer(firstKeyframeTimeout)
@@ -327,17 +326,17 @@ func (x *session) run() {
 		case <-x.done:
 			return
 		case <-x.pub.Done():
-			x.close("stopped: " + x.pub.Cause().Error())
+			x.end(conns.CutOff(x.pub.Cause()))
 			return
-		case <-x.srv.ctx.Done():
-			x.close("server shutting down")
+		case <-x.srv.sessions.Context().Done():
+			x.end(live.ErrShutdown)
 			return
 		case <-first.C:
 			x.mu.Lock()
 			started := x.hub != nil
 			x.mu.Unlock()
 			if !started {
-				x.close("no H.264 keyframe arrived within " + firstKeyframeTimeout.String())
+				x.end(conns.Refuse(errors.New("whip: no H.264 keyframe arrived within " + firstKeyframeTimeout.String())))
 				return
 			}
 		case <-tick.C:
@@ -350,17 +349,19 @@ func (x *session) run() {
 func (x *session) PeerConnection() *pion.PeerConnection { return x.pc }
 
 // End implements rtc.Session: the publisher's DELETE.
-func (x *session) End() { x.close() }
+func (x *session) End() { x.end(conns.ErrClientEnded) }
 
-// close ends the session: the peer connection, the converter, the
-// publication. It is idempotent and may be called from any goroutine but
-// the track readers'.
-func (x *session) close(why ...string) {
+// Close ends the session as the server shuts down (the set's Close).
+func (x *session) Close() error {
+	x.end(live.ErrShutdown)
+	return nil
+}
+
+// end ends the session with cause: the peer connection, the converter,
+// the publication; then it reports how the session ended. It is
+// idempotent and may be called from any goroutine but the track readers'.
+func (x *session) end(cause error) {
 	x.once.Do(func() {
-		reason := "closed by the publisher"
-		if len(why) > 0 {
-			reason = why[0]
-		}
 		close(x.done)
 		_ = x.pc.Close()
 		x.readers.Wait()
@@ -373,12 +374,7 @@ func (x *session) close(why ...string) {
 			}
 		}
 		x.pub.Close()
-		x.srv.mu.Lock()
-		delete(x.srv.sessions, x.id)
-		x.srv.mu.Unlock()
-		if errors.Is(context.Cause(x.srv.ctx), context.Canceled) && len(why) == 0 {
-			reason = "server shutting down"
-		}
-		x.log.Info("publisher left", "reason", reason)
+		x.srv.sessions.Remove(x.id)
+		x.srv.sessions.End(x.log, cause)
 	})
 }

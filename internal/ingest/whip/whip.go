@@ -12,11 +12,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pion/sdp/v3"
 
+	"github.com/onair-video/onair/internal/conns"
 	"github.com/onair-video/onair/internal/ffmpeg"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/rtc"
@@ -48,13 +48,9 @@ type Server struct {
 	reg    Registry
 	log    *slog.Logger
 
-	ctx    context.Context
-	cancel context.CancelFunc
-
-	mu       sync.Mutex
-	sessions map[string]*session
-	closed   bool
-	wg       sync.WaitGroup
+	// sessions are the publishing sessions by id; its context, which
+	// every session derives from, is cancelled by Close.
+	sessions *conns.Set[string, *session]
 }
 
 // New returns a WHIP server.
@@ -62,9 +58,8 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{engine: cfg.Engine, reg: cfg.Registry, log: cfg.Log.With("component", "whip", "protocol", "whip"),
-		ctx: ctx, cancel: cancel, sessions: make(map[string]*session)}
+		sessions: conns.NewSet[string, *session]()}
 }
 
 // Register adds the WHIP routes to mux.
@@ -77,20 +72,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 }
 
 // Close ends every publishing session and waits for them.
-func (s *Server) Close() {
-	s.mu.Lock()
-	s.closed = true
-	ss := make([]*session, 0, len(s.sessions))
-	for _, x := range s.sessions {
-		ss = append(ss, x)
-	}
-	s.mu.Unlock()
-	s.cancel()
-	for _, x := range ss {
-		x.close()
-	}
-	s.wg.Wait()
-}
+func (s *Server) Close() { s.sessions.Close() }
 
 // refusal maps a Claim error to what a WHIP client sees.
 func refusal(err error) error {
@@ -133,20 +115,13 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 	pub, err := s.reg.Claim(ctx, key, live.ConnInfo{Protocol: "whip", Remote: remote, Secure: true})
 	cancel()
 	if err != nil {
-		err = refusal(err)
-		if he := (*rtc.HTTPError)(nil); errors.As(err, &he) {
-			log.Warn("publish refused", "reason", he.Msg)
-		} else {
-			log.Error("publish refused", "err", err)
-		}
-		rtc.Fail(w, err)
+		s.sessions.End(log, err)
+		rtc.Fail(w, refusal(err))
 		return
 	}
 	x, answer, err := s.open(pub, offer, media, log.With("channel", pub.Channel().ARN))
 	if err != nil {
-		pub.Close()
-		log.Warn("publish refused", "reason", err.Error())
-		rtc.Fail(w, err)
+		rtc.Fail(w, err) // open reported it
 		return
 	}
 	rtc.WriteAnswer(w, "/whip/"+x.id, x.id, answer)
@@ -154,9 +129,7 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*session, bool) {
 	rtc.CORS(w, rtc.Methods)
-	s.mu.Lock()
-	x, ok := s.sessions[r.PathValue("session")]
-	s.mu.Unlock()
+	x, ok := s.sessions.Get(r.PathValue("session"))
 	if !ok {
 		rtc.Fail(w, &rtc.HTTPError{Status: http.StatusNotFound, Msg: "no such session"})
 		return nil, false
@@ -245,7 +218,11 @@ func rtpmaps(md *sdp.MediaDescription) []string {
 	return out
 }
 
-// open answers the offer on a new peer connection for pub.
+// errShuttingDown is what a publisher who comes during shutdown reads.
+var errShuttingDown = &rtc.HTTPError{Status: http.StatusServiceUnavailable, Msg: "server shutting down"}
+
+// open answers the offer on a new peer connection for pub. Whatever it
+// fails with, it has closed pub and reported how the session ended.
 func (s *Server) open(pub *live.Publisher, offer string, m media, log *slog.Logger) (*session, string, error) {
 	newPC := s.engine.NewPeerConnection
 	if m.vp8 {
@@ -253,28 +230,33 @@ func (s *Server) open(pub *live.Publisher, offer string, m media, log *slog.Logg
 	}
 	pc, err := newPC()
 	if err != nil {
-		return nil, "", fmt.Errorf("whip: %w", err)
+		pub.Close()
+		err = fmt.Errorf("whip: %w", err)
+		s.sessions.End(log, err)
+		return nil, "", err
 	}
 	x := &session{id: rtc.NewSessionID(), srv: s, pub: pub, pc: pc, log: log, audio: m.audio,
 		done: make(chan struct{})}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.sessions.Add(x.id, x) {
 		_ = pc.Close()
-		return nil, "", &rtc.HTTPError{Status: http.StatusServiceUnavailable, Msg: "server shutting down"}
+		pub.Close()
+		s.sessions.End(log, live.ErrShutdown)
+		return nil, "", errShuttingDown
 	}
-	s.sessions[x.id] = x
-	s.wg.Add(1)
-	s.mu.Unlock()
-
 	pc.OnTrack(x.onTrack)
-	rtc.OnEnd(pc, func() { x.close() })
+	rtc.OnEnd(pc, func() { x.end(conns.ErrPeerGone) })
 	answer, err := rtc.Answer(pc, offer, answerTimeout)
 	if err != nil {
-		x.close("the offer could not be answered")
-		s.wg.Done() // run never started
+		cause := err
+		if errors.As(err, new(*rtc.HTTPError)) {
+			cause = conns.Refuse(err) // an offer pion cannot use
+		}
+		x.end(cause)
 		return nil, "", err
 	}
-	go x.run()
+	if !s.sessions.Go(x.run) {
+		x.end(live.ErrShutdown)
+		return nil, "", errShuttingDown
+	}
 	return x, answer, nil
 }
