@@ -233,7 +233,8 @@ type delivery struct {
 	skipped int
 }
 
-// Reader receives the units of a hub through a bounded queue.
+// Reader receives the units of a hub through a bounded queue. Read and
+// Skipped belong to one goroutine at a time; Len and Close to any.
 type Reader struct {
 	hub    *Hub
 	queue  chan delivery
