@@ -1,4 +1,4 @@
-package ivs_test
+package ivschat_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/ivschat"
 )
 
 // A chat token opens to the claims it was made with, is an HTTP token (it
@@ -18,11 +19,11 @@ func TestChatTokens(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := newService(t)
-	room, err := s.CreateRoom(ctx, ivs.CreateRoomInput{})
+	room, err := s.CreateRoom(ctx, ivschat.CreateRoomInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := ivs.CreateChatTokenInput{RoomIdentifier: room.ARN, UserID: "ana", Capabilities: []string{ivs.CapSendMessage, ivs.CapSendMessage},
+	in := ivschat.CreateChatTokenInput{RoomIdentifier: room.ARN, UserID: "ana", Capabilities: []string{ivschat.CapSendMessage, ivschat.CapSendMessage},
 		SessionDurationInMinutes: ptr(int32(30)), Attributes: map[string]string{"color": "blue"}}
 	tok, err := s.CreateChatToken(ctx, in)
 	if err != nil {
@@ -35,8 +36,8 @@ func TestChatTokens(t *testing.T) {
 		t.Fatalf("expiry %v / %v", tok.TokenExpirationTime, tok.SessionExpirationTime)
 	}
 	c, err := s.OpenChatToken(ctx, tok.Token)
-	if err != nil || c.RoomID != room.ID || c.UserID != "ana" || c.Attributes["color"] != "blue" || !c.Can(ivs.CapSendMessage) ||
-		c.Can(ivs.CapDeleteMessage) || len(c.Capabilities) != 1 || c.Nonce == "" {
+	if err != nil || c.RoomID != room.ID || c.UserID != "ana" || c.Attributes["color"] != "blue" || !c.Can(ivschat.CapSendMessage) ||
+		c.Can(ivschat.CapDeleteMessage) || len(c.Capabilities) != 1 || c.Nonce == "" {
 		t.Fatalf("OpenChatToken: %+v, %v", c, err)
 	}
 	again, _ := s.CreateChatToken(ctx, in)
@@ -46,12 +47,12 @@ func TestChatTokens(t *testing.T) {
 	for i := range len(tok.Token) {
 		b := []byte(tok.Token)
 		b[i] ^= 1
-		if _, err := s.OpenChatToken(ctx, string(b)); !errors.Is(err, ivs.ErrBadChatToken) {
+		if _, err := s.OpenChatToken(ctx, string(b)); !errors.Is(err, ivschat.ErrBadChatToken) {
 			t.Fatalf("byte %d changed: %v", i, err)
 		}
 	}
 	for _, bad := range []string{"", "ct1.", "ct1.x.y", strings.Repeat("a", 300)} {
-		if _, err := s.OpenChatToken(ctx, bad); !errors.Is(err, ivs.ErrBadChatToken) {
+		if _, err := s.OpenChatToken(ctx, bad); !errors.Is(err, ivschat.ErrBadChatToken) {
 			t.Errorf("%q: %v", bad, err)
 		}
 	}
@@ -61,24 +62,24 @@ func TestCreateChatTokenValidation(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := newService(t)
-	room, err := s.CreateRoom(ctx, ivs.CreateRoomInput{})
+	room, err := s.CreateRoom(ctx, ivschat.CreateRoomInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		name  string
-		in    ivs.CreateChatTokenInput
+		in    ivschat.CreateChatTokenInput
 		code  ivs.Code
 		field string
 	}{
-		{"no user", ivs.CreateChatTokenInput{RoomIdentifier: room.ARN}, ivs.CodeValidation, "userId"},
-		{"long user", ivs.CreateChatTokenInput{RoomIdentifier: room.ARN, UserID: strings.Repeat("u", 129)}, ivs.CodeValidation, "userId"},
-		{"capability", ivs.CreateChatTokenInput{RoomIdentifier: room.ARN, UserID: "u", Capabilities: []string{"BAN"}}, ivs.CodeValidation, "capabilities"},
-		{"session 0", ivs.CreateChatTokenInput{RoomIdentifier: room.ARN, UserID: "u", SessionDurationInMinutes: ptr(int32(0))}, ivs.CodeValidation, "sessionDurationInMinutes"},
-		{"session 181", ivs.CreateChatTokenInput{RoomIdentifier: room.ARN, UserID: "u", SessionDurationInMinutes: ptr(int32(181))}, ivs.CodeValidation, "sessionDurationInMinutes"},
-		{"attributes", ivs.CreateChatTokenInput{RoomIdentifier: room.ARN, UserID: "u", Attributes: map[string]string{"k": strings.Repeat("v", 1024)}}, ivs.CodeValidation, "attributes"},
-		{"room ARN", ivs.CreateChatTokenInput{RoomIdentifier: "nope", UserID: "u"}, ivs.CodeValidation, "roomIdentifier"},
-		{"no room", ivs.CreateChatTokenInput{RoomIdentifier: strings.Replace(room.ARN, room.ID, "abcdABCDefgh", 1), UserID: "u"}, ivs.CodeResourceNotFound, ""},
+		{"no user", ivschat.CreateChatTokenInput{RoomIdentifier: room.ARN}, ivs.CodeValidation, "userId"},
+		{"long user", ivschat.CreateChatTokenInput{RoomIdentifier: room.ARN, UserID: strings.Repeat("u", 129)}, ivs.CodeValidation, "userId"},
+		{"capability", ivschat.CreateChatTokenInput{RoomIdentifier: room.ARN, UserID: "u", Capabilities: []string{"BAN"}}, ivs.CodeValidation, "capabilities"},
+		{"session 0", ivschat.CreateChatTokenInput{RoomIdentifier: room.ARN, UserID: "u", SessionDurationInMinutes: ptr(int32(0))}, ivs.CodeValidation, "sessionDurationInMinutes"},
+		{"session 181", ivschat.CreateChatTokenInput{RoomIdentifier: room.ARN, UserID: "u", SessionDurationInMinutes: ptr(int32(181))}, ivs.CodeValidation, "sessionDurationInMinutes"},
+		{"attributes", ivschat.CreateChatTokenInput{RoomIdentifier: room.ARN, UserID: "u", Attributes: map[string]string{"k": strings.Repeat("v", 1024)}}, ivs.CodeValidation, "attributes"},
+		{"room ARN", ivschat.CreateChatTokenInput{RoomIdentifier: "nope", UserID: "u"}, ivs.CodeValidation, "roomIdentifier"},
+		{"no room", ivschat.CreateChatTokenInput{RoomIdentifier: strings.Replace(room.ARN, room.ID, "abcdABCDefgh", 1), UserID: "u"}, ivs.CodeResourceNotFound, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := s.CreateChatToken(ctx, tc.in)
@@ -91,11 +92,11 @@ func TestCreateChatTokenValidation(t *testing.T) {
 func FuzzOpenChatToken(f *testing.F) {
 	ctx := context.Background()
 	s := newService(f)
-	room, err := s.CreateRoom(ctx, ivs.CreateRoomInput{})
+	room, err := s.CreateRoom(ctx, ivschat.CreateRoomInput{})
 	if err != nil {
 		f.Fatal(err)
 	}
-	tok, err := s.CreateChatToken(ctx, ivs.CreateChatTokenInput{RoomIdentifier: room.ARN, UserID: "u"})
+	tok, err := s.CreateChatToken(ctx, ivschat.CreateChatTokenInput{RoomIdentifier: room.ARN, UserID: "u"})
 	if err != nil {
 		f.Fatal(err)
 	}
