@@ -24,7 +24,7 @@ func TestChatTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := ivschat.CreateChatTokenInput{RoomIdentifier: room.ARN, UserID: "ana", Capabilities: []string{ivschat.CapSendMessage, ivschat.CapSendMessage},
-		SessionDurationInMinutes: ptr(int32(30)), Attributes: map[string]string{"color": "blue"}}
+		SessionDurationInMinutes: new(int32(30)), Attributes: map[string]string{"color": "blue"}}
 	tok, err := s.CreateChatToken(ctx, in)
 	if err != nil {
 		t.Fatal(err)
@@ -75,8 +75,8 @@ func TestCreateChatTokenValidation(t *testing.T) {
 		{"no user", ivschat.CreateChatTokenInput{RoomIdentifier: room.ARN}, ivs.CodeValidation, "userId"},
 		{"long user", ivschat.CreateChatTokenInput{RoomIdentifier: room.ARN, UserID: strings.Repeat("u", 129)}, ivs.CodeValidation, "userId"},
 		{"capability", ivschat.CreateChatTokenInput{RoomIdentifier: room.ARN, UserID: "u", Capabilities: []string{"BAN"}}, ivs.CodeValidation, "capabilities"},
-		{"session 0", ivschat.CreateChatTokenInput{RoomIdentifier: room.ARN, UserID: "u", SessionDurationInMinutes: ptr(int32(0))}, ivs.CodeValidation, "sessionDurationInMinutes"},
-		{"session 181", ivschat.CreateChatTokenInput{RoomIdentifier: room.ARN, UserID: "u", SessionDurationInMinutes: ptr(int32(181))}, ivs.CodeValidation, "sessionDurationInMinutes"},
+		{"session 0", ivschat.CreateChatTokenInput{RoomIdentifier: room.ARN, UserID: "u", SessionDurationInMinutes: new(int32(0))}, ivs.CodeValidation, "sessionDurationInMinutes"},
+		{"session 181", ivschat.CreateChatTokenInput{RoomIdentifier: room.ARN, UserID: "u", SessionDurationInMinutes: new(int32(181))}, ivs.CodeValidation, "sessionDurationInMinutes"},
 		{"attributes", ivschat.CreateChatTokenInput{RoomIdentifier: room.ARN, UserID: "u", Attributes: map[string]string{"k": strings.Repeat("v", 1024)}}, ivs.CodeValidation, "attributes"},
 		{"room ARN", ivschat.CreateChatTokenInput{RoomIdentifier: "nope", UserID: "u"}, ivs.CodeValidation, "roomIdentifier"},
 		{"no room", ivschat.CreateChatTokenInput{RoomIdentifier: strings.Replace(room.ARN, room.ID, "abcdABCDefgh", 1), UserID: "u"}, ivs.CodeResourceNotFound, ""},
