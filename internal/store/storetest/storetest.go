@@ -34,7 +34,8 @@ type Sessions interface {
 	ivs.UsageStore
 	// AppendMetrics adds points to a session's series and replaces its
 	// summary, in one transaction; a point of a second already stored
-	// replaces it (a retried flush).
+	// replaces it (a retried flush), and a session that does not exist is
+	// ErrNotFound.
 	AppendMetrics(ctx context.Context, streamID string, points []ivs.MetricPoint, stats ivs.SessionStats) error
 	// DownsampleMetrics merges the points of sessions that ended before
 	// endedBefore into points of span seconds (averages), and returns how many
