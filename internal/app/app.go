@@ -34,6 +34,7 @@ import (
 	"github.com/onair-video/onair/internal/ingest/srt"
 	"github.com/onair-video/onair/internal/ingest/whip"
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/ivschat"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/metrics"
 	"github.com/onair-video/onair/internal/playback"
@@ -84,19 +85,30 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	if created {
 		log.Info("created account", "account", account.ID, "access_key_id", account.AccessKeyID, "credentials", credPath)
 	}
-	svc := ivs.NewService(store, cfg.Region, account)
-	defer svc.Wait() // before the store closes: configurations being activated
-	svc.SetLogger(log)
-	svc.SetInputQuota(cfg.InputHoursQuota)
 	// Recordings go to S3 when an endpoint is configured, else a bucket is
 	// a directory under DATA_DIR/recordings; a recording configuration is
 	// ACTIVE once its bucket takes a write.
 	storage := recordingStorage(cfg)
-	svc.SetBucketChecker(storage.Check)
 	// The bus is the event sink before anything emits, so that the events
 	// of sessions ended below reach SSE clients; webhooks read the store.
 	bus := events.NewBus()
-	svc.SetEventSink(bus.Publish)
+	// The live registry and the WHEP server are built on the service, and
+	// the service must tell them of deleted keys and revoked viewers: it
+	// gets funcs that call them, set below before anything is served.
+	var registry *live.Registry
+	var whepSrv *whep.Server
+	svc := ivs.NewService(ivs.Config{
+		Region: cfg.Region, AccountID: account.ID, Stores: ivs.StoresOf(store), Log: log,
+		InputQuotaHours: cfg.InputHoursQuota, CheckBucket: storage.Check, EventSink: bus.Publish,
+		StreamKeyDeleted: func(channelID string) { registry.Disconnect(channelID, live.ErrKeyDeleted) },
+		ViewerRevoked: func(r ivs.ViewerRevocation) {
+			if whepSrv != nil {
+				whepSrv.Revoke(r.ChannelID, r.ViewerID, r.Version)
+			}
+		},
+	})
+	defer svc.Wait() // before the store closes: configurations being activated
+	chatSvc := ivschat.New(ivschat.Config{Region: cfg.Region, AccountID: account.ID, Docs: store})
 	if n, err := svc.EndInterruptedSessions(ctx); err != nil {
 		return err
 	} else if n > 0 {
@@ -135,8 +147,7 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	go func() { defer bg.Done(); session.RunDownsampler(bgCtx, store, cfg.StatsDownsampleAfter, log) }()
 	go func() { defer bg.Done(); tuneGC(bgCtx) }()
 
-	registry := live.New(svc, log)
-	svc.OnStreamKeyDeleted(func(channelID string) { registry.Disconnect(channelID, live.ErrKeyDeleted) })
+	registry = live.New(svc, log)
 	registry.SetAdmission(func(ctx context.Context, _ ivs.Channel) error { return svc.CheckInputQuota(ctx) })
 	var countries playback.Countries
 	if cfg.GeoIPDB != "" {
@@ -151,7 +162,6 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	hlsSrv := hls.New(hls.Config{Log: log, PartDuration: cfg.HLSPartDuration, SegmentDuration: cfg.HLSSegmentDuration,
 		ViewerTimeout: cfg.HLSViewerTimeout, Auth: auth})
 	defer hlsSrv.Close()
-	var whepSrv *whep.Server
 	var whipSrv *whip.Server
 	if lns.webrtcUDP != nil {
 		engine, err := rtc.NewEngine(rtc.EngineConfig{UDP: lns.webrtcUDP, TCP: lns.webrtcTCP,
@@ -161,7 +171,6 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 		}
 		defer engine.Close()
 		whepSrv = whep.New(whep.Config{Engine: engine, Streams: registry, Log: log, Auth: auth})
-		svc.OnViewerRevoked(func(r ivs.ViewerRevocation) { whepSrv.Revoke(r.ChannelID, r.ViewerID, r.Version) })
 		defer whepSrv.Close()
 		whipSrv = whip.New(whip.Config{Engine: engine, Registry: registry, Log: log})
 		defer whipSrv.Close()
@@ -213,10 +222,10 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	// token from CreateChatToken as the WebSocket subprotocol.
 	// Chat logs go where recordings go (S3 or the data dir), through the
 	// same durable spool.
-	chatSrv := chat.New(chat.Config{Rooms: svc, Log: log, PutLog: spool.Put})
+	chatSrv := chat.New(chat.Config{Rooms: chatSvc, Log: log, PutLog: spool.Put})
 	mux := http.NewServeMux()
 	mux.Handle("GET /chat", chatSrv)
-	api.New(api.Config{Service: svc, Live: registry, Account: account, Endpoints: endpoints, Log: log,
+	api.New(api.Config{Service: svc, ChatService: chatSvc, Live: registry, Account: account, Endpoints: endpoints, Log: log,
 		Viewers: viewers, Metrics: tracker, Events: events.NewSSE(bgCtx, store, bus, log), RateLimit: cfg.APIRateLimit,
 		Playback: auth, Chat: chatSrv}).Register(mux)
 	// Methods are named so the patterns don't conflict with "GET /"; HEAD
