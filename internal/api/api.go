@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/ivschat"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/playback"
 	"github.com/onair-video/onair/internal/ratelimit"
@@ -42,7 +43,10 @@ type Live interface {
 // Config holds the dependencies of an API.
 type Config struct {
 	Service *ivs.Service
-	Live    Live
+	// ChatService serves the IVS Chat operations (rooms, logging
+	// configurations, chat tokens, and the tags of those).
+	ChatService *ivschat.Service
+	Live        Live
 	// Account holds the key pair requests must be signed with.
 	Account ivs.Account
 	// Endpoints gives the public addresses for a request's responses.
@@ -94,6 +98,7 @@ type Metrics interface {
 // API serves the IVS operations.
 type API struct {
 	svc       *ivs.Service
+	chatSvc   *ivschat.Service
 	live      Live
 	endpoints func(*http.Request) ivs.Endpoints
 	log       *slog.Logger
@@ -120,6 +125,7 @@ func New(cfg Config) *API {
 	}
 	a := &API{
 		svc:       cfg.Service,
+		chatSvc:   cfg.ChatService,
 		live:      cfg.Live,
 		endpoints: cfg.Endpoints,
 		log:       cfg.Log.With("component", "api"),
@@ -189,11 +195,14 @@ func (a *API) serviceOf(r *http.Request, name string) string {
 	if op, ok := a.ops[name]; ok && op.service != "" {
 		return op.service
 	}
-	if strings.HasPrefix(r.PathValue("resourceArn"), "arn:aws:ivschat:") {
+	if isChatARN(r.PathValue("resourceArn")) {
 		return chatSigningName
 	}
 	return signingName
 }
+
+// isChatARN tells an IVS Chat resource's ARN (as far as it parses).
+func isChatARN(arn string) bool { return strings.HasPrefix(arn, "arn:aws:"+chatSigningName+":") }
 
 // run runs fn as the operation name of service with a request id, answers
 // its error in that service's AWS shape and logs the outcome.

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/ivschat"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/store/sqlite"
 	"github.com/onair-video/onair/internal/stream"
@@ -35,6 +36,7 @@ const testRegion = "us-west-2"
 type env struct {
 	t       *testing.T
 	svc     *ivs.Service
+	chatSvc *ivschat.Service
 	store   *sqlite.Store
 	reg     *live.Registry
 	account ivs.Account
@@ -52,6 +54,13 @@ func newEnv(t *testing.T) *env {
 // newEnvWith is newEnv with tweak applied to the API's Config.
 func newEnvWith(t *testing.T, tweak func(*Config)) *env {
 	t.Helper()
+	return newEnvOf(t, ivs.Config{}, tweak)
+}
+
+// newEnvOf is newEnvWith on a service with svcCfg's settings (the store
+// and the account are set here).
+func newEnvOf(t *testing.T, svcCfg ivs.Config, tweak func(*Config)) *env {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, t.TempDir())
 	if err != nil {
@@ -62,7 +71,9 @@ func newEnvWith(t *testing.T, tweak func(*Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := ivs.NewService(st, testRegion, acct)
+	svcCfg.Region, svcCfg.AccountID, svcCfg.Stores = testRegion, acct.ID, ivs.StoresOf(st)
+	svc := ivs.NewService(svcCfg)
+	chatSvc := ivschat.New(ivschat.Config{Region: testRegion, AccountID: acct.ID, Docs: st})
 	log := slog.New(slog.DiscardHandler)
 	reg := live.New(svc, log)
 	t.Cleanup(func() { reg.Close(context.Background()) })
@@ -72,7 +83,7 @@ func newEnvWith(t *testing.T, tweak func(*Config)) *env {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	cfg := Config{
-		Service: svc, Live: reg, Account: acct, Log: log,
+		Service: svc, ChatService: chatSvc, Live: reg, Account: acct, Log: log,
 		Endpoints: func(*http.Request) ivs.Endpoints {
 			return ivs.Endpoints{Host: "media.example", HTTPPort: 8080, RTMPSPort: 1936, RTMPPort: 1935, Region: testRegion, Account: acct.ID}
 		},
@@ -81,7 +92,7 @@ func newEnvWith(t *testing.T, tweak func(*Config)) *env {
 		tweak(&cfg)
 	}
 	New(cfg).Register(mux)
-	e := &env{t: t, svc: svc, store: st, reg: reg, account: acct, srv: srv, metadata: metadata.got}
+	e := &env{t: t, svc: svc, chatSvc: chatSvc, store: st, reg: reg, account: acct, srv: srv, metadata: metadata.got}
 	e.client = e.clientWith(acct.AccessKeyID, acct.SecretAccessKey.Reveal())
 	return e
 }

@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/ivschat"
 )
 
 // chatOperations lists every operation of IVS Chat (aws-sdk-go-v2/service/
@@ -38,7 +39,7 @@ type identifierInput struct {
 
 // roomOut gives a room's tags and logging identifiers as lists and maps,
 // never null.
-func roomOut(r ivs.Room) ivs.Room {
+func roomOut(r ivschat.Room) ivschat.Room {
 	r.Tags = nonNil(r.Tags)
 	if r.LoggingConfigurationIdentifiers == nil {
 		r.LoggingConfigurationIdentifiers = []string{}
@@ -46,8 +47,8 @@ func roomOut(r ivs.Room) ivs.Room {
 	return r
 }
 
-func createRoom(ctx context.Context, a *API, _ *call, in *ivs.CreateRoomInput) (any, error) {
-	r, err := a.svc.CreateRoom(ctx, *in)
+func createRoom(ctx context.Context, a *API, _ *call, in *ivschat.CreateRoomInput) (any, error) {
+	r, err := a.chatSvc.CreateRoom(ctx, *in)
 	if err != nil {
 		return nil, err
 	}
@@ -55,15 +56,15 @@ func createRoom(ctx context.Context, a *API, _ *call, in *ivs.CreateRoomInput) (
 }
 
 func getRoom(ctx context.Context, a *API, _ *call, in *identifierInput) (any, error) {
-	r, err := a.svc.GetRoom(ctx, in.Identifier)
+	r, err := a.chatSvc.GetRoom(ctx, in.Identifier)
 	if err != nil {
 		return nil, err
 	}
 	return roomOut(r), nil
 }
 
-func updateRoom(ctx context.Context, a *API, _ *call, in *ivs.UpdateRoomInput) (any, error) {
-	r, err := a.svc.UpdateRoom(ctx, *in)
+func updateRoom(ctx context.Context, a *API, _ *call, in *ivschat.UpdateRoomInput) (any, error) {
+	r, err := a.chatSvc.UpdateRoom(ctx, *in)
 	if err != nil {
 		return nil, err
 	}
@@ -71,11 +72,11 @@ func updateRoom(ctx context.Context, a *API, _ *call, in *ivs.UpdateRoomInput) (
 }
 
 func deleteRoom(ctx context.Context, a *API, _ *call, in *identifierInput) (any, error) {
-	r, err := a.svc.GetRoom(ctx, in.Identifier)
+	r, err := a.chatSvc.GetRoom(ctx, in.Identifier)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.svc.DeleteRoom(ctx, in.Identifier); err != nil {
+	if err := a.chatSvc.DeleteRoom(ctx, in.Identifier); err != nil {
 		return nil, err
 	}
 	if a.chat != nil {
@@ -85,29 +86,29 @@ func deleteRoom(ctx context.Context, a *API, _ *call, in *identifierInput) (any,
 }
 
 type listRoomsOutput struct {
-	Rooms     []ivs.Room `json:"rooms"`
-	NextToken string     `json:"nextToken,omitempty"`
+	Rooms     []ivschat.Room `json:"rooms"`
+	NextToken string         `json:"nextToken,omitempty"`
 }
 
-func listRooms(ctx context.Context, a *API, _ *call, in *ivs.ListRoomsInput) (any, error) {
-	rs, next, err := a.svc.ListRooms(ctx, *in)
+func listRooms(ctx context.Context, a *API, _ *call, in *ivschat.ListRoomsInput) (any, error) {
+	rs, next, err := a.chatSvc.ListRooms(ctx, *in)
 	if err != nil {
 		return nil, err
 	}
-	out := listRoomsOutput{Rooms: make([]ivs.Room, len(rs)), NextToken: next}
+	out := listRoomsOutput{Rooms: make([]ivschat.Room, len(rs)), NextToken: next}
 	for i, r := range rs {
 		out.Rooms[i] = roomOut(r)
 	}
 	return out, nil
 }
 
-func loggingOut(l ivs.LoggingConfiguration) ivs.LoggingConfiguration {
+func loggingOut(l ivschat.LoggingConfiguration) ivschat.LoggingConfiguration {
 	l.Tags = nonNil(l.Tags)
 	return l
 }
 
-func createLoggingConfiguration(ctx context.Context, a *API, _ *call, in *ivs.CreateLoggingConfigurationInput) (any, error) {
-	l, err := a.svc.CreateLoggingConfiguration(ctx, *in)
+func createLoggingConfiguration(ctx context.Context, a *API, _ *call, in *ivschat.CreateLoggingConfigurationInput) (any, error) {
+	l, err := a.chatSvc.CreateLoggingConfiguration(ctx, *in)
 	if err != nil {
 		return nil, err
 	}
@@ -115,15 +116,15 @@ func createLoggingConfiguration(ctx context.Context, a *API, _ *call, in *ivs.Cr
 }
 
 func getLoggingConfiguration(ctx context.Context, a *API, _ *call, in *identifierInput) (any, error) {
-	l, err := a.svc.GetLoggingConfiguration(ctx, in.Identifier)
+	l, err := a.chatSvc.GetLoggingConfiguration(ctx, in.Identifier)
 	if err != nil {
 		return nil, err
 	}
 	return loggingOut(l), nil
 }
 
-func updateLoggingConfiguration(ctx context.Context, a *API, _ *call, in *ivs.UpdateLoggingConfigurationInput) (any, error) {
-	l, err := a.svc.UpdateLoggingConfiguration(ctx, *in)
+func updateLoggingConfiguration(ctx context.Context, a *API, _ *call, in *ivschat.UpdateLoggingConfigurationInput) (any, error) {
+	l, err := a.chatSvc.UpdateLoggingConfiguration(ctx, *in)
 	if err != nil {
 		return nil, err
 	}
@@ -131,37 +132,37 @@ func updateLoggingConfiguration(ctx context.Context, a *API, _ *call, in *ivs.Up
 }
 
 func deleteLoggingConfiguration(ctx context.Context, a *API, _ *call, in *identifierInput) (any, error) {
-	return nil, a.svc.DeleteLoggingConfiguration(ctx, in.Identifier)
+	return nil, a.chatSvc.DeleteLoggingConfiguration(ctx, in.Identifier)
 }
 
 type listLoggingOutput struct {
-	LoggingConfigurations []ivs.LoggingConfiguration `json:"loggingConfigurations"`
-	NextToken             string                     `json:"nextToken,omitempty"`
+	LoggingConfigurations []ivschat.LoggingConfiguration `json:"loggingConfigurations"`
+	NextToken             string                         `json:"nextToken,omitempty"`
 }
 
-func listLoggingConfigurations(ctx context.Context, a *API, _ *call, in *ivs.ListLoggingConfigurationsInput) (any, error) {
-	ls, next, err := a.svc.ListLoggingConfigurations(ctx, *in)
+func listLoggingConfigurations(ctx context.Context, a *API, _ *call, in *ivschat.ListLoggingConfigurationsInput) (any, error) {
+	ls, next, err := a.chatSvc.ListLoggingConfigurations(ctx, *in)
 	if err != nil {
 		return nil, err
 	}
-	out := listLoggingOutput{LoggingConfigurations: make([]ivs.LoggingConfiguration, len(ls)), NextToken: next}
+	out := listLoggingOutput{LoggingConfigurations: make([]ivschat.LoggingConfiguration, len(ls)), NextToken: next}
 	for i, l := range ls {
 		out.LoggingConfigurations[i] = loggingOut(l)
 	}
 	return out, nil
 }
 
-func createChatToken(ctx context.Context, a *API, _ *call, in *ivs.CreateChatTokenInput) (any, error) {
-	return a.svc.CreateChatToken(ctx, *in)
+func createChatToken(ctx context.Context, a *API, _ *call, in *ivschat.CreateChatTokenInput) (any, error) {
+	return a.chatSvc.CreateChatToken(ctx, *in)
 }
 
 // messagingRoom checks a messaging operation's room and that the
 // messaging service runs.
-func (a *API) messagingRoom(ctx context.Context, roomIdentifier string) (ivs.Room, error) {
+func (a *API) messagingRoom(ctx context.Context, roomIdentifier string) (ivschat.Room, error) {
 	if a.chat == nil {
-		return ivs.Room{}, ivs.Validation("", "chat messaging is not enabled on this server")
+		return ivschat.Room{}, ivs.Validation("", "chat messaging is not enabled on this server")
 	}
-	return a.svc.MessagingRoom(ctx, roomIdentifier)
+	return a.chatSvc.MessagingRoom(ctx, roomIdentifier)
 }
 
 type sendEventInput struct {

@@ -214,7 +214,7 @@ func TestCreateChatToken(t *testing.T) {
 		time.Until(*tok.SessionExpirationTime) > 10*time.Minute || time.Until(*tok.SessionExpirationTime) < 9*time.Minute {
 		t.Fatalf("CreateChatToken: %+v, %v", tok, err)
 	}
-	claims, err := e.svc.OpenChatToken(ctx, aws.ToString(tok.Token))
+	claims, err := e.chatSvc.OpenChatToken(ctx, aws.ToString(tok.Token))
 	if err != nil || claims.UserID != "ana" || !claims.Can("SEND_MESSAGE") {
 		t.Fatalf("the token opens to %+v, %v", claims, err)
 	}

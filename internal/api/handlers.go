@@ -368,8 +368,25 @@ func listStreamSessions(ctx context.Context, a *API, _ *call, in *ivs.ListStream
 	return out, nil
 }
 
+// tagger serves the tag operations of one service's resources.
+type tagger interface {
+	ListTagsForResource(ctx context.Context, arn string) (map[string]string, error)
+	TagResource(ctx context.Context, arn string, tags map[string]string) error
+	UntagResource(ctx context.Context, arn string, keys []string) error
+}
+
+// tagger is the service whose resource arn names: the tag operations share
+// one path for IVS and IVS Chat (serviceOf).
+func (a *API) tagger(arn string) tagger {
+	if a.chatSvc != nil && isChatARN(arn) {
+		return a.chatSvc
+	}
+	return a.svc
+}
+
 func listTags(ctx context.Context, a *API, c *call) (any, error) {
-	tags, err := a.svc.ListTagsForResource(ctx, c.r.PathValue("resourceArn"))
+	arn := c.r.PathValue("resourceArn")
+	tags, err := a.tagger(arn).ListTagsForResource(ctx, arn)
 	if err != nil {
 		return nil, err
 	}
@@ -377,7 +394,8 @@ func listTags(ctx context.Context, a *API, c *call) (any, error) {
 }
 
 func tagResource(ctx context.Context, a *API, c *call, in *tagResourceInput) (any, error) {
-	return struct{}{}, a.svc.TagResource(ctx, c.r.PathValue("resourceArn"), in.Tags)
+	arn := c.r.PathValue("resourceArn")
+	return struct{}{}, a.tagger(arn).TagResource(ctx, arn, in.Tags)
 }
 
 func untagResource(ctx context.Context, a *API, c *call) (any, error) {
@@ -385,5 +403,6 @@ func untagResource(ctx context.Context, a *API, c *call) (any, error) {
 	if !ok {
 		return nil, ivs.Validation("tagKeys", "tagKeys is required")
 	}
-	return struct{}{}, a.svc.UntagResource(ctx, c.r.PathValue("resourceArn"), keys)
+	arn := c.r.PathValue("resourceArn")
+	return struct{}{}, a.tagger(arn).UntagResource(ctx, arn, keys)
 }

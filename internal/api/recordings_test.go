@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sdk "github.com/aws/aws-sdk-go-v2/service/ivs"
 	"github.com/aws/aws-sdk-go-v2/service/ivs/types"
+
+	"github.com/onair-video/onair/internal/ivs"
 )
 
 // Recording configurations through the SDK: created CREATING, then ACTIVE
@@ -16,14 +18,13 @@ import (
 // tagged, attached to channels, and not deletable while a channel uses one.
 func TestRecordingConfigurations(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	ctx := context.Background()
-	e.svc.SetBucketChecker(func(_ context.Context, bucket string) error {
+	e := newEnvOf(t, ivs.Config{CheckBucket: func(_ context.Context, bucket string) error {
 		if bucket == "unwritable" {
 			return errors.New("access denied")
 		}
 		return nil
-	})
+	}}, nil)
+	ctx := context.Background()
 	out, err := e.client.CreateRecordingConfiguration(ctx, &sdk.CreateRecordingConfigurationInput{
 		DestinationConfiguration: &types.DestinationConfiguration{S3: &types.S3DestinationConfiguration{BucketName: aws.String("my-bucket")}},
 		Name:                     aws.String("rec"),

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/ivschat"
 	"github.com/onair-video/onair/internal/playback"
 	"github.com/onair-video/onair/internal/ratelimit"
 )
@@ -58,7 +59,7 @@ type viewerChatInput struct {
 }
 
 type viewerChatOutput struct {
-	ivs.ChatToken
+	ivschat.ChatToken
 	RoomARN string `json:"roomArn"`
 	UserID  string `json:"userId"`
 }
@@ -115,13 +116,13 @@ func (a *API) viewerChatToken(w http.ResponseWriter, r *http.Request) (int, erro
 	if room == "" {
 		return 0, &ivs.Error{Code: ivs.CodeResourceNotFound, Message: "the channel has no chat room (tag " + TagChatRoom + ")"}
 	}
-	tok := ivs.CreateChatTokenInput{RoomIdentifier: room, UserID: viewerUserID(in.ViewerKey),
+	tok := ivschat.CreateChatTokenInput{RoomIdentifier: room, UserID: viewerUserID(in.ViewerKey),
 		SessionDurationInMinutes: new(int32(viewerChatSession)), Attributes: map[string]string{"role": "viewer"}}
 	if in.DisplayName != "" {
-		tok.Capabilities = []string{ivs.CapSendMessage}
+		tok.Capabilities = []string{ivschat.CapSendMessage}
 		tok.Attributes["displayName"] = in.DisplayName
 	}
-	out, err := a.svc.CreateChatToken(ctx, tok)
+	out, err := a.chatSvc.CreateChatToken(ctx, tok)
 	if e, ok := ivs.AsError(err); ok && e.Code == ivs.CodeResourceNotFound {
 		return 0, &ivs.Error{Code: ivs.CodeResourceNotFound, Message: "the channel's chat room no longer exists"}
 	} else if err != nil {

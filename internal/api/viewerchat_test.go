@@ -51,7 +51,7 @@ func TestViewerChatToken(t *testing.T) {
 	e := newEnvWith(t, func(c *Config) {
 		auth = playback.New(c.Service, nil)
 		c.Playback = auth
-		msg = messaging.New(messaging.Config{Rooms: c.Service})
+		msg = messaging.New(messaging.Config{Rooms: c.ChatService})
 		c.Chat = msg
 	})
 	chatSrv := httptest.NewServer(msg)

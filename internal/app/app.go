@@ -1,5 +1,7 @@
 // Package app wires onair together: config → store → service → servers. It
-// owns the order of start and stop and nothing else.
+// owns the order of start and stop and nothing else: build constructs every
+// part with its dependencies and starts nothing, start runs them, and stop
+// ends them in an order that loses nothing.
 package app
 
 import (
@@ -9,19 +11,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	gosrt "github.com/datarhei/gosrt"
 
 	"github.com/onair-video/onair/internal/api"
 	"github.com/onair-video/onair/internal/chat"
@@ -34,6 +32,7 @@ import (
 	"github.com/onair-video/onair/internal/ingest/srt"
 	"github.com/onair-video/onair/internal/ingest/whip"
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/ivschat"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/metrics"
 	"github.com/onair-video/onair/internal/playback"
@@ -61,9 +60,105 @@ type Options struct {
 // requests to finish.
 const shutdownGrace = 5 * time.Second
 
-// Run starts onair and blocks until ctx ends, then stops it in order.
+// Run starts onair and blocks until ctx ends or a server fails, then stops
+// it in order.
 func Run(ctx context.Context, cfg config.Config, opt Options) error {
-	log := opt.Log
+	n, err := build(ctx, cfg, opt)
+	if err != nil {
+		return err
+	}
+	n.start()
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-n.errc:
+	}
+	n.stop()
+	return runErr
+}
+
+// node is one onair process: its parts, each built with its dependencies.
+type node struct {
+	cfg config.Config
+	opt Options
+	log *slog.Logger
+	// cleanups release what build made, last first: after stop, or when
+	// build fails halfway.
+	cleanups []func()
+
+	// The control plane.
+	store    *sqlite.Store
+	account  ivs.Account
+	credPath string
+	storage  record.Storage
+	bus      *events.Bus
+	svc      *ivs.Service
+	chatSvc  *ivschat.Service
+
+	lns  *listeners
+	cert tls.Certificate
+
+	// The media plane. whep and whip are nil with WebRTC off.
+	registry *live.Registry
+	auth     *playback.Authorizer
+	hls      *hls.Server
+	whep     *whep.Server
+	whip     *whip.Server
+	tracker  *session.Tracker
+	spool    *record.Spool
+	recorder *record.Recorder
+	thumbs   *transcode.Thumbnails
+
+	// The servers. pprof and srt are nil when off.
+	chat  *chat.Server
+	http  *http.Server
+	pprof *http.Server
+	rtmp  []*rtmp.Server
+	srt   *srt.Server
+	serve []func() // start runs each in a goroutine
+	// serving counts the serve goroutines; errc takes their failures.
+	serving sync.WaitGroup
+	errc    chan error
+
+	// Background work (webhooks, downsampling, the spool's uploads, GC
+	// pacing, SSE streams) lives until the servers stop.
+	bgCtx  context.Context
+	stopBg context.CancelFunc
+	bgRuns []func(context.Context)
+	bg     sync.WaitGroup
+}
+
+// build makes every part of a node, in dependency order, and starts
+// nothing but what must be there before the first request: listeners
+// (so that port 0 resolves) and the store. On an error it releases what
+// it made.
+func build(ctx context.Context, cfg config.Config, opt Options) (*node, error) {
+	n := &node{cfg: cfg, opt: opt, log: opt.Log, errc: make(chan error, 8)}
+	n.bgCtx, n.stopBg = context.WithCancel(context.Background())
+	for _, step := range []func(context.Context) error{n.buildControl, n.bind, n.buildMedia, n.buildServers} {
+		if err := step(ctx); err != nil {
+			n.stopBg()
+			n.cleanup()
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// onCleanup adds fn to what cleanup runs, before everything added earlier.
+func (n *node) onCleanup(fn func()) { n.cleanups = append(n.cleanups, fn) }
+
+func (n *node) cleanup() {
+	for i := len(n.cleanups) - 1; i >= 0; i-- {
+		n.cleanups[i]()
+	}
+	n.cleanups = nil
+}
+
+// buildControl opens the store, makes sure of the account and its
+// credentials file, and builds the IVS and IVS Chat services.
+func (n *node) buildControl(ctx context.Context) error {
+	cfg, log := n.cfg, n.log
 	if err := ensureDir(cfg.DataDir); err != nil {
 		return err
 	}
@@ -71,205 +166,162 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-
+	n.store = store
+	n.onCleanup(func() { _ = store.Close() }) // nothing is left to write
 	account, created, err := ivs.EnsureAccount(ctx, store, cfg.AdminAccessKeyID, cfg.AdminSecretAccessKey)
 	if err != nil {
 		return err
 	}
-	credPath, err := writeCredentials(cfg.DataDir, account, cfg.Region)
-	if err != nil {
+	n.account = account
+	if n.credPath, err = writeCredentials(cfg.DataDir, account, cfg.Region); err != nil {
 		return err
 	}
 	if created {
-		log.Info("created account", "account", account.ID, "access_key_id", account.AccessKeyID, "credentials", credPath)
+		log.Info("created account", "account", account.ID, "access_key_id", account.AccessKeyID, "credentials", n.credPath)
 	}
-	svc := ivs.NewService(store, cfg.Region, account)
-	defer svc.Wait() // before the store closes: configurations being activated
-	svc.SetLogger(log)
-	svc.SetInputQuota(cfg.InputHoursQuota)
 	// Recordings go to S3 when an endpoint is configured, else a bucket is
 	// a directory under DATA_DIR/recordings; a recording configuration is
 	// ACTIVE once its bucket takes a write.
-	storage := recordingStorage(cfg)
-	svc.SetBucketChecker(storage.Check)
+	n.storage = recordingStorage(cfg)
 	// The bus is the event sink before anything emits, so that the events
 	// of sessions ended below reach SSE clients; webhooks read the store.
-	bus := events.NewBus()
-	svc.SetEventSink(bus.Publish)
-	if n, err := svc.EndInterruptedSessions(ctx); err != nil {
+	n.bus = events.NewBus()
+	// The live registry and the WHEP server are built on the service, and
+	// the service must tell them of deleted keys and revoked viewers: it
+	// gets funcs that reach them through the node, which buildMedia fills
+	// before anything is served.
+	n.svc = ivs.NewService(ivs.Config{
+		Region: cfg.Region, AccountID: account.ID, Stores: ivs.StoresOf(store), Log: log,
+		InputQuotaHours: cfg.InputHoursQuota, CheckBucket: n.storage.Check, EventSink: n.bus.Publish,
+		StreamKeyDeleted: func(channelID string) { n.registry.Disconnect(channelID, live.ErrKeyDeleted) },
+		ViewerRevoked: func(r ivs.ViewerRevocation) {
+			if n.whep != nil {
+				n.whep.Revoke(r.ChannelID, r.ViewerID, r.Version)
+			}
+		},
+	})
+	n.onCleanup(n.svc.Wait) // before the store closes: configurations being activated
+	n.chatSvc = ivschat.New(ivschat.Config{Region: cfg.Region, AccountID: account.ID, Docs: store})
+	if c, err := n.svc.EndInterruptedSessions(ctx); err != nil {
 		return err
-	} else if n > 0 {
-		log.Info("ended stream sessions interrupted by a stop", "count", n)
+	} else if c > 0 {
+		log.Info("ended stream sessions interrupted by a stop", "count", c)
 	}
+	return nil
+}
 
-	cert, err := loadOrCreateCert(cfg.TLSCert, cfg.TLSKey, cfg.DataDir, cfg.PublicHost)
+// bind loads the TLS certificate and binds every listener, so that port 0
+// resolves and listeners.json is complete before /healthz answers.
+func (n *node) bind(context.Context) error {
+	cert, err := loadOrCreateCert(n.cfg.TLSCert, n.cfg.TLSKey, n.cfg.DataDir, n.cfg.PublicHost)
 	if err != nil {
 		return err
 	}
-
-	lns, err := listen(cfg)
-	if err != nil {
+	n.cert = cert
+	if n.lns, err = listen(n.cfg); err != nil {
 		return err
 	}
-	defer lns.closeAll()
-	if err := writeListeners(cfg.DataDir, lns.addrs()); err != nil {
-		return err
-	}
+	n.onCleanup(n.lns.closeAll) // those Shutdown closed already: no harm
+	return writeListeners(n.cfg.DataDir, n.lns.addrs())
+}
 
-	// Background work (webhooks, downsampling, GC pacing) lives until the
-	// servers stop.
-	bgCtx, stopBackground := context.WithCancel(context.Background())
-	var bg sync.WaitGroup
-	defer func() {
-		stopBackground()
-		bg.Wait()
-	}()
-	hooks := make([]events.Webhook, len(cfg.Webhooks))
-	for i, w := range cfg.Webhooks {
-		hooks[i] = events.Webhook{Name: w.Name, URL: w.URL, Secret: w.Secret}
-	}
-	dispatcher := events.NewDispatcher(events.DispatcherConfig{Store: store, Bus: bus, Webhooks: hooks, Log: log})
-	bg.Add(3)
-	go func() { defer bg.Done(); dispatcher.Run(bgCtx) }()
-	go func() { defer bg.Done(); session.RunDownsampler(bgCtx, store, cfg.StatsDownsampleAfter, log) }()
-	go func() { defer bg.Done(); tuneGC(bgCtx) }()
-
-	registry := live.New(svc, log)
-	svc.OnStreamKeyDeleted(func(channelID string) { registry.Disconnect(channelID, live.ErrKeyDeleted) })
-	registry.SetAdmission(func(ctx context.Context, _ ivs.Channel) error { return svc.CheckInputQuota(ctx) })
+// buildMedia builds the live registry and its consumers: HLS, WebRTC,
+// session stats, recording, the ladder and thumbnails.
+func (n *node) buildMedia(context.Context) error {
+	cfg, log, svc := n.cfg, n.log, n.svc
+	n.registry = live.New(svc, log)
+	n.registry.SetAdmission(func(ctx context.Context, _ ivs.Channel) error { return svc.CheckInputQuota(ctx) })
 	var countries playback.Countries
 	if cfg.GeoIPDB != "" {
 		db, err := geoip.Open(cfg.GeoIPDB)
 		if err != nil {
 			return fmt.Errorf("--geoip-db: %w", err)
 		}
-		defer db.Close()
+		n.onCleanup(func() { _ = db.Close() })
 		countries = db
 	}
-	auth := playback.New(svc, countries)
-	hlsSrv := hls.New(hls.Config{Log: log, PartDuration: cfg.HLSPartDuration, SegmentDuration: cfg.HLSSegmentDuration,
-		ViewerTimeout: cfg.HLSViewerTimeout, Auth: auth})
-	defer hlsSrv.Close()
-	var whepSrv *whep.Server
-	var whipSrv *whip.Server
-	if lns.webrtcUDP != nil {
-		engine, err := rtc.NewEngine(rtc.EngineConfig{UDP: lns.webrtcUDP, TCP: lns.webrtcTCP,
+	n.auth = playback.New(svc, countries)
+	n.hls = hls.New(hls.Config{Log: log, PartDuration: cfg.HLSPartDuration, SegmentDuration: cfg.HLSSegmentDuration,
+		ViewerTimeout: cfg.HLSViewerTimeout, Auth: n.auth})
+	n.onCleanup(n.hls.Close)
+	if n.lns.webrtcUDP != nil {
+		engine, err := rtc.NewEngine(rtc.EngineConfig{UDP: n.lns.webrtcUDP, TCP: n.lns.webrtcTCP,
 			PublicIPs: publicIPs(cfg.PublicHost), Log: log})
 		if err != nil {
 			return err
 		}
-		defer engine.Close()
-		whepSrv = whep.New(whep.Config{Engine: engine, Streams: registry, Log: log, Auth: auth})
-		svc.OnViewerRevoked(func(r ivs.ViewerRevocation) { whepSrv.Revoke(r.ChannelID, r.ViewerID, r.Version) })
-		defer whepSrv.Close()
-		whipSrv = whip.New(whip.Config{Engine: engine, Registry: registry, Log: log})
-		defer whipSrv.Close()
+		n.onCleanup(engine.Close)
+		n.whep = whep.New(whep.Config{Engine: engine, Streams: n.registry, Log: log, Auth: n.auth})
+		n.onCleanup(n.whep.Close)
+		n.whip = whip.New(whip.Config{Engine: engine, Registry: n.registry, Log: log})
+		n.onCleanup(n.whip.Close)
 	}
-	// A channel's viewers are its HLS players and its WebRTC peers.
-	viewers := func(channelID string) int {
-		n := hlsSrv.Viewers(channelID)
-		if whepSrv != nil {
-			n += whepSrv.Viewers(channelID)
-		}
-		return n
-	}
-	tracker := session.New(session.Config{Store: store, Events: svc, Log: log, Viewers: viewers,
+	n.tracker = session.New(session.Config{Store: n.store, Events: svc, Log: log, Viewers: n.viewers,
 		EnforceLimits: cfg.EnforceLimits})
-	registry.AddConsumer(tracker)
-	registry.AddConsumer(hlsSrv)
+	n.registry.AddConsumer(n.tracker)
+	n.registry.AddConsumer(n.hls)
 	// Recording: objects go through the spool (DATA_DIR/spool), which
 	// uploads them in order and resumes after a restart.
-	spool, err := record.OpenSpool(filepath.Join(cfg.DataDir, "spool"), storage, cfg.RecordingSpoolSize, log)
+	spool, err := record.OpenSpool(filepath.Join(cfg.DataDir, "spool"), n.storage, cfg.RecordingSpoolSize, log)
 	if err != nil {
 		return err
 	}
-	bg.Add(1)
-	go func() { defer bg.Done(); spool.Run(bgCtx) }()
-	recorder := record.New(record.Config{Configs: svc, Spool: spool, Events: svc, Log: log, Account: account.ID,
+	n.spool = spool
+	n.bgRuns = append(n.bgRuns, spool.Run)
+	n.recorder = record.New(record.Config{Configs: svc, Spool: spool, Events: svc, Log: log, Account: n.account.ID,
 		Thumbnail: ffmpeg.KeyframeJPEG, JournalDir: filepath.Join(cfg.DataDir, "recordings-open")})
 	// Recordings a crash left open are finished before anything records.
-	if n, err := recorder.Recover(); err != nil {
+	if c, err := n.recorder.Recover(); err != nil {
 		return err
-	} else if n > 0 {
-		log.Info("finished recordings interrupted by a stop", "count", n)
+	} else if c > 0 {
+		log.Info("finished recordings interrupted by a stop", "count", c)
 	}
-	registry.AddConsumer(recorder)
-	// STANDARD channels' ABR ladder; its renditions are served by hlsSrv
-	// and recorded.
-	registry.AddConsumer(transcode.NewLadders(transcode.LadderConfig{
-		Renditions: renditionSinks{hlsSrv, recorder}, Events: svc, Log: log}))
-	thumbs := transcode.NewThumbnails(cfg.ThumbnailInterval, log)
-	registry.AddConsumer(thumbs)
+	n.registry.AddConsumer(n.recorder)
+	// STANDARD channels' ABR ladder; its renditions are served by hls and
+	// recorded.
+	n.registry.AddConsumer(transcode.NewLadders(transcode.LadderConfig{
+		Renditions: renditionSinks{n.hls, n.recorder}, Events: svc, Log: log}))
+	n.thumbs = transcode.NewThumbnails(cfg.ThumbnailInterval, log)
+	n.registry.AddConsumer(n.thumbs)
+	return nil
+}
 
-	ports := lns.ports()
-	endpoints := func(r *http.Request) ivs.Endpoints {
-		return ivs.Endpoints{
-			Host: publicHost(cfg.PublicHost, r), HTTPPort: ports["http"], RTMPSPort: ports["rtmps"], RTMPPort: ports["rtmp"],
-			SRTPort: ports["srt"], Region: cfg.Region, Account: account.ID,
-		}
+// viewers counts a channel's viewers: its HLS players and WebRTC peers.
+func (n *node) viewers(channelID string) int {
+	c := n.hls.Viewers(channelID)
+	if n.whep != nil {
+		c += n.whep.Viewers(channelID)
 	}
+	return c
+}
+
+// buildServers builds the background work, the HTTP surface and the
+// ingest servers on the bound listeners.
+func (n *node) buildServers(context.Context) error {
+	cfg, log := n.cfg, n.log
+	hooks := make([]events.Webhook, len(cfg.Webhooks))
+	for i, w := range cfg.Webhooks {
+		hooks[i] = events.Webhook{Name: w.Name, URL: w.URL, Secret: w.Secret}
+	}
+	dispatcher := events.NewDispatcher(events.DispatcherConfig{Store: n.store, Bus: n.bus, Webhooks: hooks, Log: log})
+	n.bgRuns = append(n.bgRuns, dispatcher.Run,
+		func(ctx context.Context) { session.RunDownsampler(ctx, n.store, cfg.StatsDownsampleAfter, log) },
+		tuneGC)
+
 	// IVS Chat's messaging: clients connect to ws(s)://{host}/chat with a
-	// token from CreateChatToken as the WebSocket subprotocol.
-	// Chat logs go where recordings go (S3 or the data dir), through the
-	// same durable spool.
-	chatSrv := chat.New(chat.Config{Rooms: svc, Log: log, PutLog: spool.Put})
-	mux := http.NewServeMux()
-	mux.Handle("GET /chat", chatSrv)
-	api.New(api.Config{Service: svc, Live: registry, Account: account, Endpoints: endpoints, Log: log,
-		Viewers: viewers, Metrics: tracker, Events: events.NewSSE(bgCtx, store, bus, log), RateLimit: cfg.APIRateLimit,
-		Playback: auth, Chat: chatSrv}).Register(mux)
-	// Methods are named so the patterns don't conflict with "GET /"; HEAD
-	// rides on GET, OPTIONS answers CORS preflights.
-	mux.Handle("GET /api/video/v1/", hlsSrv)
-	mux.Handle("GET /api/video/v1/{channelId}/thumb.jpg", auth.Guard(thumbs))
-	mux.Handle("OPTIONS /api/video/v1/", hlsSrv)
-	if whepSrv != nil {
-		whepSrv.Register(mux)
-		whipSrv.Register(mux)
-	}
-	mux.Handle("GET /metrics", metrics.New(metrics.Config{Streams: registry, Sessions: tracker, Playback: hlsSrv, Readers: registry}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	mux.Handle("GET /", webui.Handler(webui.Info{Version: opt.Version, Region: cfg.Region, Account: account.ID,
-		RTMPPort: ports["rtmp"], RTMPSPort: ports["rtmps"]}))
-
-	httpSrv := &http.Server{
-		Handler:           mux,
+	// token from CreateChatToken as the WebSocket subprotocol. Chat logs go
+	// where recordings go (S3 or the data dir), through the same durable
+	// spool.
+	n.chat = chat.New(chat.Config{Rooms: n.chatSvc, Log: log, PutLog: n.spool.Put})
+	n.http = &http.Server{
+		Handler:           n.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-
-	var rtmpSrvs []*rtmp.Server
-	var wg sync.WaitGroup
-	errc := make(chan error, 4)
-	serve := func(name string, fn func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fn(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("%s: %w", name, err)
-			}
-		}()
-	}
-	serve("http", func() error { return httpSrv.Serve(lns.http) })
-	if lns.rtmp != nil {
-		s := rtmp.New(rtmp.Config{Registry: registry, Log: log, Protocol: "rtmp"})
-		rtmpSrvs = append(rtmpSrvs, s)
-		serve("rtmp", func() error { return s.Serve(lns.rtmp) })
-	}
-	if lns.rtmps != nil {
-		s := rtmp.New(rtmp.Config{Registry: registry, Log: log, Protocol: "rtmps"})
-		rtmpSrvs = append(rtmpSrvs, s)
-		tlsLn := tls.NewListener(lns.rtmps, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-		serve("rtmps", func() error { return s.Serve(tlsLn) })
-	}
-	var pprofSrv *http.Server
-	if lns.pprof != nil {
+	n.addServe("http", func() error { return n.http.Serve(n.lns.http) })
+	if n.lns.pprof != nil {
 		// Its own listener and mux: the profiler is never on the public
 		// port, and the default mux is not used elsewhere.
 		mux := http.NewServeMux()
@@ -278,58 +330,128 @@ func Run(ctx context.Context, cfg config.Config, opt Options) error {
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		pprofSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		serve("pprof", func() error { return pprofSrv.Serve(lns.pprof) })
+		n.pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		n.addServe("pprof", func() error { return n.pprof.Serve(n.lns.pprof) })
 	}
-	var srtSrv *srt.Server
-	if lns.srt != nil {
-		srtSrv = srt.New(srt.Config{Registry: registry, Log: log})
-		serve("srt", func() error { return srtSrv.Serve(lns.srt) })
+	if n.lns.rtmp != nil {
+		s := rtmp.New(rtmp.Config{Registry: n.registry, Log: log, Protocol: "rtmp"})
+		n.rtmp = append(n.rtmp, s)
+		n.addServe("rtmp", func() error { return s.Serve(n.lns.rtmp) })
 	}
-	for name, addr := range lns.addrs() {
-		log.Info("listening", "listener", name, "addr", addr)
+	if n.lns.rtmps != nil {
+		s := rtmp.New(rtmp.Config{Registry: n.registry, Log: log, Protocol: "rtmps"})
+		n.rtmp = append(n.rtmp, s)
+		tlsLn := tls.NewListener(n.lns.rtmps, &tls.Config{Certificates: []tls.Certificate{n.cert}, MinVersion: tls.VersionTLS12})
+		n.addServe("rtmps", func() error { return s.Serve(tlsLn) })
 	}
-	printBanner(opt, cfg, lns, account, credPath)
+	if n.lns.srt != nil {
+		n.srt = srt.New(srt.Config{Registry: n.registry, Log: log})
+		n.addServe("srt", func() error { return n.srt.Serve(n.lns.srt) })
+	}
+	return nil
+}
 
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-errc:
+// routes is the HTTP surface: the IVS API, chat, playback, WebRTC, metrics
+// and the pages.
+func (n *node) routes() http.Handler {
+	cfg := n.cfg
+	ports := n.lns.ports()
+	endpoints := func(r *http.Request) ivs.Endpoints {
+		return ivs.Endpoints{
+			Host: publicHost(cfg.PublicHost, r), HTTPPort: ports["http"], RTMPSPort: ports["rtmps"], RTMPPort: ports["rtmp"],
+			SRTPort: ports["srt"], Region: cfg.Region, Account: n.account.ID,
+		}
 	}
-	log.Info("stopping")
-	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	mux := http.NewServeMux()
+	mux.Handle("GET /chat", n.chat)
+	api.New(api.Config{Service: n.svc, ChatService: n.chatSvc, Live: n.registry, Account: n.account, Endpoints: endpoints,
+		Log: n.log, Viewers: n.viewers, Metrics: n.tracker, Events: events.NewSSE(n.bgCtx, n.store, n.bus, n.log),
+		RateLimit: cfg.APIRateLimit, Playback: n.auth, Chat: n.chat}).Register(mux)
+	// Methods are named so the patterns don't conflict with "GET /"; HEAD
+	// rides on GET, OPTIONS answers CORS preflights.
+	mux.Handle("GET /api/video/v1/", n.hls)
+	mux.Handle("GET /api/video/v1/{channelId}/thumb.jpg", n.auth.Guard(n.thumbs))
+	mux.Handle("OPTIONS /api/video/v1/", n.hls)
+	if n.whep != nil {
+		n.whep.Register(mux)
+		n.whip.Register(mux)
+	}
+	mux.Handle("GET /metrics", metrics.New(metrics.Config{Streams: n.registry, Sessions: n.tracker, Playback: n.hls, Readers: n.registry}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.Handle("GET /", webui.Handler(webui.Info{Version: n.opt.Version, Region: cfg.Region, Account: n.account.ID,
+		RTMPPort: ports["rtmp"], RTMPSPort: ports["rtmps"]}))
+	return mux
+}
+
+// addServe adds a server's serve loop for start; its failure ends Run.
+func (n *node) addServe(name string, fn func() error) {
+	n.serve = append(n.serve, func() {
+		if err := fn(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case n.errc <- fmt.Errorf("%s: %w", name, err):
+			default: // Run already stops for an earlier one
+			}
+		}
+	})
+}
+
+// start runs the background work and the servers, and says where they are.
+func (n *node) start() {
+	for _, run := range n.bgRuns {
+		n.bg.Add(1)
+		go func() { defer n.bg.Done(); run(n.bgCtx) }()
+	}
+	for _, serve := range n.serve {
+		n.serving.Add(1)
+		go func() { defer n.serving.Done(); serve() }()
+	}
+	for name, addr := range n.lns.addrs() {
+		n.log.Info("listening", "listener", name, "addr", addr)
+	}
+	printBanner(n.opt, n.cfg, n.lns, n.account, n.credPath)
+}
+
+// stop ends the node in order, within shutdownGrace where anything waits
+// on a peer, then releases what build made.
+func (n *node) stop() {
+	n.log.Info("stopping")
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	// Publishers first, so their sessions end cleanly in the store, then
-	// the listeners and the HTTP requests in flight.
-	registry.Close(stopCtx)
-	recorder.Close() // recordings waiting out a reconnect window end now
+	// Publishers first, so that their sessions end cleanly in the store,
+	// then the listeners and the HTTP requests in flight.
+	n.registry.Close(ctx)
+	n.recorder.Close() // recordings waiting out a reconnect window end now
 	// Chat sessions end (hijacked connections: Shutdown does not wait for
 	// them) and the last chat logs are spooled.
-	chatSrv.Close()
+	n.chat.Close()
 	// What they wrote last reaches storage before the spool stops, within
 	// the grace period; the rest waits in DATA_DIR/spool for the next start.
 	select {
-	case <-spool.Drained():
-	case <-stopCtx.Done():
-		n, size := spool.Pending()
-		log.Warn("recording objects left in the spool; they upload at the next start", "objects", n, "bytes", size)
+	case <-n.spool.Drained():
+	case <-ctx.Done():
+		c, size := n.spool.Pending()
+		n.log.Warn("recording objects left in the spool; they upload at the next start", "objects", c, "bytes", size)
 	}
-	for _, s := range rtmpSrvs {
+	for _, s := range n.rtmp {
 		_ = s.Close() // Close errors are closed-listener noise at shutdown
 	}
-	if srtSrv != nil {
-		_ = srtSrv.Close()
+	if n.srt != nil {
+		_ = n.srt.Close()
 	}
-	hlsSrv.Close()   // releases blocked playlist requests
-	stopBackground() // ends SSE streams, so Shutdown need not wait them out
-	if err := httpSrv.Shutdown(stopCtx); err != nil {
-		_ = httpSrv.Close()
+	n.hls.Close() // releases blocked playlist requests
+	n.stopBg()    // ends SSE streams, so Shutdown need not wait them out
+	if err := n.http.Shutdown(ctx); err != nil {
+		_ = n.http.Close()
 	}
-	if pprofSrv != nil {
-		_ = pprofSrv.Close() // a profile being taken is cut short
+	if n.pprof != nil {
+		_ = n.pprof.Close() // a profile being taken is cut short
 	}
-	wg.Wait()
-	return runErr
+	n.serving.Wait()
+	n.bg.Wait()
+	n.cleanup()
 }
 
 // recordingStorage is S3 when --s3-endpoint is set, else the data dir.
@@ -337,15 +459,11 @@ func recordingStorage(cfg config.Config) record.Storage {
 	if cfg.S3Endpoint == "" {
 		return record.Local{Root: filepath.Join(cfg.DataDir, "recordings")}
 	}
-	akid, secret := os.Getenv("ONAIR_S3_ACCESS_KEY_ID"), os.Getenv("ONAIR_S3_SECRET_ACCESS_KEY")
-	if akid == "" {
-		akid, secret = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
-	}
 	return record.S3{Client: s3.New(s3.Options{
 		BaseEndpoint: aws.String(cfg.S3Endpoint),
 		Region:       cfg.S3Region,
 		UsePathStyle: true, // what every S3-compatible server serves
-		Credentials:  credentials.NewStaticCredentialsProvider(akid, secret, ""),
+		Credentials:  credentials.NewStaticCredentialsProvider(cfg.S3AccessKeyID, cfg.S3SecretAccessKey, ""),
 	})}
 }
 
@@ -362,160 +480,4 @@ func (rs renditionSinks) AddRendition(st *live.Stream, name string, hub *stream.
 			rm()
 		}
 	}
-}
-
-// publicIPs are the addresses WebRTC announces instead of the interfaces':
-// the public host when it is an IP (a name is left to the interfaces).
-func publicIPs(host string) []string {
-	if ip := net.ParseIP(host); ip != nil {
-		return []string{ip.String()}
-	}
-	return nil
-}
-
-// publicHost is the host for URLs in responses: the configured one, else the
-// host the client reached us at, else loopback.
-func publicHost(configured string, r *http.Request) string {
-	if configured != "" {
-		return configured
-	}
-	if r != nil && r.Host != "" {
-		if h, _, err := net.SplitHostPort(r.Host); err == nil {
-			return h
-		}
-		return r.Host
-	}
-	return "127.0.0.1"
-}
-
-// listeners are bound before anything serves, so that port 0 resolves and
-// listeners.json is complete before /healthz answers.
-type listeners struct {
-	http, rtmp, rtmps, webrtcTCP, pprof net.Listener
-	srt                                 gosrt.Listener // UDP
-	webrtcUDP                           net.PacketConn
-}
-
-func listen(cfg config.Config) (*listeners, error) {
-	l := &listeners{}
-	for _, a := range []struct {
-		name string
-		addr string
-		dst  *net.Listener
-	}{{"http", cfg.HTTPAddr, &l.http}, {"rtmp", cfg.RTMPAddr, &l.rtmp}, {"rtmps", cfg.RTMPSAddr, &l.rtmps},
-		{"webrtc-tcp", webrtcTCPAddr(cfg), &l.webrtcTCP}, {"pprof", cfg.PprofAddr, &l.pprof}} {
-		if a.addr == config.Off {
-			continue
-		}
-		ln, err := net.Listen("tcp", a.addr)
-		if err != nil {
-			l.closeAll()
-			return nil, fmt.Errorf("app: listen %s on %s: %w", a.name, a.addr, err)
-		}
-		*a.dst = ln
-	}
-	if cfg.SRTAddr != config.Off {
-		ln, err := gosrt.Listen("srt", cfg.SRTAddr, srt.ListenConfig())
-		if err != nil {
-			l.closeAll()
-			return nil, fmt.Errorf("app: listen srt on %s: %w", cfg.SRTAddr, err)
-		}
-		l.srt = ln
-	}
-	if cfg.WebRTCUDPAddr != config.Off {
-		pc, err := net.ListenPacket("udp", cfg.WebRTCUDPAddr)
-		if err != nil {
-			l.closeAll()
-			return nil, fmt.Errorf("app: listen webrtc-udp on %s: %w", cfg.WebRTCUDPAddr, err)
-		}
-		l.webrtcUDP = pc
-	}
-	return l, nil
-}
-
-// webrtcTCPAddr is where ICE-TCP listens: nowhere when WebRTC is off.
-func webrtcTCPAddr(cfg config.Config) string {
-	if cfg.WebRTCUDPAddr == config.Off {
-		return config.Off
-	}
-	return cfg.WebRTCTCPAddr
-}
-
-func (l *listeners) each(fn func(name string, ln net.Listener)) {
-	for _, e := range []struct {
-		name string
-		ln   net.Listener
-	}{{"http", l.http}, {"rtmp", l.rtmp}, {"rtmps", l.rtmps}, {"webrtc-tcp", l.webrtcTCP}, {"pprof", l.pprof}} {
-		if e.ln != nil {
-			fn(e.name, e.ln)
-		}
-	}
-}
-
-func (l *listeners) addrs() map[string]string {
-	m := map[string]string{}
-	l.each(func(name string, ln net.Listener) { m[name] = ln.Addr().String() })
-	if l.srt != nil {
-		m["srt"] = l.srt.Addr().String()
-	}
-	if l.webrtcUDP != nil {
-		m["webrtc-udp"] = l.webrtcUDP.LocalAddr().String()
-	}
-	return m
-}
-
-func (l *listeners) ports() map[string]int {
-	m := map[string]int{}
-	l.each(func(name string, ln net.Listener) { m[name] = ln.Addr().(*net.TCPAddr).Port })
-	if l.srt != nil {
-		m["srt"] = l.srt.Addr().(*net.UDPAddr).Port
-	}
-	return m
-}
-
-func (l *listeners) closeAll() {
-	l.each(func(_ string, ln net.Listener) { _ = ln.Close() }) // already closed by Shutdown is fine
-	if l.srt != nil {
-		l.srt.Close()
-	}
-	if l.webrtcUDP != nil {
-		_ = l.webrtcUDP.Close()
-	}
-}
-
-func printBanner(opt Options, cfg config.Config, l *listeners, a ivs.Account, credPath string) {
-	if opt.Stdout == nil {
-		return
-	}
-	host := cfg.PublicHost
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	p := l.ports()
-	hp := func(port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
-	w := opt.Stdout
-	fmt.Fprintf(w, "\nonair %s is running\n\n", opt.Version)
-	fmt.Fprintf(w, "  Console:      http://%s/\n", hp(p["http"]))
-	fmt.Fprintf(w, "  API endpoint: http://%s  (region %s)\n", hp(p["http"]), cfg.Region)
-	if l.rtmps != nil {
-		fmt.Fprintf(w, "  Ingest:       rtmps://%s/app/<stream key>\n", hp(p["rtmps"]))
-	}
-	if l.rtmp != nil {
-		fmt.Fprintf(w, "                rtmp://%s/app/<stream key>  (channels with insecureIngest only)\n", hp(p["rtmp"]))
-	}
-	if l.srt != nil {
-		fmt.Fprintf(w, "                srt://%s?streamid=<stream key>\n", hp(p["srt"]))
-	}
-	if l.webrtcUDP != nil {
-		fmt.Fprintf(w, "                http://%s/whip  (WHIP, Authorization: Bearer <stream key>)\n", hp(p["http"]))
-		fmt.Fprintf(w, "  Broadcast:    http://%s/broadcast  (go live from this browser)\n", hp(p["http"]))
-	}
-	fmt.Fprintf(w, "\n  Admin access key id:     %s\n", a.AccessKeyID)
-	if opt.ShowSecret {
-		fmt.Fprintf(w, "  Admin secret access key: %s\n", a.SecretAccessKey.Reveal())
-	} else {
-		fmt.Fprintf(w, "  Admin secret access key: in %s\n", credPath)
-	}
-	fmt.Fprintf(w, "\n  Try: AWS_SHARED_CREDENTIALS_FILE=%s aws --profile onair --region %s \\\n", credPath, cfg.Region)
-	fmt.Fprintf(w, "         --endpoint-url http://%s ivs create-channel --name demo --type BASIC --latency-mode LOW\n\n", hp(p["http"]))
 }

@@ -18,12 +18,13 @@ import (
 	"github.com/onair-video/onair/internal/chat"
 	"github.com/onair-video/onair/internal/chat/chattest"
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/ivschat"
 	"github.com/onair-video/onair/internal/store/sqlite"
 )
 
 type env struct {
 	t   *testing.T
-	svc *ivs.Service
+	svc *ivschat.Service
 	srv *chat.Server
 	url string
 }
@@ -41,11 +42,7 @@ func newEnvWith(t *testing.T, cfg chat.Config) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	a, _, err := ivs.EnsureAccount(context.Background(), st, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := ivs.NewService(st, "us-east-1", a)
+	svc := ivschat.New(ivschat.Config{Region: "us-east-1", AccountID: "123456789012", Docs: st})
 	cfg.Rooms = svc
 	srv := chat.New(cfg)
 	hs := httptest.NewServer(srv)
@@ -53,7 +50,7 @@ func newEnvWith(t *testing.T, cfg chat.Config) *env {
 	return &env{t: t, svc: svc, srv: srv, url: "ws" + strings.TrimPrefix(hs.URL, "http")}
 }
 
-func (e *env) room(in ivs.CreateRoomInput) ivs.Room {
+func (e *env) room(in ivschat.CreateRoomInput) ivschat.Room {
 	e.t.Helper()
 	r, err := e.svc.CreateRoom(context.Background(), in)
 	if err != nil {
@@ -62,9 +59,9 @@ func (e *env) room(in ivs.CreateRoomInput) ivs.Room {
 	return r
 }
 
-func (e *env) token(r ivs.Room, user string, caps ...string) string {
+func (e *env) token(r ivschat.Room, user string, caps ...string) string {
 	e.t.Helper()
-	tok, err := e.svc.CreateChatToken(context.Background(), ivs.CreateChatTokenInput{RoomIdentifier: r.ARN, UserID: user,
+	tok, err := e.svc.CreateChatToken(context.Background(), ivschat.CreateChatTokenInput{RoomIdentifier: r.ARN, UserID: user,
 		Capabilities: caps, Attributes: map[string]string{"display": strings.ToUpper(user)}})
 	if err != nil {
 		e.t.Fatal(err)
@@ -83,9 +80,9 @@ func (e *env) join(token string) *peer {
 var str = chattest.Str
 
 // alone makes a room with one user in it, connected.
-func (e *env) alone(user string) (ivs.Room, *peer) {
+func (e *env) alone(user string) (ivschat.Room, *peer) {
 	e.t.Helper()
-	r := e.room(ivs.CreateRoomInput{})
+	r := e.room(ivschat.CreateRoomInput{})
 	p := e.join(e.token(r, user))
 	waitClients(e.t, e.srv, r.ID, 1)
 	return r, p
@@ -96,9 +93,9 @@ func (e *env) alone(user string) (ivs.Room, *peer) {
 func TestMessaging(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	r := e.room(ivs.CreateRoomInput{})
-	ana := e.join(e.token(r, "ana", ivs.CapSendMessage))
-	mod := e.join(e.token(r, "mod", ivs.CapSendMessage, ivs.CapDeleteMessage, ivs.CapDisconnectUser))
+	r := e.room(ivschat.CreateRoomInput{})
+	ana := e.join(e.token(r, "ana", ivschat.CapSendMessage))
+	mod := e.join(e.token(r, "mod", ivschat.CapSendMessage, ivschat.CapDeleteMessage, ivschat.CapDisconnectUser))
 	waitClients(t, e.srv, r.ID, 2)
 
 	ana.Send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": "req-1", "Content": "hello", "Attributes": map[string]string{"k": "v"}})
@@ -162,9 +159,9 @@ func waitClients(t *testing.T, s *chat.Server, roomID string, n int) {
 func TestMessagingLimits(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	r := e.room(ivs.CreateRoomInput{RoomInput: ivs.RoomInput{MaximumMessageLength: ptr(int32(5)), MaximumMessageRatePerSecond: ptr(int32(1))}})
+	r := e.room(ivschat.CreateRoomInput{RoomInput: ivschat.RoomInput{MaximumMessageLength: ptr(int32(5)), MaximumMessageRatePerSecond: ptr(int32(1))}})
 	reader := e.join(e.token(r, "reader"))
-	writer := e.join(e.token(r, "writer", ivs.CapSendMessage))
+	writer := e.join(e.token(r, "writer", ivschat.CapSendMessage))
 	for _, tc := range []struct {
 		name string
 		p    *peer
@@ -206,10 +203,10 @@ func TestMessagingLimits(t *testing.T) {
 func TestHandshake(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	r := e.room(ivs.CreateRoomInput{})
+	r := e.room(ivschat.CreateRoomInput{})
 	tok := e.token(r, "u")
 	e.join(tok)
-	gone := e.room(ivs.CreateRoomInput{})
+	gone := e.room(ivschat.CreateRoomInput{})
 	goneTok := e.token(gone, "u")
 	if err := e.svc.DeleteRoom(context.Background(), gone.ARN); err != nil {
 		t.Fatal(err)
@@ -261,8 +258,8 @@ func TestMessageReview(t *testing.T) {
 		}
 	}))
 	t.Cleanup(handler.Close)
-	r := e.room(ivs.CreateRoomInput{RoomInput: ivs.RoomInput{MessageReviewHandler: &ivs.MessageReviewHandler{URI: handler.URL, FallbackResult: ivs.ReviewDeny}}})
-	w := e.join(e.token(r, "w", ivs.CapSendMessage))
+	r := e.room(ivschat.CreateRoomInput{RoomInput: ivschat.RoomInput{MessageReviewHandler: &ivschat.MessageReviewHandler{URI: handler.URL, FallbackResult: ivschat.ReviewDeny}}})
+	w := e.join(e.token(r, "w", ivschat.CapSendMessage))
 	reader := e.join(e.token(r, "reader"))
 
 	w.Send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": "1", "Content": "hi"})
@@ -323,15 +320,15 @@ func TestChatLogging(t *testing.T) {
 	b := &logBucket{objs: map[string][]byte{}}
 	e := newEnvWith(t, chat.Config{PutLog: b.put, LogFlush: 50 * time.Millisecond})
 	ctx := context.Background()
-	lc, err := e.svc.CreateLoggingConfiguration(ctx, ivs.CreateLoggingConfigurationInput{
-		DestinationConfiguration: &ivs.LoggingDestination{S3: &ivs.S3Destination{BucketName: "chat-logs"}}})
+	lc, err := e.svc.CreateLoggingConfiguration(ctx, ivschat.CreateLoggingConfigurationInput{
+		DestinationConfiguration: &ivschat.LoggingDestination{S3: &ivs.S3Destination{BucketName: "chat-logs"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	logged := e.room(ivs.CreateRoomInput{RoomInput: ivs.RoomInput{LoggingConfigurationIdentifiers: &[]string{lc.ARN}}})
-	quiet := e.room(ivs.CreateRoomInput{})
-	for _, r := range []ivs.Room{logged, quiet} {
-		p := e.join(e.token(r, "ana", ivs.CapSendMessage))
+	logged := e.room(ivschat.CreateRoomInput{RoomInput: ivschat.RoomInput{LoggingConfigurationIdentifiers: &[]string{lc.ARN}}})
+	quiet := e.room(ivschat.CreateRoomInput{})
+	for _, r := range []ivschat.Room{logged, quiet} {
+		p := e.join(e.token(r, "ana", ivschat.CapSendMessage))
 		p.Send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": "1", "Content": "for the record"})
 		p.Next()
 		e.srv.SendEvent(ctx, r.ID, "poll", nil)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/ivschat"
 )
 
 // room is a room with connected clients. Its clients set is guarded by
@@ -69,7 +70,7 @@ const (
 type client struct {
 	srv    *Server
 	room   *room
-	claims ivs.ChatClaims
+	claims ivschat.ChatClaims
 	conn   *websocket.Conn
 	wire   *frameConn // under conn: where the room's frames go
 	remote string
@@ -271,13 +272,13 @@ func (c *client) handle(req request) {
 	case actionSendMessage:
 		c.sendMessage(req)
 	case actionDeleteMessage:
-		if !c.claims.Can(ivs.CapDeleteMessage) {
+		if !c.claims.Can(ivschat.CapDeleteMessage) {
 			c.fail(req.RequestID, codeForbidden, "the token lacks the DELETE_MESSAGE capability")
 			return
 		}
 		c.srv.DeleteMessage(c.ctx, c.room.id, req.ID, req.Reason, req.RequestID)
 	case actionDisconnectUser:
-		if !c.claims.Can(ivs.CapDisconnectUser) {
+		if !c.claims.Can(ivschat.CapDisconnectUser) {
 			c.fail(req.RequestID, codeForbidden, "the token lacks the DISCONNECT_USER capability")
 			return
 		}
@@ -286,7 +287,7 @@ func (c *client) handle(req request) {
 }
 
 func (c *client) sendMessage(req request) {
-	if !c.claims.Can(ivs.CapSendMessage) {
+	if !c.claims.Can(ivschat.CapSendMessage) {
 		c.fail(req.RequestID, codeForbidden, "the token lacks the SEND_MESSAGE capability")
 		return
 	}
@@ -361,15 +362,15 @@ type reviewResponse struct {
 // review asks a room's review handler about a message: it may allow it
 // (possibly rewritten) or deny it; when it fails or is late, the handler's
 // fallback result applies.
-func (s *Server) review(ctx context.Context, h ivs.MessageReviewHandler, roomARN, id, content string, attributes map[string]string, c *client) (string, map[string]string, bool) {
+func (s *Server) review(ctx context.Context, h ivschat.MessageReviewHandler, roomARN, id, content string, attributes map[string]string, c *client) (string, map[string]string, bool) {
 	in := reviewRequest{Content: content, MessageID: id, RoomArn: roomARN, Attributes: attrs(attributes)}
 	in.Sender.UserID, in.Sender.Attributes, in.Sender.IP = c.claims.UserID, attrs(c.claims.Attributes), hostOf(c.remote)
 	out, err := s.callReview(ctx, h.URI, in)
 	if err != nil {
 		s.log.Warn("message review handler failed: fallback result applies", "room", roomARN, "fallback", h.FallbackResult, "err", err)
-		return content, attributes, h.FallbackResult != ivs.ReviewDeny
+		return content, attributes, h.FallbackResult != ivschat.ReviewDeny
 	}
-	if out.ReviewResult != ivs.ReviewAllow {
+	if out.ReviewResult != ivschat.ReviewAllow {
 		return "", nil, false
 	}
 	if out.Content != nil {
@@ -401,7 +402,7 @@ func (s *Server) callReview(ctx context.Context, uri string, in reviewRequest) (
 	if err := json.NewDecoder(http.MaxBytesReader(nil, res.Body, 16<<10)).Decode(&out); err != nil {
 		return out, errors.Join(errReview, err)
 	}
-	if out.ReviewResult != ivs.ReviewAllow && out.ReviewResult != ivs.ReviewDeny {
+	if out.ReviewResult != ivschat.ReviewAllow && out.ReviewResult != ivschat.ReviewDeny {
 		return out, errors.Join(errReview, errors.New("ReviewResult is neither ALLOW nor DENY"))
 	}
 	return out, nil

@@ -13,7 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/onair-video/onair/internal/chat"
-	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/ivschat"
 )
 
 // eventReader reads a peer's EVENT frames in the background and checks
@@ -72,7 +72,7 @@ func (r *eventReader) upTo(t *testing.T, n int64) {
 	}
 }
 
-func sendEvents(e *env, r ivs.Room, from, n int, pad string) {
+func sendEvents(e *env, r ivschat.Room, from, n int, pad string) {
 	for i := from; i < from+n; i++ {
 		e.srv.SendEvent(context.Background(), r.ID, "tick", map[string]string{"i": strconv.Itoa(i), "pad": pad})
 	}
@@ -83,7 +83,7 @@ func sendEvents(e *env, r ivs.Room, from, n int, pad string) {
 func TestSlowClientDropped(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	r := e.room(ivs.CreateRoomInput{})
+	r := e.room(ivschat.CreateRoomInput{})
 	slow := e.join(e.token(r, "slow"))
 	fast := e.join(e.token(r, "fast"))
 	waitClients(t, e.srv, r.ID, 2)
@@ -167,7 +167,7 @@ func TestFramesBesideControlFrames(t *testing.T) {
 // and the other tests here wait for sockets to fill and empty.
 func TestFanOutManyClients(t *testing.T) {
 	e := newEnvWith(t, chat.Config{})
-	r := e.room(ivs.CreateRoomInput{})
+	r := e.room(ivschat.CreateRoomInput{})
 	const clients, events = 520, 20 // two goroutines of 260
 	readers := make([]*eventReader, clients)
 	for i := range readers {

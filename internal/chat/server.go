@@ -20,14 +20,15 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/ivschat"
 )
 
-// Rooms is what the server needs of the control plane; *ivs.Service
+// Rooms is what the server needs of the control plane; *ivschat.Service
 // implements it.
 type Rooms interface {
-	OpenChatToken(ctx context.Context, token string) (ivs.ChatClaims, error)
-	RoomByID(ctx context.Context, id string) (ivs.Room, error)
-	GetLoggingConfiguration(ctx context.Context, arn string) (ivs.LoggingConfiguration, error)
+	OpenChatToken(ctx context.Context, token string) (ivschat.ChatClaims, error)
+	RoomByID(ctx context.Context, id string) (ivschat.Room, error)
+	GetLoggingConfiguration(ctx context.Context, arn string) (ivschat.LoggingConfiguration, error)
 }
 
 // Config holds the dependencies of a Server.
@@ -113,7 +114,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	claims, err := s.cfg.Rooms.OpenChatToken(r.Context(), token)
 	switch {
-	case errors.Is(err, ivs.ErrBadChatToken), errors.Is(err, ivs.ErrChatTokenExpired):
+	case errors.Is(err, ivschat.ErrBadChatToken), errors.Is(err, ivschat.ErrChatTokenExpired):
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
 	case err != nil:
@@ -175,7 +176,7 @@ func subprotocol(r *http.Request) string {
 }
 
 // spend marks a token's nonce used; false if it was.
-func (s *Server) spend(c ivs.ChatClaims) bool {
+func (s *Server) spend(c ivschat.ChatClaims) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
@@ -195,7 +196,7 @@ func (s *Server) spend(c ivs.ChatClaims) bool {
 
 // join adds a client to its room (creating the live room), or returns nil
 // once the server is closed.
-func (s *Server) join(roomARN string, claims ivs.ChatClaims, remote string) *client {
+func (s *Server) join(roomARN string, claims ivschat.ChatClaims, remote string) *client {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

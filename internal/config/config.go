@@ -50,6 +50,12 @@ type Config struct {
 	// without it buckets are directories under DataDir/recordings.
 	S3Endpoint string
 	S3Region   string
+	// S3AccessKeyID and S3SecretAccessKey sign requests to S3Endpoint, from
+	// the environment only: ONAIR_S3_ACCESS_KEY_ID and
+	// ONAIR_S3_SECRET_ACCESS_KEY, else AWS_ACCESS_KEY_ID and
+	// AWS_SECRET_ACCESS_KEY (what S3 tools already have set).
+	S3AccessKeyID     string
+	S3SecretAccessKey string
 	// RecordingSpoolSize bounds the bytes waiting for upload.
 	RecordingSpoolSize int64
 	// EnforceLimits disconnects publishers over their channel type's input
@@ -218,7 +224,7 @@ var options = []option{
 		func() (func(*Config, string) error, func(*Config) string) {
 			return dur(func(c *Config) *time.Duration { return &c.ThumbnailInterval })
 		}),
-	opt("s3-endpoint", "", "S3-compatible endpoint URL recordings go to (credentials: ONAIR_S3_ACCESS_KEY_ID/ONAIR_S3_SECRET_ACCESS_KEY or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY); empty: buckets are directories under DATA_DIR/recordings",
+	opt("s3-endpoint", "", "S3-compatible endpoint URL recordings go to (credentials below); empty: buckets are directories under DATA_DIR/recordings",
 		func() (func(*Config, string) error, func(*Config) string) {
 			return str(func(c *Config) *string { return &c.S3Endpoint })
 		}),
@@ -274,6 +280,8 @@ var envOnly = []struct {
 	{"ONAIR_ADMIN_ACCESS_KEY_ID", "admin access key id (default: generated on first start)", func(c *Config, v string) { c.AdminAccessKeyID = v }},
 	{"ONAIR_ADMIN_SECRET_ACCESS_KEY", "admin secret access key (default: generated on first start)", func(c *Config, v string) { c.AdminSecretAccessKey = v }},
 	{"ONAIR_WEBHOOK_SECRET", "HMAC secret of --webhook-url", func(c *Config, v string) { c.webhookSecret = v }},
+	{"ONAIR_S3_ACCESS_KEY_ID", "access key id for --s3-endpoint (default: AWS_ACCESS_KEY_ID)", func(c *Config, v string) { c.S3AccessKeyID = v }},
+	{"ONAIR_S3_SECRET_ACCESS_KEY", "secret access key for --s3-endpoint (default: AWS_SECRET_ACCESS_KEY)", func(c *Config, v string) { c.S3SecretAccessKey = v }},
 }
 
 // EnvName returns the environment variable of a flag: ONAIR_ and the name in
@@ -325,6 +333,11 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 		if v := getenv(e.env); v != "" {
 			e.set(&c, v)
 		}
+	}
+	// The AWS variables are the fallback as a pair, so that a key id from
+	// one place is never signed with a secret from another.
+	if c.S3AccessKeyID == "" && c.S3SecretAccessKey == "" {
+		c.S3AccessKeyID, c.S3SecretAccessKey = getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY")
 	}
 	var ferr error
 	fs.Visit(func(f *flag.Flag) {
@@ -453,6 +466,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("webhooks[%d] (%s): secret must be set (for --webhook-url: ONAIR_WEBHOOK_SECRET)", i, w.Name))
 		}
 		names[w.Name] = true
+	}
+	if c.S3Endpoint != "" && (c.S3AccessKeyID == "") != (c.S3SecretAccessKey == "") {
+		errs = append(errs, errors.New("ONAIR_S3_ACCESS_KEY_ID and ONAIR_S3_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) go together"))
 	}
 	if (c.AdminAccessKeyID == "") != (c.AdminSecretAccessKey == "") {
 		errs = append(errs, errors.New("ONAIR_ADMIN_ACCESS_KEY_ID and ONAIR_ADMIN_SECRET_ACCESS_KEY go together"))

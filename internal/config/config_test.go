@@ -40,6 +40,16 @@ func TestLoadPrecedence(t *testing.T) {
 		}},
 		{"config from env", nil, map[string]string{"ONAIR_CONFIG": yml}, func(c Config) bool { return c.Region == "eu-west-1" }},
 		{"off", []string{"--rtmp-addr", "off"}, nil, func(c Config) bool { return c.RTMPAddr == Off }},
+		{"s3 pair", nil, map[string]string{"ONAIR_S3_ACCESS_KEY_ID": "K", "ONAIR_S3_SECRET_ACCESS_KEY": "S",
+			"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "AS"}, func(c Config) bool {
+			return c.S3AccessKeyID == "K" && c.S3SecretAccessKey == "S"
+		}},
+		{"s3 pair from AWS", nil, map[string]string{"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "AS"}, func(c Config) bool {
+			return c.S3AccessKeyID == "AK" && c.S3SecretAccessKey == "AS"
+		}},
+		{"half an AWS pair without S3", nil, map[string]string{"AWS_ACCESS_KEY_ID": "AK"}, func(c Config) bool {
+			return c.S3Endpoint == ""
+		}},
 		{"admin pair", nil, map[string]string{"ONAIR_ADMIN_ACCESS_KEY_ID": "AKIA1", "ONAIR_ADMIN_SECRET_ACCESS_KEY": "s"}, func(c Config) bool {
 			return c.AdminAccessKeyID == "AKIA1" && c.AdminSecretAccessKey == "s"
 		}},
@@ -78,6 +88,7 @@ func TestLoadErrorsNameTheSetting(t *testing.T) {
 		{nil, map[string]string{"ONAIR_RTMP_ADDR": "x"}, "--rtmp-addr"},
 		{nil, map[string]string{"ONAIR_HLS_SEGMENT_DURATION": "x"}, "ONAIR_HLS_SEGMENT_DURATION"},
 		{nil, map[string]string{"ONAIR_ADMIN_ACCESS_KEY_ID": "A"}, "ONAIR_ADMIN_SECRET_ACCESS_KEY"},
+		{[]string{"--s3-endpoint", "http://127.0.0.1:9"}, map[string]string{"ONAIR_S3_ACCESS_KEY_ID": "K"}, "ONAIR_S3_SECRET_ACCESS_KEY"},
 		{[]string{"--config", bad}, nil, "no_such_setting"},
 		{[]string{"extra"}, nil, "extra"},
 	}

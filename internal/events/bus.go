@@ -22,7 +22,7 @@ func NewBus() *Bus { return &Bus{waiters: make(map[chan struct{}]struct{})} }
 
 // Publish wakes every reader. It never blocks: a reader that has not taken
 // its last wake-up yet needs no second one. It is the sink given to
-// ivs.Service.SetEventSink.
+// ivs.Service in ivs.Config.EventSink.
 func (b *Bus) Publish(ivs.Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

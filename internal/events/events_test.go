@@ -39,8 +39,8 @@ func newFixture(t *testing.T, dir string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{store: st, svc: ivs.NewService(st, "us-east-1", acct), bus: NewBus()}
-	f.svc.SetEventSink(f.bus.Publish)
+	f := &fixture{store: st, bus: NewBus()}
+	f.svc = ivs.NewService(ivs.Config{Region: "us-east-1", AccountID: acct.ID, Stores: ivs.StoresOf(st), EventSink: f.bus.Publish})
 	f.ch = ivs.Channel{ID: "abcdefghijkl", ARN: "arn:aws:ivs:us-east-1:" + acct.ID + ":channel/abcdefghijkl", Name: "c"}
 	return f
 }

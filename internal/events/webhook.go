@@ -20,10 +20,20 @@ import (
 	"github.com/onair-video/onair/internal/ivs"
 )
 
-// Log is what the readers need of the store's event log; ivs.Store has it.
+// Log is what SSE reads of the store's event log.
 type Log interface {
+	// EventsAfter returns up to limit events with Seq > after, in Seq order.
 	EventsAfter(ctx context.Context, after int64, limit int) ([]ivs.Event, error)
+	// LastEventSeq returns the Seq of the newest event, 0 when there is none.
 	LastEventSeq(ctx context.Context) (int64, error)
+}
+
+// WebhookLog is what webhook delivery needs of the store: the event log and
+// the named cursors that keep each webhook's position in it.
+type WebhookLog interface {
+	Log
+	// Cursor returns a named position in the log; ok is false when it was
+	// never set.
 	Cursor(ctx context.Context, name string) (seq int64, ok bool, err error)
 	SetCursor(ctx context.Context, name string, seq int64) error
 }
@@ -60,7 +70,7 @@ func Sign(secret, timestamp string, body []byte) string {
 // DispatcherConfig configures webhook delivery. Zero durations take the
 // defaults.
 type DispatcherConfig struct {
-	Store    Log
+	Store    WebhookLog
 	Bus      *Bus
 	Webhooks []Webhook
 	Log      *slog.Logger

@@ -28,7 +28,7 @@ func (c *channelCache) get(id string) (Channel, uint64, bool) {
 	defer c.mu.Unlock()
 	ch, ok := c.m[id]
 	if ok {
-		ch.Tags = cloneTags(ch.Tags) // callers may change theirs
+		ch.Tags = CloneTags(ch.Tags) // callers may change theirs
 	}
 	return ch, c.gen, ok
 }
@@ -42,7 +42,7 @@ func (c *channelCache) put(ch Channel, gen uint64) {
 	if c.m == nil || len(c.m) >= maxCachedChannels {
 		c.m = make(map[string]Channel)
 	}
-	ch.Tags = cloneTags(ch.Tags)
+	ch.Tags = CloneTags(ch.Tags)
 	c.m[ch.ID] = ch
 }
 
@@ -59,7 +59,7 @@ func (s *Service) channelByID(ctx context.Context, id string) (Channel, error) {
 	if ok {
 		return ch, nil
 	}
-	ch, err := s.store.GetChannel(ctx, id)
+	ch, err := s.st.Channels.GetChannel(ctx, id)
 	if err != nil {
 		return Channel{}, err
 	}

@@ -59,20 +59,20 @@ type ListChannelsInput struct {
 // of those kinds is ResourceNotFound.
 func (s *Service) apply(ctx context.Context, c *Channel, in ChannelInput) error {
 	if in.Name != nil {
-		if err := validateName("name", *in.Name); err != nil {
+		if err := ValidateName("name", *in.Name); err != nil {
 			return err
 		}
 		c.Name = *in.Name
 	}
 	if in.LatencyMode != nil {
-		if err := validateEnum("latencyMode", *in.LatencyMode, LatencyNormal, LatencyLow); err != nil {
+		if err := ValidateEnum("latencyMode", *in.LatencyMode, LatencyNormal, LatencyLow); err != nil {
 			return err
 		}
 		c.LatencyMode = *in.LatencyMode
 	}
 	typeChanged := false
 	if in.Type != nil {
-		if err := validateEnum("type", *in.Type, TypeBasic, TypeStandard, TypeAdvancedSD, TypeAdvancedHD); err != nil {
+		if err := ValidateEnum("type", *in.Type, TypeBasic, TypeStandard, TypeAdvancedSD, TypeAdvancedHD); err != nil {
 			return err
 		}
 		typeChanged = c.Type != *in.Type
@@ -87,7 +87,7 @@ func (s *Service) apply(ctx context.Context, c *Channel, in ChannelInput) error 
 	advanced := c.Type == TypeAdvancedSD || c.Type == TypeAdvancedHD
 	switch {
 	case in.Preset != nil && *in.Preset != "":
-		if err := validateEnum("preset", *in.Preset, PresetHigher, PresetConstrained); err != nil {
+		if err := ValidateEnum("preset", *in.Preset, PresetHigher, PresetConstrained); err != nil {
 			return err
 		}
 		if !advanced {
@@ -105,7 +105,7 @@ func (s *Service) apply(ctx context.Context, c *Channel, in ChannelInput) error 
 		c.Preset = ""
 	}
 	if in.ContainerFormat != nil {
-		if err := validateEnum("containerFormat", *in.ContainerFormat, ContainerTS, ContainerFMP4); err != nil {
+		if err := ValidateEnum("containerFormat", *in.ContainerFormat, ContainerTS, ContainerFMP4); err != nil {
 			return err
 		}
 		c.ContainerFormat = *in.ContainerFormat
@@ -115,13 +115,13 @@ func (s *Service) apply(ctx context.Context, c *Channel, in ChannelInput) error 
 			c.MultitrackInputConfiguration.Enabled = *m.Enabled
 		}
 		if m.Policy != nil {
-			if err := validateEnum("multitrackInputConfiguration.policy", *m.Policy, "ALLOW", "REQUIRE"); err != nil {
+			if err := ValidateEnum("multitrackInputConfiguration.policy", *m.Policy, "ALLOW", "REQUIRE"); err != nil {
 				return err
 			}
 			c.MultitrackInputConfiguration.Policy = *m.Policy
 		}
 		if m.MaximumResolution != nil {
-			if err := validateEnum("multitrackInputConfiguration.maximumResolution", *m.MaximumResolution, "SD", "HD", "FULL_HD"); err != nil {
+			if err := ValidateEnum("multitrackInputConfiguration.maximumResolution", *m.MaximumResolution, "SD", "HD", "FULL_HD"); err != nil {
 				return err
 			}
 			c.MultitrackInputConfiguration.MaximumResolution = *m.MaximumResolution
@@ -165,7 +165,7 @@ func (s *Service) apply(ctx context.Context, c *Channel, in ChannelInput) error 
 				}
 				*ref.out = p.ARN
 			default:
-				return notFound(ref.kind, *ref.in) // not served: none can exist
+				return NotFound(ref.kind, *ref.in) // not served: none can exist
 			}
 			continue
 		}
@@ -176,7 +176,7 @@ func (s *Service) apply(ctx context.Context, c *Channel, in ChannelInput) error 
 
 // CreateChannel creates a channel and its stream key.
 func (s *Service) CreateChannel(ctx context.Context, in CreateChannelInput) (Channel, StreamKey, error) {
-	if err := validateTags("tags", in.Tags); err != nil {
+	if err := ValidateTags("tags", in.Tags); err != nil {
 		return Channel{}, StreamKey{}, err
 	}
 	id := NewResourceID()
@@ -185,14 +185,14 @@ func (s *Service) CreateChannel(ctx context.Context, in CreateChannelInput) (Cha
 		LatencyMode: LatencyLow, Type: TypeStandard, ContainerFormat: ContainerTS,
 		MultitrackInputConfiguration: Multitrack{Policy: "ALLOW", MaximumResolution: "FULL_HD"},
 		SRT:                          SRT{Passphrase: NewSRTPassphrase()},
-		Tags:                         cloneTags(in.Tags),
+		Tags:                         CloneTags(in.Tags),
 		CreatedAt:                    s.now().UTC(),
 	}
 	if err := s.apply(ctx, &c, in.ChannelInput); err != nil {
 		return Channel{}, StreamKey{}, err
 	}
 	k := s.newStreamKey(c, nil)
-	if err := s.store.CreateChannel(ctx, c, &k); err != nil {
+	if err := s.st.Channels.CreateChannel(ctx, c, &k); err != nil {
 		return Channel{}, StreamKey{}, fmt.Errorf("ivs: create channel: %w", err)
 	}
 	return c, k, nil
@@ -202,9 +202,9 @@ func (s *Service) newStreamKey(c Channel, tags map[string]string) StreamKey {
 	id := NewResourceID()
 	return StreamKey{
 		ARN: s.arn(ResourceStreamKey, id), ID: id,
-		Value:      Secret(NewStreamKeyValue(s.region)),
+		Value:      Secret(NewStreamKeyValue(s.scope.Region)),
 		ChannelARN: c.ARN, ChannelID: c.ID,
-		Tags:      cloneTags(tags),
+		Tags:      CloneTags(tags),
 		CreatedAt: s.now().UTC(),
 	}
 }
@@ -238,14 +238,14 @@ func (s *Service) UpdateChannel(ctx context.Context, in UpdateChannelInput) (Cha
 	if err := s.apply(ctx, &c, in.ChannelInput); err != nil {
 		return Channel{}, err
 	}
-	if err := s.writeChannel(c.ID, func() error { return s.store.UpdateChannel(ctx, c) }); err != nil {
+	if err := s.writeChannel(c.ID, func() error { return s.st.Channels.UpdateChannel(ctx, c) }); err != nil {
 		return Channel{}, storeErr(err, "channel", in.ARN)
 	}
 	return c, nil
 }
 
 func (s *Service) notLive(ctx context.Context, c Channel, verb string) error {
-	_, err := s.store.OpenStreamSession(ctx, c.ID)
+	_, err := s.st.Sessions.OpenStreamSession(ctx, c.ID)
 	switch {
 	case err == nil:
 		return conflictf("channel %s is live and cannot be %s; stop the stream first", c.ARN, verb)
@@ -265,7 +265,7 @@ func (s *Service) DeleteChannel(ctx context.Context, arn string) error {
 	if err := s.notLive(ctx, c, "deleted"); err != nil {
 		return err
 	}
-	if err := s.writeChannel(c.ID, func() error { return s.store.DeleteChannel(ctx, c.ID) }); err != nil {
+	if err := s.writeChannel(c.ID, func() error { return s.st.Channels.DeleteChannel(ctx, c.ID) }); err != nil {
 		return storeErr(err, "channel", arn)
 	}
 	return nil
@@ -273,7 +273,7 @@ func (s *Service) DeleteChannel(ctx context.Context, arn string) error {
 
 // ListChannels returns a page of channels and the token of the next page.
 func (s *Service) ListChannels(ctx context.Context, in ListChannelsInput) ([]Channel, string, error) {
-	n, err := validatePage(in.NextToken, in.MaxResults, 1, 100, 100)
+	n, err := ValidatePage(in.NextToken, in.MaxResults, 1, 100, 100)
 	if err != nil {
 		return nil, "", err
 	}
@@ -286,7 +286,7 @@ func (s *Service) ListChannels(ctx context.Context, in ListChannelsInput) ([]Cha
 	if filters > 1 {
 		return nil, "", conflictf("filterByName, filterByRecordingConfigurationArn, filterByPlaybackRestrictionPolicyArn and filterByAdConfigurationArn are mutually exclusive")
 	}
-	after, err := decodeToken(in.NextToken)
+	after, err := DecodeToken(in.NextToken)
 	if err != nil {
 		return nil, "", err
 	}
@@ -295,11 +295,11 @@ func (s *Service) ListChannels(ctx context.Context, in ListChannelsInput) ([]Cha
 		PlaybackRestrictionPolicyARN: in.FilterByPlaybackRestrictionPolicyARN, AdConfigurationARN: in.FilterByAdConfigurationARN,
 	}
 	// Ask for one more than a page to know whether another page follows.
-	cs, err := s.store.ListChannels(ctx, f, after, n+1)
+	cs, err := s.st.Channels.ListChannels(ctx, f, after, n+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("ivs: list channels: %w", err)
 	}
-	cs, next := trimPage(cs, n, func(x Channel) string { return x.ID })
+	cs, next := TrimPage(cs, n, func(x Channel) string { return x.ID })
 	return cs, next, nil
 }
 
@@ -334,7 +334,7 @@ func (s *Service) Channel(ctx context.Context, field, arn string) (Channel, erro
 // refuseIfUsed is a ConflictException if a channel matches f: a resource
 // (noun, arn) that channels refer to by field cannot go while one does.
 func (s *Service) refuseIfUsed(ctx context.Context, f ChannelFilter, noun, arn, field string) error {
-	users, err := s.store.ListChannels(ctx, f, "", 1)
+	users, err := s.st.Channels.ListChannels(ctx, f, "", 1)
 	if err != nil {
 		return fmt.Errorf("ivs: list channels: %w", err)
 	}

@@ -7,77 +7,101 @@ import (
 	"time"
 )
 
-// docs reads and writes resources of one kind kept as JSON documents in the
-// store (Store.CreateDoc and the rest). T is the stored form.
-type docs[T any] struct {
-	store Store
-	kind  string // the ARN resource type, also the store's kind
-	noun  string // for messages: "playback key pair"
-	id    func(*T) string
+// Docs reads and writes resources of one kind kept as JSON documents in a
+// DocStore. T is the stored form. IVS Chat keeps its resources with it too.
+type Docs[T any] struct {
+	Store DocStore
+	Kind  string // the ARN resource type, also the store's kind
+	Noun  string // for messages: "playback key pair"
+	ID    func(*T) string
 }
 
-func (d docs[T]) encode(v *T) (Doc, error) {
+func (d Docs[T]) encode(v *T) (Doc, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return Doc{}, fmt.Errorf("ivs: encode %s: %w", d.noun, err)
+		return Doc{}, fmt.Errorf("ivs: encode %s: %w", d.Noun, err)
 	}
-	return Doc{Kind: d.kind, ID: d.id(v), Body: b}, nil
+	return Doc{Kind: d.Kind, ID: d.ID(v), Body: b}, nil
 }
 
-func (d docs[T]) decode(doc Doc) (T, error) {
+func (d Docs[T]) decode(doc Doc) (T, error) {
 	var v T
 	if err := json.Unmarshal(doc.Body, &v); err != nil {
-		return v, fmt.Errorf("ivs: decode %s %s: %w", d.noun, doc.ID, err)
+		return v, fmt.Errorf("ivs: decode %s %s: %w", d.Noun, doc.ID, err)
 	}
 	return v, nil
 }
 
-// create stores a new v; a taken id is ErrConflict, wrapped.
-func (d docs[T]) create(ctx context.Context, v *T, at time.Time) error {
+// Create stores a new v; a taken id is ErrConflict, wrapped.
+func (d Docs[T]) Create(ctx context.Context, v *T, at time.Time) error {
 	doc, err := d.encode(v)
 	if err != nil {
 		return err
 	}
 	doc.CreatedAt = at
-	if err := d.store.CreateDoc(ctx, doc); err != nil {
-		return fmt.Errorf("ivs: create %s: %w", d.noun, err)
+	if err := d.Store.CreateDoc(ctx, doc); err != nil {
+		return fmt.Errorf("ivs: create %s: %w", d.Noun, err)
 	}
 	return nil
 }
 
-func (d docs[T]) update(ctx context.Context, v *T, arn string) error {
+// Put creates or replaces v.
+func (d Docs[T]) Put(ctx context.Context, v *T, at time.Time) error {
 	doc, err := d.encode(v)
 	if err != nil {
 		return err
 	}
-	if err := d.store.UpdateDoc(ctx, doc); err != nil {
-		return storeErr(err, d.noun, arn)
+	doc.CreatedAt = at
+	if err := d.Store.PutDoc(ctx, doc); err != nil {
+		return fmt.Errorf("ivs: store %s: %w", d.Noun, err)
 	}
 	return nil
 }
 
-// get returns the resource with id; arn names it in a ResourceNotFound.
-func (d docs[T]) get(ctx context.Context, id, arn string) (T, error) {
-	doc, err := d.store.GetDoc(ctx, d.kind, id)
+// Update replaces the stored v; arn names it in a ResourceNotFound.
+func (d Docs[T]) Update(ctx context.Context, v *T, arn string) error {
+	doc, err := d.encode(v)
+	if err != nil {
+		return err
+	}
+	if err := d.Store.UpdateDoc(ctx, doc); err != nil {
+		return storeErr(err, d.Noun, arn)
+	}
+	return nil
+}
+
+// Get returns the resource with id; arn names it in a ResourceNotFound.
+func (d Docs[T]) Get(ctx context.Context, id, arn string) (T, error) {
+	doc, err := d.Store.GetDoc(ctx, d.Kind, id)
 	if err != nil {
 		var zero T
-		return zero, storeErr(err, d.noun, arn)
+		return zero, storeErr(err, d.Noun, arn)
 	}
 	return d.decode(doc)
 }
 
-func (d docs[T]) delete(ctx context.Context, id, arn string) error {
-	if err := d.store.DeleteDoc(ctx, d.kind, id); err != nil {
-		return storeErr(err, d.noun, arn)
+// Delete deletes the resource with id; arn names it in a ResourceNotFound.
+func (d Docs[T]) Delete(ctx context.Context, id, arn string) error {
+	if err := d.Store.DeleteDoc(ctx, d.Kind, id); err != nil {
+		return storeErr(err, d.Noun, arn)
 	}
 	return nil
 }
 
-// list returns up to n resources after the id afterID, in id order.
-func (d docs[T]) list(ctx context.Context, afterID string, n int) ([]T, error) {
-	page, err := d.store.ListDocs(ctx, d.kind, afterID, n)
+// Count returns how many resources of the kind there are.
+func (d Docs[T]) Count(ctx context.Context) (int, error) {
+	n, err := d.Store.CountDocs(ctx, d.Kind)
 	if err != nil {
-		return nil, fmt.Errorf("ivs: list %s: %w", d.noun, err)
+		return 0, fmt.Errorf("ivs: count %s: %w", d.Noun, err)
+	}
+	return n, nil
+}
+
+// List returns up to n resources after the id afterID, in id order.
+func (d Docs[T]) List(ctx context.Context, afterID string, n int) ([]T, error) {
+	page, err := d.Store.ListDocs(ctx, d.Kind, afterID, n)
+	if err != nil {
+		return nil, fmt.Errorf("ivs: list %s: %w", d.Noun, err)
 	}
 	out := make([]T, 0, len(page))
 	for _, doc := range page {
@@ -90,13 +114,13 @@ func (d docs[T]) list(ctx context.Context, afterID string, n int) ([]T, error) {
 	return out, nil
 }
 
-// all returns every resource of the kind, reading the store in pages.
-func (d docs[T]) all(ctx context.Context) ([]T, error) {
+// All returns every resource of the kind, reading the store in pages.
+func (d Docs[T]) All(ctx context.Context) ([]T, error) {
 	const page = 500
 	var out []T
 	after := ""
 	for {
-		vs, err := d.list(ctx, after, page)
+		vs, err := d.List(ctx, after, page)
 		if err != nil {
 			return nil, err
 		}
@@ -104,24 +128,25 @@ func (d docs[T]) all(ctx context.Context) ([]T, error) {
 		if len(vs) < page {
 			return out, nil
 		}
-		after = d.id(&vs[len(vs)-1])
+		after = d.ID(&vs[len(vs)-1])
 	}
 }
 
-// page is one page of a List operation: the resources and the next token.
-func (d docs[T]) page(ctx context.Context, nextToken string, maxResults *int32, hi, def int) ([]T, string, error) {
-	n, err := validatePage(nextToken, maxResults, 1, hi, def)
+// Page is one page of a List operation: the resources and the next token.
+// hi is the largest maxResults allowed, def the default.
+func (d Docs[T]) Page(ctx context.Context, nextToken string, maxResults *int32, hi, def int) ([]T, string, error) {
+	n, err := ValidatePage(nextToken, maxResults, 1, hi, def)
 	if err != nil {
 		return nil, "", err
 	}
-	after, err := decodeToken(nextToken)
+	after, err := DecodeToken(nextToken)
 	if err != nil {
 		return nil, "", err
 	}
-	vs, err := d.list(ctx, after, n+1)
+	vs, err := d.List(ctx, after, n+1)
 	if err != nil {
 		return nil, "", err
 	}
-	vs, next := trimPage(vs, n, func(v T) string { return d.id(&v) })
+	vs, next := TrimPage(vs, n, func(v T) string { return d.ID(&v) })
 	return vs, next, nil
 }

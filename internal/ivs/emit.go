@@ -8,11 +8,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// SetEventSink sets the function that receives every event once it is
-// stored: the in-process bus that wakes webhooks and SSE streams. Call it
-// before the service is used.
-func (s *Service) SetEventSink(sink func(Event)) { s.sink = sink }
-
 // Emit completes e's envelope (id, version, source, account, region, time),
 // stores it, and hands it to the sink. The stored event is the one that
 // counts: webhooks deliver from the store, so a sink that misses an event
@@ -21,8 +16,8 @@ func (s *Service) Emit(ctx context.Context, e Event) (Event, error) {
 	e.Version = "0"
 	e.ID = uuid.NewString()
 	e.Source = EventSource
-	e.Account = s.account
-	e.Region = s.region
+	e.Account = s.scope.Account
+	e.Region = s.scope.Region
 	if e.Time.IsZero() {
 		e.Time = s.now()
 	}
@@ -30,7 +25,7 @@ func (s *Service) Emit(ctx context.Context, e Event) (Event, error) {
 	if e.Resources == nil {
 		e.Resources = []string{}
 	}
-	if err := s.store.AppendEvent(ctx, &e); err != nil {
+	if err := s.st.Events.AppendEvent(ctx, &e); err != nil {
 		return Event{}, fmt.Errorf("ivs: store event %s: %w", e.DetailType, err)
 	}
 	if s.sink != nil {

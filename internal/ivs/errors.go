@@ -51,7 +51,8 @@ func validationf(field, format string, args ...any) *Error {
 	return &Error{Code: CodeValidation, Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-func notFound(kind, arn string) *Error {
+// NotFound is the ResourceNotFound error of the resource of kind named by arn.
+func NotFound(kind, arn string) *Error {
 	return &Error{Code: CodeResourceNotFound, Message: fmt.Sprintf("%s %s not found", kind, arn)}
 }
 

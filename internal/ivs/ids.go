@@ -66,7 +66,14 @@ func NewSecretAccessKey() string {
 const (
 	ResourceChannel   = "channel"
 	ResourceStreamKey = "stream-key"
+	// IVS Chat's (package ivschat): their ARNs name the ivschat service,
+	// which the ARN grammar here must know.
+	ResourceRoom                 = "room"
+	ResourceLoggingConfiguration = "logging-configuration"
 )
+
+// chatResources are the resource types whose ARNs name the ivschat service.
+var chatResources = map[string]bool{ResourceRoom: true, ResourceLoggingConfiguration: true}
 
 // ARN is a parsed IVS or IVS Chat resource ARN.
 type ARN struct {
@@ -117,6 +124,32 @@ func parseTypedARN(field, kind, s string) (ARN, error) {
 	}
 	if a.Resource != kind {
 		return a, validationf(field, "%s must be a %s ARN, got %s", field, kind, strings.TrimSuffix(a.Resource, "/"))
+	}
+	return a, nil
+}
+
+// Scope is the region and account whose resources a service holds: it
+// names them in ARNs and takes no other's.
+type Scope struct {
+	Region  string
+	Account string
+}
+
+// ARN returns the ARN of the resource of type kind with id.
+func (sc Scope) ARN(kind, id string) string {
+	return ARN{Region: sc.Region, Account: sc.Account, Resource: kind, ID: id}.String()
+}
+
+// OwnARN parses an ARN of kind that belongs to this region and account. An
+// ARN of another account or region names nothing here: ResourceNotFound.
+// field names the input member in a validation error.
+func (sc Scope) OwnARN(field, kind, raw string) (ARN, error) {
+	a, err := parseTypedARN(field, kind, raw)
+	if err != nil {
+		return a, err
+	}
+	if a.Region != sc.Region || a.Account != sc.Account {
+		return a, NotFound(kind, raw)
 	}
 	return a, nil
 }

@@ -22,7 +22,13 @@ func newService(t testing.TB) *ivs.Service {
 	if err != nil || !created {
 		t.Fatalf("EnsureAccount: %v %v", created, err)
 	}
-	return ivs.NewService(st, "us-east-1", a)
+	return serviceOn(st, a, ivs.Config{})
+}
+
+// serviceOn returns a service of account a on st, with cfg's settings.
+func serviceOn(st *sqlite.Store, a ivs.Account, cfg ivs.Config) *ivs.Service {
+	cfg.Region, cfg.AccountID, cfg.Stores = "us-east-1", a.ID, ivs.StoresOf(st)
+	return ivs.NewService(cfg)
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -60,9 +60,9 @@ type playbackKeys struct {
 	ok   bool
 }
 
-func (s *Service) keyPairs() docs[PlaybackKeyPair] {
-	return docs[PlaybackKeyPair]{store: s.store, kind: ResourcePlaybackKey, noun: "playback key pair",
-		id: func(k *PlaybackKeyPair) string { return k.ID }}
+func (s *Service) keyPairs() Docs[PlaybackKeyPair] {
+	return Docs[PlaybackKeyPair]{Store: s.st.Docs, Kind: ResourcePlaybackKey, Noun: "playback key pair",
+		ID: func(k *PlaybackKeyPair) string { return k.ID }}
 }
 
 // parsePlaybackPublicKey reads a PEM "PUBLIC KEY" holding an ECDSA P-384
@@ -111,13 +111,13 @@ func (s *Service) ImportPlaybackKeyPair(ctx context.Context, in ImportPlaybackKe
 	if in.Name != nil {
 		name = *in.Name
 	}
-	if err := validateName("name", name); err != nil {
+	if err := ValidateName("name", name); err != nil {
 		return PlaybackKeyPair{}, err
 	}
-	if err := validateTags("tags", in.Tags); err != nil {
+	if err := ValidateTags("tags", in.Tags); err != nil {
 		return PlaybackKeyPair{}, err
 	}
-	existing, err := s.keyPairs().all(ctx)
+	existing, err := s.keyPairs().All(ctx)
 	if err != nil {
 		return PlaybackKeyPair{}, err
 	}
@@ -133,11 +133,11 @@ func (s *Service) ImportPlaybackKeyPair(ctx context.Context, in ImportPlaybackKe
 	}
 	id := NewResourceID()
 	k := PlaybackKeyPair{ID: id, ARN: s.arn(ResourcePlaybackKey, id), Name: name, Fingerprint: fp,
-		Tags: cloneTags(in.Tags), PublicKey: in.PublicKeyMaterial}
+		Tags: CloneTags(in.Tags), PublicKey: in.PublicKeyMaterial}
 	// After the write: a read that raced it holds an older generation and
 	// does not put what it read.
 	defer s.pbKeys.invalidate()
-	if err := s.keyPairs().create(ctx, &k, s.now()); err != nil {
+	if err := s.keyPairs().Create(ctx, &k, s.now()); err != nil {
 		return PlaybackKeyPair{}, err
 	}
 	return k, nil
@@ -153,7 +153,7 @@ func (s *Service) playbackKeyPair(ctx context.Context, field, arn string) (Playb
 	if err != nil {
 		return PlaybackKeyPair{}, err
 	}
-	return s.keyPairs().get(ctx, a.ID, arn)
+	return s.keyPairs().Get(ctx, a.ID, arn)
 }
 
 // DeletePlaybackKeyPair deletes a key pair: tokens it signed stop working
@@ -164,12 +164,12 @@ func (s *Service) DeletePlaybackKeyPair(ctx context.Context, arn string) error {
 		return err
 	}
 	defer s.pbKeys.invalidate()
-	return s.keyPairs().delete(ctx, a.ID, arn)
+	return s.keyPairs().Delete(ctx, a.ID, arn)
 }
 
 // ListPlaybackKeyPairs returns a page of key pairs in id order.
 func (s *Service) ListPlaybackKeyPairs(ctx context.Context, in ListPlaybackKeyPairsInput) ([]PlaybackKeyPair, string, error) {
-	return s.keyPairs().page(ctx, in.NextToken, in.MaxResults, 100, 100)
+	return s.keyPairs().Page(ctx, in.NextToken, in.MaxResults, 100, 100)
 }
 
 // PlaybackKeys returns the public keys playback tokens may be signed with.
@@ -184,7 +184,7 @@ func (s *Service) PlaybackKeys(ctx context.Context) ([]PlaybackKey, error) {
 	gen := c.gen
 	c.mu.Unlock()
 
-	pairs, err := s.keyPairs().all(ctx)
+	pairs, err := s.keyPairs().All(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -63,9 +63,9 @@ type policyCache struct {
 	m   map[string]PlaybackRestrictionPolicy
 }
 
-func (s *Service) policies() docs[PlaybackRestrictionPolicy] {
-	return docs[PlaybackRestrictionPolicy]{store: s.store, kind: ResourcePlaybackRestrictionPolicy,
-		noun: "playback restriction policy", id: func(p *PlaybackRestrictionPolicy) string { return p.ID }}
+func (s *Service) policies() Docs[PlaybackRestrictionPolicy] {
+	return Docs[PlaybackRestrictionPolicy]{Store: s.st.Docs, Kind: ResourcePlaybackRestrictionPolicy,
+		Noun: "playback restriction policy", ID: func(p *PlaybackRestrictionPolicy) string { return p.ID }}
 }
 
 // apply validates in and sets it on p.
@@ -98,7 +98,7 @@ func (in *PlaybackRestrictionPolicyInput) apply(p *PlaybackRestrictionPolicy) er
 		p.EnableStrictOriginEnforcement = *in.EnableStrictOriginEnforcement
 	}
 	if in.Name != nil {
-		if err := validateName("name", *in.Name); err != nil {
+		if err := ValidateName("name", *in.Name); err != nil {
 			return err
 		}
 		p.Name = *in.Name
@@ -128,16 +128,16 @@ func truncateStr(s string, n int) string {
 
 // CreatePlaybackRestrictionPolicy creates a policy.
 func (s *Service) CreatePlaybackRestrictionPolicy(ctx context.Context, in PlaybackRestrictionPolicyInput) (PlaybackRestrictionPolicy, error) {
-	if err := validateTags("tags", in.Tags); err != nil {
+	if err := ValidateTags("tags", in.Tags); err != nil {
 		return PlaybackRestrictionPolicy{}, err
 	}
 	id := NewResourceID()
 	p := PlaybackRestrictionPolicy{ID: id, ARN: s.arn(ResourcePlaybackRestrictionPolicy, id),
-		AllowedCountries: []string{}, AllowedOrigins: []string{}, Tags: cloneTags(in.Tags)}
+		AllowedCountries: []string{}, AllowedOrigins: []string{}, Tags: CloneTags(in.Tags)}
 	if err := in.apply(&p); err != nil {
 		return PlaybackRestrictionPolicy{}, err
 	}
-	existing, err := s.policies().list(ctx, "", MaxPlaybackRestrictionPolicies)
+	existing, err := s.policies().List(ctx, "", MaxPlaybackRestrictionPolicies)
 	if err != nil {
 		return PlaybackRestrictionPolicy{}, err
 	}
@@ -145,7 +145,7 @@ func (s *Service) CreatePlaybackRestrictionPolicy(ctx context.Context, in Playba
 		return PlaybackRestrictionPolicy{}, &Error{Code: CodeServiceQuotaExceeded,
 			Message: fmt.Sprintf("the account has %d playback restriction policies, the most it may have", len(existing))}
 	}
-	if err := s.policies().create(ctx, &p, s.now()); err != nil {
+	if err := s.policies().Create(ctx, &p, s.now()); err != nil {
 		return PlaybackRestrictionPolicy{}, err
 	}
 	return p, nil
@@ -161,7 +161,7 @@ func (s *Service) playbackRestrictionPolicy(ctx context.Context, field, arn stri
 	if err != nil {
 		return PlaybackRestrictionPolicy{}, err
 	}
-	return s.policies().get(ctx, a.ID, arn)
+	return s.policies().Get(ctx, a.ID, arn)
 }
 
 // UpdatePlaybackRestrictionPolicy changes the given fields of a policy.
@@ -177,7 +177,7 @@ func (s *Service) UpdatePlaybackRestrictionPolicy(ctx context.Context, in Update
 		return PlaybackRestrictionPolicy{}, err
 	}
 	defer s.policyCache.invalidate()
-	if err := s.policies().update(ctx, &p, in.ARN); err != nil {
+	if err := s.policies().Update(ctx, &p, in.ARN); err != nil {
 		return PlaybackRestrictionPolicy{}, err
 	}
 	return p, nil
@@ -193,12 +193,12 @@ func (s *Service) DeletePlaybackRestrictionPolicy(ctx context.Context, arn strin
 		return err
 	}
 	defer s.policyCache.invalidate()
-	return s.policies().delete(ctx, p.ID, arn)
+	return s.policies().Delete(ctx, p.ID, arn)
 }
 
 // ListPlaybackRestrictionPolicies returns a page of policies in id order.
 func (s *Service) ListPlaybackRestrictionPolicies(ctx context.Context, in ListPlaybackRestrictionPoliciesInput) ([]PlaybackRestrictionPolicy, string, error) {
-	return s.policies().page(ctx, in.NextToken, in.MaxResults, 100, 100)
+	return s.policies().Page(ctx, in.NextToken, in.MaxResults, 100, 100)
 }
 
 // PlaybackPolicy returns a channel's policy, through a cache: playback asks

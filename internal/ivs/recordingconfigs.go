@@ -111,18 +111,18 @@ type BucketChecker func(ctx context.Context, bucket string) error
 // bucketName is S3's rule, as IVS validates it.
 var bucketName = regexp.MustCompile(`^[a-z0-9-.]{3,63}$`)
 
-var resourceName = regexp.MustCompile(`^[a-zA-Z0-9-_]{0,128}$`)
+// ValidBucketName reports whether name is an S3 bucket name by the rule IVS
+// (and IVS Chat, for logging destinations) validates.
+func ValidBucketName(name string) bool { return bucketName.MatchString(name) }
 
-// SetBucketChecker sets how a new configuration's bucket is checked; without
-// one, configurations become ACTIVE at once.
-func (s *Service) SetBucketChecker(fn BucketChecker) { s.checkBucket = fn }
+var resourceName = regexp.MustCompile(`^[a-zA-Z0-9-_]{0,128}$`)
 
 // CreateRecordingConfiguration stores a configuration in state CREATING
 // and checks its bucket in the background: ACTIVE when recordings can be
 // written there, CREATE_FAILED otherwise.
 func (s *Service) CreateRecordingConfiguration(ctx context.Context, in CreateRecordingConfigurationInput) (RecordingConfiguration, error) {
 	r := RecordingConfiguration{ID: NewResourceID(), State: RecordingStateCreating, CreatedAt: time.Now().UTC(), Tags: in.Tags}
-	r.ARN = ARN{Region: s.region, Account: s.account, Resource: ResourceRecordingConfiguration, ID: r.ID}.String()
+	r.ARN = s.arn(ResourceRecordingConfiguration, r.ID)
 	if in.DestinationConfiguration == nil || in.DestinationConfiguration.S3 == nil || in.DestinationConfiguration.S3.BucketName == nil {
 		return r, validationf("destinationConfiguration.s3.bucketName", "destinationConfiguration.s3.bucketName is required")
 	}
@@ -138,7 +138,7 @@ func (s *Service) CreateRecordingConfiguration(ctx context.Context, in CreateRec
 		}
 		r.Name = *in.Name
 	}
-	if err := validateTags("tags", in.Tags); err != nil {
+	if err := ValidateTags("tags", in.Tags); err != nil {
 		return r, err
 	}
 	if r.Tags == nil {
@@ -156,7 +156,7 @@ func (s *Service) CreateRecordingConfiguration(ctx context.Context, in CreateRec
 		}
 		r.RecordingReconnectWindowSeconds = *w
 	}
-	existing, err := s.store.ListRecordingConfigurations(ctx, "", MaxRecordingConfigurations)
+	existing, err := s.st.RecordingConfigurations.ListRecordingConfigurations(ctx, "", MaxRecordingConfigurations)
 	if err != nil {
 		return r, fmt.Errorf("ivs: list recording configurations: %w", err)
 	}
@@ -164,7 +164,7 @@ func (s *Service) CreateRecordingConfiguration(ctx context.Context, in CreateRec
 		return r, &Error{Code: CodeServiceQuotaExceeded,
 			Message: fmt.Sprintf("the account has %d recording configurations, the most allowed", len(existing))}
 	}
-	if err := s.store.CreateRecordingConfiguration(ctx, r); err != nil {
+	if err := s.st.RecordingConfigurations.CreateRecordingConfiguration(ctx, r); err != nil {
 		return r, fmt.Errorf("ivs: create recording configuration: %w", err)
 	}
 	s.bg.Add(1)
@@ -187,7 +187,7 @@ func (s *Service) activate(r RecordingConfiguration) {
 				"bucket", r.DestinationConfiguration.S3.BucketName, "err", err)
 		}
 	}
-	if err := s.store.SetRecordingConfigurationState(ctx, r.ID, r.State); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := s.st.RecordingConfigurations.SetRecordingConfigurationState(ctx, r.ID, r.State); err != nil && !errors.Is(err, ErrNotFound) {
 		s.log.Error("recording configuration state", "arn", r.ARN, "err", err)
 	}
 }
@@ -197,7 +197,7 @@ func thumbnailConfiguration(in CreateRecordingConfigurationInput, r *RecordingCo
 	t := ThumbnailConfiguration{RecordingMode: "INTERVAL", TargetIntervalSeconds: &interval, Storage: []string{"SEQUENTIAL"}}
 	if c := in.ThumbnailConfiguration; c != nil {
 		if c.RecordingMode != nil {
-			if err := validateEnum("thumbnailConfiguration.recordingMode", *c.RecordingMode, "DISABLED", "INTERVAL"); err != nil {
+			if err := ValidateEnum("thumbnailConfiguration.recordingMode", *c.RecordingMode, "DISABLED", "INTERVAL"); err != nil {
 				return err
 			}
 			t.RecordingMode = *c.RecordingMode
@@ -211,7 +211,7 @@ func thumbnailConfiguration(in CreateRecordingConfigurationInput, r *RecordingCo
 			t.TargetIntervalSeconds = &v
 		}
 		if c.Resolution != nil {
-			if err := validateEnum("thumbnailConfiguration.resolution", *c.Resolution, "SD", "HD", "FULL_HD", "LOWEST_RESOLUTION"); err != nil {
+			if err := ValidateEnum("thumbnailConfiguration.resolution", *c.Resolution, "SD", "HD", "FULL_HD", "LOWEST_RESOLUTION"); err != nil {
 				return err
 			}
 			t.Resolution = *c.Resolution
@@ -221,7 +221,7 @@ func thumbnailConfiguration(in CreateRecordingConfigurationInput, r *RecordingCo
 				return validationf("thumbnailConfiguration.storage", "thumbnailConfiguration.storage needs SEQUENTIAL, LATEST or both")
 			}
 			for _, v := range c.Storage {
-				if err := validateEnum("thumbnailConfiguration.storage", v, "SEQUENTIAL", "LATEST"); err != nil {
+				if err := ValidateEnum("thumbnailConfiguration.storage", v, "SEQUENTIAL", "LATEST"); err != nil {
 					return err
 				}
 			}
@@ -239,13 +239,13 @@ func renditionConfiguration(in CreateRecordingConfigurationInput, r *RecordingCo
 	rc := RenditionConfiguration{RenditionSelection: "ALL", Renditions: []string{}}
 	if c := in.RenditionConfiguration; c != nil {
 		if c.RenditionSelection != nil {
-			if err := validateEnum("renditionConfiguration.renditionSelection", *c.RenditionSelection, "ALL", "NONE", "CUSTOM"); err != nil {
+			if err := ValidateEnum("renditionConfiguration.renditionSelection", *c.RenditionSelection, "ALL", "NONE", "CUSTOM"); err != nil {
 				return err
 			}
 			rc.RenditionSelection = *c.RenditionSelection
 		}
 		for _, v := range c.Renditions {
-			if err := validateEnum("renditionConfiguration.renditions", v, "SD", "HD", "FULL_HD", "LOWEST_RESOLUTION"); err != nil {
+			if err := ValidateEnum("renditionConfiguration.renditions", v, "SD", "HD", "FULL_HD", "LOWEST_RESOLUTION"); err != nil {
 				return err
 			}
 			rc.Renditions = append(rc.Renditions, v)
@@ -269,7 +269,7 @@ func (s *Service) recordingConfiguration(ctx context.Context, field, arn string)
 	if err != nil {
 		return RecordingConfiguration{}, err
 	}
-	r, err := s.store.GetRecordingConfiguration(ctx, a.ID)
+	r, err := s.st.RecordingConfigurations.GetRecordingConfiguration(ctx, a.ID)
 	if err != nil {
 		return RecordingConfiguration{}, storeErr(err, "recording configuration", arn)
 	}
@@ -285,7 +285,7 @@ func (s *Service) DeleteRecordingConfiguration(ctx context.Context, arn string) 
 	if err := s.refuseIfUsed(ctx, ChannelFilter{RecordingConfigurationARN: r.ARN}, "recording configuration", arn, "recordingConfigurationArn"); err != nil {
 		return err
 	}
-	if err := s.store.DeleteRecordingConfiguration(ctx, r.ID); err != nil {
+	if err := s.st.RecordingConfigurations.DeleteRecordingConfiguration(ctx, r.ID); err != nil {
 		return storeErr(err, "recording configuration", arn)
 	}
 	return nil
@@ -293,18 +293,18 @@ func (s *Service) DeleteRecordingConfiguration(ctx context.Context, arn string) 
 
 // ListRecordingConfigurations returns a page of configurations in id order.
 func (s *Service) ListRecordingConfigurations(ctx context.Context, in ListRecordingConfigurationsInput) ([]RecordingConfiguration, string, error) {
-	n, err := validatePage(in.NextToken, in.MaxResults, 1, 100, 100)
+	n, err := ValidatePage(in.NextToken, in.MaxResults, 1, 100, 100)
 	if err != nil {
 		return nil, "", err
 	}
-	after, err := decodeToken(in.NextToken)
+	after, err := DecodeToken(in.NextToken)
 	if err != nil {
 		return nil, "", err
 	}
-	rs, err := s.store.ListRecordingConfigurations(ctx, after, n+1)
+	rs, err := s.st.RecordingConfigurations.ListRecordingConfigurations(ctx, after, n+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("ivs: list recording configurations: %w", err)
 	}
-	rs, next := trimPage(rs, n, func(x RecordingConfiguration) string { return x.ID })
+	rs, next := TrimPage(rs, n, func(x RecordingConfiguration) string { return x.ID })
 	return rs, next, nil
 }

@@ -2,7 +2,6 @@ package ivs
 
 import (
 	"context"
-	"fmt"
 	"sync"
 )
 
@@ -44,13 +43,14 @@ type revocations struct {
 	load sync.Mutex // held while the map is first read from the store
 	mu   sync.RWMutex
 	m    map[string]int64 // channelId/viewerId → highest revoked version; nil until loaded
-	// notify hears of each new revocation (WHEP closes its sessions).
-	notify []func(ViewerRevocation)
+	// notify hears of each new revocation (WHEP closes its sessions); nil:
+	// none.
+	notify func(ViewerRevocation)
 }
 
-func (s *Service) revocationDocs() docs[ViewerRevocation] {
-	return docs[ViewerRevocation]{store: s.store, kind: resourceViewerRevocation, noun: "viewer revocation",
-		id: (*ViewerRevocation).key}
+func (s *Service) revocationDocs() Docs[ViewerRevocation] {
+	return Docs[ViewerRevocation]{Store: s.st.Docs, Kind: resourceViewerRevocation, Noun: "viewer revocation",
+		ID: (*ViewerRevocation).key}
 }
 
 // loadRevocations reads the revocations from the store the first time it
@@ -71,7 +71,7 @@ func (s *Service) loadRevocations(ctx context.Context) error {
 	if loaded {
 		return nil
 	}
-	all, err := s.revocationDocs().all(ctx)
+	all, err := s.revocationDocs().All(ctx)
 	if err != nil {
 		return err
 	}
@@ -83,12 +83,6 @@ func (s *Service) loadRevocations(ctx context.Context) error {
 	r.m = m
 	r.mu.Unlock()
 	return nil
-}
-
-// OnViewerRevoked registers fn to hear of every revocation. Call it before
-// serving requests.
-func (s *Service) OnViewerRevoked(fn func(ViewerRevocation)) {
-	s.revoked.notify = append(s.revoked.notify, fn)
 }
 
 // ViewerRevoked reports whether a viewer's session of the given version on
@@ -129,8 +123,8 @@ func (s *Service) StartViewerSessionRevocation(ctx context.Context, in ViewerSes
 	if err := s.putRevocation(ctx, &rev); err != nil {
 		return err
 	}
-	for _, fn := range s.revoked.notify {
-		fn(rev)
+	if s.revoked.notify != nil {
+		s.revoked.notify(rev)
 	}
 	return nil
 }
@@ -144,13 +138,8 @@ func (s *Service) putRevocation(ctx context.Context, rev *ViewerRevocation) erro
 	if cur, ok := r.m[rev.key()]; ok && cur > rev.Version {
 		rev.Version = cur // a revocation never narrows
 	}
-	doc, err := s.revocationDocs().encode(rev)
-	if err != nil {
+	if err := s.revocationDocs().Put(ctx, rev, s.now()); err != nil {
 		return err
-	}
-	doc.CreatedAt = s.now()
-	if err := s.store.PutDoc(ctx, doc); err != nil {
-		return fmt.Errorf("ivs: store viewer revocation: %w", err)
 	}
 	r.m[rev.key()] = rev.Version
 	return nil

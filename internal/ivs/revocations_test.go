@@ -14,6 +14,7 @@ func TestRevocationsAndSecretsPersist(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
+	var heard []ivs.ViewerRevocation
 	open := func() (*ivs.Service, func()) {
 		st, err := sqlite.Open(ctx, dir)
 		if err != nil {
@@ -23,15 +24,13 @@ func TestRevocationsAndSecretsPersist(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return ivs.NewService(st, "us-east-1", a), func() { _ = st.Close() }
+		return serviceOn(st, a, ivs.Config{ViewerRevoked: func(r ivs.ViewerRevocation) { heard = append(heard, r) }}), func() { _ = st.Close() }
 	}
 	s, closeStore := open()
 	c, _, err := s.CreateChannel(ctx, ivs.CreateChannelInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var heard []ivs.ViewerRevocation
-	s.OnViewerRevoked(func(r ivs.ViewerRevocation) { heard = append(heard, r) })
 	for _, v := range []int64{5, 2} {
 		if err := s.StartViewerSessionRevocation(ctx, ivs.ViewerSessionInput{ChannelARN: c.ARN, ViewerID: "amy", VersionsLessThanOrEqualTo: ptr(v)}); err != nil {
 			t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // resourceSecret is the store kind of server secrets.
@@ -18,36 +19,42 @@ type storedSecret struct {
 	Key  []byte `json:"key"`
 }
 
-type secrets struct {
-	mu sync.Mutex
-	m  map[string][]byte
+// Secrets are the server's own keys, by name, created on first use, kept
+// as documents and cached. Each domain asks for its own names (IVS Chat's
+// token key is "chat-token").
+type Secrets struct {
+	docs Docs[storedSecret]
+	now  func() time.Time
+	mu   sync.Mutex
+	m    map[string][]byte
 }
 
-// secret returns the named 32-byte key, created on first use.
-func (s *Service) secret(ctx context.Context, name string) ([]byte, error) {
-	c := &s.secrets
+// NewSecrets returns the secrets kept in store.
+func NewSecrets(store DocStore, now func() time.Time) *Secrets {
+	return &Secrets{now: now, m: make(map[string][]byte),
+		docs: Docs[storedSecret]{Store: store, Kind: resourceSecret, Noun: "secret", ID: func(v *storedSecret) string { return v.Name }}}
+}
+
+// Get returns the named 32-byte key, created on first use.
+func (c *Secrets) Get(ctx context.Context, name string) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if k, ok := c.m[name]; ok {
 		return k, nil
 	}
-	d := docs[storedSecret]{store: s.store, kind: resourceSecret, noun: "secret", id: func(v *storedSecret) string { return v.Name }}
-	v, err := d.get(ctx, name, name)
+	v, err := c.docs.Get(ctx, name, name)
 	if e, ok := AsError(err); ok && e.Code == CodeResourceNotFound {
 		v = storedSecret{Name: name, Key: make([]byte, 32)}
 		if _, err := rand.Read(v.Key); err != nil {
 			return nil, fmt.Errorf("ivs: random secret: %w", err)
 		}
-		err = d.create(ctx, &v, s.now())
+		err = c.docs.Create(ctx, &v, c.now())
 		if errors.Is(err, ErrConflict) {
-			v, err = d.get(ctx, name, name) // another process made it first
+			v, err = c.docs.Get(ctx, name, name) // another process made it first
 		}
 	}
 	if err != nil {
 		return nil, err
-	}
-	if c.m == nil {
-		c.m = make(map[string][]byte)
 	}
 	c.m[name] = v.Key
 	return v.Key, nil
@@ -56,5 +63,5 @@ func (s *Service) secret(ctx context.Context, name string) ([]byte, error) {
 // PlaybackSessionSecret is the key that signs private channels' playback
 // session credentials.
 func (s *Service) PlaybackSessionSecret(ctx context.Context) ([]byte, error) {
-	return s.secret(ctx, "playback-session")
+	return s.secrets.Get(ctx, "playback-session")
 }

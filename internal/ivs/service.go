@@ -13,13 +13,12 @@ import (
 	"time"
 )
 
-// Service implements the IVS operations on top of a Store.
+// Service implements the IVS operations on top of the store ports.
 type Service struct {
-	store   Store
-	region  string
-	account string
-	now     func() time.Time
-	sink    func(Event)
+	st    Stores
+	scope Scope
+	now   func() time.Time
+	sink  func(Event)
 	// inputQuota is the monthly input-hours quota; 0 is none.
 	inputQuota float64
 	// checkBucket checks a new recording configuration's bucket.
@@ -36,26 +35,63 @@ type Service struct {
 	// revoked holds viewer-session revocations (revocations.go).
 	revoked revocations
 	// secrets caches the server's own keys (secrets.go).
-	secrets secrets
+	secrets *Secrets
 	// policyCache holds playback restriction policies (policies.go).
 	policyCache policyCache
 }
 
-// SetLogger sets where the service logs background work.
-func (s *Service) SetLogger(log *slog.Logger) { s.log = log.With("component", "ivs") }
+// Config holds a Service's dependencies and settings. Everything is given
+// here, before the service is used: nothing is set after construction.
+type Config struct {
+	// Region and AccountID name the resources in ARNs; the account must
+	// exist in the store (EnsureAccount).
+	Region    string
+	AccountID string
+	// Stores are the store ports, one per aggregate (StoresOf fills them
+	// from one store).
+	Stores
+	Log *slog.Logger
+	// InputQuotaHours is the account's monthly input-hours quota; 0 is none.
+	InputQuotaHours float64
+	// CheckBucket checks a new recording configuration's bucket; nil makes
+	// configurations ACTIVE at once.
+	CheckBucket BucketChecker
+	// EventSink receives every event once it is stored: the in-process bus
+	// that wakes webhooks and SSE streams. A sink that misses an event loses
+	// nothing (readers read the store). nil: none.
+	EventSink func(Event)
+	// StreamKeyDeleted cuts off the publisher of a channel whose stream key
+	// was deleted: deleting (or rotating) a leaked key must stop whoever
+	// holds it, not only their next attempt. The live registry does it, and
+	// the registry is built on this service (it resolves keys and opens
+	// sessions through it), so app passes a func that calls the registry it
+	// builds next. It is not called before the service serves requests.
+	StreamKeyDeleted func(channelID string)
+	// ViewerRevoked hears of every viewer-session revocation (WHEP closes
+	// the viewer's sessions). Like StreamKeyDeleted, a func, because the
+	// WHEP server is built after the service.
+	ViewerRevoked func(ViewerRevocation)
+}
+
+// NewService returns a service. It starts nothing.
+func NewService(cfg Config) *Service {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{
+		st: cfg.Stores, scope: Scope{Region: cfg.Region, Account: cfg.AccountID}, now: time.Now,
+		sink: cfg.EventSink, inputQuota: cfg.InputQuotaHours, checkBucket: cfg.CheckBucket,
+		log: cfg.Log.With("component", "ivs"), keyDeleted: cfg.StreamKeyDeleted,
+		revoked: revocations{notify: cfg.ViewerRevoked}, secrets: NewSecrets(cfg.Docs, time.Now),
+	}
+}
 
 // Wait waits for the service's background work.
 func (s *Service) Wait() { s.bg.Wait() }
 
-// NewService returns a service for the account in store, which must exist
-// (see EnsureAccount).
-func NewService(store Store, region string, account Account) *Service {
-	return &Service{store: store, region: region, account: account.ID, now: time.Now, log: slog.New(slog.DiscardHandler)}
-}
-
 // EnsureAccount returns the stored account, creating it on first start. A
 // non-empty akid and secret replace the stored admin key pair.
-func EnsureAccount(ctx context.Context, st Store, akid, secret string) (Account, bool, error) {
+func EnsureAccount(ctx context.Context, st AccountStore, akid, secret string) (Account, bool, error) {
 	a, err := st.Account(ctx)
 	created := false
 	switch {
@@ -79,26 +115,15 @@ func EnsureAccount(ctx context.Context, st Store, akid, secret string) (Account,
 }
 
 // Region returns the service's region.
-func (s *Service) Region() string { return s.region }
+func (s *Service) Region() string { return s.scope.Region }
 
 // AccountID returns the service's account id.
-func (s *Service) AccountID() string { return s.account }
+func (s *Service) AccountID() string { return s.scope.Account }
 
-func (s *Service) arn(kind, id string) string {
-	return ARN{Region: s.region, Account: s.account, Resource: kind, ID: id}.String()
-}
+func (s *Service) arn(kind, id string) string { return s.scope.ARN(kind, id) }
 
-// ownARN parses an ARN of kind that belongs to this region and account. An
-// ARN of another account or region names nothing here: ResourceNotFound.
 func (s *Service) ownARN(field, kind, raw string) (ARN, error) {
-	a, err := parseTypedARN(field, kind, raw)
-	if err != nil {
-		return a, err
-	}
-	if a.Region != s.region || a.Account != s.account {
-		return a, notFound(kind, raw)
-	}
-	return a, nil
+	return s.scope.OwnARN(field, kind, raw)
 }
 
 func encodeToken(id string) string {
@@ -108,9 +133,9 @@ func encodeToken(id string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(id))
 }
 
-// trimPage cuts a store result of up to n+1 items (one more than a page,
+// TrimPage cuts a store result of up to n+1 items (one more than a page,
 // to learn whether another page follows) to a page and the next page's token.
-func trimPage[T any](items []T, n int, key func(T) string) ([]T, string) {
+func TrimPage[T any](items []T, n int, key func(T) string) ([]T, string) {
 	if len(items) <= n {
 		return items, ""
 	}
@@ -118,7 +143,8 @@ func trimPage[T any](items []T, n int, key func(T) string) ([]T, string) {
 	return items, encodeToken(key(items[n-1]))
 }
 
-func decodeToken(tok string) (string, error) {
+// DecodeToken returns the id a page token names ("" for none).
+func DecodeToken(tok string) (string, error) {
 	if tok == "" {
 		return "", nil
 	}
@@ -133,7 +159,7 @@ func decodeToken(tok string) (string, error) {
 // wraps everything else.
 func storeErr(err error, kind, arn string) error {
 	if errors.Is(err, ErrNotFound) {
-		return notFound(kind, arn)
+		return NotFound(kind, arn)
 	}
 	return fmt.Errorf("ivs: store: %w", err)
 }

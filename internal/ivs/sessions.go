@@ -12,13 +12,13 @@ import (
 // its new stream id.
 func (s *Service) StartStreamSession(ctx context.Context, c Channel, start time.Time, ingest IngestConfigurations) (StreamSession, error) {
 	ss := StreamSession{StreamID: NewStreamID(), ChannelID: c.ID, Channel: c, StartTime: start.UTC(), Ingest: ingest}
-	if err := s.store.CreateStreamSession(ctx, ss); err != nil {
+	if err := s.st.Sessions.CreateStreamSession(ctx, ss); err != nil {
 		return StreamSession{}, fmt.Errorf("ivs: create stream session: %w", err)
 	}
 	for _, name := range []string{EventSessionCreated, EventStreamStart} {
 		if _, err := s.Emit(ctx, s.StreamStateEvent(c, ss.StreamID, name, ss.StartTime)); err != nil {
 			// The publish fails: do not leave a session open behind it.
-			if endErr := s.store.EndStreamSession(ctx, ss.StreamID, s.now().UTC()); endErr != nil {
+			if endErr := s.st.Sessions.EndStreamSession(ctx, ss.StreamID, s.now().UTC()); endErr != nil {
 				err = errors.Join(err, endErr)
 			}
 			return StreamSession{}, err
@@ -30,7 +30,7 @@ func (s *Service) StartStreamSession(ctx context.Context, c Channel, start time.
 // EndStreamSession records the end of a stream of channel c and emits
 // Stream End and Session Ended.
 func (s *Service) EndStreamSession(ctx context.Context, c Channel, streamID string, end time.Time) error {
-	if err := s.store.EndStreamSession(ctx, streamID, end.UTC()); err != nil {
+	if err := s.st.Sessions.EndStreamSession(ctx, streamID, end.UTC()); err != nil {
 		return fmt.Errorf("ivs: end stream session: %w", err)
 	}
 	return s.emitEnd(ctx, c, streamID, end, "")
@@ -62,7 +62,7 @@ const interruptedReason = "onair stopped without ending the stream (crash or kil
 // Stream Failure, Stream End and Session Ended event at the time of its
 // last recorded metrics.
 func (s *Service) EndInterruptedSessions(ctx context.Context) (int, error) {
-	ended, err := s.store.EndOpenStreamSessions(ctx, s.now().UTC())
+	ended, err := s.st.Sessions.EndOpenStreamSessions(ctx, s.now().UTC())
 	if err != nil {
 		return 0, fmt.Errorf("ivs: end interrupted sessions: %w", err)
 	}
@@ -79,7 +79,7 @@ const maxTruncatedEvents = 500
 
 // SessionEvents returns the latest events of a session, newest first.
 func (s *Service) SessionEvents(ctx context.Context, streamID string) ([]StreamEvent, error) {
-	evs, err := s.store.SessionEvents(ctx, streamID, maxTruncatedEvents)
+	evs, err := s.st.Events.SessionEvents(ctx, streamID, maxTruncatedEvents)
 	if err != nil {
 		return nil, fmt.Errorf("ivs: session events: %w", err)
 	}
@@ -107,12 +107,12 @@ func (s *Service) GetStreamSession(ctx context.Context, channelARN, streamID str
 	if err != nil {
 		return StreamSession{}, err
 	}
-	ss, err := s.store.GetStreamSession(ctx, c.ID, streamID)
+	ss, err := s.st.Sessions.GetStreamSession(ctx, c.ID, streamID)
 	if errors.Is(err, ErrNotFound) {
 		if streamID == "" {
 			return StreamSession{}, &Error{Code: CodeResourceNotFound, Message: fmt.Sprintf("channel %s has no stream session", channelARN)}
 		}
-		return StreamSession{}, notFound("stream session", streamID)
+		return StreamSession{}, NotFound("stream session", streamID)
 	}
 	if err != nil {
 		return StreamSession{}, fmt.Errorf("ivs: get stream session: %w", err)
@@ -122,7 +122,7 @@ func (s *Service) GetStreamSession(ctx context.Context, channelARN, streamID str
 
 // ListStreamSessions returns a page of the channel's sessions, newest first.
 func (s *Service) ListStreamSessions(ctx context.Context, in ListStreamSessionsInput) ([]StreamSession, string, error) {
-	n, err := validatePage(in.NextToken, in.MaxResults, 1, 100, 100)
+	n, err := ValidatePage(in.NextToken, in.MaxResults, 1, 100, 100)
 	if err != nil {
 		return nil, "", err
 	}
@@ -130,21 +130,21 @@ func (s *Service) ListStreamSessions(ctx context.Context, in ListStreamSessionsI
 	if err != nil {
 		return nil, "", err
 	}
-	after, err := decodeToken(in.NextToken)
+	after, err := DecodeToken(in.NextToken)
 	if err != nil {
 		return nil, "", err
 	}
-	ss, err := s.store.ListStreamSessions(ctx, c.ID, after, n+1)
+	ss, err := s.st.Sessions.ListStreamSessions(ctx, c.ID, after, n+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("ivs: list stream sessions: %w", err)
 	}
-	ss, next := trimPage(ss, n, func(x StreamSession) string { return x.StreamID })
+	ss, next := TrimPage(ss, n, func(x StreamSession) string { return x.StreamID })
 	return ss, next, nil
 }
 
 // SessionMetrics returns a session's stored points within [from, to).
 func (s *Service) SessionMetrics(ctx context.Context, streamID string, from, to time.Time) ([]MetricPoint, error) {
-	pts, err := s.store.SessionMetrics(ctx, streamID, from, to)
+	pts, err := s.st.Sessions.SessionMetrics(ctx, streamID, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("ivs: session metrics: %w", err)
 	}

@@ -5,15 +5,24 @@ import (
 	"time"
 )
 
-// Store persists the IVS resources. It is declared here, by its consumer;
-// store/sqlite implements it and store/storetest checks any implementation.
-// Lookups of a missing record return an error wrapping ErrNotFound.
-type Store interface {
+// The store ports: one small interface per aggregate, each declared here by
+// its consumer, the Service (the event log's readers, the session tracker
+// and IVS Chat declare their own beside them). store/sqlite implements them
+// all; a second store may implement them one at a time, and
+// store/storetest checks each. Lookups of a missing record return an error
+// wrapping ErrNotFound; a unique constraint that fails, ErrConflict.
+
+// AccountStore keeps the account of the installation (EnsureAccount).
+type AccountStore interface {
 	// Account returns the account, or ErrNotFound before the first start.
 	Account(ctx context.Context) (Account, error)
 	// PutAccount creates or replaces the account.
 	PutAccount(ctx context.Context, a Account) error
+}
 
+// ChannelStore keeps channels and their stream keys: one aggregate, since a
+// channel is created with its key and deleted with its keys.
+type ChannelStore interface {
 	// CreateChannel stores a new channel and, if key is not nil, its stream
 	// key, in one transaction.
 	CreateChannel(ctx context.Context, c Channel, key *StreamKey) error
@@ -31,7 +40,10 @@ type Store interface {
 	UpdateStreamKeyTags(ctx context.Context, id string, tags map[string]string) error
 	DeleteStreamKey(ctx context.Context, id string) error
 	ListStreamKeys(ctx context.Context, channelID, afterID string, limit int) ([]StreamKey, error)
+}
 
+// RecordingConfigurationStore keeps recording configurations.
+type RecordingConfigurationStore interface {
 	CreateRecordingConfiguration(ctx context.Context, r RecordingConfiguration) error
 	GetRecordingConfiguration(ctx context.Context, id string) (RecordingConfiguration, error)
 	SetRecordingConfigurationState(ctx context.Context, id, state string) error
@@ -40,7 +52,12 @@ type Store interface {
 	// ListRecordingConfigurations returns up to limit configurations whose
 	// id sorts after afterID, in id order.
 	ListRecordingConfigurations(ctx context.Context, afterID string, limit int) ([]RecordingConfiguration, error)
+}
 
+// SessionStore is what the Service reads and writes of stream sessions and
+// their metrics (the session tracker appends the points, through its own
+// port).
+type SessionStore interface {
 	CreateStreamSession(ctx context.Context, s StreamSession) error
 	EndStreamSession(ctx context.Context, streamID string, end time.Time) error
 	// EndOpenStreamSessions ends every session without an end time (after a
@@ -55,39 +72,35 @@ type Store interface {
 	// ListStreamSessions returns up to limit sessions of a channel, newest
 	// first, starting after the session afterStreamID (none: from the newest).
 	ListStreamSessions(ctx context.Context, channelID, afterStreamID string, limit int) ([]StreamSession, error)
-
-	// AppendMetrics adds points to a session's series and replaces its
-	// summary, in one transaction.
-	AppendMetrics(ctx context.Context, streamID string, points []MetricPoint, stats SessionStats) error
 	// SessionMetrics returns a session's points with from <= Time < to, oldest
 	// first; a zero bound is open.
 	SessionMetrics(ctx context.Context, streamID string, from, to time.Time) ([]MetricPoint, error)
-	// DownsampleMetrics merges the points of sessions that ended before
-	// endedBefore into points of span seconds (averages), and returns how many
-	// points it removed.
-	DownsampleMetrics(ctx context.Context, endedBefore time.Time, span int) (int, error)
+}
+
+// UsageStore sums what the usage report and the input quota count.
+type UsageStore interface {
 	// Usage sums, per channel, the input seconds of sessions and the viewer
 	// seconds of points within [from, to); a session still open counts until now.
 	Usage(ctx context.Context, from, to, now time.Time) ([]ChannelUsage, error)
+}
 
+// EventStore is what Emit and a session's event list need of the event log
+// (its readers, internal/events, declare theirs).
+type EventStore interface {
 	// AppendEvent stores e, sets e.Seq, and marks its session as having an
 	// error event when e.IsError().
 	AppendEvent(ctx context.Context, e *Event) error
-	// EventsAfter returns up to limit events with Seq > after, in Seq order.
-	EventsAfter(ctx context.Context, after int64, limit int) ([]Event, error)
 	// SessionEvents returns up to limit events of a session, newest first.
 	SessionEvents(ctx context.Context, streamID string, limit int) ([]Event, error)
-	// LastEventSeq returns the Seq of the newest event, 0 when there is none.
-	LastEventSeq(ctx context.Context) (int64, error)
-	// Cursor returns a named position in the event log (a webhook's last
-	// delivered Seq); ok is false when it was never set.
-	Cursor(ctx context.Context, name string) (seq int64, ok bool, err error)
-	SetCursor(ctx context.Context, name string, seq int64) error
+}
 
-	// Documents are resources kept whole as JSON (docs.go): playback key
-	// pairs, restriction policies, revocations. CreateDoc fails with
-	// ErrConflict when the kind and id exist; PutDoc creates or replaces.
+// DocStore keeps resources whole as JSON documents (docs.go): playback key
+// pairs, restriction policies, revocations, secrets, and IVS Chat's rooms
+// and logging configurations.
+type DocStore interface {
+	// CreateDoc fails with ErrConflict when the kind and id exist.
 	CreateDoc(ctx context.Context, d Doc) error
+	// PutDoc creates or replaces.
 	PutDoc(ctx context.Context, d Doc) error
 	UpdateDoc(ctx context.Context, d Doc) error
 	GetDoc(ctx context.Context, kind, id string) (Doc, error)
@@ -97,6 +110,29 @@ type Store interface {
 	ListDocs(ctx context.Context, kind, afterID string, limit int) ([]Doc, error)
 	// CountDocs returns how many documents of a kind there are.
 	CountDocs(ctx context.Context, kind string) (int, error)
+}
+
+// Stores are the ports a Service works on.
+type Stores struct {
+	Channels                ChannelStore
+	RecordingConfigurations RecordingConfigurationStore
+	Sessions                SessionStore
+	Usage                   UsageStore
+	Events                  EventStore
+	Docs                    DocStore
+}
+
+// StoresOf returns every port from one store that implements them all, as
+// store/sqlite does.
+func StoresOf(st interface {
+	ChannelStore
+	RecordingConfigurationStore
+	SessionStore
+	UsageStore
+	EventStore
+	DocStore
+}) Stores {
+	return Stores{Channels: st, RecordingConfigurations: st, Sessions: st, Usage: st, Events: st, Docs: st}
 }
 
 // Doc is a resource stored as a JSON document.

@@ -22,10 +22,10 @@ func (s *Service) CreateStreamKey(ctx context.Context, channelARN string, tags m
 	if err != nil {
 		return StreamKey{}, err
 	}
-	if err := validateTags("tags", tags); err != nil {
+	if err := ValidateTags("tags", tags); err != nil {
 		return StreamKey{}, err
 	}
-	keys, err := s.store.ListStreamKeys(ctx, c.ID, "", MaxStreamKeysPerChannel)
+	keys, err := s.st.Channels.ListStreamKeys(ctx, c.ID, "", MaxStreamKeysPerChannel)
 	if err != nil {
 		return StreamKey{}, fmt.Errorf("ivs: list stream keys: %w", err)
 	}
@@ -34,7 +34,7 @@ func (s *Service) CreateStreamKey(ctx context.Context, channelARN string, tags m
 			Message: fmt.Sprintf("channel %s already has %d stream key; delete it before creating another", channelARN, len(keys))}
 	}
 	k := s.newStreamKey(c, tags)
-	if err := s.store.CreateStreamKey(ctx, k); err != nil {
+	if err := s.st.Channels.CreateStreamKey(ctx, k); err != nil {
 		return StreamKey{}, fmt.Errorf("ivs: create stream key: %w", err)
 	}
 	return k, nil
@@ -50,7 +50,7 @@ func (s *Service) streamKey(ctx context.Context, field, arn string) (StreamKey, 
 	if err != nil {
 		return StreamKey{}, err
 	}
-	k, err := s.store.GetStreamKey(ctx, a.ID)
+	k, err := s.st.Channels.GetStreamKey(ctx, a.ID)
 	if err != nil {
 		return StreamKey{}, storeErr(err, "stream key", arn)
 	}
@@ -58,14 +58,14 @@ func (s *Service) streamKey(ctx context.Context, field, arn string) (StreamKey, 
 }
 
 // DeleteStreamKey deletes a stream key. A publisher using it is cut off
-// through the hook set with OnStreamKeyDeleted: deleting (or rotating) a
+// through Config.StreamKeyDeleted: deleting (or rotating) a
 // leaked key must stop whoever holds it, not only their next attempt.
 func (s *Service) DeleteStreamKey(ctx context.Context, arn string) error {
 	k, err := s.streamKey(ctx, "arn", arn)
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteStreamKey(ctx, k.ID); err != nil {
+	if err := s.st.Channels.DeleteStreamKey(ctx, k.ID); err != nil {
 		return storeErr(err, "stream key", arn)
 	}
 	if s.keyDeleted != nil {
@@ -74,13 +74,9 @@ func (s *Service) DeleteStreamKey(ctx context.Context, arn string) error {
 	return nil
 }
 
-// OnStreamKeyDeleted sets what happens to a channel's publisher when its
-// stream key is deleted. Call it before serving requests.
-func (s *Service) OnStreamKeyDeleted(fn func(channelID string)) { s.keyDeleted = fn }
-
 // ListStreamKeys returns a page of a channel's stream keys.
 func (s *Service) ListStreamKeys(ctx context.Context, in ListStreamKeysInput) ([]StreamKey, string, error) {
-	n, err := validatePage(in.NextToken, in.MaxResults, 1, 50, 1)
+	n, err := ValidatePage(in.NextToken, in.MaxResults, 1, 50, 1)
 	if err != nil {
 		return nil, "", err
 	}
@@ -88,15 +84,15 @@ func (s *Service) ListStreamKeys(ctx context.Context, in ListStreamKeysInput) ([
 	if err != nil {
 		return nil, "", err
 	}
-	after, err := decodeToken(in.NextToken)
+	after, err := DecodeToken(in.NextToken)
 	if err != nil {
 		return nil, "", err
 	}
-	ks, err := s.store.ListStreamKeys(ctx, c.ID, after, n+1)
+	ks, err := s.st.Channels.ListStreamKeys(ctx, c.ID, after, n+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("ivs: list stream keys: %w", err)
 	}
-	ks, next := trimPage(ks, n, func(x StreamKey) string { return x.ID })
+	ks, next := TrimPage(ks, n, func(x StreamKey) string { return x.ID })
 	return ks, next, nil
 }
 
@@ -131,7 +127,7 @@ func (s *Service) ResolveStreamKey(ctx context.Context, value string) (Channel, 
 	if value == "" || len(value) > 256 {
 		return Channel{}, ErrUnknownStreamKey
 	}
-	k, err := s.store.GetStreamKeyByValue(ctx, value)
+	k, err := s.st.Channels.GetStreamKeyByValue(ctx, value)
 	if errors.Is(err, ErrNotFound) {
 		return Channel{}, ErrUnknownStreamKey
 	}

@@ -18,7 +18,7 @@ type StreamFilters struct {
 // the live registry, not the store, so the caller passes them in; they need
 // not be sorted.
 func ListStreams(in ListStreamsInput, all []StreamSummary) ([]StreamSummary, string, error) {
-	n, err := validatePage(in.NextToken, in.MaxResults, 1, 100, 100)
+	n, err := ValidatePage(in.NextToken, in.MaxResults, 1, 100, 100)
 	if err != nil {
 		return nil, "", err
 	}
@@ -27,7 +27,7 @@ func ListStreams(in ListStreamsInput, all []StreamSummary) ([]StreamSummary, str
 	default:
 		return nil, "", validationf("filterBy.health", "filterBy.health must be one of HEALTHY, STARVING or UNKNOWN")
 	}
-	after, err := decodeToken(in.NextToken)
+	after, err := DecodeToken(in.NextToken)
 	if err != nil {
 		return nil, "", err
 	}

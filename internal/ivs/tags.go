@@ -5,21 +5,26 @@ import (
 	"maps"
 )
 
-// ListTagsForResource returns the tags of the resource named by arn.
-func (s *Service) ListTagsForResource(ctx context.Context, arn string) (map[string]string, error) {
-	tags, _, err := s.resourceTags(ctx, arn)
+// ResourceTags looks up the resource an ARN names and returns a copy of
+// its tags and a function that stores new tags for it. Its methods are the
+// three tag operations, which IVS and IVS Chat share.
+type ResourceTags func(ctx context.Context, arn string) (map[string]string, func(map[string]string) error, error)
+
+// List returns the tags of the resource named by arn.
+func (look ResourceTags) List(ctx context.Context, arn string) (map[string]string, error) {
+	tags, _, err := look(ctx, arn)
 	return tags, err
 }
 
-// TagResource adds or replaces tags on a resource.
-func (s *Service) TagResource(ctx context.Context, arn string, tags map[string]string) error {
+// Tag adds or replaces tags on a resource.
+func (look ResourceTags) Tag(ctx context.Context, arn string, tags map[string]string) error {
 	if len(tags) == 0 {
 		return validationf("tags", "tags must hold at least one tag")
 	}
-	if err := validateTags("tags", tags); err != nil {
+	if err := ValidateTags("tags", tags); err != nil {
 		return err
 	}
-	cur, save, err := s.resourceTags(ctx, arn)
+	cur, save, err := look(ctx, arn)
 	if err != nil {
 		return err
 	}
@@ -30,12 +35,12 @@ func (s *Service) TagResource(ctx context.Context, arn string, tags map[string]s
 	return save(cur)
 }
 
-// UntagResource removes tags from a resource. Keys it does not have are ignored.
-func (s *Service) UntagResource(ctx context.Context, arn string, keys []string) error {
+// Untag removes tags from a resource. Keys it does not have are ignored.
+func (look ResourceTags) Untag(ctx context.Context, arn string, keys []string) error {
 	if err := validateTagKeys("tagKeys", keys); err != nil {
 		return err
 	}
-	cur, save, err := s.resourceTags(ctx, arn)
+	cur, save, err := look(ctx, arn)
 	if err != nil {
 		return err
 	}
@@ -45,8 +50,23 @@ func (s *Service) UntagResource(ctx context.Context, arn string, keys []string) 
 	return save(cur)
 }
 
-// resourceTags returns a copy of a resource's tags and a function that stores
-// new tags for it.
+// ListTagsForResource returns the tags of the IVS resource named by arn.
+func (s *Service) ListTagsForResource(ctx context.Context, arn string) (map[string]string, error) {
+	return ResourceTags(s.resourceTags).List(ctx, arn)
+}
+
+// TagResource adds or replaces tags on an IVS resource.
+func (s *Service) TagResource(ctx context.Context, arn string, tags map[string]string) error {
+	return ResourceTags(s.resourceTags).Tag(ctx, arn, tags)
+}
+
+// UntagResource removes tags from an IVS resource.
+func (s *Service) UntagResource(ctx context.Context, arn string, keys []string) error {
+	return ResourceTags(s.resourceTags).Untag(ctx, arn, keys)
+}
+
+// resourceTags is the ResourceTags of IVS's resources; IVS Chat's are
+// ivschat's.
 func (s *Service) resourceTags(ctx context.Context, arn string) (map[string]string, func(map[string]string) error, error) {
 	a, err := ParseARN("resourceArn", arn)
 	if err != nil {
@@ -58,9 +78,9 @@ func (s *Service) resourceTags(ctx context.Context, arn string) (map[string]stri
 		if err != nil {
 			return nil, nil, err
 		}
-		return cloneTags(c.Tags), func(t map[string]string) error {
+		return CloneTags(c.Tags), func(t map[string]string) error {
 			c.Tags = t
-			if err := s.writeChannel(c.ID, func() error { return s.store.UpdateChannel(ctx, c) }); err != nil {
+			if err := s.writeChannel(c.ID, func() error { return s.st.Channels.UpdateChannel(ctx, c) }); err != nil {
 				return storeErr(err, "channel", arn)
 			}
 			return nil
@@ -70,8 +90,8 @@ func (s *Service) resourceTags(ctx context.Context, arn string) (map[string]stri
 		if err != nil {
 			return nil, nil, err
 		}
-		return cloneTags(k.Tags), func(t map[string]string) error {
-			if err := s.store.UpdateStreamKeyTags(ctx, k.ID, t); err != nil {
+		return CloneTags(k.Tags), func(t map[string]string) error {
+			if err := s.st.Channels.UpdateStreamKeyTags(ctx, k.ID, t); err != nil {
 				return storeErr(err, "stream key", arn)
 			}
 			return nil
@@ -81,8 +101,8 @@ func (s *Service) resourceTags(ctx context.Context, arn string) (map[string]stri
 		if err != nil {
 			return nil, nil, err
 		}
-		return cloneTags(r.Tags), func(t map[string]string) error {
-			if err := s.store.UpdateRecordingConfigurationTags(ctx, r.ID, t); err != nil {
+		return CloneTags(r.Tags), func(t map[string]string) error {
+			if err := s.st.RecordingConfigurations.UpdateRecordingConfigurationTags(ctx, r.ID, t); err != nil {
 				return storeErr(err, "recording configuration", arn)
 			}
 			return nil
@@ -92,39 +112,21 @@ func (s *Service) resourceTags(ctx context.Context, arn string) (map[string]stri
 		if err != nil {
 			return nil, nil, err
 		}
-		return cloneTags(p.Tags), func(t map[string]string) error {
+		return CloneTags(p.Tags), func(t map[string]string) error {
 			p.Tags = t
 			defer s.policyCache.invalidate()
-			return s.policies().update(ctx, &p, arn)
+			return s.policies().Update(ctx, &p, arn)
 		}, nil
 	case ResourcePlaybackKey:
 		k, err := s.playbackKeyPair(ctx, "resourceArn", arn)
 		if err != nil {
 			return nil, nil, err
 		}
-		return cloneTags(k.Tags), func(t map[string]string) error {
+		return CloneTags(k.Tags), func(t map[string]string) error {
 			k.Tags = t
-			return s.keyPairs().update(ctx, &k, arn)
-		}, nil
-	case ResourceRoom:
-		r, err := s.room(ctx, "resourceArn", arn)
-		if err != nil {
-			return nil, nil, err
-		}
-		return cloneTags(r.Tags), func(t map[string]string) error {
-			r.Tags = t
-			return s.rooms().update(ctx, &r, arn)
-		}, nil
-	case ResourceLoggingConfiguration:
-		l, err := s.loggingConfiguration(ctx, "resourceArn", arn)
-		if err != nil {
-			return nil, nil, err
-		}
-		return cloneTags(l.Tags), func(t map[string]string) error {
-			l.Tags = t
-			return s.loggingConfigs().update(ctx, &l, arn)
+			return s.keyPairs().Update(ctx, &k, arn)
 		}, nil
 	default:
-		return nil, nil, notFound(a.Resource, arn)
+		return nil, nil, NotFound(a.Resource, arn)
 	}
 }

@@ -35,10 +35,6 @@ type InputQuota struct {
 	RemainingHours float64 `json:"remainingHours"`
 }
 
-// SetInputQuota sets the account's monthly input-hours quota; 0 is none.
-// Call it before the service is used.
-func (s *Service) SetInputQuota(hours float64) { s.inputQuota = hours }
-
 // ParseMonth parses "YYYY-MM"; empty is the current month.
 func (s *Service) ParseMonth(field, v string) (time.Time, error) {
 	if v == "" {
@@ -57,7 +53,7 @@ func (s *Service) ParseMonth(field, v string) (time.Time, error) {
 func (s *Service) Usage(ctx context.Context, month time.Time) (UsageReport, error) {
 	from := month.UTC()
 	to := from.AddDate(0, 1, 0)
-	used, err := s.store.Usage(ctx, from, to, s.now())
+	used, err := s.st.Usage.Usage(ctx, from, to, s.now())
 	if err != nil {
 		return UsageReport{}, fmt.Errorf("ivs: usage: %w", err)
 	}

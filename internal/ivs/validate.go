@@ -16,7 +16,8 @@ var (
 	maxNextLen = 1024
 )
 
-func validateName(field, name string) error {
+// ValidateName checks a resource name: up to 128 of [a-zA-Z0-9-_].
+func ValidateName(field, name string) error {
 	if len(name) > 128 {
 		return validationf(field, "%s must be at most 128 characters", field)
 	}
@@ -26,16 +27,17 @@ func validateName(field, name string) error {
 	return nil
 }
 
-func validateEnum(field, v string, allowed ...string) error {
+// ValidateEnum checks that v is one of allowed; field names the member.
+func ValidateEnum(field, v string, allowed ...string) error {
 	if !slices.Contains(allowed, v) {
 		return validationf(field, "%s must be one of %s, got %q", field, strings.Join(allowed, ", "), v)
 	}
 	return nil
 }
 
-// validateTags checks a tag map as IVS does: at most 50 tags, keys of 1-128
+// ValidateTags checks a tag map as IVS does: at most 50 tags, keys of 1-128
 // and values of 0-256 characters from the allowed set, no "aws:" prefix.
-func validateTags(field string, tags map[string]string) error {
+func ValidateTags(field string, tags map[string]string) error {
 	if len(tags) > maxTags {
 		return validationf(field, "%s may hold at most %d tags", field, maxTags)
 	}
@@ -71,8 +73,8 @@ func validateTagKeys(field string, keys []string) error {
 	return nil
 }
 
-// validatePage checks nextToken and maxResults; def is the default page size.
-func validatePage(nextToken string, maxResults *int32, lo, hi, def int) (int, error) {
+// ValidatePage checks nextToken and maxResults; def is the default page size.
+func ValidatePage(nextToken string, maxResults *int32, lo, hi, def int) (int, error) {
 	if len(nextToken) > maxNextLen || !nextRe.MatchString(nextToken) {
 		return 0, validationf("nextToken", "nextToken is not valid")
 	}
@@ -85,7 +87,8 @@ func validatePage(nextToken string, maxResults *int32, lo, hi, def int) (int, er
 	return int(*maxResults), nil
 }
 
-func cloneTags(t map[string]string) map[string]string {
+// CloneTags returns a copy of t, never nil.
+func CloneTags(t map[string]string) map[string]string {
 	out := make(map[string]string, len(t))
 	for k, v := range t {
 		out[k] = v

@@ -7,7 +7,7 @@ import (
 	"github.com/onair-video/onair/internal/ivs"
 )
 
-// Account implements ivs.Store.
+// Account implements ivs.AccountStore.
 func (s *Store) Account(ctx context.Context) (ivs.Account, error) {
 	var a ivs.Account
 	var secret string
@@ -20,7 +20,7 @@ func (s *Store) Account(ctx context.Context) (ivs.Account, error) {
 	return a, nil
 }
 
-// PutAccount implements ivs.Store.
+// PutAccount implements ivs.AccountStore.
 func (s *Store) PutAccount(ctx context.Context, a ivs.Account) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO account (id, account_id, access_key_id, secret) VALUES (1, ?, ?, ?)
 		ON CONFLICT(id) DO UPDATE SET account_id = excluded.account_id, access_key_id = excluded.access_key_id, secret = excluded.secret`,

@@ -9,7 +9,7 @@ import (
 	"github.com/onair-video/onair/internal/ivs"
 )
 
-// CreateChannel implements ivs.Store.
+// CreateChannel implements ivs.ChannelStore.
 func (s *Store) CreateChannel(ctx context.Context, c ivs.Channel, key *ivs.StreamKey) error {
 	doc, err := json.Marshal(c)
 	if err != nil {
@@ -51,7 +51,7 @@ func scanChannel(row interface{ Scan(...any) error }) (ivs.Channel, error) {
 	return c, nil
 }
 
-// GetChannel implements ivs.Store.
+// GetChannel implements ivs.ChannelStore.
 func (s *Store) GetChannel(ctx context.Context, id string) (ivs.Channel, error) {
 	c, err := scanChannel(s.getChannel.QueryRowContext(ctx, id))
 	if err != nil {
@@ -60,7 +60,7 @@ func (s *Store) GetChannel(ctx context.Context, id string) (ivs.Channel, error) 
 	return c, nil
 }
 
-// UpdateChannel implements ivs.Store.
+// UpdateChannel implements ivs.ChannelStore.
 func (s *Store) UpdateChannel(ctx context.Context, c ivs.Channel) error {
 	doc, err := json.Marshal(c)
 	if err != nil {
@@ -72,7 +72,7 @@ func (s *Store) UpdateChannel(ctx context.Context, c ivs.Channel) error {
 	return affected(res, err, "update channel "+c.ID)
 }
 
-// DeleteChannel implements ivs.Store.
+// DeleteChannel implements ivs.ChannelStore.
 func (s *Store) DeleteChannel(ctx context.Context, id string) error {
 	res, err := s.db.ExecContext(ctx, "DELETE FROM channels WHERE id = ?", id)
 	return affected(res, err, "delete channel "+id)
@@ -92,7 +92,7 @@ func affected(res sql.Result, err error, what string) error {
 	return nil
 }
 
-// ListChannels implements ivs.Store.
+// ListChannels implements ivs.ChannelStore.
 func (s *Store) ListChannels(ctx context.Context, f ivs.ChannelFilter, afterID string, limit int) ([]ivs.Channel, error) {
 	q := "SELECT id, doc, created_at FROM channels WHERE id > ?"
 	args := []any{afterID}

@@ -7,7 +7,7 @@ import (
 	"github.com/onair-video/onair/internal/ivs"
 )
 
-// CreateDoc implements ivs.Store.
+// CreateDoc implements ivs.DocStore.
 func (s *Store) CreateDoc(ctx context.Context, d ivs.Doc) error {
 	_, err := s.db.ExecContext(ctx, "INSERT INTO documents (kind, id, doc, created_at) VALUES (?, ?, ?, ?)",
 		d.Kind, d.ID, string(d.Body), formatTime(d.CreatedAt))
@@ -20,7 +20,7 @@ func (s *Store) CreateDoc(ctx context.Context, d ivs.Doc) error {
 	return nil
 }
 
-// PutDoc implements ivs.Store.
+// PutDoc implements ivs.DocStore.
 func (s *Store) PutDoc(ctx context.Context, d ivs.Doc) error {
 	_, err := s.db.ExecContext(ctx, "INSERT INTO documents (kind, id, doc, created_at) VALUES (?, ?, ?, ?) "+
 		"ON CONFLICT (kind, id) DO UPDATE SET doc = excluded.doc", d.Kind, d.ID, string(d.Body), formatTime(d.CreatedAt))
@@ -30,13 +30,13 @@ func (s *Store) PutDoc(ctx context.Context, d ivs.Doc) error {
 	return nil
 }
 
-// UpdateDoc implements ivs.Store.
+// UpdateDoc implements ivs.DocStore.
 func (s *Store) UpdateDoc(ctx context.Context, d ivs.Doc) error {
 	res, err := s.db.ExecContext(ctx, "UPDATE documents SET doc = ? WHERE kind = ? AND id = ?", string(d.Body), d.Kind, d.ID)
 	return affected(res, err, "update "+d.Kind+" "+d.ID)
 }
 
-// GetDoc implements ivs.Store.
+// GetDoc implements ivs.DocStore.
 func (s *Store) GetDoc(ctx context.Context, kind, id string) (ivs.Doc, error) {
 	d, err := scanDoc(s.db.QueryRowContext(ctx, "SELECT kind, id, doc, created_at FROM documents WHERE kind = ? AND id = ?", kind, id))
 	if err != nil {
@@ -45,13 +45,13 @@ func (s *Store) GetDoc(ctx context.Context, kind, id string) (ivs.Doc, error) {
 	return d, nil
 }
 
-// DeleteDoc implements ivs.Store.
+// DeleteDoc implements ivs.DocStore.
 func (s *Store) DeleteDoc(ctx context.Context, kind, id string) error {
 	res, err := s.db.ExecContext(ctx, "DELETE FROM documents WHERE kind = ? AND id = ?", kind, id)
 	return affected(res, err, "delete "+kind+" "+id)
 }
 
-// ListDocs implements ivs.Store.
+// ListDocs implements ivs.DocStore.
 func (s *Store) ListDocs(ctx context.Context, kind, afterID string, limit int) ([]ivs.Doc, error) {
 	rows, err := s.db.QueryContext(ctx, "SELECT kind, id, doc, created_at FROM documents WHERE kind = ? AND id > ? ORDER BY id LIMIT ?",
 		kind, afterID, limit)
@@ -73,7 +73,7 @@ func (s *Store) ListDocs(ctx context.Context, kind, afterID string, limit int) (
 	return out, nil
 }
 
-// CountDocs implements ivs.Store.
+// CountDocs implements ivs.DocStore.
 func (s *Store) CountDocs(ctx context.Context, kind string) (int, error) {
 	var n int
 	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM documents WHERE kind = ?", kind).Scan(&n); err != nil {

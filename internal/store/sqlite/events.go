@@ -10,7 +10,7 @@ import (
 	"github.com/onair-video/onair/internal/ivs"
 )
 
-// AppendEvent implements ivs.Store.
+// AppendEvent implements ivs.EventStore.
 func (s *Store) AppendEvent(ctx context.Context, e *ivs.Event) error {
 	body, err := json.Marshal(e)
 	if err != nil {
@@ -60,17 +60,17 @@ func scanEvents(rows *sql.Rows, err error) ([]ivs.Event, error) {
 	return out, nil
 }
 
-// EventsAfter implements ivs.Store.
+// EventsAfter implements events.Log.
 func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]ivs.Event, error) {
 	return scanEvents(s.db.QueryContext(ctx, `SELECT seq, channel_id, stream_id, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit))
 }
 
-// SessionEvents implements ivs.Store.
+// SessionEvents implements ivs.EventStore.
 func (s *Store) SessionEvents(ctx context.Context, streamID string, limit int) ([]ivs.Event, error) {
 	return scanEvents(s.db.QueryContext(ctx, `SELECT seq, channel_id, stream_id, body FROM events WHERE stream_id = ? ORDER BY seq DESC LIMIT ?`, streamID, limit))
 }
 
-// LastEventSeq implements ivs.Store.
+// LastEventSeq implements events.Log.
 func (s *Store) LastEventSeq(ctx context.Context) (int64, error) {
 	var n sql.NullInt64
 	if err := s.db.QueryRowContext(ctx, `SELECT MAX(seq) FROM events`).Scan(&n); err != nil {
@@ -79,7 +79,7 @@ func (s *Store) LastEventSeq(ctx context.Context) (int64, error) {
 	return n.Int64, nil
 }
 
-// Cursor implements ivs.Store.
+// Cursor implements events.WebhookLog.
 func (s *Store) Cursor(ctx context.Context, name string) (int64, bool, error) {
 	var n int64
 	err := s.db.QueryRowContext(ctx, `SELECT seq FROM cursors WHERE name = ?`, name).Scan(&n)
@@ -92,7 +92,7 @@ func (s *Store) Cursor(ctx context.Context, name string) (int64, bool, error) {
 	return n, true, nil
 }
 
-// SetCursor implements ivs.Store.
+// SetCursor implements events.WebhookLog.
 func (s *Store) SetCursor(ctx context.Context, name string, seq int64) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO cursors (name, seq) VALUES (?, ?)
 		ON CONFLICT(name) DO UPDATE SET seq = excluded.seq`, name, seq)

@@ -10,7 +10,7 @@ import (
 	"github.com/onair-video/onair/internal/ivs"
 )
 
-// AppendMetrics implements ivs.Store.
+// AppendMetrics implements session.Store.
 func (s *Store) AppendMetrics(ctx context.Context, streamID string, points []ivs.MetricPoint, stats ivs.SessionStats) error {
 	doc, err := json.Marshal(stats)
 	if err != nil {
@@ -45,7 +45,7 @@ func (s *Store) AppendMetrics(ctx context.Context, streamID string, points []ivs
 	return nil
 }
 
-// SessionMetrics implements ivs.Store.
+// SessionMetrics implements ivs.SessionStore.
 func (s *Store) SessionMetrics(ctx context.Context, streamID string, from, to time.Time) ([]ivs.MetricPoint, error) {
 	lo, hi := int64(-1<<62), int64(1<<62)
 	if !from.IsZero() {
@@ -76,7 +76,7 @@ func (s *Store) SessionMetrics(ctx context.Context, streamID string, from, to ti
 	return out, nil
 }
 
-// DownsampleMetrics implements ivs.Store. Points are grouped into buckets
+// DownsampleMetrics implements session.Downsampler. Points are grouped into buckets
 // of span seconds aligned to the Unix epoch; each bucket becomes one point
 // whose values are the span-weighted averages and whose span is the sum of
 // its points' spans, so viewer-seconds (viewers × span) are kept exactly.
@@ -138,7 +138,7 @@ func (s *Store) DownsampleMetrics(ctx context.Context, endedBefore time.Time, sp
 	return removed, nil
 }
 
-// Usage implements ivs.Store.
+// Usage implements ivs.UsageStore.
 func (s *Store) Usage(ctx context.Context, from, to, now time.Time) ([]ivs.ChannelUsage, error) {
 	byChannel := map[string]*ivs.ChannelUsage{}
 	var order []string

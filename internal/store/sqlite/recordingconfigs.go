@@ -8,7 +8,7 @@ import (
 	"github.com/onair-video/onair/internal/ivs"
 )
 
-// CreateRecordingConfiguration implements ivs.Store.
+// CreateRecordingConfiguration implements ivs.RecordingConfigurationStore.
 func (s *Store) CreateRecordingConfiguration(ctx context.Context, r ivs.RecordingConfiguration) error {
 	doc, err := json.Marshal(r)
 	if err != nil {
@@ -44,7 +44,7 @@ func scanRecordingConfiguration(row interface{ Scan(...any) error }) (ivs.Record
 
 const recordingColumns = "id, doc, state, created_at"
 
-// GetRecordingConfiguration implements ivs.Store.
+// GetRecordingConfiguration implements ivs.RecordingConfigurationStore.
 func (s *Store) GetRecordingConfiguration(ctx context.Context, id string) (ivs.RecordingConfiguration, error) {
 	r, err := scanRecordingConfiguration(s.db.QueryRowContext(ctx,
 		"SELECT "+recordingColumns+" FROM recording_configurations WHERE id = ?", id))
@@ -54,13 +54,13 @@ func (s *Store) GetRecordingConfiguration(ctx context.Context, id string) (ivs.R
 	return r, nil
 }
 
-// SetRecordingConfigurationState implements ivs.Store.
+// SetRecordingConfigurationState implements ivs.RecordingConfigurationStore.
 func (s *Store) SetRecordingConfigurationState(ctx context.Context, id, state string) error {
 	res, err := s.db.ExecContext(ctx, "UPDATE recording_configurations SET state = ? WHERE id = ?", state, id)
 	return affected(res, err, "set recording configuration state "+id)
 }
 
-// UpdateRecordingConfigurationTags implements ivs.Store.
+// UpdateRecordingConfigurationTags implements ivs.RecordingConfigurationStore.
 func (s *Store) UpdateRecordingConfigurationTags(ctx context.Context, id string, tags map[string]string) error {
 	r, err := s.GetRecordingConfiguration(ctx, id)
 	if err != nil {
@@ -75,13 +75,13 @@ func (s *Store) UpdateRecordingConfigurationTags(ctx context.Context, id string,
 	return affected(res, err, "update recording configuration tags "+id)
 }
 
-// DeleteRecordingConfiguration implements ivs.Store.
+// DeleteRecordingConfiguration implements ivs.RecordingConfigurationStore.
 func (s *Store) DeleteRecordingConfiguration(ctx context.Context, id string) error {
 	res, err := s.db.ExecContext(ctx, "DELETE FROM recording_configurations WHERE id = ?", id)
 	return affected(res, err, "delete recording configuration "+id)
 }
 
-// ListRecordingConfigurations implements ivs.Store.
+// ListRecordingConfigurations implements ivs.RecordingConfigurationStore.
 func (s *Store) ListRecordingConfigurations(ctx context.Context, afterID string, limit int) ([]ivs.RecordingConfiguration, error) {
 	rows, err := s.db.QueryContext(ctx, "SELECT "+recordingColumns+
 		" FROM recording_configurations WHERE id > ? ORDER BY id LIMIT ?", afterID, limit)

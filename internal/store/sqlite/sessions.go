@@ -10,7 +10,7 @@ import (
 	"github.com/onair-video/onair/internal/ivs"
 )
 
-// CreateStreamSession implements ivs.Store.
+// CreateStreamSession implements ivs.SessionStore.
 func (s *Store) CreateStreamSession(ctx context.Context, ss ivs.StreamSession) error {
 	doc, err := json.Marshal(ss.Channel)
 	if err != nil {
@@ -28,14 +28,14 @@ func (s *Store) CreateStreamSession(ctx context.Context, ss ivs.StreamSession) e
 	return nil
 }
 
-// EndStreamSession implements ivs.Store.
+// EndStreamSession implements ivs.SessionStore.
 func (s *Store) EndStreamSession(ctx context.Context, streamID string, end time.Time) error {
 	res, err := s.db.ExecContext(ctx, "UPDATE stream_sessions SET end_time = ? WHERE stream_id = ? AND end_time IS NULL",
 		formatTime(end), streamID)
 	return affected(res, err, "end stream session "+streamID)
 }
 
-// EndOpenStreamSessions implements ivs.Store. A session's end is the end
+// EndOpenStreamSessions implements ivs.SessionStore. A session's end is the end
 // of its last metric point: the last second the server saw it alive.
 func (s *Store) EndOpenStreamSessions(ctx context.Context, end time.Time) ([]ivs.StreamSession, error) {
 	var ended []ivs.StreamSession
@@ -79,7 +79,7 @@ func (s *Store) EndOpenStreamSessions(ctx context.Context, end time.Time) ([]ivs
 	return ended, nil
 }
 
-// OpenStreamSession implements ivs.Store.
+// OpenStreamSession implements ivs.SessionStore.
 func (s *Store) OpenStreamSession(ctx context.Context, channelID string) (ivs.StreamSession, error) {
 	row := s.db.QueryRowContext(ctx, sessionColumns+`
 		WHERE channel_id = ? AND end_time IS NULL ORDER BY start_time DESC LIMIT 1`, channelID)
@@ -90,7 +90,7 @@ func (s *Store) OpenStreamSession(ctx context.Context, channelID string) (ivs.St
 	return ss, nil
 }
 
-// GetStreamSession implements ivs.Store.
+// GetStreamSession implements ivs.SessionStore.
 func (s *Store) GetStreamSession(ctx context.Context, channelID, streamID string) (ivs.StreamSession, error) {
 	q := sessionColumns + ` WHERE channel_id = ? AND stream_id = ?`
 	args := []any{channelID, streamID}
@@ -105,7 +105,7 @@ func (s *Store) GetStreamSession(ctx context.Context, channelID, streamID string
 	return ss, nil
 }
 
-// ListStreamSessions implements ivs.Store.
+// ListStreamSessions implements ivs.SessionStore.
 func (s *Store) ListStreamSessions(ctx context.Context, channelID, afterStreamID string, limit int) ([]ivs.StreamSession, error) {
 	q := sessionColumns + ` WHERE channel_id = ? ORDER BY start_time DESC, stream_id DESC LIMIT ?`
 	args := []any{channelID, limit}

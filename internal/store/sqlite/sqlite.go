@@ -22,7 +22,8 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Store is an ivs.Store on SQLite.
+// Store is onair's store on SQLite: it implements every store port (those
+// of ivs, events and session), and passes storetest.
 type Store struct {
 	db *sql.DB
 	// getChannel is prepared once: GetStream, GetChannel and every
@@ -32,7 +33,15 @@ type Store struct {
 	getChannel *sql.Stmt
 }
 
-var _ ivs.Store = (*Store)(nil)
+var (
+	_ ivs.AccountStore                = (*Store)(nil)
+	_ ivs.ChannelStore                = (*Store)(nil)
+	_ ivs.RecordingConfigurationStore = (*Store)(nil)
+	_ ivs.SessionStore                = (*Store)(nil)
+	_ ivs.UsageStore                  = (*Store)(nil)
+	_ ivs.EventStore                  = (*Store)(nil)
+	_ ivs.DocStore                    = (*Store)(nil)
+)
 
 const timeFormat = time.RFC3339Nano
 

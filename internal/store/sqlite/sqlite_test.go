@@ -13,7 +13,7 @@ import (
 
 func TestStore(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) ivs.Store {
+	storetest.Run(t, func(t *testing.T) *Store {
 		s, err := Open(context.Background(), t.TempDir())
 		if err != nil {
 			t.Fatal(err)

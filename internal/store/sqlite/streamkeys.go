@@ -25,7 +25,7 @@ func insertStreamKey(ctx context.Context, tx *sql.Tx, k ivs.StreamKey) error {
 	return nil
 }
 
-// CreateStreamKey implements ivs.Store.
+// CreateStreamKey implements ivs.ChannelStore.
 func (s *Store) CreateStreamKey(ctx context.Context, k ivs.StreamKey) error {
 	return s.tx(ctx, func(tx *sql.Tx) error { return insertStreamKey(ctx, tx, k) })
 }
@@ -60,7 +60,7 @@ func scanStreamKey(row interface{ Scan(...any) error }) (ivs.StreamKey, error) {
 	return k, nil
 }
 
-// GetStreamKey implements ivs.Store.
+// GetStreamKey implements ivs.ChannelStore.
 func (s *Store) GetStreamKey(ctx context.Context, id string) (ivs.StreamKey, error) {
 	k, err := scanStreamKey(s.db.QueryRowContext(ctx,
 		"SELECT "+keyColumns+" FROM stream_keys k JOIN channels c ON c.id = k.channel_id WHERE k.id = ?", id))
@@ -70,7 +70,7 @@ func (s *Store) GetStreamKey(ctx context.Context, id string) (ivs.StreamKey, err
 	return k, nil
 }
 
-// GetStreamKeyByValue implements ivs.Store.
+// GetStreamKeyByValue implements ivs.ChannelStore.
 func (s *Store) GetStreamKeyByValue(ctx context.Context, value string) (ivs.StreamKey, error) {
 	k, err := scanStreamKey(s.db.QueryRowContext(ctx,
 		"SELECT "+keyColumns+" FROM stream_keys k JOIN channels c ON c.id = k.channel_id WHERE k.value = ?", value))
@@ -81,7 +81,7 @@ func (s *Store) GetStreamKeyByValue(ctx context.Context, value string) (ivs.Stre
 	return k, nil
 }
 
-// UpdateStreamKeyTags implements ivs.Store.
+// UpdateStreamKeyTags implements ivs.ChannelStore.
 func (s *Store) UpdateStreamKeyTags(ctx context.Context, id string, tags map[string]string) error {
 	b, err := json.Marshal(tags)
 	if err != nil {
@@ -91,13 +91,13 @@ func (s *Store) UpdateStreamKeyTags(ctx context.Context, id string, tags map[str
 	return affected(res, err, "update stream key "+id)
 }
 
-// DeleteStreamKey implements ivs.Store.
+// DeleteStreamKey implements ivs.ChannelStore.
 func (s *Store) DeleteStreamKey(ctx context.Context, id string) error {
 	res, err := s.db.ExecContext(ctx, "DELETE FROM stream_keys WHERE id = ?", id)
 	return affected(res, err, "delete stream key "+id)
 }
 
-// ListStreamKeys implements ivs.Store.
+// ListStreamKeys implements ivs.ChannelStore.
 func (s *Store) ListStreamKeys(ctx context.Context, channelID, afterID string, limit int) ([]ivs.StreamKey, error) {
 	rows, err := s.db.QueryContext(ctx, "SELECT "+keyColumns+
 		" FROM stream_keys k JOIN channels c ON c.id = k.channel_id WHERE k.channel_id = ? AND k.id > ? ORDER BY k.id LIMIT ?",

@@ -9,7 +9,10 @@ import (
 	"github.com/onair-video/onair/internal/ivs"
 )
 
-func testEvents(t *testing.T, s ivs.Store) {
+func testEvents(t *testing.T, s interface {
+	EventLog
+	Sessions
+}) {
 	ctx := context.Background()
 	start := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	must(t, s.CreateStreamSession(ctx, ivs.StreamSession{StreamID: "st-e", ChannelID: "che", Channel: channel("che"), StartTime: start}))

@@ -14,7 +14,7 @@ func point(t time.Time, video int64, viewers int64) ivs.MetricPoint {
 		KeyframeInterval: 2, Viewers: viewers}
 }
 
-func testMetrics(t *testing.T, s ivs.Store) {
+func testMetrics(t *testing.T, s Sessions) {
 	ctx := context.Background()
 	start := time.Date(2026, 3, 31, 23, 59, 0, 0, time.UTC)
 	ingest := ivs.IngestConfigurations{

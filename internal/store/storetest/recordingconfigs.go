@@ -22,7 +22,7 @@ func recordingConfiguration(id string) ivs.RecordingConfiguration {
 	}
 }
 
-func testRecordingConfigurations(t *testing.T, s ivs.Store) {
+func testRecordingConfigurations(t *testing.T, s RecordingConfigurations) {
 	ctx := context.Background()
 	for _, id := range []string{"bbbbbbbbbbbb", "aaaaaaaaaaaa", "cccccccccccc"} {
 		must(t, s.CreateRecordingConfiguration(ctx, recordingConfiguration(id)))

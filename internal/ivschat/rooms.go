@@ -1,4 +1,4 @@
-package ivs
+package ivschat
 
 import (
 	"cmp"
@@ -9,16 +9,9 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-)
 
-// IVS Chat resource types, as they appear in arn:aws:ivschat ARNs.
-const (
-	ResourceRoom                 = "room"
-	ResourceLoggingConfiguration = "logging-configuration"
+	"github.com/onair-video/onair/internal/ivs"
 )
-
-// chatResources are the resource types whose ARNs name the ivschat service.
-var chatResources = map[string]bool{ResourceRoom: true, ResourceLoggingConfiguration: true}
 
 // Room limits and defaults, as IVS Chat's.
 const (
@@ -91,27 +84,27 @@ type ListRoomsInput struct {
 	MaxResults                     *int32 `json:"maxResults"`
 }
 
-func (s *Service) rooms() docs[Room] {
-	return docs[Room]{store: s.store, kind: ResourceRoom, noun: "room", id: func(r *Room) string { return r.ID }}
+func (s *Service) rooms() ivs.Docs[Room] {
+	return ivs.Docs[Room]{Store: s.docs, Kind: ivs.ResourceRoom, Noun: "room", ID: func(r *Room) string { return r.ID }}
 }
 
 // apply validates in and sets it on r.
 func (in *RoomInput) apply(ctx context.Context, s *Service, r *Room) error {
 	if in.Name != nil {
-		if err := validateName("name", *in.Name); err != nil {
+		if err := ivs.ValidateName("name", *in.Name); err != nil {
 			return err
 		}
 		r.Name = *in.Name
 	}
 	if v := in.MaximumMessageRatePerSecond; v != nil {
 		if *v < 1 || *v > maxMessageRate {
-			return validationf("maximumMessageRatePerSecond", "maximumMessageRatePerSecond must be between 1 and %d", maxMessageRate)
+			return ivs.Validation("maximumMessageRatePerSecond", "maximumMessageRatePerSecond must be between 1 and %d", maxMessageRate)
 		}
 		r.MaximumMessageRatePerSecond = *v
 	}
 	if v := in.MaximumMessageLength; v != nil {
 		if *v < 1 || *v > maxMessageLength {
-			return validationf("maximumMessageLength", "maximumMessageLength must be between 1 and %d", maxMessageLength)
+			return ivs.Validation("maximumMessageLength", "maximumMessageLength must be between 1 and %d", maxMessageLength)
 		}
 		r.MaximumMessageLength = *v
 	}
@@ -124,7 +117,7 @@ func (in *RoomInput) apply(ctx context.Context, s *Service, r *Room) error {
 	}
 	if ids := in.LoggingConfigurationIdentifiers; ids != nil {
 		if len(*ids) > maxRoomLogging {
-			return validationf("loggingConfigurationIdentifiers", "loggingConfigurationIdentifiers may hold at most %d ARNs", maxRoomLogging)
+			return ivs.Validation("loggingConfigurationIdentifiers", "loggingConfigurationIdentifiers may hold at most %d ARNs", maxRoomLogging)
 		}
 		out := make([]string, 0, len(*ids))
 		for _, id := range *ids {
@@ -149,42 +142,42 @@ func validateReviewHandler(h MessageReviewHandler) (*MessageReviewHandler, error
 	if h.FallbackResult == "" {
 		h.FallbackResult = ReviewAllow
 	}
-	if err := validateEnum("messageReviewHandler.fallbackResult", h.FallbackResult, ReviewAllow, ReviewDeny); err != nil {
+	if err := ivs.ValidateEnum("messageReviewHandler.fallbackResult", h.FallbackResult, ReviewAllow, ReviewDeny); err != nil {
 		return nil, err
 	}
 	if strings.HasPrefix(h.URI, "arn:aws:lambda:") {
-		return nil, validationf("messageReviewHandler.uri",
+		return nil, ivs.Validation("messageReviewHandler.uri",
 			"messageReviewHandler.uri: onair cannot call AWS Lambda; give the http(s) URL of a handler that takes Lambda's request and answers its response")
 	}
 	u, err := url.Parse(h.URI)
 	if len(h.URI) > maxReviewURILen || !utf8.ValidString(h.URI) || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, validationf("messageReviewHandler.uri", "messageReviewHandler.uri must be an http(s) URL of at most %d characters", maxReviewURILen)
+		return nil, ivs.Validation("messageReviewHandler.uri", "messageReviewHandler.uri must be an http(s) URL of at most %d characters", maxReviewURILen)
 	}
 	return &h, nil
 }
 
 // CreateRoom creates a chat room.
 func (s *Service) CreateRoom(ctx context.Context, in CreateRoomInput) (Room, error) {
-	if err := validateTags("tags", in.Tags); err != nil {
+	if err := ivs.ValidateTags("tags", in.Tags); err != nil {
 		return Room{}, err
 	}
-	id := NewResourceID()
+	id := ivs.NewResourceID()
 	now := s.now().UTC()
-	r := Room{ID: id, ARN: s.arn(ResourceRoom, id), CreateTime: now, UpdateTime: now,
+	r := Room{ID: id, ARN: s.scope.ARN(ivs.ResourceRoom, id), CreateTime: now, UpdateTime: now,
 		MaximumMessageRatePerSecond: defaultMessageRate, MaximumMessageLength: defaultMessageLength,
-		LoggingConfigurationIdentifiers: []string{}, Tags: cloneTags(in.Tags)}
+		LoggingConfigurationIdentifiers: []string{}, Tags: ivs.CloneTags(in.Tags)}
 	if err := in.apply(ctx, s, &r); err != nil {
 		return Room{}, err
 	}
-	n, err := s.store.CountDocs(ctx, ResourceRoom)
+	n, err := s.rooms().Count(ctx)
 	if err != nil {
-		return Room{}, fmt.Errorf("ivs: count rooms: %w", err)
+		return Room{}, err
 	}
 	if n >= MaxRooms {
-		return Room{}, &Error{Code: CodeServiceQuotaExceeded, ResourceID: id, ResourceType: "ROOM", Limit: MaxRooms,
+		return Room{}, &ivs.Error{Code: ivs.CodeServiceQuotaExceeded, ResourceID: id, ResourceType: "ROOM", Limit: MaxRooms,
 			Message: fmt.Sprintf("the account has %d rooms, the most it may have", n)}
 	}
-	if err := s.rooms().create(ctx, &r, now); err != nil {
+	if err := s.rooms().Create(ctx, &r, now); err != nil {
 		return Room{}, err
 	}
 	return r, nil
@@ -196,11 +189,11 @@ func (s *Service) GetRoom(ctx context.Context, identifier string) (Room, error) 
 }
 
 func (s *Service) room(ctx context.Context, field, arn string) (Room, error) {
-	a, err := s.ownARN(field, ResourceRoom, arn)
+	a, err := s.scope.OwnARN(field, ivs.ResourceRoom, arn)
 	if err != nil {
 		return Room{}, err
 	}
-	return s.rooms().get(ctx, a.ID, arn)
+	return s.rooms().Get(ctx, a.ID, arn)
 }
 
 // MessagingRoom returns the room named by the roomIdentifier of
@@ -212,7 +205,7 @@ func (s *Service) MessagingRoom(ctx context.Context, roomIdentifier string) (Roo
 // RoomByID returns the room with id (the messaging server knows rooms by
 // the id in a chat token).
 func (s *Service) RoomByID(ctx context.Context, id string) (Room, error) {
-	return s.rooms().get(ctx, id, s.arn(ResourceRoom, id))
+	return s.rooms().Get(ctx, id, s.scope.ARN(ivs.ResourceRoom, id))
 }
 
 // UpdateRoom changes the given fields of a room.
@@ -225,7 +218,7 @@ func (s *Service) UpdateRoom(ctx context.Context, in UpdateRoomInput) (Room, err
 		return Room{}, err
 	}
 	r.UpdateTime = s.now().UTC()
-	if err := s.rooms().update(ctx, &r, in.Identifier); err != nil {
+	if err := s.rooms().Update(ctx, &r, in.Identifier); err != nil {
 		return Room{}, err
 	}
 	return r, nil
@@ -237,21 +230,21 @@ func (s *Service) DeleteRoom(ctx context.Context, identifier string) error {
 	if err != nil {
 		return err
 	}
-	return s.rooms().delete(ctx, r.ID, identifier)
+	return s.rooms().Delete(ctx, r.ID, identifier)
 }
 
 // ListRooms returns a page of rooms, most recently updated first, that
 // match the filters.
 func (s *Service) ListRooms(ctx context.Context, in ListRoomsInput) ([]Room, string, error) {
-	n, err := validatePage(in.NextToken, in.MaxResults, 1, 50, 50)
+	n, err := ivs.ValidatePage(in.NextToken, in.MaxResults, 1, 50, 50)
 	if err != nil {
 		return nil, "", err
 	}
-	after, err := decodeToken(in.NextToken)
+	after, err := ivs.DecodeToken(in.NextToken)
 	if err != nil {
 		return nil, "", err
 	}
-	all, err := s.rooms().all(ctx)
+	all, err := s.rooms().All(ctx)
 	if err != nil {
 		return nil, "", err
 	}
@@ -280,6 +273,6 @@ func (s *Service) ListRooms(ctx context.Context, in ListRoomsInput) ([]Room, str
 		}
 		all = all[i:]
 	}
-	page, next := trimPage(all, n, key)
+	page, next := ivs.TrimPage(all, n, key)
 	return page, next, nil
 }

@@ -1,9 +1,11 @@
-package ivs
+package ivschat
 
 import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/onair-video/onair/internal/ivs"
 )
 
 // Logging configuration states (onair's are ACTIVE once stored).
@@ -18,7 +20,7 @@ const MaxLoggingConfigurations = 10
 // recordings use); CloudWatch Logs and Firehose are AWS services it cannot
 // reach, and are refused.
 type LoggingDestination struct {
-	S3             *S3Destination             `json:"s3,omitempty"`
+	S3             *ivs.S3Destination         `json:"s3,omitempty"`
 	CloudWatchLogs *CloudWatchLogsDestination `json:"cloudWatchLogs,omitempty"`
 	Firehose       *FirehoseDestination       `json:"firehose,omitempty"`
 }
@@ -65,9 +67,9 @@ type ListLoggingConfigurationsInput struct {
 	MaxResults *int32 `json:"maxResults"`
 }
 
-func (s *Service) loggingConfigs() docs[LoggingConfiguration] {
-	return docs[LoggingConfiguration]{store: s.store, kind: ResourceLoggingConfiguration, noun: "logging configuration",
-		id: func(l *LoggingConfiguration) string { return l.ID }}
+func (s *Service) loggingConfigs() ivs.Docs[LoggingConfiguration] {
+	return ivs.Docs[LoggingConfiguration]{Store: s.docs, Kind: ivs.ResourceLoggingConfiguration, Noun: "logging configuration",
+		ID: func(l *LoggingConfiguration) string { return l.ID }}
 }
 
 // validateLoggingDestination accepts exactly one destination, an S3 bucket.
@@ -80,13 +82,13 @@ func validateLoggingDestination(d *LoggingDestination) error {
 		}
 	}
 	if n != 1 {
-		return validationf(field, "destinationConfiguration must hold exactly one of s3, cloudWatchLogs and firehose")
+		return ivs.Validation(field, "destinationConfiguration must hold exactly one of s3, cloudWatchLogs and firehose")
 	}
 	if d.S3 == nil {
-		return validationf(field, "destinationConfiguration: onair logs chat to s3 (a bucket in its S3 store or data dir); cloudWatchLogs and firehose are AWS services it cannot reach")
+		return ivs.Validation(field, "destinationConfiguration: onair logs chat to s3 (a bucket in its S3 store or data dir); cloudWatchLogs and firehose are AWS services it cannot reach")
 	}
-	if !bucketName.MatchString(d.S3.BucketName) {
-		return validationf(field+".s3.bucketName", "destinationConfiguration.s3.bucketName must be 3-63 characters of [a-z0-9-.]")
+	if !ivs.ValidBucketName(d.S3.BucketName) {
+		return ivs.Validation(field+".s3.bucketName", "destinationConfiguration.s3.bucketName must be 3-63 characters of [a-z0-9-.]")
 	}
 	return nil
 }
@@ -94,33 +96,33 @@ func validateLoggingDestination(d *LoggingDestination) error {
 // CreateLoggingConfiguration creates a logging configuration.
 func (s *Service) CreateLoggingConfiguration(ctx context.Context, in CreateLoggingConfigurationInput) (LoggingConfiguration, error) {
 	if in.DestinationConfiguration == nil {
-		return LoggingConfiguration{}, validationf("destinationConfiguration", "destinationConfiguration is required")
+		return LoggingConfiguration{}, ivs.Validation("destinationConfiguration", "destinationConfiguration is required")
 	}
 	if err := validateLoggingDestination(in.DestinationConfiguration); err != nil {
 		return LoggingConfiguration{}, err
 	}
-	if err := validateTags("tags", in.Tags); err != nil {
+	if err := ivs.ValidateTags("tags", in.Tags); err != nil {
 		return LoggingConfiguration{}, err
 	}
-	id := NewResourceID()
+	id := ivs.NewResourceID()
 	now := s.now().UTC()
-	l := LoggingConfiguration{ID: id, ARN: s.arn(ResourceLoggingConfiguration, id), CreateTime: now, UpdateTime: now,
-		DestinationConfiguration: *in.DestinationConfiguration, State: LoggingStateActive, Tags: cloneTags(in.Tags)}
+	l := LoggingConfiguration{ID: id, ARN: s.scope.ARN(ivs.ResourceLoggingConfiguration, id), CreateTime: now, UpdateTime: now,
+		DestinationConfiguration: *in.DestinationConfiguration, State: LoggingStateActive, Tags: ivs.CloneTags(in.Tags)}
 	if in.Name != nil {
-		if err := validateName("name", *in.Name); err != nil {
+		if err := ivs.ValidateName("name", *in.Name); err != nil {
 			return LoggingConfiguration{}, err
 		}
 		l.Name = *in.Name
 	}
-	n, err := s.store.CountDocs(ctx, ResourceLoggingConfiguration)
+	n, err := s.loggingConfigs().Count(ctx)
 	if err != nil {
-		return LoggingConfiguration{}, fmt.Errorf("ivs: count logging configurations: %w", err)
+		return LoggingConfiguration{}, err
 	}
 	if n >= MaxLoggingConfigurations {
-		return LoggingConfiguration{}, &Error{Code: CodeServiceQuotaExceeded, ResourceID: id, ResourceType: "LOGGING_CONFIGURATION",
+		return LoggingConfiguration{}, &ivs.Error{Code: ivs.CodeServiceQuotaExceeded, ResourceID: id, ResourceType: "LOGGING_CONFIGURATION",
 			Limit: MaxLoggingConfigurations, Message: fmt.Sprintf("the account has %d logging configurations, the most it may have", n)}
 	}
-	if err := s.loggingConfigs().create(ctx, &l, now); err != nil {
+	if err := s.loggingConfigs().Create(ctx, &l, now); err != nil {
 		return LoggingConfiguration{}, err
 	}
 	return l, nil
@@ -132,11 +134,11 @@ func (s *Service) GetLoggingConfiguration(ctx context.Context, identifier string
 }
 
 func (s *Service) loggingConfiguration(ctx context.Context, field, arn string) (LoggingConfiguration, error) {
-	a, err := s.ownARN(field, ResourceLoggingConfiguration, arn)
+	a, err := s.scope.OwnARN(field, ivs.ResourceLoggingConfiguration, arn)
 	if err != nil {
 		return LoggingConfiguration{}, err
 	}
-	return s.loggingConfigs().get(ctx, a.ID, arn)
+	return s.loggingConfigs().Get(ctx, a.ID, arn)
 }
 
 // UpdateLoggingConfiguration changes a logging configuration's name or
@@ -147,7 +149,7 @@ func (s *Service) UpdateLoggingConfiguration(ctx context.Context, in UpdateLoggi
 		return LoggingConfiguration{}, err
 	}
 	if in.Name != nil {
-		if err := validateName("name", *in.Name); err != nil {
+		if err := ivs.ValidateName("name", *in.Name); err != nil {
 			return LoggingConfiguration{}, err
 		}
 		l.Name = *in.Name
@@ -159,7 +161,7 @@ func (s *Service) UpdateLoggingConfiguration(ctx context.Context, in UpdateLoggi
 		l.DestinationConfiguration = *in.DestinationConfiguration
 	}
 	l.UpdateTime = s.now().UTC()
-	if err := s.loggingConfigs().update(ctx, &l, in.Identifier); err != nil {
+	if err := s.loggingConfigs().Update(ctx, &l, in.Identifier); err != nil {
 		return LoggingConfiguration{}, err
 	}
 	return l, nil
@@ -171,21 +173,19 @@ func (s *Service) DeleteLoggingConfiguration(ctx context.Context, identifier str
 	if err != nil {
 		return err
 	}
-	rooms, _, err := s.ListRooms(ctx, ListRoomsInput{LoggingConfigurationIdentifier: l.ARN, MaxResults: ptr(int32(1))})
+	rooms, _, err := s.ListRooms(ctx, ListRoomsInput{LoggingConfigurationIdentifier: l.ARN, MaxResults: new(int32(1))})
 	if err != nil {
 		return err
 	}
 	if len(rooms) > 0 {
-		return &Error{Code: CodeConflict, ResourceID: l.ID, ResourceType: "LOGGING_CONFIGURATION",
+		return &ivs.Error{Code: ivs.CodeConflict, ResourceID: l.ID, ResourceType: "LOGGING_CONFIGURATION",
 			Message: fmt.Sprintf("logging configuration %s is used by room %s", identifier, rooms[0].ARN)}
 	}
-	return s.loggingConfigs().delete(ctx, l.ID, identifier)
+	return s.loggingConfigs().Delete(ctx, l.ID, identifier)
 }
 
 // ListLoggingConfigurations returns a page of logging configurations in id
 // order.
 func (s *Service) ListLoggingConfigurations(ctx context.Context, in ListLoggingConfigurationsInput) ([]LoggingConfiguration, string, error) {
-	return s.loggingConfigs().page(ctx, in.NextToken, in.MaxResults, 50, 50)
+	return s.loggingConfigs().Page(ctx, in.NextToken, in.MaxResults, 50, 50)
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -1,4 +1,4 @@
-package ivs
+package ivschat
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/onair-video/onair/internal/ivs"
 )
 
 // Chat capabilities a token may grant.
@@ -74,7 +76,7 @@ var ErrBadChatToken = errors.New("chat token not valid")
 var ErrChatTokenExpired = errors.New("chat token expired")
 
 func (s *Service) chatTokenKey(ctx context.Context) ([]byte, error) {
-	return s.secret(ctx, "chat-token")
+	return s.secrets.Get(ctx, "chat-token")
 }
 
 // validateChatAttributes checks a map of chat attributes: at most 1 KB of
@@ -83,12 +85,12 @@ func validateChatAttributes(field string, attrs map[string]string) error {
 	n := 0
 	for k, v := range attrs {
 		if !utf8.ValidString(k) || !utf8.ValidString(v) {
-			return validationf(field, "%s must be valid UTF-8", field)
+			return ivs.Validation(field, "%s must be valid UTF-8", field)
 		}
 		n += len(k) + len(v)
 	}
 	if n > maxChatAttrBytes {
-		return validationf(field, "%s may hold at most %d bytes of keys and values, got %d", field, maxChatAttrBytes, n)
+		return ivs.Validation(field, "%s may hold at most %d bytes of keys and values, got %d", field, maxChatAttrBytes, n)
 	}
 	return nil
 }
@@ -102,11 +104,11 @@ func (s *Service) CreateChatToken(ctx context.Context, in CreateChatTokenInput) 
 		return ChatToken{}, err
 	}
 	if in.UserID == "" || len(in.UserID) > maxUserIDLen || !utf8.ValidString(in.UserID) {
-		return ChatToken{}, validationf("userId", "userId must be 1 to %d characters", maxUserIDLen)
+		return ChatToken{}, ivs.Validation("userId", "userId must be 1 to %d characters", maxUserIDLen)
 	}
 	caps := []string{}
 	for _, c := range in.Capabilities {
-		if err := validateEnum("capabilities", c, CapSendMessage, CapDeleteMessage, CapDisconnectUser); err != nil {
+		if err := ivs.ValidateEnum("capabilities", c, CapSendMessage, CapDeleteMessage, CapDisconnectUser); err != nil {
 			return ChatToken{}, err
 		}
 		if !slices.Contains(caps, c) {
@@ -116,7 +118,7 @@ func (s *Service) CreateChatToken(ctx context.Context, in CreateChatTokenInput) 
 	minutes := int32(defaultChatSession)
 	if d := in.SessionDurationInMinutes; d != nil {
 		if *d < 1 || *d > maxChatSession {
-			return ChatToken{}, validationf("sessionDurationInMinutes", "sessionDurationInMinutes must be between 1 and %d", maxChatSession)
+			return ChatToken{}, ivs.Validation("sessionDurationInMinutes", "sessionDurationInMinutes must be between 1 and %d", maxChatSession)
 		}
 		minutes = *d
 	}
@@ -125,7 +127,7 @@ func (s *Service) CreateChatToken(ctx context.Context, in CreateChatTokenInput) 
 	}
 	var nonce [12]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
-		return ChatToken{}, fmt.Errorf("ivs: chat token nonce: %w", err)
+		return ChatToken{}, fmt.Errorf("ivschat: chat token nonce: %w", err)
 	}
 	expiry := s.now().UTC().Add(time.Duration(minutes) * time.Minute).Truncate(time.Second)
 	claims := ChatClaims{RoomID: room.ID, UserID: in.UserID, Attributes: in.Attributes, Capabilities: caps,
@@ -136,7 +138,7 @@ func (s *Service) CreateChatToken(ctx context.Context, in CreateChatTokenInput) 
 	}
 	payload, err := json.Marshal(claims)
 	if err != nil {
-		return ChatToken{}, fmt.Errorf("ivs: chat token: %w", err)
+		return ChatToken{}, fmt.Errorf("ivschat: chat token: %w", err)
 	}
 	// Base64url and dots only: the token travels as a WebSocket
 	// subprotocol, which must be an HTTP token (no "/", "+" or "=").

@@ -1,0 +1,146 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/onair-video/onair/internal/config"
+)
+
+// testConfig is a node on loopback with every port chosen by the system.
+func testConfig(t *testing.T, dir string, extra ...string) config.Config {
+	t.Helper()
+	args := []string{"--data-dir", dir, "--http-addr", "127.0.0.1:0", "--rtmp-addr", "127.0.0.1:0",
+		"--rtmps-addr", "127.0.0.1:0", "--srt-addr", "127.0.0.1:0", "--webrtc-udp-addr", "127.0.0.1:0",
+		"--webrtc-tcp-addr", "127.0.0.1:0"}
+	cfg, err := config.Load(append(args, extra...), func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func quiet() Options { return Options{Version: "test", Log: slog.New(slog.DiscardHandler)} }
+
+// eventually polls cond until it holds or d passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRunStartsAndStops starts a whole node, waits until it serves, stops
+// it, and checks that every goroutine it started has returned and the
+// store is released.
+func TestRunStartsAndStops(t *testing.T) {
+	before, fds := runtime.NumGoroutine(), openFDs(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, testConfig(t, dir), quiet()) }()
+
+	var addrs map[string]string
+	eventually(t, 30*time.Second, "listeners.json", func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, "listeners.json"))
+		return err == nil && json.Unmarshal(b, &addrs) == nil
+	})
+	for _, l := range []string{"http", "rtmp", "rtmps", "srt", "webrtc-udp", "webrtc-tcp"} {
+		if addrs[l] == "" {
+			t.Errorf("listeners.json has no %s: %v", l, addrs)
+		}
+	}
+	eventually(t, 30*time.Second, "/healthz", func() bool {
+		resp, err := http.Get("http://" + addrs["http"] + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if fi, err := os.Stat(filepath.Join(dir, "credentials")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("credentials: %v, %v", fi, err)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(2 * shutdownGrace):
+		t.Fatal("Run did not return after its context ended")
+	}
+	// Every listener is closed: the ports can be bound again.
+	if ln, err := net.Listen("tcp", addrs["http"]); err != nil {
+		t.Errorf("http port still held: %v", err)
+	} else {
+		ln.Close()
+	}
+	// Connections' and the HTTP client's goroutines wind down on their own.
+	http.DefaultClient.CloseIdleConnections()
+	released(t, before, fds)
+}
+
+// TestBuildFailureReleases: a build that fails halfway returns an error
+// naming the setting or listener, and releases what it made.
+func TestBuildFailureReleases(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	for _, tc := range []struct {
+		name  string
+		extra []string
+		want  string
+	}{
+		{"port taken", []string{"--rtmp-addr", taken.Addr().String()}, "listen rtmp"},
+		// After the store, the listeners and the WebRTC engine are made.
+		{"no geoip database", []string{"--geoip-db", filepath.Join(t.TempDir(), "none.mmdb")}, "--geoip-db"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			before, fds := runtime.NumGoroutine(), openFDs(t)
+			err := Run(context.Background(), testConfig(t, dir, tc.extra...), quiet())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Run = %v, want an error with %q", err, tc.want)
+			}
+			released(t, before, fds)
+		})
+	}
+}
+
+// released waits until the goroutines and file descriptors of a node are
+// gone (the store's database, listeners, sockets): back to what the test
+// had before it.
+func released(t *testing.T, goroutines, fds int) {
+	t.Helper()
+	eventually(t, 10*time.Second, "the node's goroutines and files to be released", func() bool {
+		return runtime.NumGoroutine() <= goroutines+2 && openFDs(t) <= fds
+	})
+}
+
+// openFDs counts the process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd here:", err)
+	}
+	return len(ents)
+}
