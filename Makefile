@@ -4,7 +4,7 @@ BIN     := bin/onair
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build ui run test vet fuzz bench bench-peers deps test-deps clean
+.PHONY: all build ui run test vet fuzz bench deps test-deps clean
 
 all: build
 
@@ -52,11 +52,6 @@ fuzz:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./internal/...
 	$(GO) run ./bench -onair $(BIN) -append docs/benchmarks.md
-
-## bench-peers: bench/ against onair and MediaMTX (built from its public source outside the repo), side by side
-bench-peers: build
-	dir=$$(bash scripts/mediamtx.sh) && $(GO) run ./bench -onair $(BIN) -append docs/benchmarks.md \
-		-peer-name mediamtx -peer-cmd "$$dir/mediamtx $$dir/bench.yml" -peer-whep 'http://127.0.0.1:8889/{name}/whep'
 
 clean:
 	rm -rf bin
