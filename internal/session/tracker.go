@@ -247,7 +247,9 @@ func (tr *tracked) run(ctx context.Context) {
 			continue
 		}
 		tr.tick(ctx, now)
-		if now.Sub(flushed) >= tr.t.cfg.FlushInterval {
+		// Whole seconds apart: a timer's time may fall a hair before the
+		// second it was set for, and the flush must not skip a tick for it.
+		if now.Truncate(time.Second).Sub(flushed.Truncate(time.Second)) >= tr.t.cfg.FlushInterval {
 			tr.flush(ctx)
 			flushed = now
 		}
