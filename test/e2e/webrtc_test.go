@@ -75,7 +75,10 @@ func TestWHEPPlaysRTMP(t *testing.T) {
 		t.Errorf("codecs %s %s", vc, ac)
 	}
 	// 30 fps: frames 3000 ticks apart (RTMP's millisecond times make that
-	// 2970 or 3060), and 3 s of frames arrive in about 3 s.
+	// 2970 or 3060), and arriving in real time: each frame's arrival less
+	// its media time stays within a band (judged from p5 to p95, so that a
+	// loaded machine may delay a few), where a lag that grows or frames
+	// held back and sent at once would widen it.
 	fs := v.Frames()
 	last := fs[len(fs)-90:]
 	for i := 1; i < len(last); i++ {
@@ -86,8 +89,16 @@ func TestWHEPPlaysRTMP(t *testing.T) {
 	if d := last[len(last)-1].Timestamp - last[0].Timestamp; d < 89*2990 || d > 89*3010 {
 		t.Errorf("89 frame intervals span %d ticks, want %d", d, 89*3000)
 	}
-	if span := last[len(last)-1].Arrived.Sub(last[0].Arrived); span < 2500*time.Millisecond || span > 3500*time.Millisecond {
-		t.Errorf("89 frame intervals arrived over %v, want about 2.97 s", span)
+	var lags []time.Duration
+	for _, f := range last {
+		media := time.Duration(f.Timestamp-last[0].Timestamp) * time.Second / 90000
+		lags = append(lags, f.Arrived.Sub(last[0].Arrived)-media)
+	}
+	band := harness.Quantile(lags, 0.95) - harness.Quantile(lags, 0.05)
+	t.Logf("89 frame intervals arrived over %v; arrival less media time: p5 %v, p95 %v", last[len(last)-1].Arrived.Sub(last[0].Arrived),
+		harness.Quantile(lags, 0.05), harness.Quantile(lags, 0.95))
+	if band > 500*time.Millisecond {
+		t.Errorf("frames' arrival strays %v (p5 to p95) from their media time, want at most 500 ms", band)
 	}
 	harness.Eventually(t, 10*time.Second, func() error {
 		out, err := c.GetStream(ctx, &ivs.GetStreamInput{ChannelArn: ch.Arn})
@@ -210,7 +221,7 @@ func TestWHIPToHLSAndWHEP(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitOffline(t, c, aws.ToString(ch.Arn), 3*time.Second)
-	harness.Eventually(t, 5*time.Second, func() error {
+	harness.Eventually(t, 15*time.Second, func() error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, s.Endpoint()+pub2.Location, nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
