@@ -247,8 +247,9 @@ func (tr *tracked) run(ctx context.Context) {
 			continue
 		}
 		tr.tick(ctx, now)
-		// Whole seconds apart: a timer's time may fall a hair before the
-		// second it was set for, and the flush must not skip a tick for it.
+		// Counted in whole seconds: two ticks' times (each a few µs past its
+		// second) can be a hair under a second apart, which must not skip
+		// a flush.
 		if now.Truncate(time.Second).Sub(flushed.Truncate(time.Second)) >= tr.t.cfg.FlushInterval {
 			tr.flush(ctx)
 			flushed = now
