@@ -233,8 +233,9 @@ func TestRecordS3(t *testing.T) {
 	for _, ch := range channels {
 		waitLive(t, c, aws.ToString(ch.Arn))
 	}
-	// Both recordings are in S3; then it is down until each has a segment
-	// (6 s) made during the outage waiting in the spool.
+	// Both recordings are in S3; then it is down until each has a whole
+	// segment (6 s) made during the outage waiting in the spool: two of one
+	// rendition.
 	harness.Eventually(t, 30*time.Second, func() error {
 		keys, err := s3srv.Keys(ctx, "vod", "ivs/v1/")
 		if err != nil {
@@ -254,12 +255,16 @@ func TestRecordS3(t *testing.T) {
 	s3srv.Stop()
 	downAt := time.Now()
 	harness.Eventually(t, 60*time.Second, func() error {
-		held := map[string]bool{} // channel ids
+		perRendition := map[string]int{} // key up to the segment's name
+		held := map[string]bool{}        // channel ids
 		for _, k := range spooledSegments(t, s.DataDir) {
-			held[strings.Split(k, "/")[3]] = true
+			dir := k[:strings.LastIndexByte(k, '/')]
+			if perRendition[dir]++; perRendition[dir] == 2 {
+				held[strings.Split(k, "/")[3]] = true
+			}
 		}
 		if len(held) != 2 {
-			return fmt.Errorf("segments of %d recordings in the spool, want both", len(held))
+			return fmt.Errorf("two segments of a rendition in the spool for %d recordings, want both", len(held))
 		}
 		return nil
 	})
