@@ -412,8 +412,8 @@ func TestStreamSessions(t *testing.T) {
 	// one-second buffer, and on a loaded machine the encoder (paced by
 	// -re) falls behind and catches up, so a second strays while the
 	// session holds. The median is the encoder's setting, and the middle
-	// seconds (p20 to p80: all but two or so of about ten each side) are
-	// near it.
+	// seconds are near it (p20 to p80: of about ten seconds, all but the
+	// outermost one or two at each end).
 	for _, r := range []struct {
 		name        string
 		got         []float64
