@@ -4,7 +4,7 @@ BIN     := bin/onair
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build ui run test vet fuzz bench bench-peers deps test-deps clean
+.PHONY: all build ui run test test-loaded vet fuzz bench deps test-deps clean
 
 all: build
 
@@ -43,6 +43,14 @@ vet:
 test: test-deps ui vet
 	$(GO) test -race -count=1 -timeout 25m ./...
 
+## test-loaded: make test while stress-ng keeps every processor busy (STRESS: its load options);
+## the suite must pass on a loaded machine as on a quiet one. stress-ng is stopped by its PID.
+STRESS ?= --cpu 0
+test-loaded: test-deps
+	@stress-ng $(STRESS) --quiet & pid=$$!; trap 'kill $$pid; wait $$pid 2>/dev/null' EXIT; \
+		start=$$(date +%s); echo "test-loaded: stress-ng $(STRESS) (pid $$pid)"; \
+		$(MAKE) test; rc=$$?; echo "test-loaded: make test exited $$rc after $$(( $$(date +%s) - start )) s"; exit $$rc
+
 ## fuzz: run every fuzz target for FUZZTIME each (default 15s)
 FUZZTIME ?= 15s
 fuzz:
@@ -52,11 +60,6 @@ fuzz:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./internal/...
 	$(GO) run ./bench -onair $(BIN) -append docs/benchmarks.md
-
-## bench-peers: bench/ against onair and MediaMTX (built from its public source outside the repo), side by side
-bench-peers: build
-	dir=$$(bash scripts/mediamtx.sh) && $(GO) run ./bench -onair $(BIN) -append docs/benchmarks.md \
-		-peer-name mediamtx -peer-cmd "$$dir/mediamtx $$dir/bench.yml" -peer-whep 'http://127.0.0.1:8889/{name}/whep'
 
 clean:
 	rm -rf bin

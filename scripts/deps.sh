@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system programs onair needs when they are missing: ffmpeg
 # (ffprobe comes with it) and the aws CLI the tests drive; with --test also
-# Chromium for the browser tests. Node.js (20.19 or later, for Vite) builds
+# Chromium for the browser tests and stress-ng, which `make test-loaded`
+# keeps both cores busy with while the tests run. Node.js (20.19 or later, for Vite) builds
 # the web UI; it is checked, not installed (Debian 12's own is too old).
 set -euo pipefail
 
@@ -16,6 +17,7 @@ command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v aws >/dev/null 2>&1 || missing+=(awscli)
 if [ "${1:-}" = "--test" ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v stress-ng >/dev/null 2>&1 || missing+=(stress-ng)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 

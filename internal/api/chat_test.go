@@ -59,7 +59,11 @@ func TestChatRooms(t *testing.T) {
 		len(got.LoggingConfigurationIdentifiers) != 1 {
 		t.Fatalf("GetRoom: %+v, %v", got, err)
 	}
-	time.Sleep(2 * time.Millisecond)
+	// UpdateTime must come after CreateTime at the wire's millisecond
+	// precision: wait for the clock to pass it.
+	for time.Since(*got.CreateTime) < 2*time.Millisecond {
+		time.Sleep(time.Millisecond)
+	}
 	up, err := c.UpdateRoom(ctx, &chatsdk.UpdateRoomInput{Identifier: full.Arn, MaximumMessageRatePerSecond: aws.Int32(5),
 		MessageReviewHandler: &chattypes.MessageReviewHandler{Uri: aws.String("")}})
 	if err != nil || aws.ToInt32(up.MaximumMessageRatePerSecond) != 5 || aws.ToInt32(up.MaximumMessageLength) != 100 ||

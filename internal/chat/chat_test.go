@@ -146,7 +146,7 @@ func TestMessaging(t *testing.T) {
 
 func waitClients(t *testing.T, s *chat.Server, roomID string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for s.Clients(roomID) != n {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d clients, want %d", s.Clients(roomID), n)
@@ -240,6 +240,7 @@ func TestMessageReview(t *testing.T) {
 	e := newEnv(t)
 	var mu sync.Mutex
 	var got []map[string]any
+	release := make(chan struct{})
 	handler := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in map[string]any
 		b, _ := io.ReadAll(r.Body)
@@ -251,13 +252,19 @@ func TestMessageReview(t *testing.T) {
 		case "rude":
 			_, _ = io.WriteString(w, `{"ReviewResult":"DENY"}`)
 		case "slow":
-			time.Sleep(2 * chat.ReviewTimeout)
+			// No answer until the server has given up on this review
+			// (ReviewTimeout) and dropped the request.
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
 			_, _ = io.WriteString(w, `{"ReviewResult":"ALLOW"}`)
 		default:
 			_, _ = io.WriteString(w, `{"ReviewResult":"ALLOW","Content":"[reviewed] `+str(in, "Content")+`","Attributes":{"ok":"1"}}`)
 		}
 	}))
 	t.Cleanup(handler.Close)
+	t.Cleanup(func() { close(release) }) // before handler.Close, which waits for the slow review
 	r := e.room(ivschat.CreateRoomInput{RoomInput: ivschat.RoomInput{MessageReviewHandler: &ivschat.MessageReviewHandler{URI: handler.URL, FallbackResult: ivschat.ReviewDeny}}})
 	w := e.join(e.token(r, "w", ivschat.CapSendMessage))
 	reader := e.join(e.token(r, "reader"))
@@ -337,7 +344,7 @@ func TestChatLogging(t *testing.T) {
 	a, _ := ivs.ParseARN("arn", logged.ARN)
 	prefix := "chat-logs/AWSLogs/" + a.Account + "/IVSChatLogs/1.0/us-east-1/room_" + logged.ID + "/"
 	var lines []map[string]any
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for len(lines) < 2 {
 		if time.Now().After(deadline) {
 			t.Fatalf("logged %d records: %v", len(lines), b.keys())

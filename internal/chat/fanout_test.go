@@ -147,7 +147,12 @@ func TestFramesBesideControlFrames(t *testing.T) {
 		err := p.Conn.Ping(ctx)
 		cancel()
 		if err != nil {
-			t.Fatalf("ping %d: %v", pings, err)
+			select {
+			case rerr := <-got.err:
+				t.Fatalf("ping %d: %v; the reader: %v", pings, err, rerr)
+			default:
+				t.Fatalf("ping %d: %v", pings, err)
+			}
 		}
 		select {
 		case <-done:

@@ -53,15 +53,43 @@ type frameConn struct {
 	mu  sync.Mutex
 	// closed: a close frame has gone out, so no data frame may follow.
 	closed bool
+
+	// rest is open while a frame the socket took in part (tryWrite) waits
+	// for its rest, which the client's writer sends next (writeFrame):
+	// nothing may go out between the two. Set under mu; its own lock, so
+	// that Close, which ends the wait, never waits for mu.
+	restMu  sync.Mutex
+	rest    chan struct{}
+	waiting int // Writes waiting for a rest
 }
 
 // Write is the library's: it flushes its buffer after every frame, and
 // writes only control frames (at most 131 bytes, less than its buffer,
 // controlBuffer), so each Write holds whole frames and starts with one.
 // That is why this package never writes a data frame through the library
-// (websocket.Conn.Write): it would reach here in pieces.
+// (websocket.Conn.Write): it would reach here in pieces. A control frame
+// waits for the rest of a frame written in part, rather than land inside
+// it (a test run on a loaded machine saw a pong do so: the client read
+// it as payload, misread the rest and never saw its ping answered).
 func (f *frameConn) Write(p []byte) (int, error) {
 	f.mu.Lock()
+	for {
+		f.restMu.Lock()
+		wait := f.rest
+		if wait != nil {
+			f.waiting++
+		}
+		f.restMu.Unlock()
+		if wait == nil {
+			break
+		}
+		f.mu.Unlock()
+		<-wait
+		f.restMu.Lock()
+		f.waiting--
+		f.restMu.Unlock()
+		f.mu.Lock()
+	}
 	defer f.mu.Unlock()
 	if len(p) > 0 && p[0]&0x0f == opClose {
 		f.closed = true
@@ -69,16 +97,42 @@ func (f *frameConn) Write(p []byte) (int, error) {
 	return f.Conn.Write(p)
 }
 
-// writeFrame writes a frame encoded by textFrame, unless the connection is
-// closing.
+// writeFrame writes a frame encoded by textFrame (or the rest of one that
+// tryWrite wrote in part), unless the connection is closing.
 func (f *frameConn) writeFrame(frame []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	defer f.restWritten()
 	if f.closed {
 		return errClosing
 	}
 	_, err := f.Conn.Write(frame)
 	return err
+}
+
+// partWritten notes, under mu, that a frame went out in part.
+func (f *frameConn) partWritten() {
+	f.restMu.Lock()
+	f.rest = make(chan struct{})
+	f.restMu.Unlock()
+}
+
+// restWritten ends the wait for a frame's rest: it went out, or never
+// will.
+func (f *frameConn) restWritten() {
+	f.restMu.Lock()
+	if f.rest != nil {
+		close(f.rest)
+		f.rest = nil
+	}
+	f.restMu.Unlock()
+}
+
+// Close closes the connection; a control frame that waited for a frame's
+// rest goes on, and fails.
+func (f *frameConn) Close() error {
+	f.restWritten()
+	return f.Conn.Close()
 }
 
 // hijackWriter hands the library a frameConn when it hijacks the HTTP

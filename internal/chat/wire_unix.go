@@ -39,5 +39,8 @@ func (f *frameConn) tryWrite(frame []byte) (int, error) {
 	case werr != nil:
 		return 0, werr
 	}
+	if n > 0 && n < len(frame) {
+		f.partWritten() // the client's writer sends the rest next
+	}
 	return n, nil
 }

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,11 +57,12 @@ func (f *fixture) emit(t *testing.T, name string) ivs.Event {
 
 // hook is a webhook receiver that fails while down and checks signatures.
 type hook struct {
-	mu     sync.Mutex
-	down   bool
-	got    []string // event ids, in arrival order
-	bad    int
-	secret string
+	mu      sync.Mutex
+	down    bool
+	refused int      // requests answered 503 while down
+	got     []string // event ids, in arrival order
+	bad     int
+	secret  string
 }
 
 func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -68,6 +70,7 @@ func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.down {
+		h.refused++
 		http.Error(w, "down", http.StatusServiceUnavailable)
 		return
 	}
@@ -88,6 +91,32 @@ func (h *hook) ids() []string {
 	defer h.mu.Unlock()
 	return append([]string(nil), h.got...)
 }
+
+func (h *hook) refusals() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.refused
+}
+
+// failures counts the dispatcher's failed deliveries from its log.
+type failures struct {
+	slog.Handler
+	n *atomic.Int64
+}
+
+func newFailures() failures { return failures{Handler: slog.DiscardHandler, n: new(atomic.Int64)} }
+
+func (f failures) Enabled(context.Context, slog.Level) bool { return true }
+
+func (f failures) Handle(_ context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, "webhook delivery failed") {
+		f.n.Add(1)
+	}
+	return nil
+}
+
+func (f failures) WithAttrs([]slog.Attr) slog.Handler { return f }
+func (f failures) WithGroup(string) slog.Handler      { return f }
 
 func eventually(t *testing.T, d time.Duration, what string, ok func() bool) {
 	t.Helper()
@@ -120,23 +149,23 @@ func TestWebhookDownThenUp(t *testing.T) {
 	done := make(chan struct{})
 	go func() { d.Run(ctx); close(done) }()
 	// Wait for the cursor to be set at the end of the log, then emit.
-	eventually(t, 2*time.Second, "the cursor", func() bool { _, ok, _ := f.store.Cursor(ctx, "webhook:a"); return ok })
+	eventually(t, 10*time.Second, "the cursor", func() bool { _, ok, _ := f.store.Cursor(ctx, "webhook:a"); return ok })
 	var want []string
 	for _, n := range []string{ivs.EventStreamStart, ivs.EventStreamEnd, ivs.EventSessionEnded} {
 		want = append(want, f.emit(t, n).ID)
 	}
-	time.Sleep(100 * time.Millisecond) // several failed attempts
+	eventually(t, 10*time.Second, "several failed attempts", func() bool { return h.refusals() >= 3 })
 	h.mu.Lock()
 	h.down = false
 	h.mu.Unlock()
-	eventually(t, 5*time.Second, "every event", func() bool { return len(h.ids()) >= 3 })
+	eventually(t, 10*time.Second, "every event", func() bool { return len(h.ids()) >= 3 })
 	if got := h.ids(); fmt.Sprint(got) != fmt.Sprint(want) || h.bad != 0 {
 		t.Fatalf("delivered %v (bad %d), want %v", got, h.bad, want)
 	}
 	// Stop once the last delivery is recorded (a stop in the middle of one
 	// may deliver it again: at least once).
 	last, _ := f.store.LastEventSeq(ctx)
-	eventually(t, 2*time.Second, "the cursor at the last event", func() bool {
+	eventually(t, 10*time.Second, "the cursor at the last event", func() bool {
 		n, _, _ := f.store.Cursor(ctx, "webhook:a")
 		return n == last
 	})
@@ -151,14 +180,14 @@ func TestWebhookDownThenUp(t *testing.T) {
 		NewDispatcher(fast(f, Webhook{Name: "a", URL: srv.URL, Secret: "s3cret"})).Run(ctx2)
 		close(done2)
 	}()
-	eventually(t, 5*time.Second, "the event after the restart", func() bool { return len(h.ids()) == 4 })
+	eventually(t, 10*time.Second, "the event after the restart", func() bool { return len(h.ids()) == 4 })
 	cancel2()
 	<-done2
 	if got := h.ids(); got[3] != next.ID || strings.Contains(fmt.Sprint(got), before.ID) {
 		t.Fatalf("after restart: %v", got)
 	}
 	srv.CloseClientConnections()
-	eventually(t, 2*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= base+2 })
+	eventually(t, 10*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= base+2 })
 }
 
 func TestWebhookReceiverUnreachable(t *testing.T) {
@@ -173,13 +202,16 @@ func TestWebhookReceiverUnreachable(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan struct{})
+	cfg := fast(f, Webhook{Name: "b", URL: "http://" + addr + "/", Secret: "k"})
+	failed := newFailures()
+	cfg.Log = slog.New(failed)
 	go func() {
-		NewDispatcher(fast(f, Webhook{Name: "b", URL: "http://" + addr + "/", Secret: "k"})).Run(ctx)
+		NewDispatcher(cfg).Run(ctx)
 		close(done)
 	}()
-	eventually(t, 2*time.Second, "the cursor", func() bool { _, ok, _ := f.store.Cursor(ctx, "webhook:b"); return ok })
+	eventually(t, 10*time.Second, "the cursor", func() bool { _, ok, _ := f.store.Cursor(ctx, "webhook:b"); return ok })
 	want := f.emit(t, ivs.EventStreamStart).ID
-	time.Sleep(50 * time.Millisecond)
+	eventually(t, 10*time.Second, "failed attempts on the refused connection", func() bool { return failed.n.Load() >= 2 })
 	h := &hook{secret: "k"}
 	ln, err = net.Listen("tcp", addr)
 	if err != nil {
@@ -188,7 +220,7 @@ func TestWebhookReceiverUnreachable(t *testing.T) {
 	srv := &http.Server{Handler: h}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
-	eventually(t, 5*time.Second, "delivery after the receiver came up", func() bool { return len(h.ids()) == 1 })
+	eventually(t, 10*time.Second, "delivery after the receiver came up", func() bool { return len(h.ids()) == 1 })
 	if h.ids()[0] != want {
 		t.Fatalf("got %v", h.ids())
 	}

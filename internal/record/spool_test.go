@@ -10,18 +10,21 @@ import (
 	"time"
 )
 
-// flaky is a Storage that is down until up is set, recording what it got.
+// flaky is a Storage that is down until up is set, recording what it got
+// and counting the puts it refused.
 type flaky struct {
-	mu   sync.Mutex
-	up   bool
-	keys []string
-	body map[string]string
+	mu      sync.Mutex
+	up      bool
+	refused int
+	keys    []string
+	body    map[string]string
 }
 
 func (f *flaky) Put(_ context.Context, bucket, key string, body []byte, _ string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.up {
+		f.refused++
 		return errors.New("connection refused")
 	}
 	f.keys = append(f.keys, bucket+"/"+key)
@@ -35,6 +38,12 @@ func (f *flaky) setUp(up bool) {
 	f.mu.Lock()
 	f.up = up
 	f.mu.Unlock()
+}
+
+func (f *flaky) refusals() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.refused
 }
 
 func (f *flaky) got() []string {
@@ -77,7 +86,12 @@ func TestSpool(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); sp.Run(ctx) }()
-	time.Sleep(300 * time.Millisecond) // the store is down: a retry or two
+	// The store is down: the spool retries (twice at least) and holds on.
+	for deadline := time.Now().Add(20 * time.Second); st.refusals() < 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d puts tried in 20 s while the store was down, want a retry", st.refusals())
+		}
+	}
 	if len(st.got()) != 0 {
 		t.Fatal("uploaded while down")
 	}

@@ -241,7 +241,10 @@ func (tr *tracked) run(ctx context.Context) {
 			continue
 		}
 		tr.tick(ctx, now)
-		if now.Sub(flushed) >= tr.t.cfg.FlushInterval {
+		// Counted in whole seconds: two ticks' times (each a few µs past its
+		// second) can be a hair under a second apart, which must not skip
+		// a flush.
+		if now.Truncate(time.Second).Sub(flushed.Truncate(time.Second)) >= tr.t.cfg.FlushInterval {
 			tr.flush(ctx)
 			flushed = now
 		}

@@ -79,6 +79,15 @@ func TestTrackerEndToEnd(t *testing.T) {
 	if !tr.Live("st-x") || len(tr.Snapshot()) != 1 {
 		t.Fatal("stream not tracked while live")
 	}
+	// Flushed every second: a crash now would lose the newest point at
+	// most (the tick that made it may not have flushed it yet).
+	made := tr.Recent("st-x")
+	store.mu.Lock()
+	stored := len(store.points)
+	store.mu.Unlock()
+	if stored < len(made)-1 {
+		t.Errorf("%d points stored of the %d made, want all but the newest at most", stored, len(made))
+	}
 	detach()
 	<-done
 	cancel()

@@ -19,8 +19,9 @@ func screenshots(root string) string {
 	return filepath.Join(root, "test", "e2e", "artifacts", "screenshots")
 }
 
-// browserTest checks what a browser test needs and returns the module root
-// and node.
+// browserTest checks what a browser test needs, holds one of the harness's
+// encoder-heavy slots for the test (Chromium decodes and encodes video),
+// and returns the module root and node.
 func browserTest(t *testing.T) (root, node string) {
 	t.Helper()
 	root = harness.Root(t)
@@ -34,6 +35,7 @@ func browserTest(t *testing.T) (root, node string) {
 			t.Skipf("%s missing: run make ui (or make test) first", need)
 		}
 	}
+	harness.Heavy(t)
 	return root, node
 }
 

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -60,6 +61,21 @@ func serveWebhook(t *testing.T, addr, secret string) *receiver {
 	return rc
 }
 
+// spooledSegments returns the keys of the recorded media segments waiting
+// in the upload spool of the server with dataDir.
+func spooledSegments(t *testing.T, dataDir string) []string {
+	t.Helper()
+	metas, _ := filepath.Glob(filepath.Join(dataDir, "spool", "*.json"))
+	var keys []string
+	for _, m := range metas {
+		var meta struct{ Key string }
+		if b, err := os.ReadFile(m); err == nil && json.Unmarshal(b, &meta) == nil && strings.HasSuffix(meta.Key, ".ts") {
+			keys = append(keys, meta.Key)
+		}
+	}
+	return keys
+}
+
 // all returns what the receiver got for a stream: event names and
 // recording statuses, in order.
 func (rc *receiver) all(streamID string) []string {
@@ -107,16 +123,31 @@ func TestKillWhileRecording(t *testing.T) {
 	pub := harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(aws.ToString(out.StreamKey.Value)), Size: "320x240", Audio: true})
 	live := waitLive(t, c, aws.ToString(ch.Arn))
 	streamID := aws.ToString(live.StreamId)
-	time.Sleep(3 * time.Second)
+	// The recording is in S3 before it goes down.
+	harness.Eventually(t, 30*time.Second, func() error {
+		keys, err := s3srv.Keys(ctx, "crash", "ivs/v1/")
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if strings.HasSuffix(k, "events/recording-started.json") {
+				return nil
+			}
+		}
+		return fmt.Errorf("no recording-started.json among %d keys", len(keys))
+	})
 	s3srv.Stop() // from here the recording's objects wait in the spool
-	time.Sleep(12 * time.Second)
-	spooled, _ := filepath.Glob(filepath.Join(s.DataDir, "spool", "*.obj"))
-	if len(spooled) < 2 {
-		t.Fatalf("%d objects in the spool, want the segments recorded while S3 was down", len(spooled))
-	}
+	downAt := time.Now()
+	harness.Eventually(t, 60*time.Second, func() error {
+		if n := len(spooledSegments(t, s.DataDir)); n < 2 {
+			return fmt.Errorf("%d recorded segments in the spool, want 2 made while S3 is down", n)
+		}
+		return nil
+	})
 	if j, _ := filepath.Glob(filepath.Join(s.DataDir, "recordings-open", "*.jsonl")); len(j) != 1 {
 		t.Fatalf("open recording journals: %v", j)
 	}
+	killedAt := time.Now()
 	s.Kill()
 	pub.Kill()
 	integrityCheck(t, s.DataDir)
@@ -126,7 +157,7 @@ func TestKillWhileRecording(t *testing.T) {
 	s2 := harness.Start(t, harness.Options{DataDir: s.DataDir, Args: opts.Args, Env: opts.Env})
 	c2 := s2.IVS()
 	// The log travels through a pipe: it may trail /healthz a little.
-	harness.Eventually(t, 5*time.Second, func() error {
+	harness.Eventually(t, 15*time.Second, func() error {
 		for _, want := range []string{"ended stream sessions interrupted by a stop", "finished recordings interrupted by a stop"} {
 			if !strings.Contains(s2.Logs(), want) {
 				return fmt.Errorf("restart did not log %q", want)
@@ -186,11 +217,11 @@ func TestKillWhileRecording(t *testing.T) {
 	if !strings.HasSuffix(string(pl), "#EXT-X-ENDLIST\n") {
 		t.Errorf("recorded playlist not closed:\n%s", pl)
 	}
-	// What was recorded before the kill plays: at least the 12 s with S3
-	// down, less the segment in progress at the kill.
+	// What was recorded before the kill plays: at least the two 6 s
+	// segments made while S3 was down.
 	d := probeDuration(t, filepath.Join(dir, "media", "hls", "master.m3u8"))
-	t.Logf("the finished recording plays %.1f s (killed 15 s after going live)", d)
-	if d < 9 {
+	t.Logf("the finished recording plays %.1f s (S3 down %v before the kill)", d, killedAt.Sub(downAt).Round(time.Second))
+	if d < 10 {
 		t.Errorf("the recording plays %.1f s", d)
 	}
 	if j, _ := filepath.Glob(filepath.Join(s.DataDir, "recordings-open", "*")); len(j) != 0 {

@@ -78,7 +78,15 @@ func TestDiskFull(t *testing.T) {
 	ch := out.Channel
 	pub := harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(aws.ToString(out.StreamKey.Value)), Size: "320x240"})
 	live := waitLive(t, c, aws.ToString(ch.Arn))
-	time.Sleep(2 * time.Second)
+	// The recording has begun before the disk fills.
+	harness.Eventually(t, 30*time.Second, func() error {
+		for _, dir := range recordingDirs(t, filepath.Join(s.DataDir, "recordings", "full")) {
+			if _, err := os.Stat(filepath.Join(dir, "events", "recording-started.json")); err == nil {
+				return nil
+			}
+		}
+		return fmt.Errorf("no recording-started.json yet")
+	})
 
 	filler := fill(t, data)
 	// A write is refused in AWS's shape, saying why.
@@ -99,18 +107,24 @@ func TestDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(7 * time.Second) // a recorded segment (6 s) falls due
-	m2, _, err := harness.FetchMedia(ctx, media)
-	if err != nil || m2.MediaSequence <= m1.MediaSequence {
-		t.Errorf("playback stopped moving on a full disk: %v", err)
-	}
+	// A recorded segment (6 s) falls due and is lost; playback moves on.
+	harness.Eventually(t, 30*time.Second, func() error {
+		if logs := s.Logs(); !strings.Contains(logs, "recording object lost") || !strings.Contains(logs, "no space left on device") {
+			return fmt.Errorf("the full disk is not in the log")
+		}
+		m2, _, err := harness.FetchMedia(ctx, media)
+		if err != nil {
+			return err
+		}
+		if m2.MediaSequence <= m1.MediaSequence {
+			return fmt.Errorf("playback stopped moving on a full disk: media sequence %d, was %d", m2.MediaSequence, m1.MediaSequence)
+		}
+		return nil
+	})
 	select {
 	case <-pub.Done():
 		t.Fatalf("the publisher was cut off by the full disk: %v", pub.Err())
 	default:
-	}
-	if logs := s.Logs(); !strings.Contains(logs, "recording object lost") || !strings.Contains(logs, "no space left on device") {
-		t.Errorf("the full disk is not in the log")
 	}
 
 	// Space comes back: so does everything.

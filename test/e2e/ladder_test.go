@@ -55,6 +55,7 @@ func multivariant(ctx context.Context, u string) (*playlist.Multivariant, error)
 // while the source plays on.
 func TestStandardLadder(t *testing.T) {
 	t.Parallel()
+	harness.Heavy(t) // a 720p encoder and the ladder's decoder and three encoders
 	s := harness.Start(t)
 	c := s.IVS()
 	ch, key := createChannel(t, c, "ladder", types.ChannelTypeStandardChannelType, types.ChannelLatencyModeLowLatency)
@@ -146,7 +147,7 @@ func TestStandardLadder(t *testing.T) {
 		t.Errorf("the source stopped while the ladder recovered")
 	}
 	// The restart is an event of the session.
-	harness.Eventually(t, 5*time.Second, func() error {
+	harness.Eventually(t, 15*time.Second, func() error {
 		out, err := c.GetStreamSession(ctx, &ivs.GetStreamSessionInput{ChannelArn: ch.Arn})
 		if err != nil {
 			return err

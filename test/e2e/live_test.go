@@ -205,19 +205,19 @@ func TestLiveLowLatencyRTMPS(t *testing.T) {
 	if _, err := c.StopStream(ctx, &ivs.StopStreamInput{ChannelArn: ch.Arn}); err != nil {
 		t.Fatalf("StopStream: %v", err)
 	}
-	if err := pub.Wait(5 * time.Second); err == nil {
+	if err := pub.Wait(15 * time.Second); err == nil {
 		t.Errorf("ffmpeg exited cleanly after StopStream; want its connection cut")
 	} else if strings.Contains(err.Error(), "still running") {
-		t.Fatalf("ffmpeg still running 5s after StopStream")
+		t.Fatalf("ffmpeg still running 15 s after StopStream")
 	}
-	waitOffline(t, c, aws.ToString(ch.Arn), 5*time.Second)
+	waitOffline(t, c, aws.ToString(ch.Arn), 15*time.Second)
 	if n, err := s.Metric("onair_live_channels"); err != nil || n != 0 {
 		t.Errorf("onair_live_channels = %v, %v after the stream ended; want 0", n, err)
 	}
 	if strings.Contains(s.Logs(), aws.ToString(key.Value)) {
 		t.Errorf("the stream key appears in the server log")
 	}
-	harness.Eventually(t, 5*time.Second, func() error {
+	harness.Eventually(t, 15*time.Second, func() error {
 		r, err := harness.Fetch(ctx, playback)
 		if err != nil {
 			return err

@@ -133,7 +133,7 @@ func TestRecordLocal(t *testing.T) {
 	for _, e := range sess.StreamSession.TruncatedEvents {
 		names = append(names, aws.ToString(e.Name))
 	}
-	harness.Eventually(t, 5*time.Second, func() error {
+	harness.Eventually(t, 15*time.Second, func() error {
 		sess, err := c.GetStreamSession(ctx, &ivs.GetStreamSessionInput{ChannelArn: ch.Arn})
 		if err != nil {
 			return err
@@ -183,10 +183,11 @@ func probeDuration(t *testing.T, path string) float64 {
 
 // A STANDARD and a BASIC channel record at once to a real S3 server
 // (versitygw): the source and every rendition of the ladder, in IVS's
-// layout and event files; the S3 server is down for 10 s in the middle,
-// and the recordings still have every second.
+// layout and event files; the S3 server is down in the middle, for a
+// segment of each or more, and the recordings still have every second.
 func TestRecordS3(t *testing.T) {
 	t.Parallel()
+	harness.Heavy(t) // the STANDARD channel's ladder
 	s3srv := harness.StartS3(t)
 	s3srv.CreateBucket(t, "vod")
 	s := harness.Start(t, s3srv.OnairOptions())
@@ -232,10 +233,43 @@ func TestRecordS3(t *testing.T) {
 	for _, ch := range channels {
 		waitLive(t, c, aws.ToString(ch.Arn))
 	}
-	time.Sleep(5 * time.Second)
+	// Both recordings are in S3; then it is down until each has a whole
+	// segment (6 s) made during the outage waiting in the spool: two of one
+	// rendition.
+	harness.Eventually(t, 30*time.Second, func() error {
+		keys, err := s3srv.Keys(ctx, "vod", "ivs/v1/")
+		if err != nil {
+			return err
+		}
+		started := 0
+		for _, k := range keys {
+			if strings.HasSuffix(k, "events/recording-started.json") {
+				started++
+			}
+		}
+		if started != 2 {
+			return fmt.Errorf("%d recordings started in S3, want 2", started)
+		}
+		return nil
+	})
 	s3srv.Stop()
-	time.Sleep(10 * time.Second)
+	downAt := time.Now()
+	harness.Eventually(t, 60*time.Second, func() error {
+		perRendition := map[string]int{} // key up to the segment's name
+		held := map[string]bool{}        // channel ids
+		for _, k := range spooledSegments(t, s.DataDir) {
+			dir := k[:strings.LastIndexByte(k, '/')]
+			if perRendition[dir]++; perRendition[dir] == 2 {
+				held[strings.Split(k, "/")[3]] = true
+			}
+		}
+		if len(held) != 2 {
+			return fmt.Errorf("two segments of a rendition in the spool for %d recordings, want both", len(held))
+		}
+		return nil
+	})
 	s3srv.Restart()
+	t.Logf("S3 was down for %v", time.Since(downAt).Round(100*time.Millisecond))
 	for _, p := range pubs {
 		if err := p.Wait(60 * time.Second); err != nil {
 			t.Fatalf("ffmpeg: %v", err)

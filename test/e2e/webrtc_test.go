@@ -75,19 +75,36 @@ func TestWHEPPlaysRTMP(t *testing.T) {
 		t.Errorf("codecs %s %s", vc, ac)
 	}
 	// 30 fps: frames 3000 ticks apart (RTMP's millisecond times make that
-	// 2970 or 3060), and 3 s of frames arrive in about 3 s.
-	fs := v.Frames()
-	last := fs[len(fs)-90:]
-	for i := 1; i < len(last); i++ {
-		if d := last[i].Timestamp - last[i-1].Timestamp; d < 2900 || d > 3100 {
+	// 2970 or 3060), and arriving in real time over the run (6 s after the
+	// first second): each frame's arrival less its media time stays within
+	// a band, judged from p10 to p90, where a lag that grows or frames held
+	// back and sent at once would widen it. Not by a few seconds' span: the
+	// encoder, paced by -re on a loaded machine, falls behind and catches up
+	// (89 frames once came in 1.9 s).
+	harness.Eventually(t, 30*time.Second, func() error {
+		if n := len(v.Frames()); n < 210 {
+			return fmt.Errorf("%d WHEP frames, want 210", n)
+		}
+		return nil
+	})
+	fs := v.Frames()[30:]
+	for i := 1; i < len(fs); i++ {
+		if d := fs[i].Timestamp - fs[i-1].Timestamp; d < 2900 || d > 3100 {
 			t.Fatalf("frame %d: timestamp step %d, want 3000 ± 100", i, d)
 		}
 	}
-	if d := last[len(last)-1].Timestamp - last[0].Timestamp; d < 89*2990 || d > 89*3010 {
-		t.Errorf("89 frame intervals span %d ticks, want %d", d, 89*3000)
+	if d, n := fs[len(fs)-1].Timestamp-fs[0].Timestamp, uint32(len(fs)-1); d < n*2990 || d > n*3010 {
+		t.Errorf("%d frame intervals span %d ticks, want %d", n, d, n*3000)
 	}
-	if span := last[len(last)-1].Arrived.Sub(last[0].Arrived); span < 2500*time.Millisecond || span > 3500*time.Millisecond {
-		t.Errorf("89 frame intervals arrived over %v, want about 2.97 s", span)
+	var lags []time.Duration
+	for _, f := range fs {
+		media := time.Duration(f.Timestamp-fs[0].Timestamp) * time.Second / 90000
+		lags = append(lags, f.Arrived.Sub(fs[0].Arrived)-media)
+	}
+	p10, p90 := harness.Quantile(lags, 0.1), harness.Quantile(lags, 0.9)
+	t.Logf("%d frames over %v; arrival less media time: p10 %v, p90 %v", len(fs), fs[len(fs)-1].Arrived.Sub(fs[0].Arrived), p10, p90)
+	if p90-p10 > time.Second {
+		t.Errorf("frames' arrival strays %v (p10 to p90) from their media time, want at most 1 s", p90-p10)
 	}
 	harness.Eventually(t, 10*time.Second, func() error {
 		out, err := c.GetStream(ctx, &ivs.GetStreamInput{ChannelArn: ch.Arn})
@@ -210,7 +227,7 @@ func TestWHIPToHLSAndWHEP(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitOffline(t, c, aws.ToString(ch.Arn), 3*time.Second)
-	harness.Eventually(t, 5*time.Second, func() error {
+	harness.Eventually(t, 15*time.Second, func() error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, s.Endpoint()+pub2.Location, nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -33,6 +34,8 @@ var binary string
 // Main builds the onair binary and runs the package's tests. Call it from
 // TestMain.
 func Main(m *testing.M) {
+	flag.Parse()
+	defaultParallel()
 	dir, err := os.MkdirTemp("", "onair-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "harness:", err)
@@ -235,6 +238,18 @@ func (s *Server) SRTURL(key, passphrase string) string {
 
 // Logs returns everything the server printed so far.
 func (s *Server) Logs() string { return s.logs.String() }
+
+// WaitLog waits up to d until the server's log holds substr: the log
+// travels through a pipe and may trail what the server did.
+func (s *Server) WaitLog(t testing.TB, substr string, d time.Duration) {
+	t.Helper()
+	Eventually(t, d, func() error {
+		if !strings.Contains(s.Logs(), substr) {
+			return fmt.Errorf("the server's log lacks %q", substr)
+		}
+		return nil
+	})
+}
 
 // Exited is closed when the process has ended.
 func (s *Server) Exited() <-chan struct{} { return s.done }

@@ -1,8 +1,11 @@
 package harness
 
 import (
+	"cmp"
+	"math"
 	"os"
 	"os/exec"
+	"slices"
 	"testing"
 	"time"
 )
@@ -41,4 +44,18 @@ func RequireProgram(t testing.TB, name string) string {
 	}
 	t.Skipf("%s not installed (apt-get install it, or run make test, which does): %v", name, err)
 	return ""
+}
+
+// Quantile returns the q-quantile (0 ≤ q ≤ 1) of xs by the nearest rank,
+// leaving xs as it was; tests judge timing and rates by quantiles over a
+// whole run, never by one sample.
+func Quantile[T cmp.Ordered](xs []T, q float64) T {
+	if len(xs) == 0 {
+		var zero T
+		return zero
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	i := int(math.Ceil(q*float64(len(s)))) - 1
+	return s[min(max(i, 0), len(s)-1)]
 }
