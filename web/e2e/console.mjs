@@ -6,7 +6,7 @@
 //   FFMPEG                               the ffmpeg to publish with
 // It exits 0 when every step passed; a failure prints the step and exits 1.
 import { spawn } from "node:child_process";
-import { IvsClient, ListChannelsCommand, PutMetadataCommand } from "@aws-sdk/client-ivs";
+import { GetStreamCommand, IvsClient, ListChannelsCommand, PutMetadataCommand } from "@aws-sdk/client-ivs";
 import { chromium } from "playwright-core";
 import { begin, grows, log, run, settings, shot } from "./steps.mjs";
 
@@ -170,7 +170,13 @@ await run(async () => {
   log(`${tabs} Tabs and Enter opened the channel`);
 
   begin("Stop stream cuts the encoder off and the page shows OFFLINE");
-  await page.waitForTimeout(3000); // a few more seconds of metrics
+  // The session page's charts want some seconds of points: the stream has
+  // been live for 8 s by its start time (it usually has been for longer).
+  for (const t0 = Date.now(); ; await new Promise((r) => setTimeout(r, 250))) {
+    const { stream } = await ivs.send(new GetStreamCommand({ channelArn: arn }));
+    if (Date.now() - stream.startTime.getTime() >= 8000) break;
+    if (Date.now() - t0 > 30000) throw new Error(`the stream is not 8 s old 30 s later: started ${stream.startTime.toISOString()}`);
+  }
   await page.getByTestId("stop-stream").click();
   const ended = await Promise.race([encoder.exited, new Promise((r) => setTimeout(() => r(null), 10000))]);
   if (!ended) throw new Error("ffmpeg still runs 10 s after Stop stream");

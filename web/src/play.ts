@@ -106,7 +106,11 @@ async function viewerToken(id: string, playToken: string | null, name: string): 
   return body as ChatToken;
 }
 
-/** Shows the channel's chat beside the player, if the channel has a room. */
+/**
+ * Shows the channel's chat beside the player, if the channel has a room.
+ * `data-chat` on the page says what came of it (none, shown, error), so
+ * that a test can wait for the decision rather than for a while.
+ */
 async function startChat(id: string, playToken: string | null, watch: HTMLElement): Promise<void> {
   const saved = localStorage.getItem("onair.chat.name") ?? "";
   let first: ChatToken;
@@ -116,6 +120,9 @@ async function startChat(id: string, playToken: string | null, watch: HTMLElemen
     // 404: no room for this channel, so no chat. Anything else is shown.
     if ((err as { status?: number }).status !== 404) {
       watch.append(h("p", { class: "error", "data-testid": "chat-error" }, `Chat: ${(err as Error).message}`));
+      watch.dataset.chat = "error";
+    } else {
+      watch.dataset.chat = "none";
     }
     return;
   }
@@ -133,4 +140,5 @@ async function startChat(id: string, playToken: string | null, watch: HTMLElemen
     },
   });
   watch.append(panel.el);
+  watch.dataset.chat = "shown";
 }
