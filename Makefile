@@ -34,10 +34,20 @@ build: ui
 run: deps build
 	./$(BIN) serve
 
-## vet: static checks
-vet:
+# golangci-lint, pinned: `make vet` installs this version into bin/tools/ when it is missing
+# there (a new version gets a new directory). Its checks are in .golangci.yml.
+LINT_VERSION := v2.15.0
+LINT         := bin/tools/golangci-lint-$(LINT_VERSION)/golangci-lint
+
+$(LINT):
+	GOBIN=$(abspath $(dir $(LINT))) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(LINT_VERSION)
+
+## vet: static checks: go vet, gofmt, golangci-lint (installed on first use), go mod tidy
+vet: $(LINT)
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(LINT) run ./...
+	$(GO) mod tidy -diff
 
 ## test: unit and end-to-end tests (the e2e tests build and start the real binary)
 test: test-deps ui vet
