@@ -71,7 +71,7 @@ func loadClip(size string, fps, kbps int) (*clip, error) {
 		c.audio = append(c.audio, p.AU)
 	}
 	c.asc = &mpeg4audio.AudioSpecificConfig{Type: pkts[0].Type, SampleRate: pkts[0].SampleRate,
-		ChannelCount: pkts[0].ChannelCount}
+		ChannelConfig: pkts[0].ChannelConfig}
 	if len(c.video) == 0 || len(c.audio) == 0 || c.sps == nil {
 		return nil, fmt.Errorf("clip: %d video and %d audio frames", len(c.video), len(c.audio))
 	}

@@ -36,7 +36,9 @@ func sendFirst(ch chan time.Duration, d time.Duration) {
 // 48 kHz Opus packets of 20 ms, as WebRTC plays. out receives each packet
 // with its media time: that of the first input frame plus the samples made.
 func AACToOpus(ctx context.Context, cfg *mpeg4audio.AudioSpecificConfig, log *slog.Logger, out func(Frame)) (*Converter, error) {
-	ch := min(max(cfg.ChannelCount, 1), 2)
+	// Channel configurations 1 to 6 are the count, 7 is eight channels and 0
+	// leaves it to the bitstream: clamped, mono or stereo either way.
+	ch := min(max(int(cfg.ChannelConfig), 1), 2)
 	args := append(audioInput(), "-f", "aac", "-i", "pipe:0",
 		"-c:a", "libopus", "-application", "lowdelay", "-frame_duration", "20", "-b:a", "128k",
 		"-ar", "48000", "-ac", strconv.Itoa(ch),
@@ -49,7 +51,7 @@ func AACToOpus(ctx context.Context, cfg *mpeg4audio.AudioSpecificConfig, log *sl
 				started = true
 				sendFirst(firstCh, f.PTS)
 			}
-			pkts := mpeg4audio.ADTSPackets{{Type: cfg.Type, SampleRate: cfg.SampleRate, ChannelCount: cfg.ChannelCount, AU: f.Data}}
+			pkts := mpeg4audio.ADTSPackets{{Type: cfg.Type, SampleRate: cfg.SampleRate, ChannelConfig: cfg.ChannelConfig, AU: f.Data}}
 			b, err := pkts.Marshal()
 			if err != nil {
 				return err
@@ -95,7 +97,7 @@ func AACToOpus(ctx context.Context, cfg *mpeg4audio.AudioSpecificConfig, log *sl
 // access unit with its media time.
 func OpusToAAC(ctx context.Context, channels int, log *slog.Logger, out func(Frame)) (*Converter, *mpeg4audio.AudioSpecificConfig, error) {
 	ch := min(max(channels, 1), 2)
-	cfg := &mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 48000, ChannelCount: ch}
+	cfg := &mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 48000, ChannelConfig: uint8(ch)}
 	args := append(audioInput(), "-f", "ogg", "-i", "pipe:0",
 		"-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", strconv.Itoa(ch),
 		"-f", "adts", "-flush_packets", "1", "pipe:1")

@@ -65,7 +65,7 @@ func TestRoundTrip(t *testing.T) {
 	base := 5 * time.Second
 
 	var opusOut collector
-	cfg := &mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 44100, ChannelCount: 2}
+	cfg := &mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 44100, ChannelConfig: 2}
 	a2o, err := AACToOpus(ctx, cfg, log, opusOut.add)
 	if err != nil {
 		t.Fatal(err)
@@ -86,8 +86,9 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer o2a.Close()
-	if outCfg.SampleRate != 48000 || outCfg.ChannelCount != 2 {
-		t.Fatalf("config %+v", outCfg)
+	// AAC-LC, 48 kHz, stereo (ISO 14496-3 1.6.2.1).
+	if b, err := outCfg.Marshal(); err != nil || !bytes.Equal(b, []byte{0x11, 0x90}) {
+		t.Fatalf("config %+v: % x %v", outCfg, b, err)
 	}
 	for _, p := range packets {
 		o2a.Write(p)

@@ -23,7 +23,7 @@ func BenchmarkAACToOpusDelay(b *testing.B) {
 		in := map[int]time.Time{} // input frame index → write time
 		var delays []time.Duration
 		conv, err := AACToOpus(context.Background(), &mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC,
-			SampleRate: 44100, ChannelCount: 2}, streamtest.Log(), func(f Frame) {
+			SampleRate: 44100, ChannelConfig: 2}, streamtest.Log(), func(f Frame) {
 			now := time.Now()
 			mu.Lock()
 			defer mu.Unlock()

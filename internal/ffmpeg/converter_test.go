@@ -18,7 +18,7 @@ func TestConverterRestarts(t *testing.T) {
 	aus := aacClip(t)
 	var out collector
 	conv, err := AACToOpus(context.Background(), &mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC,
-		SampleRate: 44100, ChannelCount: 2}, streamtest.Log(), out.add)
+		SampleRate: 44100, ChannelConfig: 2}, streamtest.Log(), out.add)
 	if err != nil {
 		t.Fatal(err)
 	}

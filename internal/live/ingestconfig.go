@@ -107,25 +107,13 @@ func audioConfiguration(c stream.Codec, meta Metadata) ivs.AudioConfiguration {
 		if c.Config.ExtensionSampleRate > 0 { // HE-AAC: the output rate
 			a.SampleRate = int64(c.Config.ExtensionSampleRate)
 		}
-		if n := aacChannels(c.Config.ChannelConfig); n > 0 {
-			a.Channels = n
+		if n := c.Channels(); n > 0 {
+			a.Channels = int64(n)
 		}
 	case *stream.Opus:
 		a.Codec, a.SampleRate, a.Channels = "opus", 48000, int64(c.ChannelCount)
 	}
 	return a
-}
-
-// aacChannels is the channel count of an MPEG-4 channel configuration; 0
-// (defined in-band) is unknown.
-func aacChannels(cfg uint8) int64 {
-	switch {
-	case cfg >= 1 && cfg <= 6:
-		return int64(cfg)
-	case cfg == 7:
-		return 8
-	}
-	return 0
 }
 
 // h264Profile names profile_idc as the H.264 specification (Annex A) does.

@@ -49,6 +49,23 @@ type AAC struct {
 // IsVideo implements Codec.
 func (*AAC) IsVideo() bool { return false }
 
+// Channels is the track's channel count by its MPEG-4 channel
+// configuration (ISO 14496-3 1.6.3.4: 1 to 6 are the count, 7 is 7.1);
+// 0 when the configuration leaves the layout to the bitstream (0), is
+// reserved, or is missing.
+func (a *AAC) Channels() int {
+	if a.Config == nil {
+		return 0
+	}
+	switch c := a.Config.ChannelConfig; {
+	case c >= 1 && c <= 6:
+		return int(c)
+	case c == 7:
+		return 8
+	}
+	return 0
+}
+
 // Opus is an Opus audio track.
 type Opus struct {
 	ChannelCount int

@@ -237,7 +237,7 @@ func describeTracks(ts []*stream.Track) string {
 		case *stream.H265:
 			b.WriteString("H265")
 		case *stream.AAC:
-			fmt.Fprintf(&b, "AAC %d Hz %d ch", c.Config.SampleRate, c.Config.ChannelCount)
+			fmt.Fprintf(&b, "AAC %d Hz %d ch", c.Config.SampleRate, c.Channels())
 		case *stream.Opus:
 			fmt.Fprintf(&b, "Opus %d ch", c.ChannelCount)
 		}

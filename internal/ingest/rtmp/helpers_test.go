@@ -113,7 +113,7 @@ func (e *env) dial(ctx context.Context, path, key string, publish bool) (*gortmp
 }
 
 var testAACConfig = &mpeg4audio.AudioSpecificConfig{
-	Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 48000, ChannelCount: 2, ChannelConfig: 2,
+	Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 48000, ChannelConfig: 2,
 }
 
 // mediaWriter writes the test clip and fake AAC frames in DTS order.

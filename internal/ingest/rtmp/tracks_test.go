@@ -15,7 +15,7 @@ import (
 func TestMapTracks(t *testing.T) {
 	t.Parallel()
 	aac := &rtmpcodecs.MPEG4Audio{Config: &mpeg4audio.AudioSpecificConfig{
-		Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 44100, ChannelCount: 2}}
+		Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 44100, ChannelConfig: 2}}
 	cases := []struct {
 		name      string
 		in        []rtmpcodecs.Codec

@@ -74,7 +74,7 @@ func (e *env) dial(streamID, passphrase string) (gosrt.Conn, error) {
 func sendClip(ctx context.Context, t *testing.T, w io.Writer, v *streamtest.Video) error {
 	bw := bufio.NewWriterSize(w, 1316) // 7 TS packets per SRT payload
 	vt := &mpegts.Track{Codec: &tscodecs.H264{}}
-	cfg := mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 48000, ChannelCount: 2}
+	cfg := mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 48000, ChannelConfig: 2}
 	at := &mpegts.Track{Codec: &tscodecs.MPEG4Audio{Config: cfg}}
 	mw := &mpegts.Writer{W: bw, Tracks: []*mpegts.Track{vt, at}}
 	if err := mw.Initialize(); err != nil {
