@@ -102,7 +102,13 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetICETimeouts(iceDisconnected, iceFailed, iceKeepalive)
 	if len(cfg.PublicIPs) > 0 {
-		se.SetNAT1To1IPs(cfg.PublicIPs, webrtc.ICECandidateTypeHost)
+		// What the deprecated SetNAT1To1IPs(ips, host) did: host candidates
+		// carry the public addresses in place of the local ones.
+		err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{External: cfg.PublicIPs,
+			AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteReplace})
+		if err != nil {
+			return nil, fmt.Errorf("rtc: public IPs: %w", err)
+		}
 	}
 	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	e.apiVP8 = webrtc.NewAPI(webrtc.WithMediaEngine(meVP8), webrtc.WithInterceptorRegistry(irVP8), webrtc.WithSettingEngine(se))

@@ -2,8 +2,10 @@ package rtc
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +109,57 @@ func TestAnswer(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// PublicIPs replace the addresses of the host candidates, UDP and TCP
+// alike: a server behind 1:1 NAT announces only the public one.
+func TestPublicIPs(t *testing.T) {
+	t.Parallel()
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(EngineConfig{UDP: udp, TCP: tcp, PublicIPs: []string{"203.0.113.7"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(); udp.Close(); tcp.Close() })
+	pc, err := e.NewPeerConnection()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	answer, err := Answer(pc, offer(t, webrtc.MimeTypeH264), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a=candidate:foundation component transport priority address port typ
+	// type [tcptype passive] ..., once per media section.
+	var got []string
+	for line := range strings.SplitSeq(answer, "\r\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 || !strings.HasPrefix(f[0], "a=candidate:") {
+			continue
+		}
+		c := strings.Join([]string{strings.ToLower(f[2]), f[4], f[5], f[6], f[7]}, " ")
+		if len(f) >= 10 && f[8] == "tcptype" {
+			c += " tcptype " + f[9]
+		}
+		got = append(got, c)
+	}
+	slices.Sort(got)
+	got = slices.Compact(got)
+	want := []string{
+		fmt.Sprintf("tcp 203.0.113.7 %d typ host tcptype passive", tcp.Addr().(*net.TCPAddr).Port),
+		fmt.Sprintf("udp 203.0.113.7 %d typ host", udp.LocalAddr().(*net.UDPAddr).Port),
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("candidates %q, want %q", got, want)
 	}
 }
 
