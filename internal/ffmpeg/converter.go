@@ -61,9 +61,9 @@ type Converter struct {
 }
 
 const (
-	restartMin   = time.Second
-	restartMax   = 30 * time.Second
-	defaultQueue = 100
+	restartDelay    = time.Second
+	restartDelayMax = 30 * time.Second
+	defaultQueue    = 100
 )
 
 // Start runs cfg's ffmpeg under a supervisor until ctx ends or Close. It
@@ -90,7 +90,7 @@ func Start(ctx context.Context, cfg Config) (*Converter, error) {
 
 func (c *Converter) supervise(ctx context.Context, started chan<- error) {
 	defer close(c.done)
-	backoff := restartMin
+	backoff := restartDelay
 	for first := true; ; first = false {
 		t0 := time.Now()
 		startErr := false
@@ -104,7 +104,7 @@ func (c *Converter) supervise(ctx context.Context, started chan<- error) {
 			return // closed, or ffmpeg could not start at all: Start says so
 		}
 		if time.Since(t0) > time.Minute {
-			backoff = restartMin // it ran a good while: a fresh failure
+			backoff = restartDelay // it ran a good while: a fresh failure
 		}
 		c.restarts.Add(1)
 		c.log.Warn("converter ended, restarting", "err", err, "in", backoff)
@@ -116,11 +116,12 @@ func (c *Converter) supervise(ctx context.Context, started chan<- error) {
 			return
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, restartMax)
+		backoff = min(2*backoff, restartDelayMax)
 	}
 }
 
-// run is one ffmpeg process; ready reports whether it started.
+// run is one ffmpeg process; ready reports whether it started. Once ctx
+// has ended it returns ctx.Err(): the kill was a close, not a failure.
 func (c *Converter) run(ctx context.Context, ready func(error)) error {
 	p, err := newProcess(ctx, c.cfg.Args)
 	if err != nil {
@@ -180,8 +181,8 @@ func (c *Converter) run(ctx context.Context, ready func(error)) error {
 	_ = stdin.Close()
 	werr := p.cmd.Wait()
 	wg.Wait()
-	if ctx.Err() != nil {
-		return nil
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	return p.failed(errors.Join(derr, werr))
 }
