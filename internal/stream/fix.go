@@ -18,7 +18,7 @@ func NewH264Fixer(sps, pps []byte) *H264Fixer { return &H264Fixer{sps: sps, pps:
 // Params returns the latest SPS and PPS seen (nil before any).
 func (f *H264Fixer) Params() (sps, pps []byte) { return f.sps, f.pps }
 
-// fix returns the access unit to publish, or ok=false for one that holds no
+// Fix returns the access unit to publish, or ok=false for one that holds no
 // picture (a sequence header mid-stream, or SEI alone): those only update
 // the parameter sets. The NALU bytes are never copied; a new slice header
 // is built only when the unit needs changing.
@@ -82,6 +82,7 @@ func NewH265Fixer(vps, sps, pps []byte) *H265Fixer { return &H265Fixer{vps: vps,
 // Params returns the latest VPS, SPS and PPS seen (nil before any).
 func (f *H265Fixer) Params() (vps, sps, pps []byte) { return f.vps, f.sps, f.pps }
 
+// Fix is H264Fixer.Fix for H.265.
 func (f *H265Fixer) Fix(au [][]byte) (out [][]byte, ok bool) {
 	var hasVPS, hasSPS, hasPPS, irap, vcl, rebuild bool
 	for _, n := range au {

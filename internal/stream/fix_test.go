@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 )
@@ -43,7 +44,7 @@ func TestH264Fixer(t *testing.T) {
 			if ok != tc.wantOK || fmt.Sprint(got) != fmt.Sprint(tc.want) {
 				t.Fatalf("got %v %v, want %v %v", got, ok, tc.want, tc.wantOK)
 			}
-			if sps, _ := f.Params(); fmt.Sprint(sps) != fmt.Sprint(tc.wantSPS) {
+			if sps, _ := f.Params(); !bytes.Equal(sps, tc.wantSPS) {
 				t.Fatalf("stored SPS %v, want %v", sps, tc.wantSPS)
 			}
 		})
