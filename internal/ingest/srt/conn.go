@@ -209,7 +209,7 @@ func (c *publisher) read(ctx context.Context, started func()) error {
 				r.OnDataH265(t, func(pts, dts int64, au [][]byte) error { return c.onH265(ctx, pts, dts, au, started) })
 			}
 		case *tscodecs.MPEG4Audio:
-			if c.audio == nil && codec.Config.SampleRate > 0 {
+			if c.audio == nil && codec.SampleRate > 0 {
 				cfg := codec.Config
 				c.audio = &stream.Track{Codec: &stream.AAC{Config: &cfg}, ClockRate: cfg.SampleRate}
 				c.sampleDur = int64(videoClockRate) * 1024 / int64(cfg.SampleRate)

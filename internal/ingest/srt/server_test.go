@@ -3,6 +3,7 @@ package srt
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -177,7 +178,9 @@ func TestPublish(t *testing.T) {
 				t.Fatalf("second publisher: %v, want %s", err, want)
 			}
 			cancel()
-			<-sent
+			if err := <-sent; err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("sending: %v", err)
+			}
 		})
 	}
 }
@@ -196,6 +199,7 @@ func TestRefusals(t *testing.T) {
 		{"wrong passphrase", testKey, "not-the-passphrase", gosrt.REJ_BADSECRET},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			conn, err := e.dial(tc.streamID, tc.passphrase)
 			if err == nil {
 				conn.Close()
