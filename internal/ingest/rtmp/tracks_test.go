@@ -2,14 +2,13 @@ package rtmp
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/bluenviron/gortmplib"
 	rtmpcodecs "github.com/bluenviron/gortmplib/pkg/codecs"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
-
-	"github.com/onair-video/onair/internal/stream"
 )
 
 func TestMapTracks(t *testing.T) {
@@ -55,7 +54,19 @@ func TestMapTracks(t *testing.T) {
 			if m.hasVideo() != tc.wantVideo {
 				t.Fatalf("hasVideo %v", m.hasVideo())
 			}
-			var _ []*stream.Track = m.published()
+			// Published: the kept tracks, in order.
+			var got, want []string
+			for _, st := range m.published() {
+				got = append(got, fmt.Sprintf("%T", st.Codec))
+			}
+			for _, w := range tc.want {
+				if w != "" {
+					want = append(want, w)
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("published %v, want %v", got, want)
+			}
 		})
 	}
 }
