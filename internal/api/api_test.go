@@ -300,6 +300,7 @@ func TestListChannels(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := e.client.ListChannels(ctx, tt.in)
 			tt.test(t, err)
 		})
@@ -472,14 +473,14 @@ func TestAuthentication(t *testing.T) {
 		t.Errorf("status %d", re.HTTPStatusCode())
 	}
 
-	// Signed by the SDK's signer at given times, sent by hand.
-	send := func(signedAt time.Time, mutate func(*http.Request)) *http.Response {
-		body := `{}`
-		r, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/ListChannels", strings.NewReader(body))
+	// Signed by the SDK's signer skew from now, changed by mutate, sent by hand.
+	send := func(t *testing.T, skew time.Duration, mutate func(*http.Request)) (int, http.Header, []byte) {
+		t.Helper()
+		r, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/ListChannels", strings.NewReader(`{}`))
 		r.Header.Set("Content-Type", "application/json")
 		sum := "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a" // sha256("{}")
 		creds := aws.Credentials{AccessKeyID: e.account.AccessKeyID, SecretAccessKey: e.account.SecretAccessKey.Reveal()}
-		if err := v4.NewSigner().SignHTTP(ctx, creds, r, sum, "ivs", testRegion, signedAt); err != nil {
+		if err := v4.NewSigner().SignHTTP(ctx, creds, r, sum, "ivs", testRegion, time.Now().Add(skew)); err != nil {
 			t.Fatal(err)
 		}
 		if mutate != nil {
@@ -489,41 +490,47 @@ func TestAuthentication(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { resp.Body.Close() })
-		return resp
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, resp.Header, b
 	}
 	tests := []struct {
 		name     string
-		resp     *http.Response
+		skew     time.Duration
+		mutate   func(*http.Request)
 		status   int
 		errType  string
 		contains string
 	}{
-		{"signed now", send(time.Now(), nil), 200, "", ""},
-		{"signed 10 min ago", send(time.Now().Add(-10*time.Minute), nil), 200, "", ""},
-		{"signed 20 min ago", send(time.Now().Add(-20*time.Minute), nil), 403, "InvalidSignatureException", "Signature expired"},
-		{"signed 20 min ahead", send(time.Now().Add(20*time.Minute), nil), 403, "InvalidSignatureException", "Signature expired"},
-		{"body changed", send(time.Now(), func(r *http.Request) {
+		{"signed now", 0, nil, 200, "", ""},
+		{"signed 10 min ago", -10 * time.Minute, nil, 200, "", ""},
+		{"signed 20 min ago", -20 * time.Minute, nil, 403, "InvalidSignatureException", "Signature expired"},
+		{"signed 20 min ahead", 20 * time.Minute, nil, 403, "InvalidSignatureException", "Signature expired"},
+		{"body changed", 0, func(r *http.Request) {
 			r.Body = io.NopCloser(strings.NewReader(`{ }`))
 			r.ContentLength = 3
-		}), 403, "InvalidSignatureException", "signature"},
-		{"signed header changed", send(time.Now(), func(r *http.Request) { r.Header.Set("Content-Type", "text/plain") }),
+		}, 403, "InvalidSignatureException", "signature"},
+		{"signed header changed", 0, func(r *http.Request) { r.Header.Set("Content-Type", "text/plain") },
 			403, "InvalidSignatureException", ""},
-		{"other service", send(time.Now(), func(r *http.Request) {
+		{"other service", 0, func(r *http.Request) {
 			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "/ivs/", "/s3/", 1))
-		}), 403, "IncompleteSignatureException", "service"},
-		{"garbage", send(time.Now(), func(r *http.Request) { r.Header.Set("Authorization", "Bearer x") }),
+		}, 403, "IncompleteSignatureException", "service"},
+		{"garbage", 0, func(r *http.Request) { r.Header.Set("Authorization", "Bearer x") },
 			403, "IncompleteSignatureException", ""},
-		{"unsigned", send(time.Now(), func(r *http.Request) { r.Header.Del("Authorization") }),
+		{"unsigned", 0, func(r *http.Request) { r.Header.Del("Authorization") },
 			403, "MissingAuthenticationTokenException", "Missing Authentication Token"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b, _ := io.ReadAll(tt.resp.Body)
-			if tt.resp.StatusCode != tt.status || tt.resp.Header.Get("X-Amzn-Errortype") != tt.errType {
-				t.Fatalf("%d %q %s, want %d %q", tt.resp.StatusCode, tt.resp.Header.Get("X-Amzn-Errortype"), b, tt.status, tt.errType)
+			t.Parallel()
+			status, h, b := send(t, tt.skew, tt.mutate)
+			if status != tt.status || h.Get("X-Amzn-Errortype") != tt.errType {
+				t.Fatalf("%d %q %s, want %d %q", status, h.Get("X-Amzn-Errortype"), b, tt.status, tt.errType)
 			}
-			if tt.resp.Header.Get("X-Amzn-Requestid") == "" {
+			if h.Get("X-Amzn-Requestid") == "" {
 				t.Error("no request id")
 			}
 			if !strings.Contains(string(b), tt.contains) {

@@ -97,9 +97,9 @@ func TestSessionMetricsAndUsage(t *testing.T) {
 		{"bad month", "/v1/usage?month=2026-13", secret, 400, "ValidationException", "month"},
 	}
 	for _, tc := range tests {
-		status, h, body := e.signedGet(tc.path, tc.secret)
-		if status != tc.status || !strings.Contains(h.Get("x-amzn-ErrorType"), tc.errType) || !strings.Contains(string(body), tc.contains) {
-			t.Errorf("%s: %d %s %s", tc.name, status, h.Get("x-amzn-ErrorType"), body)
+		got, h, b := e.signedGet(tc.path, tc.secret)
+		if got != tc.status || !strings.Contains(h.Get("x-amzn-ErrorType"), tc.errType) || !strings.Contains(string(b), tc.contains) {
+			t.Errorf("%s: %d %s %s", tc.name, got, h.Get("x-amzn-ErrorType"), b)
 		}
 	}
 
@@ -162,9 +162,9 @@ func TestChannelInfo(t *testing.T) {
 		{"unsigned", "/v1/channels?id=" + chID(a), "", 403, "", ""},
 	}
 	for _, tc := range tests {
-		status, h, body := e.signedGet(tc.path, tc.secret)
-		if status != tc.status || !strings.Contains(h.Get("x-amzn-ErrorType"), tc.errType) || !strings.Contains(string(body), tc.contains) {
-			t.Errorf("%s: %d %s %s", tc.name, status, h.Get("x-amzn-ErrorType"), body)
+		got, h, b := e.signedGet(tc.path, tc.secret)
+		if got != tc.status || !strings.Contains(h.Get("x-amzn-ErrorType"), tc.errType) || !strings.Contains(string(b), tc.contains) {
+			t.Errorf("%s: %d %s %s", tc.name, got, h.Get("x-amzn-ErrorType"), b)
 		}
 	}
 }

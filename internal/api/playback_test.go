@@ -80,6 +80,7 @@ func TestPlaybackKeyPairs(t *testing.T) {
 		}
 		_, err := e.client.ImportPlaybackKeyPair(ctx, in)
 		t.Run(name, func(t *testing.T) {
+			t.Parallel() // judges the error in hand
 			if tc.conflict {
 				wantCode[*types.ConflictException](t, err, tc.msg)
 			} else {
@@ -265,7 +266,10 @@ func TestPlaybackRestrictionPolicies(t *testing.T) {
 		"name":             {Name: aws.String("no spaces")},
 	} {
 		_, err := e.client.CreatePlaybackRestrictionPolicy(ctx, in)
-		t.Run(name, func(t *testing.T) { wantCode[*types.ValidationException](t, err, name) })
+		t.Run(name, func(t *testing.T) {
+			t.Parallel() // judges the error in hand
+			wantCode[*types.ValidationException](t, err, name)
+		})
 	}
 
 	up, err := e.client.UpdatePlaybackRestrictionPolicy(ctx, &sdk.UpdatePlaybackRestrictionPolicyInput{Arn: p.Arn,
