@@ -73,6 +73,7 @@ func TestTags(t *testing.T) {
 		{"deleted", strings.Replace(room.ARN, room.ID, "abcdABCDefgh", 1), ivs.CodeResourceNotFound, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			err := s.TagResource(ctx, tc.arn, map[string]string{"k": "v"})
 			wantCode(t, err, tc.code, tc.field)
 		})

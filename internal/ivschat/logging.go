@@ -8,7 +8,8 @@ import (
 	"github.com/onair-video/onair/internal/ivs"
 )
 
-// Logging configuration states (onair's are ACTIVE once stored).
+// LoggingStateActive is a logging configuration's state: onair's are ACTIVE
+// once stored.
 const LoggingStateActive = "ACTIVE"
 
 // MaxLoggingConfigurations is the logging configurations an account may

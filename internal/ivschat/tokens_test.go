@@ -82,6 +82,7 @@ func TestCreateChatTokenValidation(t *testing.T) {
 		{"no room", ivschat.CreateChatTokenInput{RoomIdentifier: strings.Replace(room.ARN, room.ID, "abcdABCDefgh", 1), UserID: "u"}, ivs.CodeResourceNotFound, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := s.CreateChatToken(ctx, tc.in)
 			wantCode(t, err, tc.code, tc.field)
 		})
