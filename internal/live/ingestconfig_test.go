@@ -72,6 +72,7 @@ func TestIngestConfigurations(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			got := IngestConfigurations(tc.tracks, tc.meta)
 			if len(got.Video) != 1 {
 				t.Fatalf("video %+v", got.Video)
