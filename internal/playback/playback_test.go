@@ -48,8 +48,8 @@ func (f *fakeService) PlaybackChannel(_ context.Context, id string) (ivs.Playbac
 func (f *fakeService) PlaybackKeys(context.Context) ([]ivs.PlaybackKey, error) { return f.keys, nil }
 
 func (f *fakeService) ViewerRevoked(_ context.Context, ch, viewer string, v int64) (bool, error) {
-	max, ok := f.revoked[ch+"/"+viewer]
-	return ok && v <= max, nil
+	upTo, ok := f.revoked[ch+"/"+viewer]
+	return ok && v <= upTo, nil
 }
 
 func (f *fakeService) PlaybackPolicy(_ context.Context, arn string) (ivs.PlaybackRestrictionPolicy, error) {

@@ -126,13 +126,13 @@ func TestStarvationRecovers(t *testing.T) {
 	h := ivs.HealthUnknown
 	media := time.Duration(0)
 	wall := t0
-	step := func(speed float64, real time.Duration) {
-		d := time.Duration(float64(real) * speed)
+	step := func(speed float64, elapsed time.Duration) {
+		d := time.Duration(float64(elapsed) * speed)
 		if d > 0 {
 			feed(&m, wall, media, d, speed, 30, 60, 100, 10)
 		}
 		media += d
-		wall = wall.Add(real)
+		wall = wall.Add(elapsed)
 		m.tick(wall, 0)
 		h = m.judge(h, wall)
 	}
