@@ -100,11 +100,6 @@ func (v *viewer) window() (ok bool, maxLag time.Duration, err error) {
 	return ok, maxLag, err
 }
 
-func (v *viewer) stop() {
-	v.cancel()
-	v.wg.Wait()
-}
-
 // steps are a ramp's sizes up to last.
 func steps(first, last int, grow func(int) int) []int {
 	var out []int
@@ -158,7 +153,7 @@ func viewers(k kind, o options) ([]result, error) {
 		}
 		time.Sleep(4 * time.Second)
 		for _, v := range vs {
-			v.window()
+			_, _, _ = v.window() // the measured window starts now
 		}
 		m := startMeter(l.srv.pid())
 		g0 := self()
