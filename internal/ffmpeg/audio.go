@@ -67,7 +67,7 @@ func AACToOpus(ctx context.Context, cfg *mpeg4audio.AudioSpecificConfig, log *sl
 		}
 		var start time.Duration
 		haveStart := false
-		var samples int64 = -int64(head.PreSkip)
+		samples := -int64(head.PreSkip)
 		for {
 			page, _, err := or.ParseNextPage()
 			if err != nil {
