@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -31,7 +32,8 @@ func expectClosed(t *testing.T, conn net.Conn, d time.Duration) {
 	t.Helper()
 	_ = conn.SetReadDeadline(time.Now().Add(d))
 	_, err := io.Copy(io.Discard, conn)
-	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
 		t.Fatalf("server kept the connection open for %s", d)
 	}
 }
@@ -48,8 +50,27 @@ func TestIngestRefusals(t *testing.T) {
 	ch, key := createChannel(t, c, "busy", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
 	first := harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(aws.ToString(key.Value))})
 	waitLive(t, c, aws.ToString(ch.Arn))
+	// After every case (they run at once, once this function returns).
+	t.Cleanup(func() {
+		// The first publisher was not disturbed.
+		select {
+		case <-first.Done():
+			t.Fatalf("the live publisher was cut off: %v", first.Err())
+		default:
+		}
+		waitLive(t, c, aws.ToString(ch.Arn))
+
+		if _, err := c.StopStream(context.Background(), &ivs.StopStreamInput{ChannelArn: ch.Arn}); err != nil {
+			t.Fatal(err)
+		}
+		waitOffline(t, c, aws.ToString(ch.Arn), 10*time.Second)
+		settle()
+		// A few goroutines of slack for the metrics request's own connection.
+		s.WaitGoroutines(t, baseline+3, 20*time.Second)
+	})
 
 	t.Run("unknown key", func(t *testing.T) {
+		t.Parallel()
 		bogus := "sk_us-east-1_" + strings.Repeat("Z", 12) + "_" + strings.Repeat("q", 30)
 		p := harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(bogus)})
 		if err := p.Wait(15 * time.Second); err == nil || strings.Contains(err.Error(), "still running") {
@@ -60,12 +81,14 @@ func TestIngestRefusals(t *testing.T) {
 		}
 	})
 	t.Run("second publisher", func(t *testing.T) {
+		t.Parallel()
 		p := harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPSURL(aws.ToString(key.Value))})
 		if err := p.Wait(15 * time.Second); err == nil || strings.Contains(err.Error(), "still running") {
 			t.Fatalf("second publisher: %v, want a refusal", err)
 		}
 	})
 	t.Run("garbage bytes", func(t *testing.T) {
+		t.Parallel()
 		conn, err := net.Dial("tcp", s.Addrs["rtmp"])
 		if err != nil {
 			t.Fatal(err)
@@ -77,6 +100,7 @@ func TestIngestRefusals(t *testing.T) {
 		expectClosed(t, conn, 15*time.Second)
 	})
 	t.Run("truncated handshake", func(t *testing.T) {
+		t.Parallel()
 		conn, err := net.Dial("tcp", s.Addrs["rtmp"])
 		if err != nil {
 			t.Fatal(err)
@@ -86,6 +110,7 @@ func TestIngestRefusals(t *testing.T) {
 		expectClosed(t, conn, 20*time.Second)
 	})
 	t.Run("garbage on rtmps", func(t *testing.T) {
+		t.Parallel()
 		conn, err := net.Dial("tcp", s.Addrs["rtmps"])
 		if err != nil {
 			t.Fatal(err)
@@ -94,26 +119,10 @@ func TestIngestRefusals(t *testing.T) {
 		_, _ = conn.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
 		expectClosed(t, conn, 15*time.Second)
 	})
-
-	// The first publisher was not disturbed.
-	select {
-	case <-first.Done():
-		t.Fatalf("the live publisher was cut off: %v", first.Err())
-	default:
-	}
-	waitLive(t, c, aws.ToString(ch.Arn))
-
-	if _, err := c.StopStream(context.Background(), &ivs.StopStreamInput{ChannelArn: ch.Arn}); err != nil {
-		t.Fatal(err)
-	}
-	waitOffline(t, c, aws.ToString(ch.Arn), 10*time.Second)
-	settle()
-	// A few goroutines of slack for the metrics request's own connection.
-	s.WaitGoroutines(t, baseline+3, 20*time.Second)
 }
 
 // signed sends a SigV4-signed request as the SDK would, with any body.
-func signed(t *testing.T, s *harness.Server, op string, body []byte) *http.Response {
+func signed(t *testing.T, s *harness.Server, op string, body []byte) (int, http.Header, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, s.Endpoint()+"/"+op, bytes.NewReader(body))
 	if err != nil {
@@ -126,12 +135,22 @@ func signed(t *testing.T, s *harness.Server, op string, body []byte) *http.Respo
 	if err != nil {
 		t.Fatal(err)
 	}
+	return send(t, req)
+}
+
+// send sends req and reads the whole response.
+func send(t *testing.T, req *http.Request) (int, http.Header, []byte) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, b
 }
 
 // Malformed and oversize bodies and bad signatures get AWS-shaped errors
@@ -141,44 +160,46 @@ func TestAPIBadRequests(t *testing.T) {
 	s := harness.Start(t)
 	settle()
 	baseline := s.Goroutines(t)
+	t.Cleanup(func() { // after every case
+		settle()
+		s.WaitGoroutines(t, baseline+3, 20*time.Second)
+	})
+	create := func(body string) func(*testing.T) (int, http.Header, []byte) {
+		return func(t *testing.T) (int, http.Header, []byte) { return signed(t, s, "CreateChannel", []byte(body)) }
+	}
 	tests := []struct {
 		name       string
-		resp       func() *http.Response
+		send       func(*testing.T) (int, http.Header, []byte)
 		status     int
 		errType    string
 		msgContain string
 	}{
-		{"malformed JSON", func() *http.Response { return signed(t, s, "CreateChannel", []byte(`{"name": "x",`)) },
-			400, "ValidationException", ""},
-		{"wrong type", func() *http.Response { return signed(t, s, "CreateChannel", []byte(`{"name": 5}`)) },
-			400, "ValidationException", "name"},
-		{"oversize body", func() *http.Response {
-			return signed(t, s, "CreateChannel", []byte(`{"name":"`+strings.Repeat("a", 4<<20)+`"}`))
-		}, 400, "ValidationException", ""},
-		{"bad field", func() *http.Response { return signed(t, s, "CreateChannel", []byte(`{"latencyMode":"FAST"}`)) },
-			400, "ValidationException", "latencyMode"},
-		{"unsigned", func() *http.Response {
-			resp, err := http.Post(s.Endpoint()+"/ListChannels", "application/json", strings.NewReader("{}"))
+		{"malformed JSON", create(`{"name": "x",`), 400, "ValidationException", ""},
+		{"wrong type", create(`{"name": 5}`), 400, "ValidationException", "name"},
+		{"oversize body", create(`{"name":"` + strings.Repeat("a", 4<<20) + `"}`), 400, "ValidationException", ""},
+		{"bad field", create(`{"latencyMode":"FAST"}`), 400, "ValidationException", "latencyMode"},
+		{"unsigned", func(t *testing.T) (int, http.Header, []byte) {
+			req, err := http.NewRequest(http.MethodPost, s.Endpoint()+"/ListChannels", strings.NewReader("{}"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { resp.Body.Close() })
-			return resp
+			req.Header.Set("Content-Type", "application/json")
+			return send(t, req)
 		}, 403, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp := tt.resp()
+			t.Parallel()
+			status, h, b := tt.send(t)
 			var body map[string]any
-			b, _ := io.ReadAll(resp.Body)
 			if err := json.Unmarshal(b, &body); err != nil {
 				t.Fatalf("body %q is not JSON: %v", b, err)
 			}
-			et := resp.Header.Get("X-Amzn-Errortype")
-			if resp.StatusCode != tt.status || et == "" || (tt.errType != "" && et != tt.errType) {
-				t.Fatalf("status %d type %q, want %d %q; body %s", resp.StatusCode, et, tt.status, tt.errType, b)
+			et := h.Get("X-Amzn-Errortype")
+			if status != tt.status || et == "" || (tt.errType != "" && et != tt.errType) {
+				t.Fatalf("status %d type %q, want %d %q; body %s", status, et, tt.status, tt.errType, b)
 			}
-			if resp.Header.Get("X-Amzn-Requestid") == "" {
+			if h.Get("X-Amzn-Requestid") == "" {
 				t.Errorf("no x-amzn-RequestId")
 			}
 			msg, _ := body["message"].(string)
@@ -187,6 +208,4 @@ func TestAPIBadRequests(t *testing.T) {
 			}
 		})
 	}
-	settle()
-	s.WaitGoroutines(t, baseline+3, 20*time.Second)
 }

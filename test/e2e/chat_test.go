@@ -29,7 +29,7 @@ func TestChatWithAWSCLI(t *testing.T) {
 	t.Parallel()
 	s := harness.Start(t)
 	cli := newCLI(t, s)
-	var lc struct{ Arn, Id, State string }
+	var lc struct{ Arn, State string }
 	if err := json.Unmarshal(cli.run("ivschat", "create-logging-configuration", "--name", "log",
 		"--destination-configuration", `{"s3":{"bucketName":"chat-logs"}}`), &lc); err != nil || lc.State != "ACTIVE" {
 		t.Fatalf("create-logging-configuration: %+v, %v", lc, err)

@@ -141,8 +141,11 @@ func TestDiskFull(t *testing.T) {
 	var names []string
 	harness.Eventually(t, 10*time.Second, func() error {
 		sess, err := c.GetStreamSession(ctx, &ivs.GetStreamSessionInput{ChannelArn: ch.Arn, StreamId: live.StreamId})
-		if err != nil || sess.StreamSession.EndTime == nil {
-			return fmt.Errorf("session not ended: %v", err)
+		if err != nil {
+			return fmt.Errorf("GetStreamSession: %w", err)
+		}
+		if sess.StreamSession.EndTime == nil {
+			return errors.New("session not ended")
 		}
 		names = names[:0]
 		for _, e := range sess.StreamSession.TruncatedEvents {

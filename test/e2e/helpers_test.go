@@ -57,10 +57,13 @@ func waitOffline(t *testing.T, c *ivs.Client, channelARN string, d time.Duration
 	harness.Eventually(t, d, func() error {
 		_, err := c.GetStream(context.Background(), &ivs.GetStreamInput{ChannelArn: aws.String(channelARN)})
 		var cnb *types.ChannelNotBroadcasting
-		if errors.As(err, &cnb) {
+		switch {
+		case errors.As(err, &cnb):
 			return nil
+		case err != nil:
+			return fmt.Errorf("GetStream: %w, want ChannelNotBroadcasting", err)
 		}
-		return fmt.Errorf("GetStream: %v, want ChannelNotBroadcasting", err)
+		return errors.New("GetStream: live, want ChannelNotBroadcasting")
 	})
 }
 
@@ -124,8 +127,11 @@ func createRecording(t *testing.T, c *ivs.Client, in *ivs.CreateRecordingConfigu
 	}
 	harness.Eventually(t, 10*time.Second, func() error {
 		g, err := c.GetRecordingConfiguration(ctx, &ivs.GetRecordingConfigurationInput{Arn: out.RecordingConfiguration.Arn})
-		if err != nil || g.RecordingConfiguration.State != types.RecordingConfigurationStateActive {
-			return fmt.Errorf("recording configuration not active: %v", err)
+		if err != nil {
+			return fmt.Errorf("GetRecordingConfiguration: %w", err)
+		}
+		if st := g.RecordingConfiguration.State; st != types.RecordingConfigurationStateActive {
+			return fmt.Errorf("recording configuration %s, want ACTIVE", st)
 		}
 		return nil
 	})

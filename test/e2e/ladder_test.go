@@ -95,7 +95,9 @@ func TestStandardLadder(t *testing.T) {
 		mediaURL := harness.Resolve(playback, v.URI)
 		m, seg := waitSegment(t, ctx, mediaURL)
 		var wdt, hgt int
-		fmt.Sscanf(want[i], "%dx%d", &wdt, &hgt)
+		if _, err := fmt.Sscanf(want[i], "%dx%d", &wdt, &hgt); err != nil {
+			t.Fatalf("size %q: %v", want[i], err)
+		}
 		checkSegment(t, mediaURL, m, seg, wdt, hgt, 30)
 		first := m.MediaSequence + len(m.Segments)
 		harness.Eventually(t, 10*time.Second, func() error {

@@ -212,8 +212,11 @@ func TestRecordS3(t *testing.T) {
 			missing.RecordingConfiguration.Arn: types.RecordingConfigurationStateCreateFailed,
 		} {
 			g, err := c.GetRecordingConfiguration(ctx, &ivs.GetRecordingConfigurationInput{Arn: arn})
-			if err != nil || g.RecordingConfiguration.State != want {
-				return fmt.Errorf("state %v %v, want %s", g, err, want)
+			if err != nil {
+				return fmt.Errorf("GetRecordingConfiguration: %w", err)
+			}
+			if st := g.RecordingConfiguration.State; st != want {
+				return fmt.Errorf("state %s, want %s", st, want)
 			}
 		}
 		return nil

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -344,8 +345,9 @@ func sendAndExpectClose(ctx context.Context, network, addr string, junk []byte) 
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	_, err = io.Copy(io.Discard, conn)
-	if ne, ok := err.(net.Error); ok && ne.Timeout() {
-		return fmt.Errorf("the server kept the connection open for 30 s")
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return errors.New("the server kept the connection open for 30 s")
 	}
 	return nil
 }

@@ -114,8 +114,11 @@ func TestAWSCLIWithCredentialsFile(t *testing.T) {
 	rcARN := rc.RecordingConfiguration["arn"].(string)
 	harness.Eventually(t, 15*time.Second, func() error {
 		out, err := cli.exec("ivs", "get-recording-configuration", "--arn", rcARN)
-		if err != nil || !strings.Contains(string(out), `"state": "ACTIVE"`) {
-			return fmt.Errorf("not ACTIVE: %v %s", err, out)
+		if err != nil {
+			return fmt.Errorf("get-recording-configuration: %w %s", err, out)
+		}
+		if !strings.Contains(string(out), `"state": "ACTIVE"`) {
+			return fmt.Errorf("not ACTIVE: %s", out)
 		}
 		return nil
 	})

@@ -132,6 +132,18 @@ func viewerCount(t *testing.T, c *ivs.Client, arn *string) (int64, error) {
 	return out.Stream.ViewerCount, nil
 }
 
+// wantViewers is nil once GetStream counts n viewers.
+func wantViewers(t *testing.T, c *ivs.Client, arn *string, n int64) error {
+	got, err := viewerCount(t, c, arn)
+	if err != nil {
+		return err
+	}
+	if got != n {
+		return fmt.Errorf("viewerCount %d, want %d", got, n)
+	}
+	return nil
+}
+
 func health(c *ivs.Client, arn *string) string {
 	out, err := c.GetStream(context.Background(), &ivs.GetStreamInput{ChannelArn: arn})
 	if err != nil {
@@ -227,27 +239,25 @@ func TestStreamSessions(t *testing.T) {
 		go func() { defer wg.Done(); _ = viewer(ctx, aws.ToString(ch.PlaybackUrl)) }()
 	}
 	harness.Eventually(t, 15*time.Second, func() error {
-		if n, err := viewerCount(t, c, ch.Arn); err != nil || n != 3 {
-			return fmt.Errorf("viewerCount %d (%v), want 3", n, err)
-		}
-		return nil
+		return wantViewers(t, c, ch.Arn, 3)
 	})
 	harness.Eventually(t, 15*time.Second, func() error {
-		if v, err := labelled(s, "onair_channel_viewers"); err != nil || v != 3 {
-			return fmt.Errorf("onair_channel_viewers %v (%v)", v, err)
+		if v, err := labelled(s, "onair_channel_viewers"); err != nil {
+			return err
+		} else if v != 3 {
+			return fmt.Errorf("onair_channel_viewers %v, want 3", v)
 		}
-		if v, err := labelled(s, "onair_ingest_video_bitrate_bps"); err != nil || v < 1e6 {
-			return fmt.Errorf("onair_ingest_video_bitrate_bps %v (%v)", v, err)
+		if v, err := labelled(s, "onair_ingest_video_bitrate_bps"); err != nil {
+			return err
+		} else if v < 1e6 {
+			return fmt.Errorf("onair_ingest_video_bitrate_bps %v, want 1e6 or more", v)
 		}
 		return nil
 	})
 	cancels[0]()
 	cancels[1]()
 	harness.Eventually(t, 15*time.Second, func() error {
-		if n, err := viewerCount(t, c, ch.Arn); err != nil || n != 1 {
-			return fmt.Errorf("viewerCount %d (%v), want 1", n, err)
-		}
-		return nil
+		return wantViewers(t, c, ch.Arn, 1)
 	})
 	stopAll()
 	wg.Wait()

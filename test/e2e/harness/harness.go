@@ -313,15 +313,15 @@ func (s *Server) Goroutines(t testing.TB) int {
 	return int(v)
 }
 
-// WaitGoroutines waits until the server's goroutine count is at most max,
+// WaitGoroutines waits until the server's goroutine count is at most limit,
 // failing with the count it saw if that does not happen within d.
-func (s *Server) WaitGoroutines(t testing.TB, max int, d time.Duration) {
+func (s *Server) WaitGoroutines(t testing.TB, limit int, d time.Duration) {
 	t.Helper()
 	var n int
 	Eventually(t, d, func() error {
 		n = s.Goroutines(t)
-		if n > max {
-			return fmt.Errorf("%d goroutines, want at most %d", n, max)
+		if n > limit {
+			return fmt.Errorf("%d goroutines, want at most %d", n, limit)
 		}
 		return nil
 	})

@@ -44,7 +44,7 @@ func versityBinary() (string, error) {
 		cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=")
 		cmd.Dir = os.TempDir() // outside this module
 		if out, err := cmd.CombinedOutput(); err != nil {
-			vgwErr = fmt.Errorf("build versitygw: %v\n%s", err, out)
+			vgwErr = fmt.Errorf("build versitygw: %w\n%s", err, out)
 		}
 	})
 	return vgwPath, vgwErr

@@ -191,9 +191,13 @@ func watchWHEP(ctx context.Context, url string, api *webrtc.API, rewrite func(st
 		return nil, err
 	}
 	status, h, body, err := PostSDP(ctx, url, "", offer)
-	if err != nil || status != http.StatusCreated {
+	if err != nil {
 		_ = pc.Close()
-		return nil, fmt.Errorf("WHEP POST: %d %v %s", status, err, body)
+		return nil, fmt.Errorf("WHEP POST: %w", err)
+	}
+	if status != http.StatusCreated {
+		_ = pc.Close()
+		return nil, fmt.Errorf("WHEP POST: %d %s", status, body)
 	}
 	v.Location = h.Get("Location")
 	if rewrite != nil {
