@@ -316,20 +316,23 @@ func TestReadTimeoutEndsStream(t *testing.T) {
 	})
 }
 
-// TestBadClientsAreDroppedAlone: bad clients come at once and each is cut
-// off; the publisher beside them goes on.
-//
-//nolint:tparallel // the "bad clients" group is not parallel: the publisher's check comes after its cases
 func TestBadClientsAreDroppedAlone(t *testing.T) {
 	t.Parallel()
 	v := streamtest.H264(t)
 	e := newEnv(t, func(s *Server) { s.handshakeTimeout = 300 * time.Millisecond })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	t.Cleanup(cancel) // after the check below
 
 	// A good publisher is live through all of this.
 	_, mw := e.publish(ctx, t, v, nil, true)
 	a := e.waitAttached(t)
+	// After every bad client (they come at once, once this function returns).
+	t.Cleanup(func() {
+		if err := mw.writeUntil(4 * time.Second); err != nil {
+			t.Fatalf("good publisher disturbed: %v", err)
+		}
+		readUnits(t, a.Reader, 5*time.Second, func(u *stream.Unit) bool { return u.PTS >= 3900*time.Millisecond })
+	})
 
 	random := make([]byte, 5000)
 	_, _ = rand.Read(random)
@@ -342,30 +345,22 @@ func TestBadClientsAreDroppedAlone(t *testing.T) {
 		{"truncated handshake", append([]byte{3}, random[:700]...)},
 		{"silent", nil},
 	}
-	// The bad clients at once; t.Run returns when all are done.
-	t.Run("bad clients", func(t *testing.T) {
-		for _, tc := range cases {
-			t.Run(tc.name, func(t *testing.T) {
-				t.Parallel()
-				nc, err := net.Dial("tcp", e.addr)
-				if err != nil {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			nc, err := net.Dial("tcp", e.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			if len(tc.send) > 0 {
+				if _, err := nc.Write(tc.send); err != nil {
 					t.Fatal(err)
 				}
-				defer nc.Close()
-				if len(tc.send) > 0 {
-					if _, err := nc.Write(tc.send); err != nil {
-						t.Fatal(err)
-					}
-				}
-				expectClosed(t, nc, 3*time.Second)
-			})
-		}
-	})
-
-	if err := mw.writeUntil(4 * time.Second); err != nil {
-		t.Fatalf("good publisher disturbed: %v", err)
+			}
+			expectClosed(t, nc, 3*time.Second)
+		})
 	}
-	readUnits(t, a.Reader, 5*time.Second, func(u *stream.Unit) bool { return u.PTS >= 3900*time.Millisecond })
 }
 
 // TestCloseLeavesNothing is not parallel: it counts goroutines.
