@@ -15,16 +15,17 @@ import (
 	"sync"
 	"time"
 
-	mpegts "github.com/bluenviron/gohlslib/v2/internal/tsmux" // onair: ID3 in MPEG-TS
-	"github.com/bluenviron/gohlslib/v2/pkg/codecparams"
-	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
-	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
-	"github.com/bluenviron/gohlslib/v2/pkg/storage"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
+
+	mpegts "github.com/bluenviron/gohlslib/v2/internal/tsmux" // onair: ID3 in MPEG-TS
+	"github.com/bluenviron/gohlslib/v2/pkg/codecparams"
+	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
+	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
+	"github.com/bluenviron/gohlslib/v2/pkg/storage"
 )
 
 func mediaPlaylistPath(streamID string) string {
@@ -348,7 +349,7 @@ func (s *muxerStream) handleMediaPlaylist(w http.ResponseWriter, r *http.Request
 
 				for {
 					if s.closed {
-						w.WriteHeader(http.StatusInternalServerError)
+						w.WriteHeader(http.StatusNotFound)
 						return nil, ""
 					}
 
@@ -402,7 +403,7 @@ func (s *muxerStream) handleMediaPlaylist(w http.ResponseWriter, r *http.Request
 
 		for {
 			if s.closed {
-				w.WriteHeader(http.StatusInternalServerError)
+				w.WriteHeader(http.StatusNotFound)
 				return nil, ""
 			}
 
@@ -439,7 +440,7 @@ func (s *muxerStream) generateMediaPlaylistMPEGTS(
 ) ([]byte, error) {
 	pl := &playlist.Media{
 		Version:        3,
-		AllowCache:     ptrOf(false),
+		AllowCache:     new(false),
 		TargetDuration: s.targetDuration,
 		MediaSequence:  s.segmentDeleteCount,
 	}
@@ -608,7 +609,7 @@ func (s *muxerStream) generateAndCacheInitFile() error {
 	for _, track := range s.tracks {
 		init.Tracks = append(init.Tracks, &fmp4.InitTrack{
 			ID:        trackID,
-			TimeScale: fmp4TimeScale(track.Codec),
+			TimeScale: uint32(track.ClockRate),
 			Codec:     toFMP4(track.Codec),
 		})
 		trackID++
@@ -835,7 +836,8 @@ func (s *muxerStream) rotateParts(
 
 				for {
 					if s.closed {
-						w.WriteHeader(http.StatusInternalServerError)
+						s.mutex.Unlock()
+						w.WriteHeader(http.StatusNotFound)
 						return
 					}
 
