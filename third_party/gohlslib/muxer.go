@@ -204,10 +204,6 @@ type Muxer struct {
 	// what it holds at once, then every unit as it comes. In-memory
 	// storage only (no Directory).
 	MPEGTSPrefetch bool
-	// onair: MPEGTSPrefetchWriteTimeout, if set, bounds each write of a
-	// segment served while it is written (its write deadline), instead of
-	// one deadline for the whole response.
-	MPEGTSPrefetchWriteTimeout time.Duration
 
 	//
 	// callbacks (all optional)
@@ -230,6 +226,10 @@ type Muxer struct {
 	segmenter      *muxerSegmenter
 	server         *muxerServer
 	closed         bool
+
+	// onair: closed and replaced by notifyChange; nil until Changed or
+	// a snapshot asks for it (patch 9).
+	changed chan struct{}
 
 	// onair: timed metadata waiting for the next part (WriteID3).
 	id3Mutex sync.Mutex
@@ -420,7 +420,6 @@ func (m *Muxer) Start() error {
 		stream := &muxerStream{
 			takeID3:        m.id3Taker(), // onair: timed metadata
 			prefetch:       m.MPEGTSPrefetch,
-			prefetchWrite:  m.MPEGTSPrefetchWriteTimeout,
 			isLeading:      true,
 			variant:        m.Variant,
 			segmentMaxSize: m.SegmentMaxSize,
@@ -526,6 +525,8 @@ func (m *Muxer) Close() {
 	for _, stream := range m.streams {
 		stream.close()
 	}
+
+	m.notifyChange() // onair
 
 	m.mutex.Unlock()
 
@@ -703,6 +704,7 @@ func (m *Muxer) createFirstSegment(nextDTS time.Duration, nextNTP time.Time) err
 func (m *Muxer) rotateParts(nextDTS time.Duration) error {
 	m.mutex.Lock()
 	err := m.rotatePartsInner(nextDTS)
+	m.notifyChange() // onair
 	m.mutex.Unlock()
 
 	if err != nil {
@@ -739,6 +741,7 @@ func (m *Muxer) rotateSegments(
 ) error {
 	m.mutex.Lock()
 	err := m.rotateSegmentsInner(nextDTS, nextNTP)
+	m.notifyChange() // onair
 	m.mutex.Unlock()
 
 	if err != nil {
@@ -841,6 +844,16 @@ func (m *Muxer) handleMultivariantPlaylist(w http.ResponseWriter, r *http.Reques
 }
 
 func (m *Muxer) generateMultivariantPlaylist(rawQuery string) ([]byte, error) {
+	pl, err := m.multivariantPlaylist(rawQuery)
+	if err != nil {
+		return nil, err
+	}
+
+	return pl.Marshal()
+}
+
+// onair: the playlist before Marshal, for MultivariantPlaylist too.
+func (m *Muxer) multivariantPlaylist(rawQuery string) (*playlist.Multivariant, error) {
 	// TODO: consider segments in all streams
 	maxBandwidth, averageBandwidth := bandwidth(m.streams[0].segments)
 
@@ -865,5 +878,5 @@ func (m *Muxer) generateMultivariantPlaylist(rawQuery string) ([]byte, error) {
 		}
 	}
 
-	return pl.Marshal()
+	return pl, nil
 }
