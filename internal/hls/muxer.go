@@ -246,6 +246,7 @@ func (m *muxer) closeMuxer() {
 		m.srv.remove(m)
 		close(m.gone)
 		m.hm.Close()
+		m.dropPlaylists()
 		m.log.Info("hls muxer closed")
 		// Nothing feeds m any more (closeMuxer runs at the feed's end),
 		// nor starts an edition of it (m is gone).
@@ -296,6 +297,7 @@ func (m *muxer) write(u *stream.Unit) {
 		m.errs.warn(m.log, "hls write", err)
 	}
 	m.markReady()
+	m.refresh()
 }
 
 // markReady closes m.ready once gohlslib has a segment to offer: the

@@ -21,8 +21,15 @@ import (
 // viewers (pprof, docs/benchmarks.md). A playlist changes only when a part
 // or a segment completes, so the muxer keeps a snapshot of it from one
 // change to the next (gohlslib patch 9, Muxer.MediaPlaylist), and every
-// viewer is answered from its bytes; the snapshot's Changed channel wakes
-// the requests that wait for a newer playlist or for a part.
+// viewer is answered from its bytes.
+//
+// The goroutine that writes to the muxer (the feed) is also the one that
+// takes the new snapshot after a change (refresh), while viewers ask for
+// the playlist, and then wakes the requests waiting for a newer playlist
+// or a part. Woken, they find the new state made and only load it: were
+// they to take the snapshot themselves, hundreds of them would queue on
+// gohlslib's mutex at every part, ahead of the writer that completes the
+// next one.
 
 var playlistType = []string{"application/vnd.apple.mpegurl"}
 
@@ -35,8 +42,8 @@ type plState struct {
 	hint   hint     // the preload-hinted part: the next to complete
 	first  uint64   // media sequence number of its oldest segment
 	// changed is closed when a newer state replaces this one, or when the
-	// muxer closes.
-	changed <-chan struct{}
+	// muxer closes: by whoever takes it out of its plCache.
+	changed chan struct{}
 
 	deltaOnce sync.Once
 	delta     plBody // the _HLS_skip=YES form, made on first request
@@ -49,47 +56,126 @@ type hint struct {
 	id, msn, part uint64
 }
 
-// plCache holds the state of one media playlist, made by the first request
-// that sees a new snapshot.
+// plCache holds the state of one media playlist.
 type plCache struct {
-	mu  sync.Mutex
+	sid string
+	mu  sync.Mutex // for replacing cur
 	cur atomic.Pointer[plState]
+	// asked: a request came since refresh last looked. Without one, a
+	// change drops the state instead of making the next: a stream
+	// nobody watches builds no playlist.
+	asked atomic.Bool
 }
 
-// state returns media playlist sid as it stands; an error if the muxer has
-// no such playlist or is closed.
+func (m *muxer) playlistCache(sid string) *plCache {
+	if c, ok := m.playlists.Load(sid); ok {
+		return c.(*plCache)
+	}
+	c, _ := m.playlists.LoadOrStore(sid, &plCache{sid: sid})
+	return c.(*plCache)
+}
+
+// state returns media playlist sid as it stands (or as it stood a moment
+// ago: refresh follows the muxer's changes); an error if the muxer has no
+// such playlist or is closed.
 func (m *muxer) state(sid string) (*plState, error) {
-	snap, err := m.hm.MediaPlaylist(sid)
-	if err != nil {
-		return nil, err
+	pc := m.playlistCache(sid)
+	if !pc.asked.Load() {
+		pc.asked.Store(true)
 	}
-	c, ok := m.playlists.Load(sid)
-	if !ok {
-		c, _ = m.playlists.LoadOrStore(sid, new(plCache))
-	}
-	pc := c.(*plCache)
-	if st := pc.cur.Load(); st != nil && st.snap == snap {
+	if st := pc.cur.Load(); st != nil {
 		return st, nil
 	}
-	// One request makes it; the others, woken by the same change, wait
-	// for it here rather than make it too.
+	// The first request in a while.
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	if st := pc.cur.Load(); st != nil && st.snap == snap {
-		return st, nil
+	return m.takeLocked(pc)
+}
+
+// takeLocked replaces pc's state with the muxer's current one, and wakes
+// who waited on the state it replaces. pc.mu is held.
+func (m *muxer) takeLocked(pc *plCache) (*plState, error) {
+	for {
+		snap, err := m.hm.MediaPlaylist(pc.sid)
+		if err != nil {
+			m.dropLocked(pc)
+			return nil, err
+		}
+		old := pc.cur.Load()
+		if old != nil && old.snap == snap {
+			return old, nil
+		}
+		st := &plState{
+			snap:    snap,
+			body:    newPLBody(snap.Playlist),
+			hint:    hint{id: snap.NextPart.ID, msn: snap.NextPart.MSN, part: snap.NextPart.Index},
+			first:   snap.MediaSequence,
+			changed: make(chan struct{}),
+		}
+		if snap.CacheControl != "" {
+			st.maxAge = []string{snap.CacheControl}
+		}
+		pc.cur.Store(st)
+		if old != nil {
+			close(old.changed)
+		}
+		if !closed(snap.Changed) {
+			return st, nil
+		}
+		// Changed again meanwhile (a request's take racing the feed).
 	}
-	st := &plState{
-		snap:    snap,
-		body:    newPLBody(snap.Playlist),
-		hint:    hint{id: snap.NextPart.ID, msn: snap.NextPart.MSN, part: snap.NextPart.Index},
-		first:   snap.MediaSequence,
-		changed: snap.Changed,
+}
+
+// dropLocked forgets pc's state and wakes who waited on it. pc.mu is held.
+func (m *muxer) dropLocked(pc *plCache) {
+	if old := pc.cur.Swap(nil); old != nil {
+		close(old.changed)
 	}
-	if snap.CacheControl != "" {
-		st.maxAge = []string{snap.CacheControl}
+}
+
+// refresh follows the muxer's changes: after a part or segment completed,
+// it takes the new state of every playlist asked for since the last
+// change, and forgets the others. Only the feed goroutine calls it, after
+// every unit it writes; without a change it costs a look at each playlist.
+func (m *muxer) refresh() {
+	m.playlists.Range(func(_, v any) bool {
+		pc := v.(*plCache)
+		st := pc.cur.Load()
+		if st == nil || !closed(st.snap.Changed) {
+			return true
+		}
+		pc.mu.Lock()
+		if pc.cur.Load() == st {
+			if pc.asked.Swap(false) {
+				_, _ = m.takeLocked(pc) // an error dropped it: the muxer is closed
+			} else {
+				m.dropLocked(pc)
+			}
+		}
+		pc.mu.Unlock()
+		return true
+	})
+}
+
+// dropPlaylists wakes every request waiting on a playlist: the muxer is
+// closed.
+func (m *muxer) dropPlaylists() {
+	m.playlists.Range(func(_, v any) bool {
+		pc := v.(*plCache)
+		pc.mu.Lock()
+		m.dropLocked(pc)
+		pc.mu.Unlock()
+		return true
+	})
+}
+
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
-	pc.cur.Store(st)
-	return st, nil
 }
 
 // plBody is a playlist built without a query, and where a request's query
@@ -369,6 +455,8 @@ func (m *muxer) await(ctx context.Context, sid string, pred func(*plState) verdi
 	for {
 		select {
 		case <-st.changed:
+		case <-m.gone:
+			return nil, isGone
 		case <-ctx.Done():
 			return nil, isCanceled
 		case <-timer.C:

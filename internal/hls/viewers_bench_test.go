@@ -11,13 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-
-	"github.com/onair-video/onair/internal/ivs"
-	"github.com/onair-video/onair/internal/live"
-	"github.com/onair-video/onair/internal/stream"
-	"github.com/onair-video/onair/internal/stream/streamtest"
 )
 
 // BenchmarkViewers measures what LL-HLS viewers cost the server: a 30 fps
@@ -47,35 +40,9 @@ func BenchmarkViewers(b *testing.B) {
 }
 
 func measureViewers(b *testing.B, viewers int, warmup, span time.Duration) (cpuMSPerSec, reqPerSec float64) {
-	v := streamtest.H264(b)
-	srv := New(Config{Log: streamtest.Log()})
-	defer srv.Close()
-	hub := stream.NewHub([]*stream.Track{{Codec: &stream.H264{SPS: v.SPS, PPS: v.PPS}, ClockRate: 90000}})
-	defer hub.Close()
-	detach := srv.Attach(&live.Stream{
-		Channel:  ivs.Channel{ID: testChannelID, ARN: "arn:aws:ivs:us-east-1:123456789012:channel/" + testChannelID, LatencyMode: ivs.LatencyLow},
-		StreamID: "st-bench", StartTime: time.Now(), Hub: hub,
-	})
-	defer detach()
-
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var feed sync.WaitGroup
-	feed.Go(func() {
-		tick := time.NewTicker(time.Second / streamtest.FPS)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			au := v.AUs[i%len(v.AUs)]
-			pts := time.Duration(i) * time.Second / streamtest.FPS
-			hub.Write(&stream.Unit{Track: hub.Tracks()[0], PTS: pts, DTS: pts, NTP: time.Now(), Payload: au, RandomAccess: h264.IsRandomAccess(au)})
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	})
-	defer feed.Wait()
+	srv := liveBench(b, ctx, 0)
 
 	var served atomic.Int64
 	get := func(target string) (int, []byte) {
