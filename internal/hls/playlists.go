@@ -45,8 +45,7 @@ type plState struct {
 	// muxer closes: by whoever takes it out of its plCache.
 	changed chan struct{}
 
-	deltaOnce sync.Once
-	delta     plBody // the _HLS_skip=YES form, made on first request
+	delta plBody // the _HLS_skip=YES form (LL-HLS)
 }
 
 // hint is the part an LL-HLS playlist's EXT-X-PRELOAD-HINT names: part id
@@ -108,6 +107,7 @@ func (m *muxer) takeLocked(pc *plCache) (*plState, error) {
 		st := &plState{
 			snap:    snap,
 			body:    newPLBody(snap.Playlist),
+			delta:   newPLBody(snap.Delta),
 			hint:    hint{id: snap.NextPart.ID, msn: snap.NextPart.MSN, part: snap.NextPart.Index},
 			first:   snap.MediaSequence,
 			changed: make(chan struct{}),
@@ -362,7 +362,7 @@ func (m *muxer) serveMediaPlaylist(w http.ResponseWriter, r *http.Request, sid s
 	}
 	pb := st.body
 	if d.skip == "YES" || d.skip == "v2" {
-		pb = st.deltaBody()
+		pb = st.delta
 	}
 	var pass string
 	if d.others {
@@ -399,12 +399,6 @@ func withoutDirectives(raw string) string {
 		}
 	}
 	return q.Encode()
-}
-
-// deltaBody returns the delta update of st, made once per state.
-func (st *plState) deltaBody() plBody {
-	st.deltaOnce.Do(func() { st.delta = newPLBody(st.snap.Delta) })
-	return st.delta
 }
 
 // awaitPart waits until part id of stream sid is complete, and reports
