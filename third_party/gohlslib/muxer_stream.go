@@ -641,6 +641,7 @@ func (s *muxerStream) generateAndCacheInitFile() error {
 		contentType = "video/mp4"
 	}
 
+	// onair: a MuxerFile, for Handle and Muxer.File (patch 9).
 	s.server.registerFile(initFilePath(s.prefix, s.id), &MuxerFile{
 		ContentType:  contentType,
 		CacheControl: "public, max-age=" + segmentMaxAge,
@@ -831,6 +832,7 @@ func (s *muxerStream) rotateParts(
 			size = sz.Size()
 		}
 
+		// onair: a MuxerFile, for Handle and Muxer.File (patch 9).
 		s.server.registerFile(part.path, &MuxerFile{
 			ContentType:  contentType,
 			CacheControl: "public, max-age=" + segmentMaxAge,
@@ -949,6 +951,7 @@ func (s *muxerStream) rotateSegments(
 		contentType = "video/mp4"
 	}
 
+	// onair: a MuxerFile, for Handle and Muxer.File (patch 9).
 	s.server.registerFile(segment.getPath(), &MuxerFile{
 		ContentType:  contentType,
 		CacheControl: "public, max-age=" + segmentMaxAge,
