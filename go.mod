@@ -10,9 +10,9 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/ivschat v1.22.2
 	github.com/aws/aws-sdk-go-v2/service/s3 v1.114.10
 	github.com/aws/smithy-go v1.28.9
-	github.com/bluenviron/gohlslib/v2 v2.4.1
+	github.com/bluenviron/gohlslib/v2 v2.4.5
 	github.com/bluenviron/gortmplib v1.0.1
-	github.com/bluenviron/mediacommon/v2 v2.9.4
+	github.com/bluenviron/mediacommon/v2 v2.9.5
 	github.com/coder/websocket v1.8.15
 	github.com/datarhei/gosrt v0.11.0
 	github.com/golang-jwt/jwt/v5 v5.3.1
@@ -33,7 +33,7 @@ require (
 )
 
 require (
-	github.com/abema/go-mp4 v1.7.1 // indirect
+	github.com/abema/go-mp4 v1.7.3 // indirect
 	github.com/asticode/go-astikit v0.30.0 // indirect
 	github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream v1.7.27 // indirect
 	github.com/aws/aws-sdk-go-v2/internal/configsources v1.5.12 // indirect

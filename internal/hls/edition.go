@@ -1,7 +1,6 @@
 package hls
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -90,9 +89,7 @@ func (m *muxer) edition(start bool) *muxer {
 		m.errs.warn(m.log, "MPEG-TS edition for IVS's player", err)
 		return nil
 	}
-	e.ctx, e.cancel = context.WithCancel(m.ctx)
 	m.ts.Store(e) // serveEdition, the one starting it, has set tsUsed
-	go e.probe()
 	e.log.Info("hls muxer started", "variant", variantName(e.variant), "for", "IVS web player")
 	return e
 }
@@ -130,9 +127,7 @@ func (m *muxer) stopEdition(ifIdle bool) {
 	if e == nil {
 		return
 	}
-	e.cancel()
 	e.closeMuxer()
-	<-e.probeDone
 }
 
 // serveEdition serves a file of the MPEG-TS edition. A media playlist

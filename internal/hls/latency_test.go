@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"path"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,42 +47,13 @@ func BenchmarkLowLatencyPart(b *testing.B) {
 }
 
 func measurePartLatency(b *testing.B, part, warmup, span time.Duration) []time.Duration {
-	v := streamtest.H264(b)
-	srv := New(Config{Log: streamtest.Log(), PartDuration: part})
-	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), warmup+span+5*time.Second)
+	defer cancel()
+	srv := liveBench(b, ctx, part)
 	mux := http.NewServeMux()
 	mux.Handle(pathPrefix, srv)
 	hs := httptest.NewServer(mux)
 	defer hs.Close()
-	hub := stream.NewHub([]*stream.Track{{Codec: &stream.H264{SPS: v.SPS, PPS: v.PPS}, ClockRate: 90000}})
-	defer hub.Close()
-	detach, err := srv.Attach(&live.Stream{
-		Channel:  ivs.Channel{ID: testChannelID, ARN: "arn:aws:ivs:us-east-1:123456789012:channel/" + testChannelID, LatencyMode: ivs.LatencyLow},
-		StreamID: "st-bench", StartTime: time.Now(), Hub: hub,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer detach()
-
-	ctx, cancel := context.WithTimeout(context.Background(), warmup+span+5*time.Second)
-	defer cancel()
-	go func() {
-		tick := time.NewTicker(time.Second / streamtest.FPS)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			now := time.Now()
-			au := v.AUs[i%len(v.AUs)]
-			pts := time.Duration(i) * time.Second / streamtest.FPS
-			hub.Write(&stream.Unit{Track: hub.Tracks()[0], PTS: pts, DTS: pts, NTP: now,
-				Payload: append([][]byte{streamtest.StampSEI(now)}, au...), RandomAccess: h264.IsRandomAccess(au)})
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
 
 	get := func(url string) ([]byte, error) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -138,4 +110,47 @@ func measurePartLatency(b *testing.B, part, warmup, span time.Duration) []time.D
 		}
 	}
 	return out
+}
+
+// liveBench starts a server with a LOW channel's stream of the test clip
+// (H.264, 30 fps) and feeds it in real time until ctx ends, each frame
+// stamped (streamtest.StampSEI) with the time it entered the hub. Cleanup
+// stops it all.
+func liveBench(b *testing.B, ctx context.Context, part time.Duration) *Server {
+	v := streamtest.H264(b)
+	srv := New(Config{Log: streamtest.Log(), PartDuration: part})
+	hub := stream.NewHub([]*stream.Track{{Codec: &stream.H264{SPS: v.SPS, PPS: v.PPS}, ClockRate: 90000}})
+	detach, err := srv.Attach(&live.Stream{
+		Channel:  ivs.Channel{ID: testChannelID, ARN: "arn:aws:ivs:us-east-1:123456789012:channel/" + testChannelID, LatencyMode: ivs.LatencyLow},
+		StreamID: "st-bench", StartTime: time.Now(), Hub: hub,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var feed sync.WaitGroup
+	feed.Go(func() {
+		tick := time.NewTicker(time.Second / streamtest.FPS)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			now := time.Now()
+			au := v.AUs[i%len(v.AUs)]
+			pts := time.Duration(i) * time.Second / streamtest.FPS
+			hub.Write(&stream.Unit{Track: hub.Tracks()[0], PTS: pts, DTS: pts, NTP: now,
+				Payload: append([][]byte{streamtest.StampSEI(now)}, au...), RandomAccess: h264.IsRandomAccess(au)})
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	b.Cleanup(func() {
+		cancel()
+		feed.Wait()
+		hub.Close()
+		detach()
+		srv.Close()
+	})
+	return srv
 }

@@ -2,7 +2,6 @@ package hls
 
 import (
 	"context"
-	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"runtime"
@@ -159,17 +158,20 @@ func BenchmarkEditionWrite(b *testing.B) {
 			}
 			if tc.viewers > 0 {
 				// Each viewer fetches the segment in progress, then the
-				// next one, as IVS's player does.
+				// next one, as IVS's player does, the way the server
+				// serves them (FollowSegment).
 				ctx, cancel := context.WithCancel(context.Background())
 				var wg sync.WaitGroup
 				for range tc.viewers {
 					wg.Go(func() {
 						for ctx.Err() == nil {
-							pl := httptest.NewRecorder()
-							ts.Handle(pl, httptest.NewRequestWithContext(ctx, "GET", "/"+editionPlaylist, nil))
-							lines := strings.Split(strings.TrimSpace(pl.Body.String()), "\n")
+							snap, err := ts.MediaPlaylist("main")
+							if err != nil {
+								return
+							}
+							lines := strings.Split(strings.TrimSpace(string(snap.Playlist)), "\n")
 							if uri, ok := strings.CutPrefix(lines[len(lines)-1], "#EXT-X-PREFETCH:"); ok {
-								ts.Handle(discard{}, httptest.NewRequestWithContext(ctx, "GET", "/"+uri, nil))
+								_, _ = ts.FollowSegment(ctx, uri, func([]byte) error { return nil })
 							}
 						}
 					})
@@ -196,10 +198,3 @@ func benchMuxer(b *testing.B, sps, pps []byte, v gohlslib.MuxerVariant, prefetch
 	}
 	return m, tr
 }
-
-// discard is a ResponseWriter that keeps nothing.
-type discard struct{}
-
-func (discard) Header() http.Header         { return http.Header{} }
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
-func (discard) WriteHeader(int)             {}

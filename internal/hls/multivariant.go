@@ -15,12 +15,16 @@ import (
 // IVS playback URL. gohlslib names media playlists relative to itself
 // ("video1_stream.m3u8"); the multivariant is served one level up, at
 // /api/video/v1/{region}.{account}.channel.{id}.m3u8, so every variant and
-// rendition URI gets the "{channelId}/" prefix. Query strings gohlslib
-// copied from the request stay on the URIs, and the player's playback
-// session id (docs/viewers.md) is set in them, and so is token, a private
-// channel's session credential, in place of the token the request had.
-func rewriteMultivariant(pl *playlist.Multivariant, channelID, sessionID, token string) ([]byte, error) {
+// rendition URI gets the "{channelId}/" prefix. The request's query
+// (rawQuery) goes on the URIs, as gohlslib puts it there, with the
+// player's playback session id (docs/viewers.md) set in it, and token, a
+// private channel's session credential, in place of the token the request
+// had.
+func rewriteMultivariant(pl *playlist.Multivariant, rawQuery, channelID, sessionID, token string) ([]byte, error) {
 	rewrite := func(uri string) (string, error) {
+		if rawQuery != "" {
+			uri += "?" + rawQuery
+		}
 		u, err := url.Parse(uri)
 		if err != nil {
 			return "", fmt.Errorf("hls: variant URI %q: %w", uri, err)

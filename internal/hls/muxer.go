@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -36,18 +35,12 @@ type muxTrack struct {
 	clockRate int // of the pts given to gohlslib
 }
 
-// hint is the latest EXT-X-PRELOAD-HINT seen for one gohlslib stream: part
-// id, and the media sequence number and part index it will have.
-type hint struct {
-	id, msn, part uint64
-}
-
 // muxer is one gohlslib Muxer serving one live stream, fed by one hub reader.
 //
-// Lifecycle: Attach starts feed and probe; stop (the detach func) ends both
-// and closes the gohlslib muxer. If the feed ends by itself (publication
-// over, reader dropped) it closes the muxer at once, so viewers get 404
-// rather than a frozen playlist.
+// Lifecycle: Attach starts feed; stop (the detach func) ends it and closes
+// the gohlslib muxer. If the feed ends by itself (publication over, reader
+// dropped) it closes the muxer at once, so viewers get 404 rather than a
+// frozen playlist.
 type muxer struct {
 	srv       *Server
 	channelID string
@@ -63,20 +56,20 @@ type muxer struct {
 	// unsubMeta stops the stream's timed metadata coming in; nil if none.
 	unsubMeta func()
 
-	ctx       context.Context
-	cancel    context.CancelFunc
-	feedDone  chan struct{}
-	probeDone chan struct{}
-	ready     chan struct{} // closed once the first segment exists
+	ctx      context.Context
+	cancel   context.CancelFunc
+	feedDone chan struct{}
+	// ready is closed once the first segment exists, by the goroutine
+	// that writes to the muxer (markReady).
+	ready     chan struct{}
 	gone      chan struct{} // closed when the gohlslib muxer is closed
 	closeOnce sync.Once
 	stopOnce  sync.Once
 
-	// watchers follow the LL-HLS media playlists being asked for, by
-	// gohlslib stream id ("video1", or "audio1" for an audio-only stream);
-	// see playlists.go.
-	watchMu  sync.Mutex
-	watchers map[string]*plWatcher
+	// playlists holds, by gohlslib stream id ("video1", "main"), what
+	// answering a media playlist's viewers takes: a *plCache
+	// (playlists.go).
+	playlists sync.Map
 
 	errs rateLimited
 
@@ -201,7 +194,6 @@ func (s *Server) startMuxer(channelID, rendition string, log *slog.Logger, varia
 		variant:      variant,
 		tracks:       tracks,
 		readyTimeout: s.readyTimeout,
-		probeDone:    make(chan struct{}),
 		ready:        make(chan struct{}),
 		gone:         make(chan struct{}),
 	}
@@ -222,9 +214,6 @@ func (s *Server) startMuxer(channelID, rendition string, log *slog.Logger, varia
 		// A timed metadata track in MPEG-TS, for PutMetadata.
 		MPEGTSID3:      true,
 		MPEGTSPrefetch: prefetch && variant == gohlslib.MuxerVariantMPEGTS,
-		// A segment served while it is written takes as long as it lasts:
-		// each write, not the whole response, gets SendTimeout.
-		MPEGTSPrefetchWriteTimeout: s.cfg.SendTimeout,
 		OnEncodeError: func(err error) {
 			m.errs.warn(m.log, "hls encode", err)
 		},
@@ -237,7 +226,6 @@ func (s *Server) startMuxer(channelID, rendition string, log *slog.Logger, varia
 
 func (m *muxer) start() {
 	go m.feed()
-	go m.probe()
 	m.log.Info("hls muxer started", "variant", variantName(m.variant))
 }
 
@@ -249,7 +237,6 @@ func (m *muxer) stop() {
 		m.reader.Close()
 		<-m.feedDone
 		m.closeMuxer()
-		<-m.probeDone
 	})
 }
 
@@ -260,6 +247,7 @@ func (m *muxer) closeMuxer() {
 		m.srv.remove(m)
 		close(m.gone)
 		m.hm.Close()
+		m.dropPlaylists()
 		m.log.Info("hls muxer closed")
 		// Nothing feeds m any more (closeMuxer runs at the feed's end),
 		// nor starts an edition of it (m is gone).
@@ -308,6 +296,21 @@ func (m *muxer) write(u *stream.Unit) {
 	if err != nil {
 		m.errs.warn(m.log, "hls write", err)
 	}
+	m.markReady()
+	m.refresh()
+}
+
+// markReady closes m.ready once gohlslib has a segment to offer: the
+// moment the stream becomes playable. Viewers wait on m.ready, bounded by
+// their context and readyTimeout. Only the goroutine that writes to m
+// calls it.
+func (m *muxer) markReady() {
+	if m.readyNow() {
+		return
+	}
+	if pl, err := m.hm.MultivariantPlaylist(); err == nil && pl != nil {
+		close(m.ready)
+	}
 }
 
 // wellFormed guards gohlslib, which indexes the first byte of every NALU.
@@ -327,20 +330,6 @@ func wellFormed(p [][]byte) bool {
 func ticks(d time.Duration, rate int) int64 {
 	secs, rem := int64(d/time.Second), int64(d%time.Second)
 	return secs*int64(rate) + rem*int64(rate)/int64(time.Second)
-}
-
-// probe asks gohlslib for the multivariant playlist once: gohlslib holds the
-// request until the first segment exists, and that is the moment the
-// stream becomes playable. Viewers wait on m.ready, bounded by their
-// context and readyTimeout, instead of blocking inside gohlslib where
-// nothing but the muxer's end would release them.
-func (m *muxer) probe() {
-	defer close(m.probeDone)
-	cw := newCaptureWriter()
-	m.hm.Handle(cw, internalRequest(m.ctx, "index.m3u8", ""))
-	if cw.status == http.StatusOK {
-		close(m.ready)
-	}
 }
 
 type readiness int
@@ -390,20 +379,6 @@ func (m *muxer) isGone() bool {
 	default:
 		return false
 	}
-}
-
-func internalRequest(ctx context.Context, file, rawQuery string) *http.Request {
-	u := "/" + file
-	if rawQuery != "" {
-		u += "?" + rawQuery
-	}
-	r, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		// Only reachable with a malformed file name, which parsePath and
-		// partName exclude.
-		panic(fmt.Sprintf("hls: internal request %q: %v", u, err))
-	}
-	return r
 }
 
 func variantName(v gohlslib.MuxerVariant) string {

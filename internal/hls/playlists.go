@@ -3,17 +3,15 @@ package hls
 import (
 	"bytes"
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
-	"path"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
+	"github.com/bluenviron/gohlslib/v2"
 )
 
 // Why this file: gohlslib builds a media playlist afresh for every request
@@ -21,28 +19,163 @@ import (
 // LL-HLS viewer cost a playlist build per part, plus another for the
 // blocking wait on the hinted part: 29 % of the server's CPU with 200
 // viewers (pprof, docs/benchmarks.md). A playlist changes only when a part
-// completes, so one watcher per media playlist follows it with blocking
-// reloads, keeps its bytes, and every viewer is answered from them; the
-// same change wakes the requests that wait for a part.
-
-// watcherIdle is how long a watcher keeps following a playlist nobody asks
-// for: a stream without viewers costs nothing.
-const watcherIdle = 30 * time.Second
+// or a segment completes, so the muxer keeps a snapshot of it from one
+// change to the next (gohlslib patch 9, Muxer.MediaPlaylist), and every
+// viewer is answered from its bytes.
+//
+// The goroutine that writes to the muxer (the feed) is also the one that
+// takes the new snapshot after a change (refresh), while viewers ask for
+// the playlist, and then wakes the requests waiting for a newer playlist
+// or a part. Woken, they find the new state made and only load it: were
+// they to take the snapshot themselves, hundreds of them would queue on
+// gohlslib's mutex at every part, ahead of the writer that completes the
+// next one.
 
 var playlistType = []string{"application/vnd.apple.mpegurl"}
 
-// plState is a media playlist as it stands.
+// plState is a media playlist as it stands: gohlslib's snapshot, with what
+// answering from it needs, made once per snapshot.
 type plState struct {
+	snap   *gohlslib.MuxerMediaPlaylist
 	body   plBody
 	maxAge []string // gohlslib's Cache-Control, shared by every answer
 	hint   hint     // the preload-hinted part: the next to complete
 	first  uint64   // media sequence number of its oldest segment
 	// changed is closed when a newer state replaces this one, or when the
-	// watcher stops.
+	// muxer closes: by whoever takes it out of its plCache.
 	changed chan struct{}
 
-	deltaOnce sync.Once
-	delta     plBody // the _HLS_skip=YES form, built on first request (nil b: none)
+	delta plBody // the _HLS_skip=YES form (LL-HLS)
+}
+
+// hint is the part an LL-HLS playlist's EXT-X-PRELOAD-HINT names: part id
+// (its file name's), and the media sequence number and part index it will
+// have.
+type hint struct {
+	id, msn, part uint64
+}
+
+// plCache holds the state of one media playlist.
+type plCache struct {
+	sid string
+	mu  sync.Mutex // for replacing cur
+	cur atomic.Pointer[plState]
+	// asked: a request came since refresh last looked. Without one, a
+	// change drops the state instead of making the next: a stream
+	// nobody watches builds no playlist.
+	asked atomic.Bool
+}
+
+func (m *muxer) playlistCache(sid string) *plCache {
+	if c, ok := m.playlists.Load(sid); ok {
+		return c.(*plCache)
+	}
+	c, _ := m.playlists.LoadOrStore(sid, &plCache{sid: sid})
+	return c.(*plCache)
+}
+
+// state returns media playlist sid as it stands (or as it stood a moment
+// ago: refresh follows the muxer's changes); an error if the muxer has no
+// such playlist or is closed.
+func (m *muxer) state(sid string) (*plState, error) {
+	pc := m.playlistCache(sid)
+	if !pc.asked.Load() {
+		pc.asked.Store(true)
+	}
+	if st := pc.cur.Load(); st != nil {
+		return st, nil
+	}
+	// The first request in a while.
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return m.takeLocked(pc)
+}
+
+// takeLocked replaces pc's state with the muxer's current one, and wakes
+// who waited on the state it replaces. pc.mu is held.
+func (m *muxer) takeLocked(pc *plCache) (*plState, error) {
+	for {
+		snap, err := m.hm.MediaPlaylist(pc.sid)
+		if err != nil {
+			m.dropLocked(pc)
+			return nil, err
+		}
+		old := pc.cur.Load()
+		if old != nil && old.snap == snap {
+			return old, nil
+		}
+		st := &plState{
+			snap:    snap,
+			body:    newPLBody(snap.Playlist),
+			delta:   newPLBody(snap.Delta),
+			hint:    hint{id: snap.NextPart.ID, msn: snap.NextPart.MSN, part: snap.NextPart.Index},
+			first:   snap.MediaSequence,
+			changed: make(chan struct{}),
+		}
+		if snap.CacheControl != "" {
+			st.maxAge = []string{snap.CacheControl}
+		}
+		pc.cur.Store(st)
+		if old != nil {
+			close(old.changed)
+		}
+		if !closed(snap.Changed) {
+			return st, nil
+		}
+		// Changed again meanwhile (a request's take racing the feed).
+	}
+}
+
+// dropLocked forgets pc's state and wakes who waited on it. pc.mu is held.
+func (m *muxer) dropLocked(pc *plCache) {
+	if old := pc.cur.Swap(nil); old != nil {
+		close(old.changed)
+	}
+}
+
+// refresh follows the muxer's changes: after a part or segment completed,
+// it takes the new state of every playlist asked for since the last
+// change, and forgets the others. Only the feed goroutine calls it, after
+// every unit it writes; without a change it costs a look at each playlist.
+func (m *muxer) refresh() {
+	m.playlists.Range(func(_, v any) bool {
+		pc := v.(*plCache)
+		st := pc.cur.Load()
+		if st == nil || !closed(st.snap.Changed) {
+			return true
+		}
+		pc.mu.Lock()
+		if pc.cur.Load() == st {
+			if pc.asked.Swap(false) {
+				_, _ = m.takeLocked(pc) // an error dropped it: the muxer is closed
+			} else {
+				m.dropLocked(pc)
+			}
+		}
+		pc.mu.Unlock()
+		return true
+	})
+}
+
+// dropPlaylists wakes every request waiting on a playlist: the muxer is
+// closed.
+func (m *muxer) dropPlaylists() {
+	m.playlists.Range(func(_, v any) bool {
+		pc := v.(*plCache)
+		pc.mu.Lock()
+		m.dropLocked(pc)
+		pc.mu.Unlock()
+		return true
+	})
+}
+
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // plBody is a playlist built without a query, and where a request's query
@@ -53,6 +186,10 @@ type plBody struct {
 	b  []byte
 	at []int // offsets at which a URI ends
 }
+
+// prefetchTag starts the line of an MPEG-TS edition's segment in progress
+// (edition.go), whose URI runs to the end of the line.
+var prefetchTag = []byte("#EXT-X-PREFETCH:")
 
 func newPLBody(b []byte) plBody {
 	p := plBody{b: b}
@@ -70,6 +207,8 @@ func newPLBody(b []byte) plBody {
 		switch {
 		case len(line) == 0:
 		case line[0] != '#':
+			p.at = append(p.at, i+len(line))
+		case bytes.HasPrefix(line, prefetchTag):
 			p.at = append(p.at, i+len(line))
 		default:
 			for j := 0; ; {
@@ -162,154 +301,25 @@ func (st *plState) complete(msn uint64, p int64) bool {
 	return msn < st.hint.msn || (msn == st.hint.msn && uint64(p) < st.hint.part)
 }
 
-// plWatcher keeps one stream's plState current while it is asked for.
-type plWatcher struct {
-	m       *muxer
-	sid     string
-	cur     atomic.Pointer[plState]
-	first   chan struct{} // closed once cur is set, or the watcher stopped
-	stopped chan struct{}
-	missing bool         // set before stopped closes: gohlslib has no such playlist
-	lastUse atomic.Int64 // UnixNano of the last request
-}
-
-// watch returns the running watcher of stream sid's playlist, starting it
-// if need be.
-func (m *muxer) watch(sid string) *plWatcher {
-	m.watchMu.Lock()
-	defer m.watchMu.Unlock()
-	w := m.watchers[sid]
-	if w == nil {
-		w = &plWatcher{m: m, sid: sid, first: make(chan struct{}), stopped: make(chan struct{})}
-		if m.watchers == nil {
-			m.watchers = make(map[string]*plWatcher)
-		}
-		m.watchers[sid] = w
-		go w.run()
-	}
-	w.lastUse.Store(time.Now().UnixNano())
-	return w
-}
-
-func (w *plWatcher) run() {
-	var firstOnce sync.Once
-	defer func() {
-		w.m.watchMu.Lock()
-		if w.m.watchers[w.sid] == w {
-			delete(w.m.watchers, w.sid)
-		}
-		w.m.watchMu.Unlock()
-		close(w.stopped)
-		firstOnce.Do(func() { close(w.first) })
-		if st := w.cur.Load(); st != nil {
-			close(st.changed)
-		}
-	}()
-	file := w.sid + "_stream.m3u8"
-	q := "" // the first request answers at once
-	for {
-		cw := newCaptureWriter()
-		w.m.hm.Handle(cw, internalRequest(w.m.ctx, file, q))
-		if w.m.isGone() || w.m.ctx.Err() != nil {
-			return
-		}
-		if cw.status == 0 {
-			w.missing = true // gohlslib answers an unknown file with nothing
-			return
-		}
-		st, err := parseState(w.sid, cw)
-		if err != nil {
-			// Not expected of gohlslib; do not spin on it.
-			w.m.errs.warn(w.m.log, "hls media playlist", err)
-			select {
-			case <-w.m.gone:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			q = ""
-			continue
-		}
-		prev := w.cur.Swap(st)
-		if prev == nil {
-			firstOnce.Do(func() { close(w.first) })
-		} else {
-			close(prev.changed)
-		}
-		if time.Since(time.Unix(0, w.lastUse.Load())) > watcherIdle {
-			// A request that got this watcher meanwhile sees it stop
-			// and starts a new one (next).
-			return
-		}
-		// gohlslib holds this until the hinted part is complete, and ends
-		// the wait cleanly when the muxer closes.
-		q = "_HLS_msn=" + strconv.FormatUint(st.hint.msn, 10) + "&_HLS_part=" + strconv.FormatUint(st.hint.part, 10)
-	}
-}
-
-func parseState(sid string, cw *captureWriter) (*plState, error) {
-	if cw.status != http.StatusOK {
-		return nil, errors.New("status " + strconv.Itoa(cw.status))
-	}
-	body := cw.body.Bytes()
-	var pl playlist.Media
-	if err := pl.Unmarshal(body); err != nil {
-		return nil, err
-	}
-	if pl.PreloadHint == nil {
-		return nil, errors.New("no preload hint")
-	}
-	file, _, _ := strings.Cut(path.Base(pl.PreloadHint.URI), "?")
-	psid, id, ok := partName(file)
-	if !ok || psid != sid {
-		return nil, errors.New("preload hint " + pl.PreloadHint.URI + " is not a part of " + sid)
-	}
-	return &plState{
-		body:    newPLBody(body),
-		maxAge:  cw.header.Values("Cache-Control"),
-		hint:    hint{id: id, msn: uint64(pl.MediaSequence + len(pl.Segments)), part: uint64(len(pl.Parts))},
-		first:   uint64(pl.MediaSequence),
-		changed: make(chan struct{}),
-	}, nil
-}
-
-// next waits for the watcher's state newer than st (nil: any), and
-// returns the watcher to use from then on: a stopped one is replaced.
-func (w *plWatcher) next(ctx context.Context, timeout <-chan time.Time, st *plState) (*plWatcher, *plState, readiness) {
-	for {
-		wake := w.first
-		if st != nil {
-			wake = st.changed
-		}
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			return w, nil, isCanceled
-		case <-timeout:
-			return w, nil, isTimeout
-		}
-		if w.m.isGone() {
-			return w, nil, isGone
-		}
-		select {
-		case <-w.stopped:
-			if w.missing {
-				return w, nil, isGone
-			}
-			// Idle, it stopped just as this request came: start again.
-			w, st = w.m.watch(w.sid), nil
-			continue
-		default:
-		}
-		if cur := w.cur.Load(); cur != nil && cur != st {
-			return w, cur, isReady
-		}
-	}
-}
-
-// serveMediaPlaylist answers an LL-HLS media playlist request from the
-// watcher, holding a blocking reload (_HLS_msn, _HLS_part) until the part
-// it names is complete.
+// serveMediaPlaylist answers a media playlist request from the muxer's
+// snapshot of it. An LL-HLS one holds a blocking reload (_HLS_msn,
+// _HLS_part) until the part it names is complete, and answers a delta
+// update (_HLS_skip); the others, as gohlslib did, ignore the directives.
 func (m *muxer) serveMediaPlaylist(w http.ResponseWriter, r *http.Request, sid string) {
+	if m.variant != gohlslib.MuxerVariantLowLatency {
+		st, rd := m.await(r.Context(), sid, func(*plState) verdict { return yes })
+		if !answerNotReady(w, rd) {
+			return
+		}
+		// gohlslib named the whole query in an MPEG-TS playlist's URIs,
+		// and the query less the _HLS_ directives in an fMP4 one's.
+		q := r.URL.RawQuery
+		if m.variant == gohlslib.MuxerVariantFMP4 {
+			q = withoutDirectives(q)
+		}
+		writePlaylist(w, st, st.body.with(q))
+		return
+	}
 	d := parseDirectives(r.URL.RawQuery)
 	msnS, partS := d.msn, d.part
 	var msn uint64
@@ -352,13 +362,16 @@ func (m *muxer) serveMediaPlaylist(w http.ResponseWriter, r *http.Request, sid s
 	}
 	pb := st.body
 	if d.skip == "YES" || d.skip == "v2" {
-		pb = m.deltaOf(st, sid, d.skip)
+		pb = st.delta
 	}
 	var pass string
 	if d.others {
 		pass = passQuery(r.URL.RawQuery)
 	}
-	body := pb.with(pass)
+	writePlaylist(w, st, pb.with(pass))
+}
+
+func writePlaylist(w http.ResponseWriter, st *plState, body []byte) {
 	h := w.Header()
 	h["Content-Type"] = playlistType // shared: one request per part per player
 	if st.maxAge != nil {
@@ -369,34 +382,27 @@ func (m *muxer) serveMediaPlaylist(w http.ResponseWriter, r *http.Request, sid s
 	_, _ = w.Write(body)
 }
 
-// deltaOf returns the delta update of st (or the full playlist if gohlslib
-// would not make one), built once per state.
-func (m *muxer) deltaOf(st *plState, sid, skip string) plBody {
-	st.deltaOnce.Do(func() {
-		cw := newCaptureWriter()
-		// The playlist may have moved on since st: a newer answer is as
-		// good, and the only one gohlslib can give.
-		m.hm.Handle(cw, internalRequest(m.ctx, sid+"_stream.m3u8", "_HLS_skip="+skip))
-		if cw.status == http.StatusOK {
-			st.delta = newPLBody(cw.body.Bytes())
-		}
-	})
-	if st.delta.b != nil {
-		return st.delta
+// withoutDirectives is what gohlslib kept of a query in an fMP4 media
+// playlist's URIs: the query less its _HLS_ parameters, re-encoded (left as
+// it is if it does not parse).
+func withoutDirectives(raw string) string {
+	if raw == "" {
+		return ""
 	}
-	return st.body
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return raw
+	}
+	for k := range q {
+		if strings.HasPrefix(k, "_HLS_") {
+			delete(q, k)
+		}
+	}
+	return q.Encode()
 }
 
 // awaitPart waits until part id of stream sid is complete, and reports
 // whether to serve it (false: it will not exist, or the stream ended).
-//
-// Why: gohlslib v2.4.1 answers a request for the preload-hinted part by
-// waiting inside its own handler, and when the muxer closes during that
-// wait the handler returns with the muxer's mutex still locked. Every other
-// request waiting in that muxer then hangs forever. LL-HLS clients always
-// have such a request out, so it would happen at the end of every stream.
-// We therefore never send gohlslib a request for a part that is not
-// finished: the watcher's state says when it is.
 func (m *muxer) awaitPart(ctx context.Context, sid string, id uint64) bool {
 	st, rd := m.await(ctx, sid, func(st *plState) verdict {
 		switch {
@@ -421,11 +427,15 @@ const (
 
 // await returns the first state of stream sid's playlist that pred says
 // yes to (isReady), nil if it says no (isReady too), or why there is none:
-// the stream ended, the client left, or readyTimeout passed. The common
-// case, a state that is already there, costs no timer and no allocation.
+// the stream ended (or has no such playlist), the client left, or
+// readyTimeout passed. The common case, a state that is already there,
+// costs no timer and no allocation.
 func (m *muxer) await(ctx context.Context, sid string, pred func(*plState) verdict) (*plState, readiness) {
-	wt := m.watch(sid)
-	if st := wt.cur.Load(); st != nil && !m.isGone() {
+	st, err := m.state(sid)
+	if err != nil {
+		return nil, isGone
+	}
+	if st.snap.Playlist != nil {
 		switch pred(st) {
 		case yes:
 			return st, isReady
@@ -436,11 +446,21 @@ func (m *muxer) await(ctx context.Context, sid string, pred func(*plState) verdi
 	// A timer, not a context: every preload-hint request comes here.
 	timer := time.NewTimer(m.readyTimeout)
 	defer timer.Stop()
-	var st *plState
 	for {
-		var rd readiness
-		if wt, st, rd = wt.next(ctx, timer.C, st); rd != isReady {
-			return nil, rd
+		select {
+		case <-st.changed:
+		case <-m.gone:
+			return nil, isGone
+		case <-ctx.Done():
+			return nil, isCanceled
+		case <-timer.C:
+			return nil, isTimeout
+		}
+		if st, err = m.state(sid); err != nil {
+			return nil, isGone
+		}
+		if st.snap.Playlist == nil {
+			continue // no segment yet
 		}
 		switch pred(st) {
 		case yes:

@@ -6,7 +6,9 @@ package hls
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -400,7 +402,7 @@ func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, src *
 	if !answerNotReady(w, src.waitReady(r.Context())) {
 		return
 	}
-	pl, err := src.multivariant(r)
+	pl, err := src.multivariant()
 	if err != nil {
 		if src.isGone() {
 			notFound(w)
@@ -417,7 +419,7 @@ func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, src *
 		if !rm.readyNow() || (ts && !rm.tsOK) {
 			continue
 		}
-		rpl, err := rm.multivariant(r)
+		rpl, err := rm.multivariant()
 		if err != nil || len(rpl.Variants) == 0 {
 			continue
 		}
@@ -441,7 +443,7 @@ func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, src *
 	if !validSessionID(sid) {
 		sid = newSessionID()
 	}
-	body, err := rewriteMultivariant(pl, src.channelID, sid, g.Session)
+	body, err := rewriteMultivariant(pl, r.URL.RawQuery, src.channelID, sid, g.Session)
 	if err != nil {
 		src.log.Error("rewrite multivariant playlist", "err", err)
 		http.Error(w, "playlist unavailable", http.StatusInternalServerError)
@@ -458,46 +460,121 @@ func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, src *
 }
 
 // multivariant returns gohlslib's multivariant playlist of this muxer.
-func (m *muxer) multivariant(r *http.Request) (*playlist.Multivariant, error) {
-	cw := newCaptureWriter()
-	m.hm.Handle(cw, internalRequest(r.Context(), "index.m3u8", r.URL.RawQuery))
-	if cw.status != http.StatusOK {
-		return nil, fmt.Errorf("hls: multivariant playlist: status %d", cw.status)
+func (m *muxer) multivariant() (*playlist.Multivariant, error) {
+	pl, err := m.hm.MultivariantPlaylist()
+	if err != nil {
+		return nil, fmt.Errorf("hls: multivariant playlist: %w", err)
 	}
-	var pl playlist.Multivariant
-	if err := pl.Unmarshal(cw.body.Bytes()); err != nil {
-		return nil, fmt.Errorf("hls: parse multivariant playlist: %w", err)
+	if pl == nil {
+		return nil, errors.New("hls: multivariant playlist: no segment yet")
 	}
-	return &pl, nil
+	return pl, nil
 }
 
+// serveFile answers a request for one of the muxer's files: from its
+// playlist snapshots (playlists.go) and its finished files, or, for an
+// MPEG-TS edition's segment in progress, as it is written.
 func (m *muxer) serveFile(w http.ResponseWriter, r *http.Request, file string) {
 	if m.variant == gohlslib.MuxerVariantLowLatency && isEditionFile(file) {
 		m.serveEdition(w, r, file)
 		return
 	}
-	if strings.HasSuffix(file, ".m3u8") {
+	if sid, ok := strings.CutSuffix(file, "_stream.m3u8"); ok {
 		// Playlists may be asked for as soon as the multivariant names
 		// them; wait (bounded) for the first segment.
-		if !answerNotReady(w, m.waitReady(r.Context())) {
-			return
+		if answerNotReady(w, m.waitReady(r.Context())) {
+			m.serveMediaPlaylist(w, r, sid)
 		}
-	} else if !m.readyNow() {
+		return
+	}
+	if !m.readyNow() {
 		// Nothing but playlists can name a file before that.
 		notFound(w)
 		return
 	}
 	if m.variant == gohlslib.MuxerVariantLowLatency {
-		if sid, ok := strings.CutSuffix(file, "_stream.m3u8"); ok {
-			m.serveMediaPlaylist(w, r, sid)
-			return
-		}
 		if sid, id, ok := partName(file); ok && !m.awaitPart(r.Context(), sid, id) {
 			notFound(w)
 			return
 		}
 	}
-	nw := &notFoundWriter{ResponseWriter: w, gone: m.isGone}
-	m.hm.Handle(nw, r)
-	nw.finish()
+	if f, ok := m.hm.File(file); ok {
+		serveMuxerFile(w, r, f)
+		return
+	}
+	if !m.followSegment(w, r, file) {
+		notFound(w)
+	}
+}
+
+// serveMuxerFile answers with an init file, a segment or a part, as
+// gohlslib would.
+func serveMuxerFile(w http.ResponseWriter, r *http.Request, f *gohlslib.MuxerFile) {
+	rd, err := f.Reader()
+	if err != nil {
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	defer rd.Close()
+	h := w.Header()
+	h.Set("Cache-Control", f.CacheControl)
+	h.Set("Content-Type", f.ContentType)
+	if f.Size >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(f.Size, 10))
+	}
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = io.Copy(w, rd)
+	}
+}
+
+// errHeadOnly ends the following of a segment for a HEAD request.
+var errHeadOnly = errors.New("hls: HEAD")
+
+// followSegment serves an MPEG-TS edition's segment in progress (listed as
+// #EXT-X-PREFETCH, edition.go) while it is written: what it holds at once,
+// then what each unit adds. It reports false if file is no such segment
+// (nor, by now, a finished one).
+func (m *muxer) followSegment(w http.ResponseWriter, r *http.Request, file string) bool {
+	rc := http.NewResponseController(w)
+	started := false
+	found, _ := m.hm.FollowSegment(r.Context(), file, func(chunk []byte) error {
+		if !started {
+			started = true
+			h := w.Header()
+			h.Set("Cache-Control", "no-cache")
+			h.Set("Content-Type", "video/mp2t")
+			w.WriteHeader(http.StatusOK)
+			if r.Method == http.MethodHead {
+				return errHeadOnly // not held open for a body nobody reads
+			}
+		}
+		// It takes as long as the segment lasts: each write, not the
+		// whole response, gets SendTimeout.
+		_ = rc.SetWriteDeadline(time.Now().Add(m.srv.cfg.SendTimeout))
+		if _, err := w.Write(chunk); err != nil {
+			return err
+		}
+		_ = rc.Flush()
+		return nil
+	})
+	if !found {
+		// Finished since File was asked.
+		f, ok := m.hm.File(file)
+		if ok {
+			serveMuxerFile(w, r, f)
+		}
+		return ok
+	}
+	// The muxer closed before the segment held anything: it is no more
+	// (a viewer that left reads no answer).
+	if !started && r.Context().Err() == nil {
+		notFound(w)
+	}
+	return true
+}
+
+func notFound(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-cache")
+	http.Error(w, "not found", http.StatusNotFound)
 }

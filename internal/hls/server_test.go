@@ -394,7 +394,7 @@ func waitingInMuxer() int {
 	buf = buf[:runtime.Stack(buf, true)]
 	n := 0
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "hls.(*plWatcher).next") {
+		if strings.Contains(g, "hls.(*muxer).await(") {
 			n++
 		}
 	}

@@ -1,8 +1,9 @@
 package gohlslib
 
 import (
-	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
 	mp4codecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
+
+	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
 )
 
 func fromFMP4(in mp4codecs.Codec) codecs.Codec { //nolint:dupl

@@ -1,8 +1,9 @@
 package gohlslib
 
 import (
-	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
 	tscodecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
+
+	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
 )
 
 func fromMPEGTS(in tscodecs.Codec) codecs.Codec {

@@ -21,14 +21,10 @@ import (
 
 const (
 	fmp4StartDTS               = 10 * time.Second
-	mpegtsSegmentMinAUCount    = 100
 	multivariantPlaylistMaxAge = "30"
 	segmentMaxAge              = "3600"
+	mpegtsAACPTSDriftTolerance = 500 * time.Millisecond
 )
-
-func ptrOf[T any](v T) *T {
-	return &v
-}
 
 func parseMSNPart(msn string, part string) (uint64, uint64, error) {
 	var msnint uint64
@@ -117,19 +113,34 @@ func partPath(prefix string, streamID string, partID uint64) string {
 	return prefix + "_" + streamID + "_part" + strconv.FormatUint(partID, 10) + ".mp4"
 }
 
-func fmp4TimeScale(c codecs.Codec) uint32 {
+func codecRequiredClockRate(c codecs.Codec) int {
 	switch codec := c.(type) {
-	case *codecs.MPEG4Audio:
-		return uint32(codec.Config.SampleRate)
+	case *codecs.AV1:
+		return 90000
+
+	case *codecs.VP9:
+		return 90000
+
+	case *codecs.H265:
+		return 90000
+
+	case *codecs.H264:
+		return 90000
 
 	case *codecs.Opus:
 		return 48000
 
+	case *codecs.MPEG4Audio:
+		return codec.Config.SampleRate
+
 	case *codecs.FLAC:
-		return codec.StreamInfo.SampleRate
+		return int(codec.StreamInfo.SampleRate)
+
+	case *codecs.KLV:
+		return 90000
 	}
 
-	return 90000
+	return 0
 }
 
 type switchableWriter struct {
@@ -193,10 +204,6 @@ type Muxer struct {
 	// what it holds at once, then every unit as it comes. In-memory
 	// storage only (no Directory).
 	MPEGTSPrefetch bool
-	// onair: MPEGTSPrefetchWriteTimeout, if set, bounds each write of a
-	// segment served while it is written (its write deadline), instead of
-	// one deadline for the whole response.
-	MPEGTSPrefetchWriteTimeout time.Duration
 
 	//
 	// callbacks (all optional)
@@ -219,6 +226,10 @@ type Muxer struct {
 	segmenter      *muxerSegmenter
 	server         *muxerServer
 	closed         bool
+
+	// onair: closed and replaced by notifyChange; nil until Changed or
+	// a snapshot asks for it (patch 9).
+	changed chan struct{}
 
 	// onair: timed metadata waiting for the next part (WriteID3).
 	id3Mutex sync.Mutex
@@ -251,6 +262,15 @@ func (m *Muxer) Start() error {
 
 	if len(m.Tracks) == 0 {
 		return fmt.Errorf("at least one track must be provided")
+	}
+
+	// supporting non-standard clock rates requires some computations that we're not doing right now.
+	// it's not worth the effort, for now.
+	for i, track := range m.Tracks {
+		requiredClockRate := codecRequiredClockRate(track.Codec)
+		if track.ClockRate != requiredClockRate {
+			return fmt.Errorf("track %d requires clock rate %d, but is %d", i, requiredClockRate, track.ClockRate)
+		}
 	}
 
 	// onair
@@ -400,7 +420,6 @@ func (m *Muxer) Start() error {
 		stream := &muxerStream{
 			takeID3:        m.id3Taker(), // onair: timed metadata
 			prefetch:       m.MPEGTSPrefetch,
-			prefetchWrite:  m.MPEGTSPrefetchWriteTimeout,
 			isLeading:      true,
 			variant:        m.Variant,
 			segmentMaxSize: m.SegmentMaxSize,
@@ -506,6 +525,8 @@ func (m *Muxer) Close() {
 	for _, stream := range m.streams {
 		stream.close()
 	}
+
+	m.notifyChange() // onair
 
 	m.mutex.Unlock()
 
@@ -683,6 +704,7 @@ func (m *Muxer) createFirstSegment(nextDTS time.Duration, nextNTP time.Time) err
 func (m *Muxer) rotateParts(nextDTS time.Duration) error {
 	m.mutex.Lock()
 	err := m.rotatePartsInner(nextDTS)
+	m.notifyChange() // onair
 	m.mutex.Unlock()
 
 	if err != nil {
@@ -719,6 +741,7 @@ func (m *Muxer) rotateSegments(
 ) error {
 	m.mutex.Lock()
 	err := m.rotateSegmentsInner(nextDTS, nextNTP)
+	m.notifyChange() // onair
 	m.mutex.Unlock()
 
 	if err != nil {
@@ -788,6 +811,7 @@ func (m *Muxer) handleMultivariantPlaylist(w http.ResponseWriter, r *http.Reques
 
 		for {
 			if m.closed {
+				w.WriteHeader(http.StatusNotFound)
 				return nil
 			}
 
@@ -800,6 +824,7 @@ func (m *Muxer) handleMultivariantPlaylist(w http.ResponseWriter, r *http.Reques
 
 		buf, err := m.generateMultivariantPlaylist(r.URL.RawQuery)
 		if err != nil {
+			w.WriteHeader(http.StatusInternalServerError)
 			return nil
 		}
 
@@ -807,7 +832,6 @@ func (m *Muxer) handleMultivariantPlaylist(w http.ResponseWriter, r *http.Reques
 	}()
 
 	if buf == nil {
-		w.WriteHeader(http.StatusInternalServerError)
 		return
 	}
 
@@ -820,6 +844,16 @@ func (m *Muxer) handleMultivariantPlaylist(w http.ResponseWriter, r *http.Reques
 }
 
 func (m *Muxer) generateMultivariantPlaylist(rawQuery string) ([]byte, error) {
+	pl, err := m.multivariantPlaylist(rawQuery)
+	if err != nil {
+		return nil, err
+	}
+
+	return pl.Marshal()
+}
+
+// onair: the playlist before Marshal, for MultivariantPlaylist too.
+func (m *Muxer) multivariantPlaylist(rawQuery string) (*playlist.Multivariant, error) {
 	// TODO: consider segments in all streams
 	maxBandwidth, averageBandwidth := bandwidth(m.streams[0].segments)
 
@@ -844,5 +878,5 @@ func (m *Muxer) generateMultivariantPlaylist(rawQuery string) ([]byte, error) {
 		}
 	}
 
-	return pl.Marshal()
+	return pl, nil
 }

@@ -6,8 +6,9 @@ import (
 	"io"
 	"time"
 
-	"github.com/bluenviron/gohlslib/v2/pkg/storage"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+
+	"github.com/bluenviron/gohlslib/v2/pkg/storage"
 )
 
 type muxerPart struct {
@@ -54,7 +55,7 @@ func (p *muxerPart) finalize(endDTS time.Duration) error {
 		for _, track := range p.streamTracks {
 			if track.isLeading && track.fmp4Samples != nil {
 				id3 = p.takeID3()
-				id3Time, id3TimeScale = uint64(track.fmp4StartDTS), fmp4TimeScale(track.Codec)
+				id3Time, id3TimeScale = uint64(track.fmp4StartDTS), uint32(track.ClockRate)
 			}
 		}
 	}

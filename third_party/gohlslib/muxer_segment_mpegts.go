@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+
 	mpegts "github.com/bluenviron/gohlslib/v2/internal/tsmux" // onair: ID3 in MPEG-TS
 	"github.com/bluenviron/gohlslib/v2/pkg/storage"
 )
@@ -24,14 +26,13 @@ type muxerSegmentMPEGTS struct {
 	startNTP       time.Time
 	startDTS       time.Duration
 
-	storage      storage.File
-	storagePart  storage.Part
-	bw           *bufio.Writer
-	size         uint64
-	path         string
-	endDTS       time.Duration // available after finalize()
-	audioAUCount int
-	prefetch     *segmentPrefetch // onair: Muxer.MPEGTSPrefetch
+	storage     storage.File
+	storagePart storage.Part
+	bw          *bufio.Writer
+	size        uint64
+	path        string
+	endDTS      time.Duration    // available after finalize()
+	prefetch    *segmentPrefetch // onair: Muxer.MPEGTSPrefetch
 }
 
 // onair: segmentPrefetch is what a segment being written has to show
@@ -145,8 +146,8 @@ func (s *muxerSegmentMPEGTS) writeH264(
 
 	err := s.mpegtsWriter.WriteH264(
 		track.mpegtsTrack,
-		multiplyAndDivide(pts, 90000, int64(track.ClockRate)),
-		multiplyAndDivide(dts, 90000, int64(track.ClockRate)),
+		pts,
+		dts,
 		au,
 	)
 	if err != nil {
@@ -175,18 +176,28 @@ func (s *muxerSegmentMPEGTS) writeMPEG4Audio(
 	}
 	s.size += size
 
+	tolerance := durationToTimestamp(mpegtsAACPTSDriftTolerance, track.ClockRate)
+
+	// recompute timestamp from scratch.
+	// iOS+MPEG-TS+AAC requires a precise timestamp that might get lost during timestamp conversion.
+	// also reset in case of drifts.
+	if !track.mpegtsAACPTSInitialized ||
+		track.mpegtsAACPTS > (pts+tolerance) ||
+		track.mpegtsAACPTS < (pts-tolerance) {
+		track.mpegtsAACPTS = pts
+		track.mpegtsAACPTSInitialized = true
+	}
+
 	err := s.mpegtsWriter.WriteMPEG4Audio(
 		track.mpegtsTrack,
-		multiplyAndDivide(pts, 90000, int64(track.ClockRate)),
+		multiplyAndDivide(track.mpegtsAACPTS, 90000, int64(track.ClockRate)),
 		aus,
 	)
 	if err != nil {
 		return err
 	}
 
-	if track.isLeading {
-		s.audioAUCount++
-	}
+	track.mpegtsAACPTS += mpeg4audio.SamplesPerAccessUnit * int64(len(aus))
 
 	err = s.writeID3(track, pts)
 	if err != nil {
@@ -208,7 +219,7 @@ func (s *muxerSegmentMPEGTS) writeKLV(
 
 	return s.mpegtsWriter.WriteKLV(
 		track.mpegtsTrack,
-		multiplyAndDivide(pts, 90000, int64(track.ClockRate)),
+		pts,
 		data,
 	)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
@@ -13,6 +12,8 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/vp9"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+
+	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
 )
 
 func multiplyAndDivide(v, m, d int64) int64 {
@@ -121,8 +122,7 @@ func (s *muxerSegmenter) writeAV1(
 		}
 	}
 
-	ps := &fmp4.Sample{}
-	err := ps.FillAV1(tu)
+	bs, err := av1.Bitstream(tu).Marshal()
 	if err != nil {
 		return err
 	}
@@ -131,9 +131,12 @@ func (s *muxerSegmenter) writeAV1(
 		track,
 		randomAccess,
 		&fmp4AugmentedSample{
-			Sample: *ps,
-			dts:    pts,
-			ntp:    ntp,
+			Sample: fmp4.Sample{
+				IsNonSyncSample: !randomAccess,
+				Payload:         bs,
+			},
+			dts: pts,
+			ntp: ntp,
 		})
 }
 
@@ -247,10 +250,7 @@ func (s *muxerSegmenter) writeH265(
 		return fmt.Errorf("unable to extract DTS: %w", err)
 	}
 
-	ps := &fmp4.Sample{}
-	err = ps.FillH265(
-		int32(pts-dts),
-		au)
+	avcc, err := h264.AVCC(au).Marshal()
 	if err != nil {
 		return err
 	}
@@ -259,9 +259,13 @@ func (s *muxerSegmenter) writeH265(
 		track,
 		randomAccess,
 		&fmp4AugmentedSample{
-			Sample: *ps,
-			dts:    dts,
-			ntp:    ntp,
+			Sample: fmp4.Sample{
+				PTSOffset:       int32(pts - dts),
+				IsNonSyncSample: !randomAccess,
+				Payload:         avcc,
+			},
+			dts: dts,
+			ntp: ntp,
 		})
 }
 
@@ -345,10 +349,7 @@ func (s *muxerSegmenter) writeH264(
 		return nil
 	}
 
-	ps := &fmp4.Sample{}
-	err = ps.FillH264(
-		int32(pts-dts),
-		au)
+	avcc, err := h264.AVCC(au).Marshal()
 	if err != nil {
 		return err
 	}
@@ -357,9 +358,13 @@ func (s *muxerSegmenter) writeH264(
 		track,
 		randomAccess,
 		&fmp4AugmentedSample{
-			Sample: *ps,
-			dts:    dts,
-			ntp:    ntp,
+			Sample: fmp4.Sample{
+				PTSOffset:       int32(pts - dts),
+				IsNonSyncSample: !randomAccess,
+				Payload:         avcc,
+			},
+			dts: dts,
+			ntp: ntp,
 		})
 }
 
@@ -425,9 +430,8 @@ func (s *muxerSegmenter) writeMPEG4Audio(
 				if err != nil {
 					return err
 				}
-			} else if track.stream.nextSegment.(*muxerSegmentMPEGTS).audioAUCount >= mpegtsSegmentMinAUCount && // switch segment
-				(timestampToDuration(pts, track.ClockRate)-
-					track.stream.nextSegment.(*muxerSegmentMPEGTS).startDTS) >= s.segmentMinDuration {
+			} else if (timestampToDuration(pts, track.ClockRate) -
+				track.stream.nextSegment.(*muxerSegmentMPEGTS).startDTS) >= s.segmentMinDuration { // switch segment
 				err := s.parent.rotateSegments(timestampToDuration(pts, track.ClockRate), ntp)
 				if err != nil {
 					return err
@@ -448,13 +452,10 @@ func (s *muxerSegmenter) writeMPEG4Audio(
 		return nil
 	}
 
-	sampleRate := track.Codec.(*codecs.MPEG4Audio).Config.SampleRate
-
 	for i, au := range aus {
 		auNTP := ntp.Add(time.Duration(i) * mpeg4audio.SamplesPerAccessUnit *
-			time.Second / time.Duration(sampleRate))
-		auPTS := pts + int64(i)*mpeg4audio.SamplesPerAccessUnit*
-			int64(track.ClockRate)/int64(sampleRate)
+			time.Second / time.Duration(track.ClockRate))
+		auPTS := pts + int64(i)*mpeg4audio.SamplesPerAccessUnit
 
 		err := s.fmp4WriteSample(
 			track,

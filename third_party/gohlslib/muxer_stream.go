@@ -1,7 +1,9 @@
 package gohlslib
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -13,18 +15,20 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
 
 	mpegts "github.com/bluenviron/gohlslib/v2/internal/tsmux" // onair: ID3 in MPEG-TS
 	"github.com/bluenviron/gohlslib/v2/pkg/codecparams"
 	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 	"github.com/bluenviron/gohlslib/v2/pkg/storage"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
 )
 
 func mediaPlaylistPath(streamID string) string {
@@ -119,9 +123,10 @@ type muxerStream struct {
 	nextPartID     uint64
 	// onair: takes the ID3 tags for the next part (leading stream only).
 	takeID3 func() []muxerID3
-	// onair: Muxer.MPEGTSPrefetch and MPEGTSPrefetchWriteTimeout.
-	prefetch      bool
-	prefetchWrite time.Duration
+	// onair: Muxer.MPEGTSPrefetch.
+	prefetch bool
+	// onair: the playlist as it stands, until the next change (patch 9).
+	snapshot atomic.Pointer[MuxerMediaPlaylist]
 
 	generateMediaPlaylist  generateMediaPlaylistFunc
 	mpegtsSwitchableWriter *switchableWriter // mpegts only
@@ -348,7 +353,7 @@ func (s *muxerStream) handleMediaPlaylist(w http.ResponseWriter, r *http.Request
 
 				for {
 					if s.closed {
-						w.WriteHeader(http.StatusInternalServerError)
+						w.WriteHeader(http.StatusNotFound)
 						return nil, ""
 					}
 
@@ -402,7 +407,7 @@ func (s *muxerStream) handleMediaPlaylist(w http.ResponseWriter, r *http.Request
 
 		for {
 			if s.closed {
-				w.WriteHeader(http.StatusInternalServerError)
+				w.WriteHeader(http.StatusNotFound)
 				return nil, ""
 			}
 
@@ -439,7 +444,7 @@ func (s *muxerStream) generateMediaPlaylistMPEGTS(
 ) ([]byte, error) {
 	pl := &playlist.Media{
 		Version:        3,
-		AllowCache:     ptrOf(false),
+		AllowCache:     new(false),
 		TargetDuration: s.targetDuration,
 		MediaSequence:  s.segmentDeleteCount,
 	}
@@ -608,7 +613,7 @@ func (s *muxerStream) generateAndCacheInitFile() error {
 	for _, track := range s.tracks {
 		init.Tracks = append(init.Tracks, &fmp4.InitTrack{
 			ID:        trackID,
-			TimeScale: fmp4TimeScale(track.Codec),
+			TimeScale: uint32(track.ClockRate),
 			Codec:     toFMP4(track.Codec),
 		})
 		trackID++
@@ -636,14 +641,15 @@ func (s *muxerStream) generateAndCacheInitFile() error {
 		contentType = "video/mp4"
 	}
 
-	s.server.registerPath(
-		initFilePath(s.prefix, s.id),
-		func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Cache-Control", "public, max-age="+segmentMaxAge)
-			w.Header().Set("Content-Type", contentType)
-			w.WriteHeader(http.StatusOK)
-			w.Write(initFile)
-		})
+	// onair: a MuxerFile, for Handle and Muxer.File (patch 9).
+	s.server.registerFile(initFilePath(s.prefix, s.id), &MuxerFile{
+		ContentType:  contentType,
+		CacheControl: "public, max-age=" + segmentMaxAge,
+		Size:         int64(len(initFile)),
+		open: func() (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(initFile)), nil
+		},
+	})
 
 	return nil
 }
@@ -724,58 +730,73 @@ func (s *muxerStream) newSegmentMPEGTS(nextDTS time.Duration, nextNTP time.Time)
 }
 
 // onair: prefetchHandler serves a segment while it is written (an
-// EXT-X-PREFETCH one): what it holds at once, then what every unit of the
-// leading track adds, until it is finished or the muxer closes. Every
-// viewer is sent the same bytes, none copied for it. A muxer closed before
-// the segment held anything answers nothing (the caller's 404).
+// EXT-X-PREFETCH one) with followPrefetch. Every viewer is sent the same
+// bytes, none copied for it. A muxer closed before the segment held
+// anything answers 404, as it does every request it ends.
 func (s *muxerStream) prefetchHandler(p *segmentPrefetch) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		// A viewer that leaves is noticed at once, even while the stream
-		// stalls.
-		stop := context.AfterFunc(r.Context(), func() {
-			s.mutex.Lock()
-			s.mutex.Unlock() //nolint:staticcheck // orders the wake-up after the waiter's check
-			s.cond.Broadcast()
-		})
-		defer stop()
-
 		rc := http.NewResponseController(w)
-		sent := 0
-		for {
-			s.mutex.Lock()
-			for len(p.bytes) == sent && !p.done && !s.closed && r.Context().Err() == nil {
-				s.cond.Wait()
-			}
-			chunk, end := p.bytes[sent:], p.done || s.closed
-			s.mutex.Unlock()
-
-			if r.Context().Err() != nil {
-				return
-			}
-			if sent == 0 {
-				if len(chunk) == 0 {
-					return // closed while empty
-				}
+		started := false
+		s.followPrefetch(r.Context(), p, func(chunk []byte) error { //nolint:errcheck
+			if !started {
+				started = true
 				w.Header().Set("Cache-Control", "no-cache")
 				w.Header().Set("Content-Type", "video/mp2t")
 				w.WriteHeader(http.StatusOK)
 				if r.Method == http.MethodHead {
-					return // not held open for a body nobody reads
+					return errPrefetchHead // not held open for a body nobody reads
 				}
 			}
-			if len(chunk) > 0 {
-				if s.prefetchWrite > 0 {
-					rc.SetWriteDeadline(time.Now().Add(s.prefetchWrite)) //nolint:errcheck
-				}
-				if _, err := w.Write(chunk); err != nil {
-					return
-				}
-				rc.Flush() //nolint:errcheck
-				sent += len(chunk)
+			_, err := w.Write(chunk)
+			if err != nil {
+				return err
 			}
-			if end {
-				return
+			rc.Flush() //nolint:errcheck
+			return nil
+		})
+		if !started && r.Context().Err() == nil {
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}
+}
+
+var errPrefetchHead = errors.New("HEAD")
+
+// onair: followPrefetch gives write what the segment being written (p)
+// holds: what it holds at once, then what every unit of the leading track
+// adds, until it is finished (nil), the muxer closes (nil), ctx ends or
+// write fails (their error). Every chunk is a slice of the segment's one
+// buffer, which only grows by appending: write must not keep or modify it.
+func (s *muxerStream) followPrefetch(ctx context.Context, p *segmentPrefetch, write func([]byte) error) error {
+	// A viewer that leaves is noticed at once, even while the stream
+	// stalls.
+	stop := context.AfterFunc(ctx, func() {
+		s.mutex.Lock()
+		s.mutex.Unlock() //nolint:staticcheck // orders the wake-up after the waiter's check
+		s.cond.Broadcast()
+	})
+	defer stop()
+
+	sent := 0
+	for {
+		s.mutex.Lock()
+		for len(p.bytes) == sent && !p.done && !s.closed && ctx.Err() == nil {
+			s.cond.Wait()
+		}
+		chunk, end := p.bytes[sent:], p.done || s.closed
+		s.mutex.Unlock()
+
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if len(chunk) > 0 {
+			if err := write(chunk); err != nil {
+				return err
 			}
+			sent += len(chunk)
+		}
+		if end {
+			return nil
 		}
 	}
 }
@@ -797,33 +818,27 @@ func (s *muxerStream) rotateParts(
 	if s.variant == MuxerVariantLowLatency {
 		part.segment.parts = append(part.segment.parts, part)
 
-		s.server.registerPath(
-			part.path,
-			func(w http.ResponseWriter, _ *http.Request) {
-				r, err2 := part.reader()
-				if err2 != nil {
-					w.WriteHeader(http.StatusInternalServerError)
-					return
-				}
-				defer r.Close()
+		var contentType string
+		if areAllAudio(s.tracks) {
+			contentType = "audio/mp4"
+		} else {
+			contentType = "video/mp4"
+		}
 
-				var contentType string
-				if areAllAudio(s.tracks) {
-					contentType = "audio/mp4"
-				} else {
-					contentType = "video/mp4"
-				}
+		// onair: a length, not chunked encoding: one write fewer per
+		// part per player.
+		size := int64(-1)
+		if sz, ok := part.storage.(interface{ Size() int64 }); ok {
+			size = sz.Size()
+		}
 
-				w.Header().Set("Cache-Control", "public, max-age="+segmentMaxAge)
-				w.Header().Set("Content-Type", contentType)
-				// onair: a length, not chunked encoding: one write
-				// fewer per part per player.
-				if sz, ok := part.storage.(interface{ Size() int64 }); ok {
-					w.Header().Set("Content-Length", strconv.FormatInt(sz.Size(), 10))
-				}
-				w.WriteHeader(http.StatusOK)
-				io.Copy(w, r)
-			})
+		// onair: a MuxerFile, for Handle and Muxer.File (patch 9).
+		s.server.registerFile(part.path, &MuxerFile{
+			ContentType:  contentType,
+			CacheControl: "public, max-age=" + segmentMaxAge,
+			Size:         size,
+			open:         part.reader,
+		})
 
 		// EXT-X-PRELOAD-HINT
 		capturePartID := s.nextPartID
@@ -835,7 +850,8 @@ func (s *muxerStream) rotateParts(
 
 				for {
 					if s.closed {
-						w.WriteHeader(http.StatusInternalServerError)
+						s.mutex.Unlock()
+						w.WriteHeader(http.StatusNotFound)
 						return
 					}
 
@@ -923,35 +939,25 @@ func (s *muxerStream) rotateSegments(
 
 	s.segments = append(s.segments, segment)
 
-	s.server.registerPath(
-		segment.getPath(),
-		func(w http.ResponseWriter, _ *http.Request) {
-			r, err2 := segment.reader()
-			if err2 != nil {
-				w.WriteHeader(http.StatusInternalServerError)
-				return
-			}
-			defer r.Close()
+	var contentType string
+	switch {
+	case s.variant == MuxerVariantMPEGTS:
+		contentType = "video/mp2t"
 
-			var contentType string
-			switch {
-			case s.variant == MuxerVariantMPEGTS:
-				contentType = "video/mp2t"
+	case areAllAudio(s.tracks):
+		contentType = "audio/mp4"
 
-			case areAllAudio(s.tracks):
-				contentType = "audio/mp4"
+	default:
+		contentType = "video/mp4"
+	}
 
-			default:
-				contentType = "video/mp4"
-			}
-
-			w.Header().Set("Cache-Control", "public, max-age="+segmentMaxAge)
-			w.Header().Set("Content-Type", contentType)
-			// onair: a length, not chunked encoding.
-			w.Header().Set("Content-Length", strconv.FormatUint(segment.getSize(), 10))
-			w.WriteHeader(http.StatusOK)
-			io.Copy(w, r)
-		})
+	// onair: a MuxerFile, for Handle and Muxer.File (patch 9).
+	s.server.registerFile(segment.getPath(), &MuxerFile{
+		ContentType:  contentType,
+		CacheControl: "public, max-age=" + segmentMaxAge,
+		Size:         int64(segment.getSize()), // onair: a length, not chunked encoding
+		open:         segment.reader,
+	})
 
 	// delete old segments and parts
 	if len(s.segments) > s.segmentCount {

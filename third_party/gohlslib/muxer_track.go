@@ -17,6 +17,8 @@ type muxerTrack struct {
 	h264DTSExtractor          *h264.DTSExtractor
 	h265DTSExtractor          *h265.DTSExtractor
 	mpegtsTrack               *mpegts.Track        // mpegts only
+	mpegtsAACPTS              int64                // mpegts only, in track clock-rate units
+	mpegtsAACPTSInitialized   bool                 // mpegts only
 	fmp4NextSample            *fmp4AugmentedSample // fmp4 only
 	fmp4Samples               []*fmp4.Sample       // fmp4 only
 	fmp4StartDTS              int64                // fmp4 only

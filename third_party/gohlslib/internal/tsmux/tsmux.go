@@ -1,4 +1,4 @@
-// Package tsmux is the MPEG-TS writer of mediacommon v2.9.4
+// Package tsmux is the MPEG-TS writer of mediacommon v2.9.4 (unchanged in v2.9.5)
 // (pkg/formats/mpegts, MIT, see ../../LICENSE's neighbour in mediacommon),
 // cut down to what gohlslib's muxer writes (H.264, MPEG-4 Audio, KLV) and
 // given one more track: ID3 timed metadata as Apple's "Timed Metadata for

@@ -7,10 +7,6 @@ import (
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist/primitives"
 )
 
-func ptrOf[T any](v T) *T {
-	return &v
-}
-
 // MediaRenditionReport is a EXT-X-RENDITION-REPORT tag.
 type MediaRenditionReport struct {
 	// URI (required)
@@ -51,7 +47,7 @@ func (r *MediaRenditionReport) unmarshal(v string) error {
 			if err != nil {
 				return err
 			}
-			r.LastPart = ptrOf(int(tmp))
+			r.LastPart = new(int(tmp))
 		}
 	}
 
