@@ -55,7 +55,7 @@ func newEnvWith(t *testing.T, v *streamtest.Video, latency, container string, tw
 	e.hub = stream.NewHub([]*stream.Track{
 		{Codec: videoCodec(v), ClockRate: 90000},
 		{Codec: &stream.AAC{Config: &mpeg4audio.AudioSpecificConfig{
-			Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 48000, ChannelCount: 2, ChannelConfig: 2}}, ClockRate: 48000},
+			Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 48000, ChannelConfig: 2}}, ClockRate: 48000},
 	})
 	e.st = &live.Stream{
 		Channel: ivs.Channel{ID: testChannelID, ARN: "arn:aws:ivs:us-east-1:123456789012:channel/" + testChannelID,

@@ -25,6 +25,7 @@ func TestID3Text(t *testing.T) {
 		{"1 KB, sizes over 127 need syncsafe", bytes.Repeat([]byte("é"), 512)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			tag := id3Text(tc.text)
 			if !bytes.HasPrefix(tag, []byte("ID3\x04\x00\x00")) {
 				t.Fatalf("header % x", tag[:6])

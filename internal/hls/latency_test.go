@@ -96,8 +96,8 @@ func measurePartLatency(b *testing.B, part, warmup, span time.Duration) []time.D
 		for _, p := range parts {
 			for _, tr := range p.Tracks {
 				for _, s := range tr.Samples {
-					au, err := s.GetH264()
-					if err != nil {
+					var au h264.AVCC
+					if au.Unmarshal(s.Payload) != nil {
 						continue
 					}
 					for _, n := range au {

@@ -29,7 +29,7 @@ func TestRenditions(t *testing.T) {
 			rh := stream.NewHub([]*stream.Track{
 				{Codec: videoCodec(e.v), ClockRate: 90000},
 				{Codec: &stream.AAC{Config: &mpeg4audio.AudioSpecificConfig{
-					Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 48000, ChannelCount: 2, ChannelConfig: 2}}, ClockRate: 48000},
+					Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 48000, ChannelConfig: 2}}, ClockRate: 48000},
 			})
 			remove := e.srv.AddRendition(e.st, "160p30", rh)
 			re := &env{hub: rh, v: e.v}

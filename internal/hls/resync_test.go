@@ -63,7 +63,7 @@ func TestMuxerResyncKeepsServing(t *testing.T) {
 	hub, err := pub.Start(ctx, []*stream.Track{
 		{Codec: &stream.H264{SPS: v.SPS, PPS: v.PPS}, ClockRate: 90000},
 		{Codec: &stream.AAC{Config: &mpeg4audio.AudioSpecificConfig{
-			Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 48000, ChannelCount: 2, ChannelConfig: 2}}, ClockRate: 48000},
+			Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 48000, ChannelConfig: 2}}, ClockRate: 48000},
 	}, live.Metadata{})
 	if err != nil {
 		t.Fatal(err)

@@ -114,6 +114,7 @@ func TestSlowViewersCutOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer res.Body.Close()
 	n, err := io.Copy(io.Discard, res.Body)
 	if err == nil || n >= int64(len(full.body)) {
 		t.Errorf("stuck viewer read %d bytes, err %v; want a cut-off response", n, err)
