@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/onair-video/onair/internal/config"
+	"github.com/onair-video/onair/internal/stream/streamtest"
 )
 
 // testConfig is a node on loopback with every port chosen by the system.
@@ -32,18 +33,6 @@ func testConfig(t *testing.T, dir string, extra ...string) config.Config {
 
 func quiet() Options { return Options{Version: "test", Log: slog.New(slog.DiscardHandler)} }
 
-// eventually polls cond until it holds or d passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestRunStartsAndStops starts a whole node, waits until it serves, stops
 // it, and checks that every goroutine it started has returned and the
 // store is released.
@@ -55,7 +44,7 @@ func TestRunStartsAndStops(t *testing.T) {
 	go func() { done <- Run(ctx, testConfig(t, dir), quiet()) }()
 
 	var addrs map[string]string
-	eventually(t, 30*time.Second, "listeners.json", func() bool {
+	streamtest.Eventually(t, 30*time.Second, "listeners.json", func() bool {
 		b, err := os.ReadFile(filepath.Join(dir, "listeners.json"))
 		return err == nil && json.Unmarshal(b, &addrs) == nil
 	})
@@ -64,7 +53,7 @@ func TestRunStartsAndStops(t *testing.T) {
 			t.Errorf("listeners.json has no %s: %v", l, addrs)
 		}
 	}
-	eventually(t, 30*time.Second, "/healthz", func() bool {
+	streamtest.Eventually(t, 30*time.Second, "/healthz", func() bool {
 		resp, err := http.Get("http://" + addrs["http"] + "/healthz")
 		if err != nil {
 			return false
@@ -130,7 +119,7 @@ func TestBuildFailureReleases(t *testing.T) {
 // had before it.
 func released(t *testing.T, goroutines, fds int) {
 	t.Helper()
-	eventually(t, 10*time.Second, "the node's goroutines and files to be released", func() bool {
+	streamtest.Eventually(t, 10*time.Second, "the node's goroutines and files to be released", func() bool {
 		return runtime.NumGoroutine() <= goroutines+2 && openFDs(t) <= fds
 	})
 }
