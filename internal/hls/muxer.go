@@ -363,23 +363,9 @@ func (m *muxer) waitReady(ctx context.Context) readiness {
 	}
 }
 
-func (m *muxer) readyNow() bool {
-	select {
-	case <-m.ready:
-		return true
-	default:
-		return false
-	}
-}
+func (m *muxer) readyNow() bool { return closed(m.ready) }
 
-func (m *muxer) isGone() bool {
-	select {
-	case <-m.gone:
-		return true
-	default:
-		return false
-	}
-}
+func (m *muxer) isGone() bool { return closed(m.gone) }
 
 func variantName(v gohlslib.MuxerVariant) string {
 	switch v {

@@ -3,6 +3,7 @@ package hls
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -33,26 +34,18 @@ import (
 
 var playlistType = []string{"application/vnd.apple.mpegurl"}
 
-// plState is a media playlist as it stands: gohlslib's snapshot, with what
+// plState is a media playlist as it stands: gohlslib's snapshot (its
+// NextPart is the preload-hinted part, the next to complete), with what
 // answering from it needs, made once per snapshot.
 type plState struct {
 	snap   *gohlslib.MuxerMediaPlaylist
 	body   plBody
 	maxAge []string // gohlslib's Cache-Control, shared by every answer
-	hint   hint     // the preload-hinted part: the next to complete
-	first  uint64   // media sequence number of its oldest segment
 	// changed is closed when a newer state replaces this one, or when the
 	// muxer closes: by whoever takes it out of its plCache.
 	changed chan struct{}
 
 	delta plBody // the _HLS_skip=YES form (LL-HLS)
-}
-
-// hint is the part an LL-HLS playlist's EXT-X-PRELOAD-HINT names: part id
-// (its file name's), and the media sequence number and part index it will
-// have.
-type hint struct {
-	id, msn, part uint64
 }
 
 // plCache holds the state of one media playlist.
@@ -88,7 +81,13 @@ func (m *muxer) state(sid string) (*plState, error) {
 	// The first request in a while.
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	return m.takeLocked(pc)
+	st, err := m.takeLocked(pc)
+	if errors.Is(err, gohlslib.ErrNoMediaPlaylist) {
+		// A name from a request, of no stream of this muxer: keep no
+		// entry for it, or requests could grow the table without bound.
+		m.playlists.CompareAndDelete(sid, pc)
+	}
+	return st, err
 }
 
 // takeLocked replaces pc's state with the muxer's current one, and wakes
@@ -101,15 +100,10 @@ func (m *muxer) takeLocked(pc *plCache) (*plState, error) {
 			return nil, err
 		}
 		old := pc.cur.Load()
-		if old != nil && old.snap == snap {
-			return old, nil
-		}
 		st := &plState{
 			snap:    snap,
 			body:    newPLBody(snap.Playlist),
 			delta:   newPLBody(snap.Delta),
-			hint:    hint{id: snap.NextPart.ID, msn: snap.NextPart.MSN, part: snap.NextPart.Index},
-			first:   snap.MediaSequence,
 			changed: make(chan struct{}),
 		}
 		if snap.CacheControl != "" {
@@ -296,9 +290,10 @@ func passQuery(raw string) string {
 // asks for the whole segment.
 func (st *plState) complete(msn uint64, p int64) bool {
 	if p < 0 {
-		return msn < st.hint.msn
+		return msn < st.snap.NextPart.MSN
 	}
-	return msn < st.hint.msn || (msn == st.hint.msn && uint64(p) < st.hint.part)
+	next := st.snap.NextPart
+	return msn < next.MSN || (msn == next.MSN && uint64(p) < next.Index)
 }
 
 // serveMediaPlaylist answers a media playlist request from the muxer's
@@ -346,7 +341,7 @@ func (m *muxer) serveMediaPlaylist(w http.ResponseWriter, r *http.Request, sid s
 		switch {
 		case msnS == "" || st.complete(msn, p):
 			return yes
-		case msn > st.hint.msn+1 || msn < st.first:
+		case msn > st.snap.NextPart.MSN+1 || msn < st.snap.MediaSequence:
 			return no
 		}
 		return wait
@@ -406,9 +401,9 @@ func withoutDirectives(raw string) string {
 func (m *muxer) awaitPart(ctx context.Context, sid string, id uint64) bool {
 	st, rd := m.await(ctx, sid, func(st *plState) verdict {
 		switch {
-		case id < st.hint.id:
+		case id < st.snap.NextPart.ID:
 			return yes
-		case id > st.hint.id:
+		case id > st.snap.NextPart.ID:
 			return no // beyond the hint: not a part that exists yet
 		}
 		return wait

@@ -3,6 +3,8 @@ package hls
 import (
 	"strings"
 	"testing"
+
+	"github.com/bluenviron/gohlslib/v2"
 )
 
 func TestPlaylistQuery(t *testing.T) {
@@ -51,7 +53,7 @@ func TestParseDirectives(t *testing.T) {
 }
 
 func TestPlaylistComplete(t *testing.T) {
-	st := &plState{hint: hint{id: 23, msn: 9, part: 2}, first: 2}
+	st := &plState{snap: &gohlslib.MuxerMediaPlaylist{NextPart: gohlslib.MuxerPartID{ID: 23, MSN: 9, Index: 2}, MediaSequence: 2}}
 	for _, tc := range []struct {
 		msn  uint64
 		part int64

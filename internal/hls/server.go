@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -498,80 +497,13 @@ func (m *muxer) serveFile(w http.ResponseWriter, r *http.Request, file string) {
 			return
 		}
 	}
-	if f, ok := m.hm.File(file); ok {
-		serveMuxerFile(w, r, f)
-		return
-	}
-	if !m.followSegment(w, r, file) {
+	// A finished file, or an MPEG-TS edition's segment in progress (listed
+	// as #EXT-X-PREFETCH, edition.go) while it is written: it takes as
+	// long as the segment lasts, so each write, not the whole response,
+	// gets SendTimeout.
+	if !m.hm.ServeFile(w, r, file, m.srv.cfg.SendTimeout) {
 		notFound(w)
 	}
-}
-
-// serveMuxerFile answers with an init file, a segment or a part, as
-// gohlslib would.
-func serveMuxerFile(w http.ResponseWriter, r *http.Request, f *gohlslib.MuxerFile) {
-	rd, err := f.Reader()
-	if err != nil {
-		w.WriteHeader(http.StatusInternalServerError)
-		return
-	}
-	defer rd.Close()
-	h := w.Header()
-	h.Set("Cache-Control", f.CacheControl)
-	h.Set("Content-Type", f.ContentType)
-	if f.Size >= 0 {
-		h.Set("Content-Length", strconv.FormatInt(f.Size, 10))
-	}
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = io.Copy(w, rd)
-	}
-}
-
-// errHeadOnly ends the following of a segment for a HEAD request.
-var errHeadOnly = errors.New("hls: HEAD")
-
-// followSegment serves an MPEG-TS edition's segment in progress (listed as
-// #EXT-X-PREFETCH, edition.go) while it is written: what it holds at once,
-// then what each unit adds. It reports false if file is no such segment
-// (nor, by now, a finished one).
-func (m *muxer) followSegment(w http.ResponseWriter, r *http.Request, file string) bool {
-	rc := http.NewResponseController(w)
-	started := false
-	found, _ := m.hm.FollowSegment(r.Context(), file, func(chunk []byte) error {
-		if !started {
-			started = true
-			h := w.Header()
-			h.Set("Cache-Control", "no-cache")
-			h.Set("Content-Type", "video/mp2t")
-			w.WriteHeader(http.StatusOK)
-			if r.Method == http.MethodHead {
-				return errHeadOnly // not held open for a body nobody reads
-			}
-		}
-		// It takes as long as the segment lasts: each write, not the
-		// whole response, gets SendTimeout.
-		_ = rc.SetWriteDeadline(time.Now().Add(m.srv.cfg.SendTimeout))
-		if _, err := w.Write(chunk); err != nil {
-			return err
-		}
-		_ = rc.Flush()
-		return nil
-	})
-	if !found {
-		// Finished since File was asked.
-		f, ok := m.hm.File(file)
-		if ok {
-			serveMuxerFile(w, r, f)
-		}
-		return ok
-	}
-	// The muxer closed before the segment held anything: it is no more
-	// (a viewer that left reads no answer).
-	if !started && r.Context().Err() == nil {
-		notFound(w)
-	}
-	return true
 }
 
 func notFound(w http.ResponseWriter) {

@@ -400,3 +400,33 @@ func waitingInMuxer() int {
 	}
 	return n
 }
+
+// TestUnknownPlaylistsLeaveNothing: playlists and parts of streams the muxer
+// does not have are refused and leave no entry behind, so requests cannot
+// grow what the feed goroutine walks after every unit.
+func TestUnknownPlaylistsLeaveNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, ivs.LatencyLow, "", nil)
+	e.writeUntil(3 * time.Second)
+	if r := e.get(t, channelDir+"video1_stream.m3u8"); r.status != http.StatusOK {
+		t.Fatalf("media playlist %d", r.status)
+	}
+	for i := range 20 {
+		for _, p := range []string{fmt.Sprintf("bogus%d_stream.m3u8", i), fmt.Sprintf("x_bogus%d_part3.mp4", i)} {
+			if r := e.get(t, channelDir+p); r.status != http.StatusNotFound {
+				t.Fatalf("%s: status %d", p, r.status)
+			}
+		}
+	}
+	n := 0
+	e.srv.lookup(testChannelID).playlists.Range(func(k, _ any) bool {
+		if k != "video1" {
+			t.Errorf("an entry for %v", k)
+		}
+		n++
+		return true
+	})
+	if n != 1 {
+		t.Fatalf("%d playlist entries, want 1 (video1)", n)
+	}
+}

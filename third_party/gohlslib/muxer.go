@@ -227,8 +227,8 @@ type Muxer struct {
 	server         *muxerServer
 	closed         bool
 
-	// onair: closed and replaced by notifyChange; nil until Changed or
-	// a snapshot asks for it (patch 9).
+	// onair: the Changed channel of the snapshots taken since the last
+	// change, closed and forgotten by notifyChange (patch 9).
 	changed chan struct{}
 
 	// onair: timed metadata waiting for the next part (WriteID3).

@@ -8,11 +8,11 @@ package gohlslib
 // request held inside the muxer.
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 )
@@ -20,12 +20,9 @@ import (
 // ErrMuxerClosed is what the snapshot methods return once Close was called.
 var ErrMuxerClosed = errors.New("muxer is closed")
 
-// closedChan is what Changed returns once the muxer is closed.
-var closedChan = func() chan struct{} {
-	c := make(chan struct{})
-	close(c)
-	return c
-}()
+// ErrNoMediaPlaylist is what MediaPlaylist returns for a stream the muxer
+// does not have.
+var ErrNoMediaPlaylist = errors.New("no such media playlist")
 
 // MuxerMediaPlaylist is a media playlist as it stands. It is shared: do
 // not modify it.
@@ -75,13 +72,13 @@ func (f *MuxerFile) Reader() (io.ReadCloser, error) {
 	return f.open()
 }
 
-func (f *MuxerFile) serve(w http.ResponseWriter, _ *http.Request) {
-	r, err := f.open()
+func (f *MuxerFile) serve(w http.ResponseWriter, r *http.Request) {
+	rd, err := f.open()
 	if err != nil {
 		w.WriteHeader(http.StatusInternalServerError)
 		return
 	}
-	defer r.Close()
+	defer rd.Close()
 
 	w.Header().Set("Cache-Control", f.CacheControl)
 	w.Header().Set("Content-Type", f.ContentType)
@@ -89,42 +86,23 @@ func (f *MuxerFile) serve(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Length", strconv.FormatInt(f.Size, 10))
 	}
 	w.WriteHeader(http.StatusOK)
-	io.Copy(w, r) //nolint:errcheck
-}
-
-// Changed returns a channel that is closed at the next change of the
-// muxer's playlists (a part or a segment completed) or when it is closed.
-func (m *Muxer) Changed() <-chan struct{} {
-	m.mutex.Lock()
-	defer m.mutex.Unlock()
-	return m.changedLocked()
-}
-
-func (m *Muxer) changedLocked() chan struct{} {
-	if m.closed {
-		return closedChan
+	if r.Method != http.MethodHead {
+		io.Copy(w, rd) //nolint:errcheck
 	}
-	if m.changed == nil {
-		m.changed = make(chan struct{})
-	}
-	return m.changed
 }
 
-// notifyChange outdates the snapshots and wakes who waits on Changed. The
-// mutex is held. Nothing is allocated while nobody asks.
+// notifyChange closes the channel of the snapshots taken since the last
+// change. The mutex is held. Nothing is allocated while nobody asks.
 func (m *Muxer) notifyChange() {
-	for _, s := range m.streams {
-		s.snapshot.Store(nil)
-	}
 	if m.changed != nil {
 		close(m.changed)
 		m.changed = nil
 	}
 }
 
-// MediaPlaylist returns the media playlist of stream streamID ("video1",
-// "audio2", "main") as it stands. It is built once per change, by the
-// first call after it; later calls return it without locking the muxer.
+// MediaPlaylist returns a snapshot of the media playlist of stream
+// streamID ("video1", "audio2", "main") as it stands, built by this call:
+// keep it until its Changed is closed rather than ask again per request.
 func (m *Muxer) MediaPlaylist(streamID string) (*MuxerMediaPlaylist, error) {
 	var s *muxerStream
 	for _, st := range m.streams {
@@ -133,10 +111,7 @@ func (m *Muxer) MediaPlaylist(streamID string) (*MuxerMediaPlaylist, error) {
 		}
 	}
 	if s == nil {
-		return nil, errors.New("no media playlist " + strconv.Quote(streamID))
-	}
-	if p := s.snapshot.Load(); p != nil {
-		return p, nil
+		return nil, ErrNoMediaPlaylist
 	}
 
 	m.mutex.Lock()
@@ -144,15 +119,10 @@ func (m *Muxer) MediaPlaylist(streamID string) (*MuxerMediaPlaylist, error) {
 	if m.closed {
 		return nil, ErrMuxerClosed
 	}
-	if p := s.snapshot.Load(); p != nil {
-		return p, nil
+	if m.changed == nil {
+		m.changed = make(chan struct{})
 	}
-	p, err := s.takeSnapshot(m.changedLocked())
-	if err != nil {
-		return nil, err
-	}
-	s.snapshot.Store(p)
-	return p, nil
+	return s.takeSnapshot(m.changed)
 }
 
 func (s *muxerStream) takeSnapshot(changed chan struct{}) (*MuxerMediaPlaylist, error) {
@@ -203,14 +173,16 @@ func (m *Muxer) File(name string) (*MuxerFile, bool) {
 	return m.server.getFile(name)
 }
 
-// FollowSegment gives write the MPEG-TS segment name while it is written
-// (MPEGTSPrefetch): what it holds at once, then what every unit of the
-// leading track adds, until it is finished or the muxer closes (nil), ctx
-// ends or write fails (their error). Each chunk is a slice of the
-// segment's one buffer: write must not keep or modify it. It reports
-// false if name is not a segment being written; File has it once it is
-// finished.
-func (m *Muxer) FollowSegment(ctx context.Context, name string, write func(chunk []byte) error) (bool, error) {
+// ServeFile answers a request for the file name as Handle does: a finished
+// init file, segment or part, or an MPEG-TS segment being written
+// (MPEGTSPrefetch), sent as it is written until it is finished, each write
+// bounded by writeTimeout when it is positive. It reports false, having
+// answered nothing, if the muxer has no such file.
+func (m *Muxer) ServeFile(w http.ResponseWriter, r *http.Request, name string, writeTimeout time.Duration) bool {
+	if f, ok := m.File(name); ok {
+		f.serve(w, r)
+		return true
+	}
 	m.mutex.Lock()
 	var s *muxerStream
 	var p *segmentPrefetch
@@ -222,8 +194,14 @@ func (m *Muxer) FollowSegment(ctx context.Context, name string, write func(chunk
 		}
 	}
 	m.mutex.Unlock()
-	if p == nil {
-		return false, nil
+	if p != nil {
+		s.servePrefetch(w, r, p, writeTimeout)
+		return true
 	}
-	return true, s.followPrefetch(ctx, p, write)
+	// Finished since File was asked?
+	if f, ok := m.File(name); ok {
+		f.serve(w, r)
+		return true
+	}
+	return false
 }

@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
@@ -125,8 +124,6 @@ type muxerStream struct {
 	takeID3 func() []muxerID3
 	// onair: Muxer.MPEGTSPrefetch.
 	prefetch bool
-	// onair: the playlist as it stands, until the next change (patch 9).
-	snapshot atomic.Pointer[MuxerMediaPlaylist]
 
 	generateMediaPlaylist  generateMediaPlaylistFunc
 	mpegtsSwitchableWriter *switchableWriter // mpegts only
@@ -730,33 +727,44 @@ func (s *muxerStream) newSegmentMPEGTS(nextDTS time.Duration, nextNTP time.Time)
 }
 
 // onair: prefetchHandler serves a segment while it is written (an
-// EXT-X-PREFETCH one) with followPrefetch. Every viewer is sent the same
-// bytes, none copied for it. A muxer closed before the segment held
-// anything answers 404, as it does every request it ends.
+// EXT-X-PREFETCH one).
 func (s *muxerStream) prefetchHandler(p *segmentPrefetch) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		rc := http.NewResponseController(w)
-		started := false
-		s.followPrefetch(r.Context(), p, func(chunk []byte) error { //nolint:errcheck
-			if !started {
-				started = true
-				w.Header().Set("Cache-Control", "no-cache")
-				w.Header().Set("Content-Type", "video/mp2t")
-				w.WriteHeader(http.StatusOK)
-				if r.Method == http.MethodHead {
-					return errPrefetchHead // not held open for a body nobody reads
-				}
+		s.servePrefetch(w, r, p, 0)
+	}
+}
+
+// onair: servePrefetch sends a segment while it is written with
+// followPrefetch, each write bounded by writeTimeout when it is positive
+// (the segment lasts as long as it lasts: a bound on the whole response
+// would cut every viewer off). Every viewer is sent the same bytes, none
+// copied for it. A muxer closed before the segment held anything answers
+// 404, as it does every request it ends.
+func (s *muxerStream) servePrefetch(w http.ResponseWriter, r *http.Request, p *segmentPrefetch, writeTimeout time.Duration) {
+	rc := http.NewResponseController(w)
+	started := false
+	s.followPrefetch(r.Context(), p, func(chunk []byte) error { //nolint:errcheck
+		if !started {
+			started = true
+			w.Header().Set("Cache-Control", "no-cache")
+			w.Header().Set("Content-Type", "video/mp2t")
+			w.WriteHeader(http.StatusOK)
+			if r.Method == http.MethodHead {
+				return errPrefetchHead // not held open for a body nobody reads
 			}
-			_, err := w.Write(chunk)
-			if err != nil {
-				return err
-			}
-			rc.Flush() //nolint:errcheck
-			return nil
-		})
-		if !started && r.Context().Err() == nil {
-			w.WriteHeader(http.StatusNotFound)
 		}
+		if writeTimeout > 0 {
+			rc.SetWriteDeadline(time.Now().Add(writeTimeout)) //nolint:errcheck
+		}
+		_, err := w.Write(chunk)
+		if err != nil {
+			return err
+		}
+		rc.Flush() //nolint:errcheck
+		return nil
+	})
+	if !started && r.Context().Err() == nil {
+		w.WriteHeader(http.StatusNotFound)
 	}
 }
 
