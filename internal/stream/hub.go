@@ -89,6 +89,12 @@ func (h *Hub) Write(u *Unit) {
 	h.bytesIn.Add(uint64(u.Size()))
 	h.lastUnit.Store(u.NTP.UnixNano())
 
+	// The unit's bit in h.video, for Resync readers: 0 for audio.
+	var bit uint64
+	if u.Track != nil && u.Track.Index >= 0 && u.Track.Index < 64 {
+		bit = h.video & (1 << u.Track.Index)
+	}
+
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -96,7 +102,7 @@ func (h *Hub) Write(u *Unit) {
 	}
 	for r := range h.readers {
 		if r.resync {
-			h.offerLocked(r, u)
+			h.offerLocked(r, u, bit)
 			continue
 		}
 		select {
@@ -110,14 +116,11 @@ func (h *Hub) Write(u *Unit) {
 	}
 }
 
-// offerLocked queues u for a Resync reader, or discards it: while the
-// reader is in a gap, a video track's units until its next random-access
-// unit, and audio until a video track resumed, are of no use to a decoder.
-func (h *Hub) offerLocked(r *Reader, u *Unit) {
-	var bit uint64
-	if u.Track != nil && u.Track.Index >= 0 && u.Track.Index < 64 {
-		bit = h.video & (1 << u.Track.Index)
-	}
+// offerLocked queues u (whose bit in h.video is bit) for a Resync reader,
+// or discards it: while the reader is in a gap, a video track's units until
+// its next random-access unit, and audio until a video track resumed, are
+// of no use to a decoder.
+func (h *Hub) offerLocked(r *Reader, u *Unit, bit uint64) {
 	resumes := false
 	if r.gap {
 		switch {
@@ -137,7 +140,11 @@ func (h *Hub) offerLocked(r *Reader, u *Unit) {
 		}
 	}
 	d := delivery{u: u}
-	if resumes {
+	if resumes && r.waiting == h.video {
+		// The gap's first resumption tells the reader of it, once: the
+		// tracks that resume after it (a second video track) go on
+		// without marking another gap, their losses counted by the hub
+		// alone.
 		d.skipped = r.skipped
 	}
 	select {
@@ -269,9 +276,10 @@ func (r *Reader) Read(ctx context.Context) (*Unit, error) {
 }
 
 // Skipped is the number of units a Resync reader lost right before the
-// unit the last Read returned, which is then where a track resumes: a
-// video track's random-access unit, or the first unit of an audio-only
-// stream. It is 0 for every other unit.
+// unit the last Read returned, which is then where the first track of a gap
+// resumes: a video track's random-access unit, or the first unit of an
+// audio-only stream. It is 0 for every other unit, so each gap is told
+// once (the hub's Stats count the units lost after that too).
 func (r *Reader) Skipped() int { return r.lastSkipped }
 
 // Len is the number of units queued for the reader and not yet read: its
