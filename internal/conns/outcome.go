@@ -103,6 +103,11 @@ func Classify(err error) Outcome {
 }
 
 func peerGone(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		// A deadline of onair's own (a claim that took too long) is not
+		// the peer's doing, though it is a net.Error that times out.
+		return false
+	}
 	var ne net.Error
 	return errors.Is(err, ErrPeerGone) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||

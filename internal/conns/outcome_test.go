@@ -2,6 +2,7 @@ package conns
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +45,7 @@ func TestClassify(t *testing.T) {
 		{"broken pipe", fmt.Errorf("write: %w", syscall.EPIPE), PeerGone},
 		{"deadline", fmt.Errorf("rtmp: read: %w", os.ErrDeadlineExceeded), PeerGone},
 		{"net timeout", timeoutErr{}, PeerGone},
+		{"our own deadline (a slow claim)", fmt.Errorf("rtmp: claim: %w", context.DeadlineExceeded), Failed},
 		{"closed conn", net.ErrClosed, PeerGone},
 		{"WebRTC peer failed", ErrPeerGone, PeerGone},
 		{"refused handshake that hit EOF", Refuse(fmt.Errorf("rtmp: handshake: %w", io.EOF)), PeerGone},
