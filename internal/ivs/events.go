@@ -43,7 +43,7 @@ const (
 
 // onair's own event names under IVS Stream Health Change: a server-side
 // consumer of the stream fell behind and skipped to the next keyframe
-// (detail.code names it: hls, record, transcode, thumbnails, session; at
+// (detail.code names it: hls, record, transcode, thumbnails, session, whep; at
 // most one event a minute per consumer and stream), or could not start on
 // the stream (detail.reason says why).
 const (

@@ -398,7 +398,10 @@ func (f *feed) requestKeyframe() {
 // run reads the hub until the stream ends or the last viewer leaves.
 func (f *feed) run(ctx context.Context) {
 	log := f.w.log.With("channel", f.st.Channel.ARN, "stream_id", f.st.StreamID)
-	r := f.st.Hub.NewReader(feedQueue)
+	// The feed is shared by every viewer of the channel: when it falls
+	// behind it skips to the next keyframe (a viewer of its own that is
+	// slow is one pion binding, dropped by its state), not end them all.
+	r := f.st.NewReader("whep", f.st.Hub, feedQueue)
 	defer r.Close()
 
 	vp := &videoPacketizer{seq: uint16(mrand.Uint32()), base: mrand.Uint32()}
@@ -427,12 +430,8 @@ func (f *feed) run(ctx context.Context) {
 	for {
 		u, err := r.Read(ctx)
 		if err != nil {
-			switch {
-			case errors.Is(err, stream.ErrClosed):
+			if errors.Is(err, stream.ErrClosed) {
 				f.endViewers() // the stream ended
-			case errors.Is(err, stream.ErrSlowReader):
-				log.Warn("webrtc feed fell behind the stream; viewers are dropped")
-				f.endViewers()
 			}
 			return
 		}
