@@ -16,6 +16,9 @@ const (
 
 // Downsampler is what downsampling needs of the store.
 type Downsampler interface {
+	// DownsampleMetrics merges the points of sessions that ended before
+	// endedBefore into points of span seconds (averages), and returns how
+	// many points it removed.
 	DownsampleMetrics(ctx context.Context, endedBefore time.Time, span int) (int, error)
 }
 

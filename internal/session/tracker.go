@@ -17,6 +17,10 @@ import (
 
 // Store is what the tracker needs of the store.
 type Store interface {
+	// AppendMetrics adds points to a session's series and replaces its
+	// summary, in one transaction; a point of a second already stored
+	// replaces it (a retried flush), and a session that does not exist is
+	// ErrNotFound.
 	AppendMetrics(ctx context.Context, streamID string, points []ivs.MetricPoint, stats ivs.SessionStats) error
 }
 

@@ -3,7 +3,7 @@
 // opens an empty store; a store that implements only some ports (a second
 // store, built one port at a time) calls the Run function of each port it
 // has. Each port's interface here is the union of what its consumers
-// declare (ivs, events, session), with the contract of each method.
+// declare (ivs, events, session), where each method's contract is written.
 package storetest
 
 import (
@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onair-video/onair/internal/events"
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/session"
 )
 
 // Accounts is the account port.
@@ -32,15 +34,8 @@ type RecordingConfigurations interface {
 type Sessions interface {
 	ivs.SessionStore
 	ivs.UsageStore
-	// AppendMetrics adds points to a session's series and replaces its
-	// summary, in one transaction; a point of a second already stored
-	// replaces it (a retried flush), and a session that does not exist is
-	// ErrNotFound.
-	AppendMetrics(ctx context.Context, streamID string, points []ivs.MetricPoint, stats ivs.SessionStats) error
-	// DownsampleMetrics merges the points of sessions that ended before
-	// endedBefore into points of span seconds (averages), and returns how many
-	// points it removed.
-	DownsampleMetrics(ctx context.Context, endedBefore time.Time, span int) (int, error)
+	session.Store
+	session.Downsampler
 }
 
 // EventLog is the port of the event log: what Emit appends and sessions
@@ -48,14 +43,7 @@ type Sessions interface {
 // cursors.
 type EventLog interface {
 	ivs.EventStore
-	// EventsAfter returns up to limit events with Seq > after, in Seq order.
-	EventsAfter(ctx context.Context, after int64, limit int) ([]ivs.Event, error)
-	// LastEventSeq returns the Seq of the newest event, 0 when there is none.
-	LastEventSeq(ctx context.Context) (int64, error)
-	// Cursor returns a named position in the event log (a webhook's last
-	// delivered Seq); ok is false when it was never set.
-	Cursor(ctx context.Context, name string) (seq int64, ok bool, err error)
-	SetCursor(ctx context.Context, name string, seq int64) error
+	events.WebhookLog
 }
 
 // Documents is the port of resources kept whole as JSON documents.
