@@ -44,7 +44,8 @@ type Live interface {
 type Config struct {
 	Service *ivs.Service
 	// ChatService serves the IVS Chat operations (rooms, logging
-	// configurations, chat tokens, and the tags of those).
+	// configurations, chat tokens, and the tags of those). Required, as
+	// Service is.
 	ChatService *ivschat.Service
 	Live        Live
 	// Account holds the key pair requests must be signed with.

@@ -378,7 +378,7 @@ type tagger interface {
 // tagger is the service whose resource arn names: the tag operations share
 // one path for IVS and IVS Chat (serviceOf).
 func (a *API) tagger(arn string) tagger {
-	if a.chatSvc != nil && isChatARN(arn) {
+	if isChatARN(arn) {
 		return a.chatSvc
 	}
 	return a.svc

@@ -37,7 +37,7 @@ func aacClip(t testing.TB) [][]byte {
 type collector struct {
 	mu     sync.Mutex
 	frames []Frame
-	aus    []AccessUnit
+	aus    []Frame
 }
 
 func (c *collector) add(f Frame) {

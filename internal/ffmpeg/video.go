@@ -13,19 +13,13 @@ import (
 	tscodecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
 )
 
-// AccessUnit is an H.264 access unit out of a video converter.
-type AccessUnit struct {
-	PTS   time.Duration
-	NALUs [][]byte
-}
-
 // VP8ToH264 transcodes VP8 frames (a WebRTC publisher that offers no
 // H.264) to H.264 Constrained Baseline without B-frames, which HLS players
 // and every WebRTC viewer decode. Frames keep their media time (ffmpeg's
 // -copyts through IVF in and MPEG-TS out); a keyframe in is a keyframe out,
 // so segments start where the publisher's keyframes are. width and height
 // are the first keyframe's.
-func VP8ToH264(ctx context.Context, width, height int, log *slog.Logger, out func(AccessUnit)) (*Converter, error) {
+func VP8ToH264(ctx context.Context, width, height int, log *slog.Logger, out func(Frame)) (*Converter, error) {
 	args := append(LowDelay(), "-copyts", "-f", "ivf", "-i", "pipe:0",
 		"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-profile:v", "baseline", "-pix_fmt", "yuv420p",
 		"-force_key_frames", "source", "-fps_mode", "passthrough",
@@ -68,7 +62,7 @@ func VP8ToH264(ctx context.Context, width, height int, log *slog.Logger, out fun
 			if _, ok := t.Codec.(*tscodecs.H264); ok {
 				tr.OnDataH264(t, func(pts, dts int64, au [][]byte) error {
 					p, _ := clock.Times(pts, dts)
-					out(AccessUnit{PTS: p, NALUs: au})
+					out(Frame{PTS: p, NALUs: au})
 					return nil
 				})
 			}

@@ -64,14 +64,14 @@ func TestVP8ToH264(t *testing.T) {
 
 type collectorAU struct{ c collector }
 
-func (c *collectorAU) add(au AccessUnit) {
+func (c *collectorAU) add(au Frame) {
 	c.c.mu.Lock()
 	defer c.c.mu.Unlock()
 	c.c.aus = append(c.c.aus, au)
 }
 
-func (c *collectorAU) get() []AccessUnit {
+func (c *collectorAU) get() []Frame {
 	c.c.mu.Lock()
 	defer c.c.mu.Unlock()
-	return append([]AccessUnit(nil), c.c.aus...)
+	return append([]Frame(nil), c.c.aus...)
 }

@@ -91,7 +91,7 @@ func (s *Service) apply(ctx context.Context, c *Channel, in ChannelInput) error 
 			return err
 		}
 		if !advanced {
-			return validationf("preset", "preset %s does not match channel type %s: presets are for ADVANCED_SD and ADVANCED_HD channels", *in.Preset, c.Type)
+			return Validation("preset", "preset %s does not match channel type %s: presets are for ADVANCED_SD and ADVANCED_HD channels", *in.Preset, c.Type)
 		}
 		c.Preset = *in.Preset
 	case in.Preset != nil || typeChanged:
@@ -129,10 +129,10 @@ func (s *Service) apply(ctx context.Context, c *Channel, in ChannelInput) error 
 	}
 	if c.MultitrackInputConfiguration.Enabled {
 		if c.Type != TypeStandard {
-			return validationf("multitrackInputConfiguration.enabled", "multitrackInputConfiguration.enabled: multitrack input is allowed only for STANDARD channels")
+			return Validation("multitrackInputConfiguration.enabled", "multitrackInputConfiguration.enabled: multitrack input is allowed only for STANDARD channels")
 		}
 		if c.ContainerFormat != ContainerFMP4 {
-			return validationf("containerFormat", "containerFormat must be FRAGMENTED_MP4 when multitrack input is enabled")
+			return Validation("containerFormat", "containerFormat must be FRAGMENTED_MP4 when multitrack input is enabled")
 		}
 	}
 	for _, ref := range []struct {
@@ -307,7 +307,7 @@ func (s *Service) ListChannels(ctx context.Context, in ListChannelsInput) ([]Cha
 // one that can't be returned.
 func (s *Service) BatchGetChannel(ctx context.Context, arns []string) ([]Channel, []BatchError, error) {
 	if len(arns) < 1 || len(arns) > 50 {
-		return nil, nil, validationf("arns", "arns must hold 1 to 50 ARNs")
+		return nil, nil, Validation("arns", "arns must hold 1 to 50 ARNs")
 	}
 	var cs []Channel
 	var errs []BatchError

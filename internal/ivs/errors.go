@@ -47,7 +47,8 @@ var ErrNotFound = errors.New("not found")
 // ErrConflict is returned (wrapped) by a Store when a unique constraint fails.
 var ErrConflict = errors.New("conflict")
 
-func validationf(field, format string, args ...any) *Error {
+// Validation is the error for input that breaks a rule; field names the member.
+func Validation(field, format string, args ...any) *Error {
 	return &Error{Code: CodeValidation, Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
@@ -68,11 +69,6 @@ func NotBroadcasting(channelARN string) *Error {
 // AccessDenied is the error for a request whose credentials are not accepted.
 func AccessDenied(msg string) *Error {
 	return &Error{Code: CodeAccessDenied, Message: msg}
-}
-
-// Validation is the error for input that breaks a rule; field names the member.
-func Validation(field, format string, args ...any) *Error {
-	return validationf(field, format, args...)
 }
 
 // AsError returns the *Error in err's chain, if any.

@@ -100,18 +100,18 @@ var arnRe = regexp.MustCompile(`^arn:aws:(ivs|ivschat):([a-z0-9-]+):([0-9]+):([a
 // ParseARN parses an IVS ARN. field names the input member in the error.
 func ParseARN(field, s string) (ARN, error) {
 	if s == "" {
-		return ARN{}, validationf(field, "%s must not be empty", field)
+		return ARN{}, Validation(field, "%s must not be empty", field)
 	}
 	if len(s) > 128 {
-		return ARN{}, validationf(field, "%s must be at most 128 characters", field)
+		return ARN{}, Validation(field, "%s must be at most 128 characters", field)
 	}
 	m := arnRe.FindStringSubmatch(s)
 	if m == nil {
-		return ARN{}, validationf(field, "%s %q is not a valid IVS ARN", field, s)
+		return ARN{}, Validation(field, "%s %q is not a valid IVS ARN", field, s)
 	}
 	a := ARN{Region: m[2], Account: m[3], Resource: m[4], ID: m[5]}
 	if a.Service() != m[1] {
-		return ARN{}, validationf(field, "%s %q: a %s is an %s resource", field, s, a.Resource, a.Service())
+		return ARN{}, Validation(field, "%s %q: a %s is an %s resource", field, s, a.Resource, a.Service())
 	}
 	return a, nil
 }
@@ -123,7 +123,7 @@ func parseTypedARN(field, kind, s string) (ARN, error) {
 		return a, err
 	}
 	if a.Resource != kind {
-		return a, validationf(field, "%s must be a %s ARN, got %s", field, kind, strings.TrimSuffix(a.Resource, "/"))
+		return a, Validation(field, "%s must be a %s ARN, got %s", field, kind, strings.TrimSuffix(a.Resource, "/"))
 	}
 	return a, nil
 }

@@ -70,22 +70,22 @@ func (s *Service) keyPairs() Docs[PlaybackKeyPair] {
 func parsePlaybackPublicKey(material string) (*ecdsa.PublicKey, []byte, error) {
 	const field = "publicKeyMaterial"
 	if strings.TrimSpace(material) == "" {
-		return nil, nil, validationf(field, "publicKeyMaterial is required")
+		return nil, nil, Validation(field, "publicKeyMaterial is required")
 	}
 	if len(material) > 4096 {
-		return nil, nil, validationf(field, "publicKeyMaterial must be at most 4096 characters")
+		return nil, nil, Validation(field, "publicKeyMaterial must be at most 4096 characters")
 	}
 	block, _ := pem.Decode([]byte(material))
 	if block == nil || block.Type != "PUBLIC KEY" {
-		return nil, nil, validationf(field, "publicKeyMaterial must be a PEM block of type PUBLIC KEY")
+		return nil, nil, Validation(field, "publicKeyMaterial must be a PEM block of type PUBLIC KEY")
 	}
 	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
 	if err != nil {
-		return nil, nil, validationf(field, "publicKeyMaterial is not a valid public key: %v", err)
+		return nil, nil, Validation(field, "publicKeyMaterial is not a valid public key: %v", err)
 	}
 	ec, ok := pub.(*ecdsa.PublicKey)
 	if !ok || ec.Curve != elliptic.P384() {
-		return nil, nil, validationf(field, "publicKeyMaterial must be an ECDSA P-384 (ES384) public key")
+		return nil, nil, Validation(field, "publicKeyMaterial must be an ECDSA P-384 (ES384) public key")
 	}
 	return ec, block.Bytes, nil
 }

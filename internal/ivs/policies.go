@@ -73,11 +73,11 @@ func (in *PlaybackRestrictionPolicyInput) apply(p *PlaybackRestrictionPolicy) er
 	if in.AllowedCountries != nil {
 		cs := *in.AllowedCountries
 		if len(cs) > maxPolicyCountries {
-			return validationf("allowedCountries", "allowedCountries may hold at most %d codes", maxPolicyCountries)
+			return Validation("allowedCountries", "allowedCountries may hold at most %d codes", maxPolicyCountries)
 		}
 		for _, c := range cs {
 			if len(c) != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z' {
-				return validationf("allowedCountries", "allowedCountries: %q is not an ISO 3166-1 alpha-2 code (two capital letters)", truncateStr(c, 16))
+				return Validation("allowedCountries", "allowedCountries: %q is not an ISO 3166-1 alpha-2 code (two capital letters)", truncateStr(c, 16))
 			}
 		}
 		p.AllowedCountries = append([]string{}, cs...)
@@ -85,7 +85,7 @@ func (in *PlaybackRestrictionPolicyInput) apply(p *PlaybackRestrictionPolicy) er
 	if in.AllowedOrigins != nil {
 		os := *in.AllowedOrigins
 		if len(os) > maxPolicyOrigins {
-			return validationf("allowedOrigins", "allowedOrigins may hold at most %d origins", maxPolicyOrigins)
+			return Validation("allowedOrigins", "allowedOrigins may hold at most %d origins", maxPolicyOrigins)
 		}
 		for _, o := range os {
 			if err := validateOrigin(o); err != nil {
@@ -108,7 +108,7 @@ func (in *PlaybackRestrictionPolicyInput) apply(p *PlaybackRestrictionPolicy) er
 
 // validateOrigin accepts what an Origin header holds: scheme://host[:port].
 func validateOrigin(o string) error {
-	bad := validationf("allowedOrigins", "allowedOrigins: %q is not an origin (scheme://host[:port], at most %d characters)", truncateStr(o, 64), maxOriginLen)
+	bad := Validation("allowedOrigins", "allowedOrigins: %q is not an origin (scheme://host[:port], at most %d characters)", truncateStr(o, 64), maxOriginLen)
 	if o == "" || len(o) > maxOriginLen {
 		return bad
 	}
@@ -171,7 +171,7 @@ func (s *Service) UpdatePlaybackRestrictionPolicy(ctx context.Context, in Update
 		return PlaybackRestrictionPolicy{}, err
 	}
 	if in.Tags != nil {
-		return PlaybackRestrictionPolicy{}, validationf("tags", "tags cannot be changed by UpdatePlaybackRestrictionPolicy: use TagResource")
+		return PlaybackRestrictionPolicy{}, Validation("tags", "tags cannot be changed by UpdatePlaybackRestrictionPolicy: use TagResource")
 	}
 	if err := in.apply(&p); err != nil {
 		return PlaybackRestrictionPolicy{}, err

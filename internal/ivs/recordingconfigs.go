@@ -124,17 +124,17 @@ func (s *Service) CreateRecordingConfiguration(ctx context.Context, in CreateRec
 	r := RecordingConfiguration{ID: NewResourceID(), State: RecordingStateCreating, CreatedAt: time.Now().UTC(), Tags: in.Tags}
 	r.ARN = s.arn(ResourceRecordingConfiguration, r.ID)
 	if in.DestinationConfiguration == nil || in.DestinationConfiguration.S3 == nil || in.DestinationConfiguration.S3.BucketName == nil {
-		return r, validationf("destinationConfiguration.s3.bucketName", "destinationConfiguration.s3.bucketName is required")
+		return r, Validation("destinationConfiguration.s3.bucketName", "destinationConfiguration.s3.bucketName is required")
 	}
 	b := *in.DestinationConfiguration.S3.BucketName
 	if !bucketName.MatchString(b) {
-		return r, validationf("destinationConfiguration.s3.bucketName",
+		return r, Validation("destinationConfiguration.s3.bucketName",
 			"destinationConfiguration.s3.bucketName %q must be 3 to 63 characters of a-z, 0-9, '-' and '.'", b)
 	}
 	r.DestinationConfiguration.S3 = &S3Destination{BucketName: b}
 	if in.Name != nil {
 		if !resourceName.MatchString(*in.Name) {
-			return r, validationf("name", "name must be up to 128 characters of a-z, A-Z, 0-9, '-' and '_'")
+			return r, Validation("name", "name must be up to 128 characters of a-z, A-Z, 0-9, '-' and '_'")
 		}
 		r.Name = *in.Name
 	}
@@ -152,7 +152,7 @@ func (s *Service) CreateRecordingConfiguration(ctx context.Context, in CreateRec
 	}
 	if w := in.RecordingReconnectWindowSeconds; w != nil {
 		if *w < 0 || *w > 300 {
-			return r, validationf("recordingReconnectWindowSeconds", "recordingReconnectWindowSeconds must be 0 to 300, got %d", *w)
+			return r, Validation("recordingReconnectWindowSeconds", "recordingReconnectWindowSeconds must be 0 to 300, got %d", *w)
 		}
 		r.RecordingReconnectWindowSeconds = *w
 	}
@@ -204,7 +204,7 @@ func thumbnailConfiguration(in CreateRecordingConfigurationInput, r *RecordingCo
 		}
 		if c.TargetIntervalSeconds != nil {
 			if *c.TargetIntervalSeconds < 1 || *c.TargetIntervalSeconds > 60 {
-				return validationf("thumbnailConfiguration.targetIntervalSeconds",
+				return Validation("thumbnailConfiguration.targetIntervalSeconds",
 					"thumbnailConfiguration.targetIntervalSeconds must be 1 to 60, got %d", *c.TargetIntervalSeconds)
 			}
 			v := *c.TargetIntervalSeconds
@@ -218,7 +218,7 @@ func thumbnailConfiguration(in CreateRecordingConfigurationInput, r *RecordingCo
 		}
 		if c.Storage != nil {
 			if len(c.Storage) == 0 || len(c.Storage) > 2 {
-				return validationf("thumbnailConfiguration.storage", "thumbnailConfiguration.storage needs SEQUENTIAL, LATEST or both")
+				return Validation("thumbnailConfiguration.storage", "thumbnailConfiguration.storage needs SEQUENTIAL, LATEST or both")
 			}
 			for _, v := range c.Storage {
 				if err := ValidateEnum("thumbnailConfiguration.storage", v, "SEQUENTIAL", "LATEST"); err != nil {
@@ -252,7 +252,7 @@ func renditionConfiguration(in CreateRecordingConfigurationInput, r *RecordingCo
 		}
 	}
 	if (rc.RenditionSelection == "CUSTOM") != (len(rc.Renditions) > 0) {
-		return validationf("renditionConfiguration.renditions",
+		return Validation("renditionConfiguration.renditions",
 			"renditionConfiguration.renditions is required with renditionSelection CUSTOM and allowed only with it")
 	}
 	r.RenditionConfiguration = rc

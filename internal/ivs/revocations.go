@@ -107,14 +107,14 @@ func (s *Service) StartViewerSessionRevocation(ctx context.Context, in ViewerSes
 		return err
 	}
 	if in.ViewerID == "" || len(in.ViewerID) > maxViewerIDLen {
-		return validationf("viewerId", "viewerId must be 1 to %d characters", maxViewerIDLen)
+		return Validation("viewerId", "viewerId must be 1 to %d characters", maxViewerIDLen)
 	}
 	var version int64
 	if in.VersionsLessThanOrEqualTo != nil {
 		version = *in.VersionsLessThanOrEqualTo
 	}
 	if version < 0 {
-		return validationf("viewerSessionVersionsLessThanOrEqualTo", "viewerSessionVersionsLessThanOrEqualTo must be at least 0")
+		return Validation("viewerSessionVersionsLessThanOrEqualTo", "viewerSessionVersionsLessThanOrEqualTo must be at least 0")
 	}
 	if err := s.loadRevocations(ctx); err != nil {
 		return err
@@ -152,7 +152,7 @@ const MaxRevocationBatch = 20
 // failed item is reported in the errors, not as the call's error.
 func (s *Service) BatchStartViewerSessionRevocation(ctx context.Context, items []ViewerSessionInput) ([]BatchRevocationError, error) {
 	if len(items) == 0 || len(items) > MaxRevocationBatch {
-		return nil, validationf("viewerSessions", "viewerSessions must hold 1 to %d items", MaxRevocationBatch)
+		return nil, Validation("viewerSessions", "viewerSessions must hold 1 to %d items", MaxRevocationBatch)
 	}
 	var errs []BatchRevocationError
 	for _, in := range items {

@@ -150,7 +150,7 @@ func DecodeToken(tok string) (string, error) {
 	}
 	b, err := base64.RawURLEncoding.DecodeString(tok)
 	if err != nil {
-		return "", validationf("nextToken", "nextToken is not valid")
+		return "", Validation("nextToken", "nextToken is not valid")
 	}
 	return string(b), nil
 }

@@ -101,7 +101,7 @@ type ListStreamSessionsInput struct {
 // an empty streamID names the latest.
 func (s *Service) GetStreamSession(ctx context.Context, channelARN, streamID string) (StreamSession, error) {
 	if streamID != "" && !streamIDRe.MatchString(streamID) {
-		return StreamSession{}, validationf("streamId", "streamId must be st- followed by letters and digits")
+		return StreamSession{}, Validation("streamId", "streamId must be st- followed by letters and digits")
 	}
 	c, err := s.channel(ctx, "channelArn", channelARN)
 	if err != nil {

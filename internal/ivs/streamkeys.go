@@ -100,7 +100,7 @@ func (s *Service) ListStreamKeys(ctx context.Context, in ListStreamKeysInput) ([
 // each one that can't be returned.
 func (s *Service) BatchGetStreamKey(ctx context.Context, arns []string) ([]StreamKey, []BatchError, error) {
 	if len(arns) < 1 || len(arns) > 50 {
-		return nil, nil, validationf("arns", "arns must hold 1 to 50 ARNs")
+		return nil, nil, Validation("arns", "arns must hold 1 to 50 ARNs")
 	}
 	var ks []StreamKey
 	var errs []BatchError

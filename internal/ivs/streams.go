@@ -25,7 +25,7 @@ func ListStreams(in ListStreamsInput, all []StreamSummary) ([]StreamSummary, str
 	switch in.FilterBy.Health {
 	case "", HealthHealthy, HealthStarving, HealthUnknown:
 	default:
-		return nil, "", validationf("filterBy.health", "filterBy.health must be one of HEALTHY, STARVING or UNKNOWN")
+		return nil, "", Validation("filterBy.health", "filterBy.health must be one of HEALTHY, STARVING or UNKNOWN")
 	}
 	after, err := DecodeToken(in.NextToken)
 	if err != nil {

@@ -19,7 +19,7 @@ func (look ResourceTags) List(ctx context.Context, arn string) (map[string]strin
 // Tag adds or replaces tags on a resource.
 func (look ResourceTags) Tag(ctx context.Context, arn string, tags map[string]string) error {
 	if len(tags) == 0 {
-		return validationf("tags", "tags must hold at least one tag")
+		return Validation("tags", "tags must hold at least one tag")
 	}
 	if err := ValidateTags("tags", tags); err != nil {
 		return err
@@ -30,7 +30,7 @@ func (look ResourceTags) Tag(ctx context.Context, arn string, tags map[string]st
 	}
 	maps.Copy(cur, tags)
 	if len(cur) > maxTags {
-		return validationf("tags", "a resource may have at most %d tags", maxTags)
+		return Validation("tags", "a resource may have at most %d tags", maxTags)
 	}
 	return save(cur)
 }

@@ -43,7 +43,7 @@ func (s *Service) ParseMonth(field, v string) (time.Time, error) {
 	}
 	m, err := time.Parse("2006-01", v)
 	if err != nil {
-		return time.Time{}, validationf(field, "%s must be a month as YYYY-MM", field)
+		return time.Time{}, Validation(field, "%s must be a month as YYYY-MM", field)
 	}
 	return m, nil
 }

@@ -19,10 +19,10 @@ var (
 // ValidateName checks a resource name: up to 128 of [a-zA-Z0-9-_].
 func ValidateName(field, name string) error {
 	if len(name) > 128 {
-		return validationf(field, "%s must be at most 128 characters", field)
+		return Validation(field, "%s must be at most 128 characters", field)
 	}
 	if !nameRe.MatchString(name) {
-		return validationf(field, "%s must match [a-zA-Z0-9-_]*", field)
+		return Validation(field, "%s must match [a-zA-Z0-9-_]*", field)
 	}
 	return nil
 }
@@ -30,7 +30,7 @@ func ValidateName(field, name string) error {
 // ValidateEnum checks that v is one of allowed; field names the member.
 func ValidateEnum(field, v string, allowed ...string) error {
 	if !slices.Contains(allowed, v) {
-		return validationf(field, "%s must be one of %s, got %q", field, strings.Join(allowed, ", "), v)
+		return Validation(field, "%s must be one of %s, got %q", field, strings.Join(allowed, ", "), v)
 	}
 	return nil
 }
@@ -39,20 +39,20 @@ func ValidateEnum(field, v string, allowed ...string) error {
 // and values of 0-256 characters from the allowed set, no "aws:" prefix.
 func ValidateTags(field string, tags map[string]string) error {
 	if len(tags) > maxTags {
-		return validationf(field, "%s may hold at most %d tags", field, maxTags)
+		return Validation(field, "%s may hold at most %d tags", field, maxTags)
 	}
 	for k, v := range tags {
 		if n := utf8.RuneCountInString(k); n < 1 || n > 128 {
-			return validationf(field, "%s keys must be 1 to 128 characters", field)
+			return Validation(field, "%s keys must be 1 to 128 characters", field)
 		}
 		if utf8.RuneCountInString(v) > 256 {
-			return validationf(field, "%s value for key %q must be at most 256 characters", field, k)
+			return Validation(field, "%s value for key %q must be at most 256 characters", field, k)
 		}
 		if !tagRe.MatchString(k) || !tagRe.MatchString(v) {
-			return validationf(field, "%s key %q or its value has characters outside [\\p{L}\\p{Z}\\p{N}_.:/=+-@]", field, k)
+			return Validation(field, "%s key %q or its value has characters outside [\\p{L}\\p{Z}\\p{N}_.:/=+-@]", field, k)
 		}
 		if strings.HasPrefix(strings.ToLower(k), "aws:") {
-			return validationf(field, "%s key %q uses the reserved prefix aws:", field, k)
+			return Validation(field, "%s key %q uses the reserved prefix aws:", field, k)
 		}
 	}
 	return nil
@@ -60,14 +60,14 @@ func ValidateTags(field string, tags map[string]string) error {
 
 func validateTagKeys(field string, keys []string) error {
 	if len(keys) == 0 {
-		return validationf(field, "%s must name at least one key", field)
+		return Validation(field, "%s must name at least one key", field)
 	}
 	if len(keys) > maxTags {
-		return validationf(field, "%s may name at most %d keys", field, maxTags)
+		return Validation(field, "%s may name at most %d keys", field, maxTags)
 	}
 	for _, k := range keys {
 		if n := utf8.RuneCountInString(k); n < 1 || n > 128 {
-			return validationf(field, "%s keys must be 1 to 128 characters", field)
+			return Validation(field, "%s keys must be 1 to 128 characters", field)
 		}
 	}
 	return nil
@@ -76,13 +76,13 @@ func validateTagKeys(field string, keys []string) error {
 // ValidatePage checks nextToken and maxResults; def is the default page size.
 func ValidatePage(nextToken string, maxResults *int32, lo, hi, def int) (int, error) {
 	if len(nextToken) > maxNextLen || !nextRe.MatchString(nextToken) {
-		return 0, validationf("nextToken", "nextToken is not valid")
+		return 0, Validation("nextToken", "nextToken is not valid")
 	}
 	if maxResults == nil {
 		return def, nil
 	}
 	if int(*maxResults) < lo || int(*maxResults) > hi {
-		return 0, validationf("maxResults", "maxResults must be between %d and %d", lo, hi)
+		return 0, Validation("maxResults", "maxResults must be between %d and %d", lo, hi)
 	}
 	return int(*maxResults), nil
 }

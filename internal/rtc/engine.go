@@ -173,6 +173,10 @@ func (e *Engine) Close() {
 	}
 }
 
+// AnswerTimeout bounds ICE gathering for an answer: local sockets only,
+// milliseconds in practice.
+const AnswerTimeout = 5 * time.Second
+
 // Answer applies offer to pc and returns the complete answer, with every
 // candidate gathered (WHIP and WHEP answer once, without trickle from our
 // side). An offer that is not valid SDP or offers nothing onair can use is

@@ -40,10 +40,10 @@ func Fail(w http.ResponseWriter, err error) {
 // CORS lets a page on another origin publish and play (RFC 9725 §4.8 and
 // the WHEP draft expect it); the stream key in Authorization is the
 // credential, not a cookie.
-func CORS(w http.ResponseWriter, methods string) {
+func CORS(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Allow-Methods", methods)
+	h.Set("Access-Control-Allow-Methods", Methods)
 	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match")
 	h.Set("Access-Control-Expose-Headers", "Location, ETag, Link, Accept-Patch")
 	h.Set("Access-Control-Max-Age", "86400")
@@ -56,7 +56,7 @@ const Methods = "POST, PATCH, DELETE, OPTIONS"
 // Preflight answers OPTIONS on an endpoint or a session resource: CORS,
 // and what the endpoint accepts (RFC 9725 §4.2).
 func Preflight(w http.ResponseWriter, _ *http.Request) {
-	CORS(w, Methods)
+	CORS(w)
 	w.Header().Set("Accept-Post", "application/sdp")
 	w.Header().Set("Accept-Patch", "application/trickle-ice-sdpfrag")
 	w.WriteHeader(http.StatusNoContent)

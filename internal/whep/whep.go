@@ -28,9 +28,6 @@ import (
 )
 
 const (
-	// answerTimeout bounds ICE gathering for an answer (local sockets only:
-	// milliseconds in practice).
-	answerTimeout = 5 * time.Second
 	// feedQueue is the hub queue of a channel's WebRTC feed: ~4 s of a
 	// 30 fps stream with audio.
 	feedQueue = 512
@@ -133,7 +130,7 @@ func (s *Server) Close() {
 }
 
 func (s *Server) post(w http.ResponseWriter, r *http.Request) {
-	rtc.CORS(w, rtc.Methods)
+	rtc.CORS(w)
 	id := r.PathValue("channelId")
 	var g playback.Grant
 	if s.auth != nil {
@@ -167,7 +164,7 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) session(w http.ResponseWriter, r *http.Request) (*viewer, bool) {
-	rtc.CORS(w, rtc.Methods)
+	rtc.CORS(w)
 	s.mu.Lock()
 	v, ok := s.sessions[r.PathValue("session")]
 	s.mu.Unlock()
@@ -287,7 +284,7 @@ func (v *viewer) connect(offer string) (string, error) {
 		}
 		go v.readRTCP(sender)
 	}
-	return rtc.Answer(pc, offer, answerTimeout)
+	return rtc.Answer(pc, offer, rtc.AnswerTimeout)
 }
 
 // readRTCP drains a sender's RTCP (the interceptors need it read) and

@@ -289,7 +289,7 @@ func (x *session) writeVP8(frame []byte, ts uint32, now time.Time, c *clock) {
 
 // writeTranscoded takes the H.264 made from VP8: the stream goes live with
 // its first keyframe, as with a publisher's own H.264.
-func (x *session) writeTranscoded(au ffmpeg.AccessUnit) {
+func (x *session) writeTranscoded(au ffmpeg.Frame) {
 	x.writeVideoAt(au.NALUs, au.PTS, time.Now())
 }
 

@@ -23,8 +23,7 @@ import (
 )
 
 const (
-	claimTimeout  = 5 * time.Second
-	answerTimeout = 5 * time.Second
+	claimTimeout = 5 * time.Second
 	// firstKeyframeTimeout bounds the wait for a picture to start the
 	// stream with, after the answer.
 	firstKeyframeTimeout = 15 * time.Second
@@ -92,7 +91,7 @@ func refusal(err error) error {
 }
 
 func (s *Server) post(w http.ResponseWriter, r *http.Request) {
-	rtc.CORS(w, rtc.Methods)
+	rtc.CORS(w)
 	remote := r.RemoteAddr
 	log := s.log.With("remote", remote)
 	key, ok := bearer(r)
@@ -128,7 +127,7 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*session, bool) {
-	rtc.CORS(w, rtc.Methods)
+	rtc.CORS(w)
 	x, ok := s.sessions.Get(r.PathValue("session"))
 	if !ok {
 		rtc.Fail(w, &rtc.HTTPError{Status: http.StatusNotFound, Msg: "no such session"})
@@ -245,7 +244,7 @@ func (s *Server) open(pub *live.Publisher, offer string, m media, log *slog.Logg
 	}
 	pc.OnTrack(x.onTrack)
 	rtc.OnEnd(pc, func() { x.end(conns.ErrPeerGone) })
-	answer, err := rtc.Answer(pc, offer, answerTimeout)
+	answer, err := rtc.Answer(pc, offer, rtc.AnswerTimeout)
 	if err != nil {
 		cause := err
 		if errors.As(err, new(*rtc.HTTPError)) {
