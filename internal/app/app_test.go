@@ -94,16 +94,27 @@ func TestBuildFailureReleases(t *testing.T) {
 	}
 	defer taken.Close()
 	for _, tc := range []struct {
-		name  string
-		extra []string
-		want  string
+		name    string
+		extra   []string
+		prepare func(dir string) // the data dir, before Run
+		want    string
 	}{
-		{"port taken", []string{"--rtmp-addr", taken.Addr().String()}, "listen rtmp"},
-		// After the store, the listeners and the WebRTC engine are made.
-		{"no geoip database", []string{"--geoip-db", filepath.Join(t.TempDir(), "none.mmdb")}, "--geoip-db"},
+		{"port taken", []string{"--rtmp-addr", taken.Addr().String()}, nil, "listen rtmp"},
+		// After the store and the listeners are made.
+		{"no geoip database", []string{"--geoip-db", filepath.Join(t.TempDir(), "none.mmdb")}, nil, "--geoip-db"},
+		// After the WebRTC engine, WHEP, WHIP and HLS are made too: a file
+		// where the spool's directory goes.
+		{"no spool", nil, func(dir string) {
+			if err := os.WriteFile(filepath.Join(dir, "spool"), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, "spool"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
+			if tc.prepare != nil {
+				tc.prepare(dir)
+			}
 			before, fds := runtime.NumGoroutine(), openFDs(t)
 			err := Run(context.Background(), testConfig(t, dir, tc.extra...), quiet())
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
