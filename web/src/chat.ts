@@ -1,17 +1,8 @@
-// The chat panel of the player page and of the console: IVS's own client
-// library (amazon-ivs-chat-messaging) connected to onair's messaging
-// WebSocket. A viewer reads, and sends once they have chosen a name; a
-// moderator (the console) also deletes messages and disconnects users.
-import {
-  ChatRoom,
-  DeleteMessageRequest,
-  DisconnectUserRequest,
-  SendMessageRequest,
-  type ChatMessage,
-  type ChatToken,
-  type DisconnectReason,
-} from "amazon-ivs-chat-messaging";
-
+// The chat panel of the player page and of the console: onair's own chat
+// client (chatclient.ts) connected to onair's messaging WebSocket. A viewer
+// reads, and sends once they have chosen a name; a moderator (the console)
+// also deletes messages and disconnects users.
+import { ChatClient, type ChatMessage, type ChatToken, type DisconnectReason } from "./chatclient";
 import { h } from "./dom";
 
 /** onair's messaging URL, on the page's own server. */
@@ -40,10 +31,10 @@ export interface ChatPanel {
 
 const maxShown = 200;
 
-/** What the library's ChatError carries (sendMessage and the rest reject with it). */
+/** What a ChatError carries (sendMessage and the rest reject with it). */
 function chatErrorText(err: unknown): string {
-  const e = err as { errorCode?: number; errorMessage?: string; message?: string };
-  switch (e?.errorCode) {
+  const e = err as { code?: number; message?: string };
+  switch (e?.code) {
     case 429:
       return "Slow down: the room's message rate is reached.";
     case 413:
@@ -53,10 +44,10 @@ function chatErrorText(err: unknown): string {
     case 403:
       return "You cannot do that in this room.";
   }
-  return e?.errorMessage ?? e?.message ?? String(err);
+  return e?.message ?? String(err);
 }
 
-function disconnectText(reason: DisconnectReason): string {
+function disconnectText(reason?: DisconnectReason): string {
   switch (reason) {
     case "serverDisconnect":
       return "Disconnected by the server: a moderator removed you, the room was deleted or the session ended.";
@@ -79,7 +70,7 @@ export function chatPanel(opts: ChatPanelOptions): ChatPanel {
     h("div", { class: "chat-head" }, h("h2", {}, "Chat"), h("span", { class: "spacer" }), state, reconnect), list, error, form);
 
   let name = opts.name ?? "";
-  let room: ChatRoom | null = null;
+  let room: ChatClient | null = null;
   let destroyed = false;
   // Display names by userId, from the messages seen, for notices.
   const names = new Map<string, string>();
@@ -106,10 +97,10 @@ export function chatPanel(opts: ChatPanelOptions): ChatPanel {
     if (opts.moderator) {
       li.append(h("span", { class: "chat-actions" },
         h("button", { type: "button", class: "small", "data-testid": "chat-delete", title: "Delete this message for everyone",
-          onclick: () => act(room?.deleteMessage(new DeleteMessageRequest(m.id, "removed by a moderator"))) }, "Delete"),
+          onclick: () => act(room?.deleteMessage(m.id, "removed by a moderator")) }, "Delete"),
         m.sender.userId === opts.moderator.userId ? null
           : h("button", { type: "button", class: "small danger", "data-testid": "chat-disconnect", title: `Disconnect ${who}`,
-            onclick: () => act(room?.disconnectUser(new DisconnectUserRequest(m.sender.userId, "disconnected by a moderator"))) }, "Disconnect")));
+            onclick: () => act(room?.disconnectUser(m.sender.userId, "disconnected by a moderator")) }, "Disconnect")));
     }
     list.append(li);
     trim();
@@ -147,7 +138,7 @@ export function chatPanel(opts: ChatPanelOptions): ChatPanel {
       if (!text || !room) return;
       error.textContent = "";
       try {
-        await room.sendMessage(new SendMessageRequest(text));
+        await room.sendMessage(text);
         input.value = "";
       } catch (err) {
         error.textContent = chatErrorText(err);
@@ -164,23 +155,24 @@ export function chatPanel(opts: ChatPanelOptions): ChatPanel {
   function connect(): void {
     const old = room;
     room = null; // its disconnect is not news
-    old?.disconnect();
+    old?.close();
     reconnect.hidden = true;
     error.textContent = "";
     const forName = name;
-    const r = new ChatRoom({ regionOrUrl: chatUrl(), tokenProvider: () => opts.token(forName) });
-    r.logLevel = "error";
-    r.addListener("connecting", () => setState("Connecting…", "off"));
-    r.addListener("connect", () => setState("Connected", "ok-badge"));
-    r.addListener("disconnect", (reason) => {
-      if (room !== r || destroyed) return;
-      setState("Disconnected", "warn");
-      if (reason !== "clientDisconnect") notice(disconnectText(reason));
-      reconnect.hidden = false;
+    const r = new ChatClient({ url: chatUrl(), token: () => opts.token(forName) });
+    r.on("state", (s, reason) => {
+      if (s === "connecting") setState("Connecting…", "off");
+      else if (s === "connected") setState("Connected", "ok-badge");
+      else {
+        if (room !== r || destroyed) return;
+        setState("Disconnected", "warn");
+        if (reason !== "clientDisconnect") notice(disconnectText(reason));
+        reconnect.hidden = false;
+      }
     });
-    r.addListener("message", showMessage);
-    r.addListener("messageDelete", (e) => list.querySelector(`[data-id="${CSS.escape(e.messageId)}"]`)?.remove());
-    r.addListener("userDisconnect", (e) => notice(`${names.get(e.userId) ?? e.userId} was disconnected by a moderator.`));
+    r.on("message", showMessage);
+    r.on("deleteMessage", (e) => list.querySelector(`[data-id="${CSS.escape(e.messageId)}"]`)?.remove());
+    r.on("disconnectUser", (e) => notice(`${names.get(e.userId) ?? e.userId} was disconnected by a moderator.`));
     room = r;
     r.connect();
   }
@@ -191,7 +183,7 @@ export function chatPanel(opts: ChatPanelOptions): ChatPanel {
     el,
     destroy() {
       destroyed = true;
-      room?.disconnect();
+      room?.close();
       room = null;
     },
   };

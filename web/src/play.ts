@@ -1,8 +1,7 @@
 import "./style.css";
 
-import type { ChatToken } from "amazon-ivs-chat-messaging";
-
 import { chatPanel } from "./chat";
+import type { ChatToken } from "./chatclient";
 import { config, playbackUrl } from "./config";
 import { h } from "./dom";
 import { attach, latency, type Player } from "./player";

@@ -2,10 +2,10 @@
 // (signed for "ivschat", through chatApi) and the link between a room and a
 // channel, the channel tag onair:chat-room that the player page's chat uses.
 import { ListChannelsCommand, TagResourceCommand, UntagResourceCommand, type ChannelSummary, type IvsClient } from "@aws-sdk/client-ivs";
-import type { ChatToken } from "amazon-ivs-chat-messaging";
 
 import { chatApi, type Creds } from "./api";
 import { chatPanel, type ChatPanel } from "./chat";
+import type { ChatToken } from "./chatclient";
 import type { Config } from "./config";
 
 /** The channel tag that names a channel's chat room (internal/api). */
