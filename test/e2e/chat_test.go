@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -138,12 +139,34 @@ func chatClient(s *harness.Server) *ivschat.Client {
 
 // IVS's own client library for browsers and Node (amazon-ivs-chat-messaging,
 // web/e2e/chat.mjs under node:test) against the real binary, with a token
-// endpoint that mints tokens through the SDK as an app's backend does.
+// endpoint that mints tokens through the SDK as an app's backend does. It is
+// a devDependency: what proves onair compatible with IVS's client, never
+// part of what onair ships.
 func TestChatWithIVSClientLibrary(t *testing.T) {
 	t.Parallel()
+	chatScript(t, "e2e/chat.mjs", "amazon-ivs-chat-messaging", 2)
+}
+
+// onair's own chat client (web/src/chatclient.ts, which the console and the
+// player page ship; web/e2e/chatclient.mjs under node:test) against the real
+// binary: the exchange of TestChatWithIVSClientLibrary, IVS's error codes,
+// timeouts, lost and refused connections, and the refresh with a fresh
+// token before the session ends.
+func TestChatWithOnairClient(t *testing.T) {
+	t.Parallel()
+	chatScript(t, "e2e/chatclient.mjs", "typescript", 6)
+}
+
+// chatScript runs a node:test script of web/ (which needs the package
+// named needs in web/node_modules) against the real binary, with two rooms
+// ("main": 50 code points, 100 messages a second; "slow": 1 a second), a
+// token endpoint and a WebSocket server that never answers, and checks
+// that its tests all pass.
+func chatScript(t *testing.T, script, needs string, tests int) {
+	t.Helper()
 	root := harness.Root(t)
 	node := harness.RequireProgram(t, "node")
-	if _, err := os.Stat(filepath.Join(root, "web", "node_modules", "amazon-ivs-chat-messaging")); err != nil {
+	if _, err := os.Stat(filepath.Join(root, "web", "node_modules", needs)); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("web/node_modules is missing under CI: make test installs it (%v)", err)
 		}
@@ -163,7 +186,8 @@ func TestChatWithIVSClientLibrary(t *testing.T) {
 		}
 		rooms[name] = r.Arn
 	}
-	tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		var caps []chattypes.ChatTokenCapability
 		for _, cp := range strings.Split(q.Get("caps"), ",") {
@@ -181,19 +205,43 @@ func TestChatWithIVSClientLibrary(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"token": aws.ToString(tok.Token),
 			"sessionExpirationTime": tok.SessionExpirationTime.Format(time.RFC3339),
 			"tokenExpirationTime":   tok.TokenExpirationTime.Format(time.RFC3339)})
-	}))
-	t.Cleanup(tokens.Close)
-	args := []string{"--test", "e2e/chat.mjs"}
+	})
+	// A chat server that accepts any token and never answers (a client's
+	// timeout), or closes at once with the code ?close= gives.
+	mux.HandleFunc("/silent", func(w http.ResponseWriter, r *http.Request) {
+		var protos []string
+		for _, p := range strings.Split(r.Header.Get("Sec-WebSocket-Protocol"), ",") {
+			protos = append(protos, strings.TrimSpace(p))
+		}
+		conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: protos})
+		if err != nil {
+			return
+		}
+		if code, err := strconv.Atoi(r.URL.Query().Get("close")); err == nil {
+			_ = conn.Close(websocket.StatusCode(code), "closed by the test")
+			return
+		}
+		for {
+			if _, _, err := conn.Read(r.Context()); err != nil {
+				return
+			}
+		}
+	})
+	servers := httptest.NewServer(mux)
+	t.Cleanup(servers.Close)
+	var args []string
 	if nodeMajor(t, node) < 22 {
-		args = append([]string{"--experimental-websocket"}, args...) // Node 22 has WebSocket by default
+		args = append(args, "--experimental-websocket") // Node 22 has WebSocket by default
 	}
+	args = append(args, "--test", script)
 	p := harness.StartProcessIn(t, filepath.Join(root, "web"), []string{
-		"CHAT_URL=ws" + strings.TrimPrefix(s.Endpoint(), "http") + "/chat", "TOKEN_URL=" + tokens.URL + "/token"}, node, args...)
+		"CHAT_URL=ws" + strings.TrimPrefix(s.Endpoint(), "http") + "/chat", "TOKEN_URL=" + servers.URL + "/token",
+		"SILENT_URL=ws" + strings.TrimPrefix(servers.URL, "http") + "/silent"}, node, args...)
 	if err := p.Wait(60 * time.Second); err != nil {
-		t.Fatalf("node --test e2e/chat.mjs: %v\n%s", err, p.Output())
+		t.Fatalf("node --test %s: %v\n%s", script, err, p.Output())
 	}
-	if out := p.Output(); !strings.Contains(out, "# pass 2") || !strings.Contains(out, "# fail 0") {
-		t.Fatalf("node:test did not pass both tests:\n%s", out)
+	if out := p.Output(); !strings.Contains(out, fmt.Sprintf("# pass %d", tests)) || !strings.Contains(out, "# fail 0") {
+		t.Fatalf("node:test did not pass all %d tests:\n%s", tests, out)
 	}
 }
 

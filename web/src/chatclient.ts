@@ -28,7 +28,7 @@ export interface ChatSender {
 
 export interface ChatMessage {
   id: string;
-  /** Set on the sender's own copy. */
+  /** The sender's RequestId (every client sees it). */
   requestId?: string;
   content: string;
   attributes: Record<string, string>;
@@ -184,6 +184,19 @@ export class ChatClient {
       return;
     }
     let opened = false;
+    let done = false;
+    // A failed handshake fires error, then close (Node 20's WebSocket
+    // fires only error); a lost connection may fire both as well.
+    const lost = (code?: number): void => {
+      if (done) return;
+      done = true;
+      if (!opened) {
+        if (ws.readyState === WebSocket.CONNECTING) ws.close();
+        if (attempt === this.attempt) failed();
+      } else if (ws === this.ws && attempt === this.attempt) {
+        this.end(attempt, code === 1000 ? "serverDisconnect" : "socketError");
+      }
+    };
     ws.onopen = () => {
       if (attempt !== this.attempt) {
         ws.close(1000);
@@ -193,19 +206,14 @@ export class ChatClient {
       const old = this.ws;
       this.ws = ws;
       old?.close(1000); // a refresh: the new socket already gets the room's frames
-      this.setState("connected");
+      if (this.state !== "connected") this.setState("connected");
       this.scheduleRefresh(tok, attempt);
     };
     ws.onmessage = (e) => {
       if (attempt === this.attempt && typeof e.data === "string") this.frame(e.data);
     };
-    ws.onclose = (e) => {
-      if (!opened) {
-        if (attempt === this.attempt) failed();
-        return;
-      }
-      if (ws === this.ws && attempt === this.attempt) this.end(attempt, e.code === 1000 ? "serverDisconnect" : "socketError");
-    };
+    ws.onerror = () => lost();
+    ws.onclose = (e) => lost(e.code);
   }
 
   // scheduleRefresh reconnects with a fresh token before the session ends
