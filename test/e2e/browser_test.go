@@ -118,7 +118,7 @@ func TestABRInBrowser(t *testing.T) {
 
 // TestChatInBrowser drives chat in Chromium (web/e2e/chatpanel.mjs): a
 // room created in the console and linked to a channel, two viewers chatting
-// on its player page through IVS's client library, the console's moderator
+// on its player page through onair's own chat client, the console's moderator
 // deleting a message and disconnecting a viewer, an over-length message
 // refused, the link undone.
 func TestChatInBrowser(t *testing.T) {

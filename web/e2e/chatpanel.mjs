@@ -1,6 +1,7 @@
-// Browser test of chat in the console and on the player page (IVS's client
-// library in Chromium), driven with playwright-core. test/e2e TestChatInBrowser
-// starts onair, creates a channel and runs this script with:
+// Browser test of chat in the console and on the player page (onair's own
+// chat client, web/src/chatclient.ts, in Chromium), driven with
+// playwright-core. test/e2e TestChatInBrowser starts onair, creates a
+// channel and runs this script with:
 //   ONAIR_URL, ONAIR_AKID, ONAIR_SECRET  the server and its admin key pair
 //   CHANNEL_ID, CHANNEL_NAME             the channel to link a room to
 //   SHOTS                                where screenshots go (50–59)
