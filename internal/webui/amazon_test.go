@@ -492,6 +492,7 @@ func TestScanFindsAmazonsCode(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			if tc.data == nil {
 				t.Skip("the package is not installed in web/node_modules")
 			}
