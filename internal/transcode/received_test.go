@@ -34,7 +34,7 @@ func TestReceivedTimes(t *testing.T) {
 	}{
 		{"a frame's own", 99, 599},
 		{"reordered", 66, 76},
-		{"between frames: the nearest, shifted", 50, 60}, // nearest 33 (10 late) or 66: 33 is 17 away, 66 16: 66's
+		{"between frames: the nearest (66), shifted", 50, 60},
 		{"before the first", -40, -30},
 		{"past the last", 200, 210},
 	} {

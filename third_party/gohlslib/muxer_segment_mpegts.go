@@ -254,7 +254,8 @@ func (s *muxerSegmentMPEGTS) writeID3(track *muxerTrack, pts int64) error {
 	return nil
 }
 
-// onair: id3SegmentTag starts every segment's ID3 stream: an ID3v2.4 tag
+// onair: id3SegmentTag starts every segment's ID3 stream unless
+// Muxer.MPEGTSSegmentID3 gives another (patch 10): an ID3v2.4 tag
 // with one PRIV frame (owner "onair", no data), which players raise no
 // text cue for. IVS's web player (1.56.1) seems to wait for data on every
 // stream of the PMT: with an ID3 stream and no tag in it, it stayed
