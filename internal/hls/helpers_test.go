@@ -35,6 +35,9 @@ type env struct {
 	v      *streamtest.Video
 	frame  int
 	aframe int
+	// ntp is the receive time writeUntil gives a unit of media time pts;
+	// nil: time.Now().
+	ntp func(pts time.Duration) time.Time
 }
 
 func newEnv(t *testing.T, latency, container string, tweak func(*Server)) *env {
@@ -114,14 +117,21 @@ func (e *env) writeUntil(end time.Duration) {
 			if e.v.VPS != nil {
 				key = h265.IsRandomAccess(au)
 			}
-			e.hub.Write(&stream.Unit{Track: vt, PTS: vts, DTS: vts, NTP: time.Now(), Payload: au, RandomAccess: key})
+			e.hub.Write(&stream.Unit{Track: vt, PTS: vts, DTS: vts, NTP: e.ntpOf(vts), Payload: au, RandomAccess: key})
 			e.frame++
 			continue
 		}
-		e.hub.Write(&stream.Unit{Track: at, PTS: ats, DTS: ats, NTP: time.Now(),
+		e.hub.Write(&stream.Unit{Track: at, PTS: ats, DTS: ats, NTP: e.ntpOf(ats),
 			Payload: [][]byte{{0x21, 0x10, 0x05, 0x00, 0xa0, 0x19, 0x33}}})
 		e.aframe++
 	}
+}
+
+func (e *env) ntpOf(pts time.Duration) time.Time {
+	if e.ntp == nil {
+		return time.Now()
+	}
+	return e.ntp(pts)
 }
 
 type response struct {

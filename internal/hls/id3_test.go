@@ -111,9 +111,11 @@ func TestTimedMetadataInTS(t *testing.T) {
 	}
 	e.writeUntil(6 * time.Second)
 	media := mustMedia(t, e.settled(t, "main_stream.m3u8"))
-	tags, priv := id3InTS(t, e, channelDir, media)
-	if priv < len(media.Segments)-1 {
-		t.Fatalf("PRIV tags in %d of %d segments", priv, len(media.Segments))
+	tags, segs := id3InTS(t, e, channelDir, media)
+	for _, s := range segs {
+		if !isSegmentMetadata(s.first) {
+			t.Fatalf("segment %s starts its ID3 stream with %q", s.uri, s.first)
+		}
 	}
 	if len(tags) != 1 || !bytes.Equal(tags[0], id3Text([]byte(text))) {
 		t.Fatalf("%d ID3 tags in the playlist's segments, want the one put: %q", len(tags), tags)
@@ -161,16 +163,25 @@ func emsgBoxes(t *testing.T, b []byte) []emsg {
 	return out
 }
 
+// tsSegmentID3 is what a MPEG-TS segment's ID3 stream starts with.
+type tsSegmentID3 struct {
+	uri      string
+	first    []byte // the segment's first ID3 tag
+	firstPTS int64  // its PTS (90 kHz)
+	videoPTS int64  // the PTS of the segment's first video PES
+}
+
 // id3InTS reads the ID3 stream of every segment of media (under dir): the
-// TXXX tags, and how many PRIV ones. It fails the test if a segment has no
-// ID3 stream in its PMT or no tag in it.
-func id3InTS(t *testing.T, e *env, dir string, media *playlist.Media) (tags [][]byte, priv int) {
+// tags after each segment's first (PutMetadata's), and each segment's
+// first. It fails the test if a segment has no ID3 stream in its PMT or no
+// tag in it.
+func id3InTS(t *testing.T, e *env, dir string, media *playlist.Media) (tags [][]byte, segs []tsSegmentID3) {
 	t.Helper()
 	for _, seg := range media.Segments {
-		first := true // no ID3 PES yet in this segment
+		s := tsSegmentID3{uri: seg.URI, firstPTS: -1, videoPTS: -1}
 		r := e.get(t, dir+seg.URI)
 		dem := astits.NewDemuxer(context.Background(), bytes.NewReader(r.body))
-		id3PID := uint16(0)
+		id3PID, videoPID := uint16(0), uint16(0)
 		for {
 			d, err := dem.NextData()
 			if errors.Is(err, astits.ErrNoMorePackets) {
@@ -180,32 +191,38 @@ func id3InTS(t *testing.T, e *env, dir string, media *playlist.Media) (tags [][]
 			}
 			if d.PMT != nil {
 				for _, es := range d.PMT.ElementaryStreams {
-					if es.StreamType == astits.StreamTypeMetadata && len(es.ElementaryStreamDescriptors) > 0 &&
+					switch {
+					case es.StreamType == astits.StreamTypeMetadata && len(es.ElementaryStreamDescriptors) > 0 &&
 						es.ElementaryStreamDescriptors[0].Tag == 0x26 &&
-						bytes.Contains(es.ElementaryStreamDescriptors[0].Unknown.Content, []byte("ID3 ")) {
+						bytes.Contains(es.ElementaryStreamDescriptors[0].Unknown.Content, []byte("ID3 ")):
 						id3PID = es.ElementaryPID
+					case es.StreamType == astits.StreamTypeH264Video:
+						videoPID = es.ElementaryPID
 					}
 				}
+			}
+			if d.PES != nil && videoPID != 0 && d.PID == videoPID && s.videoPTS < 0 {
+				s.videoPTS = d.PES.Header.OptionalHeader.PTS.Base
 			}
 			if d.PES != nil && id3PID != 0 && d.PID == id3PID {
 				oh := d.PES.Header.OptionalHeader
 				if d.PES.Header.StreamID != 0xBD || oh == nil || oh.PTS == nil || !oh.DataAlignmentIndicator {
 					t.Fatalf("ID3 PES header %+v", d.PES.Header)
 				}
-				// Every segment has a tag (a PRIV one when nothing was
-				// put): IVS's player does not start without data on every
-				// stream.
-				first = false
-				if bytes.Contains(d.PES.Data, []byte("TXXX")) {
+				// Every segment starts with a tag of its own: IVS's
+				// player does not start without data on every stream,
+				// and reads its latency from it.
+				if s.first == nil {
+					s.first, s.firstPTS = d.PES.Data, oh.PTS.Base
+				} else {
 					tags = append(tags, d.PES.Data)
-				} else if bytes.Contains(d.PES.Data, []byte("PRIV")) {
-					priv++
 				}
 			}
 		}
-		if id3PID == 0 || first {
+		if id3PID == 0 || s.first == nil {
 			t.Fatalf("segment %s: no ID3 stream in its PMT, or no tag in it", seg.URI)
 		}
+		segs = append(segs, s)
 	}
-	return tags, priv
+	return tags, segs
 }

@@ -1,10 +1,12 @@
 package hls
 
 import (
+	"bytes"
 	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 
@@ -19,8 +21,8 @@ import (
 // (rawQuery) goes on the URIs, as gohlslib puts it there, with the
 // player's playback session id (docs/viewers.md) set in it, and token, a
 // private channel's session credential, in place of the token the request
-// had.
-func rewriteMultivariant(pl *playlist.Multivariant, rawQuery, channelID, sessionID, token string) ([]byte, error) {
+// had. It says the server's time, now (serverTime).
+func rewriteMultivariant(pl *playlist.Multivariant, rawQuery, channelID, sessionID, token string, now time.Time) ([]byte, error) {
 	rewrite := func(uri string) (string, error) {
 		if rawQuery != "" {
 			uri += "?" + rawQuery
@@ -57,7 +59,35 @@ func rewriteMultivariant(pl *playlist.Multivariant, rawQuery, channelID, session
 	if err != nil {
 		return nil, fmt.Errorf("hls: marshal multivariant playlist: %w", err)
 	}
-	return out, nil
+	return withServerTime(out, now), nil
+}
+
+// serverTimeID is the EXT-X-SESSION-DATA that says the server's clock, in
+// seconds since the epoch, when it answered. IVS's web player takes the
+// difference from its own clock as the offset of its latency measure
+// (id3SegmentMetadata's transc_r is on the server's clock); IVS's
+// multivariant playlists say it in #EXT-X-TWITCH-INFO, which the player
+// reads the same. EXT-X-SESSION-DATA is RFC 8216's, which other players
+// accept (hls.js, Safari, ffmpeg skip what they do not use).
+const serverTimeID = "SERVER-TIME"
+
+// withServerTime puts the server time line after pl's header
+// (#EXTM3U, #EXT-X-VERSION), where gohlslib's playlist package, which
+// does not model EXT-X-SESSION-DATA, leaves room for any tag.
+func withServerTime(pl []byte, now time.Time) []byte {
+	line := fmt.Sprintf("#EXT-X-SESSION-DATA:DATA-ID=%q,VALUE=\"%.3f\"\n", serverTimeID, float64(now.UnixMilli())/1000)
+	i := 0
+	for range 2 { // after the first two lines
+		j := bytes.IndexByte(pl[i:], '\n')
+		if j < 0 {
+			return append(pl, line...)
+		}
+		i += j + 1
+	}
+	out := make([]byte, 0, len(pl)+len(line))
+	out = append(out, pl[:i]...)
+	out = append(out, line...)
+	return append(out, pl[i:]...)
 }
 
 // capHeight drops the variants taller than maxHeight (0: none), keeping

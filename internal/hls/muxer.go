@@ -212,8 +212,12 @@ func (s *Server) startMuxer(channelID, rendition string, log *slog.Logger, varia
 		// 'video/mp4;' without codecs and stopped).
 		MuxAudioWithVideo: true,
 		// A timed metadata track in MPEG-TS, for PutMetadata.
-		MPEGTSID3:      true,
-		MPEGTSPrefetch: prefetch && variant == gohlslib.MuxerVariantMPEGTS,
+		MPEGTSID3: true,
+		// Each MPEG-TS segment's ID3 stream starts with when onair
+		// received its first frame, which IVS's web player makes its
+		// getLiveLatency() of (id3SegmentMetadata).
+		MPEGTSSegmentID3: id3SegmentMetadata,
+		MPEGTSPrefetch:   prefetch && variant == gohlslib.MuxerVariantMPEGTS,
 		OnEncodeError: func(err error) {
 			m.errs.warn(m.log, "hls encode", err)
 		},

@@ -442,7 +442,7 @@ func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, src *
 	if !validSessionID(sid) {
 		sid = newSessionID()
 	}
-	body, err := rewriteMultivariant(pl, r.URL.RawQuery, src.channelID, sid, g.Session)
+	body, err := rewriteMultivariant(pl, r.URL.RawQuery, src.channelID, sid, g.Session, time.Now())
 	if err != nil {
 		src.log.Error("rewrite multivariant playlist", "err", err)
 		http.Error(w, "playlist unavailable", http.StatusInternalServerError)

@@ -96,15 +96,21 @@ func TestServedAsGohlslib(t *testing.T) {
 			}
 			// The multivariant playlist: gohlslib's, with the request's
 			// query on its URIs, rewritten for the playback URL.
+			// Each says the server time when it was answered.
 			for _, q := range []string{"vsid=" + sid, "vsid=" + sid + "&token=abc&b=%2F"} {
+				before := time.Now()
 				got := e.get(t, testPlayback+"?"+q)
+				at, rest := serverTimeOf(t, got.body)
+				if at.Before(before.Truncate(time.Millisecond)) || at.After(time.Now()) {
+					t.Fatalf("multivariant ?%s: server time %v, asked at %v", q, at, before)
+				}
 				raw := handle(m.hm, http.MethodGet, "index.m3u8", q)
 				pl := mustMultivariant(t, raw.body)
-				want, err := rewriteMultivariant(pl, "", testChannelID, sid, "")
+				want, err := rewriteMultivariant(pl, "", testChannelID, sid, "", at)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got.status != http.StatusOK || !bytes.Equal(got.body, want) {
+				if got.status != http.StatusOK || !bytes.Equal(got.body, want) || bytes.Contains(rest, []byte("SERVER-TIME")) {
 					t.Fatalf("multivariant ?%s: %d\n%s\nwant\n%s", q, got.status, got.body, want)
 				}
 			}

@@ -218,6 +218,61 @@ type ladderRun struct {
 	audioMu  sync.Mutex
 	audioBuf []*stream.Unit // recent source audio, for the renditions to take in step
 	audioSeq int64          // sequence number of audioBuf[0]
+
+	received receivedTimes // of the source's video frames, for the renditions'
+}
+
+// receivedTimes remembers when recent source video frames were received,
+// by media time, so that a rendition's frame carries its source frame's
+// receive time (stream.Unit.NTP) rather than the time ffmpeg gave it
+// back: what players measure latency from (HLS's segment metadata and
+// program date-time) then includes the transcoding.
+type receivedTimes struct {
+	mu     sync.Mutex
+	frames []receivedAt // in decode order
+}
+
+type receivedAt struct {
+	pts time.Duration
+	ntp time.Time
+}
+
+// maxReceived is the source frames remembered: more than the ladder's
+// queue and what ffmpeg holds (a few frames with zerolatency), up to
+// twice that between trims.
+const maxReceived = 2 * ladderQueue
+
+func (r *receivedTimes) add(pts time.Duration, ntp time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.frames = append(r.frames, receivedAt{pts, ntp})
+	if len(r.frames) >= 2*maxReceived { // trim in halves, as audioBuf
+		r.frames = append(r.frames[:0:0], r.frames[len(r.frames)-maxReceived:]...)
+	}
+}
+
+// at returns when the source frame of media time pts was received: that
+// frame's time, or, for a time between frames (a rendition of a lower
+// frame rate) or past those remembered, the nearest frame's shifted by the
+// difference. now when nothing is remembered.
+func (r *receivedTimes) at(pts time.Duration, now time.Time) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	best := -1
+	var bestD time.Duration
+	for i := len(r.frames) - 1; i >= 0; i-- {
+		d := r.frames[i].pts - pts
+		if d == 0 {
+			return r.frames[i].ntp
+		}
+		if best < 0 || d.Abs() < bestD {
+			best, bestD = i, d.Abs()
+		}
+	}
+	if best < 0 {
+		return now
+	}
+	return r.frames[best].ntp.Add(pts - r.frames[best].pts)
 }
 
 // maxAudioBuf is the audio kept for renditions: ~10 s of AAC (up to twice
@@ -267,6 +322,7 @@ func (lr *ladderRun) run(ctx context.Context, r *live.Reader) {
 				}
 			}
 			if conv != nil {
+				lr.received.add(u.PTS, u.NTP)
 				conv.Write(ffmpeg.Frame{PTS: u.PTS, DTS: u.DTS, NALUs: u.Payload})
 			}
 		}
@@ -414,7 +470,7 @@ func (lr *ladderRun) writeRendition(r *rendition, pts, dts int64, au [][]byte) {
 		r.remove = lr.l.cfg.Renditions.AddRendition(lr.st, r.rung.Name, r.hub)
 		r.nextAudio = -1
 	}
-	r.hub.Write(&stream.Unit{Track: r.video, PTS: p, DTS: d, NTP: time.Now(), Payload: au, RandomAccess: idr})
+	r.hub.Write(&stream.Unit{Track: r.video, PTS: p, DTS: d, NTP: lr.received.at(p, time.Now()), Payload: au, RandomAccess: idr})
 	lr.feedAudio(r, p)
 }
 

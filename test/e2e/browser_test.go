@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,7 +139,11 @@ func TestChatInBrowser(t *testing.T) {
 // web/e2e/ivsplayer.mjs), which does not follow an audio rendition (the
 // audio is muxed with the video), and reads PutMetadata's timed metadata
 // from its TEXT_METADATA_CUE events on both (the LOW one from its MPEG-TS
-// edition), and from hls.js on onair's player page.
+// edition), and from hls.js on onair's player page. Its getLiveLatency(),
+// made of each MPEG-TS segment's segment metadata and the multivariant
+// playlist's SERVER-TIME, lies within 0.5–5 s on the LOW channel and
+// 1–20 s on the NORMAL one; Chromium's own HLS player and ffmpeg's
+// (ffprobe) read both playlists with that tag.
 func TestIVSPlayerInBrowser(t *testing.T) {
 	t.Parallel()
 	browserTest(t)
@@ -152,4 +159,14 @@ func TestIVSPlayerInBrowser(t *testing.T) {
 	browserScript(t, s, "e2e/ivsplayer.mjs", 3*time.Minute, []string{"6"},
 		"ONAIR_URL="+s.Endpoint(), "ONAIR_AKID="+s.AccessKeyID, "ONAIR_SECRET="+s.SecretAccessKey,
 		"LOW_URL="+aws.ToString(low.PlaybackUrl), "LOW_ARN="+aws.ToString(low.Arn), "NORMAL_URL="+aws.ToString(normal.PlaybackUrl), "NORMAL_ARN="+aws.ToString(normal.Arn))
+
+	// ffmpeg's HLS reader takes the NORMAL channel's multivariant playlist,
+	// SERVER-TIME and all, and finds video, audio and the ID3 stream.
+	ctx := harness.Context(t, 60*time.Second)
+	out, err := exec.CommandContext(ctx, harness.RequireProgram(t, "ffprobe"), "-v", "error",
+		"-show_entries", "stream=codec_name", "-of", "csv=p=0", aws.ToString(normal.PlaybackUrl)).CombinedOutput()
+	if got := strings.Fields(string(out)); err != nil || !slices.Contains(got, "h264") || !slices.Contains(got, "aac") ||
+		!slices.Contains(got, "timed_id3") {
+		t.Fatalf("ffprobe of the NORMAL channel: %v\n%s", err, out)
+	}
 }

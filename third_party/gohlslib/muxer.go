@@ -198,6 +198,15 @@ type Muxer struct {
 	// onair: MPEGTSID3 gives an MPEG-TS variant a timed metadata track
 	// (stream_type 0x15, ID3) that WriteID3 writes to.
 	MPEGTSID3 bool
+	// onair: MPEGTSSegmentID3, with MPEGTSID3, returns the ID3 tag that
+	// starts the ID3 stream of every MPEG-TS segment, given the wall-clock
+	// time (the ntp passed to Write*) of the segment's first unit of the
+	// leading track; it is presented with that unit, before any tag
+	// WriteID3 queued. nil (or a nil tag) gives an ID3v2.4 tag with one
+	// empty PRIV frame (owner "onair"). It is called with the muxer's
+	// mutex held, on the goroutine that writes, and must not call the
+	// muxer.
+	MPEGTSSegmentID3 func(ntp time.Time) []byte
 	// onair: MPEGTSPrefetch lists the MPEG-TS segment being written in
 	// the media playlist as #EXT-X-PREFETCH (Twitch's low-latency HLS,
 	// which IVS's web player reads) and serves it while it is written:
@@ -418,7 +427,8 @@ func (m *Muxer) Start() error {
 			id = "video1"
 		}
 		stream := &muxerStream{
-			takeID3:        m.id3Taker(), // onair: timed metadata
+			takeID3:        m.id3Taker(),       // onair: timed metadata
+			segmentID3:     m.MPEGTSSegmentID3, // onair: patch 10
 			prefetch:       m.MPEGTSPrefetch,
 			isLeading:      true,
 			variant:        m.Variant,

@@ -19,9 +19,10 @@ type muxerSegmentMPEGTS struct {
 	storageFactory storage.Factory
 	streamID       string
 	mpegtsWriter   *mpegts.Writer
-	id3Track       *mpegts.Track     // onair: timed metadata, with takeID3
-	takeID3        func() []muxerID3 // onair
-	id3Written     bool              // onair: this segment has an ID3 PES
+	id3Track       *mpegts.Track              // onair: timed metadata, with takeID3
+	takeID3        func() []muxerID3          // onair
+	segmentID3     func(ntp time.Time) []byte // onair: Muxer.MPEGTSSegmentID3
+	id3Written     bool                       // onair: this segment has an ID3 PES
 	id             uint64
 	startNTP       time.Time
 	startDTS       time.Duration
@@ -232,8 +233,16 @@ func (s *muxerSegmentMPEGTS) writeID3(track *muxerTrack, pts int64) error {
 		return nil
 	}
 	tags := s.takeID3()
-	if len(tags) == 0 && !s.id3Written {
-		tags = []muxerID3{{tag: id3SegmentTag}}
+	if !s.id3Written {
+		// The segment's own tag first (patch 10): a player that reads
+		// it (IVS's, for its latency) finds it at the segment's start.
+		tag := id3SegmentTag
+		if s.segmentID3 != nil {
+			if t := s.segmentID3(s.startNTP); t != nil {
+				tag = t
+			}
+		}
+		tags = append([]muxerID3{{tag: tag}}, tags...)
 	}
 	s.id3Written = true
 	for _, e := range tags {
@@ -245,7 +254,8 @@ func (s *muxerSegmentMPEGTS) writeID3(track *muxerTrack, pts int64) error {
 	return nil
 }
 
-// onair: id3SegmentTag starts every segment's ID3 stream: an ID3v2.4 tag
+// onair: id3SegmentTag starts every segment's ID3 stream unless
+// Muxer.MPEGTSSegmentID3 gives another (patch 10): an ID3v2.4 tag
 // with one PRIV frame (owner "onair", no data), which players raise no
 // text cue for. IVS's web player (1.56.1) seems to wait for data on every
 // stream of the PMT: with an ID3 stream and no tag in it, it stayed

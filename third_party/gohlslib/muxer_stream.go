@@ -122,6 +122,8 @@ type muxerStream struct {
 	nextPartID     uint64
 	// onair: takes the ID3 tags for the next part (leading stream only).
 	takeID3 func() []muxerID3
+	// onair: Muxer.MPEGTSSegmentID3 (patch 10).
+	segmentID3 func(ntp time.Time) []byte
 	// onair: Muxer.MPEGTSPrefetch.
 	prefetch bool
 
@@ -703,6 +705,7 @@ func (s *muxerStream) newSegmentMPEGTS(nextDTS time.Duration, nextNTP time.Time)
 		mpegtsWriter:   s.mpegtsWriter,
 		id3Track:       s.mpegtsID3Track, // onair: timed metadata
 		takeID3:        s.takeID3,
+		segmentID3:     s.segmentID3, // onair: patch 10
 		id:             s.nextSegmentID,
 		startNTP:       nextNTP,
 		startDTS:       nextDTS,

@@ -84,7 +84,16 @@ function whenPlayed(video: HTMLVideoElement, t: number, fn: () => void): void {
   video.addEventListener("timeupdate", check);
 }
 
-/** The text of the TXXX frames of an ID3v2.3/2.4 tag (UTF-8 or Latin-1). */
+// segmentMetadata is the description of the TXXX frame that starts every
+// MPEG-TS segment's ID3 stream (onair's, as IVS's: when the segment's first
+// frame was received, for IVS's player's latency figure). It is no
+// PutMetadata.
+const segmentMetadata = "segmentmetadata";
+
+/**
+ * The text of the TXXX frames of an ID3v2.3/2.4 tag (UTF-8 or Latin-1),
+ * but for segment metadata.
+ */
 export function id3Texts(tag: Uint8Array): string[] {
   const out: string[] = [];
   if (tag.length < 10 || tag[0] !== 0x49 || tag[1] !== 0x44 || tag[2] !== 0x33) return out;
@@ -103,7 +112,7 @@ export function id3Texts(tag: Uint8Array): string[] {
     const dec = new TextDecoder(utf8 ? "utf-8" : "latin1");
     const rest = body.subarray(1);
     const nul = rest.indexOf(0); // end of the description
-    if (nul < 0) continue;
+    if (nul < 0 || dec.decode(rest.subarray(0, nul)) === segmentMetadata) continue;
     out.push(dec.decode(rest.subarray(nul + 1)).replace(/\0+$/, ""));
   }
   return out;
