@@ -89,6 +89,9 @@ func Classify(err error) Outcome {
 	switch {
 	case err == nil, errors.Is(err, live.ErrStopped), errors.Is(err, live.ErrShutdown), errors.Is(err, ErrClientEnded):
 		return Routine
+	case errors.Is(err, live.ErrTakenOver):
+		// Its client came back on a new connection: this one was dead.
+		return PeerGone
 	case errors.As(err, new(*cutOff)):
 		return Policy
 	case peerGone(err):

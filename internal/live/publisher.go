@@ -2,9 +2,11 @@ package live
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/onair-video/onair/internal/ivs"
@@ -16,6 +18,13 @@ type Publisher struct {
 	reg     *Registry
 	channel ivs.Channel
 	conn    ConnInfo
+	// key is the stream key the publisher claimed with: only a connection
+	// with the same key may take its channel over. Never logged.
+	key string
+	// gone is the ingest's report that the connection looks dead.
+	gone atomic.Bool
+	// released is closed when the channel is free again (Close is done).
+	released chan struct{}
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -49,6 +58,32 @@ func (p *Publisher) Done() <-chan struct{} { return p.stop }
 // (WHIP sends a PLI). Call it before Start. A WHEP viewer's decoder that
 // lost its place then recovers at once instead of at the next keyframe.
 func (p *Publisher) OnKeyframeRequest(fn func()) { p.keyframe = fn }
+
+// SetGone reports whether the publisher's connection looks gone, e.g. a
+// WebRTC peer connection whose ICE is disconnected: while it does, a Claim
+// with the same stream key takes the channel over (the client's own
+// reconnect) instead of being refused as a second publisher.
+func (p *Publisher) SetGone(gone bool) { p.gone.Store(gone) }
+
+// replaceableBy says whether a Claim with streamKey may take the channel
+// over at now: the same key, from a publisher that reported itself gone or
+// is live and sent nothing for takeoverIdle. Called under reg.mu.
+func (p *Publisher) replaceableBy(streamKey string, now time.Time) bool {
+	if subtle.ConstantTimeCompare([]byte(p.key), []byte(streamKey)) != 1 {
+		return false
+	}
+	if p.gone.Load() {
+		return true
+	}
+	if p.stream == nil {
+		return false // still starting: its ingest bounds that wait
+	}
+	last := p.stream.Hub.Stats().LastUnit
+	if last.IsZero() {
+		last = p.stream.StartTime
+	}
+	return now.Sub(last) >= takeoverIdle
+}
 
 // Cause returns why the publisher was cut off; valid once Done is closed.
 func (p *Publisher) Cause() error {

@@ -41,7 +41,15 @@ var (
 	// ErrKeyDeleted is the cause of a cut-off by the deletion of the
 	// stream key the publisher used.
 	ErrKeyDeleted = errors.New("live: stream key deleted")
+	// ErrTakenOver is the cause of a cut-off by a new connection with the
+	// same stream key, let in because this one looked gone (an encoder's
+	// reconnect while its old connection has not timed out yet).
+	ErrTakenOver = errors.New("live: a new connection with the same stream key took over")
 )
+
+// takeoverIdle is how long a live publisher may send nothing before a new
+// connection with its stream key may take its channel over.
+const takeoverIdle = 3 * time.Second
 
 // Sessions is what the registry needs of the IVS service: key lookup,
 // the stream-session record and its events. *ivs.Service implements it.
@@ -168,6 +176,12 @@ func (r *Registry) SetAdmission(admit func(ctx context.Context, c ivs.Channel) e
 // who must Close the returned publisher. A second publisher on a channel gets
 // ErrChannelBusy; the first is not disturbed.
 //
+// The exception is a reconnect: when the channel's publisher used the same
+// stream key and looks gone (it reported so with SetGone, or it is live and
+// sent nothing for takeoverIdle), it is cut off with ErrTakenOver and Claim
+// waits, within ctx, until its owner has closed it; then the caller gets the
+// channel.
+//
 // An address that sent too many unknown keys lately gets ErrThrottled
 // before any lookup; a channel that takes secure ingest only refuses an
 // insecure connection with ErrInsecure.
@@ -194,13 +208,30 @@ func (r *Registry) Claim(ctx context.Context, streamKey string, conn ConnInfo) (
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed {
-		return nil, ErrClosed
+	for {
+		if r.closed {
+			return nil, ErrClosed
+		}
+		old, busy := r.publishers[ch.ID]
+		if !busy {
+			break
+		}
+		if !old.replaceableBy(streamKey, time.Now()) {
+			return nil, ErrChannelBusy
+		}
+		old.cut(ErrTakenOver)
+		r.log.Info("taking over a publisher that looks gone", "channel", ch.ARN, "protocol", conn.Protocol, "remote", conn.Remote)
+		released := old.released
+		r.mu.Unlock()
+		select {
+		case <-released:
+			r.mu.Lock()
+		case <-ctx.Done():
+			r.mu.Lock()
+			return nil, fmt.Errorf("%w: the connection being taken over did not end in time", ErrChannelBusy)
+		}
 	}
-	if _, busy := r.publishers[ch.ID]; busy {
-		return nil, ErrChannelBusy
-	}
-	p := &Publisher{reg: r, channel: ch, conn: conn, stop: make(chan struct{})}
+	p := &Publisher{reg: r, channel: ch, conn: conn, key: streamKey, stop: make(chan struct{}), released: make(chan struct{})}
 	r.publishers[ch.ID] = p
 	return p, nil
 }
@@ -290,4 +321,5 @@ func (r *Registry) release(p *Publisher) {
 	if r.publishers[p.channel.ID] == p {
 		delete(r.publishers, p.channel.ID)
 	}
+	close(p.released)
 }

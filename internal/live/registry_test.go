@@ -270,3 +270,114 @@ func TestDisconnect(t *testing.T) {
 		t.Fatalf("cause %v", p.Cause())
 	}
 }
+
+// TestClaimTakeover: a claim with the channel's key takes over a publisher
+// that looks gone, once its owner has closed it; a healthy one, or another
+// key, still gets ErrChannelBusy.
+func TestClaimTakeover(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		key     string // the second claim's
+		gone    bool   // the first publisher's report
+		start   bool   // the first publisher is live
+		owner   bool   // the first publisher's owner closes it when cut off
+		wantErr error
+	}{
+		{"reported gone", "key-a", true, true, true, nil},
+		{"reported gone before it started", "key-a", true, false, true, nil},
+		{"healthy and live", "key-a", false, true, true, ErrChannelBusy},
+		{"still starting", "key-a", false, false, true, ErrChannelBusy},
+		{"another key of the channel", "key-a2", true, true, true, ErrChannelBusy},
+		{"its owner does not let go", "key-a", true, true, false, ErrChannelBusy},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r, f, _ := newRegistry()
+			f.keys["key-a2"] = f.keys["key-a"]
+			old, err := r.Claim(context.Background(), "key-a", ConnInfo{Protocol: "webrtc"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(old.Close)
+			if tc.start {
+				hub, err := old.Start(context.Background(), tracks(), Metadata{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				hub.Write(&stream.Unit{Track: hub.Tracks()[0], NTP: time.Now(), Payload: [][]byte{{5}}, RandomAccess: true})
+			}
+			old.SetGone(tc.gone)
+			ownerDone := make(chan struct{})
+			go func() {
+				defer close(ownerDone)
+				if !tc.owner {
+					return
+				}
+				<-old.Done()
+				old.Close()
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			defer cancel()
+			p, err := r.Claim(ctx, tc.key, ConnInfo{Protocol: "webrtc"})
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Claim = %v, want %v", err, tc.wantErr)
+			}
+			if err != nil {
+				select {
+				case <-old.Done():
+					if !tc.gone || tc.owner {
+						t.Fatalf("a refused claim cut the publisher off: %v", old.Cause())
+					}
+				default:
+				}
+				return
+			}
+			defer p.Close()
+			if !errors.Is(old.Cause(), ErrTakenOver) {
+				t.Fatalf("the old publisher's cause: %v", old.Cause())
+			}
+			<-ownerDone
+			if _, err := p.Start(context.Background(), tracks(), Metadata{}); err != nil {
+				t.Fatal(err)
+			}
+			if st, ok := r.Get("a"); !ok || st.pub != p {
+				t.Fatalf("the new publisher is not the channel's live one")
+			}
+		})
+	}
+}
+
+// TestReplaceableWhenIdle: a live publisher that sent nothing for
+// takeoverIdle may be taken over by its own key.
+func TestReplaceableWhenIdle(t *testing.T) {
+	t.Parallel()
+	r, _, _ := newRegistry()
+	p, err := r.Claim(context.Background(), "key-a", ConnInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	hub, err := p.Start(context.Background(), tracks(), Metadata{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	hub.Write(&stream.Unit{Track: hub.Tracks()[0], NTP: time.Now(), Payload: [][]byte{{5}}, RandomAccess: true})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, tc := range []struct {
+		key  string
+		at   time.Time
+		want bool
+	}{
+		{"key-a", now, false},
+		{"key-a", now.Add(takeoverIdle + time.Second), true},
+		{"key-b", now.Add(takeoverIdle + time.Second), false},
+	} {
+		if got := p.replaceableBy(tc.key, tc.at); got != tc.want {
+			t.Errorf("replaceableBy(%s, +%s) = %v", tc.key, tc.at.Sub(now), got)
+		}
+	}
+}

@@ -6,17 +6,14 @@ import (
 	"github.com/onair-video/onair/internal/ivs"
 )
 
-// IVS's input limits per channel type (channel-types documentation):
-// BASIC takes up to 1.5 Mbps at 480p and below and 3.5 Mbps above;
-// STANDARD and the ADVANCED types take up to 8.5 Mbps; every type takes
-// up to 1080p (1920 pixels on the long edge, 1920×1080 in total).
+// The channel types' input limits (ivs.InputBitrateLimit), and how the
+// tracker judges a breach of the bit rate.
 const (
-	basicSDBitrate   = 1_500_000
-	basicHDBitrate   = 3_500_000
-	standardBitrate  = 8_500_000
-	maxEdge          = 1920
-	maxPixels        = 1920 * 1080
-	sdMaxShortEdge   = 480
+	basicSDBitrate   = ivs.BasicSDInputBitrate
+	basicHDBitrate   = ivs.BasicHDInputBitrate
+	standardBitrate  = ivs.MaxInputBitrate
+	maxEdge          = ivs.MaxInputEdge
+	maxPixels        = ivs.MaxInputPixels
 	bitrateWindow    = 10  // seconds averaged before a bitrate breach
 	bitrateTolerance = 1.1 // encoders overshoot their target briefly
 )
@@ -42,13 +39,7 @@ func (b Breach) Error() string {
 // bitrateLimit is the input bit rate allowed on a channel of type typ for
 // video of width×height.
 func bitrateLimit(typ string, width, height int64) int64 {
-	if typ != ivs.TypeBasic {
-		return standardBitrate
-	}
-	if min(width, height) > sdMaxShortEdge {
-		return basicHDBitrate
-	}
-	return basicSDBitrate
+	return ivs.InputBitrateLimit(typ, width, height)
 }
 
 // resolutionBreach checks a video track's size against the 1080p limit.
