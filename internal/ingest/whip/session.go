@@ -39,6 +39,8 @@ type session struct {
 	pc    *pion.PeerConnection
 	log   *slog.Logger
 	audio bool // the offer sends Opus
+	// meta is what the client declared, for the ingest configuration.
+	meta live.Metadata
 
 	done chan struct{}
 	once sync.Once
@@ -214,7 +216,7 @@ func (x *session) startLocked(sps, pps []byte, pts time.Duration) error {
 	x.pub.OnKeyframeRequest(x.requestKeyframe)
 	ctx, cancel := context.WithTimeout(x.srv.sessions.Context(), claimTimeout)
 	defer cancel()
-	hub, err := x.pub.Start(ctx, tracks, live.Metadata{Encoder: "WebRTC"})
+	hub, err := x.pub.Start(ctx, tracks, x.meta)
 	if err != nil {
 		return err
 	}

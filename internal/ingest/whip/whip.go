@@ -15,12 +15,25 @@ import (
 	"time"
 
 	"github.com/pion/sdp/v3"
+	pion "github.com/pion/webrtc/v4"
 
 	"github.com/onair-video/onair/internal/conns"
 	"github.com/onair-video/onair/internal/ffmpeg"
+	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/rtc"
 )
+
+// The protocols' names in logs and ConnInfo: WHIP, and the IVS Web
+// Broadcast SDK's own exchange (POST /v1/offer), which the SDK itself calls
+// "webrtc".
+const (
+	ProtocolWHIP   = "whip"
+	ProtocolWebRTC = "webrtc"
+)
+
+// encoder is the session's ingest configuration's encoder name.
+const encoder = "WebRTC"
 
 const (
 	claimTimeout = 5 * time.Second
@@ -57,7 +70,7 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{engine: cfg.Engine, reg: cfg.Registry, log: cfg.Log.With("component", "whip", "protocol", "whip"),
+	return &Server{engine: cfg.Engine, reg: cfg.Registry, log: cfg.Log.With("component", "whip"),
 		sessions: conns.NewSet[string, *session]()}
 }
 
@@ -93,7 +106,7 @@ func refusal(err error) error {
 func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 	rtc.CORS(w)
 	remote := r.RemoteAddr
-	log := s.log.With("remote", remote)
+	log := s.log.With("protocol", ProtocolWHIP, "remote", remote)
 	key, ok := bearer(r)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="onair"`)
@@ -111,14 +124,18 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), claimTimeout)
-	pub, err := s.reg.Claim(ctx, key, live.ConnInfo{Protocol: "whip", Remote: remote, Secure: true})
+	pub, err := s.reg.Claim(ctx, key, live.ConnInfo{Protocol: ProtocolWHIP, Remote: remote, Secure: true})
 	cancel()
 	if err != nil {
 		s.sessions.End(log, err)
 		rtc.Fail(w, refusal(err))
 		return
 	}
-	x, answer, err := s.open(pub, offer, media, log.With("channel", pub.Channel().ARN))
+	// WHIP declares no resolution: the cap is the channel type's limit at
+	// 1080p, its highest.
+	x, answer, err := s.open(pub, offer, opening{media: media, meta: live.Metadata{Encoder: encoder},
+		kbps: ivs.InputBitrateLimit(pub.Channel().Type, 1920, 1080) / 1000},
+		log.With("channel", pub.Channel().ARN))
 	if err != nil {
 		rtc.Fail(w, err) // open reported it
 		return
@@ -149,13 +166,8 @@ func bearer(r *http.Request) (string, bool) {
 		return "", false
 	}
 	token = strings.TrimSpace(token)
-	if token == "" || len(token) > 256 {
+	if !validKey(token) {
 		return "", false
-	}
-	for i := 0; i < len(token); i++ {
-		if c := token[i]; c <= ' ' || c >= 0x7f {
-			return "", false
-		}
 	}
 	return token, true
 }
@@ -220,11 +232,22 @@ func rtpmaps(md *sdp.MediaDescription) []string {
 // errShuttingDown is what a publisher who comes during shutdown reads.
 var errShuttingDown = &rtc.HTTPError{Status: http.StatusServiceUnavailable, Msg: "server shutting down"}
 
+// opening is how a session is set up beyond its offer: what its ingest
+// configuration takes from the client's declarations, the bit rate its
+// answer caps the video at, and whether the client's "stopStream" data
+// channel ends it (the Web Broadcast SDK's stopBroadcast).
+type opening struct {
+	media      media
+	meta       live.Metadata
+	kbps       int64
+	stopStream bool
+}
+
 // open answers the offer on a new peer connection for pub. Whatever it
 // fails with, it has closed pub and reported how the session ended.
-func (s *Server) open(pub *live.Publisher, offer string, m media, log *slog.Logger) (*session, string, error) {
+func (s *Server) open(pub *live.Publisher, offer string, o opening, log *slog.Logger) (*session, string, error) {
 	newPC := s.engine.NewPeerConnection
-	if m.vp8 {
+	if o.media.vp8 {
 		newPC = s.engine.NewPeerConnectionVP8
 	}
 	pc, err := newPC()
@@ -234,7 +257,7 @@ func (s *Server) open(pub *live.Publisher, offer string, m media, log *slog.Logg
 		s.sessions.End(log, err)
 		return nil, "", err
 	}
-	x := &session{id: rtc.NewSessionID(), srv: s, pub: pub, pc: pc, log: log, audio: m.audio,
+	x := &session{id: rtc.NewSessionID(), srv: s, pub: pub, pc: pc, log: log, audio: o.media.audio, meta: o.meta,
 		done: make(chan struct{})}
 	if !s.sessions.Add(x.id, x) {
 		_ = pc.Close()
@@ -244,7 +267,26 @@ func (s *Server) open(pub *live.Publisher, offer string, m media, log *slog.Logg
 	}
 	pc.OnTrack(x.onTrack)
 	rtc.OnEnd(pc, func() { x.end(conns.ErrPeerGone) })
+	// A peer whose ICE went quiet may be back on a new connection (the
+	// SDK's reconnect, a WHIP client's retry) before this one fails: live
+	// lets that claim take the channel over.
+	pc.OnICEConnectionStateChange(func(st pion.ICEConnectionState) {
+		pub.SetGone(st == pion.ICEConnectionStateDisconnected || st == pion.ICEConnectionStateFailed)
+	})
+	if o.stopStream {
+		pc.OnDataChannel(func(dc *pion.DataChannel) {
+			if dc.Label() != stopStreamLabel {
+				return
+			}
+			// Any message on it means the broadcaster stopped; end runs
+			// off pion's goroutine, as it waits on pion.
+			dc.OnMessage(func(pion.DataChannelMessage) { go x.end(conns.ErrClientEnded) })
+		})
+	}
 	answer, err := rtc.Answer(pc, offer, rtc.AnswerTimeout)
+	if err == nil {
+		answer, err = rtc.CapVideoBitrate(answer, o.kbps)
+	}
 	if err != nil {
 		cause := err
 		if errors.As(err, new(*rtc.HTTPError)) {
