@@ -109,9 +109,10 @@ type node struct {
 	recorder *record.Recorder
 	thumbs   *transcode.Thumbnails
 
-	// The servers. pprof and srt are nil when off.
+	// The servers. https, pprof and srt are nil when off.
 	chat  *chat.Server
 	http  *http.Server
+	https *http.Server
 	pprof *http.Server
 	rtmp  []*rtmp.Server
 	srt   *srt.Server
@@ -313,14 +314,30 @@ func (n *node) buildServers(context.Context) error {
 	// where recordings go (S3 or the data dir), through the same durable
 	// spool.
 	n.chat = chat.New(chat.Config{Rooms: n.chatSvc, Log: log, PutLog: n.spool.Put})
-	n.http = &http.Server{
-		Handler:           n.routes(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	routes := n.routes()
+	newServer := func(h http.Handler) *http.Server {
+		return &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
 	}
+	n.http = newServer(routes)
 	n.addServe("http", func() error { return n.http.Serve(n.lns.http) })
+	if n.lns.https != nil {
+		// The same surface over TLS, with RTMPS's certificate: pages and
+		// playback for https sites, and the IVS Web Broadcast SDK's offer,
+		// which it posts to https endpoints only.
+		h := routes
+		if n.whip != nil {
+			h = n.whip.WithOffer(routes)
+		}
+		n.https = newServer(h)
+		n.https.TLSConfig = &tls.Config{Certificates: []tls.Certificate{n.cert}, MinVersion: tls.VersionTLS12}
+		n.addServe("https", func() error { return n.https.ServeTLS(n.lns.https, "", "") })
+	}
 	if n.lns.pprof != nil {
 		// Its own listener and mux: the profiler is never on the public
 		// port, and the default mux is not used elsewhere.
@@ -382,8 +399,17 @@ func (n *node) routes() http.Handler {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.Handle("GET /", webui.Handler(webui.Info{Version: n.opt.Version, Region: cfg.Region, Account: n.account.ID,
-		RTMPPort: ports["rtmp"], RTMPSPort: ports["rtmps"]}))
+		RTMPPort: ports["rtmp"], RTMPSPort: ports["rtmps"], HTTPSPort: n.webBroadcastPort(ports)}))
 	return mux
+}
+
+// webBroadcastPort is the HTTPS port the IVS Web Broadcast SDK posts its
+// offer to: none without HTTPS or WebRTC.
+func (n *node) webBroadcastPort(ports map[string]int) int {
+	if n.whip == nil {
+		return 0
+	}
+	return ports["https"]
 }
 
 // addServe adds a server's serve loop for start; its failure ends Run.
@@ -443,8 +469,10 @@ func (n *node) stop() {
 	}
 	n.hls.Close() // releases blocked playlist requests
 	n.stopBg()    // ends SSE streams, so Shutdown need not wait them out
-	if err := n.http.Shutdown(ctx); err != nil {
-		_ = n.http.Close()
+	for _, srv := range []*http.Server{n.http, n.https} {
+		if srv != nil && srv.Shutdown(ctx) != nil {
+			_ = srv.Close()
+		}
 	}
 	if n.pprof != nil {
 		_ = n.pprof.Close() // a profile being taken is cut short

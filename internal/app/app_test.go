@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -21,7 +22,7 @@ import (
 // testConfig is a node on loopback with every port chosen by the system.
 func testConfig(t *testing.T, dir string, extra ...string) config.Config {
 	t.Helper()
-	args := []string{"--data-dir", dir, "--http-addr", "127.0.0.1:0", "--rtmp-addr", "127.0.0.1:0",
+	args := []string{"--data-dir", dir, "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--rtmp-addr", "127.0.0.1:0",
 		"--rtmps-addr", "127.0.0.1:0", "--srt-addr", "127.0.0.1:0", "--webrtc-udp-addr", "127.0.0.1:0",
 		"--webrtc-tcp-addr", "127.0.0.1:0"}
 	cfg, err := config.Load(append(args, extra...), func(string) string { return "" }, io.Discard)
@@ -48,7 +49,7 @@ func TestRunStartsAndStops(t *testing.T) {
 		b, err := os.ReadFile(filepath.Join(dir, "listeners.json"))
 		return err == nil && json.Unmarshal(b, &addrs) == nil
 	})
-	for _, l := range []string{"http", "rtmp", "rtmps", "srt", "webrtc-udp", "webrtc-tcp"} {
+	for _, l := range []string{"http", "https", "rtmp", "rtmps", "srt", "webrtc-udp", "webrtc-tcp"} {
 		if addrs[l] == "" {
 			t.Errorf("listeners.json has no %s: %v", l, addrs)
 		}
@@ -61,6 +62,18 @@ func TestRunStartsAndStops(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+	// The same surface over TLS, with the self-signed certificate; the
+	// client's connection is closed, so that it leaves nothing behind.
+	insecure := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // onair's self-signed certificate
+	resp, err := (&http.Client{Transport: insecure}).Get("https://" + addrs["https"] + "/healthz")
+	if err != nil {
+		t.Fatalf("https: %v", err)
+	}
+	resp.Body.Close()
+	insecure.CloseIdleConnections()
+	if resp.StatusCode != http.StatusOK || resp.TLS == nil {
+		t.Errorf("https /healthz: %d, TLS %v", resp.StatusCode, resp.TLS != nil)
+	}
 	if fi, err := os.Stat(filepath.Join(dir, "credentials")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("credentials: %v, %v", fi, err)
 	}

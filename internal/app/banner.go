@@ -35,6 +35,10 @@ func printBanner(opt Options, cfg config.Config, l *listeners, a ivs.Account, cr
 	if l.webrtcUDP != nil {
 		fmt.Fprintf(w, "                http://%s/whip  (WHIP, Authorization: Bearer <stream key>)\n", hp(p["http"]))
 		fmt.Fprintf(w, "  Broadcast:    http://%s/broadcast  (go live from this browser)\n", hp(p["http"]))
+		if l.https != nil {
+			fmt.Fprintf(w, "  Web Broadcast SDK endpoint: https://%s  (IVS's amazon-ivs-web-broadcast, with the stream key;\n", hp(p["https"]))
+			fmt.Fprintf(w, "                a self-signed certificate needs one visit to https://%s/ to accept it)\n", hp(p["https"]))
+		}
 	}
 	fmt.Fprintf(w, "\n  Admin access key id:     %s\n", a.AccessKeyID)
 	if opt.ShowSecret {

@@ -38,9 +38,9 @@ func publicHost(configured string, r *http.Request) string {
 // listeners are bound before anything serves, so that port 0 resolves and
 // listeners.json is complete before /healthz answers.
 type listeners struct {
-	http, rtmp, rtmps, webrtcTCP, pprof net.Listener
-	srt                                 gosrt.Listener // UDP
-	webrtcUDP                           net.PacketConn
+	http, https, rtmp, rtmps, webrtcTCP, pprof net.Listener
+	srt                                        gosrt.Listener // UDP
+	webrtcUDP                                  net.PacketConn
 }
 
 func listen(cfg config.Config) (*listeners, error) {
@@ -49,7 +49,7 @@ func listen(cfg config.Config) (*listeners, error) {
 		name string
 		addr string
 		dst  *net.Listener
-	}{{"http", cfg.HTTPAddr, &l.http}, {"rtmp", cfg.RTMPAddr, &l.rtmp}, {"rtmps", cfg.RTMPSAddr, &l.rtmps},
+	}{{"http", cfg.HTTPAddr, &l.http}, {"https", cfg.HTTPSAddr, &l.https}, {"rtmp", cfg.RTMPAddr, &l.rtmp}, {"rtmps", cfg.RTMPSAddr, &l.rtmps},
 		{"webrtc-tcp", webrtcTCPAddr(cfg), &l.webrtcTCP}, {"pprof", cfg.PprofAddr, &l.pprof}} {
 		if a.addr == config.Off {
 			continue
@@ -92,7 +92,7 @@ func (l *listeners) each(fn func(name string, ln net.Listener)) {
 	for _, e := range []struct {
 		name string
 		ln   net.Listener
-	}{{"http", l.http}, {"rtmp", l.rtmp}, {"rtmps", l.rtmps}, {"webrtc-tcp", l.webrtcTCP}, {"pprof", l.pprof}} {
+	}{{"http", l.http}, {"https", l.https}, {"rtmp", l.rtmp}, {"rtmps", l.rtmps}, {"webrtc-tcp", l.webrtcTCP}, {"pprof", l.pprof}} {
 		if e.ln != nil {
 			fn(e.name, e.ln)
 		}

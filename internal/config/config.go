@@ -26,6 +26,7 @@ const Off = "off"
 type Config struct {
 	DataDir            string
 	HTTPAddr           string
+	HTTPSAddr          string
 	RTMPAddr           string
 	RTMPSAddr          string
 	PprofAddr          string
@@ -160,6 +161,10 @@ var options = []option{
 		func() (func(*Config, string) error, func(*Config) string) {
 			return str(func(c *Config) *string { return &c.HTTPAddr })
 		}),
+	opt("https-addr", ":8443", "the same over TLS (the RTMPS certificate), plus the IVS Web Broadcast SDK's POST /v1/offer; off disables",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.HTTPSAddr })
+		}),
 	opt("rtmp-addr", ":1935", "RTMP ingest (TCP); off disables",
 		func() (func(*Config, string) error, func(*Config) string) {
 			return str(func(c *Config) *string { return &c.RTMPAddr })
@@ -192,7 +197,7 @@ var options = []option{
 		func() (func(*Config, string) error, func(*Config) string) {
 			return str(func(c *Config) *string { return &c.Region })
 		}),
-	opt("tls-cert", "", "PEM certificate for RTMPS (default: self-signed, generated into the data dir)",
+	opt("tls-cert", "", "PEM certificate for RTMPS and HTTPS (default: self-signed, generated into the data dir)",
 		func() (func(*Config, string) error, func(*Config) string) {
 			return str(func(c *Config) *string { return &c.TLSCert })
 		}),
@@ -397,7 +402,7 @@ func loadYAML(c *Config, path string, byName map[string]option) error {
 func (c *Config) Validate() error {
 	var errs []error
 	for _, a := range []struct{ flag, v string }{
-		{"http-addr", c.HTTPAddr}, {"rtmp-addr", c.RTMPAddr}, {"rtmps-addr", c.RTMPSAddr},
+		{"http-addr", c.HTTPAddr}, {"https-addr", c.HTTPSAddr}, {"rtmp-addr", c.RTMPAddr}, {"rtmps-addr", c.RTMPSAddr},
 		{"srt-addr", c.SRTAddr}, {"webrtc-udp-addr", c.WebRTCUDPAddr}, {"webrtc-tcp-addr", c.WebRTCTCPAddr},
 		{"pprof-addr", c.PprofAddr},
 	} {

@@ -26,7 +26,7 @@ func TestLoadPrecedence(t *testing.T) {
 		want func(Config) bool
 	}{
 		{"defaults", nil, nil, func(c Config) bool {
-			return c.HTTPAddr == ":8080" && c.RTMPAddr == ":1935" && c.RTMPSAddr == ":1936" && c.Region == "us-east-1" &&
+			return c.HTTPAddr == ":8080" && c.HTTPSAddr == ":8443" && c.RTMPAddr == ":1935" && c.RTMPSAddr == ":1936" && c.Region == "us-east-1" &&
 				c.DataDir == "./data" && c.HLSPartDuration == 100*time.Millisecond
 		}},
 		{"file", []string{"--config", yml}, nil, func(c Config) bool {

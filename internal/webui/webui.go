@@ -29,6 +29,9 @@ type Info struct {
 	Account   string `json:"account"`
 	RTMPPort  int    `json:"rtmpPort"`
 	RTMPSPort int    `json:"rtmpsPort"`
+	// HTTPSPort is where the IVS Web Broadcast SDK's endpoint
+	// (https://{host}:{port}) is served; 0 when it is not.
+	HTTPSPort int `json:"httpsPort"`
 }
 
 // configMarker is where a built page takes the settings.

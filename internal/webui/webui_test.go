@@ -18,7 +18,7 @@ func TestHandler(t *testing.T) {
 		"assets/app-1.js":  {Data: []byte("console.log(1)")},
 		"assets/app-1.css": {Data: []byte("body{}")},
 	}
-	info := Info{Version: "v1", Region: "eu-west-1", Account: "123456789012", RTMPPort: 1935, RTMPSPort: 1936}
+	info := Info{Version: "v1", Region: "eu-west-1", Account: "123456789012", RTMPPort: 1935, RTMPSPort: 1936, HTTPSPort: 8443}
 	h := handler(built, info)
 	tests := []struct {
 		path, want string
@@ -44,7 +44,7 @@ func TestHandler(t *testing.T) {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 	body := rec.Body.String()
-	want := `<meta name="onair-config" content="` + html.EscapeString(`{"version":"v1","region":"eu-west-1","account":"123456789012","rtmpPort":1935,"rtmpsPort":1936}`) + `">`
+	want := `<meta name="onair-config" content="` + html.EscapeString(`{"version":"v1","region":"eu-west-1","account":"123456789012","rtmpPort":1935,"rtmpsPort":1936,"httpsPort":8443}`) + `">`
 	if !strings.Contains(body, want) || strings.Contains(body, "<!--onair-config-->") {
 		t.Fatalf("settings not written into the page:\n%s", body)
 	}
