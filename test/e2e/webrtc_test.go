@@ -170,6 +170,11 @@ func TestWHIPToHLSAndWHEP(t *testing.T) {
 		t.Fatalf("publish: %+v %v", pub, err)
 	}
 	defer pub.Close()
+	// The answer caps the video at the BASIC channel's limit (at 1080p:
+	// WHIP declares no resolution).
+	if !strings.Contains(pub.Body, "b=AS:3500\r\nb=TIAS:3500000\r\n") {
+		t.Errorf("the WHIP answer has no bit rate cap:\n%s", pub.Body)
+	}
 	st := waitLive(t, c, aws.ToString(ch.Arn))
 	if p2, err := harness.PublishWHIP(ctx, whip, aws.ToString(key.Value), clip); err != nil || p2.Status != http.StatusConflict {
 		t.Fatalf("second publisher: %+v %v", p2, err)

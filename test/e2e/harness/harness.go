@@ -81,7 +81,7 @@ func moduleRoot() (string, error) {
 type Server struct {
 	t       testing.TB
 	DataDir string
-	// Addrs are the bound addresses from listeners.json: http, rtmp, rtmps, srt.
+	// Addrs are the bound addresses from listeners.json: http, https, rtmp, rtmps, srt, webrtc-udp, webrtc-tcp.
 	Addrs           map[string]string
 	Region          string
 	AccessKeyID     string
@@ -117,7 +117,7 @@ func Start(t testing.TB, opts ...Options) *Server {
 		o.DataDir = t.TempDir()
 	}
 	args := append([]string{"serve", "--data-dir", o.DataDir,
-		"--http-addr", "127.0.0.1:0", "--rtmp-addr", "127.0.0.1:0", "--rtmps-addr", "127.0.0.1:0", "--srt-addr", "127.0.0.1:0", "--webrtc-udp-addr", "127.0.0.1:0", "--webrtc-tcp-addr", "127.0.0.1:0",
+		"--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--rtmp-addr", "127.0.0.1:0", "--rtmps-addr", "127.0.0.1:0", "--srt-addr", "127.0.0.1:0", "--webrtc-udp-addr", "127.0.0.1:0", "--webrtc-tcp-addr", "127.0.0.1:0",
 		"--log-level", "debug"}, o.Args...)
 	s := &Server{t: t, DataDir: o.DataDir, Region: "us-east-1", logs: &syncBuffer{}, done: make(chan struct{})}
 	// A stale listeners.json from an earlier run in the same dir must not

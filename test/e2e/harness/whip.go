@@ -126,74 +126,106 @@ func MakeVP8Clip(t testing.TB, size string, fps int, d time.Duration) *Clip {
 	return c
 }
 
-// WHIPPublisher sends a clip over WHIP from a pion peer connection, looping
-// it at real time, each frame stamped with its send time in an SEI.
+// WHIPPublisher sends a clip over WHIP (or the IVS Web Broadcast SDK's
+// exchange) from a pion peer connection, looping it at real time, each
+// frame stamped with its send time in an SEI.
 type WHIPPublisher struct {
 	PC       *webrtc.PeerConnection
 	Location string
 	Status   int
 	Body     string
-	cancel   context.CancelFunc
-	done     chan struct{}
+	// StopStream is the Web Broadcast SDK's data channel (PublishWebBroadcast).
+	StopStream *webrtc.DataChannel
+	cancel     context.CancelFunc
+	done       chan struct{}
+	video      *webrtc.TrackLocalStaticSample
+	audio      *webrtc.TrackLocalStaticSample
 }
 
-// PublishWHIP offers H.264 + Opus to url with key. The returned publisher
-// has Status and Body of the answer; it sends only when Status is 201.
-func PublishWHIP(ctx context.Context, url, key string, clip *Clip) (*WHIPPublisher, error) {
+// newPublisher is a publisher's peer connection with its tracks (and the
+// SDK's "stopStream" data channel first when dc is set), and its offer.
+func newPublisher(clip *Clip, dc bool) (*WHIPPublisher, string, error) {
 	newAPI := NewWebRTCAPI
 	if clip.VP8 != nil {
 		newAPI = newVP8API
 	}
 	api, err := newAPI()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	p := &WHIPPublisher{PC: pc, done: make(chan struct{})}
+	if dc {
+		if p.StopStream, err = pc.CreateDataChannel("stopStream", nil); err != nil {
+			_ = pc.Close()
+			return nil, "", err
+		}
 	}
 	vcodec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
 		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}
 	if clip.VP8 != nil {
 		vcodec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
 	}
-	video, err := webrtc.NewTrackLocalStaticSample(vcodec, "video", "harness")
-	if err != nil {
-		return nil, err
+	if p.video, err = webrtc.NewTrackLocalStaticSample(vcodec, "video", "harness"); err != nil {
+		_ = pc.Close()
+		return nil, "", err
 	}
-	audio, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
+	p.audio, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
 		"audio", "harness")
 	if err != nil {
-		return nil, err
+		_ = pc.Close()
+		return nil, "", err
 	}
-	for _, tr := range []webrtc.TrackLocal{video, audio} {
+	for _, tr := range []webrtc.TrackLocal{p.video, p.audio} {
 		if _, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
 			_ = pc.Close()
-			return nil, err
+			return nil, "", err
 		}
 	}
 	offer, err := Offer(pc)
 	if err != nil {
 		_ = pc.Close()
+		return nil, "", err
+	}
+	return p, offer, nil
+}
+
+// PublishWHIP offers H.264 + Opus to url with key. The returned publisher
+// has Status and Body of the answer; it sends only when Status is 201.
+func PublishWHIP(ctx context.Context, url, key string, clip *Clip) (*WHIPPublisher, error) {
+	p, offer, err := newPublisher(clip, false)
+	if err != nil {
 		return nil, err
 	}
 	status, h, body, err := PostSDP(ctx, url, key, offer)
 	if err != nil {
-		_ = pc.Close()
+		_ = p.PC.Close()
 		return nil, err
 	}
-	p := &WHIPPublisher{PC: pc, Location: h.Get("Location"), Status: status, Body: body, done: make(chan struct{})}
+	p.Location, p.Status, p.Body = h.Get("Location"), status, body
 	if status != http.StatusCreated {
-		_ = pc.Close()
+		_ = p.PC.Close()
 		close(p.done)
 		return p, nil
 	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
-		_ = pc.Close()
+	if err := p.start(ctx, clip, body); err != nil {
 		return nil, err
+	}
+	return p, nil
+}
+
+// start applies the answer and sends the clip until Pause or Close.
+func (p *WHIPPublisher) start(ctx context.Context, clip *Clip, answer string) error {
+	if err := p.PC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		_ = p.PC.Close()
+		return err
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	p.cancel = cancel
+	video, audio := p.video, p.audio
 	go func() {
 		defer close(p.done)
 		frame := time.Second / time.Duration(clip.FPS)
@@ -226,14 +258,20 @@ func PublishWHIP(ctx context.Context, url, key string, clip *Clip) (*WHIPPublish
 			}
 		}
 	}()
-	return p, nil
+	return nil
 }
 
-// Close stops sending and ends the peer connection.
-func (p *WHIPPublisher) Close() {
+// Pause stops sending media and keeps the peer connection: to the server,
+// an encoder that went silent.
+func (p *WHIPPublisher) Pause() {
 	if p.cancel != nil {
 		p.cancel()
 	}
 	<-p.done
+}
+
+// Close stops sending and ends the peer connection.
+func (p *WHIPPublisher) Close() {
+	p.Pause()
 	_ = p.PC.Close()
 }
