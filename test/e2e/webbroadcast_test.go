@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -194,5 +196,109 @@ func TestWebBroadcastOffer(t *testing.T) {
 	_, err = c.GetStream(context.Background(), &ivs.GetStreamInput{ChannelArn: ch.Arn})
 	if !errors.As(err, new(*types.ChannelNotBroadcasting)) {
 		t.Errorf("GetStream after StopStream: %v", err)
+	}
+}
+
+// TestWebBroadcastSDKInBrowser goes live with IVS's own browser broadcaster
+// (npm amazon-ivs-web-broadcast 1.41.0, unmodified) in Chromium with the
+// fake camera and microphone (web/e2e/webbroadcast.mjs), given onair's
+// HTTPS endpoint: a wrong key is its InvalidStreamKey error (10003); on a
+// BASIC channel with BASIC_LANDSCAPE and a STANDARD one with
+// STANDARD_LANDSCAPE the channel is LIVE within seconds, the session holds
+// the SDK's ingest configuration, hls.js plays the playback URL, and
+// StopStream ends the broadcast at once (on BASIC the SDK's peer
+// connection is seen to fail too). The STANDARD run is kept short: the
+// browser encodes 1080p and ffmpeg makes the ladder on a 2-core machine.
+func TestWebBroadcastSDKInBrowser(t *testing.T) {
+	t.Parallel()
+	root, node := browserTest(t)
+	if _, err := os.Stat(filepath.Join(root, "web/node_modules/amazon-ivs-web-broadcast/dist/amazon-ivs-web-broadcast.js")); err != nil {
+		t.Skipf("amazon-ivs-web-broadcast not installed (npm ci in web/): %v", err)
+	}
+	s := harness.Start(t)
+	c := s.IVS()
+	basic, basicKey := createChannel(t, c, "sdk-basic", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
+	standard, standardKey := createChannel(t, c, "sdk-standard", types.ChannelTypeStandardChannelType, types.ChannelLatencyModeLowLatency)
+	signals := t.TempDir()
+	shots := screenshots(root)
+	removeShots(t, shots, "7")
+	p := harness.StartProcessIn(t, filepath.Join(root, "web"), []string{"SHOTS=" + shots, "SIGNALS=" + signals,
+		"ONAIR_URL=" + s.Endpoint(), "ONAIR_HTTPS=" + s.HTTPSEndpoint(),
+		"BASIC_ID=" + idOf(basic), "BASIC_KEY=" + aws.ToString(basicKey.Value),
+		"STANDARD_ID=" + idOf(standard), "STANDARD_KEY=" + aws.ToString(standardKey.Value)}, node, "e2e/webbroadcast.mjs")
+	// output waits for a line of the script's, failing with its output
+	// if it ends first.
+	output := func(line string, d time.Duration) {
+		t.Helper()
+		harness.Eventually(t, d, func() error {
+			if strings.Contains(p.Output(), line) {
+				return nil
+			}
+			select {
+			case <-p.Done():
+				t.Fatalf("the browser script ended before %q: %v\n%s\nserver log:\n%s", line, p.Err(), p.Output(), s.Logs())
+			default:
+			}
+			return fmt.Errorf("no %q from the browser script yet", line)
+		})
+	}
+	for _, run := range []struct {
+		name string
+		ch   *types.Channel
+		kbps int64
+	}{{"basic", basic, 1500}, {"standard", standard, 8500}} {
+		output("BROADCASTING "+run.name, 90*time.Second)
+		// LIVE within seconds of startBroadcast resolving (a deadline
+		// generous for a loaded machine; it is usually live already).
+		start := time.Now()
+		var st *types.Stream
+		harness.Eventually(t, 10*time.Second, func() error {
+			out, err := c.GetStream(context.Background(), &ivs.GetStreamInput{ChannelArn: run.ch.Arn})
+			if err != nil {
+				return err
+			}
+			if out.Stream.State != types.StreamStateStreamLive {
+				return fmt.Errorf("state %s", out.Stream.State)
+			}
+			st = out.Stream
+			return nil
+		})
+		t.Logf("%s: LIVE within %v of the script's BROADCASTING line", run.name, time.Since(start).Round(10*time.Millisecond))
+		// The session records what the SDK declared (its preset's bit rate
+		// and frame rate) and what its stream is (H.264 from the SPS, Opus).
+		sess, err := c.GetStreamSession(context.Background(), &ivs.GetStreamSessionInput{ChannelArn: run.ch.Arn, StreamId: st.StreamId})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := sess.StreamSession.IngestConfigurations
+		if len(in.VideoConfigurations) != 1 || len(in.AudioConfigurations) != 1 {
+			t.Fatalf("%s: ingest configurations %+v", run.name, in)
+		}
+		v, a := in.VideoConfigurations[0], in.AudioConfigurations[0]
+		t.Logf("%s: video %s %s %dx%d target %d bps %d fps; audio %s %d Hz %d channels", run.name, aws.ToString(v.Codec),
+			aws.ToString(v.Profile), v.VideoWidth, v.VideoHeight, v.TargetBitrate, v.TargetFramerate, aws.ToString(a.Codec), a.SampleRate, a.Channels)
+		if v.TargetBitrate != run.kbps*1000 || v.TargetFramerate != 30 || !strings.HasPrefix(aws.ToString(v.Codec), "avc1.") ||
+			v.VideoWidth == 0 || v.VideoHeight == 0 || aws.ToString(a.Codec) != "opus" || a.SampleRate != 48000 {
+			t.Errorf("%s: video %+v, audio %+v", run.name, v, a)
+		}
+		output("PLAYED "+run.name, 90*time.Second)
+		stopped := time.Now()
+		if _, err := c.StopStream(context.Background(), &ivs.StopStreamInput{ChannelArn: run.ch.Arn}); err != nil {
+			t.Fatal(err)
+		}
+		waitOffline(t, c, aws.ToString(run.ch.Arn), 3*time.Second)
+		t.Logf("%s: offline %v after StopStream", run.name, time.Since(stopped).Round(10*time.Millisecond))
+		if err := os.WriteFile(filepath.Join(signals, run.name+".stopped"), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Wait(2 * time.Minute); err != nil {
+		t.Fatalf("browser test: %v\n%s\nserver log:\n%s", err, p.Output(), s.Logs())
+	}
+	t.Logf("browser test:\n%s", p.Output())
+	for _, k := range []*types.StreamKey{basicKey, standardKey} {
+		if strings.Contains(s.Logs(), aws.ToString(k.Value)) {
+			t.Errorf("a stream key appears in the server log")
+		}
 	}
 }

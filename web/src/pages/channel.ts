@@ -16,7 +16,7 @@ import {
 
 import type { Ctx } from "../console";
 import { channelCreated, fillRecordingSelect, previewToken } from "../api";
-import { channelArn } from "../config";
+import { channelArn, webBroadcastEndpoint } from "../config";
 import { badge, clear, copyable, errorText, fmtDuration, fmtTime, h } from "../dom";
 import { attach, type Player } from "../player";
 import type { ChatPanel } from "../chat";
@@ -92,6 +92,7 @@ export function channelPage(ctx: Ctx, main: HTMLElement, id: string): void {
     const key = keyArn ? (await ctx.ivs.send(new GetStreamKeyCommand({ arn: keyArn }))).streamKey : undefined;
     const host = c.ingestEndpoint ?? location.hostname;
     const hostOnly = host.replace(/:\d+$/, "");
+    const sdkEndpoint = webBroadcastEndpoint(ctx.cfg, hostOnly);
     clear(config);
     config.append(
       h("h2", {}, "Stream configuration"),
@@ -111,10 +112,19 @@ export function channelPage(ctx: Ctx, main: HTMLElement, id: string): void {
         ] : []),
         h("dt", {}, "Stream key"), h("dd", {}, key?.value ? copyable(key.value, "stream-key", true) : h("span", { class: "muted" }, "none"),
           " ", h("button", { type: "button", class: "small", "data-testid": "rotate-key", onclick: () => rotate(keyArn) }, keyArn ? "Rotate" : "Create")),
+        // IVS's Web Broadcast SDK takes https endpoints only, so it gets
+        // the HTTPS listener rather than the RTMPS ingest endpoint.
+        ...(sdkEndpoint ? [
+          h("dt", {}, "Web Broadcast SDK endpoint"), h("dd", {}, copyable(sdkEndpoint, "ingest-web-broadcast")),
+        ] : []),
         h("dt", {}, "Playback URL"), h("dd", {}, copyable(c.playbackUrl ?? "", "playback-url")),
         h("dt", {}, "Player page"), h("dd", {}, h("a", { href: `/play/${id}`, target: "_blank", "data-testid": "player-link" }, `${location.origin}/play/${id}`)),
       ),
       h("p", { class: "muted small" }, "In OBS: Settings → Stream → Service Custom; Server is the ingest server, Stream Key the key."),
+      ...(sdkEndpoint ? [h("p", { class: "muted small", "data-testid": "web-broadcast-help" },
+        "In a page built on IVS's Web Broadcast SDK (e.g. its demo): the ingest endpoint is the Web Broadcast SDK endpoint, the stream key the key. ",
+        "With onair's self-signed certificate, open ", h("a", { href: `${sdkEndpoint}/`, target: "_blank" }, `${sdkEndpoint}/`),
+        " once in that browser and accept the certificate first.")] : []),
     );
   }
 

@@ -1,0 +1,160 @@
+// IVS's own browser broadcaster (npm amazon-ivs-web-broadcast 1.41.0,
+// unmodified, its UMD file as it ships) goes live against onair in
+// Chromium with the fake camera and microphone: the endpoint it is given
+// is onair's HTTPS listener (https://127.0.0.1:port), to which it posts its
+// offer (/v1/offer). Run by test/e2e TestWebBroadcastSDKInBrowser, which
+// starts onair, creates the channels, and checks onair's side (GetStream,
+// GetStreamSession, StopStream) while this script waits. With:
+//   ONAIR_URL                  the server's HTTP base (the player page)
+//   ONAIR_HTTPS                its HTTPS endpoint, typed into the SDK as is
+//   BASIC_ID, BASIC_KEY        a BASIC channel and its stream key
+//   STANDARD_ID, STANDARD_KEY  a STANDARD channel and its stream key
+//   SIGNALS                    a directory: the test writes {run}.stopped
+//                              there once it stopped a run's stream
+//   SHOTS                      where screenshots go (70–79)
+// For each run it prints "BROADCASTING {run}" once startBroadcast resolved
+// and "PLAYED {run}" once hls.js played the channel.
+import { createServer } from "node:http";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import { begin, grows, log, run, settings, shot } from "./steps.mjs";
+
+const env = settings("webbroadcast.mjs", "ONAIR_URL", "ONAIR_HTTPS", "BASIC_ID", "BASIC_KEY", "STANDARD_ID", "STANDARD_KEY",
+  "SIGNALS", "SHOTS");
+const base = env.ONAIR_URL;
+
+// The page a developer builds on the SDK: it loads the UMD file as it
+// ships, on an http://127.0.0.1 origin (a secure context for getUserMedia).
+const sdk = readFileSync("node_modules/amazon-ivs-web-broadcast/dist/amazon-ivs-web-broadcast.js");
+const html = `<!doctype html><html><body style="font-family:sans-serif">
+<h1>IVS Web Broadcast SDK → onair</h1>
+<canvas id="preview" width="640" height="360" style="border:1px solid #888"></canvas>
+<p>preset: <b id="preset"></b>, endpoint: <b id="endpoint"></b></p><p>state: <b id="state">idle</b></p><p>error: <b id="error"></b></p>
+<script src="/amazon-ivs-web-broadcast.js"></script></body></html>`;
+const server = createServer((req, res) => {
+  if (req.url === "/") return res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" }).end(html);
+  if (req.url === "/amazon-ivs-web-broadcast.js") return res.writeHead(200, { "Content-Type": "text/javascript; charset=utf-8" }).end(sdk);
+  res.writeHead(404).end();
+});
+await new Promise((r) => server.listen(0, "127.0.0.1", r));
+const origin = `http://127.0.0.1:${server.address().port}`;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream=fps=30", "--autoplay-policy=no-user-gesture-required"],
+});
+
+// waitSignal waits for the Go test's file that says it is done with a run.
+async function waitSignal(name, ms = 60000) {
+  const f = join(env.SIGNALS, `${name}.stopped`);
+  const deadline = Date.now() + ms;
+  while (!existsSync(f)) {
+    if (Date.now() > deadline) throw new Error(`the test did not stop ${name} within ${ms / 1000} s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+await run(async () => {
+  // ignoreHTTPSErrors stands in for the user's one-time click-through of
+  // onair's self-signed certificate (open https://host:8443/ once and
+  // accept it; Chromium then lets the page's fetch through), which a
+  // headless test cannot click. With --tls-cert/--tls-key from a CA the
+  // browser trusts, nothing is needed.
+  const ctx = await browser.newContext({ viewport: { width: 1100, height: 800 }, ignoreHTTPSErrors: true });
+  // The SDK's telemetry and remote configuration go to AWS hosts; this
+  // machine has no DNS for them. Failing them fast changes nothing.
+  await ctx.route(/live-video\.net/, (r) => r.abort());
+  ctx.on("page", (p) => p.on("pageerror", (e) => log(`page error: ${e.message}`)));
+
+  const page = await ctx.newPage();
+  page.on("console", (m) => { if (m.type() === "error") log(`console: ${m.text().slice(0, 300)}`); });
+  await page.goto(origin);
+  await page.evaluate(async () => {
+    const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 1280, height: 720 }, audio: true });
+    window.media = stream;
+    // start makes a client for preset, with its camera and microphone,
+    // and starts it; the page shows its state and errors.
+    window.start = async (endpoint, key, preset) => {
+      const IVS = window.IVSBroadcastClient;
+      // One client at a time: each composites its canvas at the preset's
+      // frame rate until deleted.
+      window.client?.delete();
+      document.getElementById("preset").textContent = preset;
+      document.getElementById("endpoint").textContent = endpoint;
+      document.getElementById("state").textContent = "idle";
+      document.getElementById("error").textContent = "";
+      const client = IVS.create({ streamConfig: IVS[preset], ingestEndpoint: endpoint });
+      window.client = client;
+      window.states = [];
+      window.errors = [];
+      client.on(IVS.BroadcastClientEvents.CONNECTION_STATE_CHANGE, (s) => {
+        window.states.push(s);
+        document.getElementById("state").textContent = s;
+      });
+      client.on(IVS.BroadcastClientEvents.ERROR, (e) => window.errors.push({ code: e.code, name: e.name, message: e.message }));
+      client.attachPreview(document.getElementById("preview"));
+      await client.addVideoInputDevice(new MediaStream(stream.getVideoTracks()), "camera", { index: 0 });
+      await client.addAudioInputDevice(new MediaStream(stream.getAudioTracks()), "mic");
+      try {
+        await client.startBroadcast(key);
+        return { ok: true };
+      } catch (e) {
+        document.getElementById("error").textContent = `${e.code} ${e.name}: ${e.message}`;
+        return { ok: false, code: e.code, name: e.name, message: e.message };
+      }
+    };
+  });
+
+  begin("a wrong stream key surfaces as the SDK's InvalidStreamKey (10003)");
+  const wrong = await page.evaluate(([e]) => window.start(e, "sk_us-east-1_wrongwrongwrong", "BASIC_LANDSCAPE"), [env.ONAIR_HTTPS]);
+  if (wrong.ok || wrong.code !== 10003) throw new Error(`wrong key: ${JSON.stringify(wrong)}`);
+  log(`wrong key: ${wrong.code} ${wrong.name}: ${wrong.message}`);
+  await shot(page, "70-web-broadcast-sdk-wrong-key");
+  await page.evaluate(() => window.client.stopBroadcast());
+
+  // broadcast runs one preset on a channel until the test has stopped it.
+  const broadcast = async (name, id, key, preset, waitFailure) => {
+    begin(`${name}: startBroadcast with ${preset}`);
+    // The endpoint as a user might type it, with a trailing slash: the SDK
+    // then posts //v1/offer.
+    const r = await page.evaluate(([e, k, p]) => window.start(e, k, p), [`${env.ONAIR_HTTPS}/`, key, preset]);
+    if (!r.ok) throw new Error(`startBroadcast: ${JSON.stringify(r)}`);
+    console.log(`BROADCASTING ${name}`);
+    await page.waitForFunction(() => window.states.includes("connected"), null, { timeout: 20000 });
+    log(`${name}: connection states ${await page.evaluate(() => window.states.join(" → "))}`);
+    await shot(page, `7${name === "basic" ? 1 : 4}-web-broadcast-sdk-${name}-connected`);
+
+    begin(`${name}: the playback URL plays in hls.js (onair's player page), frames advancing`);
+    const player = await ctx.newPage();
+    await player.goto(`${base}/play/${id}`);
+    await player.waitForFunction(() => {
+      const v = document.querySelector("[data-testid=player]");
+      return v.videoWidth > 0 && v.currentTime > 1;
+    }, null, { timeout: 45000 });
+    const frames = () => player.evaluate(() => document.querySelector("[data-testid=player]").getVideoPlaybackQuality().totalVideoFrames);
+    const [f0, f1] = await grows(`${name}: decoded frames`, frames, 30);
+    const size = await player.evaluate(() => { const v = document.querySelector("[data-testid=player]"); return `${v.videoWidth}x${v.videoHeight}`; });
+    log(`${name}: hls.js plays ${size}, frames ${f0} → ${f1}`);
+    await shot(player, `7${name === "basic" ? 2 : 5}-web-broadcast-sdk-${name}-hls`);
+    await player.close();
+    console.log(`PLAYED ${name}`);
+
+    begin(`${name}: StopStream ends the broadcast`);
+    await waitSignal(name);
+    if (waitFailure) {
+      // The SDK hears of it only from ICE: the peer connection fails
+      // after about 16 s, and the client reports error 10001.
+      await page.waitForFunction(() => window.states.includes("failed") || window.errors.length > 0, null, { timeout: 60000 });
+      log(`${name}: the SDK saw: ${await page.evaluate(() => JSON.stringify({ states: window.states, errors: window.errors }))}`);
+      await shot(page, `73-web-broadcast-sdk-${name}-stopped`);
+    }
+    await page.evaluate(() => { window.client.stopBroadcast(); window.client.delete(); window.client = null; });
+  };
+
+  await broadcast("basic", env.BASIC_ID, env.BASIC_KEY, "BASIC_LANDSCAPE", true);
+  await broadcast("standard", env.STANDARD_ID, env.STANDARD_KEY, "STANDARD_LANDSCAPE", false);
+}, async () => {
+  await browser.close();
+  server.close();
+});
