@@ -82,7 +82,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	ffmpeg := harness.RequireProgram(t, "ffmpeg")
 	s := harness.Start(t)
 	browserScript(t, s, "e2e/console.mjs", 3*time.Minute, []string{"0", "1"},
-		"ONAIR_URL="+s.Endpoint(), "ONAIR_AKID="+s.AccessKeyID, "ONAIR_SECRET="+s.SecretAccessKey, "FFMPEG="+ffmpeg)
+		"ONAIR_URL="+s.Endpoint(), "ONAIR_AKID="+s.AccessKeyID, "ONAIR_SECRET="+s.SecretAccessKey, "FFMPEG="+ffmpeg,
+		"ONAIR_HTTPS="+s.HTTPSEndpoint())
 }
 
 // TestBroadcastInBrowser goes live from /broadcast in Chromium with its fake

@@ -4,13 +4,15 @@
 //   ONAIR_URL, ONAIR_AKID, ONAIR_SECRET  the server and its admin key pair
 //   SHOTS                                where screenshots go
 //   FFMPEG                               the ffmpeg to publish with
+//   ONAIR_HTTPS                          its HTTPS endpoint (the Web Broadcast SDK's)
 // It exits 0 when every step passed; a failure prints the step and exits 1.
 import { spawn } from "node:child_process";
 import { GetStreamCommand, IvsClient, ListChannelsCommand, PutMetadataCommand } from "@aws-sdk/client-ivs";
 import { chromium } from "playwright-core";
 import { begin, grows, log, run, settings, shot } from "./steps.mjs";
 
-const { ONAIR_URL: base, ONAIR_AKID: akid, ONAIR_SECRET: secret, FFMPEG: ffmpeg } = settings("console.mjs", "ONAIR_URL", "ONAIR_AKID", "ONAIR_SECRET", "SHOTS", "FFMPEG");
+const { ONAIR_URL: base, ONAIR_AKID: akid, ONAIR_SECRET: secret, FFMPEG: ffmpeg, ONAIR_HTTPS: https } = settings("console.mjs", "ONAIR_URL",
+  "ONAIR_AKID", "ONAIR_SECRET", "SHOTS", "FFMPEG", "ONAIR_HTTPS");
 
 let encoder = null;
 function publish(url) {
@@ -112,6 +114,10 @@ await run(async () => {
   await page.getByTestId("stream-key-reveal").click();
   const key = (await page.getByTestId("stream-key").textContent()).trim();
   if (!ingest.startsWith("rtmp://") || !key.startsWith("sk_")) throw new Error(`ingest ${ingest}, key ${key.slice(0, 3)}…`);
+  // The endpoint to type into a page built on IVS's Web Broadcast SDK:
+  // the server's HTTPS listener.
+  const sdkEndpoint = (await page.getByTestId("ingest-web-broadcast").textContent()).trim();
+  if (sdkEndpoint !== https) throw new Error(`Web Broadcast SDK endpoint ${sdkEndpoint}, want ${https}`);
   encoder = publish(ingest + key);
 
   begin("the channel turns LIVE without a reload");
