@@ -68,6 +68,18 @@ await run(async () => {
   ctx.on("page", (p) => p.on("pageerror", (e) => log(`page error: ${e.message}`)));
 
   const page = await ctx.newPage();
+  // The page keeps the peer connections the SDK makes, to read the sender's
+  // stats (what the answer's b=AS did); the SDK itself is untouched.
+  await page.addInitScript(() => {
+    const Native = window.RTCPeerConnection;
+    window.pcs = [];
+    window.RTCPeerConnection = class extends Native {
+      constructor(...args) {
+        super(...args);
+        window.pcs.push(this);
+      }
+    };
+  });
   page.on("console", (m) => { if (m.type() === "error") log(`console: ${m.text().slice(0, 300)}`); });
   await page.goto(origin);
   await page.evaluate(async () => {
@@ -114,7 +126,7 @@ await run(async () => {
   await page.evaluate(() => window.client.stopBroadcast());
 
   // broadcast runs one preset on a channel until the test has stopped it.
-  const broadcast = async (name, id, key, preset, waitFailure) => {
+  const broadcast = async (name, id, key, preset, kbps, rampTo, waitFailure) => {
     begin(`${name}: startBroadcast with ${preset}`);
     // The endpoint as a user might type it, with a trailing slash: the SDK
     // then posts //v1/offer.
@@ -124,6 +136,18 @@ await run(async () => {
     await page.waitForFunction(() => window.states.includes("connected"), null, { timeout: 20000 });
     log(`${name}: connection states ${await page.evaluate(() => window.states.join(" → "))}`);
     await shot(page, `7${name === "basic" ? 1 : 4}-web-broadcast-sdk-${name}-connected`);
+
+    // The sender's target bit rate, sampled twice a second from now on.
+    await page.evaluate(() => {
+      window.targets = [];
+      clearInterval(window.sampler);
+      window.sampler = setInterval(async () => {
+        const pc = window.pcs[window.pcs.length - 1];
+        (await pc.getStats()).forEach((s) => {
+          if (s.type === "outbound-rtp" && s.kind === "video" && s.targetBitrate) window.targets.push(s.targetBitrate);
+        });
+      }, 500);
+    });
 
     begin(`${name}: the playback URL plays in hls.js (onair's player page), frames advancing`);
     const player = await ctx.newPage();
@@ -138,6 +162,21 @@ await run(async () => {
     log(`${name}: hls.js plays ${size}, frames ${f0} → ${f1}`);
     await shot(player, `7${name === "basic" ? 2 : 5}-web-broadcast-sdk-${name}-hls`);
     await player.close();
+
+    if (rampTo) {
+      begin(`${name}: the browser's encoder ramps up to the answer's cap (b=AS:${kbps}) and no further`);
+      // Without the cap, Chromium's target passes 2 Mbps here within ~12 s.
+      await page.waitForFunction((min) => window.targets.some((t) => t >= min), rampTo * kbps * 1000, { timeout: 60000, polling: 500 })
+        .catch(async () => { throw new Error(`targetBitrate did not reach ${rampTo * kbps} kbps: ${JSON.stringify(await page.evaluate(() => window.targets))}`); });
+      // … and stays there: 3 s more of samples, where an uncapped sender
+      // keeps climbing.
+      const n = await page.evaluate(() => window.targets.length);
+      await page.waitForFunction((n) => window.targets.length >= n + 6, n, { timeout: 30000, polling: 250 });
+    }
+    const targets = await page.evaluate(() => window.targets);
+    const top = Math.max(...targets);
+    if (top > kbps * 1000) throw new Error(`the video's targetBitrate reached ${top}, over the cap of ${kbps} kbps: ${JSON.stringify(targets)}`);
+    log(`${name}: outbound video targetBitrate ${targets[0]} → max ${top} over ${targets.length} samples (cap ${kbps * 1000})`);
     console.log(`PLAYED ${name}`);
 
     begin(`${name}: StopStream ends the broadcast`);
@@ -149,11 +188,11 @@ await run(async () => {
       log(`${name}: the SDK saw: ${await page.evaluate(() => JSON.stringify({ states: window.states, errors: window.errors }))}`);
       await shot(page, `73-web-broadcast-sdk-${name}-stopped`);
     }
-    await page.evaluate(() => { window.client.stopBroadcast(); window.client.delete(); window.client = null; });
+    await page.evaluate(() => { clearInterval(window.sampler); window.client.stopBroadcast(); window.client.delete(); window.client = null; });
   };
 
-  await broadcast("basic", env.BASIC_ID, env.BASIC_KEY, "BASIC_LANDSCAPE", true);
-  await broadcast("standard", env.STANDARD_ID, env.STANDARD_KEY, "STANDARD_LANDSCAPE", false);
+  await broadcast("basic", env.BASIC_ID, env.BASIC_KEY, "BASIC_LANDSCAPE", 1500, 0.95, true);
+  await broadcast("standard", env.STANDARD_ID, env.STANDARD_KEY, "STANDARD_LANDSCAPE", 8500, 0, false);
 }, async () => {
   await browser.close();
   server.close();
