@@ -3,6 +3,8 @@
 // token, and the H.264 and Opus it sends go into the channel's hub. The
 // Opus is also converted to AAC (a derived track) for HLS players, and a
 // publisher that offers VP8 only gets it transcoded to H.264 the same way.
+// The same sessions serve IVS's Web Broadcast SDK, which posts its offer
+// in its own JSON exchange to …/v1/offer (broadcast.go).
 package whip
 
 import (
