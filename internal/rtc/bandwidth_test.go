@@ -38,7 +38,10 @@ func TestCapVideoBitrate(t *testing.T) {
 			if strings.Count(got, w) != 1 {
 				t.Errorf("cap %d: %q not once in\n%s", tc.kbps, w, got)
 			}
-			video := got[strings.Index(got, "m=video"):]
+			_, video, ok := strings.Cut(got, "m=video")
+			if !ok {
+				t.Fatalf("no video section:\n%s", got)
+			}
 			if end := strings.Index(video[1:], "\r\nm="); end > 0 {
 				video = video[:end]
 			}
