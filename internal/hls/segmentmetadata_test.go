@@ -88,7 +88,7 @@ func TestSegmentMetadataInTS(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, tc.latency, ivs.ContainerTS, nil)
 			base := time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)
-			e.ntp = func(pts time.Duration) time.Time { return base.Add(pts) }
+			e.ntp = base.Add
 			e.writeUntil(time.Second)
 			if tc.edition {
 				m := e.srv.lookup(testChannelID)
