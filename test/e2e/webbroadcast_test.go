@@ -225,7 +225,7 @@ func TestWebBroadcastSDKInBrowser(t *testing.T) {
 	shots := screenshots(root)
 	removeShots(t, shots, "7")
 	p := harness.StartProcessIn(t, filepath.Join(root, "web"), []string{"SHOTS=" + shots, "SIGNALS=" + signals,
-		"ONAIR_URL=" + s.Endpoint(), "ONAIR_HTTPS=" + s.HTTPSEndpoint(),
+		"ONAIR_URL=" + s.Endpoint(), "ONAIR_HTTPS=" + s.HTTPSEndpoint(), "TLS_SPKI=" + s.TLSPublicKeyHash(t),
 		"BASIC_ID=" + idOf(basic), "BASIC_KEY=" + aws.ToString(basicKey.Value),
 		"STANDARD_ID=" + idOf(standard), "STANDARD_KEY=" + aws.ToString(standardKey.Value)}, node, "e2e/webbroadcast.mjs")
 	// output waits for a line of the script's, failing with its output

@@ -7,6 +7,8 @@
 // GetStreamSession, StopStream) while this script waits. With:
 //   ONAIR_URL                  the server's HTTP base (the player page)
 //   ONAIR_HTTPS                its HTTPS endpoint, typed into the SDK as is
+//   TLS_SPKI                   base64 SHA-256 of its self-signed certificate's
+//                              public key: the one certificate Chromium trusts
 //   BASIC_ID, BASIC_KEY        a BASIC channel and its stream key
 //   STANDARD_ID, STANDARD_KEY  a STANDARD channel and its stream key
 //   SIGNALS                    a directory: the test writes {run}.stopped
@@ -20,7 +22,7 @@ import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { begin, grows, log, run, settings, shot } from "./steps.mjs";
 
-const env = settings("webbroadcast.mjs", "ONAIR_URL", "ONAIR_HTTPS", "BASIC_ID", "BASIC_KEY", "STANDARD_ID", "STANDARD_KEY",
+const env = settings("webbroadcast.mjs", "ONAIR_URL", "ONAIR_HTTPS", "TLS_SPKI", "BASIC_ID", "BASIC_KEY", "STANDARD_ID", "STANDARD_KEY",
   "SIGNALS", "SHOTS");
 const base = env.ONAIR_URL;
 
@@ -42,7 +44,12 @@ const origin = `http://127.0.0.1:${server.address().port}`;
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream=fps=30", "--autoplay-policy=no-user-gesture-required"],
+  args: ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream=fps=30", "--autoplay-policy=no-user-gesture-required",
+    // onair's self-signed certificate, and no other, is trusted: what a
+    // user's one-time click-through (open https://host:8443/ and accept
+    // it) does, which a headless test cannot click. With --tls-cert and
+    // --tls-key from a CA the browser trusts, nothing is needed.
+    `--ignore-certificate-errors-spki-list=${env.TLS_SPKI}`],
 });
 
 // waitSignal waits for the Go test's file that says it is done with a run.
@@ -56,12 +63,7 @@ async function waitSignal(name, ms = 60000) {
 }
 
 await run(async () => {
-  // ignoreHTTPSErrors stands in for the user's one-time click-through of
-  // onair's self-signed certificate (open https://host:8443/ once and
-  // accept it; Chromium then lets the page's fetch through), which a
-  // headless test cannot click. With --tls-cert/--tls-key from a CA the
-  // browser trusts, nothing is needed.
-  const ctx = await browser.newContext({ viewport: { width: 1100, height: 800 }, ignoreHTTPSErrors: true });
+  const ctx = await browser.newContext({ viewport: { width: 1100, height: 800 } });
   // The SDK's telemetry and remote configuration go to AWS hosts; this
   // machine has no DNS for them. Failing them fast changes nothing.
   await ctx.route(/live-video\.net/, (r) => r.abort());

@@ -3,10 +3,12 @@ package harness
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,17 +25,40 @@ func (s *Server) HTTPSEndpoint() string { return "https://" + s.Addrs["https"] }
 // certificate (DATA_DIR/tls.crt), as a browser does once its user accepted it.
 func (s *Server) HTTPSClient(t testing.TB) *http.Client {
 	t.Helper()
-	pem, err := os.ReadFile(filepath.Join(s.DataDir, "tls.crt"))
+	crt, err := os.ReadFile(filepath.Join(s.DataDir, "tls.crt"))
 	if err != nil {
 		t.Fatalf("harness: %v", err)
 	}
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
+	if !pool.AppendCertsFromPEM(crt) {
 		t.Fatalf("harness: no certificate in tls.crt")
 	}
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr}
+}
+
+// TLSPublicKeyHash is the base64 SHA-256 of the server certificate's
+// public key (its SPKI), which Chromium's
+// --ignore-certificate-errors-spki-list trusts: that certificate alone, as
+// a user who accepted it once, where ignoring every certificate error would
+// also pass a wrong one.
+func (s *Server) TLSPublicKeyHash(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.DataDir, "tls.crt"))
+	if err != nil {
+		t.Fatalf("harness: %v", err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		t.Fatalf("harness: no PEM block in tls.crt")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatalf("harness: tls.crt: %v", err)
+	}
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
 // StreamConfig is what the Web Broadcast SDK declares in its offer's body:
