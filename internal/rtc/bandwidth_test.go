@@ -11,17 +11,7 @@ import (
 // e2e tests' clients, pion and Chromium, apply it).
 func TestCapVideoBitrate(t *testing.T) {
 	t.Parallel()
-	e := newEngine(t)
-	pc, err := e.NewPeerConnection()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	_, o := offerer(t, true)
-	answer, err := Answer(pc, o, AnswerTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
+	answer := engineAnswer(t)
 	for _, tc := range []struct {
 		kbps int64
 		want []string
@@ -64,17 +54,7 @@ func TestCapVideoBitrate(t *testing.T) {
 // "stopStream" before its tracks): SCTP is on, and its m-line accepted.
 func TestAnswerAcceptsDataChannel(t *testing.T) {
 	t.Parallel()
-	e := newEngine(t)
-	pc, err := e.NewPeerConnection()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	_, o := offerer(t, true)
-	answer, err := Answer(pc, o, AnswerTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
+	answer := engineAnswer(t)
 	for _, w := range []string{"m=application 9 UDP/DTLS/SCTP webrtc-datachannel", "a=sctp-port:", "m=video 9 ", "a=candidate:"} {
 		if !strings.Contains(answer, w) {
 			t.Errorf("answer lacks %q:\n%s", w, answer)
@@ -82,9 +62,9 @@ func TestAnswerAcceptsDataChannel(t *testing.T) {
 	}
 }
 
-// offerer is a publisher's peer connection, with a data channel first when
-// dc is set (as the Web Broadcast SDK), and its offer.
-func offerer(t *testing.T, dc bool) (*webrtc.PeerConnection, string) {
+// sdkOffer is a publisher's offer: a data channel first (as the Web
+// Broadcast SDK's), then video and audio to send.
+func sdkOffer(t *testing.T) string {
 	t.Helper()
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
@@ -95,10 +75,8 @@ func offerer(t *testing.T, dc bool) (*webrtc.PeerConnection, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pc.Close() })
-	if dc {
-		if _, err := pc.CreateDataChannel("stopStream", nil); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := pc.CreateDataChannel("stopStream", nil); err != nil {
+		t.Fatal(err)
 	}
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
 		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
@@ -112,5 +90,21 @@ func offerer(t *testing.T, dc bool) (*webrtc.PeerConnection, string) {
 	if err := pc.SetLocalDescription(o); err != nil {
 		t.Fatal(err)
 	}
-	return pc, o.SDP
+	return o.SDP
+}
+
+// engineAnswer is a new engine's answer to an offer of H.264 video, Opus
+// audio and a data channel.
+func engineAnswer(t *testing.T) string {
+	t.Helper()
+	pc, err := newEngine(t).NewPeerConnection()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	answer, err := Answer(pc, sdkOffer(t), AnswerTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return answer
 }
