@@ -321,7 +321,7 @@ func (n *node) buildServers(context.Context) error {
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+			ErrorLog:          httpErrorLog(log),
 		}
 	}
 	n.http = newServer(routes)
