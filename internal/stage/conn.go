@@ -205,7 +205,11 @@ func (c *conn) write(b []byte) bool {
 	ctx, cancel := context.WithTimeout(c.ctx, c.s.lim.WriteTimeout)
 	defer cancel()
 	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
-		c.cutOff(fmt.Sprintf("write: %v", err))
+		// Only a timeout is the client's fault; a write ends too when the
+		// connection did.
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			c.cutOff(fmt.Sprintf("write: %v", err))
+		}
 		return false
 	}
 	return true

@@ -59,9 +59,11 @@ func (s *Stages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.log.Debug("stage participant joined")
 	go c.writeLoop()
 	c.readLoop()
-	s.leave(c, c.leaveReason())
+	// The writer is done before the leave is put down to a reason: a
+	// write timeout (the client cut off) also ends the read.
 	c.cancel()
 	<-c.done
+	s.leave(c, c.leaveReason())
 	_ = ws.CloseNow()
 	c.log.Debug("stage participant left", "why", c.leaveReason())
 }

@@ -63,7 +63,9 @@ func (r *recorder) add(s string) {
 	r.calls = append(r.calls, s)
 }
 
-func (r *recorder) Joined(p Participant, first bool) { r.add(fmt.Sprintf("joined %s first=%v", p.ID, first)) }
+func (r *recorder) Joined(p Participant, first bool) {
+	r.add(fmt.Sprintf("joined %s first=%v", p.ID, first))
+}
 func (r *recorder) Left(p Participant, why LeaveReason, last bool) {
 	r.add(fmt.Sprintf("left %s %s last=%v", p.ID, why, last))
 }
@@ -95,6 +97,7 @@ type env struct {
 	auth *fakeAuth
 	life *recorder
 	s    *Stages
+	hs   *httptest.Server
 	url  string // ws://…/events
 }
 
@@ -106,6 +109,7 @@ func newEnv(t *testing.T, lim Limits) *env {
 	mux.Handle("GET /events", e.s)
 	mux.Handle("GET /events/{topic}", e.s)
 	hs := httptest.NewServer(mux)
+	e.hs = hs
 	t.Cleanup(func() { e.s.Close(); hs.Close() })
 	e.url = "ws" + strings.TrimPrefix(hs.URL, "http") + "/events"
 	return e
