@@ -106,7 +106,9 @@ func (s *Stages) refuse(ws *websocket.Conn, err error) {
 	code := joinCode(err)
 	msg := err.Error()
 	if code == joinInternal {
-		s.log.Error("stage join", "err", err)
+		if !errors.Is(err, ErrClosed) {
+			s.log.Error("stage join", "err", err)
+		}
 		msg = "internal error"
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.lim.WriteTimeout)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,7 +60,7 @@ var DefaultLimits = Limits{
 	Burst:        20,
 	Queue:        16,
 	WriteTimeout: 10 * time.Second,
-	IdleTimeout:  60 * time.Second,
+	IdleTimeout:  2 * time.Minute, // pings of a tab in the background may be throttled to one a minute
 	AuthTimeout:  10 * time.Second,
 	KickedFor:    30 * time.Second,
 }
@@ -210,7 +211,7 @@ func (s *Stages) join(c *conn) error {
 }
 
 // leave removes a connection's participant from its stage, unless another
-// connection took it over, and tells the others.
+// connection took it over or it was removed already, and tells the others.
 func (s *Stages) leave(c *conn, why LeaveReason) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -218,11 +219,17 @@ func (s *Stages) leave(c *conn, why LeaveReason) {
 	if st == nil {
 		return
 	}
-	m := st.members[c.p.ID]
-	if m == nil || m.conn != c {
-		return
+	if m := st.members[c.p.ID]; m != nil && m.conn == c {
+		s.removeLocked(st, m, why)
 	}
-	delete(st.members, c.p.ID)
+}
+
+// removeLocked takes a participant off its stage's roster: the others'
+// next STAGE_STATE lacks it (the stage is forgotten when it was the
+// last), and the Lifecycle hears it stop publishing and subscribing, then
+// leave.
+func (s *Stages) removeLocked(st *stage, m *member, why LeaveReason) {
+	delete(st.members, m.p.ID)
 	p := m.p
 	last := len(st.members) == 0
 	if m.publishing {
@@ -249,12 +256,7 @@ func (s *Stages) broadcastLocked(st *stage) {
 	st.seq = nextSeq(st.seq)
 	now := time.Now()
 	st.kicked = slices.DeleteFunc(st.kicked, func(k kick) bool { return now.Sub(k.at) > s.lim.KickedFor })
-	ms := slices.SortedFunc(maps.Values(st.members), func(a, b *member) int {
-		if c := a.since.Compare(b.since); c != 0 {
-			return c
-		}
-		return compareStrings(a.p.ID, b.p.ID)
-	})
+	ms := slices.SortedFunc(maps.Values(st.members), bySince)
 	state := stageState{SequenceNumber: st.seq, StageID: st.topic, Participants: make([]stateParticipant, 0, len(ms)),
 		Disconnected: make([]stateDisconnected, 0, len(st.kicked)), ServerFeatures: []string{}}
 	for _, m := range ms {
@@ -274,14 +276,12 @@ func (s *Stages) broadcastLocked(st *stage) {
 	}
 }
 
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+// bySince orders members by join.
+func bySince(a, b *member) int {
+	if c := a.since.Compare(b.since); c != 0 {
+		return c
 	}
-	return 0
+	return strings.Compare(a.p.ID, b.p.ID)
 }
 
 // memberLocked returns a connected participant.
@@ -489,6 +489,9 @@ func (s *Stages) Disconnect(stageARN, participantID, reason string, tokenExpiry 
 	}
 	m.conn.finish(encode(typeDisconnect, disconnectPayload{Code: DisconnectParticipant, Reason: reason}),
 		websocket.StatusNormalClosure, "participant disconnected", LeftDisconnected)
+	// Off the roster now, not once its socket has closed: the others
+	// see it KICKED in their next state.
+	s.removeLocked(st, m, LeftDisconnected)
 	return nil
 }
 
@@ -502,8 +505,9 @@ func (s *Stages) CloseStage(stageARN string) {
 		return
 	}
 	b := encode(typeDisconnect, disconnectPayload{Code: DisconnectStageDeleted, Reason: "the stage was deleted"})
-	for _, m := range st.members {
+	for _, m := range slices.SortedFunc(maps.Values(st.members), bySince) {
 		m.conn.finish(b, websocket.StatusNormalClosure, "stage deleted", LeftStageDeleted)
+		s.removeLocked(st, m, LeftStageDeleted)
 	}
 }
 
