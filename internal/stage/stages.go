@@ -454,9 +454,12 @@ func (s *Stages) Participants(stageARN string) []string {
 
 // Disconnect ends a participant's connection (DisconnectParticipant): it
 // gets aws:ivs:DISCONNECT PARTICIPANT_DISCONNECTED, the others see it in
-// disconnected[] as KICKED, and its token may not join again. It returns
-// ErrNotConnected if the participant was not connected (its token is
-// refused all the same).
+// disconnected[] as KICKED, and its token may not join again until
+// tokenExpiry (zero: the connected token's exp). The control plane is
+// expected to refuse it too (ErrParticipantDisconnected), durably; this
+// memory closes the window before it has recorded the disconnection. It
+// returns ErrNotConnected if the participant was not connected (its token
+// is refused all the same, given a tokenExpiry).
 func (s *Stages) Disconnect(stageARN, participantID, reason string, tokenExpiry time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
