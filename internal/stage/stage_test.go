@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -332,4 +334,65 @@ func TestIsPublishingReachesClients(t *testing.T) {
 	eventually(t, 10*time.Second, "leave", func() bool {
 		return e.life.has("published a false") && e.life.has("subscribed a to a false") && e.life.has("left a closed last=true")
 	})
+}
+
+// A V2 client's SDP offer is answered at once with an error: onair takes
+// SDP over HTTP WHIP.
+func TestSDPOfferRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Limits{})
+	c, _ := e.join(e.auth.add("a", nil))
+	c.send(map[string]any{"type": "aws:ivs:SDP_OFFER", "payload": map[string]string{"requestId": "r9", "traceId": "t", "content": "v=0"}})
+	var a sdpAnswerPayload
+	if err := json.Unmarshal(c.next(typeSDPAnswer).Payload, &a); err != nil || a.RequestID != "r9" || a.HTTPStatusCode/100 == 2 || a.ErrorMessage == "" {
+		t.Fatalf("SDP_ANSWER %+v %v", a, err)
+	}
+}
+
+// Lifecycle calls keep the roster's order under concurrent joins and
+// leaves: replayed, each first join finds the stage empty and each last
+// leave leaves it empty, so stage sessions start and end where they
+// should.
+func TestLifecycleOrder(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Limits{})
+	for round := range 3 {
+		var wg sync.WaitGroup
+		for i := range 8 {
+			tok := e.auth.add(fmt.Sprintf("p%d-%d", round, i), nil)
+			wg.Go(func() {
+				c, _ := e.join(tok)
+				_ = c.ws.Close(websocket.StatusNormalClosure, "")
+			})
+		}
+		wg.Wait()
+	}
+	eventually(t, 10*time.Second, "all left", func() bool {
+		n := 0
+		for _, c := range e.life.snapshot() {
+			if strings.HasPrefix(c, "left ") {
+				n++
+			}
+		}
+		return n == 24
+	})
+	connected, sessions := 0, 0
+	for _, c := range e.life.snapshot() {
+		switch {
+		case strings.HasPrefix(c, "joined "):
+			if strings.HasSuffix(c, "first=true") != (connected == 0) {
+				t.Fatalf("%q with %d connected", c, connected)
+			}
+			if connected == 0 {
+				sessions++
+			}
+			connected++
+		case strings.HasPrefix(c, "left "):
+			connected--
+			if strings.HasSuffix(c, "last=true") != (connected == 0) {
+				t.Fatalf("%q leaves %d connected", c, connected)
+			}
+		}
+	}
+	t.Logf("%d stage sessions over 3 rounds of 8 participants", sessions)
 }
