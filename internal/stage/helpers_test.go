@@ -73,7 +73,9 @@ func (r *recorder) Published(p Participant, on bool) { r.add(fmt.Sprintf("publis
 func (r *recorder) Subscribed(p Participant, pub string, on bool) {
 	r.add(fmt.Sprintf("subscribed %s to %s %v", p.ID, pub, on))
 }
-func (r *recorder) TokenExchanged(p Participant) { r.add("exchanged " + p.ID) }
+func (r *recorder) TokenExchanged(prev, p Participant) {
+	r.add(fmt.Sprintf("exchanged %s %v→%v", p.ID, prev.Attributes, p.Attributes))
+}
 
 func (r *recorder) has(s string) bool {
 	r.mu.Lock()

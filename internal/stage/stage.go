@@ -68,11 +68,14 @@ var (
 	// ErrNotConnected: the participant has no events WebSocket on the
 	// stage (the SDK opens it before it publishes or subscribes).
 	ErrNotConnected = errors.New("stage: participant not connected to the stage")
-	// ErrPublishNotAllowed: the token lacks the PUBLISH capability.
+	// ErrPublishNotAllowed: the token lacks the PUBLISH capability (IVS
+	// records a PUBLISH_ERROR event, INSUFFICIENT_CAPABILITIES).
 	ErrPublishNotAllowed = errors.New("stage: the participant token does not allow publishing")
-	// ErrSubscribeNotAllowed: the token lacks the SUBSCRIBE capability.
+	// ErrSubscribeNotAllowed: the token lacks the SUBSCRIBE capability
+	// (SUBSCRIBE_ERROR, INSUFFICIENT_CAPABILITIES).
 	ErrSubscribeNotAllowed = errors.New("stage: the participant token does not allow subscribing")
-	// ErrTooManyPublishers: the stage has MaxPublishers publishing.
+	// ErrTooManyPublishers: the stage has MaxPublishers publishing (IVS
+	// records a PUBLISH_ERROR event, QUOTA_EXCEEDED).
 	ErrTooManyPublishers = errors.New("stage: the stage has the most publishers it may")
 	// ErrClosed: the server is shutting down.
 	ErrClosed = errors.New("stage: closed")
@@ -116,17 +119,18 @@ type Lifecycle interface {
 	// Subscribed: the participant started (true) or stopped subscribing
 	// to publisher's media.
 	Subscribed(p Participant, publisher string, subscribing bool)
-	// TokenExchanged: the participant exchanged its token for p's.
-	TokenExchanged(p Participant)
+	// TokenExchanged: the participant exchanged its token (previous) for
+	// p's (IVS's TOKEN_EXCHANGED event records both).
+	TokenExchanged(previous, p Participant)
 }
 
 // nopLifecycle is the Lifecycle of a Stages without one.
 type nopLifecycle struct{}
 
-func (nopLifecycle) Joined(Participant, bool)             {}
-func (nopLifecycle) Left(Participant, LeaveReason, bool)  {}
-func (nopLifecycle) Published(Participant, bool)          {}
-func (nopLifecycle) Subscribed(Participant, string, bool) {}
-func (nopLifecycle) TokenExchanged(Participant)           {}
+func (nopLifecycle) Joined(Participant, bool)                {}
+func (nopLifecycle) Left(Participant, LeaveReason, bool)     {}
+func (nopLifecycle) Published(Participant, bool)             {}
+func (nopLifecycle) Subscribed(Participant, string, bool)    {}
+func (nopLifecycle) TokenExchanged(Participant, Participant) {}
 
 var _ Lifecycle = nopLifecycle{}

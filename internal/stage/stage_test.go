@@ -245,7 +245,7 @@ func TestExchangeToken(t *testing.T) {
 	// later one shows the new attributes too.
 	a.send(map[string]any{"audioMuted": true, "type": "SET_STATE", "version": "0", "videoStopped": false})
 	a.state(func(st stageState) bool { p, _ := find(st, "a"); return p.Attributes["v"] == "2" && p.AudioMuted })
-	eventually(t, 10*time.Second, "exchanged", func() bool { return e.life.has("exchanged a") })
+	eventually(t, 10*time.Second, "exchanged", func() bool { return e.life.has("exchanged a map[v:1]→map[v:2]") })
 }
 
 // The roster's publish accounting, without sockets: the 12-publisher

@@ -326,11 +326,12 @@ func (s *Stages) exchanged(c *conn, p Participant) bool {
 	if err != nil || m.conn != c {
 		return false
 	}
+	previous := m.p
 	m.p, c.p = p, p
 	if !p.Publish && m.slot && !m.publishing {
 		m.slot = false
 	}
-	s.emitLocked(func(l Lifecycle) { l.TokenExchanged(p) })
+	s.emitLocked(func(l Lifecycle) { l.TokenExchanged(previous, p) })
 	s.broadcastLocked(st)
 	return true
 }
