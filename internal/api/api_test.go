@@ -583,6 +583,9 @@ func TestCompatDoc(t *testing.T) {
 	if n := len(operations()); n != 40 {
 		t.Fatalf("%d operations, IVS has 40", n)
 	}
+	if n := len(realtimeOperations()) + 3; n != 39 {
+		t.Fatalf("%d operations, IVS Real-Time has 39", n)
+	}
 }
 
 // A client over its request budget gets ThrottlingException (429), which
