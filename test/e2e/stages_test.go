@@ -268,3 +268,28 @@ func TestStagesWithAWSCLI(t *testing.T) {
 	fail("ResourceNotFoundException", "not found", "delete-stage", "--arn", st.Arn)
 	fail("ResourceNotFoundException", "not found", "create-participant-token", "--stage-arn", st.Arn)
 }
+
+// TestStagesWithJSSDK runs web/e2e/ivsrealtime.mjs: every served Stages
+// operation through @aws-sdk/client-ivs-realtime (the SDK decodes each
+// error's name and status), the validation rules, the quotas.
+func TestStagesWithJSSDK(t *testing.T) {
+	t.Parallel()
+	root := harness.Root(t)
+	node := harness.RequireProgram(t, "node")
+	if _, err := os.Stat(filepath.Join(root, "web", "node_modules", "@aws-sdk", "client-ivs-realtime")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("web/node_modules is missing under CI: make test installs it (%v)", err)
+		}
+		t.Skipf("web/node_modules missing: run make test (or npm ci in web/) first")
+	}
+	// The quota test makes 100 stages at once: no request budget.
+	s := harness.Start(t, harness.Options{Args: []string{"--api-rate-limit", "0"}})
+	p := harness.StartProcessIn(t, filepath.Join(root, "web"), []string{"ONAIR_URL=" + s.Endpoint(), "ONAIR_HTTPS=" + s.HTTPSEndpoint(),
+		"ONAIR_AKID=" + s.AccessKeyID, "ONAIR_SECRET=" + s.SecretAccessKey}, node, "--test", "e2e/ivsrealtime.mjs")
+	if err := p.Wait(2 * time.Minute); err != nil {
+		t.Fatalf("node --test e2e/ivsrealtime.mjs: %v\n%s\nserver log:\n%s", err, p.Output(), s.Logs())
+	}
+	if out := p.Output(); !strings.Contains(out, "# pass 9") || !strings.Contains(out, "# fail 0") {
+		t.Fatalf("node:test did not pass all 9 tests:\n%s", out)
+	}
+}
