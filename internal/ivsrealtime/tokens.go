@@ -321,7 +321,7 @@ func (s *Service) VerifyParticipantToken(ctx context.Context, raw string) (Parti
 	}
 	var c tokenClaims
 	// The keyfunc refuses every alg but ES384, before any key is chosen.
-	_, err := jwt.NewParser(jwt.WithExpirationRequired(), jwt.WithTimeFunc(s.now)).ParseWithClaims(raw, &c, keyfunc)
+	_, err := jwt.NewParser(jwt.WithExpirationRequired(), jwt.WithStrictDecoding(), jwt.WithTimeFunc(s.now)).ParseWithClaims(raw, &c, keyfunc)
 	switch {
 	case storeErr != nil:
 		return ParticipantClaims{}, storeErr
