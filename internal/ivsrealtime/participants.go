@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/onair-video/onair/internal/ivs"
@@ -345,6 +346,30 @@ func (s *Service) disconnected(ctx context.Context, stageID, participantID strin
 	return err == nil, err
 }
 
+// forgetDisconnections deletes a deleted stage's disconnections: its
+// tokens are refused as the stage's from now on.
+func (s *Service) forgetDisconnections(ctx context.Context, stageID string) error {
+	for {
+		ds, err := s.disconnections().List(ctx, stageID+"/", 100)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, d := range ds {
+			if !strings.HasPrefix(d.Key, stageID+"/") {
+				break
+			}
+			if err := s.disconnections().Delete(ctx, d.Key, d.Key); err != nil && !isNotFound(err) {
+				return err
+			}
+			n++
+		}
+		if n < 100 {
+			return nil
+		}
+	}
+}
+
 // DisconnectParticipantInput is the input of DisconnectParticipant.
 type DisconnectParticipantInput struct {
 	StageARN      string `json:"stageArn"`
@@ -400,6 +425,12 @@ func (s *Service) DisconnectParticipant(ctx context.Context, in DisconnectPartic
 	return nil
 }
 
+// isNotFound tells IVS's ResourceNotFound.
+func isNotFound(err error) bool {
+	e, ok := ivs.AsError(err)
+	return ok && e.Code == ivs.CodeResourceNotFound
+}
+
 // sessionOf checks a read operation's stage and session id and returns the
 // session.
 func (s *Service) sessionOf(ctx context.Context, stageARN, sessionID string) (Stage, StageSession, error) {
@@ -435,8 +466,14 @@ type ListStageSessionsInput struct {
 }
 
 // ListStageSessions returns a page of a stage's sessions, newest first.
+// An unknown stage has none: IVS's model gives the List operations no
+// ResourceNotFoundException.
 func (s *Service) ListStageSessions(ctx context.Context, in ListStageSessionsInput) ([]StageSession, string, error) {
 	st, err := s.stage(ctx, "stageArn", in.StageARN)
+	if isNotFound(err) {
+		_, err = ivs.ValidatePage(in.NextToken, in.MaxResults, 1, 100, 50)
+		return nil, "", err
+	}
 	if err != nil {
 		return nil, "", err
 	}
@@ -487,10 +524,11 @@ type ListParticipantsInput struct {
 }
 
 // ListParticipants returns a page of a session's participants that pass
-// the one filter given, by first join time.
+// the one filter given, by first join time. An unknown stage or session
+// has none.
 func (s *Service) ListParticipants(ctx context.Context, in ListParticipantsInput) ([]Participant, string, error) {
 	st, ss, err := s.sessionOf(ctx, in.StageARN, in.SessionID)
-	if err != nil {
+	if err != nil && !isNotFound(err) {
 		return nil, "", err
 	}
 	filters := 0
@@ -516,9 +554,11 @@ func (s *Service) ListParticipants(ctx context.Context, in ListParticipantsInput
 			return nil, "", err
 		}
 	}
-	all, err := s.sessions.ListParticipants(ctx, st.ID, ss.SessionID)
-	if err != nil {
-		return nil, "", fmt.Errorf("ivsrealtime: list participants: %w", err)
+	var all []Participant
+	if st.ID != "" {
+		if all, err = s.sessions.ListParticipants(ctx, st.ID, ss.SessionID); err != nil {
+			return nil, "", fmt.Errorf("ivsrealtime: list participants: %w", err)
+		}
 	}
 	all = slices.DeleteFunc(all, func(p Participant) bool {
 		return (in.FilterByUserID != nil && p.UserID != *in.FilterByUserID) ||
@@ -539,18 +579,20 @@ type ListParticipantEventsInput struct {
 }
 
 // ListParticipantEvents returns a page of a participant's events, oldest
-// first.
+// first. An unknown stage, session or participant has none.
 func (s *Service) ListParticipantEvents(ctx context.Context, in ListParticipantEventsInput) ([]Event, string, error) {
 	st, ss, err := s.sessionOf(ctx, in.StageARN, in.SessionID)
-	if err != nil {
+	if err != nil && !isNotFound(err) {
 		return nil, "", err
 	}
 	if !tokenIDRe.MatchString(in.ParticipantID) {
 		return nil, "", ivs.Validation("participantId", "participantId must be 1 to 64 of [a-zA-Z0-9-_]")
 	}
-	all, err := s.sessions.ListParticipantEvents(ctx, st.ID, ss.SessionID, in.ParticipantID)
-	if err != nil {
-		return nil, "", fmt.Errorf("ivsrealtime: list participant events: %w", err)
+	var all []Event
+	if st.ID != "" {
+		if all, err = s.sessions.ListParticipantEvents(ctx, st.ID, ss.SessionID, in.ParticipantID); err != nil {
+			return nil, "", fmt.Errorf("ivsrealtime: list participant events: %w", err)
+		}
 	}
 	// Events are only appended: the position is a stable key.
 	type indexed struct {

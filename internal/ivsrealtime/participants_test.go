@@ -206,6 +206,9 @@ func TestDisconnectAndDelete(t *testing.T) {
 	if err := s.Left(ctx, st.ID, tok.ParticipantID); err == nil {
 		t.Fatal("a leave on a deleted stage was recorded")
 	}
+	if _, err := s.VerifyParticipantToken(ctx, tok.Token); !errors.Is(err, ivsrealtime.ErrStageDeleted) {
+		t.Fatalf("the disconnected token of a deleted stage: %v", err)
+	}
 }
 
 // Concurrent first joins start one session.
@@ -248,4 +251,35 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// The List operations of an unknown stage or session answer nothing (IVS's
+// model gives them no ResourceNotFoundException), and still validate.
+func TestListsOfNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newService(t)
+	st := newStage(t, s)
+	gone := newStage(t, s)
+	must(t, s.DeleteStage(ctx, gone.ARN))
+	for _, arn := range []string{st.ARN, gone.ARN} {
+		ss, next, err := s.ListStageSessions(ctx, ivsrealtime.ListStageSessionsInput{StageARN: arn})
+		if err != nil || len(ss) != 0 || next != "" {
+			t.Fatalf("ListStageSessions: %v %q %v", ss, next, err)
+		}
+		ps, _, err := s.ListParticipants(ctx, ivsrealtime.ListParticipantsInput{StageARN: arn, SessionID: "st-AAAAAAAAAAAAA"})
+		if err != nil || len(ps) != 0 {
+			t.Fatalf("ListParticipants: %v %v", ps, err)
+		}
+		evs, _, err := s.ListParticipantEvents(ctx, ivsrealtime.ListParticipantEventsInput{StageARN: arn, SessionID: "st-AAAAAAAAAAAAA", ParticipantID: "p"})
+		if err != nil || len(evs) != 0 {
+			t.Fatalf("ListParticipantEvents: %v %v", evs, err)
+		}
+	}
+	_, _, err := s.ListStageSessions(ctx, ivsrealtime.ListStageSessionsInput{StageARN: gone.ARN, MaxResults: ptr(int32(101))})
+	wantCode(t, err, ivs.CodeValidation, "maxResults")
+	_, _, err = s.ListParticipants(ctx, ivsrealtime.ListParticipantsInput{StageARN: gone.ARN, SessionID: "st-AAAAAAAAAAAAA", FilterByState: ptr("X")})
+	wantCode(t, err, ivs.CodeValidation, "filterByState")
+	_, _, err = s.ListParticipants(ctx, ivsrealtime.ListParticipantsInput{StageARN: "arn:aws:ivs:us-east-1:1:channel/x", SessionID: "st-AAAAAAAAAAAAA"})
+	wantCode(t, err, ivs.CodeValidation, "stageArn")
 }

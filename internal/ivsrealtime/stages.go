@@ -306,6 +306,9 @@ func (s *Service) DeleteStage(ctx context.Context, arn string) error {
 	if err == nil {
 		err = s.sessions.DeleteStageSessions(ctx, st.ID)
 	}
+	if err == nil {
+		err = s.forgetDisconnections(ctx, st.ID)
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return err

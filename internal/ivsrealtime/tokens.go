@@ -265,8 +265,8 @@ type ParticipantClaims struct {
 	Publish       bool
 	Subscribe     bool
 	ExpiresAt     time.Time
-	// PublicKeyARN is the imported key that signed a self-signed token; ""
-	// for onair's own.
+	// PublicKeyARN is the imported key that signed a self-signed token
+	// with a kid; "" for onair's own and for one without kid.
 	PublicKeyARN string
 }
 

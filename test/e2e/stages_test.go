@@ -164,8 +164,14 @@ func TestStagesWithAWSCLI(t *testing.T) {
 	fail("ResourceNotFoundException", "st-AAAAAAAAAAAAA", "get-stage-session", "--stage-arn", st.Arn, "--session-id", "st-AAAAAAAAAAAAA")
 	fail("ResourceNotFoundException", "not found", "get-participant", "--stage-arn", st.Arn, "--session-id", "st-AAAAAAAAAAAAA",
 		"--participant-id", host.ParticipantID)
-	fail("ResourceNotFoundException", "not found", "list-participant-events", "--stage-arn", st.Arn, "--session-id", "st-AAAAAAAAAAAAA",
-		"--participant-id", host.ParticipantID)
+	// The List operations have no ResourceNotFoundException in IVS's model.
+	if out := rt("list-participant-events", "--stage-arn", st.Arn, "--session-id", "st-AAAAAAAAAAAAA",
+		"--participant-id", host.ParticipantID); !strings.Contains(string(out), `"events": []`) {
+		t.Errorf("list-participant-events:\n%s", out)
+	}
+	if out := rt("list-participants", "--stage-arn", st.Arn, "--session-id", "st-AAAAAAAAAAAAA"); !strings.Contains(string(out), `"participants": []`) {
+		t.Errorf("list-participants:\n%s", out)
+	}
 	fail("ValidationException", "sessionId", "get-stage-session", "--stage-arn", st.Arn, "--session-id", "xx-AAAAAAAAAAAAA")
 	fail("ResourceNotFoundException", "is not connected", "disconnect-participant", "--stage-arn", st.Arn,
 		"--participant-id", host.ParticipantID, "--reason", "bye")
