@@ -218,9 +218,7 @@ func (s *Service) CreateStage(ctx context.Context, in CreateStageInput, ep Endpo
 	if n >= MaxStages {
 		return Stage{}, nil, quota("stages", n, MaxStages)
 	}
-	if err := s.stages().Create(ctx, &st, now); err != nil {
-		return Stage{}, nil, err
-	}
+	// Tokens first: a failure leaves no stage behind.
 	toks := make([]ParticipantToken, 0, len(in.ParticipantTokenConfigurations))
 	for _, c := range in.ParticipantTokenConfigurations {
 		t, err := s.issue(ctx, st, c, ep)
@@ -228,6 +226,9 @@ func (s *Service) CreateStage(ctx context.Context, in CreateStageInput, ep Endpo
 			return Stage{}, nil, err
 		}
 		toks = append(toks, t)
+	}
+	if err := s.stages().Create(ctx, &st, now); err != nil {
+		return Stage{}, nil, err
 	}
 	return st, toks, nil
 }
