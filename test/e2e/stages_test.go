@@ -9,12 +9,17 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/onair-video/onair/internal/ivsrealtime"
+	"github.com/onair-video/onair/internal/store/sqlite"
 	"github.com/onair-video/onair/test/e2e/harness"
 )
 
@@ -297,5 +302,106 @@ func TestStagesWithJSSDK(t *testing.T) {
 	}
 	if out := p.Output(); !strings.Contains(out, "# pass 9") || !strings.Contains(out, "# fail 0") {
 		t.Fatalf("node:test did not pass all 9 tests:\n%s", out)
+	}
+}
+
+// Tokens the real binary issues (CreateParticipantToken through the aws
+// CLI) verify with ivsrealtime's join check on its data dir, as the media
+// side will run it; self-signed ES384 tokens verify with a key imported
+// through the CLI until delete-public-key; expired, forged and alg-none
+// tokens fail, and a deleted stage's tokens fail as such.
+func TestStageTokensVerify(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	cli := newCLI(t, s)
+	ctx := harness.Context(t, time.Minute)
+	var created struct{ Stage struct{ Arn string } }
+	if err := json.Unmarshal(cli.run("ivs-realtime", "create-stage"), &created); err != nil {
+		t.Fatal(err)
+	}
+	stageARN := created.Stage.Arn
+	var pt struct {
+		ParticipantToken struct{ ParticipantID, Token string }
+	}
+	if err := json.Unmarshal(cli.run("ivs-realtime", "create-participant-token", "--stage-arn", stageARN, "--user-id", "u",
+		"--capabilities", "SUBSCRIBE"), &pt); err != nil {
+		t.Fatal(err)
+	}
+	priv, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pk struct{ PublicKey struct{ Arn string } }
+	if err := json.Unmarshal(cli.run("ivs-realtime", "import-public-key", "--public-key-material",
+		string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))), &pk); err != nil {
+		t.Fatal(err)
+	}
+
+	// The join check, on the server's own store.
+	store, err := sqlite.Open(ctx, s.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	account := strings.Split(stageARN, ":")[4]
+	svc := ivsrealtime.New(ivsrealtime.Config{Region: "us-east-1", AccountID: account, Docs: store, Sessions: store})
+
+	c, err := svc.VerifyParticipantToken(ctx, pt.ParticipantToken.Token)
+	if err != nil {
+		t.Fatalf("onair's token: %v", err)
+	}
+	if c.ParticipantID != pt.ParticipantToken.ParticipantID || c.StageARN != stageARN || c.UserID != "u" || c.Publish || !c.Subscribe {
+		t.Fatalf("claims %+v", c)
+	}
+	sign := func(method jwt.SigningMethod, key any, kid, jti string, exp time.Time) string {
+		claims := jwt.MapClaims{"exp": exp.Unix(), "iat": time.Now().Unix(), "jti": jti, "resource": stageARN,
+			"topic": stageARN[strings.LastIndex(stageARN, "/")+1:], "capabilities": map[string]bool{"allow_publish": true, "allow_subscribe": true},
+			"version": "1.0"}
+		tok := jwt.NewWithClaims(method, claims)
+		if kid != "" {
+			tok.Header["kid"] = kid
+		}
+		raw, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	withKid := sign(jwt.SigningMethodES384, priv, pk.PublicKey.Arn, "self-1", time.Now().Add(time.Hour))
+	noKid := sign(jwt.SigningMethodES384, priv, "", "self_2", time.Now().Add(time.Hour))
+	for _, raw := range []string{withKid, noKid} {
+		if c, err := svc.VerifyParticipantToken(ctx, raw); err != nil || !c.Publish {
+			t.Fatalf("self-signed: %+v, %v", c, err)
+		}
+	}
+	forger, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, raw string
+		want      error
+	}{
+		{"expired", sign(jwt.SigningMethodES384, priv, pk.PublicKey.Arn, "old", time.Now().Add(-time.Second)), ivsrealtime.ErrTokenExpired},
+		{"wrong signature", sign(jwt.SigningMethodES384, forger, pk.PublicKey.Arn, "f", time.Now().Add(time.Hour)), ivsrealtime.ErrTokenSignature},
+		{"alg none", sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "", "n", time.Now().Add(time.Hour)), ivsrealtime.ErrTokenMalformed},
+	} {
+		if _, err := svc.VerifyParticipantToken(ctx, tc.raw); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	cli.run("ivs-realtime", "delete-public-key", "--arn", pk.PublicKey.Arn)
+	for _, raw := range []string{withKid, noKid} {
+		if _, err := svc.VerifyParticipantToken(ctx, raw); !errors.Is(err, ivsrealtime.ErrTokenSignature) {
+			t.Fatalf("after delete-public-key: %v, want ErrTokenSignature", err)
+		}
+	}
+	cli.run("ivs-realtime", "delete-stage", "--arn", stageARN)
+	if _, err := svc.VerifyParticipantToken(ctx, pt.ParticipantToken.Token); !errors.Is(err, ivsrealtime.ErrStageDeleted) {
+		t.Fatalf("after delete-stage: %v, want ErrStageDeleted", err)
 	}
 }
