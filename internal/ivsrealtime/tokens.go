@@ -130,17 +130,18 @@ type Capabilities struct {
 }
 
 // tokenClaims are a participant token's claims (the set IVS's tokens and
-// the web SDK use).
+// the web SDK use). onair's tokens carry every one, empty or not: the web
+// SDK dereferences some (attributes, capabilities) without a check.
 type tokenClaims struct {
 	jwt.RegisteredClaims
 	Resource     string            `json:"resource"`
-	Topic        string            `json:"topic,omitempty"`
+	Topic        string            `json:"topic"`
 	EventsURL    string            `json:"events_url"`
 	WHIPURL      string            `json:"whip_url"`
-	UserID       string            `json:"user_id,omitempty"`
-	Attributes   map[string]string `json:"attributes,omitempty"`
+	UserID       string            `json:"user_id"`
+	Attributes   map[string]string `json:"attributes"`
 	Capabilities *Capabilities     `json:"capabilities"`
-	Version      string            `json:"version,omitempty"`
+	Version      string            `json:"version"`
 }
 
 // issue signs a token for st with c (validated).

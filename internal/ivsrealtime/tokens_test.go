@@ -239,6 +239,30 @@ func TestVerifyParticipantToken(t *testing.T) {
 	}
 }
 
+// onair's tokens carry every claim the web SDK reads, empty or not.
+func TestTokenClaims(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t)
+	st := newStage(t, s)
+	tok := token(t, s, st, ivsrealtime.ParticipantTokenConfiguration{})
+	claims := jwt.MapClaims{}
+	parsed, _, err := jwt.NewParser().ParseUnverified(tok.Token, claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parsed.Header["alg"] != "ES384" || parsed.Header["kid"] == nil {
+		t.Fatalf("header %v", parsed.Header)
+	}
+	for _, k := range []string{"exp", "iat", "jti", "resource", "topic", "events_url", "whip_url", "user_id", "attributes", "capabilities", "version"} {
+		if _, ok := claims[k]; !ok {
+			t.Errorf("claim %s missing from %v", k, claims)
+		}
+	}
+	if claims["events_url"] != ep.Events || claims["whip_url"] != ep.WHIP || claims["topic"] != st.ID || claims["jti"] != tok.ParticipantID {
+		t.Fatalf("claims %v", claims)
+	}
+}
+
 // onair's own token expires after its duration; the key outlives a
 // restart (a second service on the same store verifies).
 func TestOwnTokenExpiresAndOutlivesRestart(t *testing.T) {
