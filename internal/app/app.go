@@ -215,6 +215,11 @@ func (n *node) buildControl(ctx context.Context) error {
 	} else if c > 0 {
 		log.Info("ended stream sessions interrupted by a stop", "count", c)
 	}
+	if c, err := n.rtSvc.EndInterruptedSessions(ctx); err != nil {
+		return err
+	} else if c > 0 {
+		log.Info("ended stage sessions interrupted by a stop", "count", c)
+	}
 	return nil
 }
 

@@ -85,6 +85,7 @@ const (
 	EventPublishError     = "PUBLISH_ERROR"
 	EventSubscribeError   = "SUBSCRIBE_ERROR"
 	EventJoinError        = "JOIN_ERROR"
+	EventTokenExchanged   = "TOKEN_EXCHANGED"
 )
 
 // errorCodes are IVS's EventErrorCode values.
@@ -99,6 +100,29 @@ type Event struct {
 	EventTime           time.Time `json:"eventTime"`
 	RemoteParticipantID string    `json:"remoteParticipantId,omitempty"`
 	ErrorCode           string    `json:"errorCode,omitempty"`
+	// PreviousToken and NewToken describe a TOKEN_EXCHANGED event's tokens.
+	PreviousToken *ExchangedToken `json:"previousToken,omitempty"`
+	NewToken      *ExchangedToken `json:"newToken,omitempty"`
+}
+
+// ExchangedToken is what a TOKEN_EXCHANGED event says of a token.
+type ExchangedToken struct {
+	Capabilities   []string          `json:"capabilities"`
+	Attributes     map[string]string `json:"attributes"`
+	UserID         string            `json:"userId,omitempty"`
+	ExpirationTime time.Time         `json:"expirationTime"`
+}
+
+// Exchanged describes a verified token in a TOKEN_EXCHANGED event.
+func (c ParticipantClaims) Exchanged() *ExchangedToken {
+	caps := []string{}
+	if c.Publish {
+		caps = append(caps, CapPublish)
+	}
+	if c.Subscribe {
+		caps = append(caps, CapSubscribe)
+	}
+	return &ExchangedToken{Capabilities: caps, Attributes: ivs.CloneTags(c.Attributes), UserID: c.UserID, ExpirationTime: c.ExpiresAt.UTC()}
 }
 
 // ClientInfo is what the media side knows of a joining client.
@@ -294,6 +318,51 @@ func (s *Service) Subscribed(ctx context.Context, stageID, participantID, publis
 	}
 	return s.addEvent(ctx, st.ID, st.ActiveSessionID, Event{Name: name, ParticipantID: participantID, EventTime: s.now().UTC(),
 		RemoteParticipantID: publisherID})
+}
+
+// TokenExchanged records that a connected participant exchanged its token
+// (previous) for next, both verified: the participant takes next's user id
+// and attributes, and a TOKEN_EXCHANGED event records both.
+func (s *Service) TokenExchanged(ctx context.Context, previous, next ParticipantClaims) error {
+	if previous.StageID != next.StageID || previous.ParticipantID != next.ParticipantID {
+		return fmt.Errorf("ivsrealtime: a token exchange must keep the stage and the participant id")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, p, err := s.connected(ctx, next.StageID, next.ParticipantID)
+	if err != nil {
+		return err
+	}
+	p.UserID, p.Attributes = next.UserID, ivs.CloneTags(next.Attributes)
+	if err := s.sessions.PutParticipant(ctx, st.ID, st.ActiveSessionID, p); err != nil {
+		return fmt.Errorf("ivsrealtime: store participant: %w", err)
+	}
+	return s.addEvent(ctx, st.ID, st.ActiveSessionID, Event{Name: EventTokenExchanged, ParticipantID: p.ParticipantID,
+		EventTime: s.now().UTC(), PreviousToken: previous.Exchanged(), NewToken: next.Exchanged()})
+}
+
+// EndInterruptedSessions ends the sessions a stop left active (the
+// process ended with participants connected: their connections are gone)
+// and returns how many it ended. app runs it at start, before anything
+// serves.
+func (s *Service) EndInterruptedSessions(ctx context.Context) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all, err := s.stages().All(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, st := range all {
+		if st.ActiveSessionID == "" {
+			continue
+		}
+		if err := s.endSession(ctx, &st); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // Failed records a PUBLISH_ERROR, SUBSCRIBE_ERROR or JOIN_ERROR event of

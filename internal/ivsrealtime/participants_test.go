@@ -283,3 +283,51 @@ func TestListsOfNothing(t *testing.T) {
 	_, _, err = s.ListParticipants(ctx, ivsrealtime.ListParticipantsInput{StageARN: "arn:aws:ivs:us-east-1:1:channel/x", SessionID: "st-AAAAAAAAAAAAA"})
 	wantCode(t, err, ivs.CodeValidation, "stageArn")
 }
+
+// A token exchange updates the participant and records TOKEN_EXCHANGED
+// with both tokens; a start after a stop ends the sessions it left active.
+func TestTokenExchangeAndInterruptedSessions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := openStore(t)
+	s, _ := newServiceOn(t, store, nil)
+	st := newStage(t, s)
+	prev, sid := join(t, s, st, "before")
+	next := prev
+	next.UserID, next.Attributes, next.Publish = "after", map[string]string{"n": "1"}, false
+	must(t, s.TokenExchanged(ctx, prev, next))
+	other := next
+	other.ParticipantID = "someone-else"
+	if err := s.TokenExchanged(ctx, prev, other); err == nil {
+		t.Fatal("an exchange to another participant was recorded")
+	}
+	p, err := s.GetParticipant(ctx, ivsrealtime.GetParticipantInput{StageARN: st.ARN, SessionID: sid, ParticipantID: prev.ParticipantID})
+	if err != nil || p.UserID != "after" || p.Attributes["n"] != "1" {
+		t.Fatalf("participant after the exchange %+v, %v", p, err)
+	}
+	evs, _, err := s.ListParticipantEvents(ctx, ivsrealtime.ListParticipantEventsInput{StageARN: st.ARN, SessionID: sid, ParticipantID: prev.ParticipantID})
+	must(t, err)
+	last := evs[len(evs)-1]
+	if last.Name != ivsrealtime.EventTokenExchanged || last.PreviousToken == nil || last.NewToken == nil ||
+		last.PreviousToken.UserID != "before" || len(last.PreviousToken.Capabilities) != 2 || last.NewToken.UserID != "after" ||
+		fmt.Sprint(last.NewToken.Capabilities) != "[SUBSCRIBE]" {
+		t.Fatalf("event %+v", last)
+	}
+
+	// A restart: the session left active ends, its participant leaves.
+	again, _ := newServiceOn(t, store, nil)
+	n, err := again.EndInterruptedSessions(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("EndInterruptedSessions: %d, %v", n, err)
+	}
+	if got, _ := again.GetStage(ctx, st.ARN); got.ActiveSessionID != "" {
+		t.Fatalf("activeSessionId %q after the restart", got.ActiveSessionID)
+	}
+	p, err = again.GetParticipant(ctx, ivsrealtime.GetParticipantInput{StageARN: st.ARN, SessionID: sid, ParticipantID: prev.ParticipantID})
+	if err != nil || p.State != ivsrealtime.StateDisconnected {
+		t.Fatalf("participant after the restart %+v, %v", p, err)
+	}
+	if n, err := again.EndInterruptedSessions(ctx); err != nil || n != 0 {
+		t.Fatalf("a second EndInterruptedSessions: %d, %v", n, err)
+	}
+}
