@@ -17,6 +17,7 @@ import (
 
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/ivschat"
+	"github.com/onair-video/onair/internal/ivsrealtime"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/playback"
 	"github.com/onair-video/onair/internal/ratelimit"
@@ -47,7 +48,13 @@ type Config struct {
 	// configurations, chat tokens, and the tags of those). Required, as
 	// Service is.
 	ChatService *ivschat.Service
-	Live        Live
+	// RealtimeService serves the Stages operations (IVS Real-Time) and the
+	// tags of their resources; nil refuses them.
+	RealtimeService *ivsrealtime.Service
+	// StageEndpoints gives the stage endpoints (events, whip) for a
+	// request's responses and tokens.
+	StageEndpoints func(*http.Request) ivsrealtime.Endpoints
+	Live           Live
 	// Account holds the key pair requests must be signed with.
 	Account ivs.Account
 	// Endpoints gives the public addresses for a request's responses.
@@ -100,6 +107,8 @@ type Metrics interface {
 type API struct {
 	svc       *ivs.Service
 	chatSvc   *ivschat.Service
+	rtSvc     *ivsrealtime.Service
+	stageEps  func(*http.Request) ivsrealtime.Endpoints
 	live      Live
 	endpoints func(*http.Request) ivs.Endpoints
 	log       *slog.Logger
@@ -127,6 +136,8 @@ func New(cfg Config) *API {
 	a := &API{
 		svc:       cfg.Service,
 		chatSvc:   cfg.ChatService,
+		rtSvc:     cfg.RealtimeService,
+		stageEps:  cfg.StageEndpoints,
 		live:      cfg.Live,
 		endpoints: cfg.Endpoints,
 		log:       cfg.Log.With("component", "api"),
@@ -150,8 +161,14 @@ func New(cfg Config) *API {
 	if a.viewers == nil {
 		a.viewers = func(string) int { return 0 }
 	}
-	for _, op := range append(operations(), chatOperations()...) {
-		a.ops[op.Name] = op
+	for _, ops := range [][]*operation{operations(), chatOperations(), realtimeOperations()} {
+		for _, op := range ops {
+			if _, dup := a.ops[op.Name]; dup {
+				// The services share one path space: a name may be taken once.
+				panic("api: operation " + op.Name + " is in two services")
+			}
+			a.ops[op.Name] = op
+		}
 	}
 	if cfg.RateLimit > 0 {
 		a.limits = ratelimit.PerSecond(cfg.RateLimit, max(10, int(2*cfg.RateLimit)))

@@ -24,6 +24,7 @@ import (
 
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/ivschat"
+	"github.com/onair-video/onair/internal/ivsrealtime"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/store/sqlite"
 	"github.com/onair-video/onair/internal/stream"
@@ -37,6 +38,7 @@ type env struct {
 	t       *testing.T
 	svc     *ivs.Service
 	chatSvc *ivschat.Service
+	rtSvc   *ivsrealtime.Service
 	store   *sqlite.Store
 	reg     *live.Registry
 	account ivs.Account
@@ -82,8 +84,12 @@ func newEnvOf(t *testing.T, svcCfg ivs.Config, tweak func(*Config)) *env {
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
+	rtSvc := ivsrealtime.New(ivsrealtime.Config{Region: testRegion, AccountID: acct.ID, Docs: st, Sessions: st})
 	cfg := Config{
-		Service: svc, ChatService: chatSvc, Live: reg, Account: acct, Log: log,
+		Service: svc, ChatService: chatSvc, RealtimeService: rtSvc, Live: reg, Account: acct, Log: log,
+		StageEndpoints: func(*http.Request) ivsrealtime.Endpoints {
+			return ivsrealtime.EndpointsFor("media.example", 8443, 8080)
+		},
 		Endpoints: func(*http.Request) ivs.Endpoints {
 			return ivs.Endpoints{Host: "media.example", HTTPPort: 8080, RTMPSPort: 1936, RTMPPort: 1935, Region: testRegion, Account: acct.ID}
 		},
@@ -92,7 +98,7 @@ func newEnvOf(t *testing.T, svcCfg ivs.Config, tweak func(*Config)) *env {
 		tweak(&cfg)
 	}
 	New(cfg).Register(mux)
-	e := &env{t: t, svc: svc, chatSvc: chatSvc, store: st, reg: reg, account: acct, srv: srv, metadata: metadata.got}
+	e := &env{t: t, svc: svc, chatSvc: chatSvc, rtSvc: rtSvc, store: st, reg: reg, account: acct, srv: srv, metadata: metadata.got}
 	e.client = e.clientWith(acct.AccessKeyID, acct.SecretAccessKey.Reveal())
 	return e
 }
@@ -582,6 +588,9 @@ func TestCompatDoc(t *testing.T) {
 	}
 	if n := len(operations()); n != 40 {
 		t.Fatalf("%d operations, IVS has 40", n)
+	}
+	if n := len(realtimeOperations()) + 3; n != 39 {
+		t.Fatalf("%d operations, IVS Real-Time has 39", n)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/ivsrealtime"
 	"github.com/onair-video/onair/internal/live"
 )
 
@@ -380,6 +381,11 @@ type tagger interface {
 func (a *API) tagger(arn string) tagger {
 	if isChatARN(arn) {
 		return a.chatSvc
+	}
+	if a.rtSvc != nil {
+		if parsed, err := ivs.ParseARN("resourceArn", arn); err == nil && ivsrealtime.OwnsResourceType(parsed.Resource) {
+			return a.rtSvc
+		}
 	}
 	return a.svc
 }

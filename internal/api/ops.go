@@ -129,6 +129,23 @@ func CompatTable() string {
 	b.WriteString("\nDepartures from IVS Chat on served operations:\n\n")
 	b.WriteString("- `messageReviewHandler.uri` is the http(s) URL of a handler that takes Lambda's request and answers its response; a Lambda ARN is a ValidationException.\n")
 	b.WriteString("- Logging configurations take an `s3` destination only (a bucket in the S3 store recordings use, or a directory in the data dir); `cloudWatchLogs` and `firehose` are ValidationExceptions.\n")
+
+	rtOps := realtimeOperations()
+	b.WriteString("\n## IVS Real-Time (Stages)\n\n")
+	fmt.Fprintf(&b, "onair serves %d of the %d operations of Amazon IVS Real-Time Streaming (@aws-sdk/client-ivs-realtime 3.1058.0,\n", served(rtOps)+3, len(rtOps)+3)
+	b.WriteString("botocore 1.43.11): those marked served below, and the three tag operations, which share the paths above and go by the\n")
+	b.WriteString("resource ARN's type (stage, public-key, encoder-configuration, storage-configuration). They are signed for the service\n")
+	b.WriteString("`ivs`, as IVS's own, and answer every success with 200. The Go SDK's `service/ivsrealtime` is not obtainable from the\n")
+	b.WriteString("module proxy onair builds with, so they are tested with the aws CLI (`aws ivs-realtime`, test/e2e) and with\n")
+	b.WriteString("@aws-sdk/client-ivs-realtime under node:test (web/e2e/ivsrealtime.mjs), success and each error. docs/stages.md\n")
+	b.WriteString("describes stages, participant tokens and the endpoints.\n\n")
+	opTable(&b, rtOps)
+	b.WriteString("\nDepartures from IVS Real-Time on served operations:\n\n")
+	b.WriteString("- `endpoints` has `events` and `whip` (onair's own URLs, docs/stages.md); `rtmp` and `rtmps` come with ingest configurations.\n")
+	b.WriteString("- `autoParticipantRecordingConfiguration` with a non-empty `storageConfigurationArn` is a ValidationException until individual participant recording is served.\n")
+	b.WriteString("- Participant tokens are JWTs signed ES384 by onair (IVS signs with KMS); self-signed ES384 tokens of imported public keys are accepted.\n")
+	b.WriteString("- DisconnectParticipant answers ResourceNotFoundException for a participant that is not connected to the stage's active session, and revokes the token of one that is.\n")
+	b.WriteString("- A stage session ends when its last participant leaves.\n")
 	return b.String()
 }
 

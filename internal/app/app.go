@@ -33,6 +33,7 @@ import (
 	"github.com/onair-video/onair/internal/ingest/whip"
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/ivschat"
+	"github.com/onair-video/onair/internal/ivsrealtime"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/metrics"
 	"github.com/onair-video/onair/internal/playback"
@@ -94,6 +95,7 @@ type node struct {
 	bus      *events.Bus
 	svc      *ivs.Service
 	chatSvc  *ivschat.Service
+	rtSvc    *ivsrealtime.Service
 
 	lns  *listeners
 	cert tls.Certificate
@@ -203,10 +205,20 @@ func (n *node) buildControl(ctx context.Context) error {
 	})
 	n.onCleanup(n.svc.Wait) // before the store closes: configurations being activated
 	n.chatSvc = ivschat.New(ivschat.Config{Region: cfg.Region, AccountID: account.ID, Docs: store})
+	// Stages: the control plane. The media side (the events WebSocket and
+	// stage WHIP) verifies joins and reports participants through it, and
+	// takes its hooks (DisconnectParticipant, DeleteStage) when it lands.
+	n.rtSvc = ivsrealtime.New(ivsrealtime.Config{Region: cfg.Region, AccountID: account.ID, Docs: store, Sessions: store,
+		CheckBucket: n.storage.Check})
 	if c, err := n.svc.EndInterruptedSessions(ctx); err != nil {
 		return err
 	} else if c > 0 {
 		log.Info("ended stream sessions interrupted by a stop", "count", c)
+	}
+	if c, err := n.rtSvc.EndInterruptedSessions(ctx); err != nil {
+		return err
+	} else if c > 0 {
+		log.Info("ended stage sessions interrupted by a stop", "count", c)
 	}
 	return nil
 }
@@ -381,7 +393,13 @@ func (n *node) routes() http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /chat", n.chat)
-	api.New(api.Config{Service: n.svc, ChatService: n.chatSvc, Live: n.registry, Account: n.account, Endpoints: endpoints,
+	// Stage endpoints are on the HTTPS listener when it is on (browsers on
+	// https pages need wss:// and https://), else on the HTTP listener.
+	stageEndpoints := func(r *http.Request) ivsrealtime.Endpoints {
+		return ivsrealtime.EndpointsFor(publicHost(cfg.PublicHost, r), ports["https"], ports["http"])
+	}
+	api.New(api.Config{Service: n.svc, ChatService: n.chatSvc, RealtimeService: n.rtSvc, StageEndpoints: stageEndpoints,
+		Live: n.registry, Account: n.account, Endpoints: endpoints,
 		Log: n.log, Viewers: n.viewers, Metrics: n.tracker, Events: events.NewSSE(n.bgCtx, n.store, n.bus, n.log),
 		RateLimit: cfg.APIRateLimit, Playback: n.auth, Chat: n.chat}).Register(mux)
 	// Methods are named so the patterns don't conflict with "GET /"; HEAD

@@ -38,6 +38,10 @@ func randomString(n int, alphabet string) string {
 // NewResourceID returns a 12-character resource id, as IVS uses.
 func NewResourceID() string { return randomString(12, alnum) }
 
+// NewStageSessionID returns a stage session id: "st-" and 13 alphanumerics,
+// 16 characters as IVS Real-Time's StageSessionId.
+func NewStageSessionID() string { return "st-" + randomString(13, alnum) }
+
 // NewStreamID returns a stream id: "st-" and 23 alphanumerics.
 func NewStreamID() string { return "st-" + randomString(23, alnum) }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/onair-video/onair/internal/events"
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/ivsrealtime"
 	"github.com/onair-video/onair/internal/session"
 )
 
@@ -49,6 +50,10 @@ type EventLog interface {
 // Documents is the port of resources kept whole as JSON documents.
 type Documents interface{ ivs.DocStore }
 
+// StageSessions is the port of stage sessions, participants and their
+// events.
+type StageSessions interface{ ivsrealtime.SessionStore }
+
 // Store is a store with every port.
 type Store interface {
 	Accounts
@@ -57,6 +62,7 @@ type Store interface {
 	Sessions
 	EventLog
 	Documents
+	StageSessions
 }
 
 // Run runs every port's suite; open must return a new, empty store each
@@ -68,6 +74,7 @@ func Run[S Store](t *testing.T, open func(t *testing.T) S) {
 	RunSessions(t, open)
 	RunEventLog(t, open)
 	RunDocuments(t, open)
+	RunStageSessions(t, open)
 }
 
 // RunAccounts checks the account port.
@@ -105,6 +112,11 @@ func RunEventLog[S interface {
 // RunDocuments checks the documents port.
 func RunDocuments[S Documents](t *testing.T, open func(t *testing.T) S) {
 	t.Run("Documents", func(t *testing.T) { t.Parallel(); testDocs(t, open(t)) })
+}
+
+// RunStageSessions checks the port of stage sessions.
+func RunStageSessions[S StageSessions](t *testing.T, open func(t *testing.T) S) {
+	t.Run("StageSessions", func(t *testing.T) { t.Parallel(); testStageSessions(t, open(t)) })
 }
 
 func channel(id string) ivs.Channel {
