@@ -76,8 +76,8 @@ func TestRealtimeOperations(t *testing.T) {
 		t.Fatalf("expirationTime: %v", err)
 	}
 	for _, op := range []string{"DeleteStage"} {
-		if status, code, out := e.post(op, map[string]string{"arn": arn}); status != 200 || code != "" || len(out) != 0 {
-			t.Fatalf("%s: %d %s %v (want 200 and {})", op, status, code, out)
+		if status, code, body := e.post(op, map[string]string{"arn": arn}); status != 200 || code != "" || len(body) != 0 {
+			t.Fatalf("%s: %d %s %v (want 200 and {})", op, status, code, body)
 		}
 	}
 
