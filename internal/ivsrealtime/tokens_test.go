@@ -168,52 +168,50 @@ func TestVerifyParticipantToken(t *testing.T) {
 	tamperedClaims := selfSigned(t, jwt.SigningMethodES384, other, "", st, own.ParticipantID, soon, nil)
 	tampered := parts[0] + "." + strings.Split(tamperedClaims, ".")[1] + "." + parts[2]
 	// Before the key and stage go.
-	{
-		for _, tc := range []struct {
-			name string
-			raw  string
-			want error
-		}{
-			{"expired", selfSigned(t, jwt.SigningMethodES384, priv, pk.ARN, st, "old", time.Now().Add(-time.Minute), nil), ivsrealtime.ErrTokenExpired},
-			{"expired and forged", selfSigned(t, jwt.SigningMethodES384, other, pk.ARN, st, "old", time.Now().Add(-time.Minute), nil),
-				ivsrealtime.ErrTokenSignature},
-			{"wrong signature", selfSigned(t, jwt.SigningMethodES384, other, pk.ARN, st, "p", soon, nil), ivsrealtime.ErrTokenSignature},
-			{"unknown kid", selfSigned(t, jwt.SigningMethodES384, priv, strings.Replace(pk.ARN, pk.ID, "abcdABCDefgh", 1), st, "p", soon, nil),
-				ivsrealtime.ErrTokenSignature},
-			{"key of no import", selfSigned(t, jwt.SigningMethodES384, func() *ecdsa.PrivateKey { k, _ := keyPair(t); return k }(), "", st, "p", soon, nil),
-				ivsrealtime.ErrTokenSignature},
-			{"tampered claims", tampered, ivsrealtime.ErrTokenSignature},
-			{"alg none", selfSigned(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "", st, "p", soon, nil), ivsrealtime.ErrTokenMalformed},
-			{"HS384 with the public key as secret", selfSigned(t, jwt.SigningMethodHS384, hsKey, pk.ARN, st, "p", soon, nil), ivsrealtime.ErrTokenMalformed},
-			{"ES256", selfSigned(t, jwt.SigningMethodES256, func() *ecdsa.PrivateKey {
-				k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-				return k
-			}(), "", st, "p", soon, nil), ivsrealtime.ErrTokenMalformed},
-			{"no exp", selfSigned(t, jwt.SigningMethodES384, priv, pk.ARN, st, "p", soon, func(c jwt.MapClaims) { delete(c, "exp") }), ivsrealtime.ErrTokenMalformed},
-			{"no capabilities", selfSigned(t, jwt.SigningMethodES384, priv, pk.ARN, st, "p", soon, func(c jwt.MapClaims) { delete(c, "capabilities") }),
-				ivsrealtime.ErrTokenMalformed},
-			{"bad jti", selfSigned(t, jwt.SigningMethodES384, priv, pk.ARN, st, "a b", soon, nil), ivsrealtime.ErrTokenMalformed},
-			{"no jti", selfSigned(t, jwt.SigningMethodES384, priv, pk.ARN, st, "", soon, nil), ivsrealtime.ErrTokenMalformed},
-			{"channel resource", selfSigned(t, jwt.SigningMethodES384, priv, pk.ARN, st, "p", soon, func(c jwt.MapClaims) {
-				c["resource"] = strings.Replace(st.ARN, ":stage/", ":channel/", 1)
-			}), ivsrealtime.ErrTokenMalformed},
-			{"topic of another stage", selfSigned(t, jwt.SigningMethodES384, priv, pk.ARN, st, "p", soon, func(c jwt.MapClaims) { c["topic"] = "other" }),
-				ivsrealtime.ErrTokenMalformed},
-			{"stage never made", selfSigned(t, jwt.SigningMethodES384, priv, pk.ARN, st, "p", soon, func(c jwt.MapClaims) {
-				c["resource"] = strings.Replace(st.ARN, st.ID, "abcdABCDefgh", 1)
-				c["topic"] = "abcdABCDefgh"
-			}), ivsrealtime.ErrStageDeleted},
-			{"another account's stage", selfSigned(t, jwt.SigningMethodES384, priv, pk.ARN, st, "p", soon, func(c jwt.MapClaims) {
-				c["resource"] = strings.Replace(st.ARN, account, "210987654321", 1)
-			}), ivsrealtime.ErrStageDeleted},
-			{"not a JWT", "abc", ivsrealtime.ErrTokenMalformed},
-			{"empty", "", ivsrealtime.ErrTokenMalformed},
-			{"huge", strings.Repeat("a", 10000), ivsrealtime.ErrTokenMalformed},
-			{"IVS's KMS alg", "eyJhbGciOiJLTVMiLCJ0eXAiOiJKV1QifQ.eyJleHAiOjE2NjE1NDE0MjB9.c2ln", ivsrealtime.ErrTokenMalformed},
-		} {
-			if _, err := s.VerifyParticipantToken(ctx, tc.raw); !errors.Is(err, tc.want) {
-				t.Errorf("%s: err = %v, want %v", tc.name, err, tc.want)
-			}
+	for _, tc := range []struct {
+		name string
+		raw  string
+		want error
+	}{
+		{"expired", selfSigned(t, jwt.SigningMethodES384, priv, pk.ARN, st, "old", time.Now().Add(-time.Minute), nil), ivsrealtime.ErrTokenExpired},
+		{"expired and forged", selfSigned(t, jwt.SigningMethodES384, other, pk.ARN, st, "old", time.Now().Add(-time.Minute), nil),
+			ivsrealtime.ErrTokenSignature},
+		{"wrong signature", selfSigned(t, jwt.SigningMethodES384, other, pk.ARN, st, "p", soon, nil), ivsrealtime.ErrTokenSignature},
+		{"unknown kid", selfSigned(t, jwt.SigningMethodES384, priv, strings.Replace(pk.ARN, pk.ID, "abcdABCDefgh", 1), st, "p", soon, nil),
+			ivsrealtime.ErrTokenSignature},
+		{"key of no import", selfSigned(t, jwt.SigningMethodES384, func() *ecdsa.PrivateKey { k, _ := keyPair(t); return k }(), "", st, "p", soon, nil),
+			ivsrealtime.ErrTokenSignature},
+		{"tampered claims", tampered, ivsrealtime.ErrTokenSignature},
+		{"alg none", selfSigned(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "", st, "p", soon, nil), ivsrealtime.ErrTokenMalformed},
+		{"HS384 with the public key as secret", selfSigned(t, jwt.SigningMethodHS384, hsKey, pk.ARN, st, "p", soon, nil), ivsrealtime.ErrTokenMalformed},
+		{"ES256", selfSigned(t, jwt.SigningMethodES256, func() *ecdsa.PrivateKey {
+			k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			return k
+		}(), "", st, "p", soon, nil), ivsrealtime.ErrTokenMalformed},
+		{"no exp", selfSigned(t, jwt.SigningMethodES384, priv, pk.ARN, st, "p", soon, func(c jwt.MapClaims) { delete(c, "exp") }), ivsrealtime.ErrTokenMalformed},
+		{"no capabilities", selfSigned(t, jwt.SigningMethodES384, priv, pk.ARN, st, "p", soon, func(c jwt.MapClaims) { delete(c, "capabilities") }),
+			ivsrealtime.ErrTokenMalformed},
+		{"bad jti", selfSigned(t, jwt.SigningMethodES384, priv, pk.ARN, st, "a b", soon, nil), ivsrealtime.ErrTokenMalformed},
+		{"no jti", selfSigned(t, jwt.SigningMethodES384, priv, pk.ARN, st, "", soon, nil), ivsrealtime.ErrTokenMalformed},
+		{"channel resource", selfSigned(t, jwt.SigningMethodES384, priv, pk.ARN, st, "p", soon, func(c jwt.MapClaims) {
+			c["resource"] = strings.Replace(st.ARN, ":stage/", ":channel/", 1)
+		}), ivsrealtime.ErrTokenMalformed},
+		{"topic of another stage", selfSigned(t, jwt.SigningMethodES384, priv, pk.ARN, st, "p", soon, func(c jwt.MapClaims) { c["topic"] = "other" }),
+			ivsrealtime.ErrTokenMalformed},
+		{"stage never made", selfSigned(t, jwt.SigningMethodES384, priv, pk.ARN, st, "p", soon, func(c jwt.MapClaims) {
+			c["resource"] = strings.Replace(st.ARN, st.ID, "abcdABCDefgh", 1)
+			c["topic"] = "abcdABCDefgh"
+		}), ivsrealtime.ErrStageDeleted},
+		{"another account's stage", selfSigned(t, jwt.SigningMethodES384, priv, pk.ARN, st, "p", soon, func(c jwt.MapClaims) {
+			c["resource"] = strings.Replace(st.ARN, account, "210987654321", 1)
+		}), ivsrealtime.ErrStageDeleted},
+		{"not a JWT", "abc", ivsrealtime.ErrTokenMalformed},
+		{"empty", "", ivsrealtime.ErrTokenMalformed},
+		{"huge", strings.Repeat("a", 10000), ivsrealtime.ErrTokenMalformed},
+		{"IVS's KMS alg", "eyJhbGciOiJLTVMiLCJ0eXAiOiJKV1QifQ.eyJleHAiOjE2NjE1NDE0MjB9.c2ln", ivsrealtime.ErrTokenMalformed},
+	} {
+		if _, err := s.VerifyParticipantToken(ctx, tc.raw); !errors.Is(err, tc.want) {
+			t.Errorf("%s: err = %v, want %v", tc.name, err, tc.want)
 		}
 	}
 
