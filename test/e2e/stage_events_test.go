@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -365,4 +367,23 @@ func TestStageEventsWebSocket(t *testing.T) {
 	if strings.Contains(s.Logs(), "level=ERROR") {
 		t.Errorf("the server logged errors:\n%s", s.Logs())
 	}
+}
+
+// IVS's own Stage client (amazon-ivs-web-broadcast 1.41.0, unmodified) in
+// Chromium (web/e2e/stage.mjs): two pages join a stage with tokens from
+// CreateStage and CreateParticipantToken, following the token's
+// events_url to onair's HTTPS listener, and see each other join with
+// their user ids and attributes; DisconnectParticipant makes one leave
+// with participant-disconnected and the other see it leave; DeleteStage
+// makes the other leave with stage-deleted. Nothing publishes: the stage
+// media is not served yet.
+func TestStageSDKInBrowser(t *testing.T) {
+	t.Parallel()
+	root, _ := browserTest(t)
+	if _, err := os.Stat(filepath.Join(root, "web/node_modules/amazon-ivs-web-broadcast/dist/amazon-ivs-web-broadcast.js")); err != nil {
+		t.Skipf("amazon-ivs-web-broadcast not installed (npm ci in web/): %v", err)
+	}
+	s := harness.Start(t)
+	browserScript(t, s, "e2e/stage.mjs", 3*time.Minute, []string{"8"},
+		"ONAIR_URL="+s.Endpoint(), "ONAIR_AKID="+s.AccessKeyID, "ONAIR_SECRET="+s.SecretAccessKey, "TLS_SPKI="+s.TLSPublicKeyHash(t))
 }
