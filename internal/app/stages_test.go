@@ -73,7 +73,9 @@ func TestStopEndsStageSessions(t *testing.T) {
 	arn := out.Stage.Arn
 	stageID := arn[strings.LastIndex(arn, "/")+1:]
 	streamtest.Eventually(t, 30*time.Second, "the session to start", func() bool {
-		var st struct{ Stage struct{ ActiveSessionID string } }
+		var st struct {
+			Stage struct{ ActiveSessionID string }
+		}
 		return call(t, dir, "http://"+addrs["http"]+"/GetStage", `{"arn":"`+arn+`"}`, &st) == nil && st.Stage.ActiveSessionID != ""
 	})
 
