@@ -137,7 +137,8 @@ func (c *stageClient) waitClosed(ctx context.Context) websocket.StatusCode {
 // CLI: participants see each other in STAGE_STATE, the API shows the
 // session, the participants and their events; disconnect-participant
 // reaches the client as aws:ivs:DISCONNECT and revokes its token;
-// expired, forged and malformed tokens get JOIN_ERROR; the last leave ends
+// expired, forged and malformed tokens get JOIN_ERROR; a self-signed
+// token joins and is exchanged (TOKEN_EXCHANGED); the last leave ends
 // the session; delete-stage sends STAGE_DELETED.
 func TestStageEventsWebSocket(t *testing.T) {
 	t.Parallel()
@@ -317,9 +318,59 @@ func TestStageEventsWebSocket(t *testing.T) {
 	refused("forged", sign(forger, "forged", time.Now().Add(time.Hour)), "TOKEN_INVALID_SIGNATURE")
 	refused("garbage", "not-a-token", "TOKEN_INVALID")
 	// A valid self-signed token joins.
-	carol := join(token{ParticipantID: "carol_1", Token: sign(priv, "carol_1", time.Now().Add(time.Hour)), UserID: ""})
+	carolToken := sign(priv, "carol_1", time.Now().Add(time.Hour))
+	carol := join(token{ParticipantID: "carol_1", Token: carolToken})
 	carol.waitState(ctx, bob.ParticipantID, "carol_1")
 	b.waitState(ctx, bob.ParticipantID, "carol_1")
+	// Carol exchanges her token for one with other attributes: the
+	// exchange is answered without error, everyone's roster has the new
+	// attributes, and the API records TOKEN_EXCHANGED.
+	exchanged := func() string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodES384, jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix(),
+			"jti": "carol_1", "resource": arn, "topic": stageID, "attributes": map[string]string{"seat": "2"},
+			"capabilities": map[string]bool{"allow_publish": true, "allow_subscribe": true}, "version": "1.0"})
+		tok.Header["kid"] = pk.PublicKey.Arn
+		raw, err := tok.SignedString(priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}()
+	req, _ := json.Marshal(map[string]any{"type": "aws:ivs:EXCHANGE_TOKEN", "payload": map[string]string{
+		"oldToken": carolToken, "newToken": exchanged, "requestId": "r1", "traceId": "t1"}})
+	if err := carol.ws.Write(ctx, websocket.MessageText, req); err != nil {
+		t.Fatal(err)
+	}
+	var reply struct {
+		Payload struct {
+			RequestID string          `json:"requestId"`
+			Error     json.RawMessage `json:"error"`
+		}
+	}
+	for {
+		_, raw, err := carol.ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("waiting for the EXCHANGE_TOKEN reply: %v", err)
+		}
+		if strings.Contains(string(raw), `"aws:ivs:EXCHANGE_TOKEN"`) {
+			if err := json.Unmarshal(raw, &reply); err != nil || reply.Payload.RequestID != "r1" || len(reply.Payload.Error) != 0 {
+				t.Fatalf("EXCHANGE_TOKEN reply %s", raw)
+			}
+			break
+		}
+	}
+	for {
+		m := b.waitState(ctx, bob.ParticipantID, "carol_1")
+		if m.Payload.Participants[1].Attributes["seat"] == "2" {
+			break
+		}
+	}
+	harness.Eventually(t, 30*time.Second, func() error {
+		if ev := eventNames(session1, "carol_1"); !slices.Equal(ev, []string{"JOINED", "TOKEN_EXCHANGED"}) {
+			return fmt.Errorf("carol's events: %v", ev)
+		}
+		return nil
+	})
 
 	// The last leaves (closing their sockets): the session ends.
 	carol.ws.Close(websocket.StatusNormalClosure, "")
