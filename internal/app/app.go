@@ -40,6 +40,7 @@ import (
 	"github.com/onair-video/onair/internal/record"
 	"github.com/onair-video/onair/internal/rtc"
 	"github.com/onair-video/onair/internal/session"
+	"github.com/onair-video/onair/internal/stage"
 	"github.com/onair-video/onair/internal/store/sqlite"
 	"github.com/onair-video/onair/internal/stream"
 	"github.com/onair-video/onair/internal/transcode"
@@ -110,6 +111,9 @@ type node struct {
 	spool    *record.Spool
 	recorder *record.Recorder
 	thumbs   *transcode.Thumbnails
+	// stages is the roster of Stages' participants and their events
+	// WebSocket.
+	stages *stage.Stages
 
 	// The servers. https, pprof and srt are nil when off.
 	chat  *chat.Server
@@ -205,11 +209,13 @@ func (n *node) buildControl(ctx context.Context) error {
 	})
 	n.onCleanup(n.svc.Wait) // before the store closes: configurations being activated
 	n.chatSvc = ivschat.New(ivschat.Config{Region: cfg.Region, AccountID: account.ID, Docs: store})
-	// Stages: the control plane. The media side (the events WebSocket and
-	// stage WHIP) verifies joins and reports participants through it, and
-	// takes its hooks (DisconnectParticipant, DeleteStage) when it lands.
+	// Stages: the control plane. The events WebSocket's roster verifies
+	// joins and records participants through it, and hears of
+	// DisconnectParticipant and DeleteStage through its hooks, which reach
+	// the roster through the node: buildMedia builds it on the service.
 	n.rtSvc = ivsrealtime.New(ivsrealtime.Config{Region: cfg.Region, AccountID: account.ID, Docs: store, Sessions: store,
-		CheckBucket: n.storage.Check})
+		CheckBucket: n.storage.Check,
+		Hooks:       stageHooks(ivs.Scope{Region: cfg.Region, Account: account.ID}, func() *stage.Stages { return n.stages }, log)})
 	if c, err := n.svc.EndInterruptedSessions(ctx); err != nil {
 		return err
 	} else if c > 0 {
@@ -269,6 +275,12 @@ func (n *node) buildMedia(context.Context) error {
 		n.whip = whip.New(whip.Config{Engine: engine, Registry: n.registry, Log: log})
 		n.onCleanup(n.whip.Close)
 	}
+	// Stages' signalling: the events WebSocket and the roster, recording
+	// participants and sessions through the control plane. Its Close
+	// records the last leaves, so it runs before the store closes.
+	control := stageControl{svc: n.rtSvc, log: log}
+	n.stages = stage.New(stage.Config{Auth: control, Lifecycle: control, Log: log})
+	n.onCleanup(n.stages.Close)
 	n.tracker = session.New(session.Config{Store: n.store, Events: svc, Log: log, Viewers: n.viewers,
 		EnforceLimits: cfg.EnforceLimits})
 	n.registry.AddConsumer(n.tracker)
@@ -393,6 +405,10 @@ func (n *node) routes() http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /chat", n.chat)
+	// The stage events WebSocket, at each stage's endpoints.events (on
+	// both listeners: which one a token names depends on HTTPS being on).
+	mux.Handle("GET "+ivsrealtime.EventsPath, n.stages)
+	mux.Handle("GET "+ivsrealtime.EventsPath+"/{topic}", n.stages)
 	// Stage endpoints are on the HTTPS listener when it is on (browsers on
 	// https pages need wss:// and https://), else on the HTTP listener.
 	stageEndpoints := func(r *http.Request) ivsrealtime.Endpoints {
@@ -471,6 +487,9 @@ func (n *node) stop() {
 	// Chat sessions end (hijacked connections: Shutdown does not wait for
 	// them) and the last chat logs are spooled.
 	n.chat.Close()
+	// Stage participants are told the server is stopping (hijacked
+	// connections too) and their leaves are recorded.
+	n.stages.Close()
 	// What they wrote last reaches storage before the spool stops, within
 	// the grace period; the rest waits in DATA_DIR/spool for the next start.
 	select {

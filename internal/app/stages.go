@@ -1,0 +1,165 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/ivsrealtime"
+	"github.com/onair-video/onair/internal/stage"
+)
+
+// stageCallTimeout bounds one call into the Stages domain from the events
+// WebSocket: the roster waits for them once many are pending.
+const stageCallTimeout = 10 * time.Second
+
+// stageControl joins the events WebSocket (package stage) to the Stages
+// domain: it verifies joins (stage.Authenticator) and records what the
+// roster hears (stage.Lifecycle) as participants, sessions and events.
+// Neither package knows the other; this is the only place they meet.
+type stageControl struct {
+	svc *ivsrealtime.Service
+	log *slog.Logger
+}
+
+var (
+	_ stage.Authenticator = stageControl{}
+	_ stage.Lifecycle     = stageControl{}
+)
+
+// tokenErrors maps the domain's refusals of a token to the roster's.
+var tokenErrors = []struct{ domain, stage error }{
+	{ivsrealtime.ErrTokenMalformed, stage.ErrTokenMalformed},
+	{ivsrealtime.ErrTokenSignature, stage.ErrTokenSignature},
+	{ivsrealtime.ErrTokenExpired, stage.ErrTokenExpired},
+	{ivsrealtime.ErrStageDeleted, stage.ErrStageDeleted},
+	{ivsrealtime.ErrParticipantDisconnected, stage.ErrParticipantDisconnected},
+}
+
+// Authenticate verifies a participant token with the domain.
+func (c stageControl) Authenticate(ctx context.Context, token string) (stage.Participant, error) {
+	claims, err := c.svc.VerifyParticipantToken(ctx, token)
+	if err != nil {
+		for _, m := range tokenErrors {
+			if errors.Is(err, m.domain) {
+				return stage.Participant{}, fmt.Errorf("%w: %w", m.stage, err)
+			}
+		}
+		return stage.Participant{}, err // the store's: INTERNAL
+	}
+	return stage.Participant{StageARN: claims.StageARN, Topic: claims.StageID, ID: claims.ParticipantID,
+		UserID: claims.UserID, Attributes: claims.Attributes, Publish: claims.Publish, Subscribe: claims.Subscribe,
+		Expires: claims.ExpiresAt}, nil
+}
+
+// claims is the domain's view of a roster participant.
+func claims(p stage.Participant) ivsrealtime.ParticipantClaims {
+	return ivsrealtime.ParticipantClaims{StageID: p.Topic, StageARN: p.StageARN, ParticipantID: p.ID, UserID: p.UserID,
+		Attributes: p.Attributes, Publish: p.Publish, Subscribe: p.Subscribe, ExpiresAt: p.Expires}
+}
+
+// call runs one domain call with its own deadline (the roster's goroutine
+// has no request to take one from) and logs its failure: nobody else can
+// handle it. recorded says the failure is the domain having recorded the
+// change already, which is no failure.
+func (c stageControl) call(what string, p stage.Participant, recorded func(error) bool, fn func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), stageCallTimeout)
+	defer cancel()
+	err := fn(ctx)
+	if err == nil || (recorded != nil && recorded(err)) {
+		return
+	}
+	c.log.Error("stage: record "+what, "stage", p.Topic, "participant", p.ID, "err", err)
+}
+
+// gone tells the errors of a participant the domain has seen leave
+// already, or of a stage it deleted: DisconnectParticipant and DeleteStage
+// record the leave before the roster hears of it.
+func gone(err error) bool {
+	if errors.Is(err, ivsrealtime.ErrNotJoined) {
+		return true
+	}
+	e, ok := ivs.AsError(err)
+	return ok && e.Code == ivs.CodeResourceNotFound
+}
+
+// Joined records a join. The events WebSocket is the web SDK's join, whose
+// media goes over WHIP.
+func (c stageControl) Joined(p stage.Participant, _ bool) {
+	c.call("join", p, nil, func(ctx context.Context) error {
+		_, err := c.svc.Joined(ctx, claims(p), ivsrealtime.ClientInfo{Protocol: "WHIP"})
+		return err
+	})
+}
+
+// Left records a leave, unless DisconnectParticipant or DeleteStage
+// recorded it already.
+func (c stageControl) Left(p stage.Participant, why stage.LeaveReason, _ bool) {
+	var recorded func(error) bool
+	if why == stage.LeftDisconnected || why == stage.LeftStageDeleted {
+		recorded = gone
+	}
+	c.call("leave", p, recorded, func(ctx context.Context) error { return c.svc.Left(ctx, p.Topic, p.ID) })
+}
+
+// Published records a publish starting or stopping. A stop of a
+// participant the domain saw leave is recorded already (its leave stops
+// its publishing).
+func (c stageControl) Published(p stage.Participant, publishing bool) {
+	var recorded func(error) bool
+	if !publishing {
+		recorded = gone
+	}
+	c.call("publish", p, recorded, func(ctx context.Context) error {
+		return c.svc.Published(ctx, p.Topic, p.ID, publishing)
+	})
+}
+
+// Subscribed records a subscription starting or stopping (a stop after
+// the leave: as Published).
+func (c stageControl) Subscribed(p stage.Participant, publisher string, subscribing bool) {
+	var recorded func(error) bool
+	if !subscribing {
+		recorded = gone
+	}
+	c.call("subscribe", p, recorded, func(ctx context.Context) error {
+		return c.svc.Subscribed(ctx, p.Topic, p.ID, publisher, subscribing)
+	})
+}
+
+// TokenExchanged records a token exchange.
+func (c stageControl) TokenExchanged(previous, p stage.Participant) {
+	c.call("token exchange", p, nil, func(ctx context.Context) error {
+		return c.svc.TokenExchanged(ctx, claims(previous), claims(p))
+	})
+}
+
+// stageHooks are the domain's hooks into the roster, which is built after
+// the domain (it needs the domain to verify joins): they reach it through
+// roster(), which returns nil until it is built. Nothing calls a hook
+// before the servers start, so a nil roster means the node is being built
+// or failed to be.
+func stageHooks(scope ivs.Scope, roster func() *stage.Stages, log *slog.Logger) ivsrealtime.Hooks {
+	return ivsrealtime.Hooks{
+		ParticipantDisconnected: func(stageID, participantID, reason string) {
+			s := roster()
+			if s == nil {
+				return
+			}
+			// Its token stays refused by the domain, durably; the roster
+			// refuses it too until the connected token's exp.
+			err := s.Disconnect(scope.ARN(ivsrealtime.ResourceStage, stageID), participantID, reason, time.Time{})
+			if err != nil && !errors.Is(err, stage.ErrNotConnected) && !errors.Is(err, stage.ErrClosed) {
+				log.Error("stage: disconnect participant", "stage", stageID, "participant", participantID, "err", err)
+			}
+		},
+		StageDeleted: func(stageID string) {
+			if s := roster(); s != nil {
+				s.CloseStage(scope.ARN(ivsrealtime.ResourceStage, stageID))
+			}
+		},
+	}
+}
