@@ -134,15 +134,18 @@ func TestForward(t *testing.T) {
 				if err := contiguous(seqs); err != nil {
 					t.Fatalf("subscriber %d: %v", i, err)
 				}
-				if !strings.EqualFold(s.vcodec, tc.vcap.MimeType) {
-					t.Fatalf("subscriber %d got %s", i, s.vcodec)
+				s.mu.Lock()
+				vcodec, nssrc := s.vcodec, len(s.ssrcs)
+				s.mu.Unlock()
+				if !strings.EqualFold(vcodec, tc.vcap.MimeType) {
+					t.Fatalf("subscriber %d got %s", i, vcodec)
 				}
-				if len(s.ssrcs) != 1 {
-					t.Fatalf("subscriber %d: %d SSRCs", i, len(s.ssrcs))
+				if nssrc != 1 {
+					t.Fatalf("subscriber %d: %d SSRCs", i, nssrc)
 				}
 			}
 			if !room.has(PublisherStarted, "pub", "", nil) || !room.has(SubscriptionStarted, "pub", "sub2", nil) {
-				t.Fatalf("events: %v", room.events)
+				t.Fatal("events missing")
 			}
 			if n := pc.pub.Subscriptions(); n != 3 {
 				t.Fatalf("%d subscriptions", n)
