@@ -3,6 +3,7 @@ package sfu
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"net"
 	"sync"
 	"testing"
@@ -66,7 +67,7 @@ func (tr *testRoom) has(typ EventType, pub, sub string, err error) bool {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	for _, e := range tr.events {
-		if e.Type == typ && e.PublisherID == pub && e.SubscriberID == sub && (err == nil || e.Err == err) {
+		if e.Type == typ && e.PublisherID == pub && e.SubscriberID == sub && (err == nil || errors.Is(e.Err, err)) {
 			return true
 		}
 	}
@@ -277,8 +278,8 @@ func publish(t *testing.T, room *testRoom, id string, vcap webrtc.RTPCodecCapabi
 				}
 				for _, p := range packetizer.Packetize(frames[n%len(frames)], uint32(90000/l.clip.FPS)) {
 					if l.rid != "" {
-						_ = p.Header.SetExtension(midID, []byte(mid))
-						_ = p.Header.SetExtension(ridID, []byte(l.rid))
+						_ = p.SetExtension(midID, []byte(mid))
+						_ = p.SetExtension(ridID, []byte(l.rid))
 					}
 					if err := vtracks[i].WriteRTP(p); err != nil {
 						return
@@ -316,7 +317,6 @@ type subClient struct {
 	tss      []uint32
 	ssrcs    map[uint32]bool
 	audio    int
-	videoPT  webrtc.PayloadType
 	vcodec   string
 	firstPkt time.Time
 }

@@ -176,17 +176,6 @@ func (m *media) forward(p *packet) {
 	}
 }
 
-// simulcast says whether the track has more than one layer.
-func (m *media) simulcast() bool {
-	n := 0
-	for i := range m.layers {
-		if m.layers[i].Load() != nil {
-			n++
-		}
-	}
-	return n > 1
-}
-
 // requestKeyframe asks the publisher for a keyframe on layer i, at most
 // once per pliInterval per layer (a browser encoder answers every PLI with
 // an expensive keyframe; subscribers joining together need one).

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,10 +96,19 @@ func TestForward(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			room := newTestRoom(t)
+			var delayMu sync.Mutex
+			var delays []time.Duration
+			room.metrics.delay = func(ns int64) {
+				delayMu.Lock()
+				delays = append(delays, time.Duration(ns))
+				delayMu.Unlock()
+			}
 			clip := tc.clip(t, "320x180", 30, 2*time.Second)
 			pc := publish(t, room, "pub", tc.vcap, []layerClip{{"", clip}})
 			var subs []*subClient
+			var joins []time.Time
 			for i := range 3 {
+				joins = append(joins, time.Now())
 				subs = append(subs, subscribe(t, room, fmt.Sprint("sub", i), "pub", SubscribeOptions{}))
 			}
 			for i, s := range subs {
@@ -112,6 +122,10 @@ func TestForward(t *testing.T) {
 					return len(s.frames) >= 45 && s.audio >= 50
 				})
 				frames, seqs, _ := s.snapshot()
+				t.Logf("subscriber %d: join → first frame %v", i, frames[0].at.Sub(joins[i]).Round(time.Millisecond))
+				if d := frames[0].at.Sub(joins[i]); d > 5*time.Second {
+					t.Errorf("subscriber %d: first frame %v after joining", i, d)
+				}
 				if w, h, ok := tc.size(frames[0].data); !ok || w != 320 || h != 180 {
 					var types []byte
 					for _, n := range streamtest.SplitAnnexB(frames[0].data) {
@@ -146,6 +160,15 @@ func TestForward(t *testing.T) {
 			}
 			if !room.has(PublisherStarted, "pub", "", nil) || !room.has(SubscriptionStarted, "pub", "sub2", nil) {
 				t.Fatal("events missing")
+			}
+			delayMu.Lock()
+			ds := slices.Clone(delays)
+			delayMu.Unlock()
+			slices.Sort(ds)
+			p50, p99 := ds[len(ds)/2], ds[len(ds)*99/100]
+			t.Logf("forwarding delay over %d packets: p50 %v p99 %v", len(ds), p50, p99)
+			if p99 > 100*time.Millisecond {
+				t.Errorf("forwarding delay p99 %v", p99)
 			}
 			if n := pc.pub.Subscriptions(); n != 3 {
 				t.Fatalf("%d subscriptions", n)
@@ -325,8 +348,7 @@ func TestSimulcastSwitch(t *testing.T) {
 		t.Fatalf("layers %+v", l)
 	}
 	low := subscribe(t, room, "lowsub", "pub", SubscribeOptions{InitialLayer: LayerLowest})
-	var s *subClient
-	s = subscribe(t, room, "sub", "pub", SubscribeOptions{})
+	s := subscribe(t, room, "sub", "pub", SubscribeOptions{})
 
 	layerOf := func(f recvFrame) frameInfo {
 		info, ok := pc.frames[sha256Sum(f.data)]
