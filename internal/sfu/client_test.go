@@ -328,15 +328,27 @@ type recvFrame struct {
 
 func subscribe(t *testing.T, room *testRoom, subID, pubID string, opts SubscribeOptions) *subClient {
 	t.Helper()
+	return subscribeWith(t, room, subID, pubID, opts, nil)
+}
+
+// subscribeWith is subscribe whose audio is sendrecv with audio sent from
+// silence, if not nil, as the IVS SDK's subscriber may.
+func subscribeWith(t *testing.T, room *testRoom, subID, pubID string, opts SubscribeOptions, silence *webrtc.TrackLocalStaticSample) *subClient {
+	t.Helper()
 	pc, err := clientAPI(t).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pc.Close() })
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+	if silence != nil {
+		if _, err := pc.AddTransceiverFromTrack(silence, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
 			t.Fatal(err)
 		}
+	} else if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
 	}
 	c := &subClient{pc: pc, ssrcs: map[uint32]bool{}}
 	var wg sync.WaitGroup
