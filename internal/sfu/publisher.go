@@ -88,15 +88,19 @@ func (r *Room) Publish(ctx context.Context, id, offer string) (string, *Publishe
 		pc.OnTrack(p.onTrack)
 		pc.OnConnectionStateChange(p.onState)
 		r.mu.Lock()
+		p.mu.Lock()
 		switch {
 		case r.closed:
 			err = ErrClosed
 		case r.publishers[id] != nil:
 			err = ErrPublisherExists
+		case p.closed: // its connection failed already
+			err = ErrPeerGone
 		default:
 			r.publishers[id] = p
 			r.metrics.Publishers.Add(1)
 		}
+		p.mu.Unlock()
 		r.mu.Unlock()
 	}
 	if err != nil {

@@ -14,8 +14,9 @@
 // if its queue stays full, is dropped; the publisher and the other
 // subscribers never wait on it.
 //
-// Lock order: Room.mu, then Publisher.mu; media.downMu and
-// downTrack.segMu are leaves.
+// Lock order: Room.mu, then Publisher.mu; Subscription.mu, then
+// Publisher.mu; media.downMu and downTrack.segMu are leaves. No lock is
+// held while a peer connection is closed or a goroutine waited for.
 package sfu
 
 import (

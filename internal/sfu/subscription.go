@@ -122,14 +122,22 @@ func (r *Room) Subscribe(ctx context.Context, subscriberID, publisherID, offer s
 			}
 		})
 		pc.OnConnectionStateChange(s.onState)
+		// Registered and started under s.mu: a close that raced the
+		// answer (the connection failed) leaves nothing behind.
+		s.mu.Lock()
 		pub.mu.Lock()
-		if pub.closed {
+		switch {
+		case pub.closed:
 			err = ErrPublisherNotFound
-		} else {
+		case s.closed:
+			err = ErrPeerGone
+		default:
 			pub.subs[s] = struct{}{}
 			r.metrics.Subscriptions.Add(1)
+			s.start(senders)
 		}
 		pub.mu.Unlock()
+		s.mu.Unlock()
 	}
 	if err != nil {
 		s.cancel()
@@ -137,11 +145,15 @@ func (r *Room) Subscribe(ctx context.Context, subscriberID, publisherID, offer s
 		// Senders bound before the error are unbound by Close.
 		return "", nil, answerErr(err)
 	}
+	return answer, s, nil
+}
+
+// start runs the down-tracks' writers and RTCP readers (s.mu held).
+func (s *Subscription) start(senders []*webrtc.RTPSender) {
 	for _, d := range []*downTrack{s.audio, s.video} {
-		if d == nil {
-			continue
+		if d != nil {
+			s.wg.Go(func() { d.run(s.ctx) })
 		}
-		s.wg.Go(func() { d.run(s.ctx) })
 	}
 	for _, sender := range senders {
 		d := s.audio
@@ -150,7 +162,6 @@ func (r *Room) Subscribe(ctx context.Context, subscriberID, publisherID, offer s
 		}
 		s.wg.Go(func() { d.readRTCP(sender) })
 	}
-	return answer, s, nil
 }
 
 // SubscriberID is the subscriber's id.
