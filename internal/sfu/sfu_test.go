@@ -330,6 +330,15 @@ func simulcastClips(t *testing.T) []layerClip {
 func TestSimulcastSwitch(t *testing.T) {
 	t.Parallel()
 	room := newTestRoom(t)
+	// The subscriber's link loses one video packet in 25: its NACKs must
+	// be answered across the switches (the resent packets are the ones
+	// sent under those numbers, or frames would not match the clips).
+	room.wrapWriter = func(s *Subscription, w webrtc.TrackLocalWriter) webrtc.TrackLocalWriter {
+		if s.subscriberID != "sub" {
+			return w
+		}
+		return &lossyWriter{TrackLocalWriter: w, s: s, lost: map[uint16]bool{}}
+	}
 	pc := publish(t, room, "pub", capVP8, simulcastClips(t))
 	eventually(t, 20*time.Second, "three layers", func() bool {
 		n := 0
@@ -408,6 +417,9 @@ func TestSimulcastSwitch(t *testing.T) {
 		if d := tss[i] - tss[i-1]; d > 0x80000000 && seqs[i]-seqs[i-1] < 0x8000 {
 			t.Fatalf("timestamp went back at packet %d: %d → %d", i, tss[i-1], tss[i])
 		}
+	}
+	if got := room.metrics.PacketsRetransmitted.Load(); got == 0 {
+		t.Fatal("no packet resent")
 	}
 	if got := room.metrics.LayerSwitches.Load(); got < 2 {
 		t.Fatalf("%d layer switches counted", got)
@@ -530,4 +542,29 @@ func TestSubscriberSendsAudio(t *testing.T) {
 		defer s.mu.Unlock()
 		return len(s.frames) > 20 && s.audio > 30
 	})
+}
+
+// lossyWriter loses the first sending of one video packet in 25.
+type lossyWriter struct {
+	webrtc.TrackLocalWriter
+	s    *Subscription
+	mu   sync.Mutex
+	n    int
+	lost map[uint16]bool
+}
+
+func (w *lossyWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	if w.s.video != nil && h.SSRC == w.s.video.ssrc {
+		w.mu.Lock()
+		w.n++
+		drop := w.n%25 == 0 && !w.lost[h.SequenceNumber]
+		if drop {
+			w.lost[h.SequenceNumber] = true
+		}
+		w.mu.Unlock()
+		if drop {
+			return len(payload), nil
+		}
+	}
+	return w.TrackLocalWriter.WriteRTP(h, payload)
 }
