@@ -1,5 +1,5 @@
 // Package rtc is onair's WebRTC engine, shared by every protocol that
-// speaks WebRTC (the WHIP ingest, WHEP playback, later the Stages SFU):
+// speaks WebRTC (the WHIP ingest, WHEP playback, the Stages SFU):
 // pion set up with the codecs and interceptors onair negotiates, peer
 // connections on shared ICE sockets, the SDP answer, and the HTTP side of
 // WHIP and WHEP (offers, trickle ICE, session resources, CORS). It knows
