@@ -28,6 +28,9 @@ var engines = map[string][]string{
 	stream:            nil,
 	"internal/rtc":    {stream},
 	"internal/ffmpeg": {stream},
+	// The Stages SFU forwards RTP over rtc's peer connections; stages,
+	// tokens and IVS are the control plane's.
+	"internal/sfu": {"internal/rtc", stream},
 }
 
 // shared are packages the protocols share, each with the only onair
@@ -208,6 +211,7 @@ func TestViolations(t *testing.T) {
 		"internal/live":         {"internal/ivs", stream},
 		stream:                  nil,
 		"internal/rtc":          {stream},
+		"internal/sfu":          {"internal/rtc"},
 		"internal/ffmpeg":       nil,
 		"internal/transcode":    {"internal/ffmpeg", "internal/live"},
 		"internal/whep":         {"internal/rtc", "internal/ffmpeg", "internal/live"},
@@ -227,6 +231,10 @@ func TestViolations(t *testing.T) {
 		{"stream imports internal", stream, "internal/ivs", "an engine imports more than stream: internal/stream → internal/ivs"},
 		{"rtc knows channels", "internal/rtc", "internal/live",
 			"an engine imports more than stream: internal/rtc → internal/live"},
+		{"the SFU knows stages", "internal/sfu", "internal/ivs",
+			"an engine imports more than stream: internal/sfu → internal/ivs"},
+		{"the SFU through rtc", "internal/rtc", "internal/live",
+			"an engine imports more than stream: internal/sfu → internal/rtc → internal/live"},
 		{"ffmpeg through a helper", "internal/ffmpeg", "internal/transcode",
 			"an engine imports more than stream: internal/ffmpeg → internal/transcode"},
 		{"protocol imports protocol", "internal/whep", "internal/ingest/whip",

@@ -1,5 +1,5 @@
 // Package rtc is onair's WebRTC engine, shared by every protocol that
-// speaks WebRTC (the WHIP ingest, WHEP playback, later the Stages SFU):
+// speaks WebRTC (the WHIP ingest, WHEP playback, the Stages SFU):
 // pion set up with the codecs and interceptors onair negotiates, peer
 // connections on shared ICE sockets, the SDP answer, and the HTTP side of
 // WHIP and WHEP (offers, trickle ICE, session resources, CORS). It knows
@@ -63,6 +63,9 @@ type Engine struct {
 	// offer has no H.264. Two engines rather than one with both codecs:
 	// an answer must never pick VP8 when H.264 is on offer.
 	apiVP8 *webrtc.API
+	// apiSFU is the Stages SFU's: every codec, simulcast, no NACK
+	// responder (sfu.go).
+	apiSFU *webrtc.API
 	udpMux ice.UDPMux
 	tcpMux ice.TCPMux
 }
@@ -80,6 +83,10 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		return nil, err
 	}
 	meVP8, irVP8, err := mediaEngine(true)
+	if err != nil {
+		return nil, err
+	}
+	meSFU, irSFU, err := sfuMediaEngine()
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +119,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	}
 	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	e.apiVP8 = webrtc.NewAPI(webrtc.WithMediaEngine(meVP8), webrtc.WithInterceptorRegistry(irVP8), webrtc.WithSettingEngine(se))
+	e.apiSFU = webrtc.NewAPI(webrtc.WithMediaEngine(meSFU), webrtc.WithInterceptorRegistry(irSFU), webrtc.WithSettingEngine(se))
 	return e, nil
 }
 
@@ -182,8 +190,21 @@ const AnswerTimeout = 5 * time.Second
 // side). An offer that is not valid SDP or offers nothing onair can use is
 // refused with an *HTTPError of status 400.
 func Answer(pc *webrtc.PeerConnection, offer string, timeout time.Duration) (string, error) {
+	return AnswerWith(pc, offer, timeout, nil)
+}
+
+// AnswerWith is Answer that calls prepare, if not nil, between applying the
+// offer and creating the answer: where the caller adds its tracks to the
+// offer's transceivers and narrows their codecs. prepare's error is
+// returned as it is.
+func AnswerWith(pc *webrtc.PeerConnection, offer string, timeout time.Duration, prepare func() error) (string, error) {
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return "", badOffer(err)
+	}
+	if prepare != nil {
+		if err := prepare(); err != nil {
+			return "", err
+		}
 	}
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {

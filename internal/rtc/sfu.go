@@ -1,0 +1,99 @@
+package rtc
+
+import (
+	"fmt"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/webrtc/v4"
+)
+
+// H.264 profiles an SFU peer connection accepts besides the two WHIP and
+// WHEP negotiate: the IVS Web Broadcast SDK also configures Main and High
+// level 3.1. An SFU forwards what the publisher sends, so a subscriber must
+// be offered exactly the publisher's profile.
+const (
+	payloadH264Main = 108
+	payloadH264High = 112
+)
+
+// sfuMediaEngine registers every codec a Stage client may publish (H.264
+// in four profiles, VP8, Opus), the simulcast rid/mid header extensions,
+// and the interceptors an SFU wants on every peer connection:
+//
+//   - a NACK generator, so a publisher's lost packets are asked for again;
+//   - RTCP sender and receiver reports (lip sync, round-trip times);
+//   - TWCC feedback to publishers (the transport-cc extension and the
+//     reports), so a browser's congestion control ramps up to its target.
+//
+// There is deliberately no NACK responder: pion's copies every packet it
+// sends into a 1024-packet buffer per sender, a megabyte per subscriber of
+// HD video. The SFU answers a subscriber's NACKs itself from the one packet
+// cache each published layer keeps. RTX is not registered either, so
+// clients retransmit on the media SSRC, which the SFU forwards as any packet.
+func sfuMediaEngine() (*webrtc.MediaEngine, *interceptor.Registry, error) {
+	me := &webrtc.MediaEngine{}
+	video, audio := SFUCodecs()
+	for _, c := range video {
+		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, nil, fmt.Errorf("rtc: register %s: %w", c.MimeType, err)
+		}
+	}
+	for _, c := range audio {
+		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, nil, fmt.Errorf("rtc: register %s: %w", c.MimeType, err)
+		}
+	}
+	ir := &interceptor.Registry{}
+	generator, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, nil, fmt.Errorf("rtc: NACK generator: %w", err)
+	}
+	ir.Add(generator)
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return nil, nil, fmt.Errorf("rtc: receiver reports: %w", err)
+	}
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, nil, fmt.Errorf("rtc: sender reports: %w", err)
+	}
+	ir.Add(rr)
+	ir.Add(sr)
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
+		return nil, nil, fmt.Errorf("rtc: simulcast extensions: %w", err)
+	}
+	if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
+		return nil, nil, fmt.Errorf("rtc: TWCC: %w", err)
+	}
+	return me, ir, nil
+}
+
+// SFUCodecs returns the video and audio codecs an SFU peer connection
+// registers, the video ones in onair's order of preference.
+func SFUCodecs() (video, audio []webrtc.RTPCodecParameters) {
+	h264 := func(pt webrtc.PayloadType, profile string) webrtc.RTPCodecParameters {
+		return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264,
+			ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + profile,
+			RTCPFeedback: videoFeedback()}, PayloadType: pt}
+	}
+	video = []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000,
+			RTCPFeedback: videoFeedback()}, PayloadType: payloadVP8},
+		h264(payloadH264, "42e01f"), h264(payloadH264CB, "42001f"), h264(payloadH264Main, "4d001f"), h264(payloadH264High, "64001f"),
+	}
+	audio = []webrtc.RTPCodecParameters{{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+			SDPFmtpLine: OpusFmtp},
+		PayloadType: payloadOpus,
+	}}
+	return video, audio
+}
+
+// NewSFUPeerConnection returns a peer connection for a Stage publisher or
+// subscriber: every codec a Stage client publishes, simulcast, TWCC
+// feedback, no NACK responder (see sfuMediaEngine).
+func (e *Engine) NewSFUPeerConnection() (*webrtc.PeerConnection, error) {
+	return e.apiSFU.NewPeerConnection(webrtc.Configuration{})
+}
