@@ -18,43 +18,65 @@ import (
 // TestStagesConsoleInBrowser drives the console's Stages pages in Chromium
 // (web/e2e/stages.mjs): a stage created through the form (its ARN and
 // endpoints as GetStage answers them), the API's errors shown, a participant
-// token created through the form, nobody on the stage, a public key
-// imported and deleted, phone width, the stage deleted through the page.
-// Then the token the page showed is checked here: its claims are the stage's
-// and the form's, onair's own key signed it (the join check gets as far as
-// the deleted stage), and the aws CLI no longer finds the stage.
+// token created through the form and checked here (its claims are the
+// stage's and the form's, and ivsrealtime's join check accepts it), nobody
+// on the stage, then a participant who joins with that token: the page
+// shows it connected and publishing, Disconnect (with a reason) takes it
+// off, the ended session's page lists its events. Then a public key
+// imported and deleted, phone width, the stage deleted through the page,
+// which the aws CLI and the join check (STAGE_DELETED) see.
 //
-// Nobody joins: the events WebSocket is the media side's, not served yet on
-// this branch, so Disconnect and the session page have no participant to
-// show.
+// The join is made here, as the media side will make it (the events
+// WebSocket is not served on this branch): VerifyParticipantToken, Joined
+// and Published of ivsrealtime.Service on the running server's store; the
+// server's API reads the participant from there.
 func TestStagesConsoleInBrowser(t *testing.T) {
 	t.Parallel()
-	browserTest(t) // before starting anything: it may skip
+	root, node := browserTest(t) // before starting anything: it may skip
 	harness.RequireProgram(t, "aws")
 	s := harness.Start(t)
 	cli := newCLI(t, s)
+	ctx := harness.Context(t, 3*time.Minute)
 	out := filepath.Join(t.TempDir(), "stage.json")
-	browserScript(t, s, "e2e/stages.mjs", 2*time.Minute, []string{"90", "91", "92", "93", "94", "95", "96"},
-		"ONAIR_URL="+s.Endpoint(), "ONAIR_AKID="+s.AccessKeyID, "ONAIR_SECRET="+s.SecretAccessKey, "STAGE_OUT="+out)
+	shots := screenshots(root)
+	removeShots(t, shots, "90", "91", "92", "93", "94", "95", "96", "97", "98")
+	p := harness.StartProcessIn(t, filepath.Join(root, "web"), []string{"SHOTS=" + shots, "ONAIR_URL=" + s.Endpoint(),
+		"ONAIR_AKID=" + s.AccessKeyID, "ONAIR_SECRET=" + s.SecretAccessKey, "STAGE_OUT=" + out}, node, "e2e/stages.mjs")
+	failed := func(format string, args ...any) {
+		t.Helper()
+		p.Kill()
+		t.Fatalf(format+"\nbrowser test:\n%s\nserver log:\n%s", append(args, p.Output(), s.Logs())...)
+	}
 
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
+	// The token the page showed, once the script wrote it.
+	var b []byte
+	for {
+		var err error
+		if b, err = os.ReadFile(out); err == nil {
+			break
+		}
+		select {
+		case <-p.Done():
+			failed("the script ended before it showed a token: %v", p.Err())
+		case <-ctx.Done():
+			failed("no token from the page")
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	var shown struct {
 		StageArn, Token, ParticipantID, Events, Whip string
 		IssuedAfter                                  int64
 	}
 	if err := json.Unmarshal(b, &shown); err != nil {
-		t.Fatal(err)
+		failed("%v", err)
 	}
 	parts := strings.Split(shown.Token, ".")
 	if len(parts) != 3 {
-		t.Fatalf("the page's token has %d parts", len(parts))
+		failed("the page's token has %d parts", len(parts))
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
-		t.Fatal(err)
+		failed("%v", err)
 	}
 	var claims struct {
 		Resource, Topic, Jti string
@@ -69,7 +91,7 @@ func TestStagesConsoleInBrowser(t *testing.T) {
 		Exp, Iat int64
 	}
 	if err := json.Unmarshal(payload, &claims); err != nil {
-		t.Fatal(err)
+		failed("%v", err)
 	}
 	// The form asked for user alice, two attributes, PUBLISH only, 90 minutes.
 	stageID := shown.StageArn[strings.LastIndex(shown.StageArn, "/")+1:]
@@ -77,22 +99,37 @@ func TestStagesConsoleInBrowser(t *testing.T) {
 		claims.Attributes["displayName"] != "Alice" || claims.Attributes["role"] != "host" || len(claims.Attributes) != 2 ||
 		!claims.Capabilities.Publish || claims.Capabilities.Subscribe || claims.Exp-claims.Iat != 90*60 || claims.Iat < shown.IssuedAfter-1 ||
 		claims.EventsURL != shown.Events || claims.WhipURL != shown.Whip {
-		t.Fatalf("claims %s, page %+v", payload, shown)
+		failed("claims %s, page %+v", payload, shown)
 	}
 
-	// The token is onair's: its signature verifies, and the join check
-	// stops at the stage the page deleted.
-	ctx := harness.Context(t, time.Minute)
+	// Join with it as the media side does, on the server's own store.
 	store, err := sqlite.Open(ctx, s.DataDir)
 	if err != nil {
-		t.Fatal(err)
+		failed("%v", err)
 	}
 	t.Cleanup(func() { store.Close() })
 	svc := ivsrealtime.New(ivsrealtime.Config{Region: "us-east-1", AccountID: strings.Split(shown.StageArn, ":")[4], Docs: store, Sessions: store})
+	c, err := svc.VerifyParticipantToken(ctx, shown.Token)
+	if err != nil || c.StageARN != shown.StageArn || c.ParticipantID != shown.ParticipantID || !c.Publish || c.Subscribe {
+		failed("the join check of the page's token: %+v, %v", c, err)
+	}
+	if _, err := svc.Joined(ctx, c, ivsrealtime.ClientInfo{Protocol: "WHIP"}); err != nil {
+		failed("Joined: %v", err)
+	}
+	if err := svc.Published(ctx, c.StageID, c.ParticipantID, true); err != nil {
+		failed("Published: %v", err)
+	}
+
+	if err := p.Wait(2 * time.Minute); err != nil {
+		failed("browser test: %v", err)
+	}
+	t.Logf("browser test:\n%s", p.Output())
+
+	// The page's Disconnect revoked the token, then its Delete removed the
+	// stage: the join check stops at the stage (signature and expiry passed).
 	if _, err := svc.VerifyParticipantToken(ctx, shown.Token); !errors.Is(err, ivsrealtime.ErrStageDeleted) {
 		t.Fatalf("the page's token after the page deleted its stage: %v, want ErrStageDeleted", err)
 	}
-
 	cli.fail("ResourceNotFoundException", "", "ivs-realtime", "get-stage", "--arn", shown.StageArn)
 	var list struct{ Stages []json.RawMessage }
 	if err := json.Unmarshal(cli.run("ivs-realtime", "list-stages"), &list); err != nil || len(list.Stages) != 0 {

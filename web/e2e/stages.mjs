@@ -4,10 +4,14 @@
 //   ONAIR_URL, ONAIR_AKID, ONAIR_SECRET  the server and its admin key pair
 //   SHOTS                                where screenshots go
 //   STAGE_OUT                            a file this script writes the stage's ARN and the
-//                                        token the page showed to, for the Go test to check
+//                                        token the page showed to: the Go test checks the
+//                                        token and joins with it (as the media side will:
+//                                        ivsrealtime's join check and Joined, Published on
+//                                        the server's store), and this script waits for
+//                                        the participant to appear
 // It exits 0 when every step passed; a failure prints the step and exits 1.
 import { generateKeyPairSync } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 import { GetStageCommand, IVSRealTimeClient, ListStagesCommand } from "@aws-sdk/client-ivs-realtime";
 import { chromium } from "playwright-core";
 import { begin, log, run, settings, shot } from "./steps.mjs";
@@ -88,7 +92,6 @@ await run(async () => {
   if (token.split(".").length !== 3 || !/^[A-Za-z0-9]{12}$/.test(participantId) || caps !== "PUBLISH" || !/\d/.test(expiry)) {
     throw new Error(`token ${token.slice(0, 20)}…, participant ${participantId}, capabilities ${caps}, expiry ${expiry}`);
   }
-  writeFileSync(out, JSON.stringify({ stageArn: arn, token, participantId, issuedAfter: Math.floor(before / 1000), events, whip }));
   await shot(page, "91-stage-token");
 
   begin("nobody is on: the stage stays IDLE over refreshes");
@@ -102,9 +105,50 @@ await run(async () => {
   await page.getByTestId("no-participants").waitFor();
   await page.getByTestId("stage-status").filter({ hasText: "IDLE" }).waitFor();
 
+  begin("the participant the Go test joins with the token appears, publishing");
+  writeFileSync(out + ".tmp", JSON.stringify({ stageArn: arn, token, participantId, issuedAfter: Math.floor(before / 1000), events, whip }));
+  renameSync(out + ".tmp", out); // the Go test reads a whole file
+  const row = page.getByTestId(`participant-${participantId}`);
+  await row.waitFor({ timeout: 30000 });
+  await row.getByTestId("participant-state").filter({ hasText: "CONNECTED" }).waitFor();
+  await row.getByText("PUBLISHING").waitFor({ timeout: 10000 });
+  await row.getByText("alice").waitFor();
+  await page.getByTestId("stage-status").filter({ hasText: "LIVE" }).waitFor();
+  await page.getByTestId("on-count").filter({ hasText: "1 on" }).waitFor();
+  await shot(page, "97-stage-on");
+
+  begin("Disconnect asks for a reason, then the participant is gone");
+  page.removeAllListeners("dialog");
+  let prompted = "";
+  page.once("dialog", (d) => { prompted = d.message(); d.dismiss(); }); // Cancel keeps them on
+  await row.getByRole("button", { name: "Disconnect alice" }).click();
+  await page.waitForFunction(() => true); // let the dialog handler run
+  if (!prompted.includes("Disconnect alice?")) throw new Error(`the prompt said ${JSON.stringify(prompted)}`);
+  await row.getByTestId("participant-state").filter({ hasText: "CONNECTED" }).waitFor();
+  page.once("dialog", (d) => d.accept("test over"));
+  await row.getByRole("button", { name: "Disconnect alice" }).click();
+  await page.getByTestId("no-participants").waitFor({ timeout: 10000 });
+  await page.getByTestId("stage-status").filter({ hasText: "IDLE" }).waitFor({ timeout: 10000 });
+  page.on("dialog", (d) => { dialogs.push(d.message()); d.accept(); });
+
+  begin("the ended session lists the participant's events");
+  await page.getByTestId("stage-session-link").first().click();
+  await page.getByRole("heading", { name: /Stage session/ }).waitFor();
+  const evs = page.getByTestId(`session-participant-${participantId}`).getByTestId("participant-events");
+  await evs.waitFor();
+  const names = (await evs.locator("li strong").allTextContents()).map((s) => s.trim());
+  if (JSON.stringify(names) !== JSON.stringify(["JOINED", "PUBLISH_STARTED", "PUBLISH_STOPPED", "LEFT"])) {
+    throw new Error(`events ${JSON.stringify(names)}`);
+  }
+  await page.getByTestId("session-end").filter({ hasText: /\d/ }).waitFor();
+  await shot(page, "98-stage-session");
+  await page.click("text=← Stage");
+  await page.getByRole("heading", { name: "browser-stage" }).waitFor();
+
   begin("the list shows the stage");
   await page.click("text=← Stages");
   await page.getByTestId(`stage-row-${stageId}`).getByTestId("stage-row-status").filter({ hasText: "IDLE" }).waitFor();
+  await page.getByRole("heading", { name: "Stages", exact: true, level: 1 }).waitFor();
   await shot(page, "92-stages");
 
   begin("import, list and delete a public key");
