@@ -23,7 +23,8 @@ import (
 // on the stage, then a participant who joins with that token: the page
 // shows it connected and publishing, Disconnect (with a reason) takes it
 // off, the ended session's page lists its events. Then a public key
-// imported and deleted, phone width, the stage deleted through the page,
+// imported and deleted, an encoder and a storage configuration created
+// (after a refused one each) and deleted, phone width, the stage deleted through the page,
 // which the aws CLI and the join check (STAGE_DELETED) see.
 //
 // The join is made here, as the media side will make it (the events
@@ -39,7 +40,7 @@ func TestStagesConsoleInBrowser(t *testing.T) {
 	ctx := harness.Context(t, 3*time.Minute)
 	out := filepath.Join(t.TempDir(), "stage.json")
 	shots := screenshots(root)
-	removeShots(t, shots, "90", "91", "92", "93", "94", "95", "96", "97", "98")
+	removeShots(t, shots, "90", "91", "92", "93", "94", "95", "96", "97", "98", "99")
 	p := harness.StartProcessIn(t, filepath.Join(root, "web"), []string{"SHOTS=" + shots, "ONAIR_URL=" + s.Endpoint(),
 		"ONAIR_AKID=" + s.AccessKeyID, "ONAIR_SECRET=" + s.SecretAccessKey, "STAGE_OUT=" + out}, node, "e2e/stages.mjs")
 	failed := func(format string, args ...any) {

@@ -122,8 +122,10 @@ await run(async () => {
   let prompted = "";
   page.once("dialog", (d) => { prompted = d.message(); d.dismiss(); }); // Cancel keeps them on
   await row.getByRole("button", { name: "Disconnect alice" }).click();
-  await page.waitForFunction(() => true); // let the dialog handler run
-  if (!prompted.includes("Disconnect alice?")) throw new Error(`the prompt said ${JSON.stringify(prompted)}`);
+  for (const t0 = Date.now(); !prompted; await new Promise((r) => setTimeout(r, 50))) {
+    if (Date.now() - t0 > 10000) throw new Error("Disconnect asked nothing");
+  }
+  if (!prompted.includes("Disconnect alice?") || !prompted.includes("Reason")) throw new Error(`the prompt said ${JSON.stringify(prompted)}`);
   await row.getByTestId("participant-state").filter({ hasText: "CONNECTED" }).waitFor();
   page.once("dialog", (d) => d.accept("test over"));
   await row.getByRole("button", { name: "Disconnect alice" }).click();
@@ -163,6 +165,32 @@ await run(async () => {
   await shot(page, "93-public-key");
   await page.getByRole("button", { name: "Delete public key browser-signer" }).click();
   await page.getByTestId("no-public-keys").waitFor();
+
+  begin("encoder and storage configurations: create, refused input, delete");
+  await page.getByTestId("stage-configurations-link").click();
+  await page.getByRole("heading", { name: "Stage configurations" }).waitFor();
+  await page.getByTestId("no-encoder-configurations").waitFor();
+  await page.getByTestId("no-storage-configurations").waitFor();
+  await page.fill("#enc-name", "browser-720p");
+  await page.fill("#enc-width", "1281");
+  await page.getByTestId("create-encoder-configuration").click();
+  await page.getByTestId("enc-error").filter({ hasText: /ValidationException: .*width/ }).waitFor();
+  await page.fill("#enc-width", "1280");
+  await page.fill("#enc-bitrate", "1500000");
+  await page.getByTestId("create-encoder-configuration").click();
+  await page.getByTestId("encoder-configuration").filter({ hasText: "browser-720p" }).filter({ hasText: "1280×720 · 30 fps · 1500 kbps" }).waitFor();
+  await page.fill("#sto-name", "browser-rec");
+  await page.fill("#sto-bucket", "Bad_Bucket");
+  await page.getByTestId("create-storage-configuration").click();
+  await page.getByTestId("sto-error").filter({ hasText: "ValidationException" }).waitFor();
+  await page.fill("#sto-bucket", "browser-stage-rec");
+  await page.getByTestId("create-storage-configuration").click();
+  await page.getByTestId("storage-configuration").filter({ hasText: "browser-rec" }).filter({ hasText: "browser-stage-rec" }).waitFor();
+  await shot(page, "99-stage-configurations");
+  await page.getByRole("button", { name: "Delete encoder configuration browser-720p" }).click();
+  await page.getByTestId("no-encoder-configurations").waitFor();
+  await page.getByRole("button", { name: "Delete storage configuration browser-rec" }).click();
+  await page.getByTestId("no-storage-configurations").waitFor();
 
   begin("the keyboard alone reaches the stage");
   const link = page.locator(`[data-testid=stage-row-${stageId}] a`);

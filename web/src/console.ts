@@ -8,7 +8,7 @@ import { clear, h } from "./dom";
 import { channelPage } from "./pages/channel";
 import { channelsPage } from "./pages/channels";
 import { sessionPage } from "./pages/session";
-import { stagePage, stageSessionPage, stagesPage } from "./pages/stages";
+import { stageConfigurationsPage, stagePage, stageSessionPage, stagesPage } from "./pages/stages";
 import { signInPage } from "./pages/signin";
 import { recordingPage } from "./pages/recording";
 import { roomPage, roomsPage } from "./pages/rooms";
@@ -62,6 +62,8 @@ function render(): void {
     roomPage(ctx, main, m[1]);
   } else if (path === "/stages") {
     stagesPage(ctx, main);
+  } else if (path === "/stages/configurations") {
+    stageConfigurationsPage(ctx, main);
   } else if ((m = path.match(/^\/stages\/([A-Za-z0-9]+)\/sessions\/(st-[A-Za-z0-9]+)$/))) {
     stageSessionPage(ctx, main, m[1], m[2]);
   } else if ((m = path.match(/^\/stages\/([A-Za-z0-9]+)$/))) {

@@ -124,3 +124,38 @@ export function keyValues(text: string, what: string): Record<string, string> {
   }
   return out;
 }
+
+export interface Video {
+  width: number;
+  height: number;
+  framerate: number;
+  bitrate: number;
+}
+
+export interface EncoderConfiguration {
+  arn: string;
+  name: string;
+  video?: Video;
+}
+
+export interface StorageConfiguration {
+  arn: string;
+  name: string;
+  s3: { bucketName: string };
+}
+
+/** Every encoder configuration with its video settings (the list answer has none: one Get each). */
+export async function listEncoderConfigurations(cfg: Config, creds: Creds): Promise<EncoderConfiguration[]> {
+  const list = await all<EncoderConfiguration>(cfg, creds, "ListEncoderConfigurations", "encoderConfigurations");
+  return Promise.all(list.map(async (e) =>
+    (await realtimeApi<{ encoderConfiguration: EncoderConfiguration }>(cfg, creds, "GetEncoderConfiguration", { arn: e.arn })).encoderConfiguration));
+}
+export const createEncoderConfiguration = (cfg: Config, creds: Creds, name: string, video: Partial<Video>) =>
+  realtimeApi<unknown>(cfg, creds, "CreateEncoderConfiguration", { name: name || undefined, video });
+export const deleteEncoderConfiguration = (cfg: Config, creds: Creds, arn: string) => realtimeApi<unknown>(cfg, creds, "DeleteEncoderConfiguration", { arn });
+
+export const listStorageConfigurations = (cfg: Config, creds: Creds) =>
+  all<StorageConfiguration>(cfg, creds, "ListStorageConfigurations", "storageConfigurations");
+export const createStorageConfiguration = (cfg: Config, creds: Creds, name: string, bucketName: string) =>
+  realtimeApi<unknown>(cfg, creds, "CreateStorageConfiguration", { name: name || undefined, s3: { bucketName } });
+export const deleteStorageConfiguration = (cfg: Config, creds: Creds, arn: string) => realtimeApi<unknown>(cfg, creds, "DeleteStorageConfiguration", { arn });

@@ -4,6 +4,8 @@ import {
   createParticipantToken, createStage, deletePublicKey, deleteStage, disconnectParticipant, getStage, getStageSession,
   importPublicKey, keyValues, listParticipantEvents, listParticipants, listPublicKeys, listStageSessions, listStages,
   resourceId, stageArn, updateStage, type Participant, type Stage, type StageSession,
+  createEncoderConfiguration, createStorageConfiguration, deleteEncoderConfiguration, deleteStorageConfiguration,
+  listEncoderConfigurations, listStorageConfigurations,
 } from "../stages";
 
 // The live parts (who is on, a stage's session) are polled as the channel
@@ -22,7 +24,8 @@ export function stagesPage(ctx: Ctx, main: HTMLElement): void {
   const error = h("p", { class: "error", role: "alert" });
   const body = h("tbody");
   const keys = h("section", { class: "card" });
-  main.append(h("div", { class: "titlebar" }, h("h1", {}, "Stages")), error,
+  main.append(h("div", { class: "titlebar" }, h("h1", {}, "Stages"), h("span", { class: "spacer" }),
+    h("a", { href: "/stages/configurations", "data-link": true, "data-testid": "stage-configurations-link" }, "Encoder and storage configurations")), error,
     h("div", { class: "columns" },
       h("div", {}, h("section", { class: "card" }, h("h2", {}, "Stages"), h("div", { class: "table-wrap" }, h("table", {},
         h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "ID"), h("th", {}, "Session"))), body)))),
@@ -373,4 +376,115 @@ export function stageSessionPage(ctx: Ctx, main: HTMLElement, id: string, sessio
     const timer = window.setInterval(async () => { if (!(await load())) clearInterval(timer); }, pollEvery);
     ctx.onLeave(() => clearInterval(timer));
   });
+}
+
+/**
+ * /stages/configurations: the encoder configurations (a composition's
+ * video) and storage configurations (where recordings go) of the account.
+ */
+export function stageConfigurationsPage(ctx: Ctx, main: HTMLElement): void {
+  const error = h("p", { class: "error", role: "alert" });
+  const encoders = h("section", { class: "card", "aria-labelledby": "enc-h" });
+  const storages = h("section", { class: "card", "aria-labelledby": "sto-h" });
+  main.append(h("p", {}, h("a", { href: "/stages", "data-link": true }, "← Stages")),
+    h("div", { class: "titlebar" }, h("h1", {}, "Stage configurations")), error,
+    h("div", { class: "columns" }, encoders, storages));
+
+  const del = (what: string, name: string, fn: () => Promise<unknown>, redraw: () => Promise<void>, msg: HTMLElement) =>
+    h("button", { type: "button", class: "small", "aria-label": `Delete ${what} ${name}`, onclick: async () => {
+      if (!confirm(`Delete ${what} ${name}?`)) return;
+      msg.textContent = "";
+      try {
+        await fn();
+        await redraw();
+      } catch (err) {
+        msg.textContent = errorText(err); // e.g. ConflictException: in use
+      }
+    } }, "Delete");
+
+  // Encoder configurations: a table and a form with IVS's defaults.
+  const encList = h("div", {});
+  const encMsg = h("p", { class: "error", role: "alert", "data-testid": "enc-error" });
+  const encName = h("input", { id: "enc-name", maxlength: 128, placeholder: "720p" });
+  const width = h("input", { id: "enc-width", type: "number", value: 1280 });
+  const height = h("input", { id: "enc-height", type: "number", value: 720 });
+  const fps = h("input", { id: "enc-fps", type: "number", step: "any", value: 30 });
+  const bitrate = h("input", { id: "enc-bitrate", type: "number", value: 2500000 });
+  async function drawEncoders(): Promise<void> {
+    try {
+      const list = await listEncoderConfigurations(ctx.cfg, ctx.creds);
+      clear(encList);
+      encList.append(list.length
+        ? h("div", { class: "table-wrap" }, h("table", {},
+          h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Video"), h("th", {}, ""))),
+          h("tbody", {}, ...list.map((e) => h("tr", { "data-testid": "encoder-configuration" },
+            h("td", {}, e.name || resourceId(e.arn)),
+            h("td", { class: "small" }, e.video ? `${e.video.width}×${e.video.height} · ${e.video.framerate} fps · ${Math.round(e.video.bitrate / 1000)} kbps` : "—"),
+            h("td", {}, del("encoder configuration", e.name || resourceId(e.arn), () => deleteEncoderConfiguration(ctx.cfg, ctx.creds, e.arn), drawEncoders, encMsg)))))))
+        : h("p", { class: "muted", "data-testid": "no-encoder-configurations" }, "None yet."));
+    } catch (err) {
+      encMsg.textContent = errorText(err);
+    }
+  }
+  encoders.append(h("h2", { id: "enc-h" }, "Encoder configurations"), encList,
+    h("form", { onsubmit: async (e: Event) => {
+      e.preventDefault();
+      encMsg.textContent = "";
+      try {
+        await createEncoderConfiguration(ctx.cfg, ctx.creds, encName.value.trim(), {
+          width: Number(width.value), height: Number(height.value), framerate: Number(fps.value), bitrate: Number(bitrate.value),
+        });
+        encName.value = "";
+        await drawEncoders();
+      } catch (err) {
+        encMsg.textContent = errorText(err); // the API's ValidationException names the field
+      }
+    } }, h("h3", {}, "Create an encoder configuration"),
+      h("div", { class: "grid" },
+        h("label", { for: "enc-name" }, "Name"), encName,
+        h("label", { for: "enc-width" }, "Width"), width,
+        h("label", { for: "enc-height" }, "Height"), height,
+        h("label", { for: "enc-fps" }, "Frame rate"), fps,
+        h("label", { for: "enc-bitrate" }, "Bit rate (bps)"), bitrate),
+      encMsg, h("button", { type: "submit", "data-testid": "create-encoder-configuration" }, "Create")));
+
+  // Storage configurations: name and bucket.
+  const stoList = h("div", {});
+  const stoMsg = h("p", { class: "error", role: "alert", "data-testid": "sto-error" });
+  const stoName = h("input", { id: "sto-name", maxlength: 128, placeholder: "recordings" });
+  const bucket = h("input", { id: "sto-bucket", maxlength: 63, placeholder: "my-bucket" });
+  async function drawStorages(): Promise<void> {
+    try {
+      const list = await listStorageConfigurations(ctx.cfg, ctx.creds);
+      clear(stoList);
+      stoList.append(list.length
+        ? h("div", { class: "table-wrap" }, h("table", {},
+          h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Bucket"), h("th", {}, ""))),
+          h("tbody", {}, ...list.map((c) => h("tr", { "data-testid": "storage-configuration" },
+            h("td", {}, c.name || resourceId(c.arn)),
+            h("td", {}, h("code", {}, c.s3.bucketName)),
+            h("td", {}, del("storage configuration", c.name || resourceId(c.arn), () => deleteStorageConfiguration(ctx.cfg, ctx.creds, c.arn), drawStorages, stoMsg)))))))
+        : h("p", { class: "muted", "data-testid": "no-storage-configurations" }, "None yet."));
+    } catch (err) {
+      stoMsg.textContent = errorText(err);
+    }
+  }
+  storages.append(h("h2", { id: "sto-h" }, "Storage configurations"), stoList,
+    h("form", { onsubmit: async (e: Event) => {
+      e.preventDefault();
+      stoMsg.textContent = "";
+      try {
+        await createStorageConfiguration(ctx.cfg, ctx.creds, stoName.value.trim(), bucket.value.trim());
+        stoName.value = "";
+        bucket.value = "";
+        await drawStorages();
+      } catch (err) {
+        stoMsg.textContent = errorText(err);
+      }
+    } }, h("h3", {}, "Create a storage configuration"),
+      h("div", { class: "grid" }, h("label", { for: "sto-name" }, "Name"), stoName, h("label", { for: "sto-bucket" }, "S3 bucket"), bucket),
+      stoMsg, h("button", { type: "submit", "data-testid": "create-storage-configuration" }, "Create")));
+
+  drawEncoders();
+  drawStorages();
 }
