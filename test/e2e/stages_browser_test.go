@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,18 +21,18 @@ import (
 // (web/e2e/stages.mjs): a stage created through the form (its ARN and
 // endpoints as GetStage answers them), the API's errors shown, a participant
 // token created through the form and checked here (its claims are the
-// stage's and the form's, and ivsrealtime's join check accepts it), nobody
-// on the stage, then a participant who joins with that token: the page
-// shows it connected and publishing, Disconnect (with a reason) takes it
-// off, the ended session's page lists its events. Then a public key
+// stage's and the form's), nobody on the stage, then a participant who joins with that token over the
+// stage's events WebSocket: the page shows it connected and publishing,
+// Disconnect takes it off (the participant is told the reason typed into
+// the prompt), the ended session's page lists its events. Then a public key
 // imported and deleted, an encoder and a storage configuration created
-// (after a refused one each) and deleted, phone width, the stage deleted through the page,
-// which the aws CLI and the join check (STAGE_DELETED) see.
+// (after a refused one each) and deleted, phone width, the stage deleted
+// through the page, which the aws CLI and the join check (STAGE_DELETED)
+// see.
 //
-// The join is made here, as the media side will make it (the events
-// WebSocket is not served on this branch): VerifyParticipantToken, Joined
-// and Published of ivsrealtime.Service on the running server's store; the
-// server's API reads the participant from there.
+// The publish is reported through ivsrealtime.Service on the running
+// server's store, as the media side will report it: stage WHIP is not
+// served yet.
 func TestStagesConsoleInBrowser(t *testing.T) {
 	t.Parallel()
 	root, node := browserTest(t) // before starting anything: it may skip
@@ -103,22 +105,55 @@ func TestStagesConsoleInBrowser(t *testing.T) {
 		failed("claims %s, page %+v", payload, shown)
 	}
 
-	// Join with it as the media side does, on the server's own store.
+	// Join with it over the stage's events WebSocket, as the web SDK does.
+	hc := s.HTTPSClient(t)
+	ws, err := dialStage(ctx, hc, shown.Events, stageID, shown.Token)
+	if err != nil {
+		failed("join with the page's token: %v", err)
+	}
+	t.Cleanup(func() { ws.CloseNow() })
+	alice := &stageClient{t: t, ws: ws}
+	// Reads end when the script does: a failed script is reported as such.
+	readCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.Done():
+			cancel()
+		case <-readCtx.Done():
+		}
+	}()
+	until := func(what string, done func(stageMsg) bool) stageMsg {
+		t.Helper()
+		for {
+			m, err := alice.read(readCtx)
+			if err != nil {
+				failed("waiting for %s on the participant's socket: %v", what, err)
+			}
+			if done(m) {
+				return m
+			}
+		}
+	}
+	until("a STAGE_STATE with the participant", func(m stageMsg) bool {
+		return m.Type == "STAGE_STATE" && slices.Equal(m.roster(), []string{shown.ParticipantID})
+	})
+	// Stage media (WHIP) is not served yet: its publish is reported as the
+	// media side will report it, through ivsrealtime.Service on the
+	// server's store.
 	store, err := sqlite.Open(ctx, s.DataDir)
 	if err != nil {
 		failed("%v", err)
 	}
 	t.Cleanup(func() { store.Close() })
 	svc := ivsrealtime.New(ivsrealtime.Config{Region: "us-east-1", AccountID: strings.Split(shown.StageArn, ":")[4], Docs: store, Sessions: store})
-	c, err := svc.VerifyParticipantToken(ctx, shown.Token)
-	if err != nil || c.StageARN != shown.StageArn || c.ParticipantID != shown.ParticipantID || !c.Publish || c.Subscribe {
-		failed("the join check of the page's token: %+v, %v", c, err)
-	}
-	if _, err := svc.Joined(ctx, c, ivsrealtime.ClientInfo{Protocol: "WHIP"}); err != nil {
-		failed("Joined: %v", err)
-	}
-	if err := svc.Published(ctx, c.StageID, c.ParticipantID, true); err != nil {
+	if err := svc.Published(ctx, stageID, shown.ParticipantID, true); err != nil {
 		failed("Published: %v", err)
+	}
+	// The page's Disconnect, with the reason typed into its prompt.
+	m := until("aws:ivs:DISCONNECT", func(m stageMsg) bool { return m.Type == "aws:ivs:DISCONNECT" })
+	if m.Payload.Code != "PARTICIPANT_DISCONNECTED" || m.Payload.Reason != "test over" {
+		failed("DISCONNECT %+v", m.Payload)
 	}
 
 	if err := p.Wait(2 * time.Minute); err != nil {
