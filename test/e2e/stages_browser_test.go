@@ -147,8 +147,16 @@ func TestStagesConsoleInBrowser(t *testing.T) {
 	}
 	t.Cleanup(func() { store.Close() })
 	svc := ivsrealtime.New(ivsrealtime.Config{Region: "us-east-1", AccountID: strings.Split(shown.StageArn, ":")[4], Docs: store, Sessions: store})
-	if err := svc.Published(ctx, stageID, shown.ParticipantID, true); err != nil {
-		failed("Published: %v", err)
+	// The server records the join off the socket's goroutine, after the
+	// STAGE_STATE: until then the participant is not connected.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		err := svc.Published(ctx, stageID, shown.ParticipantID, true)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ivsrealtime.ErrNotJoined) || time.Now().After(deadline) {
+			failed("Published: %v", err)
+		}
 	}
 	// The page's Disconnect, with the reason typed into its prompt.
 	m := until("aws:ivs:DISCONNECT", func(m stageMsg) bool { return m.Type == "aws:ivs:DISCONNECT" })
