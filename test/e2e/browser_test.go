@@ -17,7 +17,8 @@ import (
 
 // Screenshots of the browser tests land in test/e2e/artifacts/screenshots;
 // each test owns the names it writes (console: 01–19, WebRTC: 20–39, ABR: 40–49,
-// chat: 50–59, IVS player: 60–69, IVS Web Broadcast SDK: 70–79, its Stage: 80–89).
+// chat: 50–59, IVS player: 60–69, IVS Web Broadcast SDK: 70–79, its Stage: 80–89,
+// the console's Stages pages: 90–99).
 func screenshots(root string) string {
 	return filepath.Join(root, "test", "e2e", "artifacts", "screenshots")
 }

@@ -100,6 +100,15 @@ export function chatApi<T>(cfg: Config, creds: Creds, operation: string, input: 
   return signedFetch<T>(cfg, creds, "ivschat", "POST", `/${operation}`, {}, input);
 }
 
+/**
+ * An IVS Real-Time (Stages) operation: POST /{operation}, signed for "ivs"
+ * (Stages share IVS's signing name; docs/stages.md), with the wire shapes
+ * of stages.ts.
+ */
+export function realtimeApi<T>(cfg: Config, creds: Creds, operation: string, input: Record<string, unknown>): Promise<T> {
+  return signedFetch<T>(cfg, creds, "ivs", "POST", `/${operation}`, {}, input);
+}
+
 /** What GET /v1/channels/{id}/sessions/{streamId}/metrics answers. */
 export interface MetricPoint {
   time: string;

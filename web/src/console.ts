@@ -8,6 +8,7 @@ import { clear, h } from "./dom";
 import { channelPage } from "./pages/channel";
 import { channelsPage } from "./pages/channels";
 import { sessionPage } from "./pages/session";
+import { stageConfigurationsPage, stagePage, stageSessionPage, stagesPage } from "./pages/stages";
 import { signInPage } from "./pages/signin";
 import { recordingPage } from "./pages/recording";
 import { roomPage, roomsPage } from "./pages/rooms";
@@ -59,6 +60,14 @@ function render(): void {
     roomsPage(ctx, main);
   } else if ((m = path.match(/^\/rooms\/([A-Za-z0-9]+)$/))) {
     roomPage(ctx, main, m[1]);
+  } else if (path === "/stages") {
+    stagesPage(ctx, main);
+  } else if (path === "/stages/configurations") {
+    stageConfigurationsPage(ctx, main);
+  } else if ((m = path.match(/^\/stages\/([A-Za-z0-9]+)\/sessions\/(st-[A-Za-z0-9]+)$/))) {
+    stageSessionPage(ctx, main, m[1], m[2]);
+  } else if ((m = path.match(/^\/stages\/([A-Za-z0-9]+)$/))) {
+    stagePage(ctx, main, m[1]);
   } else if ((m = path.match(/^\/channels\/([A-Za-z0-9]+)\/sessions\/(st-[A-Za-z0-9]+)$/))) {
     sessionPage(ctx, main, m[1], m[2]);
   } else if ((m = path.match(/^\/channels\/([A-Za-z0-9]+)$/))) {
@@ -71,7 +80,7 @@ function render(): void {
 function header(ctx: Ctx): HTMLElement {
   return h("header", { class: "top" },
     h("a", { href: "/", "data-link": true, class: "brand" }, "onair"),
-    h("nav", { "aria-label": "Console" }, navLink("/", "Channels"), navLink("/rooms", "Chat"), navLink("/recording", "Recording"), navLink("/usage", "Usage")),
+    h("nav", { "aria-label": "Console" }, navLink("/", "Channels"), navLink("/stages", "Stages"), navLink("/rooms", "Chat"), navLink("/recording", "Recording"), navLink("/usage", "Usage")),
     h("span", { class: "spacer" }),
     h("span", { class: "muted small" }, `${ctx.cfg.region} · ${ctx.creds.accessKeyId}`),
     h("button", { type: "button", class: "small", onclick: () => {
