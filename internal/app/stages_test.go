@@ -65,7 +65,7 @@ func TestStopEndsStageSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ws.CloseNow()
+	defer func() { _ = ws.CloseNow() }()
 	if _, b, err := ws.Read(wctx); err != nil || !strings.Contains(string(b), `"STAGE_STATE"`) {
 		t.Fatalf("first message %s, %v", b, err)
 	}
@@ -91,7 +91,7 @@ func TestStopEndsStageSessions(t *testing.T) {
 	case <-time.After(2 * shutdownGrace):
 		t.Fatal("Run did not return after its context ended")
 	}
-	ws.CloseNow()
+	_ = ws.CloseNow()
 	client.CloseIdleConnections()
 
 	store, err := sqlite.Open(context.Background(), dir)

@@ -184,7 +184,7 @@ func TestStageEventsWebSocket(t *testing.T) {
 			t.Fatalf("join %s: %v", tok.UserID, err)
 		}
 		ws.SetReadLimit(1 << 20)
-		t.Cleanup(func() { ws.CloseNow() })
+		t.Cleanup(func() { _ = ws.CloseNow() })
 		return &stageClient{t: t, ws: ws}
 	}
 
@@ -304,7 +304,7 @@ func TestStageEventsWebSocket(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		defer ws.CloseNow()
+		defer func() { _ = ws.CloseNow() }()
 		c := &stageClient{t: t, ws: ws}
 		if m := c.waitType(ctx, "aws:ivs:JOIN_ERROR"); m.Payload.Code != want {
 			t.Errorf("%s: JOIN_ERROR %+v, want %s", name, m.Payload, want)

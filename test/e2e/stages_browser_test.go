@@ -111,7 +111,7 @@ func TestStagesConsoleInBrowser(t *testing.T) {
 	if err != nil {
 		failed("join with the page's token: %v", err)
 	}
-	t.Cleanup(func() { ws.CloseNow() })
+	t.Cleanup(func() { _ = ws.CloseNow() })
 	alice := &stageClient{t: t, ws: ws}
 	// Reads end when the script does: a failed script is reported as such.
 	readCtx, cancel := context.WithCancel(ctx)
