@@ -122,15 +122,24 @@ type Lifecycle interface {
 	// TokenExchanged: the participant exchanged its token (previous) for
 	// p's (IVS's TOKEN_EXCHANGED event records both).
 	TokenExchanged(previous, p Participant)
+	// PublishFailed: a publish was refused for a reason IVS records as a
+	// PUBLISH_ERROR event's errorCode (INSUFFICIENT_CAPABILITIES,
+	// QUOTA_EXCEEDED). The participant may not be connected.
+	PublishFailed(p Participant, code string)
+	// SubscribeFailed: a subscription to publisher was refused
+	// (SUBSCRIBE_ERROR: INSUFFICIENT_CAPABILITIES, PUBLISHER_NOT_FOUND).
+	SubscribeFailed(p Participant, publisher, code string)
 }
 
 // nopLifecycle is the Lifecycle of a Stages without one.
 type nopLifecycle struct{}
 
-func (nopLifecycle) Joined(Participant, bool)                {}
-func (nopLifecycle) Left(Participant, LeaveReason, bool)     {}
-func (nopLifecycle) Published(Participant, bool)             {}
-func (nopLifecycle) Subscribed(Participant, string, bool)    {}
-func (nopLifecycle) TokenExchanged(Participant, Participant) {}
+func (nopLifecycle) Joined(Participant, bool)                    {}
+func (nopLifecycle) Left(Participant, LeaveReason, bool)         {}
+func (nopLifecycle) Published(Participant, bool)                 {}
+func (nopLifecycle) Subscribed(Participant, string, bool)        {}
+func (nopLifecycle) TokenExchanged(Participant, Participant)     {}
+func (nopLifecycle) PublishFailed(Participant, string)           {}
+func (nopLifecycle) SubscribeFailed(Participant, string, string) {}
 
 var _ Lifecycle = nopLifecycle{}

@@ -34,9 +34,10 @@ type stageMsg struct {
 		SequenceNumber int64  `json:"sequenceNumber"`
 		StageID        string `json:"stageId"`
 		Participants   []struct {
-			ID         string            `json:"id"`
-			UserID     string            `json:"userId"`
-			Attributes map[string]string `json:"attributes"`
+			ID           string            `json:"id"`
+			UserID       string            `json:"userId"`
+			Attributes   map[string]string `json:"attributes"`
+			IsPublishing bool              `json:"isPublishing"`
 		} `json:"participants"`
 		Disconnected []struct{ ID, Status string } `json:"disconnected"`
 		// aws:ivs:DISCONNECT, aws:ivs:JOIN_ERROR

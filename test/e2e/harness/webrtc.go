@@ -132,6 +132,9 @@ type WatchOptions struct {
 	// Answer, if set, rewrites the server's answer before it is applied
 	// (e.g. to route ICE-TCP through a proxy).
 	Answer func(sdp string) string
+	// Bearer, if set, is the request's Authorization (a stage subscribe
+	// sends its participant token).
+	Bearer string
 }
 
 // WatchWHEPWith is WatchWHEP with options.
@@ -154,10 +157,10 @@ func WatchWHEPWith(ctx context.Context, url string, o WatchOptions) (*WHEPViewer
 		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, o.UDP))
 	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	return watchWHEP(ctx, url, api, o.Answer)
+	return watchWHEP(ctx, url, api, o.Answer, o.Bearer)
 }
 
-func watchWHEP(ctx context.Context, url string, api *webrtc.API, rewrite func(string) string) (*WHEPViewer, error) {
+func watchWHEP(ctx context.Context, url string, api *webrtc.API, rewrite func(string) string, bearer string) (*WHEPViewer, error) {
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, err
@@ -190,7 +193,7 @@ func watchWHEP(ctx context.Context, url string, api *webrtc.API, rewrite func(st
 		_ = pc.Close()
 		return nil, err
 	}
-	status, h, body, err := PostSDP(ctx, url, "", offer)
+	status, h, body, err := PostSDP(ctx, url, bearer, offer)
 	if err != nil {
 		_ = pc.Close()
 		return nil, fmt.Errorf("WHEP POST: %w", err)
