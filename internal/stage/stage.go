@@ -4,10 +4,14 @@
 // publishes, who is muted) that it pushes to every participant as
 // STAGE_STATE. The wire protocol is in docs/stage-events.md.
 //
+// It also serves the stage's media requests, HTTP WHIP publish and
+// subscribe (whip.go), which it answers from one internal/sfu room per
+// stage and reflects in the roster.
+//
 // The package knows neither how tokens are verified nor where participants
-// and sessions are stored, nor how media flows: it declares what it needs
-// of them (Authenticator, Lifecycle) and offers the media side the calls it
-// makes into the roster (ReservePublish, SetPublishing, SetSubscribing).
+// and sessions are stored: it declares what it needs of them
+// (Authenticator, Lifecycle). ReservePublish, SetPublishing and
+// SetSubscribing remain for another media side.
 package stage
 
 import (
