@@ -276,7 +276,9 @@ func TestStageMediaWHIP(t *testing.T) {
 
 	// The API: alice published, with PUBLISH_STARTED; bob SUBSCRIBE_STARTED
 	// to her; carol's PUBLISH_ERROR; filler11's QUOTA_EXCEEDED.
-	var got struct{ Stage struct{ ActiveSessionID string } }
+	var got struct {
+		Stage struct{ ActiveSessionID string }
+	}
 	rt(&got, "get-stage", "--arn", arn)
 	session := got.Stage.ActiveSessionID
 	type event struct{ Name, ErrorCode, RemoteParticipantID string }
