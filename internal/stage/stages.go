@@ -122,7 +122,9 @@ type kick struct {
 
 // member is a connected participant.
 type member struct {
-	p     Participant
+	p Participant
+	// conn is nil for a participant that publishes over WHIP without the
+	// events socket (OBS): it is a member while its publish lasts.
 	conn  *conn
 	since time.Time // join order, for a stable participants[]
 	audioMuted, videoStopped,
@@ -218,8 +220,12 @@ func (s *Stages) join(c *conn) error {
 	if m := st.members[p.ID]; m != nil {
 		old := m.conn
 		m.conn, m.p = c, p
-		old.finish(encode(typeDisconnect, disconnectPayload{Code: DisconnectTokenReused,
-			Reason: "the participant token was used by another connection"}), websocket.StatusNormalClosure, "token reused", "")
+		// A participant that only published over WHIP (old nil) now has
+		// its socket, and stays when its publish ends.
+		if old != nil {
+			old.finish(encode(typeDisconnect, disconnectPayload{Code: DisconnectTokenReused,
+				Reason: "the participant token was used by another connection"}), websocket.StatusNormalClosure, "token reused", "")
+		}
 	} else {
 		st.members[p.ID] = &member{p: p, conn: c, since: time.Now(), subscribed: make(map[string]bool),
 			subs: make(map[string]*mediaRef)}
@@ -292,7 +298,9 @@ func (s *Stages) broadcastLocked(st *stage) {
 	}
 	b := encode(typeStageState, state)
 	for _, m := range ms {
-		m.conn.setState(st.seq, b)
+		if m.conn != nil {
+			m.conn.setState(st.seq, b)
+		}
 	}
 }
 
@@ -466,6 +474,9 @@ func (s *Stages) sendSubscriberCountLocked(st *stage, pub *member) {
 		}
 	}
 	st.seq = nextSeq(st.seq)
+	if pub.conn == nil {
+		return
+	}
 	pub.conn.setSubscriberCount(encode(typeSubscriberCount, subscriberCountPayload{SequenceNumber: st.seq, Count: n}))
 }
 
@@ -519,8 +530,10 @@ func (s *Stages) Disconnect(stageARN, participantID, reason string, tokenExpiry 
 	if reason == "" {
 		reason = "disconnected by the stage's owner"
 	}
-	m.conn.finish(encode(typeDisconnect, disconnectPayload{Code: DisconnectParticipant, Reason: reason}),
-		websocket.StatusNormalClosure, "participant disconnected", LeftDisconnected)
+	if m.conn != nil {
+		m.conn.finish(encode(typeDisconnect, disconnectPayload{Code: DisconnectParticipant, Reason: reason}),
+			websocket.StatusNormalClosure, "participant disconnected", LeftDisconnected)
+	}
 	// Off the roster now, not once its socket has closed: the others
 	// see it KICKED in their next state.
 	s.removeLocked(st, m, LeftDisconnected)
@@ -538,7 +551,9 @@ func (s *Stages) CloseStage(stageARN string) {
 	}
 	b := encode(typeDisconnect, disconnectPayload{Code: DisconnectStageDeleted, Reason: "the stage was deleted"})
 	for _, m := range slices.SortedFunc(maps.Values(st.members), bySince) {
-		m.conn.finish(b, websocket.StatusNormalClosure, "stage deleted", LeftStageDeleted)
+		if m.conn != nil {
+			m.conn.finish(b, websocket.StatusNormalClosure, "stage deleted", LeftStageDeleted)
+		}
 		s.removeLocked(st, m, LeftStageDeleted)
 	}
 }
@@ -554,8 +569,12 @@ func (s *Stages) Close() {
 	}
 	s.closed = true
 	for _, st := range s.stages {
-		for _, m := range st.members {
-			m.conn.finish(nil, websocket.StatusGoingAway, "the server is stopping", LeftShutdown)
+		for _, m := range slices.SortedFunc(maps.Values(st.members), bySince) {
+			if m.conn != nil {
+				m.conn.finish(nil, websocket.StatusGoingAway, "the server is stopping", LeftShutdown)
+			} else {
+				s.removeLocked(st, m, LeftShutdown) // a WHIP-only publisher has no socket to end
+			}
 		}
 	}
 	s.mu.Unlock()

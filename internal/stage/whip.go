@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/onair-video/onair/internal/rtc"
 	"github.com/onair-video/onair/internal/sfu"
@@ -206,6 +207,8 @@ func mediaErr(err error) error {
 // rosterErr maps the roster's refusals of a media request.
 func rosterErr(err error) error {
 	switch {
+	case errors.Is(err, ErrParticipantDisconnected):
+		return &whipError{http.StatusForbidden, whipNoPermissions, err.Error()}
 	case errors.Is(err, ErrNotConnected):
 		return &whipError{http.StatusConflict, whipUnspecified, err.Error() + " (open the events WebSocket first)"}
 	case errors.Is(err, ErrPublishNotAllowed), errors.Is(err, ErrSubscribeNotAllowed):
@@ -266,17 +269,27 @@ func (s *Stages) servePublish(w http.ResponseWriter, r *http.Request, id string)
 // connection connects (onMedia).
 func (s *Stages) publish(ctx context.Context, p Participant, offer string) (answer, sid string, err error) {
 	s.mu.Lock()
-	st, m, err := s.memberLocked(p.StageARN, p.ID)
+	if !p.Publish {
+		err = ErrPublishNotAllowed
+	}
+	var st *stage
+	var m *member
+	if err == nil {
+		st, m, err = s.whipMemberLocked(p)
+	}
 	if err == nil {
 		err = s.reserveLocked(st, m)
 	}
 	if err != nil {
-		s.mu.Unlock()
 		if errors.Is(err, ErrPublishNotAllowed) {
-			s.failed(p, "", whipInsufficientCaps)
+			s.failedLocked(p, "", whipInsufficientCaps)
 		} else if errors.Is(err, ErrTooManyPublishers) {
-			s.failed(p, "", whipQuotaExceeded)
+			s.failedLocked(p, "", whipQuotaExceeded)
 		}
+		if m != nil && m.conn == nil && m.pub == nil {
+			s.removeLocked(st, m, LeftClosed)
+		}
+		s.mu.Unlock()
 		return "", "", rosterErr(err)
 	}
 	room := s.roomLocked(st)
@@ -312,13 +325,40 @@ func (s *Stages) publish(ctx context.Context, p Participant, offer string) (answ
 }
 
 // unreserve frees a place a failed publish held, unless the participant
-// publishes meanwhile.
+// publishes meanwhile; a participant without the events socket leaves.
 func (s *Stages) unreserve(p Participant) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, m, err := s.memberLocked(p.StageARN, p.ID); err == nil && !m.publishing && m.pub == nil {
+	if st, m, err := s.memberLocked(p.StageARN, p.ID); err == nil && !m.publishing && m.pub == nil {
 		m.slot = false
+		if m.conn == nil {
+			s.removeLocked(st, m, LeftClosed)
+		}
 	}
+}
+
+// whipMemberLocked returns a publisher's member. One without the events
+// socket (OBS publishes with its token alone) joins now, and leaves when
+// its publish ends; the SDK's own socket, opened later, takes it over.
+func (s *Stages) whipMemberLocked(p Participant) (*stage, *member, error) {
+	st, m, err := s.memberLocked(p.StageARN, p.ID)
+	if !errors.Is(err, ErrNotConnected) {
+		return st, m, err
+	}
+	if exp, ok := s.revoked[[2]string{p.StageARN, p.ID}]; ok && time.Now().Before(exp) {
+		return nil, nil, ErrParticipantDisconnected
+	}
+	st = s.stages[p.StageARN]
+	first := st == nil || len(st.members) == 0
+	if st == nil {
+		st = &stage{arn: p.StageARN, topic: p.Topic, members: make(map[string]*member)}
+		s.stages[p.StageARN] = st
+	}
+	m = &member{p: p, since: time.Now(), subscribed: make(map[string]bool), subs: make(map[string]*mediaRef)}
+	st.members[p.ID] = m
+	s.emitLocked(func(l Lifecycle) { l.Joined(p, first) })
+	s.broadcastLocked(st)
+	return st, m, nil
 }
 
 // serveSubscribe answers a subscribe offer for the publisher the path
@@ -402,6 +442,10 @@ func (s *Stages) subscribe(ctx context.Context, p Participant, publisher, offer 
 func (s *Stages) failed(p Participant, publisher, code string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.failedLocked(p, publisher, code)
+}
+
+func (s *Stages) failedLocked(p Participant, publisher, code string) {
 	if s.closed {
 		return
 	}
@@ -453,6 +497,9 @@ func (s *Stages) detachLocked(ms *mediaSession) {
 	if ms.publisher == "" && m.pub == ms.ref {
 		m.pub = nil
 		s.setPublishingLocked(st, m, false)
+		if m.conn == nil {
+			s.removeLocked(st, m, LeftClosed)
+		}
 	} else if ms.publisher != "" && m.subs[ms.publisher] == ms.ref {
 		delete(m.subs, ms.publisher)
 		s.setSubscribingLocked(st, m, ms.publisher, false)
@@ -492,6 +539,9 @@ func (s *Stages) onMedia(arn string, room *sfu.Room, e sfu.Event) {
 			m.pub = nil
 		}
 		s.setPublishingLocked(st, m, e.Type == sfu.PublisherStarted)
+		if e.Type == sfu.PublisherStopped && m.conn == nil {
+			s.removeLocked(st, m, LeftClosed)
+		}
 	case sfu.SubscriptionStarted, sfu.SubscriptionStopped:
 		m := st.members[e.SubscriberID]
 		if m == nil {

@@ -129,9 +129,19 @@ func TestWHIPRefusals(t *testing.T) {
 	const sdp = "application/sdp"
 	offer := "v=0\r\n"
 
-	// Not connected yet.
-	if st, code, _ := m.post("/publish/alice", alice, sdp, offer); st != http.StatusConflict || code != whipUnspecified {
-		t.Errorf("publish before joining: %d %d", st, code)
+	// Not connected yet: a subscribe needs the socket; a publish joins
+	// without it (as OBS does), and leaves again when it fails.
+	if st, code, _ := m.post("/subscribe/bob", viewer, sdp, offer); st != http.StatusConflict || code != whipUnspecified {
+		t.Errorf("subscribe before joining: %d %d", st, code)
+	}
+	if st, code, _ := m.post("/publish/alice", alice, sdp, offer); st != http.StatusBadRequest || code != whipUnspecified {
+		t.Errorf("a bad publish before joining: %d %d", st, code)
+	}
+	eventually(t, 5*time.Second, "alice to join and leave", func() bool {
+		return m.life.has("joined alice first=true") && m.life.has("left alice closed last=true")
+	})
+	if ps := m.s.Participants(testARN); len(ps) != 0 {
+		t.Errorf("left on the roster: %v", ps)
 	}
 	m.join(alice)
 	m.join(viewer)
@@ -290,4 +300,46 @@ func TestWHIPPublishSubscribe(t *testing.T) {
 	// Bob leaves: the stage empties and its room closes.
 	_ = cb.ws.Close(1000, "")
 	eventually(t, 10*time.Second, "the stage to empty", func() bool { return len(m.s.Participants(testARN)) == 0 })
+}
+
+// A publisher without the events socket (OBS, with its token alone, at the
+// bare URL) is on the roster while its publish lasts: the others see it
+// publish, it may be subscribed to, and a DELETE makes it leave.
+func TestWHIPPublishWithoutSocket(t *testing.T) {
+	t.Parallel()
+	m := newMediaEnv(t)
+	obs, bob := m.auth.add("obs", nil), m.auth.add("bob", nil)
+	cb, _ := m.join(bob)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pub, err := harness.PublishWHIP(ctx, m.whip, obs, harness.MakeVP8Clip(t, "160x120", 15, time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if pub.Status != http.StatusCreated {
+		t.Fatalf("publish: %d %s", pub.Status, pub.Body)
+	}
+	cb.state(func(st stageState) bool { p, _ := find(st, "obs"); return p.IsPublishing })
+	view, err := harness.WatchWHEPWith(ctx, m.whip+"/subscribe/obs", harness.WatchOptions{Bearer: bob})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer view.Close()
+	eventually(t, 20*time.Second, "frames at bob", func() bool { return len(view.Frames()) > 5 })
+	req, _ := http.NewRequest(http.MethodDelete, m.hs.URL+pub.Location, nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("DELETE: %d", res.StatusCode)
+	}
+	cb.state(func(st stageState) bool { _, ok := find(st, "obs"); return !ok })
+	eventually(t, 10*time.Second, "obs's calls", func() bool {
+		return m.life.has("joined obs first=false") && m.life.has("published obs true") &&
+			m.life.has("published obs false") && m.life.has("left obs closed last=false") &&
+			m.life.has("subscribed bob to obs false")
+	})
 }
