@@ -229,7 +229,7 @@ func (s *Stages) whipEnter(w http.ResponseWriter) bool {
 		return false
 	}
 	if !s.enter() {
-		s.writeWHIPError(w, ErrClosed)
+		s.writeWHIPError(w, rosterErr(ErrClosed))
 		return false
 	}
 	return true
@@ -467,6 +467,11 @@ func (s *Stages) writeAnswer(w http.ResponseWriter, sid, answer string) {
 // serveDelete ends the session a Location names: its id (128 random bits)
 // is the capability, as for onair's other WHIP resources.
 func (s *Stages) serveDelete(w http.ResponseWriter, r *http.Request) {
+	if !s.enter() {
+		s.writeWHIPError(w, &whipError{http.StatusServiceUnavailable, whipInternal, "the server is stopping"})
+		return
+	}
+	defer s.conns.Done()
 	s.mu.Lock()
 	ms := s.sessions[r.PathValue("sid")]
 	if ms != nil {

@@ -343,3 +343,23 @@ func TestWHIPPublishWithoutSocket(t *testing.T) {
 			m.life.has("subscribed bob to obs false")
 	})
 }
+
+// After Close the routes refuse, and nothing is recorded.
+func TestWHIPAfterClose(t *testing.T) {
+	t.Parallel()
+	m := newMediaEnv(t)
+	alice := m.auth.add("alice", nil)
+	m.s.Close()
+	if st, code, _ := m.post("/publish/alice", alice, "application/sdp", "v=0\r\n"); st != http.StatusServiceUnavailable || code != whipInternal {
+		t.Errorf("publish after Close: %d %d", st, code)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, m.whip+"/session/x", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("DELETE after Close: %d", res.StatusCode)
+	}
+}
