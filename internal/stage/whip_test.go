@@ -363,3 +363,67 @@ func TestWHIPAfterClose(t *testing.T) {
 		t.Errorf("DELETE after Close: %d", res.StatusCode)
 	}
 }
+
+// Any publish request, whatever its path, headers and body: an answer or a
+// JSON refusal with CORS, and no participant left behind.
+func FuzzWHIPPublish(f *testing.F) {
+	for _, c := range [][3]string{
+		{"/whip", "application/sdp", "v=0\r\n"},
+		{"/whip/publish/p", "application/sdp", "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n"},
+		{"/whip/publish/q", "application/sdp; charset=x", "\x00"},
+		{"/whip/subscribe/p", "text/plain", ""},
+	} {
+		f.Add(c[0], c[1], c[2])
+	}
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer udp.Close()
+	engine, err := rtc.NewEngine(rtc.EngineConfig{UDP: udp})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer engine.Close()
+	auth := &fakeAuth{tokens: map[string]Participant{}, errs: map[string]error{}}
+	tok := auth.add("p", nil)
+	s := New(Config{Auth: auth, Media: engine})
+	defer s.Close()
+	mux := http.NewServeMux()
+	s.RegisterWHIP(mux, "/whip")
+	f.Fuzz(func(t *testing.T, path, ctype, body string) {
+		if !strings.HasPrefix(path, "/") {
+			return
+		}
+		req, err := http.NewRequest(http.MethodPost, "http://x"+path, strings.NewReader(body))
+		if err != nil {
+			return
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", ctype)
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, req)
+		res := w.Result()
+		switch {
+		case res.StatusCode == http.StatusCreated:
+			// A real answer: end it.
+			d := httptest.NewRecorder()
+			mux.ServeHTTP(d, httptest.NewRequest(http.MethodDelete, "http://x"+res.Header.Get("Location"), nil))
+			if d.Code != http.StatusOK {
+				t.Fatalf("DELETE %s: %d", res.Header.Get("Location"), d.Code)
+			}
+		case res.StatusCode == http.StatusNotFound && res.Header.Get("Content-Type") != "application/json":
+			// The mux's own 404 for a path that is no route.
+		case res.StatusCode == http.StatusMethodNotAllowed, res.StatusCode/100 == 3: // the mux's (path cleaning)
+		default:
+			var r struct{ Code int }
+			if json.NewDecoder(res.Body).Decode(&r) != nil || r.Code == 0 || res.Header.Get("Access-Control-Allow-Origin") != "*" {
+				t.Fatalf("%s: %d %v %s", path, res.StatusCode, res.Header, w.Body.String())
+			}
+			if res.StatusCode == http.StatusInternalServerError {
+				t.Fatalf("%s: internal error for %q", path, body)
+			}
+		}
+		eventually(t, 10*time.Second, "the participant to leave", func() bool { return len(s.Participants(testARN)) == 0 })
+	})
+}
