@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -92,6 +93,8 @@ func (s *Stages) RegisterWHIP(mux *http.ServeMux, path string) {
 	})
 	mux.HandleFunc("POST "+path+"/subscribe/{id}", s.serveSubscribe)
 	mux.HandleFunc("DELETE "+path+whipSessionPathSegment+"{sid}", s.serveDelete)
+	mux.HandleFunc("GET "+path+whipSessionPathSegment+"{sid}/layer", s.serveLayers)
+	mux.HandleFunc("POST "+path+whipSessionPathSegment+"{sid}/layer", s.serveSelectLayer)
 	mux.HandleFunc("OPTIONS "+path, whipPreflight)
 	mux.HandleFunc("OPTIONS "+path+"/", whipPreflight)
 }
@@ -384,6 +387,14 @@ func (s *Stages) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		s.writeWHIPError(w, err)
 		return
 	}
+	// The WHEP layer extension, which the SDK reads for its layer events
+	// and preferred layers; absolute, as the SDK is not known to resolve a
+	// relative Link.
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	w.Header().Set("Link", "<"+scheme+"://"+r.Host+s.whipPath+whipSessionPathSegment+sid+`/layer>; rel="`+layerRel+`"`)
 	s.writeAnswer(w, sid, answer)
 }
 
@@ -462,6 +473,84 @@ func (s *Stages) writeAnswer(w http.ResponseWriter, sid, answer string) {
 	w.Header().Set("Location", s.whipPath+whipSessionPathSegment+sid)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = w.Write([]byte(answer))
+}
+
+// layerRel is the WHEP layer extension's Link relation.
+const layerRel = "urn:ietf:params:whep:ext:core:layer"
+
+// maxLayerBody bounds a layer selection ({"mediaId":…,"encodingId":…}).
+const maxLayerBody = 4 << 10
+
+// subscriptionOf returns the subscription a session id names, or nil.
+func (s *Stages) subscriptionOf(sid string) *sfu.Subscription {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ms := s.sessions[sid]; ms != nil && ms.ref.sub != nil {
+		return ms.ref.sub
+	}
+	return nil
+}
+
+// serveLayers answers the layer extension's GET: the publisher's video
+// layers, the one forwarded selected.
+func (s *Stages) serveLayers(w http.ResponseWriter, r *http.Request) {
+	sub := s.subscriptionOf(r.PathValue("sid"))
+	if sub == nil {
+		s.writeWHIPError(w, &whipError{http.StatusNotFound, whipUnspecified, "no such subscription"})
+		return
+	}
+	layers := sub.Layers()
+	if layers == nil {
+		layers = []sfu.Layer{}
+	}
+	whipCORS(w)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(struct {
+		Layers []sfu.Layer `json:"layers"`
+	}{layers})
+}
+
+// parseLayerSelection reads a layer extension POST body: the encoding to
+// forward, "" ({}) for the automatic choice.
+func parseLayerSelection(b []byte) (string, error) {
+	var sel struct {
+		MediaID    string `json:"mediaId"`
+		EncodingID string `json:"encodingId"`
+	}
+	if err := json.Unmarshal(b, &sel); err != nil {
+		return "", &whipError{http.StatusBadRequest, whipUnspecified, "the body must be {\"mediaId\",\"encodingId\"} or {}"}
+	}
+	return sel.EncodingID, nil
+}
+
+// serveSelectLayer answers the layer extension's POST.
+func (s *Stages) serveSelectLayer(w http.ResponseWriter, r *http.Request) {
+	sub := s.subscriptionOf(r.PathValue("sid"))
+	if sub == nil {
+		s.writeWHIPError(w, &whipError{http.StatusNotFound, whipUnspecified, "no such subscription"})
+		return
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxLayerBody))
+	if err != nil {
+		s.writeWHIPError(w, &whipError{http.StatusRequestEntityTooLarge, whipUnspecified, "body too large or unreadable"})
+		return
+	}
+	rid, err := parseLayerSelection(b)
+	if err == nil {
+		err = sub.SelectLayer(rid)
+	}
+	switch {
+	case errors.Is(err, sfu.ErrLayerNotFound):
+		err = &whipError{http.StatusBadRequest, whipUnspecified, err.Error()}
+	case errors.Is(err, sfu.ErrClosed):
+		err = &whipError{http.StatusNotFound, whipUnspecified, "no such subscription"}
+	}
+	if err != nil {
+		s.writeWHIPError(w, err)
+		return
+	}
+	whipCORS(w)
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // serveDelete ends the session a Location names: its id (128 random bits)

@@ -57,6 +57,7 @@ func FuzzWHIPHeaders(f *testing.F) {
 			t.Fatalf("bearer(%q) = %q", h, tok)
 		}
 		_ = layerPref(h)
+		_, _ = parseLayerSelection([]byte(h))
 	})
 }
 
@@ -278,6 +279,34 @@ func TestWHIPPublishSubscribe(t *testing.T) {
 	eventually(t, 5*time.Second, "the Lifecycle's calls", func() bool {
 		return m.life.has("published alice true") && m.life.has("subscribed bob to alice true")
 	})
+	// The layer extension: GET lists the one (not simulcast) layer,
+	// selected; POST {} is the automatic choice; an unknown layer is 400.
+	res, err := http.Get(m.hs.URL + view.Location + "/layer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ls struct{ Layers []sfu.Layer }
+	if err := json.NewDecoder(res.Body).Decode(&ls); err != nil || res.StatusCode != http.StatusOK || len(ls.Layers) != 1 ||
+		!ls.Layers[0].Selected || ls.Layers[0].Width != 160 {
+		t.Errorf("GET layer: %d %+v %v", res.StatusCode, ls, err)
+	}
+	res.Body.Close()
+	for body, want := range map[string]int{`{}`: http.StatusNoContent, `{"mediaId":"1","encodingId":"nope"}`: http.StatusBadRequest,
+		`[`: http.StatusBadRequest} {
+		res, err := http.Post(m.hs.URL+view.Location+"/layer", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("POST layer %s: %d, want %d", body, res.StatusCode, want)
+		}
+	}
+	if res, err := http.Get(m.hs.URL + pub.Location + "/layer"); err != nil || res.StatusCode != http.StatusNotFound {
+		t.Errorf("GET layer of a publish: %v %v", res.StatusCode, err)
+	} else {
+		res.Body.Close()
+	}
 	if n := m.metrics.Publishers.Load(); n != 1 {
 		t.Errorf("%d publishers in the SFU", n)
 	}

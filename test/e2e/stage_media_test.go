@@ -161,6 +161,21 @@ func TestStageMediaWHIP(t *testing.T) {
 	if v, au := view.Codecs(); v != webrtc.MimeTypeH264 || au != webrtc.MimeTypeOpus {
 		t.Errorf("subscribed codecs %s %s", v, au)
 	}
+	// The answer links the WHEP layer extension; GET lists alice's layer.
+	link, _, _ := strings.Cut(strings.TrimPrefix(view.Link, "<"), ">")
+	if !strings.HasPrefix(link, whip+"/session/") || !strings.Contains(view.Link, `rel="urn:ietf:params:whep:ext:core:layer"`) {
+		t.Errorf("Link %q", view.Link)
+	} else {
+		var ls struct {
+			Layers []struct {
+				Width, Height int
+				Selected      bool
+			}
+		}
+		if err := getJSON(link, &ls); err != nil || len(ls.Layers) != 1 || ls.Layers[0].Width != 320 || !ls.Layers[0].Selected {
+			t.Errorf("GET %s: %+v %v", link, ls, err)
+		}
+	}
 	var lat []time.Duration
 	for _, f := range view.Frames() {
 		if !f.Sent.IsZero() {
@@ -382,6 +397,19 @@ func pionOffer(t *testing.T) (*webrtc.PeerConnection, string) {
 		t.Fatal(err)
 	}
 	return pc, offer
+}
+
+// getJSON GETs url and decodes its JSON body.
+func getJSON(url string, out any) error {
+	res, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, res.Status)
+	}
+	return json.NewDecoder(res.Body).Decode(out)
 }
 
 // grepLines keeps the lines of s that contain sub.

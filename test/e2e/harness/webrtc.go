@@ -33,6 +33,8 @@ type Frame struct {
 type WHEPViewer struct {
 	PC       *webrtc.PeerConnection
 	Location string
+	// Link is the answer's Link header.
+	Link string
 
 	mu           sync.Mutex
 	frames       []Frame
@@ -203,6 +205,7 @@ func watchWHEP(ctx context.Context, url string, api *webrtc.API, rewrite func(st
 		return nil, fmt.Errorf("WHEP POST: %d %s", status, body)
 	}
 	v.Location = h.Get("Location")
+	v.Link = h.Get("Link")
 	if rewrite != nil {
 		body = rewrite(body)
 	}
