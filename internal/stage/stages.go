@@ -133,6 +133,9 @@ type member struct {
 	// pub and subs (by publisher) are its WHIP sessions in the SFU.
 	pub  *mediaRef
 	subs map[string]*mediaRef
+	// pending counts its publish requests between the reservation and
+	// the answer: a failed one frees the place only if none is left.
+	pending int
 }
 
 // New returns a Stages; it starts no goroutine but the one that makes

@@ -289,13 +289,14 @@ func (s *Stages) publish(ctx context.Context, p Participant, offer string) (answ
 		} else if errors.Is(err, ErrTooManyPublishers) {
 			s.failedLocked(p, "", whipQuotaExceeded)
 		}
-		if m != nil && m.conn == nil && m.pub == nil {
+		if m != nil && m.conn == nil && m.pub == nil && m.pending == 0 {
 			s.removeLocked(st, m, LeftClosed)
 		}
 		s.mu.Unlock()
 		return "", "", rosterErr(err)
 	}
 	room := s.roomLocked(st)
+	m.pending++
 	old := m.pub
 	m.pub = nil
 	if old != nil {
@@ -313,6 +314,9 @@ func (s *Stages) publish(ctx context.Context, p Participant, offer string) (answ
 	ref := &mediaRef{sid: rtc.NewSessionID(), pub: pub}
 	s.mu.Lock()
 	st, m, err = s.memberLocked(p.StageARN, p.ID)
+	if err == nil {
+		m.pending = max(0, m.pending-1)
+	}
 	if err != nil || st.room != room || m.pub != nil {
 		s.mu.Unlock()
 		pub.Close()
@@ -327,13 +331,20 @@ func (s *Stages) publish(ctx context.Context, p Participant, offer string) (answ
 	return answer, ref.sid, nil
 }
 
-// unreserve frees a place a failed publish held, unless the participant
-// publishes meanwhile; a participant without the events socket leaves.
+// unreserve frees a place a failed publish held, unless another publish
+// of the participant took it meanwhile: it does not publish (a republish
+// that failed stopped the one it replaced), and one without the events
+// socket leaves.
 func (s *Stages) unreserve(p Participant) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if st, m, err := s.memberLocked(p.StageARN, p.ID); err == nil && !m.publishing && m.pub == nil {
-		m.slot = false
+	st, m, err := s.memberLocked(p.StageARN, p.ID)
+	if err != nil {
+		return
+	}
+	m.pending = max(0, m.pending-1)
+	if m.pending == 0 && m.pub == nil {
+		_ = s.setPublishingLocked(st, m, false) // stopping cannot fail
 		if m.conn == nil {
 			s.removeLocked(st, m, LeftClosed)
 		}

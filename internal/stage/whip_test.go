@@ -456,3 +456,31 @@ func FuzzWHIPPublish(f *testing.F) {
 		eventually(t, 10*time.Second, "the participant to leave", func() bool { return len(s.Participants(testARN)) == 0 })
 	})
 }
+
+// A republish replaces the publish; one that fails leaves the participant
+// not publishing (its old publish is gone), its place free.
+func TestWHIPRepublishFails(t *testing.T) {
+	t.Parallel()
+	m := newMediaEnv(t)
+	alice := m.auth.add("alice", nil)
+	ca, _ := m.join(alice)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pub, err := harness.PublishWHIP(ctx, m.whip+"/publish/alice", alice, harness.MakeVP8Clip(t, "160x120", 15, time.Second))
+	if err != nil || pub.Status != http.StatusCreated {
+		t.Fatalf("publish: %v %+v", err, pub)
+	}
+	defer pub.Close()
+	ca.state(func(st stageState) bool { p, _ := find(st, "alice"); return p.IsPublishing })
+	if st, code, _ := m.post("/publish/alice", alice, "application/sdp", "v=0\r\n"); st != http.StatusBadRequest || code != whipUnspecified {
+		t.Fatalf("bad republish: %d %d", st, code)
+	}
+	ca.state(func(st stageState) bool { p, _ := find(st, "alice"); return !p.IsPublishing })
+	m.s.mu.Lock()
+	slot := m.s.stages[testARN].members["alice"].slot
+	m.s.mu.Unlock()
+	if slot {
+		t.Error("the failed republish kept a place")
+	}
+	eventually(t, 10*time.Second, "the SFU to be empty", func() bool { return m.metrics.Publishers.Load() == 0 })
+}
