@@ -363,6 +363,7 @@ func (s *Stages) exchanged(c *conn, p Participant) bool {
 		m.slot = false
 	}
 	s.emitLocked(func(l Lifecycle) { l.TokenExchanged(previous, p) })
+	s.dropRevokedMediaLocked(st, m)
 	s.broadcastLocked(st)
 	return true
 }

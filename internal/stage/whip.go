@@ -696,3 +696,30 @@ func (s *Stages) dropMediaLocked(st *stage, m *member, last bool) {
 		}
 	})
 }
+
+// dropRevokedMediaLocked ends the publish and subscriptions a
+// participant's exchanged token no longer allows.
+func (s *Stages) dropRevokedMediaLocked(st *stage, m *member) {
+	var refs []*mediaRef
+	if !m.p.Publish && m.pub != nil {
+		refs = append(refs, m.pub)
+		delete(s.sessions, m.pub.sid)
+		m.pub = nil
+		_ = s.setPublishingLocked(st, m, false)
+	}
+	if !m.p.Subscribe {
+		for pub, ref := range m.subs {
+			refs = append(refs, ref)
+			delete(s.sessions, ref.sid)
+			delete(m.subs, pub)
+			_ = s.setSubscribingLocked(st, m, pub, false)
+		}
+	}
+	if len(refs) > 0 {
+		s.media.Go(func() {
+			for _, r := range refs {
+				r.close()
+			}
+		})
+	}
+}

@@ -484,3 +484,30 @@ func TestWHIPRepublishFails(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "the SFU to be empty", func() bool { return m.metrics.Publishers.Load() == 0 })
 }
+
+// A token exchanged for one without PUBLISH ends the publish.
+func TestWHIPExchangeDropsPublish(t *testing.T) {
+	t.Parallel()
+	m := newMediaEnv(t)
+	alice := m.auth.add("alice", nil)
+	ca, _ := m.join(alice)
+	m.auth.mu.Lock()
+	p := m.auth.tokens[alice]
+	p.Publish = false
+	m.auth.tokens["viewer-alice"] = p
+	m.auth.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pub, err := harness.PublishWHIP(ctx, m.whip+"/publish/alice", alice, harness.MakeVP8Clip(t, "160x120", 15, time.Second))
+	if err != nil || pub.Status != http.StatusCreated {
+		t.Fatalf("publish: %v %+v", err, pub)
+	}
+	defer pub.Close()
+	ca.state(func(st stageState) bool { p, _ := find(st, "alice"); return p.IsPublishing })
+	ca.send(map[string]any{"type": "aws:ivs:EXCHANGE_TOKEN", "payload": map[string]string{"oldToken": alice, "newToken": "viewer-alice",
+		"requestId": "r", "traceId": "t"}})
+	ca.state(func(st stageState) bool { p, _ := find(st, "alice"); return !p.IsPublishing })
+	eventually(t, 10*time.Second, "the publisher to stop", func() bool {
+		return m.metrics.Publishers.Load() == 0 && m.life.has("published alice false")
+	})
+}
