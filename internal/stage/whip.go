@@ -601,13 +601,13 @@ func (s *Stages) detachLocked(ms *mediaSession) {
 	}
 	if ms.publisher == "" && m.pub == ms.ref {
 		m.pub = nil
-		s.setPublishingLocked(st, m, false)
+		_ = s.setPublishingLocked(st, m, false) // stopping cannot fail
 		if m.conn == nil {
 			s.removeLocked(st, m, LeftClosed)
 		}
 	} else if ms.publisher != "" && m.subs[ms.publisher] == ms.ref {
 		delete(m.subs, ms.publisher)
-		s.setSubscribingLocked(st, m, ms.publisher, false)
+		_ = s.setSubscribingLocked(st, m, ms.publisher, false) // stopping cannot fail
 	}
 }
 
@@ -643,7 +643,15 @@ func (s *Stages) onMedia(arn string, room *sfu.Room, e sfu.Event) {
 			delete(s.sessions, m.pub.sid)
 			m.pub = nil
 		}
-		s.setPublishingLocked(st, m, e.Type == sfu.PublisherStarted)
+		if err := s.setPublishingLocked(st, m, e.Type == sfu.PublisherStarted); err != nil {
+			// Its place went to others meanwhile (a token exchange, a
+			// failed concurrent publish): it may not publish after all.
+			s.log.Warn("stage publisher refused once connected", "participant", m.p.ID, "err", err)
+			ref := m.pub
+			delete(s.sessions, ref.sid)
+			m.pub = nil
+			s.media.Go(ref.close)
+		}
 		if e.Type == sfu.PublisherStopped && m.conn == nil {
 			s.removeLocked(st, m, LeftClosed)
 		}
@@ -660,7 +668,12 @@ func (s *Stages) onMedia(arn string, room *sfu.Room, e sfu.Event) {
 			delete(s.sessions, ref.sid)
 			delete(m.subs, e.PublisherID)
 		}
-		s.setSubscribingLocked(st, m, e.PublisherID, e.Type == sfu.SubscriptionStarted)
+		if err := s.setSubscribingLocked(st, m, e.PublisherID, e.Type == sfu.SubscriptionStarted); err != nil {
+			// Its token no longer allows subscribing (exchanged meanwhile).
+			delete(s.sessions, ref.sid)
+			delete(m.subs, e.PublisherID)
+			s.media.Go(ref.close)
+		}
 	}
 }
 

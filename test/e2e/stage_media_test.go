@@ -104,7 +104,7 @@ func TestStageMediaWHIP(t *testing.T) {
 			t.Fatalf("join %s: %v", tok.UserID, err)
 		}
 		ws.SetReadLimit(1 << 20)
-		t.Cleanup(func() { ws.CloseNow() })
+		t.Cleanup(func() { _ = ws.CloseNow() })
 		return &stageClient{t: t, ws: ws}
 	}
 	a, b, c := join(alice), join(bob), join(carol)
@@ -305,7 +305,7 @@ func TestStageMediaWHIP(t *testing.T) {
 		rt(&es, "list-participant-events", "--stage-arn", arn, "--session-id", session, "--participant-id", id)
 		return es.Events
 	}
-	has := func(es []event, want event) bool { return slices.Contains(es, want) }
+	has := slices.Contains[[]event]
 	harness.Eventually(t, 30*time.Second, func() error {
 		var ps struct {
 			Participants []struct {
