@@ -40,6 +40,7 @@ import (
 	"github.com/onair-video/onair/internal/record"
 	"github.com/onair-video/onair/internal/rtc"
 	"github.com/onair-video/onair/internal/session"
+	"github.com/onair-video/onair/internal/sfu"
 	"github.com/onair-video/onair/internal/stage"
 	"github.com/onair-video/onair/internal/store/sqlite"
 	"github.com/onair-video/onair/internal/stream"
@@ -114,6 +115,8 @@ type node struct {
 	// stages is the roster of Stages' participants and their events
 	// WebSocket.
 	stages *stage.Stages
+	// sfuMetrics are the stage SFU's data-path counters, for /metrics.
+	sfuMetrics *sfu.Metrics
 
 	// The servers. https, pprof and srt are nil when off.
 	chat  *chat.Server
@@ -263,6 +266,7 @@ func (n *node) buildMedia(context.Context) error {
 	n.hls = hls.New(hls.Config{Log: log, PartDuration: cfg.HLSPartDuration, SegmentDuration: cfg.HLSSegmentDuration,
 		ViewerTimeout: cfg.HLSViewerTimeout, Auth: n.auth})
 	n.onCleanup(n.hls.Close)
+	var stageMedia sfu.PeerConnector // stage media needs WebRTC too
 	if n.lns.webrtcUDP != nil {
 		engine, err := rtc.NewEngine(rtc.EngineConfig{UDP: n.lns.webrtcUDP, TCP: n.lns.webrtcTCP,
 			PublicIPs: publicIPs(cfg.PublicHost), Log: log})
@@ -274,12 +278,17 @@ func (n *node) buildMedia(context.Context) error {
 		n.onCleanup(n.whep.Close)
 		n.whip = whip.New(whip.Config{Engine: engine, Registry: n.registry, Log: log})
 		n.onCleanup(n.whip.Close)
+		stageMedia = engine
 	}
 	// Stages' signalling: the events WebSocket and the roster, recording
 	// participants and sessions through the control plane. Its Close
 	// records the last leaves, so it runs before the store closes.
 	control := stageControl{svc: n.rtSvc, log: log}
-	n.stages = stage.New(stage.Config{Auth: control, Lifecycle: control, Log: log})
+	// Its WHIP routes feed one SFU room per stage; its Close closes them,
+	// before the engine (cleanups run in reverse).
+	n.sfuMetrics = &sfu.Metrics{}
+	n.stages = stage.New(stage.Config{Auth: control, Lifecycle: control, Log: log, Media: stageMedia,
+		MediaMetrics: n.sfuMetrics})
 	n.onCleanup(n.stages.Close)
 	n.tracker = session.New(session.Config{Store: n.store, Events: svc, Log: log, Viewers: n.viewers,
 		EnforceLimits: cfg.EnforceLimits})
@@ -409,6 +418,8 @@ func (n *node) routes() http.Handler {
 	// both listeners: which one a token names depends on HTTPS being on).
 	mux.Handle("GET "+ivsrealtime.EventsPath, n.stages)
 	mux.Handle("GET "+ivsrealtime.EventsPath+"/{topic}", n.stages)
+	// Stage media: WHIP publish and subscribe into the SFU.
+	n.stages.RegisterWHIP(mux, ivsrealtime.WHIPPath)
 	// Stage endpoints are on the HTTPS listener when it is on (browsers on
 	// https pages need wss:// and https://), else on the HTTP listener.
 	stageEndpoints := func(r *http.Request) ivsrealtime.Endpoints {
@@ -427,7 +438,8 @@ func (n *node) routes() http.Handler {
 		n.whep.Register(mux)
 		n.whip.Register(mux)
 	}
-	mux.Handle("GET /metrics", metrics.New(metrics.Config{Streams: n.registry, Sessions: n.tracker, Playback: n.hls, Readers: n.registry}))
+	mux.Handle("GET /metrics", metrics.New(metrics.Config{Streams: n.registry, Sessions: n.tracker, Playback: n.hls, Readers: n.registry,
+		SFU: n.sfuMetrics}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, "ok\n")

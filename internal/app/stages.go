@@ -137,6 +137,22 @@ func (c stageControl) TokenExchanged(previous, p stage.Participant) {
 	})
 }
 
+// PublishFailed records a PUBLISH_ERROR event. The domain keeps events of
+// a session's participants only: a participant that never joined (its
+// WHIP request came without the events WebSocket) has nothing to record.
+func (c stageControl) PublishFailed(p stage.Participant, code string) {
+	c.call("publish error", p, gone, func(ctx context.Context) error {
+		return c.svc.Failed(ctx, p.Topic, p.ID, ivsrealtime.EventPublishError, code, "")
+	})
+}
+
+// SubscribeFailed records a SUBSCRIBE_ERROR event (as PublishFailed).
+func (c stageControl) SubscribeFailed(p stage.Participant, publisher, code string) {
+	c.call("subscribe error", p, gone, func(ctx context.Context) error {
+		return c.svc.Failed(ctx, p.Topic, p.ID, ivsrealtime.EventSubscribeError, code, publisher)
+	})
+}
+
 // stageHooks are the domain's hooks into the roster, which is built after
 // the domain (it needs the domain to verify joins): they reach it through
 // roster(), which returns nil until it is built. Nothing calls a hook

@@ -220,7 +220,8 @@ func TestViolations(t *testing.T) {
 		"internal/ingest/srt":   {"internal/live", "internal/conns"},
 		"internal/conns":        {"internal/live"},
 		"internal/hls":          {"internal/live"},
-		"internal/stage":        nil,
+		// The stage protocol's WHIP feeds the SFU.
+		"internal/stage": {"internal/sfu", "internal/rtc"},
 	}
 	tests := []struct {
 		name     string

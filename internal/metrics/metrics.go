@@ -14,6 +14,7 @@ import (
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/session"
+	"github.com/onair-video/onair/internal/sfu"
 )
 
 // Streams is what the collector needs of the live registry.
@@ -46,6 +47,8 @@ type Config struct {
 	Sessions Sessions
 	Playback Playback
 	Readers  Readers
+	// SFU are the stage SFU's counters.
+	SFU *sfu.Metrics
 }
 
 // New returns the /metrics handler.
@@ -56,6 +59,9 @@ func New(cfg Config) http.Handler {
 		collectors.NewGoCollector(),
 		&channelCollector{cfg: cfg},
 	)
+	if cfg.SFU != nil {
+		reg.MustRegister(sfuCollector{cfg.SFU})
+	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 

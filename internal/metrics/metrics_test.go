@@ -14,6 +14,7 @@ import (
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/session"
+	"github.com/onair-video/onair/internal/sfu"
 	"github.com/onair-video/onair/internal/stream"
 )
 
@@ -243,7 +244,10 @@ onair_stream_health{` + lblB + `,health="UNKNOWN"} 1
 func TestHandler(t *testing.T) {
 	t.Parallel()
 	st := liveStream(t, "cccccccccccc", "gamma", time.Now(), []int{10}, 1, 0)
-	srv := httptest.NewServer(New(Config{Streams: fakeStreams{st}, Playback: &fakePlayback{slow: 2}}))
+	sm := &sfu.Metrics{}
+	sm.PacketsForwarded.Add(42)
+	sm.Publishers.Add(3)
+	srv := httptest.NewServer(New(Config{Streams: fakeStreams{st}, Playback: &fakePlayback{slow: 2}, SFU: sm}))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)
 	if err != nil {
@@ -258,6 +262,7 @@ func TestHandler(t *testing.T) {
 		"\ngo_goroutines ", "\nprocess_open_fds ", "\nonair_live_channels 1\n",
 		`onair_channel_live{channel_arn="arn:aws:ivs:us-east-1:123456789012:channel/cccccccccccc",channel_name="gamma"} 1`,
 		"\nonair_hls_slow_viewers_dropped_total 2\n",
+		"\nonair_sfu_packets_forwarded_total 42\n", "\nonair_sfu_publishers 3\n", "\nonair_sfu_slow_subscribers_dropped_total 0\n",
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, body)

@@ -77,6 +77,13 @@ func (r *recorder) TokenExchanged(prev, p Participant) {
 	r.add(fmt.Sprintf("exchanged %s %v→%v", p.ID, prev.Attributes, p.Attributes))
 }
 
+func (r *recorder) PublishFailed(p Participant, code string) {
+	r.add(fmt.Sprintf("publish failed %s %s", p.ID, code))
+}
+func (r *recorder) SubscribeFailed(p Participant, pub, code string) {
+	r.add(fmt.Sprintf("subscribe failed %s to %s %s", p.ID, pub, code))
+}
+
 func (r *recorder) has(s string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()

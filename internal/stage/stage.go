@@ -4,10 +4,14 @@
 // publishes, who is muted) that it pushes to every participant as
 // STAGE_STATE. The wire protocol is in docs/stage-events.md.
 //
+// It also serves the stage's media requests, HTTP WHIP publish and
+// subscribe (whip.go), which it answers from one internal/sfu room per
+// stage and reflects in the roster.
+//
 // The package knows neither how tokens are verified nor where participants
-// and sessions are stored, nor how media flows: it declares what it needs
-// of them (Authenticator, Lifecycle) and offers the media side the calls it
-// makes into the roster (ReservePublish, SetPublishing, SetSubscribing).
+// and sessions are stored: it declares what it needs of them
+// (Authenticator, Lifecycle). ReservePublish, SetPublishing and
+// SetSubscribing remain for another media side.
 package stage
 
 import (
@@ -122,15 +126,24 @@ type Lifecycle interface {
 	// TokenExchanged: the participant exchanged its token (previous) for
 	// p's (IVS's TOKEN_EXCHANGED event records both).
 	TokenExchanged(previous, p Participant)
+	// PublishFailed: a publish was refused for a reason IVS records as a
+	// PUBLISH_ERROR event's errorCode (INSUFFICIENT_CAPABILITIES,
+	// QUOTA_EXCEEDED). The participant may not be connected.
+	PublishFailed(p Participant, code string)
+	// SubscribeFailed: a subscription to publisher was refused
+	// (SUBSCRIBE_ERROR: INSUFFICIENT_CAPABILITIES, PUBLISHER_NOT_FOUND).
+	SubscribeFailed(p Participant, publisher, code string)
 }
 
 // nopLifecycle is the Lifecycle of a Stages without one.
 type nopLifecycle struct{}
 
-func (nopLifecycle) Joined(Participant, bool)                {}
-func (nopLifecycle) Left(Participant, LeaveReason, bool)     {}
-func (nopLifecycle) Published(Participant, bool)             {}
-func (nopLifecycle) Subscribed(Participant, string, bool)    {}
-func (nopLifecycle) TokenExchanged(Participant, Participant) {}
+func (nopLifecycle) Joined(Participant, bool)                    {}
+func (nopLifecycle) Left(Participant, LeaveReason, bool)         {}
+func (nopLifecycle) Published(Participant, bool)                 {}
+func (nopLifecycle) Subscribed(Participant, string, bool)        {}
+func (nopLifecycle) TokenExchanged(Participant, Participant)     {}
+func (nopLifecycle) PublishFailed(Participant, string)           {}
+func (nopLifecycle) SubscribeFailed(Participant, string, string) {}
 
 var _ Lifecycle = nopLifecycle{}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/onair-video/onair/internal/sfu"
 )
 
 // Lock order: Stages.mu, then conn.mu. Lifecycle calls are queued under
@@ -25,6 +27,11 @@ type Config struct {
 	Log       *slog.Logger
 	// Limits; the zero value takes DefaultLimits.
 	Limits Limits
+	// Media makes the SFU's peer connections (*rtc.Engine); nil turns the
+	// stage WHIP routes off (503).
+	Media sfu.PeerConnector
+	// MediaMetrics, if set, is shared by every stage's SFU room.
+	MediaMetrics *sfu.Metrics
 }
 
 // Limits bound what one client may cost.
@@ -90,6 +97,13 @@ type Stages struct {
 	// until their token expires: the token may not join again.
 	revoked map[[2]string]time.Time
 	closed  bool
+	// sessions are the WHIP sessions, by the id their Location names.
+	sessions map[string]*mediaSession
+	// media runs the closing of SFU peer connections and rooms, off the
+	// lock; Close waits for it.
+	media sync.WaitGroup
+	// whipPath is where RegisterWHIP mounted the WHIP routes.
+	whipPath string
 }
 
 // stage is a stage with participants connected.
@@ -98,6 +112,7 @@ type stage struct {
 	seq        int64
 	members    map[string]*member // by participant id
 	kicked     []kick
+	room       *sfu.Room // nil until the first publish or subscribe
 }
 
 type kick struct {
@@ -107,12 +122,20 @@ type kick struct {
 
 // member is a connected participant.
 type member struct {
-	p     Participant
+	p Participant
+	// conn is nil for a participant that publishes over WHIP without the
+	// events socket (OBS): it is a member while its publish lasts.
 	conn  *conn
 	since time.Time // join order, for a stable participants[]
 	audioMuted, videoStopped,
 	publishing, slot bool // slot: one of the stage's MaxPublishers is held
 	subscribed map[string]bool // publishers whose media it receives
+	// pub and subs (by publisher) are its WHIP sessions in the SFU.
+	pub  *mediaRef
+	subs map[string]*mediaRef
+	// pending counts its publish requests between the reservation and
+	// the answer: a failed one frees the place only if none is left.
+	pending int
 }
 
 // New returns a Stages; it starts no goroutine but the one that makes
@@ -153,7 +176,7 @@ func New(cfg Config) *Stages {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Stages{cfg: cfg, lim: lim, log: cfg.Log.With("component", "stage"), ctx: ctx, cancel: cancel,
 		events: make(chan func(), lifecycleQueue), eventsDone: make(chan struct{}),
-		stages: make(map[string]*stage), revoked: make(map[[2]string]time.Time)}
+		stages: make(map[string]*stage), revoked: make(map[[2]string]time.Time), sessions: make(map[string]*mediaSession)}
 	go func() {
 		defer close(s.eventsDone)
 		for f := range s.events {
@@ -200,10 +223,15 @@ func (s *Stages) join(c *conn) error {
 	if m := st.members[p.ID]; m != nil {
 		old := m.conn
 		m.conn, m.p = c, p
-		old.finish(encode(typeDisconnect, disconnectPayload{Code: DisconnectTokenReused,
-			Reason: "the participant token was used by another connection"}), websocket.StatusNormalClosure, "token reused", "")
+		// A participant that only published over WHIP (old nil) now has
+		// its socket, and stays when its publish ends.
+		if old != nil {
+			old.finish(encode(typeDisconnect, disconnectPayload{Code: DisconnectTokenReused,
+				Reason: "the participant token was used by another connection"}), websocket.StatusNormalClosure, "token reused", "")
+		}
 	} else {
-		st.members[p.ID] = &member{p: p, conn: c, since: time.Now(), subscribed: make(map[string]bool)}
+		st.members[p.ID] = &member{p: p, conn: c, since: time.Now(), subscribed: make(map[string]bool),
+			subs: make(map[string]*mediaRef)}
 		s.emitLocked(func(l Lifecycle) { l.Joined(p, first) })
 	}
 	s.broadcastLocked(st)
@@ -242,6 +270,7 @@ func (s *Stages) removeLocked(st *stage, m *member, why LeaveReason) {
 		}
 	}
 	s.emitLocked(func(l Lifecycle) { l.Left(p, why, last) })
+	s.dropMediaLocked(st, m, last)
 	if last {
 		delete(s.stages, st.arn)
 		return
@@ -272,7 +301,9 @@ func (s *Stages) broadcastLocked(st *stage) {
 	}
 	b := encode(typeStageState, state)
 	for _, m := range ms {
-		m.conn.setState(st.seq, b)
+		if m.conn != nil {
+			m.conn.setState(st.seq, b)
+		}
 	}
 }
 
@@ -332,6 +363,7 @@ func (s *Stages) exchanged(c *conn, p Participant) bool {
 		m.slot = false
 	}
 	s.emitLocked(func(l Lifecycle) { l.TokenExchanged(previous, p) })
+	s.dropRevokedMediaLocked(st, m)
 	s.broadcastLocked(st)
 	return true
 }
@@ -381,6 +413,10 @@ func (s *Stages) SetPublishing(stageARN, participantID string, publishing bool) 
 	if err != nil {
 		return err
 	}
+	return s.setPublishingLocked(st, m, publishing)
+}
+
+func (s *Stages) setPublishingLocked(st *stage, m *member, publishing bool) error {
 	if publishing {
 		if err := s.reserveLocked(st, m); err != nil {
 			return err
@@ -407,6 +443,10 @@ func (s *Stages) SetSubscribing(stageARN, subscriberID, publisherID string, subs
 	if err != nil {
 		return err
 	}
+	return s.setSubscribingLocked(st, m, publisherID, subscribing)
+}
+
+func (s *Stages) setSubscribingLocked(st *stage, m *member, publisherID string, subscribing bool) error {
 	if subscribing && !m.p.Subscribe {
 		return ErrSubscribeNotAllowed
 	}
@@ -438,6 +478,9 @@ func (s *Stages) sendSubscriberCountLocked(st *stage, pub *member) {
 		}
 	}
 	st.seq = nextSeq(st.seq)
+	if pub.conn == nil {
+		return
+	}
 	pub.conn.setSubscriberCount(encode(typeSubscriberCount, subscriberCountPayload{SequenceNumber: st.seq, Count: n}))
 }
 
@@ -491,8 +534,10 @@ func (s *Stages) Disconnect(stageARN, participantID, reason string, tokenExpiry 
 	if reason == "" {
 		reason = "disconnected by the stage's owner"
 	}
-	m.conn.finish(encode(typeDisconnect, disconnectPayload{Code: DisconnectParticipant, Reason: reason}),
-		websocket.StatusNormalClosure, "participant disconnected", LeftDisconnected)
+	if m.conn != nil {
+		m.conn.finish(encode(typeDisconnect, disconnectPayload{Code: DisconnectParticipant, Reason: reason}),
+			websocket.StatusNormalClosure, "participant disconnected", LeftDisconnected)
+	}
 	// Off the roster now, not once its socket has closed: the others
 	// see it KICKED in their next state.
 	s.removeLocked(st, m, LeftDisconnected)
@@ -510,7 +555,9 @@ func (s *Stages) CloseStage(stageARN string) {
 	}
 	b := encode(typeDisconnect, disconnectPayload{Code: DisconnectStageDeleted, Reason: "the stage was deleted"})
 	for _, m := range slices.SortedFunc(maps.Values(st.members), bySince) {
-		m.conn.finish(b, websocket.StatusNormalClosure, "stage deleted", LeftStageDeleted)
+		if m.conn != nil {
+			m.conn.finish(b, websocket.StatusNormalClosure, "stage deleted", LeftStageDeleted)
+		}
 		s.removeLocked(st, m, LeftStageDeleted)
 	}
 }
@@ -526,8 +573,12 @@ func (s *Stages) Close() {
 	}
 	s.closed = true
 	for _, st := range s.stages {
-		for _, m := range st.members {
-			m.conn.finish(nil, websocket.StatusGoingAway, "the server is stopping", LeftShutdown)
+		for _, m := range slices.SortedFunc(maps.Values(st.members), bySince) {
+			if m.conn != nil {
+				m.conn.finish(nil, websocket.StatusGoingAway, "the server is stopping", LeftShutdown)
+			} else {
+				s.removeLocked(st, m, LeftShutdown) // a WHIP-only publisher has no socket to end
+			}
 		}
 	}
 	s.mu.Unlock()
@@ -542,6 +593,9 @@ func (s *Stages) Close() {
 		<-done
 	}
 	s.cancel()
+	// Every stage emptied: its room closes, and the SFU's last events
+	// find the roster closed.
+	s.media.Wait()
 	close(s.events) // every leave has queued its calls
 	<-s.eventsDone
 }

@@ -34,9 +34,10 @@ type stageMsg struct {
 		SequenceNumber int64  `json:"sequenceNumber"`
 		StageID        string `json:"stageId"`
 		Participants   []struct {
-			ID         string            `json:"id"`
-			UserID     string            `json:"userId"`
-			Attributes map[string]string `json:"attributes"`
+			ID           string            `json:"id"`
+			UserID       string            `json:"userId"`
+			Attributes   map[string]string `json:"attributes"`
+			IsPublishing bool              `json:"isPublishing"`
 		} `json:"participants"`
 		Disconnected []struct{ ID, Status string } `json:"disconnected"`
 		// aws:ivs:DISCONNECT, aws:ivs:JOIN_ERROR
@@ -421,13 +422,15 @@ func TestStageEventsWebSocket(t *testing.T) {
 }
 
 // IVS's own Stage client (amazon-ivs-web-broadcast 1.41.0, unmodified) in
-// Chromium (web/e2e/stage.mjs): two pages join a stage with tokens from
+// Chromium (web/e2e/stage.mjs), media and all: two pages with tokens from
 // CreateStage and CreateParticipantToken, following the token's
-// events_url to onair's HTTPS listener, and see each other join with
-// their user ids and attributes; DisconnectParticipant makes one leave
-// with participant-disconnected and the other see it leave; DeleteStage
-// makes the other leave with stage-deleted. Nothing publishes: the stage
-// media is not served yet.
+// events_url and whip_url to onair's HTTPS listener, publish their fake
+// camera and microphone and each decodes the other's video (framesDecoded
+// grows, the <video> has real pixels); a third, SUBSCRIBE only, decodes
+// both and sends nothing; a mute reaches the others; the API shows who
+// published; DisconnectParticipant makes one leave with
+// participant-disconnected and the others see it leave; DeleteStage makes
+// the rest leave with stage-deleted.
 func TestStageSDKInBrowser(t *testing.T) {
 	t.Parallel()
 	root, _ := browserTest(t)
@@ -435,6 +438,6 @@ func TestStageSDKInBrowser(t *testing.T) {
 		t.Skipf("amazon-ivs-web-broadcast not installed (npm ci in web/): %v", err)
 	}
 	s := harness.Start(t)
-	browserScript(t, s, "e2e/stage.mjs", 3*time.Minute, []string{"8"},
+	browserScript(t, s, "e2e/stage.mjs", 5*time.Minute, []string{"8"},
 		"ONAIR_URL="+s.Endpoint(), "ONAIR_AKID="+s.AccessKeyID, "ONAIR_SECRET="+s.SecretAccessKey, "TLS_SPKI="+s.TLSPublicKeyHash(t))
 }

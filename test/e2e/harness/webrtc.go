@@ -33,6 +33,8 @@ type Frame struct {
 type WHEPViewer struct {
 	PC       *webrtc.PeerConnection
 	Location string
+	// Link is the answer's Link header.
+	Link string
 
 	mu           sync.Mutex
 	frames       []Frame
@@ -132,6 +134,9 @@ type WatchOptions struct {
 	// Answer, if set, rewrites the server's answer before it is applied
 	// (e.g. to route ICE-TCP through a proxy).
 	Answer func(sdp string) string
+	// Bearer, if set, is the request's Authorization (a stage subscribe
+	// sends its participant token).
+	Bearer string
 }
 
 // WatchWHEPWith is WatchWHEP with options.
@@ -154,10 +159,10 @@ func WatchWHEPWith(ctx context.Context, url string, o WatchOptions) (*WHEPViewer
 		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, o.UDP))
 	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	return watchWHEP(ctx, url, api, o.Answer)
+	return watchWHEP(ctx, url, api, o.Answer, o.Bearer)
 }
 
-func watchWHEP(ctx context.Context, url string, api *webrtc.API, rewrite func(string) string) (*WHEPViewer, error) {
+func watchWHEP(ctx context.Context, url string, api *webrtc.API, rewrite func(string) string, bearer string) (*WHEPViewer, error) {
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, err
@@ -190,7 +195,7 @@ func watchWHEP(ctx context.Context, url string, api *webrtc.API, rewrite func(st
 		_ = pc.Close()
 		return nil, err
 	}
-	status, h, body, err := PostSDP(ctx, url, "", offer)
+	status, h, body, err := PostSDP(ctx, url, bearer, offer)
 	if err != nil {
 		_ = pc.Close()
 		return nil, fmt.Errorf("WHEP POST: %w", err)
@@ -200,6 +205,7 @@ func watchWHEP(ctx context.Context, url string, api *webrtc.API, rewrite func(st
 		return nil, fmt.Errorf("WHEP POST: %d %s", status, body)
 	}
 	v.Location = h.Get("Location")
+	v.Link = h.Get("Link")
 	if rewrite != nil {
 		body = rewrite(body)
 	}

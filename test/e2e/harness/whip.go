@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -180,9 +181,25 @@ func newPublisher(clip *Clip, dc bool) (*WHIPPublisher, string, error) {
 		return nil, "", err
 	}
 	for _, tr := range []webrtc.TrackLocal{p.video, p.audio} {
-		if _, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
 			_ = pc.Close()
 			return nil, "", err
+		}
+		// The offer lists only the codec the clip is in, as a browser
+		// told its preference does: a server that takes the first codec
+		// offered (the stage SFU) must not pick one the track cannot send.
+		if tr == webrtc.TrackLocal(p.video) {
+			var prefs []webrtc.RTPCodecParameters
+			for _, c := range t.Sender().GetParameters().Codecs {
+				if strings.EqualFold(c.MimeType, vcodec.MimeType) {
+					prefs = append(prefs, c)
+				}
+			}
+			if err := t.SetCodecPreferences(prefs); err != nil {
+				_ = pc.Close()
+				return nil, "", err
+			}
 		}
 	}
 	offer, err := Offer(pc)

@@ -1,0 +1,50 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/onair-video/onair/internal/sfu"
+)
+
+// sfuCollector reads the stage SFU's counters at scrape time.
+type sfuCollector struct{ m *sfu.Metrics }
+
+// sfuDesc pairs each counter with its reader.
+var sfuDescs = []struct {
+	desc *prometheus.Desc
+	kind prometheus.ValueType
+	get  func(*sfu.Metrics) float64
+}{
+	{prometheus.NewDesc("onair_sfu_packets_in_total", "RTP packets received from stage publishers.", nil, nil),
+		prometheus.CounterValue, func(m *sfu.Metrics) float64 { return float64(m.PacketsIn.Load()) }},
+	{prometheus.NewDesc("onair_sfu_packets_forwarded_total", "RTP packets forwarded to stage subscribers.", nil, nil),
+		prometheus.CounterValue, func(m *sfu.Metrics) float64 { return float64(m.PacketsForwarded.Load()) }},
+	{prometheus.NewDesc("onair_sfu_bytes_forwarded_total", "RTP payload bytes forwarded to stage subscribers.", nil, nil),
+		prometheus.CounterValue, func(m *sfu.Metrics) float64 { return float64(m.BytesForwarded.Load()) }},
+	{prometheus.NewDesc("onair_sfu_packets_dropped_total", "Packets dropped because a subscriber's queue was full.", nil, nil),
+		prometheus.CounterValue, func(m *sfu.Metrics) float64 { return float64(m.PacketsDropped.Load()) }},
+	{prometheus.NewDesc("onair_sfu_packets_retransmitted_total", "Packets resent in answer to NACKs.", nil, nil),
+		prometheus.CounterValue, func(m *sfu.Metrics) float64 { return float64(m.PacketsRetransmitted.Load()) }},
+	{prometheus.NewDesc("onair_sfu_keyframe_requests_total", "PLIs sent to stage publishers.", nil, nil),
+		prometheus.CounterValue, func(m *sfu.Metrics) float64 { return float64(m.KeyframeRequests.Load()) }},
+	{prometheus.NewDesc("onair_sfu_layer_switches_total", "Simulcast layer switches of subscribers.", nil, nil),
+		prometheus.CounterValue, func(m *sfu.Metrics) float64 { return float64(m.LayerSwitches.Load()) }},
+	{prometheus.NewDesc("onair_sfu_slow_subscribers_dropped_total", "Subscriptions ended for not keeping up.", nil, nil),
+		prometheus.CounterValue, func(m *sfu.Metrics) float64 { return float64(m.SlowSubscribersDropped.Load()) }},
+	{prometheus.NewDesc("onair_sfu_publishers", "Stage publishers in the SFU.", nil, nil),
+		prometheus.GaugeValue, func(m *sfu.Metrics) float64 { return float64(m.Publishers.Load()) }},
+	{prometheus.NewDesc("onair_sfu_subscriptions", "Stage subscriptions in the SFU.", nil, nil),
+		prometheus.GaugeValue, func(m *sfu.Metrics) float64 { return float64(m.Subscriptions.Load()) }},
+}
+
+func (c sfuCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range sfuDescs {
+		ch <- d.desc
+	}
+}
+
+func (c sfuCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, d := range sfuDescs {
+		ch <- prometheus.MustNewConstMetric(d.desc, d.kind, d.get(c.m))
+	}
+}
