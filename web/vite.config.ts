@@ -18,6 +18,7 @@ export default defineConfig({
         console: resolve(import.meta.dirname, "index.html"),
         play: resolve(import.meta.dirname, "play.html"),
         broadcast: resolve(import.meta.dirname, "broadcast.html"),
+        stage: resolve(import.meta.dirname, "stage.html"),
       },
     },
   },

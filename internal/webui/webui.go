@@ -41,8 +41,13 @@ const configMarker = "<!--onair-config-->"
 // which routes on the client.
 var playPath = regexp.MustCompile(`^/play/[A-Za-z0-9]{1,64}/?$`)
 
+// stagePath is the stage join page; it shadows no stage of the console's
+// /stages/{id} (a stage id is 12 characters).
+const stagePath = "/stages/join"
+
 // Handler serves the embedded UI: files under /assets/, the player page at
-// /play/{channelId}, the broadcast page at /broadcast, and the console for
+// /play/{channelId}, the broadcast page at /broadcast, the stage page at
+// /stages/join, and the console for
 // every other path of GET /.
 func Handler(info Info) http.Handler {
 	sub, err := fs.Sub(dist, "dist")
@@ -57,7 +62,8 @@ func handler(sub fs.FS, info Info) http.Handler {
 	console, err1 := page(sub, "index.html", info)
 	player, err2 := page(sub, "play.html", info)
 	broadcast, err3 := page(sub, "broadcast.html", info)
-	if err1 != nil || err2 != nil || err3 != nil {
+	stage, err4 := page(sub, "stage.html", info)
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
 		return notBuiltHandler(info)
 	}
 	assets := http.FileServerFS(sub)
@@ -73,6 +79,10 @@ func handler(sub fs.FS, info Info) http.Handler {
 		case p == "/broadcast" || p == "/broadcast/":
 			// Its ingest endpoint may be another onair's /whip.
 			serve(w, r, broadcast, "connect-src 'self' https: http:; ")
+		case p == stagePath || p == stagePath+"/":
+			// The token names the stage's events socket and WHIP endpoint,
+			// which may be on the HTTPS listener (another origin).
+			serve(w, r, stage, "connect-src 'self' https: http: wss: ws:; ")
 		case path.Ext(p) != "" && p != "/":
 			http.NotFound(w, r) // a file that is not ours
 		default:

@@ -15,6 +15,7 @@ func TestHandler(t *testing.T) {
 		"index.html":       {Data: []byte("<html><head><!--onair-config--></head><body>console</body></html>")},
 		"play.html":        {Data: []byte("<html><head><!--onair-config--></head><body>player</body></html>")},
 		"broadcast.html":   {Data: []byte("<html><head><!--onair-config--></head><body>broadcast</body></html>")},
+		"stage.html":       {Data: []byte("<html><head><!--onair-config--></head><body>stage</body></html>")},
 		"assets/app-1.js":  {Data: []byte("console.log(1)")},
 		"assets/app-1.css": {Data: []byte("body{}")},
 	}
@@ -29,6 +30,8 @@ func TestHandler(t *testing.T) {
 		{"/channels/AbCdEfGhIjKl/sessions/st-x", "console", 200},
 		{"/play/AbCdEfGhIjKl", "player", 200},
 		{"/broadcast", "broadcast", 200},
+		{"/stages/join", "stage", 200},
+		{"/stages/AbCdEfGhIjKl", "console", 200},
 		{"/assets/app-1.js", "console.log(1)", 200},
 		{"/assets/missing.js", "", 404},
 		{"/favicon.ico", "", 404},
