@@ -441,3 +441,20 @@ func TestStageSDKInBrowser(t *testing.T) {
 	browserScript(t, s, "e2e/stage.mjs", 5*time.Minute, []string{"8"},
 		"ONAIR_URL="+s.Endpoint(), "ONAIR_AKID="+s.AccessKeyID, "ONAIR_SECRET="+s.SecretAccessKey, "TLS_SPKI="+s.TLSPublicKeyHash(t))
 }
+
+// TestStagePageInBrowser drives onair's own stage page (/stages/join,
+// web/src/stage.ts) in Chromium (web/e2e/stagepage.mjs): two publishing
+// participants decode each other's video, a SUBSCRIBE-only one both, a mute
+// reaches the others' roster, a participant on IVS's own SDK and the page
+// see each other, DisconnectParticipant and DeleteStage end the pages with
+// their reason.
+func TestStagePageInBrowser(t *testing.T) {
+	t.Parallel()
+	root, _ := browserTest(t)
+	if _, err := os.Stat(filepath.Join(root, "web/node_modules/amazon-ivs-web-broadcast/dist/amazon-ivs-web-broadcast.js")); err != nil {
+		t.Skipf("amazon-ivs-web-broadcast not installed (npm ci in web/): %v", err)
+	}
+	s := harness.Start(t)
+	browserScript(t, s, "e2e/stagepage.mjs", 5*time.Minute, []string{"86", "87", "88", "89"},
+		"ONAIR_URL="+s.Endpoint(), "ONAIR_AKID="+s.AccessKeyID, "ONAIR_SECRET="+s.SecretAccessKey, "TLS_SPKI="+s.TLSPublicKeyHash(t))
+}

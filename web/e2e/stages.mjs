@@ -92,6 +92,8 @@ await run(async () => {
   if (token.split(".").length !== 3 || !/^[A-Za-z0-9]{12}$/.test(participantId) || caps !== "PUBLISH" || !/\d/.test(expiry)) {
     throw new Error(`token ${token.slice(0, 20)}…, participant ${participantId}, capabilities ${caps}, expiry ${expiry}`);
   }
+  const joinLink = await page.getByTestId("token-join").getAttribute("href");
+  if (joinLink !== `/stages/join#token=${encodeURIComponent(token)}`) throw new Error(`the Join link is ${joinLink}`);
   await shot(page, "91-stage-token");
 
   begin("nobody is on: the stage stays IDLE over refreshes");

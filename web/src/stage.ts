@@ -64,11 +64,15 @@ const reasons: Record<string, string> = {
 };
 
 const app = document.getElementById("app")!;
+// The token may come in the URL: #token= (the console's Join link: a
+// fragment never reaches a server or its logs) or ?token=.
 const params = new URLSearchParams(location.search);
+const fragment = new URLSearchParams(location.hash.slice(1));
+const given = fragment.get("token") ?? params.get("token");
 
 const tokenInput = h("textarea", { id: "token", rows: 3, required: true, autocomplete: "off", spellcheck: "false", placeholder: "eyJhbGciOi…" });
-tokenInput.value = params.get("token") ?? "";
-if (params.has("token")) history.replaceState(null, "", location.pathname); // keep the token out of the history
+tokenInput.value = given ?? "";
+if (given) history.replaceState(null, "", location.pathname); // keep the token out of the history
 const joinButton = h("button", { type: "submit", "data-testid": "join" }, "Join");
 const leaveButton = h("button", { type: "button", "data-testid": "leave", disabled: true }, "Leave");
 const muteButton = h("button", { type: "button", class: "small", "data-testid": "mute", disabled: true, "aria-pressed": "false" }, "Mute mic");
@@ -204,7 +208,7 @@ function onState(list: Member[]): void {
   if (!claims.capabilities?.allow_subscribe) return;
   const live = new Set(list.filter((p) => p.id !== claims!.jti && p.isPublishing).map((p) => p.id));
   for (const [id, s] of subs) {
-    if (!live.has(id)) unsubscribe(id, s);
+    if (!live.has(id)) unsubscribe(id, s, true);
   }
   for (const id of live) {
     if (!subs.has(id)) subscribe(id);
@@ -301,9 +305,11 @@ async function subscribe(id: string): Promise<void> {
   if (subs.get(id) !== s) hangUp(s.resource);
 }
 
-function unsubscribe(id: string, s: Subscription): void {
+// unsubscribe ends a subscription; ended says the server already did (the
+// publisher stopped or left, or we were removed), so no DELETE is due.
+function unsubscribe(id: string, s: Subscription, ended = false): void {
   if (subs.get(id) === s) subs.delete(id);
-  hangUp(s.resource);
+  if (!ended) hangUp(s.resource);
   s.pc.close();
   s.tile.remove();
 }
@@ -319,8 +325,10 @@ function leave(why: string, code = ""): void {
   joined = false;
   publishing = false;
   clearInterval(pinger);
-  for (const [id, s] of subs) unsubscribe(id, s);
-  hangUp(pubResource);
+  // A JOIN_ERROR or DISCONNECT: the server has ended our sessions itself.
+  const ended = code !== "" && code !== "LOST";
+  for (const [id, s] of subs) unsubscribe(id, s, ended);
+  if (!ended) hangUp(pubResource);
   pubResource = null;
   pub?.close();
   pub = null;

@@ -311,6 +311,8 @@ function tokenForm(ctx: Ctx, arn: string): HTMLElement {
       result.append(h("div", { class: "token-result", "data-testid": "token-result" },
         h("p", { class: "small" }, "Give this token to the participant; it is shown once."),
         copyable(t.token, "token"),
+        h("p", { class: "small" }, h("a", { href: `/stages/join#token=${encodeURIComponent(t.token)}`, target: "_blank", rel: "noopener",
+          "data-testid": "token-join" }, "Join the stage with this token"), " (onair's stage page, in a new tab)"),
         h("dl", {},
           h("dt", {}, "Participant ID"), h("dd", {}, h("code", { "data-testid": "token-participant" }, t.participantId)),
           h("dt", {}, "Capabilities"), h("dd", { "data-testid": "token-capabilities" }, t.capabilities.join(", ") || "none"),
