@@ -248,7 +248,8 @@ async function publish(): Promise<void> {
     return;
   }
   if (!joined) return stopMedia();
-  tiles.prepend(tile(claims!.jti, `${claims!.user_id || "You"} (you)`, media, true));
+  const mine = tile(claims!.jti, `${claims!.user_id || "You"} (you)`, media, true);
+  tiles.prepend(mine);
   const pc = new RTCPeerConnection();
   pub = pc;
   for (const t of media.getTracks()) pc.addTransceiver(t, { direction: "sendonly", streams: [media] });
@@ -257,7 +258,14 @@ async function publish(): Promise<void> {
   try {
     pubResource = await negotiate(pc, `${claims!.whip_url}/publish/${claims!.jti}`, token);
   } catch (err) {
-    if (pub === pc) say(`Publishing failed: ${whyRefused(err)}`);
+    if (pub !== pc) return;
+    // Refused (no place left, a capability taken away): watch only.
+    say(`Publishing failed: ${whyRefused(err)}. You are on the stage, watching only.`);
+    pc.close();
+    pub = null;
+    mine.remove();
+    stopMedia();
+    muteButton.disabled = videoButton.disabled = true;
     return;
   }
   if (!joined) hangUp(pubResource);
