@@ -236,7 +236,7 @@ await run(async () => {
   }, 60000);
   log(`dave (SDK) decodes alice: ${JSON.stringify(dv)}`);
 
-  begin("DisconnectParticipant: bob's page says why, the others drop his tile");
+  begin("DisconnectParticipant: bob's page says why, the others drop his tile, his token is refused");
   await send(new DisconnectParticipantCommand({ stageArn: arn, participantId: bob.participantId, reason: "test" }));
   const why = await waitFor("bob's reason", () => text(pb, "message"));
   if (!/removed from the stage by its owner/.test(why)) throw new Error(`bob: ${why}`);
@@ -246,14 +246,20 @@ await run(async () => {
       (await count(page, `[data-testid=tiles] video[data-participant="${bob.participantId}"]`)) === 0);
   }
   await shot(pb, "88-stagepage-bob-removed");
+  await pb.getByRole("button", { name: "Join" }).click();
+  const again = await waitFor("bob's refused rejoin", async () => { const t = await text(pb, "message"); return /^Could not join/.test(t) && t; });
+  if (!/removed from the stage by its owner/.test(again)) throw new Error(`bob rejoining: ${again}`);
 
-  begin("DeleteStage: alice's and carol's pages say the stage was deleted");
+  begin("DeleteStage: alice's and carol's pages say the stage was deleted, and a rejoin says so");
   await send(new DeleteStageCommand({ arn }));
   for (const [page, me] of [[pa, "alice"], [pc, "carol"]]) {
     const said = await waitFor(`${me}'s reason`, () => text(page, "message"));
     if (!/stage was deleted/.test(said)) throw new Error(`${me}: ${said}`);
     if ((await count(page, "[data-testid=tiles] video")) !== 0) throw new Error(`${me}'s page still shows video`);
   }
+  await pc.getByRole("button", { name: "Join" }).click();
+  const gone = await waitFor("carol's refused rejoin", async () => { const t = await text(pc, "message"); return /^Could not join/.test(t) && t; });
+  if (!/stage was deleted/.test(gone)) throw new Error(`carol rejoining: ${gone}`);
   await shot(pa, "89-stagepage-stage-deleted");
 }, async () => {
   await browser.close();

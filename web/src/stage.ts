@@ -183,7 +183,8 @@ function join(): void {
         ended = true;
         const code = String(m.payload?.code ?? "");
         const why = m.payload?.reason ? ` (${String(m.payload.reason)})` : "";
-        leave((reasons[code] ?? `The stage ended the connection: ${code}.`) + why, code);
+        const text = (reasons[code] ?? `The stage ended the connection: ${code}.`) + why;
+        leave(m.type === "aws:ivs:JOIN_ERROR" ? `Could not join: ${text}` : text, code);
         break;
       }
     }
