@@ -438,7 +438,7 @@ func TestStageSDKInBrowser(t *testing.T) {
 		t.Skipf("amazon-ivs-web-broadcast not installed (npm ci in web/): %v", err)
 	}
 	s := harness.Start(t)
-	browserScript(t, s, "e2e/stage.mjs", 5*time.Minute, []string{"8"},
+	browserScript(t, s, "e2e/stage.mjs", 5*time.Minute, []string{"80", "81", "82", "83", "84", "85"},
 		"ONAIR_URL="+s.Endpoint(), "ONAIR_AKID="+s.AccessKeyID, "ONAIR_SECRET="+s.SecretAccessKey, "TLS_SPKI="+s.TLSPublicKeyHash(t))
 }
 
