@@ -617,7 +617,7 @@ func stageFanout(k kind, o options) ([]result, error) {
 		end := time.Now().Add(stageWindow)
 		for time.Now().Before(end) {
 			time.Sleep(250 * time.Millisecond)
-			now := time.Now()
+			at := time.Now()
 			for _, sb := range subs {
 				if sb.err != nil {
 					continue
@@ -626,7 +626,7 @@ func stageFanout(k kind, o options) ([]result, error) {
 				newest := sb.newest
 				sb.mu.Unlock()
 				samples++
-				if now.Sub(newest) > stageBehind {
+				if at.Sub(newest) > stageBehind {
 					behind++
 				}
 			}
@@ -647,9 +647,21 @@ func stageFanout(k kind, o options) ([]result, error) {
 			sb.mu.Unlock()
 			if got {
 				held++
+			} else if sb.pc != nil {
+				fmt.Fprintf(os.Stderr, "  a subscriber without video in the window: peer connection %s, last packet %v ago, joined in %v\n",
+					sb.pc.ConnectionState(), now.Sub(sb.last).Round(time.Millisecond), sb.joined.Round(time.Millisecond))
 			}
 			if gap > stageFreeze || !got {
 				frozen++
+			}
+		}
+		if res, err := http.Get(s.endpoint + "/metrics"); err == nil {
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			for l := range strings.SplitSeq(string(b), "\n") {
+				if strings.HasPrefix(l, "onair_sfu_") {
+					fmt.Fprintln(os.Stderr, "   ", l)
+				}
 			}
 		}
 		slices.Sort(delays)
@@ -714,4 +726,3 @@ func quantile(d []time.Duration, q float64) time.Duration {
 }
 
 func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
