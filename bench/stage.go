@@ -391,7 +391,7 @@ type stageSub struct {
 	firstKey chan struct{}
 }
 
-// window starts a new measured window.
+// reset starts a new measured window.
 func (s *stageSub) reset(now time.Time) {
 	s.mu.Lock()
 	s.maxGap, s.delays = 0, s.delays[:0]
