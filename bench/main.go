@@ -2,9 +2,11 @@
 // see it, and measures a peer (any RTMP-in, HLS-out server) the same way in
 // the same run: idle footprint, control-plane throughput, LL-HLS, HLS and
 // WHEP latency from an RTMP publisher's socket, time to first frame, how
-// many LL-HLS viewers of one stream stay at the live edge, and what each
-// RTMP publisher costs. `make bench` runs it against a fresh onair for each
-// phase and appends the results to docs/benchmarks.md.
+// many LL-HLS viewers of one stream stay at the live edge, what each RTMP
+// publisher costs, and how many pion subscribers of one 720p simulcast
+// stage publisher onair's SFU holds (the stage phase). `make bench` runs it
+// against a fresh onair for each phase and appends the results to
+// docs/benchmarks.md.
 //
 //	go run ./bench -onair bin/onair -append docs/benchmarks.md
 //	go run ./bench -onair bin/onair -peer-name mediamtx \
