@@ -532,6 +532,11 @@ func stageFanout(k kind, o options) ([]result, error) {
 	arn := created.Stage.Arn
 	stageID := arn[strings.LastIndexByte(arn, '/')+1:]
 	events, whip := "ws://"+s.addrs["http"]+"/stage/events", s.endpoint+"/stage/whip"
+	floor, err := pionFloor(ctx, api, clips[0])
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "  pion to pion without onair: delay p50 %v p99 %v\n", quantile(floor, 0.5), quantile(floor, 0.99))
 	ptok, err := s.stageToken(ctx, arn, "publisher")
 	if err != nil {
 		return nil, err
@@ -549,7 +554,9 @@ func stageFanout(k kind, o options) ([]result, error) {
 	time.Sleep(5 * time.Second)
 	cpu0, rss0 := m.read()
 	rs := []result{{Phase: "stage", Name: "server with the 720p simulcast publisher, no subscriber: CPU / RSS", Value: round(cpu0, 1),
-		Unit: fmt.Sprintf("%% of a core / %.1f MiB", rss0)}}
+		Unit: fmt.Sprintf("%% of a core / %.1f MiB", rss0)},
+		{Phase: "stage", Name: "delay pion → pion without onair (the two stacks' share of the delay) p50 / p99",
+			Value: round(msf(quantile(floor, 0.5)), 2), Unit: fmt.Sprintf("/ %.2f ms", msf(quantile(floor, 0.99)))}}
 
 	var subs []*stageSub
 	defer func() {
@@ -716,6 +723,82 @@ func stageFanout(k kind, o options) ([]result, error) {
 		result{Phase: "stage", Name: "subscribers per core of onair CPU", Value: round(perCore, 0),
 			Unit: fmt.Sprintf("(%d at %.0f %% of a core; load generator %.0f %%)", best.n, best.cpu, best.gen), Target: "LiveKit ~190"},
 	), nil
+}
+
+// pionFloor sends the hi clip with the same stamps from one pion peer
+// connection straight to another (no onair) for 6 s: the delay the two
+// stacks add by themselves to what the subscribers measure.
+func pionFloor(ctx context.Context, api *webrtc.API, clip [][][]byte) ([]time.Duration, error) {
+	tx, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Close()
+	rx, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	defer rx.Close()
+	tr, err := webrtc.NewTrackLocalStaticRTP(stageCap, "video", "floor")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.AddTrack(tr); err != nil {
+		return nil, err
+	}
+	sub := &stageSub{}
+	rx.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { sub.readVideo(t) })
+	offer, err := tx.CreateOffer(nil)
+	if err != nil {
+		return nil, err
+	}
+	g := webrtc.GatheringCompletePromise(tx)
+	if err := tx.SetLocalDescription(offer); err != nil {
+		return nil, err
+	}
+	<-g
+	if err := rx.SetRemoteDescription(*tx.LocalDescription()); err != nil {
+		return nil, err
+	}
+	answer, err := rx.CreateAnswer(nil)
+	if err != nil {
+		return nil, err
+	}
+	g = webrtc.GatheringCompletePromise(rx)
+	if err := rx.SetLocalDescription(answer); err != nil {
+		return nil, err
+	}
+	<-g
+	if err := tx.SetRemoteDescription(*rx.LocalDescription()); err != nil {
+		return nil, err
+	}
+	pz := rtp.NewPacketizer(1200, 102, 0, &codecs.H264Payloader{}, rtp.NewRandomSequencer(), 90000)
+	tick := time.NewTicker(time.Second / 30)
+	defer tick.Stop()
+	for i := range 180 {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+		var au []byte
+		for _, nalu := range append([][]byte{streamtest.StampSEI(time.Now())}, clip[i%len(clip)]...) {
+			au = append(append(au, 0, 0, 0, 1), nalu...)
+		}
+		for _, p := range pz.Packetize(au, 90000/30) {
+			if err := tr.WriteRTP(p); err != nil {
+				return nil, err
+			}
+		}
+	}
+	sub.mu.Lock()
+	d := slices.Clone(sub.delays)
+	sub.mu.Unlock()
+	if len(d) < 90 {
+		return nil, fmt.Errorf("pion to pion: %d frames of 180 arrived", len(d))
+	}
+	slices.Sort(d)
+	return d, nil
 }
 
 func quantile(d []time.Duration, q float64) time.Duration {
