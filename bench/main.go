@@ -2,9 +2,11 @@
 // see it, and measures a peer (any RTMP-in, HLS-out server) the same way in
 // the same run: idle footprint, control-plane throughput, LL-HLS, HLS and
 // WHEP latency from an RTMP publisher's socket, time to first frame, how
-// many LL-HLS viewers of one stream stay at the live edge, and what each
-// RTMP publisher costs. `make bench` runs it against a fresh onair for each
-// phase and appends the results to docs/benchmarks.md.
+// many LL-HLS viewers of one stream stay at the live edge, what each RTMP
+// publisher costs, and how many pion subscribers of one 720p simulcast
+// stage publisher onair's SFU holds (the stage phase). `make bench` runs it
+// against a fresh onair for each phase and appends the results to
+// docs/benchmarks.md.
 //
 //	go run ./bench -onair bin/onair -append docs/benchmarks.md
 //	go run ./bench -onair bin/onair -peer-name mediamtx \
@@ -47,6 +49,7 @@ type options struct {
 	apiSpan       time.Duration
 	clip          *clip
 	chatClients   int
+	maxStageSubs  int
 }
 
 var phaseFuncs = map[string]func(kind, options) ([]result, error){
@@ -58,16 +61,18 @@ var phaseFuncs = map[string]func(kind, options) ([]result, error){
 	"viewers":    viewers,
 	"publishers": publishers,
 	"chat":       chatFanout,
+	"stage":      stageFanout,
 }
 
 func main() {
 	bin := flag.String("onair", "bin/onair", "the onair binary to start; empty: measure the peer only")
-	phases := flag.String("phases", "idle,api,latency,normal,whep,viewers,publishers,chat", "phases to run, in order")
+	phases := flag.String("phases", "idle,api,latency,normal,whep,viewers,publishers,chat,stage", "phases to run, in order")
 	span := flag.Duration("span", 30*time.Second, "how long each latency phase measures (after 3 s of warm-up)")
 	maxViewers := flag.Int("max-viewers", 1000, "the viewer ramp's last step")
 	maxPublishers := flag.Int("max-publishers", 300, "the publisher ramp's last step")
 	apiSpan := flag.Duration("api-span", 5*time.Second, "how long the api phase sends GetStream")
 	chatClients := flag.Int("chat-clients", 5000, "clients of the chat phase's room")
+	maxStageSubs := flag.Int("max-stage-subscribers", 500, "the stage phase's subscriber ramp's cap")
 	hold := flag.Duration("hold", 0, "keep each ramp's last step running this long (to take a profile with -onair-pprof)")
 	peerName := flag.String("peer-name", "peer", "the peer's name in the results")
 	peerCmd := flag.String("peer-cmd", "", "command line that starts the peer (fields split on spaces)")
@@ -107,7 +112,7 @@ func main() {
 		fail(err)
 	}
 	opts := options{span: *span, maxViewers: *maxViewers, maxPublishers: *maxPublishers, hold: *hold, apiSpan: *apiSpan, clip: c,
-		chatClients: *chatClients}
+		chatClients: *chatClients, maxStageSubs: *maxStageSubs}
 	var results []result
 	for _, p := range strings.Split(*phases, ",") {
 		fn, ok := phaseFuncs[p]

@@ -89,6 +89,7 @@ type onair struct {
 	endpoint string
 	client   *ivs.Client
 	chat     *ivschat.Client
+	creds    aws.CredentialsProvider // signs the Stages API, which has no client in go.mod
 }
 
 // pprofAddr is where a benchmarked onair serves its profiler
@@ -143,6 +144,7 @@ func startOnair(bin string) (server, error) {
 		}
 	}
 	provider := credentials.NewStaticCredentialsProvider(akid, secret, "")
+	s.creds = provider
 	s.client = ivs.New(ivs.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.endpoint), Credentials: provider})
 	s.chat = ivschat.New(ivschat.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.endpoint), Credentials: provider})
 	return s, nil
