@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,9 +31,8 @@ import (
 // through the page, which the aws CLI and the join check (STAGE_DELETED)
 // see.
 //
-// The publish is reported through ivsrealtime.Service on the running
-// server's store, as the media side will report it: stage WHIP is not
-// served yet.
+// The participant on the page publishes over stage WHIP (pion) with the
+// token the page showed.
 func TestStagesConsoleInBrowser(t *testing.T) {
 	t.Parallel()
 	root, node := browserTest(t) // before starting anything: it may skip
@@ -138,26 +138,14 @@ func TestStagesConsoleInBrowser(t *testing.T) {
 	until("a STAGE_STATE with the participant", func(m stageMsg) bool {
 		return m.Type == "STAGE_STATE" && slices.Equal(m.roster(), []string{shown.ParticipantID})
 	})
-	// Stage media (WHIP) is not served yet: its publish is reported as the
-	// media side will report it, through ivsrealtime.Service on the
-	// server's store.
-	store, err := sqlite.Open(ctx, s.DataDir)
-	if err != nil {
-		failed("%v", err)
+	// It publishes over stage WHIP with the page's token, as the web SDK
+	// does once joined: the page shows it PUBLISHING.
+	clip := harness.MakeClip(t, "320x240", 30, 2*time.Second)
+	pub, err := harness.PublishWHIP(ctx, s.Endpoint()+"/stage/whip/publish/"+shown.ParticipantID, shown.Token, clip)
+	if err != nil || pub.Status != http.StatusCreated {
+		failed("publish with the page's token: %+v %v", pub, err)
 	}
-	t.Cleanup(func() { store.Close() })
-	svc := ivsrealtime.New(ivsrealtime.Config{Region: "us-east-1", AccountID: strings.Split(shown.StageArn, ":")[4], Docs: store, Sessions: store})
-	// The server records the join off the socket's goroutine, after the
-	// STAGE_STATE: until then the participant is not connected.
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		err := svc.Published(ctx, stageID, shown.ParticipantID, true)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, ivsrealtime.ErrNotJoined) || time.Now().After(deadline) {
-			failed("Published: %v", err)
-		}
-	}
+	t.Cleanup(pub.Close)
 	// The page's Disconnect, with the reason typed into its prompt.
 	m := until("aws:ivs:DISCONNECT", func(m stageMsg) bool { return m.Type == "aws:ivs:DISCONNECT" })
 	if m.Payload.Code != "PARTICIPANT_DISCONNECTED" || m.Payload.Reason != "test over" {
@@ -171,6 +159,12 @@ func TestStagesConsoleInBrowser(t *testing.T) {
 
 	// The page's Disconnect revoked the token, then its Delete removed the
 	// stage: the join check stops at the stage (signature and expiry passed).
+	store, err := sqlite.Open(ctx, s.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	svc := ivsrealtime.New(ivsrealtime.Config{Region: "us-east-1", AccountID: strings.Split(shown.StageArn, ":")[4], Docs: store, Sessions: store})
 	if _, err := svc.VerifyParticipantToken(ctx, shown.Token); !errors.Is(err, ivsrealtime.ErrStageDeleted) {
 		t.Fatalf("the page's token after the page deleted its stage: %v, want ErrStageDeleted", err)
 	}

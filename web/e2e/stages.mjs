@@ -6,9 +6,9 @@
 //   STAGE_OUT                            a file this script writes the stage's ARN and the
 //                                        token the page showed to: the Go test checks the
 //                                        token, joins with it over the stage's events
-//                                        WebSocket and reports its publish (stage WHIP is
-//                                        not served yet), and this script waits for the
-//                                        participant to appear
+//                                        WebSocket and publishes with it over stage WHIP
+//                                        (pion), and this script waits for the participant
+//                                        to appear
 // It exits 0 when every step passed; a failure prints the step and exits 1.
 import { generateKeyPairSync } from "node:crypto";
 import { renameSync, writeFileSync } from "node:fs";
