@@ -50,6 +50,24 @@ type kind struct {
 	start func() (server, error)
 }
 
+// onairOnly starts k's server for a phase only onair serves (IVS Chat,
+// Stages): a peer server is not started at all.
+func (k kind) onairOnly() (*onair, error) {
+	if k.name != "onair" {
+		return nil, errUnsupported
+	}
+	srv, err := k.start()
+	if err != nil {
+		return nil, err
+	}
+	s, ok := srv.(*onair)
+	if !ok {
+		srv.stop()
+		return nil, errUnsupported
+	}
+	return s, nil
+}
+
 // proc is a started server process, in its own process group so that stop
 // ends its children (ffmpeg) too.
 type proc struct {

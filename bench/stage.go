@@ -498,15 +498,11 @@ func startStageSub(ctx context.Context, api *webrtc.API, events, whip, stageID, 
 // stageFanout ramps subscribers of one simulcast publisher until a target
 // breaks or the cap.
 func stageFanout(k kind, o options) ([]result, error) {
-	srv, err := k.start()
+	s, err := k.onairOnly()
 	if err != nil {
 		return nil, err
 	}
-	defer srv.stop()
-	s, ok := srv.(*onair)
-	if !ok {
-		return nil, errUnsupported
-	}
+	defer s.stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	var pings sync.WaitGroup
 	defer pings.Wait()
