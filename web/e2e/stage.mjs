@@ -16,14 +16,12 @@
 //   TLS_SPKI                   base64 SHA-256 of its self-signed certificate's
 //                              public key: the one certificate Chromium trusts
 //   SHOTS                      where screenshots go (80–89)
-import { createServer } from "node:http";
-import { readFileSync } from "node:fs";
 import { chromium } from "playwright-core";
 import {
   IVSRealTimeClient, CreateStageCommand, CreateParticipantTokenCommand, DisconnectParticipantCommand, DeleteStageCommand,
   GetStageCommand, ListParticipantsCommand, ListParticipantEventsCommand,
 } from "@aws-sdk/client-ivs-realtime";
-import { begin, log, run, settings, shot } from "./steps.mjs";
+import { begin, log, run, serveSDKPage, settings, shot, waitFor } from "./steps.mjs";
 
 const env = settings("stage.mjs", "ONAIR_URL", "ONAIR_AKID", "ONAIR_SECRET", "TLS_SPKI", "SHOTS");
 const api = new IVSRealTimeClient({
@@ -35,20 +33,13 @@ const send = (cmd) => api.send(cmd);
 // The page a developer builds on the SDK: it loads the UMD file as it
 // ships, on an http://127.0.0.1 origin, shows what the Stage tells it and
 // plays the others' streams.
-const sdk = readFileSync("node_modules/amazon-ivs-web-broadcast/dist/amazon-ivs-web-broadcast.js");
 const html = `<!doctype html><html><body style="font-family:sans-serif">
 <h1>IVS Stage (amazon-ivs-web-broadcast) → onair</h1>
 <p>me: <b id="me"></b>, state: <b id="state">idle</b>, left: <b id="left"></b></p>
 <div id="videos" style="display:flex;gap:8px"></div>
 <h2>Participants</h2><ul id="roster"></ul><h2>Events</h2><ol id="events" style="font-size:11px"></ol>
 <script src="/amazon-ivs-web-broadcast.js"></script></body></html>`;
-const server = createServer((req, res) => {
-  if (req.url === "/") return res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" }).end(html);
-  if (req.url === "/amazon-ivs-web-broadcast.js") return res.writeHead(200, { "Content-Type": "text/javascript; charset=utf-8" }).end(sdk);
-  res.writeHead(404).end();
-});
-await new Promise((r) => server.listen(0, "127.0.0.1", r));
-const origin = `http://127.0.0.1:${server.address().port}`;
+const { origin, server } = await serveSDKPage(html);
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -61,17 +52,6 @@ const browser = await chromium.launch({
     // HTTPS port.
     `--ignore-certificate-errors-spki-list=${env.TLS_SPKI}`],
 });
-
-// waitFor polls cond (async) until it returns a truthy value.
-async function waitFor(what, cond, ms = 45000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await cond();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 // openPage opens a page in its own browser context (as two users would),
 // with the SDK's AWS telemetry blocked: this machine has no DNS for it.

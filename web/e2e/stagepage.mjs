@@ -13,13 +13,11 @@
 //   ONAIR_AKID, ONAIR_SECRET   the admin key pair
 //   TLS_SPKI                   base64 SHA-256 of its self-signed certificate's public key
 //   SHOTS                      where screenshots go (86–89)
-import { createServer } from "node:http";
-import { readFileSync } from "node:fs";
 import { chromium } from "playwright-core";
 import {
   IVSRealTimeClient, CreateStageCommand, CreateParticipantTokenCommand, DisconnectParticipantCommand, DeleteStageCommand,
 } from "@aws-sdk/client-ivs-realtime";
-import { begin, log, run, settings, shot } from "./steps.mjs";
+import { begin, log, run, serveSDKPage, settings, shot, waitFor } from "./steps.mjs";
 
 const env = settings("stagepage.mjs", "ONAIR_URL", "ONAIR_AKID", "ONAIR_SECRET", "TLS_SPKI", "SHOTS");
 const api = new IVSRealTimeClient({
@@ -29,16 +27,9 @@ const api = new IVSRealTimeClient({
 const send = (cmd) => api.send(cmd);
 
 // The SDK participant's page: the UMD file as it ships, served from here.
-const sdk = readFileSync("node_modules/amazon-ivs-web-broadcast/dist/amazon-ivs-web-broadcast.js");
 const sdkHTML = `<!doctype html><html><body><h1>IVS Stage SDK</h1><div id="videos"></div>
 <script src="/amazon-ivs-web-broadcast.js"></script></body></html>`;
-const server = createServer((req, res) => {
-  if (req.url === "/") return res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" }).end(sdkHTML);
-  if (req.url === "/amazon-ivs-web-broadcast.js") return res.writeHead(200, { "Content-Type": "text/javascript; charset=utf-8" }).end(sdk);
-  res.writeHead(404).end();
-});
-await new Promise((r) => server.listen(0, "127.0.0.1", r));
-const sdkOrigin = `http://127.0.0.1:${server.address().port}`;
+const { origin: sdkOrigin, server } = await serveSDKPage(sdkHTML);
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -46,16 +37,6 @@ const browser = await chromium.launch({
     "--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns",
     `--ignore-certificate-errors-spki-list=${env.TLS_SPKI}`],
 });
-
-async function waitFor(what, cond, ms = 45000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await cond();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 // Test hooks, set before any page script: every peer connection is kept
 // (to read its stats), and decoded(id) reads a participant's video.

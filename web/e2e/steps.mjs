@@ -1,7 +1,8 @@
 // What the browser test scripts share: their settings from the
 // environment, named steps in the log, screenshots, and the ending (PASS,
 // or the step that failed and exit code 1).
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { join } from "node:path";
 
 /**
@@ -62,4 +63,32 @@ export async function grows(what, measure, by, ms = 20000) {
     if (last >= first + by) return [first, last];
   }
   throw new Error(`${what} went from ${first} to ${last} in ${ms / 1000} s (needed +${by})`);
+}
+
+/**
+ * Serves html at / and IVS's Web Broadcast SDK's UMD file, as it ships,
+ * at /amazon-ivs-web-broadcast.js, on an http://127.0.0.1 origin (a secure
+ * context for getUserMedia): the page a developer builds on the SDK.
+ * Returns the origin and the server, for its close.
+ */
+export async function serveSDKPage(html) {
+  const sdk = readFileSync("node_modules/amazon-ivs-web-broadcast/dist/amazon-ivs-web-broadcast.js");
+  const server = createServer((req, res) => {
+    if (req.url === "/") return res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" }).end(html);
+    if (req.url === "/amazon-ivs-web-broadcast.js") return res.writeHead(200, { "Content-Type": "text/javascript; charset=utf-8" }).end(sdk);
+    res.writeHead(404).end();
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return { origin: `http://127.0.0.1:${server.address().port}`, server };
+}
+
+/** Polls cond (async) until it returns a truthy value, which it returns. */
+export async function waitFor(what, cond, ms = 45000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await cond();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }

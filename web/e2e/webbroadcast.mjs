@@ -16,11 +16,10 @@
 //   SHOTS                      where screenshots go (70–79)
 // For each run it prints "BROADCASTING {run}" once startBroadcast resolved
 // and "PLAYED {run}" once hls.js played the channel.
-import { createServer } from "node:http";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { begin, grows, log, run, settings, shot } from "./steps.mjs";
+import { begin, grows, log, run, serveSDKPage, settings, shot } from "./steps.mjs";
 
 const env = settings("webbroadcast.mjs", "ONAIR_URL", "ONAIR_HTTPS", "TLS_SPKI", "BASIC_ID", "BASIC_KEY", "STANDARD_ID", "STANDARD_KEY",
   "SIGNALS", "SHOTS");
@@ -28,19 +27,12 @@ const base = env.ONAIR_URL;
 
 // The page a developer builds on the SDK: it loads the UMD file as it
 // ships, on an http://127.0.0.1 origin (a secure context for getUserMedia).
-const sdk = readFileSync("node_modules/amazon-ivs-web-broadcast/dist/amazon-ivs-web-broadcast.js");
 const html = `<!doctype html><html><body style="font-family:sans-serif">
 <h1>IVS Web Broadcast SDK → onair</h1>
 <canvas id="preview" width="640" height="360" style="border:1px solid #888"></canvas>
 <p>preset: <b id="preset"></b>, endpoint: <b id="endpoint"></b></p><p>state: <b id="state">idle</b></p><p>error: <b id="error"></b></p>
 <script src="/amazon-ivs-web-broadcast.js"></script></body></html>`;
-const server = createServer((req, res) => {
-  if (req.url === "/") return res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" }).end(html);
-  if (req.url === "/amazon-ivs-web-broadcast.js") return res.writeHead(200, { "Content-Type": "text/javascript; charset=utf-8" }).end(sdk);
-  res.writeHead(404).end();
-});
-await new Promise((r) => server.listen(0, "127.0.0.1", r));
-const origin = `http://127.0.0.1:${server.address().port}`;
+const { origin, server } = await serveSDKPage(html);
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
