@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -161,4 +162,16 @@ func download(t *testing.T, ctx context.Context, s3srv *harness.S3Server, bucket
 		}
 	}
 	return dir
+}
+
+// realtime runs `aws ivs-realtime {args}` and decodes its JSON answer
+// into out (nil: none wanted), failing the test on an error.
+func (c *awsCLI) realtime(out any, args ...string) {
+	c.t.Helper()
+	b := c.run(append([]string{"ivs-realtime"}, args...)...)
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			c.t.Fatalf("%s: %v\n%s", args[0], err, b)
+		}
+	}
 }

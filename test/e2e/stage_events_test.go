@@ -145,15 +145,7 @@ func TestStageEventsWebSocket(t *testing.T) {
 	t.Parallel()
 	s := harness.Start(t)
 	cli := newCLI(t, s)
-	rt := func(out any, args ...string) {
-		t.Helper()
-		b := cli.run(append([]string{"ivs-realtime"}, args...)...)
-		if out != nil {
-			if err := json.Unmarshal(b, out); err != nil {
-				t.Fatalf("%s: %v\n%s", args[0], err, b)
-			}
-		}
-	}
+	rt := cli.realtime
 	ctx := harness.Context(t, 3*time.Minute)
 	hc := s.HTTPSClient(t)
 
