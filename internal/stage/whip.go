@@ -510,15 +510,28 @@ func (s *Stages) serveLayers(w http.ResponseWriter, r *http.Request) {
 		s.writeWHIPError(w, &whipError{http.StatusNotFound, whipUnspecified, "no such subscription"})
 		return
 	}
-	layers := sub.Layers()
-	if layers == nil {
-		layers = []sfu.Layer{}
+	layers := make([]wireLayer, 0, 3)
+	for _, l := range sub.Layers() {
+		layers = append(layers, wireLayer{EncodingID: l.EncodingID, Width: l.Width, Height: l.Height,
+			Bitrate: (l.Bitrate + 500) / 1000, FramesPerSecond: l.FramesPerSecond, Selected: l.Selected})
 	}
 	whipCORS(w)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(struct {
-		Layers []sfu.Layer `json:"layers"`
+		Layers []wireLayer `json:"layers"`
 	}{layers})
+}
+
+// wireLayer is a layer as the WHEP layer extension's GET lists it. Its
+// bitrate is in kbit/s: the SDK multiplies it by 1000 into its
+// StageStreamLayer.bitrateBps.
+type wireLayer struct {
+	EncodingID      string `json:"encodingId"`
+	Width           int    `json:"width"`
+	Height          int    `json:"height"`
+	Bitrate         int    `json:"bitrate"`
+	FramesPerSecond int    `json:"framesPerSecond"`
+	Selected        bool   `json:"selected"`
 }
 
 // parseLayerSelection reads a layer extension POST body: the encoding to

@@ -450,3 +450,23 @@ func TestStagePageInBrowser(t *testing.T) {
 	browserScript(t, s, "e2e/stagepage.mjs", 5*time.Minute, []string{"86", "87", "88", "89"},
 		"ONAIR_URL="+s.Endpoint(), "ONAIR_AKID="+s.AccessKeyID, "ONAIR_SECRET="+s.SecretAccessKey, "TLS_SPKI="+s.TLSPublicKeyHash(t))
 }
+
+// TestStageSDKFeaturesInBrowser runs IVS's own Stage client in Chromium
+// (web/e2e/stagesdk.mjs) for what a stage app uses beyond joining:
+// simulcast from the SDK (three layers with their sizes through the SDK's
+// layer API, the lowest and highest initial layer, switching), the
+// playback controls Link (AUDIO_ONLY pauses the video, AUDIO_VIDEO resumes
+// it) and the session-delete beacon of an unloading page. Then the aws CLI
+// reads the participants' client fields (browser, OS, SDK, protocol).
+func TestStageSDKFeaturesInBrowser(t *testing.T) {
+	t.Parallel()
+	root, _ := browserTest(t)
+	if _, err := os.Stat(filepath.Join(root, "web/node_modules/amazon-ivs-web-broadcast/dist/amazon-ivs-web-broadcast.js")); err != nil {
+		t.Skipf("amazon-ivs-web-broadcast not installed (npm ci in web/): %v", err)
+	}
+	s := harness.Start(t)
+	out := filepath.Join(t.TempDir(), "stage.json")
+	browserScript(t, s, "e2e/stagesdk.mjs", 6*time.Minute, []string{"60", "61"},
+		"ONAIR_URL="+s.Endpoint(), "ONAIR_AKID="+s.AccessKeyID, "ONAIR_SECRET="+s.SecretAccessKey, "TLS_SPKI="+s.TLSPublicKeyHash(t),
+		"STAGE_OUT="+out)
+}
