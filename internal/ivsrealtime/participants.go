@@ -303,6 +303,34 @@ func (s *Service) Published(ctx context.Context, stageID, participantID string, 
 	return s.addEvent(ctx, st.ID, st.ActiveSessionID, Event{Name: name, ParticipantID: participantID, EventTime: s.now().UTC()})
 }
 
+// ClientUpdated records what a connected participant's client told of
+// itself after its join (the web SDK's version comes with its WHIP
+// requests): the fields info has replace the stored ones; empty ones keep
+// them.
+func (s *Service) ClientUpdated(ctx context.Context, stageID, participantID string, info ClientInfo) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, p, err := s.connected(ctx, stageID, participantID)
+	if err != nil {
+		return err
+	}
+	changed := false
+	for _, f := range [][2]*string{{&p.IspName, &info.IspName}, {&p.OsName, &info.OsName}, {&p.OsVersion, &info.OsVersion},
+		{&p.BrowserName, &info.BrowserName}, {&p.BrowserVersion, &info.BrowserVersion}, {&p.SdkVersion, &info.SdkVersion},
+		{&p.Protocol, &info.Protocol}} {
+		if *f[1] != "" && *f[1] != *f[0] {
+			*f[0], changed = *f[1], true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	if err := s.sessions.PutParticipant(ctx, st.ID, st.ActiveSessionID, p); err != nil {
+		return fmt.Errorf("ivsrealtime: store participant: %w", err)
+	}
+	return nil
+}
+
 // Subscribed records that a participant started (on) or stopped
 // subscribing to publisherID.
 func (s *Service) Subscribed(ctx context.Context, stageID, participantID, publisherID string, on bool) error {

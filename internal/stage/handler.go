@@ -50,6 +50,7 @@ func (s *Stages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(ws, err)
 		return
 	}
+	p.Client = clientOf(r)
 	c := newConn(s, ws, p)
 	if err := s.join(c); err != nil {
 		c.cancel()

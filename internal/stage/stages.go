@@ -222,7 +222,9 @@ func (s *Stages) join(c *conn) error {
 	}
 	if m := st.members[p.ID]; m != nil {
 		old := m.conn
+		client := m.p.Client
 		m.conn, m.p = c, p
+		m.p.Client.merge(client)
 		// A participant that only published over WHIP (old nil) now has
 		// its socket, and stays when its publish ends.
 		if old != nil {
@@ -358,6 +360,7 @@ func (s *Stages) exchanged(c *conn, p Participant) bool {
 		return false
 	}
 	previous := m.p
+	p.Client = previous.Client
 	m.p, c.p = p, p
 	if !p.Publish && m.slot && !m.publishing {
 		m.slot = false

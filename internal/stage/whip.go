@@ -250,6 +250,7 @@ func (s *Stages) servePublish(w http.ResponseWriter, r *http.Request, id string)
 		s.writeWHIPError(w, err)
 		return
 	}
+	p.Client = clientOf(r)
 	if id != "" && id != p.ID {
 		s.writeWHIPError(w, &whipError{http.StatusForbidden, whipNoPermissions, "the path names another participant than the token"})
 		return
@@ -281,6 +282,7 @@ func (s *Stages) publish(ctx context.Context, p Participant, offer string) (answ
 		st, m, err = s.whipMemberLocked(p)
 	}
 	if err == nil {
+		s.clientSeenLocked(m, p.Client)
 		err = s.reserveLocked(st, m)
 	}
 	if err != nil {
@@ -387,6 +389,7 @@ func (s *Stages) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		s.writeWHIPError(w, err)
 		return
 	}
+	p.Client = clientOf(r)
 	offer, err := readOffer(w, r)
 	if err != nil {
 		s.writeWHIPError(w, err)
@@ -421,6 +424,7 @@ func (s *Stages) subscribe(ctx context.Context, p Participant, publisher, offer 
 		s.mu.Unlock()
 		return "", "", rosterErr(err)
 	}
+	s.clientSeenLocked(m, p.Client)
 	if pm := st.members[publisher]; pm == nil || pm.pub == nil || publisher == p.ID {
 		s.mu.Unlock()
 		s.failed(p, publisher, whipPublisherNotFound)
@@ -458,6 +462,16 @@ func (s *Stages) subscribe(ctx context.Context, p Participant, publisher, offer 
 	s.sessions[ref.sid] = &mediaSession{arn: p.StageARN, participant: p.ID, publisher: publisher, ref: ref}
 	s.mu.Unlock()
 	return answer, ref.sid, nil
+}
+
+// clientSeenLocked adds what a media request told of the participant's
+// client to what its join did (the SDK's version: its WebSocket could not
+// say it).
+func (s *Stages) clientSeenLocked(m *member, c Client) {
+	if m.p.Client.merge(c) {
+		p := m.p
+		s.emitLocked(func(l Lifecycle) { l.ClientUpdated(p) })
+	}
 }
 
 // failed records a publish (publisher "") or subscribe error event.

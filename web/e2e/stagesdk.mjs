@@ -272,6 +272,9 @@ await run(async () => {
     await shot(pb, `60-sdk-bob-${label}`);
   }
 
+  const sessionId = (await send(new GetStageCommand({ arn }))).stage.activeSessionId;
+  writeFileSync(env.STAGE_OUT, JSON.stringify({ stageArn: arn, sessionId, alice: alice.participantId, bob: bob.participantId,
+    carol: carol.participantId }));
 }, async () => {
   await browser.close();
   server.close();
