@@ -99,6 +99,9 @@ type Stages struct {
 	closed  bool
 	// sessions are the WHIP sessions, by the id their Location names.
 	sessions map[string]*mediaSession
+	// beacons are the events sockets joined, by their beacon id (the
+	// session-delete Link of their sessions).
+	beacons map[string]*conn
 	// media runs the closing of SFU peer connections and rooms, off the
 	// lock; Close waits for it.
 	media sync.WaitGroup
@@ -176,7 +179,8 @@ func New(cfg Config) *Stages {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Stages{cfg: cfg, lim: lim, log: cfg.Log.With("component", "stage"), ctx: ctx, cancel: cancel,
 		events: make(chan func(), lifecycleQueue), eventsDone: make(chan struct{}),
-		stages: make(map[string]*stage), revoked: make(map[[2]string]time.Time), sessions: make(map[string]*mediaSession)}
+		stages: make(map[string]*stage), revoked: make(map[[2]string]time.Time), sessions: make(map[string]*mediaSession),
+		beacons: make(map[string]*conn)}
 	go func() {
 		defer close(s.eventsDone)
 		for f := range s.events {
@@ -214,6 +218,7 @@ func (s *Stages) join(c *conn) error {
 		}
 		delete(s.revoked, [2]string{p.StageARN, p.ID})
 	}
+	s.beacons[c.beacon] = c
 	st := s.stages[p.StageARN]
 	first := st == nil || len(st.members) == 0
 	if st == nil {
@@ -245,6 +250,7 @@ func (s *Stages) join(c *conn) error {
 func (s *Stages) leave(c *conn, why LeaveReason) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	delete(s.beacons, c.beacon)
 	st := s.stages[c.p.StageARN]
 	if st == nil {
 		return

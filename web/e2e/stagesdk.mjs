@@ -1,16 +1,17 @@
 // IVS's own Stage client (npm amazon-ivs-web-broadcast 1.41.0, unmodified)
 // on a stage of onair's in Chromium, for what a stage app uses beyond
 // joining: alice publishes her fake camera at 1280x720 with the SDK's
-// simulcast (rids hi/mid/low); bob subscribes asking for the lowest layer
-// first (the SDK's default), carol for the highest. Through the SDK's own
-// layer API (RemoteStageStream.getLayers, which polls onair's WHEP layer
-// Link) bob sees the layers with their sizes as Chrome's bandwidth
-// estimate ramps up (the time to each is logged); he decodes the low
-// layer's size, then the highest once his strategy prefers it
-// (preferredLayerForStream), then the low one again. Carol, AUDIO_ONLY by
-// strategy, has the SDK pause her video over onair's playback-controls
-// Link (framesDecoded stops) and resume it on AUDIO_VIDEO (it grows
-// again). Then alice's page unloads: the SDK's session-delete beacon ends
+// simulcast (rids hi/mid/low); carol subscribes asking for the lowest
+// layer first (the SDK's default) and decodes the low layer's size; bob
+// asks for the highest, sees the layers with their sizes through the
+// SDK's own layer API (RemoteStageStream.getLayers, which polls onair's
+// WHEP layer Link), decodes the top layer once Chrome's bandwidth
+// estimate has ramped up (the time is logged), then the low and the top
+// layer again as his strategy prefers them (preferredLayerForStream).
+// Carol, AUDIO_ONLY by strategy, has the SDK pause her video over onair's
+// playback-controls Link (framesDecoded stops) and resume it on
+// AUDIO_VIDEO (it grows again). Then alice's page unloads with her events
+// socket left open (see openPage): the SDK's session-delete beacon ends
 // her participant at once (the others see her leave). Run by test/e2e
 // TestStageSDKFeaturesInBrowser, which then reads the participants' client
 // fields with the aws CLI.
@@ -45,14 +46,24 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   args: ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream=fps=30", "--autoplay-policy=no-user-gesture-required",
     "--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns",
-    `--ignore-certificate-errors-spki-list=${env.TLS_SPKI}`],
+    `--ignore-certificate-errors-spki-list=${env.TLS_SPKI}`,
+    // The SDK's AWS telemetry fails at once. (Not by page.route, whose
+    // interception aborts the beacons of an unloading page.)
+    "--host-resolver-rules=MAP *.live-video.net ~NOTFOUND"],
 });
 
-async function openPage(name) {
+// openPage opens a page in its own browser context and returns where the SDK runs:
+// the page, or (framed) an iframe of it whose events WebSocket belongs to
+// the page around it and ignores close(), so that it outlives the
+// iframe's unloading as a socket whose close is lost on the way would:
+// then only the SDK's session-delete beacon tells onair the participant
+// is gone.
+async function openPage(name, framed = false) {
   const ctx = await browser.newContext({ viewport: { width: 1000, height: 700 } });
-  await ctx.route(/live-video\.net/, (r) => r.abort());
   const page = await ctx.newPage();
-  await page.addInitScript(() => {
+  // The page keeps the peer connections the SDK makes, to read their
+  // stats; the SDK itself is untouched.
+  await page.addInitScript((framedSDK) => {
     const Native = window.RTCPeerConnection;
     window.pcs = [];
     window.RTCPeerConnection = class extends Native {
@@ -61,14 +72,39 @@ async function openPage(name) {
         window.pcs.push(this);
       }
     };
-  });
+    if (framedSDK && window !== window.top) {
+      // The socket is the outer page's, and its close() is lost.
+      const Parent = window.parent.WebSocket;
+      window.WebSocket = function WebSocket(url, protocols) {
+        const ws = new Parent(url, protocols);
+        return new Proxy(ws, {
+          get(t, k) {
+            if (k === "close") return () => {};
+            const v = Reflect.get(t, k);
+            return typeof v === "function" ? v.bind(t) : v;
+          },
+          set: (t, k, v) => Reflect.set(t, k, v),
+        });
+      };
+      Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+    }
+  }, framed);
   page.on("pageerror", (e) => log(`${name}: page error: ${e.message}`));
   // (Blocked telemetry requests are errors too: not logged.)
   page.on("console", (m) => {
     if (m.type() === "error" && !m.text().includes("ERR_FAILED")) log(`${name}: console: ${m.text().slice(0, 300)}`);
   });
   await page.goto(origin);
-  await page.evaluate(() => {
+  let target = page;
+  if (framed) {
+    await page.evaluate(() => new Promise((resolve) => {
+      const f = Object.assign(document.createElement("iframe"), { src: "/", allow: "camera; microphone", width: 900, height: 500 });
+      f.onload = resolve;
+      document.body.append(f);
+    }));
+    target = page.frames().find((f) => f !== page.mainFrame());
+  }
+  await target.evaluate(() => {
     const { Stage, StageEvents, SubscribeType, LocalStageStream, RemoteStageStreamEvents } = window.IVSBroadcastClient;
     window.events = [];
     window.remote = {}; // participant id → its video RemoteStageStream
@@ -78,7 +114,7 @@ async function openPage(name) {
     const record = (type, p, extra = {}) => window.events.push({ type, ...extra, ...(p ? { id: p.id, isLocal: p.isLocal } : {}) });
     // join joins; publish: the camera at 1280x720 with simulcast on;
     // initial: the subscribe configuration's initialLayerPreference.
-    window.join = async (token, publish, initial) => {
+    window.join = async (token, publish, initial, preferring) => {
       let streams = [];
       if (publish) {
         const media = await navigator.mediaDevices.getUserMedia({
@@ -92,8 +128,11 @@ async function openPage(name) {
         shouldPublishParticipant: () => publish,
         shouldSubscribeToParticipant: () => window.subscribeType,
         subscribeConfiguration: () => ({ simulcast: { initialLayerPreference: initial } }),
-        preferredLayerForStream: () => window.preferred,
       };
+      // (A strategy with preferredLayerForStream has the SDK set the
+      // layer: null is the server's adaptive choice, the highest the
+      // link carries, whatever the initial preference was.)
+      if (preferring) strategy.preferredLayerForStream = () => window.preferred;
       const stage = new Stage(token, strategy);
       window.stage = stage;
       const t0 = performance.now();
@@ -169,13 +208,29 @@ async function openPage(name) {
       const out = [];
       for (const pc of window.pcs) {
         for (const s of (await pc.getStats()).values()) {
-          if (s.type === "outbound-rtp" && s.kind === "video") out.push({ rid: s.rid, w: s.frameWidth, h: s.frameHeight, active: s.active });
+          if (s.type === "outbound-rtp" && s.kind === "video") {
+            out.push({ rid: s.rid, w: s.frameWidth, h: s.frameHeight, active: s.active, frames: s.framesSent, limit: s.qualityLimitationReason });
+          }
         }
       }
       return out;
     };
   });
-  return page;
+  return target;
+}
+
+// until waits for ok(read()) and returns the reading; a timeout says the
+// last one.
+async function until(what, read, ok, ms) {
+  let last;
+  try {
+    return await waitFor(what, async () => {
+      last = await read();
+      return ok(last) && last;
+    }, ms);
+  } catch (e) {
+    throw new Error(`${e.message}; last: ${JSON.stringify(last)}`);
+  }
 }
 
 const events = (page) => page.evaluate(() => window.events);
@@ -196,14 +251,14 @@ await run(async () => {
   const bob = await token("bob");
   const carol = await token("carol");
 
-  begin("alice publishes 1280x720 with simulcast; bob (lowest first) and carol (highest first) subscribe");
-  const pa = await openPage("alice");
+  begin("alice publishes 1280x720 with simulcast; bob (highest first, preferring layers) and carol (lowest first) subscribe");
+  const pa = await openPage("alice", true);
   const pb = await openPage("bob");
   const pc = await openPage("carol");
   const joinedAt = Date.now();
-  for (const [page, t, pub, initial] of [[pa, alice, true, "lowest_quality"], [pb, bob, false, "lowest_quality"],
-    [pc, carol, false, "highest_quality"]]) {
-    const r = await page.evaluate(([tok, p, i]) => window.join(tok, p, i), [t.token, pub, initial]);
+  for (const [page, t, pub, initial, preferring] of [[pa, alice, true, "lowest_quality", false],
+    [pb, bob, false, "highest_quality", true], [pc, carol, false, "lowest_quality", false]]) {
+    const r = await page.evaluate(([tok, p, i, pr]) => window.join(tok, p, i, pr), [t.token, pub, initial, preferring]);
     if (!r.ok) throw new Error(`${t.userId}: join: ${r.error}`);
   }
   await waitFor("alice published", has(pa, (e) => e.type === "publishState" && e.isLocal && e.state === "published"), 60000);
@@ -215,14 +270,14 @@ await run(async () => {
     throw new Error(`alice sends ${JSON.stringify(sent)}`);
   }
 
-  begin("bob, who asked for the lowest layer, decodes alice's low layer");
+  begin("carol, who asked for the lowest layer, decodes alice's low layer");
   // (The SFU starts a subscriber on the first keyframe of a layer being
   // sent: the low layer is taken as soon as it arrives.)
-  const first = await waitFor("bob decoding alice's 320x180", async () => {
-    const d = await decodedOf(pb, alice.participantId);
-    return d.frames > 10 && d.spread > 40 && d.frameWidth === 320 && d.frameHeight === 180 && d;
-  }, 60000);
-  log(`bob decodes ${JSON.stringify(first)} after ${Date.now() - joinedAt} ms`);
+  const first = await until("carol decoding alice's 320x180",
+    async () => ({ ...await decodedOf(pc, alice.participantId), sent: await pa.evaluate(() => window.sent()) }),
+    (d) => d.frames > 10 && d.spread > 40 && d.frameWidth === 320 && d.frameHeight === 180, 60000);
+  delete first.sent;
+  log(`carol decodes ${JSON.stringify(first)} after ${Date.now() - joinedAt} ms`);
 
   begin("the layers arrive with their sizes, through the SDK's layer API (onair's WHEP layer Link)");
   const sizes = {};
@@ -249,32 +304,58 @@ await run(async () => {
   }, 30000);
   log(`layers: ${JSON.stringify(measured)}`);
 
-  begin("carol (highest first) decodes the top layer");
-  const top = await waitFor("carol decoding 1280x720", async () => {
-    const d = await decodedOf(pc, alice.participantId);
-    return d.frameWidth === 1280 && d.spread > 40 && d;
-  }, 60000);
+  begin("bob (highest first) decodes the top layer");
+  const top = await until("bob decoding 1280x720", () => decodedOf(pb, alice.participantId),
+    (d) => d.frameWidth === 1280 && d.spread > 40, 60000);
   // The ramp: Chrome sends its top layer steadily once its bandwidth
   // estimate (fed by onair's TWCC feedback) allows; only then is it
   // forwarded.
-  log(`carol decodes ${JSON.stringify(top)}: the ramp to the top layer took ${Date.now() - joinedAt} ms after join`);
+  log(`bob decodes ${JSON.stringify(top)}: the ramp to the top layer took ${Date.now() - joinedAt} ms after join`);
 
-  begin("bob prefers the highest layer, then the lowest: the decoded size follows");
-  for (const [label, width] of [["hi", 1280], ["low", 320]]) {
+  begin("bob prefers the lowest layer, then the highest: the decoded size follows");
+  for (const [label, width] of [["low", 320], ["hi", 1280]]) {
     const t = Date.now();
     await pb.evaluate((l) => { window.preferred = l; window.stage.refreshStrategy(); }, label);
-    const d = await waitFor(`bob decoding ${label} (${width} wide)`, async () => {
-      const x = await decodedOf(pb, alice.participantId);
-      return x.frameWidth === width && x;
-    }, 30000);
+    const d = await until(`bob decoding ${label} (${width} wide)`, () => decodedOf(pb, alice.participantId),
+      (x) => x.frameWidth === width, 30000);
     const selected = (await pb.evaluate((id) => window.remote[id].getSelectedLayer(), alice.participantId))?.label;
     log(`bob on ${label} after ${Date.now() - t} ms: ${JSON.stringify(d)}, selected ${selected}`);
     await shot(pb, `60-sdk-bob-${label}`);
   }
 
+  begin("carol AUDIO_ONLY: the SDK pauses her video (playback controls), AUDIO_VIDEO resumes it");
+  const frames = async () => (await decodedOf(pc, alice.participantId)).frames;
+  await pc.evaluate(() => { window.subscribeType = window.IVSBroadcastClient.SubscribeType.AUDIO_ONLY; window.stage.refreshStrategy(); });
+  // Paused: framesDecoded holds still for 2 s running.
+  let last = await frames(), since = Date.now();
+  await waitFor("carol's video paused", async () => {
+    const n = await frames();
+    if (n !== last) [last, since] = [n, Date.now()];
+    return Date.now() - since > 2000;
+  }, 30000);
+  const paused = last;
+  await pc.evaluate(() => { window.subscribeType = window.IVSBroadcastClient.SubscribeType.AUDIO_VIDEO; window.stage.refreshStrategy(); });
+  const resumed = await waitFor("carol's video resumed", async () => (await frames()) >= paused + 30 && (await decodedOf(pc, alice.participantId)));
+  log(`carol paused at ${paused} frames, resumed to ${JSON.stringify(resumed)}`);
+  if (resumed.spread <= 40) throw new Error(`carol's resumed video has no picture: ${JSON.stringify(resumed)}`);
+  await shot(pc, "61-sdk-carol-resumed");
+
   const sessionId = (await send(new GetStageCommand({ arn }))).stage.activeSessionId;
   writeFileSync(env.STAGE_OUT, JSON.stringify({ stageArn: arn, sessionId, alice: alice.participantId, bob: bob.participantId,
     carol: carol.participantId }));
+
+  begin("alice's page unloads: her session-delete beacon ends her participant at once");
+  // The beacon is all that tells onair: her events WebSocket, the outer
+  // page's (see openPage), stays open.
+  const t = Date.now();
+  await pa.page().evaluate(() => { document.querySelector("iframe").src = "about:blank"; });
+  for (const [page, me] of [[pb, "bob"], [pc, "carol"]]) {
+    await waitFor(`${me} seeing alice leave`, has(page, (e) => e.type === "left" && e.id === alice.participantId), 20000);
+  }
+  await waitFor("alice DISCONNECTED", async () => (await send(new GetParticipantCommand({
+    stageArn: arn, sessionId, participantId: alice.participantId,
+  }))).participant.state === "DISCONNECTED", 20000);
+  log(`alice gone for the others and the API ${Date.now() - t} ms after her page unloaded`);
 }, async () => {
   await browser.close();
   server.close();
