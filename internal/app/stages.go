@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/onair-video/onair/internal/ivs"
@@ -191,6 +192,10 @@ func stageHooks(scope ivs.Scope, roster func() *stage.Stages, log *slog.Logger) 
 			if s := roster(); s != nil {
 				s.CloseStage(scope.ARN(ivsrealtime.ResourceStage, stageID))
 			}
+		},
+		ParticipantConnected: func(stageID, participantID string) bool {
+			s := roster()
+			return s != nil && slices.Contains(s.Participants(scope.ARN(ivsrealtime.ResourceStage, stageID)), participantID)
 		},
 	}
 }

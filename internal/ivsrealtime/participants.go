@@ -500,16 +500,24 @@ func (s *Service) DisconnectParticipant(ctx context.Context, in DisconnectPartic
 		return err
 	}
 	st, p, err := s.connected(ctx, st.ID, in.ParticipantID)
+	// A participant whose join the media side has not recorded yet is
+	// connected all the same (it has its STAGE_STATE): its token is
+	// revoked, the media side disconnects it, and its join and leave are
+	// recorded in their order when their turn comes.
+	recorded := err == nil
+	if errors.Is(err, ErrNotJoined) && s.hooks.ParticipantConnected != nil && s.hooks.ParticipantConnected(st.ID, in.ParticipantID) {
+		err = nil
+	}
 	if errors.Is(err, ErrNotJoined) {
 		s.mu.Unlock()
 		return &ivs.Error{Code: ivs.CodeResourceNotFound,
 			Message: fmt.Sprintf("participant %s is not connected to stage %s", in.ParticipantID, in.StageARN)}
 	}
 	if err == nil {
-		d := disconnection{Key: st.ID + "/" + p.ParticipantID, Reason: in.Reason, CreatedAt: s.now().UTC()}
+		d := disconnection{Key: st.ID + "/" + in.ParticipantID, Reason: in.Reason, CreatedAt: s.now().UTC()}
 		err = s.disconnections().Put(ctx, &d, d.CreatedAt)
 	}
-	if err == nil {
+	if err == nil && recorded {
 		err = s.leave(ctx, &st, p)
 	}
 	s.mu.Unlock()
