@@ -31,6 +31,9 @@ type conn struct {
 	// beacon names the socket in its sessions' session-delete Link: 128
 	// random bits, the capability beside the participant's token.
 	beacon string
+	// origin is the scheme and host the socket was opened on (https for
+	// wss), for the URLs of an SDP answer sent over it.
+	origin string
 	done   chan struct{} // the writer returned
 
 	mu sync.Mutex
@@ -277,8 +280,7 @@ func (c *conn) handle(m clientMessage) {
 		}
 		c.send(encode(typeExchangeToken, ids))
 	case typeSDPOffer:
-		c.send(encode(typeSDPAnswer, sdpAnswerPayload{RequestID: m.RequestID, HTTPStatusCode: 501,
-			ErrorMessage: "onair takes SDP over HTTP WHIP, not over the events WebSocket"}))
+		c.sdpOffer(m)
 	}
 }
 

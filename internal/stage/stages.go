@@ -295,7 +295,7 @@ func (s *Stages) broadcastLocked(st *stage) {
 	st.kicked = slices.DeleteFunc(st.kicked, func(k kick) bool { return now.Sub(k.at) > s.lim.KickedFor })
 	ms := slices.SortedFunc(maps.Values(st.members), bySince)
 	state := stageState{SequenceNumber: st.seq, StageID: st.topic, Participants: make([]stateParticipant, 0, len(ms)),
-		Disconnected: make([]stateDisconnected, 0, len(st.kicked)), ServerFeatures: []string{}}
+		Disconnected: make([]stateDisconnected, 0, len(st.kicked)), ServerFeatures: s.features()}
 	for _, m := range ms {
 		a := m.p.Attributes
 		if a == nil {
@@ -313,6 +313,16 @@ func (s *Stages) broadcastLocked(st *stage) {
 			m.conn.setState(st.seq, b)
 		}
 	}
+}
+
+// features are STAGE_STATE's serverFeatures: xdp when the WHIP routes
+// are mounted with a media engine, as SDP over the socket answers from
+// them.
+func (s *Stages) features() []string {
+	if s.cfg.Media != nil && s.whipPath != "" {
+		return []string{featureXDP}
+	}
+	return []string{}
 }
 
 // bySince orders members by join.

@@ -3,6 +3,7 @@ package stage
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -684,4 +685,36 @@ func FuzzControlBodies(f *testing.F) {
 			t.Fatal("no token, no error")
 		}
 	})
+}
+
+// SDP over the socket ("xdp", advertised with media): what the WHIP URL
+// names and the offer decide the answer, with HTTP WHIP's codes.
+func TestSDPOverSocketRefusals(t *testing.T) {
+	t.Parallel()
+	m := newMediaEnv(t)
+	c, st := m.join(m.auth.add("alice", nil))
+	if !slices.Contains(st.ServerFeatures, "xdp") {
+		t.Fatalf("serverFeatures %v", st.ServerFeatures)
+	}
+	for i, tc := range []struct {
+		url, content string
+		status, code int
+	}{
+		{"https://h/elsewhere/publish/alice", "v=0", http.StatusBadRequest, whipUnspecified},
+		{"https://h/whip/publish/alice/x", "v=0", http.StatusBadRequest, whipUnspecified},
+		{"https://h/whip/play/alice", "v=0", http.StatusBadRequest, whipUnspecified},
+		{"https://h/whip/publish/bob", "v=0", http.StatusForbidden, whipNoPermissions},
+		{"https://h/whip/publish/alice", "", http.StatusBadRequest, whipUnspecified},
+		{"https://h/whip/publish/alice", "not sdp", http.StatusBadRequest, whipUnspecified},
+		{"https://h/whip/subscribe/nobody", "v=0", http.StatusNotFound, whipRemoteNotFound},
+		{"%zz", "v=0", http.StatusBadRequest, whipUnspecified},
+	} {
+		id := fmt.Sprint("r", i)
+		c.send(map[string]any{"type": "aws:ivs:SDP_OFFER", "payload": map[string]string{"requestId": id, "whipUrl": tc.url, "content": tc.content}})
+		var a sdpAnswerPayload
+		if err := json.Unmarshal(c.next(typeSDPAnswer).Payload, &a); err != nil || a.RequestID != id || a.HTTPStatusCode != tc.status ||
+			a.ErrorCode != tc.code || a.Content != "" {
+			t.Errorf("%s %q: %+v %v, want %d %d", tc.url, tc.content, a, err, tc.status, tc.code)
+		}
+	}
 }

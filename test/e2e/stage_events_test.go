@@ -495,7 +495,7 @@ func TestStageSDKFeaturesInBrowser(t *testing.T) {
 	}
 	var list struct{ Participants []map[string]any }
 	cli.realtime(&list, "list-participants", "--stage-arn", ids.StageArn, "--session-id", ids.SessionID)
-	if len(list.Participants) != 3 {
+	if len(list.Participants) != 4 { // and dave, a plain WHIP subscriber
 		t.Errorf("list-participants: %v", list.Participants)
 	}
 	t.Logf("participants: %v", list.Participants)

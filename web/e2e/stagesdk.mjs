@@ -1,8 +1,9 @@
 // IVS's own Stage client (npm amazon-ivs-web-broadcast 1.41.0, unmodified)
 // on a stage of onair's in Chromium, for what a stage app uses beyond
 // joining: alice publishes her fake camera at 1280x720 with the SDK's
-// simulcast (rids hi/mid/low); carol subscribes asking for the lowest
-// layer first (the SDK's default) and decodes the low layer's size; bob
+// simulcast (rids hi/mid/low); carol subscribes; dave, a plain WHIP
+// subscriber in Chromium (no SDK), asks for the lowest layer and decodes
+// the low layer's size; bob
 // asks for the highest, sees the layers with their sizes through the
 // SDK's own layer API (RemoteStageStream.getLayers, which polls onair's
 // WHEP layer Link), decodes the top layer once Chrome's bandwidth
@@ -12,7 +13,8 @@
 // playback-controls Link (framesDecoded stops) and resume it on
 // AUDIO_VIDEO (it grows again). Then alice's page unloads with her events
 // socket left open (see openPage): the SDK's session-delete beacon ends
-// her participant at once (the others see her leave). Run by test/e2e
+// her participant at once (the others see her leave). The SDK sends its
+// SDP offers over the events socket (onair lists "xdp"). Run by test/e2e
 // TestStageSDKFeaturesInBrowser, which then reads the participants' client
 // fields with the aws CLI.
 // With:
@@ -58,6 +60,10 @@ const browser = await chromium.launch({
 // iframe's unloading as a socket whose close is lost on the way would:
 // then only the SDK's session-delete beacon tells onair the participant
 // is gone.
+// sdpOffers counts the SDK's SDP offers sent over its events sockets
+// (onair lists "xdp" in serverFeatures).
+let sdpOffers = 0;
+
 async function openPage(name, framed = false) {
   const ctx = await browser.newContext({ viewport: { width: 1000, height: 700 } });
   const page = await ctx.newPage();
@@ -90,6 +96,7 @@ async function openPage(name, framed = false) {
     }
   }, framed);
   page.on("pageerror", (e) => log(`${name}: page error: ${e.message}`));
+  page.on("websocket", (ws) => ws.on("framesent", (f) => { if (String(f.payload).includes("aws:ivs:SDP_OFFER")) sdpOffers++; }));
   // (Blocked telemetry requests are errors too: not logged.)
   page.on("console", (m) => {
     if (m.type() === "error" && !m.text().includes("ERR_FAILED")) log(`${name}: console: ${m.text().slice(0, 300)}`);
@@ -147,10 +154,16 @@ async function openPage(name, framed = false) {
         const video = added.find((st) => st.streamType === "video");
         if (!video) return;
         window.remote[p.id] = video;
-        video.on(RemoteStageStreamEvents.LAYERS_CHANGED, (layers) => {
-          window.layerLog.push([Math.round(performance.now() - t0), layers.map((l) => ({ ...l }))]);
-          document.getElementById("layers").textContent = JSON.stringify(layers, null, 1);
-        });
+        // Only a page that chooses layers listens to them: the SDK's layer
+        // machinery, once on, asks for the server's adaptive choice
+        // (POST {} to the layer Link) when the strategy prefers none,
+        // which is the top layer the link carries, not the initial one.
+        if (preferring) {
+          video.on(RemoteStageStreamEvents.LAYERS_CHANGED, (layers) => {
+            window.layerLog.push([Math.round(performance.now() - t0), layers.map((l) => ({ ...l }))]);
+            document.getElementById("layers").textContent = JSON.stringify(layers, null, 1);
+          });
+        }
         const el = document.getElementById(`v-${p.id}`) ?? document.createElement("video");
         Object.assign(el, { id: `v-${p.id}`, autoplay: true, muted: true, playsInline: true, width: 320, height: 180 });
         el.srcObject = new MediaStream(added.map((st) => st.mediaStreamTrack));
@@ -201,6 +214,34 @@ async function openPage(name, framed = false) {
       }
       return { frames, spread, width: el?.videoWidth ?? 0, height: el?.videoHeight ?? 0, frameWidth: fw, frameHeight: fh };
     };
+    // rawLowest subscribes to a publisher as a plain WHIP client would,
+    // without the SDK (whose layer machinery asks for the server's
+    // adaptive choice right after a subscribe): the events socket with the
+    // token, then a WHIP POST with X-Stages-Initial-Layer-Pref: lowest.
+    window.rawLowest = async (token, eventsURL, whipURL, topic, publisher) => {
+      const ws = new WebSocket(`${eventsURL}?error_over_ws=1&topic=${topic}/publishers`, token);
+      await new Promise((resolve, reject) => { ws.onmessage = resolve; ws.onerror = reject; });
+      window.rawWS = ws;
+      const pc = new RTCPeerConnection();
+      pc.addTransceiver("audio", { direction: "recvonly" });
+      pc.addTransceiver("video", { direction: "recvonly" });
+      await pc.setLocalDescription(await pc.createOffer());
+      await new Promise((resolve) => {
+        if (pc.iceGatheringState === "complete") resolve();
+        pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && resolve();
+      });
+      const res = await fetch(`${whipURL}/subscribe/${publisher}`, { method: "POST", body: pc.localDescription.sdp,
+        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/sdp", "X-Stages-Initial-Layer-Pref": "lowest" } });
+      if (res.status !== 201) throw new Error(`WHIP subscribe: ${res.status} ${await res.text()}`);
+      await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
+      window.rawPC = pc;
+    };
+    window.rawDecoded = async () => {
+      for (const s of (await window.rawPC.getStats()).values()) {
+        if (s.type === "inbound-rtp" && s.kind === "video") return { frames: s.framesDecoded ?? 0, w: s.frameWidth, h: s.frameHeight };
+      }
+      return { frames: 0 };
+    };
     window.layers = (id) => (window.remote[id]?.getLayers() ?? []).map((l) => ({ ...l }));
     // sent: the publish peer connection's outbound video encodings (rid,
     // size, whether active).
@@ -250,6 +291,7 @@ await run(async () => {
   }))).participantToken;
   const bob = await token("bob");
   const carol = await token("carol");
+  const dave = await token("dave");
 
   begin("alice publishes 1280x720 with simulcast; bob (highest first, preferring layers) and carol (lowest first) subscribe");
   const pa = await openPage("alice", true);
@@ -270,14 +312,25 @@ await run(async () => {
     throw new Error(`alice sends ${JSON.stringify(sent)}`);
   }
 
-  begin("carol, who asked for the lowest layer, decodes alice's low layer");
-  // (The SFU starts a subscriber on the first keyframe of a layer being
-  // sent: the low layer is taken as soon as it arrives.)
-  const first = await until("carol decoding alice's 320x180",
+  begin("carol decodes alice's video");
+  const first = await until("carol decoding alice",
     async () => ({ ...await decodedOf(pc, alice.participantId), sent: await pa.evaluate(() => window.sent()) }),
-    (d) => d.frames > 10 && d.spread > 40 && d.frameWidth === 320 && d.frameHeight === 180, 60000);
+    (d) => d.frames > 10 && d.spread > 40, 60000);
   delete first.sent;
   log(`carol decodes ${JSON.stringify(first)} after ${Date.now() - joinedAt} ms`);
+
+  begin("dave, a plain WHIP subscriber in Chromium asking for the lowest layer, decodes 320x180 and stays there");
+  // (The SDK asks for the server's adaptive choice, the top layer the
+  // link carries, right after its subscribe: its initial preference holds
+  // only until then. A client that does not gets the lowest layer for
+  // good.)
+  const pd = await openPage("dave");
+  const claims = JSON.parse(Buffer.from(dave.token.split(".")[1], "base64url").toString());
+  await pd.evaluate((a) => window.rawLowest(...a), [dave.token, claims.events_url, claims.whip_url, claims.topic, alice.participantId]);
+  const low = await until("dave decoding 320x180", () => pd.evaluate(() => window.rawDecoded()), (d) => d.frames > 30 && d.w === 320, 60000);
+  const later = await until("dave's frames growing", () => pd.evaluate(() => window.rawDecoded()), (d) => d.frames > low.frames + 60, 30000);
+  if (later.w !== 320 || later.h !== 180) throw new Error(`dave moved to ${later.w}x${later.h}`);
+  log(`dave decodes ${JSON.stringify(low)}, then ${JSON.stringify(later)}`);
 
   begin("the layers arrive with their sizes, through the SDK's layer API (onair's WHEP layer Link)");
   const sizes = {};
@@ -340,6 +393,9 @@ await run(async () => {
   if (resumed.spread <= 40) throw new Error(`carol's resumed video has no picture: ${JSON.stringify(resumed)}`);
   await shot(pc, "61-sdk-carol-resumed");
 
+  // Alice's publish, bob's and carol's subscriptions: SDP over the socket.
+  if (sdpOffers < 3) throw new Error(`${sdpOffers} SDP offers over the events sockets, want 3`);
+  log(`${sdpOffers} SDP offers went over the events sockets`);
   const sessionId = (await send(new GetStageCommand({ arn }))).stage.activeSessionId;
   writeFileSync(env.STAGE_OUT, JSON.stringify({ stageArn: arn, sessionId, alice: alice.participantId, bob: bob.participantId,
     carol: carol.participantId }));
