@@ -718,3 +718,21 @@ func TestSDPOverSocketRefusals(t *testing.T) {
 		}
 	}
 }
+
+func FuzzWHIPTarget(f *testing.F) {
+	s := New(Config{Auth: &fakeAuth{}})
+	defer s.Close()
+	s.whipPath = "/whip"
+	f.Add("https://h/whip/subscribe/abc")
+	f.Add("https://h/whip")
+	f.Add("/whip/publish/x/y")
+	f.Fuzz(func(t *testing.T, raw string) {
+		action, id, err := s.whipTarget(raw)
+		if err != nil {
+			return
+		}
+		if action != "publish" && action != "subscribe" || (action == "subscribe" && id == "") || strings.Contains(id, "/") {
+			t.Fatalf("whipTarget(%q) = %q %q", raw, action, id)
+		}
+	})
+}
