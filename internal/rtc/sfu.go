@@ -18,8 +18,13 @@ const (
 	payloadH264High = 112
 )
 
+// maxNacksPerPacket bounds how often the SFU asks a publisher for one lost
+// packet (100 ms apart).
+const maxNacksPerPacket = 3
+
 // sfuMediaEngine registers every codec a Stage client may publish (H.264
-// in four profiles, VP8, Opus), the simulcast rid/mid header extensions,
+// in four profiles, VP8, Opus), RTX for each video codec, the simulcast
+// rid/mid/repaired-rid header extensions,
 // and the interceptors an SFU wants on every peer connection:
 //
 //   - a NACK generator, so a publisher's lost packets are asked for again;
@@ -30,14 +35,24 @@ const (
 // There is deliberately no NACK responder: pion's copies every packet it
 // sends into a 1024-packet buffer per sender, a megabyte per subscriber of
 // HD video. The SFU answers a subscriber's NACKs itself from the one packet
-// cache each published layer keeps. RTX is not registered either, so
-// clients retransmit on the media SSRC, which the SFU forwards as any packet.
+// cache each published layer keeps, on the RTX stream when the subscriber
+// negotiated one (RFC 4588).
+//
+// RTX (video/rtx, one payload type per video codec) lets a publisher
+// retransmit on a stream of its own: pion's receiver turns an RTX packet
+// back into the original, so the SFU reads it from the track as any
+// packet. Browsers send their bandwidth probes as RTX packets too.
 func sfuMediaEngine() (*webrtc.MediaEngine, *interceptor.Registry, error) {
 	me := &webrtc.MediaEngine{}
 	video, audio := SFUCodecs()
 	for _, c := range video {
 		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
 			return nil, nil, fmt.Errorf("rtc: register %s: %w", c.MimeType, err)
+		}
+		rtx := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX,
+			ClockRate: 90000, SDPFmtpLine: fmt.Sprintf("apt=%d", c.PayloadType)}, PayloadType: c.PayloadType + 1}
+		if err := me.RegisterCodec(rtx, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, nil, fmt.Errorf("rtc: register rtx for %s: %w", c.MimeType, err)
 		}
 	}
 	for _, c := range audio {
@@ -46,7 +61,10 @@ func sfuMediaEngine() (*webrtc.MediaEngine, *interceptor.Registry, error) {
 		}
 	}
 	ir := &interceptor.Registry{}
-	generator, err := nack.NewGeneratorInterceptor()
+	// A packet a publisher resends on RTX reaches the track but not the
+	// generator's log of the media stream, so the generator would ask for
+	// it again every 100 ms while it is in the log: three asks at most.
+	generator, err := nack.NewGeneratorInterceptor(nack.GeneratorMaxNacksPerPacket(maxNacksPerPacket))
 	if err != nil {
 		return nil, nil, fmt.Errorf("rtc: NACK generator: %w", err)
 	}

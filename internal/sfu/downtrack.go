@@ -75,6 +75,7 @@ type downTrack struct {
 	lastSeq     uint16
 	lastTS      uint32
 	lastArrival int64
+	segStart    uint16 // the outgoing number of the first packet of the layer's run
 	started     bool
 	// lastMarker: the last packet written ended its frame. pending holds
 	// the target layer's keyframe while the current layer's frame
@@ -309,6 +310,7 @@ func (d *downTrack) switchTo(p *packet) {
 		d.m.pub.room.metrics.LayerSwitches.Add(1)
 	}
 	d.seqOff = d.lastSeq + 1 - p.hdr.SequenceNumber
+	d.segStart = d.lastSeq + 1
 	d.tsOff = d.lastTS + delta - p.hdr.Timestamp
 	d.cur.Store(int32(p.layer))
 	d.segMu.Lock()
@@ -321,6 +323,9 @@ func (d *downTrack) switchTo(p *packet) {
 // write sends p with the subscriber's numbers.
 func (d *downTrack) write(p *packet) {
 	seq := p.hdr.SequenceNumber + d.seqOff
+	if int16(seq-d.segStart) < 0 {
+		return // a late (retransmitted) packet from before the switch to p's layer
+	}
 	if !d.started || int16(seq-d.lastSeq) > 0 {
 		d.lastSeq, d.lastTS, d.lastArrival = seq, p.hdr.Timestamp+d.tsOff, p.arrival
 	}

@@ -115,6 +115,8 @@ type Metrics struct {
 	BytesForwarded         atomic.Uint64
 	PacketsDropped         atomic.Uint64 // a subscriber's queue was full
 	PacketsRetransmitted   atomic.Uint64 // answers to NACKs
+	RTXRetransmitted       atomic.Uint64 // of those, sent on the subscriber's RTX stream
+	PacketsRepaired        atomic.Uint64 // lost packets a publisher resent on its RTX stream
 	KeyframeRequests       atomic.Uint64 // PLIs sent to publishers
 	LayerSwitches          atomic.Uint64
 	SlowSubscribersDropped atomic.Uint64
