@@ -6,6 +6,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -42,6 +43,7 @@ const maxNacksPerPacket = 3
 // retransmit on a stream of its own: pion's receiver turns an RTX packet
 // back into the original, so the SFU reads it from the track as any
 // packet. Browsers send their bandwidth probes as RTX packets too.
+
 func sfuMediaEngine() (*webrtc.MediaEngine, *interceptor.Registry, error) {
 	me := &webrtc.MediaEngine{}
 	video, audio := SFUCodecs()
@@ -78,7 +80,7 @@ func sfuMediaEngine() (*webrtc.MediaEngine, *interceptor.Registry, error) {
 		return nil, nil, fmt.Errorf("rtc: sender reports: %w", err)
 	}
 	ir.Add(rr)
-	ir.Add(sr)
+	ir.Add(mediaOnly{sr})
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
 		return nil, nil, fmt.Errorf("rtc: simulcast extensions: %w", err)
 	}
@@ -110,8 +112,38 @@ func SFUCodecs() (video, audio []webrtc.RTPCodecParameters) {
 }
 
 // NewSFUPeerConnection returns a peer connection for a Stage publisher or
-// subscriber: every codec a Stage client publishes, simulcast, TWCC
+// subscriber: every codec a Stage client publishes, RTX, simulcast, TWCC
 // feedback, no NACK responder (see sfuMediaEngine).
 func (e *Engine) NewSFUPeerConnection() (*webrtc.PeerConnection, error) {
 	return e.apiSFU.NewPeerConnection(webrtc.Configuration{})
+}
+
+// mediaOnly wraps an interceptor so that it sees only a local stream's
+// media packets: the SFU writes its RTX retransmissions (RFC 4588) through
+// the same writer, and pion's sender reports would count them as media,
+// taking an old packet's timestamp as the stream's latest (their numbers
+// are the RTX stream's), which skews the reports a receiver syncs by.
+type mediaOnly struct{ f interceptor.Factory }
+
+func (m mediaOnly) NewInterceptor(id string) (interceptor.Interceptor, error) {
+	i, err := m.f.NewInterceptor(id)
+	if err != nil {
+		return nil, err
+	}
+	return mediaOnlyInterceptor{i}, nil
+}
+
+type mediaOnlyInterceptor struct{ interceptor.Interceptor }
+
+func (m mediaOnlyInterceptor) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+	wrapped := m.Interceptor.BindLocalStream(info, w)
+	if info.SSRCRetransmission == 0 {
+		return wrapped
+	}
+	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
+		if h.SSRC != info.SSRC {
+			return w.Write(h, payload, a)
+		}
+		return wrapped.Write(h, payload, a)
+	})
 }

@@ -2,10 +2,13 @@ package rtc
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -56,5 +59,57 @@ func TestSFUPeerConnection(t *testing.T) {
 	refused := errors.New("no")
 	if _, err := AnswerWith(pc, offer(t, webrtc.MimeTypeVP8), 5*time.Second, func() error { return refused }); !errors.Is(err, refused) {
 		t.Fatalf("prepare's error: %v", err)
+	}
+}
+
+// recorder is an interceptor that records the SSRCs of what it is given
+// to write.
+type recorder struct {
+	interceptor.NoOp
+	ssrcs []uint32
+}
+
+func (r *recorder) NewInterceptor(string) (interceptor.Interceptor, error) { return r, nil }
+
+func (r *recorder) BindLocalStream(_ *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+	return interceptor.RTPWriterFunc(func(h *rtp.Header, p []byte, a interceptor.Attributes) (int, error) {
+		r.ssrcs = append(r.ssrcs, h.SSRC)
+		return w.Write(h, p, a)
+	})
+}
+
+// The sender reports see a stream's media packets, not its RTX ones; the
+// writer below gets both.
+func TestMediaOnly(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		rtxSSRC uint32
+		want    []uint32
+	}{
+		{"rtx", 2, []uint32{1}},
+		{"no rtx", 0, []uint32{1, 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{}
+			i, err := mediaOnly{rec}.NewInterceptor("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []uint32
+			w := i.BindLocalStream(&interceptor.StreamInfo{SSRC: 1, SSRCRetransmission: tc.rtxSSRC},
+				interceptor.RTPWriterFunc(func(h *rtp.Header, p []byte, _ interceptor.Attributes) (int, error) {
+					out = append(out, h.SSRC)
+					return len(p), nil
+				}))
+			for _, ssrc := range []uint32{1, 2} {
+				if _, err := w.Write(&rtp.Header{SSRC: ssrc}, []byte{0}, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !slices.Equal(rec.ssrcs, tc.want) || !slices.Equal(out, []uint32{1, 2}) {
+				t.Fatalf("the interceptor saw %v (want %v), the writer %v", rec.ssrcs, tc.want, out)
+			}
+		})
 	}
 }

@@ -79,12 +79,13 @@ func (tr *testRoom) has(typ EventType, pub, sub string, err error) bool {
 // defaults if none) and Opus.
 func clientAPI(t *testing.T, video ...webrtc.RTPCodecParameters) *webrtc.API {
 	t.Helper()
-	return clientAPIWith(t, nil, video...)
+	return clientAPIWith(t, nil, false, video...)
 }
 
 // clientAPIWith is clientAPI with first, if not nil, as the innermost
-// interceptor (nearest the network), and RTX for each video codec given.
-func clientAPIWith(t *testing.T, first interceptor.Factory, video ...webrtc.RTPCodecParameters) *webrtc.API {
+// interceptor (nearest the network), and, if rtx, RTX for each video codec
+// given (pion's defaults have it).
+func clientAPIWith(t *testing.T, first interceptor.Factory, rtx bool, video ...webrtc.RTPCodecParameters) *webrtc.API {
 	t.Helper()
 	me := &webrtc.MediaEngine{}
 	if len(video) == 0 {
@@ -96,7 +97,7 @@ func clientAPIWith(t *testing.T, first interceptor.Factory, video ...webrtc.RTPC
 			if err := me.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
 				t.Fatal(err)
 			}
-			if first == nil {
+			if !rtx {
 				continue
 			}
 			if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
@@ -186,7 +187,7 @@ func publishWith(t *testing.T, room *testRoom, id string, vcap webrtc.RTPCodecCa
 	if vcap.MimeType == webrtc.MimeTypeVP8 {
 		pt = 96
 	}
-	pc, err := clientAPIWith(t, first, webrtc.RTPCodecParameters{RTPCodecCapability: vcap, PayloadType: pt}).NewPeerConnection(webrtc.Configuration{})
+	pc, err := clientAPIWith(t, first, first != nil, webrtc.RTPCodecParameters{RTPCodecCapability: vcap, PayloadType: pt}).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,6 +344,7 @@ type subClient struct {
 	tss      []uint32
 	ssrcs    map[uint32]bool
 	audio    int
+	rtx      int // video packets that came on the RTX stream
 	vcodec   string
 	firstPkt time.Time
 }
@@ -417,11 +419,14 @@ func (c *subClient) read(tr *webrtc.TrackRemote) {
 	c.mu.Unlock()
 	sb := samplebuilder.New(256, dep, 90000)
 	for {
-		p, _, err := tr.ReadRTP()
+		p, attrs, err := tr.ReadRTP()
 		if err != nil {
 			return
 		}
 		c.mu.Lock()
+		if attrs != nil && attrs.Get(webrtc.AttributeRtxSsrc) != nil {
+			c.rtx++
+		}
 		if c.firstPkt.IsZero() {
 			c.firstPkt = time.Now()
 		}

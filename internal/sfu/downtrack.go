@@ -87,6 +87,12 @@ type downTrack struct {
 	segs  [4]segment // newest first
 	nsegs int
 	rhdr  rtp.Header
+	// The RTX stream (RFC 4588), if negotiated: rtxSSRC 0 if not. Bind
+	// sets them; resend, under segMu, numbers and builds its packets.
+	rtxSSRC uint32
+	rtxPT   uint8
+	rtxSeq  uint16
+	rtxBuf  []byte
 }
 
 var _ webrtc.TrackLocal = (*downTrack)(nil)
@@ -113,6 +119,12 @@ func (d *downTrack) Bind(c webrtc.TrackLocalContext) (webrtc.RTPCodecParameters,
 		if sameCodec(p.RTPCodecCapability, d.m.params.RTPCodecCapability) {
 			d.segMu.Lock()
 			d.w, d.ssrc, d.pt = c.WriteStream(), uint32(c.SSRC()), uint8(p.PayloadType)
+			// NACKs are answered on the RTX stream when the subscriber
+			// negotiated one for the codec (pion then gave it an SSRC).
+			if r, ok := rtxOf(c.CodecParameters(), p.PayloadType); ok && c.SSRCRetransmission() != 0 {
+				d.rtxSSRC, d.rtxPT = uint32(c.SSRCRetransmission()), uint8(r.PayloadType)
+				d.rtxSeq = uint16(randUint32())
+			}
 			if wrap := d.m.pub.room.wrapWriter; wrap != nil {
 				d.w = wrap(d.sub, d.w)
 			}
@@ -378,8 +390,21 @@ func (d *downTrack) resendOne(out uint16) {
 		d.rhdr = p.hdr
 		d.rhdr.SSRC, d.rhdr.PayloadType, d.rhdr.SequenceNumber = d.ssrc, d.pt, out
 		d.rhdr.Timestamp += s.tsOff
-		if _, err := d.w.WriteRTP(&d.rhdr, p.payload); err == nil {
-			d.m.pub.room.metrics.PacketsRetransmitted.Add(1)
+		payload := p.payload
+		if d.rtxSSRC != 0 {
+			// The original number leads the payload; the RTX stream has
+			// numbers of its own (RFC 4588 §4).
+			d.rtxBuf = rtxPayload(d.rtxBuf, out, p.payload)
+			payload = d.rtxBuf
+			d.rhdr.SSRC, d.rhdr.PayloadType, d.rhdr.SequenceNumber = d.rtxSSRC, d.rtxPT, d.rtxSeq
+			d.rtxSeq++
+		}
+		if _, err := d.w.WriteRTP(&d.rhdr, payload); err == nil {
+			mt := d.m.pub.room.metrics
+			mt.PacketsRetransmitted.Add(1)
+			if d.rtxSSRC != 0 {
+				mt.RTXRetransmitted.Add(1)
+			}
 		}
 		return
 	}

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -161,4 +162,56 @@ type countingWriter struct {
 func (w countingWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	w.seen(h)
 	return w.TrackLocalWriter.WriteRTP(h, payload)
+}
+
+// A subscriber that loses packets gets them again, on its RTX stream if it
+// negotiated one (RFC 4588), else on the media SSRC, and recovers them all.
+func TestSubscribeRTX(t *testing.T) {
+	t.Parallel()
+	for _, rtx := range []bool{true, false} {
+		t.Run(fmt.Sprint("rtx=", rtx), func(t *testing.T) {
+			t.Parallel()
+			room := newTestRoom(t)
+			publish(t, room, "pub", capVP8, []layerClip{{"", harness.MakeVP8Clip(t, "320x180", 30, 2*time.Second)}})
+			// The SFU loses packets on their way out (after SRTP on the
+			// client a resend on the media SSRC would be a replay).
+			var lw *lossyWriter
+			room.wrapWriter = func(s *Subscription, w webrtc.TrackLocalWriter) webrtc.TrackLocalWriter {
+				if s.video == nil {
+					return w
+				}
+				lw = &lossyWriter{TrackLocalWriter: w, s: s, lost: map[uint16]bool{}}
+				return lw
+			}
+			api := clientAPIWith(t, nil, rtx, webrtc.RTPCodecParameters{RTPCodecCapability: capVP8, PayloadType: 96})
+			s := subscribeAPI(t, api, room, "sub", "pub", SubscribeOptions{}, nil)
+			lost := func() int {
+				lw.mu.Lock()
+				defer lw.mu.Unlock()
+				return len(lw.lost)
+			}
+			if sdp := s.pc.RemoteDescription().SDP; strings.Contains(sdp, "rtx/90000") != rtx {
+				t.Fatalf("rtx %v, answer:\n%s", rtx, sdp)
+			}
+			eventually(t, 20*time.Second, "lost packets and frames", func() bool {
+				return lost() >= 10 && s.nFrames() >= 60
+			})
+			_, seqs, _ := s.snapshot()
+			if err := contiguous(seqs, 30); err != nil {
+				t.Fatal(err)
+			}
+			s.mu.Lock()
+			got := s.rtx
+			s.mu.Unlock()
+			m := room.metrics
+			t.Logf("%d lost, %d resent (%d as RTX), %d received on RTX", lost(),
+				m.PacketsRetransmitted.Load(), m.RTXRetransmitted.Load(), got)
+			if rtx && (got == 0 || m.RTXRetransmitted.Load() == 0) {
+				t.Fatal("no retransmission on the RTX stream")
+			}
+			if !rtx && (got != 0 || m.RTXRetransmitted.Load() != 0 || m.PacketsRetransmitted.Load() == 0) {
+				t.Fatal("retransmissions are not on the media stream")
+			}
+		})
+	}
 }
