@@ -2,6 +2,7 @@ package rtc
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
@@ -43,11 +44,24 @@ const maxNacksPerPacket = 3
 // retransmit on a stream of its own: pion's receiver turns an RTX packet
 // back into the original, so the SFU reads it from the track as any
 // packet. Browsers send their bandwidth probes as RTX packets too.
-
-func sfuMediaEngine() (*webrtc.MediaEngine, *interceptor.Registry, error) {
+//
+// A subscriber's engine (subscriber true) negotiates goog-remb and not
+// transport-cc: the browser then estimates the bandwidth of what it
+// receives itself and reports it in REMB packets, which the SFU reads to
+// pick the subscriber's simulcast layer. A send-side estimate (TWCC
+// feedback and pion's GCC per subscriber) would cost the SFU a header
+// extension and a feedback log entry per packet per subscriber, and a
+// pacer goroutine each. A publisher's engine is the other way round: a
+// browser sender estimates its uplink from TWCC.
+func sfuMediaEngine(subscriber bool) (*webrtc.MediaEngine, *interceptor.Registry, error) {
 	me := &webrtc.MediaEngine{}
 	video, audio := SFUCodecs()
 	for _, c := range video {
+		if subscriber {
+			c.RTCPFeedback = slices.DeleteFunc(slices.Clone(c.RTCPFeedback), func(f webrtc.RTCPFeedback) bool {
+				return f.Type == webrtc.TypeRTCPFBTransportCC
+			})
+		}
 		if err := me.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
 			return nil, nil, fmt.Errorf("rtc: register %s: %w", c.MimeType, err)
 		}
@@ -84,6 +98,9 @@ func sfuMediaEngine() (*webrtc.MediaEngine, *interceptor.Registry, error) {
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
 		return nil, nil, fmt.Errorf("rtc: simulcast extensions: %w", err)
 	}
+	if subscriber {
+		return me, ir, nil
+	}
 	if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
 		return nil, nil, fmt.Errorf("rtc: TWCC: %w", err)
 	}
@@ -111,11 +128,18 @@ func SFUCodecs() (video, audio []webrtc.RTPCodecParameters) {
 	return video, audio
 }
 
-// NewSFUPeerConnection returns a peer connection for a Stage publisher or
-// subscriber: every codec a Stage client publishes, RTX, simulcast, TWCC
-// feedback, no NACK responder (see sfuMediaEngine).
+// NewSFUPeerConnection returns a peer connection for a Stage publisher:
+// every codec a Stage client publishes, RTX, simulcast, TWCC feedback (see
+// sfuMediaEngine).
 func (e *Engine) NewSFUPeerConnection() (*webrtc.PeerConnection, error) {
 	return e.apiSFU.NewPeerConnection(webrtc.Configuration{})
+}
+
+// NewSFUSubscriberPeerConnection returns a peer connection for a Stage
+// subscriber: the same codecs and RTX, REMB in place of TWCC, no NACK
+// responder (see sfuMediaEngine).
+func (e *Engine) NewSFUSubscriberPeerConnection() (*webrtc.PeerConnection, error) {
+	return e.apiSFUSub.NewPeerConnection(webrtc.Configuration{})
 }
 
 // mediaOnly wraps an interceptor so that it sees only a local stream's

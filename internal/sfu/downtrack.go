@@ -64,6 +64,8 @@ type downTrack struct {
 	want   atomic.Int32 // the layer being switched to
 	cur    atomic.Int32 // the layer forwarded; -1: none yet
 	ceilAt atomic.Int64 // when ceil last changed
+	bwCeil atomic.Int32 // the highest layer the subscriber's bandwidth estimate allows
+	bw     bwState      // readRTCP's alone (bandwidth.go)
 
 	overflowSince atomic.Int64 // first overflow of the current run; 0: none
 	failed        atomic.Bool
@@ -105,6 +107,7 @@ func newDownTrack(m *media, sub *Subscription, pref int32) *downTrack {
 	d := &downTrack{m: m, sub: sub, q: make(chan *packet, n)}
 	d.pref.Store(pref)
 	d.ceil.Store(maxLayers - 1)
+	d.bwCeil.Store(maxLayers - 1)
 	d.cur.Store(-1)
 	d.want.Store(d.target(monotime()))
 	// Start from random numbers, as a sender does (RFC 3550 §5.1).
@@ -199,16 +202,15 @@ func (d *downTrack) downgrade(now int64) {
 	d.ceil.Store(c - 1)
 }
 
-// target is the layer to forward: the preferred one within the ceiling,
-// else the nearest lower layer being sent, else the nearest higher.
+// target is the layer to forward: the preferred one within the ceilings
+// (congestion, bandwidth estimate), else the nearest lower layer being
+// sent, else the nearest higher.
 func (d *downTrack) target(now int64) int32 {
 	pref := d.pref.Load()
 	if pref < 0 {
 		pref = maxLayers - 1
 	}
-	if c := d.ceil.Load(); pref > c {
-		pref = c
-	}
+	pref = min(pref, d.ceil.Load(), d.bwCeil.Load())
 	for i := pref; i >= 0; i-- {
 		if l := d.m.layers[i].Load(); l != nil && l.fresh(now) {
 			return i
@@ -412,7 +414,8 @@ func (d *downTrack) resendOne(out uint16) {
 
 // readRTCP handles the subscriber's feedback on this track until the
 // sender stops: keyframe requests go to the publisher (rate-limited), NACKs
-// are answered from the cache, heavy loss downgrades.
+// are answered from the cache, heavy loss downgrades, bandwidth estimates
+// (REMB) cap the layer.
 func (d *downTrack) readRTCP(s *webrtc.RTPSender) {
 	for {
 		pkts, _, err := s.ReadRTCP()
@@ -426,6 +429,8 @@ func (d *downTrack) readRTCP(s *webrtc.RTPSender) {
 				d.m.requestKeyframe(int(d.cur.Load()), now)
 			case *rtcp.TransportLayerNack:
 				d.resend(p)
+			case *rtcp.ReceiverEstimatedMaximumBitrate:
+				d.onEstimate(float64(p.Bitrate), now)
 			case *rtcp.ReceiverReport:
 				for _, r := range p.Reports {
 					if r.SSRC == d.ssrc && r.FractionLost > lossDowngrade {

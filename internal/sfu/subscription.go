@@ -60,7 +60,7 @@ func (r *Room) Subscribe(ctx context.Context, subscriberID, publisherID, offer s
 	if pub == nil {
 		return "", nil, ErrPublisherNotFound
 	}
-	pc, err := r.cfg.Engine.NewSFUPeerConnection()
+	pc, err := r.cfg.Engine.NewSFUSubscriberPeerConnection()
 	if err != nil {
 		return "", nil, fmt.Errorf("sfu: peer connection: %w", err)
 	}
