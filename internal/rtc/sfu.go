@@ -8,6 +8,7 @@ import (
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -99,6 +100,13 @@ func sfuMediaEngine(subscriber bool) (*webrtc.MediaEngine, *interceptor.Registry
 		return nil, nil, fmt.Errorf("rtc: simulcast extensions: %w", err)
 	}
 	if subscriber {
+		// The browser's receive-side estimate wants the send times
+		// (abssendtime.go).
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.ABSSendTimeURI},
+			webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, nil, fmt.Errorf("rtc: abs-send-time: %w", err)
+		}
+		ir.Add(absSendTimeFactory{})
 		return me, ir, nil
 	}
 	if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -109,6 +110,58 @@ func TestMediaOnly(t *testing.T) {
 			}
 			if !slices.Equal(rec.ssrcs, tc.want) || !slices.Equal(out, []uint32{1, 2}) {
 				t.Fatalf("the interceptor saw %v (want %v), the writer %v", rec.ssrcs, tc.want, out)
+			}
+		})
+	}
+}
+
+// Each packet of a stream that negotiated abs-send-time leaves with the
+// send time in it, without an allocation; the caller's header is left as
+// it was.
+func TestAbsSendTime(t *testing.T) { // not parallel: AllocsPerRun
+	for _, tc := range []struct {
+		name string
+		exts []interceptor.RTPHeaderExtension
+		want bool
+	}{
+		{"negotiated", []interceptor.RTPHeaderExtension{{URI: "urn:ietf:params:rtp-hdrext:sdes:mid", ID: 1}, {URI: sdp.ABSSendTimeURI, ID: 3}}, true},
+		{"not negotiated", []interceptor.RTPHeaderExtension{{URI: "urn:ietf:params:rtp-hdrext:sdes:mid", ID: 1}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []byte
+			record := true
+			w := (&absSendTime{}).BindLocalStream(&interceptor.StreamInfo{SSRC: 1, RTPHeaderExtensions: tc.exts},
+				interceptor.RTPWriterFunc(func(h *rtp.Header, p []byte, _ interceptor.Attributes) (int, error) {
+					if record {
+						got = slices.Clone(h.GetExtension(3))
+					}
+					return len(p), nil
+				}))
+			h := &rtp.Header{SSRC: 1, SequenceNumber: 7}
+			before := absSendTime24(time.Now())
+			if _, err := w.Write(h, []byte{1}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if h.Extension || h.Extensions != nil {
+				t.Fatalf("the caller's header changed: %+v", h)
+			}
+			if !tc.want {
+				if got != nil {
+					t.Fatalf("stamped %x", got)
+				}
+				return
+			}
+			var ast rtp.AbsSendTimeExtension
+			if err := ast.Unmarshal(got); err != nil {
+				t.Fatalf("extension %x: %v", got, err)
+			}
+			if d := (uint32(ast.Timestamp) - before) & 0xFFFFFF; d > 1<<18 { // a second
+				t.Fatalf("send time %x, %x before", ast.Timestamp, before)
+			}
+			record = false
+			payload := []byte{1}
+			if allocs := testing.AllocsPerRun(100, func() { _, _ = w.Write(h, payload, nil) }); allocs > 0 {
+				t.Fatalf("%v allocations per packet", allocs)
 			}
 		})
 	}

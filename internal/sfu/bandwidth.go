@@ -14,13 +14,21 @@ const (
 	// before the subscriber gets it, so a rising estimate's first packets
 	// do not flap the layer.
 	bwUpgradeAfter = 4 * time.Second
-	// A layer is kept while the estimate is at least bwKeep of its bit
-	// rate (a congested link's estimate falls to 85% of what it carries,
-	// then further) and taken only when the estimate exceeds it by
-	// bwHeadroom: the measured rate is a one-second average, and a
-	// keyframe is a burst above it.
-	bwKeep     = 0.8
-	bwHeadroom = 1.25
+	// A layer is left when the estimate is under bwKeep of its bit rate
+	// and has fallen (by bwFall at once): a browser's estimate drops to
+	// 85% of what it receives at each sign of congestion. An estimate
+	// under the rate that has not fallen is catching up: it starts at
+	// what the subscriber received first and climbs a few percent a
+	// second, slower than a publisher's encoder ramps up its layers. The
+	// layer is left once the estimate has stayed under it bwDownAfter, at
+	// once under bwDrop of it. A layer is taken only when the estimate
+	// exceeds its rate by bwHeadroom: the measured rate is a one-second
+	// average, and a keyframe is a burst above it.
+	bwKeep      = 0.75
+	bwFall      = 0.9
+	bwDrop      = 0.5
+	bwDownAfter = 1500 * time.Millisecond
+	bwHeadroom  = 1.25
 	// A receiver's estimate grows to about 1.5 times what it receives and
 	// no further, so it never shows room for a layer far above the one
 	// sent. An estimate that stays bwSaturated times the layer's rate (no
@@ -35,18 +43,25 @@ const (
 // bwState is the video down-track's estimate state, the RTCP reader's
 // alone.
 type bwState struct {
-	upSince int64 // since when the estimate allows a higher layer; 0: it does not
-	probeAt int64 // when the last probe raised the cap; 0: none pending
-	backoff int64 // multiplies bwUpgradeAfter for a probe; 0 means 1
+	last      float64 // the previous estimate
+	fell      bool    // the estimate fell since downSince
+	downSince int64   // since when the estimate is under the cap's layer; 0: it is not
+	upSince   int64   // since when the estimate allows a higher layer; 0: it does not
+	probeAt   int64   // when the last probe raised the cap; 0: none pending
+	backoff   int64   // multiplies bwUpgradeAfter for a probe; 0 means 1
 }
 
 // onEstimate takes a receiver's estimate of its bandwidth (bit/s) and moves
-// the layer cap: down at once to the highest layer the estimate keeps, up
-// after bwUpgradeAfter to the highest it has room for.
+// the layer cap: down to the highest layer the estimate keeps once it has
+// fallen and stayed low bwDownAfter (at once if far too low), up after
+// bwUpgradeAfter to the highest it has room for.
 func (d *downTrack) onEstimate(bps float64, now int64) {
 	if d.m.kind != webrtc.RTPCodecTypeVideo {
 		return
 	}
+	st := &d.bw
+	fell := st.last > 0 && bps < st.last*bwFall
+	st.last = bps
 	top := int32(-1)
 	var rates [maxLayers]float64 // 0: unknown or not sent
 	for i := range maxLayers {
@@ -61,19 +76,27 @@ func (d *downTrack) onEstimate(bps float64, now int64) {
 		return // one layer: nothing to choose
 	}
 	c := min(d.bwCeil.Load(), top)
-	st := &d.bw
 	keep := c
 	for keep > 0 && rates[keep] > 0 && bps < rates[keep]*bwKeep {
 		keep--
 	}
 	if keep < c {
+		st.upSince = 0
+		if st.downSince == 0 {
+			st.downSince, st.fell = now, false
+		}
+		st.fell = st.fell || fell
+		if !st.fell || now-st.downSince < int64(bwDownAfter) && bps >= rates[c]*bwDrop {
+			return
+		}
 		if st.probeAt != 0 && now-st.probeAt < int64(bwProbeWindow) {
 			st.backoff = min(max(st.backoff, 1)*2, bwMaxBackoff)
 		}
-		st.upSince, st.probeAt = 0, 0
+		st.downSince, st.probeAt = 0, 0
 		d.setBWCeil(keep, now)
 		return
 	}
+	st.downSince = 0
 	if st.probeAt != 0 && now-st.probeAt >= int64(bwProbeWindow) {
 		st.probeAt, st.backoff = 0, 0 // the probe held
 	}

@@ -11,8 +11,8 @@ import (
 	"github.com/pion/rtcp"
 )
 
-// The bandwidth cap follows a subscriber's estimates: down at once, up
-// after bwUpgradeAfter, never above the preference, and one layer at a
+// The bandwidth cap follows a subscriber's estimates: down once low for
+// bwDownAfter (at once if far too low), up after bwUpgradeAfter, never above the preference, and one layer at a
 // time past what the estimate can show (a probe), less often after a
 // failed one.
 func TestBandwidthCeiling(t *testing.T) {
@@ -32,10 +32,14 @@ func TestBandwidthCeiling(t *testing.T) {
 		steps  []step
 		target int32 // the layer to forward at the end
 	}{
-		{name: "down at once", layers: 3, pref: -1, ceil: 2,
+		{name: "far too low: down at once", layers: 3, pref: -1, ceil: 2,
 			steps: []step{{0, 2e6, 2}, {sec(1), 300e3, 0}}, target: 0},
-		{name: "to the layer the estimate keeps", layers: 3, pref: -1, ceil: 2,
-			steps: []step{{0, 900e3, 1}}, target: 1},
+		{name: "down to the layer the estimate keeps once it fell and stays low", layers: 3, pref: -1, ceil: 2,
+			steps: []step{{0, 1.2e6, 2}, {sec(0.5), 1e6, 2}, {sec(1.9), 1e6, 2}, {sec(2), 1e6, 1}}, target: 1},
+		{name: "a blip does not move it", layers: 3, pref: -1, ceil: 2,
+			steps: []step{{0, 1.2e6, 2}, {sec(1), 1e6, 2}, {sec(2), 1.2e6, 2}, {sec(3), 1e6, 2}, {sec(4), 1e6, 2}}, target: 2},
+		{name: "an estimate catching up does not move it", layers: 3, pref: -1, ceil: 2,
+			steps: []step{{0, 300e3, 2}, {sec(1), 330e3, 2}, {sec(2), 360e3, 2}, {sec(3), 390e3, 2}, {sec(9), 700e3, 2}}, target: 2},
 		{name: "up after the hysteresis", layers: 3, pref: -1, ceil: 0,
 			steps: []step{{0, 5e6, 0}, {sec(1), 5e6, 0}, {sec(3.9), 5e6, 0}, {sec(4), 5e6, 2}}, target: 2},
 		{name: "a dip restarts the wait", layers: 3, pref: -1, ceil: 0,
@@ -47,9 +51,9 @@ func TestBandwidthCeiling(t *testing.T) {
 		{name: "probe, fail, back off", layers: 3, pref: -1, ceil: 1,
 			steps: []step{
 				{0, 700e3, 1}, {sec(4), 700e3, 2}, // saturated: probe hi
-				{sec(5), 700e3, 1}, // refused: back to mid, twice the wait
+				{sec(5), 600e3, 1}, // refused: back to mid, twice the wait
 				{sec(6), 700e3, 1}, {sec(13.9), 700e3, 1}, {sec(14), 700e3, 2},
-				{sec(15), 700e3, 1}, // refused again: four times
+				{sec(15), 600e3, 1}, // refused again: four times
 				{sec(16), 700e3, 1}, {sec(31.9), 700e3, 1}, {sec(32), 700e3, 2},
 			}, target: 2},
 		{name: "a probe that holds resets the wait", layers: 3, pref: -1, ceil: 0,
@@ -134,7 +138,9 @@ func TestBandwidthLayer(t *testing.T) {
 	eventually(t, 20*time.Second, "the highest layer", func() bool { return lastLayer() == 2 && s.nFrames() > 20 })
 
 	// The subscriber's REMB, every 200 ms as a browser sends them when
-	// its estimate moves.
+	// its estimate moves; the first ones at 5 Mbit/s, since a browser's
+	// estimate falls from what it was (one that climbs from low is
+	// catching up, not congestion).
 	var bps atomic.Int64
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -143,19 +149,23 @@ func TestBandwidthLayer(t *testing.T) {
 		defer close(done)
 		tick := time.NewTicker(200 * time.Millisecond)
 		defer tick.Stop()
-		for {
+		for n := 0; ; n++ {
 			select {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
 			}
-			if b := bps.Load(); b > 0 {
+			b := bps.Load()
+			if n < 3 {
+				b = 5e6
+			}
+			if b > 0 {
 				_ = s.pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{
 					Bitrate: float32(b), SSRCs: []uint32{s.sub.video.ssrc}}})
 			}
 		}
 	}()
-	low := min(300e3, int64(float64(rate["mid"])*0.75))
+	low := min(300e3, int64(float64(rate["mid"])*0.45))
 	bps.Store(low)
 	eventually(t, 20*time.Second, "the switch to low", func() bool { return lastLayer() == 0 })
 	n := s.nFrames()
