@@ -51,14 +51,14 @@ func (l *layer) admit(seq uint16) bool {
 	if d := int16(seq - l.top); d > 0 {
 		l.top = seq
 		return true
-	} else if int(-d) >= cacheSize {
+	} else if int(d) <= -cacheSize {
 		return false
 	}
 	return l.cache.get(seq) == nil
 }
 
-// rtxPacket writes the RTX payload of p into buf: the original sequence
-// number, then p's payload (RFC 4588 §4).
+// rtxPayload writes an RTX payload into buf: the original sequence number,
+// then the original payload (RFC 4588 §4).
 func rtxPayload(buf []byte, seq uint16, payload []byte) []byte {
 	buf = binary.BigEndian.AppendUint16(buf[:0], seq)
 	return append(buf, payload...)

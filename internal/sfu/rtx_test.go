@@ -215,3 +215,40 @@ func TestSubscribeRTX(t *testing.T) {
 		})
 	}
 }
+
+// admit takes a layer's new packets and late ones it lacks, and refuses
+// what it has and what is older than its cache.
+func TestAdmit(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		seqs []uint16 // read before, in order
+		seq  uint16
+		want bool
+	}{
+		{"first", nil, 100, true},
+		{"next", []uint16{100}, 101, true},
+		{"a jump ahead", []uint16{100}, 400, true},
+		{"the same again", []uint16{100, 101}, 101, false},
+		{"an earlier one it has", []uint16{100, 101, 102}, 101, false},
+		{"an earlier one it lacks", []uint16{100, 102}, 101, true},
+		{"across the wrap", []uint16{65534, 65535}, 0, true},
+		{"one it lacks before the wrap", []uint16{65533, 0}, 65535, true},
+		{"older than the cache", []uint16{1000}, 1000 - cacheSize, false},
+		{"just in the cache's reach", []uint16{1000}, 1000 - cacheSize + 1, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l := &layer{}
+			for _, s := range tc.seqs {
+				if !l.admit(s) {
+					t.Fatalf("%d refused", s)
+				}
+				l.cache.put(&packet{hdr: rtp.Header{SequenceNumber: s}})
+			}
+			if got := l.admit(tc.seq); got != tc.want {
+				t.Fatalf("admit(%d) = %v", tc.seq, got)
+			}
+		})
+	}
+}
