@@ -64,6 +64,8 @@ type downTrack struct {
 	want   atomic.Int32 // the layer being switched to
 	cur    atomic.Int32 // the layer forwarded; -1: none yet
 	ceilAt atomic.Int64 // when ceil last changed
+	bwCeil atomic.Int32 // the highest layer the subscriber's bandwidth estimate allows
+	bw     bwState      // readRTCP's alone (bandwidth.go)
 
 	overflowSince atomic.Int64 // first overflow of the current run; 0: none
 	failed        atomic.Bool
@@ -75,6 +77,7 @@ type downTrack struct {
 	lastSeq     uint16
 	lastTS      uint32
 	lastArrival int64
+	segStart    uint16 // the outgoing number of the first packet of the layer's run
 	started     bool
 	// lastMarker: the last packet written ended its frame. pending holds
 	// the target layer's keyframe while the current layer's frame
@@ -86,6 +89,12 @@ type downTrack struct {
 	segs  [4]segment // newest first
 	nsegs int
 	rhdr  rtp.Header
+	// The RTX stream (RFC 4588), if negotiated: rtxSSRC 0 if not. Bind
+	// sets them; resend, under segMu, numbers and builds its packets.
+	rtxSSRC uint32
+	rtxPT   uint8
+	rtxSeq  uint16
+	rtxBuf  []byte
 }
 
 var _ webrtc.TrackLocal = (*downTrack)(nil)
@@ -98,6 +107,7 @@ func newDownTrack(m *media, sub *Subscription, pref int32) *downTrack {
 	d := &downTrack{m: m, sub: sub, q: make(chan *packet, n)}
 	d.pref.Store(pref)
 	d.ceil.Store(maxLayers - 1)
+	d.bwCeil.Store(maxLayers - 1)
 	d.cur.Store(-1)
 	d.want.Store(d.target(monotime()))
 	// Start from random numbers, as a sender does (RFC 3550 §5.1).
@@ -112,6 +122,12 @@ func (d *downTrack) Bind(c webrtc.TrackLocalContext) (webrtc.RTPCodecParameters,
 		if sameCodec(p.RTPCodecCapability, d.m.params.RTPCodecCapability) {
 			d.segMu.Lock()
 			d.w, d.ssrc, d.pt = c.WriteStream(), uint32(c.SSRC()), uint8(p.PayloadType)
+			// NACKs are answered on the RTX stream when the subscriber
+			// negotiated one for the codec (pion then gave it an SSRC).
+			if r, ok := rtxOf(c.CodecParameters(), p.PayloadType); ok && c.SSRCRetransmission() != 0 {
+				d.rtxSSRC, d.rtxPT = uint32(c.SSRCRetransmission()), uint8(r.PayloadType)
+				d.rtxSeq = uint16(randUint32())
+			}
 			if wrap := d.m.pub.room.wrapWriter; wrap != nil {
 				d.w = wrap(d.sub, d.w)
 			}
@@ -186,16 +202,15 @@ func (d *downTrack) downgrade(now int64) {
 	d.ceil.Store(c - 1)
 }
 
-// target is the layer to forward: the preferred one within the ceiling,
-// else the nearest lower layer being sent, else the nearest higher.
+// target is the layer to forward: the preferred one within the ceilings
+// (congestion, bandwidth estimate), else the nearest lower layer being
+// sent, else the nearest higher.
 func (d *downTrack) target(now int64) int32 {
 	pref := d.pref.Load()
 	if pref < 0 {
 		pref = maxLayers - 1
 	}
-	if c := d.ceil.Load(); pref > c {
-		pref = c
-	}
+	pref = min(pref, d.ceil.Load(), d.bwCeil.Load())
 	for i := pref; i >= 0; i-- {
 		if l := d.m.layers[i].Load(); l != nil && l.fresh(now) {
 			return i
@@ -309,6 +324,7 @@ func (d *downTrack) switchTo(p *packet) {
 		d.m.pub.room.metrics.LayerSwitches.Add(1)
 	}
 	d.seqOff = d.lastSeq + 1 - p.hdr.SequenceNumber
+	d.segStart = d.lastSeq + 1
 	d.tsOff = d.lastTS + delta - p.hdr.Timestamp
 	d.cur.Store(int32(p.layer))
 	d.segMu.Lock()
@@ -321,6 +337,9 @@ func (d *downTrack) switchTo(p *packet) {
 // write sends p with the subscriber's numbers.
 func (d *downTrack) write(p *packet) {
 	seq := p.hdr.SequenceNumber + d.seqOff
+	if int16(seq-d.segStart) < 0 {
+		return // a late (retransmitted) packet from before the switch to p's layer
+	}
 	if !d.started || int16(seq-d.lastSeq) > 0 {
 		d.lastSeq, d.lastTS, d.lastArrival = seq, p.hdr.Timestamp+d.tsOff, p.arrival
 	}
@@ -373,8 +392,21 @@ func (d *downTrack) resendOne(out uint16) {
 		d.rhdr = p.hdr
 		d.rhdr.SSRC, d.rhdr.PayloadType, d.rhdr.SequenceNumber = d.ssrc, d.pt, out
 		d.rhdr.Timestamp += s.tsOff
-		if _, err := d.w.WriteRTP(&d.rhdr, p.payload); err == nil {
-			d.m.pub.room.metrics.PacketsRetransmitted.Add(1)
+		payload := p.payload
+		if d.rtxSSRC != 0 {
+			// The original number leads the payload; the RTX stream has
+			// numbers of its own (RFC 4588 §4).
+			d.rtxBuf = rtxPayload(d.rtxBuf, out, p.payload)
+			payload = d.rtxBuf
+			d.rhdr.SSRC, d.rhdr.PayloadType, d.rhdr.SequenceNumber = d.rtxSSRC, d.rtxPT, d.rtxSeq
+			d.rtxSeq++
+		}
+		if _, err := d.w.WriteRTP(&d.rhdr, payload); err == nil {
+			mt := d.m.pub.room.metrics
+			mt.PacketsRetransmitted.Add(1)
+			if d.rtxSSRC != 0 {
+				mt.RTXRetransmitted.Add(1)
+			}
 		}
 		return
 	}
@@ -382,7 +414,8 @@ func (d *downTrack) resendOne(out uint16) {
 
 // readRTCP handles the subscriber's feedback on this track until the
 // sender stops: keyframe requests go to the publisher (rate-limited), NACKs
-// are answered from the cache, heavy loss downgrades.
+// are answered from the cache, heavy loss downgrades, bandwidth estimates
+// (REMB) cap the layer.
 func (d *downTrack) readRTCP(s *webrtc.RTPSender) {
 	for {
 		pkts, _, err := s.ReadRTCP()
@@ -396,6 +429,8 @@ func (d *downTrack) readRTCP(s *webrtc.RTPSender) {
 				d.m.requestKeyframe(int(d.cur.Load()), now)
 			case *rtcp.TransportLayerNack:
 				d.resend(p)
+			case *rtcp.ReceiverEstimatedMaximumBitrate:
+				d.onEstimate(float64(p.Bitrate), now)
 			case *rtcp.ReceiverReport:
 				for _, r := range p.Reports {
 					if r.SSRC == d.ssrc && r.FractionLost > lossDowngrade {

@@ -63,6 +63,10 @@ type layer struct {
 	ssrc  uint32
 	cache cache
 
+	// The reader's alone (admit): the highest sequence number read.
+	top  uint16
+	seen bool
+
 	last    atomic.Int64 // arrival of the latest packet; 0: none yet
 	lastPLI atomic.Int64 // when a keyframe was last asked for
 

@@ -69,7 +69,7 @@ func (r *Room) Publish(ctx context.Context, id, offer string) (string, *Publishe
 			}
 			// One codec in the answer, so subscribers can be answered
 			// before the first packet says which the publisher chose.
-			if err := tr.SetCodecPreferences([]webrtc.RTPCodecParameters{c}); err != nil {
+			if err := tr.SetCodecPreferences(withRTX(c, offered)); err != nil {
 				return fmt.Errorf("%w: %w", ErrNoMatchingCodec, err)
 			}
 			m := newMedia(p, tr.Kind(), c)
@@ -240,13 +240,16 @@ func discard(t *webrtc.TrackRemote) {
 func (p *Publisher) read(m *media, l *layer, t *webrtc.TrackRemote) {
 	buf := make([]byte, 1500)
 	for {
-		n, _, err := t.Read(buf)
+		n, attrs, err := t.Read(buf)
 		if err != nil {
 			return
 		}
 		pkt := parse(buf[:n], l.idx, m.codec)
-		if pkt == nil {
+		if pkt == nil || !l.admit(pkt.hdr.SequenceNumber) {
 			continue
+		}
+		if repaired(attrs) {
+			p.room.metrics.PacketsRepaired.Add(1)
 		}
 		p.room.metrics.PacketsIn.Add(1)
 		l.last.Store(pkt.arrival)

@@ -90,7 +90,8 @@ type Event struct {
 
 // PeerConnector makes the peer connections; *rtc.Engine is one.
 type PeerConnector interface {
-	NewSFUPeerConnection() (*webrtc.PeerConnection, error)
+	NewSFUPeerConnection() (*webrtc.PeerConnection, error)           // a publisher's
+	NewSFUSubscriberPeerConnection() (*webrtc.PeerConnection, error) // a subscriber's
 }
 
 // Config is a room's dependencies.
@@ -115,8 +116,11 @@ type Metrics struct {
 	BytesForwarded         atomic.Uint64
 	PacketsDropped         atomic.Uint64 // a subscriber's queue was full
 	PacketsRetransmitted   atomic.Uint64 // answers to NACKs
+	RTXRetransmitted       atomic.Uint64 // of those, sent on the subscriber's RTX stream
+	PacketsRepaired        atomic.Uint64 // lost packets a publisher resent on its RTX stream
 	KeyframeRequests       atomic.Uint64 // PLIs sent to publishers
 	LayerSwitches          atomic.Uint64
+	BandwidthSwitches      atomic.Uint64 // layer changes a subscriber's bandwidth estimate made
 	SlowSubscribersDropped atomic.Uint64
 	Publishers             atomic.Int64
 	Subscriptions          atomic.Int64

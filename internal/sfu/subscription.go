@@ -60,7 +60,7 @@ func (r *Room) Subscribe(ctx context.Context, subscriberID, publisherID, offer s
 	if pub == nil {
 		return "", nil, ErrPublisherNotFound
 	}
-	pc, err := r.cfg.Engine.NewSFUPeerConnection()
+	pc, err := r.cfg.Engine.NewSFUSubscriberPeerConnection()
 	if err != nil {
 		return "", nil, fmt.Errorf("sfu: peer connection: %w", err)
 	}
@@ -95,7 +95,7 @@ func (r *Room) Subscribe(ctx context.Context, subscriberID, publisherID, offer s
 			}
 			for _, tr := range pc.GetTransceivers() {
 				if tr.Sender() == sender {
-					if err := tr.SetCodecPreferences([]webrtc.RTPCodecParameters{c}); err != nil {
+					if err := tr.SetCodecPreferences(withRTX(c, offered)); err != nil {
 						return fmt.Errorf("%w: %w", ErrNoMatchingCodec, err)
 					}
 				}
