@@ -92,6 +92,7 @@ func TestMediaOnly(t *testing.T) {
 		{"no rtx", 0, []uint32{1, 2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			rec := &recorder{}
 			i, err := mediaOnly{rec}.NewInterceptor("")
 			if err != nil {

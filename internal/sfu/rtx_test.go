@@ -239,6 +239,7 @@ func TestAdmit(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			l := &layer{}
 			for _, s := range tc.seqs {
 				if !l.admit(s) {
