@@ -37,14 +37,21 @@ var sfuDescs = []struct {
 		prometheus.GaugeValue, func(m *sfu.Metrics) float64 { return float64(m.Subscriptions.Load()) }},
 }
 
+var sfuDelayDesc = prometheus.NewDesc("onair_sfu_forward_delay_seconds",
+	"Time from a stage publisher's packet being read to its write to a subscriber returning, one packet in 16 of each subscriber.",
+	nil, nil)
+
 func (c sfuCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range sfuDescs {
 		ch <- d.desc
 	}
+	ch <- sfuDelayDesc
 }
 
 func (c sfuCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, d := range sfuDescs {
 		ch <- prometheus.MustNewConstMetric(d.desc, d.kind, d.get(c.m))
 	}
+	buckets, count, sum := c.m.ForwardDelay.Snapshot()
+	ch <- prometheus.MustNewConstHistogram(sfuDelayDesc, count, sum, buckets)
 }

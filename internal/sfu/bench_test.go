@@ -85,6 +85,10 @@ func TestForwardAllocs(t *testing.T) {
 	if got := m.pub.room.metrics.PacketsForwarded.Load(); got != (1+200+1)*50 {
 		t.Fatalf("%d packets forwarded", got)
 	}
+	// One packet in delaySample of each subscriber is timed.
+	if _, n, _ := m.pub.room.metrics.ForwardDelay.Snapshot(); n != (1+200+1)/delaySample*50 {
+		t.Fatalf("%d delays sampled", n)
+	}
 	for _, d := range downs {
 		if d.lastSeq-d.seqOff != p.hdr.SequenceNumber-1 {
 			t.Fatal("a subscriber missed packets")

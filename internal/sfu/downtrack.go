@@ -76,6 +76,7 @@ type downTrack struct {
 	lastTS      uint32
 	lastArrival int64
 	started     bool
+	written     uint32 // packets written, to sample the delay
 	// lastMarker: the last packet written ended its frame. pending holds
 	// the target layer's keyframe while the current layer's frame
 	// finishes, so the subscriber never gets a frame cut short.
@@ -335,6 +336,9 @@ func (d *downTrack) write(p *packet) {
 	mt := d.m.pub.room.metrics
 	mt.PacketsForwarded.Add(1)
 	mt.BytesForwarded.Add(uint64(len(p.payload) + d.hdr.MarshalSize()))
+	if d.written++; d.written%delaySample == 0 {
+		mt.ForwardDelay.observe(monotime() - p.arrival)
+	}
 	if mt.delay != nil {
 		mt.delay(monotime() - p.arrival)
 	}

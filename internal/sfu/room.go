@@ -120,6 +120,9 @@ type Metrics struct {
 	SlowSubscribersDropped atomic.Uint64
 	Publishers             atomic.Int64
 	Subscriptions          atomic.Int64
+	// ForwardDelay samples the time from a packet's arrival to its write
+	// to a subscriber returning (onair_sfu_forward_delay_seconds).
+	ForwardDelay DelayHistogram
 
 	// delay, if set (tests, benchmarks), is given each forwarded packet's
 	// time from arrival to written, in nanoseconds.
