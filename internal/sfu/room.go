@@ -140,7 +140,10 @@ type Room struct {
 	publishers map[string]*Publisher
 	bg         sync.WaitGroup // closers started from the data path
 
-	// wrapWriter, if set (tests), wraps each down-track's writer.
+	// wrapWriter, if set (tests), wraps each down-track's writer. It
+	// returns w itself for a subscriber it leaves alone; one whose writer
+	// it wraps counts as on a transport that can block (its packets are
+	// queued for its own writer goroutine, see Subscription.udp).
 	wrapWriter func(*Subscription, webrtc.TrackLocalWriter) webrtc.TrackLocalWriter
 }
 
