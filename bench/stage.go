@@ -22,6 +22,8 @@ import (
 	"time"
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
@@ -49,8 +51,12 @@ var stageLayers = []struct {
 }{{"hi", "1280x720", 1700}, {"mid", "640x360", 500}, {"low", "320x180", 150}}
 
 // stageAPI is the pion API of the publisher and every subscriber: H.264
-// only, no interceptors (the load generator keeps its CPU for reading),
-// loopback host candidates only.
+// only, loopback host candidates only, and the RTCP a browser sends:
+// receiver and sender reports, NACKs of lost packets (at most 10 a packet,
+// as libwebrtc) and answers to onair's NACKs. Without a registry pion
+// would add its default interceptors, stats and TWCC feedback too, and
+// NACK a lost packet every 100 ms for as long as it is missing. No stats,
+// no TWCC: the load generator keeps its CPU for reading.
 func stageAPI() (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: stageCap, PayloadType: 102},
@@ -62,11 +68,18 @@ func stageAPI() (*webrtc.API, error) {
 			return nil, err
 		}
 	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.ConfigureNackWithOptions(me, ir, []nack.GeneratorOption{nack.GeneratorMaxNacksPerPacket(10)}); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return nil, err
+	}
 	var se webrtc.SettingEngine
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	se.SetIncludeLoopbackCandidate(true)
-	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)), nil
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
 var stageCap = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
