@@ -54,12 +54,12 @@ func drain(downs []*downTrack) {
 	t.flush(downs[0].m.pub.room.metrics)
 }
 
-// One packet fanned out to 1, 10, 100 and 300 subscribers and written by
-// each (header rewritten, payload shared), directly or queued:
-// allocations must not grow with subscribers.
+// One packet fanned out to 1, 10, 100, 300 and 1000 subscribers (the
+// workers share the last) and written by each (header rewritten, payload
+// shared), directly or queued: allocations must not grow with subscribers.
 func BenchmarkForward(b *testing.B) {
 	for _, direct := range []bool{true, false} {
-		for _, n := range []int{1, 10, 100, 300} {
+		for _, n := range []int{1, 10, 100, 300, 1000} {
 			b.Run(fmt.Sprint(map[bool]string{true: "direct", false: "queued"}[direct], "/", n, "subscribers"), func(b *testing.B) {
 				benchForward(b, n, direct)
 			})
@@ -92,12 +92,12 @@ func benchForward(b *testing.B, n int, direct bool) {
 }
 
 // The fan-out path allocates nothing per subscriber per packet, written
-// by the reader alone (10), with the workers (100), or queued (50).
+// by the reader alone (10), with the workers (2 and 3 chunks), or queued.
 func TestForwardAllocs(t *testing.T) {
 	for _, tc := range []struct {
 		n      int
 		direct bool
-	}{{10, true}, {100, true}, {50, false}} {
+	}{{10, true}, {fanOutChunk + 1, true}, {2*fanOutChunk + 7, true}, {50, false}} {
 		t.Run(fmt.Sprint(tc.n, tc.direct), func(t *testing.T) { testForwardAllocs(t, tc.n, tc.direct) })
 	}
 }
@@ -149,11 +149,11 @@ func (w *seqWriter) WriteRTP(h *rtp.Header, _ []byte) (int, error) {
 }
 func (w *seqWriter) Write(b []byte) (int, error) { return len(b), nil }
 
-// Two layers' readers fan out at once to the same 100 subscribers, with
-// the workers: each subscriber gets the higher layer's every packet, in
-// order, once (the race detector watches the rest).
+// Two layers' readers fan out at once to the same subscribers, with the
+// workers: each subscriber gets the higher layer's every packet, in order,
+// once (the race detector watches the rest).
 func TestForwardConcurrentReaders(t *testing.T) {
-	m, _, downs := fanout(t, 100, true)
+	m, _, downs := fanout(t, 2*fanOutChunk+100, true)
 	hi := &layer{idx: 1}
 	m.layers[1].Store(hi)
 	hi.last.Store(monotime())
@@ -163,7 +163,7 @@ func TestForwardConcurrentReaders(t *testing.T) {
 		d.w = ws[i]
 		d.want.Store(d.target(monotime()))
 	}
-	const packets = 300
+	const packets = 100
 	var wg sync.WaitGroup
 	for _, l := range []int8{0, 1} {
 		wg.Go(func() {
