@@ -582,6 +582,7 @@ func stageFanout(k kind, o options) ([]result, error) {
 		cpu, rss, gen          float64
 		d50, d99, j50, j99     time.Duration
 		o50, o99               time.Duration // onair's own, from its histogram
+		l50, l99               time.Duration // onair's read lag
 		held, frozen, behindPc float64
 	}
 	var best *stepResult
@@ -630,7 +631,7 @@ func stageFanout(k kind, o options) ([]result, error) {
 		}
 		m := startMeter(s.pid())
 		g0 := self()
-		_, h0 := scrapeSFU(s.endpoint)
+		_, h0, lag0 := scrapeSFU(s.endpoint)
 		// Sample how far behind each subscriber's newest frame is, four
 		// times a second.
 		samples, behind := 0, 0
@@ -675,26 +676,28 @@ func stageFanout(k kind, o options) ([]result, error) {
 				frozen++
 			}
 		}
-		counters, h1 := scrapeSFU(s.endpoint)
+		counters, h1, lag1 := scrapeSFU(s.endpoint)
 		for _, l := range counters {
 			fmt.Fprintln(os.Stderr, "   ", l)
 		}
 		o50, o99 := h1.sub(h0).quantile(0.5), h1.sub(h0).quantile(0.99)
+		l50, l99 := lag1.sub(lag0).quantile(0.5), lag1.sub(lag0).quantile(0.99)
 		slices.Sort(delays)
 		slices.Sort(joins)
-		st := stepResult{n: n, cpu: cpu, rss: rss, gen: gen, d50: quantile(delays, 0.5), d99: quantile(delays, 0.99), o50: o50, o99: o99,
+		st := stepResult{n: n, cpu: cpu, rss: rss, gen: gen, d50: quantile(delays, 0.5), d99: quantile(delays, 0.99), o50: o50, o99: o99, l50: l50, l99: l99,
 			j50: quantile(joins, 0.5), j99: quantile(joins, 0.99), held: float64(held), frozen: float64(frozen)}
 		if samples > 0 {
 			st.behindPc = 100 * float64(behind) / float64(samples)
 		}
 		fmt.Fprintf(os.Stderr, "  %d subscribers: held %d, frozen %d, behind %.2f %%, onair's delay p50 %v p99 %v, "+
-			"pion → pion delay p50 %v p99 %v, join p50 %v p99 %v, server CPU %.0f %% RSS %.0f MiB, load generator CPU %.0f %% "+
-			"(join error: %v)\n", n, held, frozen, st.behindPc, st.o50, st.o99, st.d50, st.d99, st.j50, st.j99, cpu, rss, gen, joinErr)
+			"onair's read lag p50 %v p99 %v, pion → pion delay p50 %v p99 %v, join p50 %v p99 %v, server CPU %.0f %% RSS %.0f MiB, "+
+			"load generator CPU %.0f %% (join error: %v)\n", n, held, frozen, st.behindPc, st.o50, st.o99, st.l50, st.l99,
+			st.d50, st.d99, st.j50, st.j99, cpu, rss, gen, joinErr)
 		rs = append(rs, result{Phase: "stage", Name: fmt.Sprintf("%d subscribers: held / frozen / behind / onair's delay p50, p99 / "+
-			"pion → pion delay p50, p99 / join p50, p99 / server CPU, RSS / load generator CPU", n), Value: float64(held),
-			Unit: fmt.Sprintf("/ %d / %.2f %% / %.2f, %.2f ms / %.2f, %.2f ms / %d, %d ms / %.0f %%, %.0f MiB / %.0f %%", frozen,
-				st.behindPc, msf(st.o50), msf(st.o99), msf(st.d50), msf(st.d99), st.j50.Milliseconds(), st.j99.Milliseconds(),
-				cpu, rss, gen)})
+			"onair's read lag p50, p99 / pion → pion delay p50, p99 / join p50, p99 / server CPU, RSS / load generator CPU", n),
+			Value: float64(held), Unit: fmt.Sprintf("/ %d / %.2f %% / %.2f, %.2f ms / %.2f, %.2f ms / %.2f, %.2f ms / %d, %d ms / "+
+				"%.0f %%, %.0f MiB / %.0f %%", frozen, st.behindPc, msf(st.o50), msf(st.o99), msf(st.l50), msf(st.l99), msf(st.d50),
+				msf(st.d99), st.j50.Milliseconds(), st.j99.Milliseconds(), cpu, rss, gen)})
 		// Held or frozen ends the ramp; a step with too many samples
 		// behind does not count but the ramp goes on while it is under
 		// 10 %: on a shared machine a step can fall behind for the load
@@ -726,6 +729,8 @@ func stageFanout(k kind, o options) ([]result, error) {
 		result{Phase: "stage", Name: "largest step held (no freeze > 1 s, < 1 % behind > 500 ms)", Value: float64(best.n), Target: "≥ 300"},
 		result{Phase: "stage", Name: "forwarding delay RTP-in → RTP-out (onair's histogram: read → written) p50 / p99",
 			Value: round(msf(best.o50), 2), Unit: fmt.Sprintf("/ %.2f ms (at %d)", msf(best.o99), best.n), Target: "≤ 2 / ≤ 10 ms"},
+		result{Phase: "stage", Name: "onair's read lag (how late its readers take the publisher's packets, from RTP timestamps) p50 / p99",
+			Value: round(msf(best.l50), 2), Unit: fmt.Sprintf("/ %.2f ms (at %d)", msf(best.l99), best.n)},
 		result{Phase: "stage", Name: "delay publisher pion → subscriber pion (both stacks and the load generator in it) p50 / p99",
 			Value: round(msf(best.d50), 2), Unit: fmt.Sprintf("/ %.2f ms (at %d)", msf(best.d99), best.n)},
 		result{Phase: "stage", Name: "RSS per subscriber", Value: round((best.rss-rss0)/float64(best.n)*1.048576, 3),
@@ -818,19 +823,22 @@ func pionFloor(ctx context.Context, api *webrtc.API, clip [][][]byte) ([]time.Du
 type histogram map[float64]float64
 
 // scrapeSFU reads onair's /metrics: the onair_sfu_ counters and gauges as
-// lines, and the forwarding delay histogram.
-func scrapeSFU(endpoint string) ([]string, histogram) {
+// lines, and the forwarding delay and read lag histograms.
+func scrapeSFU(endpoint string) (lines []string, delay, lag histogram) {
 	res, err := http.Get(endpoint + "/metrics")
 	if err != nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	b, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	var lines []string
-	h := histogram{}
-	const bucket = `onair_sfu_forward_delay_seconds_bucket{le="`
+	delay, lag = histogram{}, histogram{}
 	for l := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(l, bucket); ok {
+		h, rest, ok := delay, "", false
+		if rest, ok = strings.CutPrefix(l, `onair_sfu_forward_delay_seconds_bucket{le="`); !ok {
+			h = lag
+			rest, ok = strings.CutPrefix(l, `onair_sfu_read_lag_seconds_bucket{le="`)
+		}
+		if ok {
 			le, count, ok := strings.Cut(rest, `"} `)
 			if !ok {
 				continue
@@ -842,11 +850,12 @@ func scrapeSFU(endpoint string) ([]string, histogram) {
 			}
 			continue
 		}
-		if strings.HasPrefix(l, "onair_sfu_") && !strings.HasPrefix(l, "onair_sfu_forward_delay_seconds") {
+		if strings.HasPrefix(l, "onair_sfu_") && !strings.HasPrefix(l, "onair_sfu_forward_delay_seconds") &&
+			!strings.HasPrefix(l, "onair_sfu_read_lag_seconds") {
 			lines = append(lines, l)
 		}
 	}
-	return lines, h
+	return lines, delay, lag
 }
 
 // sub is h's counts minus those of an earlier scrape: the window's.

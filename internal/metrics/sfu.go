@@ -41,11 +41,16 @@ var sfuDelayDesc = prometheus.NewDesc("onair_sfu_forward_delay_seconds",
 	"Time from a stage publisher's packet being read to its write to a subscriber returning, one packet in 16 of each subscriber.",
 	nil, nil)
 
+var sfuLagDesc = prometheus.NewDesc("onair_sfu_read_lag_seconds",
+	"How late stage publishers' packets are read: arrival minus RTP timestamp above its least of the last 5-10 s, one packet in 16 of each layer.",
+	nil, nil)
+
 func (c sfuCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range sfuDescs {
 		ch <- d.desc
 	}
 	ch <- sfuDelayDesc
+	ch <- sfuLagDesc
 }
 
 func (c sfuCollector) Collect(ch chan<- prometheus.Metric) {
@@ -54,4 +59,6 @@ func (c sfuCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	buckets, count, sum := c.m.ForwardDelay.Snapshot()
 	ch <- prometheus.MustNewConstHistogram(sfuDelayDesc, count, sum, buckets)
+	buckets, count, sum = c.m.ReadLag.Snapshot()
+	ch <- prometheus.MustNewConstHistogram(sfuLagDesc, count, sum, buckets)
 }

@@ -58,3 +58,43 @@ func (h *DelayHistogram) Snapshot() (buckets map[float64]uint64, count uint64, s
 	count += h.buckets[len(delayBounds)].Load()
 	return buckets, count, float64(h.sumNs.Load()) / float64(time.Second)
 }
+
+// lagMeter estimates how late a layer's reader takes each packet: its
+// arrival minus its RTP timestamp, above the least such offset of the
+// last 5–10 s. A reader that falls behind (packets wait in pion's buffers
+// before it reads them) shows here and not in the forwarding delay, which
+// starts at the read. Publisher pacing and network jitter are in it too.
+// The reader goroutine's alone.
+type lagMeter struct {
+	n              uint32
+	ext            int64 // the timestamp, unwrapped
+	last           uint32
+	started        bool
+	prevMin, minOf int64
+	winEnd         int64
+}
+
+const lagWindow = 5 * time.Second
+
+func (g *lagMeter) observe(p *packet, clock uint32, h *DelayHistogram) {
+	if clock == 0 {
+		return
+	}
+	if !g.started {
+		g.started, g.ext, g.last = true, 0, p.hdr.Timestamp
+	} else {
+		g.ext += int64(int32(p.hdr.Timestamp - g.last))
+		g.last = p.hdr.Timestamp
+	}
+	off := p.arrival - g.ext*int64(time.Second)/int64(clock)
+	if g.winEnd == 0 || p.arrival >= g.winEnd {
+		g.prevMin, g.minOf, g.winEnd = g.minOf, off, p.arrival+int64(lagWindow)
+		if g.prevMin == 0 {
+			g.prevMin = off
+		}
+	}
+	g.minOf = min(g.minOf, off)
+	if g.n++; g.n%delaySample == 0 {
+		h.observe(off - min(g.minOf, g.prevMin))
+	}
+}

@@ -244,6 +244,7 @@ func discard(t *webrtc.TrackRemote) {
 func (p *Publisher) read(m *media, l *layer, t *webrtc.TrackRemote) {
 	buf := make([]byte, 1500)
 	var j fanJob
+	var lag lagMeter
 	for {
 		n, _, err := t.Read(buf)
 		if err != nil {
@@ -254,6 +255,7 @@ func (p *Publisher) read(m *media, l *layer, t *webrtc.TrackRemote) {
 			continue
 		}
 		p.room.metrics.PacketsIn.Add(1)
+		lag.observe(pkt, m.params.ClockRate, &p.room.metrics.ReadLag)
 		l.last.Store(pkt.arrival)
 		l.cache.put(pkt)
 		l.account(pkt, m.codec)

@@ -123,6 +123,9 @@ type Metrics struct {
 	// ForwardDelay samples the time from a packet's arrival to its write
 	// to a subscriber returning (onair_sfu_forward_delay_seconds).
 	ForwardDelay DelayHistogram
+	// ReadLag samples how late the publishers' packets are read, from
+	// their RTP timestamps (onair_sfu_read_lag_seconds; see lagMeter).
+	ReadLag DelayHistogram
 
 	// delay, if set (tests, benchmarks), is given each forwarded packet's
 	// time from arrival to written, in nanoseconds.
