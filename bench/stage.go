@@ -349,6 +349,10 @@ func stagePublish(ctx context.Context, api *webrtc.API, whip string, tok stageTo
 		pz := make([]rtp.Packetizer, len(stageLayers))
 		next := make([]int, len(stageLayers))
 		lastKey := make([]time.Time, len(stageLayers))
+		// A frame's RTP timestamp is its capture time, as a browser's: a
+		// late tick (the load generator starved) is a longer frame, not a
+		// clock that falls behind (onair's read lag reads the timestamps).
+		t0, clock := time.Now(), make([]uint32, len(stageLayers))
 		for i := range pz {
 			pz[i] = rtp.NewPacketizer(1200, 102, 0, &codecs.H264Payloader{}, rtp.NewRandomSequencer(), 90000)
 		}
@@ -378,7 +382,10 @@ func stagePublish(ctx context.Context, api *webrtc.API, whip string, tok stageTo
 				for _, nalu := range append([][]byte{sei}, c[n]...) {
 					au = append(append(au, 0, 0, 0, 1), nalu...)
 				}
-				for _, p := range pz[i].Packetize(au, 90000/30) {
+				at := uint32(now.Sub(t0) * 90000 / time.Second)
+				pz[i].SkipSamples(at - clock[i])
+				clock[i] = at
+				for _, p := range pz[i].Packetize(au, 0) {
 					_ = p.SetExtension(midID, []byte(mid))
 					_ = p.SetExtension(ridID, []byte(l.rid))
 					if err := tracks[i].WriteRTP(p); err != nil {
