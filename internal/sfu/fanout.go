@@ -9,7 +9,7 @@ import (
 // fanOutChunk is the most subscribers one goroutine writes a packet to. A
 // publisher's reader writes each packet to its subscribers itself; with
 // more, it splits them in even chunks and shares them with the
-// publisher's fan-out workers, one per spare core. A write is 2–4 µs (SRTP
+// publisher's fan-out workers, one per spare core. A write is 2–5 µs (SRTP
 // and a sendmsg), so a chunk is at most ~2 ms. Below that one goroutine
 // is faster than several: every write goes to the one UDP socket, whose
 // write lock parks a goroutine that finds it taken (no spinning), and the
