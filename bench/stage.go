@@ -590,6 +590,7 @@ func stageFanout(k kind, o options) ([]result, error) {
 		d50, d99, j50, j99     time.Duration
 		o50, o99               time.Duration // onair's own, from its histogram
 		l50, l99               time.Duration // onair's read lag
+		busy                   float64       // onair's readers busy, % of wall time (all layers)
 		held, frozen, behindPc float64
 	}
 	var best *stepResult
@@ -638,7 +639,8 @@ func stageFanout(k kind, o options) ([]result, error) {
 		}
 		m := startMeter(s.pid())
 		g0 := self()
-		_, h0, lag0 := scrapeSFU(s.endpoint)
+		c0, h0, lag0 := scrapeSFU(s.endpoint)
+		busyFrom := time.Now()
 		// Sample how far behind each subscriber's newest frame is, four
 		// times a second.
 		samples, behind := 0, 0
@@ -689,22 +691,26 @@ func stageFanout(k kind, o options) ([]result, error) {
 		}
 		o50, o99 := h1.sub(h0).quantile(0.5), h1.sub(h0).quantile(0.99)
 		l50, l99 := lag1.sub(lag0).quantile(0.5), lag1.sub(lag0).quantile(0.99)
+		const busy = "onair_sfu_reader_busy_seconds_total"
+		busyPc := 100 * (counter(counters, busy) - counter(c0, busy)) / time.Since(busyFrom).Seconds()
 		slices.Sort(delays)
 		slices.Sort(joins)
-		st := stepResult{n: n, cpu: cpu, rss: rss, gen: gen, d50: quantile(delays, 0.5), d99: quantile(delays, 0.99), o50: o50, o99: o99, l50: l50, l99: l99,
+		st := stepResult{n: n, cpu: cpu, rss: rss, gen: gen, d50: quantile(delays, 0.5), d99: quantile(delays, 0.99), o50: o50, o99: o99, l50: l50, l99: l99, busy: busyPc,
 			j50: quantile(joins, 0.5), j99: quantile(joins, 0.99), held: float64(held), frozen: float64(frozen)}
 		if samples > 0 {
 			st.behindPc = 100 * float64(behind) / float64(samples)
 		}
 		fmt.Fprintf(os.Stderr, "  %d subscribers: held %d, frozen %d, behind %.2f %%, onair's delay p50 %v p99 %v, "+
-			"onair's read lag p50 %v p99 %v, pion → pion delay p50 %v p99 %v, join p50 %v p99 %v, server CPU %.0f %% RSS %.0f MiB, "+
-			"load generator CPU %.0f %% (join error: %v)\n", n, held, frozen, st.behindPc, st.o50, st.o99, st.l50, st.l99,
+			"onair's read lag p50 %v p99 %v, onair's readers busy %.0f %%, pion → pion delay p50 %v p99 %v, join p50 %v p99 %v, "+
+			"server CPU %.0f %% RSS %.0f MiB, load generator CPU %.0f %% (join error: %v)\n", n, held, frozen, st.behindPc, st.o50,
+			st.o99, st.l50, st.l99, st.busy,
 			st.d50, st.d99, st.j50, st.j99, cpu, rss, gen, joinErr)
 		rs = append(rs, result{Phase: "stage", Name: fmt.Sprintf("%d subscribers: held / frozen / behind / onair's delay p50, p99 / "+
-			"onair's read lag p50, p99 / pion → pion delay p50, p99 / join p50, p99 / server CPU, RSS / load generator CPU", n),
-			Value: float64(held), Unit: fmt.Sprintf("/ %d / %.2f %% / %.2f, %.2f ms / %.2f, %.2f ms / %.2f, %.2f ms / %d, %d ms / "+
-				"%.0f %%, %.0f MiB / %.0f %%", frozen, st.behindPc, msf(st.o50), msf(st.o99), msf(st.l50), msf(st.l99), msf(st.d50),
-				msf(st.d99), st.j50.Milliseconds(), st.j99.Milliseconds(), cpu, rss, gen)})
+			"onair's read lag p50, p99 / onair's readers busy / pion → pion delay p50, p99 / join p50, p99 / server CPU, RSS / "+
+			"load generator CPU", n), Value: float64(held), Unit: fmt.Sprintf("/ %d / %.2f %% / %.2f, %.2f ms / %.2f, %.2f ms / "+
+			"%.0f %% / %.2f, %.2f ms / %d, %d ms / %.0f %%, %.0f MiB / %.0f %%", frozen, st.behindPc, msf(st.o50), msf(st.o99),
+			msf(st.l50), msf(st.l99), st.busy, msf(st.d50),
+			msf(st.d99), st.j50.Milliseconds(), st.j99.Milliseconds(), cpu, rss, gen)})
 		// Held or frozen ends the ramp; a step with too many samples
 		// behind does not count but the ramp goes on while it is under
 		// 10 %: on a shared machine a step can fall behind for the load
@@ -863,6 +869,17 @@ func scrapeSFU(endpoint string) (lines []string, delay, lag histogram) {
 		}
 	}
 	return lines, delay, lag
+}
+
+// counter is the value of the line of lines that names it, 0 if none.
+func counter(lines []string, name string) float64 {
+	for _, l := range lines {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
 }
 
 // sub is h's counts minus those of an earlier scrape: the window's.

@@ -247,6 +247,7 @@ func TestHandler(t *testing.T) {
 	sm := &sfu.Metrics{}
 	sm.PacketsForwarded.Add(42)
 	sm.Publishers.Add(3)
+	sm.ReaderBusyNs.Add(1500_000_000)
 	sm.ForwardDelay.Observe(1200 * time.Microsecond)
 	sm.ForwardDelay.Observe(4 * time.Millisecond)
 	sm.ForwardDelay.Observe(2 * time.Second)
@@ -266,6 +267,7 @@ func TestHandler(t *testing.T) {
 		`onair_channel_live{channel_arn="arn:aws:ivs:us-east-1:123456789012:channel/cccccccccccc",channel_name="gamma"} 1`,
 		"\nonair_hls_slow_viewers_dropped_total 2\n",
 		"\nonair_sfu_packets_forwarded_total 42\n", "\nonair_sfu_publishers 3\n", "\nonair_sfu_slow_subscribers_dropped_total 0\n",
+		"\nonair_sfu_reader_busy_seconds_total 1.5\n",
 		"\nonair_sfu_forward_delay_seconds_bucket{le=\"0.001\"} 0\n", "\nonair_sfu_forward_delay_seconds_bucket{le=\"0.0015\"} 1\n",
 		"\nonair_sfu_forward_delay_seconds_bucket{le=\"0.005\"} 2\n", "\nonair_sfu_forward_delay_seconds_bucket{le=\"1\"} 2\n",
 		"\nonair_sfu_forward_delay_seconds_bucket{le=\"+Inf\"} 3\n", "\nonair_sfu_forward_delay_seconds_count 3\n",

@@ -31,6 +31,8 @@ var sfuDescs = []struct {
 		prometheus.CounterValue, func(m *sfu.Metrics) float64 { return float64(m.LayerSwitches.Load()) }},
 	{prometheus.NewDesc("onair_sfu_slow_subscribers_dropped_total", "Subscriptions ended for not keeping up.", nil, nil),
 		prometheus.CounterValue, func(m *sfu.Metrics) float64 { return float64(m.SlowSubscribersDropped.Load()) }},
+	{prometheus.NewDesc("onair_sfu_reader_busy_seconds_total", "Time the stage publishers' readers spent forwarding, from a packet read to its fan-out done.", nil, nil),
+		prometheus.CounterValue, func(m *sfu.Metrics) float64 { return float64(m.ReaderBusyNs.Load()) / 1e9 }},
 	{prometheus.NewDesc("onair_sfu_publishers", "Stage publishers in the SFU.", nil, nil),
 		prometheus.GaugeValue, func(m *sfu.Metrics) float64 { return float64(m.Publishers.Load()) }},
 	{prometheus.NewDesc("onair_sfu_subscriptions", "Stage subscriptions in the SFU.", nil, nil),

@@ -260,6 +260,7 @@ func (p *Publisher) read(m *media, l *layer, t *webrtc.TrackRemote) {
 		l.cache.put(pkt)
 		l.account(pkt, m.codec)
 		m.forward(pkt, &j)
+		p.room.metrics.ReaderBusyNs.Add(monotime() - pkt.arrival)
 	}
 }
 

@@ -126,6 +126,10 @@ type Metrics struct {
 	// ReadLag samples how late the publishers' packets are read, from
 	// their RTP timestamps (onair_sfu_read_lag_seconds; see lagMeter).
 	ReadLag DelayHistogram
+	// ReaderBusyNs is the publishers' readers' time from a packet read to
+	// its fan-out done, in nanoseconds (onair_sfu_reader_busy_seconds_total):
+	// a layer's reader busy near all the time cannot keep up.
+	ReaderBusyNs atomic.Int64
 
 	// delay, if set (tests, benchmarks), is given each forwarded packet's
 	// time from arrival to written, in nanoseconds.
