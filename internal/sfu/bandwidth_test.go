@@ -70,7 +70,7 @@ func TestBandwidthCeiling(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			m, _, downs := fanout(1)
+			m, _, downs := fanout(t, 1, false)
 			rates := []int{150e3, 500e3, 1500e3}
 			for i := range tc.layers {
 				l := &layer{idx: i, bitrate: rates[i]}

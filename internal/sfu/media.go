@@ -172,14 +172,6 @@ func (m *media) remove(d *downTrack) {
 	m.downs.Store(&next)
 }
 
-// forward hands p to every down-track: the publisher's reader goroutine
-// never waits on a subscriber.
-func (m *media) forward(p *packet) {
-	for _, d := range *m.downs.Load() {
-		d.offer(p)
-	}
-}
-
 // requestKeyframe asks the publisher for a keyframe on layer i, at most
 // once per pliInterval per layer (a browser encoder answers every PLI with
 // an expensive keyframe; subscribers joining together need one).

@@ -124,6 +124,16 @@ type Metrics struct {
 	SlowSubscribersDropped atomic.Uint64
 	Publishers             atomic.Int64
 	Subscriptions          atomic.Int64
+	// ForwardDelay samples the time from a packet's arrival to its write
+	// to a subscriber returning (onair_sfu_forward_delay_seconds).
+	ForwardDelay DelayHistogram
+	// ReadLag samples how late the publishers' packets are read, from
+	// their RTP timestamps (onair_sfu_read_lag_seconds; see lagMeter).
+	ReadLag DelayHistogram
+	// ReaderBusyNs is the publishers' readers' time from a packet read to
+	// its fan-out done, in nanoseconds (onair_sfu_reader_busy_seconds_total):
+	// a layer's reader busy near all the time cannot keep up.
+	ReaderBusyNs atomic.Int64
 
 	// delay, if set (tests, benchmarks), is given each forwarded packet's
 	// time from arrival to written, in nanoseconds.
@@ -141,7 +151,10 @@ type Room struct {
 	publishers map[string]*Publisher
 	bg         sync.WaitGroup // closers started from the data path
 
-	// wrapWriter, if set (tests), wraps each down-track's writer.
+	// wrapWriter, if set (tests), wraps each down-track's writer. It
+	// returns w itself for a subscriber it leaves alone; one whose writer
+	// it wraps counts as on a transport that can block (its packets are
+	// queued for its own writer goroutine, see Subscription.udp).
 	wrapWriter func(*Subscription, webrtc.TrackLocalWriter) webrtc.TrackLocalWriter
 }
 
