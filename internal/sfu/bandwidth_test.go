@@ -1,7 +1,6 @@
 package sfu
 
 import (
-	"context"
 	"math"
 	"strings"
 	"sync/atomic"
@@ -142,29 +141,16 @@ func TestBandwidthLayer(t *testing.T) {
 	// estimate falls from what it was (one that climbs from low is
 	// catching up, not congestion).
 	var bps atomic.Int64
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for n := 0; ; n++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			b := bps.Load()
-			if n < 3 {
-				b = 5e6
-			}
-			if b > 0 {
-				_ = s.pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{
-					Bitrate: float32(b), SSRCs: []uint32{s.sub.video.ssrc}}})
-			}
+	ticking(t, 200*time.Millisecond, func(n int) {
+		b := bps.Load()
+		if n < 3 {
+			b = 5e6
 		}
-	}()
+		if b > 0 {
+			_ = s.pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{
+				Bitrate: float32(b), SSRCs: []uint32{s.sub.video.ssrc}}})
+		}
+	})
 	low := min(300e3, int64(float64(rate["mid"])*0.45))
 	bps.Store(low)
 	eventually(t, 20*time.Second, "the switch to low", func() bool { return lastLayer() == 0 })

@@ -454,3 +454,24 @@ func (c *subClient) snapshot() (frames []recvFrame, seqs []uint16, tss []uint32)
 	defer c.mu.Unlock()
 	return append([]recvFrame(nil), c.frames...), append([]uint16(nil), c.seqs...), append([]uint32(nil), c.tss...)
 }
+
+// ticking calls f(n), n = 0, 1, …, every period from a goroutine that
+// ends with the test.
+func ticking(t testing.TB, period time.Duration, f func(n int)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for n := 0; ; n++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			f(n)
+		}
+	}()
+}
