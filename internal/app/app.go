@@ -217,8 +217,8 @@ func (n *node) buildControl(ctx context.Context) error {
 	// DisconnectParticipant and DeleteStage through its hooks, which reach
 	// the roster through the node: buildMedia builds it on the service.
 	n.rtSvc = ivsrealtime.New(ivsrealtime.Config{Region: cfg.Region, AccountID: account.ID, Docs: store, Sessions: store,
-		CheckBucket: n.storage.Check,
-		Hooks:       stageHooks(ivs.Scope{Region: cfg.Region, Account: account.ID}, func() *stage.Stages { return n.stages }, log)})
+		CheckBucket: n.storage.Check, Emit: n.svc.Emit,
+		Hooks: stageHooks(ivs.Scope{Region: cfg.Region, Account: account.ID}, func() *stage.Stages { return n.stages }, log)})
 	if c, err := n.svc.EndInterruptedSessions(ctx); err != nil {
 		return err
 	} else if c > 0 {

@@ -36,7 +36,8 @@ func NewSSE(ctx context.Context, store Log, bus *Bus, log *slog.Logger) *SSE {
 }
 
 // ServeHTTP streams events after Last-Event-ID (header, or ?lastEventId=),
-// or from now on without one; ?channelArn= keeps one channel's.
+// or from now on without one; ?channelArn= keeps one channel's, ?stageArn=
+// one stage's.
 func (s *SSE) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -44,7 +45,14 @@ func (s *SSE) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer stop()
 
 	q := r.URL.Query()
-	channel := q.Get("channelArn")
+	resource := q.Get("channelArn")
+	if st := q.Get("stageArn"); st != "" {
+		if resource != "" {
+			writeBadRequest(w, "give channelArn or stageArn, not both")
+			return
+		}
+		resource = st
+	}
 	lastID := r.Header.Get("Last-Event-ID")
 	if lastID == "" {
 		lastID = q.Get("lastEventId")
@@ -100,7 +108,7 @@ func (s *SSE) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			for _, e := range evs {
 				last = e.Seq
-				if channel != "" && !slices.Contains(e.Resources, channel) {
+				if resource != "" && !slices.Contains(e.Resources, resource) {
 					continue
 				}
 				body, err := json.Marshal(e)

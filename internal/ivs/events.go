@@ -1,6 +1,7 @@
 package ivs
 
 import (
+	"encoding/json"
 	"time"
 )
 
@@ -13,6 +14,9 @@ const (
 	EventTypeStreamHealth = "IVS Stream Health Change"
 	EventTypeLimitBreach  = "IVS Limit Breach"
 	EventTypeRecording    = "IVS Recording State Change"
+	// EventTypeStageUpdate is IVS Real-Time's: a stage's participants
+	// (resources holds the stage ARN).
+	EventTypeStageUpdate = "IVS Stage Update"
 )
 
 // Recording statuses (detail.recording_status of IVS Recording State Change).
@@ -102,6 +106,27 @@ type EventDetail struct {
 	RecordingDurationMs       *int64   `json:"recording_duration_ms,omitempty"`
 	RecordingSessionID        string   `json:"recording_session_id,omitempty"`
 	RecordingSessionStreamIDs []string `json:"recording_session_stream_ids,omitempty"`
+
+	// IVS Stage Update.
+	SessionID           string `json:"session_id,omitempty"`
+	ParticipantID       string `json:"participant_id,omitempty"`
+	UserID              string `json:"user_id,omitempty"`
+	RemoteParticipantID string `json:"remote_participant_id,omitempty"`
+	ErrorCode           string `json:"error_code,omitempty"`
+}
+
+// MarshalJSON writes d; a stage's event (it has a session_id) has no
+// channel_name, which every channel event has, empty or not.
+func (d EventDetail) MarshalJSON() ([]byte, error) {
+	type plain EventDetail
+	if d.SessionID == "" {
+		return json.Marshal(plain(d))
+	}
+	// The outer field hides the embedded one of the same JSON name.
+	return json.Marshal(struct {
+		plain
+		ChannelName string `json:"channel_name,omitempty"`
+	}{plain: plain(d)})
 }
 
 // Name is the event's name in a stream session's events: the event_name, or

@@ -160,6 +160,9 @@ func (s *Service) Joined(ctx context.Context, c ParticipantClaims, info ClientIn
 		if err := s.stages().Update(ctx, &st, st.ARN); err != nil {
 			return "", err
 		}
+		if err := s.emitStageUpdate(ctx, &st, now, ivs.EventDetail{EventName: EventNameSessionCreated, SessionID: ss.SessionID}); err != nil {
+			return "", err
+		}
 	}
 	sid := st.ActiveSessionID
 	p, err := s.sessions.GetParticipant(ctx, st.ID, sid, c.ParticipantID)
@@ -182,7 +185,7 @@ func (s *Service) Joined(ctx context.Context, c ParticipantClaims, info ClientIn
 	if err := s.sessions.PutParticipant(ctx, st.ID, sid, p); err != nil {
 		return "", fmt.Errorf("ivsrealtime: store participant: %w", err)
 	}
-	return sid, s.addEvent(ctx, st.ID, sid, Event{Name: EventJoined, ParticipantID: p.ParticipantID, EventTime: now})
+	return sid, s.addEvent(ctx, &st, sid, p.UserID, Event{Name: EventJoined, ParticipantID: p.ParticipantID, EventTime: now})
 }
 
 // Left records a participant's leave (its connection closed): it is
@@ -204,7 +207,7 @@ func (s *Service) leave(ctx context.Context, st *Stage, p Participant) error {
 	sid := st.ActiveSessionID
 	if p.Published {
 		p.Published = false
-		if err := s.addEvent(ctx, st.ID, sid, Event{Name: EventPublishStopped, ParticipantID: p.ParticipantID, EventTime: now}); err != nil {
+		if err := s.addEvent(ctx, st, sid, p.UserID, Event{Name: EventPublishStopped, ParticipantID: p.ParticipantID, EventTime: now}); err != nil {
 			return err
 		}
 	}
@@ -212,7 +215,7 @@ func (s *Service) leave(ctx context.Context, st *Stage, p Participant) error {
 	if err := s.sessions.PutParticipant(ctx, st.ID, sid, p); err != nil {
 		return fmt.Errorf("ivsrealtime: store participant: %w", err)
 	}
-	if err := s.addEvent(ctx, st.ID, sid, Event{Name: EventLeft, ParticipantID: p.ParticipantID, EventTime: now}); err != nil {
+	if err := s.addEvent(ctx, st, sid, p.UserID, Event{Name: EventLeft, ParticipantID: p.ParticipantID, EventTime: now}); err != nil {
 		return err
 	}
 	ps, err := s.sessions.ListParticipants(ctx, st.ID, sid)
@@ -242,7 +245,7 @@ func (s *Service) endSession(ctx context.Context, st *Stage) error {
 		if err := s.sessions.PutParticipant(ctx, st.ID, sid, p); err != nil {
 			return fmt.Errorf("ivsrealtime: store participant: %w", err)
 		}
-		if err := s.addEvent(ctx, st.ID, sid, Event{Name: EventLeft, ParticipantID: p.ParticipantID, EventTime: now}); err != nil {
+		if err := s.addEvent(ctx, st, sid, p.UserID, Event{Name: EventLeft, ParticipantID: p.ParticipantID, EventTime: now}); err != nil {
 			return err
 		}
 	}
@@ -250,7 +253,10 @@ func (s *Service) endSession(ctx context.Context, st *Stage) error {
 		return fmt.Errorf("ivsrealtime: end stage session: %w", err)
 	}
 	st.ActiveSessionID = ""
-	return s.stages().Update(ctx, st, st.ARN)
+	if err := s.stages().Update(ctx, st, st.ARN); err != nil {
+		return err
+	}
+	return s.emitStageUpdate(ctx, st, now, ivs.EventDetail{EventName: EventNameSessionEnded, SessionID: sid})
 }
 
 // connected returns the stage and a participant connected to its active
@@ -273,11 +279,45 @@ func (s *Service) connected(ctx context.Context, stageID, participantID string) 
 	return st, p, nil
 }
 
-func (s *Service) addEvent(ctx context.Context, stageID, sessionID string, e Event) error {
-	if err := s.sessions.AddParticipantEvent(ctx, stageID, sessionID, e); err != nil {
+// addEvent stores a participant event of st's session sid and emits it as
+// an IVS Stage Update event; userID is the participant's.
+func (s *Service) addEvent(ctx context.Context, st *Stage, sid, userID string, e Event) error {
+	if err := s.sessions.AddParticipantEvent(ctx, st.ID, sid, e); err != nil {
 		return fmt.Errorf("ivsrealtime: add participant event: %w", err)
 	}
-	return nil
+	return s.emitStageUpdate(ctx, st, e.EventTime, ivs.EventDetail{EventName: stageUpdateNames[e.Name], SessionID: sid,
+		ParticipantID: e.ParticipantID, UserID: userID, RemoteParticipantID: e.RemoteParticipantID, ErrorCode: e.ErrorCode})
+}
+
+// stageUpdateNames are the IVS Stage Update event names of the participant
+// events. IVS sends Participant Published, Unpublished, Publish Error and
+// Token Exchanged; the others are onair's own (docs/webhooks.md).
+var stageUpdateNames = map[string]string{
+	EventJoined:           "Participant Joined",
+	EventLeft:             "Participant Left",
+	EventPublishStarted:   "Participant Published",
+	EventPublishStopped:   "Participant Unpublished",
+	EventPublishError:     "Participant Publish Error",
+	EventSubscribeStarted: "Participant Subscribed",
+	EventSubscribeStopped: "Participant Unsubscribed",
+	EventSubscribeError:   "Participant Subscribe Error",
+	EventJoinError:        "Participant Join Error",
+	EventTokenExchanged:   "Token Exchanged",
+}
+
+// onair's own IVS Stage Update names for a stage session's start and end.
+const (
+	EventNameSessionCreated = "Session Created"
+	EventNameSessionEnded   = "Session Ended"
+)
+
+// emitStageUpdate emits an IVS Stage Update event about st.
+func (s *Service) emitStageUpdate(ctx context.Context, st *Stage, at time.Time, d ivs.EventDetail) error {
+	if s.emit == nil {
+		return nil
+	}
+	_, err := s.emit(ctx, ivs.Event{DetailType: ivs.EventTypeStageUpdate, Time: at, Resources: []string{st.ARN}, Detail: d})
+	return err
 }
 
 // Published records that a participant started (on) or stopped
@@ -300,7 +340,7 @@ func (s *Service) Published(ctx context.Context, stageID, participantID string, 
 	if on {
 		name = EventPublishStarted
 	}
-	return s.addEvent(ctx, st.ID, st.ActiveSessionID, Event{Name: name, ParticipantID: participantID, EventTime: s.now().UTC()})
+	return s.addEvent(ctx, &st, st.ActiveSessionID, p.UserID, Event{Name: name, ParticipantID: participantID, EventTime: s.now().UTC()})
 }
 
 // ClientUpdated records what a connected participant's client told of
@@ -336,7 +376,7 @@ func (s *Service) ClientUpdated(ctx context.Context, stageID, participantID stri
 func (s *Service) Subscribed(ctx context.Context, stageID, participantID, publisherID string, on bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st, _, err := s.connected(ctx, stageID, participantID)
+	st, p, err := s.connected(ctx, stageID, participantID)
 	if err != nil {
 		return err
 	}
@@ -344,7 +384,7 @@ func (s *Service) Subscribed(ctx context.Context, stageID, participantID, publis
 	if on {
 		name = EventSubscribeStarted
 	}
-	return s.addEvent(ctx, st.ID, st.ActiveSessionID, Event{Name: name, ParticipantID: participantID, EventTime: s.now().UTC(),
+	return s.addEvent(ctx, &st, st.ActiveSessionID, p.UserID, Event{Name: name, ParticipantID: participantID, EventTime: s.now().UTC(),
 		RemoteParticipantID: publisherID})
 }
 
@@ -365,7 +405,7 @@ func (s *Service) TokenExchanged(ctx context.Context, previous, next Participant
 	if err := s.sessions.PutParticipant(ctx, st.ID, st.ActiveSessionID, p); err != nil {
 		return fmt.Errorf("ivsrealtime: store participant: %w", err)
 	}
-	return s.addEvent(ctx, st.ID, st.ActiveSessionID, Event{Name: EventTokenExchanged, ParticipantID: p.ParticipantID,
+	return s.addEvent(ctx, &st, st.ActiveSessionID, p.UserID, Event{Name: EventTokenExchanged, ParticipantID: p.ParticipantID,
 		EventTime: s.now().UTC(), PreviousToken: previous.Exchanged(), NewToken: next.Exchanged()})
 }
 
@@ -412,13 +452,14 @@ func (s *Service) Failed(ctx context.Context, stageID, participantID, name, erro
 	if st.ActiveSessionID == "" {
 		return ErrNotJoined
 	}
-	if _, err := s.sessions.GetParticipant(ctx, st.ID, st.ActiveSessionID, participantID); err != nil {
+	p, err := s.sessions.GetParticipant(ctx, st.ID, st.ActiveSessionID, participantID)
+	if err != nil {
 		if errors.Is(err, ivs.ErrNotFound) {
 			return ErrNotJoined
 		}
 		return fmt.Errorf("ivsrealtime: get participant: %w", err)
 	}
-	return s.addEvent(ctx, st.ID, st.ActiveSessionID, Event{Name: name, ParticipantID: participantID, EventTime: s.now().UTC(),
+	return s.addEvent(ctx, &st, st.ActiveSessionID, p.UserID, Event{Name: name, ParticipantID: participantID, EventTime: s.now().UTC(),
 		ErrorCode: errorCode, RemoteParticipantID: remoteID})
 }
 

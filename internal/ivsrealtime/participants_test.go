@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -371,5 +373,69 @@ func TestClientUpdated(t *testing.T) {
 	}
 	if err := s.ClientUpdated(ctx, st.ID, c.ParticipantID, ivsrealtime.ClientInfo{SdkVersion: "2"}); !errors.Is(err, ivsrealtime.ErrNotJoined) {
 		t.Fatalf("update after the leave: %v, want ErrNotJoined", err)
+	}
+}
+
+// Every participant event and the session's start and end are emitted as
+// IVS Stage Update events about the stage, for webhooks and SSE; a failed
+// emit is the report's error.
+func TestStageUpdateEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, h := newService(t)
+	st := newStage(t, s)
+	host, sid := join(t, s, st, "host")
+	guest, _ := join(t, s, st, "guest")
+	must(t, s.Published(ctx, st.ID, host.ParticipantID, true))
+	must(t, s.Subscribed(ctx, st.ID, guest.ParticipantID, host.ParticipantID, true))
+	must(t, s.Failed(ctx, st.ID, guest.ParticipantID, ivsrealtime.EventSubscribeError, "PUBLISHER_NOT_FOUND", "nobody"))
+	must(t, s.Left(ctx, st.ID, host.ParticipantID))
+	must(t, s.Left(ctx, st.ID, guest.ParticipantID))
+
+	want := []string{
+		"Session Created  ",
+		"Participant Joined host ",
+		"Participant Joined guest ",
+		"Participant Published host ",
+		"Participant Subscribed guest >host",
+		"Participant Subscribe Error guest >nobody PUBLISHER_NOT_FOUND",
+		"Participant Unpublished host ",
+		"Participant Left host ",
+		"Participant Left guest ",
+		"Session Ended  ",
+	}
+	h.mu.Lock()
+	var got []string
+	for _, e := range h.emitted {
+		d := e.Detail
+		g := fmt.Sprintf("%s %s ", d.EventName, d.UserID)
+		if d.RemoteParticipantID != "" {
+			r := d.RemoteParticipantID
+			if r == host.ParticipantID {
+				r = "host"
+			}
+			g += ">" + r
+		}
+		if d.ErrorCode != "" {
+			g += " " + d.ErrorCode
+		}
+		got = append(got, g)
+		if e.DetailType != ivs.EventTypeStageUpdate || len(e.Resources) != 1 || e.Resources[0] != st.ARN || d.SessionID != sid {
+			t.Errorf("event %+v", e)
+		}
+		if d.UserID != "" && d.ParticipantID != map[string]string{"host": host.ParticipantID, "guest": guest.ParticipantID}[d.UserID] {
+			t.Errorf("%s: participant_id %q", d.EventName, d.ParticipantID)
+		}
+	}
+	h.emitErr = errors.New("store down")
+	h.mu.Unlock()
+	if !slices.Equal(got, want) {
+		t.Fatalf("emitted\n%q\nwant\n%q", got, want)
+	}
+	// The event log failing fails the report (the caller logs it once).
+	c, err := s.VerifyParticipantToken(ctx, token(t, s, st, ivsrealtime.ParticipantTokenConfiguration{UserID: "late"}).Token)
+	must(t, err)
+	if _, err := s.Joined(ctx, c, ivsrealtime.ClientInfo{}); err == nil || !strings.Contains(err.Error(), "store down") {
+		t.Fatalf("a join whose event could not be logged: %v", err)
 	}
 }

@@ -77,6 +77,9 @@ type Config struct {
 	// written; nil accepts any bucket.
 	CheckBucket ivs.BucketChecker
 	Hooks       Hooks
+	// Emit stores an EventBridge event in the event log that webhooks and
+	// the SSE stream deliver (the ivs service's Emit); nil emits nothing.
+	Emit func(context.Context, ivs.Event) (ivs.Event, error)
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }
@@ -88,6 +91,7 @@ type Service struct {
 	sessions SessionStore
 	check    ivs.BucketChecker
 	hooks    Hooks
+	emit     func(context.Context, ivs.Event) (ivs.Event, error)
 	now      func() time.Time
 	// mu orders the changes to a stage document and its sessions: joins,
 	// leaves and the API's updates read, change and write back the stage
@@ -104,7 +108,7 @@ func New(cfg Config) *Service {
 		cfg.Now = time.Now
 	}
 	return &Service{scope: ivs.Scope{Region: cfg.Region, Account: cfg.AccountID}, docs: cfg.Docs, sessions: cfg.Sessions,
-		check: cfg.CheckBucket, hooks: cfg.Hooks, now: cfg.Now}
+		check: cfg.CheckBucket, hooks: cfg.Hooks, emit: cfg.Emit, now: cfg.Now}
 }
 
 // NotServed is the ValidationException of the operations and fields that

@@ -29,6 +29,8 @@ type hooks struct {
 	mu           sync.Mutex
 	disconnected []string
 	deleted      []string
+	emitted      []ivs.Event
+	emitErr      error
 }
 
 func openStore(t testing.TB) *sqlite.Store {
@@ -51,6 +53,15 @@ func newServiceOn(t testing.TB, st *sqlite.Store, now func() time.Time) (*ivsrea
 	t.Helper()
 	h := &hooks{}
 	s := ivsrealtime.New(ivsrealtime.Config{Region: "us-east-1", AccountID: account, Docs: st, Sessions: st, Now: now,
+		Emit: func(_ context.Context, e ivs.Event) (ivs.Event, error) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if h.emitErr != nil {
+				return ivs.Event{}, h.emitErr
+			}
+			h.emitted = append(h.emitted, e)
+			return e, nil
+		},
 		Hooks: ivsrealtime.Hooks{
 			ParticipantDisconnected: func(stageID, pid, reason string) {
 				h.mu.Lock()

@@ -247,6 +247,13 @@ func TestHandler(t *testing.T) {
 	sm := &sfu.Metrics{}
 	sm.PacketsForwarded.Add(42)
 	sm.Publishers.Add(3)
+	sm.RTXRetransmitted.Add(5)
+	sm.PacketsRepaired.Add(6)
+	sm.BandwidthSwitches.Add(7)
+	sm.ReaderBusyNs.Add(1500_000_000)
+	sm.ForwardDelay.Observe(1200 * time.Microsecond)
+	sm.ForwardDelay.Observe(4 * time.Millisecond)
+	sm.ForwardDelay.Observe(2 * time.Second)
 	srv := httptest.NewServer(New(Config{Streams: fakeStreams{st}, Playback: &fakePlayback{slow: 2}, SFU: sm}))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)
@@ -263,6 +270,11 @@ func TestHandler(t *testing.T) {
 		`onair_channel_live{channel_arn="arn:aws:ivs:us-east-1:123456789012:channel/cccccccccccc",channel_name="gamma"} 1`,
 		"\nonair_hls_slow_viewers_dropped_total 2\n",
 		"\nonair_sfu_packets_forwarded_total 42\n", "\nonair_sfu_publishers 3\n", "\nonair_sfu_slow_subscribers_dropped_total 0\n",
+		"\nonair_sfu_rtx_retransmitted_total 5\n", "\nonair_sfu_packets_repaired_total 6\n", "\nonair_sfu_bandwidth_layer_switches_total 7\n",
+		"\nonair_sfu_reader_busy_seconds_total 1.5\n",
+		"\nonair_sfu_forward_delay_seconds_bucket{le=\"0.001\"} 0\n", "\nonair_sfu_forward_delay_seconds_bucket{le=\"0.0015\"} 1\n",
+		"\nonair_sfu_forward_delay_seconds_bucket{le=\"0.005\"} 2\n", "\nonair_sfu_forward_delay_seconds_bucket{le=\"1\"} 2\n",
+		"\nonair_sfu_forward_delay_seconds_bucket{le=\"+Inf\"} 3\n", "\nonair_sfu_forward_delay_seconds_count 3\n",
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, body)

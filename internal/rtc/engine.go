@@ -66,8 +66,10 @@ type Engine struct {
 	// apiSFU is the Stages SFU's: every codec, simulcast, no NACK
 	// responder (sfu.go).
 	apiSFU *webrtc.API
-	udpMux ice.UDPMux
-	tcpMux ice.TCPMux
+	// apiSFUSub is the SFU's for subscribers: REMB, not TWCC (sfu.go).
+	apiSFUSub *webrtc.API
+	udpMux    ice.UDPMux
+	tcpMux    ice.TCPMux
 }
 
 // NewEngine sets up codecs, interceptors and the ICE sockets.
@@ -86,7 +88,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	meSFU, irSFU, err := sfuMediaEngine()
+	meSFU, irSFU, err := sfuMediaEngine(false)
 	if err != nil {
 		return nil, err
 	}
@@ -120,6 +122,11 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	e.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	e.apiVP8 = webrtc.NewAPI(webrtc.WithMediaEngine(meVP8), webrtc.WithInterceptorRegistry(irVP8), webrtc.WithSettingEngine(se))
 	e.apiSFU = webrtc.NewAPI(webrtc.WithMediaEngine(meSFU), webrtc.WithInterceptorRegistry(irSFU), webrtc.WithSettingEngine(se))
+	meSub, irSub, err := sfuMediaEngine(true)
+	if err != nil {
+		return nil, err
+	}
+	e.apiSFUSub = webrtc.NewAPI(webrtc.WithMediaEngine(meSub), webrtc.WithInterceptorRegistry(irSub), webrtc.WithSettingEngine(se))
 	return e, nil
 }
 

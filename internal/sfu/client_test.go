@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -78,6 +79,14 @@ func (tr *testRoom) has(typ EventType, pub, sub string, err error) bool {
 // defaults if none) and Opus.
 func clientAPI(t *testing.T, video ...webrtc.RTPCodecParameters) *webrtc.API {
 	t.Helper()
+	return clientAPIWith(t, nil, false, video...)
+}
+
+// clientAPIWith is clientAPI with first, if not nil, as the innermost
+// interceptor (nearest the network), and, if rtx, RTX for each video codec
+// given (pion's defaults have it).
+func clientAPIWith(t *testing.T, first interceptor.Factory, rtx bool, video ...webrtc.RTPCodecParameters) *webrtc.API {
+	t.Helper()
 	me := &webrtc.MediaEngine{}
 	if len(video) == 0 {
 		if err := me.RegisterDefaultCodecs(); err != nil {
@@ -88,6 +97,14 @@ func clientAPI(t *testing.T, video ...webrtc.RTPCodecParameters) *webrtc.API {
 			if err := me.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
 				t.Fatal(err)
 			}
+			if !rtx {
+				continue
+			}
+			if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+				MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: fmt.Sprintf("apt=%d", c.PayloadType)},
+				PayloadType: c.PayloadType + 1}, webrtc.RTPCodecTypeVideo); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
 			MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
@@ -95,6 +112,9 @@ func clientAPI(t *testing.T, video ...webrtc.RTPCodecParameters) *webrtc.API {
 		}
 	}
 	ir := &interceptor.Registry{}
+	if first != nil {
+		ir.Add(first)
+	}
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		t.Fatal(err)
 	}
@@ -156,11 +176,18 @@ type layerClip struct {
 
 func publish(t *testing.T, room *testRoom, id string, vcap webrtc.RTPCodecCapability, layers []layerClip) *pubClient {
 	t.Helper()
+	return publishWith(t, room, id, vcap, layers, nil)
+}
+
+// publishWith is publish from a client with RTX and first as its innermost
+// interceptor, if first is not nil.
+func publishWith(t *testing.T, room *testRoom, id string, vcap webrtc.RTPCodecCapability, layers []layerClip, first interceptor.Factory) *pubClient {
+	t.Helper()
 	pt := webrtc.PayloadType(102)
 	if vcap.MimeType == webrtc.MimeTypeVP8 {
 		pt = 96
 	}
-	pc, err := clientAPI(t, webrtc.RTPCodecParameters{RTPCodecCapability: vcap, PayloadType: pt}).NewPeerConnection(webrtc.Configuration{})
+	pc, err := clientAPIWith(t, first, first != nil, webrtc.RTPCodecParameters{RTPCodecCapability: vcap, PayloadType: pt}).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,6 +344,7 @@ type subClient struct {
 	tss      []uint32
 	ssrcs    map[uint32]bool
 	audio    int
+	rtx      int // video packets that came on the RTX stream
 	vcodec   string
 	firstPkt time.Time
 }
@@ -335,7 +363,13 @@ func subscribe(t *testing.T, room *testRoom, subID, pubID string, opts Subscribe
 // silence, if not nil, as the IVS SDK's subscriber may.
 func subscribeWith(t *testing.T, room *testRoom, subID, pubID string, opts SubscribeOptions, silence *webrtc.TrackLocalStaticSample) *subClient {
 	t.Helper()
-	pc, err := clientAPI(t).NewPeerConnection(webrtc.Configuration{})
+	return subscribeAPI(t, clientAPI(t), room, subID, pubID, opts, silence)
+}
+
+// subscribeAPI is subscribeWith from a client on api.
+func subscribeAPI(t *testing.T, api *webrtc.API, room *testRoom, subID, pubID string, opts SubscribeOptions, silence *webrtc.TrackLocalStaticSample) *subClient {
+	t.Helper()
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,11 +419,14 @@ func (c *subClient) read(tr *webrtc.TrackRemote) {
 	c.mu.Unlock()
 	sb := samplebuilder.New(256, dep, 90000)
 	for {
-		p, _, err := tr.ReadRTP()
+		p, attrs, err := tr.ReadRTP()
 		if err != nil {
 			return
 		}
 		c.mu.Lock()
+		if attrs != nil && attrs.Get(webrtc.AttributeRtxSsrc) != nil {
+			c.rtx++
+		}
 		if c.firstPkt.IsZero() {
 			c.firstPkt = time.Now()
 		}
@@ -416,4 +453,25 @@ func (c *subClient) snapshot() (frames []recvFrame, seqs []uint16, tss []uint32)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]recvFrame(nil), c.frames...), append([]uint16(nil), c.seqs...), append([]uint32(nil), c.tss...)
+}
+
+// ticking calls f(n), n = 0, 1, …, every period from a goroutine that
+// ends with the test.
+func ticking(t testing.TB, period time.Duration, f func(n int)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for n := 0; ; n++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			f(n)
+		}
+	}()
 }

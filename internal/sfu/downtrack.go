@@ -64,18 +64,34 @@ type downTrack struct {
 	want   atomic.Int32 // the layer being switched to
 	cur    atomic.Int32 // the layer forwarded; -1: none yet
 	ceilAt atomic.Int64 // when ceil last changed
+	bwCeil atomic.Int32 // the highest layer the subscriber's bandwidth estimate allows
+	bw     bwState      // readRTCP's alone (bandwidth.go)
 
 	overflowSince atomic.Int64 // first overflow of the current run; 0: none
 	failed        atomic.Bool
 
-	// The writer goroutine's alone.
+	// direct: the subscriber's transport cannot block (UDP: a full socket
+	// buffer is every subscriber's, not this one's), so the publisher's
+	// readers write to it themselves. Else (ICE-TCP, whose peer may stop
+	// reading) packets go through q and the track's own writer goroutine.
+	direct atomic.Bool
+	// wrapped: a test wrapped the writer (Room.wrapWriter), which stands
+	// for a transport that can block.
+	wrapped atomic.Bool
+
+	// mu serializes the writers: the readers of the layers (and the
+	// queue's goroutine when the transport changes). Held for one packet;
+	// uncontended but during a layer switch.
+	mu          sync.Mutex
 	hdr         rtp.Header
 	seqOff      uint16
 	tsOff       uint32
 	lastSeq     uint16
 	lastTS      uint32
 	lastArrival int64
+	segStart    uint16 // the outgoing number of the first packet of the layer's run
 	started     bool
+	written     uint32 // packets written, to sample the delay
 	// lastMarker: the last packet written ended its frame. pending holds
 	// the target layer's keyframe while the current layer's frame
 	// finishes, so the subscriber never gets a frame cut short.
@@ -86,6 +102,12 @@ type downTrack struct {
 	segs  [4]segment // newest first
 	nsegs int
 	rhdr  rtp.Header
+	// The RTX stream (RFC 4588), if negotiated: rtxSSRC 0 if not. Bind
+	// sets them; resend, under segMu, numbers and builds its packets.
+	rtxSSRC uint32
+	rtxPT   uint8
+	rtxSeq  uint16
+	rtxBuf  []byte
 }
 
 var _ webrtc.TrackLocal = (*downTrack)(nil)
@@ -98,6 +120,7 @@ func newDownTrack(m *media, sub *Subscription, pref int32) *downTrack {
 	d := &downTrack{m: m, sub: sub, q: make(chan *packet, n)}
 	d.pref.Store(pref)
 	d.ceil.Store(maxLayers - 1)
+	d.bwCeil.Store(maxLayers - 1)
 	d.cur.Store(-1)
 	d.want.Store(d.target(monotime()))
 	// Start from random numbers, as a sender does (RFC 3550 §5.1).
@@ -112,8 +135,16 @@ func (d *downTrack) Bind(c webrtc.TrackLocalContext) (webrtc.RTPCodecParameters,
 		if sameCodec(p.RTPCodecCapability, d.m.params.RTPCodecCapability) {
 			d.segMu.Lock()
 			d.w, d.ssrc, d.pt = c.WriteStream(), uint32(c.SSRC()), uint8(p.PayloadType)
+			// NACKs are answered on the RTX stream when the subscriber
+			// negotiated one for the codec (pion then gave it an SSRC).
+			if r, ok := rtxOf(c.CodecParameters(), p.PayloadType); ok && c.SSRCRetransmission() != 0 {
+				d.rtxSSRC, d.rtxPT = uint32(c.SSRCRetransmission()), uint8(r.PayloadType)
+				d.rtxSeq = uint16(randUint32())
+			}
 			if wrap := d.m.pub.room.wrapWriter; wrap != nil {
-				d.w = wrap(d.sub, d.w)
+				w := wrap(d.sub, d.w)
+				d.wrapped.Store(w != d.w)
+				d.w = w
 			}
 			d.segMu.Unlock()
 			d.m.add(d)
@@ -134,13 +165,20 @@ func (d *downTrack) RID() string               { return "" }
 func (d *downTrack) StreamID() string          { return d.m.pub.id }
 func (d *downTrack) Kind() webrtc.RTPCodecType { return d.m.kind }
 
-// offer queues p if the subscriber wants its layer, never waiting. It runs
-// on the publisher's reader goroutines, one per layer.
-func (d *downTrack) offer(p *packet) {
-	// Before the first keyframe every layer is queued: the writer picks
+// offer writes p, or queues it, if the subscriber wants its layer, never
+// waiting on the subscriber. It runs on the publisher's reader goroutines,
+// one per layer, and their fan-out workers.
+func (d *downTrack) offer(p *packet, t *tally) {
+	// Before the first keyframe every layer is taken: the writer picks
 	// the first keyframe and must see the rest of its frame.
 	l, cur := int32(p.layer), d.cur.Load()
 	if l != cur && l != d.want.Load() && cur >= 0 {
+		return
+	}
+	if d.direct.Load() {
+		d.mu.Lock()
+		d.handle(p, t)
+		d.mu.Unlock()
 		return
 	}
 	select {
@@ -186,16 +224,15 @@ func (d *downTrack) downgrade(now int64) {
 	d.ceil.Store(c - 1)
 }
 
-// target is the layer to forward: the preferred one within the ceiling,
-// else the nearest lower layer being sent, else the nearest higher.
+// target is the layer to forward: the preferred one within the ceilings
+// (congestion, bandwidth estimate), else the nearest lower layer being
+// sent, else the nearest higher.
 func (d *downTrack) target(now int64) int32 {
 	pref := d.pref.Load()
 	if pref < 0 {
 		pref = maxLayers - 1
 	}
-	if c := d.ceil.Load(); pref > c {
-		pref = c
-	}
+	pref = min(pref, d.ceil.Load(), d.bwCeil.Load())
 	for i := pref; i >= 0; i-- {
 		if l := d.m.layers[i].Load(); l != nil && l.fresh(now) {
 			return i
@@ -211,18 +248,28 @@ func (d *downTrack) target(now int64) int32 {
 
 // run writes the queued packets until ctx ends.
 func (d *downTrack) run(ctx context.Context) {
+	mt := d.m.pub.room.metrics
+	var t tally
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case p := <-d.q:
-			d.handle(p)
+			d.mu.Lock()
+			// Queued before the transport was found not to block: the
+			// readers write newer packets directly now.
+			if !d.direct.Load() {
+				d.handle(p, &t)
+			}
+			d.mu.Unlock()
+			t.flush(mt)
 		}
 	}
 }
 
-// handle forwards p, switching layers at a keyframe of the target.
-func (d *downTrack) handle(p *packet) {
+// handle forwards p, switching layers at a keyframe of the target (d.mu
+// held).
+func (d *downTrack) handle(p *packet, acc *tally) {
 	now := p.arrival
 	if d.overflowSince.Load() != 0 && len(d.q) < cap(d.q)/4 {
 		d.overflowSince.Store(0)
@@ -243,11 +290,11 @@ func (d *downTrack) handle(p *packet) {
 	}
 	switch {
 	case l == cur && t == cur:
-		d.write(p)
+		d.write(p, acc)
 	case l == t && len(d.pending) > 0:
 		d.pending = append(d.pending, p)
 		if len(d.pending) >= maxPending || !d.m.layers[cur].Load().fresh(now) {
-			d.flush()
+			d.flush(acc)
 		}
 	case l == t:
 		switch {
@@ -255,29 +302,29 @@ func (d *downTrack) handle(p *packet) {
 			d.m.requestKeyframe(int(t), now)
 		case cur < 0 || d.lastMarker || !d.m.layers[cur].Load().fresh(now):
 			d.switchTo(p)
-			d.write(p)
+			d.write(p, acc)
 		default:
 			d.pending = append(d.pending, p)
 		}
 	case l == cur:
 		if len(d.pending) == 0 {
-			d.write(p)
+			d.write(p, acc)
 			d.m.requestKeyframe(int(t), now)
 			return
 		}
 		if p.hdr.Timestamp != d.hdr.Timestamp-d.tsOff {
 			// The frame's tail was lost: switch before a new frame.
-			d.flush()
+			d.flush(acc)
 			return
 		}
-		d.write(p)
+		d.write(p, acc)
 		if p.hdr.Marker {
-			d.flush()
+			d.flush(acc)
 		}
 	case cur < 0 && p.key && !d.m.layers[t].Load().fresh(now):
 		// The target is not sent: start on what is.
 		d.switchTo(p)
-		d.write(p)
+		d.write(p, acc)
 	}
 }
 
@@ -285,10 +332,10 @@ func (d *downTrack) handle(p *packet) {
 const maxPending = 128
 
 // flush switches to the pending keyframe's layer and writes it.
-func (d *downTrack) flush() {
+func (d *downTrack) flush(t *tally) {
 	d.switchTo(d.pending[0])
 	for _, p := range d.pending {
-		d.write(p)
+		d.write(p, t)
 	}
 	d.dropPending()
 }
@@ -309,6 +356,7 @@ func (d *downTrack) switchTo(p *packet) {
 		d.m.pub.room.metrics.LayerSwitches.Add(1)
 	}
 	d.seqOff = d.lastSeq + 1 - p.hdr.SequenceNumber
+	d.segStart = d.lastSeq + 1
 	d.tsOff = d.lastTS + delta - p.hdr.Timestamp
 	d.cur.Store(int32(p.layer))
 	d.segMu.Lock()
@@ -318,9 +366,12 @@ func (d *downTrack) switchTo(p *packet) {
 	d.segMu.Unlock()
 }
 
-// write sends p with the subscriber's numbers.
-func (d *downTrack) write(p *packet) {
+// write sends p with the subscriber's numbers, counted in t.
+func (d *downTrack) write(p *packet, t *tally) {
 	seq := p.hdr.SequenceNumber + d.seqOff
+	if int16(seq-d.segStart) < 0 {
+		return // a late (retransmitted) packet from before the switch to p's layer
+	}
 	if !d.started || int16(seq-d.lastSeq) > 0 {
 		d.lastSeq, d.lastTS, d.lastArrival = seq, p.hdr.Timestamp+d.tsOff, p.arrival
 	}
@@ -332,9 +383,12 @@ func (d *downTrack) write(p *packet) {
 	if _, err := d.w.WriteRTP(&d.hdr, p.payload); err != nil {
 		return // the peer connection is closing; its end closes the subscription
 	}
+	t.packets++
+	t.bytes += uint64(len(p.payload) + d.hdr.MarshalSize())
 	mt := d.m.pub.room.metrics
-	mt.PacketsForwarded.Add(1)
-	mt.BytesForwarded.Add(uint64(len(p.payload) + d.hdr.MarshalSize()))
+	if d.written++; d.written%delaySample == 0 {
+		mt.ForwardDelay.observe(monotime() - p.arrival)
+	}
 	if mt.delay != nil {
 		mt.delay(monotime() - p.arrival)
 	}
@@ -373,8 +427,21 @@ func (d *downTrack) resendOne(out uint16) {
 		d.rhdr = p.hdr
 		d.rhdr.SSRC, d.rhdr.PayloadType, d.rhdr.SequenceNumber = d.ssrc, d.pt, out
 		d.rhdr.Timestamp += s.tsOff
-		if _, err := d.w.WriteRTP(&d.rhdr, p.payload); err == nil {
-			d.m.pub.room.metrics.PacketsRetransmitted.Add(1)
+		payload := p.payload
+		if d.rtxSSRC != 0 {
+			// The original number leads the payload; the RTX stream has
+			// numbers of its own (RFC 4588 §4).
+			d.rtxBuf = rtxPayload(d.rtxBuf, out, p.payload)
+			payload = d.rtxBuf
+			d.rhdr.SSRC, d.rhdr.PayloadType, d.rhdr.SequenceNumber = d.rtxSSRC, d.rtxPT, d.rtxSeq
+			d.rtxSeq++
+		}
+		if _, err := d.w.WriteRTP(&d.rhdr, payload); err == nil {
+			mt := d.m.pub.room.metrics
+			mt.PacketsRetransmitted.Add(1)
+			if d.rtxSSRC != 0 {
+				mt.RTXRetransmitted.Add(1)
+			}
 		}
 		return
 	}
@@ -382,7 +449,8 @@ func (d *downTrack) resendOne(out uint16) {
 
 // readRTCP handles the subscriber's feedback on this track until the
 // sender stops: keyframe requests go to the publisher (rate-limited), NACKs
-// are answered from the cache, heavy loss downgrades.
+// are answered from the cache, heavy loss downgrades, bandwidth estimates
+// (REMB) cap the layer.
 func (d *downTrack) readRTCP(s *webrtc.RTPSender) {
 	for {
 		pkts, _, err := s.ReadRTCP()
@@ -396,6 +464,8 @@ func (d *downTrack) readRTCP(s *webrtc.RTPSender) {
 				d.m.requestKeyframe(int(d.cur.Load()), now)
 			case *rtcp.TransportLayerNack:
 				d.resend(p)
+			case *rtcp.ReceiverEstimatedMaximumBitrate:
+				d.onEstimate(float64(p.Bitrate), now)
 			case *rtcp.ReceiverReport:
 				for _, r := range p.Reports {
 					if r.SSRC == d.ssrc && r.FractionLost > lossDowngrade {

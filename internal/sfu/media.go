@@ -63,6 +63,10 @@ type layer struct {
 	ssrc  uint32
 	cache cache
 
+	// The reader's alone (admit): the highest sequence number read.
+	top  uint16
+	seen bool
+
 	last    atomic.Int64 // arrival of the latest packet; 0: none yet
 	lastPLI atomic.Int64 // when a keyframe was last asked for
 
@@ -166,14 +170,6 @@ func (m *media) remove(d *downTrack) {
 		}
 	}
 	m.downs.Store(&next)
-}
-
-// forward hands p to every down-track: the publisher's reader goroutine
-// never waits on a subscriber.
-func (m *media) forward(p *packet) {
-	for _, d := range *m.downs.Load() {
-		d.offer(p)
-	}
 }
 
 // requestKeyframe asks the publisher for a keyframe on layer i, at most

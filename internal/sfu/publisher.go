@@ -21,6 +21,7 @@ type Publisher struct {
 	pc    *webrtc.PeerConnection
 	audio *media // nil if not offered
 	video *media
+	fan   *fanPool // nil: the readers write to every subscriber themselves
 
 	wg       sync.WaitGroup // readers
 	mu       sync.Mutex
@@ -69,7 +70,7 @@ func (r *Room) Publish(ctx context.Context, id, offer string) (string, *Publishe
 			}
 			// One codec in the answer, so subscribers can be answered
 			// before the first packet says which the publisher chose.
-			if err := tr.SetCodecPreferences([]webrtc.RTPCodecParameters{c}); err != nil {
+			if err := tr.SetCodecPreferences(withRTX(c, offered)); err != nil {
 				return fmt.Errorf("%w: %w", ErrNoMatchingCodec, err)
 			}
 			m := newMedia(p, tr.Kind(), c)
@@ -85,6 +86,7 @@ func (r *Room) Publish(ctx context.Context, id, offer string) (string, *Publishe
 		return nil
 	})
 	if err == nil {
+		p.fan = newFanPool(r.metrics)
 		pc.OnTrack(p.onTrack)
 		pc.OnConnectionStateChange(p.onState)
 		r.mu.Lock()
@@ -105,6 +107,7 @@ func (r *Room) Publish(ctx context.Context, id, offer string) (string, *Publishe
 	}
 	if err != nil {
 		_ = pc.Close()
+		p.fan.stop() // a reader it would have served only finds no worker
 		return "", nil, answerErr(err)
 	}
 	r.log.Debug("publish", "publisher", id)
@@ -182,6 +185,7 @@ func (p *Publisher) closeWith(cause error) {
 	}
 	_ = p.pc.Close()
 	p.wg.Wait()
+	p.fan.stop()
 	close(p.done)
 	r.emit(Event{Type: PublisherStopped, PublisherID: p.id, Err: cause})
 }
@@ -239,20 +243,27 @@ func discard(t *webrtc.TrackRemote) {
 // peer connection closes.
 func (p *Publisher) read(m *media, l *layer, t *webrtc.TrackRemote) {
 	buf := make([]byte, 1500)
+	var j fanJob
+	var lag lagMeter
 	for {
-		n, _, err := t.Read(buf)
+		n, attrs, err := t.Read(buf)
 		if err != nil {
 			return
 		}
 		pkt := parse(buf[:n], l.idx, m.codec)
-		if pkt == nil {
+		if pkt == nil || !l.admit(pkt.hdr.SequenceNumber) {
 			continue
 		}
+		if repaired(attrs) {
+			p.room.metrics.PacketsRepaired.Add(1)
+		}
 		p.room.metrics.PacketsIn.Add(1)
+		lag.observe(pkt, m.params.ClockRate, &p.room.metrics.ReadLag)
 		l.last.Store(pkt.arrival)
 		l.cache.put(pkt)
 		l.account(pkt, m.codec)
-		m.forward(pkt)
+		m.forward(pkt, &j)
+		p.room.metrics.ReaderBusyNs.Add(monotime() - pkt.arrival)
 	}
 }
 

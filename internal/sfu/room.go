@@ -90,7 +90,8 @@ type Event struct {
 
 // PeerConnector makes the peer connections; *rtc.Engine is one.
 type PeerConnector interface {
-	NewSFUPeerConnection() (*webrtc.PeerConnection, error)
+	NewSFUPeerConnection() (*webrtc.PeerConnection, error)           // a publisher's
+	NewSFUSubscriberPeerConnection() (*webrtc.PeerConnection, error) // a subscriber's
 }
 
 // Config is a room's dependencies.
@@ -115,11 +116,24 @@ type Metrics struct {
 	BytesForwarded         atomic.Uint64
 	PacketsDropped         atomic.Uint64 // a subscriber's queue was full
 	PacketsRetransmitted   atomic.Uint64 // answers to NACKs
+	RTXRetransmitted       atomic.Uint64 // of those, sent on the subscriber's RTX stream
+	PacketsRepaired        atomic.Uint64 // lost packets a publisher resent on its RTX stream
 	KeyframeRequests       atomic.Uint64 // PLIs sent to publishers
 	LayerSwitches          atomic.Uint64
+	BandwidthSwitches      atomic.Uint64 // layer changes a subscriber's bandwidth estimate made
 	SlowSubscribersDropped atomic.Uint64
 	Publishers             atomic.Int64
 	Subscriptions          atomic.Int64
+	// ForwardDelay samples the time from a packet's arrival to its write
+	// to a subscriber returning (onair_sfu_forward_delay_seconds).
+	ForwardDelay DelayHistogram
+	// ReadLag samples how late the publishers' packets are read, from
+	// their RTP timestamps (onair_sfu_read_lag_seconds; see lagMeter).
+	ReadLag DelayHistogram
+	// ReaderBusyNs is the publishers' readers' time from a packet read to
+	// its fan-out done, in nanoseconds (onair_sfu_reader_busy_seconds_total):
+	// a layer's reader busy near all the time cannot keep up.
+	ReaderBusyNs atomic.Int64
 
 	// delay, if set (tests, benchmarks), is given each forwarded packet's
 	// time from arrival to written, in nanoseconds.
@@ -137,7 +151,10 @@ type Room struct {
 	publishers map[string]*Publisher
 	bg         sync.WaitGroup // closers started from the data path
 
-	// wrapWriter, if set (tests), wraps each down-track's writer.
+	// wrapWriter, if set (tests), wraps each down-track's writer. It
+	// returns w itself for a subscriber it leaves alone; one whose writer
+	// it wraps counts as on a transport that can block (its packets are
+	// queued for its own writer goroutine, see Subscription.udp).
 	wrapWriter func(*Subscription, webrtc.TrackLocalWriter) webrtc.TrackLocalWriter
 }
 

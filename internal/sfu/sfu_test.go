@@ -522,22 +522,9 @@ func TestSubscriberSendsAudio(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := subscribeWith(t, room, "sub", "pub", SubscribeOptions{}, silence)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for n := 0; ; n++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			_ = silence.WriteSample(pmedia.Sample{Data: clip.Opus[n%len(clip.Opus)], Duration: 20 * time.Millisecond})
-		}
-	}()
+	ticking(t, 20*time.Millisecond, func(n int) {
+		_ = silence.WriteSample(pmedia.Sample{Data: clip.Opus[n%len(clip.Opus)], Duration: 20 * time.Millisecond})
+	})
 	eventually(t, 20*time.Second, "frames and audio", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()

@@ -61,7 +61,7 @@ func (r *Room) Subscribe(ctx context.Context, subscriberID, publisherID, offer s
 	if pub == nil {
 		return "", nil, ErrPublisherNotFound
 	}
-	pc, err := r.cfg.Engine.NewSFUPeerConnection()
+	pc, err := r.cfg.Engine.NewSFUSubscriberPeerConnection()
 	if err != nil {
 		return "", nil, fmt.Errorf("sfu: peer connection: %w", err)
 	}
@@ -96,7 +96,7 @@ func (r *Room) Subscribe(ctx context.Context, subscriberID, publisherID, offer s
 			}
 			for _, tr := range pc.GetTransceivers() {
 				if tr.Sender() == sender {
-					if err := tr.SetCodecPreferences([]webrtc.RTPCodecParameters{c}); err != nil {
+					if err := tr.SetCodecPreferences(withRTX(c, offered)); err != nil {
 						return fmt.Errorf("%w: %w", ErrNoMatchingCodec, err)
 					}
 				}
@@ -123,6 +123,12 @@ func (r *Room) Subscribe(ctx context.Context, subscriberID, publisherID, offer s
 			}
 		})
 		pc.OnConnectionStateChange(s.onState)
+		// A pair that changes to ICE-TCP takes the queue from then on.
+		pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(p *webrtc.ICECandidatePair) {
+			if p == nil || p.Local == nil || p.Local.Protocol != webrtc.ICEProtocolUDP {
+				s.setDirect(false)
+			}
+		})
 		// Registered and started under s.mu: a close that raced the
 		// answer (the connection failed) leaves nothing behind.
 		s.mu.Lock()
@@ -265,6 +271,8 @@ func (s *Subscription) closeWith(cause error) {
 func (s *Subscription) onState(st webrtc.PeerConnectionState) {
 	switch st {
 	case webrtc.PeerConnectionStateConnected:
+		// Before connected: no packet is written before it.
+		s.setDirect(s.udp())
 		s.connected.Store(true)
 		if d := s.video; d != nil {
 			d.m.requestKeyframe(int(d.want.Load()), monotime())
@@ -278,5 +286,38 @@ func (s *Subscription) onState(st webrtc.PeerConnectionState) {
 		}
 	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 		s.pub.room.async(func() { s.closeWith(ErrPeerGone) })
+	}
+}
+
+// udp says whether the connection's selected candidate pair is UDP, whose
+// writes cannot block on this subscriber: the shared socket's buffer
+// fills only when the host's link is full, for every subscriber at once.
+// ICE-TCP's can: a peer that stops reading fills its connection. A
+// writer a test wraps (Room.wrapWriter) stands for a transport that can
+// block.
+func (s *Subscription) udp() bool {
+	for _, d := range []*downTrack{s.audio, s.video} {
+		if d != nil && d.wrapped.Load() {
+			return false
+		}
+	}
+	pair, err := s.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	return err == nil && pair != nil && pair.Local != nil && pair.Local.Protocol == webrtc.ICEProtocolUDP
+}
+
+// setDirect has the publisher's readers write to the subscriber's
+// down-tracks themselves (true), or queue for their writer goroutines.
+// Only ever turned off once on: a packet queued earlier would otherwise be
+// written after newer ones.
+func (s *Subscription) setDirect(on bool) {
+	for _, d := range []*downTrack{s.audio, s.video} {
+		if d == nil {
+			continue
+		}
+		if on && !s.connected.Load() {
+			d.direct.Store(true)
+		} else if !on {
+			d.direct.Store(false)
+		}
 	}
 }

@@ -61,6 +61,11 @@ type webhookEvent struct {
 		RecordingStatus string `json:"recording_status"`
 		StreamID        string `json:"stream_id"`
 		LimitName       string `json:"limit_name"`
+		// IVS Stage Update
+		SessionID           string `json:"session_id"`
+		ParticipantID       string `json:"participant_id"`
+		UserID              string `json:"user_id"`
+		RemoteParticipantID string `json:"remote_participant_id"`
 	} `json:"detail"`
 }
 
