@@ -144,8 +144,11 @@ func CompatTable() string {
 	b.WriteString("- `endpoints` has `events` and `whip` (onair's own URLs, docs/stages.md); `rtmp` and `rtmps` come with ingest configurations.\n")
 	b.WriteString("- `autoParticipantRecordingConfiguration` with a non-empty `storageConfigurationArn` is a ValidationException until individual participant recording is served.\n")
 	b.WriteString("- Participant tokens are JWTs signed ES384 by onair (IVS signs with KMS); self-signed ES384 tokens of imported public keys are accepted.\n")
-	b.WriteString("- DisconnectParticipant answers ResourceNotFoundException for a participant that is not connected to the stage's active session, and revokes the token of one that is.\n")
+	b.WriteString("- DisconnectParticipant answers ResourceNotFoundException for a participant that is not connected to the stage's active session, and revokes the token of one that is. " +
+		"A participant that has just joined (it has its `STAGE_STATE`) counts as connected even before onair has recorded its join: it is disconnected, and its join and leave are recorded after.\n")
 	b.WriteString("- A stage session ends when its last participant leaves.\n")
+	b.WriteString("- A participant's `ispName` is always empty (onair has no ISP database); `browserName`, `osName` and their versions are read from the client's User-Agent " +
+		"(docs/stages.md lists which), `sdkVersion` from the SDK's `X-Stages-SDK`, so a client that sends neither has them empty.\n")
 	return b.String()
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/onair-video/onair/internal/ivs"
@@ -86,12 +87,27 @@ func gone(err error) bool {
 	return ok && e.Code == ivs.CodeResourceNotFound
 }
 
+// clientInfo is the domain's view of what a client told of itself. The
+// ISP stays empty: onair has no ISP database.
+func clientInfo(c stage.Client) ivsrealtime.ClientInfo {
+	return ivsrealtime.ClientInfo{OsName: c.OSName, OsVersion: c.OSVersion, BrowserName: c.BrowserName,
+		BrowserVersion: c.BrowserVersion, SdkVersion: c.SDKVersion, Protocol: c.Protocol}
+}
+
 // Joined records a join. The events WebSocket is the web SDK's join, whose
 // media goes over WHIP.
 func (c stageControl) Joined(p stage.Participant, _ bool) {
 	c.call("join", p, nil, func(ctx context.Context) error {
-		_, err := c.svc.Joined(ctx, claims(p), ivsrealtime.ClientInfo{Protocol: "WHIP"})
+		_, err := c.svc.Joined(ctx, claims(p), clientInfo(p.Client))
 		return err
+	})
+}
+
+// ClientUpdated records what a participant's client told after its join
+// (a leave that raced it recorded the participant already).
+func (c stageControl) ClientUpdated(p stage.Participant) {
+	c.call("client", p, gone, func(ctx context.Context) error {
+		return c.svc.ClientUpdated(ctx, p.Topic, p.ID, clientInfo(p.Client))
 	})
 }
 
@@ -176,6 +192,10 @@ func stageHooks(scope ivs.Scope, roster func() *stage.Stages, log *slog.Logger) 
 			if s := roster(); s != nil {
 				s.CloseStage(scope.ARN(ivsrealtime.ResourceStage, stageID))
 			}
+		},
+		ParticipantConnected: func(stageID, participantID string) bool {
+			s := roster()
+			return s != nil && slices.Contains(s.Participants(scope.ARN(ivsrealtime.ResourceStage, stageID)), participantID)
 		},
 	}
 }

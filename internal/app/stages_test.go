@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -22,6 +23,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/coder/websocket"
 
+	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/ivsrealtime"
 	"github.com/onair-video/onair/internal/stage"
 	"github.com/onair-video/onair/internal/store/sqlite"
@@ -239,4 +241,133 @@ func mustActiveOrLast(t *testing.T, svc *ivsrealtime.Service, arn string) string
 		t.Fatalf("ListStageSessions: %v, %v", ss, err)
 	}
 	return ss[0].SessionID
+}
+
+// gatedJoins is a Lifecycle that holds Joined calls until release is
+// closed: the window in which the roster has a participant connected (it
+// has its STAGE_STATE) and the domain has not recorded the join yet.
+type gatedJoins struct {
+	stageControl
+	release chan struct{}
+}
+
+func (g gatedJoins) Joined(p stage.Participant, first bool) {
+	<-g.release
+	g.stageControl.Joined(p, first)
+}
+
+// DisconnectParticipant right after a join, before the join is recorded,
+// disconnects the participant all the same, as IVS would (it is
+// connected): it is told PARTICIPANT_DISCONNECTED, its token is refused,
+// and once the join is recorded, so is its leave.
+func TestDisconnectBeforeJoinRecorded(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var roster *stage.Stages
+	const account = "123456789012"
+	svc := ivsrealtime.New(ivsrealtime.Config{Region: "us-east-1", AccountID: account, Docs: store, Sessions: store,
+		Hooks: stageHooks(ivs.Scope{Region: "us-east-1", Account: account}, func() *stage.Stages { return roster }, slog.New(slog.DiscardHandler))})
+	var logged bytes.Buffer
+	c := stageControl{svc: svc, log: slog.New(slog.NewTextHandler(&logged, nil))}
+	gate := gatedJoins{stageControl: c, release: make(chan struct{})}
+	roster = stage.New(stage.Config{Auth: c, Lifecycle: gate})
+	released := false
+	defer func() {
+		if !released {
+			close(gate.release)
+		}
+		roster.Close()
+	}()
+	mux := http.NewServeMux()
+	mux.Handle("GET /events", roster)
+	hs := httptest.NewServer(mux)
+	defer hs.Close()
+
+	st, toks, err := svc.CreateStage(ctx, ivsrealtime.CreateStageInput{
+		ParticipantTokenConfigurations: []ivsrealtime.ParticipantTokenConfiguration{{UserID: "a"}}}, ivsrealtime.Endpoints{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := toks[0]
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	url := "ws" + strings.TrimPrefix(hs.URL, "http") + "/events?error_over_ws=1&topic=" + st.ID + "/publishers"
+	ws, _, err := websocket.Dial(dctx, url, &websocket.DialOptions{Subprotocols: []string{tok.Token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	read := func() (string, string) {
+		_, b, err := ws.Read(dctx)
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		var m struct {
+			Type    string
+			Payload struct{ Code string }
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m.Type, m.Payload.Code
+	}
+	if typ, _ := read(); typ != "STAGE_STATE" {
+		t.Fatalf("first message %s", typ)
+	}
+	// Joined, not recorded: the domain has no session yet.
+	if g, _ := svc.GetStage(ctx, st.ARN); g.ActiveSessionID != "" {
+		t.Fatalf("the join was recorded before the gate opened")
+	}
+	if err := svc.DisconnectParticipant(ctx, ivsrealtime.DisconnectParticipantInput{StageARN: st.ARN, ParticipantID: tok.ParticipantID,
+		Reason: "too early"}); err != nil {
+		t.Fatalf("DisconnectParticipant before the join is recorded: %v", err)
+	}
+	for {
+		typ, code := read()
+		if typ == "aws:ivs:DISCONNECT" {
+			if code != "PARTICIPANT_DISCONNECTED" {
+				t.Fatalf("DISCONNECT %s", code)
+			}
+			break
+		}
+	}
+	if _, err := c.Authenticate(ctx, tok.Token); !errors.Is(err, stage.ErrParticipantDisconnected) {
+		t.Fatalf("the token after the disconnection: %v", err)
+	}
+	close(gate.release)
+	released = true
+	// The join, then the leave, are recorded.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var sid string
+		if ss, _, _ := svc.ListStageSessions(ctx, ivsrealtime.ListStageSessionsInput{StageARN: st.ARN}); len(ss) > 0 {
+			sid = ss[0].SessionID
+		}
+		p, err := svc.GetParticipant(ctx, ivsrealtime.GetParticipantInput{StageARN: st.ARN, SessionID: sid, ParticipantID: tok.ParticipantID})
+		evs, _, _ := svc.ListParticipantEvents(ctx, ivsrealtime.ListParticipantEventsInput{StageARN: st.ARN, SessionID: sid,
+			ParticipantID: tok.ParticipantID})
+		var names []string
+		for _, e := range evs {
+			names = append(names, e.Name)
+		}
+		if err == nil && p.State == ivsrealtime.StateDisconnected && strings.Join(names, ",") == "JOINED,LEFT" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("participant %+v %v, events %v", p, err, names)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A participant the roster does not have either is not found.
+	err = svc.DisconnectParticipant(ctx, ivsrealtime.DisconnectParticipantInput{StageARN: st.ARN, ParticipantID: "nobody"})
+	if e, ok := ivs.AsError(err); !ok || e.Code != ivs.CodeResourceNotFound {
+		t.Fatalf("DisconnectParticipant of nobody: %v", err)
+	}
+	if logged.Len() != 0 {
+		t.Errorf("logged: %s", logged.String())
+	}
 }

@@ -343,6 +343,34 @@ func (s *Service) Published(ctx context.Context, stageID, participantID string, 
 	return s.addEvent(ctx, &st, st.ActiveSessionID, p.UserID, Event{Name: name, ParticipantID: participantID, EventTime: s.now().UTC()})
 }
 
+// ClientUpdated records what a connected participant's client told of
+// itself after its join (the web SDK's version comes with its WHIP
+// requests): the fields info has replace the stored ones; empty ones keep
+// them.
+func (s *Service) ClientUpdated(ctx context.Context, stageID, participantID string, info ClientInfo) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, p, err := s.connected(ctx, stageID, participantID)
+	if err != nil {
+		return err
+	}
+	changed := false
+	for _, f := range [][2]*string{{&p.IspName, &info.IspName}, {&p.OsName, &info.OsName}, {&p.OsVersion, &info.OsVersion},
+		{&p.BrowserName, &info.BrowserName}, {&p.BrowserVersion, &info.BrowserVersion}, {&p.SdkVersion, &info.SdkVersion},
+		{&p.Protocol, &info.Protocol}} {
+		if *f[1] != "" && *f[1] != *f[0] {
+			*f[0], changed = *f[1], true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	if err := s.sessions.PutParticipant(ctx, st.ID, st.ActiveSessionID, p); err != nil {
+		return fmt.Errorf("ivsrealtime: store participant: %w", err)
+	}
+	return nil
+}
+
 // Subscribed records that a participant started (on) or stopped
 // subscribing to publisherID.
 func (s *Service) Subscribed(ctx context.Context, stageID, participantID, publisherID string, on bool) error {
@@ -513,16 +541,24 @@ func (s *Service) DisconnectParticipant(ctx context.Context, in DisconnectPartic
 		return err
 	}
 	st, p, err := s.connected(ctx, st.ID, in.ParticipantID)
+	// A participant whose join the media side has not recorded yet is
+	// connected all the same (it has its STAGE_STATE): its token is
+	// revoked, the media side disconnects it, and its join and leave are
+	// recorded in their order when their turn comes.
+	recorded := err == nil
+	if errors.Is(err, ErrNotJoined) && s.hooks.ParticipantConnected != nil && s.hooks.ParticipantConnected(st.ID, in.ParticipantID) {
+		err = nil
+	}
 	if errors.Is(err, ErrNotJoined) {
 		s.mu.Unlock()
 		return &ivs.Error{Code: ivs.CodeResourceNotFound,
 			Message: fmt.Sprintf("participant %s is not connected to stage %s", in.ParticipantID, in.StageARN)}
 	}
 	if err == nil {
-		d := disconnection{Key: st.ID + "/" + p.ParticipantID, Reason: in.Reason, CreatedAt: s.now().UTC()}
+		d := disconnection{Key: st.ID + "/" + in.ParticipantID, Reason: in.Reason, CreatedAt: s.now().UTC()}
 		err = s.disconnections().Put(ctx, &d, d.CreatedAt)
 	}
-	if err == nil {
+	if err == nil && recorded {
 		err = s.leave(ctx, &st, p)
 	}
 	s.mu.Unlock()

@@ -334,6 +334,48 @@ func TestTokenExchangeAndInterruptedSessions(t *testing.T) {
 	}
 }
 
+// What a client tells after its join (the web SDK's version, with its
+// first WHIP request) is added to the participant; an empty field keeps
+// the stored one; a participant that left is refused.
+func TestClientUpdated(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newService(t)
+	st := newStage(t, s)
+	c, err := s.VerifyParticipantToken(ctx, token(t, s, st, ivsrealtime.ParticipantTokenConfiguration{UserID: "u"}).Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid, err := s.Joined(ctx, c, ivsrealtime.ClientInfo{BrowserName: "Chrome Headless", BrowserVersion: "156.0.0.0", OsName: "Linux", Protocol: "WHIP"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func() ivsrealtime.Participant {
+		p, err := s.GetParticipant(ctx, ivsrealtime.GetParticipantInput{StageARN: st.ARN, SessionID: sid, ParticipantID: c.ParticipantID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if p := get(); p.SdkVersion != "" || p.BrowserName != "Chrome Headless" {
+		t.Fatalf("after the join: %+v", p)
+	}
+	if err := s.ClientUpdated(ctx, st.ID, c.ParticipantID, ivsrealtime.ClientInfo{SdkVersion: "1.41.0", Protocol: "WHIP"}); err != nil {
+		t.Fatal(err)
+	}
+	p := get()
+	if p.SdkVersion != "1.41.0" || p.BrowserName != "Chrome Headless" || p.BrowserVersion != "156.0.0.0" || p.OsName != "Linux" ||
+		p.OsVersion != "" || p.Protocol != "WHIP" || p.IspName != "" {
+		t.Fatalf("after the update: %+v", p)
+	}
+	if err := s.Left(ctx, st.ID, c.ParticipantID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ClientUpdated(ctx, st.ID, c.ParticipantID, ivsrealtime.ClientInfo{SdkVersion: "2"}); !errors.Is(err, ivsrealtime.ErrNotJoined) {
+		t.Fatalf("update after the leave: %v, want ErrNotJoined", err)
+	}
+}
+
 // Every participant event and the session's start and end are emitted as
 // IVS Stage Update events about the stage, for webhooks and SSE; a failed
 // emit is the report's error.

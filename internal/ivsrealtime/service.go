@@ -56,6 +56,11 @@ type Hooks struct {
 	// StageDeleted is called after DeleteStage: the media side closes every
 	// connection of the stage.
 	StageDeleted func(stageID string)
+	// ParticipantConnected says whether the media side has the participant
+	// connected: its join may not be recorded yet (the media side records
+	// it asynchronously), and DisconnectParticipant must still disconnect
+	// it. nil: only recorded joins count.
+	ParticipantConnected func(stageID, participantID string) bool
 }
 
 // Config holds a Service's dependencies.

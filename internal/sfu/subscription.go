@@ -43,6 +43,7 @@ type Subscription struct {
 	connected atomic.Bool
 
 	mu       sync.Mutex
+	paused   map[*downTrack]bool // by Pause (playback.go)
 	closed   bool
 	started  bool
 	closeErr error

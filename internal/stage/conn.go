@@ -9,6 +9,8 @@ import (
 
 	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
+
+	"github.com/onair-video/onair/internal/rtc"
 )
 
 // conn is one participant's events WebSocket. Its read loop runs in the
@@ -26,7 +28,13 @@ type conn struct {
 	cancel  context.CancelFunc
 	limiter *rate.Limiter
 	wake    chan struct{} // capacity 1: there is something to write
-	done    chan struct{} // the writer returned
+	// beacon names the socket in its sessions' session-delete Link: 128
+	// random bits, the capability beside the participant's token.
+	beacon string
+	// origin is the scheme and host the socket was opened on (https for
+	// wss), for the URLs of an SDP answer sent over it.
+	origin string
+	done   chan struct{} // the writer returned
 
 	mu sync.Mutex
 	// state is the latest STAGE_STATE not yet written, stateSeq its
@@ -53,7 +61,7 @@ func newConn(s *Stages, ws *websocket.Conn, p Participant) *conn {
 	return &conn{s: s, ws: ws, p: p, ctx: ctx, cancel: cancel,
 		log:     s.log.With("stage", p.StageARN, "participant", p.ID),
 		limiter: rate.NewLimiter(rate.Limit(s.lim.Rate), s.lim.Burst),
-		wake:    make(chan struct{}, 1), done: make(chan struct{})}
+		wake:    make(chan struct{}, 1), done: make(chan struct{}), beacon: rtc.NewSessionID()}
 }
 
 func (c *conn) wakeLocked() {
@@ -272,8 +280,7 @@ func (c *conn) handle(m clientMessage) {
 		}
 		c.send(encode(typeExchangeToken, ids))
 	case typeSDPOffer:
-		c.send(encode(typeSDPAnswer, sdpAnswerPayload{RequestID: m.RequestID, HTTPStatusCode: 501,
-			ErrorMessage: "onair takes SDP over HTTP WHIP, not over the events WebSocket"}))
+		c.sdpOffer(m)
 	}
 }
 

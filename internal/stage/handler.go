@@ -50,7 +50,12 @@ func (s *Stages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(ws, err)
 		return
 	}
+	p.Client = clientOf(r)
 	c := newConn(s, ws, p)
+	c.origin = "http://" + r.Host
+	if r.TLS != nil {
+		c.origin = "https://" + r.Host
+	}
 	if err := s.join(c); err != nil {
 		c.cancel()
 		s.refuse(ws, err)

@@ -55,6 +55,24 @@ func (a *fakeAuth) add(id string, attrs map[string]string) string {
 type recorder struct {
 	mu    sync.Mutex
 	calls []string
+	// clients: the Client each participant's latest Joined or
+	// ClientUpdated carried.
+	clients map[string]Client
+}
+
+func (r *recorder) client(id string) Client {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.clients[id]
+}
+
+func (r *recorder) setClient(p Participant) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.clients == nil {
+		r.clients = map[string]Client{}
+	}
+	r.clients[p.ID] = p.Client
 }
 
 func (r *recorder) add(s string) {
@@ -64,6 +82,7 @@ func (r *recorder) add(s string) {
 }
 
 func (r *recorder) Joined(p Participant, first bool) {
+	r.setClient(p)
 	r.add(fmt.Sprintf("joined %s first=%v", p.ID, first))
 }
 func (r *recorder) Left(p Participant, why LeaveReason, last bool) {
@@ -82,6 +101,11 @@ func (r *recorder) PublishFailed(p Participant, code string) {
 }
 func (r *recorder) SubscribeFailed(p Participant, pub, code string) {
 	r.add(fmt.Sprintf("subscribe failed %s to %s %s", p.ID, pub, code))
+}
+
+func (r *recorder) ClientUpdated(p Participant) {
+	r.setClient(p)
+	r.add(fmt.Sprintf("client %s %+v", p.ID, p.Client))
 }
 
 func (r *recorder) has(s string) bool {

@@ -35,6 +35,9 @@ type Participant struct {
 	Publish, Subscribe bool
 	// Expires is the token's exp: a join after it is refused.
 	Expires time.Time
+	// Client is what the client told of itself (not the token: the
+	// roster fills it from the requests).
+	Client Client
 }
 
 // Authenticator verifies a participant token. The control plane
@@ -133,6 +136,10 @@ type Lifecycle interface {
 	// SubscribeFailed: a subscription to publisher was refused
 	// (SUBSCRIBE_ERROR: INSUFFICIENT_CAPABILITIES, PUBLISHER_NOT_FOUND).
 	SubscribeFailed(p Participant, publisher, code string)
+	// ClientUpdated: a connected participant's client told more of itself
+	// than at its join (p.Client): the web SDK's version comes with its
+	// first WHIP request, after the join over the events WebSocket.
+	ClientUpdated(p Participant)
 }
 
 // nopLifecycle is the Lifecycle of a Stages without one.
@@ -145,5 +152,6 @@ func (nopLifecycle) Subscribed(Participant, string, bool)        {}
 func (nopLifecycle) TokenExchanged(Participant, Participant)     {}
 func (nopLifecycle) PublishFailed(Participant, string)           {}
 func (nopLifecycle) SubscribeFailed(Participant, string, string) {}
+func (nopLifecycle) ClientUpdated(Participant)                   {}
 
 var _ Lifecycle = nopLifecycle{}

@@ -336,12 +336,15 @@ func TestIsPublishingReachesClients(t *testing.T) {
 	})
 }
 
-// A V2 client's SDP offer is answered at once with an error: onair takes
-// SDP over HTTP WHIP.
+// An SDP offer over the socket of a server without stage media is
+// answered at once with an error, and serverFeatures lacks xdp.
 func TestSDPOfferRefused(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, Limits{})
-	c, _ := e.join(e.auth.add("a", nil))
+	c, st := e.join(e.auth.add("a", nil))
+	if len(st.ServerFeatures) != 0 {
+		t.Errorf("serverFeatures %v without media", st.ServerFeatures)
+	}
 	c.send(map[string]any{"type": "aws:ivs:SDP_OFFER", "payload": map[string]string{"requestId": "r9", "traceId": "t", "content": "v=0"}})
 	var a sdpAnswerPayload
 	if err := json.Unmarshal(c.next(typeSDPAnswer).Payload, &a); err != nil || a.RequestID != "r9" || a.HTTPStatusCode/100 == 2 || a.ErrorMessage == "" {

@@ -99,6 +99,9 @@ type Stages struct {
 	closed  bool
 	// sessions are the WHIP sessions, by the id their Location names.
 	sessions map[string]*mediaSession
+	// beacons are the events sockets joined, by their beacon id (the
+	// session-delete Link of their sessions).
+	beacons map[string]*conn
 	// media runs the closing of SFU peer connections and rooms, off the
 	// lock; Close waits for it.
 	media sync.WaitGroup
@@ -176,7 +179,8 @@ func New(cfg Config) *Stages {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Stages{cfg: cfg, lim: lim, log: cfg.Log.With("component", "stage"), ctx: ctx, cancel: cancel,
 		events: make(chan func(), lifecycleQueue), eventsDone: make(chan struct{}),
-		stages: make(map[string]*stage), revoked: make(map[[2]string]time.Time), sessions: make(map[string]*mediaSession)}
+		stages: make(map[string]*stage), revoked: make(map[[2]string]time.Time), sessions: make(map[string]*mediaSession),
+		beacons: make(map[string]*conn)}
 	go func() {
 		defer close(s.eventsDone)
 		for f := range s.events {
@@ -214,6 +218,7 @@ func (s *Stages) join(c *conn) error {
 		}
 		delete(s.revoked, [2]string{p.StageARN, p.ID})
 	}
+	s.beacons[c.beacon] = c
 	st := s.stages[p.StageARN]
 	first := st == nil || len(st.members) == 0
 	if st == nil {
@@ -222,7 +227,9 @@ func (s *Stages) join(c *conn) error {
 	}
 	if m := st.members[p.ID]; m != nil {
 		old := m.conn
+		client := m.p.Client
 		m.conn, m.p = c, p
+		m.p.Client.merge(client)
 		// A participant that only published over WHIP (old nil) now has
 		// its socket, and stays when its publish ends.
 		if old != nil {
@@ -243,6 +250,7 @@ func (s *Stages) join(c *conn) error {
 func (s *Stages) leave(c *conn, why LeaveReason) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	delete(s.beacons, c.beacon)
 	st := s.stages[c.p.StageARN]
 	if st == nil {
 		return
@@ -287,7 +295,7 @@ func (s *Stages) broadcastLocked(st *stage) {
 	st.kicked = slices.DeleteFunc(st.kicked, func(k kick) bool { return now.Sub(k.at) > s.lim.KickedFor })
 	ms := slices.SortedFunc(maps.Values(st.members), bySince)
 	state := stageState{SequenceNumber: st.seq, StageID: st.topic, Participants: make([]stateParticipant, 0, len(ms)),
-		Disconnected: make([]stateDisconnected, 0, len(st.kicked)), ServerFeatures: []string{}}
+		Disconnected: make([]stateDisconnected, 0, len(st.kicked)), ServerFeatures: s.features()}
 	for _, m := range ms {
 		a := m.p.Attributes
 		if a == nil {
@@ -305,6 +313,16 @@ func (s *Stages) broadcastLocked(st *stage) {
 			m.conn.setState(st.seq, b)
 		}
 	}
+}
+
+// features are STAGE_STATE's serverFeatures: xdp when the WHIP routes
+// are mounted with a media engine, as SDP over the socket answers from
+// them.
+func (s *Stages) features() []string {
+	if s.cfg.Media != nil && s.whipPath != "" {
+		return []string{featureXDP}
+	}
+	return []string{}
 }
 
 // bySince orders members by join.
@@ -358,6 +376,7 @@ func (s *Stages) exchanged(c *conn, p Participant) bool {
 		return false
 	}
 	previous := m.p
+	p.Client = previous.Client
 	m.p, c.p = p, p
 	if !p.Publish && m.slot && !m.publishing {
 		m.slot = false

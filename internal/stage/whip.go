@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/onair-video/onair/internal/rtc"
 	"github.com/onair-video/onair/internal/sfu"
 )
@@ -55,6 +57,9 @@ type mediaSession struct {
 	arn, participant string
 	publisher        string // a subscription's publisher; "" for a publish
 	ref              *mediaRef
+	// conn is the participant's events socket when the session began
+	// (nil: none), whose beacon URL its session-delete Link names.
+	conn *conn
 }
 
 func (r *mediaRef) done() bool {
@@ -95,6 +100,9 @@ func (s *Stages) RegisterWHIP(mux *http.ServeMux, path string) {
 	mux.HandleFunc("DELETE "+path+whipSessionPathSegment+"{sid}", s.serveDelete)
 	mux.HandleFunc("GET "+path+whipSessionPathSegment+"{sid}/layer", s.serveLayers)
 	mux.HandleFunc("POST "+path+whipSessionPathSegment+"{sid}/layer", s.serveSelectLayer)
+	mux.HandleFunc("POST "+path+whipSessionPathSegment+"{sid}/playback", s.servePlayback)
+	mux.HandleFunc("POST "+path+whipSessionPathSegment+"{sid}/delete", s.serveSessionDelete)
+	mux.HandleFunc("POST "+path+"/beacon/{id}", s.serveSessionDelete)
 	mux.HandleFunc("OPTIONS "+path, whipPreflight)
 	mux.HandleFunc("OPTIONS "+path+"/", whipPreflight)
 }
@@ -161,7 +169,12 @@ func (s *Stages) whipAuth(r *http.Request) (Participant, error) {
 	if token == "" {
 		return Participant{}, &whipError{http.StatusUnauthorized, whipUnspecified, "a participant token is required (Authorization: Bearer)"}
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.lim.AuthTimeout)
+	return s.tokenAuth(r.Context(), token)
+}
+
+// tokenAuth verifies a participant token for a media request.
+func (s *Stages) tokenAuth(ctx context.Context, token string) (Participant, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.lim.AuthTimeout)
 	defer cancel()
 	p, err := s.cfg.Auth.Authenticate(ctx, token)
 	switch {
@@ -250,6 +263,7 @@ func (s *Stages) servePublish(w http.ResponseWriter, r *http.Request, id string)
 		s.writeWHIPError(w, err)
 		return
 	}
+	p.Client = clientOf(r)
 	if id != "" && id != p.ID {
 		s.writeWHIPError(w, &whipError{http.StatusForbidden, whipNoPermissions, "the path names another participant than the token"})
 		return
@@ -264,6 +278,7 @@ func (s *Stages) servePublish(w http.ResponseWriter, r *http.Request, id string)
 		s.writeWHIPError(w, err)
 		return
 	}
+	w.Header().Set("Link", s.deleteLink(r, sid))
 	s.writeAnswer(w, sid, answer)
 }
 
@@ -281,6 +296,7 @@ func (s *Stages) publish(ctx context.Context, p Participant, offer string) (answ
 		st, m, err = s.whipMemberLocked(p)
 	}
 	if err == nil {
+		s.clientSeenLocked(m, p.Client)
 		err = s.reserveLocked(st, m)
 	}
 	if err != nil {
@@ -326,7 +342,7 @@ func (s *Stages) publish(ctx context.Context, p Participant, offer string) (answ
 		return "", "", rosterErr(err)
 	}
 	m.pub = ref
-	s.sessions[ref.sid] = &mediaSession{arn: p.StageARN, participant: p.ID, ref: ref}
+	s.sessions[ref.sid] = &mediaSession{arn: p.StageARN, participant: p.ID, ref: ref, conn: m.conn}
 	s.mu.Unlock()
 	return answer, ref.sid, nil
 }
@@ -387,6 +403,7 @@ func (s *Stages) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		s.writeWHIPError(w, err)
 		return
 	}
+	p.Client = clientOf(r)
 	offer, err := readOffer(w, r)
 	if err != nil {
 		s.writeWHIPError(w, err)
@@ -398,14 +415,10 @@ func (s *Stages) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		s.writeWHIPError(w, err)
 		return
 	}
-	// The WHEP layer extension, which the SDK reads for its layer events
-	// and preferred layers; absolute, as the SDK is not known to resolve a
-	// relative Link.
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	w.Header().Set("Link", "<"+scheme+"://"+r.Host+s.whipPath+whipSessionPathSegment+sid+`/layer>; rel="`+layerRel+`"`)
+	// The WHEP layer extension (the SDK's layer events and preferred
+	// layers), the playback controls (its AUDIO_ONLY pauses the video)
+	// and the session-delete beacon.
+	w.Header().Set("Link", s.link(r, sid, "layer", layerRel)+", "+s.link(r, sid, "playback", playbackRel)+", "+s.deleteLink(r, sid))
 	s.writeAnswer(w, sid, answer)
 }
 
@@ -421,6 +434,7 @@ func (s *Stages) subscribe(ctx context.Context, p Participant, publisher, offer 
 		s.mu.Unlock()
 		return "", "", rosterErr(err)
 	}
+	s.clientSeenLocked(m, p.Client)
 	if pm := st.members[publisher]; pm == nil || pm.pub == nil || publisher == p.ID {
 		s.mu.Unlock()
 		s.failed(p, publisher, whipPublisherNotFound)
@@ -455,9 +469,19 @@ func (s *Stages) subscribe(ctx context.Context, p Participant, publisher, offer 
 		return "", "", rosterErr(err)
 	}
 	m.subs[publisher] = ref
-	s.sessions[ref.sid] = &mediaSession{arn: p.StageARN, participant: p.ID, publisher: publisher, ref: ref}
+	s.sessions[ref.sid] = &mediaSession{arn: p.StageARN, participant: p.ID, publisher: publisher, ref: ref, conn: m.conn}
 	s.mu.Unlock()
 	return answer, ref.sid, nil
+}
+
+// clientSeenLocked adds what a media request told of the participant's
+// client to what its join did (the SDK's version: its WebSocket could not
+// say it).
+func (s *Stages) clientSeenLocked(m *member, c Client) {
+	if m.p.Client.merge(c) {
+		p := m.p
+		s.emitLocked(func(l Lifecycle) { l.ClientUpdated(p) })
+	}
 }
 
 // failed records a publish (publisher "") or subscribe error event.
@@ -486,8 +510,40 @@ func (s *Stages) writeAnswer(w http.ResponseWriter, sid, answer string) {
 	_, _ = w.Write([]byte(answer))
 }
 
-// layerRel is the WHEP layer extension's Link relation.
-const layerRel = "urn:ietf:params:whep:ext:core:layer"
+// The Link relations of a publish or subscribe answer.
+const (
+	layerRel         = "urn:ietf:params:whep:ext:core:layer"
+	playbackRel      = "urn:ietf:params:whep:core:playback-controls"
+	sessionDeleteRel = "urn:ietf:params:whip:ivs-stages:session-delete"
+)
+
+// link is one Link value for a session's sub-resource: absolute, as the
+// SDK is not known to resolve every relative Link.
+func (s *Stages) link(r *http.Request, sid, sub, rel string) string {
+	return s.linkTo(r, whipSessionPathSegment+sid+"/"+sub, rel)
+}
+
+func (s *Stages) linkTo(r *http.Request, path, rel string) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return "<" + scheme + "://" + r.Host + s.whipPath + path + `>; rel="` + rel + `"`
+}
+
+// deleteLink is a session's session-delete Link: for a participant with
+// the events socket, its socket's beacon URL, which outlives the session
+// (the unloading page's peer connections may end first); else the
+// session's own.
+func (s *Stages) deleteLink(r *http.Request, sid string) string {
+	s.mu.Lock()
+	ms := s.sessions[sid]
+	s.mu.Unlock()
+	if ms != nil && ms.conn != nil {
+		return s.linkTo(r, "/beacon/"+ms.conn.beacon, sessionDeleteRel)
+	}
+	return s.link(r, sid, "delete", sessionDeleteRel)
+}
 
 // maxLayerBody bounds a layer selection ({"mediaId":…,"encodingId":…}).
 const maxLayerBody = 4 << 10
@@ -510,15 +566,28 @@ func (s *Stages) serveLayers(w http.ResponseWriter, r *http.Request) {
 		s.writeWHIPError(w, &whipError{http.StatusNotFound, whipUnspecified, "no such subscription"})
 		return
 	}
-	layers := sub.Layers()
-	if layers == nil {
-		layers = []sfu.Layer{}
+	layers := make([]wireLayer, 0, 3)
+	for _, l := range sub.Layers() {
+		layers = append(layers, wireLayer{EncodingID: l.EncodingID, Width: l.Width, Height: l.Height,
+			Bitrate: (l.Bitrate + 500) / 1000, FramesPerSecond: l.FramesPerSecond, Selected: l.Selected})
 	}
 	whipCORS(w)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(struct {
-		Layers []sfu.Layer `json:"layers"`
+		Layers []wireLayer `json:"layers"`
 	}{layers})
+}
+
+// wireLayer is a layer as the WHEP layer extension's GET lists it. Its
+// bitrate is in kbit/s: the SDK multiplies it by 1000 into its
+// StageStreamLayer.bitrateBps.
+type wireLayer struct {
+	EncodingID      string `json:"encodingId"`
+	Width           int    `json:"width"`
+	Height          int    `json:"height"`
+	Bitrate         int    `json:"bitrate"`
+	FramesPerSecond int    `json:"framesPerSecond"`
+	Selected        bool   `json:"selected"`
 }
 
 // parseLayerSelection reads a layer extension POST body: the encoding to
@@ -735,4 +804,150 @@ func (s *Stages) dropRevokedMediaLocked(st *stage, m *member) {
 			}
 		})
 	}
+}
+
+// maxControlBody bounds a playback control ({"pause":["1"]}) and a
+// session-delete beacon ({"authorization":<token>}: a token is ~1 KB).
+const maxControlBody = 16 << 10
+
+// parsePlayback reads a playback control body: the mids to pause and to
+// play; at least one.
+func parsePlayback(b []byte) (pause, play []string, err error) {
+	var c struct {
+		Pause []string `json:"pause"`
+		Play  []string `json:"play"`
+	}
+	if err := json.Unmarshal(b, &c); err != nil || len(c.Pause)+len(c.Play) == 0 || len(c.Pause)+len(c.Play) > 16 {
+		return nil, nil, &whipError{http.StatusBadRequest, whipUnspecified, `the body must be {"pause":[mid…]} or {"play":[mid…]}`}
+	}
+	return c.Pause, c.Play, nil
+}
+
+// servePlayback answers the WHEP playback controls' POST: {"pause":[mid]}
+// stops forwarding that media to the subscriber, {"play":[mid]} resumes it
+// (video at a keyframe). The IVS SDK pauses the video of a participant its
+// strategy turns AUDIO_ONLY. As for the layer extension, the session id is
+// the capability.
+func (s *Stages) servePlayback(w http.ResponseWriter, r *http.Request) {
+	sub := s.subscriptionOf(r.PathValue("sid"))
+	if sub == nil {
+		s.writeWHIPError(w, &whipError{http.StatusNotFound, whipUnspecified, "no such subscription"})
+		return
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxControlBody))
+	if err != nil {
+		s.writeWHIPError(w, &whipError{http.StatusRequestEntityTooLarge, whipUnspecified, "body too large or unreadable"})
+		return
+	}
+	pause, play, err := parsePlayback(b)
+	for _, mid := range pause {
+		if err == nil {
+			err = sub.Pause(mid)
+		}
+	}
+	for _, mid := range play {
+		if err == nil {
+			err = sub.Play(mid)
+		}
+	}
+	switch {
+	case errors.Is(err, sfu.ErrMediaNotFound):
+		err = &whipError{http.StatusBadRequest, whipUnspecified, err.Error()}
+	case errors.Is(err, sfu.ErrClosed):
+		err = &whipError{http.StatusNotFound, whipUnspecified, "no such subscription"}
+	}
+	if err != nil {
+		s.writeWHIPError(w, err)
+		return
+	}
+	whipCORS(w)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// parseBeacon reads a session-delete beacon's body (text/plain, as
+// navigator.sendBeacon sends a string): {"authorization": token}, the
+// token bare or after "Bearer ".
+func parseBeacon(b []byte) (string, error) {
+	var c struct {
+		Authorization string `json:"authorization"`
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return "", &whipError{http.StatusBadRequest, whipUnspecified, `the body must be {"authorization":"<participant token>"}`}
+	}
+	tok := strings.TrimSpace(c.Authorization)
+	if t := bearer(tok); t != "" {
+		tok = t
+	}
+	if tok == "" {
+		return "", &whipError{http.StatusUnauthorized, whipUnspecified, "a participant token is required"}
+	}
+	return tok, nil
+}
+
+// serveSessionDelete answers the session-delete beacon the IVS SDK sends
+// for each of its sessions as its page unloads, in place of the DELETEs it
+// has no time for, with the token of the session's participant. The
+// beacon of a participant with the events socket names the socket
+// ({whip}/beacon/{id}): the participant leaves the stage with all its
+// sessions, if that socket is still its own (a reloaded page's new socket
+// is left alone); a WHIP-only publisher's names its session
+// ({whip}/session/{id}/delete), which ends. A page that goes away need not
+// wait for its socket's close to reach onair, nor for ICE to time out.
+func (s *Stages) serveSessionDelete(w http.ResponseWriter, r *http.Request) {
+	if !s.enter() {
+		s.writeWHIPError(w, &whipError{http.StatusServiceUnavailable, whipInternal, "the server is stopping"})
+		return
+	}
+	defer s.conns.Done()
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxControlBody))
+	if err != nil {
+		s.writeWHIPError(w, &whipError{http.StatusRequestEntityTooLarge, whipUnspecified, "body too large or unreadable"})
+		return
+	}
+	tok, err := parseBeacon(b)
+	var p Participant
+	if err == nil {
+		p, err = s.tokenAuth(r.Context(), tok)
+	}
+	if err != nil {
+		s.writeWHIPError(w, err)
+		return
+	}
+	s.mu.Lock()
+	if id := r.PathValue("id"); id != "" {
+		c := s.beacons[id]
+		if c == nil || c.p.StageARN != p.StageARN || c.p.ID != p.ID {
+			s.mu.Unlock()
+			if c == nil {
+				s.writeWHIPError(w, &whipError{http.StatusNotFound, whipUnspecified, "no such session"})
+			} else {
+				s.writeWHIPError(w, &whipError{http.StatusForbidden, whipNoPermissions, "the session is another participant's"})
+			}
+			return
+		}
+		if st, m, err := s.memberLocked(p.StageARN, p.ID); err == nil && m.conn == c {
+			c.finish(nil, websocket.StatusNormalClosure, "the page unloaded", LeftClosed)
+			s.removeLocked(st, m, LeftClosed)
+		}
+		s.mu.Unlock()
+		whipCORS(w)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	ms := s.sessions[r.PathValue("sid")]
+	if ms == nil || ms.arn != p.StageARN || ms.participant != p.ID {
+		s.mu.Unlock()
+		if ms == nil {
+			s.writeWHIPError(w, &whipError{http.StatusNotFound, whipUnspecified, "no such session"})
+		} else {
+			s.writeWHIPError(w, &whipError{http.StatusForbidden, whipNoPermissions, "the session is another participant's"})
+		}
+		return
+	}
+	delete(s.sessions, ms.ref.sid)
+	s.detachLocked(ms)
+	s.mu.Unlock()
+	ms.ref.close()
+	whipCORS(w)
+	w.WriteHeader(http.StatusNoContent)
 }

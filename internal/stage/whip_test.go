@@ -3,13 +3,16 @@ package stage
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/onair-video/onair/internal/rtc"
@@ -509,5 +512,227 @@ func TestWHIPExchangeDropsPublish(t *testing.T) {
 	ca.state(func(st stageState) bool { p, _ := find(st, "alice"); return !p.IsPublishing })
 	eventually(t, 10*time.Second, "the publisher to stop", func() bool {
 		return m.metrics.Publishers.Load() == 0 && m.life.has("published alice false")
+	})
+}
+
+// beaconPath is the path of the session-delete Link of the session at
+// location: its participant's socket's beacon, or the session's own.
+func (m *mediaEnv) beaconPath(location string) string {
+	m.s.mu.Lock()
+	defer m.s.mu.Unlock()
+	if ms := m.s.sessions[strings.TrimPrefix(location, "/whip/session/")]; ms != nil && ms.conn != nil {
+		return "/whip/beacon/" + ms.conn.beacon
+	}
+	return location + "/delete"
+}
+
+// beacon posts a session-delete beacon to path as navigator.sendBeacon
+// does (text/plain) and returns the status.
+func (m *mediaEnv) beacon(path, body string) int {
+	m.t.Helper()
+	res, err := http.Post(m.hs.URL+path, "text/plain;charset=UTF-8", strings.NewReader(body))
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// The session-delete beacon of an unloading page: refused without the
+// session's participant's token; with it, the participant leaves the stage
+// at once (its socket, still open here as a lost close would leave it, is
+// closed). The beacon of a socket replaced by a newer one (a reloaded
+// page) is unknown. A WHIP-only publisher's beacon ends its session, and
+// so its place.
+func TestSessionDeleteBeacon(t *testing.T) {
+	t.Parallel()
+	m := newMediaEnv(t)
+	alice, bob := m.auth.add("alice", nil), m.auth.add("bob", nil)
+	ca, _ := m.join(alice)
+	cb, _ := m.join(bob)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	clip := harness.MakeVP8Clip(t, "160x120", 15, time.Second)
+	pub, err := harness.PublishWHIP(ctx, m.whip+"/publish/alice", alice, clip)
+	if err != nil || pub.Status != http.StatusCreated {
+		t.Fatalf("publish: %+v %v", pub, err)
+	}
+	defer pub.Close()
+	cb.state(func(st stageState) bool { p, _ := find(st, "alice"); return p.IsPublishing })
+	path := m.beaconPath(pub.Location)
+	if !strings.HasPrefix(path, "/whip/beacon/") {
+		t.Fatalf("alice's session-delete link %s", path)
+	}
+	for body, want := range map[string]int{
+		`{"authorization":"` + bob + `"}`:     http.StatusForbidden,
+		`{"authorization":"forged"}`:          http.StatusUnauthorized,
+		`{"authorization":""}`:                http.StatusUnauthorized,
+		`not json`:                            http.StatusBadRequest,
+		strings.Repeat(" ", maxControlBody+1): http.StatusRequestEntityTooLarge,
+	} {
+		if got := m.beacon(path, body); got != want {
+			t.Errorf("beacon %.40q: %d, want %d", body, got, want)
+		}
+	}
+	for _, p := range []string{"/whip/session/nope/delete", "/whip/beacon/nope"} {
+		if got := m.beacon(p, `{"authorization":"`+alice+`"}`); got != http.StatusNotFound {
+			t.Errorf("beacon to %s: %d", p, got)
+		}
+	}
+	if ps := m.s.Participants(testARN); !slices.Contains(ps, "alice") {
+		t.Fatalf("a refused beacon took alice off: %v", ps)
+	}
+	if got := m.beacon(path, `{"authorization":"Bearer `+alice+`"}`); got != http.StatusNoContent {
+		t.Fatalf("alice's beacon: %d", got)
+	}
+	cb.state(func(st stageState) bool { _, ok := find(st, "alice"); return !ok })
+	if code := ca.closed(); code != websocket.StatusNormalClosure {
+		t.Errorf("alice's socket closed with %v", code)
+	}
+	eventually(t, 10*time.Second, "alice's calls", func() bool {
+		return m.life.has("published alice false") && m.life.has("left alice closed last=false")
+	})
+
+	// A reload: the old page's beacon, the new page's socket.
+	carol := m.auth.add("carol", nil)
+	m.join(carol)
+	pub2, err := harness.PublishWHIP(ctx, m.whip+"/publish/carol", carol, clip)
+	if err != nil || pub2.Status != http.StatusCreated {
+		t.Fatalf("publish: %+v %v", pub2, err)
+	}
+	defer pub2.Close()
+	cb.state(func(st stageState) bool { p, _ := find(st, "carol"); return p.IsPublishing })
+	old := m.beaconPath(pub2.Location)
+	m.join(carol) // the reloaded page
+	eventually(t, 10*time.Second, "the old socket gone", func() bool { return m.beacon(old, `{"authorization":"`+carol+`"}`) == http.StatusNotFound })
+	if ps := m.s.Participants(testARN); !slices.Contains(ps, "carol") {
+		t.Fatalf("the old page's beacon took carol off: %v", ps)
+	}
+
+	// A WHIP-only publisher (OBS).
+	obs := m.auth.add("obs", nil)
+	pub3, err := harness.PublishWHIP(ctx, m.whip, obs, clip)
+	if err != nil || pub3.Status != http.StatusCreated {
+		t.Fatalf("publish: %+v %v", pub3, err)
+	}
+	defer pub3.Close()
+	cb.state(func(st stageState) bool { p, _ := find(st, "obs"); return p.IsPublishing })
+	if p := m.beaconPath(pub3.Location); p != pub3.Location+"/delete" {
+		t.Fatalf("obs's session-delete link %s", p)
+	}
+	if got := m.beacon(pub3.Location+"/delete", `{"authorization":"`+obs+`"}`); got != http.StatusNoContent {
+		t.Fatalf("obs's beacon: %d", got)
+	}
+	cb.state(func(st stageState) bool { _, ok := find(st, "obs"); return !ok })
+}
+
+// Playback controls pause and play a subscription's media by mid.
+func TestPlaybackControls(t *testing.T) {
+	t.Parallel()
+	m := newMediaEnv(t)
+	alice, bob := m.auth.add("alice", nil), m.auth.add("bob", nil)
+	m.join(alice)
+	m.join(bob)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pub, err := harness.PublishWHIP(ctx, m.whip+"/publish/alice", alice, harness.MakeVP8Clip(t, "160x120", 15, time.Second))
+	if err != nil || pub.Status != http.StatusCreated {
+		t.Fatalf("publish: %+v %v", pub, err)
+	}
+	defer pub.Close()
+	eventually(t, 10*time.Second, "alice publishing", func() bool { return m.life.has("published alice true") })
+	view, err := harness.WatchWHEPWith(ctx, m.whip+"/subscribe/alice", harness.WatchOptions{Bearer: bob})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer view.Close()
+	eventually(t, 20*time.Second, "frames at bob", func() bool { return len(view.Frames()) > 5 })
+	post := func(loc, body string) int {
+		res, err := http.Post(m.hs.URL+loc+"/playback", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for _, c := range []struct {
+		loc, body string
+		want      int
+	}{
+		{view.Location, `{"pause":["1"]}`, http.StatusNoContent},
+		{view.Location, `{"play":["1"]}`, http.StatusNoContent},
+		{view.Location, `{"pause":["9"]}`, http.StatusBadRequest},
+		{view.Location, `{}`, http.StatusBadRequest},
+		{view.Location, `[`, http.StatusBadRequest},
+		{pub.Location, `{"pause":["1"]}`, http.StatusNotFound}, // a publish has no playback
+		{"/whip/session/nope", `{"pause":["1"]}`, http.StatusNotFound},
+	} {
+		if got := post(c.loc, c.body); got != c.want {
+			t.Errorf("playback %s on %s: %d, want %d", c.body, c.loc, got, c.want)
+		}
+	}
+}
+
+func FuzzControlBodies(f *testing.F) {
+	f.Add([]byte(`{"pause":["1"]}`))
+	f.Add([]byte(`{"authorization":"Bearer x.y.z"}`))
+	f.Add([]byte(`{"play":[1]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if pause, play, err := parsePlayback(b); err == nil && len(pause)+len(play) == 0 {
+			t.Fatal("no mid, no error")
+		}
+		if tok, err := parseBeacon(b); err == nil && tok == "" {
+			t.Fatal("no token, no error")
+		}
+	})
+}
+
+// SDP over the socket ("xdp", advertised with media): what the WHIP URL
+// names and the offer decide the answer, with HTTP WHIP's codes.
+func TestSDPOverSocketRefusals(t *testing.T) {
+	t.Parallel()
+	m := newMediaEnv(t)
+	c, st := m.join(m.auth.add("alice", nil))
+	if !slices.Contains(st.ServerFeatures, "xdp") {
+		t.Fatalf("serverFeatures %v", st.ServerFeatures)
+	}
+	for i, tc := range []struct {
+		url, content string
+		status, code int
+	}{
+		{"https://h/elsewhere/publish/alice", "v=0", http.StatusBadRequest, whipUnspecified},
+		{"https://h/whip/publish/alice/x", "v=0", http.StatusBadRequest, whipUnspecified},
+		{"https://h/whip/play/alice", "v=0", http.StatusBadRequest, whipUnspecified},
+		{"https://h/whip/publish/bob", "v=0", http.StatusForbidden, whipNoPermissions},
+		{"https://h/whip/publish/alice", "", http.StatusBadRequest, whipUnspecified},
+		{"https://h/whip/publish/alice", "not sdp", http.StatusBadRequest, whipUnspecified},
+		{"https://h/whip/subscribe/nobody", "v=0", http.StatusNotFound, whipRemoteNotFound},
+		{"%zz", "v=0", http.StatusBadRequest, whipUnspecified},
+	} {
+		id := fmt.Sprint("r", i)
+		c.send(map[string]any{"type": "aws:ivs:SDP_OFFER", "payload": map[string]string{"requestId": id, "whipUrl": tc.url, "content": tc.content}})
+		var a sdpAnswerPayload
+		if err := json.Unmarshal(c.next(typeSDPAnswer).Payload, &a); err != nil || a.RequestID != id || a.HTTPStatusCode != tc.status ||
+			a.ErrorCode != tc.code || a.Content != "" {
+			t.Errorf("%s %q: %+v %v, want %d %d", tc.url, tc.content, a, err, tc.status, tc.code)
+		}
+	}
+}
+
+func FuzzWHIPTarget(f *testing.F) {
+	s := New(Config{Auth: &fakeAuth{}})
+	defer s.Close()
+	s.whipPath = "/whip"
+	f.Add("https://h/whip/subscribe/abc")
+	f.Add("https://h/whip")
+	f.Add("/whip/publish/x/y")
+	f.Fuzz(func(t *testing.T, raw string) {
+		action, id, err := s.whipTarget(raw)
+		if err != nil {
+			return
+		}
+		if action != "publish" && action != "subscribe" || (action == "subscribe" && id == "") || strings.Contains(id, "/") {
+			t.Fatalf("whipTarget(%q) = %q %q", raw, action, id)
+		}
 	})
 }

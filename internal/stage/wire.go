@@ -149,14 +149,24 @@ type subscriberCountPayload struct {
 	Count          int   `json:"count"`
 }
 
-// sdpAnswerPayload answers an SDP offer sent over the socket, which onair
-// does not take: it does not list "xdp" in serverFeatures, so V1 clients
-// use HTTP WHIP; a V2 client learns at once that the exchange failed.
+// sdpAnswerPayload answers an SDP offer sent over the socket ("xdp"): what
+// HTTP WHIP answers in its status, body and headers.
 type sdpAnswerPayload struct {
-	RequestID      string `json:"requestId"`
-	HTTPStatusCode int    `json:"httpStatusCode"`
-	ErrorMessage   string `json:"errorMessage"`
+	RequestID             string `json:"requestId"`
+	HTTPStatusCode        int    `json:"httpStatusCode"`
+	Content               string `json:"content,omitempty"`
+	ContentType           string `json:"contentType,omitempty"`
+	Location              string `json:"location,omitempty"`
+	SessionDeleteLink     string `json:"sessionDeleteLink,omitempty"`
+	SubscriberControlLink string `json:"subscriberControlLink,omitempty"`
+	VideoLayersLink       string `json:"videoLayersLink,omitempty"`
+	ErrorCode             int    `json:"errorCode,omitempty"`
+	ErrorMessage          string `json:"errorMessage,omitempty"`
 }
+
+// featureXDP in serverFeatures has the SDK send its SDP offers over the
+// socket (aws:ivs:SDP_OFFER) rather than HTTP WHIP.
+const featureXDP = "xdp"
 
 // encode marshals a message; its values are all marshallable.
 func encode(typ string, payload any) []byte {
@@ -177,6 +187,9 @@ type clientMessage struct {
 	V2                 bool
 	// EXCHANGE_TOKEN.
 	NewToken string
+	// SDP_OFFER: the WHIP URL the offer is for, the offer, the SDK's
+	// version and initial layer preference.
+	WHIPURL, Content, SDK, InitialLayerPref string
 }
 
 // wireClient is the JSON of a client message: V1 puts SET_STATE's members
@@ -194,6 +207,10 @@ type wirePayload struct {
 	RequestID    string `json:"requestId"`
 	TraceID      string `json:"traceId"`
 	NewToken     string `json:"newToken"`
+	WHIPURL      string `json:"whipUrl"`
+	Content      string `json:"content"`
+	SDK          string `json:"sdk"`
+	InitialLayer string `json:"initialLayerPref"`
 }
 
 // errMessage: a client message that is not one of the protocol's.
@@ -211,6 +228,7 @@ func parseClientMessage(b []byte) (clientMessage, error) {
 	m := clientMessage{Type: w.Type, AudioMuted: w.AudioMuted, VideoStopped: w.VideoStopped}
 	if p := w.Payload; p != nil {
 		m.RequestID, m.TraceID, m.NewToken = p.RequestID, p.TraceID, p.NewToken
+		m.WHIPURL, m.Content, m.SDK, m.InitialLayerPref = p.WHIPURL, p.Content, p.SDK, p.InitialLayer
 		m.V2 = p.RequestID != ""
 		if p.AudioMuted != nil {
 			m.AudioMuted = p.AudioMuted

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -449,4 +450,53 @@ func TestStagePageInBrowser(t *testing.T) {
 	s := harness.Start(t)
 	browserScript(t, s, "e2e/stagepage.mjs", 5*time.Minute, []string{"86", "87", "88", "89"},
 		"ONAIR_URL="+s.Endpoint(), "ONAIR_AKID="+s.AccessKeyID, "ONAIR_SECRET="+s.SecretAccessKey, "TLS_SPKI="+s.TLSPublicKeyHash(t))
+}
+
+// TestStageSDKFeaturesInBrowser runs IVS's own Stage client in Chromium
+// (web/e2e/stagesdk.mjs) for what a stage app uses beyond joining:
+// simulcast from the SDK (three layers with their sizes through the SDK's
+// layer API, the lowest and highest initial layer, switching), the
+// playback controls Link (AUDIO_ONLY pauses the video, AUDIO_VIDEO resumes
+// it) and the session-delete beacon of an unloading page. Then the aws CLI
+// reads the participants' client fields (browser, OS, SDK, protocol).
+func TestStageSDKFeaturesInBrowser(t *testing.T) {
+	t.Parallel()
+	root, _ := browserTest(t)
+	if _, err := os.Stat(filepath.Join(root, "web/node_modules/amazon-ivs-web-broadcast/dist/amazon-ivs-web-broadcast.js")); err != nil {
+		t.Skipf("amazon-ivs-web-broadcast not installed (npm ci in web/): %v", err)
+	}
+	s := harness.Start(t)
+	out := filepath.Join(t.TempDir(), "stage.json")
+	browserScript(t, s, "e2e/stagesdk.mjs", 6*time.Minute, []string{"60", "61"},
+		"ONAIR_URL="+s.Endpoint(), "ONAIR_AKID="+s.AccessKeyID, "ONAIR_SECRET="+s.SecretAccessKey, "TLS_SPKI="+s.TLSPublicKeyHash(t),
+		"STAGE_OUT="+out)
+
+	// What the SDK's Chromium told of itself: its User-Agent (events
+	// WebSocket and WHIP), its X-Stages-SDK (WHIP), the protocol.
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids struct{ StageArn, SessionID, Alice, Bob, Carol string }
+	if err := json.Unmarshal(b, &ids); err != nil {
+		t.Fatal(err)
+	}
+	cli := newCLI(t, s)
+	version := regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$`)
+	for _, id := range []string{ids.Alice, ids.Bob, ids.Carol} {
+		var got struct{ Participant map[string]any }
+		cli.realtime(&got, "get-participant", "--stage-arn", ids.StageArn, "--session-id", ids.SessionID, "--participant-id", id)
+		p := got.Participant
+		bv, _ := p["browserVersion"].(string)
+		if p["browserName"] != "Chrome Headless" || !version.MatchString(bv) || p["osName"] != "Linux" || p["sdkVersion"] != "1.41.0" ||
+			p["protocol"] != "WHIP" || p["osVersion"] != nil || p["ispName"] != nil {
+			t.Errorf("get-participant %s: %v", id, p)
+		}
+	}
+	var list struct{ Participants []map[string]any }
+	cli.realtime(&list, "list-participants", "--stage-arn", ids.StageArn, "--session-id", ids.SessionID)
+	if len(list.Participants) != 4 { // and dave, a plain WHIP subscriber
+		t.Errorf("list-participants: %v", list.Participants)
+	}
+	t.Logf("participants: %v", list.Participants)
 }

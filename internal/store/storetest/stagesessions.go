@@ -38,11 +38,17 @@ func testStageSessions(t *testing.T, s StageSessions) {
 	must(t, s.PutParticipant(ctx, "stA", "st-old0000000000", p("other", at)))
 	up := p("late", at.Add(2*time.Second))
 	up.State, up.Published = ivsrealtime.StateDisconnected, true
+	up.BrowserName, up.BrowserVersion, up.OsName, up.OsVersion = "Chrome", "156.0.0.0", "macOS", "10.15.7"
+	up.SdkVersion, up.Protocol = "1.41.0", "WHIP"
 	must(t, s.PutParticipant(ctx, "stA", "st-new0000000000", up))
 	got, err := s.GetParticipant(ctx, "stA", "st-new0000000000", "late")
 	must(t, err)
 	if got.State != ivsrealtime.StateDisconnected || !got.Published || got.Attributes["k"] != "late" || !got.FirstJoinTime.Equal(up.FirstJoinTime) {
 		t.Fatalf("participant after put: %+v", got)
+	}
+	if got.BrowserName != "Chrome" || got.BrowserVersion != "156.0.0.0" || got.OsName != "macOS" || got.OsVersion != "10.15.7" ||
+		got.SdkVersion != "1.41.0" || got.Protocol != "WHIP" || got.IspName != "" {
+		t.Fatalf("participant's client fields after put: %+v", got)
 	}
 	_, err = s.GetParticipant(ctx, "stA", "st-old0000000000", "late")
 	wantNotFound(t, err)
