@@ -300,7 +300,7 @@ func TestDisconnectBeforeJoinRecorded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ws.CloseNow()
+	defer func() { _ = ws.CloseNow() }()
 	read := func() (string, string) {
 		_, b, err := ws.Read(dctx)
 		if err != nil {

@@ -5,8 +5,8 @@ import (
 	"fmt"
 )
 
-// ErrMediaNotFound: a playback control named a media (mid) the
-// subscription does not send.
+// ErrMediaNotFound is the error of a playback control that named a
+// media (mid) the subscription does not send.
 var ErrMediaNotFound = errors.New("sfu: no such media in the subscription")
 
 // Pause stops forwarding the media of the subscriber's m-section mid (the

@@ -130,7 +130,7 @@ func TestClientOfParticipants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ws.CloseNow()
+	defer func() { _ = ws.CloseNow() }()
 	joined := Client{BrowserName: "Chrome Headless", BrowserVersion: "156.0.0.0", OSName: "Linux", Protocol: ProtocolWHIP}
 	eventually(t, 5*time.Second, "the join", func() bool { return m.life.has("joined alice first=true") })
 	if got := m.life.client("alice"); got != joined {

@@ -36,7 +36,9 @@ func TestStageEventsToWebhooksAndSSE(t *testing.T) {
 	rt(&created, "create-stage", "--name", "hooks")
 	arn := created.Stage.Arn
 	stageID := arn[strings.LastIndex(arn, "/")+1:]
-	var get struct{ Stage struct{ Endpoints map[string]string } }
+	var get struct {
+		Stage struct{ Endpoints map[string]string }
+	}
 	rt(&get, "get-stage", "--arn", arn)
 	type token struct{ ParticipantID, Token string }
 	newToken := func(user string) token {
