@@ -203,10 +203,29 @@ func (s *Service) Left(ctx context.Context, stageID, participantID string) error
 
 // leave does Left's work with s.mu held.
 func (s *Service) leave(ctx context.Context, st *Stage, p Participant) error {
-	now := s.now().UTC()
+	if err := s.disconnect(ctx, st, p, s.now().UTC()); err != nil {
+		return err
+	}
+	ps, err := s.sessions.ListParticipants(ctx, st.ID, st.ActiveSessionID)
+	if err != nil {
+		return fmt.Errorf("ivsrealtime: list participants: %w", err)
+	}
+	if slices.ContainsFunc(ps, func(p Participant) bool { return p.State == StateConnected }) {
+		return nil
+	}
+	return s.endSession(ctx, st)
+}
+
+// disconnect makes p, connected to st's active session, DISCONNECTED, with
+// a PUBLISH_STOPPED event if it was publishing and a LEFT event (s.mu
+// held). Published stays: it says whether p ever published in the session.
+func (s *Service) disconnect(ctx context.Context, st *Stage, p Participant, now time.Time) error {
 	sid := st.ActiveSessionID
-	if p.Published {
-		p.Published = false
+	publishing, err := s.publishing(ctx, st.ID, sid, p.ParticipantID)
+	if err != nil {
+		return err
+	}
+	if publishing {
 		if err := s.addEvent(ctx, st, sid, p.UserID, Event{Name: EventPublishStopped, ParticipantID: p.ParticipantID, EventTime: now}); err != nil {
 			return err
 		}
@@ -215,17 +234,26 @@ func (s *Service) leave(ctx context.Context, st *Stage, p Participant) error {
 	if err := s.sessions.PutParticipant(ctx, st.ID, sid, p); err != nil {
 		return fmt.Errorf("ivsrealtime: store participant: %w", err)
 	}
-	if err := s.addEvent(ctx, st, sid, p.UserID, Event{Name: EventLeft, ParticipantID: p.ParticipantID, EventTime: now}); err != nil {
-		return err
-	}
-	ps, err := s.sessions.ListParticipants(ctx, st.ID, sid)
+	return s.addEvent(ctx, st, sid, p.UserID, Event{Name: EventLeft, ParticipantID: p.ParticipantID, EventTime: now})
+}
+
+// publishing tells whether a participant of a session is publishing now:
+// its last publish event is PUBLISH_STARTED. (Participant.Published is
+// IVS's "ever published in the session".)
+func (s *Service) publishing(ctx context.Context, stageID, sid, participantID string) (bool, error) {
+	evs, err := s.sessions.ListParticipantEvents(ctx, stageID, sid, participantID)
 	if err != nil {
-		return fmt.Errorf("ivsrealtime: list participants: %w", err)
+		return false, fmt.Errorf("ivsrealtime: list participant events: %w", err)
 	}
-	if slices.ContainsFunc(ps, func(p Participant) bool { return p.State == StateConnected }) {
-		return nil
+	for _, e := range slices.Backward(evs) {
+		switch e.Name {
+		case EventPublishStarted:
+			return true, nil
+		case EventPublishStopped:
+			return false, nil
+		}
 	}
-	return s.endSession(ctx, st)
+	return false, nil
 }
 
 // endSession ends st's active session (s.mu held): connected participants
@@ -241,11 +269,7 @@ func (s *Service) endSession(ctx context.Context, st *Stage) error {
 		if p.State != StateConnected {
 			continue
 		}
-		p.State, p.Published = StateDisconnected, false
-		if err := s.sessions.PutParticipant(ctx, st.ID, sid, p); err != nil {
-			return fmt.Errorf("ivsrealtime: store participant: %w", err)
-		}
-		if err := s.addEvent(ctx, st, sid, p.UserID, Event{Name: EventLeft, ParticipantID: p.ParticipantID, EventTime: now}); err != nil {
+		if err := s.disconnect(ctx, st, p, now); err != nil {
 			return err
 		}
 	}
@@ -321,7 +345,7 @@ func (s *Service) emitStageUpdate(ctx context.Context, st *Stage, at time.Time, 
 }
 
 // Published records that a participant started (on) or stopped
-// publishing.
+// publishing; the participant's published stays true once it has.
 func (s *Service) Published(ctx context.Context, stageID, participantID string, on bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -329,12 +353,14 @@ func (s *Service) Published(ctx context.Context, stageID, participantID string, 
 	if err != nil {
 		return err
 	}
-	if p.Published == on {
-		return nil
+	if now, err := s.publishing(ctx, st.ID, st.ActiveSessionID, participantID); err != nil || now == on {
+		return err
 	}
-	p.Published = on
-	if err := s.sessions.PutParticipant(ctx, st.ID, st.ActiveSessionID, p); err != nil {
-		return fmt.Errorf("ivsrealtime: store participant: %w", err)
+	if on && !p.Published {
+		p.Published = true
+		if err := s.sessions.PutParticipant(ctx, st.ID, st.ActiveSessionID, p); err != nil {
+			return fmt.Errorf("ivsrealtime: store participant: %w", err)
+		}
 	}
 	name := EventPublishStopped
 	if on {

@@ -439,3 +439,46 @@ func TestStageUpdateEvents(t *testing.T) {
 		t.Fatalf("a join whose event could not be logged: %v", err)
 	}
 }
+
+// published is IVS's "ever published in the session": it stays true when
+// the participant stops publishing and when it leaves; a participant that
+// is publishing when it leaves, or when a stop ends the session, gets
+// PUBLISH_STOPPED before LEFT.
+func TestPublishedIsEverPublished(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newService(t)
+	st := newStage(t, s)
+	host, sid := join(t, s, st, "host")
+	guest, _ := join(t, s, st, "guest")
+	published := func(pid string) bool {
+		t.Helper()
+		p, err := s.GetParticipant(ctx, ivsrealtime.GetParticipantInput{StageARN: st.ARN, SessionID: sid, ParticipantID: pid})
+		must(t, err)
+		return p.Published
+	}
+	must(t, s.Published(ctx, st.ID, host.ParticipantID, true))
+	must(t, s.Published(ctx, st.ID, host.ParticipantID, false))
+	must(t, s.Published(ctx, st.ID, host.ParticipantID, false)) // no second event
+	if !published(host.ParticipantID) || published(guest.ParticipantID) {
+		t.Fatal("published after a stop")
+	}
+	must(t, s.Published(ctx, st.ID, host.ParticipantID, true))
+	must(t, s.Published(ctx, st.ID, guest.ParticipantID, true))
+	must(t, s.Left(ctx, st.ID, host.ParticipantID))
+	if got := fmt.Sprint(events(t, s, st, sid, host.ParticipantID)); got != "[JOINED PUBLISH_STARTED PUBLISH_STOPPED PUBLISH_STARTED PUBLISH_STOPPED LEFT]" {
+		t.Fatalf("host events %s", got)
+	}
+	// A stop leaves the guest connected and publishing: the next start
+	// ends the session.
+	if n, err := s.EndInterruptedSessions(ctx); err != nil || n != 1 {
+		t.Fatalf("ended %d sessions, %v", n, err)
+	}
+	if got := fmt.Sprint(events(t, s, st, sid, guest.ParticipantID)); got != "[JOINED PUBLISH_STARTED PUBLISH_STOPPED LEFT]" {
+		t.Fatalf("guest events %s", got)
+	}
+	ps, _, err := s.ListParticipants(ctx, ivsrealtime.ListParticipantsInput{StageARN: st.ARN, SessionID: sid, FilterByPublished: ptr(true)})
+	if err != nil || len(ps) != 2 || ps[0].State != ivsrealtime.StateDisconnected {
+		t.Fatalf("published participants after the session: %+v, %v", ps, err)
+	}
+}

@@ -180,3 +180,63 @@ func TestBandwidthLayer(t *testing.T) {
 		t.Fatalf("%d bandwidth switches counted", got)
 	}
 }
+
+// A subscriber that asks for the lowest layer first gets it, keeps it when
+// it returns to the automatic choice (the SDK does right after subscribing)
+// while no estimate says more, moves up when its estimate allows, and gets
+// a layer it picks by hand.
+func TestLowestFirstThenAdapts(t *testing.T) {
+	t.Parallel()
+	room := newTestRoom(t)
+	pc := publish(t, room, "pub", capVP8, simulcastClips(t))
+	eventually(t, 20*time.Second, "three layers' bit rates", func() bool {
+		n := 0
+		for _, l := range pc.pub.Layers() {
+			if l.Active && l.Bitrate > 0 {
+				n++
+			}
+		}
+		return n == 3
+	})
+	s := subscribe(t, room, "sub", "pub", SubscribeOptions{InitialLayer: LayerLowest})
+	lastLayer := func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if len(s.frames) == 0 {
+			return -1
+		}
+		return pc.frames[sha256Sum(s.frames[len(s.frames)-1].data)].layer
+	}
+	eventually(t, 20*time.Second, "frames from the lowest layer", func() bool { return s.nFrames() > 10 })
+	if l := lastLayer(); l != 0 {
+		t.Fatalf("the first frames are from layer %d", l)
+	}
+	if err := s.sub.SelectLayer(""); err != nil {
+		t.Fatal(err)
+	}
+	n := s.nFrames()
+	eventually(t, 20*time.Second, "more frames", func() bool { return s.nFrames() > n+30 })
+	if l := lastLayer(); l != 0 {
+		t.Fatalf("the automatic choice without an estimate moved the subscriber to layer %d", l)
+	}
+	rose := time.Now()
+	ticking(t, 200*time.Millisecond, func(int) {
+		_ = s.pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 5e6, SSRCs: []uint32{s.sub.video.ssrc}}})
+	})
+	eventually(t, 30*time.Second, "the highest layer, as the estimate allows", func() bool { return lastLayer() == 2 })
+	t.Logf("up to hi %v after the estimate allowed it", time.Since(rose).Round(time.Millisecond))
+	if err := s.sub.SelectLayer("mid"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the layer picked by hand", func() bool { return lastLayer() == 1 })
+
+	frames, seqs, _ := s.snapshot()
+	for i, f := range frames {
+		if info := pc.frames[sha256Sum(f.data)]; i > 0 && info.layer != pc.frames[sha256Sum(frames[i-1].data)].layer && !info.key {
+			t.Fatalf("frame %d starts layer %d without a keyframe", i, info.layer)
+		}
+	}
+	if err := contiguous(seqs, 30); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -18,6 +18,9 @@ type LayerPreference int
 // Layer preferences.
 const (
 	LayerHighest LayerPreference = iota // the default: the best the link carries
+	// LayerLowest: the first frames come from the lowest layer, and the
+	// subscriber's bandwidth estimate (REMB) moves it up as it allows, as
+	// IVS's "lowest quality first" does; without an estimate it stays.
 	LayerLowest
 )
 
@@ -67,10 +70,6 @@ func (r *Room) Subscribe(ctx context.Context, subscriberID, publisherID, offer s
 	}
 	s := &Subscription{subscriberID: subscriberID, pub: pub, pc: pc, done: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	pref := int32(-1)
-	if opts.InitialLayer == LayerLowest {
-		pref = 0
-	}
 	var senders []*webrtc.RTPSender
 	answer, err := rtc.AnswerWith(pc, offer, r.cfg.AnswerTimeout, func() error {
 		for _, m := range []*media{pub.audio, pub.video} {
@@ -89,7 +88,14 @@ func (r *Room) Subscribe(ctx context.Context, subscriberID, publisherID, offer s
 			if !ok {
 				return fmt.Errorf("%w: the publisher's %s is %s", ErrNoMatchingCodec, kind, m.params.MimeType)
 			}
-			d := newDownTrack(m, s, pref)
+			d := newDownTrack(m, s, -1)
+			if opts.InitialLayer == LayerLowest && m.kind == webrtc.RTPCodecTypeVideo {
+				// The first frames come from the lowest layer; the
+				// subscriber's bandwidth estimate raises the cap from
+				// there, as it lowers it for one that starts high.
+				d.bwCeil.Store(0)
+				d.want.Store(d.target(monotime()))
+			}
 			sender, err := pc.AddTrack(d)
 			if err != nil {
 				return fmt.Errorf("sfu: add %s: %w", kind, err)
@@ -197,7 +203,8 @@ func (s *Subscription) Layers() []Layer {
 }
 
 // SelectLayer makes encodingID (a rid) the subscriber's layer; "" returns
-// to automatic choice (the highest the link carries). The switch happens
+// to automatic choice (the highest the link and the bandwidth estimate
+// carry). The switch happens
 // at the layer's next keyframe, which is asked for.
 func (s *Subscription) SelectLayer(encodingID string) error {
 	if s.video == nil {
@@ -217,9 +224,15 @@ func (s *Subscription) SelectLayer(encodingID string) error {
 	}
 	d := s.video
 	d.pref.Store(pref)
-	// A manual choice lifts the congestion ceiling; overflow lowers it
-	// again if the link cannot carry the choice.
+	// A manual choice lifts the congestion ceiling, and the bandwidth cap
+	// to the chosen layer; overflow and the estimate lower them again if
+	// the link cannot carry it. The automatic choice ("") leaves the
+	// bandwidth cap where the estimate has it: the SDK asks for it right
+	// after subscribing, which must not undo a lowest initial layer.
 	d.ceil.Store(maxLayers - 1)
+	if pref >= 0 && d.bwCeil.Load() < pref {
+		d.bwCeil.Store(pref)
+	}
 	now := monotime()
 	t := d.target(now)
 	d.want.Store(t)

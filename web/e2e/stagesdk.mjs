@@ -319,18 +319,23 @@ await run(async () => {
   delete first.sent;
   log(`carol decodes ${JSON.stringify(first)} after ${Date.now() - joinedAt} ms`);
 
-  begin("dave, a plain WHIP subscriber in Chromium asking for the lowest layer, decodes 320x180 and stays there");
-  // (The SDK asks for the server's adaptive choice, the top layer the
-  // link carries, right after its subscribe: its initial preference holds
-  // only until then. A client that does not gets the lowest layer for
-  // good.)
+  begin("dave, a plain WHIP subscriber in Chromium asking for the lowest layer, decodes 320x180 first");
+  // (As IVS's "lowest quality first": the first frames come from the low
+  // layer, then onair moves dave up as his bandwidth estimate (Chrome's
+  // REMB) allows. The SDK's own subscribers ask for the automatic choice
+  // right after subscribing, which keeps that cap.)
   const pd = await openPage("dave");
   const claims = JSON.parse(Buffer.from(dave.token.split(".")[1], "base64url").toString());
   await pd.evaluate((a) => window.rawLowest(...a), [dave.token, claims.events_url, claims.whip_url, claims.topic, alice.participantId]);
-  const low = await until("dave decoding 320x180", () => pd.evaluate(() => window.rawDecoded()), (d) => d.frames > 30 && d.w === 320, 60000);
-  const later = await until("dave's frames growing", () => pd.evaluate(() => window.rawDecoded()), (d) => d.frames > low.frames + 60, 30000);
-  if (later.w !== 320 || later.h !== 180) throw new Error(`dave moved to ${later.w}x${later.h}`);
-  log(`dave decodes ${JSON.stringify(low)}, then ${JSON.stringify(later)}`);
+  const rawDecoded = () => pd.evaluate(() => window.rawDecoded());
+  const low = await until("dave's first frames", rawDecoded, (d) => d.frames > 0 && d.w > 0, 60000);
+  if (low.w !== 320 || low.h !== 180) throw new Error(`dave's first frames are ${low.w}x${low.h}`);
+  const adaptStart = Date.now();
+  const later = await until("dave's frames growing", rawDecoded, (d) => d.frames > low.frames + 60, 30000);
+  // Whether and when his estimate lets him up depends on Chrome's REMB on
+  // this machine: logged, not required (internal/sfu's
+  // TestLowestFirstThenAdapts checks the rise with a REMB it controls).
+  log(`dave decodes ${JSON.stringify(low)} first, then ${JSON.stringify(later)} ${Date.now() - adaptStart} ms later`);
 
   begin("the layers arrive with their sizes, through the SDK's layer API (onair's WHEP layer Link)");
   const sizes = {};
