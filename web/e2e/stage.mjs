@@ -21,7 +21,7 @@ import {
   IVSRealTimeClient, CreateStageCommand, CreateParticipantTokenCommand, DisconnectParticipantCommand, DeleteStageCommand,
   GetStageCommand, ListParticipantsCommand, ListParticipantEventsCommand,
 } from "@aws-sdk/client-ivs-realtime";
-import { begin, log, run, serveSDKPage, settings, shot, waitFor } from "./steps.mjs";
+import { begin, installLumaSpread, log, run, serveSDKPage, settings, shot, waitFor } from "./steps.mjs";
 
 const env = settings("stage.mjs", "ONAIR_URL", "ONAIR_AKID", "ONAIR_SECRET", "TLS_SPKI", "SHOTS");
 const api = new IVSRealTimeClient({
@@ -59,6 +59,7 @@ async function openPage(name) {
   const ctx = await browser.newContext({ viewport: { width: 900, height: 700 } });
   await ctx.route(/live-video\.net/, (r) => r.abort());
   const page = await ctx.newPage();
+  await installLumaSpread(page);
   // The page keeps the peer connections the SDK makes, to read their
   // stats; the SDK itself is untouched.
   await page.addInitScript(() => {
@@ -174,22 +175,7 @@ async function openPage(name) {
         }
       }
       const el = document.getElementById(`v-${id}`);
-      let spread = 0;
-      if (el && el.videoWidth > 0) {
-        const c = document.createElement("canvas");
-        c.width = 64;
-        c.height = 36;
-        const g = c.getContext("2d", { willReadFrequently: true });
-        g.drawImage(el, 0, 0, 64, 36);
-        const d = g.getImageData(0, 0, 64, 36).data;
-        let lo = 255, hi = 0;
-        for (let i = 0; i < d.length; i += 4) {
-          const y = 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
-          lo = Math.min(lo, y);
-          hi = Math.max(hi, y);
-        }
-        spread = hi - lo;
-      }
+      const spread = el && el.videoWidth > 0 ? window.lumaSpread(el) : 0;
       return { frames, spread, width: el?.videoWidth ?? 0, height: el?.videoHeight ?? 0 };
     };
     // sending counts the outbound video packets of the page's publish

@@ -17,7 +17,7 @@ import { chromium } from "playwright-core";
 import {
   IVSRealTimeClient, CreateStageCommand, CreateParticipantTokenCommand, DisconnectParticipantCommand, DeleteStageCommand,
 } from "@aws-sdk/client-ivs-realtime";
-import { begin, log, run, serveSDKPage, settings, shot, waitFor } from "./steps.mjs";
+import { begin, installLumaSpread, log, run, serveSDKPage, settings, shot, waitFor } from "./steps.mjs";
 
 const env = settings("stagepage.mjs", "ONAIR_URL", "ONAIR_AKID", "ONAIR_SECRET", "TLS_SPKI", "SHOTS");
 const api = new IVSRealTimeClient({
@@ -63,22 +63,7 @@ function hooks() {
         if (s.type === "inbound-rtp" && s.kind === "video") frames = Math.max(frames, s.framesDecoded ?? 0);
       }
     }
-    let spread = 0;
-    if (el.videoWidth > 0) {
-      const c = document.createElement("canvas");
-      c.width = 64;
-      c.height = 36;
-      const g = c.getContext("2d", { willReadFrequently: true });
-      g.drawImage(el, 0, 0, 64, 36);
-      const d = g.getImageData(0, 0, 64, 36).data;
-      let lo = 255, hi = 0;
-      for (let i = 0; i < d.length; i += 4) {
-        const y = 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
-        lo = Math.min(lo, y);
-        hi = Math.max(hi, y);
-      }
-      spread = hi - lo;
-    }
+    const spread = el.videoWidth > 0 ? window.lumaSpread(el) : 0;
     return { frames, spread, width: el.videoWidth, height: el.videoHeight };
   };
   window.decoded = (id) => window.decodedOf(document.querySelector(`[data-testid=tiles] video[data-participant="${id}"]`));
@@ -97,6 +82,7 @@ async function openPage(name, url) {
   const ctx = await browser.newContext({ viewport: { width: 1100, height: 800 } });
   await ctx.route(/live-video\.net/, (r) => r.abort());
   const page = await ctx.newPage();
+  await installLumaSpread(page);
   await page.addInitScript(hooks);
   page.on("pageerror", (e) => log(`${name}: page error: ${e.message}`));
   page.on("console", (m) => { if (m.type() === "error") log(`${name}: console: ${m.text().slice(0, 300)}`); });

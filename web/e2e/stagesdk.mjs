@@ -28,7 +28,7 @@ import { chromium } from "playwright-core";
 import {
   IVSRealTimeClient, CreateStageCommand, CreateParticipantTokenCommand, GetStageCommand, GetParticipantCommand,
 } from "@aws-sdk/client-ivs-realtime";
-import { begin, log, run, serveSDKPage, settings, shot, waitFor } from "./steps.mjs";
+import { begin, installLumaSpread, log, run, serveSDKPage, settings, shot, waitFor } from "./steps.mjs";
 
 const env = settings("stagesdk.mjs", "ONAIR_URL", "ONAIR_AKID", "ONAIR_SECRET", "TLS_SPKI", "SHOTS", "STAGE_OUT");
 const api = new IVSRealTimeClient({
@@ -67,6 +67,7 @@ let sdpOffers = 0;
 async function openPage(name, framed = false) {
   const ctx = await browser.newContext({ viewport: { width: 1000, height: 700 } });
   const page = await ctx.newPage();
+  await installLumaSpread(page);
   // The page keeps the peer connections the SDK makes, to read their
   // stats; the SDK itself is untouched.
   await page.addInitScript((framedSDK) => {
@@ -196,22 +197,7 @@ async function openPage(name, framed = false) {
         }
       }
       const el = document.getElementById(`v-${id}`);
-      let spread = 0;
-      if (el && el.videoWidth > 0) {
-        const c = document.createElement("canvas");
-        c.width = 64;
-        c.height = 36;
-        const g = c.getContext("2d", { willReadFrequently: true });
-        g.drawImage(el, 0, 0, 64, 36);
-        const d = g.getImageData(0, 0, 64, 36).data;
-        let lo = 255, hi = 0;
-        for (let i = 0; i < d.length; i += 4) {
-          const y = 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
-          lo = Math.min(lo, y);
-          hi = Math.max(hi, y);
-        }
-        spread = hi - lo;
-      }
+      const spread = el && el.videoWidth > 0 ? window.lumaSpread(el) : 0;
       return { frames, spread, width: el?.videoWidth ?? 0, height: el?.videoHeight ?? 0, frameWidth: fw, frameHeight: fh };
     };
     // rawLowest subscribes to a publisher as a plain WHIP client would,

@@ -82,6 +82,29 @@ export async function serveSDKPage(html) {
   return { origin: `http://127.0.0.1:${server.address().port}`, server };
 }
 
+/**
+ * Gives page, before its own scripts, window.lumaSpread(video): the spread
+ * of luma over a 64x36 canvas of the element's current frame (0: one
+ * colour), which tells a decoded picture from a black or frozen-grey one.
+ */
+export const installLumaSpread = (page) => page.addInitScript(() => {
+  window.lumaSpread = (el) => {
+    const c = document.createElement("canvas");
+    c.width = 64;
+    c.height = 36;
+    const g = c.getContext("2d", { willReadFrequently: true });
+    g.drawImage(el, 0, 0, 64, 36);
+    const d = g.getImageData(0, 0, 64, 36).data;
+    let lo = 255, hi = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      const y = 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
+      lo = Math.min(lo, y);
+      hi = Math.max(hi, y);
+    }
+    return hi - lo;
+  };
+});
+
 /** Polls cond (async) until it returns a truthy value, which it returns. */
 export async function waitFor(what, cond, ms = 45000) {
   const deadline = Date.now() + ms;
