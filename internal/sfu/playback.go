@@ -13,32 +13,15 @@ var ErrMediaNotFound = errors.New("sfu: no such media in the subscription")
 // WHEP playback controls' {"pause":[mid]}: the IVS SDK pauses the video of
 // a participant its strategy makes AUDIO_ONLY) until Play. Pausing a
 // paused media does nothing.
-func (s *Subscription) Pause(mid string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return ErrClosed
-	}
-	d, err := s.byMid(mid)
-	if err != nil {
-		return err
-	}
-	if s.paused[d] {
-		return nil
-	}
-	if s.paused == nil {
-		s.paused = make(map[*downTrack]bool)
-	}
-	s.paused[d] = true
-	d.m.remove(d)
-	return nil
-}
+func (s *Subscription) Pause(mid string) error { return s.setPaused(mid, true) }
 
 // Play resumes forwarding a paused media. The down-track starts over as
 // for a new subscriber, at the next keyframe (asked for), its sequence
 // numbers and timestamps continuing where the pause left them. Playing a
 // media not paused does nothing.
-func (s *Subscription) Play(mid string) error {
+func (s *Subscription) Play(mid string) error { return s.setPaused(mid, false) }
+
+func (s *Subscription) setPaused(mid string, pause bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -48,7 +31,15 @@ func (s *Subscription) Play(mid string) error {
 	if err != nil {
 		return err
 	}
-	if !s.paused[d] {
+	if s.paused[d] == pause {
+		return nil
+	}
+	if pause {
+		if s.paused == nil {
+			s.paused = make(map[*downTrack]bool)
+		}
+		s.paused[d] = true
+		d.m.remove(d)
 		return nil
 	}
 	delete(s.paused, d)

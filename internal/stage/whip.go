@@ -619,8 +619,16 @@ func (s *Stages) serveSelectLayer(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = sub.SelectLayer(rid)
 	}
+	s.answerControl(w, err, sfu.ErrLayerNotFound)
+}
+
+// answerControl answers a subscription's control request (layer
+// selection, playback): 204, or err as the SDK reads it: notFound (what
+// the request named is not in the subscription) a 400, a subscription
+// that ended a 404.
+func (s *Stages) answerControl(w http.ResponseWriter, err, notFound error) {
 	switch {
-	case errors.Is(err, sfu.ErrLayerNotFound):
+	case errors.Is(err, notFound):
 		err = &whipError{http.StatusBadRequest, whipUnspecified, err.Error()}
 	case errors.Is(err, sfu.ErrClosed):
 		err = &whipError{http.StatusNotFound, whipUnspecified, "no such subscription"}
@@ -850,18 +858,7 @@ func (s *Stages) servePlayback(w http.ResponseWriter, r *http.Request) {
 			err = sub.Play(mid)
 		}
 	}
-	switch {
-	case errors.Is(err, sfu.ErrMediaNotFound):
-		err = &whipError{http.StatusBadRequest, whipUnspecified, err.Error()}
-	case errors.Is(err, sfu.ErrClosed):
-		err = &whipError{http.StatusNotFound, whipUnspecified, "no such subscription"}
-	}
-	if err != nil {
-		s.writeWHIPError(w, err)
-		return
-	}
-	whipCORS(w)
-	w.WriteHeader(http.StatusNoContent)
+	s.answerControl(w, err, sfu.ErrMediaNotFound)
 }
 
 // parseBeacon reads a session-delete beacon's body (text/plain, as
