@@ -267,6 +267,9 @@ func Layout(canvasW, canvasH int, cfg Configuration, participants []Participant)
 	}
 	canvas := rect{0, 0, W, H}
 	if p := cfg.Pip; p != nil {
+		if !validFill(p.VideoFillMode) {
+			p.VideoFillMode = FillCover
+		}
 		return layoutPip(canvas, *p, order(participants, p.ParticipantOrderAttribute, p.OmitStoppedVideo))
 	}
 	g := cfg.Grid
@@ -274,11 +277,13 @@ func Layout(canvasW, canvasH int, cfg Configuration, participants []Participant)
 	featured, others := pickFeatured(ps, g.FeaturedParticipantAttribute)
 	aspect := gridAspect(g.VideoAspectRatio, others)
 	cover, contain := g.VideoFillMode, g.VideoFillMode
-	if cover == "" {
+	if !validFill(cover) {
 		cover, contain = FillCover, FillContain
 	}
 	return layoutGrid(canvas, featured, others, aspect, max(*g.GridGap, 0), contain, cover)
 }
+
+func validFill(f FillMode) bool { return f == FillFill || f == FillCover || f == FillContain }
 
 // order returns the participants the layout shows, in IVS's documented
 // order: those whose orderAttr is an integer first, by that number, then
@@ -460,10 +465,11 @@ func layoutGrid(region rect, featured *Participant, others []Participant, aspect
 }
 
 // gridRects places n tiles of the aspect ratio in region, as large as they
-// can be: of every column count, the one giving the largest tiles. The block of tiles is centred in the region and a last,
-// shorter row centred under the others (onair's choices). When the n
-// tiles cannot fit at 2 pixels each the gap is dropped, then the last
-// tiles, so that what is drawn stays inside the region.
+// can be: of every column count, the one giving the largest tiles. The
+// block of tiles is centred in the region and a last, shorter row centred
+// under the others (onair's choices). When the n tiles cannot fit at 2
+// pixels each the gap is dropped, then the last tiles, so that what is
+// drawn stays inside the region.
 func gridRects(region rect, n int, aspect ratio, gap int) []rect {
 	if n == 0 {
 		return nil
@@ -576,6 +582,13 @@ func pipRect(canvas rect, cfg PipConfiguration, p Participant) rect {
 	a, ok := sourceRatio(p)
 	if !ok {
 		a = canvas.ratio()
+	}
+	// A size below 1 (invalid) counts as unset.
+	if cfg.PipWidth != nil && *cfg.PipWidth < 1 {
+		cfg.PipWidth = nil
+	}
+	if cfg.PipHeight != nil && *cfg.PipHeight < 1 {
+		cfg.PipHeight = nil
 	}
 	var w, h int64
 	switch {

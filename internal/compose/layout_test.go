@@ -1,6 +1,7 @@
 package compose
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -582,4 +583,53 @@ func FuzzLayout(f *testing.F) {
 		tiles := Layout(w, h, cfg, ps)
 		checkLayout(t, w, h, cfg, ps, tiles, false)
 	})
+}
+
+// The members decode from IVS's JSON names, and an absent gridGap stays
+// apart from a zero one.
+func TestJSON(t *testing.T) {
+	t.Parallel()
+	var c Configuration
+	in := `{"grid":{"featuredParticipantAttribute":"f","participantOrderAttribute":"o","omitStoppedVideo":true,` +
+		`"videoAspectRatio":"AUTO","videoFillMode":"CONTAIN","gridGap":0}}`
+	if err := json.Unmarshal([]byte(in), &c); err != nil {
+		t.Fatal(err)
+	}
+	g := c.Grid
+	if c.Pip != nil || g.FeaturedParticipantAttribute != "f" || g.ParticipantOrderAttribute != "o" || !g.OmitStoppedVideo ||
+		g.VideoAspectRatio != AspectAuto || g.VideoFillMode != FillContain || g.GridGap == nil || *g.GridGap != 0 {
+		t.Errorf("grid %+v", g)
+	}
+	c = Configuration{}
+	in = `{"pip":{"pipParticipantAttribute":"g","pipBehavior":"DYNAMIC","pipPosition":"TOP_LEFT","pipOffset":8,` +
+		`"pipWidth":400,"pipHeight":300,"gridGap":4,"videoFillMode":"FILL","featuredParticipantAttribute":"f"}}`
+	if err := json.Unmarshal([]byte(in), &c); err != nil {
+		t.Fatal(err)
+	}
+	p := c.Pip
+	if c.Grid != nil || p.PipParticipantAttribute != "g" || p.PipBehavior != PipDynamic || p.PipPosition != PipTopLeft ||
+		*p.PipOffset != 8 || *p.PipWidth != 400 || *p.PipHeight != 300 || *p.GridGap != 4 || p.VideoFillMode != FillFill ||
+		p.FeaturedParticipantAttribute != "f" {
+		t.Errorf("pip %+v", p)
+	}
+	c = Configuration{}
+	if err := json.Unmarshal([]byte(`{"grid":{}}`), &c); err != nil || c.Grid.GridGap != nil || *c.WithDefaults().Grid.GridGap != 2 {
+		t.Errorf("absent gridGap: %v %+v", err, c.Grid)
+	}
+}
+
+// An invalid configuration still lays out, with the defaults in place of
+// the values it does not know.
+func TestInvalidLaidOut(t *testing.T) {
+	t.Parallel()
+	grid := Configuration{Grid: &GridConfiguration{VideoFillMode: "cover", VideoAspectRatio: "WIDE", GridGap: intp(-4)}}
+	tiles := Layout(1280, 720, grid, people(2))
+	if got, want := rects(tiles), "0,180,640,360 640,180,640,360"; got != want || fills(tiles) != "COVER COVER" {
+		t.Errorf("grid: %s %s, want %s", got, fills(tiles), want)
+	}
+	pip := Configuration{Pip: &PipConfiguration{VideoFillMode: "x", PipPosition: "CENTER", PipOffset: intp(-8), PipWidth: intp(-1)}}
+	tiles = Layout(1280, 720, pip, people(2))
+	if got, want := rects(tiles), "0,0,1280,720 960,540,320,180"; got != want || fills(tiles) != "COVER COVER" {
+		t.Errorf("pip: %s %s, want %s", got, fills(tiles), want)
+	}
 }
