@@ -223,9 +223,9 @@ func validEnum[T ~string](field string, v T, allowed ...T) error {
 	return ivs.Validation(field, "%s must be one of %v, got %q", field, allowed, string(v))
 }
 
-func validMin(field string, v *int, min int) error {
-	if v != nil && *v < min {
-		return ivs.Validation(field, "%s must be at least %d, got %d", field, min, *v)
+func validMin(field string, v *int, least int) error {
+	if v != nil && *v < least {
+		return ivs.Validation(field, "%s must be at least %d, got %d", field, least, *v)
 	}
 	return nil
 }
