@@ -2,9 +2,15 @@ package e2e
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ivs"
 	"github.com/aws/aws-sdk-go-v2/service/ivs/types"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/onair-video/onair/test/e2e/harness"
 )
@@ -174,4 +181,45 @@ func (c *awsCLI) realtime(out any, args ...string) {
 			c.t.Fatalf("%s: %v\n%s", args[0], err, b)
 		}
 	}
+}
+
+// importStageKey makes an ES384 key pair and imports its public key with
+// `aws ivs-realtime import-public-key`, as a customer who signs its own
+// participant tokens does; it returns the private key and the public
+// key's ARN (the tokens' kid).
+func importStageKey(t *testing.T, cli *awsCLI) (*ecdsa.PrivateKey, string) {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pk struct{ PublicKey struct{ Arn string } }
+	cli.realtime(&pk, "import-public-key", "--public-key-material", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})))
+	return priv, pk.PublicKey.Arn
+}
+
+// signStageToken signs a participant token of stageARN for participant
+// jti with both capabilities, expiring at exp, and the extra claims; kid
+// "" leaves the header without one.
+func signStageToken(t *testing.T, method jwt.SigningMethod, key any, kid, stageARN, jti string, exp time.Time, extra ...jwt.MapClaims) string {
+	t.Helper()
+	claims := jwt.MapClaims{"exp": exp.Unix(), "iat": time.Now().Unix(), "jti": jti, "resource": stageARN,
+		"topic": stageARN[strings.LastIndex(stageARN, "/")+1:], "version": "1.0",
+		"capabilities": map[string]bool{"allow_publish": true, "allow_subscribe": true}}
+	for _, e := range extra {
+		maps.Copy(claims, e)
+	}
+	tok := jwt.NewWithClaims(method, claims)
+	if kid != "" {
+		tok.Header["kid"] = kid
+	}
+	raw, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }

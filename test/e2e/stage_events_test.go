@@ -5,9 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -267,26 +265,9 @@ func TestStageEventsWebSocket(t *testing.T) {
 
 	// Refused joins: alice's revoked token, an expired self-signed token,
 	// a forged one, garbage.
-	priv, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pk struct{ PublicKey struct{ Arn string } }
-	rt(&pk, "import-public-key", "--public-key-material", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})))
+	priv, kid := importStageKey(t, cli)
 	sign := func(key *ecdsa.PrivateKey, jti string, exp time.Time) string {
-		tok := jwt.NewWithClaims(jwt.SigningMethodES384, jwt.MapClaims{"exp": exp.Unix(), "iat": time.Now().Unix(), "jti": jti,
-			"resource": arn, "topic": stageID, "capabilities": map[string]bool{"allow_publish": true, "allow_subscribe": true},
-			"version": "1.0"})
-		tok.Header["kid"] = pk.PublicKey.Arn
-		raw, err := tok.SignedString(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
+		return signStageToken(t, jwt.SigningMethodES384, key, kid, arn, jti, exp)
 	}
 	forger, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	if err != nil {
@@ -319,17 +300,9 @@ func TestStageEventsWebSocket(t *testing.T) {
 	// Carol exchanges her token for one with other attributes: the
 	// exchange is answered without error, everyone's roster has the new
 	// attributes, and the API records TOKEN_EXCHANGED.
-	exchanged := func() string {
-		tok := jwt.NewWithClaims(jwt.SigningMethodES384, jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix(),
-			"jti": "carol_1", "resource": arn, "topic": stageID, "attributes": map[string]string{"seat": "2"},
-			"capabilities": map[string]bool{"allow_publish": true, "allow_subscribe": true}, "version": "1.0"})
-		tok.Header["kid"] = pk.PublicKey.Arn
-		raw, err := tok.SignedString(priv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
-	}()
+	exchanged := signStageToken(t, jwt.SigningMethodES384, priv, kid, arn, "carol_1", time.Now().Add(time.Hour),
+		jwt.MapClaims{"attributes": map[string]string{"seat": "2"}})
+
 	req, _ := json.Marshal(map[string]any{"type": "aws:ivs:EXCHANGE_TOKEN", "payload": map[string]string{
 		"oldToken": carolToken, "newToken": exchanged, "requestId": "r1", "traceId": "t1"}})
 	if err := carol.ws.Write(ctx, websocket.MessageText, req); err != nil {

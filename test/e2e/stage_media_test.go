@@ -2,12 +2,7 @@ package e2e
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -192,26 +187,9 @@ func TestStageMediaWHIP(t *testing.T) {
 	// as OBS publishes (the bare URL, without the events socket: each is on
 	// the roster while its publish lasts), fill the stage's twelve places;
 	// a thirteenth gets 2005.
-	priv, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pk struct{ PublicKey struct{ Arn string } }
-	rt(&pk, "import-public-key", "--public-key-material", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})))
+	priv, kid := importStageKey(t, cli)
 	sign := func(jti string) string {
-		tok := jwt.NewWithClaims(jwt.SigningMethodES384, jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix(),
-			"jti": jti, "resource": arn, "topic": stageID, "version": "1.0",
-			"capabilities": map[string]bool{"allow_publish": true, "allow_subscribe": true}})
-		tok.Header["kid"] = pk.PublicKey.Arn
-		raw, err := tok.SignedString(priv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
+		return signStageToken(t, jwt.SigningMethodES384, priv, kid, arn, jti, time.Now().Add(time.Hour))
 	}
 	tiny := harness.MakeClip(t, "160x120", 10, time.Second)
 	var extra []*harness.WHIPPublisher

@@ -327,19 +327,7 @@ func TestStageTokensVerify(t *testing.T) {
 		"--capabilities", "SUBSCRIBE"), &pt); err != nil {
 		t.Fatal(err)
 	}
-	priv, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pk struct{ PublicKey struct{ Arn string } }
-	if err := json.Unmarshal(cli.run("ivs-realtime", "import-public-key", "--public-key-material",
-		string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))), &pk); err != nil {
-		t.Fatal(err)
-	}
+	priv, kid := importStageKey(t, cli)
 
 	// The join check, on the server's own store.
 	store, err := sqlite.Open(ctx, s.DataDir)
@@ -358,20 +346,9 @@ func TestStageTokensVerify(t *testing.T) {
 		t.Fatalf("claims %+v", c)
 	}
 	sign := func(method jwt.SigningMethod, key any, kid, jti string, exp time.Time) string {
-		claims := jwt.MapClaims{"exp": exp.Unix(), "iat": time.Now().Unix(), "jti": jti, "resource": stageARN,
-			"topic": stageARN[strings.LastIndex(stageARN, "/")+1:], "capabilities": map[string]bool{"allow_publish": true, "allow_subscribe": true},
-			"version": "1.0"}
-		tok := jwt.NewWithClaims(method, claims)
-		if kid != "" {
-			tok.Header["kid"] = kid
-		}
-		raw, err := tok.SignedString(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
+		return signStageToken(t, method, key, kid, stageARN, jti, exp)
 	}
-	withKid := sign(jwt.SigningMethodES384, priv, pk.PublicKey.Arn, "self-1", time.Now().Add(time.Hour))
+	withKid := sign(jwt.SigningMethodES384, priv, kid, "self-1", time.Now().Add(time.Hour))
 	noKid := sign(jwt.SigningMethodES384, priv, "", "self_2", time.Now().Add(time.Hour))
 	for _, raw := range []string{withKid, noKid} {
 		if c, err := svc.VerifyParticipantToken(ctx, raw); err != nil || !c.Publish {
@@ -386,15 +363,15 @@ func TestStageTokensVerify(t *testing.T) {
 		name, raw string
 		want      error
 	}{
-		{"expired", sign(jwt.SigningMethodES384, priv, pk.PublicKey.Arn, "old", time.Now().Add(-time.Second)), ivsrealtime.ErrTokenExpired},
-		{"wrong signature", sign(jwt.SigningMethodES384, forger, pk.PublicKey.Arn, "f", time.Now().Add(time.Hour)), ivsrealtime.ErrTokenSignature},
+		{"expired", sign(jwt.SigningMethodES384, priv, kid, "old", time.Now().Add(-time.Second)), ivsrealtime.ErrTokenExpired},
+		{"wrong signature", sign(jwt.SigningMethodES384, forger, kid, "f", time.Now().Add(time.Hour)), ivsrealtime.ErrTokenSignature},
 		{"alg none", sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "", "n", time.Now().Add(time.Hour)), ivsrealtime.ErrTokenMalformed},
 	} {
 		if _, err := svc.VerifyParticipantToken(ctx, tc.raw); !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
-	cli.run("ivs-realtime", "delete-public-key", "--arn", pk.PublicKey.Arn)
+	cli.run("ivs-realtime", "delete-public-key", "--arn", kid)
 	for _, raw := range []string{withKid, noKid} {
 		if _, err := svc.VerifyParticipantToken(ctx, raw); !errors.Is(err, ivsrealtime.ErrTokenSignature) {
 			t.Fatalf("after delete-public-key: %v, want ErrTokenSignature", err)
