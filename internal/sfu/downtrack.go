@@ -169,6 +169,9 @@ func (d *downTrack) Kind() webrtc.RTPCodecType { return d.m.kind }
 // waiting on the subscriber. It runs on the publisher's reader goroutines,
 // one per layer, and their fan-out workers.
 func (d *downTrack) offer(p *packet, t *tally) {
+	if !d.sub.connected.Load() {
+		return // nothing is written before the connection is up
+	}
 	// Before the first keyframe every layer is taken: the writer picks
 	// the first keyframe and must see the rest of its frame.
 	l, cur := int32(p.layer), d.cur.Load()
@@ -282,9 +285,6 @@ func (d *downTrack) handle(p *packet, acc *tally) {
 	t := d.target(now)
 	d.want.Store(t)
 	l, cur := int32(p.layer), d.cur.Load()
-	if cur < 0 && !d.sub.connected.Load() {
-		return
-	}
 	if len(d.pending) > 0 && int32(d.pending[0].layer) != t {
 		d.dropPending() // the target changed again
 	}

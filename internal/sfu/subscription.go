@@ -49,6 +49,7 @@ type Subscription struct {
 	paused   map[*downTrack]bool // by Pause (playback.go)
 	closed   bool
 	started  bool
+	writing  bool // the down-tracks' queue writers run
 	closeErr error
 	done     chan struct{}
 }
@@ -161,13 +162,9 @@ func (r *Room) Subscribe(ctx context.Context, subscriberID, publisherID, offer s
 	return answer, s, nil
 }
 
-// start runs the down-tracks' writers and RTCP readers (s.mu held).
+// start runs the down-tracks' RTCP readers (s.mu held). Their queue
+// writers start only for a transport that can block (setDirect).
 func (s *Subscription) start(senders []*webrtc.RTPSender) {
-	for _, d := range []*downTrack{s.audio, s.video} {
-		if d != nil {
-			s.wg.Go(func() { d.run(s.ctx) })
-		}
-	}
 	for _, sender := range senders {
 		d := s.audio
 		if sender.Track() != nil && sender.Track().Kind() == webrtc.RTPCodecTypeVideo {
@@ -318,11 +315,30 @@ func (s *Subscription) udp() bool {
 	return err == nil && pair != nil && pair.Local != nil && pair.Local.Protocol == webrtc.ICEProtocolUDP
 }
 
+// startWriters runs the down-tracks' queue writers, once: a subscriber
+// on UDP never needs them.
+func (s *Subscription) startWriters() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.writing {
+		return
+	}
+	s.writing = true
+	for _, d := range []*downTrack{s.audio, s.video} {
+		if d != nil {
+			s.wg.Go(func() { d.run(s.ctx) })
+		}
+	}
+}
+
 // setDirect has the publisher's readers write to the subscriber's
 // down-tracks themselves (true), or queue for their writer goroutines.
 // Only ever turned off once on: a packet queued earlier would otherwise be
 // written after newer ones.
 func (s *Subscription) setDirect(on bool) {
+	if !on {
+		s.startWriters()
+	}
 	for _, d := range []*downTrack{s.audio, s.video} {
 		if d == nil {
 			continue
