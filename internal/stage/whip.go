@@ -163,13 +163,18 @@ func layerPref(h string) sfu.LayerPreference {
 	return sfu.LayerHighest
 }
 
-// whipAuth verifies a request's Bearer token.
+// whipAuth verifies a request's Bearer token; the participant carries
+// the client the request describes (User-Agent, X-Stages-SDK).
 func (s *Stages) whipAuth(r *http.Request) (Participant, error) {
 	token := bearer(r.Header.Get("Authorization"))
 	if token == "" {
 		return Participant{}, &whipError{http.StatusUnauthorized, whipUnspecified, "a participant token is required (Authorization: Bearer)"}
 	}
-	return s.tokenAuth(r.Context(), token)
+	p, err := s.tokenAuth(r.Context(), token)
+	if err == nil {
+		p.Client = clientOf(r)
+	}
+	return p, err
 }
 
 // tokenAuth verifies a participant token for a media request.
@@ -263,7 +268,6 @@ func (s *Stages) servePublish(w http.ResponseWriter, r *http.Request, id string)
 		s.writeWHIPError(w, err)
 		return
 	}
-	p.Client = clientOf(r)
 	if id != "" && id != p.ID {
 		s.writeWHIPError(w, &whipError{http.StatusForbidden, whipNoPermissions, "the path names another participant than the token"})
 		return
@@ -403,7 +407,6 @@ func (s *Stages) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		s.writeWHIPError(w, err)
 		return
 	}
-	p.Client = clientOf(r)
 	offer, err := readOffer(w, r)
 	if err != nil {
 		s.writeWHIPError(w, err)
