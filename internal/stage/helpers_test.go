@@ -293,3 +293,22 @@ func eventually(t *testing.T, d time.Duration, what string, ok func() bool) {
 }
 
 var errTest = errors.New("test: store down")
+
+// statusOf sends a request with body (of contentType; "" for none) and
+// returns its status.
+func statusOf(t testing.TB, method, url, contentType, body string) int {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}

@@ -241,13 +241,8 @@ func TestWHIPWithoutMedia(t *testing.T) {
 	e.s.RegisterWHIP(mux, "/whip")
 	hs := httptest.NewServer(mux)
 	defer hs.Close()
-	res, err := http.Post(hs.URL+"/whip/publish/x", "application/sdp", strings.NewReader("v=0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("%d", res.StatusCode)
+	if st := statusOf(t, http.MethodPost, hs.URL+"/whip/publish/x", "application/sdp", "v=0"); st != http.StatusServiceUnavailable {
+		t.Errorf("%d", st)
 	}
 }
 
@@ -296,13 +291,8 @@ func TestWHIPPublishSubscribe(t *testing.T) {
 	res.Body.Close()
 	for body, want := range map[string]int{`{}`: http.StatusNoContent, `{"mediaId":"1","encodingId":"nope"}`: http.StatusBadRequest,
 		`[`: http.StatusBadRequest} {
-		res, err := http.Post(m.hs.URL+view.Location+"/layer", "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		if res.StatusCode != want {
-			t.Errorf("POST layer %s: %d, want %d", body, res.StatusCode, want)
+		if st := statusOf(t, http.MethodPost, m.hs.URL+view.Location+"/layer", "application/json", body); st != want {
+			t.Errorf("POST layer %s: %d, want %d", body, st, want)
 		}
 	}
 	if res, err := http.Get(m.hs.URL + pub.Location + "/layer"); err != nil || res.StatusCode != http.StatusNotFound {
@@ -359,14 +349,8 @@ func TestWHIPPublishWithoutSocket(t *testing.T) {
 	}
 	defer view.Close()
 	eventually(t, 20*time.Second, "frames at bob", func() bool { return len(view.Frames()) > 5 })
-	req, _ := http.NewRequest(http.MethodDelete, m.hs.URL+pub.Location, nil)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("DELETE: %d", res.StatusCode)
+	if st := statusOf(t, http.MethodDelete, m.hs.URL+pub.Location, "", ""); st != http.StatusOK {
+		t.Fatalf("DELETE: %d", st)
 	}
 	cb.state(func(st stageState) bool { _, ok := find(st, "obs"); return !ok })
 	eventually(t, 10*time.Second, "obs's calls", func() bool {
@@ -385,14 +369,8 @@ func TestWHIPAfterClose(t *testing.T) {
 	if st, code, _ := m.post("/publish/alice", alice, "application/sdp", "v=0\r\n"); st != http.StatusServiceUnavailable || code != whipInternal {
 		t.Errorf("publish after Close: %d %d", st, code)
 	}
-	req, _ := http.NewRequest(http.MethodDelete, m.whip+"/session/x", nil)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("DELETE after Close: %d", res.StatusCode)
+	if st := statusOf(t, http.MethodDelete, m.whip+"/session/x", "", ""); st != http.StatusServiceUnavailable {
+		t.Errorf("DELETE after Close: %d", st)
 	}
 }
 
@@ -530,12 +508,7 @@ func (m *mediaEnv) beaconPath(location string) string {
 // does (text/plain) and returns the status.
 func (m *mediaEnv) beacon(path, body string) int {
 	m.t.Helper()
-	res, err := http.Post(m.hs.URL+path, "text/plain;charset=UTF-8", strings.NewReader(body))
-	if err != nil {
-		m.t.Fatal(err)
-	}
-	res.Body.Close()
-	return res.StatusCode
+	return statusOf(m.t, http.MethodPost, m.hs.URL+path, "text/plain;charset=UTF-8", body)
 }
 
 // The session-delete beacon of an unloading page: refused without the
@@ -648,12 +621,7 @@ func TestPlaybackControls(t *testing.T) {
 	defer view.Close()
 	eventually(t, 20*time.Second, "frames at bob", func() bool { return len(view.Frames()) > 5 })
 	post := func(loc, body string) int {
-		res, err := http.Post(m.hs.URL+loc+"/playback", "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return res.StatusCode
+		return statusOf(t, http.MethodPost, m.hs.URL+loc+"/playback", "application/json", body)
 	}
 	for _, c := range []struct {
 		loc, body string
