@@ -14,7 +14,7 @@ import (
 // operations, which share IVS's paths. They are signed for the service
 // ivs, as IVS's own: their names, all distinct from IVS's, route them.
 func realtimeOperations() []*operation {
-	const next = "the next issue (compositions, ingest configurations, participant replication)"
+	const next = "the next issue (ingest configurations, participant replication)"
 	return []*operation{
 		post("CreateStage", rt(createStage)),
 		post("GetStage", rt(getStage)),
@@ -45,10 +45,10 @@ func realtimeOperations() []*operation {
 		post("DeleteStorageConfiguration", rt(deleteStorageConfiguration)),
 		post("ListStorageConfigurations", rt(listStorageConfigurations)),
 
-		later("StartComposition", next),
-		later("StopComposition", next),
-		later("GetComposition", next),
-		later("ListCompositions", next),
+		post("StartComposition", rt(startComposition)),
+		post("StopComposition", rt(stopComposition)),
+		post("GetComposition", rt(getComposition)),
+		post("ListCompositions", rt(listCompositions)),
 		later("CreateIngestConfiguration", next),
 		later("GetIngestConfiguration", next),
 		later("UpdateIngestConfiguration", next),
@@ -400,6 +400,87 @@ func listStorageConfigurations(ctx context.Context, _ *API, s *ivsrealtime.Servi
 	}{make([]storageOut, len(cs)), next}
 	for i, c := range cs {
 		out.StorageConfigurations[i] = toStorage(c)
+	}
+	return out, nil
+}
+
+// compositionOut is a Composition on the wire (without the stored
+// idempotency token).
+type compositionOut struct {
+	ARN          string                    `json:"arn"`
+	StageARN     string                    `json:"stageArn"`
+	State        string                    `json:"state"`
+	Layout       any                       `json:"layout"`
+	Destinations []ivsrealtime.Destination `json:"destinations"`
+	Tags         map[string]string         `json:"tags"`
+	StartTime    *time.Time                `json:"startTime,omitempty"`
+	EndTime      *time.Time                `json:"endTime,omitempty"`
+}
+
+type compositionOutput struct {
+	Composition compositionOut `json:"composition"`
+}
+
+func toComposition(c ivsrealtime.Composition) compositionOut {
+	ds := c.Destinations
+	if ds == nil {
+		ds = []ivsrealtime.Destination{}
+	}
+	return compositionOut{c.ARN, c.StageARN, c.State, c.Layout, ds, nonNil(c.Tags), c.StartTime, c.EndTime}
+}
+
+func startComposition(ctx context.Context, _ *API, s *ivsrealtime.Service, _ *call, in *ivsrealtime.StartCompositionInput) (any, error) {
+	c, err := s.StartComposition(ctx, *in)
+	if err != nil {
+		return nil, err
+	}
+	return compositionOutput{toComposition(c)}, nil
+}
+
+func getComposition(ctx context.Context, _ *API, s *ivsrealtime.Service, _ *call, in *arnInput) (any, error) {
+	c, err := s.GetComposition(ctx, in.ARN)
+	if err != nil {
+		return nil, err
+	}
+	return compositionOutput{toComposition(c)}, nil
+}
+
+func stopComposition(ctx context.Context, _ *API, s *ivsrealtime.Service, _ *call, in *arnInput) (any, error) {
+	return struct{}{}, s.StopComposition(ctx, in.ARN)
+}
+
+type destinationSummary struct {
+	ID        string     `json:"id"`
+	State     string     `json:"state"`
+	StartTime *time.Time `json:"startTime,omitempty"`
+	EndTime   *time.Time `json:"endTime,omitempty"`
+}
+
+type compositionSummary struct {
+	ARN          string               `json:"arn"`
+	StageARN     string               `json:"stageArn"`
+	Destinations []destinationSummary `json:"destinations"`
+	State        string               `json:"state"`
+	Tags         map[string]string    `json:"tags"`
+	StartTime    *time.Time           `json:"startTime,omitempty"`
+	EndTime      *time.Time           `json:"endTime,omitempty"`
+}
+
+func listCompositions(ctx context.Context, _ *API, s *ivsrealtime.Service, _ *call, in *ivsrealtime.ListCompositionsInput) (any, error) {
+	cs, next, err := s.ListCompositions(ctx, *in)
+	if err != nil {
+		return nil, err
+	}
+	out := struct {
+		Compositions []compositionSummary `json:"compositions"`
+		NextToken    string               `json:"nextToken,omitempty"`
+	}{make([]compositionSummary, len(cs)), next}
+	for i, c := range cs {
+		ds := make([]destinationSummary, len(c.Destinations))
+		for j, d := range c.Destinations {
+			ds[j] = destinationSummary{d.ID, d.State, d.StartTime, d.EndTime}
+		}
+		out.Compositions[i] = compositionSummary{c.ARN, c.StageARN, ds, c.State, nonNil(c.Tags), c.StartTime, c.EndTime}
 	}
 	return out, nil
 }

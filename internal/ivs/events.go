@@ -17,6 +17,10 @@ const (
 	// EventTypeStageUpdate is IVS Real-Time's: a stage's participants
 	// (resources holds the stage ARN).
 	EventTypeStageUpdate = "IVS Stage Update"
+	// EventTypeCompositionStateChange is IVS Real-Time's: a composition's
+	// session and destinations (resources hold the composition and stage
+	// ARNs).
+	EventTypeCompositionStateChange = "IVS Composition State Change"
 )
 
 // Recording statuses (detail.recording_status of IVS Recording State Change).
@@ -113,13 +117,20 @@ type EventDetail struct {
 	UserID              string `json:"user_id,omitempty"`
 	RemoteParticipantID string `json:"remote_participant_id,omitempty"`
 	ErrorCode           string `json:"error_code,omitempty"`
+
+	// IVS Composition State Change: the stage, and for a destination's
+	// events its id and channel (onair's choice of fields).
+	StageARN      string `json:"stage_arn,omitempty"`
+	DestinationID string `json:"id,omitempty"`
+	ChannelARN    string `json:"channel_arn,omitempty"`
 }
 
-// MarshalJSON writes d; a stage's event (it has a session_id) has no
-// channel_name, which every channel event has, empty or not.
+// MarshalJSON writes d; a stage's event (it has a session_id or a
+// stage_arn) has no channel_name, which every channel event has, empty or
+// not.
 func (d EventDetail) MarshalJSON() ([]byte, error) {
 	type plain EventDetail
-	if d.SessionID == "" {
+	if d.SessionID == "" && d.StageARN == "" {
 		return json.Marshal(plain(d))
 	}
 	// The outer field hides the embedded one of the same JSON name.

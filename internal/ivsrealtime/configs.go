@@ -2,6 +2,7 @@ package ivsrealtime
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/onair-video/onair/internal/ivs"
@@ -140,12 +141,19 @@ func (s *Service) GetEncoderConfiguration(ctx context.Context, arn string) (Enco
 	return s.encoderConfigs().Get(ctx, a.ID, arn)
 }
 
-// DeleteEncoderConfiguration deletes an encoder configuration. (IVS
-// refuses while a composition uses it; compositions are not served yet.)
+// DeleteEncoderConfiguration deletes an encoder configuration; IVS
+// refuses while a composition that has not ended uses it.
 func (s *Service) DeleteEncoderConfiguration(ctx context.Context, arn string) error {
 	e, err := s.GetEncoderConfiguration(ctx, arn)
 	if err != nil {
 		return err
+	}
+	used, err := s.compositionUsing(ctx, arn)
+	if err != nil {
+		return err
+	}
+	if used != "" {
+		return &ivs.Error{Code: ivs.CodeConflict, Message: fmt.Sprintf("encoder configuration %s is used by composition %s", arn, used)}
 	}
 	return s.encoderConfigs().Delete(ctx, e.ID, arn)
 }

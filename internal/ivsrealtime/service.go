@@ -100,6 +100,10 @@ type Service struct {
 	// keyMu guards the signing key, loaded or made on first use.
 	keyMu sync.Mutex
 	key   *signingKey
+	// compositor runs compositions (SetCompositor); retention is how long
+	// ended ones stay readable (0: CompositionRetention).
+	compositor Compositor
+	retention  time.Duration
 }
 
 // New returns a service. It starts nothing.
@@ -171,6 +175,11 @@ func (s *Service) resourceTags(ctx context.Context, arn string) (map[string]stri
 		return docTags(ctx, s.encoderConfigs(), a.ID, arn, func(e *EncoderConfiguration) *map[string]string { return &e.Tags })
 	case ResourceStorageConfiguration:
 		return docTags(ctx, s.storageConfigs(), a.ID, arn, func(c *StorageConfiguration) *map[string]string { return &c.Tags })
+	case ResourceComposition:
+		if _, err := s.composition(ctx, "resourceArn", arn); err != nil {
+			return nil, nil, err
+		}
+		return docTags(ctx, s.compositions(), a.ID, arn, func(c *Composition) *map[string]string { return &c.Tags })
 	default:
 		return nil, nil, ivs.NotFound(a.Resource, arn)
 	}

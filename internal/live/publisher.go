@@ -19,7 +19,8 @@ type Publisher struct {
 	channel ivs.Channel
 	conn    ConnInfo
 	// key is the stream key the publisher claimed with: only a connection
-	// with the same key may take its channel over. Never logged.
+	// with the same key may take its channel over; "" (ClaimChannel) for
+	// none. Never logged.
 	key string
 	// gone is the ingest's report that the connection looks dead.
 	gone atomic.Bool
@@ -69,6 +70,9 @@ func (p *Publisher) SetGone(gone bool) { p.gone.Store(gone) }
 // over at now: the same key, from a publisher that reported itself gone or
 // is live and sent nothing for takeoverIdle. Called under reg.mu.
 func (p *Publisher) replaceableBy(streamKey string, now time.Time) bool {
+	if p.key == "" {
+		return false // claimed without a key (ClaimChannel): nothing can take it over
+	}
 	if subtle.ConstantTimeCompare([]byte(p.key), []byte(streamKey)) != 1 {
 		return false
 	}

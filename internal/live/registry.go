@@ -236,6 +236,29 @@ func (r *Registry) Claim(ctx context.Context, streamKey string, conn ConnInfo) (
 	return p, nil
 }
 
+// ClaimChannel reserves channel c for a publisher inside onair (a stage
+// composition), which has no stream key: it passes the admission check as
+// any publish, never takes over another publisher, and can never be taken
+// over by a stream key. A channel that has a publisher is ErrChannelBusy.
+func (r *Registry) ClaimChannel(ctx context.Context, c ivs.Channel, conn ConnInfo) (*Publisher, error) {
+	if r.admit != nil {
+		if err := r.admit(ctx, c); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrRefused, err)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	if _, busy := r.publishers[c.ID]; busy {
+		return nil, ErrChannelBusy
+	}
+	p := &Publisher{reg: r, channel: c, conn: conn, stop: make(chan struct{}), released: make(chan struct{})}
+	r.publishers[c.ID] = p
+	return p, nil
+}
+
 // Get returns the live stream of a channel.
 func (r *Registry) Get(channelID string) (*Stream, bool) {
 	r.mu.Lock()

@@ -381,3 +381,45 @@ func TestReplaceableWhenIdle(t *testing.T) {
 		}
 	}
 }
+
+// ClaimChannel: a keyless claim is busy against any publisher, refuses a
+// second, passes admission, and no stream key takes it over even when it
+// reports itself gone.
+func TestClaimChannel(t *testing.T) {
+	t.Parallel()
+	r, f, _ := newRegistry()
+	ctx := context.Background()
+	a := f.keys["key-a"]
+	p, err := r.ClaimChannel(ctx, a, ConnInfo{Protocol: "composition"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ClaimChannel(ctx, a, ConnInfo{}); !errors.Is(err, ErrChannelBusy) {
+		t.Fatalf("second keyless claim: %v", err)
+	}
+	p.SetGone(true)
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, err := r.Claim(short, "key-a", ConnInfo{}); !errors.Is(err, ErrChannelBusy) {
+		t.Fatalf("a stream key took a keyless claim over: %v", err)
+	}
+	p.Close()
+	// A channel with a keyed publisher is busy for ClaimChannel.
+	k, err := r.Claim(ctx, "key-a", ConnInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ClaimChannel(ctx, a, ConnInfo{}); !errors.Is(err, ErrChannelBusy) {
+		t.Fatalf("keyless claim of a busy channel: %v", err)
+	}
+	k.Close()
+	r.SetAdmission(func(context.Context, ivs.Channel) error { return errors.New("quota used up") })
+	if _, err := r.ClaimChannel(ctx, a, ConnInfo{}); !errors.Is(err, ErrRefused) {
+		t.Fatalf("admission: %v", err)
+	}
+	r.Close(ctx)
+	r.SetAdmission(nil)
+	if _, err := r.ClaimChannel(ctx, a, ConnInfo{}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+}
