@@ -23,6 +23,7 @@ import (
 
 	"github.com/onair-video/onair/internal/api"
 	"github.com/onair-video/onair/internal/chat"
+	"github.com/onair-video/onair/internal/compose"
 	"github.com/onair-video/onair/internal/config"
 	"github.com/onair-video/onair/internal/events"
 	"github.com/onair-video/onair/internal/ffmpeg"
@@ -115,6 +116,8 @@ type node struct {
 	// stages is the roster of Stages' participants and their events
 	// WebSocket.
 	stages *stage.Stages
+	// composer runs stage compositions.
+	composer *compose.Engine
 	// sfuMetrics are the stage SFU's data-path counters, for /metrics.
 	sfuMetrics *sfu.Metrics
 
@@ -249,7 +252,7 @@ func (n *node) bind(context.Context) error {
 
 // buildMedia builds the live registry and its consumers: HLS, WebRTC,
 // session stats, recording, the ladder and thumbnails.
-func (n *node) buildMedia(context.Context) error {
+func (n *node) buildMedia(ctx context.Context) error {
 	cfg, log, svc := n.cfg, n.log, n.svc
 	n.registry = live.New(svc, log)
 	n.registry.SetAdmission(func(ctx context.Context, _ ivs.Channel) error { return svc.CheckInputQuota(ctx) })
@@ -317,6 +320,14 @@ func (n *node) buildMedia(context.Context) error {
 		Renditions: renditionSinks{n.hls, n.recorder}, Events: svc, Log: log}))
 	n.thumbs = transcode.NewThumbnails(cfg.ThumbnailInterval, log)
 	n.registry.AddConsumer(n.thumbs)
+	// Stage compositions publish into channels as encoders do; those that
+	// ran when the server stopped run again.
+	n.composer = compose.New(compose.Config{Stage: composeStages{n.stages}, Channels: svc, Live: n.registry,
+		Reporter: n.rtSvc, Log: log})
+	n.rtSvc.SetCompositor(compositor{n.composer})
+	if err := n.rtSvc.ResumeCompositions(ctx); err != nil {
+		log.Error("resume compositions", "err", err)
+	}
 	return nil
 }
 
@@ -494,6 +505,7 @@ func (n *node) stop() {
 	defer cancel()
 	// Publishers first, so that their sessions end cleanly in the store,
 	// then the listeners and the HTTP requests in flight.
+	n.composer.Close() // compositions are publishers too; they resume at the next start
 	n.registry.Close(ctx)
 	n.recorder.Close() // recordings waiting out a reconnect window end now
 	// Chat sessions end (hijacked connections: Shutdown does not wait for

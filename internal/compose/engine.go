@@ -21,6 +21,9 @@ type Publisher struct {
 	Attributes               map[string]string
 	AudioMuted, VideoStopped bool
 	Since                    time.Time // when it started publishing
+	// Session changes when the participant's publisher is replaced (a
+	// republish): its tap has ended and is made again.
+	Session string
 }
 
 // Tap is an in-process subscription to one publisher's media.

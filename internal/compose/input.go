@@ -32,18 +32,19 @@ type input struct {
 
 	// vmu guards the video path: the tap's video goroutine against the run
 	// goroutine swapping decoders.
-	vmu          sync.Mutex
-	codec        VideoCodec
-	asm          *assembler
-	dec          *ffmpeg.Converter
-	decW, decH   int
-	decFill      FillMode
-	decNeedsKey  bool
-	srcW, srcH   int
-	lastAsk      time.Time
-	tsBase, tsHi int64 // unwrapped RTP time
-	tsLast       uint32
-	tsStarted    bool
+	vmu         sync.Mutex
+	codec       VideoCodec
+	asm         *assembler
+	dec         *ffmpeg.Converter
+	decW, decH  int
+	decFill     FillMode
+	decNeedsKey bool
+	srcW, srcH  int
+	lastAsk     time.Time
+	tsHi        int64 // unwrapped RTP time
+	tsLast      uint32
+	tsStarted   bool
+	tsResync    bool // a new tap: its first frame follows the last one
 
 	amu  sync.Mutex
 	adec *ffmpeg.Converter
@@ -79,13 +80,21 @@ func (in *input) askKeyframe() {
 	}
 }
 
-// setCodec sets the input's video codec once the tap says it.
-func (in *input) setCodec(c VideoCodec) {
+// retap readies the video path for a new tap of codec c (0: no video):
+// a fresh assembler that waits for a keyframe, a decoder that does too
+// (one of another codec is replaced at the next fit), and media times
+// that go on from where the last tap's ended.
+func (in *input) retap(c VideoCodec) {
 	in.vmu.Lock()
 	defer in.vmu.Unlock()
-	if in.codec != c {
-		in.codec, in.asm = c, newAssembler(c)
+	if c == 0 {
+		in.asm = nil
+		return
 	}
+	if in.codec != c && in.dec != nil {
+		in.decW = 0 // not the decoder this codec needs
+	}
+	in.codec, in.asm, in.decNeedsKey, in.tsResync = c, newAssembler(c), true, true
 }
 
 // onVideo is the tap's video callback.
@@ -122,7 +131,10 @@ func (in *input) onVideo(h *rtp.Header, payload []byte) {
 // mediaTime unwraps RTP timestamps into a time from the first frame.
 func (in *input) mediaTime(ts uint32) time.Duration {
 	if !in.tsStarted {
-		in.tsStarted, in.tsLast, in.tsBase = true, ts, int64(ts)
+		in.tsStarted, in.tsLast = true, ts
+	}
+	if in.tsResync {
+		in.tsResync, in.tsLast = false, ts-3000 // a frame at 30 fps after the last
 	}
 	in.tsHi += int64(int32(ts - in.tsLast))
 	in.tsLast = ts

@@ -265,9 +265,10 @@ func (r *run) reconcile(ps []Publisher) {
 			in = &input{id: p.ID, log: r.log.With("participant", p.ID), kick: r.kick, aq: r.mixer.Queue(p.ID)}
 			r.inputs[p.ID] = in
 		}
+		republished := in.pub.Session != p.Session
 		in.pub = p
 		in.aq.SetMuted(p.AudioMuted)
-		if t := in.currentTap(); t == nil || isDone(t.Done()) {
+		if t := in.currentTap(); t == nil || isDone(t.Done()) || republished {
 			r.tap(in)
 		}
 	}
@@ -313,9 +314,7 @@ func (r *run) tap(in *input) {
 	}
 	in.setTap(t)
 	video, audio := t.Codecs()
-	if video != 0 {
-		in.setCodec(video)
-	}
+	in.retap(video)
 	in.amu.Lock()
 	needAudio := audio && in.adec == nil
 	in.amu.Unlock()

@@ -1,0 +1,82 @@
+package app
+
+import (
+	"context"
+	"strings"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/onair-video/onair/internal/compose"
+	"github.com/onair-video/onair/internal/ivsrealtime"
+	"github.com/onair-video/onair/internal/sfu"
+	"github.com/onair-video/onair/internal/stage"
+)
+
+// composeStages gives compositions the stages' publishers and media
+// (compose.Stage over *stage.Stages).
+type composeStages struct{ s *stage.Stages }
+
+var _ compose.Stage = composeStages{}
+
+func (c composeStages) Watch(stageARN string, fn func([]compose.Publisher)) func() {
+	return c.s.Watch(stageARN, func(ps []stage.Publishing) {
+		out := make([]compose.Publisher, len(ps))
+		for i, p := range ps {
+			out[i] = compose.Publisher{ID: p.Participant.ID, Attributes: p.Participant.Attributes,
+				AudioMuted: p.AudioMuted, VideoStopped: p.VideoStopped, Since: p.Since, Session: p.Session}
+		}
+		fn(out)
+	})
+}
+
+func (c composeStages) Tap(stageARN, participantID, tapID string, audio, video func(*rtp.Header, []byte)) (compose.Tap, error) {
+	sub, err := c.s.Tap(stageARN, participantID, tapID, sfu.TapOptions{Audio: audio, Video: video})
+	if err != nil {
+		return nil, err
+	}
+	return composeTap{sub}, nil
+}
+
+// composeTap is a tap as compositions see it.
+type composeTap struct{ sub *sfu.Subscription }
+
+func (t composeTap) Close()                { t.sub.Close() }
+func (t composeTap) Done() <-chan struct{} { return t.sub.Done() }
+func (t composeTap) RequestKeyframe()      { t.sub.RequestKeyframe() }
+
+func (t composeTap) Codecs() (compose.VideoCodec, bool) {
+	a, v := t.sub.Codecs()
+	var vc compose.VideoCodec
+	if v != nil {
+		switch {
+		case strings.EqualFold(v.MimeType, webrtc.MimeTypeH264):
+			vc = compose.CodecH264
+		case strings.EqualFold(v.MimeType, webrtc.MimeTypeVP8):
+			vc = compose.CodecVP8
+		}
+	}
+	return vc, a != nil && strings.EqualFold(a.MimeType, webrtc.MimeTypeOpus)
+}
+
+// compositor runs the Stages domain's compositions on the compose engine
+// (ivsrealtime.Compositor over *compose.Engine).
+type compositor struct{ e *compose.Engine }
+
+var _ ivsrealtime.Compositor = compositor{}
+
+func (c compositor) Start(ctx context.Context, comp ivsrealtime.Composition, video []ivsrealtime.CompositionVideo) error {
+	spec := compose.Spec{ARN: comp.ARN, StageARN: comp.StageARN, Layout: comp.Layout}
+	for i, d := range comp.Destinations {
+		v := video[i].Video
+		ds := compose.DestinationSpec{ID: d.ID, Video: compose.VideoSpec{Width: int(v.Width), Height: int(v.Height),
+			FPS: float64(v.Framerate), Bitrate: int(v.Bitrate)}}
+		if ch := d.Configuration.Channel; ch != nil {
+			ds.ChannelARN = ch.ChannelARN
+		}
+		spec.Destinations = append(spec.Destinations, ds)
+	}
+	return c.e.Start(ctx, spec)
+}
+
+func (c compositor) Stop(arn string) bool { return c.e.Stop(arn) }
