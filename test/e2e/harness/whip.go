@@ -37,6 +37,19 @@ type Clip struct {
 // MakeClip encodes a clip of d seconds at size with ffmpeg.
 func MakeClip(t testing.TB, size string, fps int, d time.Duration) *Clip {
 	t.Helper()
+	return makeClip(t, fmt.Sprintf("testsrc2=size=%s:rate=%d", size, fps), fps, d)
+}
+
+// MakeColorClip is MakeClip of a picture of one colour (an ffmpeg colour
+// name or 0xRRGGBB): what a test can recognise in a composite.
+func MakeColorClip(t testing.TB, color, size string, fps int, d time.Duration) *Clip {
+	t.Helper()
+	return makeClip(t, fmt.Sprintf("color=c=%s:size=%s:rate=%d", color, size, fps), fps, d)
+}
+
+// makeClip encodes d seconds of the lavfi video source src at fps.
+func makeClip(t testing.TB, src string, fps int, d time.Duration) *Clip {
+	t.Helper()
 	bin := RequireProgram(t, "ffmpeg")
 	dir := t.TempDir()
 	v, a := filepath.Join(dir, "v.h264"), filepath.Join(dir, "a.ogg")
@@ -46,7 +59,7 @@ func MakeClip(t testing.TB, size string, fps int, d time.Duration) *Clip {
 			t.Fatalf("ffmpeg: %v\n%s", err, out)
 		}
 	}
-	run("-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%s:rate=%d", size, fps), "-t", secs,
+	run("-f", "lavfi", "-i", src, "-t", secs,
 		"-c:v", "libx264", "-profile:v", "baseline", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
 		"-g", strconv.Itoa(fps), "-keyint_min", strconv.Itoa(fps), "-sc_threshold", "0", "-b:v", "1M",
 		"-bsf:v", "h264_metadata=aud=insert", "-f", "h264", v)

@@ -1,0 +1,388 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ivs/types"
+	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
+	rttypes "github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/onair-video/onair/test/e2e/harness"
+)
+
+// rgb is a pixel.
+type rgb struct{ R, G, B int }
+
+// near says whether p is about the pure colour want (each component within
+// 70 of it: x264 and two colour conversions move it a little).
+func (p rgb) near(want rgb) bool {
+	d := func(a, b int) bool { return a-b < 70 && b-a < 70 }
+	return d(p.R, want.R) && d(p.G, want.G) && d(p.B, want.B)
+}
+
+var (
+	red   = rgb{255, 0, 0}
+	blue  = rgb{0, 0, 255}
+	lime  = rgb{0, 255, 0}
+	black = rgb{0, 0, 0}
+)
+
+// lastFrame fetches a channel's newest complete LL-HLS segment (with its
+// init section) and decodes its last picture to w x h RGB.
+func lastFrame(ctx context.Context, t *testing.T, playbackURL string, w, h int) ([]byte, error) {
+	mv, _, err := harness.FetchMultivariant(ctx, playbackURL)
+	if err != nil {
+		return nil, err
+	}
+	if len(mv.Variants) == 0 {
+		return nil, errors.New("no variant")
+	}
+	mediaURL := harness.Resolve(playbackURL, mv.Variants[0].URI)
+	m, _, err := harness.FetchMedia(ctx, mediaURL)
+	if err != nil {
+		return nil, err
+	}
+	if m.PartInf == nil || m.Map == nil {
+		return nil, fmt.Errorf("not LL-HLS: part-inf %v map %v", m.PartInf, m.Map)
+	}
+	var seg string
+	for i := len(m.Segments) - 1; i >= 0; i-- {
+		if s := m.Segments[i]; !s.Gap && s.URI != "" {
+			seg = s.URI
+			break
+		}
+	}
+	if seg == "" {
+		return nil, errors.New("no complete segment yet")
+	}
+	var data []byte
+	for _, u := range []string{m.Map.URI, seg} {
+		res, err := harness.Fetch(ctx, harness.Resolve(mediaURL, u))
+		if err != nil || res.Status != http.StatusOK {
+			return nil, fmt.Errorf("GET %s: %v %d", u, err, res.Status)
+		}
+		data = append(data, res.Body...)
+	}
+	f := filepath.Join(t.TempDir(), "seg.mp4")
+	if err := os.WriteFile(f, data, 0o600); err != nil {
+		return nil, err
+	}
+	out, err := exec.CommandContext(ctx, harness.RequireProgram(t, "ffmpeg"), "-hide_banner", "-loglevel", "error", "-i", f,
+		"-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1").Output()
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", seg, err)
+	}
+	n := w * h * 3
+	if len(out) < n || len(out)%n != 0 {
+		return nil, fmt.Errorf("decoded %d bytes, not whole %dx%d pictures", len(out), w, h)
+	}
+	return out[len(out)-n:], nil
+}
+
+// rtMessage is the exceptionMessage of an IVS Real-Time error (the SDK's
+// ErrorMessage reads a message member the model does not have).
+func rtMessage(err error) string {
+	var (
+		v *rttypes.ValidationException
+		n *rttypes.ResourceNotFoundException
+		c *rttypes.ConflictException
+	)
+	switch {
+	case errors.As(err, &v):
+		return aws.ToString(v.ExceptionMessage)
+	case errors.As(err, &n):
+		return aws.ToString(n.ExceptionMessage)
+	case errors.As(err, &c):
+		return aws.ToString(c.ExceptionMessage)
+	}
+	return ""
+}
+
+func pixel(img []byte, w, x, y int) rgb {
+	i := (y*w + x) * 3
+	return rgb{int(img[i]), int(img[i+1]), int(img[i+2])}
+}
+
+// checkPixels waits until the channel's newest picture has the colours
+// want at the points given.
+func checkPixels(ctx context.Context, t *testing.T, playbackURL string, w, h int, want map[[2]int]rgb) {
+	t.Helper()
+	harness.Eventually(t, 60*time.Second, func() error {
+		img, err := lastFrame(ctx, t, playbackURL, w, h)
+		if err != nil {
+			return err
+		}
+		for at, c := range want {
+			if p := pixel(img, w, at[0], at[1]); !p.near(c) {
+				return fmt.Errorf("pixel %v is %v, want about %v", at, p, c)
+			}
+		}
+		return nil
+	})
+}
+
+// A composition end to end: two pion publishers of distinct colours on a
+// stage, composed in a grid (aws-sdk-go-v2's StartComposition) onto a LOW
+// channel: the channel goes LIVE, its LL-HLS shows red beside blue; a
+// third publisher (lime) re-lays it to three tiles; GetComposition and
+// ListCompositions show it ACTIVE; the AWS CLI reads it; StopComposition
+// takes the channel offline and the composition to STOPPED; the
+// composition's events reach the webhook and the stage's SSE stream.
+func TestCompositionGridOntoChannel(t *testing.T) {
+	t.Parallel()
+	harness.Heavy(t)
+	hookAddr := reservedAddr(t)
+	const secret = "e2e-composition-webhook-secret"
+	rc := serveWebhook(t, hookAddr, secret)
+	s := harness.Start(t, harness.Options{
+		Args: []string{"--webhook-url", "http://" + hookAddr + "/hook"},
+		Env:  []string{"ONAIR_WEBHOOK_SECRET=" + secret},
+	})
+	ctx := harness.Context(t, 5*time.Minute)
+	rt, ivsc := s.RealTime(), s.IVS()
+
+	ch, _ := createChannel(t, ivsc, "composite", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
+	st, err := rt.CreateStage(ctx, &ivsrealtime.CreateStageInput{Name: aws.String("compose")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stageARN := aws.ToString(st.Stage.Arn)
+	const w, h = 640, 360
+	enc, err := rt.CreateEncoderConfiguration(ctx, &ivsrealtime.CreateEncoderConfigurationInput{Name: aws.String("small"),
+		Video: &rttypes.Video{Width: aws.Int32(w), Height: aws.Int32(h), Framerate: aws.Float32(15), Bitrate: aws.Int32(800_000)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storage, err := rt.CreateStorageConfiguration(ctx, &ivsrealtime.CreateStorageConfigurationInput{S3: &rttypes.S3StorageConfiguration{BucketName: aws.String("composites")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest := []rttypes.DestinationConfiguration{{Name: aws.String("live"), Channel: &rttypes.ChannelDestinationConfiguration{
+		ChannelArn: ch.Arn, EncoderConfigurationArn: enc.EncoderConfiguration.Arn}}}
+
+	// Refusals, each naming what is wrong.
+	var ae smithy.APIError
+	for _, tc := range []struct {
+		name string
+		in   *ivsrealtime.StartCompositionInput
+		code string
+		msg  string
+	}{
+		{"unknown channel", &ivsrealtime.StartCompositionInput{StageArn: aws.String(stageARN), Destinations: []rttypes.DestinationConfiguration{{
+			Channel: &rttypes.ChannelDestinationConfiguration{ChannelArn: aws.String(strings.Replace(aws.ToString(ch.Arn), "channel/", "channel/x", 1))}}}},
+			"ResourceNotFoundException", "not found"},
+		{"unknown stage", &ivsrealtime.StartCompositionInput{StageArn: aws.String(stageARN + "x"), Destinations: dest},
+			"ResourceNotFoundException", "not found"},
+		{"grid and pip", &ivsrealtime.StartCompositionInput{StageArn: aws.String(stageARN), Destinations: dest,
+			Layout: &rttypes.LayoutConfiguration{Grid: &rttypes.GridConfiguration{}, Pip: &rttypes.PipConfiguration{}}},
+			"ValidationException", "layout"},
+		{"bad fill mode", &ivsrealtime.StartCompositionInput{StageArn: aws.String(stageARN), Destinations: dest,
+			Layout: &rttypes.LayoutConfiguration{Grid: &rttypes.GridConfiguration{VideoFillMode: "STRETCH"}}},
+			"ValidationException", "layout.grid.videoFillMode"},
+		{"s3", &ivsrealtime.StartCompositionInput{StageArn: aws.String(stageARN), Destinations: []rttypes.DestinationConfiguration{{
+			S3: &rttypes.S3DestinationConfiguration{StorageConfigurationArn: aws.String("arn:aws:ivs:us-east-1:123456789012:storage-configuration/abcdABCDefgh"),
+				EncoderConfigurationArns: []string{aws.ToString(enc.EncoderConfiguration.Arn)}}}}},
+			"ResourceNotFoundException", "storage"},
+		{"s3 not served", &ivsrealtime.StartCompositionInput{StageArn: aws.String(stageARN), Destinations: []rttypes.DestinationConfiguration{{
+			S3: &rttypes.S3DestinationConfiguration{StorageConfigurationArn: storage.StorageConfiguration.Arn,
+				EncoderConfigurationArns: []string{aws.ToString(enc.EncoderConfiguration.Arn)}}}}},
+			"ValidationException", "destinations[0].s3"},
+	} {
+		if _, err := rt.StartComposition(ctx, tc.in); !errors.As(err, &ae) || ae.ErrorCode() != tc.code || !strings.Contains(rtMessage(err), tc.msg) {
+			t.Errorf("%s: %v, want %s naming %q", tc.name, err, tc.code, tc.msg)
+		}
+	}
+
+	whip := s.Endpoint() + "/stage/whip"
+	var pubs []*harness.WHIPPublisher
+	publish := func(color string) {
+		t.Helper()
+		tok, err := rt.CreateParticipantToken(ctx, &ivsrealtime.CreateParticipantTokenInput{StageArn: aws.String(stageARN),
+			UserId: aws.String(color), Capabilities: []rttypes.ParticipantTokenCapability{rttypes.ParticipantTokenCapabilityPublish}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clip := harness.MakeColorClip(t, color, "320x180", 15, 2*time.Second)
+		p, err := harness.PublishWHIP(ctx, whip, aws.ToString(tok.ParticipantToken.Token), clip)
+		if err != nil || p.Status != http.StatusCreated {
+			t.Fatalf("publish %s: %v %+v", color, err, p)
+		}
+		t.Cleanup(p.Close)
+		pubs = append(pubs, p)
+		id := aws.ToString(tok.ParticipantToken.ParticipantId)
+		// Wait until the stage has it publishing, so arrival order is the
+		// order of the calls.
+		harness.Eventually(t, 30*time.Second, func() error {
+			g, err := rt.GetStage(ctx, &ivsrealtime.GetStageInput{Arn: aws.String(stageARN)})
+			if err != nil || g.Stage.ActiveSessionId == nil {
+				return fmt.Errorf("no session: %v", err)
+			}
+			pp, err := rt.GetParticipant(ctx, &ivsrealtime.GetParticipantInput{StageArn: aws.String(stageARN),
+				SessionId: g.Stage.ActiveSessionId, ParticipantId: aws.String(id)})
+			if err != nil || !pp.Participant.Published {
+				return fmt.Errorf("%s not published yet: %v", color, err)
+			}
+			return nil
+		})
+	}
+	publish("red")
+	publish("blue")
+
+	started, err := rt.StartComposition(ctx, &ivsrealtime.StartCompositionInput{StageArn: aws.String(stageARN),
+		IdempotencyToken: aws.String("e2e-grid"), Destinations: dest, Tags: map[string]string{"team": "e2e"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	comp := started.Composition
+	arn := aws.ToString(comp.Arn)
+	if comp.State != rttypes.CompositionStateStarting || len(comp.Destinations) != 1 || comp.Layout == nil || comp.Layout.Grid == nil ||
+		comp.Layout.Grid.GridGap != 2 || comp.Layout.Grid.VideoAspectRatio != rttypes.VideoAspectRatioVideo || comp.Tags["team"] != "e2e" {
+		t.Fatalf("StartComposition returned %+v", comp)
+	}
+	// The same idempotency token is the same composition.
+	again, err := rt.StartComposition(ctx, &ivsrealtime.StartCompositionInput{StageArn: aws.String(stageARN),
+		IdempotencyToken: aws.String("e2e-grid"), Destinations: dest})
+	if err != nil || aws.ToString(again.Composition.Arn) != arn {
+		t.Fatalf("repeated StartComposition: %v %+v", err, again)
+	}
+	// The channel is now the composition's: another composition (or an
+	// encoder) finds it busy.
+	if _, err := rt.StartComposition(ctx, &ivsrealtime.StartCompositionInput{StageArn: aws.String(stageARN), Destinations: dest}); !errors.As(err, &ae) || ae.ErrorCode() != "ConflictException" {
+		t.Errorf("second composition onto the channel: %v, want ConflictException", err)
+	}
+	if _, err := rt.DeleteEncoderConfiguration(ctx, &ivsrealtime.DeleteEncoderConfigurationInput{Arn: enc.EncoderConfiguration.Arn}); !errors.As(err, &ae) || ae.ErrorCode() != "ConflictException" {
+		t.Errorf("deleting the encoder configuration in use: %v, want ConflictException", err)
+	}
+
+	live := waitLive(t, ivsc, aws.ToString(ch.Arn))
+	t.Logf("the channel is live: stream %s", aws.ToString(live.StreamId))
+	playback := aws.ToString(ch.PlaybackUrl)
+	// Two side by side: 318x178 tiles, red on the left, blue on the right,
+	// black above and below.
+	checkPixels(ctx, t, playback, w, h, map[[2]int]rgb{{160, 180}: red, {480, 180}: blue, {320, 40}: black, {320, 330}: black})
+
+	g, err := rt.GetComposition(ctx, &ivsrealtime.GetCompositionInput{Arn: aws.String(arn)})
+	if err != nil || g.Composition.State != rttypes.CompositionStateActive || g.Composition.Destinations[0].State != rttypes.DestinationStateActive ||
+		g.Composition.Destinations[0].StartTime == nil || g.Composition.StartTime == nil {
+		t.Fatalf("GetComposition: %v %+v", err, g)
+	}
+	if c := g.Composition.Destinations[0].Configuration.Channel; c == nil || aws.ToString(c.ChannelArn) != aws.ToString(ch.Arn) {
+		t.Errorf("destination configuration %+v", g.Composition.Destinations[0].Configuration)
+	}
+	l, err := rt.ListCompositions(ctx, &ivsrealtime.ListCompositionsInput{FilterByStageArn: aws.String(stageARN)})
+	if err != nil || len(l.Compositions) != 1 || aws.ToString(l.Compositions[0].Arn) != arn || l.Compositions[0].State != rttypes.CompositionStateActive {
+		t.Fatalf("ListCompositions: %v %+v", err, l)
+	}
+	if l, err := rt.ListCompositions(ctx, &ivsrealtime.ListCompositionsInput{FilterByStageArn: aws.String(stageARN + "x")}); err != nil || len(l.Compositions) != 0 {
+		t.Errorf("ListCompositions of another stage: %v %+v", err, l)
+	}
+
+	// A third participant: a 2x2 grid, red and blue above, lime centred
+	// below.
+	publish("lime")
+	checkPixels(ctx, t, playback, w, h, map[[2]int]rgb{{160, 90}: red, {480, 90}: blue, {320, 270}: lime, {60, 270}: black})
+
+	// The AWS CLI reads the composition too.
+	var got struct {
+		Composition struct {
+			State        string
+			Destinations []struct{ State string }
+		}
+	}
+	newCLI(t, s).realtime(&got, "get-composition", "--arn", arn)
+	if got.Composition.State != "ACTIVE" || len(got.Composition.Destinations) != 1 || got.Composition.Destinations[0].State != "ACTIVE" {
+		t.Errorf("aws ivs-realtime get-composition: %+v", got)
+	}
+
+	if _, err := rt.StopComposition(ctx, &ivsrealtime.StopCompositionInput{Arn: aws.String(arn)}); err != nil {
+		t.Fatal(err)
+	}
+	waitOffline(t, ivsc, aws.ToString(ch.Arn), 30*time.Second)
+	harness.Eventually(t, 30*time.Second, func() error {
+		g, err := rt.GetComposition(ctx, &ivsrealtime.GetCompositionInput{Arn: aws.String(arn)})
+		if err != nil {
+			return err
+		}
+		if c := g.Composition; c.State != rttypes.CompositionStateStopped || c.EndTime == nil || c.Destinations[0].State != rttypes.DestinationStateStopped {
+			return fmt.Errorf("composition %s, destination %s", c.State, c.Destinations[0].State)
+		}
+		return nil
+	})
+
+	// Events: the webhook and the stage's SSE stream both have the
+	// composition's session and destination.
+	want := []string{"Session Start", "Destination Start", "Destination End", "Session End"}
+	harness.Eventually(t, 30*time.Second, func() error {
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		var got []string
+		for _, e := range rc.events {
+			if e.DetailType == "IVS Composition State Change" {
+				if !slices.Equal(e.Resources, []string{arn, stageARN}) {
+					return fmt.Errorf("resources %v", e.Resources)
+				}
+				got = append(got, e.Detail.EventName)
+			}
+		}
+		if !slices.Equal(sorted(got), sorted(want)) {
+			return fmt.Errorf("webhook got %q", got)
+		}
+		return nil
+	})
+	sseCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	req, err := s.SignedRequest(sseCtx, "/v1/events?stageArn="+stageARN, http.Header{"Last-Event-ID": {"0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("events SSE: %v %+v", err, resp)
+	}
+	defer resp.Body.Close()
+	var sse []string
+	sc := bufio.NewScanner(resp.Body)
+	for len(sse) < len(want) && sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok || !strings.Contains(data, "IVS Composition State Change") {
+			continue
+		}
+		var e struct {
+			Detail struct {
+				EventName string `json:"event_name"`
+				StageARN  string `json:"stage_arn"`
+				ID        string `json:"id"`
+			}
+		}
+		if err := json.Unmarshal([]byte(data), &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Detail.StageARN != stageARN || (strings.HasPrefix(e.Detail.EventName, "Destination") && e.Detail.ID != aws.ToString(comp.Destinations[0].Id)) {
+			t.Errorf("SSE event %s", data)
+		}
+		sse = append(sse, e.Detail.EventName)
+	}
+	if !slices.Equal(sorted(sse), sorted(want)) {
+		t.Errorf("SSE composition events %q, want %q", sse, want)
+	}
+	for _, p := range pubs {
+		p.Close()
+	}
+	if strings.Contains(s.Logs(), "level=ERROR") {
+		t.Errorf("the server logged errors:\n%s", grepLines(s.Logs(), "level=ERROR"))
+	}
+}
