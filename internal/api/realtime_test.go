@@ -109,7 +109,8 @@ func TestRealtimeOperations(t *testing.T) {
 	}{
 		{"GetStage", map[string]string{"arn": "x"}, 400, "ValidationException", "arn"},
 		{"CreateParticipantToken", map[string]any{"stageArn": arn, "duration": "long"}, 400, "ValidationException", "duration"},
-		{"StartComposition", map[string]any{}, 400, "ValidationException", "docs/api-compat.md"},
+		{"StartComposition", map[string]any{}, 400, "ValidationException", "stageArn"},
+		{"StartComposition", map[string]any{"stageArn": arn, "destinations": []any{}}, 400, "ValidationException", "destinations"},
 		{"CreateIngestConfiguration", map[string]any{}, 400, "ValidationException", "docs/api-compat.md"},
 	} {
 		status, code, out := e.post(tc.op, tc.in)
