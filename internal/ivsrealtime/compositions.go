@@ -84,18 +84,27 @@ type ChannelDestinationConfiguration struct {
 // configuration's bucket. onair validates it and refuses it: the S3 writer
 // of compositions is not wired yet (docs/compositions.md).
 type S3DestinationConfiguration struct {
-	StorageConfigurationARN  string   `json:"storageConfigurationArn"`
-	EncoderConfigurationARNs []string `json:"encoderConfigurationArns"`
-	RecordingConfiguration   *struct {
-		Format           *string `json:"format"`
-		HLSConfiguration *struct {
-			TargetSegmentDurationSeconds *int32 `json:"targetSegmentDurationSeconds"`
-		} `json:"hlsConfiguration"`
-	} `json:"recordingConfiguration,omitempty"`
-	ThumbnailConfigurations []struct {
-		TargetIntervalSeconds *int32   `json:"targetIntervalSeconds"`
-		Storage               []string `json:"storage"`
-	} `json:"thumbnailConfigurations,omitempty"`
+	StorageConfigurationARN  string                 `json:"storageConfigurationArn"`
+	EncoderConfigurationARNs []string               `json:"encoderConfigurationArns"`
+	RecordingConfiguration   *CompositionRecording  `json:"recordingConfiguration,omitempty"`
+	ThumbnailConfigurations  []CompositionThumbnail `json:"thumbnailConfigurations,omitempty"`
+}
+
+// CompositionRecording is an s3 destination's recordingConfiguration.
+type CompositionRecording struct {
+	Format           *string                  `json:"format"`
+	HLSConfiguration *CompositionRecordingHLS `json:"hlsConfiguration"`
+}
+
+// CompositionRecordingHLS is its hlsConfiguration.
+type CompositionRecordingHLS struct {
+	TargetSegmentDurationSeconds *int32 `json:"targetSegmentDurationSeconds"`
+}
+
+// CompositionThumbnail is an s3 destination's thumbnail configuration.
+type CompositionThumbnail struct {
+	TargetIntervalSeconds *int32   `json:"targetIntervalSeconds"`
+	Storage               []string `json:"storage"`
 }
 
 // StartCompositionInput is the input of StartComposition.
