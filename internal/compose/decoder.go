@@ -42,7 +42,9 @@ func videoDecoderArgs(w, h int, fill FillMode) []string {
 // startVideoDecoder runs one participant's video decoder for a tile of
 // w x h; out receives every picture (its buffer is the decoder's again
 // after the call).
-func startVideoDecoder(ctx context.Context, codec VideoCodec, w, h int, fill FillMode, log *slog.Logger, out func(*Picture)) (*ffmpeg.Converter, error) {
+// onRestart hears of a restart of its ffmpeg (which must then start again
+// at a keyframe).
+func startVideoDecoder(ctx context.Context, codec VideoCodec, w, h int, fill FillMode, log *slog.Logger, out func(*Picture), onRestart func(error)) (*ffmpeg.Converter, error) {
 	fourcc := "H264"
 	if codec == CodecVP8 {
 		fourcc = "VP80"
@@ -80,7 +82,7 @@ func startVideoDecoder(ctx context.Context, codec VideoCodec, w, h int, fill Fil
 		}
 	}
 	return ffmpeg.Start(ctx, ffmpeg.Config{Name: "compose-decode", Args: videoDecoderArgs(w, h, fill), Encode: enc, Decode: dec,
-		Queue: 60, Log: log})
+		Queue: 60, Log: log, OnRestart: onRestart})
 }
 
 // startAudioDecoder runs one participant's Opus decoder: Ogg in, 48 kHz

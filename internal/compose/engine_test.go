@@ -96,6 +96,17 @@ func (s *fakeStage) Watch(_ string, fn func([]Publisher)) func() {
 	return func() {}
 }
 
+// update tells the watchers of a new set of publishers.
+func (s *fakeStage) update(pubs []Publisher) {
+	s.mu.Lock()
+	s.pubs = pubs
+	fns := slices.Clone(s.fns)
+	s.mu.Unlock()
+	for _, fn := range fns {
+		fn(slices.Clone(pubs))
+	}
+}
+
 func (s *fakeStage) Tap(_, id, _ string, _, video func(*rtp.Header, []byte)) (Tap, error) {
 	t := &fakeTap{done: make(chan struct{}), key: make(chan struct{}, 1)}
 	s.wg.Go(func() {
@@ -254,6 +265,26 @@ func TestEngine(t *testing.T) {
 			} else if time.Now().After(deadline) {
 				t.Fatalf("the composite's centre is %v, not red", px)
 			}
+		}
+	}
+
+	// The publisher stops its video: its tile goes black.
+	stage.update([]Publisher{{ID: "red", Since: stage.pubs[0].Since, VideoStopped: true}})
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		u, err := att.Reader.Read(rctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Track.Index != 0 || !u.RandomAccess {
+			continue
+		}
+		if px := decodeCentre(t, u.Track, u, 320, 180); px[0] < 40 && px[1] < 40 && px[2] < 40 {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the stopped video's tile is %v, not black", px)
 		}
 	}
 

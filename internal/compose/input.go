@@ -193,7 +193,7 @@ func (in *input) fitDecoder(ctx context.Context, w, h int, fill FillMode, wg *sy
 	var dec *ffmpeg.Converter
 	if w > 0 && codec != 0 {
 		var err error
-		dec, err = startVideoDecoder(ctx, codec, w, h, fill, in.log, in.setPicture)
+		dec, err = startVideoDecoder(ctx, codec, w, h, fill, in.log, in.setPicture, in.decoderRestarted)
 		if err != nil {
 			return err
 		}
@@ -212,6 +212,15 @@ func (in *input) fitDecoder(ctx context.Context, w, h int, fill FillMode, wg *sy
 		wg.Go(old.Close)
 	}
 	return nil
+}
+
+// decoderRestarted: a new ffmpeg decodes from the next keyframe on.
+func (in *input) decoderRestarted(error) {
+	in.vmu.Lock()
+	defer in.vmu.Unlock()
+	in.decNeedsKey = true
+	in.lastAsk = time.Time{}
+	in.askKeyframe()
 }
 
 // close ends the input's tap and decoders.
