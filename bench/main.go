@@ -62,11 +62,12 @@ var phaseFuncs = map[string]func(kind, options) ([]result, error){
 	"publishers": publishers,
 	"chat":       chatFanout,
 	"stage":      stageFanout,
+	"compose":    composeBench,
 }
 
 func main() {
 	bin := flag.String("onair", "bin/onair", "the onair binary to start; empty: measure the peer only")
-	phases := flag.String("phases", "idle,api,latency,normal,whep,viewers,publishers,chat,stage", "phases to run, in order")
+	phases := flag.String("phases", "idle,api,latency,normal,whep,viewers,publishers,chat,stage,compose", "phases to run, in order")
 	span := flag.Duration("span", 30*time.Second, "how long each latency phase measures (after 3 s of warm-up)")
 	maxViewers := flag.Int("max-viewers", 1000, "the viewer ramp's last step")
 	maxPublishers := flag.Int("max-publishers", 300, "the publisher ramp's last step")

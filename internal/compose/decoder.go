@@ -39,6 +39,11 @@ func videoDecoderArgs(w, h int, fill FillMode) []string {
 		"-f", "rawvideo", "-flush_packets", "1", "pipe:1")
 }
 
+// decoderQueue bounds the frames waiting for a participant's decoder:
+// 250 ms at 30 fps. One that falls further behind drops frames and starts
+// again at a keyframe, rather than delaying its tile.
+const decoderQueue = 8
+
 // startVideoDecoder runs one participant's video decoder for a tile of
 // w x h; out receives every picture (its buffer is the decoder's again
 // after the call).
@@ -82,7 +87,7 @@ func startVideoDecoder(ctx context.Context, codec VideoCodec, w, h int, fill Fil
 		}
 	}
 	return ffmpeg.Start(ctx, ffmpeg.Config{Name: "compose-decode", Args: videoDecoderArgs(w, h, fill), Encode: enc, Decode: dec,
-		Queue: 60, Log: log, OnRestart: onRestart})
+		Queue: decoderQueue, Log: log, OnRestart: onRestart})
 }
 
 // startAudioDecoder runs one participant's Opus decoder: Ogg in, 48 kHz

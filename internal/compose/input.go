@@ -125,7 +125,12 @@ func (in *input) onVideo(h *rtp.Header, payload []byte) {
 		}
 		in.decNeedsKey = false
 	}
-	in.dec.Write(ffmpeg.Frame{PTS: in.mediaTime(f.ts), Data: f.data})
+	if !in.dec.TryWrite(ffmpeg.Frame{PTS: in.mediaTime(f.ts), Data: f.data}) {
+		// The decoder is a queue behind: what it gets next must be a
+		// keyframe, and a short queue keeps the delay that piles up short.
+		in.decNeedsKey = true
+		in.askKeyframe()
+	}
 }
 
 // mediaTime unwraps RTP timestamps into a time from the first frame.

@@ -189,13 +189,20 @@ func (c *Converter) run(ctx context.Context, ready func(error)) error {
 
 // Write queues a frame for conversion; when ffmpeg falls a queue behind
 // (or is being restarted), the frame is dropped.
-func (c *Converter) Write(f Frame) {
+func (c *Converter) Write(f Frame) { c.TryWrite(f) }
+
+// TryWrite is Write that says whether the frame was queued: a caller whose
+// frames depend on one another (video) must start again at a keyframe
+// after a drop.
+func (c *Converter) TryWrite(f Frame) bool {
 	select {
 	case c.in <- f:
+		return true
 	default:
 		if n := c.dropped.Add(1); n == 1 || n%500 == 0 {
 			c.log.Warn("converter behind, frames dropped", "dropped", n)
 		}
+		return false
 	}
 }
 
