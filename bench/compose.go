@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"sync"
@@ -30,7 +31,7 @@ import (
 
 const (
 	composeSize  = "1280x720"
-	composeFlips = 12
+	composeFlips = 20
 	composeEvery = 3 * time.Second
 )
 
@@ -368,7 +369,9 @@ func composeBench(k kind, _ options) ([]result, error) {
 		if bright == want {
 			delays = append(delays, p.got.Sub(sent))
 			progress("compose delay (flips)", len(delays), composeFlips)
-			pending, nextFlip = false, time.Now().Add(composeEvery)
+			// The next flip at a random phase to the composite's frames
+			// and parts, so the quantiles sample every wait.
+			pending, nextFlip = false, time.Now().Add(composeEvery+rand.N(time.Second))
 		} else if p.got.Sub(sent) > 10*time.Second {
 			return nil, errors.New("the flip never showed in the composite")
 		}
