@@ -138,7 +138,8 @@ func checkPixels(ctx context.Context, t *testing.T, playbackURL string, w, h int
 // A composition end to end: two pion publishers of distinct colours on a
 // stage, composed in a grid (aws-sdk-go-v2's StartComposition) onto a LOW
 // channel: the channel goes LIVE, its LL-HLS shows red beside blue; a
-// third publisher (lime) re-lays it to three tiles; GetComposition and
+// third publisher (lime) re-lays it to three tiles, and blue leaving to
+// two again; GetComposition and
 // ListCompositions show it ACTIVE; the AWS CLI reads it; StopComposition
 // takes the channel offline and the composition to STOPPED; the
 // composition's events reach the webhook and the stage's SSE stream.
@@ -295,6 +296,10 @@ func TestCompositionGridOntoChannel(t *testing.T) {
 	// below.
 	publish("lime")
 	checkPixels(ctx, t, playback, w, h, map[[2]int]rgb{{160, 90}: red, {480, 90}: blue, {320, 270}: lime, {60, 270}: black})
+
+	// Blue leaves: two tiles again, red and lime side by side.
+	pubs[1].Close()
+	checkPixels(ctx, t, playback, w, h, map[[2]int]rgb{{160, 180}: red, {480, 180}: lime, {320, 40}: black})
 
 	// The AWS CLI reads the composition too.
 	var got struct {
