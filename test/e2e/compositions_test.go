@@ -391,3 +391,51 @@ func TestCompositionGridOntoChannel(t *testing.T) {
 		t.Errorf("the server logged errors:\n%s", grepLines(s.Logs(), "level=ERROR"))
 	}
 }
+
+// A composition outlives a restart: the server stops with it running (the
+// channel goes offline), and when it starts again on the same data the
+// composition runs again and its channel is live (an empty stage composes
+// black until the idle timeout).
+func TestCompositionResumesAfterRestart(t *testing.T) {
+	t.Parallel()
+	harness.Heavy(t)
+	s := harness.Start(t)
+	ctx := harness.Context(t, 3*time.Minute)
+	rt, ivsc := s.RealTime(), s.IVS()
+	ch, _ := createChannel(t, ivsc, "resumed", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
+	st, err := rt.CreateStage(ctx, &ivsrealtime.CreateStageInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := rt.CreateEncoderConfiguration(ctx, &ivsrealtime.CreateEncoderConfigurationInput{
+		Video: &rttypes.Video{Width: aws.Int32(320), Height: aws.Int32(180), Framerate: aws.Float32(10), Bitrate: aws.Int32(200_000)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, err := rt.StartComposition(ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Stage.Arn,
+		Destinations: []rttypes.DestinationConfiguration{{Channel: &rttypes.ChannelDestinationConfiguration{ChannelArn: ch.Arn,
+			EncoderConfigurationArn: enc.EncoderConfiguration.Arn}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := started.Composition.Arn
+	waitLive(t, ivsc, aws.ToString(ch.Arn))
+	s.Stop()
+
+	s2 := harness.Start(t, harness.Options{DataDir: s.DataDir})
+	rt2, ivsc2 := s2.RealTime(), s2.IVS()
+	waitLive(t, ivsc2, aws.ToString(ch.Arn))
+	g, err := rt2.GetComposition(ctx, &ivsrealtime.GetCompositionInput{Arn: arn})
+	if err != nil || g.Composition.State != rttypes.CompositionStateActive {
+		t.Fatalf("after the restart: %v %+v", err, g)
+	}
+	if _, err := rt2.StopComposition(ctx, &ivsrealtime.StopCompositionInput{Arn: arn}); err != nil {
+		t.Fatal(err)
+	}
+	waitOffline(t, ivsc2, aws.ToString(ch.Arn), 30*time.Second)
+	for _, srv := range []*harness.Server{s, s2} {
+		if strings.Contains(srv.Logs(), "level=ERROR") {
+			t.Errorf("the server logged errors:\n%s", grepLines(srv.Logs(), "level=ERROR"))
+		}
+	}
+}
