@@ -45,15 +45,16 @@ func realtimeOperations() []*operation {
 		post("DeleteStorageConfiguration", rt(deleteStorageConfiguration)),
 		post("ListStorageConfigurations", rt(listStorageConfigurations)),
 
+		post("CreateIngestConfiguration", rt(createIngestConfiguration)),
+		post("GetIngestConfiguration", rt(getIngestConfiguration)),
+		post("UpdateIngestConfiguration", rt(updateIngestConfiguration)),
+		post("DeleteIngestConfiguration", rt(deleteIngestConfiguration)),
+		post("ListIngestConfigurations", rt(listIngestConfigurations)),
+
 		later("StartComposition", next),
 		later("StopComposition", next),
 		later("GetComposition", next),
 		later("ListCompositions", next),
-		later("CreateIngestConfiguration", next),
-		later("GetIngestConfiguration", next),
-		later("UpdateIngestConfiguration", next),
-		later("DeleteIngestConfiguration", next),
-		later("ListIngestConfigurations", next),
 		later("StartParticipantReplication", next),
 		later("StopParticipantReplication", next),
 		later("ListParticipantReplicas", next),
@@ -79,8 +80,7 @@ func (a *API) stageEndpoints(r *http.Request) ivsrealtime.Endpoints {
 	return a.stageEps(r)
 }
 
-// stageOut is a Stage on the wire. rtmp and rtmps come with ingest
-// configurations (the next issue): until then they are left out.
+// stageOut is a Stage on the wire.
 type stageOut struct {
 	ARN                                   string                                            `json:"arn"`
 	Name                                  string                                            `json:"name"`
@@ -193,6 +193,9 @@ type participantSummary struct {
 	Published       bool      `json:"published"`
 	RecordingState  string    `json:"recordingState"`
 	ReplicationType string    `json:"replicationType"`
+	// An encoder's (an ingest configuration's participant).
+	RedundantIngest        bool   `json:"redundantIngest,omitempty"`
+	IngestConfigurationARN string `json:"ingestConfigurationArn,omitempty"`
 }
 
 func listParticipants(ctx context.Context, _ *API, s *ivsrealtime.Service, _ *call, in *ivsrealtime.ListParticipantsInput) (any, error) {
@@ -205,7 +208,8 @@ func listParticipants(ctx context.Context, _ *API, s *ivsrealtime.Service, _ *ca
 		NextToken    string               `json:"nextToken,omitempty"`
 	}{make([]participantSummary, len(ps)), next}
 	for i, p := range ps {
-		out.Participants[i] = participantSummary{p.ParticipantID, p.UserID, p.State, p.FirstJoinTime, p.Published, p.RecordingState, p.ReplicationType}
+		out.Participants[i] = participantSummary{p.ParticipantID, p.UserID, p.State, p.FirstJoinTime, p.Published, p.RecordingState,
+			p.ReplicationType, p.RedundantIngest, p.IngestConfigurationARN}
 	}
 	return out, nil
 }

@@ -423,7 +423,8 @@ func (n *node) routes() http.Handler {
 	// Stage endpoints are on the HTTPS listener when it is on (browsers on
 	// https pages need wss:// and https://), else on the HTTP listener.
 	stageEndpoints := func(r *http.Request) ivsrealtime.Endpoints {
-		return ivsrealtime.EndpointsFor(publicHost(cfg.PublicHost, r), ports["https"], ports["http"])
+		host := publicHost(cfg.PublicHost, r)
+		return ivsrealtime.EndpointsFor(host, ports["https"], ports["http"]).WithIngest(host, ports["rtmp"], ports["rtmps"])
 	}
 	api.New(api.Config{Service: n.svc, ChatService: n.chatSvc, RealtimeService: n.rtSvc, StageEndpoints: stageEndpoints,
 		Live: n.registry, Account: n.account, Endpoints: endpoints,
