@@ -42,6 +42,7 @@ import (
 	"github.com/onair-video/onair/internal/session"
 	"github.com/onair-video/onair/internal/sfu"
 	"github.com/onair-video/onair/internal/stage"
+	"github.com/onair-video/onair/internal/stagefeed"
 	"github.com/onair-video/onair/internal/store/sqlite"
 	"github.com/onair-video/onair/internal/stream"
 	"github.com/onair-video/onair/internal/transcode"
@@ -115,6 +116,9 @@ type node struct {
 	// stages is the roster of Stages' participants and their events
 	// WebSocket.
 	stages *stage.Stages
+	// feeds publish encoders (RTMP, SRT) with ingest configurations' keys
+	// into stages.
+	feeds *stagefeed.Feeds
 	// sfuMetrics are the stage SFU's data-path counters, for /metrics.
 	sfuMetrics *sfu.Metrics
 
@@ -218,7 +222,8 @@ func (n *node) buildControl(ctx context.Context) error {
 	// the roster through the node: buildMedia builds it on the service.
 	n.rtSvc = ivsrealtime.New(ivsrealtime.Config{Region: cfg.Region, AccountID: account.ID, Docs: store, Sessions: store,
 		CheckBucket: n.storage.Check, Emit: n.svc.Emit,
-		Hooks: stageHooks(ivs.Scope{Region: cfg.Region, Account: account.ID}, func() *stage.Stages { return n.stages }, log)})
+		Hooks: stageHooks(ivs.Scope{Region: cfg.Region, Account: account.ID}, func() *stage.Stages { return n.stages },
+			func() *stagefeed.Feeds { return n.feeds }, log)})
 	if c, err := n.svc.EndInterruptedSessions(ctx); err != nil {
 		return err
 	} else if c > 0 {
@@ -290,6 +295,11 @@ func (n *node) buildMedia(context.Context) error {
 	n.stages = stage.New(stage.Config{Auth: control, Lifecycle: control, Log: log, Media: stageMedia,
 		MediaMetrics: n.sfuMetrics})
 	n.onCleanup(n.stages.Close)
+	// Ingest configurations' stream keys publish into stages through the
+	// registry; the feeds end before the roster (cleanups run in reverse).
+	n.feeds = stagefeed.New(stagefeed.Config{Domain: ingestControl{n.rtSvc}, Roster: n.stages, Log: log})
+	n.onCleanup(n.feeds.Close)
+	n.registry.SetStageIngest(n.feeds)
 	n.tracker = session.New(session.Config{Store: n.store, Events: svc, Log: log, Viewers: n.viewers,
 		EnforceLimits: cfg.EnforceLimits})
 	n.registry.AddConsumer(n.tracker)
@@ -496,6 +506,7 @@ func (n *node) stop() {
 	// Publishers first, so that their sessions end cleanly in the store,
 	// then the listeners and the HTTP requests in flight.
 	n.registry.Close(ctx)
+	n.feeds.Close()    // each ended with its encoder's connection
 	n.recorder.Close() // recordings waiting out a reconnect window end now
 	// Chat sessions end (hijacked connections: Shutdown does not wait for
 	// them) and the last chat logs are spooled.
