@@ -176,7 +176,7 @@ func (s *Service) CreateIngestConfiguration(ctx context.Context, in CreateIngest
 		// CreateIngestConfiguration has no ResourceNotFoundException: an
 		// unknown stage is a validation error.
 		err := s.ingestStage(ctx, *in.StageARN, func(error) error {
-			return ivs.Validation("stageArn", "stage %s does not exist", *in.StageARN)
+			return ivs.Validation("stageArn", "stageArn %s names no stage", *in.StageARN)
 		})
 		if err != nil {
 			return c, err
