@@ -203,7 +203,7 @@ func (t *target) Publish(hub *stream.Hub, conn live.ConnInfo, cut func(error)) (
 		t.f.refused(in, code, protocol)
 		return nil, err
 	}
-	fd := &feed{f: t.f, in: in, protocol: protocol, hub: hub, tracks: tr, cut: cut, done: make(chan struct{})}
+	fd := &feed{f: t.f, in: in, protocol: protocol, tracks: tr, cut: cut, done: make(chan struct{})}
 	var fctx context.Context
 	fctx, fd.cancel = context.WithCancel(t.f.ctx)
 	t.f.mu.Lock()
@@ -218,11 +218,15 @@ func (t *target) Publish(hub *stream.Hub, conn live.ConnInfo, cut func(error)) (
 	t.f.active[in.ConfigID][fd] = struct{}{}
 	t.f.wg.Add(1)
 	t.f.mu.Unlock()
+	// The reader before Publish returns: the ingest writes the hub right
+	// after, and its first keyframe must not be missed.
+	r := hub.NewReader(readerQueue, stream.Resync)
 	go func() {
 		defer t.f.wg.Done()
 		defer close(fd.done)
 		defer fd.unregister()
-		fd.run(fctx)
+		defer r.Close()
+		fd.run(fctx, r)
 	}()
 	return func() {
 		fd.cancel()
@@ -306,7 +310,6 @@ type feed struct {
 	f        *Feeds
 	in       Ingest
 	protocol string
-	hub      *stream.Hub
 	tracks   tracks
 	cut      func(error)
 	cancel   context.CancelFunc
@@ -334,10 +337,8 @@ const probeFrames = 3
 // run reads the hub: it waits for a keyframe, checks the first frames,
 // publishes, and forwards until the stream ends, the feed is stopped, or
 // the participant is disconnected.
-func (fd *feed) run(ctx context.Context) {
+func (fd *feed) run(ctx context.Context, r *stream.Reader) {
 	log := fd.f.log.With("ingest_configuration", fd.in.ConfigARN, "stage", fd.in.StageARN, "participant", fd.in.ParticipantID)
-	r := fd.hub.NewReader(readerQueue, stream.Resync)
-	defer r.Close()
 
 	// Probe: the first keyframe and the frames after it.
 	var pending []*stream.Unit
