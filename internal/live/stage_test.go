@@ -35,8 +35,10 @@ type fakeTarget struct {
 	insecure bool
 }
 
-func (t *fakeTarget) Slot() string         { return "cfg/p" }
-func (t *fakeTarget) Name() string         { return "arn:aws:ivs:us-east-1:123456789012:ingest-configuration/cfg" }
+func (t *fakeTarget) Slot() string { return "cfg/p" }
+func (t *fakeTarget) Name() string {
+	return "arn:aws:ivs:us-east-1:123456789012:ingest-configuration/cfg"
+}
 func (t *fakeTarget) InsecureIngest() bool { return t.insecure }
 func (t *fakeTarget) Refused(code string, conn ConnInfo) {
 	t.f.mu.Lock()

@@ -36,8 +36,8 @@ func TestStageIngestInBrowser(t *testing.T) {
 // ingestConfiguration is what `aws ivs-realtime` prints of one.
 type ingestConfiguration struct {
 	Arn, StreamKey, StageArn, ParticipantID, State, IngestProtocol, UserID string
-	RedundantIngest                                                    bool
-	RedundantIngestCredentials                                         []struct{ ParticipantID, StreamKey string }
+	RedundantIngest                                                        bool
+	RedundantIngestCredentials                                             []struct{ ParticipantID, StreamKey string }
 }
 
 // The aws CLI drives ingest configurations against encoders: plain RTMP is
@@ -82,7 +82,9 @@ func TestStageIngestWithAWSCLI(t *testing.T) {
 	fail("ValidationException", "one of", "list-ingest-configurations", "--filter-by-stage-arn", st.Arn, "--filter-by-state", "ACTIVE")
 
 	sessionID := func() string {
-		var g struct{ Stage struct{ ActiveSessionID string } }
+		var g struct {
+			Stage struct{ ActiveSessionID string }
+		}
 		cli.realtime(&g, "get-stage", "--arn", st.Arn)
 		return g.Stage.ActiveSessionID
 	}
@@ -92,7 +94,9 @@ func TestStageIngestWithAWSCLI(t *testing.T) {
 		cli.realtime(&ss, "list-stage-sessions", "--stage-arn", st.Arn)
 		var out []string
 		for _, sess := range slices.Backward(ss.StageSessions) {
-			var evs struct{ Events []struct{ Name, ErrorCode string } }
+			var evs struct {
+				Events []struct{ Name, ErrorCode string }
+			}
 			cli.realtime(&evs, "list-participant-events", "--stage-arn", st.Arn, "--session-id", sess.SessionID, "--participant-id", participantID)
 			for _, e := range evs.Events {
 				out = append(out, strings.TrimSuffix(e.Name+":"+e.ErrorCode, ":"))
