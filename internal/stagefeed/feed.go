@@ -382,14 +382,22 @@ func (fd *feed) run(ctx context.Context, r *stream.Reader) {
 		fd.cut(fmt.Errorf("stagefeed: publish into the stage: %w", err))
 		return
 	}
-	defer pub.Close()
 	log.Info("publishing into the stage", "protocol", fd.protocol)
+	// The publisher ends before the feed does when the participant is
+	// disconnected or the stage deleted: the encoder is cut off then.
+	quit, watched := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(watched)
 		select {
 		case <-pub.Done():
-			fd.cut(ErrLeft) // DisconnectParticipant, DeleteStage
-		case <-ctx.Done():
+			fd.cut(ErrLeft)
+		case <-quit:
 		}
+	}()
+	defer func() {
+		close(quit)
+		<-watched
+		pub.Close()
 	}()
 
 	vp := &videoPacketizer{ssrc: mrand.Uint32(), pt: uint8(fd.tracks.videoCodec.PayloadType), seq: uint16(mrand.Uint32()), base: mrand.Uint32()}
