@@ -218,7 +218,8 @@ func (n *node) buildControl(ctx context.Context) error {
 	// the roster through the node: buildMedia builds it on the service.
 	n.rtSvc = ivsrealtime.New(ivsrealtime.Config{Region: cfg.Region, AccountID: account.ID, Docs: store, Sessions: store,
 		CheckBucket: n.storage.Check, Emit: n.svc.Emit,
-		Hooks: stageHooks(ivs.Scope{Region: cfg.Region, Account: account.ID}, func() *stage.Stages { return n.stages }, log)})
+		Hooks: stageHooks(ivs.Scope{Region: cfg.Region, Account: account.ID}, func() *stage.Stages { return n.stages },
+			func() *ivsrealtime.Service { return n.rtSvc }, log)})
 	if c, err := n.svc.EndInterruptedSessions(ctx); err != nil {
 		return err
 	} else if c > 0 {
@@ -228,6 +229,11 @@ func (n *node) buildControl(ctx context.Context) error {
 		return err
 	} else if c > 0 {
 		log.Info("ended stage sessions interrupted by a stop", "count", c)
+	}
+	if c, err := n.rtSvc.EndInterruptedReplications(ctx); err != nil {
+		return err
+	} else if c > 0 {
+		log.Info("stopped participant replications interrupted by a stop", "count", c)
 	}
 	return nil
 }
