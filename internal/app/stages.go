@@ -223,7 +223,8 @@ func (rs *replicas) start(r ivsrealtime.Replication) error {
 		return errors.New("app: the stage media is not running")
 	}
 	replica := stage.Participant{StageARN: r.DestinationStageARN, Topic: r.DestinationStageID(), ID: r.ParticipantID,
-		UserID: r.UserID, Attributes: r.Attributes, Publish: true, Client: stage.Client{Protocol: stage.ProtocolWHIP}}
+		UserID: r.UserID, Attributes: r.Attributes, Publish: true, Client: stage.Client{Protocol: stage.ProtocolWHIP},
+		ReplicaOf: r.SourceStageARN}
 	self := new(*stage.Replica) // set once running: its own entry is the one to forget
 	rep, err := s.Replicate(stage.ReplicaConfig{SourceStageARN: r.SourceStageARN, Replica: replica,
 		ReconnectWindow: time.Duration(r.ReconnectWindowSeconds) * time.Second,
