@@ -223,7 +223,7 @@ func (n *node) buildControl(ctx context.Context) error {
 	n.rtSvc = ivsrealtime.New(ivsrealtime.Config{Region: cfg.Region, AccountID: account.ID, Docs: store, Sessions: store,
 		CheckBucket: n.storage.Check, Emit: n.svc.Emit,
 		Hooks: stageHooks(ivs.Scope{Region: cfg.Region, Account: account.ID}, func() *stage.Stages { return n.stages },
-			func() *stagefeed.Feeds { return n.feeds }, log)})
+			func() *ivsrealtime.Service { return n.rtSvc }, func() *stagefeed.Feeds { return n.feeds }, log)})
 	if c, err := n.svc.EndInterruptedSessions(ctx); err != nil {
 		return err
 	} else if c > 0 {
@@ -233,6 +233,11 @@ func (n *node) buildControl(ctx context.Context) error {
 		return err
 	} else if c > 0 {
 		log.Info("ended stage sessions interrupted by a stop", "count", c)
+	}
+	if c, err := n.rtSvc.EndInterruptedReplications(ctx); err != nil {
+		return err
+	} else if c > 0 {
+		log.Info("stopped participant replications interrupted by a stop", "count", c)
 	}
 	return nil
 }

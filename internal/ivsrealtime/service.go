@@ -72,6 +72,13 @@ type Hooks struct {
 	// IngestDeleted is called after DeleteIngestConfiguration: the media
 	// side cuts off an encoder publishing with it.
 	IngestDeleted func(configID string)
+	// ReplicationStarted starts a replication's media: its replica joins
+	// the destination stage and publishes. An error fails
+	// StartParticipantReplication, which undoes the record.
+	ReplicationStarted func(r Replication) error
+	// ReplicationStopped is called after StopParticipantReplication: the
+	// replica leaves the destination.
+	ReplicationStopped func(r Replication)
 }
 
 // Config holds a Service's dependencies.

@@ -17,7 +17,7 @@ import {
   CreateEncoderConfigurationCommand, GetEncoderConfigurationCommand, DeleteEncoderConfigurationCommand, ListEncoderConfigurationsCommand,
   CreateStorageConfigurationCommand, GetStorageConfigurationCommand, DeleteStorageConfigurationCommand, ListStorageConfigurationsCommand,
   TagResourceCommand, UntagResourceCommand, ListTagsForResourceCommand,
-  StartCompositionCommand, StartParticipantReplicationCommand,
+  StartCompositionCommand,
   CreateIngestConfigurationCommand, GetIngestConfigurationCommand, UpdateIngestConfigurationCommand, DeleteIngestConfigurationCommand,
   ListIngestConfigurationsCommand,
 } from "@aws-sdk/client-ivs-realtime";
@@ -288,8 +288,6 @@ test("the next issue's operations answer ValidationException naming docs/api-com
   await rejects(new StartCompositionCommand({ stageArn: "arn:aws:ivs:us-east-1:123456789012:stage/abcdABCDefgh",
     destinations: [{ channel: { channelArn: "arn:aws:ivs:us-east-1:123456789012:channel/abcdABCDefgh" } }] }),
   "ValidationException", 400, "docs/api-compat.md");
-  await rejects(new StartParticipantReplicationCommand({ sourceStageArn: "arn:aws:ivs:us-east-1:123456789012:stage/abcdABCDefgh",
-    destinationStageArn: "arn:aws:ivs:us-east-1:123456789012:stage/abcdABCDefgi", participantId: "p" }), "ValidationException", 400, "docs/api-compat.md");
 });
 
 test("the stage quota: the 101st stage is ServiceQuotaExceededException (402)", async () => {
