@@ -24,6 +24,10 @@ const (
 	IngestRTMPS    = "RTMPS"
 	IngestActive   = "ACTIVE"
 	IngestInactive = "INACTIVE"
+	// ProtocolSRT is the participant protocol of an encoder publishing
+	// with an ingest configuration's key over SRT (onair's; IVS's
+	// ParticipantProtocol has RTMP and RTMPS only).
+	ProtocolSRT = "SRT"
 )
 
 // MaxIngestConfigurations bounds an account's ingest configurations

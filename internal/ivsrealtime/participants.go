@@ -196,7 +196,7 @@ func (s *Service) Joined(ctx context.Context, c ParticipantClaims, info ClientIn
 	if p.Protocol == "" {
 		p.Protocol = "UNKNOWN"
 	}
-	if p.Protocol == IngestRTMP || p.Protocol == IngestRTMPS {
+	if p.Protocol == IngestRTMP || p.Protocol == IngestRTMPS || p.Protocol == ProtocolSRT {
 		// An encoder publishing with an ingest configuration's key.
 		c, ok, err := s.ingestOf(ctx, st.ARN, p.ParticipantID)
 		if err != nil {
