@@ -285,6 +285,21 @@ func TestIngestParticipant(t *testing.T) {
 	if err := s.IngestRefused(ctx, p, "NOT_A_CODE", "RTMPS"); err == nil {
 		t.Fatal("an unknown error code was recorded")
 	}
+
+	// A backup encoder over SRT is the redundant credential's participant,
+	// of the same configuration.
+	other := newStage(t, s.Service)
+	up, err := s.UpdateIngestConfiguration(ctx, ivsrealtime.UpdateIngestConfigurationInput{ARN: c.ARN, StageARN: &other.ARN, RedundantIngest: ptr(true)})
+	must(t, err)
+	backup := up.RedundantIngestCredentials[0]
+	sid, err = s.Joined(ctx, ivsrealtime.ParticipantClaims{StageID: other.ID, StageARN: other.ARN, ParticipantID: backup.ParticipantID,
+		UserID: "enc", Publish: true}, ivsrealtime.ClientInfo{Protocol: "SRT"})
+	must(t, err)
+	part, err = s.GetParticipant(ctx, ivsrealtime.GetParticipantInput{StageARN: other.ARN, SessionID: sid, ParticipantID: backup.ParticipantID})
+	must(t, err)
+	if part.Protocol != "SRT" || part.IngestConfigurationARN != c.ARN || !part.RedundantIngest {
+		t.Fatalf("the backup encoder's participant %+v", part)
+	}
 }
 
 // Stream keys from encoders are parsed without trust.

@@ -82,6 +82,9 @@ func TestStageIngest(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := created.Stage
+	// Every encoder, feed and converter ends with the test: the count of
+	// goroutines comes back.
+	baseline := s.Goroutines(t)
 	if aws.ToString(st.Endpoints.Rtmps) != "rtmps://"+s.Addrs["rtmps"]+"/app/" || aws.ToString(st.Endpoints.Rtmp) != "rtmp://"+s.Addrs["rtmp"]+"/app/" {
 		t.Fatalf("endpoints rtmp %q rtmps %q", aws.ToString(st.Endpoints.Rtmp), aws.ToString(st.Endpoints.Rtmps))
 	}
@@ -311,4 +314,5 @@ func TestStageIngest(t *testing.T) {
 	if left, err := rt.ListIngestConfigurations(ctx, &ivsrealtime.ListIngestConfigurationsInput{}); err != nil || len(left.IngestConfigurations) != 0 {
 		t.Fatalf("left: %+v %v", left, err)
 	}
+	s.WaitGoroutines(t, baseline+5, 20*time.Second)
 }
