@@ -196,7 +196,9 @@ func TestStageParticipantReplication(t *testing.T) {
 	cli.run("ivs-realtime", "stop-participant-replication", "--source-stage-arn", arnA, "--destination-stage-arn", arnB,
 		"--participant-id", *alice.ParticipantId)
 	b.waitState(ctx, *bob.ParticipantId)
-	var listed struct{ Replicas []struct{ ReplicationState string } }
+	var listed struct {
+		Replicas []struct{ ReplicationState string }
+	}
 	cli.realtime(&listed, "list-participant-replicas", "--source-stage-arn", arnA, "--participant-id", *alice.ParticipantId)
 	if len(listed.Replicas) != 1 || listed.Replicas[0].ReplicationState != "STOPPED" {
 		t.Fatalf("after stop: %+v", listed)
