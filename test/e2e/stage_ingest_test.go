@@ -315,4 +315,28 @@ func TestStageIngest(t *testing.T) {
 		t.Fatalf("left: %+v %v", left, err)
 	}
 	s.WaitGoroutines(t, baseline+5, 20*time.Second)
+
+	t.Log("onair stops while an encoder publishes into a stage: the encoder is cut off, the participant leaves")
+	st2, err := rt.CreateStage(ctx, &ivsrealtime.CreateStageInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st = st2.Stage
+	last := newConfig(&ivsrealtime.CreateIngestConfigurationInput{IngestProtocol: rttypes.IngestProtocolRtmps})
+	p = harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPSURL(aws.ToString(last.StreamKey)), Audio: true})
+	waitState(last.Arn, rttypes.IngestConfigurationStateActive)
+	harness.Eventually(t, 20*time.Second, func() error {
+		if participant(last.ParticipantId) == nil {
+			return errors.New("not joined")
+		}
+		return nil
+	})
+	s.Stop()
+	if err := s.ExitErr(); err != nil {
+		t.Fatalf("onair exited with %v", err)
+	}
+	refused(p, "an encoder of a stopping server")
+	if !strings.Contains(s.Logs(), "stopped publishing into a stage") {
+		t.Fatalf("the stage publishing did not end in the log:\n%s", s.Logs())
+	}
 }
