@@ -181,3 +181,19 @@ func FuzzSliceType(f *testing.F) {
 		_ = hasBFrame([][]byte{nalu, nil})
 	})
 }
+
+// Encoders' access units, whatever they hold, become packets within the
+// MTU without a panic.
+func FuzzVideoPacketizer(f *testing.F) {
+	f.Add([]byte{0x67, 0x42}, []byte{0x68}, []byte{0x65, 0x88, 0x01})
+	f.Add([]byte{}, []byte{0x18, 0x00}, bytes.Repeat([]byte{0x41}, 3000))
+	f.Add([]byte{0x7c, 0x85}, []byte{0x00, 0x00, 0x01}, []byte{0x1c})
+	f.Fuzz(func(t *testing.T, a, b, c []byte) {
+		p := &videoPacketizer{}
+		for _, pkt := range p.packets(time.Second, [][]byte{a, b, c}) {
+			if len(pkt.Payload) > rtpMTU {
+				t.Fatalf("a payload of %d bytes", len(pkt.Payload))
+			}
+		}
+	})
+}
