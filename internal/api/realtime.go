@@ -14,7 +14,6 @@ import (
 // operations, which share IVS's paths. They are signed for the service
 // ivs, as IVS's own: their names, all distinct from IVS's, route them.
 func realtimeOperations() []*operation {
-	const next = "the next issue (ingest configurations, participant replication)"
 	return []*operation{
 		post("CreateStage", rt(createStage)),
 		post("GetStage", rt(getStage)),
@@ -45,18 +44,19 @@ func realtimeOperations() []*operation {
 		post("DeleteStorageConfiguration", rt(deleteStorageConfiguration)),
 		post("ListStorageConfigurations", rt(listStorageConfigurations)),
 
+		post("CreateIngestConfiguration", rt(createIngestConfiguration)),
+		post("GetIngestConfiguration", rt(getIngestConfiguration)),
+		post("UpdateIngestConfiguration", rt(updateIngestConfiguration)),
+		post("DeleteIngestConfiguration", rt(deleteIngestConfiguration)),
+		post("ListIngestConfigurations", rt(listIngestConfigurations)),
+
 		post("StartComposition", rt(startComposition)),
 		post("StopComposition", rt(stopComposition)),
 		post("GetComposition", rt(getComposition)),
 		post("ListCompositions", rt(listCompositions)),
-		later("CreateIngestConfiguration", next),
-		later("GetIngestConfiguration", next),
-		later("UpdateIngestConfiguration", next),
-		later("DeleteIngestConfiguration", next),
-		later("ListIngestConfigurations", next),
-		later("StartParticipantReplication", next),
-		later("StopParticipantReplication", next),
-		later("ListParticipantReplicas", next),
+		post("StartParticipantReplication", rt(startParticipantReplication)),
+		post("StopParticipantReplication", rt(stopParticipantReplication)),
+		post("ListParticipantReplicas", rt(listParticipantReplicas)),
 	}
 }
 
@@ -79,8 +79,7 @@ func (a *API) stageEndpoints(r *http.Request) ivsrealtime.Endpoints {
 	return a.stageEps(r)
 }
 
-// stageOut is a Stage on the wire. rtmp and rtmps come with ingest
-// configurations (the next issue): until then they are left out.
+// stageOut is a Stage on the wire.
 type stageOut struct {
 	ARN                                   string                                            `json:"arn"`
 	Name                                  string                                            `json:"name"`
@@ -193,6 +192,13 @@ type participantSummary struct {
 	Published       bool      `json:"published"`
 	RecordingState  string    `json:"recordingState"`
 	ReplicationType string    `json:"replicationType"`
+	// A SOURCE's or REPLICA's.
+	ReplicationState string `json:"replicationState,omitempty"`
+	SourceStageARN   string `json:"sourceStageArn,omitempty"`
+	SourceSessionID  string `json:"sourceSessionId,omitempty"`
+	// An encoder's (an ingest configuration's participant).
+	RedundantIngest        bool   `json:"redundantIngest,omitempty"`
+	IngestConfigurationARN string `json:"ingestConfigurationArn,omitempty"`
 }
 
 func listParticipants(ctx context.Context, _ *API, s *ivsrealtime.Service, _ *call, in *ivsrealtime.ListParticipantsInput) (any, error) {
@@ -205,7 +211,10 @@ func listParticipants(ctx context.Context, _ *API, s *ivsrealtime.Service, _ *ca
 		NextToken    string               `json:"nextToken,omitempty"`
 	}{make([]participantSummary, len(ps)), next}
 	for i, p := range ps {
-		out.Participants[i] = participantSummary{p.ParticipantID, p.UserID, p.State, p.FirstJoinTime, p.Published, p.RecordingState, p.ReplicationType}
+		out.Participants[i] = participantSummary{ParticipantID: p.ParticipantID, UserID: p.UserID, State: p.State,
+			FirstJoinTime: p.FirstJoinTime, Published: p.Published, RecordingState: p.RecordingState,
+			ReplicationType: p.ReplicationType, ReplicationState: p.ReplicationState, SourceStageARN: p.SourceStageARN,
+			SourceSessionID: p.SourceSessionID, RedundantIngest: p.RedundantIngest, IngestConfigurationARN: p.IngestConfigurationARN}
 	}
 	return out, nil
 }
@@ -402,6 +411,28 @@ func listStorageConfigurations(ctx context.Context, _ *API, s *ivsrealtime.Servi
 		out.StorageConfigurations[i] = toStorage(c)
 	}
 	return out, nil
+}
+
+func startParticipantReplication(ctx context.Context, _ *API, s *ivsrealtime.Service, _ *call, in *ivsrealtime.StartParticipantReplicationInput) (any, error) {
+	return struct{}{}, s.StartParticipantReplication(ctx, *in)
+}
+
+func stopParticipantReplication(ctx context.Context, _ *API, s *ivsrealtime.Service, _ *call, in *ivsrealtime.StopParticipantReplicationInput) (any, error) {
+	return struct{}{}, s.StopParticipantReplication(ctx, *in)
+}
+
+func listParticipantReplicas(ctx context.Context, _ *API, s *ivsrealtime.Service, _ *call, in *ivsrealtime.ListParticipantReplicasInput) (any, error) {
+	rs, next, err := s.ListParticipantReplicas(ctx, *in)
+	if err != nil {
+		return nil, err
+	}
+	if rs == nil {
+		rs = []ivsrealtime.ParticipantReplica{}
+	}
+	return struct {
+		Replicas  []ivsrealtime.ParticipantReplica `json:"replicas"`
+		NextToken string                           `json:"nextToken,omitempty"`
+	}{rs, next}, nil
 }
 
 // compositionOut is a Composition on the wire (without the stored

@@ -43,6 +43,7 @@ import (
 	"github.com/onair-video/onair/internal/session"
 	"github.com/onair-video/onair/internal/sfu"
 	"github.com/onair-video/onair/internal/stage"
+	"github.com/onair-video/onair/internal/stagefeed"
 	"github.com/onair-video/onair/internal/store/sqlite"
 	"github.com/onair-video/onair/internal/stream"
 	"github.com/onair-video/onair/internal/transcode"
@@ -118,6 +119,9 @@ type node struct {
 	stages *stage.Stages
 	// composer runs stage compositions.
 	composer *compose.Engine
+	// feeds publish encoders (RTMP, SRT) with ingest configurations' keys
+	// into stages.
+	feeds *stagefeed.Feeds
 	// sfuMetrics are the stage SFU's data-path counters, for /metrics.
 	sfuMetrics *sfu.Metrics
 
@@ -221,7 +225,8 @@ func (n *node) buildControl(ctx context.Context) error {
 	// the roster through the node: buildMedia builds it on the service.
 	n.rtSvc = ivsrealtime.New(ivsrealtime.Config{Region: cfg.Region, AccountID: account.ID, Docs: store, Sessions: store,
 		CheckBucket: n.storage.Check, Emit: n.svc.Emit,
-		Hooks: stageHooks(ivs.Scope{Region: cfg.Region, Account: account.ID}, func() *stage.Stages { return n.stages }, log)})
+		Hooks: stageHooks(ivs.Scope{Region: cfg.Region, Account: account.ID}, func() *stage.Stages { return n.stages },
+			func() *ivsrealtime.Service { return n.rtSvc }, func() *stagefeed.Feeds { return n.feeds }, log)})
 	if c, err := n.svc.EndInterruptedSessions(ctx); err != nil {
 		return err
 	} else if c > 0 {
@@ -231,6 +236,11 @@ func (n *node) buildControl(ctx context.Context) error {
 		return err
 	} else if c > 0 {
 		log.Info("ended stage sessions interrupted by a stop", "count", c)
+	}
+	if c, err := n.rtSvc.EndInterruptedReplications(ctx); err != nil {
+		return err
+	} else if c > 0 {
+		log.Info("stopped participant replications interrupted by a stop", "count", c)
 	}
 	return nil
 }
@@ -293,6 +303,11 @@ func (n *node) buildMedia(ctx context.Context) error {
 	n.stages = stage.New(stage.Config{Auth: control, Lifecycle: control, Log: log, Media: stageMedia,
 		MediaMetrics: n.sfuMetrics})
 	n.onCleanup(n.stages.Close)
+	// Ingest configurations' stream keys publish into stages through the
+	// registry; the feeds end before the roster (cleanups run in reverse).
+	n.feeds = stagefeed.New(stagefeed.Config{Domain: ingestControl{n.rtSvc}, Roster: n.stages, Log: log})
+	n.onCleanup(n.feeds.Close)
+	n.registry.SetStageIngest(n.feeds)
 	n.tracker = session.New(session.Config{Store: n.store, Events: svc, Log: log, Viewers: n.viewers,
 		EnforceLimits: cfg.EnforceLimits})
 	n.registry.AddConsumer(n.tracker)
@@ -434,7 +449,8 @@ func (n *node) routes() http.Handler {
 	// Stage endpoints are on the HTTPS listener when it is on (browsers on
 	// https pages need wss:// and https://), else on the HTTP listener.
 	stageEndpoints := func(r *http.Request) ivsrealtime.Endpoints {
-		return ivsrealtime.EndpointsFor(publicHost(cfg.PublicHost, r), ports["https"], ports["http"])
+		host := publicHost(cfg.PublicHost, r)
+		return ivsrealtime.EndpointsFor(host, ports["https"], ports["http"]).WithIngest(host, ports["rtmp"], ports["rtmps"])
 	}
 	api.New(api.Config{Service: n.svc, ChatService: n.chatSvc, RealtimeService: n.rtSvc, StageEndpoints: stageEndpoints,
 		Live: n.registry, Account: n.account, Endpoints: endpoints,
@@ -507,6 +523,7 @@ func (n *node) stop() {
 	// then the listeners and the HTTP requests in flight.
 	n.composer.Close() // compositions are publishers too; they resume at the next start
 	n.registry.Close(ctx)
+	n.feeds.Close()    // each ended with its encoder's connection
 	n.recorder.Close() // recordings waiting out a reconnect window end now
 	// Chat sessions end (hijacked connections: Shutdown does not wait for
 	// them) and the last chat logs are spooled.
