@@ -17,7 +17,7 @@ import {
   CreateEncoderConfigurationCommand, GetEncoderConfigurationCommand, DeleteEncoderConfigurationCommand, ListEncoderConfigurationsCommand,
   CreateStorageConfigurationCommand, GetStorageConfigurationCommand, DeleteStorageConfigurationCommand, ListStorageConfigurationsCommand,
   TagResourceCommand, UntagResourceCommand, ListTagsForResourceCommand,
-  StartCompositionCommand,
+  StartCompositionCommand, ListCompositionsCommand,
   CreateIngestConfigurationCommand, GetIngestConfigurationCommand, UpdateIngestConfigurationCommand, DeleteIngestConfigurationCommand,
   ListIngestConfigurationsCommand,
 } from "@aws-sdk/client-ivs-realtime";
@@ -284,10 +284,18 @@ test("ingest configurations: create, get, update, list with filters, delete, and
   await rejects(new DeleteIngestConfigurationCommand({ arn: ic.arn }), "ResourceNotFoundException", 404);
 });
 
-test("the next issue's operations answer ValidationException naming docs/api-compat.md", async () => {
-  await rejects(new StartCompositionCommand({ stageArn: "arn:aws:ivs:us-east-1:123456789012:stage/abcdABCDefgh",
-    destinations: [{ channel: { channelArn: "arn:aws:ivs:us-east-1:123456789012:channel/abcdABCDefgh" } }] }),
-  "ValidationException", 400, "docs/api-compat.md");
+test("StartComposition's refusals name what is wrong; ListCompositions filters by stage", async () => {
+  const { stage } = await send(new CreateStageCommand({ name: "compose" }));
+  const channel = { channelArn: "arn:aws:ivs:us-east-1:123456789012:channel/abcdABCDefgh" };
+  await rejects(new StartCompositionCommand({ stageArn: stage.arn, destinations: [{ channel }], layout: { grid: {}, pip: {} } }),
+    "ValidationException", 400, "layout");
+  await rejects(new StartCompositionCommand({ stageArn: stage.arn, destinations: [{ channel }], layout: { pip: { pipPosition: "MIDDLE" } } }),
+    "ValidationException", 400, "layout.pip.pipPosition");
+  await rejects(new StartCompositionCommand({ stageArn: stage.arn, destinations: [] }), "ValidationException", 400, "destinations");
+  // A channel of another account names nothing here.
+  await rejects(new StartCompositionCommand({ stageArn: stage.arn, destinations: [{ channel }] }), "ResourceNotFoundException", 404, "not found");
+  assert.deepEqual((await send(new ListCompositionsCommand({ filterByStageArn: stage.arn }))).compositions, []);
+  await send(new DeleteStageCommand({ arn: stage.arn }));
 });
 
 test("the stage quota: the 101st stage is ServiceQuotaExceededException (402)", async () => {
