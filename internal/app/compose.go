@@ -45,6 +45,17 @@ func (t composeTap) Close()                { t.sub.Close() }
 func (t composeTap) Done() <-chan struct{} { return t.sub.Done() }
 func (t composeTap) RequestKeyframe()      { t.sub.RequestKeyframe() }
 
+func (t composeTap) SelectLayer(id string) error { return t.sub.SelectLayer(id) }
+
+func (t composeTap) Layers() []compose.Layer {
+	ls := t.sub.Layers()
+	out := make([]compose.Layer, len(ls))
+	for i, l := range ls {
+		out[i] = compose.Layer{ID: l.EncodingID, Width: l.Width, Height: l.Height}
+	}
+	return out
+}
+
 func (t composeTap) Codecs() (compose.VideoCodec, bool) {
 	a, v := t.sub.Codecs()
 	var vc compose.VideoCodec

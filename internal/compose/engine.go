@@ -36,6 +36,43 @@ type Tap interface {
 	// Codecs says what the publisher sends: its video codec (0: none) and
 	// whether it sends audio (Opus).
 	Codecs() (video VideoCodec, audio bool)
+	// Layers are the publisher's simulcast layers (none without simulcast)
+	// and SelectLayer pins the tap to one: a tile needs no more pixels
+	// than it has, and a smaller layer is cheaper to decode.
+	Layers() []Layer
+	SelectLayer(id string) error
+}
+
+// Layer is one simulcast layer; its size is 0 while unknown.
+type Layer struct {
+	ID            string
+	Width, Height int
+}
+
+// fitLayer picks, of layers, the smallest that covers a w x h tile, or
+// the largest when none does; "" when the sizes are not known (or there
+// is nothing to choose from).
+func fitLayer(layers []Layer, w, h int) string {
+	best, bestArea, top, topArea := "", 0, "", 0
+	for _, l := range layers {
+		if l.Width <= 0 || l.Height <= 0 {
+			return ""
+		}
+		a := l.Width * l.Height
+		if a > topArea {
+			top, topArea = l.ID, a
+		}
+		if l.Width >= w && l.Height >= h && (best == "" || a < bestArea) {
+			best, bestArea = l.ID, a
+		}
+	}
+	if len(layers) < 2 {
+		return ""
+	}
+	if best == "" {
+		return top
+	}
+	return best
 }
 
 // Stage is what compositions need of the stages; app adapts

@@ -77,6 +77,8 @@ func (f *fakeTap) RequestKeyframe() {
 	}
 }
 func (f *fakeTap) Codecs() (VideoCodec, bool) { return CodecH264, false }
+func (f *fakeTap) Layers() []Layer            { return nil }
+func (f *fakeTap) SelectLayer(string) error   { return nil }
 
 type fakeStage struct {
 	mu   sync.Mutex
@@ -311,6 +313,31 @@ func TestEngine(t *testing.T) {
 	waitFree(t, reg, ch)
 	e.Close()
 	stage.wg.Wait() // every tap was closed
+}
+
+func TestFitLayer(t *testing.T) {
+	t.Parallel()
+	sim := []Layer{{"hi", 1280, 720}, {"mid", 640, 360}, {"low", 320, 180}}
+	for _, tc := range []struct {
+		name   string
+		layers []Layer
+		w, h   int
+		want   string
+	}{
+		{"a quarter of 720p", sim, 638, 358, "mid"},
+		{"exactly mid", sim, 640, 360, "mid"},
+		{"just over mid", sim, 642, 360, "hi"},
+		{"a small tile", sim, 200, 112, "low"},
+		{"larger than all", sim, 1920, 1080, "hi"},
+		{"a tall tile needs the height", sim, 300, 700, "hi"},
+		{"no simulcast", sim[:1], 100, 100, ""},
+		{"sizes unknown", []Layer{{"hi", 0, 0}, {"low", 320, 180}}, 100, 100, ""},
+		{"none", nil, 100, 100, ""},
+	} {
+		if got := fitLayer(tc.layers, tc.w, tc.h); got != tc.want {
+			t.Errorf("%s: fitLayer = %q, want %q", tc.name, got, tc.want)
+		}
+	}
 }
 
 func isCode(err error, code ivs.Code) bool {

@@ -25,7 +25,8 @@ type input struct {
 	// ended (both change what the run must do).
 	kick func()
 
-	pub Publisher // latest, owned by the run goroutine
+	pub   Publisher // latest, owned by the run goroutine
+	layer string    // the simulcast layer the tap is pinned to, owned by the run goroutine
 
 	tapMu sync.Mutex
 	tap   Tap

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -306,13 +307,14 @@ func (r *run) tap(in *input) {
 		old.Close()
 		in.setTap(nil)
 	}
-	t, err := r.e.cfg.Stage.Tap(r.spec.StageARN, in.id, "composition-"+r.spec.ARN, in.onAudio, in.onVideo)
+	t, err := r.e.cfg.Stage.Tap(r.spec.StageARN, in.id, "composition-"+r.spec.ARN[strings.LastIndexByte(r.spec.ARN, '/')+1:], in.onAudio, in.onVideo)
 	if err != nil {
 		// It stopped publishing meanwhile: the next update removes it.
 		r.log.Debug("tap a publisher", "participant", in.id, "err", err)
 		return
 	}
 	in.setTap(t)
+	in.layer = "" // a new tap follows the highest layer until told
 	video, audio := t.Codecs()
 	in.retap(video)
 	in.amu.Lock()
@@ -358,8 +360,15 @@ func (r *run) relayout() {
 		tiles[t.ParticipantID] = t
 	}
 	for _, id := range slices.Sorted(maps.Keys(r.inputs)) {
-		t := tiles[id]
-		if err := r.inputs[id].fitDecoder(r.ctx, t.W, t.H, t.Fill, &r.wg); err != nil {
+		in, t := r.inputs[id], tiles[id]
+		if tap := in.currentTap(); tap != nil && t.W > 0 {
+			if l := fitLayer(tap.Layers(), t.W, t.H); l != "" && l != in.layer {
+				if err := tap.SelectLayer(l); err == nil {
+					in.layer = l
+				}
+			}
+		}
+		if err := in.fitDecoder(r.ctx, t.W, t.H, t.Fill, &r.wg); err != nil {
 			r.log.Warn("video decoder", "participant", id, "err", err)
 		}
 	}
