@@ -208,6 +208,7 @@ func TestCompositionGridOntoChannel(t *testing.T) {
 		}
 	}
 
+	baseline := s.Goroutines(t)
 	whip := s.Endpoint() + "/stage/whip"
 	var pubs []*harness.WHIPPublisher
 	publish := func(color string) {
@@ -384,9 +385,14 @@ func TestCompositionGridOntoChannel(t *testing.T) {
 	if !slices.Equal(sorted(sse), sorted(want)) {
 		t.Errorf("SSE composition events %q, want %q", sse, want)
 	}
+	resp.Body.Close()
+	cancel()
 	for _, p := range pubs {
 		p.Close()
 	}
+	// Nothing of the composition is left running: its taps, decoders,
+	// encoders and destination are gone with the publishers.
+	s.WaitGoroutines(t, baseline+5, 30*time.Second)
 	if strings.Contains(s.Logs(), "level=ERROR") {
 		t.Errorf("the server logged errors:\n%s", grepLines(s.Logs(), "level=ERROR"))
 	}
