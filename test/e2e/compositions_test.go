@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -44,6 +45,38 @@ var (
 // lastFrame fetches a channel's newest complete LL-HLS segment (with its
 // init section) and decodes its last picture to w x h RGB.
 func lastFrame(ctx context.Context, t *testing.T, playbackURL string, w, h int) ([]byte, error) {
+	out, err := decodeNewest(ctx, t, playbackURL, "-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24")
+	if err != nil {
+		return nil, err
+	}
+	n := w * h * 3
+	if len(out) < n || len(out)%n != 0 {
+		return nil, fmt.Errorf("decoded %d bytes, not whole %dx%d pictures", len(out), w, h)
+	}
+	return out[len(out)-n:], nil
+}
+
+// audioRMS decodes the audio of a channel's newest complete segment to
+// mono and returns its root mean square (of 16-bit samples).
+func audioRMS(ctx context.Context, t *testing.T, playbackURL string) (float64, error) {
+	out, err := decodeNewest(ctx, t, playbackURL, "-map", "0:a:0", "-ac", "1", "-f", "s16le")
+	if err != nil {
+		return 0, err
+	}
+	if len(out) < 2000 {
+		return 0, fmt.Errorf("%d bytes of audio", len(out))
+	}
+	var sum float64
+	for i := 0; i+1 < len(out); i += 2 {
+		v := float64(int16(uint16(out[i]) | uint16(out[i+1])<<8))
+		sum += v * v
+	}
+	return math.Sqrt(sum / float64(len(out)/2)), nil
+}
+
+// decodeNewest fetches a channel's newest complete LL-HLS segment with its
+// init section and decodes it with ffmpeg's output arguments args.
+func decodeNewest(ctx context.Context, t *testing.T, playbackURL string, args ...string) ([]byte, error) {
 	mv, _, err := harness.FetchMultivariant(ctx, playbackURL)
 	if err != nil {
 		return nil, err
@@ -81,16 +114,12 @@ func lastFrame(ctx context.Context, t *testing.T, playbackURL string, w, h int) 
 	if err := os.WriteFile(f, data, 0o600); err != nil {
 		return nil, err
 	}
-	out, err := exec.CommandContext(ctx, harness.RequireProgram(t, "ffmpeg"), "-hide_banner", "-loglevel", "error", "-i", f,
-		"-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1").Output()
+	out, err := exec.CommandContext(ctx, harness.RequireProgram(t, "ffmpeg"),
+		append(append([]string{"-hide_banner", "-loglevel", "error", "-i", f}, args...), "pipe:1")...).Output()
 	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", seg, err)
 	}
-	n := w * h * 3
-	if len(out) < n || len(out)%n != 0 {
-		return nil, fmt.Errorf("decoded %d bytes, not whole %dx%d pictures", len(out), w, h)
-	}
-	return out[len(out)-n:], nil
+	return out, nil
 }
 
 // rtMessage is the exceptionMessage of an IVS Real-Time error (the SDK's
@@ -276,6 +305,19 @@ func TestCompositionGridOntoChannel(t *testing.T) {
 	// Two side by side: 318x178 tiles, red on the left, blue on the right,
 	// black above and below.
 	checkPixels(ctx, t, playback, w, h, map[[2]int]rgb{{160, 180}: red, {480, 180}: blue, {320, 40}: black, {320, 330}: black})
+	// The publishers' tones are mixed into the composite's AAC (each alone
+	// is a sine of RMS about 2,900; silence would be 0).
+	harness.Eventually(t, 30*time.Second, func() error {
+		rms, err := audioRMS(ctx, t, playback)
+		if err != nil {
+			return err
+		}
+		if rms < 500 {
+			return fmt.Errorf("the composite's audio has RMS %.0f: silent", rms)
+		}
+		t.Logf("the composite's audio: RMS %.0f", rms)
+		return nil
+	})
 
 	g, err := rt.GetComposition(ctx, &ivsrealtime.GetCompositionInput{Arn: aws.String(arn)})
 	if err != nil || g.Composition.State != rttypes.CompositionStateActive || g.Composition.Destinations[0].State != rttypes.DestinationStateActive ||
