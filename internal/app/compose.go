@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 
 	"github.com/pion/rtp"
@@ -76,8 +77,24 @@ type compositor struct{ e *compose.Engine }
 
 var _ ivsrealtime.Compositor = compositor{}
 
+// Layout validates a layout and gives it IVS's defaults.
+func (compositor) Layout(raw json.RawMessage) (json.RawMessage, error) {
+	c, err := compose.ParseConfiguration(raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return json.Marshal(c.WithDefaults())
+}
+
 func (c compositor) Start(ctx context.Context, comp ivsrealtime.Composition, video []ivsrealtime.CompositionVideo) error {
-	spec := compose.Spec{ARN: comp.ARN, StageARN: comp.StageARN, Layout: comp.Layout}
+	layout, err := compose.ParseConfiguration(comp.Layout)
+	if err != nil {
+		return err
+	}
+	spec := compose.Spec{ARN: comp.ARN, StageARN: comp.StageARN, Layout: layout}
 	for i, d := range comp.Destinations {
 		v := video[i].Video
 		ds := compose.DestinationSpec{ID: d.ID, Video: compose.VideoSpec{Width: int(v.Width), Height: int(v.Height),

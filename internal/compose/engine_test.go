@@ -372,3 +372,33 @@ func waitFree(t *testing.T, reg *live.Registry, ch ivs.Channel) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestParseConfiguration(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		raw, field string
+		grid, pip  bool
+	}{
+		{"", "", false, false},
+		{"null", "", false, false},
+		{`{}`, "", false, false},
+		{`{"grid":{"gridGap":4}}`, "", true, false},
+		{`{"pip":{"pipPosition":"TOP_LEFT","pipWidth":320}}`, "", false, true},
+		{`{"grid":{"gridGap":"wide"}}`, "layout.grid.gridGap", false, false},
+		{`{"pip":{"omitStoppedVideo":1}}`, "layout.pip.omitStoppedVideo", false, false},
+		{`[1]`, "layout", false, false},
+		{`{"grid":`, "layout", false, false},
+	} {
+		c, err := ParseConfiguration([]byte(tc.raw))
+		var e *ivs.Error
+		if tc.field != "" {
+			if !errors.As(err, &e) || e.Code != ivs.CodeValidation || e.Field != tc.field {
+				t.Errorf("%s: %v, want a ValidationException naming %s", tc.raw, err, tc.field)
+			}
+			continue
+		}
+		if err != nil || (c.Grid != nil) != tc.grid || (c.Pip != nil) != tc.pip {
+			t.Errorf("%s: %+v, %v", tc.raw, c, err)
+		}
+	}
+}

@@ -6,6 +6,9 @@
 package compose
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"math"
 	"regexp"
 	"slices"
@@ -145,6 +148,24 @@ func (c Configuration) WithDefaults() Configuration {
 		c.Pip = &p
 	}
 	return c
+}
+
+// ParseConfiguration reads a LayoutConfiguration as StartComposition
+// takes it; empty (absent) is the default grid. A member of the wrong JSON
+// type is a ValidationException naming it ("layout.grid.gridGap").
+func ParseConfiguration(raw []byte) (Configuration, error) {
+	var c Configuration
+	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
+		return c, nil
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return c, ivs.Validation("layout."+te.Field, "layout.%s: expected %s, got JSON %s", te.Field, te.Type.Kind(), te.Value)
+		}
+		return c, ivs.Validation("layout", "layout must be a LayoutConfiguration object: %v", err)
+	}
+	return c, nil
 }
 
 // attributeKey is IVS's AttributeKey pattern (0 to 128 of them).

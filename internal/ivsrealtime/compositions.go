@@ -2,13 +2,13 @@ package ivsrealtime
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/onair-video/onair/internal/compose"
 	"github.com/onair-video/onair/internal/ivs"
 )
 
@@ -41,16 +41,19 @@ const CompositionRetention = 5 * time.Minute
 // Composition is a server-side composition as stored. IdempotencyToken is
 // kept to answer a repeated StartComposition; it is not on the wire.
 type Composition struct {
-	ID               string                `json:"id"`
-	ARN              string                `json:"arn"`
-	StageARN         string                `json:"stageArn"`
-	State            string                `json:"state"`
-	Layout           compose.Configuration `json:"layout"`
-	Destinations     []Destination         `json:"destinations"`
-	Tags             map[string]string     `json:"tags"`
-	StartTime        *time.Time            `json:"startTime,omitempty"`
-	EndTime          *time.Time            `json:"endTime,omitempty"`
-	IdempotencyToken string                `json:"idempotencyToken,omitempty"`
+	ID       string `json:"id"`
+	ARN      string `json:"arn"`
+	StageARN string `json:"stageArn"`
+	State    string `json:"state"`
+	// Layout is the LayoutConfiguration with IVS's defaults, as the
+	// compositor normalized it (the layout is the media side's: this
+	// package only keeps it).
+	Layout           json.RawMessage   `json:"layout"`
+	Destinations     []Destination     `json:"destinations"`
+	Tags             map[string]string `json:"tags"`
+	StartTime        *time.Time        `json:"startTime,omitempty"`
+	EndTime          *time.Time        `json:"endTime,omitempty"`
+	IdempotencyToken string            `json:"idempotencyToken,omitempty"`
 }
 
 // Terminal tells a composition that has ended (STOPPED or FAILED).
@@ -111,7 +114,7 @@ type CompositionThumbnail struct {
 type StartCompositionInput struct {
 	StageARN         string                     `json:"stageArn"`
 	IdempotencyToken *string                    `json:"idempotencyToken"`
-	Layout           *compose.Configuration     `json:"layout"`
+	Layout           json.RawMessage            `json:"layout"`
 	Destinations     []DestinationConfiguration `json:"destinations"`
 	Tags             map[string]string          `json:"tags"`
 }
@@ -132,12 +135,15 @@ type CompositionVideo struct {
 }
 
 // Compositor runs compositions: the media side (package compose's Engine,
-// through app). Start claims the destination channels at once (a channel
+// through app). Layout validates a StartComposition's layout (ValidationExceptions
+// name the member, "layout.grid.gridGap") and returns it with IVS's
+// defaults; an absent one (nil) is the default grid. Start claims the destination channels at once (a channel
 // that is live is a ConflictException, an unknown one ResourceNotFound)
 // and runs the composition until Stop, reporting its states through
 // Service.SetCompositionState and SetDestinationState. Stop says whether
 // the composition was running here.
 type Compositor interface {
+	Layout(raw json.RawMessage) (json.RawMessage, error)
 	Start(ctx context.Context, c Composition, video []CompositionVideo) error
 	Stop(arn string) bool
 }
@@ -278,13 +284,6 @@ func (s *Service) StartComposition(ctx context.Context, in StartCompositionInput
 			return c, ivs.Validation("idempotencyToken", "idempotencyToken must be 1 to 64 of [a-zA-Z0-9-_]")
 		}
 	}
-	layout := compose.Configuration{}
-	if in.Layout != nil {
-		layout = *in.Layout
-	}
-	if err := layout.Validate(); err != nil {
-		return c, err
-	}
 	if err := ivs.ValidateTags("tags", in.Tags); err != nil {
 		return c, err
 	}
@@ -295,11 +294,15 @@ func (s *Service) StartComposition(ctx context.Context, in StartCompositionInput
 	if err != nil {
 		return c, err
 	}
-	if _, err := s.GetStage(ctx, in.StageARN); err != nil {
-		return c, err
-	}
 	if s.compositor == nil {
 		return c, NotServed("StartComposition (no compositor on this server)")
+	}
+	layout, err := s.compositor.Layout(in.Layout)
+	if err != nil {
+		return c, err
+	}
+	if _, err := s.GetStage(ctx, in.StageARN); err != nil {
+		return c, err
 	}
 	if token != "" {
 		all, err := s.liveCompositions(ctx)
@@ -316,7 +319,7 @@ func (s *Service) StartComposition(ctx context.Context, in StartCompositionInput
 	now := s.now().UTC()
 	id := ivs.NewResourceID()
 	c = Composition{ID: id, ARN: s.scope.ARN(ResourceComposition, id), StageARN: in.StageARN, State: CompositionStarting,
-		Layout: layout.WithDefaults(), Tags: ivs.CloneTags(in.Tags), StartTime: &now, IdempotencyToken: token}
+		Layout: layout, Tags: ivs.CloneTags(in.Tags), StartTime: &now, IdempotencyToken: token}
 	for i, d := range in.Destinations {
 		dest := Destination{ID: ivs.NewResourceID(), State: CompositionStarting, Configuration: d}
 		c.Destinations = append(c.Destinations, dest)

@@ -2,6 +2,7 @@ package ivsrealtime_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -37,6 +38,18 @@ func (f *fakeCompositor) Start(_ context.Context, c ivsrealtime.Composition, v [
 	}
 	f.running[c.ARN] = true
 	return nil
+}
+
+// Layout validates as the media side does (compose's rules).
+func (f *fakeCompositor) Layout(raw json.RawMessage) (json.RawMessage, error) {
+	c, err := compose.ParseConfiguration(raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return json.Marshal(c.WithDefaults())
 }
 
 func (f *fakeCompositor) Stop(arn string) bool {
@@ -88,7 +101,6 @@ func TestStartCompositionValidation(t *testing.T) {
 	s3 := func(d ivsrealtime.S3DestinationConfiguration) []ivsrealtime.DestinationConfiguration {
 		return []ivsrealtime.DestinationConfiguration{{S3: &d}}
 	}
-	gap := -1
 	for _, tc := range []struct {
 		name  string
 		in    ivsrealtime.StartCompositionInput
@@ -116,7 +128,9 @@ func TestStartCompositionValidation(t *testing.T) {
 		{"tags", ivsrealtime.StartCompositionInput{StageARN: st.ARN, Destinations: channelDest(""), Tags: map[string]string{"aws:x": "y"}},
 			ivs.CodeValidation, "tags"},
 		{"layout gap", ivsrealtime.StartCompositionInput{StageARN: st.ARN, Destinations: channelDest(""),
-			Layout: &compose.Configuration{Grid: &compose.GridConfiguration{GridGap: &gap}}}, ivs.CodeValidation, "layout.grid.gridGap"},
+			Layout: json.RawMessage(`{"grid":{"gridGap":-1}}`)}, ivs.CodeValidation, "layout.grid.gridGap"},
+		{"layout type", ivsrealtime.StartCompositionInput{StageARN: st.ARN, Destinations: channelDest(""),
+			Layout: json.RawMessage(`{"pip":{"pipOffset":"far"}}`)}, ivs.CodeValidation, "layout.pip.pipOffset"},
 		{"s3 without encoder", ivsrealtime.StartCompositionInput{StageARN: st.ARN, Destinations: s3(ivsrealtime.S3DestinationConfiguration{
 			StorageConfigurationARN: sc.ARN})}, ivs.CodeValidation, "destinations[0].s3.encoderConfigurationArns"},
 		{"s3 segment duration", ivsrealtime.StartCompositionInput{StageARN: st.ARN, Destinations: s3(ivsrealtime.S3DestinationConfiguration{
@@ -148,8 +162,12 @@ func TestStartCompositionValidation(t *testing.T) {
 		fc.videos[0][0].DestinationID != c.Destinations[0].ID {
 		t.Fatalf("the compositor got %+v", fc.videos)
 	}
-	if g := c.Layout.Grid; g == nil || *g.GridGap != 2 || g.VideoAspectRatio != compose.AspectVideo {
-		t.Fatalf("the layout's defaults: %+v", c.Layout)
+	var layout compose.Configuration
+	if err := json.Unmarshal(c.Layout, &layout); err != nil {
+		t.Fatal(err)
+	}
+	if g := layout.Grid; g == nil || *g.GridGap != 2 || g.VideoAspectRatio != compose.AspectVideo {
+		t.Fatalf("the layout's defaults: %s", c.Layout)
 	}
 }
 
