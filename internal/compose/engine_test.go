@@ -66,6 +66,10 @@ type fakeTap struct {
 	done   chan struct{}
 	closed sync.Once
 	key    chan struct{}
+	layers []Layer
+
+	mu       sync.Mutex
+	selected string
 }
 
 func (f *fakeTap) Close()                { f.closed.Do(func() { close(f.done) }) }
@@ -77,16 +81,23 @@ func (f *fakeTap) RequestKeyframe() {
 	}
 }
 func (f *fakeTap) Codecs() (VideoCodec, bool) { return CodecH264, false }
-func (f *fakeTap) Layers() []Layer            { return nil }
-func (f *fakeTap) SelectLayer(string) error   { return nil }
+func (f *fakeTap) Layers() []Layer            { return f.layers }
+func (f *fakeTap) SelectLayer(id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.selected = id
+	return nil
+}
 
 type fakeStage struct {
-	mu   sync.Mutex
-	pubs []Publisher
-	fns  []func([]Publisher)
-	clip [][]byte
-	fps  int
-	wg   sync.WaitGroup
+	mu     sync.Mutex
+	pubs   []Publisher
+	fns    []func([]Publisher)
+	clip   [][]byte
+	fps    int
+	wg     sync.WaitGroup
+	layers []Layer
+	taps   []*fakeTap
 }
 
 func (s *fakeStage) Watch(_ string, fn func([]Publisher)) func() {
@@ -110,7 +121,10 @@ func (s *fakeStage) update(pubs []Publisher) {
 }
 
 func (s *fakeStage) Tap(_, id, _ string, _, video func(*rtp.Header, []byte)) (Tap, error) {
-	t := &fakeTap{done: make(chan struct{}), key: make(chan struct{}, 1)}
+	t := &fakeTap{done: make(chan struct{}), key: make(chan struct{}, 1), layers: s.layers}
+	s.mu.Lock()
+	s.taps = append(s.taps, t)
+	s.mu.Unlock()
 	s.wg.Go(func() {
 		pz := &codecs.H264Payloader{}
 		tick := time.NewTicker(time.Second / time.Duration(s.fps))
@@ -371,6 +385,52 @@ func waitFree(t *testing.T, reg *live.Registry, ch ivs.Channel) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Four simulcast publishers in a 640x360 grid: each tap is pinned to the
+// 320x180 layer, the smallest that covers its 318x178 tile.
+func TestEngineSelectsLayers(t *testing.T) {
+	t.Parallel()
+	needFFmpeg(t)
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	reg := live.New(livetest.Sessions{}, log)
+	ch, err := livetest.Sessions{}.ResolveStreamKey(ctx, livetest.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	stage := &fakeStage{clip: h264Clip(t, "blue", "160x120", 10), fps: 10,
+		layers: []Layer{{"hi", 1280, 720}, {"mid", 640, 360}, {"low", 320, 180}}}
+	for i := range 4 {
+		stage.pubs = append(stage.pubs, Publisher{ID: fmt.Sprint("p", i), Since: now.Add(time.Duration(i))})
+	}
+	e := New(Config{Stage: stage, Channels: fakeChannels{ch}, Live: reg, Reporter: &fakeReporter{}, Log: log})
+	t.Cleanup(e.Close)
+	if err := e.Start(ctx, Spec{ARN: "arn:composition/l", Destinations: []DestinationSpec{{ID: "d", ChannelARN: ch.ARN,
+		Video: VideoSpec{Width: 640, Height: 360, FPS: 10, Bitrate: 300_000}}}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		stage.mu.Lock()
+		var got []string
+		for _, tp := range stage.taps {
+			tp.mu.Lock()
+			got = append(got, tp.selected)
+			tp.mu.Unlock()
+		}
+		stage.mu.Unlock()
+		if slices.Equal(got, []string{"low", "low", "low", "low"}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("layers selected %q, want low for each", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.Close()
+	stage.wg.Wait()
 }
 
 func TestParseConfiguration(t *testing.T) {
