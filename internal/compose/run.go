@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -201,7 +202,11 @@ func (r *run) main() {
 				samples = due
 			}
 			for _, c := range r.canvases {
-				idx := int64(el.Seconds() * c.spec.FPS)
+				// The nearest frame, not the floor: the ticker's ticks fall
+				// a hair before or after each frame's boundary, and a floor
+				// would land on the frame just made every so often, then
+				// jump one (a canvas skipped).
+				idx := int64(math.Round(el.Seconds() * c.spec.FPS))
 				if idx <= c.last {
 					continue
 				}
