@@ -111,7 +111,11 @@ func TestHLS(t *testing.T) {
 					t.Errorf("no %s in %v", k, keys)
 				}
 			}
-			body := func(k string) string { store.mu.Lock(); defer store.mu.Unlock(); return store.body["b/stage/st-1/part/1234/"+k] }
+			body := func(k string) string {
+				store.mu.Lock()
+				defer store.mu.Unlock()
+				return store.body["b/stage/st-1/part/1234/"+k]
+			}
 			if tc.wantSegs == 0 {
 				if slices.ContainsFunc(keys, func(k string) bool { return strings.Contains(k, "/media/hls/") }) {
 					t.Errorf("HLS written without media: %v", keys)
