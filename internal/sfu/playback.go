@@ -51,6 +51,9 @@ func (s *Subscription) setPaused(mid string, pause bool) error {
 
 // byMid returns the down-track the subscriber's m-section mid carries.
 func (s *Subscription) byMid(mid string) (*downTrack, error) {
+	if s.pc == nil {
+		return nil, fmt.Errorf("%w: a tap has no mids", ErrMediaNotFound)
+	}
 	for _, tr := range s.pc.GetTransceivers() {
 		if tr.Mid() != mid || tr.Sender() == nil {
 			continue

@@ -22,6 +22,10 @@ type Publisher struct {
 	audio *media // nil if not offered
 	video *media
 	fan   *fanPool // nil: the readers write to every subscriber themselves
+	// A local publisher (PublishLocal) has no pc: its tracks are fed by
+	// WriteRTP, and keyframe requests go to keyframe.
+	localAudio, localVideo *localTrack
+	keyframe               func()
 
 	wg       sync.WaitGroup // readers
 	mu       sync.Mutex
@@ -183,8 +187,11 @@ func (p *Publisher) closeWith(cause error) {
 	for _, s := range subs {
 		s.closeWith(ErrPublisherGone)
 	}
-	_ = p.pc.Close()
+	if p.pc != nil {
+		_ = p.pc.Close()
+	}
 	p.wg.Wait()
+	p.waitLocalWriters()
 	p.fan.stop()
 	close(p.done)
 	r.emit(Event{Type: PublisherStopped, PublisherID: p.id, Err: cause})
@@ -297,5 +304,11 @@ func parse(b []byte, layer int, c codec) *packet {
 
 // sendPLI asks the publisher for a keyframe on ssrc.
 func (p *Publisher) sendPLI(ssrc uint32) {
+	if p.pc == nil {
+		if p.keyframe != nil {
+			p.keyframe()
+		}
+		return
+	}
 	_ = p.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
 }

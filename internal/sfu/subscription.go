@@ -34,8 +34,11 @@ type SubscribeOptions struct {
 type Subscription struct {
 	subscriberID string
 	pub          *Publisher
-	pc           *webrtc.PeerConnection
-	audio, video *downTrack // nil if not negotiated
+	pc           *webrtc.PeerConnection // nil for a tap
+	audio, video *downTrack             // nil if not negotiated
+	// tap: an in-process subscriber (Room.Tap), not a participant: no
+	// peer connection, no room events.
+	tap bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -272,9 +275,14 @@ func (s *Subscription) closeWith(cause error) {
 		}
 	}
 	s.cancel()
-	_ = s.pc.Close()
+	if s.pc != nil {
+		_ = s.pc.Close()
+	}
 	s.wg.Wait()
 	close(s.done)
+	if s.tap {
+		return
+	}
 	p.room.emit(Event{Type: SubscriptionStopped, PublisherID: p.id, SubscriberID: s.subscriberID, Err: cause})
 }
 
