@@ -10,14 +10,12 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/rtcp"
-	"github.com/pion/rtp"
-	"github.com/pion/rtp/codecs"
 	pion "github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
 
 	"github.com/onair-video/onair/internal/conns"
 	"github.com/onair-video/onair/internal/ffmpeg"
 	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/rtpmedia"
 	"github.com/onair-video/onair/internal/stream"
 )
 
@@ -26,9 +24,6 @@ const (
 	// (a PLI): browsers send one only when asked, and HLS segments and new
 	// viewers need one every couple of seconds (IVS recommends 2 s).
 	keyframeInterval = 2 * time.Second
-	// reorderPackets is how far the sample builder waits for a late packet.
-	reorderPackets = 512
-	reorderDelay   = 200 * time.Millisecond
 )
 
 // session is one WHIP publisher.
@@ -60,26 +55,6 @@ type session struct {
 	readers   sync.WaitGroup
 }
 
-// clock turns a track's RTP timestamps into media time on the session's
-// wall clock: the track's first packet is placed at its arrival, later ones
-// by their timestamp distance (unwrapped), so the tracks line up as sent.
-type clock struct {
-	rate   int64
-	set    bool
-	last   uint32
-	ext    int64
-	offset time.Duration
-}
-
-func (c *clock) pts(ts uint32, arrival, wallStart time.Time) time.Duration {
-	if !c.set {
-		c.set, c.last, c.offset = true, ts, arrival.Sub(wallStart)
-	}
-	c.ext += int64(int32(ts - c.last))
-	c.last = ts
-	return c.offset + time.Duration(c.ext*int64(time.Second)/c.rate)
-}
-
 func (x *session) onTrack(t *pion.TrackRemote, _ *pion.RTPReceiver) {
 	x.readers.Add(1)
 	defer x.readers.Done()
@@ -91,9 +66,9 @@ func (x *session) onTrack(t *pion.TrackRemote, _ *pion.RTPReceiver) {
 		x.mu.Unlock()
 		x.requestKeyframe() // start at once, not at the encoder's next keyframe
 		if mime == pion.MimeTypeVP8 {
-			x.readFrames(t, &codecs.VP8Packet{}, x.writeVP8)
+			x.readFrames(t, rtpmedia.NewFrames(true), x.writeVP8)
 		} else {
-			x.readFrames(t, &codecs.H264Packet{}, x.writeH264)
+			x.readFrames(t, rtpmedia.NewFrames(false), x.writeH264)
 		}
 	case t.Kind() == pion.RTPCodecTypeAudio && mime == pion.MimeTypeOpus:
 		x.readAudio(t)
@@ -114,12 +89,10 @@ func (x *session) markArrival(now time.Time) time.Time {
 	return x.wallStart
 }
 
-// readFrames reassembles a video track's frames (reordering up to
-// reorderPackets) and hands each to write; a frame that lost packets asks
-// the publisher for a keyframe.
-func (x *session) readFrames(t *pion.TrackRemote, depacketizer rtp.Depacketizer, write func(frame []byte, ts uint32, now time.Time, c *clock)) {
-	sb := samplebuilder.New(reorderPackets, depacketizer, 90000, samplebuilder.WithMaxTimeDelay(reorderDelay))
-	c := &clock{rate: 90000}
+// readFrames reassembles a video track's frames and hands each to write;
+// a frame that lost packets asks the publisher for a keyframe.
+func (x *session) readFrames(t *pion.TrackRemote, sb *rtpmedia.Frames, write func(frame []byte, ts uint32, now time.Time, c *rtpmedia.Clock)) {
+	c := &rtpmedia.Clock{Rate: 90000}
 	for {
 		pkt, _, err := t.ReadRTP()
 		if err != nil {
@@ -137,7 +110,7 @@ func (x *session) readFrames(t *pion.TrackRemote, depacketizer rtp.Depacketizer,
 }
 
 // writeH264 publishes one Annex-B access unit.
-func (x *session) writeH264(frame []byte, ts uint32, now time.Time, c *clock) {
+func (x *session) writeH264(frame []byte, ts uint32, now time.Time, c *rtpmedia.Clock) {
 	var au h264.AnnexB
 	if err := au.Unmarshal(frame); err != nil {
 		return
@@ -145,9 +118,9 @@ func (x *session) writeH264(frame []byte, ts uint32, now time.Time, c *clock) {
 	x.writeVideo(au, ts, now, c)
 }
 
-func (x *session) writeVideo(nalus [][]byte, ts uint32, now time.Time, c *clock) {
+func (x *session) writeVideo(nalus [][]byte, ts uint32, now time.Time, c *rtpmedia.Clock) {
 	x.mu.Lock()
-	pts := c.pts(ts, now, x.markArrival(now))
+	pts := c.PTS(ts, now, x.markArrival(now))
 	x.mu.Unlock()
 	x.writeVideoAt(nalus, pts, now)
 }
@@ -226,7 +199,7 @@ func (x *session) startLocked(sps, pps []byte, pts time.Duration) error {
 }
 
 func (x *session) readAudio(t *pion.TrackRemote) {
-	c := &clock{rate: 48000}
+	c := &rtpmedia.Clock{Rate: 48000}
 	for {
 		pkt, _, err := t.ReadRTP()
 		if err != nil {
@@ -237,7 +210,7 @@ func (x *session) readAudio(t *pion.TrackRemote) {
 		}
 		now := time.Now()
 		x.mu.Lock()
-		pts := c.pts(pkt.Timestamp, now, x.markArrival(now))
+		pts := c.PTS(pkt.Timestamp, now, x.markArrival(now))
 		if x.hub == nil || x.opus == nil || pts < x.startPTS {
 			x.mu.Unlock()
 			continue
@@ -253,23 +226,13 @@ func (x *session) readAudio(t *pion.TrackRemote) {
 	}
 }
 
-// vp8Key reports whether a VP8 frame is a keyframe, and its picture size
-// (RFC 6386 §9.1: a 3-byte tag whose lowest bit is 0 for keyframes, the
-// start code 9d 01 2a, then 14-bit width and height).
-func vp8Key(f []byte) (key bool, w, h int) {
-	if len(f) < 10 || f[0]&1 != 0 || f[3] != 0x9d || f[4] != 0x01 || f[5] != 0x2a {
-		return false, 0, 0
-	}
-	return true, int(f[6]) | int(f[7]&0x3f)<<8, int(f[8]) | int(f[9]&0x3f)<<8
-}
-
 // writeVP8 feeds the transcoder (started at the first keyframe) and, once
 // the stream is live, the hub's VP8 track (for stats).
-func (x *session) writeVP8(frame []byte, ts uint32, now time.Time, c *clock) {
+func (x *session) writeVP8(frame []byte, ts uint32, now time.Time, c *rtpmedia.Clock) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	pts := c.pts(ts, now, x.markArrival(now))
-	key, w, h := vp8Key(frame)
+	pts := c.PTS(ts, now, x.markArrival(now))
+	key, w, h := rtpmedia.VP8Keyframe(frame)
 	if x.vconv == nil {
 		if !key {
 			return
