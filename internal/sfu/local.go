@@ -18,8 +18,8 @@ import (
 // layers as WebRTC peers, so layer choice, keyframe requests, slow-reader
 // drops and the room's events work the same for them.
 
-// ErrNoTrack: a tap asked for no kind the publisher sends, or a local
-// publisher was given no track.
+// ErrNoTrack is the error of a tap that asks for no kind the publisher
+// sends, and of a local publisher given no track.
 var ErrNoTrack = errors.New("sfu: no track")
 
 // TapOptions are a tap's choices.

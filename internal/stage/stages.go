@@ -107,6 +107,8 @@ type Stages struct {
 	media sync.WaitGroup
 	// whipPath is where RegisterWHIP mounted the WHIP routes.
 	whipPath string
+	// watchers are the Watch calls, by stage ARN (local.go).
+	watchers map[string]map[*publishWatch]struct{}
 }
 
 // stage is a stage with participants connected.
@@ -132,6 +134,7 @@ type member struct {
 	since time.Time // join order, for a stable participants[]
 	audioMuted, videoStopped,
 	publishing, slot bool // slot: one of the stage's MaxPublishers is held
+	pubSince   time.Time       // when publishing last became true
 	subscribed map[string]bool // publishers whose media it receives
 	// pub and subs (by publisher) are its WHIP sessions in the SFU.
 	pub  *mediaRef
@@ -281,6 +284,7 @@ func (s *Stages) removeLocked(st *stage, m *member, why LeaveReason) {
 	s.dropMediaLocked(st, m, last)
 	if last {
 		delete(s.stages, st.arn)
+		s.notifyLocked(st.arn, nil)
 		return
 	}
 	s.broadcastLocked(st)
@@ -313,6 +317,7 @@ func (s *Stages) broadcastLocked(st *stage) {
 			m.conn.setState(st.seq, b)
 		}
 	}
+	s.notifyLocked(st.arn, st)
 }
 
 // features are STAGE_STATE's serverFeatures: xdp when the WHIP routes
@@ -447,6 +452,9 @@ func (s *Stages) setPublishingLocked(st *stage, m *member, publishing bool) erro
 		return nil
 	}
 	m.publishing = publishing
+	if publishing {
+		m.pubSince = time.Now()
+	}
 	p := m.p
 	s.emitLocked(func(l Lifecycle) { l.Published(p, publishing) })
 	s.broadcastLocked(st)

@@ -734,6 +734,8 @@ func (s *Stages) onMedia(arn string, room *sfu.Room, e sfu.Event) {
 		}
 		if e.Type == sfu.PublisherStopped && m.conn == nil {
 			s.removeLocked(st, m, LeftClosed)
+		} else if e.Type == sfu.PublisherStarted {
+			s.notifyLocked(arn, st) // a republish changes the session, not the roster
 		}
 	case sfu.SubscriptionStarted, sfu.SubscriptionStopped:
 		m := st.members[e.SubscriberID]
