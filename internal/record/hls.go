@@ -190,7 +190,7 @@ func (h *HLS) Begin(tracks []*stream.Track) {
 			}
 		}
 	}
-	h.open, h.thumbed = false, false
+	h.open, h.thumbed, h.lastEnd = false, false, 0
 	h.mu.Lock()
 	if h.runs > 0 {
 		h.discontinuity = true

@@ -51,6 +51,8 @@ type recording struct {
 	log           *slog.Logger
 	ended         chan struct{}
 
+	// runMu orders the runs: one stops before the next starts.
+	runMu     sync.Mutex
 	mu        sync.Mutex
 	run       *run
 	timer     *time.Timer
@@ -85,16 +87,19 @@ func (rec *recording) resume() bool {
 // startRun taps the publisher and records it; a tap that cannot be made
 // leaves the recording waiting out its reconnect window.
 func (rec *recording) startRun() {
+	rec.runMu.Lock()
 	rec.mu.Lock()
 	if rec.finishing || rec.run != nil {
 		rec.mu.Unlock()
+		rec.runMu.Unlock()
 		return
 	}
-	ru := &run{rec: rec, hubs: make(chan *stream.Hub, 1), done: make(chan struct{})}
+	ru := &run{rec: rec, readers: make(chan *stream.Reader, 1), done: make(chan struct{})}
 	ru.ctx, ru.cancel = context.WithCancel(context.Background())
 	rec.run = ru
 	rec.mu.Unlock()
-	if err := ru.start(); err != nil {
+	err := ru.start()
+	if err != nil {
 		rec.log.Warn("participant recording: publisher not tapped", "err", err)
 		rec.mu.Lock()
 		if rec.run == ru {
@@ -102,20 +107,34 @@ func (rec *recording) startRun() {
 		}
 		rec.mu.Unlock()
 		ru.stop()
+	}
+	rec.runMu.Unlock()
+	if err != nil {
 		rec.waitWindow()
 	}
+}
+
+// takeRun stops and forgets the current run, if it is want (nil: any);
+// rec.runMu held.
+func (rec *recording) takeRun(want *run) bool {
+	rec.mu.Lock()
+	ru := rec.run
+	if ru == nil || (want != nil && ru != want) {
+		rec.mu.Unlock()
+		return false
+	}
+	rec.run = nil
+	rec.mu.Unlock()
+	ru.stop()
+	return true
 }
 
 // stopRun ends the current run (the publisher stopped); the recording
 // ends after the reconnect window unless the publisher comes back.
 func (rec *recording) stopRun() {
-	rec.mu.Lock()
-	ru := rec.run
-	rec.run = nil
-	rec.mu.Unlock()
-	if ru != nil {
-		ru.stop()
-	}
+	rec.runMu.Lock()
+	rec.takeRun(nil)
+	rec.runMu.Unlock()
 	rec.waitWindow()
 }
 
@@ -136,19 +155,21 @@ func (rec *recording) waitWindow() {
 	rec.mu.Unlock()
 }
 
-// tapLost restarts a run whose tap ended while the publisher may still
-// publish (the tap fell behind and the SFU dropped it); if the publisher
-// is gone, the new tap fails and the watch ends the run.
+// tapLost ends a run whose tap ended under it. The publisher stopped: the
+// watch says so too, or that a new one took its place. Else the tap fell
+// behind and the SFU dropped it: the run starts again.
 func (rec *recording) tapLost(ru *run, cause error) {
-	rec.mu.Lock()
-	if rec.run != ru || rec.finishing {
-		rec.mu.Unlock()
+	rec.runMu.Lock()
+	took := rec.takeRun(ru)
+	rec.runMu.Unlock()
+	if !took {
 		return
 	}
-	rec.run = nil
-	rec.mu.Unlock()
+	if errors.Is(cause, sfu.ErrPublisherGone) {
+		rec.waitWindow()
+		return
+	}
 	rec.log.Warn("participant recording: the tap ended; tapping again", "cause", cause)
-	ru.stop()
 	rec.startRun()
 }
 
@@ -166,13 +187,11 @@ func (rec *recording) finish() {
 	if rec.timer != nil {
 		rec.timer.Stop()
 	}
-	ru := rec.run
-	rec.run = nil
 	rec.mu.Unlock()
 	defer close(rec.ended)
-	if ru != nil {
-		ru.stop()
-	}
+	rec.runMu.Lock()
+	rec.takeRun(nil)
+	rec.runMu.Unlock()
 	rec.mu.Lock()
 	active := rec.active
 	rec.mu.Unlock()
@@ -201,10 +220,13 @@ type run struct {
 	cancel context.CancelFunc
 	sub    *sfu.Subscription
 	conv   atomic.Pointer[rtpmedia.Converter]
-	hub    *stream.Hub // set by onStart (under the converter's lock)
-	hubs   chan *stream.Hub
-	done   chan struct{} // the writer returned
-	wg     sync.WaitGroup
+	// pending holds the packets tapped before conv exists.
+	pmu     sync.Mutex
+	pending []pendingPacket
+	hub     *stream.Hub         // set by onStart (under the converter's lock)
+	readers chan *stream.Reader // the writer's, from onStart
+	done    chan struct{}       // the writer returned
+	wg      sync.WaitGroup
 
 	stopOnce sync.Once
 	stopping atomic.Bool
@@ -216,18 +238,10 @@ func (ru *run) start() error {
 	rec := ru.rec
 	opts := sfu.TapOptions{}
 	if rec.spec.video {
-		opts.Video = func(h *rtp.Header, p []byte) {
-			if c := ru.conv.Load(); c != nil {
-				c.WriteVideo(h, p)
-			}
-		}
+		opts.Video = func(h *rtp.Header, p []byte) { ru.feed(true, h, p) }
 	}
 	if rec.spec.audio {
-		opts.Audio = func(h *rtp.Header, p []byte) {
-			if c := ru.conv.Load(); c != nil {
-				c.WriteAudio(h, p)
-			}
-		}
+		opts.Audio = func(h *rtp.Header, p []byte) { ru.feed(false, h, p) }
 	}
 	deadline := time.Now().Add(tapWait)
 	for {
@@ -265,8 +279,19 @@ func (ru *run) start() error {
 		close(ru.done)
 		return fmt.Errorf("stagerecord: %w", err)
 	}
+	// The packets that came while the converter was made (the tap's first
+	// keyframe among them) go first.
+	ru.pmu.Lock()
+	for _, p := range ru.pending {
+		if p.video {
+			conv.WriteVideo(&p.h, p.payload)
+		} else {
+			conv.WriteAudio(&p.h, p.payload)
+		}
+	}
+	ru.pending = nil
 	ru.conv.Store(conv)
-	ru.sub.RequestKeyframe() // what came before the converter is gone
+	ru.pmu.Unlock()
 	go ru.write()
 	ru.wg.Go(ru.keyframes)
 	ru.wg.Go(func() {
@@ -279,6 +304,37 @@ func (ru *run) start() error {
 		}
 	})
 	return nil
+}
+
+// pendingLimit bounds the packets kept while a run's converter is made.
+const pendingLimit = 4096
+
+type pendingPacket struct {
+	video   bool
+	h       rtp.Header
+	payload []byte
+}
+
+// feed hands a tapped packet to the converter, or keeps it until there is
+// one.
+func (ru *run) feed(video bool, h *rtp.Header, p []byte) {
+	c := ru.conv.Load()
+	if c == nil {
+		ru.pmu.Lock()
+		if c = ru.conv.Load(); c == nil {
+			if len(ru.pending) < pendingLimit {
+				ru.pending = append(ru.pending, pendingPacket{video: video, h: h.Clone(), payload: append([]byte(nil), p...)})
+			}
+			ru.pmu.Unlock()
+			return
+		}
+		ru.pmu.Unlock()
+	}
+	if video {
+		c.WriteVideo(h, p)
+	} else {
+		c.WriteAudio(h, p)
+	}
 }
 
 // keyframes asks the publisher for a keyframe every keyframeInterval.
@@ -295,32 +351,36 @@ func (ru *run) keyframes() {
 	}
 }
 
-// onStart makes the run's hub when its stream starts.
+// onStart makes the run's hub when its stream starts, with the writer's
+// reader: it must have the first unit, the keyframe, which comes next.
 func (ru *run) onStart(tracks []*stream.Track) {
 	ru.hub = stream.NewHub(tracks)
-	ru.hubs <- ru.hub
+	ru.readers <- ru.hub.NewReader(readerQueue, stream.Resync)
 }
 
 func (ru *run) onUnit(u *stream.Unit) { ru.hub.Write(u) }
+
+// tracks are the run's stream's (the writer has its reader: onStart made
+// the hub before it).
+func (ru *run) tracks() []*stream.Track { return ru.hub.Tracks() }
 
 // write reads the run's stream into the recording until the hub closes:
 // the first run's start is the recording's Recording Start.
 func (ru *run) write() {
 	defer close(ru.done)
-	var hub *stream.Hub
+	var reader *stream.Reader
 	select {
-	case h, ok := <-ru.hubs:
+	case r, ok := <-ru.readers:
 		if !ok {
 			return // the publisher stopped before any media
 		}
-		hub = h
+		reader = r
 	case <-ru.ctx.Done():
 		return
 	}
-	rec := ru.rec
-	reader := hub.NewReader(readerQueue, stream.Resync)
 	defer reader.Close()
-	rec.hls.Begin(hub.Tracks())
+	rec := ru.rec
+	rec.hls.Begin(ru.tracks())
 	rec.mu.Lock()
 	first := !rec.active
 	rec.active = true
@@ -356,7 +416,7 @@ func (ru *run) stop() {
 			if ru.hub != nil {
 				ru.hub.Close()
 			} else {
-				close(ru.hubs)
+				close(ru.readers)
 			}
 		}
 		select {
