@@ -1,0 +1,359 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"image/jpeg"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/coder/websocket"
+
+	"github.com/onair-video/onair/test/e2e/harness"
+)
+
+// realtimeCall is one IVS Real-Time operation, signed with aws-sdk-go-v2's
+// SigV4 signer as its service client signs (the client itself,
+// service/ivsrealtime, is not on the module proxy onair builds with).
+func realtimeCall(ctx context.Context, s *harness.Server, op string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.Endpoint()+"/"+op, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	sum := sha256.Sum256(body)
+	creds := aws.Credentials{AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey}
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "ivs", s.Region, time.Now()); err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %d %s", op, resp.StatusCode, b)
+	}
+	return json.Unmarshal(b, out)
+}
+
+type recordedParticipant struct {
+	ParticipantID         string
+	RecordingState        string
+	RecordingS3BucketName string
+	RecordingS3Prefix     string
+}
+
+// Two participants publish (pion, H.264 and Opus from ffmpeg-made clips)
+// on a stage that records its participants to a real S3 server
+// (versitygw), which is down for 10 s in the middle: each recording lands
+// in S3 whole, in IVS's layout under <stage>/<session>/<participant>/<id>,
+// plays in ffprobe for as long as it was published, with thumbnails; the
+// participants' recording fields (aws-sdk-go-v2 and the aws CLI) and the
+// IVS Participant Recording State Change events (webhook and SSE) say so.
+func TestStageParticipantRecordingS3(t *testing.T) {
+	t.Parallel()
+	hookAddr := reservedAddr(t)
+	const secret = "e2e-participant-recording-secret"
+	rc := serveWebhook(t, hookAddr, secret)
+	s3srv := harness.StartS3(t)
+	s3srv.CreateBucket(t, "vod")
+	opts := s3srv.OnairOptions()
+	opts.Args = append(opts.Args, "--webhook-url", "http://"+hookAddr+"/hook")
+	opts.Env = append(opts.Env, "ONAIR_WEBHOOK_SECRET="+secret)
+	s := harness.Start(t, opts)
+	cli := newCLI(t, s)
+	rt := cli.realtime
+	ctx := harness.Context(t, 4*time.Minute)
+
+	var sc struct{ StorageConfiguration struct{ Arn string } }
+	rt(&sc, "create-storage-configuration", "--s3", "bucketName=vod")
+	recCfg := fmt.Sprintf(`{"storageConfigurationArn": %q, "thumbnailConfiguration": {"recordingMode": "INTERVAL",
+		"targetIntervalSeconds": 2, "storage": ["SEQUENTIAL", "LATEST"]}, "hlsConfiguration": {"targetSegmentDurationSeconds": 2}}`,
+		sc.StorageConfiguration.Arn)
+	var created struct {
+		Stage struct {
+			Arn                                   string
+			Endpoints                             map[string]string
+			AutoParticipantRecordingConfiguration struct {
+				StorageConfigurationArn         string
+				MediaTypes                      []string
+				RecordingReconnectWindowSeconds int
+				RecordParticipantReplicas       bool
+			}
+		}
+	}
+	rt(&created, "create-stage", "--name", "recorded", "--auto-participant-recording-configuration", recCfg)
+	arn := created.Stage.Arn
+	if c := created.Stage.AutoParticipantRecordingConfiguration; c.StorageConfigurationArn != sc.StorageConfiguration.Arn ||
+		!slices.Equal(c.MediaTypes, []string{"AUDIO_VIDEO"}) || c.RecordingReconnectWindowSeconds != 0 || !c.RecordParticipantReplicas {
+		t.Fatalf("autoParticipantRecordingConfiguration %+v", c)
+	}
+	cli.fail("ConflictException", "in use", "ivs-realtime", "delete-storage-configuration", "--arn", sc.StorageConfiguration.Arn)
+	stageID := arn[strings.LastIndex(arn, "/")+1:]
+	type token struct{ ParticipantID, Token string }
+	newToken := func(user string) token {
+		var pt struct{ ParticipantToken token }
+		rt(&pt, "create-participant-token", "--stage-arn", arn, "--user-id", user)
+		return pt.ParticipantToken
+	}
+	alice, bob := newToken("alice"), newToken("bob")
+	who := map[string]string{alice.ParticipantID: "alice", bob.ParticipantID: "bob"}
+	var socks []*stageClient
+	for _, tok := range []token{alice, bob} {
+		ws, err := dialStage(ctx, s.HTTPSClient(t), created.Stage.Endpoints["events"], stageID, tok.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws.SetReadLimit(1 << 20)
+		t.Cleanup(func() { _ = ws.CloseNow() })
+		socks = append(socks, &stageClient{t: t, ws: ws})
+	}
+	socks[1].waitState(ctx, alice.ParticipantID, bob.ParticipantID)
+
+	whip := s.Endpoint() + "/stage/whip"
+	clip := harness.MakeClip(t, "320x240", 30, 2*time.Second)
+	pubs := map[string]*harness.WHIPPublisher{}
+	began := time.Now()
+	for _, tok := range []token{alice, bob} {
+		pub, err := harness.PublishWHIP(ctx, whip+"/publish/"+tok.ParticipantID, tok.Token, clip)
+		if err != nil || pub.Status != http.StatusCreated {
+			t.Fatalf("publish %s: %v %+v", who[tok.ParticipantID], err, pub)
+		}
+		t.Cleanup(pub.Close)
+		pubs[tok.ParticipantID] = pub
+	}
+
+	// Both are recorded: ACTIVE, with their bucket and prefix.
+	var session string
+	harness.Eventually(t, 30*time.Second, func() error {
+		var ss struct{ StageSessions []struct{ SessionID string } }
+		if err := realtimeCall(ctx, s, "ListStageSessions", map[string]string{"stageArn": arn}, &ss); err != nil {
+			return err
+		}
+		if len(ss.StageSessions) != 1 {
+			return fmt.Errorf("sessions %+v", ss)
+		}
+		session = ss.StageSessions[0].SessionID
+		for id := range who {
+			var got struct{ Participant recordedParticipant }
+			in := map[string]string{"stageArn": arn, "sessionId": session, "participantId": id}
+			if err := realtimeCall(ctx, s, "GetParticipant", in, &got); err != nil {
+				return err
+			}
+			if got.Participant.RecordingState != "ACTIVE" {
+				return fmt.Errorf("%s: recordingState %q", who[id], got.Participant.RecordingState)
+			}
+		}
+		return nil
+	})
+	active := time.Now()
+	// Both have segments in S3; then S3 is down for 10 s and more, until
+	// each recording has two segments made meanwhile in the spool.
+	harness.Eventually(t, 30*time.Second, func() error {
+		keys, err := s3srv.Keys(ctx, "vod", stageID+"/")
+		if err != nil {
+			return err
+		}
+		for id := range who {
+			if !slices.ContainsFunc(keys, func(k string) bool { return strings.Contains(k, "/"+id+"/") && strings.HasSuffix(k, ".ts") }) {
+				return fmt.Errorf("no segment of %s in S3 yet", who[id])
+			}
+		}
+		return nil
+	})
+	s3srv.Stop()
+	downAt := time.Now()
+	harness.Eventually(t, 60*time.Second, func() error {
+		held := map[string]int{}
+		for _, k := range spooledSegments(t, s.DataDir) {
+			held[strings.Split(k, "/")[2]]++
+		}
+		if held[alice.ParticipantID] < 2 || held[bob.ParticipantID] < 2 {
+			return fmt.Errorf("segments waiting in the spool: %v", held)
+		}
+		if d := time.Since(downAt); d < 10*time.Second {
+			return fmt.Errorf("S3 down for %v", d)
+		}
+		return nil
+	})
+	s3srv.Restart()
+	t.Logf("S3 was down for %v", time.Since(downAt).Round(100*time.Millisecond))
+	// A few seconds more after the outage, then both stop.
+	harness.Eventually(t, 30*time.Second, func() error {
+		if keys, _ := s3srv.Keys(ctx, "vod", stageID+"/"); len(keys) == 0 {
+			return fmt.Errorf("nothing uploaded after the restart")
+		}
+		return nil
+	})
+	for _, p := range pubs {
+		p.Close()
+	}
+	stopped := time.Now()
+	for _, c := range socks {
+		_ = c.ws.Close(websocket.StatusNormalClosure, "")
+	}
+
+	// Both recordings end (window 0) and are in S3 with every object.
+	prefixes := map[string]string{}
+	harness.Eventually(t, 60*time.Second, func() error {
+		for id := range who {
+			var got struct{ Participant recordedParticipant }
+			in := map[string]string{"stageArn": arn, "sessionId": session, "participantId": id}
+			if err := realtimeCall(ctx, s, "GetParticipant", in, &got); err != nil {
+				return err
+			}
+			p := got.Participant
+			if p.RecordingState != "STOPPED" || p.RecordingS3BucketName != "vod" {
+				return fmt.Errorf("%s: %+v", who[id], p)
+			}
+			prefixes[id] = p.RecordingS3Prefix
+		}
+		if left, _ := filepath.Glob(filepath.Join(s.DataDir, "spool", "*.json")); len(left) > 0 {
+			return fmt.Errorf("%d objects still spooled", len(left))
+		}
+		return nil
+	})
+	for id, prefix := range prefixes {
+		name := who[id]
+		parts := strings.Split(prefix, "/")
+		if len(parts) != 4 || parts[0] != stageID || parts[1] != session || parts[2] != id || len(parts[3]) != 10 {
+			t.Fatalf("%s: prefix %q, want %s/%s/%s/<10 digits>", name, prefix, stageID, session, id)
+		}
+		dir := download(t, ctx, s3srv, "vod", prefix+"/")
+		var ended struct {
+			StageARN      string `json:"stage_arn"`
+			ParticipantID string `json:"participant_id"`
+			Status        string `json:"recording_status"`
+			Media         struct {
+				HLS struct {
+					DurationMs int64 `json:"duration_ms"`
+					Playlist   string
+					Renditions []struct{ Path string }
+				}
+			}
+		}
+		raw, _ := os.ReadFile(filepath.Join(dir, "events", "recording-ended.json"))
+		if err := json.Unmarshal(raw, &ended); err != nil || ended.StageARN != arn || ended.ParticipantID != id ||
+			ended.Status != "RECORDING_ENDED" || ended.Media.HLS.Playlist != "multivariant.m3u8" ||
+			len(ended.Media.HLS.Renditions) != 1 || ended.Media.HLS.Renditions[0].Path != "high" {
+			t.Fatalf("%s recording-ended.json: %v\n%s", name, err, raw)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "events", "recording-started.json")); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		pl, _ := os.ReadFile(filepath.Join(dir, "media", "hls", "high", "playlist.m3u8"))
+		if strings.Contains(string(pl), "#EXT-X-DISCONTINUITY") || !strings.HasSuffix(string(pl), "#EXT-X-ENDLIST\n") {
+			t.Errorf("%s playlist:\n%s", name, pl)
+		}
+		// Every second published since the recording was ACTIVE is there,
+		// across the outage (and no more than since the publish began).
+		d := probeDuration(t, filepath.Join(dir, "media", "hls", "multivariant.m3u8"))
+		lo, hi := stopped.Sub(active).Seconds()-1, stopped.Sub(began).Seconds()+1
+		if d < lo || d > hi || float64(ended.Media.HLS.DurationMs)/1000 < lo {
+			t.Errorf("%s: plays %.2f s (duration_ms %d), published %.1f to %.1f s", name, d, ended.Media.HLS.DurationMs, lo+1, hi-1)
+		}
+		t.Logf("%s: %.2f s recorded, %.1f s published after ACTIVE", name, d, lo+1)
+		thumbs, _ := filepath.Glob(filepath.Join(dir, "media", "thumbnails", "high", "thumb*.jpg"))
+		if want := int(lo / 2); len(thumbs) < want {
+			t.Errorf("%s: %d thumbnails, want %d (every 2 s)", name, len(thumbs), want)
+		}
+		for _, th := range append(thumbs[:min(1, len(thumbs))], filepath.Join(dir, "media", "latest_thumbnail", "high", "thumb.jpg")) {
+			f, err := os.Open(th)
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+				continue
+			}
+			cfg, err := jpeg.DecodeConfig(f)
+			f.Close()
+			if err != nil || cfg.Width != 320 || cfg.Height != 240 {
+				t.Errorf("%s thumbnail %dx%d %v", name, cfg.Width, cfg.Height, err)
+			}
+		}
+	}
+	if !strings.Contains(s.Logs(), "upload failed, retrying") {
+		t.Errorf("the outage did not show: no upload retried")
+	}
+
+	// The aws CLI shows the same, and filters by recording state.
+	var got struct{ Participant recordedParticipant }
+	rt(&got, "get-participant", "--stage-arn", arn, "--session-id", session, "--participant-id", alice.ParticipantID)
+	if p := got.Participant; p.RecordingState != "STOPPED" || p.RecordingS3BucketName != "vod" || p.RecordingS3Prefix != prefixes[alice.ParticipantID] {
+		t.Errorf("get-participant: %+v", p)
+	}
+	var list struct{ Participants []recordedParticipant }
+	rt(&list, "list-participants", "--stage-arn", arn, "--session-id", session, "--filter-by-recording-state", "STOPPED")
+	if len(list.Participants) != 2 {
+		t.Errorf("list-participants --filter-by-recording-state STOPPED: %+v", list.Participants)
+	}
+	rt(&list, "list-participants", "--stage-arn", arn, "--session-id", session, "--filter-by-recording-state", "ACTIVE")
+	if len(list.Participants) != 0 {
+		t.Errorf("list-participants --filter-by-recording-state ACTIVE: %+v", list.Participants)
+	}
+
+	// The webhook got Recording Start and Recording End of each, about
+	// the stage, with the bucket and prefix.
+	harness.Eventually(t, 30*time.Second, func() error {
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		var got []string
+		for _, e := range rc.events {
+			if e.DetailType != "IVS Participant Recording State Change" {
+				continue
+			}
+			d := e.Detail
+			if e.Resources[0] != arn || d.SessionID != session || d.RecordingS3BucketName != "vod" || d.RecordingS3KeyPrefix != prefixes[d.ParticipantID] ||
+				d.UserID != who[d.ParticipantID] {
+				return fmt.Errorf("event %+v", e)
+			}
+			got = append(got, d.EventName+" "+who[d.ParticipantID])
+		}
+		if want := []string{"Recording End alice", "Recording End bob", "Recording Start alice", "Recording Start bob"}; !slices.Equal(sorted(got), want) {
+			return fmt.Errorf("webhook got %q", got)
+		}
+		return nil
+	})
+	// The stage's SSE replay has them too.
+	sseCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	req, err := s.SignedRequest(sseCtx, "/v1/events?stageArn="+arn, http.Header{"Last-Event-ID": {"0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("events SSE: %v %+v", err, resp)
+	}
+	defer resp.Body.Close()
+	seen := 0
+	buf := make([]byte, 64<<10)
+	var all []byte
+	for seen < 4 {
+		n, err := resp.Body.Read(buf)
+		all = append(all, buf[:n]...)
+		seen = strings.Count(string(all), `"detail-type":"IVS Participant Recording State Change"`)
+		if err != nil {
+			t.Fatalf("SSE: %d recording events before %v", seen, err)
+		}
+	}
+}
