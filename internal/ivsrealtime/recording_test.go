@@ -2,6 +2,7 @@ package ivsrealtime_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -110,7 +111,7 @@ func TestParticipantRecordingState(t *testing.T) {
 		StorageConfigurationArn: &sc.ARN}}, ep)
 	must(t, err)
 	claims := token(t, s, st, ivsrealtime.ParticipantTokenConfiguration{UserID: "alice"})
-	if _, err := s.ParticipantRecordingTarget(ctx, st.ARN, claims.ParticipantID); err != ivsrealtime.ErrNotJoined {
+	if _, err := s.ParticipantRecordingTarget(ctx, st.ARN, claims.ParticipantID); !errors.Is(err, ivsrealtime.ErrNotJoined) {
 		t.Fatalf("target before the join: %v", err)
 	}
 	alice, sid := join(t, s, st, "alice")

@@ -45,7 +45,7 @@ func drained(t *testing.T, sp *Spool) {
 func runClip(h *HLS, v *streamtest.Video, withVideo bool) {
 	vt := &stream.Track{Codec: &stream.H264{SPS: v.SPS, PPS: v.PPS}, ClockRate: 90000}
 	at := &stream.Track{Codec: &stream.AAC{Config: &mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC,
-		SampleRate: 48000, ChannelCount: 2}}, ClockRate: 48000}
+		SampleRate: 48000, ChannelConfig: 2}}, ClockRate: 48000}
 	tracks := []*stream.Track{at}
 	if withVideo {
 		tracks = []*stream.Track{vt, at}

@@ -128,9 +128,8 @@ func (c *Converter) WriteVideo(h *rtp.Header, payload []byte) {
 		return
 	}
 	now := time.Now()
-	p := &rtp.Packet{Header: *h, Payload: append([]byte(nil), payload...)}
-	p.Header.CSRC = append([]uint32(nil), h.CSRC...)
-	p.Header.Extensions = nil
+	// The frame builder keeps packets: they must be the converter's own.
+	p := &rtp.Packet{Header: h.Clone(), Payload: append([]byte(nil), payload...)}
 	c.frames.Push(p)
 	for s := c.frames.Pop(); s != nil; s = c.frames.Pop() {
 		if s.PrevDroppedPackets > 0 && c.cfg.Keyframe != nil {
