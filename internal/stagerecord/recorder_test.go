@@ -2,6 +2,7 @@ package stagerecord
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -73,13 +74,14 @@ func (m *fakeMedia) set(t *testing.T, pubs map[string]string) {
 // fakeControl answers one configuration and keeps the reports.
 type fakeControl struct {
 	cfg     ivsrealtime.AutoParticipantRecordingConfiguration
+	err     error // of the target
 	mu      sync.Mutex
 	reports []ivsrealtime.ParticipantRecording
 }
 
 func (c *fakeControl) ParticipantRecordingTarget(_ context.Context, _, participantID string) (ivsrealtime.RecordingTarget, error) {
 	return ivsrealtime.RecordingTarget{StageID: "AbCdEfGhIjKl", StageARN: stageARN, SessionID: "st-1234567890abc",
-		UserID: "user-" + participantID, Config: c.cfg, Bucket: "vod"}, nil
+		UserID: "user-" + participantID, Config: c.cfg, Bucket: "vod"}, c.err
 }
 
 func (c *fakeControl) SetParticipantRecording(_ context.Context, _ string, r ivsrealtime.ParticipantRecording) error {
@@ -316,5 +318,162 @@ func TestParticipantRecording(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Join(dir, "journal")); len(entries) != 0 {
 		t.Errorf("journals left: %v", entries)
+	}
+}
+
+// rig is a recorder on a real SFU room with a store on disk, for one
+// configuration.
+type rig struct {
+	dir     string
+	room    *sfu.Room
+	media   *fakeMedia
+	control *fakeControl
+	spool   *record.Spool
+	r       *Recorder
+}
+
+func newRig(t *testing.T, cfg ivsrealtime.AutoParticipantRecordingConfiguration, targetErr error) *rig {
+	t.Helper()
+	x := &rig{dir: t.TempDir()}
+	var err error
+	x.spool, err = record.OpenSpool(filepath.Join(x.dir, "spool"), record.Local{Root: filepath.Join(x.dir, "s3")}, 1<<30, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	spoolDone := make(chan struct{})
+	go func() { defer close(spoolDone); x.spool.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-spoolDone })
+	x.room = sfu.NewRoom(sfu.Config{})
+	t.Cleanup(x.room.Close)
+	x.media = &fakeMedia{room: x.room}
+	x.control = &fakeControl{cfg: cfg, err: targetErr}
+	x.r = New(Config{Media: x.media, Control: x.control, Spool: x.spool, JournalDir: filepath.Join(x.dir, "journal"),
+		Thumbnail: ffmpeg.KeyframeJPEG})
+	t.Cleanup(x.r.Close)
+	x.r.StageActive(stageARN)
+	eventually(t, 5*time.Second, "the watch", func() bool { x.media.mu.Lock(); defer x.media.mu.Unlock(); return x.media.fn != nil })
+	return x
+}
+
+// prefixes are the distinct prefixes reported for a participant.
+func (c *fakeControl) prefixes(id string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, r := range c.reports {
+		if r.ParticipantID == id && r.Prefix != "" && !slices.Contains(out, r.Prefix) {
+			out = append(out, r.Prefix)
+		}
+	}
+	return out
+}
+
+// The other paths of a recording: without a reconnect window a republish
+// is a new recording; a deleted stage ends its recordings at once, window
+// or not; AUDIO_ONLY keeps AAC alone; a storage configuration that is gone
+// is a Recording Start Failure.
+func TestParticipantRecordingCases(t *testing.T) {
+	t.Parallel()
+	clip := harness.MakeClip(t, "320x180", 30, 2*time.Second)
+	base := ivsrealtime.AutoParticipantRecordingConfiguration{StorageConfigurationArn: "arn:sc", MediaTypes: []string{"AUDIO_VIDEO"},
+		HLSConfiguration:       ivsrealtime.ParticipantRecordingHLS{TargetSegmentDurationSeconds: 2},
+		ThumbnailConfiguration: ivsrealtime.ParticipantThumbnailConfiguration{RecordingMode: "DISABLED"}}
+	t.Run("no window: a republish is a new recording", func(t *testing.T) {
+		t.Parallel()
+		x := newRig(t, base, nil)
+		for i, session := range []string{"s1", "s2"} {
+			p := publish(t, x.room, "carol", clip)
+			x.media.set(t, map[string]string{"carol": session})
+			eventually(t, 20*time.Second, "recording", func() bool {
+				return len(slices.DeleteFunc(x.control.states("carol"), func(s string) bool { return s != "ACTIVE/Recording Start" })) == i+1
+			})
+			p.sent(t, 30)
+			p.stop()
+			x.media.set(t, nil)
+			eventually(t, 20*time.Second, "the end", func() bool {
+				return len(slices.DeleteFunc(x.control.states("carol"), func(s string) bool { return s != "STOPPED/Recording End" })) == i+1
+			})
+		}
+		if ps := x.control.prefixes("carol"); len(ps) != 2 || ps[0] == ps[1] {
+			t.Fatalf("prefixes %q", ps)
+		}
+	})
+	t.Run("a deleted stage ends its recordings at once", func(t *testing.T) {
+		t.Parallel()
+		cfg := base
+		cfg.RecordingReconnectWindowSeconds = 300
+		x := newRig(t, cfg, nil)
+		p := publish(t, x.room, "dave", clip)
+		x.media.set(t, map[string]string{"dave": "d1"})
+		eventually(t, 20*time.Second, "recording", func() bool { return slices.Contains(x.control.states("dave"), "ACTIVE/Recording Start") })
+		p.sent(t, 30)
+		x.r.StageDeleted(stageARN)
+		if got := x.control.states("dave"); got[len(got)-1] != "STOPPED/Recording End" {
+			t.Fatalf("after StageDeleted: %q", got)
+		}
+	})
+	t.Run("audio only", func(t *testing.T) {
+		t.Parallel()
+		cfg := base
+		cfg.MediaTypes = []string{"AUDIO_ONLY"}
+		x := newRig(t, cfg, nil)
+		p := publish(t, x.room, "erin", clip)
+		x.media.set(t, map[string]string{"erin": "e1"})
+		eventually(t, 20*time.Second, "recording", func() bool { return slices.Contains(x.control.states("erin"), "ACTIVE/Recording Start") })
+		p.sent(t, 3*30)
+		p.stop()
+		x.media.set(t, nil)
+		eventually(t, 20*time.Second, "the end", func() bool { return slices.Contains(x.control.states("erin"), "STOPPED/Recording End") })
+		select {
+		case <-x.spool.Drained():
+		case <-time.After(20 * time.Second):
+			t.Fatal("spool not drained")
+		}
+		mv, err := os.ReadFile(filepath.Join(x.dir, "s3", "vod", x.control.prefixes("erin")[0], "media", "hls", "multivariant.m3u8"))
+		if err != nil || !strings.Contains(string(mv), `CODECS="mp4a.40.2"`) || strings.Contains(string(mv), "RESOLUTION") {
+			t.Fatalf("multivariant %v:\n%s", err, mv)
+		}
+	})
+	t.Run("storage configuration gone", func(t *testing.T) {
+		t.Parallel()
+		x := newRig(t, base, fmt.Errorf("ivsrealtime: the stage's storage configuration: %w", errors.New("not found")))
+		p := publish(t, x.room, "frank", clip)
+		x.media.set(t, map[string]string{"frank": "f1"})
+		eventually(t, 20*time.Second, "the failure", func() bool {
+			return slices.Equal(x.control.states("frank"), []string{"FAILED/Recording Start Failure"})
+		})
+		p.stop()
+	})
+}
+
+// A recording the process stopped in the middle of is finished at the
+// next start: FAILED with a Recording End Failure about the participant.
+func TestRecover(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	spool, err := record.OpenSpool(filepath.Join(dir, "spool"), record.Local{Root: filepath.Join(dir, "s3")}, 1<<30, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := record.NewHLS(record.HLSConfig{Spool: spool, Bucket: "vod", Prefix: "AbCdEfGhIjKl/st-1234567890abc/gina/1700000000",
+		Rendition: "high", JournalDir: filepath.Join(dir, "journal"),
+		Metadata: map[string]string{"stage_arn": stageARN, "session_id": "st-1234567890abc", "participant_id": "gina", "user_id": "g"}})
+	_ = h // never closed: the process "died"
+	control := &fakeControl{}
+	r := New(Config{Control: control, Spool: spool, JournalDir: filepath.Join(dir, "journal")})
+	n, err := r.Recover(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("Recover: %d %v", n, err)
+	}
+	control.mu.Lock()
+	defer control.mu.Unlock()
+	if len(control.reports) != 1 {
+		t.Fatalf("reports %+v", control.reports)
+	}
+	if rep := control.reports[0]; rep.State != ivsrealtime.RecordingFailed || rep.Event != ivsrealtime.EventRecordingEndFailure ||
+		rep.ParticipantID != "gina" || rep.SessionID != "st-1234567890abc" || rep.Prefix != "AbCdEfGhIjKl/st-1234567890abc/gina/1700000000" ||
+		rep.Reason == "" {
+		t.Fatalf("report %+v", rep)
 	}
 }
