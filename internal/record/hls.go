@@ -217,6 +217,24 @@ func (h *HLS) Begin(tracks []*stream.Track) {
 	h.runs++
 }
 
+// Record writes one run: the units r reads (a hub reader of tracks,
+// best made with stream.Resync) until the stream ends or ctx does, with
+// a gap where r skipped units. It returns what ended the run.
+func (h *HLS) Record(ctx context.Context, r *stream.Reader, tracks []*stream.Track) error {
+	h.Begin(tracks)
+	defer h.EndRun()
+	for {
+		u, err := r.Read(ctx)
+		if err != nil {
+			return err
+		}
+		if r.Skipped() > 0 {
+			h.Gap()
+		}
+		h.Write(ctx, u)
+	}
+}
+
 // Write takes the next unit of the run.
 func (h *HLS) Write(ctx context.Context, u *stream.Unit) {
 	switch {

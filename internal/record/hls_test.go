@@ -3,6 +3,7 @@ package record
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -40,9 +41,10 @@ func drained(t *testing.T, sp *Spool) {
 	}
 }
 
-// run writes the 3 s clip (and 3 s of AAC frames) as one run starting at
-// media time 0.
-func runClip(h *HLS, v *streamtest.Video, withVideo bool) {
+// runClip records the 3 s clip (and 3 s of AAC frames) as one run from a
+// hub, starting at media time 0.
+func runClip(t *testing.T, h *HLS, v *streamtest.Video, withVideo bool) {
+	t.Helper()
 	vt := &stream.Track{Codec: &stream.H264{SPS: v.SPS, PPS: v.PPS}, ClockRate: 90000}
 	at := &stream.Track{Codec: &stream.AAC{Config: &mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC,
 		SampleRate: 48000, ChannelConfig: 2}}, ClockRate: 48000}
@@ -50,20 +52,25 @@ func runClip(h *HLS, v *streamtest.Video, withVideo bool) {
 	if withVideo {
 		tracks = []*stream.Track{vt, at}
 	}
-	stream.NewHub(tracks) // sets the indexes
-	h.Begin(tracks)
+	hub := stream.NewHub(tracks)
+	reader := hub.NewReader(4096, stream.Resync)
+	done := make(chan error, 1)
+	go func() { done <- h.Record(context.Background(), reader, tracks) }()
 	frame := time.Duration(1024 * int64(time.Second) / 48000)
 	ai := 0
 	for i, au := range v.AUs {
 		d := time.Duration(i) * time.Second / streamtest.FPS
 		for ; time.Duration(ai)*frame <= d; ai++ {
-			h.Write(context.Background(), &stream.Unit{Track: at, PTS: time.Duration(ai) * frame, Payload: [][]byte{{0x21, 0x10, 0x04}}})
+			hub.Write(&stream.Unit{Track: at, PTS: time.Duration(ai) * frame, Payload: [][]byte{{0x21, 0x10, 0x04}}})
 		}
 		if withVideo {
-			h.Write(context.Background(), &stream.Unit{Track: vt, PTS: d, DTS: d, Payload: au, RandomAccess: h264.IsRandomAccess(au)})
+			hub.Write(&stream.Unit{Track: vt, PTS: d, DTS: d, Payload: au, RandomAccess: h264.IsRandomAccess(au)})
 		}
 	}
-	h.EndRun()
+	hub.Close()
+	if err := <-done; !errors.Is(err, stream.ErrClosed) {
+		t.Fatalf("Record: %v", err)
+	}
 }
 
 // An HLS recording of a unit stream under a prefix: IVS's layout, a
@@ -95,7 +102,7 @@ func TestHLS(t *testing.T) {
 				Thumbnails: Thumbnails{Interval: time.Second, Sequential: true, Latest: true,
 					Make: func(context.Context, [][]byte, int) ([]byte, error) { thumbs++; return []byte("jpeg"), nil }}})
 			for range tc.runs {
-				runClip(h, v, tc.media != AudioOnly)
+				runClip(t, h, v, tc.media != AudioOnly)
 			}
 			s := h.Close("")
 			drained(t, sp)
@@ -152,7 +159,7 @@ func TestRecoverHLS(t *testing.T) {
 	dir := t.TempDir()
 	h := NewHLS(HLSConfig{Spool: sp, Bucket: "b", Prefix: "s/st-1/p/1", Rendition: "high", SegmentDuration: time.Second,
 		JournalDir: dir, Metadata: map[string]string{"stage_arn": "arn"}})
-	runClip(h, v, true) // never closed: the process "dies"
+	runClip(t, h, v, true) // never closed: the process "dies"
 	drained(t, sp)
 	if pl := store.body["b/s/st-1/p/1/media/hls/high/playlist.m3u8"]; strings.Contains(pl, "ENDLIST") {
 		t.Fatalf("open playlist ended:\n%s", pl)

@@ -380,7 +380,6 @@ func (ru *run) write() {
 	}
 	defer reader.Close()
 	rec := ru.rec
-	rec.hls.Begin(ru.tracks())
 	rec.mu.Lock()
 	first := !rec.active
 	rec.active = true
@@ -390,17 +389,7 @@ func (ru *run) write() {
 	} else {
 		rec.r.report(rec.stageARN, rec.state(ivsrealtime.RecordingActive, "", ""))
 	}
-	for {
-		u, err := reader.Read(ru.ctx)
-		if err != nil {
-			rec.hls.EndRun()
-			return
-		}
-		if reader.Skipped() > 0 {
-			rec.hls.Gap()
-		}
-		rec.hls.Write(ru.ctx, u)
-	}
+	_ = rec.hls.Record(ru.ctx, reader, ru.tracks()) // ends with the stream, or the drain's deadline
 }
 
 // stop ends the run: the tap and conversion stop, the writer takes what
