@@ -49,9 +49,9 @@ type Converter struct {
 	cfg    Config
 	log    *slog.Logger
 
-	frames *Frames      // video's own goroutine
-	vclock *Clock       // video's
-	aclock *Clock       // audio's
+	frames *Frames // video's own goroutine
+	vclock *Clock  // video's
+	aclock *Clock  // audio's
 	aconv  *ffmpeg.Converter
 
 	mu        sync.Mutex
