@@ -8,6 +8,7 @@ require (
 	github.com/aws/aws-sdk-go-v2/credentials v1.21.0
 	github.com/aws/aws-sdk-go-v2/service/ivs v1.51.1
 	github.com/aws/aws-sdk-go-v2/service/ivschat v1.22.2
+	github.com/aws/aws-sdk-go-v2/service/ivsrealtime v1.30.0
 	github.com/aws/aws-sdk-go-v2/service/s3 v1.114.10
 	github.com/aws/smithy-go v1.28.9
 	github.com/bluenviron/gohlslib/v2 v2.4.5

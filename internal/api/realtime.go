@@ -54,9 +54,9 @@ func realtimeOperations() []*operation {
 		later("UpdateIngestConfiguration", next),
 		later("DeleteIngestConfiguration", next),
 		later("ListIngestConfigurations", next),
-		later("StartParticipantReplication", next),
-		later("StopParticipantReplication", next),
-		later("ListParticipantReplicas", next),
+		post("StartParticipantReplication", rt(startParticipantReplication)),
+		post("StopParticipantReplication", rt(stopParticipantReplication)),
+		post("ListParticipantReplicas", rt(listParticipantReplicas)),
 	}
 }
 
@@ -193,6 +193,10 @@ type participantSummary struct {
 	Published       bool      `json:"published"`
 	RecordingState  string    `json:"recordingState"`
 	ReplicationType string    `json:"replicationType"`
+	// A SOURCE's or REPLICA's.
+	ReplicationState string `json:"replicationState,omitempty"`
+	SourceStageARN   string `json:"sourceStageArn,omitempty"`
+	SourceSessionID  string `json:"sourceSessionId,omitempty"`
 }
 
 func listParticipants(ctx context.Context, _ *API, s *ivsrealtime.Service, _ *call, in *ivsrealtime.ListParticipantsInput) (any, error) {
@@ -205,7 +209,10 @@ func listParticipants(ctx context.Context, _ *API, s *ivsrealtime.Service, _ *ca
 		NextToken    string               `json:"nextToken,omitempty"`
 	}{make([]participantSummary, len(ps)), next}
 	for i, p := range ps {
-		out.Participants[i] = participantSummary{p.ParticipantID, p.UserID, p.State, p.FirstJoinTime, p.Published, p.RecordingState, p.ReplicationType}
+		out.Participants[i] = participantSummary{ParticipantID: p.ParticipantID, UserID: p.UserID, State: p.State,
+			FirstJoinTime: p.FirstJoinTime, Published: p.Published, RecordingState: p.RecordingState,
+			ReplicationType: p.ReplicationType, ReplicationState: p.ReplicationState, SourceStageARN: p.SourceStageARN,
+			SourceSessionID: p.SourceSessionID}
 	}
 	return out, nil
 }
@@ -402,4 +409,26 @@ func listStorageConfigurations(ctx context.Context, _ *API, s *ivsrealtime.Servi
 		out.StorageConfigurations[i] = toStorage(c)
 	}
 	return out, nil
+}
+
+func startParticipantReplication(ctx context.Context, _ *API, s *ivsrealtime.Service, _ *call, in *ivsrealtime.StartParticipantReplicationInput) (any, error) {
+	return struct{}{}, s.StartParticipantReplication(ctx, *in)
+}
+
+func stopParticipantReplication(ctx context.Context, _ *API, s *ivsrealtime.Service, _ *call, in *ivsrealtime.StopParticipantReplicationInput) (any, error) {
+	return struct{}{}, s.StopParticipantReplication(ctx, *in)
+}
+
+func listParticipantReplicas(ctx context.Context, _ *API, s *ivsrealtime.Service, _ *call, in *ivsrealtime.ListParticipantReplicasInput) (any, error) {
+	rs, next, err := s.ListParticipantReplicas(ctx, *in)
+	if err != nil {
+		return nil, err
+	}
+	if rs == nil {
+		rs = []ivsrealtime.ParticipantReplica{}
+	}
+	return struct {
+		Replicas  []ivsrealtime.ParticipantReplica `json:"replicas"`
+		NextToken string                           `json:"nextToken,omitempty"`
+	}{rs, next}, nil
 }

@@ -220,7 +220,7 @@ func (n *node) buildControl(ctx context.Context) error {
 	// DisconnectParticipant and DeleteStage through its hooks, which reach
 	// the roster through the node: buildMedia builds it on the service.
 	scope := ivs.Scope{Region: cfg.Region, Account: account.ID}
-	hooks := stageHooks(scope, func() *stage.Stages { return n.stages }, log)
+	hooks := stageHooks(scope, func() *stage.Stages { return n.stages }, func() *ivsrealtime.Service { return n.rtSvc }, log)
 	// A deleted stage's participant recordings end with it (no reconnect
 	// window), before its connections close under them.
 	closeStage := hooks.StageDeleted
@@ -241,6 +241,11 @@ func (n *node) buildControl(ctx context.Context) error {
 		return err
 	} else if c > 0 {
 		log.Info("ended stage sessions interrupted by a stop", "count", c)
+	}
+	if c, err := n.rtSvc.EndInterruptedReplications(ctx); err != nil {
+		return err
+	} else if c > 0 {
+		log.Info("stopped participant replications interrupted by a stop", "count", c)
 	}
 	return nil
 }

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/ivsrealtime"
+	"github.com/onair-video/onair/internal/sfu"
 	"github.com/onair-video/onair/internal/stage"
 )
 
@@ -180,8 +182,11 @@ func (c stageControl) SubscribeFailed(p stage.Participant, publisher, code strin
 // roster(), which returns nil until it is built. Nothing calls a hook
 // before the servers start, so a nil roster means the node is being built
 // or failed to be.
-func stageHooks(scope ivs.Scope, roster func() *stage.Stages, log *slog.Logger) ivsrealtime.Hooks {
+func stageHooks(scope ivs.Scope, roster func() *stage.Stages, control func() *ivsrealtime.Service, log *slog.Logger) ivsrealtime.Hooks {
+	reps := &replicas{roster: roster, control: control, log: log, running: map[string]*stage.Replica{}}
 	return ivsrealtime.Hooks{
+		ReplicationStarted: reps.start,
+		ReplicationStopped: reps.stop,
 		ParticipantDisconnected: func(stageID, participantID, reason string) {
 			s := roster()
 			if s == nil {
@@ -203,5 +208,71 @@ func stageHooks(scope ivs.Scope, roster func() *stage.Stages, log *slog.Logger) 
 			s := roster()
 			return s != nil && slices.Contains(s.Participants(scope.ARN(ivsrealtime.ResourceStage, stageID)), participantID)
 		},
+	}
+}
+
+// replicas runs the media of participant replications: one stage.Replica
+// each, by the replication's key.
+type replicas struct {
+	roster  func() *stage.Stages
+	control func() *ivsrealtime.Service
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	running map[string]*stage.Replica
+}
+
+// start makes the replica join the destination and publish.
+func (rs *replicas) start(r ivsrealtime.Replication) error {
+	s := rs.roster()
+	if s == nil {
+		return errors.New("app: the stage media is not running")
+	}
+	replica := stage.Participant{StageARN: r.DestinationStageARN, Topic: r.DestinationStageID(), ID: r.ParticipantID,
+		UserID: r.UserID, Attributes: r.Attributes, Publish: true, Client: stage.Client{Protocol: stage.ProtocolWHIP},
+		ReplicaOf: r.SourceStageARN}
+	self := new(*stage.Replica) // set once running: its own entry is the one to forget
+	rep, err := s.Replicate(stage.ReplicaConfig{SourceStageARN: r.SourceStageARN, Replica: replica,
+		ReconnectWindow: time.Duration(r.ReconnectWindowSeconds) * time.Second,
+		Stopped: func(cause error) {
+			rs.mu.Lock()
+			if rs.running[r.Key] == *self {
+				delete(rs.running, r.Key)
+			}
+			rs.mu.Unlock()
+			rs.log.Info("stage: participant replication ended", "participant", r.ParticipantID,
+				"source", r.SourceStageID(), "destination", r.DestinationStageID(), "cause", cause)
+			ctx, cancel := context.WithTimeout(context.Background(), stageCallTimeout)
+			defer cancel()
+			if err := rs.control().ReplicationEnded(ctx, r.Key); err != nil {
+				rs.log.Error("stage: record the end of a replication", "participant", r.ParticipantID, "err", err)
+			}
+		}})
+	switch {
+	case errors.Is(err, sfu.ErrPublisherNotFound):
+		return &ivs.Error{Code: ivs.CodeConflict, Message: fmt.Sprintf("participant %s does not publish media now", r.ParticipantID)}
+	case errors.Is(err, stage.ErrTooManyPublishers):
+		return &ivs.Error{Code: ivs.CodeServiceQuotaExceeded, Limit: stage.MaxPublishers,
+			Message: fmt.Sprintf("the destination stage has %d publishers, the most it may have", stage.MaxPublishers)}
+	case errors.Is(err, sfu.ErrPublisherExists):
+		return &ivs.Error{Code: ivs.CodeConflict, Message: fmt.Sprintf("participant %s publishes on the destination stage already", r.ParticipantID)}
+	case err != nil:
+		return fmt.Errorf("app: replicate %s: %w", r.ParticipantID, err)
+	}
+	rs.mu.Lock()
+	*self = rep
+	rs.running[r.Key] = rep
+	rs.mu.Unlock()
+	return nil
+}
+
+// stop ends a replication's media (StopParticipantReplication).
+func (rs *replicas) stop(r ivsrealtime.Replication) {
+	rs.mu.Lock()
+	rep := rs.running[r.Key]
+	delete(rs.running, r.Key)
+	rs.mu.Unlock()
+	if rep != nil {
+		rep.Stop()
 	}
 }

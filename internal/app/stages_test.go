@@ -268,9 +268,11 @@ func TestDisconnectBeforeJoinRecorded(t *testing.T) {
 	}
 	defer store.Close()
 	var roster *stage.Stages
+	var svc *ivsrealtime.Service
 	const account = "123456789012"
-	svc := ivsrealtime.New(ivsrealtime.Config{Region: "us-east-1", AccountID: account, Docs: store, Sessions: store,
-		Hooks: stageHooks(ivs.Scope{Region: "us-east-1", Account: account}, func() *stage.Stages { return roster }, slog.New(slog.DiscardHandler))})
+	svc = ivsrealtime.New(ivsrealtime.Config{Region: "us-east-1", AccountID: account, Docs: store, Sessions: store,
+		Hooks: stageHooks(ivs.Scope{Region: "us-east-1", Account: account}, func() *stage.Stages { return roster },
+			func() *ivsrealtime.Service { return svc }, slog.New(slog.DiscardHandler))})
 	var logged bytes.Buffer
 	c := stageControl{svc: svc, log: slog.New(slog.NewTextHandler(&logged, nil))}
 	gate := gatedJoins{stageControl: c, release: make(chan struct{})}

@@ -120,6 +120,12 @@ type EventDetail struct {
 	UserID              string `json:"user_id,omitempty"`
 	RemoteParticipantID string `json:"remote_participant_id,omitempty"`
 	ErrorCode           string `json:"error_code,omitempty"`
+	// Participant Replication Started / Stopped: where the participant is
+	// replicated, and whether the event is the replica's (true) or the
+	// source's.
+	DestinationStageARN  string `json:"destination_stage_arn,omitempty"`
+	DestinationSessionID string `json:"destination_session_id,omitempty"`
+	Replica              *bool  `json:"replica,omitempty"`
 }
 
 // MarshalJSON writes d; a stage's event (it has a session_id) has no

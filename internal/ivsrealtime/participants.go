@@ -74,6 +74,11 @@ type Participant struct {
 	RecordingS3Prefix     string `json:"recordingS3Prefix"`
 	RecordingState        string `json:"recordingState"`
 	ReplicationType       string `json:"replicationType"`
+	// ReplicationState is a SOURCE's or REPLICA's (replication.go);
+	// SourceStageARN and SourceSessionID are a REPLICA's source.
+	ReplicationState string `json:"replicationState,omitempty"`
+	SourceStageARN   string `json:"sourceStageArn,omitempty"`
+	SourceSessionID  string `json:"sourceSessionId,omitempty"`
 }
 
 // Participant event names (IVS's EventName).
@@ -105,6 +110,11 @@ type Event struct {
 	// PreviousToken and NewToken describe a TOKEN_EXCHANGED event's tokens.
 	PreviousToken *ExchangedToken `json:"previousToken,omitempty"`
 	NewToken      *ExchangedToken `json:"newToken,omitempty"`
+	// A REPLICATION_STARTED or _STOPPED event's destination; Replica: the
+	// event is the replica's (in the destination), not the source's.
+	DestinationStageARN  string `json:"destinationStageArn,omitempty"`
+	DestinationSessionID string `json:"destinationSessionId,omitempty"`
+	Replica              bool   `json:"replica,omitempty"`
 }
 
 // ExchangedToken is what a TOKEN_EXCHANGED event says of a token.
@@ -175,7 +185,7 @@ func (s *Service) Joined(ctx context.Context, c ParticipantClaims, info ClientIn
 		p.State = StateConnected // a rejoin within the session keeps firstJoinTime
 	case errors.Is(err, ivs.ErrNotFound):
 		p = Participant{ParticipantID: c.ParticipantID, UserID: c.UserID, State: StateConnected, FirstJoinTime: now,
-			Attributes: ivs.CloneTags(c.Attributes), RecordingState: RecordingDisabled, ReplicationType: "NONE"}
+			Attributes: ivs.CloneTags(c.Attributes), RecordingState: RecordingDisabled, ReplicationType: ReplicationNone}
 	default:
 		return "", fmt.Errorf("ivsrealtime: get participant: %w", err)
 	}
@@ -311,8 +321,13 @@ func (s *Service) addEvent(ctx context.Context, st *Stage, sid, userID string, e
 	if err := s.sessions.AddParticipantEvent(ctx, st.ID, sid, e); err != nil {
 		return fmt.Errorf("ivsrealtime: add participant event: %w", err)
 	}
-	return s.emitStageUpdate(ctx, st, e.EventTime, ivs.EventDetail{EventName: stageUpdateNames[e.Name], SessionID: sid,
-		ParticipantID: e.ParticipantID, UserID: userID, RemoteParticipantID: e.RemoteParticipantID, ErrorCode: e.ErrorCode})
+	d := ivs.EventDetail{EventName: stageUpdateNames[e.Name], SessionID: sid, ParticipantID: e.ParticipantID, UserID: userID,
+		RemoteParticipantID: e.RemoteParticipantID, ErrorCode: e.ErrorCode,
+		DestinationStageARN: e.DestinationStageARN, DestinationSessionID: e.DestinationSessionID}
+	if e.DestinationStageARN != "" {
+		d.Replica = &e.Replica
+	}
+	return s.emitStageUpdate(ctx, st, e.EventTime, d)
 }
 
 // stageUpdateNames are the IVS Stage Update event names of the participant
@@ -329,6 +344,9 @@ var stageUpdateNames = map[string]string{
 	EventSubscribeError:   "Participant Subscribe Error",
 	EventJoinError:        "Participant Join Error",
 	EventTokenExchanged:   "Token Exchanged",
+	// IVS's names.
+	EventReplicationStarted: "Participant Replication Started",
+	EventReplicationStopped: "Participant Replication Stopped",
 }
 
 // onair's own IVS Stage Update names for a stage session's start and end.

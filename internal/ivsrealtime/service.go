@@ -61,6 +61,13 @@ type Hooks struct {
 	// it asynchronously), and DisconnectParticipant must still disconnect
 	// it. nil: only recorded joins count.
 	ParticipantConnected func(stageID, participantID string) bool
+	// ReplicationStarted starts a replication's media: its replica joins
+	// the destination stage and publishes. An error fails
+	// StartParticipantReplication, which undoes the record.
+	ReplicationStarted func(r Replication) error
+	// ReplicationStopped is called after StopParticipantReplication: the
+	// replica leaves the destination.
+	ReplicationStopped func(r Replication)
 }
 
 // Config holds a Service's dependencies.

@@ -210,3 +210,94 @@ func sfuCodecs() (audio, video *webrtc.RTPCodecParameters) {
 	v, a := rtc.SFUCodecs()
 	return &a[0], &v[0]
 }
+
+// A replica publishes its source's media in another stage: a subscriber
+// there decodes it, keeps its subscription across the source's
+// republish within the window, and the replica leaves once the source
+// stays away past the window.
+func TestReplicate(t *testing.T) {
+	t.Parallel()
+	m := newMediaEnv(t)
+	const arnB, topicB = "arn:aws:ivs:us-east-1:123456789012:stage/bbbbBBBBbbbb", "bbbbBBBBbbbb"
+	alice := m.auth.add("alice", map[string]string{"a": "1"})
+	m.auth.mu.Lock()
+	m.auth.tokens["tok-bob-b"] = Participant{StageARN: arnB, Topic: topicB, ID: "bob", UserID: "user-bob", Subscribe: true,
+		Expires: time.Now().Add(time.Hour)}
+	m.auth.mu.Unlock()
+	ca, _ := m.join(alice)
+	defer func() { _ = ca.ws.Close(1000, "") }()
+	cb := m.dial(m.url+"?topic="+topicB+"/publishers", "tok-bob-b")
+	cb.state(func(stageState) bool { return true })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	clip := harness.MakeVP8Clip(t, "160x120", 15, time.Second)
+	replica := Participant{StageARN: arnB, Topic: topicB, ID: "alice", UserID: "user-alice", Publish: true,
+		Attributes: map[string]string{"a": "1", "b": "2"}, Client: Client{Protocol: ProtocolWHIP}}
+	stopped := make(chan error, 1)
+	cfg := ReplicaConfig{SourceStageARN: testARN, Replica: replica, ReconnectWindow: 20 * time.Second,
+		Stopped: func(err error) { stopped <- err }}
+	if _, err := m.s.Replicate(cfg); !errors.Is(err, sfu.ErrPublisherNotFound) {
+		t.Fatalf("replicating a participant that does not publish: %v", err)
+	}
+	pub, err := harness.PublishWHIP(ctx, m.whip+"/publish/alice", alice, clip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "alice publishing", func() bool {
+		m.s.mu.Lock()
+		defer m.s.mu.Unlock()
+		st := m.s.stages[testARN]
+		return st != nil && st.members["alice"] != nil && st.members["alice"].publishing
+	})
+	rep, err := m.s.Replicate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rep.Stop()
+	cb.state(func(st stageState) bool {
+		p, ok := find(st, "alice")
+		return ok && p.IsPublishing && p.Attributes["b"] == "2"
+	})
+	view, err := harness.WatchWHEPWith(ctx, m.whip+"/subscribe/alice", harness.WatchOptions{Bearer: "tok-bob-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer view.Close()
+	eventually(t, 20*time.Second, "the replica's frames at bob", func() bool { return len(view.Frames()) > 5 })
+
+	// The source republishes within the window: bob's subscription goes
+	// on, with frames of the new publish.
+	pub.Close()
+	pub2, err := harness.PublishWHIP(ctx, m.whip+"/publish/alice", alice, clip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(view.Frames())
+	eventually(t, 30*time.Second, "frames after the republish", func() bool { return len(view.Frames()) > n+10 })
+	if view.PC.ConnectionState() != webrtc.PeerConnectionStateConnected {
+		t.Fatal("bob's subscription ended with the source's republish")
+	}
+	select {
+	case err := <-stopped:
+		t.Fatalf("the replica stopped: %v", err)
+	default:
+	}
+
+	// The source stops for good: the replica stays for the window, then
+	// leaves.
+	pub2.Close()
+	left := time.Now()
+	select {
+	case err := <-stopped:
+		if !errors.Is(err, ErrSourceGone) {
+			t.Fatalf("stopped with %v", err)
+		}
+		if d := time.Since(left); d < 15*time.Second {
+			t.Fatalf("the replica left %v after its source, within the window", d)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the replica outlived its window")
+	}
+	cb.state(func(st stageState) bool { _, ok := find(st, "alice"); return !ok })
+	eventually(t, 10*time.Second, "the replica's leave", func() bool { return m.life.has("left alice closed last=false") })
+}

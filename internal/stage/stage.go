@@ -38,6 +38,9 @@ type Participant struct {
 	// Client is what the client told of itself (not the token: the
 	// roster fills it from the requests).
 	Client Client
+	// ReplicaOf is a replica's source stage ARN (Replicate); "" for
+	// every other participant.
+	ReplicaOf string
 }
 
 // Authenticator verifies a participant token. The control plane

@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ivs"
+	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
 )
 
 var binary string
@@ -214,6 +215,16 @@ func (s *Server) CredentialsFile() string { return filepath.Join(s.DataDir, "cre
 // IVS returns an aws-sdk-go-v2 IVS client for the server.
 func (s *Server) IVS() *ivs.Client {
 	return ivs.New(ivs.Options{
+		Region:       s.Region,
+		BaseEndpoint: aws.String(s.Endpoint()),
+		Credentials:  credentials.NewStaticCredentialsProvider(s.AccessKeyID, s.SecretAccessKey, ""),
+	})
+}
+
+// RealTime returns an aws-sdk-go-v2 IVS Real-Time (Stages) client for the
+// server.
+func (s *Server) RealTime() *ivsrealtime.Client {
+	return ivsrealtime.New(ivsrealtime.Options{
 		Region:       s.Region,
 		BaseEndpoint: aws.String(s.Endpoint()),
 		Credentials:  credentials.NewStaticCredentialsProvider(s.AccessKeyID, s.SecretAccessKey, ""),
