@@ -143,7 +143,7 @@ func CompatTable() string {
 	b.WriteString("\nDepartures from IVS Real-Time on served operations:\n\n")
 	b.WriteString("- `endpoints` has `events` and `whip` (onair's own URLs, docs/stages.md); `rtmp` and `rtmps` come with ingest configurations.\n")
 	b.WriteString("- `autoParticipantRecordingConfiguration` records each publisher to the storage configuration's bucket in the storage onair records to " +
-		"(docs/recording.md, \"Stage participants\"); `recordParticipantReplicas` is kept but has no effect, as onair has no participant replication.\n")
+		"(docs/recording.md, \"Stage participants\").\n")
 	b.WriteString("- Participant tokens are JWTs signed ES384 by onair (IVS signs with KMS); self-signed ES384 tokens of imported public keys are accepted.\n")
 	b.WriteString("- DisconnectParticipant answers ResourceNotFoundException for a participant that is not connected to the stage's active session, and revokes the token of one that is. " +
 		"A participant that has just joined (it has its `STAGE_STATE`) counts as connected even before onair has recorded its join: it is disconnected, and its join and leave are recorded after.\n")

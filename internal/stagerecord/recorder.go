@@ -202,16 +202,17 @@ func (r *Recorder) update(stageARN string, w *watch, ps []stage.Publishing) {
 			continue
 		}
 		w.handled[p.Participant.ID] = p.Session
-		r.started(stageARN, p.Participant.ID)
+		r.started(stageARN, p.Participant.ID, p.Participant.ReplicaOf != "")
 	}
 }
 
 // started records a participant that started publishing, if its stage
-// records publishers: a new recording, or its open one continued within
-// the reconnect window.
-func (r *Recorder) started(stageARN, participantID string) {
+// records publishers (and replicas, for a replica: its configuration's
+// recordParticipantReplicas): a new recording, or its open one continued
+// within the reconnect window.
+func (r *Recorder) started(stageARN, participantID string, replica bool) {
 	t, err := r.target(stageARN, participantID)
-	if err == nil && !t.Config.Enabled() {
+	if err == nil && (!t.Config.Enabled() || (replica && !t.Config.RecordParticipantReplicas)) {
 		return
 	}
 	media, spec := mediaOf(t.Config)

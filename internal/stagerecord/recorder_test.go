@@ -64,7 +64,11 @@ func (m *fakeMedia) set(t *testing.T, pubs map[string]string) {
 	}
 	var ps []stage.Publishing
 	for id, s := range pubs {
-		ps = append(ps, stage.Publishing{Participant: stage.Participant{ID: id}, Session: s})
+		p := stage.Publishing{Participant: stage.Participant{ID: id}, Session: s}
+		if strings.HasPrefix(id, "replica") {
+			p.Participant.ReplicaOf = "arn:aws:ivs:us-east-1:123456789012:stage/SourceStage1"
+		}
+		ps = append(ps, p)
 	}
 	m.calls.Lock()
 	defer m.calls.Unlock()
@@ -434,6 +438,22 @@ func TestParticipantRecordingCases(t *testing.T) {
 		if err != nil || !strings.Contains(string(mv), `CODECS="mp4a.40.2"`) || strings.Contains(string(mv), "RESOLUTION") {
 			t.Fatalf("multivariant %v:\n%s", err, mv)
 		}
+	})
+	t.Run("replicas not recorded", func(t *testing.T) {
+		t.Parallel()
+		cfg := base
+		cfg.RecordParticipantReplicas = false
+		x := newRig(t, cfg, nil)
+		rp := publish(t, x.room, "replica1", clip)
+		x.media.set(t, map[string]string{"replica1": "r1"})
+		own := publish(t, x.room, "hank", clip)
+		x.media.set(t, map[string]string{"replica1": "r1", "hank": "h1"})
+		eventually(t, 20*time.Second, "hank recorded", func() bool { return slices.Contains(x.control.states("hank"), "ACTIVE/Recording Start") })
+		if got := x.control.states("replica1"); len(got) != 0 {
+			t.Fatalf("the replica was recorded: %q", got)
+		}
+		rp.stop()
+		own.stop()
 	})
 	t.Run("storage configuration gone", func(t *testing.T) {
 		t.Parallel()
