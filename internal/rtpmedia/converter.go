@@ -27,18 +27,31 @@ type Config struct {
 	Video string
 	// Audio takes Opus audio (48 kHz, stereo), made AAC.
 	Audio bool
+	// Originals puts the publisher's own VP8 and Opus, which the H.264 and
+	// AAC are made from, in the stream too: a channel's hub keeps them
+	// (stats, the ingest configuration).
+	Originals bool
+	// OptionalAAC goes on without AAC when Opus cannot be made AAC (no
+	// ffmpeg): New logs why instead of failing.
+	OptionalAAC bool
 	// Start is called once, before the first unit, with the tracks the
-	// units belong to: H.264 (Derived when made from VP8) and AAC. With
-	// video, the stream starts at its first keyframe with parameter sets;
-	// audio alone, at the first AAC frame. Media time 0 is that start.
-	Start func(tracks []*stream.Track)
+	// units belong to, in this order of those there are: VP8 and Opus
+	// (Originals), H.264 (Derived when made from VP8) after VP8, AAC
+	// (Derived) after Opus. With video, the stream starts at its first
+	// keyframe with parameter sets; audio alone, at the first AAC frame.
+	// Media time 0 is that start. An error refuses the stream: nothing
+	// more is taken, and Failed hears of it.
+	Start func(tracks []*stream.Track) error
 	// Unit receives each unit, from the goroutine of the packet (or of
 	// ffmpeg's output) that completed it; units of a track come in order.
 	Unit func(u *stream.Unit)
 	// Keyframe asks the publisher for a keyframe: a packet was lost and
 	// the picture is broken until the next one. nil: not asked.
 	Keyframe func()
-	Log      *slog.Logger
+	// Failed, if set, is called once (on a goroutine of its own) when the
+	// stream cannot go on: Start refused it, or VP8 cannot be transcoded.
+	Failed func(error)
+	Log    *slog.Logger
 }
 
 // Converter turns RTP packets into units. WriteVideo and WriteAudio may
@@ -58,11 +71,13 @@ type Converter struct {
 	wallStart time.Time
 	fixer     *stream.H264Fixer
 	vconv     *ffmpeg.Converter // VP8 → H.264, from the first keyframe
+	vp8       *stream.Track     // Originals: the publisher's VP8
 	video     *stream.Track
+	opus      *stream.Track // Originals: the publisher's Opus
 	aac       *stream.Track
 	started   bool
 	startPTS  time.Duration
-	closed    bool
+	closed    bool // Close, or the stream failed
 }
 
 // ErrCodec is a video codec the converter does not take.
@@ -86,14 +101,22 @@ func New(ctx context.Context, cfg Config) (*Converter, error) {
 	if cfg.Video != "" {
 		c.frames = NewFrames(cfg.Video == VP8)
 	}
+	if cfg.Audio && cfg.Originals {
+		c.opus = &stream.Track{Codec: &stream.Opus{ChannelCount: 2}, ClockRate: 48000}
+	}
 	if cfg.Audio {
 		conv, asc, err := ffmpeg.OpusToAAC(c.ctx, 2, c.log, c.writeAAC)
-		if err != nil {
+		switch {
+		case err == nil:
+			c.aconv = conv
+			c.aac = &stream.Track{Codec: &stream.AAC{Config: asc}, ClockRate: 48000, Derived: true}
+		case cfg.OptionalAAC && cfg.Video != "":
+			// HLS players want AAC (Safari plays no Opus).
+			c.log.Warn("HLS without audio", "reason", err.Error())
+		default:
 			c.cancel()
 			return nil, fmt.Errorf("rtpmedia: Opus to AAC: %w", err)
 		}
-		c.aconv = conv
-		c.aac = &stream.Track{Codec: &stream.AAC{Config: asc}, ClockRate: 48000, Derived: true}
 	}
 	return c, nil
 }
@@ -114,6 +137,18 @@ func (c *Converter) Close() {
 	}
 }
 
+// fail ends the stream with err (c.mu held).
+func (c *Converter) failLocked(err error) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	c.log.Warn("stream ended", "err", err)
+	if c.cfg.Failed != nil {
+		go c.cfg.Failed(err)
+	}
+}
+
 // arrival marks now on the shared wall clock (c.mu held).
 func (c *Converter) arrival(now time.Time) time.Time {
 	if c.wallStart.IsZero() {
@@ -129,8 +164,7 @@ func (c *Converter) WriteVideo(h *rtp.Header, payload []byte) {
 	}
 	now := time.Now()
 	// The frame builder keeps packets: they must be the converter's own.
-	p := &rtp.Packet{Header: h.Clone(), Payload: append([]byte(nil), payload...)}
-	c.frames.Push(p)
+	c.frames.Push(&rtp.Packet{Header: h.Clone(), Payload: append([]byte(nil), payload...)})
 	for s := c.frames.Pop(); s != nil; s = c.frames.Pop() {
 		if s.PrevDroppedPackets > 0 && c.cfg.Keyframe != nil {
 			c.cfg.Keyframe()
@@ -139,7 +173,7 @@ func (c *Converter) WriteVideo(h *rtp.Header, payload []byte) {
 		pts := c.vclock.PTS(s.PacketTimestamp, now, c.arrival(now))
 		c.mu.Unlock()
 		if c.cfg.Video == VP8 {
-			c.writeVP8(s.Data, pts)
+			c.writeVP8(s.Data, pts, now)
 			continue
 		}
 		var au h264.AnnexB
@@ -150,29 +184,38 @@ func (c *Converter) WriteVideo(h *rtp.Header, payload []byte) {
 	}
 }
 
-// writeVP8 feeds the transcoder, started at the first keyframe.
-func (c *Converter) writeVP8(frame []byte, pts time.Duration) {
+// writeVP8 feeds the transcoder, started at the first keyframe, and (with
+// Originals, once the stream started) hands the frame on.
+func (c *Converter) writeVP8(frame []byte, pts time.Duration, now time.Time) {
+	key, w, h := VP8Keyframe(frame)
 	c.mu.Lock()
-	if c.vconv == nil && !c.closed {
-		key, w, h := VP8Keyframe(frame)
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if c.vconv == nil {
 		if !key {
 			c.mu.Unlock()
 			return
 		}
 		conv, err := ffmpeg.VP8ToH264(c.ctx, w, h, c.log, func(f ffmpeg.Frame) { c.writeH264(f.NALUs, f.PTS, time.Now()) })
 		if err != nil {
+			c.failLocked(fmt.Errorf("rtpmedia: VP8 could not be transcoded: %w", err))
 			c.mu.Unlock()
-			c.log.Error("VP8 cannot be transcoded: no video", "err", err)
-			c.frames = nil
 			return
 		}
 		c.vconv = conv
+		if c.cfg.Originals {
+			c.vp8 = &stream.Track{Codec: &stream.VP8{Width: w, Height: h}, ClockRate: 90000}
+		}
 	}
 	conv := c.vconv
-	c.mu.Unlock()
-	if conv != nil {
-		conv.Write(ffmpeg.Frame{PTS: pts, Data: frame})
+	if c.vp8 != nil && c.started && pts >= c.startPTS {
+		d := pts - c.startPTS
+		c.cfg.Unit(&stream.Unit{Track: c.vp8, PTS: d, DTS: d, NTP: now, Payload: [][]byte{frame}, RandomAccess: key})
 	}
+	c.mu.Unlock()
+	conv.Write(ffmpeg.Frame{PTS: pts, Data: frame})
 }
 
 // writeH264 hands on an access unit at media time pts; the stream starts
@@ -194,7 +237,9 @@ func (c *Converter) writeH264(nalus [][]byte, pts time.Duration, now time.Time) 
 			return
 		}
 		c.video = &stream.Track{Codec: &stream.H264{SPS: sps, PPS: pps}, ClockRate: 90000, Derived: c.cfg.Video == VP8}
-		c.startLocked(pts)
+		if !c.startLocked(pts) {
+			return
+		}
 	}
 	if pts < c.startPTS {
 		return
@@ -203,29 +248,40 @@ func (c *Converter) writeH264(nalus [][]byte, pts time.Duration, now time.Time) 
 	c.cfg.Unit(&stream.Unit{Track: c.video, PTS: d, DTS: d, NTP: now, Payload: au, RandomAccess: idr})
 }
 
-// startLocked starts the stream at media time pts.
-func (c *Converter) startLocked(pts time.Duration) {
+// startLocked starts the stream at media time pts; false if Start
+// refused it.
+func (c *Converter) startLocked(pts time.Duration) bool {
 	var tracks []*stream.Track
-	if c.video != nil {
-		tracks = append(tracks, c.video)
+	for _, t := range []*stream.Track{c.vp8, c.video, c.opus, c.aac} {
+		if t != nil {
+			tracks = append(tracks, t)
+		}
 	}
-	if c.aac != nil {
-		tracks = append(tracks, c.aac)
+	if err := c.cfg.Start(tracks); err != nil {
+		c.failLocked(err)
+		return false
 	}
 	c.started, c.startPTS = true, pts
-	c.cfg.Start(tracks)
+	return true
 }
 
 // WriteAudio takes an Opus packet; payload is copied.
 func (c *Converter) WriteAudio(h *rtp.Header, payload []byte) {
-	if c.aconv == nil || len(payload) == 0 {
+	if (c.aconv == nil && c.opus == nil) || len(payload) == 0 {
 		return
 	}
 	now := time.Now()
+	p := append([]byte(nil), payload...)
 	c.mu.Lock()
 	pts := c.aclock.PTS(h.Timestamp, now, c.arrival(now))
+	if c.opus != nil && c.started && !c.closed && pts >= c.startPTS {
+		d := pts - c.startPTS
+		c.cfg.Unit(&stream.Unit{Track: c.opus, PTS: d, DTS: d, NTP: now, Payload: [][]byte{p}})
+	}
 	c.mu.Unlock()
-	c.aconv.Write(ffmpeg.Frame{PTS: pts, Data: append([]byte(nil), payload...)})
+	if c.aconv != nil {
+		c.aconv.Write(ffmpeg.Frame{PTS: pts, Data: p})
+	}
 }
 
 // writeAAC hands on the converter's AAC frames once the stream started
@@ -236,8 +292,8 @@ func (c *Converter) writeAAC(f ffmpeg.Frame) {
 	if c.closed {
 		return
 	}
-	if !c.started && c.cfg.Video == "" {
-		c.startLocked(f.PTS)
+	if !c.started && c.cfg.Video == "" && !c.startLocked(f.PTS) {
+		return
 	}
 	if !c.started || f.PTS < c.startPTS {
 		return

@@ -2,7 +2,9 @@ package rtpmedia
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,7 +78,7 @@ func FuzzVP8Keyframe(f *testing.F) {
 func FuzzWriteVideo(f *testing.F) {
 	f.Add(uint16(1), uint32(0), []byte{0x7c, 0x85, 0x88}, []byte{0x67, 0x42})
 	f.Fuzz(func(t *testing.T, seq uint16, ts uint32, a, b []byte) {
-		c, err := New(context.Background(), Config{Video: H264, Start: func([]*stream.Track) {}, Unit: func(*stream.Unit) {}})
+		c, err := New(context.Background(), Config{Video: H264, Start: func([]*stream.Track) error { return nil }, Unit: func(*stream.Unit) {}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +131,7 @@ func TestConverterH264(t *testing.T) {
 			var units []*stream.Unit
 			keyframes := 0
 			c, err := New(context.Background(), Config{Video: H264,
-				Start:    func(tr []*stream.Track) { mu.Lock(); tracks = tr; mu.Unlock() },
+				Start:    func(tr []*stream.Track) error { mu.Lock(); tracks = tr; mu.Unlock(); return nil },
 				Unit:     func(u *stream.Unit) { mu.Lock(); units = append(units, u); mu.Unlock() },
 				Keyframe: func() { mu.Lock(); keyframes++; mu.Unlock() }})
 			if err != nil {
@@ -162,5 +164,35 @@ func TestConverterH264(t *testing.T) {
 				t.Errorf("%d keyframe requests", keyframes)
 			}
 		})
+	}
+}
+
+// A stream whose start is refused (the channel could not go live) ends:
+// Failed hears why, and no unit comes.
+func TestConverterStartRefused(t *testing.T) {
+	t.Parallel()
+	v := streamtest.H264(t)
+	failed := make(chan error, 1)
+	var units atomic.Int32
+	refused := errors.New("channel taken")
+	c, err := New(context.Background(), Config{Video: H264, Start: func([]*stream.Track) error { return refused },
+		Unit: func(*stream.Unit) { units.Add(1) }, Failed: func(err error) { failed <- err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, p := range packets(v) {
+		c.WriteVideo(&p.Header, p.Payload)
+	}
+	select {
+	case err := <-failed:
+		if !errors.Is(err, refused) {
+			t.Fatalf("failed with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Failed not called")
+	}
+	if n := units.Load(); n != 0 {
+		t.Fatalf("%d units after the refusal", n)
 	}
 }

@@ -353,9 +353,10 @@ func (ru *run) keyframes() {
 
 // onStart makes the run's hub when its stream starts, with the writer's
 // reader: it must have the first unit, the keyframe, which comes next.
-func (ru *run) onStart(tracks []*stream.Track) {
+func (ru *run) onStart(tracks []*stream.Track) error {
 	ru.hub = stream.NewHub(tracks)
 	ru.readers <- ru.hub.NewReader(readerQueue, stream.Resync)
+	return nil
 }
 
 func (ru *run) onUnit(u *stream.Unit) { ru.hub.Write(u) }
