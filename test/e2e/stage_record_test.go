@@ -119,6 +119,7 @@ func TestStageParticipantRecordingS3(t *testing.T) {
 	}
 	alice, bob := newToken("alice"), newToken("bob")
 	who := map[string]string{alice.ParticipantID: "alice", bob.ParticipantID: "bob"}
+	baseline := s.Goroutines(t)
 	var socks []*stageClient
 	for _, tok := range []token{alice, bob} {
 		ws, err := dialStage(ctx, s.HTTPSClient(t), created.Stage.Endpoints["events"], stageID, tok.Token)
@@ -333,6 +334,10 @@ func TestStageParticipantRecordingS3(t *testing.T) {
 		}
 		return nil
 	})
+	// Nothing of the recordings is left running (the stage's watch stays,
+	// for its next session).
+	s.WaitGoroutines(t, baseline+4, 30*time.Second)
+
 	// The stage's SSE replay has them too.
 	sseCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
