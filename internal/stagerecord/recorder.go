@@ -62,6 +62,9 @@ type Recorder struct {
 	recs    map[string]*recording // open recordings (also those in a reconnect window), by key
 	lastID  map[string]int64      // the last recording id of a participant, by key
 	closed  bool
+	// ctx ends with Close: the waits for a join or a tap give up.
+	ctx    context.Context
+	cancel context.CancelFunc
 	// starting runs the Watch calls.
 	starting sync.WaitGroup
 }
@@ -85,8 +88,9 @@ func New(cfg Config) *Recorder {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Recorder{cfg: cfg, log: cfg.Log.With("component", "stagerecord"), watches: make(map[string]*watch),
-		recs: make(map[string]*recording), lastID: make(map[string]int64)}
+		recs: make(map[string]*recording), lastID: make(map[string]int64), ctx: ctx, cancel: cancel}
 }
 
 func key(stageARN, participantID string) string { return stageARN + "/" + participantID }
@@ -160,6 +164,7 @@ func (r *Recorder) StageDeleted(stageARN string) {
 // Close ends every watch and every recording (those waiting out a
 // reconnect window too), and waits for them.
 func (r *Recorder) Close() {
+	r.cancel()
 	r.mu.Lock()
 	r.closed = true
 	ws := make([]*watch, 0, len(r.watches))
@@ -273,7 +278,11 @@ func (r *Recorder) target(stageARN, participantID string) (ivsrealtime.Recording
 		if !errors.Is(err, ivsrealtime.ErrNotJoined) || time.Now().After(deadline) {
 			return t, err
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-r.ctx.Done():
+			return t, err
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 

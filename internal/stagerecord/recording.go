@@ -258,6 +258,9 @@ func (ru *run) start() error {
 		case <-ru.ctx.Done():
 			close(ru.done)
 			return ru.ctx.Err()
+		case <-rec.r.ctx.Done():
+			close(ru.done)
+			return rec.r.ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
