@@ -362,3 +362,93 @@ func TestStageParticipantRecordingS3(t *testing.T) {
 		}
 	}
 }
+
+// onair killed in the middle of a participant's recording finishes it at
+// the next start, from its journal: the playlist closed with the segments
+// it had, recording-ended.json RECORDING_ENDED_WITH_FAILURE, the
+// participant FAILED. (Local storage: DATA_DIR/recordings/{bucket}.)
+func TestKillWhileRecordingParticipant(t *testing.T) {
+	t.Parallel()
+	s := harness.Start(t)
+	rt := newCLI(t, s).realtime
+	ctx := harness.Context(t, 2*time.Minute)
+	var sc struct{ StorageConfiguration struct{ Arn string } }
+	rt(&sc, "create-storage-configuration", "--s3", "bucketName=kept")
+	var created struct {
+		Stage struct {
+			Arn       string
+			Endpoints map[string]string
+		}
+	}
+	rt(&created, "create-stage", "--auto-participant-recording-configuration",
+		fmt.Sprintf(`{"storageConfigurationArn": %q, "hlsConfiguration": {"targetSegmentDurationSeconds": 2}}`, sc.StorageConfiguration.Arn))
+	arn := created.Stage.Arn
+	stageID := arn[strings.LastIndex(arn, "/")+1:]
+	var pt struct{ ParticipantToken struct{ ParticipantID, Token string } }
+	rt(&pt, "create-participant-token", "--stage-arn", arn, "--user-id", "ivan")
+	tok := pt.ParticipantToken
+	ws, err := dialStage(ctx, s.HTTPSClient(t), created.Stage.Endpoints["events"], stageID, tok.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ws.CloseNow() })
+	pub, err := harness.PublishWHIP(ctx, s.Endpoint()+"/stage/whip/publish/"+tok.ParticipantID, tok.Token,
+		harness.MakeClip(t, "320x240", 30, 2*time.Second))
+	if err != nil || pub.Status != http.StatusCreated {
+		t.Fatalf("publish: %v %+v", err, pub)
+	}
+	t.Cleanup(pub.Close)
+	var session, prefix string
+	harness.Eventually(t, 30*time.Second, func() error {
+		var ss struct{ StageSessions []struct{ SessionID string } }
+		if err := realtimeCall(ctx, s, "ListStageSessions", map[string]string{"stageArn": arn}, &ss); err != nil || len(ss.StageSessions) != 1 {
+			return fmt.Errorf("sessions %+v %v", ss, err)
+		}
+		session = ss.StageSessions[0].SessionID
+		var got struct{ Participant recordedParticipant }
+		in := map[string]string{"stageArn": arn, "sessionId": session, "participantId": tok.ParticipantID}
+		if err := realtimeCall(ctx, s, "GetParticipant", in, &got); err != nil {
+			return err
+		}
+		prefix = got.Participant.RecordingS3Prefix
+		segs, _ := filepath.Glob(filepath.Join(s.DataDir, "recordings", "kept", prefix, "media", "hls", "high", "*.ts"))
+		if got.Participant.RecordingState != "ACTIVE" || len(segs) < 2 {
+			return fmt.Errorf("%+v, %d segments stored", got.Participant, len(segs))
+		}
+		return nil
+	})
+	if j, _ := filepath.Glob(filepath.Join(s.DataDir, "participant-recordings-open", "*.jsonl")); len(j) != 1 {
+		t.Fatalf("open participant recording journals: %v", j)
+	}
+	s.Kill()
+	pub.Close()
+
+	s2 := harness.Start(t, harness.Options{DataDir: s.DataDir})
+	harness.Eventually(t, 15*time.Second, func() error {
+		if !strings.Contains(s2.Logs(), "finished participant recordings interrupted by a stop") {
+			return fmt.Errorf("the restart did not finish the recording")
+		}
+		return nil
+	})
+	var got struct{ Participant recordedParticipant }
+	in := map[string]string{"stageArn": arn, "sessionId": session, "participantId": tok.ParticipantID}
+	if err := realtimeCall(ctx, s2, "GetParticipant", in, &got); err != nil || got.Participant.RecordingState != "FAILED" ||
+		got.Participant.RecordingS3Prefix != prefix {
+		t.Fatalf("after the restart: %+v %v", got.Participant, err)
+	}
+	dir := filepath.Join(s.DataDir, "recordings", "kept", prefix)
+	harness.Eventually(t, 30*time.Second, func() error {
+		ended, err := os.ReadFile(filepath.Join(dir, "events", "recording-ended.json"))
+		if err != nil || !strings.Contains(string(ended), "RECORDING_ENDED_WITH_FAILURE") {
+			return fmt.Errorf("recording-ended.json %v: %s", err, ended)
+		}
+		return nil
+	})
+	pl, _ := os.ReadFile(filepath.Join(dir, "media", "hls", "high", "playlist.m3u8"))
+	if !strings.HasSuffix(string(pl), "#EXT-X-ENDLIST\n") {
+		t.Fatalf("playlist:\n%s", pl)
+	}
+	if d := probeDuration(t, filepath.Join(dir, "media", "hls", "multivariant.m3u8")); d < 3 {
+		t.Errorf("the recovered recording plays %.2f s", d)
+	}
+}
