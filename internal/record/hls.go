@@ -61,6 +61,7 @@ type HLS struct {
 	lastThumb    time.Duration
 	thumbed      bool
 	runs         int
+	sps          []byte // the last keyframe's SPS
 
 	mu            sync.Mutex
 	width, height int
@@ -240,8 +241,17 @@ func (h *HLS) Write(ctx context.Context, u *stream.Unit) {
 	switch {
 	case u.Track == h.video && h.video != nil:
 		if u.RandomAccess {
-			if h.open && u.DTS-h.segStart >= h.cfg.SegmentDuration {
+			resized := h.resized(u.Payload)
+			if h.open && (resized || u.DTS-h.segStart >= h.cfg.SegmentDuration) {
 				h.cut(u.DTS)
+			}
+			if resized {
+				// A new picture size (a WebRTC publisher's encoder adapts)
+				// begins a segment after a discontinuity, and the playlists
+				// and event files name the latest size.
+				h.mu.Lock()
+				h.discontinuity = len(h.segments) > 0
+				h.mu.Unlock()
 			}
 			if !h.open {
 				h.begin(u.DTS)
@@ -270,6 +280,35 @@ func (h *HLS) Write(ctx context.Context, u *stream.Unit) {
 			h.lastEnd = max(h.lastEnd, u.PTS+time.Duration(1024*int64(time.Second)/int64(max(h.audio.ClockRate, 1))))
 		}
 	}
+}
+
+// resized tells whether a keyframe's SPS gives the picture a size other
+// than the rendition's so far, and takes it (with the codec string) if so.
+func (h *HLS) resized(au [][]byte) bool {
+	for _, n := range au {
+		if len(n) == 0 || h264.NALUType(n[0]&0x1f) != h264.NALUTypeSPS || bytes.Equal(n, h.sps) {
+			continue
+		}
+		h.sps = n
+		var sps h264.SPS
+		if sps.Unmarshal(n) != nil {
+			return false
+		}
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if sps.Width() == h.width && sps.Height() == h.height {
+			return false
+		}
+		first := h.width == 0
+		h.width, h.height = sps.Width(), sps.Height()
+		cs := []string{codecparams.Marshal(&hlscodecs.H264{SPS: n})}
+		if h.audio != nil {
+			cs = append(cs, codecparams.Marshal(&hlscodecs.MPEG4Audio{Config: *h.audio.Codec.(*stream.AAC).Config}))
+		}
+		h.codecs = strings.Join(cs, ",")
+		return !first
+	}
+	return false
 }
 
 // Gap marks units the reader skipped (it fell behind): the open segment

@@ -182,3 +182,45 @@ func TestRecoverHLS(t *testing.T) {
 		t.Fatalf("second RecoverHLS: %v %v", err, again)
 	}
 }
+
+// A keyframe with a new picture size (a WebRTC encoder adapting) begins a
+// segment after a discontinuity; the multivariant playlist and the event
+// file name the latest size.
+func TestHLSResize(t *testing.T) {
+	t.Parallel()
+	v := streamtest.H264(t)
+	var sps640 []byte
+	for _, n := range streamtest.SplitAnnexB(streamtest.FFmpeg(t, "-f", "lavfi", "-i", "testsrc=size=640x360:rate=30", "-frames:v", "1",
+		"-c:v", "libx264", "-f", "h264", "pipe:1")) {
+		if len(n) > 0 && h264.NALUType(n[0]&0x1f) == h264.NALUTypeSPS {
+			sps640 = n
+		}
+	}
+	if sps640 == nil {
+		t.Fatal("no SPS")
+	}
+	sp, store := hlsStore(t)
+	h := NewHLS(HLSConfig{Spool: sp, Bucket: "b", Prefix: "p", Rendition: "high", SegmentDuration: 10 * time.Second})
+	vt := &stream.Track{Codec: &stream.H264{SPS: v.SPS, PPS: v.PPS}, ClockRate: 90000}
+	h.Begin([]*stream.Track{vt})
+	for i, au := range v.AUs {
+		d := time.Duration(i) * time.Second / streamtest.FPS
+		key := h264.IsRandomAccess(au)
+		if key && i >= 2*streamtest.FPS { // the last second is "640x360"
+			au = append([][]byte{sps640}, au...)
+		}
+		h.Write(context.Background(), &stream.Unit{Track: vt, PTS: d, DTS: d, Payload: au, RandomAccess: key})
+	}
+	h.EndRun()
+	s := h.Close("")
+	drained(t, sp)
+	store.mu.Lock()
+	pl, mv, ended := store.body["b/p/media/hls/high/playlist.m3u8"], store.body["b/p/media/hls/multivariant.m3u8"], store.body["b/p/events/recording-ended.json"]
+	store.mu.Unlock()
+	if s.Segments != 2 || strings.Count(pl, "#EXT-X-DISCONTINUITY") != 1 || !strings.Contains(pl, "#EXTINF:2.000,\n0.ts\n#EXT-X-DISCONTINUITY\n") {
+		t.Errorf("%+v, playlist:\n%s", s, pl)
+	}
+	if !strings.Contains(mv, "RESOLUTION=640x360") || !strings.Contains(ended, `"resolution_width": 640`) {
+		t.Errorf("multivariant:\n%s\nended:\n%s", mv, ended)
+	}
+}
