@@ -1,14 +1,10 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"image/jpeg"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,50 +14,43 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/ivsrealtime"
+	rttypes "github.com/aws/aws-sdk-go-v2/service/ivsrealtime/types"
 	"github.com/coder/websocket"
 
 	"github.com/onair-video/onair/test/e2e/harness"
 )
-
-// realtimeCall is one IVS Real-Time operation, signed with aws-sdk-go-v2's
-// SigV4 signer as its service client signs (the client itself,
-// service/ivsrealtime, is not on the module proxy onair builds with).
-func realtimeCall(ctx context.Context, s *harness.Server, op string, in, out any) error {
-	body, err := json.Marshal(in)
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.Endpoint()+"/"+op, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	sum := sha256.Sum256(body)
-	creds := aws.Credentials{AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey}
-	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "ivs", s.Region, time.Now()); err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %d %s", op, resp.StatusCode, b)
-	}
-	return json.Unmarshal(b, out)
-}
 
 type recordedParticipant struct {
 	ParticipantID         string
 	RecordingState        string
 	RecordingS3BucketName string
 	RecordingS3Prefix     string
+}
+
+// recordingOf is a participant's recording fields, through aws-sdk-go-v2's
+// IVS Real-Time client.
+func recordingOf(ctx context.Context, c *ivsrealtime.Client, stageARN, session, participantID string) (recordedParticipant, error) {
+	out, err := c.GetParticipant(ctx, &ivsrealtime.GetParticipantInput{StageArn: &stageARN, SessionId: &session,
+		ParticipantId: &participantID})
+	if err != nil {
+		return recordedParticipant{}, err
+	}
+	p := out.Participant
+	return recordedParticipant{ParticipantID: aws.ToString(p.ParticipantId), RecordingState: string(p.RecordingState),
+		RecordingS3BucketName: aws.ToString(p.RecordingS3BucketName), RecordingS3Prefix: aws.ToString(p.RecordingS3Prefix)}, nil
+}
+
+// activeSession is the stage's one session (there must be one).
+func activeSession(ctx context.Context, c *ivsrealtime.Client, stageARN string) (string, error) {
+	out, err := c.ListStageSessions(ctx, &ivsrealtime.ListStageSessionsInput{StageArn: &stageARN})
+	if err != nil {
+		return "", err
+	}
+	if len(out.StageSessions) != 1 {
+		return "", fmt.Errorf("%d sessions", len(out.StageSessions))
+	}
+	return aws.ToString(out.StageSessions[0].SessionId), nil
 }
 
 // Two participants publish (pion, H.264 and Opus from ffmpeg-made clips)
@@ -82,6 +71,7 @@ func TestStageParticipantRecordingS3(t *testing.T) {
 	opts.Args = append(opts.Args, "--webhook-url", "http://"+hookAddr+"/hook")
 	opts.Env = append(opts.Env, "ONAIR_WEBHOOK_SECRET="+secret)
 	s := harness.Start(t, opts)
+	c := s.RealTime() // one client: its connections are reused
 	cli := newCLI(t, s)
 	rt := cli.realtime
 	ctx := harness.Context(t, 4*time.Minute)
@@ -148,22 +138,17 @@ func TestStageParticipantRecordingS3(t *testing.T) {
 	// Both are recorded: ACTIVE, with their bucket and prefix.
 	var session string
 	harness.Eventually(t, 30*time.Second, func() error {
-		var ss struct{ StageSessions []struct{ SessionID string } }
-		if err := realtimeCall(ctx, s, "ListStageSessions", map[string]string{"stageArn": arn}, &ss); err != nil {
+		var err error
+		if session, err = activeSession(ctx, c, arn); err != nil {
 			return err
 		}
-		if len(ss.StageSessions) != 1 {
-			return fmt.Errorf("sessions %+v", ss)
-		}
-		session = ss.StageSessions[0].SessionID
 		for id := range who {
-			var got struct{ Participant recordedParticipant }
-			in := map[string]string{"stageArn": arn, "sessionId": session, "participantId": id}
-			if err := realtimeCall(ctx, s, "GetParticipant", in, &got); err != nil {
+			p, err := recordingOf(ctx, c, arn, session, id)
+			if err != nil {
 				return err
 			}
-			if got.Participant.RecordingState != "ACTIVE" {
-				return fmt.Errorf("%s: recordingState %q", who[id], got.Participant.RecordingState)
+			if p.RecordingState != "ACTIVE" {
+				return fmt.Errorf("%s: recordingState %q", who[id], p.RecordingState)
 			}
 		}
 		return nil
@@ -219,12 +204,10 @@ func TestStageParticipantRecordingS3(t *testing.T) {
 	prefixes := map[string]string{}
 	harness.Eventually(t, 60*time.Second, func() error {
 		for id := range who {
-			var got struct{ Participant recordedParticipant }
-			in := map[string]string{"stageArn": arn, "sessionId": session, "participantId": id}
-			if err := realtimeCall(ctx, s, "GetParticipant", in, &got); err != nil {
+			p, err := recordingOf(ctx, c, arn, session, id)
+			if err != nil {
 				return err
 			}
-			p := got.Participant
 			if p.RecordingState != "STOPPED" || p.RecordingS3BucketName != "vod" {
 				return fmt.Errorf("%s: %+v", who[id], p)
 			}
@@ -311,6 +294,11 @@ func TestStageParticipantRecordingS3(t *testing.T) {
 	if len(list.Participants) != 0 {
 		t.Errorf("list-participants --filter-by-recording-state ACTIVE: %+v", list.Participants)
 	}
+	lp, err := c.ListParticipants(ctx, &ivsrealtime.ListParticipantsInput{StageArn: &arn, SessionId: &session,
+		FilterByRecordingState: rttypes.ParticipantRecordingFilterByRecordingStateStopped})
+	if err != nil || len(lp.Participants) != 2 || lp.Participants[0].RecordingState != rttypes.ParticipantRecordingStateStopped {
+		t.Errorf("ListParticipants(STOPPED): %+v %v", lp, err)
+	}
 
 	// The webhook got Recording Start and Recording End of each, about
 	// the stage, with the bucket and prefix.
@@ -372,22 +360,31 @@ func TestKillWhileRecordingParticipant(t *testing.T) {
 	s := harness.Start(t)
 	rt := newCLI(t, s).realtime
 	ctx := harness.Context(t, 2*time.Minute)
-	var sc struct{ StorageConfiguration struct{ Arn string } }
-	rt(&sc, "create-storage-configuration", "--s3", "bucketName=kept")
-	var created struct {
-		Stage struct {
-			Arn       string
-			Endpoints map[string]string
-		}
+	// Made with aws-sdk-go-v2 here (the other test uses the aws CLI).
+	c := s.RealTime()
+	sc, err := c.CreateStorageConfiguration(ctx, &ivsrealtime.CreateStorageConfigurationInput{
+		S3: &rttypes.S3StorageConfiguration{BucketName: aws.String("kept")}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	rt(&created, "create-stage", "--auto-participant-recording-configuration",
-		fmt.Sprintf(`{"storageConfigurationArn": %q, "hlsConfiguration": {"targetSegmentDurationSeconds": 2}}`, sc.StorageConfiguration.Arn))
-	arn := created.Stage.Arn
+	created, err := c.CreateStage(ctx, &ivsrealtime.CreateStageInput{AutoParticipantRecordingConfiguration: &rttypes.AutoParticipantRecordingConfiguration{
+		StorageConfigurationArn: sc.StorageConfiguration.Arn,
+		HlsConfiguration:        &rttypes.ParticipantRecordingHlsConfiguration{TargetSegmentDurationSeconds: aws.Int32(2)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := created.Stage.AutoParticipantRecordingConfiguration; aws.ToString(r.StorageConfigurationArn) != aws.ToString(sc.StorageConfiguration.Arn) ||
+		aws.ToInt32(r.HlsConfiguration.TargetSegmentDurationSeconds) != 2 || r.ThumbnailConfiguration.RecordingMode != rttypes.ThumbnailRecordingModeDisabled {
+		t.Fatalf("autoParticipantRecordingConfiguration %+v", r)
+	}
+	arn := aws.ToString(created.Stage.Arn)
 	stageID := arn[strings.LastIndex(arn, "/")+1:]
-	var pt struct{ ParticipantToken struct{ ParticipantID, Token string } }
+	var pt struct {
+		ParticipantToken struct{ ParticipantID, Token string }
+	}
 	rt(&pt, "create-participant-token", "--stage-arn", arn, "--user-id", "ivan")
 	tok := pt.ParticipantToken
-	ws, err := dialStage(ctx, s.HTTPSClient(t), created.Stage.Endpoints["events"], stageID, tok.Token)
+	ws, err := dialStage(ctx, s.HTTPSClient(t), aws.ToString(created.Stage.Endpoints.Events), stageID, tok.Token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,20 +397,18 @@ func TestKillWhileRecordingParticipant(t *testing.T) {
 	t.Cleanup(pub.Close)
 	var session, prefix string
 	harness.Eventually(t, 30*time.Second, func() error {
-		var ss struct{ StageSessions []struct{ SessionID string } }
-		if err := realtimeCall(ctx, s, "ListStageSessions", map[string]string{"stageArn": arn}, &ss); err != nil || len(ss.StageSessions) != 1 {
-			return fmt.Errorf("sessions %+v %v", ss, err)
-		}
-		session = ss.StageSessions[0].SessionID
-		var got struct{ Participant recordedParticipant }
-		in := map[string]string{"stageArn": arn, "sessionId": session, "participantId": tok.ParticipantID}
-		if err := realtimeCall(ctx, s, "GetParticipant", in, &got); err != nil {
+		var err error
+		if session, err = activeSession(ctx, c, arn); err != nil {
 			return err
 		}
-		prefix = got.Participant.RecordingS3Prefix
+		p, err := recordingOf(ctx, c, arn, session, tok.ParticipantID)
+		if err != nil {
+			return err
+		}
+		prefix = p.RecordingS3Prefix
 		segs, _ := filepath.Glob(filepath.Join(s.DataDir, "recordings", "kept", prefix, "media", "hls", "high", "*.ts"))
-		if got.Participant.RecordingState != "ACTIVE" || len(segs) < 2 {
-			return fmt.Errorf("%+v, %d segments stored", got.Participant, len(segs))
+		if p.RecordingState != "ACTIVE" || len(segs) < 2 {
+			return fmt.Errorf("%+v, %d segments stored", p, len(segs))
 		}
 		return nil
 	})
@@ -430,11 +425,8 @@ func TestKillWhileRecordingParticipant(t *testing.T) {
 		}
 		return nil
 	})
-	var got struct{ Participant recordedParticipant }
-	in := map[string]string{"stageArn": arn, "sessionId": session, "participantId": tok.ParticipantID}
-	if err := realtimeCall(ctx, s2, "GetParticipant", in, &got); err != nil || got.Participant.RecordingState != "FAILED" ||
-		got.Participant.RecordingS3Prefix != prefix {
-		t.Fatalf("after the restart: %+v %v", got.Participant, err)
+	if p, err := recordingOf(ctx, s2.RealTime(), arn, session, tok.ParticipantID); err != nil || p.RecordingState != "FAILED" || p.RecordingS3Prefix != prefix {
+		t.Fatalf("after the restart: %+v %v", p, err)
 	}
 	dir := filepath.Join(s.DataDir, "recordings", "kept", prefix)
 	harness.Eventually(t, 30*time.Second, func() error {
