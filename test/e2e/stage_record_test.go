@@ -432,7 +432,7 @@ func TestKillWhileRecordingParticipant(t *testing.T) {
 	harness.Eventually(t, 30*time.Second, func() error {
 		ended, err := os.ReadFile(filepath.Join(dir, "events", "recording-ended.json"))
 		if err != nil || !strings.Contains(string(ended), "RECORDING_ENDED_WITH_FAILURE") {
-			return fmt.Errorf("recording-ended.json %v: %s", err, ended)
+			return fmt.Errorf("recording-ended.json %s: %w", ended, err)
 		}
 		return nil
 	})
