@@ -134,14 +134,17 @@ func CompatTable() string {
 	b.WriteString("\n## IVS Real-Time (Stages)\n\n")
 	fmt.Fprintf(&b, "onair serves %d of the %d operations of Amazon IVS Real-Time Streaming (@aws-sdk/client-ivs-realtime 3.1058.0,\n", served(rtOps)+3, len(rtOps)+3)
 	b.WriteString("botocore 1.43.11): those marked served below, and the three tag operations, which share the paths above and go by the\n")
-	b.WriteString("resource ARN's type (stage, public-key, encoder-configuration, storage-configuration). They are signed for the service\n")
+	b.WriteString("resource ARN's type (stage, public-key, encoder-configuration, storage-configuration, ingest-configuration). They are signed for the service\n")
 	b.WriteString("`ivs`, as IVS's own, and answer every success with 200. The Go SDK's `service/ivsrealtime` is not obtainable from the\n")
 	b.WriteString("module proxy onair builds with, so they are tested with the aws CLI (`aws ivs-realtime`, test/e2e) and with\n")
 	b.WriteString("@aws-sdk/client-ivs-realtime under node:test (web/e2e/ivsrealtime.mjs), success and each error. docs/stages.md\n")
-	b.WriteString("describes stages, participant tokens and the endpoints.\n\n")
+	b.WriteString("describes stages, participant tokens, the endpoints and encoders in a stage (ingest configurations).\n\n")
 	opTable(&b, rtOps)
 	b.WriteString("\nDepartures from IVS Real-Time on served operations:\n\n")
-	b.WriteString("- `endpoints` has `events` and `whip` (onair's own URLs, docs/stages.md); `rtmp` and `rtmps` come with ingest configurations.\n")
+	b.WriteString("- `endpoints` are onair's own URLs (docs/stages.md): `events` and `whip` on the HTTPS listener, `rtmp` and `rtmps` on the RTMP listeners (empty when one is off).\n")
+	b.WriteString("- Ingest configurations: an encoder's stream key publishes over SRT too, its participant's `protocol` then `SRT` (IVS's ParticipantProtocol has none); " +
+		"`redundantIngest` adds one backup credential; a refusal before the encoder joined is recorded as a visit of its participant (`JOINED`, `PUBLISH_ERROR`, `LEFT`); " +
+		"at most 100 configurations per account (IVS publishes no quota). docs/stages.md lists the refusals.\n")
 	b.WriteString("- `autoParticipantRecordingConfiguration` records each publisher to the storage configuration's bucket in the storage onair records to " +
 		"(docs/recording.md, \"Stage participants\").\n")
 	b.WriteString("- Participant tokens are JWTs signed ES384 by onair (IVS signs with KMS); self-signed ES384 tokens of imported public keys are accepted.\n")

@@ -45,15 +45,16 @@ func realtimeOperations() []*operation {
 		post("DeleteStorageConfiguration", rt(deleteStorageConfiguration)),
 		post("ListStorageConfigurations", rt(listStorageConfigurations)),
 
+		post("CreateIngestConfiguration", rt(createIngestConfiguration)),
+		post("GetIngestConfiguration", rt(getIngestConfiguration)),
+		post("UpdateIngestConfiguration", rt(updateIngestConfiguration)),
+		post("DeleteIngestConfiguration", rt(deleteIngestConfiguration)),
+		post("ListIngestConfigurations", rt(listIngestConfigurations)),
+
 		later("StartComposition", next),
 		later("StopComposition", next),
 		later("GetComposition", next),
 		later("ListCompositions", next),
-		later("CreateIngestConfiguration", next),
-		later("GetIngestConfiguration", next),
-		later("UpdateIngestConfiguration", next),
-		later("DeleteIngestConfiguration", next),
-		later("ListIngestConfigurations", next),
 		post("StartParticipantReplication", rt(startParticipantReplication)),
 		post("StopParticipantReplication", rt(stopParticipantReplication)),
 		post("ListParticipantReplicas", rt(listParticipantReplicas)),
@@ -79,8 +80,7 @@ func (a *API) stageEndpoints(r *http.Request) ivsrealtime.Endpoints {
 	return a.stageEps(r)
 }
 
-// stageOut is a Stage on the wire. rtmp and rtmps come with ingest
-// configurations (the next issue): until then they are left out.
+// stageOut is a Stage on the wire.
 type stageOut struct {
 	ARN                                   string                                            `json:"arn"`
 	Name                                  string                                            `json:"name"`
@@ -197,6 +197,9 @@ type participantSummary struct {
 	ReplicationState string `json:"replicationState,omitempty"`
 	SourceStageARN   string `json:"sourceStageArn,omitempty"`
 	SourceSessionID  string `json:"sourceSessionId,omitempty"`
+	// An encoder's (an ingest configuration's participant).
+	RedundantIngest        bool   `json:"redundantIngest,omitempty"`
+	IngestConfigurationARN string `json:"ingestConfigurationArn,omitempty"`
 }
 
 func listParticipants(ctx context.Context, _ *API, s *ivsrealtime.Service, _ *call, in *ivsrealtime.ListParticipantsInput) (any, error) {
@@ -212,7 +215,7 @@ func listParticipants(ctx context.Context, _ *API, s *ivsrealtime.Service, _ *ca
 		out.Participants[i] = participantSummary{ParticipantID: p.ParticipantID, UserID: p.UserID, State: p.State,
 			FirstJoinTime: p.FirstJoinTime, Published: p.Published, RecordingState: p.RecordingState,
 			ReplicationType: p.ReplicationType, ReplicationState: p.ReplicationState, SourceStageARN: p.SourceStageARN,
-			SourceSessionID: p.SourceSessionID}
+			SourceSessionID: p.SourceSessionID, RedundantIngest: p.RedundantIngest, IngestConfigurationARN: p.IngestConfigurationARN}
 	}
 	return out, nil
 }

@@ -64,7 +64,7 @@ func TestRealtimeOperations(t *testing.T) {
 	stage := out["stage"].(map[string]any)
 	arn := stage["arn"].(string)
 	eps := stage["endpoints"].(map[string]any)
-	if eps["events"] != "wss://media.example:8443/stage/events" || eps["whip"] != "https://media.example:8443/stage/whip" || eps["rtmp"] != nil {
+	if eps["events"] != "wss://media.example:8443/stage/events" || eps["whip"] != "https://media.example:8443/stage/whip" || eps["rtmp"] != "" {
 		t.Fatalf("endpoints %v", eps)
 	}
 	toks := out["participantTokens"].([]any)
@@ -110,7 +110,7 @@ func TestRealtimeOperations(t *testing.T) {
 		{"GetStage", map[string]string{"arn": "x"}, 400, "ValidationException", "arn"},
 		{"CreateParticipantToken", map[string]any{"stageArn": arn, "duration": "long"}, 400, "ValidationException", "duration"},
 		{"StartComposition", map[string]any{}, 400, "ValidationException", "docs/api-compat.md"},
-		{"CreateIngestConfiguration", map[string]any{}, 400, "ValidationException", "docs/api-compat.md"},
+		{"CreateIngestConfiguration", map[string]any{}, 400, "ValidationException", "ingestProtocol"},
 	} {
 		status, code, out := e.post(tc.op, tc.in)
 		if status != tc.status || code != tc.code || !strings.Contains(out["message"].(string), tc.msg) {

@@ -42,6 +42,7 @@ import (
 	"github.com/onair-video/onair/internal/session"
 	"github.com/onair-video/onair/internal/sfu"
 	"github.com/onair-video/onair/internal/stage"
+	"github.com/onair-video/onair/internal/stagefeed"
 	"github.com/onair-video/onair/internal/stagerecord"
 	"github.com/onair-video/onair/internal/store/sqlite"
 	"github.com/onair-video/onair/internal/stream"
@@ -118,6 +119,9 @@ type node struct {
 	// stages is the roster of Stages' participants and their events
 	// WebSocket.
 	stages *stage.Stages
+	// feeds publish encoders (RTMP, SRT) with ingest configurations' keys
+	// into stages.
+	feeds *stagefeed.Feeds
 	// sfuMetrics are the stage SFU's data-path counters, for /metrics.
 	sfuMetrics *sfu.Metrics
 
@@ -220,7 +224,8 @@ func (n *node) buildControl(ctx context.Context) error {
 	// DisconnectParticipant and DeleteStage through its hooks, which reach
 	// the roster through the node: buildMedia builds it on the service.
 	scope := ivs.Scope{Region: cfg.Region, Account: account.ID}
-	hooks := stageHooks(scope, func() *stage.Stages { return n.stages }, func() *ivsrealtime.Service { return n.rtSvc }, log)
+	hooks := stageHooks(scope, func() *stage.Stages { return n.stages }, func() *ivsrealtime.Service { return n.rtSvc },
+		func() *stagefeed.Feeds { return n.feeds }, log)
 	// A deleted stage's participant recordings end with it (no reconnect
 	// window), before its connections close under them.
 	closeStage := hooks.StageDeleted
@@ -310,6 +315,11 @@ func (n *node) buildMedia(context.Context) error {
 	n.stages = stage.New(stage.Config{Auth: control, Lifecycle: control, Log: log, Media: stageMedia,
 		MediaMetrics: n.sfuMetrics})
 	n.onCleanup(n.stages.Close)
+	// Ingest configurations' stream keys publish into stages through the
+	// registry; the feeds end before the roster (cleanups run in reverse).
+	n.feeds = stagefeed.New(stagefeed.Config{Domain: ingestControl{n.rtSvc}, Roster: n.stages, Log: log})
+	n.onCleanup(n.feeds.Close)
+	n.registry.SetStageIngest(n.feeds)
 	n.tracker = session.New(session.Config{Store: n.store, Events: svc, Log: log, Viewers: n.viewers,
 		EnforceLimits: cfg.EnforceLimits})
 	n.registry.AddConsumer(n.tracker)
@@ -452,7 +462,8 @@ func (n *node) routes() http.Handler {
 	// Stage endpoints are on the HTTPS listener when it is on (browsers on
 	// https pages need wss:// and https://), else on the HTTP listener.
 	stageEndpoints := func(r *http.Request) ivsrealtime.Endpoints {
-		return ivsrealtime.EndpointsFor(publicHost(cfg.PublicHost, r), ports["https"], ports["http"])
+		host := publicHost(cfg.PublicHost, r)
+		return ivsrealtime.EndpointsFor(host, ports["https"], ports["http"]).WithIngest(host, ports["rtmp"], ports["rtmps"])
 	}
 	api.New(api.Config{Service: n.svc, ChatService: n.chatSvc, RealtimeService: n.rtSvc, StageEndpoints: stageEndpoints,
 		Live: n.registry, Account: n.account, Endpoints: endpoints,
@@ -524,6 +535,7 @@ func (n *node) stop() {
 	// Publishers first, so that their sessions end cleanly in the store,
 	// then the listeners and the HTTP requests in flight.
 	n.registry.Close(ctx)
+	n.feeds.Close()    // each ended with its encoder's connection
 	n.recorder.Close() // recordings waiting out a reconnect window end now
 	n.stageRec.Close() // the same for participants', before their taps go
 	// Chat sessions end (hijacked connections: Shutdown does not wait for

@@ -27,7 +27,7 @@ func printBanner(opt Options, cfg config.Config, l *listeners, a ivs.Account, cr
 		fmt.Fprintf(w, "  Ingest:       rtmps://%s/app/<stream key>\n", hp(p["rtmps"]))
 	}
 	if l.rtmp != nil {
-		fmt.Fprintf(w, "                rtmp://%s/app/<stream key>  (channels with insecureIngest only)\n", hp(p["rtmp"]))
+		fmt.Fprintf(w, "                rtmp://%s/app/<stream key>  (channels and stage ingest configurations with insecureIngest only)\n", hp(p["rtmp"]))
 	}
 	if l.srt != nil {
 		fmt.Fprintf(w, "                srt://%s?streamid=<stream key>\n", hp(p["srt"]))

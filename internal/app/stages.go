@@ -13,6 +13,7 @@ import (
 	"github.com/onair-video/onair/internal/ivsrealtime"
 	"github.com/onair-video/onair/internal/sfu"
 	"github.com/onair-video/onair/internal/stage"
+	"github.com/onair-video/onair/internal/stagefeed"
 )
 
 // stageCallTimeout bounds one call into the Stages domain from the events
@@ -182,11 +183,20 @@ func (c stageControl) SubscribeFailed(p stage.Participant, publisher, code strin
 // roster(), which returns nil until it is built. Nothing calls a hook
 // before the servers start, so a nil roster means the node is being built
 // or failed to be.
-func stageHooks(scope ivs.Scope, roster func() *stage.Stages, control func() *ivsrealtime.Service, log *slog.Logger) ivsrealtime.Hooks {
+func stageHooks(scope ivs.Scope, roster func() *stage.Stages, control func() *ivsrealtime.Service, feeds func() *stagefeed.Feeds, log *slog.Logger) ivsrealtime.Hooks {
 	reps := &replicas{roster: roster, control: control, log: log, running: map[string]*stage.Replica{}}
 	return ivsrealtime.Hooks{
 		ReplicationStarted: reps.start,
 		ReplicationStopped: reps.stop,
+		IngestActive: func(configID string) bool {
+			f := feeds()
+			return f != nil && f.Active(configID)
+		},
+		IngestDeleted: func(configID string) {
+			if f := feeds(); f != nil {
+				f.Cut(configID, stagefeed.ErrDeleted)
+			}
+		},
 		ParticipantDisconnected: func(stageID, participantID, reason string) {
 			s := roster()
 			if s == nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/ivsrealtime"
 	"github.com/onair-video/onair/internal/stage"
+	"github.com/onair-video/onair/internal/stagefeed"
 	"github.com/onair-video/onair/internal/store/sqlite"
 	"github.com/onair-video/onair/internal/stream/streamtest"
 )
@@ -272,7 +273,7 @@ func TestDisconnectBeforeJoinRecorded(t *testing.T) {
 	const account = "123456789012"
 	svc = ivsrealtime.New(ivsrealtime.Config{Region: "us-east-1", AccountID: account, Docs: store, Sessions: store,
 		Hooks: stageHooks(ivs.Scope{Region: "us-east-1", Account: account}, func() *stage.Stages { return roster },
-			func() *ivsrealtime.Service { return svc }, slog.New(slog.DiscardHandler))})
+			func() *ivsrealtime.Service { return svc }, func() *stagefeed.Feeds { return nil }, slog.New(slog.DiscardHandler))})
 	var logged bytes.Buffer
 	c := stageControl{svc: svc, log: slog.New(slog.NewTextHandler(&logged, nil))}
 	gate := gatedJoins{stageControl: c, release: make(chan struct{})}

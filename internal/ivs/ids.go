@@ -157,3 +157,11 @@ func (sc Scope) OwnARN(field, kind, raw string) (ARN, error) {
 	}
 	return a, nil
 }
+
+// NewStageStreamKey returns the stream key of a Stages ingest
+// configuration: rt_{account}_{region}_{configurationId}_{secret}, as IVS
+// Real-Time's StreamKey pattern (rt_[0-9]+_[a-z0-9-]+_[a-zA-Z0-9-]+_.+),
+// with 43 alphanumerics (256 bits) of secret.
+func NewStageStreamKey(account, region, configID string) string {
+	return "rt_" + account + "_" + region + "_" + configID + "_" + randomString(43, alnum)
+}

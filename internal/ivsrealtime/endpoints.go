@@ -3,6 +3,7 @@ package ivsrealtime
 import (
 	"net"
 	"strconv"
+	"strings"
 )
 
 // The paths onair serves a stage's endpoints at (docs/stages.md): the web
@@ -34,4 +35,18 @@ func hostPort(host string, port, omit int) string {
 		return host
 	}
 	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// WithIngest adds the RTMP and RTMPS ingest endpoints on host, as IVS's
+// (rtmps://host:443/app/): the encoder appends the stream key. A port of 0
+// is a listener that is off.
+func (e Endpoints) WithIngest(host string, rtmpPort, rtmpsPort int) Endpoints {
+	h := hostPort(host, 0, 0)
+	if rtmpPort != 0 {
+		e.RTMP = "rtmp://" + net.JoinHostPort(strings.Trim(h, "[]"), strconv.Itoa(rtmpPort)) + "/app/"
+	}
+	if rtmpsPort != 0 {
+		e.RTMPS = "rtmps://" + net.JoinHostPort(strings.Trim(h, "[]"), strconv.Itoa(rtmpsPort)) + "/app/"
+	}
+	return e
 }

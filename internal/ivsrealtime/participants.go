@@ -79,6 +79,10 @@ type Participant struct {
 	ReplicationState string `json:"replicationState,omitempty"`
 	SourceStageARN   string `json:"sourceStageArn,omitempty"`
 	SourceSessionID  string `json:"sourceSessionId,omitempty"`
+	// IngestConfigurationARN names the ingest configuration of a
+	// participant that is an RTMP(S) encoder; RedundantIngest is its.
+	IngestConfigurationARN string `json:"ingestConfigurationArn,omitempty"`
+	RedundantIngest        bool   `json:"redundantIngest,omitempty"`
 }
 
 // Participant event names (IVS's EventName).
@@ -193,6 +197,16 @@ func (s *Service) Joined(ctx context.Context, c ParticipantClaims, info ClientIn
 	p.BrowserName, p.BrowserVersion, p.SdkVersion, p.Protocol = info.BrowserName, info.BrowserVersion, info.SdkVersion, info.Protocol
 	if p.Protocol == "" {
 		p.Protocol = "UNKNOWN"
+	}
+	if p.Protocol == IngestRTMP || p.Protocol == IngestRTMPS || p.Protocol == ProtocolSRT {
+		// An encoder publishing with an ingest configuration's key.
+		c, ok, err := s.ingestOf(ctx, st.ARN, p.ParticipantID)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			p.IngestConfigurationARN, p.RedundantIngest = c.ARN, c.RedundantIngest
+		}
 	}
 	if err := s.sessions.PutParticipant(ctx, st.ID, sid, p); err != nil {
 		return "", fmt.Errorf("ivsrealtime: store participant: %w", err)
@@ -606,6 +620,10 @@ func (s *Service) DisconnectParticipant(ctx context.Context, in DisconnectPartic
 	}
 	if err == nil && recorded {
 		err = s.leave(ctx, &st, p)
+	}
+	if err == nil {
+		// An encoder's ingest configuration lets go of the stage.
+		err = s.detachIngest(ctx, st.ARN, in.ParticipantID)
 	}
 	s.mu.Unlock()
 	if err != nil {

@@ -46,6 +46,11 @@ func OwnsResourceType(resource string) bool { return resources[resource] }
 type Endpoints struct {
 	Events string `json:"events"`
 	WHIP   string `json:"whip"`
+	// RTMP and RTMPS are where encoders publish with an ingest
+	// configuration's stream key (appended, as IVS's): empty when that
+	// listener is off.
+	RTMP  string `json:"rtmp"`
+	RTMPS string `json:"rtmps"`
 }
 
 // Hooks are what the service tells the media side. Each may be nil.
@@ -61,6 +66,12 @@ type Hooks struct {
 	// it asynchronously), and DisconnectParticipant must still disconnect
 	// it. nil: only recorded joins count.
 	ParticipantConnected func(stageID, participantID string) bool
+	// IngestActive says whether an encoder publishes with an ingest
+	// configuration now (its state ACTIVE). nil: none does.
+	IngestActive func(configID string) bool
+	// IngestDeleted is called after DeleteIngestConfiguration: the media
+	// side cuts off an encoder publishing with it.
+	IngestDeleted func(configID string)
 	// ReplicationStarted starts a replication's media: its replica joins
 	// the destination stage and publishes. An error fails
 	// StartParticipantReplication, which undoes the record.
@@ -178,6 +189,8 @@ func (s *Service) resourceTags(ctx context.Context, arn string) (map[string]stri
 		return docTags(ctx, s.encoderConfigs(), a.ID, arn, func(e *EncoderConfiguration) *map[string]string { return &e.Tags })
 	case ResourceStorageConfiguration:
 		return docTags(ctx, s.storageConfigs(), a.ID, arn, func(c *StorageConfiguration) *map[string]string { return &c.Tags })
+	case ResourceIngestConfiguration:
+		return docTags(ctx, s.ingestConfigs(), a.ID, arn, func(c *IngestConfiguration) *map[string]string { return &c.Tags })
 	default:
 		return nil, nil, ivs.NotFound(a.Resource, arn)
 	}

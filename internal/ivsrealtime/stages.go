@@ -335,6 +335,9 @@ func (s *Service) DeleteStage(ctx context.Context, arn string) error {
 	if err == nil {
 		err = s.forgetDisconnections(ctx, st.ID)
 	}
+	if err == nil {
+		err = s.detachIngest(ctx, st.ARN, "")
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return err

@@ -116,4 +116,18 @@ func TestEndpointsFor(t *testing.T) {
 			t.Errorf("EndpointsFor(%q, %d, %d) = %+v", tc.host, tc.https, tc.http, got)
 		}
 	}
+	for _, tc := range []struct {
+		host             string
+		rtmp, rtmps      int
+		wantRTMP, wantTS string
+	}{
+		{"example.com", 1935, 443, "rtmp://example.com:1935/app/", "rtmps://example.com:443/app/"},
+		{"::1", 0, 1936, "", "rtmps://[::1]:1936/app/"},
+		{"127.0.0.1", 0, 0, "", ""},
+	} {
+		got := ivsrealtime.Endpoints{}.WithIngest(tc.host, tc.rtmp, tc.rtmps)
+		if got.RTMP != tc.wantRTMP || got.RTMPS != tc.wantTS {
+			t.Errorf("WithIngest(%q, %d, %d) = %+v", tc.host, tc.rtmp, tc.rtmps, got)
+		}
+	}
 }

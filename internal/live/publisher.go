@@ -15,9 +15,18 @@ import (
 
 // Publisher is the one connection allowed to publish on a channel.
 type Publisher struct {
-	reg     *Registry
+	reg *Registry
+	// slot is its key in the registry: the channel id, or a stage
+	// target's slot.
+	slot    string
 	channel ivs.Channel
-	conn    ConnInfo
+	// stage is where an ingest configuration's key publishes (channel is
+	// then zero); stageHub and stageStop are its publishing, set by Start
+	// under reg.mu.
+	stage     StageTarget
+	stageHub  *stream.Hub
+	stageStop func()
+	conn      ConnInfo
 	// key is the stream key the publisher claimed with: only a connection
 	// with the same key may take its channel over. Never logged.
 	key string
@@ -46,8 +55,18 @@ type Publisher struct {
 	events       sync.WaitGroup
 }
 
-// Channel returns the channel the publisher's key belongs to.
+// Channel returns the channel the publisher's key belongs to (zero for a
+// stage ingest configuration's key).
 func (p *Publisher) Channel() ivs.Channel { return p.channel }
+
+// Target names what the publisher publishes to, for logs: the channel's
+// ARN, or the stage ingest configuration's.
+func (p *Publisher) Target() string {
+	if p.stage != nil {
+		return p.stage.Name()
+	}
+	return p.channel.ARN
+}
 
 // Done is closed when StopStream, shutdown or a policy (a limit breach) cuts
 // the publisher off; the ingest must then close the connection and call
@@ -106,6 +125,9 @@ func (p *Publisher) Start(ctx context.Context, tracks []*stream.Track, meta Meta
 	if len(tracks) == 0 {
 		return nil, errors.New("live: a publication needs at least one track")
 	}
+	if p.stage != nil {
+		return p.startStage(tracks)
+	}
 	now := time.Now()
 	ingest := IngestConfigurations(tracks, meta)
 	ss, err := p.reg.sessions.StartStreamSession(ctx, p.channel, now, ingest)
@@ -142,6 +164,11 @@ func (p *Publisher) Close() {
 	}
 	p.closed = true
 	p.cut(ErrStopped)
+	if p.stage != nil {
+		p.closeStage()
+		p.reg.release(p)
+		return
+	}
 
 	// Hide the stream at once so GetStream answers ChannelNotBroadcasting
 	// while the teardown runs; the channel stays claimed until release.

@@ -147,6 +147,9 @@ type Registry struct {
 	admit     func(ctx context.Context, c ivs.Channel) error
 	// failures counts unknown keys per source address.
 	failures *ratelimit.Table
+	// stageIngest routes the stream keys of stage ingest configurations;
+	// nil: they are unknown keys.
+	stageIngest StageIngest
 
 	mu         sync.Mutex
 	publishers map[string]*Publisher // by channel id
@@ -190,6 +193,9 @@ func (r *Registry) Claim(ctx context.Context, streamKey string, conn ConnInfo) (
 	if !r.failures.Has(host) {
 		return nil, ErrThrottled
 	}
+	if r.stageIngest != nil && isStageKey(streamKey) {
+		return r.claimStage(ctx, streamKey, conn)
+	}
 	ch, err := r.sessions.ResolveStreamKey(ctx, streamKey)
 	if errors.Is(err, ivs.ErrUnknownStreamKey) {
 		r.failures.Allow(host)
@@ -231,7 +237,7 @@ func (r *Registry) Claim(ctx context.Context, streamKey string, conn ConnInfo) (
 			return nil, fmt.Errorf("%w: the connection being taken over did not end in time", ErrChannelBusy)
 		}
 	}
-	p := &Publisher{reg: r, channel: ch, conn: conn, key: streamKey, stop: make(chan struct{}), released: make(chan struct{})}
+	p := &Publisher{reg: r, slot: ch.ID, channel: ch, conn: conn, key: streamKey, stop: make(chan struct{}), released: make(chan struct{})}
 	r.publishers[ch.ID] = p
 	return p, nil
 }
@@ -318,8 +324,8 @@ func (r *Registry) Close(ctx context.Context) {
 func (r *Registry) release(p *Publisher) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.publishers[p.channel.ID] == p {
-		delete(r.publishers, p.channel.ID)
+	if r.publishers[p.slot] == p {
+		delete(r.publishers, p.slot)
 	}
 	close(p.released)
 }

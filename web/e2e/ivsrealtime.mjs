@@ -17,7 +17,9 @@ import {
   CreateEncoderConfigurationCommand, GetEncoderConfigurationCommand, DeleteEncoderConfigurationCommand, ListEncoderConfigurationsCommand,
   CreateStorageConfigurationCommand, GetStorageConfigurationCommand, DeleteStorageConfigurationCommand, ListStorageConfigurationsCommand,
   TagResourceCommand, UntagResourceCommand, ListTagsForResourceCommand,
-  StartCompositionCommand, ListIngestConfigurationsCommand, StartParticipantReplicationCommand,
+  StartCompositionCommand,
+  CreateIngestConfigurationCommand, GetIngestConfigurationCommand, UpdateIngestConfigurationCommand, DeleteIngestConfigurationCommand,
+  ListIngestConfigurationsCommand,
 } from "@aws-sdk/client-ivs-realtime";
 
 const { ONAIR_URL, ONAIR_HTTPS, ONAIR_AKID, ONAIR_SECRET } = process.env;
@@ -63,7 +65,10 @@ test("stages: create with tokens, get, update, list in pages, delete", async () 
   assert.match(st.arn, /^arn:aws:ivs:us-east-1:\d{12}:stage\/[a-zA-Z0-9]{12}$/);
   assert.equal(st.name, "studio");
   assert.deepEqual(st.tags, { team: "a" });
-  assert.deepEqual(st.endpoints, { events: `wss://${httpsHost}/stage/events`, whip: `https://${httpsHost}/stage/whip` });
+  const { events, whip, rtmp, rtmps, ...more } = st.endpoints;
+  assert.deepEqual({ events, whip, more }, { events: `wss://${httpsHost}/stage/events`, whip: `https://${httpsHost}/stage/whip`, more: {} });
+  assert.match(rtmp, /^rtmp:\/\/127\.0\.0\.1:\d+\/app\/$/);
+  assert.match(rtmps, /^rtmps:\/\/127\.0\.0\.1:\d+\/app\/$/);
   assert.equal(st.activeSessionId, undefined);
   assert.deepEqual(st.autoParticipantRecordingConfiguration.mediaTypes, ["AUDIO_VIDEO"]);
   assert.equal(st.autoParticipantRecordingConfiguration.storageConfigurationArn, "");
@@ -229,13 +234,60 @@ test("tags go by the resource type of the ARN", async () => {
   await rejects(new ListTagsForResourceCommand({ resourceArn: stage.arn }), "ResourceNotFoundException", 404);
 });
 
+test("ingest configurations: create, get, update, list with filters, delete, and each refusal", async () => {
+  const { stage } = await send(new CreateStageCommand({ name: "ingest" }));
+  const { ingestConfiguration: ic } = await send(new CreateIngestConfigurationCommand({
+    name: "cam-1", stageArn: stage.arn, userId: "cam", attributes: { role: "camera" }, ingestProtocol: "RTMPS", tags: { t: "1" },
+  }));
+  assert.match(ic.arn, /^arn:aws:ivs:us-east-1:\d{12}:ingest-configuration\/[a-zA-Z0-9]{12}$/);
+  assert.match(ic.streamKey, new RegExp(`^rt_\\d{12}_us-east-1_${ic.arn.split("/")[1]}_[a-zA-Z0-9]{43}$`));
+  assert.match(ic.participantId, /^[a-zA-Z0-9]{12}$/);
+  assert.deepEqual({ name: ic.name, stageArn: ic.stageArn, userId: ic.userId, attributes: ic.attributes, ingestProtocol: ic.ingestProtocol,
+    state: ic.state, redundantIngest: ic.redundantIngest, tags: ic.tags },
+  { name: "cam-1", stageArn: stage.arn, userId: "cam", attributes: { role: "camera" }, ingestProtocol: "RTMPS", state: "INACTIVE",
+    redundantIngest: false, tags: { t: "1" } });
+  assert.deepEqual((await send(new GetIngestConfigurationCommand({ arn: ic.arn }))).ingestConfiguration, ic);
+  const { ingestConfiguration: rtmp } = await send(new CreateIngestConfigurationCommand({ ingestProtocol: "RTMP", insecureIngest: true }));
+  assert.equal(rtmp.stageArn, "");
+
+  const up = (await send(new UpdateIngestConfigurationCommand({ arn: rtmp.arn, stageArn: stage.arn, redundantIngest: true }))).ingestConfiguration;
+  assert.equal(up.stageArn, stage.arn);
+  assert.equal(up.redundantIngestCredentials.length, 1);
+  assert.notEqual(up.redundantIngestCredentials[0].participantId, up.participantId);
+  assert.match(up.redundantIngestCredentials[0].streamKey, /^rt_/);
+
+  const all = (await send(new ListIngestConfigurationsCommand({}))).ingestConfigurations.map((c) => c.arn).sort();
+  assert.deepEqual(all, [ic.arn, rtmp.arn].sort());
+  const summary = (await send(new ListIngestConfigurationsCommand({ filterByStageArn: stage.arn, maxResults: 1 })));
+  assert.equal(summary.ingestConfigurations.length, 1);
+  assert.ok(summary.nextToken);
+  assert.equal(summary.ingestConfigurations[0].streamKey, undefined, "summaries carry no stream key");
+  assert.equal((await send(new ListIngestConfigurationsCommand({ filterByState: "ACTIVE" }))).ingestConfigurations.length, 0);
+
+  await rejects(new CreateIngestConfigurationCommand({ ingestProtocol: "RTMP" }), "ValidationException", 400, "insecureIngest");
+  await rejects(new CreateIngestConfigurationCommand({ ingestProtocol: "RTMPS", userId: "u".repeat(129) }), "ValidationException", 400, "userId");
+  await rejects(new CreateIngestConfigurationCommand({ ingestProtocol: "RTMPS", name: "a b" }), "ValidationException", 400, "name");
+  await rejects(new CreateIngestConfigurationCommand({ ingestProtocol: "RTMPS", stageArn: stage.arn.replace(/[^/]+$/, "abcdABCDefgh") }),
+    "ValidationException", 400, "stageArn");
+  await rejects(new UpdateIngestConfigurationCommand({ arn: ic.arn, stageArn: stage.arn.replace(/[^/]+$/, "abcdABCDefgh") }),
+    "ResourceNotFoundException", 404);
+  await rejects(new ListIngestConfigurationsCommand({ filterByStageArn: stage.arn, filterByState: "ACTIVE" }), "ValidationException", 400);
+  await rejects(new ListIngestConfigurationsCommand({ filterByState: "LIVE" }), "ValidationException", 400, "filterByState");
+  await rejects(new GetIngestConfigurationCommand({ arn: ic.arn.replace(/[^/]+$/, "abcdABCDefgh") }), "ResourceNotFoundException", 404);
+
+  await send(new DeleteStageCommand({ arn: stage.arn }));
+  assert.equal((await send(new GetIngestConfigurationCommand({ arn: ic.arn }))).ingestConfiguration.stageArn, "",
+    "DeleteStage lets go of the stage");
+  await send(new DeleteIngestConfigurationCommand({ arn: ic.arn }));
+  await send(new DeleteIngestConfigurationCommand({ arn: rtmp.arn, force: true }));
+  assert.equal((await send(new ListIngestConfigurationsCommand({}))).ingestConfigurations.length, 0);
+  await rejects(new DeleteIngestConfigurationCommand({ arn: ic.arn }), "ResourceNotFoundException", 404);
+});
+
 test("the next issue's operations answer ValidationException naming docs/api-compat.md", async () => {
   await rejects(new StartCompositionCommand({ stageArn: "arn:aws:ivs:us-east-1:123456789012:stage/abcdABCDefgh",
     destinations: [{ channel: { channelArn: "arn:aws:ivs:us-east-1:123456789012:channel/abcdABCDefgh" } }] }),
   "ValidationException", 400, "docs/api-compat.md");
-  await rejects(new ListIngestConfigurationsCommand({}), "ValidationException", 400, "docs/api-compat.md");
-  await rejects(new StartParticipantReplicationCommand({ sourceStageArn: "arn:aws:ivs:us-east-1:123456789012:stage/abcdABCDefgh",
-    destinationStageArn: "arn:aws:ivs:us-east-1:123456789012:stage/abcdABCDefgi", participantId: "p" }), "ValidationException", 400, "docs/api-compat.md");
 });
 
 test("the stage quota: the 101st stage is ServiceQuotaExceededException (402)", async () => {

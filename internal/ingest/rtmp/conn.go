@@ -75,7 +75,7 @@ func (c *conn) serve(ctx context.Context) error {
 		return fmt.Errorf("rtmp: claim: %w", err)
 	}
 	defer pub.Close()
-	c.log = c.log.With(attrChannel, pub.Channel().ARN)
+	c.log = c.log.With(attrChannel, pub.Target())
 
 	stopWatch := c.watchStop(pub)
 	defer stopWatch()

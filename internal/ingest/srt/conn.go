@@ -72,7 +72,7 @@ func (s *Server) handle(req gosrt.ConnRequest) {
 		return
 	}
 	defer pub.Close()
-	log = log.With("channel", pub.Channel().ARN)
+	log = log.With("channel", pub.Target())
 
 	conn, err := req.Accept()
 	if err != nil {
