@@ -428,6 +428,16 @@ func (m cpuMeter) read() (self, kids float64, ffmpegs int) {
 	return 100 * (s - m.self0).Seconds() / wall, 100 * (k - m.kids0).Seconds() / wall, n
 }
 
+// loadAvg is the machine's 1-minute load average: on a shared machine,
+// how much else ran beside the measured server.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}
+
 // probeSegment runs ffprobe on a complete segment (with its init section)
 // of the media playlist: its size and the frames it holds.
 func probeSegment(ctx context.Context, media string) (w, h, frames int, dur float64, err error) {
@@ -795,6 +805,7 @@ func composeGrid(k kind, o options) ([]result, error) {
 		{Phase: "compose", Name: "tile frames measured (first showings, 4 tiles)", Value: float64(len(delays)),
 			Unit: fmt.Sprintf("over %.0f s", wall.Seconds())},
 		{Phase: "compose", Name: "StartComposition → composite playable (multivariant and media playlists)", Value: ms(startup), Unit: "ms"},
-		{Phase: "compose", Name: "load generator CPU while following", Value: round(100*gen.Seconds()/wall.Seconds(), 1), Unit: "% of a core"},
+		{Phase: "compose", Name: "load generator CPU while following / the machine's load average (1 min) at the end",
+			Value: round(100*gen.Seconds()/wall.Seconds(), 1), Unit: "% of a core / " + loadAvg()},
 	}, nil
 }
