@@ -233,6 +233,21 @@ func (l *sendLog) sentBefore(idx int, t time.Time) (time.Time, bool) {
 	return ts[i-1], true
 }
 
+// sentIn counts the frames sent in [from, to).
+func (l *sendLog) sentIn(from, to time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, ts := range l.at {
+		for _, t := range ts {
+			if !t.Before(from) && t.Before(to) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 var opusCap = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
 	SDPFmtpLine: "minptime=10;useinbandfec=1"}
 
@@ -697,7 +712,13 @@ func composeGrid(k kind, o options) ([]result, error) {
 		}
 	}
 	progress("compose: following (s)", total, total)
-	wall := parts[len(parts)-1].got.Sub(spanStart)
+	spanEnd := parts[len(parts)-1].got
+	wall := spanEnd.Sub(spanStart)
+	sent := 0
+	for _, l := range logs {
+		sent += l.sentIn(spanStart, spanEnd)
+	}
+	sendFPS := float64(sent) / composePubs / wall.Seconds()
 	pw, ph, pframes, pdur, err := probeSegment(ctx, mediaURL.String())
 	if err != nil {
 		return nil, err
@@ -798,7 +819,8 @@ func composeGrid(k kind, o options) ([]result, error) {
 			Unit: fmt.Sprintf("x %d / %.2f fps (%d frames in %.2f s)", ph, float64(pframes)/pdur, pframes, pdur), Target: "1280x720 / 30 fps"},
 		{Phase: "compose", Name: "composite pictures per second of wall time (LL-HLS parts followed)", Value: round(float64(samples)/wall.Seconds(), 2),
 			Unit: "fps"},
-		{Phase: "compose", Name: "new publisher pictures per tile per second of composite", Value: round(tileFPS, 2), Unit: "fps"},
+		{Phase: "compose", Name: "new publisher pictures per tile per second of composite / frames each publisher sent per second",
+			Value: round(tileFPS, 2), Unit: fmt.Sprintf("/ %.2f fps", sendFPS)},
 		{Phase: "compose", Name: "delay publisher's frame sent → composite's LL-HLS part downloaded p50 / p95 / max",
 			Value: ms(percentile(delays, 0.5)), Unit: fmt.Sprintf("/ %.1f / %.1f ms", ms(percentile(delays, 0.95)), ms(percentile(delays, 1))),
 			Target: "≤ 500 ms"},

@@ -181,3 +181,25 @@ func TestSendLogSentBefore(t *testing.T) {
 		})
 	}
 }
+
+func TestSendLogSentIn(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	var l sendLog
+	for i := range 90 { // three loops of a 30-frame clip, 30 fps
+		l.add(i%30, t0.Add(time.Duration(i)*time.Second/30))
+	}
+	for _, tc := range []struct {
+		name     string
+		from, to time.Time
+		want     int
+	}{
+		{"all", t0, t0.Add(3 * time.Second), 90},
+		{"the second loop", t0.Add(time.Second), t0.Add(2 * time.Second), 30},
+		{"from is in, to is out", t0, t0.Add(time.Second / 30), 1},
+		{"before", t0.Add(-time.Second), t0, 0},
+	} {
+		if got := l.sentIn(tc.from, tc.to); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
