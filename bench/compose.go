@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -516,6 +517,242 @@ func probeSegment(ctx context.Context, media string) (w, h, frames int, dur floa
 	return s.Width, s.Height, frames, seg.Duration.Seconds(), nil
 }
 
+// composeStage makes a stage with composePubs publishers sending the
+// clips, and waits until the stage has them all publishing.
+func composeStage(ctx context.Context, s *onair, rt *ivsrealtime.Client, clips [][][][]byte, opus [][]byte) (
+	stageARN *string, logs []*sendLog, stop func(), err error) {
+	api, err := composeAPI()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := rt.CreateStage(ctx, &ivsrealtime.CreateStageInput{Name: aws.String("bench")})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	stageARN = st.Stage.Arn
+	var stops []func()
+	stop = func() {
+		for _, f := range stops {
+			f()
+		}
+	}
+	for i := range composePubs {
+		tok, err := rt.CreateParticipantToken(ctx, &ivsrealtime.CreateParticipantTokenInput{StageArn: stageARN,
+			UserId: aws.String(fmt.Sprintf("publisher%d", i)), Capabilities: []rttypes.ParticipantTokenCapability{
+				rttypes.ParticipantTokenCapabilityPublish}})
+		if err != nil {
+			stop()
+			return nil, nil, nil, err
+		}
+		logs = append(logs, &sendLog{})
+		f, err := composePublish(ctx, api, s.endpoint+"/stage/whip", aws.ToString(tok.ParticipantToken.Token), clips[i], opus, logs[i])
+		if err != nil {
+			stop()
+			return nil, nil, nil, fmt.Errorf("publisher %d: %w", i, err)
+		}
+		stops = append(stops, f)
+	}
+	for {
+		g, err := rt.GetStage(ctx, &ivsrealtime.GetStageInput{Arn: stageARN})
+		if err != nil {
+			stop()
+			return nil, nil, nil, err
+		}
+		n := 0
+		if g.Stage.ActiveSessionId != nil {
+			l, err := rt.ListParticipants(ctx, &ivsrealtime.ListParticipantsInput{StageArn: stageARN,
+				SessionId: g.Stage.ActiveSessionId, FilterByPublished: true})
+			if err != nil {
+				stop()
+				return nil, nil, nil, err
+			}
+			n = len(l.Participants)
+		}
+		if n == composePubs {
+			return stageARN, logs, stop, nil
+		}
+		select {
+		case <-ctx.Done():
+			stop()
+			return nil, nil, nil, fmt.Errorf("%d of %d publishers publishing: %w", n, composePubs, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// compositeVideo reads the composite's init section: its H.264 track and
+// the pictures' size.
+func compositeVideo(ctx context.Context, hc *http.Client, mediaURL *url.URL) (*fmp4.InitTrack, int, int, error) {
+	var buf bytes.Buffer
+	b, err := get(ctx, hc, mediaURL.String(), &buf)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	var pl playlist.Media
+	if err := pl.Unmarshal(b); err != nil || pl.Map == nil {
+		return nil, 0, 0, fmt.Errorf("composite media playlist without an init section: %v", err)
+	}
+	iu, err := mediaURL.Parse(pl.Map.URI)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if b, err = get(ctx, hc, iu.String(), &buf); err != nil {
+		return nil, 0, 0, err
+	}
+	var init fmp4.Init
+	if err := init.Unmarshal(bytes.NewReader(b)); err != nil {
+		return nil, 0, 0, fmt.Errorf("composite init: %w", err)
+	}
+	for _, t := range init.Tracks {
+		if c, ok := t.Codec.(*fmp4.CodecH264); ok {
+			var sps h264.SPS
+			if err := sps.Unmarshal(c.SPS); err != nil {
+				return nil, 0, 0, fmt.Errorf("composite SPS: %w", err)
+			}
+			return t, sps.Width(), sps.Height(), nil
+		}
+	}
+	return nil, 0, 0, errors.New("the composite has no H.264 track")
+}
+
+// followComposite follows the composite's parts as a player does: those
+// that end downloading before warm are not kept; at the first kept one it
+// calls onStart; it returns once it has kept span's worth.
+func followComposite(ctx context.Context, f *follower, video *fmp4.InitTrack, warm time.Time, span time.Duration,
+	onStart func()) ([]compositePart, error) {
+	var parts []compositePart
+	total := int((time.Until(warm) + span) / time.Second)
+	t0 := time.Now()
+	defer progress("compose: following (s)", total, total)
+	for {
+		data, got, err := f.next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		progress("compose: following (s)", min(int(time.Since(t0)/time.Second), total), total)
+		if got.Before(warm) {
+			continue
+		}
+		if len(parts) == 0 {
+			onStart()
+		}
+		var ps fmp4.Parts
+		if err := ps.Unmarshal(data); err != nil {
+			return nil, fmt.Errorf("composite part: %w", err)
+		}
+		cp := compositePart{got: got}
+		for _, p := range ps {
+			for _, t := range p.Tracks {
+				if t.ID != video.ID {
+					continue
+				}
+				// data is the follower's buffer: keep copies.
+				for _, smp := range t.Samples {
+					c := *smp
+					c.Payload = bytes.Clone(smp.Payload)
+					cp.samples = append(cp.samples, &c)
+				}
+			}
+		}
+		parts = append(parts, cp)
+		if got.Sub(parts[0].got) >= span {
+			return parts, nil
+		}
+	}
+}
+
+// compositeRead is what the stamps in the composite's pictures say.
+type compositeRead struct {
+	delays         []time.Duration // per publisher frame, its first showing; sorted
+	perPub         []int           // frames measured per publisher
+	samples        int             // video samples in the parts
+	pictures       int             // decoded, from the first keyframe
+	unread, unsent int             // tiles without a stamp; stamps of a frame not sent before
+	seconds        float64         // media time of the decoded pictures
+}
+
+// readComposite decodes the parts' video from its first keyframe (every
+// sample one picture) and reads the stamp in each quadrant of each
+// picture.
+func readComposite(parts []compositePart, video *fmp4.InitTrack, w, h int, logs []*sendLog) (compositeRead, error) {
+	codec := video.Codec.(*fmp4.CodecH264)
+	var r compositeRead
+	var stream []byte
+	var owner []int // the part of each decoded picture
+	var dur uint64
+	keyed := false
+	for pi, p := range parts {
+		for _, smp := range p.samples {
+			r.samples++
+			keyed = keyed || !smp.IsNonSyncSample
+			if !keyed {
+				continue
+			}
+			var au h264.AVCC
+			if err := au.Unmarshal(smp.Payload); err != nil {
+				return r, fmt.Errorf("composite sample: %w", err)
+			}
+			if !smp.IsNonSyncSample {
+				au = append([][]byte{codec.SPS, codec.PPS}, au...)
+			}
+			b, err := h264.AnnexB(au).Marshal()
+			if err != nil {
+				return r, err
+			}
+			stream = append(stream, b...)
+			owner = append(owner, pi)
+			dur += uint64(smp.Duration)
+		}
+	}
+	r.seconds = float64(dur) / float64(video.TimeScale)
+	type shown struct {
+		pub  int
+		sent time.Time
+	}
+	seen := map[shown]bool{}
+	r.perPub = make([]int, len(logs))
+	err := decodeLuma(stream, w, h, "", func(i int, luma []byte) {
+		r.pictures++
+		if i >= len(owner) {
+			return
+		}
+		got := parts[owner[i]].got
+		for q := range 4 {
+			pub, idx, ok := readStamp(luma, w, h, q%2*w/2, q/2*h/2, float64(w/2)/composeW)
+			if !ok || pub >= len(logs) {
+				r.unread++
+				continue
+			}
+			sent, ok := logs[pub].sentBefore(idx, got)
+			if !ok {
+				r.unsent++
+				continue
+			}
+			// A picture the composite shows again (its publisher's next
+			// one not decoded yet) is not a new frame: only its first
+			// showing counts.
+			if k := (shown{pub, sent}); !seen[k] {
+				seen[k] = true
+				r.delays = append(r.delays, got.Sub(sent))
+				r.perPub[pub]++
+			}
+		}
+	})
+	if err != nil {
+		return r, err
+	}
+	if r.pictures != len(owner) {
+		return r, fmt.Errorf("%d pictures decoded of %d samples", r.pictures, len(owner))
+	}
+	for i, n := range r.perPub {
+		if n == 0 {
+			return r, fmt.Errorf("publisher %d's stamp is in none of %d composite pictures (%d tiles unread)", i, r.pictures, r.unread)
+		}
+	}
+	slices.Sort(r.delays)
+	return r, nil
+}
+
 // composeGrid is the compose phase.
 func composeGrid(k kind, o options) ([]result, error) {
 	s, err := k.onairOnly()
@@ -537,294 +774,107 @@ func composeGrid(k kind, o options) ([]result, error) {
 	if err != nil {
 		return nil, err
 	}
-	api, err := composeAPI()
-	if err != nil {
-		return nil, err
-	}
-
 	rt := ivsrealtime.New(ivsrealtime.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.endpoint), Credentials: s.creds})
 	ch, err := s.client.CreateChannel(ctx, &ivs.CreateChannelInput{Name: aws.String("composite"),
 		Type: types.ChannelTypeBasicChannelType, LatencyMode: types.ChannelLatencyModeLowLatency})
 	if err != nil {
 		return nil, err
 	}
-	st, err := rt.CreateStage(ctx, &ivsrealtime.CreateStageInput{Name: aws.String("bench")})
-	if err != nil {
-		return nil, err
-	}
-	stageARN := st.Stage.Arn
 	enc, err := rt.CreateEncoderConfiguration(ctx, &ivsrealtime.CreateEncoderConfigurationInput{Name: aws.String("720p30"),
 		Video: &rttypes.Video{Width: aws.Int32(composeW), Height: aws.Int32(composeH), Framerate: aws.Float32(composeFPS),
 			Bitrate: aws.Int32(composeKbps * 1000)}})
 	if err != nil {
 		return nil, err
 	}
-
-	logs := make([]*sendLog, composePubs)
-	for i := range composePubs {
-		tok, err := rt.CreateParticipantToken(ctx, &ivsrealtime.CreateParticipantTokenInput{StageArn: stageARN,
-			UserId: aws.String(fmt.Sprintf("publisher%d", i)), Capabilities: []rttypes.ParticipantTokenCapability{
-				rttypes.ParticipantTokenCapabilityPublish}})
-		if err != nil {
-			return nil, err
-		}
-		logs[i] = &sendLog{}
-		stop, err := composePublish(ctx, api, s.endpoint+"/stage/whip", aws.ToString(tok.ParticipantToken.Token), clips[i], opus, logs[i])
-		if err != nil {
-			return nil, fmt.Errorf("publisher %d: %w", i, err)
-		}
-		defer stop()
+	stageARN, logs, stopPubs, err := composeStage(ctx, s, rt, clips, opus)
+	if err != nil {
+		return nil, err
 	}
-	// All four publishing, as ListParticipants says.
-	for {
-		g, err := rt.GetStage(ctx, &ivsrealtime.GetStageInput{Arn: stageARN})
-		if err != nil {
-			return nil, err
-		}
-		n := 0
-		if g.Stage.ActiveSessionId != nil {
-			l, err := rt.ListParticipants(ctx, &ivsrealtime.ListParticipantsInput{StageArn: stageARN,
-				SessionId: g.Stage.ActiveSessionId, FilterByPublished: true})
-			if err != nil {
-				return nil, err
-			}
-			n = len(l.Participants)
-		}
-		if n == composePubs {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%d of %d publishers publishing: %w", n, composePubs, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	defer stopPubs()
 
 	// onair forwarding the four publishers to nobody: the baseline.
 	time.Sleep(3 * time.Second)
-	base := max(o.span/2, 10*time.Second)
 	m := startCPUMeter(s.pid())
-	time.Sleep(base)
+	time.Sleep(max(o.span/2, 10*time.Second))
 	baseSelf, baseKids, _ := m.read()
 	fmt.Fprintf(os.Stderr, "  without a composition: onair %.0f %%, children %.0f %% of a core\n", baseSelf, baseKids)
 
 	t0 := time.Now()
-	if _, err := rt.StartComposition(ctx, &ivsrealtime.StartCompositionInput{StageArn: stageARN,
+	started, err := rt.StartComposition(ctx, &ivsrealtime.StartCompositionInput{StageArn: stageARN,
 		Layout: &rttypes.LayoutConfiguration{Grid: &rttypes.GridConfiguration{}},
 		Destinations: []rttypes.DestinationConfiguration{{Name: aws.String("live"), Channel: &rttypes.ChannelDestinationConfiguration{
-			ChannelArn: ch.Channel.Arn, EncoderConfigurationArn: enc.EncoderConfiguration.Arn}}}}); err != nil {
+			ChannelArn: ch.Channel.Arn, EncoderConfigurationArn: enc.EncoderConfiguration.Arn}}}})
+	if err != nil {
 		return nil, err
 	}
 	hc := newHTTPClient()
 	defer hc.CloseIdleConnections()
-	mediaURLs, err := playUntilReady(ctx, hc, aws.ToString(ch.Channel.PlaybackUrl))
+	pctx, pcancel := context.WithTimeout(ctx, time.Minute)
+	mediaURLs, err := playUntilReady(pctx, hc, aws.ToString(ch.Channel.PlaybackUrl))
+	pcancel()
 	if err != nil {
+		// Say what became of the composition.
+		if g, gerr := rt.GetComposition(ctx, &ivsrealtime.GetCompositionInput{Arn: started.Composition.Arn}); gerr == nil {
+			return nil, fmt.Errorf("composition %s, the composite: %w", g.Composition.State, err)
+		}
 		return nil, err
 	}
 	startup := time.Since(t0)
-	mediaURL := mediaURLs[0]
-	var buf bytes.Buffer
-	b, err := get(ctx, hc, mediaURL.String(), &buf)
+	video, cw, chh, err := compositeVideo(ctx, hc, mediaURLs[0])
 	if err != nil {
 		return nil, err
 	}
-	var pl playlist.Media
-	if err := pl.Unmarshal(b); err != nil || pl.Map == nil {
-		return nil, fmt.Errorf("composite media playlist without an init section: %v", err)
-	}
-	iu, err := mediaURL.Parse(pl.Map.URI)
-	if err != nil {
-		return nil, err
-	}
-	ib, err := get(ctx, hc, iu.String(), &buf)
-	if err != nil {
-		return nil, err
-	}
-	var init fmp4.Init
-	if err := init.Unmarshal(bytes.NewReader(ib)); err != nil {
-		return nil, fmt.Errorf("composite init: %w", err)
-	}
-	var video *fmp4.InitTrack
-	for _, t := range init.Tracks {
-		if _, ok := t.Codec.(*fmp4.CodecH264); ok {
-			video = t
-		}
-	}
-	if video == nil {
-		return nil, errors.New("the composite has no H.264 track")
-	}
-	codec := video.Codec.(*fmp4.CodecH264)
-	var sps h264.SPS
-	if err := sps.Unmarshal(codec.SPS); err != nil {
-		return nil, fmt.Errorf("composite SPS: %w", err)
-	}
-	cw, chh := sps.Width(), sps.Height()
 
-	// Warm up, then follow the composite's parts as a player for the
-	// span, measuring the CPU meanwhile. The parts are decoded after the
-	// span, so that the decode does not take the CPU from onair.
-	f := newFollower(mediaURL)
+	// Warm up, then follow the composite for the span, measuring the CPU
+	// meanwhile. The parts are decoded after the span, so that the decode
+	// takes no CPU from onair.
+	f := newFollower(mediaURLs[0])
 	defer f.close()
-	var parts []compositePart
-	var cpuSelf, cpuKids float64
-	var ffmpegs int
 	var gen time.Duration
-	warm := time.Now().Add(5 * time.Second)
-	var spanStart time.Time
-	total := int((5*time.Second + o.span) / time.Second)
-	for {
-		data, got, err := f.next(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if got.Before(warm) {
-			continue
-		}
-		if spanStart.IsZero() {
-			spanStart = got
-			m = startCPUMeter(s.pid())
-			gen = self()
-		}
-		var ps fmp4.Parts
-		if err := ps.Unmarshal(data); err != nil {
-			return nil, fmt.Errorf("composite part: %w", err)
-		}
-		cp := compositePart{got: got}
-		for _, p := range ps {
-			for _, t := range p.Tracks {
-				if t.ID == video.ID {
-					cp.samples = append(cp.samples, t.Samples...)
-				}
-			}
-		}
-		// The data is the follower's buffer: keep copies of the samples.
-		for i, smp := range cp.samples {
-			c := *smp
-			c.Payload = bytes.Clone(smp.Payload)
-			cp.samples[i] = &c
-		}
-		parts = append(parts, cp)
-		progress("compose: following (s)", min(int(time.Since(t0.Add(startup))/time.Second), total), total)
-		if got.Sub(spanStart) >= o.span {
-			cpuSelf, cpuKids, ffmpegs = m.read()
-			gen = self() - gen
-			break
-		}
+	parts, err := followComposite(ctx, f, video, time.Now().Add(5*time.Second), o.span, func() {
+		m, gen = startCPUMeter(s.pid()), self()
+	})
+	if err != nil {
+		return nil, err
 	}
-	progress("compose: following (s)", total, total)
-	spanEnd := parts[len(parts)-1].got
+	cpuSelf, cpuKids, ffmpegs := m.read()
+	gen = self() - gen
+	spanStart, spanEnd := parts[0].got, parts[len(parts)-1].got
 	wall := spanEnd.Sub(spanStart)
 	sent := 0
 	for _, l := range logs {
 		sent += l.sentIn(spanStart, spanEnd)
 	}
 	sendFPS := float64(sent) / composePubs / wall.Seconds()
-	pw, ph, pframes, pdur, err := probeSegment(ctx, mediaURL.String())
+	pw, ph, pframes, pdur, err := probeSegment(ctx, mediaURLs[0].String())
 	if err != nil {
 		return nil, err
 	}
-
-	// Decode from the first keyframe; every sample is one picture.
-	var stream []byte
-	var owner []int // the part of each decoded picture
-	var samples int
-	var mediaDur uint64
-	started := false
-	for pi, p := range parts {
-		for _, smp := range p.samples {
-			samples++
-			started = started || !smp.IsNonSyncSample
-			if !started {
-				continue
-			}
-			var au h264.AVCC
-			if err := au.Unmarshal(smp.Payload); err != nil {
-				return nil, fmt.Errorf("composite sample: %w", err)
-			}
-			if !smp.IsNonSyncSample {
-				au = append([][]byte{codec.SPS, codec.PPS}, au...)
-			}
-			b, err := h264.AnnexB(au).Marshal()
-			if err != nil {
-				return nil, err
-			}
-			stream = append(stream, b...)
-			owner = append(owner, pi)
-			mediaDur += uint64(smp.Duration)
-		}
-	}
-	type shown struct {
-		pub  int
-		sent time.Time
-	}
-	seen := map[shown]bool{}
-	var delays []time.Duration
-	perPub := make([]int, composePubs)
-	unread, late := 0, 0
-	err = decodeLuma(stream, cw, chh, "", func(i int, luma []byte) {
-		if i >= len(owner) {
-			return
-		}
-		got := parts[owner[i]].got
-		for q := range composePubs {
-			x0, y0 := q%2*cw/2, q/2*chh/2
-			pub, idx, ok := readStamp(luma, cw, chh, x0, y0, float64(cw/2)/composeW)
-			if !ok || pub >= composePubs {
-				unread++
-				continue
-			}
-			sent, ok := logs[pub].sentBefore(idx, got)
-			if !ok {
-				late++
-				continue
-			}
-			// A picture the composite shows again (its publisher's next
-			// one not decoded yet) is not a new frame: only its first
-			// showing counts.
-			key := shown{pub, sent}
-			if seen[key] {
-				continue
-			}
-			seen[key] = true
-			delays = append(delays, got.Sub(sent))
-			perPub[pub]++
-		}
-	})
+	r, err := readComposite(parts, video, cw, chh, logs)
 	if err != nil {
 		return nil, err
 	}
-	if len(delays) == 0 {
-		return nil, fmt.Errorf("no stamp read in %d composite pictures (%d tiles unread)", len(owner), unread)
-	}
-	for i, n := range perPub {
-		if n == 0 {
-			return nil, fmt.Errorf("publisher %d's stamp is in no composite picture", i)
-		}
-	}
-	slices.Sort(delays)
-	mediaSecs := float64(mediaDur) / float64(video.TimeScale)
-	tileFPS := float64(len(delays)) / composePubs / mediaSecs
 	fmt.Fprintf(os.Stderr, "  composite %dx%d: %d samples in %.1f s of parts; %d pictures decoded, %d tiles unread, "+
-		"%d with no send before; frames per publisher %v\n", cw, chh, samples, wall.Seconds(), len(owner), unread, late, perPub)
-	total100 := cpuSelf + cpuKids
+		"%d with no send before; frames per publisher %v\n", cw, chh, r.samples, wall.Seconds(), r.pictures, r.unread, r.unsent, r.perPub)
+	total := cpuSelf + cpuKids
 	return []result{
 		{Phase: "compose", Name: "4 × 720p30 publishers, no composition: onair CPU (its children)", Value: round(baseSelf, 1),
 			Unit: fmt.Sprintf("(%.1f) %% of a core", baseKids)},
 		{Phase: "compose", Name: fmt.Sprintf("4 × 720p30 grid → 720p30 channel: onair + its %d ffmpeg children CPU", ffmpegs),
-			Value: round(total100, 1), Unit: fmt.Sprintf("%% of a core (onair %.1f, ffmpeg %.1f)", cpuSelf, cpuKids),
+			Value: round(total, 1), Unit: fmt.Sprintf("%% of a core (onair %.1f, ffmpeg %.1f)", cpuSelf, cpuKids),
 			Target: "≤ 100 % (1 core)"},
-		{Phase: "compose", Name: "the composition's own CPU (composing − no composition)", Value: round(total100-baseSelf-baseKids, 1),
+		{Phase: "compose", Name: "the composition's own CPU (composing − no composition)", Value: round(total-baseSelf-baseKids, 1),
 			Unit: "% of a core"},
 		{Phase: "compose", Name: "composite (ffprobe on a segment): size / frame rate", Value: float64(pw),
 			Unit: fmt.Sprintf("x %d / %.2f fps (%d frames in %.2f s)", ph, float64(pframes)/pdur, pframes, pdur), Target: "1280x720 / 30 fps"},
-		{Phase: "compose", Name: "composite pictures per second of wall time (LL-HLS parts followed)", Value: round(float64(samples)/wall.Seconds(), 2),
-			Unit: "fps"},
+		{Phase: "compose", Name: "composite pictures per second of wall time (LL-HLS parts followed)",
+			Value: round(float64(r.samples)/wall.Seconds(), 2), Unit: "fps"},
 		{Phase: "compose", Name: "new publisher pictures per tile per second of composite / frames each publisher sent per second",
-			Value: round(tileFPS, 2), Unit: fmt.Sprintf("/ %.2f fps", sendFPS)},
+			Value: round(float64(len(r.delays))/composePubs/r.seconds, 2), Unit: fmt.Sprintf("/ %.2f fps", sendFPS)},
 		{Phase: "compose", Name: "delay publisher's frame sent → composite's LL-HLS part downloaded p50 / p95 / max",
-			Value: ms(percentile(delays, 0.5)), Unit: fmt.Sprintf("/ %.1f / %.1f ms", ms(percentile(delays, 0.95)), ms(percentile(delays, 1))),
+			Value: ms(quantile(r.delays, 0.5)), Unit: fmt.Sprintf("/ %.1f / %.1f ms", ms(quantile(r.delays, 0.95)), ms(quantile(r.delays, 1))),
 			Target: "≤ 500 ms"},
-		{Phase: "compose", Name: "tile frames measured (first showings, 4 tiles)", Value: float64(len(delays)),
+		{Phase: "compose", Name: "tile frames measured (first showings, 4 tiles)", Value: float64(len(r.delays)),
 			Unit: fmt.Sprintf("over %.0f s", wall.Seconds())},
 		{Phase: "compose", Name: "StartComposition → composite playable (multivariant and media playlists)", Value: ms(startup), Unit: "ms"},
 		{Phase: "compose", Name: "load generator CPU while following / the machine's load average (1 min) at the end",
