@@ -669,6 +669,7 @@ type compositeRead struct {
 	pictures       int             // decoded, from the first keyframe
 	unread, unsent int             // tiles without a stamp; stamps of a frame not sent before
 	seconds        float64         // media time of the decoded pictures
+	skipped        int             // canvases missing from the media timeline (a sample lasting n frames skips n-1)
 }
 
 // readComposite decodes the parts' video from its first keyframe (every
@@ -702,6 +703,8 @@ func readComposite(parts []compositePart, video *fmp4.InitTrack, w, h int, logs 
 			stream = append(stream, b...)
 			owner = append(owner, pi)
 			dur += uint64(smp.Duration)
+			frame := float64(video.TimeScale) / composeFPS
+			r.skipped += max(int(float64(smp.Duration)/frame+0.5)-1, 0)
 		}
 	}
 	r.seconds = float64(dur) / float64(video.TimeScale)
@@ -867,8 +870,8 @@ func composeGrid(k kind, o options) ([]result, error) {
 			Unit: "% of a core"},
 		{Phase: "compose", Name: "composite (ffprobe on a segment): size / frame rate", Value: float64(pw),
 			Unit: fmt.Sprintf("x %d / %.2f fps (%d frames in %.2f s)", ph, float64(pframes)/pdur, pframes, pdur), Target: "1280x720 / 30 fps"},
-		{Phase: "compose", Name: "composite pictures per second of wall time (LL-HLS parts followed)",
-			Value: round(float64(r.samples)/wall.Seconds(), 2), Unit: "fps"},
+		{Phase: "compose", Name: "composite pictures per second of wall time (LL-HLS parts followed) / canvases skipped in its media time",
+			Value: round(float64(r.samples)/wall.Seconds(), 2), Unit: fmt.Sprintf("fps / %d in %.0f s", r.skipped, r.seconds)},
 		{Phase: "compose", Name: "new publisher pictures per tile per second of composite / frames each publisher sent per second",
 			Value: round(float64(len(r.delays))/composePubs/r.seconds, 2), Unit: fmt.Sprintf("/ %.2f fps", sendFPS)},
 		{Phase: "compose", Name: "delay publisher's frame sent → composite's LL-HLS part downloaded p50 / p95 / max",
