@@ -756,8 +756,8 @@ func readComposite(parts []compositePart, video *fmp4.InitTrack, w, h int, logs 
 	return r, nil
 }
 
-// composeGrid is the compose phase.
-func composeGrid(k kind, o options) ([]result, error) {
+// composeBench is the compose phase.
+func composeBench(k kind, o options) ([]result, error) {
 	s, err := k.onairOnly()
 	if err != nil {
 		return nil, err

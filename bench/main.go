@@ -64,7 +64,7 @@ var phaseFuncs = map[string]func(kind, options) ([]result, error){
 	"publishers": publishers,
 	"chat":       chatFanout,
 	"stage":      stageFanout,
-	"compose":    composeGrid,
+	"compose":    composeBench,
 }
 
 func main() {
