@@ -4,7 +4,9 @@
 // WHEP latency from an RTMP publisher's socket, time to first frame, how
 // many LL-HLS viewers of one stream stay at the live edge, what each RTMP
 // publisher costs, and how many pion subscribers of one 720p simulcast
-// stage publisher onair's SFU holds (the stage phase). `make bench` runs it
+// stage publisher onair's SFU holds (the stage phase), and what a
+// server-side composition of four 720p30 stage publishers into a 720p30
+// channel costs and delays (the compose phase). `make bench` runs it
 // against a fresh onair for each phase and appends the results to
 // docs/benchmarks.md.
 //
@@ -62,11 +64,12 @@ var phaseFuncs = map[string]func(kind, options) ([]result, error){
 	"publishers": publishers,
 	"chat":       chatFanout,
 	"stage":      stageFanout,
+	"compose":    composeBench,
 }
 
 func main() {
 	bin := flag.String("onair", "bin/onair", "the onair binary to start; empty: measure the peer only")
-	phases := flag.String("phases", "idle,api,latency,normal,whep,viewers,publishers,chat,stage", "phases to run, in order")
+	phases := flag.String("phases", "idle,api,latency,normal,whep,viewers,publishers,chat,stage,compose", "phases to run, in order")
 	span := flag.Duration("span", 30*time.Second, "how long each latency phase measures (after 3 s of warm-up)")
 	maxViewers := flag.Int("max-viewers", 1000, "the viewer ramp's last step")
 	maxPublishers := flag.Int("max-publishers", 300, "the publisher ramp's last step")
