@@ -4,7 +4,9 @@
 // WHEP latency from an RTMP publisher's socket, time to first frame, how
 // many LL-HLS viewers of one stream stay at the live edge, what each RTMP
 // publisher costs, and how many pion subscribers of one 720p simulcast
-// stage publisher onair's SFU holds (the stage phase). `make bench` runs it
+// stage publisher onair's SFU holds (the stage phase), and what a
+// server-side composition of four 720p30 stage publishers into a 720p30
+// channel costs and delays (the compose phase). `make bench` runs it
 // against a fresh onair for each phase and appends the results to
 // docs/benchmarks.md.
 //

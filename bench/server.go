@@ -124,7 +124,7 @@ func startOnair(bin string) (server, error) {
 		return nil, err
 	}
 	p, err := startProc(dir, bin, "serve", "--data-dir", dir, "--http-addr", "127.0.0.1:0", "--rtmp-addr", "127.0.0.1:0",
-		"--rtmps-addr", "127.0.0.1:0", "--srt-addr", "127.0.0.1:0", "--webrtc-udp-addr", "127.0.0.1:0",
+		"--rtmps-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--srt-addr", "127.0.0.1:0", "--webrtc-udp-addr", "127.0.0.1:0",
 		"--webrtc-tcp-addr", "127.0.0.1:0", "--log-level", "warn", "--pprof-addr", pprofAddr,
 		// The API phase measures throughput from one address.
 		"--api-rate-limit", "0")

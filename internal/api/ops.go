@@ -145,7 +145,8 @@ func CompatTable() string {
 	b.WriteString("- Ingest configurations: an encoder's stream key publishes over SRT too, its participant's `protocol` then `SRT` (IVS's ParticipantProtocol has none); " +
 		"`redundantIngest` adds one backup credential; a refusal before the encoder joined is recorded as a visit of its participant (`JOINED`, `PUBLISH_ERROR`, `LEFT`); " +
 		"at most 100 configurations per account (IVS publishes no quota). docs/stages.md lists the refusals.\n")
-	b.WriteString("- `autoParticipantRecordingConfiguration` with a non-empty `storageConfigurationArn` is a ValidationException until individual participant recording is served.\n")
+	b.WriteString("- `autoParticipantRecordingConfiguration` records each publisher to the storage configuration's bucket in the storage onair records to " +
+		"(docs/recording.md, \"Stage participants\").\n")
 	b.WriteString("- Participant tokens are JWTs signed ES384 by onair (IVS signs with KMS); self-signed ES384 tokens of imported public keys are accepted.\n")
 	b.WriteString("- DisconnectParticipant answers ResourceNotFoundException for a participant that is not connected to the stage's active session, and revokes the token of one that is. " +
 		"A participant that has just joined (it has its `STAGE_STATE`) counts as connected even before onair has recorded its join: it is disconnected, and its join and leave are recorded after.\n")

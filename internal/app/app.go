@@ -44,6 +44,7 @@ import (
 	"github.com/onair-video/onair/internal/sfu"
 	"github.com/onair-video/onair/internal/stage"
 	"github.com/onair-video/onair/internal/stagefeed"
+	"github.com/onair-video/onair/internal/stagerecord"
 	"github.com/onair-video/onair/internal/store/sqlite"
 	"github.com/onair-video/onair/internal/stream"
 	"github.com/onair-video/onair/internal/transcode"
@@ -113,6 +114,8 @@ type node struct {
 	tracker  *session.Tracker
 	spool    *record.Spool
 	recorder *record.Recorder
+	// stageRec records stages' publishers individually.
+	stageRec *stagerecord.Recorder
 	thumbs   *transcode.Thumbnails
 	// stages is the roster of Stages' participants and their events
 	// WebSocket.
@@ -223,10 +226,20 @@ func (n *node) buildControl(ctx context.Context) error {
 	// joins and records participants through it, and hears of
 	// DisconnectParticipant and DeleteStage through its hooks, which reach
 	// the roster through the node: buildMedia builds it on the service.
+	scope := ivs.Scope{Region: cfg.Region, Account: account.ID}
+	hooks := stageHooks(scope, func() *stage.Stages { return n.stages }, func() *ivsrealtime.Service { return n.rtSvc },
+		func() *stagefeed.Feeds { return n.feeds }, log)
+	// A deleted stage's participant recordings end with it (no reconnect
+	// window), before its connections close under them.
+	closeStage := hooks.StageDeleted
+	hooks.StageDeleted = func(stageID string) {
+		if n.stageRec != nil {
+			n.stageRec.StageDeleted(scope.ARN(ivsrealtime.ResourceStage, stageID))
+		}
+		closeStage(stageID)
+	}
 	n.rtSvc = ivsrealtime.New(ivsrealtime.Config{Region: cfg.Region, AccountID: account.ID, Docs: store, Sessions: store,
-		CheckBucket: n.storage.Check, Emit: n.svc.Emit,
-		Hooks: stageHooks(ivs.Scope{Region: cfg.Region, Account: account.ID}, func() *stage.Stages { return n.stages },
-			func() *ivsrealtime.Service { return n.rtSvc }, func() *stagefeed.Feeds { return n.feeds }, log)})
+		CheckBucket: n.storage.Check, Emit: n.svc.Emit, Hooks: hooks})
 	if c, err := n.svc.EndInterruptedSessions(ctx); err != nil {
 		return err
 	} else if c > 0 {
@@ -296,7 +309,9 @@ func (n *node) buildMedia(ctx context.Context) error {
 	// Stages' signalling: the events WebSocket and the roster, recording
 	// participants and sessions through the control plane. Its Close
 	// records the last leaves, so it runs before the store closes.
-	control := stageControl{svc: n.rtSvc, log: log}
+	// A stage is watched for publishers to record once a participant
+	// joins it (stageRec is built below, before anything is served).
+	control := stageControl{svc: n.rtSvc, log: log, joined: func(stageARN string) { n.stageRec.StageActive(stageARN) }}
 	// Its WHIP routes feed one SFU room per stage; its Close closes them,
 	// before the engine (cleanups run in reverse).
 	n.sfuMetrics = &sfu.Metrics{}
@@ -329,6 +344,15 @@ func (n *node) buildMedia(ctx context.Context) error {
 		log.Info("finished recordings interrupted by a stop", "count", c)
 	}
 	n.registry.AddConsumer(n.recorder)
+	// Stages' publishers, each recorded on its own when its stage says so,
+	// through the same spool.
+	n.stageRec = stagerecord.New(stagerecord.Config{Media: n.stages, Control: n.rtSvc, Spool: spool,
+		JournalDir: filepath.Join(cfg.DataDir, "participant-recordings-open"), Thumbnail: ffmpeg.KeyframeJPEG, Log: log})
+	if c, err := n.stageRec.Recover(context.Background()); err != nil {
+		return err
+	} else if c > 0 {
+		log.Info("finished participant recordings interrupted by a stop", "count", c)
+	}
 	// STANDARD channels' ABR ladder; its renditions are served by hls and
 	// recorded.
 	n.registry.AddConsumer(transcode.NewLadders(transcode.LadderConfig{
@@ -525,6 +549,7 @@ func (n *node) stop() {
 	n.registry.Close(ctx)
 	n.feeds.Close()    // each ended with its encoder's connection
 	n.recorder.Close() // recordings waiting out a reconnect window end now
+	n.stageRec.Close() // the same for participants', before their taps go
 	// Chat sessions end (hijacked connections: Shutdown does not wait for
 	// them) and the last chat logs are spooled.
 	n.chat.Close()

@@ -27,6 +27,9 @@ const stageCallTimeout = 10 * time.Second
 type stageControl struct {
 	svc *ivsrealtime.Service
 	log *slog.Logger
+	// joined, if set, hears of each join's stage (the participant
+	// recorder watches it).
+	joined func(stageARN string)
 }
 
 var (
@@ -104,6 +107,9 @@ func (c stageControl) Joined(p stage.Participant, _ bool) {
 		_, err := c.svc.Joined(ctx, claims(p), clientInfo(p.Client))
 		return err
 	})
+	if c.joined != nil {
+		c.joined(p.StageARN)
+	}
 }
 
 // ClientUpdated records what a participant's client told after its join

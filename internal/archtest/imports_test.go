@@ -31,6 +31,8 @@ var engines = map[string][]string{
 	// The Stages SFU forwards RTP over rtc's peer connections; stages,
 	// tokens and IVS are the control plane's.
 	"internal/sfu": {"internal/rtc", stream},
+	// RTP to units, shared by WHIP ingest and the Stages recorders.
+	"internal/rtpmedia": {"internal/ffmpeg", stream},
 }
 
 // shared are packages the protocols share, each with the only onair
@@ -215,7 +217,8 @@ func TestViolations(t *testing.T) {
 		"internal/ffmpeg":       nil,
 		"internal/transcode":    {"internal/ffmpeg", "internal/live"},
 		"internal/whep":         {"internal/rtc", "internal/ffmpeg", "internal/live"},
-		"internal/ingest/whip":  {"internal/rtc", "internal/ffmpeg", "internal/live", "internal/conns"},
+		"internal/ingest/whip":  {"internal/rtc", "internal/ffmpeg", "internal/live", "internal/conns", "internal/rtpmedia"},
+		"internal/rtpmedia":     {"internal/ffmpeg", stream},
 		"internal/ingest/rtmp":  {"internal/live", "internal/conns"},
 		"internal/ingest/srt":   {"internal/live", "internal/conns"},
 		"internal/conns":        {"internal/live"},
@@ -238,6 +241,8 @@ func TestViolations(t *testing.T) {
 			"an engine imports more than stream: internal/sfu → internal/rtc → internal/live"},
 		{"ffmpeg through a helper", "internal/ffmpeg", "internal/transcode",
 			"an engine imports more than stream: internal/ffmpeg → internal/transcode"},
+		{"rtpmedia knows channels", "internal/rtpmedia", "internal/live",
+			"an engine imports more than stream: internal/rtpmedia → internal/live"},
 		{"protocol imports protocol", "internal/whep", "internal/ingest/whip",
 			"a protocol imports another: internal/whep → internal/ingest/whip"},
 		{"protocol through the middle", "internal/live", "internal/hls",

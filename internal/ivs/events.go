@@ -17,6 +17,9 @@ const (
 	// EventTypeStageUpdate is IVS Real-Time's: a stage's participants
 	// (resources holds the stage ARN).
 	EventTypeStageUpdate = "IVS Stage Update"
+	// EventTypeParticipantRecording is IVS Real-Time's: a participant's
+	// individual recording (resources holds the stage ARN).
+	EventTypeParticipantRecording = "IVS Participant Recording State Change"
 	// EventTypeCompositionStateChange is IVS Real-Time's: a composition's
 	// session and destinations (resources hold the composition and stage
 	// ARNs).
@@ -110,6 +113,10 @@ type EventDetail struct {
 	RecordingDurationMs       *int64   `json:"recording_duration_ms,omitempty"`
 	RecordingSessionID        string   `json:"recording_session_id,omitempty"`
 	RecordingSessionStreamIDs []string `json:"recording_session_stream_ids,omitempty"`
+
+	// IVS Participant Recording State Change (with the Stage Update's
+	// session_id, participant_id and user_id): recording_s3_bucket_name
+	// and recording_s3_key_prefix above, and reason for a failure.
 
 	// IVS Stage Update.
 	SessionID           string `json:"session_id,omitempty"`

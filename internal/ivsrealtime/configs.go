@@ -240,13 +240,23 @@ func (s *Service) GetStorageConfiguration(ctx context.Context, arn string) (Stor
 	return s.storageConfigs().Get(ctx, a.ID, arn)
 }
 
-// DeleteStorageConfiguration deletes a storage configuration. (IVS refuses
-// while a composition or a stage's participant recording uses it; neither
-// is served yet, so no stage can name one.)
+// DeleteStorageConfiguration deletes a storage configuration. IVS refuses
+// while a stage records its participants to it (ConflictException).
 func (s *Service) DeleteStorageConfiguration(ctx context.Context, arn string) error {
 	c, err := s.GetStorageConfiguration(ctx, arn)
 	if err != nil {
 		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all, err := s.stages().All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, st := range all {
+		if st.AutoParticipantRecordingConfiguration.StorageConfigurationArn == arn {
+			return &ivs.Error{Code: ivs.CodeConflict, Message: fmt.Sprintf("storage configuration %s is in use by stage %s", arn, st.ARN)}
+		}
 	}
 	return s.storageConfigs().Delete(ctx, c.ID, arn)
 }

@@ -68,10 +68,12 @@ type Participant struct {
 	BrowserVersion string            `json:"browserVersion,omitempty"`
 	SdkVersion     string            `json:"sdkVersion,omitempty"`
 	Protocol       string            `json:"protocol,omitempty"`
-	// RecordingState is DISABLED: individual participant recording is not
-	// served yet.
-	RecordingState  string `json:"recordingState"`
-	ReplicationType string `json:"replicationType"`
+	// RecordingS3BucketName, RecordingS3Prefix and RecordingState describe
+	// its individual recording; DISABLED (and "") while it has none.
+	RecordingS3BucketName string `json:"recordingS3BucketName"`
+	RecordingS3Prefix     string `json:"recordingS3Prefix"`
+	RecordingState        string `json:"recordingState"`
+	ReplicationType       string `json:"replicationType"`
 	// ReplicationState is a SOURCE's or REPLICA's (replication.go);
 	// SourceStageARN and SourceSessionID are a REPLICA's source.
 	ReplicationState string `json:"replicationState,omitempty"`
@@ -187,7 +189,7 @@ func (s *Service) Joined(ctx context.Context, c ParticipantClaims, info ClientIn
 		p.State = StateConnected // a rejoin within the session keeps firstJoinTime
 	case errors.Is(err, ivs.ErrNotFound):
 		p = Participant{ParticipantID: c.ParticipantID, UserID: c.UserID, State: StateConnected, FirstJoinTime: now,
-			Attributes: ivs.CloneTags(c.Attributes), RecordingState: "DISABLED", ReplicationType: ReplicationNone}
+			Attributes: ivs.CloneTags(c.Attributes), RecordingState: RecordingDisabled, ReplicationType: ReplicationNone}
 	default:
 		return "", fmt.Errorf("ivsrealtime: get participant: %w", err)
 	}
@@ -758,7 +760,8 @@ func (s *Service) ListParticipants(ctx context.Context, in ListParticipantsInput
 		}
 	}
 	if v := in.FilterByRecordingState; v != nil {
-		if err := ivs.ValidateEnum("filterByRecordingState", *v, "STARTING", "ACTIVE", "STOPPING", "STOPPED", "FAILED"); err != nil {
+		if err := ivs.ValidateEnum("filterByRecordingState", *v, RecordingStarting, RecordingActive, RecordingStopping,
+			RecordingStopped, RecordingFailed); err != nil {
 			return nil, "", err
 		}
 	}

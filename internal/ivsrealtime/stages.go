@@ -25,8 +25,8 @@ type Stage struct {
 	ActiveSessionID string            `json:"activeSessionId,omitempty"`
 	Tags            map[string]string `json:"tags"`
 	CreateTime      time.Time         `json:"createTime"`
-	// AutoParticipantRecordingConfiguration is kept as given (its storage
-	// ARN is always empty until participant recording is served).
+	// AutoParticipantRecordingConfiguration records each publisher when
+	// its storageConfigurationArn is set.
 	AutoParticipantRecordingConfiguration AutoParticipantRecordingConfiguration `json:"autoParticipantRecordingConfiguration"`
 }
 
@@ -83,6 +83,28 @@ type RecordingInput struct {
 
 const recField = "autoParticipantRecordingConfiguration"
 
+// Enabled tells whether the stage records its publishers.
+func (c AutoParticipantRecordingConfiguration) Enabled() bool { return c.StorageConfigurationArn != "" }
+
+// config validates in and returns the configuration it gives: an empty
+// storageConfigurationArn disables recording and resets the rest to the
+// defaults, as IVS; a storage configuration must exist.
+func (s *Service) recordingConfig(ctx context.Context, in *RecordingInput) (AutoParticipantRecordingConfiguration, error) {
+	c, err := in.config()
+	if err != nil || c.StorageConfigurationArn == "" {
+		return c, err
+	}
+	f := recField + ".storageConfigurationArn"
+	a, err := s.scope.OwnARN(f, ResourceStorageConfiguration, c.StorageConfigurationArn)
+	if err == nil {
+		_, err = s.storageConfigs().Get(ctx, a.ID, c.StorageConfigurationArn)
+	}
+	if isNotFound(err) {
+		return c, ivs.Validation(f, "%s: storage configuration %s not found", f, c.StorageConfigurationArn)
+	}
+	return c, err
+}
+
 // config validates in and returns the configuration it gives.
 func (in *RecordingInput) config() (AutoParticipantRecordingConfiguration, error) {
 	c := defaultRecording()
@@ -93,7 +115,7 @@ func (in *RecordingInput) config() (AutoParticipantRecordingConfiguration, error
 		if _, err := ivs.ParseARN(recField+".storageConfigurationArn", *in.StorageConfigurationArn); err != nil {
 			return c, err
 		}
-		return c, NotServed("individual participant recording (" + recField + " with a storageConfigurationArn)")
+		c.StorageConfigurationArn = *in.StorageConfigurationArn
 	}
 	if in.MediaTypes != nil {
 		if len(in.MediaTypes) > 1 {
@@ -149,6 +171,9 @@ func (in *RecordingInput) config() (AutoParticipantRecordingConfiguration, error
 	if in.RecordParticipantReplicas != nil {
 		c.RecordParticipantReplicas = *in.RecordParticipantReplicas
 	}
+	if c.StorageConfigurationArn == "" {
+		return defaultRecording(), nil
+	}
 	return c, nil
 }
 
@@ -203,7 +228,7 @@ func (s *Service) CreateStage(ctx context.Context, in CreateStageInput, ep Endpo
 		}
 	}
 	if in.AutoParticipantRecordingConfiguration != nil {
-		c, err := in.AutoParticipantRecordingConfiguration.config()
+		c, err := s.recordingConfig(ctx, in.AutoParticipantRecordingConfiguration)
 		if err != nil {
 			return Stage{}, nil, err
 		}
@@ -259,7 +284,7 @@ func (s *Service) UpdateStage(ctx context.Context, in UpdateStageInput) (Stage, 
 	}
 	var rec *AutoParticipantRecordingConfiguration
 	if in.AutoParticipantRecordingConfiguration != nil {
-		c, err := in.AutoParticipantRecordingConfiguration.config()
+		c, err := s.recordingConfig(ctx, in.AutoParticipantRecordingConfiguration)
 		if err != nil {
 			return Stage{}, err
 		}

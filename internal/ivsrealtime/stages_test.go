@@ -67,12 +67,6 @@ func TestValidation(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) { t.Parallel(); wantCode(t, tc.err, ivs.CodeValidation, tc.field) })
 	}
-	// Participant recording is the next issue's.
-	err := stage(ivsrealtime.CreateStageInput{AutoParticipantRecordingConfiguration: &ivsrealtime.RecordingInput{
-		StorageConfigurationArn: ptr("arn:aws:ivs:us-east-1:" + account + ":storage-configuration/abcdABCDefgh")}})
-	if e, ok := ivs.AsError(err); !ok || e.Code != ivs.CodeValidation || !strings.Contains(e.Message, "docs/api-compat.md") {
-		t.Fatalf("participant recording: %v", err)
-	}
 }
 
 func tokErr(s *ivsrealtime.Service, arn string) error {

@@ -547,28 +547,15 @@ func (rec *recording) sortedTracks() []*trackState {
 // while recording, closed with EXT-X-ENDLIST at the end).
 func (rec *recording) writePlaylist(name string, final bool) {
 	rec.mu.Lock()
-	t := rec.tracks[name]
-	if t == nil || len(t.segments) == 0 {
-		rec.mu.Unlock()
-		return
-	}
-	var b bytes.Buffer
-	target := 0
-	for _, s := range t.segments {
-		target = max(target, int(math.Ceil(s.dur.Seconds())))
-	}
-	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:EVENT\n", target)
-	for _, s := range t.segments {
-		if s.disc {
-			b.WriteString("#EXT-X-DISCONTINUITY\n")
-		}
-		fmt.Fprintf(&b, "#EXTINF:%.3f,\n%s\n", s.dur.Seconds(), s.file)
-	}
-	if final {
-		b.WriteString("#EXT-X-ENDLIST\n")
+	var b []byte
+	if t := rec.tracks[name]; t != nil {
+		b = mediaPlaylist(t.segments, final)
 	}
 	rec.mu.Unlock()
-	rec.put("media/hls/"+name+"/playlist.m3u8", b.Bytes(), "application/vnd.apple.mpegurl")
+	if b == nil {
+		return
+	}
+	rec.put("media/hls/"+name+"/playlist.m3u8", b, "application/vnd.apple.mpegurl")
 }
 
 // writeMaster writes media/hls/master.m3u8 with every rendition that has

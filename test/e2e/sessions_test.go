@@ -66,6 +66,9 @@ type webhookEvent struct {
 		ParticipantID       string `json:"participant_id"`
 		UserID              string `json:"user_id"`
 		RemoteParticipantID string `json:"remote_participant_id"`
+		// IVS Participant Recording State Change
+		RecordingS3BucketName string `json:"recording_s3_bucket_name"`
+		RecordingS3KeyPrefix  string `json:"recording_s3_key_prefix"`
 	} `json:"detail"`
 }
 

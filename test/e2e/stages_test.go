@@ -188,7 +188,8 @@ func TestStagesWithAWSCLI(t *testing.T) {
 	fail("ValidationException", "participantTokenConfigurations.duration", "create-stage",
 		"--participant-token-configurations", `[{"duration":20161}]`)
 	fail("ValidationException", "capabilities", "create-participant-token", "--stage-arn", st.Arn, "--capabilities", "PUBLISH", "SUBSCRIBE", "PUBLISH")
-	fail("ValidationException", "not served yet; see docs/api-compat.md", "update-stage", "--arn", st.Arn,
+	// Participant recording needs a storage configuration of the account.
+	fail("ValidationException", "storageConfigurationArn: storage configuration", "update-stage", "--arn", st.Arn,
 		"--auto-participant-recording-configuration", `storageConfigurationArn=arn:aws:ivs:us-east-1:123456789012:storage-configuration/abcdABCDefgh`)
 	fail("ValidationException", "stageArn", "create-participant-token", "--stage-arn", "arn:aws:ivs:us-east-1:1:channel/abc")
 	fail("ResourceNotFoundException", "not found", "get-stage", "--arn", strings.Replace(st.Arn, st.Arn[len(st.Arn)-12:], "abcdABCDefgh", 1))

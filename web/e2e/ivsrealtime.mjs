@@ -97,7 +97,8 @@ test("stages: create with tokens, get, update, list in pages, delete", async () 
   const up = await send(new UpdateStageCommand({ arn: st.arn, name: "renamed",
     autoParticipantRecordingConfiguration: { storageConfigurationArn: "", mediaTypes: ["AUDIO_ONLY"] } }));
   assert.equal(up.stage.name, "renamed");
-  assert.deepEqual(up.stage.autoParticipantRecordingConfiguration.mediaTypes, ["AUDIO_ONLY"]);
+  // An empty storageConfigurationArn turns recording off and resets the rest to the defaults.
+  assert.deepEqual(up.stage.autoParticipantRecordingConfiguration.mediaTypes, ["AUDIO_VIDEO"]);
 
   const second = (await send(new CreateStageCommand({}))).stage;
   const seen = [];
@@ -139,10 +140,10 @@ test("stages and tokens: validation errors name the field", async () => {
     [new UpdateStageCommand({ arn, name: "x".repeat(129) }), "name"],
   ];
   for (const [cmd, field] of cases) await rejects(cmd, "ValidationException", 400, field);
-  // Participant recording is the next issue's.
+  // Participant recording needs a storage configuration of the account.
   await rejects(new UpdateStageCommand({ arn, autoParticipantRecordingConfiguration: {
     storageConfigurationArn: "arn:aws:ivs:us-east-1:123456789012:storage-configuration/abcdABCDefgh" } }),
-  "ValidationException", 400, "not served yet", "docs/api-compat.md");
+  "ValidationException", 400, "autoParticipantRecordingConfiguration.storageConfigurationArn");
   await send(new DeleteStageCommand({ arn }));
   await rejects(new CreateParticipantTokenCommand({ stageArn: arn }), "ResourceNotFoundException", 404);
 });

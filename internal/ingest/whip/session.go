@@ -8,16 +8,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/rtcp"
-	"github.com/pion/rtp"
-	"github.com/pion/rtp/codecs"
 	pion "github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
 
 	"github.com/onair-video/onair/internal/conns"
-	"github.com/onair-video/onair/internal/ffmpeg"
 	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/rtpmedia"
 	"github.com/onair-video/onair/internal/stream"
 )
 
@@ -26,9 +22,6 @@ const (
 	// (a PLI): browsers send one only when asked, and HLS segments and new
 	// viewers need one every couple of seconds (IVS recommends 2 s).
 	keyframeInterval = 2 * time.Second
-	// reorderPackets is how far the sample builder waits for a late packet.
-	reorderPackets = 512
-	reorderDelay   = 200 * time.Millisecond
 )
 
 // session is one WHIP publisher.
@@ -45,39 +38,55 @@ type session struct {
 	done chan struct{}
 	once sync.Once
 
+	// conv turns the tracks' RTP into the channel's units; made before
+	// the tracks come (open).
+	conv *rtpmedia.Converter
+
 	mu        sync.Mutex
-	hub       *stream.Hub
-	video     *stream.Track
-	opus      *stream.Track
-	aac       *stream.Track
-	fixer     *stream.H264Fixer
-	conv      *ffmpeg.Converter
-	vp8       *stream.Track     // the publisher's VP8, when it sends that
-	vconv     *ffmpeg.Converter // VP8 → H.264
-	wallStart time.Time         // arrival of the first RTP packet of any track
-	startPTS  time.Duration     // media time of the first keyframe: the stream's zero
+	hub       *stream.Hub // once the stream started
 	videoSSRC uint32
 	readers   sync.WaitGroup
 }
 
-// clock turns a track's RTP timestamps into media time on the session's
-// wall clock: the track's first packet is placed at its arrival, later ones
-// by their timestamp distance (unwrapped), so the tracks line up as sent.
-type clock struct {
-	rate   int64
-	set    bool
-	last   uint32
-	ext    int64
-	offset time.Duration
+// newConverter makes the session's converter of the offered media: the
+// publisher's own VP8 and Opus stay in the hub beside the H.264 and AAC
+// made from them.
+func (x *session) newConverter(vp8 bool) error {
+	video := rtpmedia.H264
+	if vp8 {
+		video = rtpmedia.VP8
+	}
+	conv, err := rtpmedia.New(x.srv.sessions.Context(), rtpmedia.Config{Video: video, Audio: x.audio, Originals: true,
+		OptionalAAC: true, Start: x.start, Unit: x.write, Keyframe: x.requestKeyframe, Failed: x.end, Log: x.log})
+	if err != nil {
+		return fmt.Errorf("whip: %w", err)
+	}
+	x.conv = conv
+	return nil
 }
 
-func (c *clock) pts(ts uint32, arrival, wallStart time.Time) time.Duration {
-	if !c.set {
-		c.set, c.last, c.offset = true, ts, arrival.Sub(wallStart)
+// start makes the channel live at the stream's first keyframe.
+func (x *session) start(tracks []*stream.Track) error {
+	x.pub.OnKeyframeRequest(x.requestKeyframe)
+	ctx, cancel := context.WithTimeout(x.srv.sessions.Context(), claimTimeout)
+	defer cancel()
+	hub, err := x.pub.Start(ctx, tracks, x.meta)
+	if err != nil {
+		return fmt.Errorf("whip: start stream: %w", err)
 	}
-	c.ext += int64(int32(ts - c.last))
-	c.last = ts
-	return c.offset + time.Duration(c.ext*int64(time.Second)/c.rate)
+	x.mu.Lock()
+	x.hub = hub
+	x.mu.Unlock()
+	x.log.Info("publishing", "tracks", len(tracks))
+	return nil
+}
+
+// write puts a unit of the started stream into the hub.
+func (x *session) write(u *stream.Unit) {
+	x.mu.Lock()
+	hub := x.hub
+	x.mu.Unlock()
+	hub.Write(u)
 }
 
 func (x *session) onTrack(t *pion.TrackRemote, _ *pion.RTPReceiver) {
@@ -90,13 +99,21 @@ func (x *session) onTrack(t *pion.TrackRemote, _ *pion.RTPReceiver) {
 		x.videoSSRC = uint32(t.SSRC())
 		x.mu.Unlock()
 		x.requestKeyframe() // start at once, not at the encoder's next keyframe
-		if mime == pion.MimeTypeVP8 {
-			x.readFrames(t, &codecs.VP8Packet{}, x.writeVP8)
-		} else {
-			x.readFrames(t, &codecs.H264Packet{}, x.writeH264)
+		for {
+			pkt, _, err := t.ReadRTP()
+			if err != nil {
+				return
+			}
+			x.conv.WriteVideo(&pkt.Header, pkt.Payload)
 		}
 	case t.Kind() == pion.RTPCodecTypeAudio && mime == pion.MimeTypeOpus:
-		x.readAudio(t)
+		for {
+			pkt, _, err := t.ReadRTP()
+			if err != nil {
+				return
+			}
+			x.conv.WriteAudio(&pkt.Header, pkt.Payload)
+		}
 	default:
 		x.log.Info("ignoring track", "codec", mime)
 		for {
@@ -104,204 +121,6 @@ func (x *session) onTrack(t *pion.TrackRemote, _ *pion.RTPReceiver) {
 				return
 			}
 		}
-	}
-}
-
-func (x *session) markArrival(now time.Time) time.Time {
-	if x.wallStart.IsZero() {
-		x.wallStart = now
-	}
-	return x.wallStart
-}
-
-// readFrames reassembles a video track's frames (reordering up to
-// reorderPackets) and hands each to write; a frame that lost packets asks
-// the publisher for a keyframe.
-func (x *session) readFrames(t *pion.TrackRemote, depacketizer rtp.Depacketizer, write func(frame []byte, ts uint32, now time.Time, c *clock)) {
-	sb := samplebuilder.New(reorderPackets, depacketizer, 90000, samplebuilder.WithMaxTimeDelay(reorderDelay))
-	c := &clock{rate: 90000}
-	for {
-		pkt, _, err := t.ReadRTP()
-		if err != nil {
-			return
-		}
-		now := time.Now()
-		sb.Push(pkt)
-		for s := sb.Pop(); s != nil; s = sb.Pop() {
-			if s.PrevDroppedPackets > 0 {
-				x.requestKeyframe() // a lost packet breaks the picture until the next keyframe
-			}
-			write(s.Data, s.PacketTimestamp, now, c)
-		}
-	}
-}
-
-// writeH264 publishes one Annex-B access unit.
-func (x *session) writeH264(frame []byte, ts uint32, now time.Time, c *clock) {
-	var au h264.AnnexB
-	if err := au.Unmarshal(frame); err != nil {
-		return
-	}
-	x.writeVideo(au, ts, now, c)
-}
-
-func (x *session) writeVideo(nalus [][]byte, ts uint32, now time.Time, c *clock) {
-	x.mu.Lock()
-	pts := c.pts(ts, now, x.markArrival(now))
-	x.mu.Unlock()
-	x.writeVideoAt(nalus, pts, now)
-}
-
-// writeVideoAt publishes an H.264 access unit at media time pts, starting
-// the stream at the first keyframe with parameter sets.
-func (x *session) writeVideoAt(nalus [][]byte, pts time.Duration, now time.Time) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if x.fixer == nil {
-		x.fixer = stream.NewH264Fixer(nil, nil)
-	}
-	au, ok := x.fixer.Fix(nalus)
-	if !ok {
-		return
-	}
-	idr := h264.IsRandomAccess(au)
-	if x.hub == nil {
-		sps, pps := x.fixer.Params()
-		if !idr || sps == nil || pps == nil {
-			return
-		}
-		if err := x.startLocked(sps, pps, pts); err != nil {
-			go x.end(fmt.Errorf("whip: start stream: %w", err))
-			return
-		}
-	}
-	if pts < x.startPTS {
-		return
-	}
-	d := pts - x.startPTS
-	x.hub.Write(&stream.Unit{Track: x.video, PTS: d, DTS: d, NTP: now, Payload: au, RandomAccess: idr})
-}
-
-// startLocked makes the channel live at the first keyframe.
-func (x *session) startLocked(sps, pps []byte, pts time.Duration) error {
-	x.video = &stream.Track{Codec: &stream.H264{SPS: sps, PPS: pps}, ClockRate: 90000}
-	tracks := []*stream.Track{x.video}
-	if x.vp8 != nil {
-		// What the publisher sent first; the H.264 made from it is derived.
-		x.video.Derived = true
-		tracks = []*stream.Track{x.vp8, x.video}
-	}
-	if x.audio {
-		x.opus = &stream.Track{Codec: &stream.Opus{ChannelCount: 2}, ClockRate: 48000}
-		tracks = append(tracks, x.opus)
-		// HLS players want AAC (Safari plays no Opus): one ffmpeg converts.
-		if _, err := ffmpeg.Path(); err == nil {
-			x.aac = &stream.Track{ClockRate: 48000, Derived: true}
-			tracks = append(tracks, x.aac)
-		} else {
-			x.log.Warn("HLS without audio", "reason", err.Error())
-		}
-	}
-	if x.aac != nil {
-		conv, cfg, err := ffmpeg.OpusToAAC(x.srv.sessions.Context(), 2, x.log, x.writeAAC)
-		if err != nil {
-			x.log.Warn("HLS without audio", "reason", err.Error())
-			tracks = tracks[:len(tracks)-1]
-			x.aac = nil
-		} else {
-			x.aac.Codec = &stream.AAC{Config: cfg}
-			x.conv = conv
-		}
-	}
-	x.pub.OnKeyframeRequest(x.requestKeyframe)
-	ctx, cancel := context.WithTimeout(x.srv.sessions.Context(), claimTimeout)
-	defer cancel()
-	hub, err := x.pub.Start(ctx, tracks, x.meta)
-	if err != nil {
-		return err
-	}
-	x.hub, x.startPTS = hub, pts
-	x.log.Info("publishing", "tracks", len(tracks))
-	return nil
-}
-
-func (x *session) readAudio(t *pion.TrackRemote) {
-	c := &clock{rate: 48000}
-	for {
-		pkt, _, err := t.ReadRTP()
-		if err != nil {
-			return
-		}
-		if len(pkt.Payload) == 0 {
-			continue
-		}
-		now := time.Now()
-		x.mu.Lock()
-		pts := c.pts(pkt.Timestamp, now, x.markArrival(now))
-		if x.hub == nil || x.opus == nil || pts < x.startPTS {
-			x.mu.Unlock()
-			continue
-		}
-		d := pts - x.startPTS
-		// pion reuses nothing it hands out from ReadRTP: the payload is ours.
-		x.hub.Write(&stream.Unit{Track: x.opus, PTS: d, DTS: d, NTP: now, Payload: [][]byte{pkt.Payload}})
-		conv := x.conv
-		x.mu.Unlock()
-		if conv != nil {
-			conv.Write(ffmpeg.Frame{PTS: d, Data: pkt.Payload})
-		}
-	}
-}
-
-// vp8Key reports whether a VP8 frame is a keyframe, and its picture size
-// (RFC 6386 §9.1: a 3-byte tag whose lowest bit is 0 for keyframes, the
-// start code 9d 01 2a, then 14-bit width and height).
-func vp8Key(f []byte) (key bool, w, h int) {
-	if len(f) < 10 || f[0]&1 != 0 || f[3] != 0x9d || f[4] != 0x01 || f[5] != 0x2a {
-		return false, 0, 0
-	}
-	return true, int(f[6]) | int(f[7]&0x3f)<<8, int(f[8]) | int(f[9]&0x3f)<<8
-}
-
-// writeVP8 feeds the transcoder (started at the first keyframe) and, once
-// the stream is live, the hub's VP8 track (for stats).
-func (x *session) writeVP8(frame []byte, ts uint32, now time.Time, c *clock) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	pts := c.pts(ts, now, x.markArrival(now))
-	key, w, h := vp8Key(frame)
-	if x.vconv == nil {
-		if !key {
-			return
-		}
-		conv, err := ffmpeg.VP8ToH264(x.srv.sessions.Context(), w, h, x.log, x.writeTranscoded)
-		if err != nil {
-			go x.end(fmt.Errorf("whip: VP8 could not be transcoded: %w", err))
-			return
-		}
-		x.vconv = conv
-		x.vp8 = &stream.Track{Codec: &stream.VP8{Width: w, Height: h}, ClockRate: 90000}
-	}
-	x.vconv.Write(ffmpeg.Frame{PTS: pts, Data: frame})
-	if x.hub != nil && pts >= x.startPTS {
-		d := pts - x.startPTS
-		x.hub.Write(&stream.Unit{Track: x.vp8, PTS: d, DTS: d, NTP: now, Payload: [][]byte{frame}, RandomAccess: key})
-	}
-}
-
-// writeTranscoded takes the H.264 made from VP8: the stream goes live with
-// its first keyframe, as with a publisher's own H.264.
-func (x *session) writeTranscoded(au ffmpeg.Frame) {
-	x.writeVideoAt(au.NALUs, au.PTS, time.Now())
-}
-
-// writeAAC puts the converter's output into the hub.
-func (x *session) writeAAC(f ffmpeg.Frame) {
-	x.mu.Lock()
-	hub, tr := x.hub, x.aac
-	x.mu.Unlock()
-	if hub != nil && tr != nil {
-		hub.Write(&stream.Unit{Track: tr, PTS: f.PTS, DTS: f.PTS, NTP: time.Now(), Payload: [][]byte{f.Data}})
 	}
 }
 
@@ -367,13 +186,8 @@ func (x *session) end(cause error) {
 		close(x.done)
 		_ = x.pc.Close()
 		x.readers.Wait()
-		x.mu.Lock()
-		convs := []*ffmpeg.Converter{x.conv, x.vconv}
-		x.mu.Unlock()
-		for _, c := range convs {
-			if c != nil {
-				c.Close()
-			}
+		if x.conv != nil {
+			x.conv.Close()
 		}
 		x.pub.Close()
 		x.srv.sessions.Remove(x.id)

@@ -261,7 +261,14 @@ func (s *Server) open(pub *live.Publisher, offer string, o opening, log *slog.Lo
 	}
 	x := &session{id: rtc.NewSessionID(), srv: s, pub: pub, pc: pc, log: log, audio: o.media.audio, meta: o.meta,
 		done: make(chan struct{})}
+	if err := x.newConverter(o.media.vp8); err != nil {
+		_ = pc.Close()
+		pub.Close()
+		s.sessions.End(log, err)
+		return nil, "", err
+	}
 	if !s.sessions.Add(x.id, x) {
+		x.conv.Close()
 		_ = pc.Close()
 		pub.Close()
 		s.sessions.End(log, live.ErrShutdown)
