@@ -153,10 +153,11 @@ func CompatTable() string {
 	b.WriteString("- A stage session ends when its last participant leaves.\n")
 	b.WriteString("- A participant's `ispName` is always empty (onair has no ISP database); `browserName`, `osName` and their versions are read from the client's User-Agent " +
 		"(docs/stages.md lists which), `sdkVersion` from the SDK's `X-Stages-SDK`, so a client that sends neither has them empty.\n")
-	b.WriteString("- Compositions (docs/compositions.md): a destination `s3` is validated, then refused with a ValidationException naming `destinations[i].s3` " +
-		"until composition recording is served; a layout with both `grid` and `pip` is a ValidationException. " +
+	b.WriteString("- Compositions (docs/compositions.md): a layout with both `grid` and `pip` is a ValidationException. " +
+		"An `s3` destination records HLS under `<stage id>/<composition id>/<destination id>/composite` (its `detail.s3.recordingPrefix`). " +
 		"A stopped or failed composition stays readable for 5 minutes, then GetComposition answers ResourceNotFoundException. " +
-		"Compositions that ran when the server stopped run again when it starts. The tag operations take composition ARNs too.\n")
+		"Compositions that ran when the server stopped run again when it starts (an `s3` destination's recording does not: it is FAILED). " +
+		"The tag operations take composition ARNs too.\n")
 	return b.String()
 }
 

@@ -362,7 +362,7 @@ func (n *node) buildMedia(ctx context.Context) error {
 	// Stage compositions publish into channels as encoders do; those that
 	// ran when the server stopped run again.
 	n.composer = compose.New(compose.Config{Stage: composeStages{n.stages}, Channels: svc, Live: n.registry,
-		Reporter: n.rtSvc, Log: log})
+		Reporter: n.rtSvc, Record: compositeRecording(n.spool, log), Log: log})
 	n.rtSvc.SetCompositor(compositor{n.composer})
 	if err := n.rtSvc.ResumeCompositions(ctx); err != nil {
 		log.Error("resume compositions", "err", err)

@@ -3,15 +3,21 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/onair-video/onair/internal/compose"
+	"github.com/onair-video/onair/internal/ffmpeg"
 	"github.com/onair-video/onair/internal/ivsrealtime"
+	"github.com/onair-video/onair/internal/record"
 	"github.com/onair-video/onair/internal/sfu"
 	"github.com/onair-video/onair/internal/stage"
+	"github.com/onair-video/onair/internal/stream"
 )
 
 // composeStages gives compositions the stages' publishers and media
@@ -95,12 +101,21 @@ func (c compositor) Start(ctx context.Context, comp ivsrealtime.Composition, vid
 		return err
 	}
 	spec := compose.Spec{ARN: comp.ARN, StageARN: comp.StageARN, Layout: layout}
-	for i, d := range comp.Destinations {
-		v := video[i].Video
-		ds := compose.DestinationSpec{ID: d.ID, Video: compose.VideoSpec{Width: int(v.Width), Height: int(v.Height),
-			FPS: float64(v.Framerate), Bitrate: int(v.Bitrate)}}
+	for _, v := range video {
+		i := slices.IndexFunc(comp.Destinations, func(d ivsrealtime.Destination) bool { return d.ID == v.DestinationID })
+		if i < 0 {
+			return fmt.Errorf("app: composition %s has no destination %s", comp.ARN, v.DestinationID)
+		}
+		d := comp.Destinations[i]
+		ds := compose.DestinationSpec{ID: d.ID, Video: compose.VideoSpec{Width: int(v.Video.Width), Height: int(v.Video.Height),
+			FPS: float64(v.Video.Framerate), Bitrate: int(v.Video.Bitrate)}}
 		if ch := d.Configuration.Channel; ch != nil {
 			ds.ChannelARN = ch.ChannelARN
+		}
+		if t := v.S3; t != nil {
+			ds.S3 = &compose.S3Spec{Bucket: t.Bucket, Prefix: t.Prefix, SegmentDuration: t.SegmentDuration,
+				ThumbnailInterval: t.ThumbnailInterval, Sequential: t.Sequential, Latest: t.Latest,
+				Metadata: map[string]string{"stage_arn": comp.StageARN, "composition_arn": comp.ARN, "destination_id": d.ID}}
 		}
 		spec.Destinations = append(spec.Destinations, ds)
 	}
@@ -108,3 +123,27 @@ func (c compositor) Start(ctx context.Context, comp ivsrealtime.Composition, vid
 }
 
 func (c compositor) Stop(arn string) bool { return c.e.Stop(arn) }
+
+// compositeRecording records an s3 destination's composite with the HLS
+// writer that stage recordings share, through the recordings' spool.
+func compositeRecording(spool *record.Spool, log *slog.Logger) func(string, compose.DestinationSpec) compose.Recording {
+	return func(_ string, d compose.DestinationSpec) compose.Recording {
+		size := fmt.Sprintf("%dx%d", d.Video.Width, d.Video.Height)
+		th := record.Thumbnails{}
+		if d.S3.ThumbnailInterval > 0 {
+			th = record.Thumbnails{Interval: d.S3.ThumbnailInterval, Sequential: d.S3.Sequential, Latest: d.S3.Latest,
+				Make: ffmpeg.KeyframeJPEG}
+		}
+		return hlsRecording{record.NewHLS(record.HLSConfig{Spool: spool, Bucket: d.S3.Bucket, Prefix: d.S3.Prefix, Rendition: size,
+			SegmentDuration: d.S3.SegmentDuration, Thumbnails: th, Metadata: d.S3.Metadata, Log: log})}
+	}
+}
+
+// hlsRecording is a record.HLS as compose.Recording.
+type hlsRecording struct{ h *record.HLS }
+
+func (r hlsRecording) Record(ctx context.Context, rd *stream.Reader, tracks []*stream.Track) error {
+	return r.h.Record(ctx, rd, tracks)
+}
+
+func (r hlsRecording) Close(failure string) { r.h.Close(failure) }

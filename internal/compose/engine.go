@@ -12,6 +12,7 @@ import (
 
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/stream"
 )
 
 // Publisher is a participant publishing on the stage, as the composition
@@ -119,11 +120,33 @@ type Spec struct {
 	Destinations  []DestinationSpec
 }
 
-// DestinationSpec is one destination: a channel (the only kind served).
+// DestinationSpec is one destination: a channel (ChannelARN) or an S3
+// recording (S3).
 type DestinationSpec struct {
 	ID         string
 	ChannelARN string
+	S3         *S3Spec
 	Video      VideoSpec
+}
+
+// S3Spec is where and how an s3 destination records the composite as HLS.
+type S3Spec struct {
+	Bucket, Prefix     string
+	SegmentDuration    time.Duration
+	ThumbnailInterval  time.Duration // 0: no thumbnails
+	Sequential, Latest bool
+	// Metadata names the recording in its event files (stage_arn, ...).
+	Metadata map[string]string
+}
+
+// Recording is an s3 destination's writer: record.HLS, through app.
+type Recording interface {
+	// Record writes the units r reads (of tracks) until the stream or ctx
+	// ends, and says what ended it.
+	Record(ctx context.Context, r *stream.Reader, tracks []*stream.Track) error
+	// Close ends the recording: its final playlists and event file;
+	// failure is "" for a clean end.
+	Close(failure string)
 }
 
 // Config holds an Engine's dependencies.
@@ -132,7 +155,9 @@ type Config struct {
 	Channels Channels
 	Live     Live
 	Reporter Reporter
-	Log      *slog.Logger
+	// Record starts the recording of an s3 destination; nil fails them.
+	Record func(composition string, d DestinationSpec) Recording
+	Log    *slog.Logger
 	// IdleTimeout ends a composition whose stage has had no publisher for
 	// that long (IVS: 60 s); 0 is 60 s.
 	IdleTimeout time.Duration

@@ -153,13 +153,18 @@ func (r *run) main() {
 		return
 	}
 	for i, d := range r.spec.Destinations {
-		if r.claims[i] == nil {
-			continue
+		switch {
+		case r.claims[i] != nil:
+			r.destMu.Lock()
+			r.destAlive++
+			r.destMu.Unlock()
+			r.wg.Go(func() { r.channelDestination(i, d) })
+		case d.S3 != nil:
+			r.destMu.Lock()
+			r.destAlive++
+			r.destMu.Unlock()
+			r.wg.Go(func() { r.s3Destination(d, r.destOutputs[i]) })
 		}
-		r.destMu.Lock()
-		r.destAlive++
-		r.destMu.Unlock()
-		r.wg.Go(func() { r.channelDestination(i, d) })
 	}
 	stop := r.e.cfg.Stage.Watch(r.spec.StageARN, func(ps []Publisher) {
 		select { // keep only the latest set
@@ -445,16 +450,51 @@ func (r *run) channelDestination(i int, d DestinationSpec) {
 			if r.ctx.Err() != nil {
 				return
 			}
-			r.report(d.ID, stateFailed, "reconnect attempts exhausted: "+reason)
-			r.destMu.Lock()
-			r.destAlive--
-			left := r.destAlive
-			r.destMu.Unlock()
-			if left == 0 {
-				r.end(endFailed, "every destination failed")
-			}
+			r.destinationFailed(d.ID, "reconnect attempts exhausted: "+reason)
 			return
 		}
+	}
+}
+
+// s3Destination records the composite from its first keyframe until the
+// composition ends; a recording that loses objects (the spool is full)
+// ends FAILED, with the composition when no destination is left.
+func (r *run) s3Destination(d DestinationSpec, out *Output) {
+	select {
+	case <-out.Ready():
+	case <-r.ctx.Done():
+		return
+	}
+	if r.e.cfg.Record == nil {
+		r.destinationFailed(d.ID, "this server records no composition to S3")
+		return
+	}
+	rec := r.e.cfg.Record(r.spec.ARN, d)
+	src := out.Hub()
+	rd := src.NewReader(1024, stream.Resync)
+	r.report(d.ID, stateActive, "")
+	err := rec.Record(r.ctx, rd, src.Tracks())
+	rd.Close()
+	failure := ""
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, stream.ErrClosed) {
+		failure = err.Error()
+	}
+	rec.Close(failure)
+	if failure != "" {
+		r.destinationFailed(d.ID, failure)
+	}
+}
+
+// destinationFailed records a destination's failure; the composition
+// fails with its last destination.
+func (r *run) destinationFailed(id, reason string) {
+	r.report(id, stateFailed, reason)
+	r.destMu.Lock()
+	r.destAlive--
+	left := r.destAlive
+	r.destMu.Unlock()
+	if left == 0 {
+		r.end(endFailed, "every destination failed")
 	}
 }
 

@@ -68,6 +68,17 @@ type Destination struct {
 	StartTime     *time.Time               `json:"startTime,omitempty"`
 	EndTime       *time.Time               `json:"endTime,omitempty"`
 	Configuration DestinationConfiguration `json:"configuration"`
+	Detail        *DestinationDetail       `json:"detail,omitempty"`
+}
+
+// DestinationDetail is where an s3 destination records.
+type DestinationDetail struct {
+	S3 *S3Detail `json:"s3,omitempty"`
+}
+
+// S3Detail is an s3 destination's key prefix in its bucket.
+type S3Detail struct {
+	RecordingPrefix string `json:"recordingPrefix"`
 }
 
 // DestinationConfiguration is where a destination goes: a channel or S3.
@@ -84,8 +95,7 @@ type ChannelDestinationConfiguration struct {
 }
 
 // S3DestinationConfiguration records the composite to a storage
-// configuration's bucket. onair validates it and refuses it: the S3 writer
-// of compositions is not wired yet (docs/compositions.md).
+// configuration's bucket as HLS (docs/compositions.md).
 type S3DestinationConfiguration struct {
 	StorageConfigurationARN  string                 `json:"storageConfigurationArn"`
 	EncoderConfigurationARNs []string               `json:"encoderConfigurationArns"`
@@ -127,11 +137,24 @@ type ListCompositionsInput struct {
 	MaxResults                      *int32 `json:"maxResults"`
 }
 
-// CompositionVideo is the video of one destination the compositor encodes:
-// its encoder configuration's, or IVS's defaults without one.
+// CompositionVideo is one destination the compositor runs: the video it
+// encodes (its encoder configuration's, or IVS's defaults without one),
+// and for an s3 destination where and how it records.
 type CompositionVideo struct {
 	DestinationID string
 	Video         Video
+	S3            *CompositionRecordingTarget
+}
+
+// CompositionRecordingTarget is where and how an s3 destination records:
+// HLS segments of SegmentDuration under Prefix in Bucket, and thumbnails
+// every ThumbnailInterval (0: none), kept in sequence and/or as the latest.
+type CompositionRecordingTarget struct {
+	Bucket, Prefix     string
+	SegmentDuration    time.Duration
+	ThumbnailInterval  time.Duration
+	Sequential, Latest bool
+	StageARN           string
 }
 
 // Compositor runs compositions: the media side (package compose's Engine,
@@ -196,7 +219,7 @@ func (s *Service) validateDestinations(ctx context.Context, ds []DestinationConf
 			if err := s.validateS3Destination(ctx, f+".s3", d.S3); err != nil {
 				return nil, err
 			}
-			return nil, NotServed(f + ".s3 (composition recording to S3)")
+			encoders[i] = d.S3.EncoderConfigurationARNs[0]
 		default:
 			return nil, ivs.Validation(f, "%s must have a channel or an s3 destination", f)
 		}
@@ -290,8 +313,7 @@ func (s *Service) StartComposition(ctx context.Context, in StartCompositionInput
 	if in.Destinations == nil {
 		return c, ivs.Validation("destinations", "destinations is required")
 	}
-	encoders, err := s.validateDestinations(ctx, in.Destinations)
-	if err != nil {
+	if _, err := s.validateDestinations(ctx, in.Destinations); err != nil {
 		return c, err
 	}
 	if s.compositor == nil {
@@ -320,18 +342,19 @@ func (s *Service) StartComposition(ctx context.Context, in StartCompositionInput
 	id := ivs.NewResourceID()
 	c = Composition{ID: id, ARN: s.scope.ARN(ResourceComposition, id), StageARN: in.StageARN, State: CompositionStarting,
 		Layout: layout, Tags: ivs.CloneTags(in.Tags), StartTime: &now, IdempotencyToken: token}
+	stageID := in.StageARN[strings.LastIndexByte(in.StageARN, '/')+1:]
 	for i, d := range in.Destinations {
 		dest := Destination{ID: ivs.NewResourceID(), State: CompositionStarting, Configuration: d}
-		c.Destinations = append(c.Destinations, dest)
-		v := Video{Width: 1280, Height: 720, Framerate: 30, Bitrate: 2_500_000}
-		if encoders[i] != "" {
-			e, err := s.encoderConfig(ctx, "", encoders[i])
-			if err != nil {
-				return Composition{}, err
-			}
-			v = e.Video
+		if d.S3 != nil {
+			// IVS's composite prefix: <stage id>/<composition id>/<destination id>/composite.
+			dest.Detail = &DestinationDetail{S3: &S3Detail{RecordingPrefix: fmt.Sprintf("%s/%s/%s/composite", stageID, id, dest.ID)}}
 		}
-		video[i] = CompositionVideo{DestinationID: dest.ID, Video: v}
+		c.Destinations = append(c.Destinations, dest)
+		v, err := s.destinationVideo(ctx, c, dest)
+		if err != nil {
+			return Composition{}, err
+		}
+		video[i] = v
 	}
 	if err := s.compositions().Create(ctx, &c, now); err != nil {
 		return Composition{}, err
@@ -616,15 +639,31 @@ func (s *Service) ResumeCompositions(ctx context.Context) error {
 			}
 			continue
 		}
-		video := make([]CompositionVideo, len(c.Destinations))
-		for i, d := range c.Destinations {
-			v := Video{Width: 1280, Height: 720, Framerate: 30, Bitrate: 2_500_000}
-			if ch := d.Configuration.Channel; ch != nil && ch.EncoderConfigurationARN != "" {
-				if e, err := s.encoderConfig(ctx, "", ch.EncoderConfigurationARN); err == nil {
-					v = e.Video
-				}
+		// A recording to S3 does not resume: its HLS ended with the
+		// server (a new one would write over its segments). The channel
+		// destinations go on.
+		var video []CompositionVideo
+		for _, d := range c.Destinations {
+			if d.State == CompositionStopped || d.State == CompositionFailed {
+				continue
 			}
-			video[i] = CompositionVideo{DestinationID: d.ID, Video: v}
+			if d.Configuration.S3 != nil {
+				if err := s.SetDestinationState(ctx, c.ARN, d.ID, CompositionFailed, "the recording ended when the server stopped"); err != nil {
+					return err
+				}
+				continue
+			}
+			v, err := s.destinationVideo(ctx, c, d)
+			if err != nil {
+				return err
+			}
+			video = append(video, v)
+		}
+		if len(video) == 0 {
+			if err := s.SetCompositionState(ctx, c.ARN, CompositionFailed, "no destination could resume after a restart"); err != nil {
+				return err
+			}
+			continue
 		}
 		if err := s.compositor.Start(ctx, c, video); err != nil {
 			if err := s.SetCompositionState(ctx, c.ARN, CompositionFailed, "could not resume after a restart: "+err.Error()); err != nil {
@@ -633,6 +672,53 @@ func (s *Service) ResumeCompositions(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// destinationVideo is what the compositor needs of destination d of c:
+// its encoder configuration's video (IVS's defaults without one) and, for
+// s3, its bucket, prefix, segments and thumbnails.
+func (s *Service) destinationVideo(ctx context.Context, c Composition, d Destination) (CompositionVideo, error) {
+	out := CompositionVideo{DestinationID: d.ID, Video: Video{Width: 1280, Height: 720, Framerate: 30, Bitrate: 2_500_000}}
+	encoder := ""
+	switch {
+	case d.Configuration.Channel != nil:
+		encoder = d.Configuration.Channel.EncoderConfigurationARN
+	case d.Configuration.S3 != nil:
+		d3 := d.Configuration.S3
+		encoder = d3.EncoderConfigurationARNs[0]
+		sc, err := s.GetStorageConfiguration(ctx, d3.StorageConfigurationARN)
+		if err != nil {
+			return out, err
+		}
+		t := &CompositionRecordingTarget{Bucket: sc.S3.BucketName, SegmentDuration: 2 * time.Second, StageARN: c.StageARN}
+		if d.Detail != nil && d.Detail.S3 != nil {
+			t.Prefix = d.Detail.S3.RecordingPrefix
+		}
+		if r := d3.RecordingConfiguration; r != nil && r.HLSConfiguration != nil && r.HLSConfiguration.TargetSegmentDurationSeconds != nil {
+			t.SegmentDuration = time.Duration(*r.HLSConfiguration.TargetSegmentDurationSeconds) * time.Second
+		}
+		// IVS's composite thumbnails: every 60 s, SEQUENTIAL, unless
+		// configured.
+		t.ThumbnailInterval, t.Sequential = time.Minute, true
+		for _, th := range d3.ThumbnailConfigurations {
+			if th.TargetIntervalSeconds != nil {
+				t.ThumbnailInterval = time.Duration(*th.TargetIntervalSeconds) * time.Second
+			}
+			if th.Storage != nil {
+				t.Sequential = slices.Contains(th.Storage, "SEQUENTIAL")
+				t.Latest = slices.Contains(th.Storage, "LATEST")
+			}
+		}
+		out.S3 = t
+	}
+	if encoder != "" {
+		e, err := s.encoderConfig(ctx, "", encoder)
+		if err != nil {
+			return out, err
+		}
+		out.Video = e.Video
+	}
+	return out, nil
 }
 
 // compositionUsing returns an active composition that uses the encoder

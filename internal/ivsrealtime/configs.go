@@ -247,6 +247,17 @@ func (s *Service) DeleteStorageConfiguration(ctx context.Context, arn string) er
 	if err != nil {
 		return err
 	}
+	comps, err := s.ActiveCompositions(ctx)
+	if err != nil {
+		return err
+	}
+	for _, comp := range comps {
+		for _, d := range comp.Destinations {
+			if d.Configuration.S3 != nil && d.Configuration.S3.StorageConfigurationARN == arn {
+				return &ivs.Error{Code: ivs.CodeConflict, Message: fmt.Sprintf("storage configuration %s is in use by composition %s", arn, comp.ARN)}
+			}
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	all, err := s.stages().All(ctx)

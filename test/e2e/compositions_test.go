@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -227,10 +228,10 @@ func TestCompositionGridOntoChannel(t *testing.T) {
 			S3: &rttypes.S3DestinationConfiguration{StorageConfigurationArn: aws.String("arn:aws:ivs:us-east-1:123456789012:storage-configuration/abcdABCDefgh"),
 				EncoderConfigurationArns: []string{aws.ToString(enc.EncoderConfiguration.Arn)}}}}},
 			"ResourceNotFoundException", "storage"},
-		{"s3 not served", &ivsrealtime.StartCompositionInput{StageArn: aws.String(stageARN), Destinations: []rttypes.DestinationConfiguration{{
+		{"s3 with two encoders", &ivsrealtime.StartCompositionInput{StageArn: aws.String(stageARN), Destinations: []rttypes.DestinationConfiguration{{
 			S3: &rttypes.S3DestinationConfiguration{StorageConfigurationArn: storage.StorageConfiguration.Arn,
-				EncoderConfigurationArns: []string{aws.ToString(enc.EncoderConfiguration.Arn)}}}}},
-			"ValidationException", "destinations[0].s3"},
+				EncoderConfigurationArns: []string{aws.ToString(enc.EncoderConfiguration.Arn), aws.ToString(enc.EncoderConfiguration.Arn)}}}}},
+			"ValidationException", "destinations[0].s3.encoderConfigurationArns"},
 	} {
 		if _, err := rt.StartComposition(ctx, tc.in); !errors.As(err, &ae) || ae.ErrorCode() != tc.code || !strings.Contains(rtMessage(err), tc.msg) {
 			t.Errorf("%s: %v, want %s naming %q", tc.name, err, tc.code, tc.msg)
@@ -485,5 +486,162 @@ func TestCompositionResumesAfterRestart(t *testing.T) {
 		if strings.Contains(srv.Logs(), "level=ERROR") {
 			t.Errorf("the server logged errors:\n%s", grepLines(srv.Logs(), "level=ERROR"))
 		}
+	}
+}
+
+// A composition with a channel and an S3 destination: both go ACTIVE; the
+// S3 destination's recordingPrefix (<stage>/<composition>/<destination>/
+// composite) holds, once the composition stops, the event files, a
+// multivariant and an ended media playlist of the encoder configuration's
+// size, segments that decode to the red publisher's picture, and
+// thumbnails.
+func TestCompositionToS3(t *testing.T) {
+	t.Parallel()
+	harness.Heavy(t)
+	s3srv := harness.StartS3(t)
+	s3srv.CreateBucket(t, "composites")
+	s := harness.Start(t, s3srv.OnairOptions())
+	ctx := harness.Context(t, 4*time.Minute)
+	rt, ivsc := s.RealTime(), s.IVS()
+	ch, _ := createChannel(t, ivsc, "both", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
+	st, err := rt.CreateStage(ctx, &ivsrealtime.CreateStageInput{Name: aws.String("recorded")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stageARN := aws.ToString(st.Stage.Arn)
+	const w, h = 320, 180
+	enc, err := rt.CreateEncoderConfiguration(ctx, &ivsrealtime.CreateEncoderConfigurationInput{
+		Video: &rttypes.Video{Width: aws.Int32(w), Height: aws.Int32(h), Framerate: aws.Float32(15), Bitrate: aws.Int32(300_000)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := rt.CreateStorageConfiguration(ctx, &ivsrealtime.CreateStorageConfigurationInput{S3: &rttypes.S3StorageConfiguration{BucketName: aws.String("composites")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := rt.CreateParticipantToken(ctx, &ivsrealtime.CreateParticipantTokenInput{StageArn: st.Stage.Arn,
+		Capabilities: []rttypes.ParticipantTokenCapability{rttypes.ParticipantTokenCapabilityPublish}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := harness.PublishWHIP(ctx, s.Endpoint()+"/stage/whip", aws.ToString(tok.ParticipantToken.Token), harness.MakeColorClip(t, "red", "320x180", 15, 2*time.Second))
+	if err != nil || pub.Status != http.StatusCreated {
+		t.Fatalf("publish: %v %+v", err, pub)
+	}
+	t.Cleanup(pub.Close)
+	started, err := rt.StartComposition(ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Stage.Arn, Destinations: []rttypes.DestinationConfiguration{
+		{Channel: &rttypes.ChannelDestinationConfiguration{ChannelArn: ch.Arn, EncoderConfigurationArn: enc.EncoderConfiguration.Arn}},
+		{S3: &rttypes.S3DestinationConfiguration{StorageConfigurationArn: sc.StorageConfiguration.Arn,
+			EncoderConfigurationArns: []string{aws.ToString(enc.EncoderConfiguration.Arn)},
+			RecordingConfiguration:   &rttypes.RecordingConfiguration{HlsConfiguration: &rttypes.CompositionRecordingHlsConfiguration{TargetSegmentDurationSeconds: aws.Int32(2)}},
+			ThumbnailConfigurations:  []rttypes.CompositionThumbnailConfiguration{{TargetIntervalSeconds: aws.Int32(1)}}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := aws.ToString(started.Composition.Arn)
+	d := started.Composition.Destinations[1]
+	if d.Detail == nil || d.Detail.S3 == nil {
+		t.Fatalf("the s3 destination has no detail: %+v", d)
+	}
+	prefix := aws.ToString(d.Detail.S3.RecordingPrefix)
+	stageID := stageARN[strings.LastIndexByte(stageARN, '/')+1:]
+	compID := arn[strings.LastIndexByte(arn, '/')+1:]
+	if prefix != stageID+"/"+compID+"/"+aws.ToString(d.Id)+"/composite" {
+		t.Fatalf("recordingPrefix %q", prefix)
+	}
+	harness.Eventually(t, 60*time.Second, func() error {
+		g, err := rt.GetComposition(ctx, &ivsrealtime.GetCompositionInput{Arn: aws.String(arn)})
+		if err != nil {
+			return err
+		}
+		for _, d := range g.Composition.Destinations {
+			if d.State != rttypes.DestinationStateActive {
+				return fmt.Errorf("destination %s is %s", aws.ToString(d.Id), d.State)
+			}
+		}
+		return nil
+	})
+	waitLive(t, ivsc, aws.ToString(ch.Arn))
+	// Let a few segments and thumbnails be made, then stop.
+	harness.Eventually(t, 60*time.Second, func() error {
+		keys, err := s3srv.Keys(ctx, "composites", prefix+"/media/hls/")
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, k := range keys {
+			if strings.HasSuffix(k, ".ts") {
+				n++
+			}
+		}
+		if n < 2 {
+			return fmt.Errorf("%d segments so far: %v", n, keys)
+		}
+		return nil
+	})
+	if _, err := rt.StopComposition(ctx, &ivsrealtime.StopCompositionInput{Arn: aws.String(arn)}); err != nil {
+		t.Fatal(err)
+	}
+	rendition := fmt.Sprintf("%dx%d", w, h)
+	var playlist string
+	harness.Eventually(t, 60*time.Second, func() error {
+		b, err := s3srv.Get(ctx, "composites", prefix+"/media/hls/"+rendition+"/playlist.m3u8")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(b), "#EXT-X-ENDLIST") {
+			return errors.New("the media playlist has not ended")
+		}
+		if _, err := s3srv.Get(ctx, "composites", prefix+"/events/recording-ended.json"); err != nil {
+			return err
+		}
+		playlist = string(b)
+		return nil
+	})
+	keys, err := s3srv.Keys(ctx, "composites", prefix+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"/events/recording-started.json", "/media/hls/multivariant.m3u8", "/media/thumbnails/" + rendition + "/thumb0.jpg"} {
+		if !slices.Contains(keys, prefix+want) {
+			t.Errorf("%s missing from %v", want, keys)
+		}
+	}
+	var seg string
+	for _, l := range strings.Split(playlist, "\n") {
+		if strings.HasSuffix(l, ".ts") {
+			seg = l
+			break
+		}
+	}
+	data, err := s3srv.Get(ctx, "composites", prefix+"/media/hls/"+rendition+"/"+seg)
+	if err != nil {
+		t.Fatalf("segment %q: %v\n%s", seg, err, playlist)
+	}
+	if p := harness.FFprobe(t, data); p.Codec != "h264" || p.Width != w || p.Height != h || p.Frames == 0 {
+		t.Errorf("segment %s: %+v", seg, p)
+	}
+	cmd := exec.CommandContext(ctx, harness.RequireProgram(t, "ffmpeg"), "-hide_banner", "-loglevel", "error", "-i", "pipe:0",
+		"-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1")
+	cmd.Stdin = bytes.NewReader(data)
+	img, err := cmd.Output()
+	if n := w * h * 3; err != nil || len(img) < n {
+		t.Fatalf("decode segment %s: %v (%d bytes)", seg, err, len(img))
+	} else if p := pixel(img[len(img)-n:], w, w/2, h/2); !p.near(red) {
+		t.Errorf("the recorded composite's centre is %v, not red", p)
+	}
+	harness.Eventually(t, 30*time.Second, func() error {
+		g, err := rt.GetComposition(ctx, &ivsrealtime.GetCompositionInput{Arn: aws.String(arn)})
+		if err != nil {
+			return err
+		}
+		if g.Composition.State != rttypes.CompositionStateStopped || g.Composition.Destinations[1].State != rttypes.DestinationStateStopped {
+			return fmt.Errorf("%s, s3 destination %s", g.Composition.State, g.Composition.Destinations[1].State)
+		}
+		return nil
+	})
+	if strings.Contains(s.Logs(), "level=ERROR") {
+		t.Errorf("the server logged errors:\n%s", grepLines(s.Logs(), "level=ERROR"))
 	}
 }
