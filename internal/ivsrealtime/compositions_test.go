@@ -171,7 +171,7 @@ func TestStartCompositionValidation(t *testing.T) {
 	secs := int32(4)
 	both, err := s.StartComposition(ctx, ivsrealtime.StartCompositionInput{StageARN: st.ARN, Destinations: slices.Concat(channelDest(""),
 		s3(ivsrealtime.S3DestinationConfiguration{StorageConfigurationARN: sc.ARN, EncoderConfigurationARNs: []string{enc.ARN},
-			RecordingConfiguration: &ivsrealtime.CompositionRecording{HLSConfiguration: &ivsrealtime.CompositionRecordingHLS{TargetSegmentDurationSeconds: &secs}},
+			RecordingConfiguration:  &ivsrealtime.CompositionRecording{HLSConfiguration: &ivsrealtime.CompositionRecordingHLS{TargetSegmentDurationSeconds: &secs}},
 			ThumbnailConfigurations: []ivsrealtime.CompositionThumbnail{{TargetIntervalSeconds: ptr(int32(10)), Storage: []string{"LATEST"}}}}))})
 	if err != nil {
 		t.Fatal(err)
