@@ -287,14 +287,17 @@ test("ingest configurations: create, get, update, list with filters, delete, and
 
 test("StartComposition's refusals name what is wrong; ListCompositions filters by stage", async () => {
   const { stage } = await send(new CreateStageCommand({ name: "compose" }));
-  const channel = { channelArn: "arn:aws:ivs:us-east-1:123456789012:channel/abcdABCDefgh" };
+  const account = stage.arn.split(":")[4];
+  const channel = { channelArn: `arn:aws:ivs:us-east-1:${account}:channel/abcdABCDefgh` };
   await rejects(new StartCompositionCommand({ stageArn: stage.arn, destinations: [{ channel }], layout: { grid: {}, pip: {} } }),
     "ValidationException", 400, "layout");
   await rejects(new StartCompositionCommand({ stageArn: stage.arn, destinations: [{ channel }], layout: { pip: { pipPosition: "MIDDLE" } } }),
     "ValidationException", 400, "layout.pip.pipPosition");
   await rejects(new StartCompositionCommand({ stageArn: stage.arn, destinations: [] }), "ValidationException", 400, "destinations");
-  // A channel of another account names nothing here.
+  // No such channel here, nor a channel of another account.
   await rejects(new StartCompositionCommand({ stageArn: stage.arn, destinations: [{ channel }] }), "ResourceNotFoundException", 404, "not found");
+  await rejects(new StartCompositionCommand({ stageArn: stage.arn, destinations: [{ channel: { channelArn: "arn:aws:ivs:us-east-1:123456789012:channel/abcdABCDefgh" } }] }),
+    "ResourceNotFoundException", 404, "not found");
   assert.deepEqual((await send(new ListCompositionsCommand({ filterByStageArn: stage.arn }))).compositions, []);
   await send(new DeleteStageCommand({ arn: stage.arn }));
 });
