@@ -25,6 +25,7 @@ import (
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	mp4codecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/rtcp"
@@ -510,7 +511,7 @@ func probeSegment(ctx context.Context, media string) (w, h, frames int, dur floa
 		}
 	}
 	if err := json.Unmarshal(out, &probe); err != nil || len(probe.Streams) == 0 {
-		return 0, 0, 0, 0, fmt.Errorf("ffprobe: %v: %s", err, out)
+		return 0, 0, 0, 0, fmt.Errorf("ffprobe: %w: %s", err, out)
 	}
 	s := probe.Streams[0]
 	frames, _ = strconv.Atoi(s.Frames)
@@ -590,7 +591,7 @@ func compositeVideo(ctx context.Context, hc *http.Client, mediaURL *url.URL) (*f
 	}
 	var pl playlist.Media
 	if err := pl.Unmarshal(b); err != nil || pl.Map == nil {
-		return nil, 0, 0, fmt.Errorf("composite media playlist without an init section: %v", err)
+		return nil, 0, 0, fmt.Errorf("composite media playlist without an init section: %w", err)
 	}
 	iu, err := mediaURL.Parse(pl.Map.URI)
 	if err != nil {
@@ -604,7 +605,7 @@ func compositeVideo(ctx context.Context, hc *http.Client, mediaURL *url.URL) (*f
 		return nil, 0, 0, fmt.Errorf("composite init: %w", err)
 	}
 	for _, t := range init.Tracks {
-		if c, ok := t.Codec.(*fmp4.CodecH264); ok {
+		if c, ok := t.Codec.(*mp4codecs.H264); ok {
 			var sps h264.SPS
 			if err := sps.Unmarshal(c.SPS); err != nil {
 				return nil, 0, 0, fmt.Errorf("composite SPS: %w", err)
@@ -676,7 +677,7 @@ type compositeRead struct {
 // sample one picture) and reads the stamp in each quadrant of each
 // picture.
 func readComposite(parts []compositePart, video *fmp4.InitTrack, w, h int, logs []*sendLog) (compositeRead, error) {
-	codec := video.Codec.(*fmp4.CodecH264)
+	codec := video.Codec.(*mp4codecs.H264)
 	var r compositeRead
 	var stream []byte
 	var owner []int // the part of each decoded picture

@@ -33,8 +33,8 @@ func TestProcCPU(t *testing.T) {
 	}
 	seen := false
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && !seen; time.Sleep(20 * time.Millisecond) {
-		_, _, n := procCPU(os.Getpid())
-		seen = n == 1
+		_, _, nproc := procCPU(os.Getpid())
+		seen = nproc == 1
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatal(err)
