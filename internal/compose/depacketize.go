@@ -1,6 +1,8 @@
 package compose
 
 import (
+	"slices"
+
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
@@ -139,8 +141,7 @@ func (a *assembler) inspect(f *videoFrame) {
 			}
 		}
 		if f.keyframe && (!hasSPS || !hasPPS) && a.sps != nil && a.pps != nil {
-			pre := append(append(append([]byte{0, 0, 0, 1}, a.sps...), 0, 0, 0, 1), a.pps...)
-			f.data = append(pre, f.data...)
+			f.data = slices.Concat([]byte{0, 0, 0, 1}, a.sps, []byte{0, 0, 0, 1}, a.pps, f.data)
 			if f.w == 0 {
 				var s h264.SPS
 				if s.Unmarshal(a.sps) == nil {

@@ -182,8 +182,11 @@ func readADTS(r *bufio.Reader) ([]byte, error) {
 		return nil, err
 	}
 	var pkts mpeg4audio.ADTSPackets
-	if err := pkts.Unmarshal(buf); err != nil || len(pkts) != 1 {
-		return nil, fmt.Errorf("compose: ADTS frame: %v", err)
+	if err := pkts.Unmarshal(buf); err != nil {
+		return nil, fmt.Errorf("compose: ADTS frame: %w", err)
+	}
+	if len(pkts) != 1 {
+		return nil, errors.New("compose: ADTS frame with several access units")
 	}
 	return pkts[0].AU, nil
 }

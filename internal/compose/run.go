@@ -555,10 +555,10 @@ func (r *run) publish(pub *live.Publisher, d DestinationSpec, out *Output) error
 	started := false
 	for {
 		u, err := rd.Read(ctx)
+		if errors.Is(err, context.Canceled) {
+			return nil // the run ended, or the publication was cut off
+		}
 		if err != nil {
-			if errors.Is(err, context.Canceled) {
-				return nil
-			}
 			return err
 		}
 		if !started {

@@ -146,13 +146,10 @@ func TestStartCompositionValidation(t *testing.T) {
 			s3(ivsrealtime.S3DestinationConfiguration{StorageConfigurationARN: sc.ARN, EncoderConfigurationARNs: []string{enc.ARN}}))},
 			ivs.CodeValidation, "destinations"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := s.StartComposition(ctx, tc.in)
-			e, ok := ivs.AsError(err)
-			if !ok || e.Code != tc.code || e.Field != tc.field {
-				t.Fatalf("%v (field %q), want %s naming %q", err, fieldOf(err), tc.code, tc.field)
-			}
-		})
+		_, err := s.StartComposition(ctx, tc.in)
+		if e, ok := ivs.AsError(err); !ok || e.Code != tc.code || e.Field != tc.field {
+			t.Errorf("%s: %v (field %q), want %s naming %q", tc.name, err, fieldOf(err), tc.code, tc.field)
+		}
 	}
 	if len(fc.started) != 0 {
 		t.Fatalf("refused compositions reached the compositor: %+v", fc.started)
