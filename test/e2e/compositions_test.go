@@ -167,10 +167,11 @@ func checkPixels(ctx context.Context, t *testing.T, playbackURL string, w, h int
 
 // A composition end to end: two pion publishers of distinct colours on a
 // stage, composed in a grid (aws-sdk-go-v2's StartComposition) onto a LOW
-// channel: the channel goes LIVE, its LL-HLS shows red beside blue; a
-// third publisher (lime) re-lays it to three tiles, and blue leaving to
-// two again; GetComposition and
-// ListCompositions show it ACTIVE; the AWS CLI reads it; StopComposition
+// channel: the channel goes LIVE, its LL-HLS shows red beside blue, with
+// both publishers' audio mixed (and a second composition of the stage, in
+// PiP onto another channel, shows blue in red's corner); a third
+// publisher (lime) re-lays it to three tiles, and blue leaving to two
+// again; GetComposition and ListCompositions show it ACTIVE; the AWS CLI reads it; StopComposition
 // takes the channel offline and the composition to STOPPED; the
 // composition's events reach the webhook and the stage's SSE stream.
 func TestCompositionGridOntoChannel(t *testing.T) {
@@ -320,6 +321,24 @@ func TestCompositionGridOntoChannel(t *testing.T) {
 		return nil
 	})
 
+	// The same stage in PiP onto a second channel at once: red fills the
+	// canvas, blue is in the bottom-right window (a sixteenth of the canvas:
+	// 160x90).
+	ch2, _ := createChannel(t, ivsc, "pip", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
+	pip, err := rt.StartComposition(ctx, &ivsrealtime.StartCompositionInput{StageArn: aws.String(stageARN),
+		Layout: &rttypes.LayoutConfiguration{Pip: &rttypes.PipConfiguration{PipPosition: rttypes.PipPositionBottomRight}},
+		Destinations: []rttypes.DestinationConfiguration{{Channel: &rttypes.ChannelDestinationConfiguration{ChannelArn: ch2.Arn,
+			EncoderConfigurationArn: enc.EncoderConfiguration.Arn}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLive(t, ivsc, aws.ToString(ch2.Arn))
+	checkPixels(ctx, t, aws.ToString(ch2.PlaybackUrl), w, h, map[[2]int]rgb{{100, 100}: red, {560, 315}: blue, {440, 315}: red})
+	if _, err := rt.StopComposition(ctx, &ivsrealtime.StopCompositionInput{Arn: pip.Composition.Arn}); err != nil {
+		t.Fatal(err)
+	}
+	waitOffline(t, ivsc, aws.ToString(ch2.Arn), 30*time.Second)
+
 	g, err := rt.GetComposition(ctx, &ivsrealtime.GetCompositionInput{Arn: aws.String(arn)})
 	if err != nil || g.Composition.State != rttypes.CompositionStateActive || g.Composition.Destinations[0].State != rttypes.DestinationStateActive ||
 		g.Composition.Destinations[0].StartTime == nil || g.Composition.StartTime == nil {
@@ -329,8 +348,12 @@ func TestCompositionGridOntoChannel(t *testing.T) {
 		t.Errorf("destination configuration %+v", g.Composition.Destinations[0].Configuration)
 	}
 	l, err := rt.ListCompositions(ctx, &ivsrealtime.ListCompositionsInput{FilterByStageArn: aws.String(stageARN)})
-	if err != nil || len(l.Compositions) != 1 || aws.ToString(l.Compositions[0].Arn) != arn || l.Compositions[0].State != rttypes.CompositionStateActive {
+	if err != nil || len(l.Compositions) != 2 { // the grid and the PiP one (stopped, still readable)
 		t.Fatalf("ListCompositions: %v %+v", err, l)
+	}
+	if i := slices.IndexFunc(l.Compositions, func(c rttypes.CompositionSummary) bool { return aws.ToString(c.Arn) == arn }); i < 0 ||
+		l.Compositions[i].State != rttypes.CompositionStateActive {
+		t.Fatalf("ListCompositions: the grid composition is not listed ACTIVE: %+v", l.Compositions)
 	}
 	if l, err := rt.ListCompositions(ctx, &ivsrealtime.ListCompositionsInput{FilterByStageArn: aws.String(stageARN + "x")}); err != nil || len(l.Compositions) != 0 {
 		t.Errorf("ListCompositions of another stage: %v %+v", err, l)
@@ -380,8 +403,8 @@ func TestCompositionGridOntoChannel(t *testing.T) {
 		defer rc.mu.Unlock()
 		var got []string
 		for _, e := range rc.events {
-			if e.DetailType == "IVS Composition State Change" {
-				if !slices.Equal(e.Resources, []string{arn, stageARN}) {
+			if e.DetailType == "IVS Composition State Change" && len(e.Resources) == 2 && e.Resources[0] == arn {
+				if e.Resources[1] != stageARN {
 					return fmt.Errorf("resources %v", e.Resources)
 				}
 				got = append(got, e.Detail.EventName)
@@ -411,7 +434,8 @@ func TestCompositionGridOntoChannel(t *testing.T) {
 			continue
 		}
 		var e struct {
-			Detail struct {
+			Resources []string
+			Detail    struct {
 				EventName string `json:"event_name"`
 				StageARN  string `json:"stage_arn"`
 				ID        string `json:"id"`
@@ -419,6 +443,9 @@ func TestCompositionGridOntoChannel(t *testing.T) {
 		}
 		if err := json.Unmarshal([]byte(data), &e); err != nil {
 			t.Fatal(err)
+		}
+		if len(e.Resources) == 0 || e.Resources[0] != arn {
+			continue // the PiP composition's
 		}
 		if e.Detail.StageARN != stageARN || (strings.HasPrefix(e.Detail.EventName, "Destination") && e.Detail.ID != aws.ToString(comp.Destinations[0].Id)) {
 			t.Errorf("SSE event %s", data)
