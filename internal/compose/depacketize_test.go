@@ -83,8 +83,8 @@ func TestAssemblerH264(t *testing.T) {
 		t.Fatalf("keyframe data incomplete")
 	}
 	// P-frames follow.
-	if fs, _ := feed(pz.frame(annexB(slice(1, 300)))); len(fs) != 1 || fs[0].keyframe {
-		t.Fatalf("P-frame: %+v", fs)
+	if ps, _ := feed(pz.frame(annexB(slice(1, 300)))); len(ps) != 1 || ps[0].keyframe {
+		t.Fatalf("P-frame: %+v", ps)
 	}
 	// A lost packet: that frame and the P-frames after it are dropped
 	// until a keyframe; the loss is reported.
@@ -93,7 +93,7 @@ func TestAssemblerH264(t *testing.T) {
 	if len(fs) != 0 || lost != 1 {
 		t.Fatalf("frame with a hole: %d frames, %d lost", len(fs), lost)
 	}
-	if fs, _ := feed(pz.frame(annexB(slice(1, 300)))); len(fs) != 0 {
+	if after, _ := feed(pz.frame(annexB(slice(1, 300)))); len(after) != 0 {
 		t.Fatalf("a P-frame after a loss came out")
 	}
 	// An IDR without its parameter sets gets the last ones before it.

@@ -301,8 +301,8 @@ func TestCompositionLifecycle(t *testing.T) {
 	if err := s.StopComposition(ctx, c.ARN); err != nil {
 		t.Fatal(err)
 	}
-	if g, _ := s.GetComposition(ctx, c.ARN); g.State != "STOPPING" || !slices.Contains(fc.stopped, c.ARN) {
-		t.Fatalf("after StopComposition: %s, compositor stopped %v", g.State, fc.stopped)
+	if got, _ := s.GetComposition(ctx, c.ARN); got.State != "STOPPING" || !slices.Contains(fc.stopped, c.ARN) {
+		t.Fatalf("after StopComposition: %s, compositor stopped %v", got.State, fc.stopped)
 	}
 	advance(time.Second)
 	if err := s.SetDestinationState(ctx, c.ARN, dest, "STOPPED", ""); err != nil {

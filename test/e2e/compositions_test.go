@@ -106,8 +106,11 @@ func decodeNewest(ctx context.Context, t *testing.T, playbackURL string, args ..
 	var data []byte
 	for _, u := range []string{m.Map.URI, seg} {
 		res, err := harness.Fetch(ctx, harness.Resolve(mediaURL, u))
-		if err != nil || res.Status != http.StatusOK {
-			return nil, fmt.Errorf("GET %s: %v %d", u, err, res.Status)
+		if err != nil {
+			return nil, fmt.Errorf("GET %s: %w", u, err)
+		}
+		if res.Status != http.StatusOK {
+			return nil, fmt.Errorf("GET %s: %d", u, res.Status)
 		}
 		data = append(data, res.Body...)
 	}
@@ -262,12 +265,12 @@ func TestCompositionGridOntoChannel(t *testing.T) {
 		harness.Eventually(t, 30*time.Second, func() error {
 			g, err := rt.GetStage(ctx, &ivsrealtime.GetStageInput{Arn: aws.String(stageARN)})
 			if err != nil || g.Stage.ActiveSessionId == nil {
-				return fmt.Errorf("no session: %v", err)
+				return fmt.Errorf("no session: %w", err)
 			}
 			pp, err := rt.GetParticipant(ctx, &ivsrealtime.GetParticipantInput{StageArn: aws.String(stageARN),
 				SessionId: g.Stage.ActiveSessionId, ParticipantId: aws.String(id)})
 			if err != nil || !pp.Participant.Published {
-				return fmt.Errorf("%s not published yet: %v", color, err)
+				return fmt.Errorf("%s not published yet: %w", color, err)
 			}
 			return nil
 		})
