@@ -3,7 +3,6 @@ package compose
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -54,29 +53,7 @@ func startVideoDecoder(ctx context.Context, codec VideoCodec, w, h int, fill Fil
 	if codec == CodecVP8 {
 		fourcc = "VP80"
 	}
-	enc := func(wr io.Writer) (func(ffmpeg.Frame) error, error) {
-		hdr := make([]byte, 32)
-		copy(hdr, "DKIF")
-		binary.LittleEndian.PutUint16(hdr[6:], 32)
-		copy(hdr[8:], fourcc)
-		binary.LittleEndian.PutUint16(hdr[12:], uint16(w))
-		binary.LittleEndian.PutUint16(hdr[14:], uint16(h))
-		binary.LittleEndian.PutUint32(hdr[16:], 90000)
-		binary.LittleEndian.PutUint32(hdr[20:], 1)
-		if _, err := wr.Write(hdr); err != nil {
-			return nil, err
-		}
-		fh := make([]byte, 12)
-		return func(f ffmpeg.Frame) error {
-			binary.LittleEndian.PutUint32(fh, uint32(len(f.Data)))
-			binary.LittleEndian.PutUint64(fh[4:], uint64(f.PTS*90000/time.Second))
-			if _, err := wr.Write(fh); err != nil {
-				return err
-			}
-			_, err := wr.Write(f.Data)
-			return err
-		}, nil
-	}
+	enc := func(wr io.Writer) (func(ffmpeg.Frame) error, error) { return ffmpeg.IVFWriter(wr, fourcc, w, h) }
 	dec := func(r *bufio.Reader) error {
 		pic := &Picture{W: w, H: h, Data: make([]byte, PictureSize(w, h))}
 		for {

@@ -150,7 +150,7 @@ func startAudioEncoder(ctx context.Context, log *slog.Logger, out func(pts time.
 		var start time.Duration
 		var n int64
 		for {
-			au, err := readADTS(r)
+			au, err := ffmpeg.ReadADTS(r)
 			if err != nil {
 				return err
 			}
@@ -162,33 +162,6 @@ func startAudioEncoder(ctx context.Context, log *slog.Logger, out func(pts time.
 		}
 	}
 	return ffmpeg.Start(ctx, ffmpeg.Config{Name: "compose-audio-encode", Args: args, Encode: enc, Decode: dec, Queue: 200, Log: log})
-}
-
-// readADTS reads one ADTS frame and returns its access unit.
-func readADTS(r *bufio.Reader) ([]byte, error) {
-	hdr, err := r.Peek(7)
-	if err != nil {
-		return nil, err
-	}
-	if hdr[0] != 0xFF || hdr[1]&0xF0 != 0xF0 {
-		return nil, errors.New("compose: lost ADTS sync")
-	}
-	size := int(hdr[3]&0x03)<<11 | int(hdr[4])<<3 | int(hdr[5])>>5
-	if size < 7 {
-		return nil, errors.New("compose: bad ADTS frame length")
-	}
-	buf := make([]byte, size)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, err
-	}
-	var pkts mpeg4audio.ADTSPackets
-	if err := pkts.Unmarshal(buf); err != nil {
-		return nil, fmt.Errorf("compose: ADTS frame: %w", err)
-	}
-	if len(pkts) != 1 {
-		return nil, errors.New("compose: ADTS frame with several access units")
-	}
-	return pkts[0].AU, nil
 }
 
 // Output is the composite of one encoder configuration as a unit stream:

@@ -124,7 +124,7 @@ func OpusToAAC(ctx context.Context, channels int, log *slog.Logger, out func(Fra
 		var start time.Duration
 		var n int64
 		for {
-			au, err := readADTS(br)
+			au, err := ReadADTS(br)
 			if err != nil {
 				return err
 			}
@@ -140,8 +140,9 @@ func OpusToAAC(ctx context.Context, channels int, log *slog.Logger, out func(Fra
 	return c, cfg, err
 }
 
-// readADTS reads one ADTS frame and returns its access unit.
-func readADTS(r *bufio.Reader) ([]byte, error) {
+// ReadADTS reads one ADTS frame (ffmpeg's AAC output) and returns its
+// access unit.
+func ReadADTS(r *bufio.Reader) ([]byte, error) {
 	hdr, err := r.Peek(7)
 	if err != nil {
 		return nil, err

@@ -23,7 +23,7 @@ func aacClip(t testing.TB) [][]byte {
 	br := bufio.NewReader(bytes.NewReader(out))
 	var aus [][]byte
 	for {
-		au, err := readADTS(br)
+		au, err := ReadADTS(br)
 		if errors.Is(err, io.EOF) {
 			return aus
 		}

@@ -1,7 +1,6 @@
 package stage
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -193,14 +192,7 @@ func (s *Stages) PublishLocal(p Participant, opts sfu.LocalOptions) (*sfu.Publis
 		err = s.reserveLocked(st, m)
 	}
 	if err != nil {
-		if errors.Is(err, ErrPublishNotAllowed) {
-			s.failedLocked(p, "", whipInsufficientCaps)
-		} else if errors.Is(err, ErrTooManyPublishers) {
-			s.failedLocked(p, "", whipQuotaExceeded)
-		}
-		if m != nil && m.conn == nil && m.pub == nil && m.pending == 0 {
-			s.removeLocked(st, m, LeftClosed)
-		}
+		s.publishRefusedLocked(st, m, p, err)
 		s.mu.Unlock()
 		return nil, err
 	}

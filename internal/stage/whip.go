@@ -304,14 +304,7 @@ func (s *Stages) publish(ctx context.Context, p Participant, offer string) (answ
 		err = s.reserveLocked(st, m)
 	}
 	if err != nil {
-		if errors.Is(err, ErrPublishNotAllowed) {
-			s.failedLocked(p, "", whipInsufficientCaps)
-		} else if errors.Is(err, ErrTooManyPublishers) {
-			s.failedLocked(p, "", whipQuotaExceeded)
-		}
-		if m != nil && m.conn == nil && m.pub == nil && m.pending == 0 {
-			s.removeLocked(st, m, LeftClosed)
-		}
+		s.publishRefusedLocked(st, m, p, err)
 		s.mu.Unlock()
 		return "", "", rosterErr(err)
 	}
@@ -349,6 +342,20 @@ func (s *Stages) publish(ctx context.Context, p Participant, offer string) (answ
 	s.sessions[ref.sid] = &mediaSession{arn: p.StageARN, participant: p.ID, ref: ref, conn: m.conn}
 	s.mu.Unlock()
 	return answer, ref.sid, nil
+}
+
+// publishRefusedLocked records a refused publish as IVS does (a
+// PUBLISH_ERROR for a missing capability or a full stage) and takes a
+// member that joined only to publish (m, if not nil) off the roster.
+func (s *Stages) publishRefusedLocked(st *stage, m *member, p Participant, err error) {
+	if errors.Is(err, ErrPublishNotAllowed) {
+		s.failedLocked(p, "", whipInsufficientCaps)
+	} else if errors.Is(err, ErrTooManyPublishers) {
+		s.failedLocked(p, "", whipQuotaExceeded)
+	}
+	if m != nil && m.conn == nil && m.pub == nil && m.pending == 0 {
+		s.removeLocked(st, m, LeftClosed)
+	}
 }
 
 // unreserve frees a place a failed publish held, unless another publish

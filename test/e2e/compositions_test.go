@@ -418,19 +418,9 @@ func TestCompositionGridOntoChannel(t *testing.T) {
 		}
 		return nil
 	})
-	sseCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	req, err := s.SignedRequest(sseCtx, "/v1/events?stageArn="+stageARN, http.Header{"Last-Event-ID": {"0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("events SSE: %v %+v", err, resp)
-	}
-	defer resp.Body.Close()
+	stream := stageEventsReplay(ctx, t, s, stageARN)
 	var sse []string
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(stream)
 	for len(sse) < len(want) && sc.Scan() {
 		data, ok := strings.CutPrefix(sc.Text(), "data: ")
 		if !ok || !strings.Contains(data, "IVS Composition State Change") {
@@ -458,8 +448,7 @@ func TestCompositionGridOntoChannel(t *testing.T) {
 	if !slices.Equal(sorted(sse), sorted(want)) {
 		t.Errorf("SSE composition events %q, want %q", sse, want)
 	}
-	resp.Body.Close()
-	cancel()
+	stream.Close()
 	for _, p := range pubs {
 		p.Close()
 	}

@@ -10,7 +10,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -222,4 +224,23 @@ func signStageToken(t *testing.T, method jwt.SigningMethod, key any, kid, stageA
 		t.Fatal(err)
 	}
 	return raw
+}
+
+// stageEventsReplay opens the signed SSE stream of a stage's events from
+// the start (Last-Event-ID 0); it lasts at most 15 s, and closes with the
+// test (or earlier, by its Close).
+func stageEventsReplay(ctx context.Context, t *testing.T, s *harness.Server, stageARN string) io.ReadCloser {
+	t.Helper()
+	sseCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	t.Cleanup(cancel)
+	req, err := s.SignedRequest(sseCtx, "/v1/events?stageArn="+stageARN, http.Header{"Last-Event-ID": {"0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("events SSE: %v %+v", err, resp)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp.Body
 }

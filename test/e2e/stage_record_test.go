@@ -327,22 +327,12 @@ func TestStageParticipantRecordingS3(t *testing.T) {
 	s.WaitGoroutines(t, baseline+4, 30*time.Second)
 
 	// The stage's SSE replay has them too.
-	sseCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	req, err := s.SignedRequest(sseCtx, "/v1/events?stageArn="+arn, http.Header{"Last-Event-ID": {"0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("events SSE: %v %+v", err, resp)
-	}
-	defer resp.Body.Close()
+	sse := stageEventsReplay(ctx, t, s, arn)
 	seen := 0
 	buf := make([]byte, 64<<10)
 	var all []byte
 	for seen < 4 {
-		n, err := resp.Body.Read(buf)
+		n, err := sse.Read(buf)
 		all = append(all, buf[:n]...)
 		seen = strings.Count(string(all), `"detail-type":"IVS Participant Recording State Change"`)
 		if err != nil {

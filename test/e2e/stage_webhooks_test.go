@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -142,19 +141,9 @@ func TestStageEventsToWebhooksAndSSE(t *testing.T) {
 	rc.mu.Unlock()
 
 	// SSE: the stage's events replayed from the start, the same order.
-	sseCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	req, err := s.SignedRequest(sseCtx, "/v1/events?stageArn="+arn, http.Header{"Last-Event-ID": {"0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("events SSE: %v %+v", err, resp)
-	}
-	defer resp.Body.Close()
+	sse := stageEventsReplay(ctx, t, s, arn)
 	var replay []string
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(sse)
 	for len(replay) < len(want) && sc.Scan() {
 		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
 			var e webhookEvent
@@ -171,7 +160,7 @@ func TestStageEventsToWebhooksAndSSE(t *testing.T) {
 		t.Errorf("SSE replay %q, webhook %q", replay, got)
 	}
 	// Both filters at once is a clear 400.
-	req, _ = s.SignedRequest(ctx, "/v1/events?stageArn="+arn+"&channelArn="+arn, nil)
+	req, _ := s.SignedRequest(ctx, "/v1/events?stageArn="+arn+"&channelArn="+arn, nil)
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("both filters: %v %+v", err, resp)
 	} else {
