@@ -548,6 +548,7 @@ func TestCompositionToS3(t *testing.T) {
 		t.Fatalf("publish: %v %+v", err, pub)
 	}
 	t.Cleanup(pub.Close)
+	began := time.Now()
 	started, err := rt.StartComposition(ctx, &ivsrealtime.StartCompositionInput{StageArn: st.Stage.Arn, Destinations: []rttypes.DestinationConfiguration{
 		{Channel: &rttypes.ChannelDestinationConfiguration{ChannelArn: ch.Arn, EncoderConfigurationArn: enc.EncoderConfiguration.Arn}},
 		{S3: &rttypes.S3DestinationConfiguration{StorageConfigurationArn: sc.StorageConfiguration.Arn,
@@ -599,9 +600,14 @@ func TestCompositionToS3(t *testing.T) {
 		}
 		return nil
 	})
+	active, err := rt.GetComposition(ctx, &ivsrealtime.GetCompositionInput{Arn: aws.String(arn)})
+	if err != nil || active.Composition.Destinations[1].StartTime == nil {
+		t.Fatalf("the S3 destination's start: %v %+v", err, active)
+	}
 	if _, err := rt.StopComposition(ctx, &ivsrealtime.StopCompositionInput{Arn: aws.String(arn)}); err != nil {
 		t.Fatal(err)
 	}
+	stopped := time.Now()
 	rendition := fmt.Sprintf("%dx%d", w, h)
 	var playlist string
 	harness.Eventually(t, 60*time.Second, func() error {
@@ -627,6 +633,28 @@ func TestCompositionToS3(t *testing.T) {
 			t.Errorf("%s missing from %v", want, keys)
 		}
 	}
+	// The whole recording plays in ffprobe for as long as the destination
+	// was ACTIVE (and no longer than the composition ran).
+	local := t.TempDir()
+	for _, k := range keys {
+		b, err := s3srv.Get(ctx, "composites", k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(local, strings.TrimPrefix(k, prefix+"/"))
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	played := probeDuration(t, filepath.Join(local, "media", "hls", "multivariant.m3u8"))
+	lo, hi := stopped.Sub(*active.Composition.Destinations[1].StartTime).Seconds()-2, stopped.Sub(began).Seconds()+1
+	if played < lo || played > hi {
+		t.Errorf("the composite recording plays %.2f s; its destination was active %.1f s, the composition ran %.1f s", played, lo+2, hi-1)
+	}
+	t.Logf("composite recording: %.2f s; destination active %.1f s", played, lo+2)
 	var seg string
 	for _, l := range strings.Split(playlist, "\n") {
 		if strings.HasSuffix(l, ".ts") {
