@@ -180,6 +180,31 @@ type Output struct {
 	ready chan struct{}
 	// onReady is called once, before Ready is closed.
 	onReady func()
+	// waiting are readers asked for before the hub exists: they are made
+	// with it, before its first unit, so they start at its first keyframe.
+	waiting []subscription
+}
+
+type subscription struct {
+	size int
+	opt  stream.ReaderOption
+	ch   chan *stream.Reader
+}
+
+// Subscribe returns where a reader of the composite's hub will come:
+// one made before the hub's first unit if asked for before it exists
+// (Ready), so that it starts at the composite's first keyframe, else one
+// made now.
+func (o *Output) Subscribe(size int, opt stream.ReaderOption) <-chan *stream.Reader {
+	ch := make(chan *stream.Reader, 1)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.hub != nil {
+		ch <- o.hub.NewReader(size, opt)
+	} else {
+		o.waiting = append(o.waiting, subscription{size, opt, ch})
+	}
+	return ch
 }
 
 func newOutput(v VideoSpec, onReady func()) *Output {
@@ -212,6 +237,10 @@ func (o *Output) writeVideo(st stamp, au [][]byte) {
 		o.video = &stream.Track{Codec: &stream.H264{SPS: sps, PPS: pps}, ClockRate: 90000}
 		o.audio = &stream.Track{Codec: &stream.AAC{Config: aacConfig}, ClockRate: SampleRate}
 		o.hub = stream.NewHub([]*stream.Track{o.video, o.audio})
+		for _, w := range o.waiting {
+			w.ch <- o.hub.NewReader(w.size, w.opt)
+		}
+		o.waiting = nil
 		o.mu.Unlock()
 		if o.onReady != nil {
 			o.onReady()

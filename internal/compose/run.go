@@ -460,18 +460,20 @@ func (r *run) channelDestination(i int, d DestinationSpec) {
 // composition ends; a recording that loses objects (the spool is full)
 // ends FAILED, with the composition when no destination is left.
 func (r *run) s3Destination(d DestinationSpec, out *Output) {
-	select {
-	case <-out.Ready():
-	case <-r.ctx.Done():
-		return
-	}
 	if r.e.cfg.Record == nil {
 		r.destinationFailed(d.ID, "this server records no composition to S3")
 		return
 	}
+	// Asked for before the composite exists, the reader starts at its
+	// first keyframe: one made after it waits for the next (2 s).
+	var rd *stream.Reader
+	select {
+	case rd = <-out.Subscribe(1024, stream.Resync):
+	case <-r.ctx.Done():
+		return // a reader made later ends with the hub
+	}
 	rec := r.e.cfg.Record(r.spec.ARN, d)
 	src := out.Hub()
-	rd := src.NewReader(1024, stream.Resync)
 	r.report(d.ID, stateActive, "")
 	err := rec.Record(r.ctx, rd, src.Tracks())
 	rd.Close()
@@ -522,20 +524,23 @@ func (r *run) reclaim(ch ivs.Channel, log *slog.Logger) *live.Publisher {
 // copies its units until the run ends or the publication is cut off.
 // Media times start at 0 for each publication.
 func (r *run) publish(pub *live.Publisher, d DestinationSpec, out *Output) error {
+	// Asked for before the composite exists, the reader starts at its
+	// first keyframe (the channel goes live 2 s sooner than with one made
+	// after it); on a reconnect it is made now.
+	var rd *stream.Reader
 	select {
-	case <-out.Ready():
+	case rd = <-out.Subscribe(512, stream.Resync):
 	case <-r.ctx.Done():
-		return nil
+		return nil // a reader made later ends with the hub
 	case <-pub.Done():
 		return nil
 	}
+	defer rd.Close()
 	src := out.Hub()
 	tracks := make([]*stream.Track, len(src.Tracks()))
 	for i, t := range src.Tracks() {
 		tracks[i] = &stream.Track{Codec: t.Codec, ClockRate: t.ClockRate}
 	}
-	rd := src.NewReader(512, stream.Resync)
-	defer rd.Close()
 	hub, err := pub.Start(r.ctx, tracks, live.Metadata{Encoder: "onair composition", FrameRate: d.Video.FPS,
 		Width: float64(d.Video.Width), Height: float64(d.Video.Height), VideoDataRate: float64(d.Video.Bitrate) / 1000})
 	if err != nil {
