@@ -33,6 +33,10 @@ type Publisher struct {
 	key string
 	// gone is the ingest's report that the connection looks dead.
 	gone atomic.Bool
+	// ending: Close hid the stream and tears it down (under reg.mu); a
+	// reconnect with the same key waits for the release rather than being
+	// refused as a second publisher.
+	ending bool
 	// released is closed when the channel is free again (Close is done).
 	released chan struct{}
 
@@ -95,8 +99,8 @@ func (p *Publisher) replaceableBy(streamKey string, now time.Time) bool {
 	if subtle.ConstantTimeCompare([]byte(p.key), []byte(streamKey)) != 1 {
 		return false
 	}
-	if p.gone.Load() {
-		return true
+	if p.gone.Load() || p.ending {
+		return true // gone, or tearing down: the claim waits for its release
 	}
 	if p.stream == nil {
 		return false // still starting: its ingest bounds that wait
@@ -179,6 +183,7 @@ func (p *Publisher) Close() {
 	p.reg.mu.Lock()
 	st := p.stream
 	p.stream = nil
+	p.ending = true
 	p.reg.mu.Unlock()
 	if st != nil {
 		st.Hub.Close()

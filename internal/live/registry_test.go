@@ -423,3 +423,62 @@ func TestClaimChannel(t *testing.T) {
 		t.Fatalf("after Close: %v", err)
 	}
 }
+
+// blockingConsumer's detach waits for release: a teardown that takes a
+// while (a recorder finishing its segment).
+type blockingConsumer struct{ release chan struct{} }
+
+func (c blockingConsumer) Attach(*Stream) (func(), error) { return func() { <-c.release }, nil }
+
+// TestClaimDuringTeardown: an encoder that stops and reconnects at once
+// with its key waits for the old publication's teardown (GetStream already
+// says offline) instead of being refused as a second publisher; another
+// key of the channel is refused.
+func TestClaimDuringTeardown(t *testing.T) {
+	t.Parallel()
+	r, f, _ := newRegistry()
+	f.keys["key-a2"] = f.keys["key-a"]
+	slow := blockingConsumer{release: make(chan struct{})}
+	r.AddConsumer(slow)
+	old, err := r.Claim(context.Background(), "key-a", ConnInfo{Protocol: "webrtc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Start(context.Background(), tracks(), Metadata{}); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() { old.Close(); close(closed) }()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, live := r.Get("a"); !live {
+			break // hidden: the teardown runs
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the closing stream stayed visible")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := r.Claim(ctx, "key-a2", ConnInfo{Protocol: "webrtc"}); !errors.Is(err, ErrChannelBusy) {
+		t.Fatalf("another key during the teardown: %v", err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		p, err := r.Claim(context.Background(), "key-a", ConnInfo{Protocol: "webrtc"})
+		if err == nil {
+			defer p.Close()
+		}
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		t.Fatalf("the reconnect did not wait for the teardown: %v", err)
+	case <-time.After(50 * time.Millisecond): // it waits (a refusal would come at once)
+	}
+	close(slow.release)
+	<-closed
+	if err := <-got; err != nil {
+		t.Fatalf("the reconnect after the teardown: %v", err)
+	}
+}
