@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system programs onair needs when they are missing: ffmpeg
 # (ffprobe comes with it) and the aws CLI the tests drive; with --test also
-# Chromium for the browser tests and stress-ng, which `make test-loaded`
-# keeps both cores busy with while the tests run. Node.js (20.19 or later, for Vite) builds
+# Chromium for the browser tests, PostgreSQL's server programs for the
+# store's tests, and stress-ng, which `make test-loaded` keeps both cores
+# busy with while the tests run. Node.js (20.19 or later, for Vite) builds
 # the web UI; it is checked, not installed (Debian 12's own is too old).
 set -euo pipefail
 
@@ -18,6 +19,10 @@ command -v aws >/dev/null 2>&1 || missing+=(awscli)
 if [ "${1:-}" = "--test" ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v stress-ng >/dev/null 2>&1 || missing+=(stress-ng)
+  # PostgreSQL's server programs: the tests start private clusters
+  # (test/e2e/harness/postgres.go); Debian's package's own cluster is
+  # not used.
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
