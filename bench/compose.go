@@ -26,8 +26,6 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	mp4codecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
-	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
@@ -252,32 +250,6 @@ func (l *sendLog) sentIn(from, to time.Time) int {
 
 var opusCap = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
 	SDPFmtpLine: "minptime=10;useinbandfec=1"}
-
-// composeAPI is stageAPI's pion with Opus beside H.264: the publishers
-// send a browser's two tracks.
-func composeAPI() (*webrtc.API, error) {
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: stageCap, PayloadType: 102},
-		webrtc.RTPCodecTypeVideo); err != nil {
-		return nil, err
-	}
-	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: opusCap, PayloadType: 111},
-		webrtc.RTPCodecTypeAudio); err != nil {
-		return nil, err
-	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.ConfigureNackWithOptions(me, ir, []nack.GeneratorOption{nack.GeneratorMaxNacksPerPacket(10)}); err != nil {
-		return nil, err
-	}
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
-		return nil, err
-	}
-	var se webrtc.SettingEngine
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	se.SetIncludeLoopbackCandidate(true)
-	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
-}
 
 // composePublish publishes clip and opus in real time over the stage's
 // WHIP until ctx ends, noting each video frame's send in log. On a PLI
@@ -522,7 +494,7 @@ func probeSegment(ctx context.Context, media string) (w, h, frames int, dur floa
 // clips, and waits until the stage has them all publishing.
 func composeStage(ctx context.Context, s *onair, rt *ivsrealtime.Client, clips [][][][]byte, opus [][]byte) (
 	stageARN *string, logs []*sendLog, stop func(), err error) {
-	api, err := composeAPI()
+	api, err := stageAPI(true)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -56,12 +56,19 @@ var stageLayers = []struct {
 // as libwebrtc) and answers to onair's NACKs. Without a registry pion
 // would add its default interceptors, stats and TWCC feedback too, and
 // NACK a lost packet every 100 ms for as long as it is missing. No stats,
-// no TWCC: the load generator keeps its CPU for reading.
-func stageAPI() (*webrtc.API, error) {
+// no TWCC: the load generator keeps its CPU for reading. withOpus adds a
+// browser's audio beside the video (the compose phase's publishers).
+func stageAPI(withOpus bool) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: stageCap, PayloadType: 102},
 		webrtc.RTPCodecTypeVideo); err != nil {
 		return nil, err
+	}
+	if withOpus {
+		if err := me.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: opusCap, PayloadType: 111},
+			webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
 	}
 	for _, uri := range []string{sdp.SDESMidURI, sdp.SDESRTPStreamIDURI} {
 		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, webrtc.RTPCodecTypeVideo); err != nil {
@@ -535,7 +542,7 @@ func stageFanout(k kind, o options) ([]result, error) {
 			return nil, err
 		}
 	}
-	api, err := stageAPI()
+	api, err := stageAPI(false)
 	if err != nil {
 		return nil, err
 	}

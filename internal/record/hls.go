@@ -21,7 +21,6 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
 	tscodecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
 
-	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/stream"
 )
 
@@ -463,13 +462,7 @@ func (h *HLS) put(key string, body []byte, contentType string) {
 		return
 	}
 	h.log.Error("recording object lost", "key", key, "err", err)
-	reason := "the recording could not be spooled for upload; parts of it are lost: " + err.Error()
-	switch {
-	case errors.Is(err, ErrSpoolFull):
-		reason = "the upload spool is full: the storage is unreachable or too slow; parts of the recording are lost"
-	case ivs.StorageFull(err):
-		reason = "the server's disk is full; parts of the recording are lost"
-	}
+	reason := lossReason(err)
 	h.mu.Lock()
 	h.lost++
 	first := h.lost == 1

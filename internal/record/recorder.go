@@ -429,19 +429,24 @@ func (rec *recording) event(status, streamID string) ivs.Event {
 // put queues an object under the recording's prefix. An object the spool
 // refuses (it is full, or the disk is) is lost: that is logged, and the
 // first loss of a recording goes out as a Recording End Failure event.
+// lossReason says why a recording lost an object the spool refused.
+func lossReason(err error) string {
+	switch {
+	case errors.Is(err, ErrSpoolFull):
+		return "the upload spool is full: the storage is unreachable or too slow; parts of the recording are lost"
+	case ivs.StorageFull(err):
+		return "the server's disk is full; parts of the recording are lost"
+	}
+	return "the recording could not be spooled for upload; parts of it are lost: " + err.Error()
+}
+
 func (rec *recording) put(key string, body []byte, contentType string) {
 	err := rec.r.cfg.Spool.Put(rec.bucket, rec.prefix+key, body, contentType)
 	if err == nil {
 		return
 	}
 	rec.r.log.Error("recording object lost", "key", rec.prefix+key, "err", err)
-	reason := "the recording could not be spooled for upload; parts of it are lost: " + err.Error()
-	switch {
-	case errors.Is(err, ErrSpoolFull):
-		reason = "the upload spool is full: the storage is unreachable or too slow; parts of the recording are lost"
-	case ivs.StorageFull(err):
-		reason = "the server's disk is full; parts of the recording are lost"
-	}
+	reason := lossReason(err)
 	rec.mu.Lock()
 	rec.lost++
 	first := rec.lost == 1

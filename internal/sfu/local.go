@@ -173,11 +173,12 @@ type LocalOptions struct {
 // localTrack is one track of a local publisher: the state its writer
 // keeps across packets, as a peer's reader does on its stack.
 type localTrack struct {
-	m   *media
-	l   *layer
-	mu  sync.Mutex // one writer; Close waits for the one in flight
-	j   fanJob
-	lag lagMeter
+	m      *media
+	l      *layer
+	mu     sync.Mutex // one writer; Close waits for the one in flight
+	closed bool       // under mu: set by Close, after which nothing is written
+	j      fanJob
+	lag    lagMeter
 }
 
 // PublishLocal adds a publisher fed by WriteRTP. It is started at once
@@ -245,7 +246,7 @@ func (p *Publisher) WriteRTP(kind webrtc.RTPCodecType, h *rtp.Header, payload []
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if p.isClosed() {
+	if t.closed {
 		return ErrPublisherGone
 	}
 	pkt := &packet{layer: 0, hdr: *h, payload: slices.Clone(payload), arrival: monotime()}
@@ -270,19 +271,13 @@ func (p *Publisher) WriteRTP(kind webrtc.RTPCodecType, h *rtp.Header, payload []
 	return nil
 }
 
-func (p *Publisher) isClosed() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.closed
-}
-
-// waitLocalWriters waits for a local publisher's writes in flight (after
-// closed is set, none starts).
-func (p *Publisher) waitLocalWriters() {
+// closeLocalWriters waits for a local publisher's writes in flight and
+// refuses the later ones.
+func (p *Publisher) closeLocalWriters() {
 	for _, t := range []*localTrack{p.localAudio, p.localVideo} {
 		if t != nil {
 			t.mu.Lock()
-			//nolint:staticcheck // empty critical section: waits for the write in flight
+			t.closed = true
 			t.mu.Unlock()
 		}
 	}

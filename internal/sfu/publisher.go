@@ -191,7 +191,7 @@ func (p *Publisher) closeWith(cause error) {
 		_ = p.pc.Close()
 	}
 	p.wg.Wait()
-	p.waitLocalWriters()
+	p.closeLocalWriters()
 	p.fan.stop()
 	close(p.done)
 	r.emit(Event{Type: PublisherStopped, PublisherID: p.id, Err: cause})

@@ -21,7 +21,7 @@ import {
   IVSRealTimeClient, CreateStageCommand, CreateParticipantTokenCommand, DisconnectParticipantCommand, DeleteStageCommand,
   GetStageCommand, ListParticipantsCommand, ListParticipantEventsCommand,
 } from "@aws-sdk/client-ivs-realtime";
-import { begin, installLumaSpread, log, run, serveSDKPage, settings, shot, waitFor } from "./steps.mjs";
+import { begin, installLumaSpread, keepPeerConnections, log, run, serveSDKPage, settings, shot, waitFor } from "./steps.mjs";
 
 const env = settings("stage.mjs", "ONAIR_URL", "ONAIR_AKID", "ONAIR_SECRET", "TLS_SPKI", "SHOTS");
 const api = new IVSRealTimeClient({
@@ -62,16 +62,7 @@ async function openPage(name) {
   await installLumaSpread(page);
   // The page keeps the peer connections the SDK makes, to read their
   // stats; the SDK itself is untouched.
-  await page.addInitScript(() => {
-    const Native = window.RTCPeerConnection;
-    window.pcs = [];
-    window.RTCPeerConnection = class extends Native {
-      constructor(...args) {
-        super(...args);
-        window.pcs.push(this);
-      }
-    };
-  });
+  await keepPeerConnections(page);
   page.on("pageerror", (e) => log(`${name}: page error: ${e.message}`));
   page.on("console", (m) => { if (m.type() === "error") log(`${name}: console: ${m.text().slice(0, 300)}`); });
   await page.goto(origin);

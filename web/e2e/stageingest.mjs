@@ -26,7 +26,7 @@ import {
   GetIngestConfigurationCommand, DeleteIngestConfigurationCommand, GetStageCommand, GetParticipantCommand,
   ListParticipantEventsCommand,
 } from "@aws-sdk/client-ivs-realtime";
-import { begin, installLumaSpread, log, run, serveSDKPage, settings, shot, waitFor } from "./steps.mjs";
+import { begin, installLumaSpread, keepPeerConnections, log, run, serveSDKPage, settings, shot, waitFor } from "./steps.mjs";
 
 const env = settings("stageingest.mjs", "ONAIR_URL", "ONAIR_AKID", "ONAIR_SECRET", "TLS_SPKI", "FFMPEG", "SHOTS");
 const api = new IVSRealTimeClient({
@@ -85,16 +85,7 @@ await run(async () => {
   await ctx.route(/live-video\.net/, (r) => r.abort());
   const page = await ctx.newPage();
   await installLumaSpread(page);
-  await page.addInitScript(() => {
-    const Native = window.RTCPeerConnection;
-    window.pcs = [];
-    window.RTCPeerConnection = class extends Native {
-      constructor(...args) {
-        super(...args);
-        window.pcs.push(this);
-      }
-    };
-  });
+  await keepPeerConnections(page);
   page.on("pageerror", (e) => log(`page error: ${e.message}`));
   await page.goto(origin);
   const joined = await page.evaluate(async (token) => {

@@ -87,6 +87,19 @@ export async function serveSDKPage(html) {
  * of luma over a 64x36 canvas of the element's current frame (0: one
  * colour), which tells a decoded picture from a black or frozen-grey one.
  */
+// keepPeerConnections has a page keep every peer connection its scripts
+// make in window.pcs, to read their stats; the scripts are untouched.
+export const keepPeerConnections = (page) => page.addInitScript(() => {
+  const Native = window.RTCPeerConnection;
+  window.pcs = [];
+  window.RTCPeerConnection = class extends Native {
+    constructor(...args) {
+      super(...args);
+      window.pcs.push(this);
+    }
+  };
+});
+
 export const installLumaSpread = (page) => page.addInitScript(() => {
   window.lumaSpread = (el) => {
     const c = document.createElement("canvas");

@@ -19,7 +19,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { begin, grows, log, run, serveSDKPage, settings, shot } from "./steps.mjs";
+import { begin, grows, keepPeerConnections, log, run, serveSDKPage, settings, shot } from "./steps.mjs";
 
 const env = settings("webbroadcast.mjs", "ONAIR_URL", "ONAIR_HTTPS", "TLS_SPKI", "BASIC_ID", "BASIC_KEY", "STANDARD_ID", "STANDARD_KEY",
   "SIGNALS", "SHOTS");
@@ -64,16 +64,7 @@ await run(async () => {
   const page = await ctx.newPage();
   // The page keeps the peer connections the SDK makes, to read the sender's
   // stats (what the answer's b=AS did); the SDK itself is untouched.
-  await page.addInitScript(() => {
-    const Native = window.RTCPeerConnection;
-    window.pcs = [];
-    window.RTCPeerConnection = class extends Native {
-      constructor(...args) {
-        super(...args);
-        window.pcs.push(this);
-      }
-    };
-  });
+  await keepPeerConnections(page);
   page.on("console", (m) => { if (m.type() === "error") log(`console: ${m.text().slice(0, 300)}`); });
   await page.goto(origin);
   await page.evaluate(async () => {
