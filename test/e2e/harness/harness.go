@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -119,7 +120,7 @@ func Start(t testing.TB, opts ...Options) *Server {
 	}
 	args := append([]string{"serve", "--data-dir", o.DataDir,
 		"--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--rtmp-addr", "127.0.0.1:0", "--rtmps-addr", "127.0.0.1:0", "--srt-addr", "127.0.0.1:0", "--webrtc-udp-addr", "127.0.0.1:0", "--webrtc-tcp-addr", "127.0.0.1:0",
-		"--log-level", "debug"}, o.Args...)
+		"--pprof-addr", "127.0.0.1:0", "--log-level", "debug"}, o.Args...)
 	s := &Server{t: t, DataDir: o.DataDir, Region: "us-east-1", logs: &syncBuffer{}, done: make(chan struct{})}
 	// A stale listeners.json from an earlier run in the same dir must not
 	// be mistaken for this run's.
@@ -314,28 +315,97 @@ func (s *Server) Metric(name string) (float64, error) {
 	return 0, fmt.Errorf("metric %s not found", name)
 }
 
-// Goroutines returns the server's goroutine count (go_goroutines).
+// Goroutines returns how many goroutines the server runs, less those that
+// only hold idle HTTP connections: keep-alive connections of the test's own
+// clients, and onair's pooled connections to webhook receivers and S3,
+// whose number depends on how requests happened to overlap, not on what
+// leaked. Without a profiler listener it is go_goroutines.
 func (s *Server) Goroutines(t testing.TB) int {
 	t.Helper()
-	v, err := s.Metric("go_goroutines")
+	if s.Addrs["pprof"] == "" {
+		v, err := s.Metric("go_goroutines")
+		if err != nil {
+			t.Fatalf("harness: %v", err)
+		}
+		return int(v)
+	}
+	n, err := countGoroutines(s.GoroutineDump())
 	if err != nil {
 		t.Fatalf("harness: %v", err)
 	}
-	return int(v)
+	return n
+}
+
+// idleConn are functions whose goroutines hold an HTTP connection between
+// requests, or serve the profile being read.
+var idleConn = []string{
+	"net/http.(*persistConn).readLoop", "net/http.(*persistConn).writeLoop",
+	"net/http.(*http2ClientConn).readLoop", "net/http.(*http2serverConn).serve", "net/http.(*http2serverConn).readFrames",
+	"net/http.(*connReader).backgroundRead", "net/http/pprof.",
+}
+
+// countGoroutines counts a debug=1 goroutine profile's goroutines, less
+// idle HTTP connections: a server connection waits for its next request in
+// bufio's Peek under (*conn).serve.
+func countGoroutines(dump string) (int, error) {
+	if !strings.HasPrefix(dump, "goroutine profile:") {
+		return 0, fmt.Errorf("goroutine profile: %.200s", dump)
+	}
+	n := 0
+	for _, group := range strings.Split(dump, "\n\n")[1:] {
+		head, stack, _ := strings.Cut(strings.TrimSpace(group), "\n")
+		count, _, ok := strings.Cut(head, " @ ")
+		c, err := strconv.Atoi(count)
+		if !ok || err != nil {
+			continue
+		}
+		idle := strings.Contains(stack, "net/http.(*conn).serve") && strings.Contains(stack, "bufio.(*Reader).Peek")
+		for _, f := range idleConn {
+			idle = idle || strings.Contains(stack, f)
+		}
+		if !idle {
+			n += c
+		}
+	}
+	return n, nil
 }
 
 // WaitGoroutines waits until the server's goroutine count is at most limit,
 // failing with the count it saw if that does not happen within d.
 func (s *Server) WaitGoroutines(t testing.TB, limit int, d time.Duration) {
 	t.Helper()
-	var n int
-	Eventually(t, d, func() error {
-		n = s.Goroutines(t)
-		if n > limit {
-			return fmt.Errorf("%d goroutines, want at most %d", n, limit)
+	deadline := time.Now().Add(d)
+	for {
+		n := s.Goroutines(t)
+		if n <= limit {
+			return
 		}
-		return nil
-	})
+		if time.Now().After(deadline) {
+			// What is left says what leaked: the profiler's goroutine dump,
+			// grouped by stack.
+			t.Fatalf("not within %v: %d goroutines, want at most %d\n%s", d, n, limit, s.GoroutineDump())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// GoroutineDump is the server's goroutines grouped by stack, from its
+// profiler listener, or why it could not be had.
+func (s *Server) GoroutineDump() string {
+	addr := s.Addrs["pprof"]
+	if addr == "" {
+		return "(no pprof listener)"
+	}
+	resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		return err.Error()
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
 }
 
 // Context returns a context that ends with the test or after d.
