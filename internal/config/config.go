@@ -22,9 +22,19 @@ import (
 // Off disables a listener when given as its address.
 const Off = "off"
 
+// The stores --store names.
+const (
+	StoreSQLite   = "sqlite"
+	StorePostgres = "postgres"
+)
+
 // Config is plain data, validated once by Load.
 type Config struct {
-	DataDir            string
+	DataDir string
+	// Store is where onair keeps its state: StoreSQLite (a file in
+	// DataDir) or StorePostgres (PostgresURL).
+	Store              string
+	PostgresURL        string
 	HTTPAddr           string
 	HTTPSAddr          string
 	RTMPAddr           string
@@ -156,6 +166,14 @@ var options = []option{
 	opt("data-dir", "./data", "directory for the database, credentials, TLS certificate and listeners.json",
 		func() (func(*Config, string) error, func(*Config) string) {
 			return str(func(c *Config) *string { return &c.DataDir })
+		}),
+	opt("store", StoreSQLite, "where onair keeps its state: sqlite (DATA_DIR/onair.db, nothing to set up) or postgres (--postgres-url; several onair processes may share one database: docs/postgres.md)",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.Store })
+		}),
+	opt("postgres-url", "", "PostgreSQL database of --store postgres, as a URL (postgres://user@host:5432/onair?sslmode=require) or libpq key=value string; keep a password out of the command line: ONAIR_POSTGRES_URL, PGPASSWORD or ~/.pgpass",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.PostgresURL })
 		}),
 	opt("http-addr", ":8080", "API, playback, pages, /metrics and /healthz (TCP)",
 		func() (func(*Config, string) error, func(*Config) string) {
@@ -419,6 +437,18 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir must not be empty"))
 	}
+	switch {
+	case c.Store != StoreSQLite && c.Store != StorePostgres:
+		errs = append(errs, fmt.Errorf("--store %q: want sqlite or postgres", c.Store))
+	case c.Store == StorePostgres && c.PostgresURL == "":
+		errs = append(errs, errors.New("--store postgres needs --postgres-url (or ONAIR_POSTGRES_URL)"))
+	case c.Store == StoreSQLite && c.PostgresURL != "":
+		errs = append(errs, errors.New("--postgres-url is set but --store is sqlite: add --store postgres, or unset it"))
+	case c.PostgresURL != "":
+		if err := checkPostgresURL(c.PostgresURL); err != nil {
+			errs = append(errs, fmt.Errorf("--postgres-url: %w", err))
+		}
+	}
 	if c.Region == "" || strings.ContainsAny(c.Region, " /:") {
 		errs = append(errs, fmt.Errorf("--region %q is not a region name", c.Region))
 	}
@@ -479,6 +509,26 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("ONAIR_ADMIN_ACCESS_KEY_ID and ONAIR_ADMIN_SECRET_ACCESS_KEY go together"))
 	}
 	return errors.Join(errs...)
+}
+
+// checkPostgresURL catches a URL that is not PostgreSQL's before onair
+// tries to connect; the message never repeats the URL, which may hold a
+// password. Key=value strings are left to the driver.
+func checkPostgresURL(v string) error {
+	if !strings.Contains(v, "://") {
+		if !strings.Contains(v, "=") {
+			return errors.New("want postgres://user@host:port/database or a key=value connection string")
+		}
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		return errors.New("not a URL")
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return fmt.Errorf("scheme %q: want postgres://", u.Scheme)
+	}
+	return nil
 }
 
 // Markdown returns the settings table for the README.

@@ -91,6 +91,11 @@ func TestLoadErrorsNameTheSetting(t *testing.T) {
 		{[]string{"--s3-endpoint", "http://127.0.0.1:9"}, map[string]string{"ONAIR_S3_ACCESS_KEY_ID": "K"}, "ONAIR_S3_SECRET_ACCESS_KEY"},
 		{[]string{"--config", bad}, nil, "no_such_setting"},
 		{[]string{"extra"}, nil, "extra"},
+		{[]string{"--store", "mysql"}, nil, "--store"},
+		{[]string{"--store", "postgres"}, nil, "--postgres-url"},
+		{nil, map[string]string{"ONAIR_POSTGRES_URL": "postgres://h/db"}, "--store"},
+		{[]string{"--store", "postgres", "--postgres-url", "mysql://u:hunter2@h/db"}, nil, "--postgres-url"},
+		{[]string{"--store", "postgres", "--postgres-url", "just-a-host"}, nil, "--postgres-url"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -100,6 +105,28 @@ func TestLoadErrorsNameTheSetting(t *testing.T) {
 				t.Fatalf("err = %v, want it to name %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// The store comes from any of the four places; a PostgreSQL URL's password
+// never shows in an error.
+func TestStoreSetting(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "onair.yaml")
+	if err := os.WriteFile(file, []byte("store: postgres\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load([]string{"--config", file}, env(map[string]string{"ONAIR_POSTGRES_URL": "postgres://onair:pw@db:5432/onair"}), io.Discard)
+	if err != nil || c.Store != StorePostgres || c.PostgresURL != "postgres://onair:pw@db:5432/onair" {
+		t.Fatalf("%+v, %v", c, err)
+	}
+	c, err = Load(nil, env(nil), io.Discard)
+	if err != nil || c.Store != StoreSQLite {
+		t.Fatalf("default store %q, %v", c.Store, err)
+	}
+	_, err = Load([]string{"--store", "postgres", "--postgres-url", "mysql://u:hunter2@h/db"}, env(nil), io.Discard)
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("err = %v", err)
 	}
 }
 

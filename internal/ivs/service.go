@@ -96,12 +96,14 @@ func EnsureAccount(ctx context.Context, st AccountStore, akid, secret string) (A
 	created := false
 	switch {
 	case errors.Is(err, ErrNotFound):
-		a = Account{ID: NewAccountID(), AccessKeyID: NewAccessKeyID(), SecretAccessKey: Secret(NewSecretAccessKey())}
-		created = true
+		a, created, err = st.CreateAccount(ctx, Account{ID: NewAccountID(), AccessKeyID: NewAccessKeyID(), SecretAccessKey: Secret(NewSecretAccessKey())})
+		if err != nil {
+			return Account{}, false, fmt.Errorf("ivs: create account: %w", err)
+		}
 	case err != nil:
 		return Account{}, false, fmt.Errorf("ivs: read account: %w", err)
 	}
-	changed := created
+	changed := false
 	if akid != "" && secret != "" && (a.AccessKeyID != akid || a.SecretAccessKey.Reveal() != secret) {
 		a.AccessKeyID, a.SecretAccessKey = akid, Secret(secret)
 		changed = true

@@ -18,6 +18,10 @@ type AccountStore interface {
 	Account(ctx context.Context) (Account, error)
 	// PutAccount creates or replaces the account.
 	PutAccount(ctx context.Context, a Account) error
+	// CreateAccount stores a unless an account exists, and returns the
+	// stored account and whether it is a: onair processes that start at
+	// once on one empty shared database agree on one account.
+	CreateAccount(ctx context.Context, a Account) (Account, bool, error)
 }
 
 // ChannelStore keeps channels and their stream keys: one aggregate, since a

@@ -30,3 +30,21 @@ func (s *Store) PutAccount(ctx context.Context, a ivs.Account) error {
 	}
 	return nil
 }
+
+// CreateAccount implements ivs.AccountStore.
+func (s *Store) CreateAccount(ctx context.Context, a ivs.Account) (ivs.Account, bool, error) {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO account (id, account_id, access_key_id, secret) VALUES (1, ?, ?, ?)
+		ON CONFLICT(id) DO NOTHING`, a.ID, a.AccessKeyID, a.SecretAccessKey.Reveal())
+	if err != nil {
+		return ivs.Account{}, false, fmt.Errorf("sqlite: create account: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return ivs.Account{}, false, fmt.Errorf("sqlite: create account: %w", err)
+	}
+	if n == 1 {
+		return a, true, nil
+	}
+	stored, err := s.Account(ctx)
+	return stored, false, err
+}

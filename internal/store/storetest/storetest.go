@@ -154,6 +154,14 @@ func testAccount(t *testing.T, s Accounts) {
 	ctx := context.Background()
 	_, err := s.Account(ctx)
 	wantNotFound(t, err)
+	first := ivs.Account{ID: "123456789012", AccessKeyID: "AKIAF", SecretAccessKey: "first"}
+	if got, created, err := s.CreateAccount(ctx, first); err != nil || !created || got != first {
+		t.Fatalf("CreateAccount on an empty store = %+v, %v, %v", got, created, err)
+	}
+	// A second process starting at once makes its own, and gets the first.
+	if got, created, err := s.CreateAccount(ctx, ivs.Account{ID: "210987654321", AccessKeyID: "AKIAS", SecretAccessKey: "second"}); err != nil || created || got != first {
+		t.Fatalf("second CreateAccount = %+v, %v, %v; want the first account", got, created, err)
+	}
 	a := ivs.Account{ID: "123456789012", AccessKeyID: "AKIAX", SecretAccessKey: "secret"}
 	must(t, s.PutAccount(ctx, a))
 	a.SecretAccessKey = "other"
