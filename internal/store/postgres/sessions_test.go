@@ -32,6 +32,7 @@ func init() {
 			{"AppendConcurrent", testAppendConcurrent},
 			{"AppendSameSecond", testAppendSameSecond},
 			{"EndOpenConcurrent", testEndOpenConcurrent},
+			{"HasError", testHasError},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
@@ -352,6 +353,28 @@ func testAppendSameSecond(t *testing.T, pg *harness.Postgres) {
 	}
 	if n, err := pg.Query(sessionsDB(t, s), "SELECT count(*) FROM session_metrics WHERE stream_id = 'st-x'"); err != nil || n != "0" {
 		t.Fatalf("points of an unknown session: %q %v", n, err)
+	}
+}
+
+// has_error, which the event log sets (a BOOLEAN here, an INTEGER on
+// SQLite), reads back as HasErrorEvent.
+func testHasError(t *testing.T, pg *harness.Postgres) {
+	ctx := context.Background()
+	s := newStore(t, pg)
+	for _, id := range []string{"st-e", "st-ok"} {
+		mustDo(t, s.CreateStreamSession(ctx, ivs.StreamSession{StreamID: id, ChannelID: "c", StartTime: sessionsStart}))
+	}
+	if _, err := pg.Query(sessionsDB(t, s), "UPDATE stream_sessions SET has_error = true WHERE stream_id = 'st-e'"); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.ListStreamSessions(ctx, "c", "", 10)
+	mustDo(t, err)
+	got := map[string]bool{}
+	for _, ss := range list {
+		got[ss.StreamID] = ss.HasErrorEvent
+	}
+	if len(got) != 2 || !got["st-e"] || got["st-ok"] {
+		t.Fatalf("has error: %v", got)
 	}
 }
 
