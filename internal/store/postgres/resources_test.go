@@ -397,4 +397,59 @@ func testSameAsSQLite(t *testing.T, pg *Store) {
 			}
 		}
 	}
+
+	// Writes that break a constraint fail alike: a taken key value, key id
+	// or document id is ErrConflict; a taken channel or configuration id,
+	// or a key of no channel, is another error.
+	kind := func(err error) string {
+		switch {
+		case err == nil:
+			return "ok"
+		case errors.Is(err, ivs.ErrConflict):
+			return "conflict"
+		case errors.Is(err, ivs.ErrNotFound):
+			return "not found"
+		}
+		return "error"
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	writes := []struct {
+		name string
+		run  func(s resources) error
+	}{
+		{"CreateChannel with a taken id", func(s resources) error { return s.CreateChannel(ctx, testChannel("ch0"), nil) }},
+		{"CreateChannel with a taken key value", func(s resources) error {
+			k := testKey("new", "new", "sk_ch0")
+			return s.CreateChannel(ctx, testChannel("new"), &k)
+		}},
+		{"CreateChannel with a taken key id", func(s resources) error {
+			k := testKey("ch0", "new", "sk_new")
+			return s.CreateChannel(ctx, testChannel("new"), &k)
+		}},
+		{"CreateStreamKey with a taken value", func(s resources) error { return s.CreateStreamKey(ctx, testKey("new", "owner", "sk_ch1")) }},
+		{"CreateStreamKey with a taken id", func(s resources) error { return s.CreateStreamKey(ctx, testKey("ch1", "owner", "sk_new")) }},
+		{"CreateStreamKey of no channel", func(s resources) error { return s.CreateStreamKey(ctx, testKey("new", "none", "sk_new")) }},
+		{"CreateRecordingConfiguration with a taken id", func(s resources) error {
+			return s.CreateRecordingConfiguration(ctx, ivs.RecordingConfiguration{ID: "ch0", State: ivs.RecordingStateActive, CreatedAt: at})
+		}},
+		{"CreateDoc with a taken id", func(s resources) error {
+			return s.CreateDoc(ctx, ivs.Doc{Kind: "k", ID: "ch0", Body: []byte(`{}`), CreatedAt: at})
+		}},
+		{"CreateDoc of another kind", func(s resources) error {
+			return s.CreateDoc(ctx, ivs.Doc{Kind: "other", ID: "ch0", Body: []byte(`{}`), CreatedAt: at})
+		}},
+	}
+	for _, w := range writes {
+		want := kind(w.run(lite))
+		if got := kind(w.run(pg)); got != want {
+			t.Errorf("%s: postgres %s, sqlite %s", w.name, got, want)
+		}
+	}
+	// The failed writes left nothing behind: the channel of a losing key
+	// is not stored.
+	for name, s := range stores {
+		if _, err := s.GetChannel(ctx, "new"); !errors.Is(err, ivs.ErrNotFound) {
+			t.Errorf("%s: channel of a refused key: %v", name, err)
+		}
+	}
 }
