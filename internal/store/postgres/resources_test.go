@@ -453,3 +453,28 @@ func testSameAsSQLite(t *testing.T, pg *Store) {
 		}
 	}
 }
+
+// BenchmarkGetChannel is the look-up behind GetStream, playback and
+// ingest; pgx prepares its statement once per connection (the SQLite
+// store prepares it by hand). One server for every b.N.
+func BenchmarkGetChannel(b *testing.B) {
+	ctx := context.Background()
+	s, err := Open(ctx, harness.StartPostgres(b).CreateDatabase("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CreateChannel(ctx, testChannel("ch0"), nil); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("parallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := s.GetChannel(ctx, "ch0"); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
