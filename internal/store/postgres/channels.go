@@ -1,0 +1,131 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/onair-video/onair/internal/ivs"
+)
+
+var _ ivs.ChannelStore = (*Store)(nil)
+
+// CreateChannel implements ivs.ChannelStore. The channel and its key are
+// one transaction: when another transaction holds the key's value, the
+// insert waits for it and, if it commits, fails with ErrConflict and the
+// channel is not stored either.
+func (s *Store) CreateChannel(ctx context.Context, c ivs.Channel, key *ivs.StreamKey) error {
+	doc, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("postgres: encode channel: %w", err)
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO channels (id, name, recording_configuration_arn,
+			playback_restriction_policy_arn, ad_configuration_arn, doc, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			c.ID, c.Name, c.RecordingConfigurationARN, c.PlaybackRestrictionPolicyARN, c.AdConfigurationARN,
+			string(doc), formatTime(c.CreatedAt))
+		if err != nil {
+			return fmt.Errorf("postgres: insert channel: %w", err)
+		}
+		if key != nil {
+			return insertStreamKey(ctx, tx, *key)
+		}
+		return nil
+	})
+}
+
+func scanChannel(row interface{ Scan(...any) error }) (ivs.Channel, error) {
+	var c ivs.Channel
+	var id, doc, created string
+	if err := row.Scan(&id, &doc, &created); err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal([]byte(doc), &c); err != nil {
+		return c, fmt.Errorf("decode channel %s: %w", id, err)
+	}
+	c.ID = id
+	t, err := parseTime(created)
+	if err != nil {
+		return c, fmt.Errorf("decode channel %s: %w", id, err)
+	}
+	c.CreatedAt = t
+	if c.Tags == nil {
+		c.Tags = map[string]string{}
+	}
+	return c, nil
+}
+
+// GetChannel implements ivs.ChannelStore.
+func (s *Store) GetChannel(ctx context.Context, id string) (ivs.Channel, error) {
+	if !storable(id) {
+		return ivs.Channel{}, notFound(pgx.ErrNoRows, "get channel "+strconv.Quote(id))
+	}
+	c, err := scanChannel(s.pool.QueryRow(ctx, "SELECT id, doc, created_at FROM channels WHERE id = $1", id))
+	if err != nil {
+		return ivs.Channel{}, notFound(err, "get channel "+id)
+	}
+	return c, nil
+}
+
+// UpdateChannel implements ivs.ChannelStore.
+func (s *Store) UpdateChannel(ctx context.Context, c ivs.Channel) error {
+	if !storable(c.ID) {
+		return notFound(pgx.ErrNoRows, "update channel "+strconv.Quote(c.ID))
+	}
+	doc, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("postgres: encode channel: %w", err)
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE channels SET name = $1, recording_configuration_arn = $2,
+		playback_restriction_policy_arn = $3, ad_configuration_arn = $4, doc = $5 WHERE id = $6`,
+		c.Name, c.RecordingConfigurationARN, c.PlaybackRestrictionPolicyARN, c.AdConfigurationARN, string(doc), c.ID)
+	return affected(tag, err, "update channel "+c.ID)
+}
+
+// DeleteChannel implements ivs.ChannelStore. Its stream keys go with it
+// (ON DELETE CASCADE).
+func (s *Store) DeleteChannel(ctx context.Context, id string) error {
+	if !storable(id) {
+		return notFound(pgx.ErrNoRows, "delete channel "+strconv.Quote(id))
+	}
+	tag, err := s.pool.Exec(ctx, "DELETE FROM channels WHERE id = $1", id)
+	return affected(tag, err, "delete channel "+id)
+}
+
+// ListChannels implements ivs.ChannelStore. Pages are keyed by id, so
+// channels created or deleted between pages never make a page repeat or
+// skip a channel that exists throughout.
+func (s *Store) ListChannels(ctx context.Context, f ivs.ChannelFilter, afterID string, limit int) ([]ivs.Channel, error) {
+	cond, after := afterCond("id", afterID, 1)
+	q := "SELECT id, doc, created_at FROM channels WHERE " + cond
+	args := []any{after}
+	for _, c := range []struct{ col, v string }{
+		{"name", f.Name},
+		{"recording_configuration_arn", f.RecordingConfigurationARN},
+		{"playback_restriction_policy_arn", f.PlaybackRestrictionPolicyARN},
+		{"ad_configuration_arn", f.AdConfigurationARN},
+	} {
+		if c.v == "" {
+			continue
+		}
+		if !storable(c.v) {
+			return nil, nil // no stored value equals it
+		}
+		args = append(args, c.v)
+		q += fmt.Sprintf(" AND %s = $%d", c.col, len(args))
+	}
+	args = append(args, limit)
+	q += fmt.Sprintf(" ORDER BY id LIMIT $%d", len(args))
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list channels: %w", err)
+	}
+	out, err := pgx.AppendRows([]ivs.Channel(nil), rows, func(r pgx.CollectableRow) (ivs.Channel, error) { return scanChannel(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list channels: %w", err)
+	}
+	return out, nil
+}

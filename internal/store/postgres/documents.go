@@ -1,0 +1,110 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/onair-video/onair/internal/ivs"
+)
+
+var _ ivs.DocStore = (*Store)(nil)
+
+// CreateDoc implements ivs.DocStore.
+func (s *Store) CreateDoc(ctx context.Context, d ivs.Doc) error {
+	_, err := s.pool.Exec(ctx, "INSERT INTO documents (kind, id, doc, created_at) VALUES ($1, $2, $3, $4)",
+		d.Kind, d.ID, string(d.Body), formatTime(d.CreatedAt))
+	if isUnique(err) {
+		return fmt.Errorf("postgres: insert %s %s: %w", d.Kind, d.ID, ivs.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: insert %s %s: %w", d.Kind, d.ID, err)
+	}
+	return nil
+}
+
+// PutDoc implements ivs.DocStore.
+func (s *Store) PutDoc(ctx context.Context, d ivs.Doc) error {
+	_, err := s.pool.Exec(ctx, "INSERT INTO documents (kind, id, doc, created_at) VALUES ($1, $2, $3, $4) "+
+		"ON CONFLICT (kind, id) DO UPDATE SET doc = excluded.doc", d.Kind, d.ID, string(d.Body), formatTime(d.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("postgres: put %s %s: %w", d.Kind, d.ID, err)
+	}
+	return nil
+}
+
+// UpdateDoc implements ivs.DocStore.
+func (s *Store) UpdateDoc(ctx context.Context, d ivs.Doc) error {
+	if !storable(d.Kind) || !storable(d.ID) {
+		return notFound(pgx.ErrNoRows, "update "+strconv.Quote(d.Kind)+" "+strconv.Quote(d.ID))
+	}
+	tag, err := s.pool.Exec(ctx, "UPDATE documents SET doc = $1 WHERE kind = $2 AND id = $3", string(d.Body), d.Kind, d.ID)
+	return affected(tag, err, "update "+d.Kind+" "+d.ID)
+}
+
+// GetDoc implements ivs.DocStore.
+func (s *Store) GetDoc(ctx context.Context, kind, id string) (ivs.Doc, error) {
+	if !storable(kind) || !storable(id) {
+		return ivs.Doc{}, notFound(pgx.ErrNoRows, "get "+strconv.Quote(kind)+" "+strconv.Quote(id))
+	}
+	d, err := scanDoc(s.pool.QueryRow(ctx, "SELECT kind, id, doc, created_at FROM documents WHERE kind = $1 AND id = $2", kind, id))
+	if err != nil {
+		return ivs.Doc{}, notFound(err, "get "+kind+" "+id)
+	}
+	return d, nil
+}
+
+// DeleteDoc implements ivs.DocStore.
+func (s *Store) DeleteDoc(ctx context.Context, kind, id string) error {
+	if !storable(kind) || !storable(id) {
+		return notFound(pgx.ErrNoRows, "delete "+strconv.Quote(kind)+" "+strconv.Quote(id))
+	}
+	tag, err := s.pool.Exec(ctx, "DELETE FROM documents WHERE kind = $1 AND id = $2", kind, id)
+	return affected(tag, err, "delete "+kind+" "+id)
+}
+
+// ListDocs implements ivs.DocStore.
+func (s *Store) ListDocs(ctx context.Context, kind, afterID string, limit int) ([]ivs.Doc, error) {
+	if !storable(kind) {
+		return nil, nil // no document is of this kind
+	}
+	cond, after := afterCond("id", afterID, 2)
+	rows, err := s.pool.Query(ctx, "SELECT kind, id, doc, created_at FROM documents WHERE kind = $1 AND "+cond+" ORDER BY id LIMIT $3",
+		kind, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list %s: %w", kind, err)
+	}
+	out, err := pgx.AppendRows([]ivs.Doc(nil), rows, func(r pgx.CollectableRow) (ivs.Doc, error) { return scanDoc(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list %s: %w", kind, err)
+	}
+	return out, nil
+}
+
+// CountDocs implements ivs.DocStore.
+func (s *Store) CountDocs(ctx context.Context, kind string) (int, error) {
+	if !storable(kind) {
+		return 0, nil
+	}
+	var n int
+	if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM documents WHERE kind = $1", kind).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: count %s: %w", kind, err)
+	}
+	return n, nil
+}
+
+func scanDoc(row interface{ Scan(...any) error }) (ivs.Doc, error) {
+	var d ivs.Doc
+	var body, created string
+	if err := row.Scan(&d.Kind, &d.ID, &body, &created); err != nil {
+		return d, err
+	}
+	t, err := parseTime(created)
+	if err != nil {
+		return d, fmt.Errorf("decode %s %s: %w", d.Kind, d.ID, err)
+	}
+	d.Body, d.CreatedAt = []byte(body), t
+	return d, nil
+}

@@ -1,0 +1,121 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/onair-video/onair/internal/ivs"
+)
+
+var _ ivs.RecordingConfigurationStore = (*Store)(nil)
+
+// CreateRecordingConfiguration implements ivs.RecordingConfigurationStore.
+func (s *Store) CreateRecordingConfiguration(ctx context.Context, r ivs.RecordingConfiguration) error {
+	doc, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("postgres: encode recording configuration: %w", err)
+	}
+	_, err = s.pool.Exec(ctx, "INSERT INTO recording_configurations (id, doc, state, created_at) VALUES ($1, $2, $3, $4)",
+		r.ID, string(doc), r.State, formatTime(r.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("postgres: insert recording configuration: %w", err)
+	}
+	return nil
+}
+
+func scanRecordingConfiguration(row interface{ Scan(...any) error }) (ivs.RecordingConfiguration, error) {
+	var r ivs.RecordingConfiguration
+	var id, doc, state, created string
+	if err := row.Scan(&id, &doc, &state, &created); err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal([]byte(doc), &r); err != nil {
+		return r, fmt.Errorf("decode recording configuration %s: %w", id, err)
+	}
+	t, err := parseTime(created)
+	if err != nil {
+		return r, fmt.Errorf("decode recording configuration %s: %w", id, err)
+	}
+	r.ID, r.State, r.CreatedAt = id, state, t
+	if r.Tags == nil {
+		r.Tags = map[string]string{}
+	}
+	return r, nil
+}
+
+const recordingColumns = "id, doc, state, created_at"
+
+// GetRecordingConfiguration implements ivs.RecordingConfigurationStore.
+func (s *Store) GetRecordingConfiguration(ctx context.Context, id string) (ivs.RecordingConfiguration, error) {
+	if !storable(id) {
+		return ivs.RecordingConfiguration{}, notFound(pgx.ErrNoRows, "get recording configuration "+strconv.Quote(id))
+	}
+	r, err := scanRecordingConfiguration(s.pool.QueryRow(ctx,
+		"SELECT "+recordingColumns+" FROM recording_configurations WHERE id = $1", id))
+	if err != nil {
+		return ivs.RecordingConfiguration{}, notFound(err, "get recording configuration "+id)
+	}
+	return r, nil
+}
+
+// SetRecordingConfigurationState implements ivs.RecordingConfigurationStore.
+func (s *Store) SetRecordingConfigurationState(ctx context.Context, id, state string) error {
+	if !storable(id) {
+		return notFound(pgx.ErrNoRows, "set recording configuration state "+strconv.Quote(id))
+	}
+	tag, err := s.pool.Exec(ctx, "UPDATE recording_configurations SET state = $1 WHERE id = $2", state, id)
+	return affected(tag, err, "set recording configuration state "+id)
+}
+
+// UpdateRecordingConfigurationTags implements ivs.RecordingConfigurationStore.
+// The document is read and rewritten in one transaction with the row
+// locked, so that two processes updating the same configuration's tags do
+// not interleave.
+func (s *Store) UpdateRecordingConfigurationTags(ctx context.Context, id string, tags map[string]string) error {
+	if !storable(id) {
+		return notFound(pgx.ErrNoRows, "get recording configuration "+strconv.Quote(id))
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		r, err := scanRecordingConfiguration(tx.QueryRow(ctx,
+			"SELECT "+recordingColumns+" FROM recording_configurations WHERE id = $1 FOR UPDATE", id))
+		if err != nil {
+			return notFound(err, "get recording configuration "+id)
+		}
+		r.Tags = tags
+		doc, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("postgres: encode recording configuration: %w", err)
+		}
+		tag, err := tx.Exec(ctx, "UPDATE recording_configurations SET doc = $1 WHERE id = $2", string(doc), id)
+		return affected(tag, err, "update recording configuration tags "+id)
+	})
+}
+
+// DeleteRecordingConfiguration implements ivs.RecordingConfigurationStore.
+func (s *Store) DeleteRecordingConfiguration(ctx context.Context, id string) error {
+	if !storable(id) {
+		return notFound(pgx.ErrNoRows, "delete recording configuration "+strconv.Quote(id))
+	}
+	tag, err := s.pool.Exec(ctx, "DELETE FROM recording_configurations WHERE id = $1", id)
+	return affected(tag, err, "delete recording configuration "+id)
+}
+
+// ListRecordingConfigurations implements ivs.RecordingConfigurationStore.
+func (s *Store) ListRecordingConfigurations(ctx context.Context, afterID string, limit int) ([]ivs.RecordingConfiguration, error) {
+	cond, after := afterCond("id", afterID, 1)
+	rows, err := s.pool.Query(ctx, "SELECT "+recordingColumns+
+		" FROM recording_configurations WHERE "+cond+" ORDER BY id LIMIT $2", after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list recording configurations: %w", err)
+	}
+	out, err := pgx.AppendRows([]ivs.RecordingConfiguration(nil), rows,
+		func(r pgx.CollectableRow) (ivs.RecordingConfiguration, error) { return scanRecordingConfiguration(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list recording configurations: %w", err)
+	}
+	return out, nil
+}
