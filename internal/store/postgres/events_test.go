@@ -63,8 +63,12 @@ func testEventOrder(t *testing.T, pg *harness.Postgres) {
 		defer func() { done <- r }()
 		s := stores[0]
 		at, ok, err := s.Cursor(ctx, cursor)
-		if err != nil || ok || at != 0 {
-			r.err = fmt.Errorf("a cursor never set: %d, %v, %v", at, ok, err)
+		if err != nil {
+			r.err = err
+			return
+		}
+		if ok || at != 0 {
+			r.err = fmt.Errorf("a cursor never set: %d, %v", at, ok)
 			return
 		}
 		for {
