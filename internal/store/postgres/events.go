@@ -20,7 +20,8 @@ var (
 )
 
 // notifyEvents is the channel that AppendEvent notifies with the new seq:
-// the cluster's "the event log grew" wake-up (docs: scale-out §4.2).
+// the "the event log grew" wake-up for the processes that share the
+// database. Nothing LISTENs yet; readers still poll.
 const notifyEvents = "onair_events"
 
 // AppendEvent implements ivs.EventStore.
