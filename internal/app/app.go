@@ -45,7 +45,6 @@ import (
 	"github.com/onair-video/onair/internal/stage"
 	"github.com/onair-video/onair/internal/stagefeed"
 	"github.com/onair-video/onair/internal/stagerecord"
-	"github.com/onair-video/onair/internal/store/sqlite"
 	"github.com/onair-video/onair/internal/stream"
 	"github.com/onair-video/onair/internal/transcode"
 	"github.com/onair-video/onair/internal/webui"
@@ -93,7 +92,7 @@ type node struct {
 	cleanups []func()
 
 	// The control plane.
-	store    *sqlite.Store
+	store    store
 	account  ivs.Account
 	credPath string
 	storage  record.Storage
@@ -182,13 +181,13 @@ func (n *node) buildControl(ctx context.Context) error {
 	if err := ensureDir(cfg.DataDir); err != nil {
 		return err
 	}
-	store, err := sqlite.Open(ctx, cfg.DataDir)
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	n.store = store
-	n.onCleanup(func() { _ = store.Close() }) // nothing is left to write
-	account, created, err := ivs.EnsureAccount(ctx, store, cfg.AdminAccessKeyID, cfg.AdminSecretAccessKey)
+	n.store = st
+	n.onCleanup(func() { _ = st.Close() }) // nothing is left to write
+	account, created, err := ivs.EnsureAccount(ctx, st, cfg.AdminAccessKeyID, cfg.AdminSecretAccessKey)
 	if err != nil {
 		return err
 	}
@@ -211,7 +210,7 @@ func (n *node) buildControl(ctx context.Context) error {
 	// gets funcs that reach them through the node, which buildMedia fills
 	// before anything is served.
 	n.svc = ivs.NewService(ivs.Config{
-		Region: cfg.Region, AccountID: account.ID, Stores: ivs.StoresOf(store), Log: log,
+		Region: cfg.Region, AccountID: account.ID, Stores: ivs.StoresOf(st), Log: log,
 		InputQuotaHours: cfg.InputHoursQuota, CheckBucket: n.storage.Check, EventSink: n.bus.Publish,
 		StreamKeyDeleted: func(channelID string) { n.registry.Disconnect(channelID, live.ErrKeyDeleted) },
 		ViewerRevoked: func(r ivs.ViewerRevocation) {
@@ -221,7 +220,7 @@ func (n *node) buildControl(ctx context.Context) error {
 		},
 	})
 	n.onCleanup(n.svc.Wait) // before the store closes: configurations being activated
-	n.chatSvc = ivschat.New(ivschat.Config{Region: cfg.Region, AccountID: account.ID, Docs: store})
+	n.chatSvc = ivschat.New(ivschat.Config{Region: cfg.Region, AccountID: account.ID, Docs: st})
 	// Stages: the control plane. The events WebSocket's roster verifies
 	// joins and records participants through it, and hears of
 	// DisconnectParticipant and DeleteStage through its hooks, which reach
@@ -238,7 +237,7 @@ func (n *node) buildControl(ctx context.Context) error {
 		}
 		closeStage(stageID)
 	}
-	n.rtSvc = ivsrealtime.New(ivsrealtime.Config{Region: cfg.Region, AccountID: account.ID, Docs: store, Sessions: store,
+	n.rtSvc = ivsrealtime.New(ivsrealtime.Config{Region: cfg.Region, AccountID: account.ID, Docs: st, Sessions: st,
 		CheckBucket: n.storage.Check, Emit: n.svc.Emit, Hooks: hooks})
 	if c, err := n.svc.EndInterruptedSessions(ctx); err != nil {
 		return err

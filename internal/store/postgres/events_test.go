@@ -12,14 +12,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/onair-video/onair/internal/ivs"
-	"github.com/onair-video/onair/internal/store/storetest"
 	"github.com/onair-video/onair/test/e2e/harness"
 )
 
 func init() {
-	suites["StageSessions"] = func(t *testing.T, pg *harness.Postgres) {
-		storetest.RunStageSessions(t, func(t *testing.T) *Store { return newStore(t, pg) })
-	}
 	suites["EventOrder"] = testEventOrder
 	suites["EventNotify"] = testEventNotify
 }

@@ -68,6 +68,13 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	return s, nil
 }
 
+// Where names the database for logs: user, host, port and database, never
+// the password.
+func (s *Store) Where() string {
+	c := s.pool.Config().ConnConfig
+	return fmt.Sprintf("%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)
+}
+
 // Close closes the pool's connections.
 func (s *Store) Close() error {
 	s.pool.Close()

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onair-video/onair/internal/store/storetest"
 	"github.com/onair-video/onair/test/e2e/harness"
 )
 
@@ -62,6 +63,10 @@ func openStore(t *testing.T, url string) *Store {
 
 func init() {
 	suites["Migrations"] = testMigrations
+	// The behaviour every store shows, unchanged from the SQLite store's.
+	suites["Storetest"] = func(t *testing.T, pg *harness.Postgres) {
+		storetest.Run(t, func(t *testing.T) *Store { return newStore(t, pg) })
+	}
 }
 
 // Processes that start together migrate once; a database migrated by a

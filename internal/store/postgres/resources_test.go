@@ -12,17 +12,11 @@ import (
 
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/store/sqlite"
-	"github.com/onair-video/onair/internal/store/storetest"
 	"github.com/onair-video/onair/test/e2e/harness"
 )
 
 func init() {
 	suites["Resources"] = func(t *testing.T, pg *harness.Postgres) {
-		open := func(t *testing.T) *Store { return newStore(t, pg) }
-		storetest.RunAccounts(t, open)
-		storetest.RunChannels(t, open)
-		storetest.RunRecordingConfigurations(t, open)
-		storetest.RunDocuments(t, open)
 		t.Run("ConcurrentCreateAccount", func(t *testing.T) { t.Parallel(); testConcurrentCreateAccount(t, pg) })
 		t.Run("ConcurrentStreamKeyValue", func(t *testing.T) { t.Parallel(); testConcurrentStreamKeyValue(t, pg) })
 		t.Run("PagingWhileWriting", func(t *testing.T) { t.Parallel(); testPagingWhileWriting(t, newStore(t, pg)) })

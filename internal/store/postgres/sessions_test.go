@@ -13,14 +13,10 @@ import (
 	"time"
 
 	"github.com/onair-video/onair/internal/ivs"
-	"github.com/onair-video/onair/internal/store/storetest"
 	"github.com/onair-video/onair/test/e2e/harness"
 )
 
 func init() {
-	suites["Sessions"] = func(t *testing.T, pg *harness.Postgres) {
-		storetest.RunSessions(t, func(t *testing.T) *Store { return newStore(t, pg) })
-	}
 	suites["SessionsShared"] = func(t *testing.T, pg *harness.Postgres) {
 		for _, tc := range []struct {
 			name string

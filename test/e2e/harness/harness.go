@@ -57,6 +57,7 @@ func Main(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	runAtExit()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -120,7 +121,8 @@ func Start(t testing.TB, opts ...Options) *Server {
 	}
 	args := append([]string{"serve", "--data-dir", o.DataDir,
 		"--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--rtmp-addr", "127.0.0.1:0", "--rtmps-addr", "127.0.0.1:0", "--srt-addr", "127.0.0.1:0", "--webrtc-udp-addr", "127.0.0.1:0", "--webrtc-tcp-addr", "127.0.0.1:0",
-		"--pprof-addr", "127.0.0.1:0", "--log-level", "debug"}, o.Args...)
+		"--pprof-addr", "127.0.0.1:0", "--log-level", "debug"}, storeArgs(t, o.DataDir, o.Args)...)
+	args = append(args, o.Args...)
 	s := &Server{t: t, DataDir: o.DataDir, Region: "us-east-1", logs: &syncBuffer{}, done: make(chan struct{})}
 	// A stale listeners.json from an earlier run in the same dir must not
 	// be mistaken for this run's.

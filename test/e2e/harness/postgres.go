@@ -23,7 +23,7 @@ import (
 // port, stopped by its PID when the test ends. No Docker, no shared
 // server (docs/design.md; scale-out.md §6.1).
 type Postgres struct {
-	t    testing.TB
+	t    pgTB
 	bin  string // the directory of initdb, postgres, psql
 	dir  string // the cluster
 	sock string // the directory of its Unix socket
@@ -63,6 +63,22 @@ func postgresBin() (string, error) {
 // PostgreSQL's programs the test is skipped, or fails under CI (which
 // installs them).
 func StartPostgres(t testing.TB) *Postgres {
+	t.Helper()
+	return startPostgres(t)
+}
+
+// pgTB is what a Postgres needs of its test: a testing.TB, or the test
+// binary's (sharedT) for the server that ONAIR_TEST_STORE=postgres shares.
+type pgTB interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Skip(args ...any)
+	Logf(format string, args ...any)
+	Cleanup(func())
+}
+
+func startPostgres(t pgTB) *Postgres {
 	t.Helper()
 	bin, err := postgresBin()
 	if err != nil {
@@ -125,7 +141,7 @@ func (p *Postgres) command(name string, args ...string) *exec.Cmd {
 }
 
 // freePort returns a loopback TCP port nobody listens on now.
-func freePort(t testing.TB) int {
+func freePort(t pgTB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
