@@ -4,7 +4,7 @@ BIN     := bin/onair
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build ui run test test-loaded vet fuzz bench deps test-deps clean
+.PHONY: all build ui run test test-postgres test-loaded vet fuzz bench deps test-deps clean
 
 all: build
 
@@ -49,9 +49,20 @@ vet: $(LINT)
 	$(LINT) run ./...
 	$(GO) mod tidy -diff
 
-## test: unit and end-to-end tests (the e2e tests build and start the real binary)
+# E2E tests that run again with every server on PostgreSQL (ONAIR_TEST_STORE=postgres): a
+# representative subset (API, sessions, restarts, recording, chat, stages, webhooks, floods);
+# internal/store/postgres runs the store's suite on PostgreSQL in ./... already.
+POSTGRES_E2E := TestFirstStartFiles|TestKillAndRestart|TestGracefulStop|TestAWSCLIWithCredentialsFile|TestAPIBadRequests|TestStreamSessions|TestLimitBreach|TestInputQuota|TestLiveLowLatencyRTMPS|TestRecordS3|TestKillWhileRecording|TestPrivateChannel|TestChatMessaging|TestStagesWithAWSCLI|TestStageTokensVerify|TestStageEventsToWebhooksAndSSE|TestFlood
+
+## test: unit and end-to-end tests (the e2e tests build and start the real binary), then a
+## subset of the e2e tests on PostgreSQL
 test: test-deps ui vet
 	$(GO) test -race -count=1 -timeout 25m ./...
+	ONAIR_TEST_STORE=postgres $(GO) test -race -count=1 -timeout 15m -run '^($(POSTGRES_E2E))$$' ./test/e2e/
+
+## test-postgres: every e2e test with every server on PostgreSQL
+test-postgres: test-deps ui
+	ONAIR_TEST_STORE=postgres $(GO) test -race -count=1 -timeout 25m ./test/e2e/
 
 ## test-loaded: make test while stress-ng keeps every processor busy (STRESS: its load options);
 ## the suite must pass on a loaded machine as on a quiet one. stress-ng is stopped by its PID.

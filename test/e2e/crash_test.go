@@ -25,7 +25,14 @@ import (
 // server's store.
 func integrityCheck(t *testing.T, dataDir string) {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, "onair.db")+"?_pragma=busy_timeout(5000)")
+	if harness.TestStore() == "postgres" {
+		return // PostgreSQL answers for its own files after a kill
+	}
+	file := filepath.Join(dataDir, "onair.db")
+	if _, err := os.Stat(file); err != nil {
+		t.Fatal(err) // sql.Open would make an empty one, which checks fine
+	}
+	db, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(5000)")
 	if err != nil {
 		t.Fatal(err)
 	}

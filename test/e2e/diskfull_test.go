@@ -65,7 +65,9 @@ func fill(t *testing.T, dir string) string {
 func TestDiskFull(t *testing.T) {
 	t.Parallel()
 	data := smallDisk(t, "48m")
-	s := harness.Start(t, harness.Options{DataDir: filepath.Join(data, "onair")})
+	s := harness.Start(t, harness.Options{DataDir: filepath.Join(data, "onair"),
+		// The disk that fills is the SQLite file's: PostgreSQL keeps its own.
+		Args: []string{"--store", "sqlite"}})
 	c := s.IVS()
 	once := ivs.New(ivs.Options{}, func(o *ivs.Options) { *o = c.Options(); o.RetryMaxAttempts = 1 })
 	ctx := harness.Context(t, 120*time.Second)
@@ -159,7 +161,7 @@ func TestDiskFull(t *testing.T) {
 	})
 	s.Stop()
 	integrityCheck(t, s.DataDir)
-	s2 := harness.Start(t, harness.Options{DataDir: s.DataDir})
+	s2 := harness.Start(t, harness.Options{DataDir: s.DataDir, Args: []string{"--store", "sqlite"}})
 	list, err := s2.IVS().ListChannels(ctx, &ivs.ListChannelsInput{})
 	if err != nil || len(list.Channels) != 2 {
 		t.Fatalf("channels after the restart: %+v, %v; want full and after", list, err)

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/onair-video/onair/internal/ivsrealtime"
-	"github.com/onair-video/onair/internal/store/sqlite"
 	"github.com/onair-video/onair/test/e2e/harness"
 )
 
@@ -159,11 +158,7 @@ func TestStagesConsoleInBrowser(t *testing.T) {
 
 	// The page's Disconnect revoked the token, then its Delete removed the
 	// stage: the join check stops at the stage (signature and expiry passed).
-	store, err := sqlite.Open(ctx, s.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := openServerStore(ctx, t, s)
 	svc := ivsrealtime.New(ivsrealtime.Config{Region: "us-east-1", AccountID: strings.Split(shown.StageArn, ":")[4], Docs: store, Sessions: store})
 	if _, err := svc.VerifyParticipantToken(ctx, shown.Token); !errors.Is(err, ivsrealtime.ErrStageDeleted) {
 		t.Fatalf("the page's token after the page deleted its stage: %v, want ErrStageDeleted", err)

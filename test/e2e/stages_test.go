@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -18,7 +19,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	onairivs "github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/ivsrealtime"
+	"github.com/onair-video/onair/internal/store/postgres"
 	"github.com/onair-video/onair/internal/store/sqlite"
 	"github.com/onair-video/onair/test/e2e/harness"
 )
@@ -334,11 +337,7 @@ func TestStageTokensVerify(t *testing.T) {
 	priv, kid := importStageKey(t, cli)
 
 	// The join check, on the server's own store.
-	store, err := sqlite.Open(ctx, s.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := openServerStore(ctx, t, s)
 	account := strings.Split(stageARN, ":")[4]
 	svc := ivsrealtime.New(ivsrealtime.Config{Region: "us-east-1", AccountID: account, Docs: store, Sessions: store})
 
@@ -385,4 +384,29 @@ func TestStageTokensVerify(t *testing.T) {
 	if _, err := svc.VerifyParticipantToken(ctx, pt.ParticipantToken.Token); !errors.Is(err, ivsrealtime.ErrStageDeleted) {
 		t.Fatalf("after delete-stage: %v, want ErrStageDeleted", err)
 	}
+}
+
+// serverStore is what a test reads of a server's store directly.
+type serverStore interface {
+	ivsrealtime.SessionStore
+	onairivs.DocStore
+	Close() error
+}
+
+// openServerStore opens the store of a running server: its SQLite file, or
+// its PostgreSQL database under ONAIR_TEST_STORE=postgres.
+func openServerStore(ctx context.Context, t *testing.T, s *harness.Server) serverStore {
+	t.Helper()
+	var st serverStore
+	var err error
+	if s.PostgresURL != "" {
+		st, err = postgres.Open(ctx, s.PostgresURL)
+	} else {
+		st, err = sqlite.Open(ctx, s.DataDir)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
 }

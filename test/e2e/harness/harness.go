@@ -89,6 +89,9 @@ type Server struct {
 	Region          string
 	AccessKeyID     string
 	SecretAccessKey string
+	// PostgresURL is the database of a server on --store postgres, empty
+	// on SQLite.
+	PostgresURL string
 
 	cmd  *exec.Cmd
 	logs *syncBuffer
@@ -124,6 +127,11 @@ func Start(t testing.TB, opts ...Options) *Server {
 		"--pprof-addr", "127.0.0.1:0", "--log-level", "debug"}, storeArgs(t, o.DataDir, o.Args)...)
 	args = append(args, o.Args...)
 	s := &Server{t: t, DataDir: o.DataDir, Region: "us-east-1", logs: &syncBuffer{}, done: make(chan struct{})}
+	for i, a := range args {
+		if a == "--postgres-url" && i+1 < len(args) {
+			s.PostgresURL = args[i+1]
+		}
+	}
 	// A stale listeners.json from an earlier run in the same dir must not
 	// be mistaken for this run's.
 	_ = os.Remove(filepath.Join(o.DataDir, "listeners.json"))
