@@ -55,7 +55,7 @@ func testDroppedConnection(t *testing.T, pg *harness.Postgres) {
 		out, err := pg.Query(db, fmt.Sprintf(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 			WHERE application_name = 'onair' AND wait_event_type = 'Lock' AND wait_event = 'advisory' AND pid <> %d`, holder.Conn().PgConn().PID()))
 		if err != nil || out != "t" {
-			return fmt.Errorf("no append waiting on the lock yet: %q %v", out, err)
+			return fmt.Errorf("no append waiting on the lock yet: %q %w", out, err)
 		}
 		return nil
 	})
