@@ -134,6 +134,16 @@ func TestPostgresOutage(t *testing.T) {
 		if n := len(m.Points); n == 0 || !m.Points[n-1].Time.After(up) {
 			return fmt.Errorf("%d points, none after the restart", n)
 		}
+		// The seconds of the outage waited in memory and were written too.
+		during := 0
+		for _, p := range m.Points {
+			if p.Time.After(down.Add(time.Second)) && p.Time.Before(up.Add(-time.Second)) {
+				during++
+			}
+		}
+		if want := int(up.Sub(down).Seconds()) - 4; during < want {
+			return fmt.Errorf("%d points of the %v outage, want at least %d", during, up.Sub(down).Round(time.Second), want)
+		}
 		return nil
 	})
 }
