@@ -3,6 +3,7 @@ package e2e
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -146,4 +147,43 @@ func TestPostgresOutage(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Three onair processes start at the same moment on one empty database:
+// the schema is migrated once, they agree on one account (each writes the
+// same key pair into its credentials file), and what one creates the
+// others read through the API.
+func TestPostgresSharedStart(t *testing.T) {
+	t.Parallel()
+	pg := harness.StartPostgres(t)
+	url := pg.CreateDatabase("shared")
+	servers := make([]*harness.Server, 3)
+	var wg sync.WaitGroup
+	for i := range servers {
+		wg.Go(func() {
+			servers[i] = harness.Start(t, harness.Options{Args: []string{"--store", "postgres", "--postgres-url", url}})
+		})
+	}
+	wg.Wait()
+	for _, s := range servers {
+		if s == nil {
+			t.FailNow() // Start said why
+		}
+	}
+	if n, err := pg.Query("shared", "SELECT count(*) FROM schema_migrations WHERE version = 1"); err != nil || n != "1" {
+		t.Fatalf("schema_migrations: %q %v", n, err)
+	}
+	for _, s := range servers[1:] {
+		if s.AccessKeyID != servers[0].AccessKeyID || s.SecretAccessKey != servers[0].SecretAccessKey {
+			t.Fatalf("two processes on one database have different admin keys: %s and %s", servers[0].AccessKeyID, s.AccessKeyID)
+		}
+	}
+	ctx := harness.Context(t, time.Minute)
+	ch, _ := createChannel(t, servers[0].IVS(), "shared", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
+	for _, s := range servers[1:] {
+		got, err := s.IVS().GetChannel(ctx, &ivs.GetChannelInput{Arn: ch.Arn})
+		if err != nil || aws.ToString(got.Channel.Name) != "shared" {
+			t.Fatalf("GetChannel on another process: %+v, %v", got, err)
+		}
+	}
 }
