@@ -41,6 +41,9 @@ type result struct {
 	Value  float64 `json:"value"`
 	Unit   string  `json:"unit"`
 	Target string  `json:"target,omitempty"`
+	// Text, when set, is shown instead of Value: a figure that does not
+	// apply to this server, whose row still sits in its place.
+	Text string `json:"text,omitempty"`
 }
 
 // options are what the phases take from the command line.
@@ -271,6 +274,9 @@ func render(rs []result, servers []string) string {
 			rw.target = r.Target
 		}
 		rw.vals[r.Server] = strings.TrimSpace(strconv.FormatFloat(r.Value, 'f', -1, 64) + " " + r.Unit)
+		if r.Text != "" {
+			rw.vals[r.Server] = r.Text
+		}
 	}
 	var b strings.Builder
 	b.WriteString("| phase | measure |")

@@ -121,12 +121,7 @@ func metricsRun(k kind, n int, span time.Duration) ([]result, error) {
 				p := ivs.MetricPoint{Time: at.UTC(), Span: 1, VideoBitrate: 2_500_000 + int64(sec%7)*10_000, Framerate: 30,
 					AudioBitrate: 128_000, KeyframeInterval: 2, Viewers: int64(sec % 11)}
 				pending = append(pending, p)
-				stats.Points++
-				add(&stats.VideoBitrate, float64(p.VideoBitrate))
-				add(&stats.Framerate, p.Framerate)
-				add(&stats.AudioBitrate, float64(p.AudioBitrate))
-				add(&stats.KeyframeInterval, p.KeyframeInterval)
-				add(&stats.Viewers, float64(p.Viewers))
+				stats.Add(p)
 				t0 := time.Now()
 				err := st.AppendMetrics(ctx, id, pending, stats)
 				t1 := time.Now()
@@ -202,23 +197,11 @@ func metricsRun(k kind, n int, span time.Duration) ([]result, error) {
 		{Phase: "metrics", Name: name("write p99"), Value: ms(percentile(lats, 0.99)), Unit: "ms"},
 		{Phase: "metrics", Name: name("failed writes"), Value: float64(failed), Unit: "", Target: target("0")},
 	}
-	if pgPID != 0 {
-		res = append(res,
-			result{Phase: "metrics", Name: name("PostgreSQL server CPU (its backends)"), Value: round(pgCPU, 1), Unit: "% of a core"},
-			result{Phase: "metrics", Name: name("writers' process CPU (goroutines + pgx)"), Value: round(proc, 1), Unit: "% of a core"})
-	} else {
-		res = append(res,
-			result{Phase: "metrics", Name: name("writers' process CPU (goroutines + SQLite, in process)"), Value: round(proc, 1), Unit: "% of a core"})
+	pgRow := result{Phase: "metrics", Name: name("PostgreSQL server CPU (its backends)"), Value: round(pgCPU, 1), Unit: "% of a core"}
+	if pgPID == 0 {
+		pgRow.Text = "— (SQLite runs in the writers' process)"
 	}
+	res = append(res, result{Phase: "metrics", Name: name("writers' process CPU (goroutines + driver)"), Value: round(proc, 1), Unit: "% of a core"},
+		pgRow)
 	return res, nil
-}
-
-// add counts a sample into an aggregate, as the tracker's summary does.
-func add(a *ivs.Aggregate, v float64) {
-	if a.Samples == 0 || v < a.Min {
-		a.Min = v
-	}
-	a.Max = max(a.Max, v)
-	a.Avg += (v - a.Avg) / float64(a.Samples+1)
-	a.Samples++
 }

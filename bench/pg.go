@@ -52,7 +52,14 @@ func postgresDB() (url string, pid int, err error) {
 // postgresSettings describes the server's settings in the results.
 const postgresSettings = "PostgreSQL defaults (fsync, synchronous_commit, full_page_writes on; shared_buffers 128MB), max_connections 200"
 
-func startPostgres() (srv *harness.Postgres, err error) {
+func startPostgres() (*harness.Postgres, error) {
+	return catchPG(func() *harness.Postgres {
+		return harness.StartPostgresWith(pgT{}, harness.PostgresOptions{Durable: true})
+	})
+}
+
+// catchPG runs start, turning pgT's Skip and Fatal into errors.
+func catchPG(start func() *harness.Postgres) (srv *harness.Postgres, err error) {
 	defer func() {
 		r := recover()
 		switch f := r.(type) {
@@ -65,7 +72,7 @@ func startPostgres() (srv *harness.Postgres, err error) {
 			panic(r)
 		}
 	}()
-	return harness.StartPostgresWith(pgT{}, harness.PostgresOptions{Durable: true}), nil
+	return start(), nil
 }
 
 // pgT is the bench's harness.PostgresTB: a failure while the server starts

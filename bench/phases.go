@@ -126,11 +126,11 @@ func api(k kind, o options) ([]result, error) {
 			Unit: fmt.Sprintf("%% / %.0f %% of a core", gen)},
 		{Phase: "api", Name: "GetStream: server CPU per request", Value: round(cpu*1e4/rps, 0), Unit: "µs"},
 	}
-	if s.storePID != 0 {
-		rs = append(rs, result{Phase: "api", Name: "GetStream: PostgreSQL server CPU (its backends)", Value: round(storeCPU, 0),
-			Unit: "% of a core"})
+	pgRow := result{Phase: "api", Name: "GetStream: PostgreSQL server CPU (its backends)", Value: round(storeCPU, 0), Unit: "% of a core"}
+	if s.storePID == 0 {
+		pgRow.Text = "—"
 	}
-	return rs, nil
+	return append(rs, pgRow), nil
 }
 
 // live is a started server with one channel being published to.
