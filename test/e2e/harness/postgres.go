@@ -24,12 +24,12 @@ import (
 // server (docs/design.md; scale-out.md §6.1).
 type Postgres struct {
 	t       PostgresTB
-	durable bool // fsync and synchronous commit on (PostgresOptions)
-	bin  string // the directory of initdb, postgres, psql
-	dir  string // the cluster
-	sock string // the directory of its Unix socket
-	Port int
-	cred *syscall.Credential // the user the server runs as when the test runs as root
+	durable bool   // fsync and synchronous commit on (PostgresOptions)
+	bin     string // the directory of initdb, postgres, psql
+	dir     string // the cluster
+	sock    string // the directory of its Unix socket
+	Port    int
+	cred    *syscall.Credential // the user the server runs as when the test runs as root
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
