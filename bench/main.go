@@ -27,7 +27,6 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -174,7 +173,7 @@ func main() {
 			if errors.Is(err, errUnsupported) {
 				continue
 			}
-			if errors.Is(err, errNoPostgres) {
+			if isNoPostgres(err) {
 				fmt.Fprintf(os.Stderr, "bench: skipping the postgres runs: %v\n", err)
 				notes = append(notes, fmt.Sprintf("PostgreSQL runs skipped: %v.", err))
 				pgSkipped = true
@@ -194,7 +193,7 @@ func main() {
 		names = append(names, k.name)
 	}
 	table := render(results, names)
-	if slices.ContainsFunc(kinds, func(k kind) bool { return k.store == "postgres" }) && !pgSkipped {
+	if postgresRan() {
 		notes = append(notes, "PostgreSQL: a private server of "+postgresVersion()+" on loopback TCP, "+postgresSettings+
 			"; onair's pool is its default (10 connections).")
 	}

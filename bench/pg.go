@@ -20,13 +20,22 @@ var pg struct {
 	mu      sync.Mutex
 	started bool
 	srv     *harness.Postgres
-	err     error // why there is none: errNoPostgres when its programs are missing
+	err     error // why there is none: noPostgres when its programs are missing
 	dbs     int
 }
 
-// errNoPostgres is why the postgres runs are skipped: the machine has no
-// PostgreSQL server programs.
-var errNoPostgres = errors.New("no PostgreSQL")
+// noPostgres is why the postgres runs are skipped: the machine has no
+// PostgreSQL server programs (the harness's message says which and how to
+// install them).
+type noPostgres string
+
+func (e noPostgres) Error() string { return string(e) }
+
+// isNoPostgres tells whether err skips the postgres runs.
+func isNoPostgres(err error) bool {
+	var np noPostgres
+	return errors.As(err, &np)
+}
 
 // postgresDB starts the server if it is not yet up and makes a new
 // database; it returns its URL and the server's PID (whose children are
@@ -65,7 +74,7 @@ func catchPG(start func() *harness.Postgres) (srv *harness.Postgres, err error) 
 		switch f := r.(type) {
 		case nil:
 		case pgSkip:
-			err = fmt.Errorf("%w: %s", errNoPostgres, string(f))
+			err = noPostgres(f)
 		case pgFatal:
 			err = fmt.Errorf("postgres: %s", string(f))
 		default:
@@ -139,4 +148,11 @@ func postgresVersion() string {
 		return "PostgreSQL"
 	}
 	return "PostgreSQL " + strings.Fields(v)[0]
+}
+
+// postgresRan tells whether a phase ran on the bench's PostgreSQL.
+func postgresRan() bool {
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	return pg.srv != nil
 }
