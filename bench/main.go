@@ -40,6 +40,9 @@ type result struct {
 	Value  float64 `json:"value"`
 	Unit   string  `json:"unit"`
 	Target string  `json:"target,omitempty"`
+	// Text, when set, is shown instead of Value: a figure that does not
+	// apply to this server, whose row still sits in its place.
+	Text string `json:"text,omitempty"`
 }
 
 // options are what the phases take from the command line.
@@ -52,7 +55,13 @@ type options struct {
 	clip          *clip
 	chatClients   int
 	maxStageSubs  int
+	metricsSpan   time.Duration
+	metricsCounts []int // live streams of each metrics run
 }
+
+// storePhases are the phases that run once per store (-store); the others
+// run on onair's default store, SQLite.
+var storePhases = map[string]bool{"api": true, "metrics": true}
 
 var phaseFuncs = map[string]func(kind, options) ([]result, error){
 	"idle":       idle,
@@ -65,11 +74,16 @@ var phaseFuncs = map[string]func(kind, options) ([]result, error){
 	"chat":       chatFanout,
 	"stage":      stageFanout,
 	"compose":    composeBench,
+	"metrics":    metricsWrites,
 }
 
 func main() {
 	bin := flag.String("onair", "bin/onair", "the onair binary to start; empty: measure the peer only")
-	phases := flag.String("phases", "idle,api,latency,normal,whep,viewers,publishers,chat,stage,compose", "phases to run, in order")
+	phases := flag.String("phases", "idle,api,metrics,latency,normal,whep,viewers,publishers,chat,stage,compose", "phases to run, in order")
+	stores := flag.String("store", "sqlite,postgres", "onair's stores: the api and metrics phases run once on each, the others on the first "+
+		"(postgres: a private PostgreSQL server of Debian's programs, skipped if they are missing)")
+	metricsSpan := flag.Duration("metrics-span", 30*time.Second, "how long each metrics run writes (after 2 s of warm-up)")
+	metricsStreams := flag.String("metrics-streams", "300,1000", "live streams of the metrics phase's runs (300: the target; more: headroom)")
 	span := flag.Duration("span", 30*time.Second, "how long each latency phase measures (after 3 s of warm-up)")
 	maxViewers := flag.Int("max-viewers", 1000, "the viewer ramp's last step")
 	maxPublishers := flag.Int("max-publishers", 300, "the publisher ramp's last step")
@@ -88,14 +102,33 @@ func main() {
 	jsonOut := flag.String("json", "", "write the results as JSON to this file")
 	flag.Parse()
 
+	defer runCleanups()
+	cleanupOnSignal()
 	var kinds []kind
 	if *bin != "" {
-		kinds = append(kinds, kind{"onair", func() (server, error) { return startOnair(*bin) }})
+		for i, st := range strings.Split(*stores, ",") {
+			if st != "sqlite" && st != "postgres" {
+				fail(fmt.Errorf("unknown store %q: sqlite or postgres", st))
+			}
+			if i > 0 && st == kinds[0].store {
+				continue
+			}
+			kinds = append(kinds, kind{name: "onair (" + st + ")", store: st,
+				start: func() (server, error) { return startOnair(*bin, st) }})
+		}
 	}
 	if *peerCmd != "" {
-		kinds = append(kinds, kind{*peerName, func() (server, error) {
+		kinds = append(kinds, kind{name: *peerName, start: func() (server, error) {
 			return startPeer(*peerCmd, *peerRTMP, *peerHLS, *peerWHEP)
 		}})
+	}
+	var counts []int
+	for _, f := range strings.Split(*metricsStreams, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			fail(fmt.Errorf("-metrics-streams: %q is not a count", f))
+		}
+		counts = append(counts, n)
 	}
 	if len(kinds) == 0 {
 		fail(errors.New("nothing to measure: give -onair or -peer-cmd"))
@@ -115,8 +148,10 @@ func main() {
 		fail(err)
 	}
 	opts := options{span: *span, maxViewers: *maxViewers, maxPublishers: *maxPublishers, hold: *hold, apiSpan: *apiSpan, clip: c,
-		chatClients: *chatClients, maxStageSubs: *maxStageSubs}
+		chatClients: *chatClients, maxStageSubs: *maxStageSubs, metricsSpan: *metricsSpan, metricsCounts: counts}
 	var results []result
+	var notes []string
+	pgSkipped := false
 	for _, p := range strings.Split(*phases, ",") {
 		fn, ok := phaseFuncs[p]
 		if !ok {
@@ -124,10 +159,24 @@ func main() {
 		}
 		// Servers take turns, each phase on a fresh process: neither
 		// shares the machine with the other, nor with an earlier phase.
-		for _, k := range kinds {
+		for i, k := range kinds {
+			// The first store's onair runs every phase; another store's
+			// only those that measure the store.
+			if k.store != "" && i > 0 && k.store != kinds[0].store && !storePhases[p] {
+				continue
+			}
+			if k.store == "postgres" && pgSkipped {
+				continue
+			}
 			fmt.Fprintf(os.Stderr, "== %s: %s\n", k.name, p)
 			rs, err := fn(k, opts)
 			if errors.Is(err, errUnsupported) {
+				continue
+			}
+			if isNoPostgres(err) {
+				fmt.Fprintf(os.Stderr, "bench: skipping the postgres runs: %v\n", err)
+				notes = append(notes, fmt.Sprintf("PostgreSQL runs skipped: %v.", err))
+				pgSkipped = true
 				continue
 			}
 			if err != nil {
@@ -144,6 +193,14 @@ func main() {
 		names = append(names, k.name)
 	}
 	table := render(results, names)
+	if postgresRan() {
+		notes = append(notes, "PostgreSQL: a private server of "+postgresVersion()+" on loopback TCP, "+postgresSettings+
+			"; onair's pool is its default (10 connections).")
+	}
+	if len(notes) > 0 {
+		table += "\n" + strings.Join(notes, "\n") + "\n"
+	}
+	table += "\nLoad average at the end: " + loadavg() + "\n"
 	fmt.Print(table)
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(results, "", "  ")
@@ -165,7 +222,21 @@ func main() {
 
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "bench:", err)
+	runCleanups()
 	os.Exit(1)
+}
+
+// loadavg is the machine's load (1, 5, 15 min): others' work shares it.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func machine() string {
@@ -202,6 +273,9 @@ func render(rs []result, servers []string) string {
 			rw.target = r.Target
 		}
 		rw.vals[r.Server] = strings.TrimSpace(strconv.FormatFloat(r.Value, 'f', -1, 64) + " " + r.Unit)
+		if r.Text != "" {
+			rw.vals[r.Server] = r.Text
+		}
 	}
 	var b strings.Builder
 	b.WriteString("| phase | measure |")

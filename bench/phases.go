@@ -84,6 +84,10 @@ func api(k kind, o options) ([]result, error) {
 	var lat []time.Duration
 	span := o.apiSpan
 	m := startMeter(s.pid())
+	var sm meter
+	if s.storePID != 0 {
+		sm = startMeter(s.storePID)
+	}
 	g0 := self()
 	end := time.Now().Add(span)
 	var wg sync.WaitGroup
@@ -107,9 +111,13 @@ func api(k kind, o options) ([]result, error) {
 	}
 	wg.Wait()
 	cpu, _ := m.read()
+	var storeCPU float64
+	if s.storePID != 0 {
+		storeCPU, _ = sm.read()
+	}
 	gen := 100 * (self() - g0).Seconds() / span.Seconds()
 	rps := float64(n.Load()) / span.Seconds()
-	return []result{
+	rs := []result{
 		{Phase: "api", Name: "CreateChannel p50", Value: ms(percentile(creates, 0.5)), Unit: "ms"},
 		{Phase: "api", Name: "CreateChannel p99", Value: ms(percentile(creates, 0.99)), Unit: "ms", Target: "≤ 20 ms"},
 		{Phase: "api", Name: "GetStream (signed, 16 clients)", Value: round(rps, 0), Unit: "requests/s", Target: "≥ 5,000"},
@@ -117,7 +125,12 @@ func api(k kind, o options) ([]result, error) {
 		{Phase: "api", Name: "GetStream: server / load generator (aws-sdk-go-v2) CPU", Value: round(cpu, 0),
 			Unit: fmt.Sprintf("%% / %.0f %% of a core", gen)},
 		{Phase: "api", Name: "GetStream: server CPU per request", Value: round(cpu*1e4/rps, 0), Unit: "µs"},
-	}, nil
+	}
+	pgRow := result{Phase: "api", Name: "GetStream: PostgreSQL server CPU (its backends)", Value: round(storeCPU, 0), Unit: "% of a core"}
+	if s.storePID == 0 {
+		pgRow.Text = "—"
+	}
+	return append(rs, pgRow), nil
 }
 
 // live is a started server with one channel being published to.

@@ -48,12 +48,14 @@ type server interface {
 type kind struct {
 	name  string
 	start func() (server, error)
+	// store is onair's store ("sqlite", "postgres"); empty for a peer.
+	store string
 }
 
 // onairOnly starts k's server for a phase only onair serves (IVS Chat,
 // Stages): a peer server is not started at all.
 func (k kind) onairOnly() (*onair, error) {
-	if k.name != "onair" {
+	if k.store == "" {
 		return nil, errUnsupported
 	}
 	srv, err := k.start()
@@ -108,31 +110,44 @@ type onair struct {
 	client   *ivs.Client
 	chat     *ivschat.Client
 	creds    aws.CredentialsProvider // signs the Stages API, which has no client in go.mod
+	storePID int                     // the PostgreSQL server onair uses (its backends are its children); 0 for SQLite
 }
 
 // pprofAddr is where a benchmarked onair serves its profiler
 // (-onair-pprof), off by default.
 var pprofAddr = "off"
 
-func startOnair(bin string) (server, error) {
+// startOnair starts onair on store: "sqlite" (in its data dir) or
+// "postgres" (a new database on the bench's PostgreSQL).
+func startOnair(bin, store string) (server, error) {
 	bin, err := filepath.Abs(bin)
 	if err != nil {
 		return nil, err
+	}
+	var storeArgs []string
+	var storePID int
+	if store == "postgres" {
+		u, pid, err := postgresDB()
+		if err != nil {
+			return nil, err
+		}
+		storeArgs, storePID = []string{"--store", "postgres", "--postgres-url", u}, pid
 	}
 	dir, err := os.MkdirTemp("", "onair-bench-")
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProc(dir, bin, "serve", "--data-dir", dir, "--http-addr", "127.0.0.1:0", "--rtmp-addr", "127.0.0.1:0",
+	args := append([]string{bin, "serve", "--data-dir", dir, "--http-addr", "127.0.0.1:0", "--rtmp-addr", "127.0.0.1:0",
 		"--rtmps-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--srt-addr", "127.0.0.1:0", "--webrtc-udp-addr", "127.0.0.1:0",
 		"--webrtc-tcp-addr", "127.0.0.1:0", "--log-level", "warn", "--pprof-addr", pprofAddr,
 		// The API phase measures throughput from one address.
-		"--api-rate-limit", "0")
+		"--api-rate-limit", "0"}, storeArgs...)
+	p, err := startProc(dir, args...)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	s := &onair{proc: p}
+	s := &onair{proc: p, storePID: storePID}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		b, err := os.ReadFile(filepath.Join(dir, "listeners.json"))

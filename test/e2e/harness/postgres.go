@@ -23,12 +23,13 @@ import (
 // port, stopped by its PID when the test ends. No Docker, no shared
 // server (docs/design.md; scale-out.md §6.1).
 type Postgres struct {
-	t    pgTB
-	bin  string // the directory of initdb, postgres, psql
-	dir  string // the cluster
-	sock string // the directory of its Unix socket
-	Port int
-	cred *syscall.Credential // the user the server runs as when the test runs as root
+	t       PostgresTB
+	durable bool   // fsync and synchronous commit on (PostgresOptions)
+	bin     string // the directory of initdb, postgres, psql
+	dir     string // the cluster
+	sock    string // the directory of its Unix socket
+	Port    int
+	cred    *syscall.Credential // the user the server runs as when the test runs as root
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -67,9 +68,10 @@ func StartPostgres(t testing.TB) *Postgres {
 	return startPostgres(t)
 }
 
-// pgTB is what a Postgres needs of its test: a testing.TB, or the test
-// binary's (sharedT) for the server that ONAIR_TEST_STORE=postgres shares.
-type pgTB interface {
+// PostgresTB is what a Postgres needs of its owner: a testing.TB, the
+// test binary's (sharedT) for the server that ONAIR_TEST_STORE=postgres
+// shares, or a program's stand-in (bench's).
+type PostgresTB interface {
 	Helper()
 	Fatal(args ...any)
 	Fatalf(format string, args ...any)
@@ -78,7 +80,28 @@ type pgTB interface {
 	Cleanup(func())
 }
 
-func startPostgres(t pgTB) *Postgres {
+// PostgresOptions are how a server differs from a test's.
+type PostgresOptions struct {
+	// Durable keeps PostgreSQL's defaults for durability (fsync,
+	// synchronous_commit, full_page_writes on) and for shared_buffers:
+	// what a benchmark measures. A test's server turns them off.
+	Durable bool
+}
+
+// StartPostgresWith is StartPostgres for any owner, with options: bench
+// starts its server with it. Without PostgreSQL's programs it calls
+// t.Skip (t.Fatal when CI is set).
+func StartPostgresWith(t PostgresTB, o PostgresOptions) *Postgres {
+	t.Helper()
+	return startPostgresWith(t, o)
+}
+
+func startPostgres(t PostgresTB) *Postgres {
+	t.Helper()
+	return startPostgresWith(t, PostgresOptions{})
+}
+
+func startPostgresWith(t PostgresTB, o PostgresOptions) *Postgres {
 	t.Helper()
 	bin, err := postgresBin()
 	if err != nil {
@@ -87,7 +110,7 @@ func startPostgres(t pgTB) *Postgres {
 		}
 		t.Skip(err)
 	}
-	p := &Postgres{t: t, bin: bin}
+	p := &Postgres{t: t, bin: bin, durable: o.Durable}
 	// initdb and postgres refuse to run as root: as root (CI), the
 	// cluster belongs to the postgres user Debian's package made.
 	if os.Geteuid() == 0 {
@@ -124,8 +147,10 @@ func startPostgres(t pgTB) *Postgres {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
 	p.Port = freePort(t)
-	p.Start()
+	// Before Start: a server that started but never accepted
+	// connections is stopped too.
 	t.Cleanup(p.Stop)
+	p.Start()
 	t.Logf("postgres: %s on port %d, up in %v", bin, p.Port, time.Since(start).Round(10*time.Millisecond))
 	return p
 }
@@ -141,7 +166,7 @@ func (p *Postgres) command(name string, args ...string) *exec.Cmd {
 }
 
 // freePort returns a loopback TCP port nobody listens on now.
-func freePort(t pgTB) int {
+func freePort(t PostgresTB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -160,10 +185,14 @@ func (p *Postgres) Start() {
 	if p.cmd != nil {
 		return
 	}
-	// Durability is off: a test's database dies with the test.
-	cmd := p.command("postgres", "-D", p.dir, "-p", strconv.Itoa(p.Port), "-k", p.sock,
-		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "shared_buffers=32MB")
+	args := []string{"-D", p.dir, "-p", strconv.Itoa(p.Port), "-k", p.sock,
+		"-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"}
+	if !p.durable {
+		// Durability is off: a test's database dies with the test.
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off",
+			"-c", "full_page_writes=off", "-c", "shared_buffers=32MB")
+	}
+	cmd := p.command("postgres", args...)
 	p.out = &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
@@ -172,6 +201,9 @@ func (p *Postgres) Start() {
 	p.cmd = cmd
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	// Reaped by the goroutine above; Stop waits for it through exited
+	// (also when the server never came up: the cleanup stops it).
+	p.exited = exited
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Port)), time.Second)
@@ -194,8 +226,6 @@ func (p *Postgres) Start() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	// Reaped by the goroutine above; Stop waits for it through exited.
-	p.exited = exited
 }
 
 // Stop shuts the server down (fast shutdown: SIGINT to its PID) and waits
