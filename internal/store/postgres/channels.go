@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/store/rowcodec"
 )
 
 var _ ivs.ChannelStore = (*Store)(nil)
@@ -26,7 +27,7 @@ func (s *Store) CreateChannel(ctx context.Context, c ivs.Channel, key *ivs.Strea
 		_, err := tx.Exec(ctx, `INSERT INTO channels (id, name, recording_configuration_arn,
 			playback_restriction_policy_arn, ad_configuration_arn, doc, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 			c.ID, c.Name, c.RecordingConfigurationARN, c.PlaybackRestrictionPolicyARN, c.AdConfigurationARN,
-			string(doc), formatTime(c.CreatedAt))
+			string(doc), rowcodec.FormatTime(c.CreatedAt))
 		if err != nil {
 			return fmt.Errorf("postgres: insert channel: %w", err)
 		}
@@ -37,33 +38,12 @@ func (s *Store) CreateChannel(ctx context.Context, c ivs.Channel, key *ivs.Strea
 	})
 }
 
-func scanChannel(row interface{ Scan(...any) error }) (ivs.Channel, error) {
-	var c ivs.Channel
-	var id, doc, created string
-	if err := row.Scan(&id, &doc, &created); err != nil {
-		return c, err
-	}
-	if err := json.Unmarshal([]byte(doc), &c); err != nil {
-		return c, fmt.Errorf("decode channel %s: %w", id, err)
-	}
-	c.ID = id
-	t, err := parseTime(created)
-	if err != nil {
-		return c, fmt.Errorf("decode channel %s: %w", id, err)
-	}
-	c.CreatedAt = t
-	if c.Tags == nil {
-		c.Tags = map[string]string{}
-	}
-	return c, nil
-}
-
 // GetChannel implements ivs.ChannelStore.
 func (s *Store) GetChannel(ctx context.Context, id string) (ivs.Channel, error) {
 	if !storable(id) {
 		return ivs.Channel{}, notFound(pgx.ErrNoRows, "get channel "+strconv.Quote(id))
 	}
-	c, err := scanChannel(s.pool.QueryRow(ctx, "SELECT id, doc, created_at FROM channels WHERE id = $1", id))
+	c, err := rowcodec.Channel(s.pool.QueryRow(ctx, "SELECT id, doc, created_at FROM channels WHERE id = $1", id))
 	if err != nil {
 		return ivs.Channel{}, notFound(err, "get channel "+id)
 	}
@@ -123,7 +103,7 @@ func (s *Store) ListChannels(ctx context.Context, f ivs.ChannelFilter, afterID s
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list channels: %w", err)
 	}
-	out, err := pgx.AppendRows([]ivs.Channel(nil), rows, func(r pgx.CollectableRow) (ivs.Channel, error) { return scanChannel(r) })
+	out, err := pgx.AppendRows([]ivs.Channel(nil), rows, func(r pgx.CollectableRow) (ivs.Channel, error) { return rowcodec.Channel(r) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list channels: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/store/rowcodec"
 )
 
 var _ ivs.DocStore = (*Store)(nil)
@@ -15,7 +16,7 @@ var _ ivs.DocStore = (*Store)(nil)
 // CreateDoc implements ivs.DocStore.
 func (s *Store) CreateDoc(ctx context.Context, d ivs.Doc) error {
 	_, err := s.pool.Exec(ctx, "INSERT INTO documents (kind, id, doc, created_at) VALUES ($1, $2, $3, $4)",
-		d.Kind, d.ID, string(d.Body), formatTime(d.CreatedAt))
+		d.Kind, d.ID, string(d.Body), rowcodec.FormatTime(d.CreatedAt))
 	if isUnique(err) {
 		return fmt.Errorf("postgres: insert %s %s: %w", d.Kind, d.ID, ivs.ErrConflict)
 	}
@@ -28,7 +29,7 @@ func (s *Store) CreateDoc(ctx context.Context, d ivs.Doc) error {
 // PutDoc implements ivs.DocStore.
 func (s *Store) PutDoc(ctx context.Context, d ivs.Doc) error {
 	_, err := s.pool.Exec(ctx, "INSERT INTO documents (kind, id, doc, created_at) VALUES ($1, $2, $3, $4) "+
-		"ON CONFLICT (kind, id) DO UPDATE SET doc = excluded.doc", d.Kind, d.ID, string(d.Body), formatTime(d.CreatedAt))
+		"ON CONFLICT (kind, id) DO UPDATE SET doc = excluded.doc", d.Kind, d.ID, string(d.Body), rowcodec.FormatTime(d.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("postgres: put %s %s: %w", d.Kind, d.ID, err)
 	}
@@ -49,7 +50,7 @@ func (s *Store) GetDoc(ctx context.Context, kind, id string) (ivs.Doc, error) {
 	if !storable(kind) || !storable(id) {
 		return ivs.Doc{}, notFound(pgx.ErrNoRows, "get "+strconv.Quote(kind)+" "+strconv.Quote(id))
 	}
-	d, err := scanDoc(s.pool.QueryRow(ctx, "SELECT kind, id, doc, created_at FROM documents WHERE kind = $1 AND id = $2", kind, id))
+	d, err := rowcodec.Doc(s.pool.QueryRow(ctx, "SELECT kind, id, doc, created_at FROM documents WHERE kind = $1 AND id = $2", kind, id))
 	if err != nil {
 		return ivs.Doc{}, notFound(err, "get "+kind+" "+id)
 	}
@@ -76,7 +77,7 @@ func (s *Store) ListDocs(ctx context.Context, kind, afterID string, limit int) (
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list %s: %w", kind, err)
 	}
-	out, err := pgx.AppendRows([]ivs.Doc(nil), rows, func(r pgx.CollectableRow) (ivs.Doc, error) { return scanDoc(r) })
+	out, err := pgx.AppendRows([]ivs.Doc(nil), rows, func(r pgx.CollectableRow) (ivs.Doc, error) { return rowcodec.Doc(r) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list %s: %w", kind, err)
 	}
@@ -93,18 +94,4 @@ func (s *Store) CountDocs(ctx context.Context, kind string) (int, error) {
 		return 0, fmt.Errorf("postgres: count %s: %w", kind, err)
 	}
 	return n, nil
-}
-
-func scanDoc(row interface{ Scan(...any) error }) (ivs.Doc, error) {
-	var d ivs.Doc
-	var body, created string
-	if err := row.Scan(&d.Kind, &d.ID, &body, &created); err != nil {
-		return d, err
-	}
-	t, err := parseTime(created)
-	if err != nil {
-		return d, fmt.Errorf("decode %s %s: %w", d.Kind, d.ID, err)
-	}
-	d.Body, d.CreatedAt = []byte(body), t
-	return d, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/onair-video/onair/internal/events"
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/store/rowcodec"
 )
 
 var (
@@ -49,7 +50,7 @@ func (s *Store) AppendEvent(ctx context.Context, e *ivs.Event) error {
 		}
 		err := tx.QueryRow(ctx, `INSERT INTO events (id, time, detail_type, channel_id, stream_id, body)
 			VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq`,
-			e.ID, formatTime(e.Time), e.DetailType, e.ChannelID, e.StreamID, string(body)).Scan(&seq)
+			e.ID, rowcodec.FormatTime(e.Time), e.DetailType, e.ChannelID, e.StreamID, string(body)).Scan(&seq)
 		if err != nil {
 			return err
 		}
@@ -79,19 +80,7 @@ func (s *Store) queryEvents(ctx context.Context, query string, args ...any) ([]i
 	if err != nil {
 		return nil, fmt.Errorf("postgres: read events: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ivs.Event, error) {
-		var e ivs.Event
-		var body []byte
-		if err := row.Scan(&e.Seq, &e.ChannelID, &e.StreamID, &body); err != nil {
-			return e, err
-		}
-		// The index fields are not in the body (json:"-"): Unmarshal
-		// leaves them as scanned.
-		if err := json.Unmarshal(body, &e); err != nil {
-			return e, fmt.Errorf("decode event %d: %w", e.Seq, err)
-		}
-		return e, nil
-	})
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ivs.Event, error) { return rowcodec.Event(row) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: read events: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/store/rowcodec"
 	"github.com/onair-video/onair/test/e2e/harness"
 )
 
@@ -42,7 +43,7 @@ func testEventOrder(t *testing.T, pg *harness.Postgres) {
 	defer cancel()
 	// A session that the limit breaches among the events mark.
 	if _, err := stores[0].pool.Exec(ctx, "INSERT INTO stream_sessions (stream_id, channel_id, channel, start_time) VALUES ('st-order', 'ch', '{}', $1)",
-		formatTime(time.Now())); err != nil {
+		rowcodec.FormatTime(time.Now())); err != nil {
 		t.Fatal(err)
 	}
 

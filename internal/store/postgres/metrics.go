@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/store/rowcodec"
 )
 
 // lockDownsample serializes DownsampleMetrics between the processes that
@@ -97,30 +98,15 @@ func (s *Store) retry(ctx context.Context, fn func() error) error {
 
 // SessionMetrics implements ivs.SessionStore.
 func (s *Store) SessionMetrics(ctx context.Context, streamID string, from, to time.Time) ([]ivs.MetricPoint, error) {
-	lo, hi := int64(-1<<62), int64(1<<62)
-	if !from.IsZero() {
-		lo = from.Unix()
-	}
-	if !to.IsZero() {
-		hi = to.Unix()
-	}
+	lo, hi := rowcodec.MetricRange(from, to)
 	rows, err := s.pool.Query(ctx, `SELECT t, span, video_bitrate, framerate, audio_bitrate, keyframe_interval, viewers
 		FROM session_metrics WHERE stream_id = $1 AND t >= $2 AND t < $3 ORDER BY t`, streamID, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: session metrics of %s: %w", streamID, err)
 	}
-	defer rows.Close()
-	var out []ivs.MetricPoint
-	for rows.Next() {
-		var p ivs.MetricPoint
-		var t int64
-		if err := rows.Scan(&t, &p.Span, &p.VideoBitrate, &p.Framerate, &p.AudioBitrate, &p.KeyframeInterval, &p.Viewers); err != nil {
-			return nil, fmt.Errorf("postgres: session metrics of %s: %w", streamID, err)
-		}
-		p.Time = time.Unix(t, 0).UTC()
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := pgx.AppendRows([]ivs.MetricPoint(nil), rows,
+		func(r pgx.CollectableRow) (ivs.MetricPoint, error) { return rowcodec.MetricPoint(r) })
+	if err != nil {
 		return nil, fmt.Errorf("postgres: session metrics of %s: %w", streamID, err)
 	}
 	return out, nil
@@ -174,7 +160,7 @@ func (s *Store) DownsampleMetrics(ctx context.Context, endedBefore time.Time, sp
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockDownsample); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, downsample, int64(span), formatTime(endedBefore)).Scan(&removed)
+		return tx.QueryRow(ctx, downsample, int64(span), rowcodec.FormatTime(endedBefore)).Scan(&removed)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("postgres: downsample metrics: %w", err)
@@ -184,48 +170,17 @@ func (s *Store) DownsampleMetrics(ctx context.Context, endedBefore time.Time, sp
 
 // Usage implements ivs.UsageStore.
 func (s *Store) Usage(ctx context.Context, from, to, now time.Time) ([]ivs.ChannelUsage, error) {
-	byChannel := map[string]*ivs.ChannelUsage{}
-	var order []string
-	get := func(id string) *ivs.ChannelUsage {
-		u, ok := byChannel[id]
-		if !ok {
-			u = &ivs.ChannelUsage{ChannelID: id}
-			byChannel[id] = u
-			order = append(order, id)
-		}
-		return u
-	}
+	u := rowcodec.NewUsage(from, to, now)
 	// Sessions overlapping [from, to): clip each to the period.
 	rows, err := s.pool.Query(ctx, `SELECT channel_id, start_time, end_time FROM stream_sessions
 		WHERE start_time < $1 AND (end_time IS NULL OR end_time > $2) ORDER BY channel_id`,
-		formatTime(to), formatTime(from))
+		rowcodec.FormatTime(to), rowcodec.FormatTime(from))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: usage: %w", err)
 	}
 	var id, start string
 	var end *string
-	_, err = pgx.ForEachRow(rows, []any{&id, &start, &end}, func() error {
-		st, err := parseTime(start)
-		if err != nil {
-			return err
-		}
-		et := now
-		if end != nil {
-			if et, err = parseTime(*end); err != nil {
-				return err
-			}
-		}
-		if st.Before(from) {
-			st = from
-		}
-		if et.After(to) {
-			et = to
-		}
-		if d := et.Sub(st); d > 0 {
-			get(id).InputSeconds += d.Seconds()
-		}
-		return nil
-	})
+	_, err = pgx.ForEachRow(rows, []any{&id, &start, &end}, func() error { return u.AddSession(id, start, end) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: usage: %w", err)
 	}
@@ -238,15 +193,11 @@ func (s *Store) Usage(ctx context.Context, from, to, now time.Time) ([]ivs.Chann
 	}
 	var vs int64
 	_, err = pgx.ForEachRow(rows, []any{&id, &vs}, func() error {
-		get(id).ViewerSeconds += float64(vs)
+		u.AddViewerSeconds(id, vs)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: usage: %w", err)
 	}
-	out := make([]ivs.ChannelUsage, 0, len(order))
-	for _, id := range order {
-		out = append(out, *byChannel[id])
-	}
-	return out, nil
+	return u.Channels(), nil
 }

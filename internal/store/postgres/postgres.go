@@ -230,12 +230,3 @@ func isUnique(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
-
-// formatTime writes fixed-width UTC times, so that SQL orders them as text
-// correctly (RFC3339Nano trims trailing zeros: "05.5Z" sorts before "05Z").
-// The same format as the SQLite store's.
-func formatTime(t time.Time) string { return t.UTC().Format(sortableTime) }
-
-const sortableTime = "2006-01-02T15:04:05.000000000Z07:00"
-
-func parseTime(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) }

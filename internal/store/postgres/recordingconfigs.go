@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/store/rowcodec"
 )
 
 var _ ivs.RecordingConfigurationStore = (*Store)(nil)
@@ -20,31 +21,11 @@ func (s *Store) CreateRecordingConfiguration(ctx context.Context, r ivs.Recordin
 		return fmt.Errorf("postgres: encode recording configuration: %w", err)
 	}
 	_, err = s.pool.Exec(ctx, "INSERT INTO recording_configurations (id, doc, state, created_at) VALUES ($1, $2, $3, $4)",
-		r.ID, string(doc), r.State, formatTime(r.CreatedAt))
+		r.ID, string(doc), r.State, rowcodec.FormatTime(r.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("postgres: insert recording configuration: %w", err)
 	}
 	return nil
-}
-
-func scanRecordingConfiguration(row interface{ Scan(...any) error }) (ivs.RecordingConfiguration, error) {
-	var r ivs.RecordingConfiguration
-	var id, doc, state, created string
-	if err := row.Scan(&id, &doc, &state, &created); err != nil {
-		return r, err
-	}
-	if err := json.Unmarshal([]byte(doc), &r); err != nil {
-		return r, fmt.Errorf("decode recording configuration %s: %w", id, err)
-	}
-	t, err := parseTime(created)
-	if err != nil {
-		return r, fmt.Errorf("decode recording configuration %s: %w", id, err)
-	}
-	r.ID, r.State, r.CreatedAt = id, state, t
-	if r.Tags == nil {
-		r.Tags = map[string]string{}
-	}
-	return r, nil
 }
 
 const recordingColumns = "id, doc, state, created_at"
@@ -54,7 +35,7 @@ func (s *Store) GetRecordingConfiguration(ctx context.Context, id string) (ivs.R
 	if !storable(id) {
 		return ivs.RecordingConfiguration{}, notFound(pgx.ErrNoRows, "get recording configuration "+strconv.Quote(id))
 	}
-	r, err := scanRecordingConfiguration(s.pool.QueryRow(ctx,
+	r, err := rowcodec.RecordingConfiguration(s.pool.QueryRow(ctx,
 		"SELECT "+recordingColumns+" FROM recording_configurations WHERE id = $1", id))
 	if err != nil {
 		return ivs.RecordingConfiguration{}, notFound(err, "get recording configuration "+id)
@@ -80,7 +61,7 @@ func (s *Store) UpdateRecordingConfigurationTags(ctx context.Context, id string,
 		return notFound(pgx.ErrNoRows, "get recording configuration "+strconv.Quote(id))
 	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
-		r, err := scanRecordingConfiguration(tx.QueryRow(ctx,
+		r, err := rowcodec.RecordingConfiguration(tx.QueryRow(ctx,
 			"SELECT "+recordingColumns+" FROM recording_configurations WHERE id = $1 FOR UPDATE", id))
 		if err != nil {
 			return notFound(err, "get recording configuration "+id)
@@ -113,7 +94,9 @@ func (s *Store) ListRecordingConfigurations(ctx context.Context, afterID string,
 		return nil, fmt.Errorf("postgres: list recording configurations: %w", err)
 	}
 	out, err := pgx.AppendRows([]ivs.RecordingConfiguration(nil), rows,
-		func(r pgx.CollectableRow) (ivs.RecordingConfiguration, error) { return scanRecordingConfiguration(r) })
+		func(r pgx.CollectableRow) (ivs.RecordingConfiguration, error) {
+			return rowcodec.RecordingConfiguration(r)
+		})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list recording configurations: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/session"
+	"github.com/onair-video/onair/internal/store/rowcodec"
 )
 
 var (
@@ -30,7 +31,7 @@ func (s *Store) CreateStreamSession(ctx context.Context, ss ivs.StreamSession) e
 		return fmt.Errorf("postgres: encode ingest configuration: %w", err)
 	}
 	_, err = s.pool.Exec(ctx, "INSERT INTO stream_sessions (stream_id, channel_id, channel, start_time, ingest) VALUES ($1, $2, $3, $4, $5)",
-		ss.StreamID, ss.ChannelID, string(doc), formatTime(ss.StartTime), string(ingest))
+		ss.StreamID, ss.ChannelID, string(doc), rowcodec.FormatTime(ss.StartTime), string(ingest))
 	if err != nil {
 		return fmt.Errorf("postgres: insert stream session: %w", err)
 	}
@@ -40,7 +41,7 @@ func (s *Store) CreateStreamSession(ctx context.Context, ss ivs.StreamSession) e
 // EndStreamSession implements ivs.SessionStore.
 func (s *Store) EndStreamSession(ctx context.Context, streamID string, end time.Time) error {
 	tag, err := s.pool.Exec(ctx, "UPDATE stream_sessions SET end_time = $1 WHERE stream_id = $2 AND end_time IS NULL",
-		formatTime(end), streamID)
+		rowcodec.FormatTime(end), streamID)
 	return affected(tag, err, "end stream session "+streamID)
 }
 
@@ -63,7 +64,7 @@ func (s *Store) EndOpenStreamSessions(ctx context.Context, end time.Time) ([]ivs
 		}
 		for rows.Next() {
 			var last *int64
-			ss, err := scanSession(rows, &last)
+			ss, err := rowcodec.StreamSession(rows, &last)
 			if err != nil {
 				rows.Close()
 				return err
@@ -85,7 +86,7 @@ func (s *Store) EndOpenStreamSessions(ctx context.Context, end time.Time) ([]ivs
 		}
 		b := &pgx.Batch{}
 		for _, ss := range ended {
-			b.Queue("UPDATE stream_sessions SET end_time = $1 WHERE stream_id = $2", formatTime(ss.EndTime), ss.StreamID)
+			b.Queue("UPDATE stream_sessions SET end_time = $1 WHERE stream_id = $2", rowcodec.FormatTime(ss.EndTime), ss.StreamID)
 		}
 		return tx.SendBatch(ctx, b).Close()
 	})
@@ -99,7 +100,7 @@ func (s *Store) EndOpenStreamSessions(ctx context.Context, end time.Time) ([]ivs
 func (s *Store) OpenStreamSession(ctx context.Context, channelID string) (ivs.StreamSession, error) {
 	row := s.pool.QueryRow(ctx, sessionColumns+`
 		WHERE channel_id = $1 AND end_time IS NULL ORDER BY start_time DESC LIMIT 1`, channelID)
-	ss, err := scanSession(row)
+	ss, err := rowcodec.StreamSession(row)
 	if err != nil {
 		return ivs.StreamSession{}, notFound(err, "open stream session of "+channelID)
 	}
@@ -114,7 +115,7 @@ func (s *Store) GetStreamSession(ctx context.Context, channelID, streamID string
 		q = sessionColumns + ` WHERE channel_id = $1 ORDER BY start_time DESC, stream_id DESC LIMIT 1`
 		args = args[:1]
 	}
-	ss, err := scanSession(s.pool.QueryRow(ctx, q, args...))
+	ss, err := rowcodec.StreamSession(s.pool.QueryRow(ctx, q, args...))
 	if err != nil {
 		return ivs.StreamSession{}, notFound(err, "stream session "+streamID+" of "+channelID)
 	}
@@ -136,16 +137,9 @@ func (s *Store) ListStreamSessions(ctx context.Context, channelID, afterStreamID
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list stream sessions: %w", err)
 	}
-	defer rows.Close()
-	var out []ivs.StreamSession
-	for rows.Next() {
-		ss, err := scanSession(rows)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: list stream sessions: %w", err)
-		}
-		out = append(out, ss)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := pgx.AppendRows([]ivs.StreamSession(nil), rows,
+		func(r pgx.CollectableRow) (ivs.StreamSession, error) { return rowcodec.StreamSession(r) })
+	if err != nil {
 		return nil, fmt.Errorf("postgres: list stream sessions: %w", err)
 	}
 	return out, nil
@@ -157,33 +151,3 @@ const (
 	sessionSelect  = `SELECT stream_id, channel_id, channel, start_time, end_time, ingest, stats, has_error`
 	sessionColumns = sessionSelect + ` FROM stream_sessions`
 )
-
-// scanSession reads the columns of sessionSelect, then any extra.
-func scanSession(row pgx.Row, extra ...any) (ivs.StreamSession, error) {
-	var ss ivs.StreamSession
-	var doc, start, ingest, stats string
-	var end *string
-	dest := append([]any{&ss.StreamID, &ss.ChannelID, &doc, &start, &end, &ingest, &stats, &ss.HasErrorEvent}, extra...)
-	if err := row.Scan(dest...); err != nil {
-		return ss, err
-	}
-	for _, d := range []struct {
-		raw string
-		v   any
-	}{{doc, &ss.Channel}, {ingest, &ss.Ingest}, {stats, &ss.Stats}} {
-		if err := json.Unmarshal([]byte(d.raw), d.v); err != nil {
-			return ss, fmt.Errorf("decode session %s: %w", ss.StreamID, err)
-		}
-	}
-	ss.Channel.ID = ss.ChannelID
-	var err error
-	if ss.StartTime, err = parseTime(start); err != nil {
-		return ss, fmt.Errorf("decode session %s: %w", ss.StreamID, err)
-	}
-	if end != nil {
-		if ss.EndTime, err = parseTime(*end); err != nil {
-			return ss, fmt.Errorf("decode session %s: %w", ss.StreamID, err)
-		}
-	}
-	return ss, nil
-}

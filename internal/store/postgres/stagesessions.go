@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/onair-video/onair/internal/ivsrealtime"
+	"github.com/onair-video/onair/internal/store/rowcodec"
 )
 
 var _ ivsrealtime.SessionStore = (*Store)(nil)
@@ -16,7 +17,7 @@ var _ ivsrealtime.SessionStore = (*Store)(nil)
 // CreateStageSession implements ivsrealtime.SessionStore.
 func (s *Store) CreateStageSession(ctx context.Context, ss ivsrealtime.StageSession) error {
 	_, err := s.pool.Exec(ctx, "INSERT INTO stage_sessions (stage_id, session_id, start_time) VALUES ($1, $2, $3)",
-		ss.StageID, ss.SessionID, formatTime(ss.StartTime))
+		ss.StageID, ss.SessionID, rowcodec.FormatTime(ss.StartTime))
 	if err != nil {
 		return fmt.Errorf("postgres: insert stage session %s: %w", ss.SessionID, err)
 	}
@@ -26,37 +27,15 @@ func (s *Store) CreateStageSession(ctx context.Context, ss ivsrealtime.StageSess
 // EndStageSession implements ivsrealtime.SessionStore.
 func (s *Store) EndStageSession(ctx context.Context, stageID, sessionID string, end time.Time) error {
 	tag, err := s.pool.Exec(ctx, "UPDATE stage_sessions SET end_time = $1 WHERE stage_id = $2 AND session_id = $3",
-		formatTime(end), stageID, sessionID)
+		rowcodec.FormatTime(end), stageID, sessionID)
 	return affected(tag, err, "end stage session "+sessionID)
 }
 
 const stageSessionColumns = "stage_id, session_id, start_time, end_time"
 
-func scanStageSession(row pgx.Row) (ivsrealtime.StageSession, error) {
-	var ss ivsrealtime.StageSession
-	var start string
-	var end *string
-	if err := row.Scan(&ss.StageID, &ss.SessionID, &start, &end); err != nil {
-		return ss, err
-	}
-	t, err := parseTime(start)
-	if err != nil {
-		return ss, fmt.Errorf("decode stage session %s: %w", ss.SessionID, err)
-	}
-	ss.StartTime = t
-	if end != nil {
-		e, err := parseTime(*end)
-		if err != nil {
-			return ss, fmt.Errorf("decode stage session %s: %w", ss.SessionID, err)
-		}
-		ss.EndTime = &e
-	}
-	return ss, nil
-}
-
 // GetStageSession implements ivsrealtime.SessionStore.
 func (s *Store) GetStageSession(ctx context.Context, stageID, sessionID string) (ivsrealtime.StageSession, error) {
-	ss, err := scanStageSession(s.pool.QueryRow(ctx,
+	ss, err := rowcodec.StageSession(s.pool.QueryRow(ctx,
 		"SELECT "+stageSessionColumns+" FROM stage_sessions WHERE stage_id = $1 AND session_id = $2", stageID, sessionID))
 	if err != nil {
 		return ss, notFound(err, "get stage session "+sessionID)
@@ -71,7 +50,7 @@ func (s *Store) ListStageSessions(ctx context.Context, stageID string) ([]ivsrea
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list stage sessions: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ivsrealtime.StageSession, error) { return scanStageSession(row) })
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ivsrealtime.StageSession, error) { return rowcodec.StageSession(row) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list stage sessions: %w", err)
 	}
@@ -88,34 +67,18 @@ func (s *Store) PutParticipant(ctx context.Context, stageID, sessionID string, p
 	// replaces only the document.
 	_, err = s.pool.Exec(ctx, "INSERT INTO stage_participants (stage_id, session_id, participant_id, first_join_time, doc) "+
 		"VALUES ($1, $2, $3, $4, $5) ON CONFLICT (stage_id, session_id, participant_id) DO UPDATE SET doc = excluded.doc",
-		stageID, sessionID, p.ParticipantID, formatTime(p.FirstJoinTime), string(b))
+		stageID, sessionID, p.ParticipantID, rowcodec.FormatTime(p.FirstJoinTime), string(b))
 	if err != nil {
 		return fmt.Errorf("postgres: put participant %s: %w", p.ParticipantID, err)
 	}
 	return nil
 }
 
-// stageDoc decodes a row of one JSON document column.
-func stageDoc[T any](row pgx.CollectableRow) (T, error) {
-	var v T
-	var doc []byte
-	if err := row.Scan(&doc); err != nil {
-		return v, err
-	}
-	if err := json.Unmarshal(doc, &v); err != nil {
-		return v, fmt.Errorf("decode: %w", err)
-	}
-	return v, nil
-}
-
 // GetParticipant implements ivsrealtime.SessionStore.
 func (s *Store) GetParticipant(ctx context.Context, stageID, sessionID, participantID string) (ivsrealtime.Participant, error) {
-	rows, err := s.pool.Query(ctx, "SELECT doc FROM stage_participants WHERE stage_id = $1 AND session_id = $2 AND participant_id = $3",
-		stageID, sessionID, participantID)
-	if err != nil {
-		return ivsrealtime.Participant{}, fmt.Errorf("postgres: get participant %s: %w", participantID, err)
-	}
-	p, err := pgx.CollectExactlyOneRow(rows, stageDoc[ivsrealtime.Participant])
+	p, err := rowcodec.JSON[ivsrealtime.Participant](s.pool.QueryRow(ctx,
+		"SELECT doc FROM stage_participants WHERE stage_id = $1 AND session_id = $2 AND participant_id = $3",
+		stageID, sessionID, participantID))
 	if err != nil {
 		return p, notFound(err, "get participant "+participantID)
 	}
@@ -128,7 +91,7 @@ func listStageDocs[T any](ctx context.Context, s *Store, what, query string, arg
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list %s: %w", what, err)
 	}
-	out, err := pgx.CollectRows(rows, stageDoc[T])
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return rowcodec.JSON[T](r) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list %s: %w", what, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/store/rowcodec"
 )
 
 // insertStreamKey stores k in tx. A value (or id) another key has is
@@ -20,7 +21,7 @@ func insertStreamKey(ctx context.Context, tx pgx.Tx, k ivs.StreamKey) error {
 		return fmt.Errorf("postgres: encode tags: %w", err)
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO stream_keys (id, arn, channel_id, value, tags, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-		k.ID, k.ARN, k.ChannelID, k.Value.Reveal(), string(tags), formatTime(k.CreatedAt))
+		k.ID, k.ARN, k.ChannelID, k.Value.Reveal(), string(tags), rowcodec.FormatTime(k.CreatedAt))
 	if isUnique(err) {
 		return fmt.Errorf("postgres: insert stream key: %w", ivs.ErrConflict)
 	}
@@ -37,40 +38,12 @@ func (s *Store) CreateStreamKey(ctx context.Context, k ivs.StreamKey) error {
 
 const keyColumns = "k.id, k.arn, k.channel_id, k.value, k.tags, k.created_at, c.doc"
 
-func scanStreamKey(row interface{ Scan(...any) error }) (ivs.StreamKey, error) {
-	var k ivs.StreamKey
-	var value, tags, created, doc string
-	if err := row.Scan(&k.ID, &k.ARN, &k.ChannelID, &value, &tags, &created, &doc); err != nil {
-		return k, err
-	}
-	k.Value = ivs.Secret(value)
-	if err := json.Unmarshal([]byte(tags), &k.Tags); err != nil {
-		return k, fmt.Errorf("decode stream key %s tags: %w", k.ID, err)
-	}
-	if k.Tags == nil {
-		k.Tags = map[string]string{}
-	}
-	var c struct {
-		ARN string `json:"arn"`
-	}
-	if err := json.Unmarshal([]byte(doc), &c); err != nil {
-		return k, fmt.Errorf("decode stream key %s channel: %w", k.ID, err)
-	}
-	k.ChannelARN = c.ARN
-	t, err := parseTime(created)
-	if err != nil {
-		return k, fmt.Errorf("decode stream key %s: %w", k.ID, err)
-	}
-	k.CreatedAt = t
-	return k, nil
-}
-
 // GetStreamKey implements ivs.ChannelStore.
 func (s *Store) GetStreamKey(ctx context.Context, id string) (ivs.StreamKey, error) {
 	if !storable(id) {
 		return ivs.StreamKey{}, notFound(pgx.ErrNoRows, "get stream key "+strconv.Quote(id))
 	}
-	k, err := scanStreamKey(s.pool.QueryRow(ctx,
+	k, err := rowcodec.StreamKey(s.pool.QueryRow(ctx,
 		"SELECT "+keyColumns+" FROM stream_keys k JOIN channels c ON c.id = k.channel_id WHERE k.id = $1", id))
 	if err != nil {
 		return ivs.StreamKey{}, notFound(err, "get stream key "+id)
@@ -85,7 +58,7 @@ func (s *Store) GetStreamKeyByValue(ctx context.Context, value string) (ivs.Stre
 	if !storable(value) {
 		return ivs.StreamKey{}, notFound(pgx.ErrNoRows, "get stream key by value")
 	}
-	k, err := scanStreamKey(s.pool.QueryRow(ctx,
+	k, err := rowcodec.StreamKey(s.pool.QueryRow(ctx,
 		"SELECT "+keyColumns+" FROM stream_keys k JOIN channels c ON c.id = k.channel_id WHERE k.value = $1", value))
 	if err != nil {
 		return ivs.StreamKey{}, notFound(err, "get stream key by value")
@@ -127,7 +100,7 @@ func (s *Store) ListStreamKeys(ctx context.Context, channelID, afterID string, l
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list stream keys: %w", err)
 	}
-	out, err := pgx.AppendRows([]ivs.StreamKey(nil), rows, func(r pgx.CollectableRow) (ivs.StreamKey, error) { return scanStreamKey(r) })
+	out, err := pgx.AppendRows([]ivs.StreamKey(nil), rows, func(r pgx.CollectableRow) (ivs.StreamKey, error) { return rowcodec.StreamKey(r) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list stream keys: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/store/rowcodec"
 )
 
 // CreateChannel implements ivs.ChannelStore.
@@ -19,7 +20,7 @@ func (s *Store) CreateChannel(ctx context.Context, c ivs.Channel, key *ivs.Strea
 		_, err := tx.ExecContext(ctx, `INSERT INTO channels (id, name, recording_configuration_arn,
 			playback_restriction_policy_arn, ad_configuration_arn, doc, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			c.ID, c.Name, c.RecordingConfigurationARN, c.PlaybackRestrictionPolicyARN, c.AdConfigurationARN,
-			string(doc), formatTime(c.CreatedAt))
+			string(doc), rowcodec.FormatTime(c.CreatedAt))
 		if err != nil {
 			return fmt.Errorf("sqlite: insert channel: %w", err)
 		}
@@ -30,30 +31,9 @@ func (s *Store) CreateChannel(ctx context.Context, c ivs.Channel, key *ivs.Strea
 	})
 }
 
-func scanChannel(row interface{ Scan(...any) error }) (ivs.Channel, error) {
-	var c ivs.Channel
-	var id, doc, created string
-	if err := row.Scan(&id, &doc, &created); err != nil {
-		return c, err
-	}
-	if err := json.Unmarshal([]byte(doc), &c); err != nil {
-		return c, fmt.Errorf("decode channel %s: %w", id, err)
-	}
-	c.ID = id
-	t, err := parseTime(created)
-	if err != nil {
-		return c, fmt.Errorf("decode channel %s: %w", id, err)
-	}
-	c.CreatedAt = t
-	if c.Tags == nil {
-		c.Tags = map[string]string{}
-	}
-	return c, nil
-}
-
 // GetChannel implements ivs.ChannelStore.
 func (s *Store) GetChannel(ctx context.Context, id string) (ivs.Channel, error) {
-	c, err := scanChannel(s.getChannel.QueryRowContext(ctx, id))
+	c, err := rowcodec.Channel(s.getChannel.QueryRowContext(ctx, id))
 	if err != nil {
 		return ivs.Channel{}, notFound(err, "get channel "+id)
 	}
@@ -116,7 +96,7 @@ func (s *Store) ListChannels(ctx context.Context, f ivs.ChannelFilter, afterID s
 	defer rows.Close()
 	var out []ivs.Channel
 	for rows.Next() {
-		c, err := scanChannel(rows)
+		c, err := rowcodec.Channel(rows)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: list channels: %w", err)
 		}

@@ -5,12 +5,13 @@ import (
 	"fmt"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/store/rowcodec"
 )
 
 // CreateDoc implements ivs.DocStore.
 func (s *Store) CreateDoc(ctx context.Context, d ivs.Doc) error {
 	_, err := s.db.ExecContext(ctx, "INSERT INTO documents (kind, id, doc, created_at) VALUES (?, ?, ?, ?)",
-		d.Kind, d.ID, string(d.Body), formatTime(d.CreatedAt))
+		d.Kind, d.ID, string(d.Body), rowcodec.FormatTime(d.CreatedAt))
 	if isUnique(err) {
 		return fmt.Errorf("sqlite: insert %s %s: %w", d.Kind, d.ID, ivs.ErrConflict)
 	}
@@ -23,7 +24,7 @@ func (s *Store) CreateDoc(ctx context.Context, d ivs.Doc) error {
 // PutDoc implements ivs.DocStore.
 func (s *Store) PutDoc(ctx context.Context, d ivs.Doc) error {
 	_, err := s.db.ExecContext(ctx, "INSERT INTO documents (kind, id, doc, created_at) VALUES (?, ?, ?, ?) "+
-		"ON CONFLICT (kind, id) DO UPDATE SET doc = excluded.doc", d.Kind, d.ID, string(d.Body), formatTime(d.CreatedAt))
+		"ON CONFLICT (kind, id) DO UPDATE SET doc = excluded.doc", d.Kind, d.ID, string(d.Body), rowcodec.FormatTime(d.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("sqlite: put %s %s: %w", d.Kind, d.ID, err)
 	}
@@ -38,7 +39,7 @@ func (s *Store) UpdateDoc(ctx context.Context, d ivs.Doc) error {
 
 // GetDoc implements ivs.DocStore.
 func (s *Store) GetDoc(ctx context.Context, kind, id string) (ivs.Doc, error) {
-	d, err := scanDoc(s.db.QueryRowContext(ctx, "SELECT kind, id, doc, created_at FROM documents WHERE kind = ? AND id = ?", kind, id))
+	d, err := rowcodec.Doc(s.db.QueryRowContext(ctx, "SELECT kind, id, doc, created_at FROM documents WHERE kind = ? AND id = ?", kind, id))
 	if err != nil {
 		return ivs.Doc{}, notFound(err, "get "+kind+" "+id)
 	}
@@ -61,7 +62,7 @@ func (s *Store) ListDocs(ctx context.Context, kind, afterID string, limit int) (
 	defer rows.Close()
 	var out []ivs.Doc
 	for rows.Next() {
-		d, err := scanDoc(rows)
+		d, err := rowcodec.Doc(rows)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: list %s: %w", kind, err)
 		}
@@ -80,18 +81,4 @@ func (s *Store) CountDocs(ctx context.Context, kind string) (int, error) {
 		return 0, fmt.Errorf("sqlite: count %s: %w", kind, err)
 	}
 	return n, nil
-}
-
-func scanDoc(row interface{ Scan(...any) error }) (ivs.Doc, error) {
-	var d ivs.Doc
-	var body, created string
-	if err := row.Scan(&d.Kind, &d.ID, &body, &created); err != nil {
-		return d, err
-	}
-	t, err := parseTime(created)
-	if err != nil {
-		return d, fmt.Errorf("decode %s %s: %w", d.Kind, d.ID, err)
-	}
-	d.Body, d.CreatedAt = []byte(body), t
-	return d, nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/store/rowcodec"
 )
 
 // AppendEvent implements ivs.EventStore.
@@ -18,7 +19,7 @@ func (s *Store) AppendEvent(ctx context.Context, e *ivs.Event) error {
 	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO events (id, time, detail_type, channel_id, stream_id, body) VALUES (?, ?, ?, ?, ?, ?)`,
-			e.ID, formatTime(e.Time), e.DetailType, e.ChannelID, e.StreamID, string(body))
+			e.ID, rowcodec.FormatTime(e.Time), e.DetailType, e.ChannelID, e.StreamID, string(body))
 		if err != nil {
 			return err
 		}
@@ -44,13 +45,9 @@ func scanEvents(rows *sql.Rows, err error) ([]ivs.Event, error) {
 	defer rows.Close()
 	var out []ivs.Event
 	for rows.Next() {
-		var e ivs.Event
-		var body string
-		if err := rows.Scan(&e.Seq, &e.ChannelID, &e.StreamID, &body); err != nil {
+		e, err := rowcodec.Event(rows)
+		if err != nil {
 			return nil, fmt.Errorf("sqlite: read events: %w", err)
-		}
-		if err := json.Unmarshal([]byte(body), &e); err != nil {
-			return nil, fmt.Errorf("sqlite: decode event %d: %w", e.Seq, err)
 		}
 		out = append(out, e)
 	}

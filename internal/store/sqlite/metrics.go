@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/store/rowcodec"
 )
 
 // AppendMetrics implements session.Store.
@@ -47,13 +48,7 @@ func (s *Store) AppendMetrics(ctx context.Context, streamID string, points []ivs
 
 // SessionMetrics implements ivs.SessionStore.
 func (s *Store) SessionMetrics(ctx context.Context, streamID string, from, to time.Time) ([]ivs.MetricPoint, error) {
-	lo, hi := int64(-1<<62), int64(1<<62)
-	if !from.IsZero() {
-		lo = from.Unix()
-	}
-	if !to.IsZero() {
-		hi = to.Unix()
-	}
+	lo, hi := rowcodec.MetricRange(from, to)
 	rows, err := s.db.QueryContext(ctx, `SELECT t, span, video_bitrate, framerate, audio_bitrate, keyframe_interval, viewers
 		FROM session_metrics WHERE stream_id = ? AND t >= ? AND t < ? ORDER BY t`, streamID, lo, hi)
 	if err != nil {
@@ -62,12 +57,10 @@ func (s *Store) SessionMetrics(ctx context.Context, streamID string, from, to ti
 	defer rows.Close()
 	var out []ivs.MetricPoint
 	for rows.Next() {
-		var p ivs.MetricPoint
-		var t int64
-		if err := rows.Scan(&t, &p.Span, &p.VideoBitrate, &p.Framerate, &p.AudioBitrate, &p.KeyframeInterval, &p.Viewers); err != nil {
+		p, err := rowcodec.MetricPoint(rows)
+		if err != nil {
 			return nil, fmt.Errorf("sqlite: session metrics of %s: %w", streamID, err)
 		}
-		p.Time = time.Unix(t, 0).UTC()
 		out = append(out, p)
 	}
 	if err := rows.Err(); err != nil {
@@ -107,7 +100,7 @@ func (s *Store) DownsampleMetrics(ctx context.Context, endedBefore time.Time, sp
 			FROM session_metrics m JOIN stream_sessions ss ON ss.stream_id = m.stream_id
 			WHERE ss.end_time IS NOT NULL AND ss.end_time < ?
 			GROUP BY m.stream_id, `+bucket+` HAVING COUNT(*) > 1`,
-			span, span, formatTime(endedBefore), span, span); err != nil {
+			span, span, rowcodec.FormatTime(endedBefore), span, span); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM session_metrics WHERE EXISTS (
@@ -140,51 +133,24 @@ func (s *Store) DownsampleMetrics(ctx context.Context, endedBefore time.Time, sp
 
 // Usage implements ivs.UsageStore.
 func (s *Store) Usage(ctx context.Context, from, to, now time.Time) ([]ivs.ChannelUsage, error) {
-	byChannel := map[string]*ivs.ChannelUsage{}
-	var order []string
-	get := func(id string) *ivs.ChannelUsage {
-		u, ok := byChannel[id]
-		if !ok {
-			u = &ivs.ChannelUsage{ChannelID: id}
-			byChannel[id] = u
-			order = append(order, id)
-		}
-		return u
-	}
+	u := rowcodec.NewUsage(from, to, now)
 	// Sessions overlapping [from, to): clip each to the period.
 	rows, err := s.db.QueryContext(ctx, `SELECT channel_id, start_time, end_time FROM stream_sessions
 		WHERE start_time < ? AND (end_time IS NULL OR end_time > ?) ORDER BY channel_id`,
-		formatTime(to), formatTime(from))
+		rowcodec.FormatTime(to), rowcodec.FormatTime(from))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: usage: %w", err)
 	}
 	for rows.Next() {
 		var id, start string
-		var end sql.NullString
-		if err := rows.Scan(&id, &start, &end); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("sqlite: usage: %w", err)
+		var end *string
+		err := rows.Scan(&id, &start, &end)
+		if err == nil {
+			err = u.AddSession(id, start, end)
 		}
-		st, err := parseTime(start)
 		if err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("sqlite: usage: %w", err)
-		}
-		et := now
-		if end.Valid {
-			if et, err = parseTime(end.String); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("sqlite: usage: %w", err)
-			}
-		}
-		if st.Before(from) {
-			st = from
-		}
-		if et.After(to) {
-			et = to
-		}
-		if d := et.Sub(st); d > 0 {
-			get(id).InputSeconds += d.Seconds()
 		}
 	}
 	rows.Close()
@@ -204,14 +170,10 @@ func (s *Store) Usage(ctx context.Context, from, to, now time.Time) ([]ivs.Chann
 		if err := rows.Scan(&id, &vs); err != nil {
 			return nil, fmt.Errorf("sqlite: usage: %w", err)
 		}
-		get(id).ViewerSeconds += float64(vs)
+		u.AddViewerSeconds(id, vs)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: usage: %w", err)
 	}
-	out := make([]ivs.ChannelUsage, 0, len(order))
-	for _, id := range order {
-		out = append(out, *byChannel[id])
-	}
-	return out, nil
+	return u.Channels(), nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/store/rowcodec"
 )
 
 // CreateRecordingConfiguration implements ivs.RecordingConfigurationStore.
@@ -15,38 +16,18 @@ func (s *Store) CreateRecordingConfiguration(ctx context.Context, r ivs.Recordin
 		return fmt.Errorf("sqlite: encode recording configuration: %w", err)
 	}
 	_, err = s.db.ExecContext(ctx, "INSERT INTO recording_configurations (id, doc, state, created_at) VALUES (?, ?, ?, ?)",
-		r.ID, string(doc), r.State, formatTime(r.CreatedAt))
+		r.ID, string(doc), r.State, rowcodec.FormatTime(r.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("sqlite: insert recording configuration: %w", err)
 	}
 	return nil
 }
 
-func scanRecordingConfiguration(row interface{ Scan(...any) error }) (ivs.RecordingConfiguration, error) {
-	var r ivs.RecordingConfiguration
-	var id, doc, state, created string
-	if err := row.Scan(&id, &doc, &state, &created); err != nil {
-		return r, err
-	}
-	if err := json.Unmarshal([]byte(doc), &r); err != nil {
-		return r, fmt.Errorf("decode recording configuration %s: %w", id, err)
-	}
-	t, err := parseTime(created)
-	if err != nil {
-		return r, fmt.Errorf("decode recording configuration %s: %w", id, err)
-	}
-	r.ID, r.State, r.CreatedAt = id, state, t
-	if r.Tags == nil {
-		r.Tags = map[string]string{}
-	}
-	return r, nil
-}
-
 const recordingColumns = "id, doc, state, created_at"
 
 // GetRecordingConfiguration implements ivs.RecordingConfigurationStore.
 func (s *Store) GetRecordingConfiguration(ctx context.Context, id string) (ivs.RecordingConfiguration, error) {
-	r, err := scanRecordingConfiguration(s.db.QueryRowContext(ctx,
+	r, err := rowcodec.RecordingConfiguration(s.db.QueryRowContext(ctx,
 		"SELECT "+recordingColumns+" FROM recording_configurations WHERE id = ?", id))
 	if err != nil {
 		return ivs.RecordingConfiguration{}, notFound(err, "get recording configuration "+id)
@@ -91,7 +72,7 @@ func (s *Store) ListRecordingConfigurations(ctx context.Context, afterID string,
 	defer rows.Close()
 	var out []ivs.RecordingConfiguration
 	for rows.Next() {
-		r, err := scanRecordingConfiguration(rows)
+		r, err := rowcodec.RecordingConfiguration(rows)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: list recording configurations: %w", err)
 		}

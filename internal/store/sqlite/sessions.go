@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/store/rowcodec"
 )
 
 // CreateStreamSession implements ivs.SessionStore.
@@ -21,7 +22,7 @@ func (s *Store) CreateStreamSession(ctx context.Context, ss ivs.StreamSession) e
 		return fmt.Errorf("sqlite: encode ingest configuration: %w", err)
 	}
 	_, err = s.db.ExecContext(ctx, "INSERT INTO stream_sessions (stream_id, channel_id, channel, start_time, ingest) VALUES (?, ?, ?, ?, ?)",
-		ss.StreamID, ss.ChannelID, string(doc), formatTime(ss.StartTime), string(ingest))
+		ss.StreamID, ss.ChannelID, string(doc), rowcodec.FormatTime(ss.StartTime), string(ingest))
 	if err != nil {
 		return fmt.Errorf("sqlite: insert stream session: %w", err)
 	}
@@ -31,7 +32,7 @@ func (s *Store) CreateStreamSession(ctx context.Context, ss ivs.StreamSession) e
 // EndStreamSession implements ivs.SessionStore.
 func (s *Store) EndStreamSession(ctx context.Context, streamID string, end time.Time) error {
 	res, err := s.db.ExecContext(ctx, "UPDATE stream_sessions SET end_time = ? WHERE stream_id = ? AND end_time IS NULL",
-		formatTime(end), streamID)
+		rowcodec.FormatTime(end), streamID)
 	return affected(res, err, "end stream session "+streamID)
 }
 
@@ -48,7 +49,7 @@ func (s *Store) EndOpenStreamSessions(ctx context.Context, end time.Time) ([]ivs
 		}
 		for rows.Next() {
 			var last sql.NullInt64
-			ss, err := scanSession(rows, &last)
+			ss, err := rowcodec.StreamSession(rows, &last)
 			if err != nil {
 				rows.Close()
 				return err
@@ -67,7 +68,7 @@ func (s *Store) EndOpenStreamSessions(ctx context.Context, end time.Time) ([]ivs
 		}
 		for _, ss := range ended {
 			if _, err := tx.ExecContext(ctx, "UPDATE stream_sessions SET end_time = ? WHERE stream_id = ?",
-				formatTime(ss.EndTime), ss.StreamID); err != nil {
+				rowcodec.FormatTime(ss.EndTime), ss.StreamID); err != nil {
 				return err
 			}
 		}
@@ -83,7 +84,7 @@ func (s *Store) EndOpenStreamSessions(ctx context.Context, end time.Time) ([]ivs
 func (s *Store) OpenStreamSession(ctx context.Context, channelID string) (ivs.StreamSession, error) {
 	row := s.db.QueryRowContext(ctx, sessionColumns+`
 		WHERE channel_id = ? AND end_time IS NULL ORDER BY start_time DESC LIMIT 1`, channelID)
-	ss, err := scanSession(row)
+	ss, err := rowcodec.StreamSession(row)
 	if err != nil {
 		return ivs.StreamSession{}, notFound(err, "open stream session of "+channelID)
 	}
@@ -98,7 +99,7 @@ func (s *Store) GetStreamSession(ctx context.Context, channelID, streamID string
 		q = sessionColumns + ` WHERE channel_id = ? ORDER BY start_time DESC, stream_id DESC LIMIT 1`
 		args = args[:1]
 	}
-	ss, err := scanSession(s.db.QueryRowContext(ctx, q, args...))
+	ss, err := rowcodec.StreamSession(s.db.QueryRowContext(ctx, q, args...))
 	if err != nil {
 		return ivs.StreamSession{}, notFound(err, "stream session "+streamID+" of "+channelID)
 	}
@@ -123,7 +124,7 @@ func (s *Store) ListStreamSessions(ctx context.Context, channelID, afterStreamID
 	defer rows.Close()
 	var out []ivs.StreamSession
 	for rows.Next() {
-		ss, err := scanSession(rows)
+		ss, err := rowcodec.StreamSession(rows)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: list stream sessions: %w", err)
 		}
@@ -141,33 +142,3 @@ const (
 	sessionSelect  = `SELECT stream_id, channel_id, channel, start_time, end_time, ingest, stats, has_error`
 	sessionColumns = sessionSelect + ` FROM stream_sessions`
 )
-
-// scanSession reads the columns of sessionSelect, then any extra.
-func scanSession(row interface{ Scan(...any) error }, extra ...any) (ivs.StreamSession, error) {
-	var ss ivs.StreamSession
-	var doc, start, ingest, stats string
-	var end sql.NullString
-	dest := append([]any{&ss.StreamID, &ss.ChannelID, &doc, &start, &end, &ingest, &stats, &ss.HasErrorEvent}, extra...)
-	if err := row.Scan(dest...); err != nil {
-		return ss, err
-	}
-	for _, d := range []struct {
-		raw string
-		v   any
-	}{{doc, &ss.Channel}, {ingest, &ss.Ingest}, {stats, &ss.Stats}} {
-		if err := json.Unmarshal([]byte(d.raw), d.v); err != nil {
-			return ss, fmt.Errorf("decode session %s: %w", ss.StreamID, err)
-		}
-	}
-	ss.Channel.ID = ss.ChannelID
-	var err error
-	if ss.StartTime, err = parseTime(start); err != nil {
-		return ss, fmt.Errorf("decode session %s: %w", ss.StreamID, err)
-	}
-	if end.Valid {
-		if ss.EndTime, err = parseTime(end.String); err != nil {
-			return ss, fmt.Errorf("decode session %s: %w", ss.StreamID, err)
-		}
-	}
-	return ss, nil
-}

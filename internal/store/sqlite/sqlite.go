@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/onair-video/onair/internal/ivs"
 
@@ -42,8 +41,6 @@ var (
 	_ ivs.EventStore                  = (*Store)(nil)
 	_ ivs.DocStore                    = (*Store)(nil)
 )
-
-const timeFormat = time.RFC3339Nano
 
 // Open opens (creating if needed) the database file onair.db in dir and
 // brings its schema up to date.
@@ -128,11 +125,3 @@ func notFound(err error, what string) error {
 func isUnique(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
-
-// formatTime writes fixed-width UTC times, so that SQL orders them as text
-// correctly (RFC3339Nano trims trailing zeros: "05.5Z" sorts before "05Z").
-func formatTime(t time.Time) string { return t.UTC().Format(sortableTime) }
-
-const sortableTime = "2006-01-02T15:04:05.000000000Z07:00"
-
-func parseTime(s string) (time.Time, error) { return time.Parse(timeFormat, s) }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/onair-video/onair/internal/ivsrealtime"
+	"github.com/onair-video/onair/internal/store/rowcodec"
 )
 
 var _ ivsrealtime.SessionStore = (*Store)(nil)
@@ -15,7 +16,7 @@ var _ ivsrealtime.SessionStore = (*Store)(nil)
 // CreateStageSession implements ivsrealtime.SessionStore.
 func (s *Store) CreateStageSession(ctx context.Context, ss ivsrealtime.StageSession) error {
 	_, err := s.db.ExecContext(ctx, "INSERT INTO stage_sessions (stage_id, session_id, start_time) VALUES (?, ?, ?)",
-		ss.StageID, ss.SessionID, formatTime(ss.StartTime))
+		ss.StageID, ss.SessionID, rowcodec.FormatTime(ss.StartTime))
 	if err != nil {
 		return fmt.Errorf("sqlite: insert stage session %s: %w", ss.SessionID, err)
 	}
@@ -25,35 +26,13 @@ func (s *Store) CreateStageSession(ctx context.Context, ss ivsrealtime.StageSess
 // EndStageSession implements ivsrealtime.SessionStore.
 func (s *Store) EndStageSession(ctx context.Context, stageID, sessionID string, end time.Time) error {
 	res, err := s.db.ExecContext(ctx, "UPDATE stage_sessions SET end_time = ? WHERE stage_id = ? AND session_id = ?",
-		formatTime(end), stageID, sessionID)
+		rowcodec.FormatTime(end), stageID, sessionID)
 	return affected(res, err, "end stage session "+sessionID)
-}
-
-func scanStageSession(row interface{ Scan(...any) error }) (ivsrealtime.StageSession, error) {
-	var ss ivsrealtime.StageSession
-	var start string
-	var end sql.NullString
-	if err := row.Scan(&ss.StageID, &ss.SessionID, &start, &end); err != nil {
-		return ss, err
-	}
-	t, err := parseTime(start)
-	if err != nil {
-		return ss, fmt.Errorf("decode stage session %s: %w", ss.SessionID, err)
-	}
-	ss.StartTime = t
-	if end.Valid {
-		e, err := parseTime(end.String)
-		if err != nil {
-			return ss, fmt.Errorf("decode stage session %s: %w", ss.SessionID, err)
-		}
-		ss.EndTime = &e
-	}
-	return ss, nil
 }
 
 // GetStageSession implements ivsrealtime.SessionStore.
 func (s *Store) GetStageSession(ctx context.Context, stageID, sessionID string) (ivsrealtime.StageSession, error) {
-	ss, err := scanStageSession(s.db.QueryRowContext(ctx,
+	ss, err := rowcodec.StageSession(s.db.QueryRowContext(ctx,
 		"SELECT stage_id, session_id, start_time, end_time FROM stage_sessions WHERE stage_id = ? AND session_id = ?", stageID, sessionID))
 	if err != nil {
 		return ss, notFound(err, "get stage session "+sessionID)
@@ -71,7 +50,7 @@ func (s *Store) ListStageSessions(ctx context.Context, stageID string) ([]ivsrea
 	defer rows.Close()
 	var out []ivsrealtime.StageSession
 	for rows.Next() {
-		ss, err := scanStageSession(rows)
+		ss, err := rowcodec.StageSession(rows)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: list stage sessions: %w", err)
 		}
@@ -91,28 +70,16 @@ func (s *Store) PutParticipant(ctx context.Context, stageID, sessionID string, p
 	}
 	_, err = s.db.ExecContext(ctx, "INSERT INTO stage_participants (stage_id, session_id, participant_id, first_join_time, doc) "+
 		"VALUES (?, ?, ?, ?, ?) ON CONFLICT (stage_id, session_id, participant_id) DO UPDATE SET doc = excluded.doc",
-		stageID, sessionID, p.ParticipantID, formatTime(p.FirstJoinTime), string(b))
+		stageID, sessionID, p.ParticipantID, rowcodec.FormatTime(p.FirstJoinTime), string(b))
 	if err != nil {
 		return fmt.Errorf("sqlite: put participant %s: %w", p.ParticipantID, err)
 	}
 	return nil
 }
 
-func scanJSON[T any](row interface{ Scan(...any) error }) (T, error) {
-	var v T
-	var doc string
-	if err := row.Scan(&doc); err != nil {
-		return v, err
-	}
-	if err := json.Unmarshal([]byte(doc), &v); err != nil {
-		return v, fmt.Errorf("decode: %w", err)
-	}
-	return v, nil
-}
-
 // GetParticipant implements ivsrealtime.SessionStore.
 func (s *Store) GetParticipant(ctx context.Context, stageID, sessionID, participantID string) (ivsrealtime.Participant, error) {
-	p, err := scanJSON[ivsrealtime.Participant](s.db.QueryRowContext(ctx,
+	p, err := rowcodec.JSON[ivsrealtime.Participant](s.db.QueryRowContext(ctx,
 		"SELECT doc FROM stage_participants WHERE stage_id = ? AND session_id = ? AND participant_id = ?", stageID, sessionID, participantID))
 	if err != nil {
 		return p, notFound(err, "get participant "+participantID)
@@ -128,7 +95,7 @@ func listJSON[T any](ctx context.Context, db *sql.DB, what, query string, args .
 	defer rows.Close()
 	var out []T
 	for rows.Next() {
-		v, err := scanJSON[T](rows)
+		v, err := rowcodec.JSON[T](rows)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: list %s: %w", what, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/store/rowcodec"
 )
 
 func insertStreamKey(ctx context.Context, tx *sql.Tx, k ivs.StreamKey) error {
@@ -15,7 +16,7 @@ func insertStreamKey(ctx context.Context, tx *sql.Tx, k ivs.StreamKey) error {
 		return fmt.Errorf("sqlite: encode tags: %w", err)
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO stream_keys (id, arn, channel_id, value, tags, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		k.ID, k.ARN, k.ChannelID, k.Value.Reveal(), string(tags), formatTime(k.CreatedAt))
+		k.ID, k.ARN, k.ChannelID, k.Value.Reveal(), string(tags), rowcodec.FormatTime(k.CreatedAt))
 	if isUnique(err) {
 		return fmt.Errorf("sqlite: insert stream key: %w", ivs.ErrConflict)
 	}
@@ -32,37 +33,9 @@ func (s *Store) CreateStreamKey(ctx context.Context, k ivs.StreamKey) error {
 
 const keyColumns = "k.id, k.arn, k.channel_id, k.value, k.tags, k.created_at, c.doc"
 
-func scanStreamKey(row interface{ Scan(...any) error }) (ivs.StreamKey, error) {
-	var k ivs.StreamKey
-	var value, tags, created, doc string
-	if err := row.Scan(&k.ID, &k.ARN, &k.ChannelID, &value, &tags, &created, &doc); err != nil {
-		return k, err
-	}
-	k.Value = ivs.Secret(value)
-	if err := json.Unmarshal([]byte(tags), &k.Tags); err != nil {
-		return k, fmt.Errorf("decode stream key %s tags: %w", k.ID, err)
-	}
-	if k.Tags == nil {
-		k.Tags = map[string]string{}
-	}
-	var c struct {
-		ARN string `json:"arn"`
-	}
-	if err := json.Unmarshal([]byte(doc), &c); err != nil {
-		return k, fmt.Errorf("decode stream key %s channel: %w", k.ID, err)
-	}
-	k.ChannelARN = c.ARN
-	t, err := parseTime(created)
-	if err != nil {
-		return k, fmt.Errorf("decode stream key %s: %w", k.ID, err)
-	}
-	k.CreatedAt = t
-	return k, nil
-}
-
 // GetStreamKey implements ivs.ChannelStore.
 func (s *Store) GetStreamKey(ctx context.Context, id string) (ivs.StreamKey, error) {
-	k, err := scanStreamKey(s.db.QueryRowContext(ctx,
+	k, err := rowcodec.StreamKey(s.db.QueryRowContext(ctx,
 		"SELECT "+keyColumns+" FROM stream_keys k JOIN channels c ON c.id = k.channel_id WHERE k.id = ?", id))
 	if err != nil {
 		return ivs.StreamKey{}, notFound(err, "get stream key "+id)
@@ -72,7 +45,7 @@ func (s *Store) GetStreamKey(ctx context.Context, id string) (ivs.StreamKey, err
 
 // GetStreamKeyByValue implements ivs.ChannelStore.
 func (s *Store) GetStreamKeyByValue(ctx context.Context, value string) (ivs.StreamKey, error) {
-	k, err := scanStreamKey(s.db.QueryRowContext(ctx,
+	k, err := rowcodec.StreamKey(s.db.QueryRowContext(ctx,
 		"SELECT "+keyColumns+" FROM stream_keys k JOIN channels c ON c.id = k.channel_id WHERE k.value = ?", value))
 	if err != nil {
 		// The key's value is a secret: the error names no key.
@@ -108,7 +81,7 @@ func (s *Store) ListStreamKeys(ctx context.Context, channelID, afterID string, l
 	defer rows.Close()
 	var out []ivs.StreamKey
 	for rows.Next() {
-		k, err := scanStreamKey(rows)
+		k, err := rowcodec.StreamKey(rows)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: list stream keys: %w", err)
 		}
