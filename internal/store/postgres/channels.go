@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -40,8 +39,8 @@ func (s *Store) CreateChannel(ctx context.Context, c ivs.Channel, key *ivs.Strea
 
 // GetChannel implements ivs.ChannelStore.
 func (s *Store) GetChannel(ctx context.Context, id string) (ivs.Channel, error) {
-	if !storable(id) {
-		return ivs.Channel{}, notFound(pgx.ErrNoRows, "get channel "+strconv.Quote(id))
+	if err := unstored("get channel", id); err != nil {
+		return ivs.Channel{}, err
 	}
 	c, err := rowcodec.Channel(s.pool.QueryRow(ctx, "SELECT id, doc, created_at FROM channels WHERE id = $1", id))
 	if err != nil {
@@ -52,27 +51,19 @@ func (s *Store) GetChannel(ctx context.Context, id string) (ivs.Channel, error) 
 
 // UpdateChannel implements ivs.ChannelStore.
 func (s *Store) UpdateChannel(ctx context.Context, c ivs.Channel) error {
-	if !storable(c.ID) {
-		return notFound(pgx.ErrNoRows, "update channel "+strconv.Quote(c.ID))
-	}
 	doc, err := json.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("postgres: encode channel: %w", err)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE channels SET name = $1, recording_configuration_arn = $2,
+	return s.change(ctx, "update channel", []string{c.ID}, `UPDATE channels SET name = $1, recording_configuration_arn = $2,
 		playback_restriction_policy_arn = $3, ad_configuration_arn = $4, doc = $5 WHERE id = $6`,
 		c.Name, c.RecordingConfigurationARN, c.PlaybackRestrictionPolicyARN, c.AdConfigurationARN, string(doc), c.ID)
-	return affected(tag, err, "update channel "+c.ID)
 }
 
 // DeleteChannel implements ivs.ChannelStore. Its stream keys go with it
 // (ON DELETE CASCADE).
 func (s *Store) DeleteChannel(ctx context.Context, id string) error {
-	if !storable(id) {
-		return notFound(pgx.ErrNoRows, "delete channel "+strconv.Quote(id))
-	}
-	tag, err := s.pool.Exec(ctx, "DELETE FROM channels WHERE id = $1", id)
-	return affected(tag, err, "delete channel "+id)
+	return s.change(ctx, "delete channel", []string{id}, "DELETE FROM channels WHERE id = $1", id)
 }
 
 // ListChannels implements ivs.ChannelStore. Pages are keyed by id, so

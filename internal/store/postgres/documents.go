@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -38,17 +37,14 @@ func (s *Store) PutDoc(ctx context.Context, d ivs.Doc) error {
 
 // UpdateDoc implements ivs.DocStore.
 func (s *Store) UpdateDoc(ctx context.Context, d ivs.Doc) error {
-	if !storable(d.Kind) || !storable(d.ID) {
-		return notFound(pgx.ErrNoRows, "update "+strconv.Quote(d.Kind)+" "+strconv.Quote(d.ID))
-	}
-	tag, err := s.pool.Exec(ctx, "UPDATE documents SET doc = $1 WHERE kind = $2 AND id = $3", string(d.Body), d.Kind, d.ID)
-	return affected(tag, err, "update "+d.Kind+" "+d.ID)
+	return s.change(ctx, "update", []string{d.Kind, d.ID},
+		"UPDATE documents SET doc = $1 WHERE kind = $2 AND id = $3", string(d.Body), d.Kind, d.ID)
 }
 
 // GetDoc implements ivs.DocStore.
 func (s *Store) GetDoc(ctx context.Context, kind, id string) (ivs.Doc, error) {
-	if !storable(kind) || !storable(id) {
-		return ivs.Doc{}, notFound(pgx.ErrNoRows, "get "+strconv.Quote(kind)+" "+strconv.Quote(id))
+	if err := unstored("get", kind, id); err != nil {
+		return ivs.Doc{}, err
 	}
 	d, err := rowcodec.Doc(s.pool.QueryRow(ctx, "SELECT kind, id, doc, created_at FROM documents WHERE kind = $1 AND id = $2", kind, id))
 	if err != nil {
@@ -59,11 +55,7 @@ func (s *Store) GetDoc(ctx context.Context, kind, id string) (ivs.Doc, error) {
 
 // DeleteDoc implements ivs.DocStore.
 func (s *Store) DeleteDoc(ctx context.Context, kind, id string) error {
-	if !storable(kind) || !storable(id) {
-		return notFound(pgx.ErrNoRows, "delete "+strconv.Quote(kind)+" "+strconv.Quote(id))
-	}
-	tag, err := s.pool.Exec(ctx, "DELETE FROM documents WHERE kind = $1 AND id = $2", kind, id)
-	return affected(tag, err, "delete "+kind+" "+id)
+	return s.change(ctx, "delete", []string{kind, id}, "DELETE FROM documents WHERE kind = $1 AND id = $2", kind, id)
 }
 
 // ListDocs implements ivs.DocStore.

@@ -225,6 +225,16 @@ func affected(tag pgconn.CommandTag, err error, what string) error {
 	return nil
 }
 
+// change runs a write that must change the row with the given keys:
+// ErrNotFound when it changes none, or when a key is not storable.
+func (s *Store) change(ctx context.Context, what string, keys []string, query string, args ...any) error {
+	if err := unstored(what, keys...); err != nil {
+		return err
+	}
+	tag, err := s.pool.Exec(ctx, query, args...)
+	return affected(tag, err, what+" "+strings.Join(keys, " "))
+}
+
 // isUnique says whether err is a unique constraint's violation.
 func isUnique(err error) bool {
 	var pgErr *pgconn.PgError

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -73,18 +72,13 @@ func init() {
 // newer onair is refused with a clear error.
 func testMigrations(t *testing.T, pg *harness.Postgres) {
 	url := newDatabase(t, pg)
-	var wg sync.WaitGroup
-	errs := make([]error, 6)
-	for i := range errs {
-		wg.Go(func() {
-			s, err := Open(context.Background(), url)
-			if err == nil {
-				_ = s.Close()
-			}
-			errs[i] = err
-		})
-	}
-	wg.Wait()
+	errs := together(6, func(int) error {
+		s, err := Open(context.Background(), url)
+		if err == nil {
+			_ = s.Close()
+		}
+		return err
+	})
 	if err := errors.Join(errs...); err != nil {
 		t.Fatalf("concurrent opens: %v", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -32,8 +31,8 @@ const recordingColumns = "id, doc, state, created_at"
 
 // GetRecordingConfiguration implements ivs.RecordingConfigurationStore.
 func (s *Store) GetRecordingConfiguration(ctx context.Context, id string) (ivs.RecordingConfiguration, error) {
-	if !storable(id) {
-		return ivs.RecordingConfiguration{}, notFound(pgx.ErrNoRows, "get recording configuration "+strconv.Quote(id))
+	if err := unstored("get recording configuration", id); err != nil {
+		return ivs.RecordingConfiguration{}, err
 	}
 	r, err := rowcodec.RecordingConfiguration(s.pool.QueryRow(ctx,
 		"SELECT "+recordingColumns+" FROM recording_configurations WHERE id = $1", id))
@@ -45,11 +44,8 @@ func (s *Store) GetRecordingConfiguration(ctx context.Context, id string) (ivs.R
 
 // SetRecordingConfigurationState implements ivs.RecordingConfigurationStore.
 func (s *Store) SetRecordingConfigurationState(ctx context.Context, id, state string) error {
-	if !storable(id) {
-		return notFound(pgx.ErrNoRows, "set recording configuration state "+strconv.Quote(id))
-	}
-	tag, err := s.pool.Exec(ctx, "UPDATE recording_configurations SET state = $1 WHERE id = $2", state, id)
-	return affected(tag, err, "set recording configuration state "+id)
+	return s.change(ctx, "set recording configuration state", []string{id},
+		"UPDATE recording_configurations SET state = $1 WHERE id = $2", state, id)
 }
 
 // UpdateRecordingConfigurationTags implements ivs.RecordingConfigurationStore.
@@ -57,8 +53,8 @@ func (s *Store) SetRecordingConfigurationState(ctx context.Context, id, state st
 // locked, so that two processes updating the same configuration's tags do
 // not interleave.
 func (s *Store) UpdateRecordingConfigurationTags(ctx context.Context, id string, tags map[string]string) error {
-	if !storable(id) {
-		return notFound(pgx.ErrNoRows, "get recording configuration "+strconv.Quote(id))
+	if err := unstored("get recording configuration", id); err != nil {
+		return err
 	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		r, err := rowcodec.RecordingConfiguration(tx.QueryRow(ctx,
@@ -78,11 +74,7 @@ func (s *Store) UpdateRecordingConfigurationTags(ctx context.Context, id string,
 
 // DeleteRecordingConfiguration implements ivs.RecordingConfigurationStore.
 func (s *Store) DeleteRecordingConfiguration(ctx context.Context, id string) error {
-	if !storable(id) {
-		return notFound(pgx.ErrNoRows, "delete recording configuration "+strconv.Quote(id))
-	}
-	tag, err := s.pool.Exec(ctx, "DELETE FROM recording_configurations WHERE id = $1", id)
-	return affected(tag, err, "delete recording configuration "+id)
+	return s.change(ctx, "delete recording configuration", []string{id}, "DELETE FROM recording_configurations WHERE id = $1", id)
 }
 
 // ListRecordingConfigurations implements ivs.RecordingConfigurationStore.

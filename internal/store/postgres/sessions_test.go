@@ -109,22 +109,11 @@ func testDownsamplers(t *testing.T, pg *harness.Postgres) {
 	url := newDatabase(t, pg)
 	a, b := openStore(t, url), openStore(t, url)
 	fillEndedSessions(t, a)
-	var wg sync.WaitGroup
 	removed := make([]int, 4)
-	errs := make([]error, 4)
-	ready := make(chan struct{})
-	for i := range removed {
-		s := a
-		if i%2 == 1 {
-			s = b
-		}
-		wg.Go(func() {
-			<-ready
-			removed[i], errs[i] = s.DownsampleMetrics(ctx, endedBefore, 60)
-		})
-	}
-	close(ready)
-	wg.Wait()
+	errs := together(len(removed), func(i int) (err error) {
+		removed[i], err = []*Store{a, b}[i%2].DownsampleMetrics(ctx, endedBefore, 60)
+		return err
+	})
 	mustDo(t, errors.Join(errs...))
 	total := 0
 	for _, n := range removed {
@@ -393,21 +382,10 @@ func testEndOpenConcurrent(t *testing.T, pg *harness.Postgres) {
 		mustDo(t, a.AppendMetrics(ctx, id, []ivs.MetricPoint{{Time: sessionsStart.Add(time.Duration(i) * time.Second), Span: 2}}, ivs.SessionStats{}))
 	}
 	ended := make([][]ivs.StreamSession, 4)
-	errs := make([]error, 4)
-	var wg sync.WaitGroup
-	ready := make(chan struct{})
-	for i := range ended {
-		s := a
-		if i%2 == 1 {
-			s = b
-		}
-		wg.Go(func() {
-			<-ready
-			ended[i], errs[i] = s.EndOpenStreamSessions(ctx, sessionsStart.Add(time.Hour))
-		})
-	}
-	close(ready)
-	wg.Wait()
+	errs := together(len(ended), func(i int) (err error) {
+		ended[i], err = []*Store{a, b}[i%2].EndOpenStreamSessions(ctx, sessionsStart.Add(time.Hour))
+		return err
+	})
 	mustDo(t, errors.Join(errs...))
 	var ids []string
 	for _, e := range ended {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -40,8 +39,8 @@ const keyColumns = "k.id, k.arn, k.channel_id, k.value, k.tags, k.created_at, c.
 
 // GetStreamKey implements ivs.ChannelStore.
 func (s *Store) GetStreamKey(ctx context.Context, id string) (ivs.StreamKey, error) {
-	if !storable(id) {
-		return ivs.StreamKey{}, notFound(pgx.ErrNoRows, "get stream key "+strconv.Quote(id))
+	if err := unstored("get stream key", id); err != nil {
+		return ivs.StreamKey{}, err
 	}
 	k, err := rowcodec.StreamKey(s.pool.QueryRow(ctx,
 		"SELECT "+keyColumns+" FROM stream_keys k JOIN channels c ON c.id = k.channel_id WHERE k.id = $1", id))
@@ -68,24 +67,16 @@ func (s *Store) GetStreamKeyByValue(ctx context.Context, value string) (ivs.Stre
 
 // UpdateStreamKeyTags implements ivs.ChannelStore.
 func (s *Store) UpdateStreamKeyTags(ctx context.Context, id string, tags map[string]string) error {
-	if !storable(id) {
-		return notFound(pgx.ErrNoRows, "update stream key "+strconv.Quote(id))
-	}
 	b, err := json.Marshal(tags)
 	if err != nil {
 		return fmt.Errorf("postgres: encode tags: %w", err)
 	}
-	tag, err := s.pool.Exec(ctx, "UPDATE stream_keys SET tags = $1 WHERE id = $2", string(b), id)
-	return affected(tag, err, "update stream key "+id)
+	return s.change(ctx, "update stream key", []string{id}, "UPDATE stream_keys SET tags = $1 WHERE id = $2", string(b), id)
 }
 
 // DeleteStreamKey implements ivs.ChannelStore.
 func (s *Store) DeleteStreamKey(ctx context.Context, id string) error {
-	if !storable(id) {
-		return notFound(pgx.ErrNoRows, "delete stream key "+strconv.Quote(id))
-	}
-	tag, err := s.pool.Exec(ctx, "DELETE FROM stream_keys WHERE id = $1", id)
-	return affected(tag, err, "delete stream key "+id)
+	return s.change(ctx, "delete stream key", []string{id}, "DELETE FROM stream_keys WHERE id = $1", id)
 }
 
 // ListStreamKeys implements ivs.ChannelStore.

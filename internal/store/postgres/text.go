@@ -2,8 +2,12 @@ package postgres
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // storable says whether s can be a TEXT value. PostgreSQL refuses NUL and
@@ -23,4 +27,18 @@ func afterCond(col, afterID string, n int) (string, any) {
 		return fmt.Sprintf("%s > $%d", col, n), afterID
 	}
 	return fmt.Sprintf("convert_to(%s, 'UTF8') > $%d", col, n), []byte(afterID)
+}
+
+// unstored is the error of a look-up or write by keys of which one is not
+// storable: no row has it, so nothing is sent. The error names what was
+// being done and the keys, quoted (such a key may hold any bytes); it is
+// nil when every key is storable.
+func unstored(what string, keys ...string) error {
+	if !slices.ContainsFunc(keys, func(k string) bool { return !storable(k) }) {
+		return nil
+	}
+	for _, k := range keys {
+		what += " " + strconv.Quote(k)
+	}
+	return notFound(pgx.ErrNoRows, what)
 }
