@@ -50,10 +50,12 @@ func testDroppedConnection(t *testing.T, pg *harness.Postgres) {
 		_, err := appendEvent("dropped")
 		failed <- err
 	}()
-	// Kill the waiting backend.
+	// Kill the waiting backend: this database's only, the other suites'
+	// appends wait on the same lock key in theirs.
 	harness.Eventually(t, 30*time.Second, func() error {
 		out, err := pg.Query(db, fmt.Sprintf(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-			WHERE application_name = 'onair' AND wait_event_type = 'Lock' AND wait_event = 'advisory' AND pid <> %d`, holder.Conn().PgConn().PID()))
+			WHERE datname = current_database() AND application_name = 'onair'
+			AND wait_event_type = 'Lock' AND wait_event = 'advisory' AND pid <> %d`, holder.Conn().PgConn().PID()))
 		if err != nil || out != "t" {
 			return fmt.Errorf("no append waiting on the lock yet: %q %w", out, err)
 		}
