@@ -145,8 +145,8 @@ func (s *Store) ListStreamSessions(ctx context.Context, channelID, afterStreamID
 	return out, nil
 }
 
-// sessionSelect is the column list scanSession reads; sessionColumns adds
-// the table for the common case.
+// sessionSelect is the column list rowcodec.StreamSession reads;
+// sessionColumns adds the table for the common case.
 const (
 	sessionSelect  = `SELECT stream_id, channel_id, channel, start_time, end_time, ingest, stats, has_error`
 	sessionColumns = sessionSelect + ` FROM stream_sessions`

@@ -89,21 +89,5 @@ func (s *Store) ListChannels(ctx context.Context, f ivs.ChannelFilter, afterID s
 	}
 	q += " ORDER BY id LIMIT ?"
 	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list channels: %w", err)
-	}
-	defer rows.Close()
-	var out []ivs.Channel
-	for rows.Next() {
-		c, err := rowcodec.Channel(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list channels: %w", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list channels: %w", err)
-	}
-	return out, nil
+	return list(ctx, s.db, rowcodec.Channel, "list channels", q, args...)
 }

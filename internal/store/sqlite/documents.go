@@ -54,24 +54,8 @@ func (s *Store) DeleteDoc(ctx context.Context, kind, id string) error {
 
 // ListDocs implements ivs.DocStore.
 func (s *Store) ListDocs(ctx context.Context, kind, afterID string, limit int) ([]ivs.Doc, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT kind, id, doc, created_at FROM documents WHERE kind = ? AND id > ? ORDER BY id LIMIT ?",
-		kind, afterID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list %s: %w", kind, err)
-	}
-	defer rows.Close()
-	var out []ivs.Doc
-	for rows.Next() {
-		d, err := rowcodec.Doc(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list %s: %w", kind, err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list %s: %w", kind, err)
-	}
-	return out, nil
+	return list(ctx, s.db, rowcodec.Doc, "list "+kind,
+		"SELECT kind, id, doc, created_at FROM documents WHERE kind = ? AND id > ? ORDER BY id LIMIT ?", kind, afterID, limit)
 }
 
 // CountDocs implements ivs.DocStore.

@@ -37,34 +37,16 @@ func (s *Store) AppendEvent(ctx context.Context, e *ivs.Event) error {
 	return nil
 }
 
-// scanEvents reads rows of (seq, channel_id, stream_id, body).
-func scanEvents(rows *sql.Rows, err error) ([]ivs.Event, error) {
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: read events: %w", err)
-	}
-	defer rows.Close()
-	var out []ivs.Event
-	for rows.Next() {
-		e, err := rowcodec.Event(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: read events: %w", err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: read events: %w", err)
-	}
-	return out, nil
-}
-
 // EventsAfter implements events.Log.
 func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]ivs.Event, error) {
-	return scanEvents(s.db.QueryContext(ctx, `SELECT seq, channel_id, stream_id, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit))
+	return list(ctx, s.db, rowcodec.Event, "read events",
+		`SELECT seq, channel_id, stream_id, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
 }
 
 // SessionEvents implements ivs.EventStore.
 func (s *Store) SessionEvents(ctx context.Context, streamID string, limit int) ([]ivs.Event, error) {
-	return scanEvents(s.db.QueryContext(ctx, `SELECT seq, channel_id, stream_id, body FROM events WHERE stream_id = ? ORDER BY seq DESC LIMIT ?`, streamID, limit))
+	return list(ctx, s.db, rowcodec.Event, "read events",
+		`SELECT seq, channel_id, stream_id, body FROM events WHERE stream_id = ? ORDER BY seq DESC LIMIT ?`, streamID, limit)
 }
 
 // LastEventSeq implements events.Log.

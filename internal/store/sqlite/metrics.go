@@ -49,24 +49,9 @@ func (s *Store) AppendMetrics(ctx context.Context, streamID string, points []ivs
 // SessionMetrics implements ivs.SessionStore.
 func (s *Store) SessionMetrics(ctx context.Context, streamID string, from, to time.Time) ([]ivs.MetricPoint, error) {
 	lo, hi := rowcodec.MetricRange(from, to)
-	rows, err := s.db.QueryContext(ctx, `SELECT t, span, video_bitrate, framerate, audio_bitrate, keyframe_interval, viewers
+	return list(ctx, s.db, rowcodec.MetricPoint, "session metrics of "+streamID,
+		`SELECT t, span, video_bitrate, framerate, audio_bitrate, keyframe_interval, viewers
 		FROM session_metrics WHERE stream_id = ? AND t >= ? AND t < ? ORDER BY t`, streamID, lo, hi)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: session metrics of %s: %w", streamID, err)
-	}
-	defer rows.Close()
-	var out []ivs.MetricPoint
-	for rows.Next() {
-		p, err := rowcodec.MetricPoint(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: session metrics of %s: %w", streamID, err)
-		}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: session metrics of %s: %w", streamID, err)
-	}
-	return out, nil
 }
 
 // DownsampleMetrics implements session.Downsampler. Points are grouped into buckets

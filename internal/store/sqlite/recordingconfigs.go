@@ -64,22 +64,6 @@ func (s *Store) DeleteRecordingConfiguration(ctx context.Context, id string) err
 
 // ListRecordingConfigurations implements ivs.RecordingConfigurationStore.
 func (s *Store) ListRecordingConfigurations(ctx context.Context, afterID string, limit int) ([]ivs.RecordingConfiguration, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+recordingColumns+
+	return list(ctx, s.db, rowcodec.RecordingConfiguration, "list recording configurations", "SELECT "+recordingColumns+
 		" FROM recording_configurations WHERE id > ? ORDER BY id LIMIT ?", afterID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list recording configurations: %w", err)
-	}
-	defer rows.Close()
-	var out []ivs.RecordingConfiguration
-	for rows.Next() {
-		r, err := rowcodec.RecordingConfiguration(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list recording configurations: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list recording configurations: %w", err)
-	}
-	return out, nil
 }

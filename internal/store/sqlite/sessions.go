@@ -117,27 +117,12 @@ func (s *Store) ListStreamSessions(ctx context.Context, channelID, afterStreamID
 			ORDER BY start_time DESC, stream_id DESC LIMIT ?`
 		args = []any{channelID, afterStreamID, limit}
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list stream sessions: %w", err)
-	}
-	defer rows.Close()
-	var out []ivs.StreamSession
-	for rows.Next() {
-		ss, err := rowcodec.StreamSession(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list stream sessions: %w", err)
-		}
-		out = append(out, ss)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list stream sessions: %w", err)
-	}
-	return out, nil
+	return list(ctx, s.db, func(r rowcodec.Scanner) (ivs.StreamSession, error) { return rowcodec.StreamSession(r) },
+		"list stream sessions", q, args...)
 }
 
-// sessionSelect is the column list scanSession reads; sessionColumns adds
-// the table for the common case.
+// sessionSelect is the column list rowcodec.StreamSession reads;
+// sessionColumns adds the table for the common case.
 const (
 	sessionSelect  = `SELECT stream_id, channel_id, channel, start_time, end_time, ingest, stats, has_error`
 	sessionColumns = sessionSelect + ` FROM stream_sessions`

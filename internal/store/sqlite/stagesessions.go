@@ -42,24 +42,9 @@ func (s *Store) GetStageSession(ctx context.Context, stageID, sessionID string) 
 
 // ListStageSessions implements ivsrealtime.SessionStore.
 func (s *Store) ListStageSessions(ctx context.Context, stageID string) ([]ivsrealtime.StageSession, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT stage_id, session_id, start_time, end_time FROM stage_sessions WHERE stage_id = ? "+
-		"ORDER BY start_time DESC, session_id", stageID)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list stage sessions: %w", err)
-	}
-	defer rows.Close()
-	var out []ivsrealtime.StageSession
-	for rows.Next() {
-		ss, err := rowcodec.StageSession(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list stage sessions: %w", err)
-		}
-		out = append(out, ss)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list stage sessions: %w", err)
-	}
-	return out, nil
+	return list(ctx, s.db, rowcodec.StageSession, "list stage sessions",
+		"SELECT stage_id, session_id, start_time, end_time FROM stage_sessions WHERE stage_id = ? "+
+			"ORDER BY start_time DESC, session_id", stageID)
 }
 
 // PutParticipant implements ivsrealtime.SessionStore.
@@ -87,29 +72,9 @@ func (s *Store) GetParticipant(ctx context.Context, stageID, sessionID, particip
 	return p, nil
 }
 
-func listJSON[T any](ctx context.Context, db *sql.DB, what, query string, args ...any) ([]T, error) {
-	rows, err := db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list %s: %w", what, err)
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := rowcodec.JSON[T](rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list %s: %w", what, err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list %s: %w", what, err)
-	}
-	return out, nil
-}
-
 // ListParticipants implements ivsrealtime.SessionStore.
 func (s *Store) ListParticipants(ctx context.Context, stageID, sessionID string) ([]ivsrealtime.Participant, error) {
-	return listJSON[ivsrealtime.Participant](ctx, s.db, "participants",
+	return list(ctx, s.db, rowcodec.JSON[ivsrealtime.Participant], "list participants",
 		"SELECT doc FROM stage_participants WHERE stage_id = ? AND session_id = ? ORDER BY first_join_time, participant_id", stageID, sessionID)
 }
 
@@ -129,7 +94,7 @@ func (s *Store) AddParticipantEvent(ctx context.Context, stageID, sessionID stri
 
 // ListParticipantEvents implements ivsrealtime.SessionStore.
 func (s *Store) ListParticipantEvents(ctx context.Context, stageID, sessionID, participantID string) ([]ivsrealtime.Event, error) {
-	return listJSON[ivsrealtime.Event](ctx, s.db, "participant events",
+	return list(ctx, s.db, rowcodec.JSON[ivsrealtime.Event], "list participant events",
 		"SELECT doc FROM stage_participant_events WHERE stage_id = ? AND session_id = ? AND participant_id = ? ORDER BY seq",
 		stageID, sessionID, participantID)
 }

@@ -72,23 +72,7 @@ func (s *Store) DeleteStreamKey(ctx context.Context, id string) error {
 
 // ListStreamKeys implements ivs.ChannelStore.
 func (s *Store) ListStreamKeys(ctx context.Context, channelID, afterID string, limit int) ([]ivs.StreamKey, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+keyColumns+
+	return list(ctx, s.db, rowcodec.StreamKey, "list stream keys", "SELECT "+keyColumns+
 		" FROM stream_keys k JOIN channels c ON c.id = k.channel_id WHERE k.channel_id = ? AND k.id > ? ORDER BY k.id LIMIT ?",
 		channelID, afterID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list stream keys: %w", err)
-	}
-	defer rows.Close()
-	var out []ivs.StreamKey
-	for rows.Next() {
-		k, err := rowcodec.StreamKey(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list stream keys: %w", err)
-		}
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list stream keys: %w", err)
-	}
-	return out, nil
 }
