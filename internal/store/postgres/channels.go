@@ -39,14 +39,8 @@ func (s *Store) CreateChannel(ctx context.Context, c ivs.Channel, key *ivs.Strea
 
 // GetChannel implements ivs.ChannelStore.
 func (s *Store) GetChannel(ctx context.Context, id string) (ivs.Channel, error) {
-	if err := unstored("get channel", id); err != nil {
-		return ivs.Channel{}, err
-	}
-	c, err := rowcodec.Channel(s.pool.QueryRow(ctx, "SELECT id, doc, created_at FROM channels WHERE id = $1", id))
-	if err != nil {
-		return ivs.Channel{}, notFound(err, "get channel "+id)
-	}
-	return c, nil
+	return get(ctx, s, rowcodec.Channel, "get channel", []string{id},
+		"SELECT id, doc, created_at FROM channels WHERE id = $1", id)
 }
 
 // UpdateChannel implements ivs.ChannelStore.
@@ -90,13 +84,5 @@ func (s *Store) ListChannels(ctx context.Context, f ivs.ChannelFilter, afterID s
 	}
 	args = append(args, limit)
 	q += fmt.Sprintf(" ORDER BY id LIMIT $%d", len(args))
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list channels: %w", err)
-	}
-	out, err := pgx.AppendRows([]ivs.Channel(nil), rows, func(r pgx.CollectableRow) (ivs.Channel, error) { return rowcodec.Channel(r) })
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list channels: %w", err)
-	}
-	return out, nil
+	return list(ctx, s, rowcodec.Channel, "list channels", q, args...)
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/store/rowcodec"
 )
@@ -43,14 +41,8 @@ func (s *Store) UpdateDoc(ctx context.Context, d ivs.Doc) error {
 
 // GetDoc implements ivs.DocStore.
 func (s *Store) GetDoc(ctx context.Context, kind, id string) (ivs.Doc, error) {
-	if err := unstored("get", kind, id); err != nil {
-		return ivs.Doc{}, err
-	}
-	d, err := rowcodec.Doc(s.pool.QueryRow(ctx, "SELECT kind, id, doc, created_at FROM documents WHERE kind = $1 AND id = $2", kind, id))
-	if err != nil {
-		return ivs.Doc{}, notFound(err, "get "+kind+" "+id)
-	}
-	return d, nil
+	return get(ctx, s, rowcodec.Doc, "get", []string{kind, id},
+		"SELECT kind, id, doc, created_at FROM documents WHERE kind = $1 AND id = $2", kind, id)
 }
 
 // DeleteDoc implements ivs.DocStore.
@@ -64,16 +56,9 @@ func (s *Store) ListDocs(ctx context.Context, kind, afterID string, limit int) (
 		return nil, nil // no document is of this kind
 	}
 	cond, after := afterCond("id", afterID, 2)
-	rows, err := s.pool.Query(ctx, "SELECT kind, id, doc, created_at FROM documents WHERE kind = $1 AND "+cond+" ORDER BY id LIMIT $3",
+	return list(ctx, s, rowcodec.Doc, "list "+kind,
+		"SELECT kind, id, doc, created_at FROM documents WHERE kind = $1 AND "+cond+" ORDER BY id LIMIT $3",
 		kind, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list %s: %w", kind, err)
-	}
-	out, err := pgx.AppendRows([]ivs.Doc(nil), rows, func(r pgx.CollectableRow) (ivs.Doc, error) { return rowcodec.Doc(r) })
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list %s: %w", kind, err)
-	}
-	return out, nil
 }
 
 // CountDocs implements ivs.DocStore.

@@ -99,17 +99,9 @@ func (s *Store) retry(ctx context.Context, fn func() error) error {
 // SessionMetrics implements ivs.SessionStore.
 func (s *Store) SessionMetrics(ctx context.Context, streamID string, from, to time.Time) ([]ivs.MetricPoint, error) {
 	lo, hi := rowcodec.MetricRange(from, to)
-	rows, err := s.pool.Query(ctx, `SELECT t, span, video_bitrate, framerate, audio_bitrate, keyframe_interval, viewers
+	return list(ctx, s, rowcodec.MetricPoint, "session metrics of "+streamID,
+		`SELECT t, span, video_bitrate, framerate, audio_bitrate, keyframe_interval, viewers
 		FROM session_metrics WHERE stream_id = $1 AND t >= $2 AND t < $3 ORDER BY t`, streamID, lo, hi)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: session metrics of %s: %w", streamID, err)
-	}
-	out, err := pgx.AppendRows([]ivs.MetricPoint(nil), rows,
-		func(r pgx.CollectableRow) (ivs.MetricPoint, error) { return rowcodec.MetricPoint(r) })
-	if err != nil {
-		return nil, fmt.Errorf("postgres: session metrics of %s: %w", streamID, err)
-	}
-	return out, nil
 }
 
 // downsample merges, in one statement, the points of sessions that ended

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/store/rowcodec"
 )
 
 //go:embed migrations/*.sql
@@ -223,6 +224,37 @@ func affected(tag pgconn.CommandTag, err error, what string) error {
 		return fmt.Errorf("postgres: %s: %w", what, ivs.ErrNotFound)
 	}
 	return nil
+}
+
+// get reads the one row with the given keys that query selects, with
+// decode: ErrNotFound when there is none, or when a key is not storable.
+func get[T any](ctx context.Context, s *Store, decode func(rowcodec.Scanner) (T, error), what string, keys []string,
+	query string, args ...any,
+) (T, error) {
+	if err := unstored(what, keys...); err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := decode(s.pool.QueryRow(ctx, query, args...))
+	if err != nil {
+		var zero T
+		return zero, notFound(err, what+" "+strings.Join(keys, " "))
+	}
+	return v, nil
+}
+
+// list reads every row that query selects, with decode; errors name what
+// was being read.
+func list[T any](ctx context.Context, s *Store, decode func(rowcodec.Scanner) (T, error), what, query string, args ...any) ([]T, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", what, err)
+	}
+	out, err := pgx.AppendRows([]T(nil), rows, func(r pgx.CollectableRow) (T, error) { return decode(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", what, err)
+	}
+	return out, nil
 }
 
 // change runs a write that must change the row with the given keys:

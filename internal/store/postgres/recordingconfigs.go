@@ -31,15 +31,8 @@ const recordingColumns = "id, doc, state, created_at"
 
 // GetRecordingConfiguration implements ivs.RecordingConfigurationStore.
 func (s *Store) GetRecordingConfiguration(ctx context.Context, id string) (ivs.RecordingConfiguration, error) {
-	if err := unstored("get recording configuration", id); err != nil {
-		return ivs.RecordingConfiguration{}, err
-	}
-	r, err := rowcodec.RecordingConfiguration(s.pool.QueryRow(ctx,
-		"SELECT "+recordingColumns+" FROM recording_configurations WHERE id = $1", id))
-	if err != nil {
-		return ivs.RecordingConfiguration{}, notFound(err, "get recording configuration "+id)
-	}
-	return r, nil
+	return get(ctx, s, rowcodec.RecordingConfiguration, "get recording configuration", []string{id},
+		"SELECT "+recordingColumns+" FROM recording_configurations WHERE id = $1", id)
 }
 
 // SetRecordingConfigurationState implements ivs.RecordingConfigurationStore.
@@ -80,17 +73,6 @@ func (s *Store) DeleteRecordingConfiguration(ctx context.Context, id string) err
 // ListRecordingConfigurations implements ivs.RecordingConfigurationStore.
 func (s *Store) ListRecordingConfigurations(ctx context.Context, afterID string, limit int) ([]ivs.RecordingConfiguration, error) {
 	cond, after := afterCond("id", afterID, 1)
-	rows, err := s.pool.Query(ctx, "SELECT "+recordingColumns+
-		" FROM recording_configurations WHERE "+cond+" ORDER BY id LIMIT $2", after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list recording configurations: %w", err)
-	}
-	out, err := pgx.AppendRows([]ivs.RecordingConfiguration(nil), rows,
-		func(r pgx.CollectableRow) (ivs.RecordingConfiguration, error) {
-			return rowcodec.RecordingConfiguration(r)
-		})
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list recording configurations: %w", err)
-	}
-	return out, nil
+	return list(ctx, s, rowcodec.RecordingConfiguration, "list recording configurations",
+		"SELECT "+recordingColumns+" FROM recording_configurations WHERE "+cond+" ORDER BY id LIMIT $2", after, limit)
 }

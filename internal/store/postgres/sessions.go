@@ -133,16 +133,8 @@ func (s *Store) ListStreamSessions(ctx context.Context, channelID, afterStreamID
 			ORDER BY start_time DESC, stream_id DESC LIMIT $3`
 		args = []any{channelID, afterStreamID, limit}
 	}
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list stream sessions: %w", err)
-	}
-	out, err := pgx.AppendRows([]ivs.StreamSession(nil), rows,
-		func(r pgx.CollectableRow) (ivs.StreamSession, error) { return rowcodec.StreamSession(r) })
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list stream sessions: %w", err)
-	}
-	return out, nil
+	return list(ctx, s, func(r rowcodec.Scanner) (ivs.StreamSession, error) { return rowcodec.StreamSession(r) },
+		"list stream sessions", q, args...)
 }
 
 // sessionSelect is the column list rowcodec.StreamSession reads;

@@ -39,15 +39,8 @@ const keyColumns = "k.id, k.arn, k.channel_id, k.value, k.tags, k.created_at, c.
 
 // GetStreamKey implements ivs.ChannelStore.
 func (s *Store) GetStreamKey(ctx context.Context, id string) (ivs.StreamKey, error) {
-	if err := unstored("get stream key", id); err != nil {
-		return ivs.StreamKey{}, err
-	}
-	k, err := rowcodec.StreamKey(s.pool.QueryRow(ctx,
-		"SELECT "+keyColumns+" FROM stream_keys k JOIN channels c ON c.id = k.channel_id WHERE k.id = $1", id))
-	if err != nil {
-		return ivs.StreamKey{}, notFound(err, "get stream key "+id)
-	}
-	return k, nil
+	return get(ctx, s, rowcodec.StreamKey, "get stream key", []string{id},
+		"SELECT "+keyColumns+" FROM stream_keys k JOIN channels c ON c.id = k.channel_id WHERE k.id = $1", id)
 }
 
 // GetStreamKeyByValue implements ivs.ChannelStore. The value comes from
@@ -85,15 +78,8 @@ func (s *Store) ListStreamKeys(ctx context.Context, channelID, afterID string, l
 		return nil, nil // no channel has this id
 	}
 	cond, after := afterCond("k.id", afterID, 2)
-	rows, err := s.pool.Query(ctx, "SELECT "+keyColumns+
-		" FROM stream_keys k JOIN channels c ON c.id = k.channel_id WHERE k.channel_id = $1 AND "+cond+" ORDER BY k.id LIMIT $3",
+	return list(ctx, s, rowcodec.StreamKey, "list stream keys",
+		"SELECT "+keyColumns+" FROM stream_keys k JOIN channels c ON c.id = k.channel_id"+
+			" WHERE k.channel_id = $1 AND "+cond+" ORDER BY k.id LIMIT $3",
 		channelID, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list stream keys: %w", err)
-	}
-	out, err := pgx.AppendRows([]ivs.StreamKey(nil), rows, func(r pgx.CollectableRow) (ivs.StreamKey, error) { return rowcodec.StreamKey(r) })
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list stream keys: %w", err)
-	}
-	return out, nil
 }
