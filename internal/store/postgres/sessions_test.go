@@ -413,17 +413,25 @@ func mustDo(t testing.TB, err error) {
 	}
 }
 
+// benchStore opens a store on a private PostgreSQL server of its own,
+// closed when b ends.
+func benchStore(b *testing.B) *Store {
+	b.Helper()
+	pg := harness.StartPostgres(b)
+	s, err := Open(context.Background(), pg.CreateDatabase("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 // BenchmarkAppendMetrics is the per-second write of one live stream: one
 // point and the session summary in one statement (the SQLite store's
 // benchmark of the same name does it in one transaction).
 func BenchmarkAppendMetrics(b *testing.B) {
 	ctx := context.Background()
-	pg := harness.StartPostgres(b)
-	s, err := Open(ctx, pg.CreateDatabase("bench"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := benchStore(b)
 	start := time.Now().Truncate(time.Second)
 	if err := s.CreateStreamSession(ctx, ivs.StreamSession{StreamID: "st-b", ChannelID: "c", StartTime: start}); err != nil {
 		b.Fatal(err)
@@ -446,12 +454,7 @@ func BenchmarkAppendMetrics(b *testing.B) {
 // the pool's connections are made before the clock starts.
 func BenchmarkAppendMetricsParallel(b *testing.B) {
 	ctx := context.Background()
-	pg := harness.StartPostgres(b)
-	s, err := Open(ctx, pg.CreateDatabase("bench"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := benchStore(b)
 	const parallelism = 4 // × GOMAXPROCS writers, within the pool's 10 connections on 2 cores
 	writers := parallelism * runtime.GOMAXPROCS(0)
 	start := time.Now().Truncate(time.Second)
