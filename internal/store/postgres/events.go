@@ -76,15 +76,7 @@ func (s *Store) AppendEvent(ctx context.Context, e *ivs.Event) error {
 // queryEvents reads events by a query that selects (seq, channel_id,
 // stream_id, body).
 func (s *Store) queryEvents(ctx context.Context, query string, args ...any) ([]ivs.Event, error) {
-	rows, err := s.pool.Query(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: read events: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ivs.Event, error) { return rowcodec.Event(row) })
-	if err != nil {
-		return nil, fmt.Errorf("postgres: read events: %w", err)
-	}
-	return out, nil
+	return list(ctx, s, rowcodec.Event, "read events", query, args...)
 }
 
 // EventsAfter implements events.Log.

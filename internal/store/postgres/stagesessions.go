@@ -45,16 +45,8 @@ func (s *Store) GetStageSession(ctx context.Context, stageID, sessionID string) 
 
 // ListStageSessions implements ivsrealtime.SessionStore.
 func (s *Store) ListStageSessions(ctx context.Context, stageID string) ([]ivsrealtime.StageSession, error) {
-	rows, err := s.pool.Query(ctx, "SELECT "+stageSessionColumns+" FROM stage_sessions WHERE stage_id = $1 "+
-		"ORDER BY start_time DESC, session_id", stageID)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list stage sessions: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ivsrealtime.StageSession, error) { return rowcodec.StageSession(row) })
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list stage sessions: %w", err)
-	}
-	return out, nil
+	return list(ctx, s, rowcodec.StageSession, "list stage sessions", "SELECT "+stageSessionColumns+
+		" FROM stage_sessions WHERE stage_id = $1 ORDER BY start_time DESC, session_id", stageID)
 }
 
 // PutParticipant implements ivsrealtime.SessionStore.
@@ -87,15 +79,7 @@ func (s *Store) GetParticipant(ctx context.Context, stageID, sessionID, particip
 
 // listStageDocs returns the decoded documents a query selects.
 func listStageDocs[T any](ctx context.Context, s *Store, what, query string, args ...any) ([]T, error) {
-	rows, err := s.pool.Query(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list %s: %w", what, err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return rowcodec.JSON[T](r) })
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list %s: %w", what, err)
-	}
-	return out, nil
+	return list(ctx, s, rowcodec.JSON[T], "list "+what, query, args...)
 }
 
 // ListParticipants implements ivsrealtime.SessionStore.
