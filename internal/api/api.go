@@ -34,11 +34,16 @@ const (
 	chatSigningName = "ivschat"
 )
 
-// Live is what the API needs of the live registry; *live.Registry implements it.
+// Live is what the API needs of the live streams: live.Local for one
+// process, the cluster's view across nodes.
 type Live interface {
-	Get(channelID string) (*live.Stream, bool)
-	List() []*live.Stream
-	Stop(channelID string) error
+	Get(ctx context.Context, channelID string) (live.StreamInfo, bool, error)
+	List(ctx context.Context) ([]live.StreamInfo, error)
+	// Stop cuts a channel's publisher off; live.ErrNotLive when it has none.
+	Stop(ctx context.Context, channelID string) error
+	// PutMetadata inserts timed metadata into a channel's live stream;
+	// live.ErrNotLive when it has none.
+	PutMetadata(ctx context.Context, channelID string, data []byte) error
 }
 
 // Config holds the dependencies of an API.
@@ -74,6 +79,9 @@ type Config struct {
 	// preview of private channels, and decides who may read a channel's
 	// chat; nil: those extensions answer 404.
 	Playback Playback
+	// Cluster answers GET /v1/cluster with the cluster's nodes; nil: this
+	// onair is not a cluster (404).
+	Cluster func(ctx context.Context) (any, error)
 	// Chat is the messaging service, for SendEvent, DeleteMessage and
 	// DisconnectUser; nil: those answer ValidationException.
 	Chat Messaging
@@ -118,6 +126,7 @@ type API struct {
 	viewers   func(channelID string) int
 	metrics   Metrics
 	events    http.Handler
+	cluster   func(ctx context.Context) (any, error)
 	// limits is a request budget per client address; nil: no limit.
 	limits   *ratelimit.Table
 	playback Playback
@@ -150,6 +159,7 @@ func New(cfg Config) *API {
 		viewers:  cfg.Viewers,
 		metrics:  cfg.Metrics,
 		events:   cfg.Events,
+		cluster:  cfg.Cluster,
 		playback: cfg.Playback,
 		chat:     cfg.Chat,
 

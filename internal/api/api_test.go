@@ -86,7 +86,7 @@ func newEnvOf(t *testing.T, svcCfg ivs.Config, tweak func(*Config)) *env {
 	t.Cleanup(srv.Close)
 	rtSvc := ivsrealtime.New(ivsrealtime.Config{Region: testRegion, AccountID: acct.ID, Docs: st, Sessions: st})
 	cfg := Config{
-		Service: svc, ChatService: chatSvc, RealtimeService: rtSvc, Live: reg, Account: acct, Log: log,
+		Service: svc, ChatService: chatSvc, RealtimeService: rtSvc, Live: live.Local{Registry: reg}, Account: acct, Log: log,
 		StageEndpoints: func(*http.Request) ivsrealtime.Endpoints {
 			return ivsrealtime.EndpointsFor("media.example", 8443, 8080)
 		},

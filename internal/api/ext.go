@@ -29,6 +29,16 @@ func (a *API) registerExtensions(mux *http.ServeMux) {
 	ext("GET /v1/channels", "GetChannelInfo", a.channelInfo)
 	ext("GET /v1/usage", "GetUsage", a.usage)
 	ext("GET /v1/channels/{channelId}/playback-token", "GetPlaybackToken", a.playbackToken)
+	ext("GET /v1/cluster", "GetCluster", func(w http.ResponseWriter, r *http.Request) (int, error) {
+		if a.cluster == nil {
+			return 0, &ivs.Error{Code: ivs.CodeResourceNotFound, Message: "this onair is not a cluster (--nats-url is not set)"}
+		}
+		info, err := a.cluster(r.Context())
+		if err != nil {
+			return 0, err
+		}
+		return writeJSON(w, http.StatusOK, info), nil
+	})
 	ext("GET /v1/events", "StreamEvents", func(w http.ResponseWriter, r *http.Request) (int, error) {
 		if a.events == nil {
 			return 0, &ivs.Error{Code: ivs.CodeResourceNotFound, Message: "the event stream is not enabled"}

@@ -229,14 +229,17 @@ func batchGetStreamKey(ctx context.Context, a *API, _ *call, in *arnsInput) (any
 
 // liveStream returns the live stream of the channel named by arn, or
 // ChannelNotBroadcasting.
-func (a *API) liveStream(ctx context.Context, arn string) (ivs.Channel, *live.Stream, error) {
+func (a *API) liveStream(ctx context.Context, arn string) (ivs.Channel, live.StreamInfo, error) {
 	ch, err := a.svc.Channel(ctx, "channelArn", arn)
 	if err != nil {
-		return ch, nil, err
+		return ch, live.StreamInfo{}, err
 	}
-	st, ok := a.live.Get(ch.ID)
+	st, ok, err := a.live.Get(ctx, ch.ID)
+	if err != nil {
+		return ch, st, err
+	}
 	if !ok {
-		return ch, nil, ivs.NotBroadcasting(ch.ARN)
+		return ch, st, ivs.NotBroadcasting(ch.ARN)
 	}
 	return ch, st, nil
 }
@@ -252,19 +255,21 @@ func getStream(ctx context.Context, a *API, c *call, in *channelARNInput) (any, 
 		PlaybackURL: a.endpoints(c.r).PlaybackURL(ch.ID),
 		StartTime:   st.StartTime.UTC(),
 		State:       ivs.StateLive,
-		Health:      st.Health(a.now()),
+		Health:      st.Health,
 		ViewerCount: int64(a.viewers(ch.ID)),
 	}}, nil
 }
 
-func listStreams(_ context.Context, a *API, _ *call, in *ivs.ListStreamsInput) (any, error) {
-	now := a.now()
-	all := a.live.List()
+func listStreams(ctx context.Context, a *API, _ *call, in *ivs.ListStreamsInput) (any, error) {
+	all, err := a.live.List(ctx)
+	if err != nil {
+		return nil, err
+	}
 	sums := make([]ivs.StreamSummary, len(all))
 	for i, st := range all {
 		sums[i] = ivs.StreamSummary{
 			ChannelARN: st.Channel.ARN, StreamID: st.StreamID, State: ivs.StateLive,
-			Health: st.Health(now), StartTime: st.StartTime.UTC(), ViewerCount: int64(a.viewers(st.Channel.ID)),
+			Health: st.Health, StartTime: st.StartTime.UTC(), ViewerCount: int64(a.viewers(st.Channel.ID)),
 		}
 	}
 	page, next, err := ivs.ListStreams(*in, sums)
@@ -279,7 +284,7 @@ func stopStream(ctx context.Context, a *API, _ *call, in *channelARNInput) (any,
 	if err != nil {
 		return nil, err
 	}
-	if err := a.live.Stop(ch.ID); errors.Is(err, live.ErrNotLive) {
+	if err := a.live.Stop(ctx, ch.ID); errors.Is(err, live.ErrNotLive) {
 		// It went offline between the two looks.
 		return nil, ivs.NotBroadcasting(ch.ARN)
 	} else if err != nil {

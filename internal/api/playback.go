@@ -110,7 +110,7 @@ func putMetadata(ctx context.Context, a *API, _ *call, in *putMetadataInput) (an
 	if in.Metadata == "" || len(in.Metadata) > maxMetadataBytes {
 		return nil, ivs.Validation("metadata", "metadata must be 1 to %d bytes, got %d", maxMetadataBytes, len(in.Metadata))
 	}
-	ch, st, err := a.liveStream(ctx, in.ChannelARN)
+	ch, _, err := a.liveStream(ctx, in.ChannelARN)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +118,11 @@ func putMetadata(ctx context.Context, a *API, _ *call, in *putMetadataInput) (an
 		return nil, &ivs.Error{Code: ivs.CodeThrottling, Message: fmt.Sprintf(
 			"PutMetadata is limited to %d calls a second per channel and %d per account", metadataPerSecond, metadataAccount)}
 	}
-	if err := st.PutMetadata([]byte(in.Metadata)); errors.Is(err, live.ErrNoMetadataReader) {
+	err = a.live.PutMetadata(ctx, ch.ID, []byte(in.Metadata))
+	if errors.Is(err, live.ErrNotLive) {
+		return nil, ivs.NotBroadcasting(ch.ARN) // it went offline between the two looks
+	}
+	if errors.Is(err, live.ErrNoMetadataReader) {
 		return nil, ivs.Validation("channelArn", "timed metadata is carried in LL-HLS and MPEG-TS HLS, not fMP4 HLS: channel %s has latencyMode NORMAL and containerFormat FRAGMENTED_MP4", ch.ARN)
 	} else if err != nil {
 		return nil, err

@@ -23,6 +23,7 @@ import (
 
 	"github.com/onair-video/onair/internal/api"
 	"github.com/onair-video/onair/internal/chat"
+	"github.com/onair-video/onair/internal/cluster"
 	"github.com/onair-video/onair/internal/compose"
 	"github.com/onair-video/onair/internal/config"
 	"github.com/onair-video/onair/internal/events"
@@ -106,6 +107,9 @@ type node struct {
 
 	// The media plane. whep and whip are nil with WebRTC off.
 	registry *live.Registry
+	// cluster is this process as a node of a cluster; nil: one process.
+	cluster *cluster.Node
+	nodeID  string
 	auth     *playback.Authorizer
 	hls      *hls.Server
 	whep     *whep.Server
@@ -154,7 +158,7 @@ type node struct {
 func build(ctx context.Context, cfg config.Config, opt Options) (*node, error) {
 	n := &node{cfg: cfg, opt: opt, log: opt.Log, errc: make(chan error, 8)}
 	n.bgCtx, n.stopBg = context.WithCancel(context.Background())
-	for _, step := range []func(context.Context) error{n.buildControl, n.bind, n.buildMedia, n.buildServers} {
+	for _, step := range []func(context.Context) error{n.buildControl, n.bind, n.buildMedia, n.buildCluster, n.buildServers} {
 		if err := step(ctx); err != nil {
 			n.stopBg()
 			n.cleanup()
@@ -187,6 +191,9 @@ func (n *node) buildControl(ctx context.Context) error {
 	}
 	n.store = st
 	n.onCleanup(func() { _ = st.Close() }) // nothing is left to write
+	if err := n.openNode(); err != nil {
+		return err
+	}
 	account, created, err := ivs.EnsureAccount(ctx, st, cfg.AdminAccessKeyID, cfg.AdminSecretAccessKey)
 	if err != nil {
 		return err
@@ -212,10 +219,22 @@ func (n *node) buildControl(ctx context.Context) error {
 	n.svc = ivs.NewService(ivs.Config{
 		Region: cfg.Region, AccountID: account.ID, Stores: ivs.StoresOf(st), Log: log,
 		InputQuotaHours: cfg.InputHoursQuota, CheckBucket: n.storage.Check, EventSink: n.bus.Publish,
-		StreamKeyDeleted: func(channelID string) { n.registry.Disconnect(channelID, live.ErrKeyDeleted) },
+		StreamKeyDeleted: func(channelID string) {
+			if n.cluster != nil {
+				n.cluster.StreamKeyDeleted(channelID) // on whichever node publishes it
+				return
+			}
+			n.registry.Disconnect(channelID, live.ErrKeyDeleted)
+		},
 		ViewerRevoked: func(r ivs.ViewerRevocation) {
-			if n.whep != nil {
-				n.whep.Revoke(r.ChannelID, r.ViewerID, r.Version)
+			n.revokeLocally(r)
+			if n.cluster != nil {
+				n.cluster.ViewerRevoked(r)
+			}
+		},
+		CacheChanged: func(kind, id string) {
+			if n.cluster != nil {
+				n.cluster.CacheChanged(kind, id)
 			}
 		},
 	})
@@ -322,7 +341,7 @@ func (n *node) buildMedia(ctx context.Context) error {
 	n.feeds = stagefeed.New(stagefeed.Config{Domain: ingestControl{n.rtSvc}, Roster: n.stages, Log: log})
 	n.onCleanup(n.feeds.Close)
 	n.registry.SetStageIngest(n.feeds)
-	n.tracker = session.New(session.Config{Store: n.store, Events: svc, Log: log, Viewers: n.viewers,
+	n.tracker = session.New(session.Config{Store: n.store, Events: svc, Log: log, Viewers: n.allViewers,
 		EnforceLimits: cfg.EnforceLimits})
 	n.registry.AddConsumer(n.tracker)
 	n.registry.AddConsumer(n.hls)
@@ -476,8 +495,8 @@ func (n *node) routes() http.Handler {
 		return ivsrealtime.EndpointsFor(host, ports["https"], ports["http"]).WithIngest(host, ports["rtmp"], ports["rtmps"])
 	}
 	api.New(api.Config{Service: n.svc, ChatService: n.chatSvc, RealtimeService: n.rtSvc, StageEndpoints: stageEndpoints,
-		Live: n.registry, Account: n.account, Endpoints: endpoints,
-		Log: n.log, Viewers: n.viewers, Metrics: n.tracker, Events: events.NewSSE(n.bgCtx, n.store, n.bus, n.log),
+		Live: n.apiLive(), Account: n.account, Endpoints: endpoints,
+		Log: n.log, Viewers: n.allViewers, Metrics: n.tracker, Cluster: n.clusterInfo(), Events: events.NewSSE(n.bgCtx, n.store, n.bus, n.log),
 		RateLimit: cfg.APIRateLimit, Playback: n.auth, Chat: n.chat}).Register(mux)
 	// Methods are named so the patterns don't conflict with "GET /"; HEAD
 	// rides on GET, OPTIONS answers CORS preflights.

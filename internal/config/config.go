@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,6 +36,20 @@ type Config struct {
 	// DataDir) or StorePostgres (PostgresURL).
 	Store              string
 	PostgresURL        string
+	// NATSURL, when set, makes this process a node of a cluster: nodes
+	// share the PostgreSQL store and talk over core NATS (docs/cluster.md).
+	NATSURL string
+	// NodeID names this node in the cluster; empty: one generated at the
+	// first start and kept in DataDir/node-id.
+	NodeID string
+	// NodeAddr is the base URL other nodes reach this node's HTTP listener
+	// at; empty: the HTTP listener's address when it is a specific host.
+	NodeAddr string
+	// ClusterLeaseTTL is how long a node that stopped heartbeating keeps
+	// its live channels; ClusterHeartbeat how often it heartbeats (0: a
+	// quarter of the TTL).
+	ClusterLeaseTTL  time.Duration
+	ClusterHeartbeat time.Duration
 	HTTPAddr           string
 	HTTPSAddr          string
 	RTMPAddr           string
@@ -174,6 +189,26 @@ var options = []option{
 	opt("postgres-url", "", "PostgreSQL database of --store postgres, as a URL (postgres://user@host:5432/onair?sslmode=require) or libpq key=value string; keep a password out of the command line: ONAIR_POSTGRES_URL, PGPASSWORD or ~/.pgpass",
 		func() (func(*Config, string) error, func(*Config) string) {
 			return str(func(c *Config) *string { return &c.PostgresURL })
+		}),
+	opt("nats-url", "", "core NATS server(s) of a cluster, comma-separated (nats://host:4222); set, onair runs as a node of a cluster that shares --store postgres (docs/cluster.md)",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.NATSURL })
+		}),
+	opt("node-id", "", "this node's name in a cluster (letters, digits, - and _; default: generated at the first start and kept in DATA_DIR/node-id)",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.NodeID })
+		}),
+	opt("node-addr", "", "base URL other nodes of a cluster reach this node's --http-addr at (http://10.0.0.5:8080; default: the HTTP listener's address when it names a host)",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return str(func(c *Config) *string { return &c.NodeAddr })
+		}),
+	opt("cluster-lease-ttl", "8s", "how long a cluster node that stopped heartbeating keeps its live channels before a publisher may go live on another node",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return dur(func(c *Config) *time.Duration { return &c.ClusterLeaseTTL })
+		}),
+	opt("cluster-heartbeat", "0s", "how often a cluster node renews its heartbeat; 0 is a quarter of --cluster-lease-ttl",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return dur(func(c *Config) *time.Duration { return &c.ClusterHeartbeat })
 		}),
 	opt("http-addr", ":8080", "API, playback, pages, /metrics and /healthz (TCP)",
 		func() (func(*Config, string) error, func(*Config) string) {
@@ -449,6 +484,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("--postgres-url: %w", err))
 		}
 	}
+	errs = append(errs, c.validateCluster()...)
 	if c.Region == "" || strings.ContainsAny(c.Region, " /:") {
 		errs = append(errs, fmt.Errorf("--region %q is not a region name", c.Region))
 	}
@@ -509,6 +545,53 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("ONAIR_ADMIN_ACCESS_KEY_ID and ONAIR_ADMIN_SECRET_ACCESS_KEY go together"))
 	}
 	return errors.Join(errs...)
+}
+
+// nodeIDRe is what a node id may be: it goes into NATS subjects and logs.
+var nodeIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// validateCluster checks the cluster settings: they need PostgreSQL, and
+// recordings and certificates that every node shares.
+func (c *Config) validateCluster() []error {
+	var errs []error
+	if c.NodeID != "" && !nodeIDRe.MatchString(c.NodeID) {
+		errs = append(errs, fmt.Errorf("--node-id %q: want 1 to 64 letters, digits, - or _", c.NodeID))
+	}
+	if c.NodeAddr != "" {
+		if u, err := url.Parse(c.NodeAddr); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			errs = append(errs, fmt.Errorf("--node-addr %q: want a base URL such as http://10.0.0.5:8080", c.NodeAddr))
+		}
+	}
+	if c.ClusterLeaseTTL < time.Second || c.ClusterLeaseTTL > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("--cluster-lease-ttl %s: want 1s to 10m", c.ClusterLeaseTTL))
+	}
+	if c.ClusterHeartbeat != 0 && (c.ClusterHeartbeat < 100*time.Millisecond || c.ClusterHeartbeat*2 > c.ClusterLeaseTTL) {
+		errs = append(errs, fmt.Errorf("--cluster-heartbeat %s: want 0 (a quarter of the lease TTL) or 100ms to half of --cluster-lease-ttl", c.ClusterHeartbeat))
+	}
+	if c.NATSURL == "" {
+		return errs
+	}
+	for _, u := range strings.Split(c.NATSURL, ",") {
+		if pu, err := url.Parse(strings.TrimSpace(u)); err != nil || (pu.Scheme != "nats" && pu.Scheme != "tls") || pu.Host == "" {
+			errs = append(errs, errors.New("--nats-url: want nats://host:port, comma-separated"))
+			break
+		}
+	}
+	if c.Store != StorePostgres {
+		errs = append(errs, errors.New("--nats-url makes a cluster, whose nodes share their state: it needs --store postgres"))
+	}
+	if c.S3Endpoint == "" {
+		errs = append(errs, errors.New("--nats-url makes a cluster: recordings must go to a bucket every node reaches, so --s3-endpoint is required"))
+	}
+	return errs
+}
+
+// Heartbeat is how often a cluster node renews its heartbeat.
+func (c *Config) Heartbeat() time.Duration {
+	if c.ClusterHeartbeat > 0 {
+		return c.ClusterHeartbeat
+	}
+	return c.ClusterLeaseTTL / 4
 }
 
 // checkPostgresURL catches a URL that is not PostgreSQL's before onair

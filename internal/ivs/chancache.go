@@ -10,8 +10,8 @@ import (
 // JSON decode was a third of the server's CPU under a GetStream load (make
 // bench, api phase, pprof). Every channel write goes through Service, which
 // invalidates. It is per process: a deployment with several onair
-// processes on one database must invalidate across them (the PostgreSQL
-// and NATS issue).
+// processes on one database invalidate across them: a cluster passes the
+// writes on (Config.CacheChanged) and the others call Invalidate.
 type channelCache struct {
 	mu sync.Mutex
 	// gen counts invalidations: a read that began before one must not
@@ -46,6 +46,13 @@ func (c *channelCache) put(ch Channel, gen uint64) {
 	c.m[ch.ID] = ch
 }
 
+func (c *channelCache) invalidateAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.m = nil
+}
+
 func (c *channelCache) invalidate(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -72,8 +79,55 @@ func (s *Service) channelByID(ctx context.Context, id string) (Channel, error) {
 // channel nor put it back.
 func (s *Service) writeChannel(id string, write func() error) error {
 	s.channels.invalidate(id)
+	defer s.changed(CacheChannel, id)
 	defer s.channels.invalidate(id)
 	return write()
+}
+
+// Caches of the service that other processes invalidate (Invalidate).
+const (
+	CacheChannel      = "channel"       // one channel, by id
+	CachePlaybackKeys = "playback-keys" // every playback key pair
+	CachePolicies     = "policies"      // every playback restriction policy
+	CacheRevocations  = "revocations"   // every viewer revocation
+)
+
+// changed tells Config.CacheChanged of a write that invalidated kind.
+func (s *Service) changed(kind, id string) {
+	if s.cacheChanged != nil {
+		s.cacheChanged(kind, id)
+	}
+}
+
+// Invalidate drops what the service caches of kind (id: one channel; ""
+// every one), after another process wrote it. An unknown kind drops
+// everything: a newer process may have more kinds.
+func (s *Service) Invalidate(kind, id string) {
+	switch kind {
+	case CacheChannel:
+		if id != "" {
+			s.channels.invalidate(id)
+			return
+		}
+		s.channels.invalidateAll()
+	case CachePlaybackKeys:
+		s.pbKeys.invalidate()
+	case CachePolicies:
+		s.policyCache.invalidate()
+	case CacheRevocations:
+		s.revoked.invalidate()
+	default:
+		s.InvalidateAll()
+	}
+}
+
+// InvalidateAll drops every cache, e.g. when invalidations from other
+// processes may have been lost.
+func (s *Service) InvalidateAll() {
+	s.channels.invalidateAll()
+	s.pbKeys.invalidate()
+	s.policyCache.invalidate()
+	s.revoked.invalidate()
 }
 
 // PlaybackChannel is what playback needs to know of a channel.

@@ -136,6 +136,7 @@ func (s *Service) ImportPlaybackKeyPair(ctx context.Context, in ImportPlaybackKe
 		Tags: CloneTags(in.Tags), PublicKey: in.PublicKeyMaterial}
 	// After the write: a read that raced it holds an older generation and
 	// does not put what it read.
+	defer s.changed(CachePlaybackKeys, "")
 	defer s.pbKeys.invalidate()
 	if err := s.keyPairs().Create(ctx, &k, s.now()); err != nil {
 		return PlaybackKeyPair{}, err
@@ -163,6 +164,7 @@ func (s *Service) DeletePlaybackKeyPair(ctx context.Context, arn string) error {
 	if err != nil {
 		return err
 	}
+	defer s.changed(CachePlaybackKeys, "")
 	defer s.pbKeys.invalidate()
 	return s.keyPairs().Delete(ctx, a.ID, arn)
 }

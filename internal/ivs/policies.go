@@ -176,6 +176,7 @@ func (s *Service) UpdatePlaybackRestrictionPolicy(ctx context.Context, in Update
 	if err := in.apply(&p); err != nil {
 		return PlaybackRestrictionPolicy{}, err
 	}
+	defer s.changed(CachePolicies, "")
 	defer s.policyCache.invalidate()
 	if err := s.policies().Update(ctx, &p, in.ARN); err != nil {
 		return PlaybackRestrictionPolicy{}, err
@@ -192,6 +193,7 @@ func (s *Service) DeletePlaybackRestrictionPolicy(ctx context.Context, arn strin
 	if err := s.refuseIfUsed(ctx, ChannelFilter{PlaybackRestrictionPolicyARN: p.ARN}, "playback restriction policy", arn, "playbackRestrictionPolicyArn"); err != nil {
 		return err
 	}
+	defer s.changed(CachePolicies, "")
 	defer s.policyCache.invalidate()
 	return s.policies().Delete(ctx, p.ID, arn)
 }

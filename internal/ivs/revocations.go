@@ -123,10 +123,19 @@ func (s *Service) StartViewerSessionRevocation(ctx context.Context, in ViewerSes
 	if err := s.putRevocation(ctx, &rev); err != nil {
 		return err
 	}
+	s.changed(CacheRevocations, "")
 	if s.revoked.notify != nil {
 		s.revoked.notify(rev)
 	}
 	return nil
+}
+
+// invalidate makes the next check read the revocations from the store
+// again (another process stored one).
+func (r *revocations) invalidate() {
+	r.mu.Lock()
+	r.m = nil
+	r.mu.Unlock()
 }
 
 // putRevocation stores rev, widened to any version already revoked.
@@ -141,7 +150,9 @@ func (s *Service) putRevocation(ctx context.Context, rev *ViewerRevocation) erro
 	if err := s.revocationDocs().Put(ctx, rev, s.now()); err != nil {
 		return err
 	}
-	r.m[rev.key()] = rev.Version
+	if r.m != nil { // else invalidated meanwhile: the next check reads it
+		r.m[rev.key()] = rev.Version
+	}
 	return nil
 }
 

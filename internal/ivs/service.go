@@ -38,6 +38,8 @@ type Service struct {
 	secrets *Secrets
 	// policyCache holds playback restriction policies (policies.go).
 	policyCache policyCache
+	// cacheChanged hears of writes that invalidated a cache; nil: none.
+	cacheChanged func(kind, id string)
 }
 
 // Config holds a Service's dependencies and settings. Everything is given
@@ -71,6 +73,11 @@ type Config struct {
 	// the viewer's sessions). Like StreamKeyDeleted, a func, because the
 	// WHEP server is built after the service.
 	ViewerRevoked func(ViewerRevocation)
+	// CacheChanged hears of every write that invalidated one of the
+	// service's caches (kind is a Cache* constant, id the resource's or
+	// ""): a cluster tells the other nodes, which call Invalidate. nil:
+	// one process.
+	CacheChanged func(kind, id string)
 }
 
 // NewService returns a service. It starts nothing.
@@ -82,7 +89,7 @@ func NewService(cfg Config) *Service {
 		st: cfg.Stores, scope: Scope{Region: cfg.Region, Account: cfg.AccountID}, now: time.Now,
 		sink: cfg.EventSink, inputQuota: cfg.InputQuotaHours, checkBucket: cfg.CheckBucket,
 		log: cfg.Log.With("component", "ivs"), keyDeleted: cfg.StreamKeyDeleted,
-		revoked: revocations{notify: cfg.ViewerRevoked}, secrets: NewSecrets(cfg.Docs, time.Now),
+		revoked: revocations{notify: cfg.ViewerRevoked}, secrets: NewSecrets(cfg.Docs, time.Now), cacheChanged: cfg.CacheChanged,
 	}
 }
 

@@ -114,6 +114,7 @@ func (s *Service) resourceTags(ctx context.Context, arn string) (map[string]stri
 		}
 		return CloneTags(p.Tags), func(t map[string]string) error {
 			p.Tags = t
+			defer s.changed(CachePolicies, "")
 			defer s.policyCache.invalidate()
 			return s.policies().Update(ctx, &p, arn)
 		}, nil

@@ -39,6 +39,8 @@ type Publisher struct {
 	ending bool
 	// released is closed when the channel is free again (Close is done).
 	released chan struct{}
+	// unlease frees the channel's cluster lease; nil: none.
+	unlease func()
 
 	stopOnce sync.Once
 	stop     chan struct{}

@@ -41,6 +41,10 @@ var (
 	// ErrKeyDeleted is the cause of a cut-off by the deletion of the
 	// stream key the publisher used.
 	ErrKeyDeleted = errors.New("live: stream key deleted")
+	// ErrLeaseLost is the cause of a cut-off by another cluster node
+	// taking the channel over while this one could not heartbeat (it was
+	// frozen or cut off from the shared store past the lease TTL).
+	ErrLeaseLost = errors.New("live: another node took the channel over (this node's lease expired)")
 	// ErrTakenOver is the cause of a cut-off by a new connection with the
 	// same stream key, let in because this one looked gone (an encoder's
 	// reconnect while its old connection has not timed out yet).
@@ -58,6 +62,15 @@ type Sessions interface {
 	StartStreamSession(ctx context.Context, c ivs.Channel, start time.Time, ingest ivs.IngestConfigurations) (ivs.StreamSession, error)
 	EndStreamSession(ctx context.Context, c ivs.Channel, streamID string, end time.Time) error
 	Emit(ctx context.Context, e ivs.Event) (ivs.Event, error)
+}
+
+// Claimer reserves a channel beyond this process: a cluster's lease, so
+// that one publisher per channel holds across nodes.
+type Claimer interface {
+	// Claim reserves channel c for a publisher of this process and returns
+	// the function that frees it. A channel another node publishes is an
+	// error wrapping ErrChannelBusy.
+	Claim(ctx context.Context, c ivs.Channel) (release func(), err error)
 }
 
 // Consumer is started for every stream that goes live, e.g. the HLS muxer.
@@ -150,6 +163,8 @@ type Registry struct {
 	// stageIngest routes the stream keys of stage ingest configurations;
 	// nil: they are unknown keys.
 	stageIngest StageIngest
+	// claimer reserves channels across a cluster; nil: one process.
+	claimer Claimer
 
 	mu         sync.Mutex
 	publishers map[string]*Publisher // by channel id
@@ -174,6 +189,10 @@ func (r *Registry) AddConsumer(c Consumer) { r.consumers = append(r.consumers, c
 func (r *Registry) SetAdmission(admit func(ctx context.Context, c ivs.Channel) error) {
 	r.admit = admit
 }
+
+// SetClaimer makes every publish reserve its channel through c as well
+// (a cluster's lease). Call it before serving publishers.
+func (r *Registry) SetClaimer(c Claimer) { r.claimer = c }
 
 // Claim authenticates a stream key and reserves its channel for the caller,
 // who must Close the returned publisher. A second publisher on a channel gets
@@ -239,6 +258,27 @@ func (r *Registry) Claim(ctx context.Context, streamKey string, conn ConnInfo) (
 	}
 	p := &Publisher{reg: r, slot: ch.ID, channel: ch, conn: conn, key: streamKey, stop: make(chan struct{}), released: make(chan struct{})}
 	r.publishers[ch.ID] = p
+	return r.claimBeyond(ctx, p)
+}
+
+// claimBeyond reserves p's channel through the claimer, with r.mu held
+// on entry and on return but not while the claimer runs (it asks the
+// shared store): p holds the channel in this process meanwhile.
+func (r *Registry) claimBeyond(ctx context.Context, p *Publisher) (*Publisher, error) {
+	if r.claimer == nil {
+		return p, nil
+	}
+	r.mu.Unlock()
+	release, err := r.claimer.Claim(ctx, p.channel)
+	r.mu.Lock()
+	if err != nil {
+		if r.publishers[p.slot] == p {
+			delete(r.publishers, p.slot)
+		}
+		close(p.released)
+		return nil, err
+	}
+	p.unlease = release
 	return p, nil
 }
 
@@ -262,7 +302,7 @@ func (r *Registry) ClaimChannel(ctx context.Context, c ivs.Channel, conn ConnInf
 	}
 	p := &Publisher{reg: r, slot: c.ID, channel: c, conn: conn, stop: make(chan struct{}), released: make(chan struct{})}
 	r.publishers[c.ID] = p
-	return p, nil
+	return r.claimBeyond(ctx, p)
 }
 
 // Get returns the live stream of a channel.
@@ -345,6 +385,12 @@ func (r *Registry) Close(ctx context.Context) {
 }
 
 func (r *Registry) release(p *Publisher) {
+	// The channel is free in the cluster once its session has ended
+	// (Close ends it before release), so that the next node's session
+	// never overlaps this one's.
+	if p.unlease != nil {
+		p.unlease()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.publishers[p.slot] == p {

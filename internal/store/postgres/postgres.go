@@ -30,7 +30,15 @@ var migrations embed.FS
 // Store is onair's store on PostgreSQL.
 type Store struct {
 	pool *pgxpool.Pool
+	// node is the cluster node this process is (SetNode); "" outside a
+	// cluster.
+	node string
 }
+
+// SetNode makes this store a cluster node's: the sessions it creates are
+// the node's, and EndOpenStreamSessions ends only the node's. Call it
+// before the store is used.
+func (s *Store) SetNode(id string) { s.node = id }
 
 // Advisory lock keys, one per purpose; arbitrary, fixed forever, and
 // distinct from any a later version takes for something else.

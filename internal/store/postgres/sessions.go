@@ -30,8 +30,8 @@ func (s *Store) CreateStreamSession(ctx context.Context, ss ivs.StreamSession) e
 	if err != nil {
 		return fmt.Errorf("postgres: encode ingest configuration: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, "INSERT INTO stream_sessions (stream_id, channel_id, channel, start_time, ingest) VALUES ($1, $2, $3, $4, $5)",
-		ss.StreamID, ss.ChannelID, string(doc), rowcodec.FormatTime(ss.StartTime), string(ingest))
+	_, err = s.pool.Exec(ctx, "INSERT INTO stream_sessions (stream_id, channel_id, channel, start_time, ingest, node_id) VALUES ($1, $2, $3, $4, $5, $6)",
+		ss.StreamID, ss.ChannelID, string(doc), rowcodec.FormatTime(ss.StartTime), string(ingest), s.node)
 	if err != nil {
 		return fmt.Errorf("postgres: insert stream session: %w", err)
 	}
@@ -53,12 +53,26 @@ func (s *Store) EndStreamSession(ctx context.Context, streamID string, end time.
 // finds them ended (READ COMMITTED re-checks end_time on the row it
 // waited for), so each session is ended, and returned, once.
 func (s *Store) EndOpenStreamSessions(ctx context.Context, end time.Time) ([]ivs.StreamSession, error) {
+	// A node of a cluster ends its own leftovers only (and those of a
+	// time before the cluster); the others' are live or the sweeper's.
+	if s.node != "" {
+		return s.endSessions(ctx, "end open sessions", end, "node_id IN ($1, '')", s.node)
+	}
+	return s.endSessions(ctx, "end open sessions", end, "true")
+}
+
+// endSessions ends the open sessions that match cond (a WHERE condition
+// on stream_sessions with args as $1…), each at the end of its last
+// metric point when that is before end, and returns them. Two processes
+// that end the same sessions at once each end those they locked: no
+// session is returned twice.
+func (s *Store) endSessions(ctx context.Context, what string, end time.Time, cond string, args ...any) ([]ivs.StreamSession, error) {
 	var ended []ivs.StreamSession
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		ended = ended[:0] // a retried transaction starts again
 		rows, err := tx.Query(ctx, sessionSelect+`,
 			(SELECT MAX(t + span) FROM session_metrics m WHERE m.stream_id = stream_sessions.stream_id)
-			FROM stream_sessions WHERE end_time IS NULL ORDER BY start_time, stream_id FOR UPDATE`)
+			FROM stream_sessions WHERE end_time IS NULL AND (`+cond+`) ORDER BY start_time, stream_id FOR UPDATE SKIP LOCKED`, args...)
 		if err != nil {
 			return err
 		}
@@ -91,7 +105,7 @@ func (s *Store) EndOpenStreamSessions(ctx context.Context, end time.Time) ([]ivs
 		return tx.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: end open sessions: %w", err)
+		return nil, fmt.Errorf("postgres: %s: %w", what, err)
 	}
 	return ended, nil
 }

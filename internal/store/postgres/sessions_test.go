@@ -348,6 +348,7 @@ func testHasError(t *testing.T, pg *harness.Postgres) {
 	s := newStore(t, pg)
 	for _, id := range []string{"st-e", "st-ok"} {
 		mustDo(t, s.CreateStreamSession(ctx, ivs.StreamSession{StreamID: id, ChannelID: "c", StartTime: sessionsStart}))
+		mustDo(t, s.EndStreamSession(ctx, id, sessionsStart.Add(time.Second))) // one open session per channel
 	}
 	if _, err := pg.Query(sessionsDB(t, s), "UPDATE stream_sessions SET has_error = true WHERE stream_id = 'st-e'"); err != nil {
 		t.Fatal(err)

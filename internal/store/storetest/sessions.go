@@ -35,8 +35,12 @@ func testSessions(t *testing.T, s Sessions) {
 	// Listing: newest first, half a second apart (text-sortable times),
 	// two sharing a start, paged.
 	for i, d := range []time.Duration{time.Second, 1500 * time.Millisecond, 2 * time.Second, 2 * time.Second} {
-		must(t, s.CreateStreamSession(ctx, ivs.StreamSession{StreamID: fmt.Sprintf("st-l%d", i), ChannelID: "ch2",
+		id := fmt.Sprintf("st-l%d", i)
+		must(t, s.CreateStreamSession(ctx, ivs.StreamSession{StreamID: id, ChannelID: "ch2",
 			Channel: channel("ch2"), StartTime: start.Add(d)}))
+		// A channel has one open session at a time (PostgreSQL's
+		// schema holds onair to it).
+		must(t, s.EndStreamSession(ctx, id, start.Add(d)))
 	}
 	var got []string
 	after := ""

@@ -1,0 +1,150 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/onair-video/onair/internal/api"
+	"github.com/onair-video/onair/internal/cluster"
+	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/store/postgres"
+)
+
+// clustered says whether this process is a node of a cluster.
+func (n *node) clustered() bool { return n.cfg.NATSURL != "" }
+
+// nodeID is --node-id, else the id generated at the first start and kept
+// in DATA_DIR/node-id.
+func nodeID(configured, dataDir string) (string, error) {
+	if configured != "" {
+		return configured, nil
+	}
+	path := filepath.Join(dataDir, "node-id")
+	if b, err := os.ReadFile(path); err == nil {
+		if id := strings.TrimSpace(string(b)); id != "" {
+			return id, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("app: read %s: %w", path, err)
+	}
+	id := "node-" + strings.ToLower(rand.Text()[:10])
+	if err := writeFileAtomic(path, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("app: write %s: %w", path, err)
+	}
+	return id, nil
+}
+
+// nodeAddr is --node-addr, else the HTTP listener's address when it names
+// a host that other machines can reach.
+func nodeAddr(configured, httpAddr string) (string, error) {
+	if configured != "" {
+		return strings.TrimSuffix(configured, "/"), nil
+	}
+	host, port, err := net.SplitHostPort(httpAddr)
+	if err != nil {
+		return "", fmt.Errorf("app: HTTP listener address %q: %w", httpAddr, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return "", errors.New("--node-addr is required in a cluster when --http-addr listens on every address: give the URL other nodes reach this one at, e.g. http://10.0.0.5:8080")
+	}
+	return "http://" + net.JoinHostPort(host, port), nil
+}
+
+// buildCluster joins the cluster when --nats-url is set: the registry's
+// claims take leases, and the API sees and commands every node's streams.
+func (n *node) buildCluster(ctx context.Context) error {
+	if !n.clustered() {
+		return nil
+	}
+	cs, ok := n.store.(ivs.ClusterStore)
+	if !ok {
+		return errors.New("app: a cluster needs --store postgres")
+	}
+	addr, err := nodeAddr(n.cfg.NodeAddr, n.lns.addrs()["http"])
+	if err != nil {
+		return err
+	}
+	node, err := cluster.New(ctx, cluster.Config{NodeID: n.nodeID, Addr: addr, Version: n.opt.Version, NATSURL: n.cfg.NATSURL,
+		LeaseTTL: n.cfg.ClusterLeaseTTL, Heartbeat: n.cfg.Heartbeat(), Store: cs, Service: n.svc, Registry: n.registry,
+		LocalViewers: n.localViewers, ViewerRevoked: n.revokeLocally, Log: n.log})
+	if err != nil {
+		return err
+	}
+	n.cluster = node
+	n.onCleanup(node.Close) // after the registry closed: its leases are released by then
+	n.registry.SetClaimer(node)
+	n.bgRuns = append(n.bgRuns, node.Run)
+	n.log.Info("joined the cluster", "node", n.nodeID, "addr", addr, "lease_ttl", n.cfg.ClusterLeaseTTL)
+	return nil
+}
+
+// openNode makes the store a cluster node's before anything reads it: the
+// sessions it ends at start are this node's only.
+func (n *node) openNode() error {
+	if !n.clustered() {
+		return nil
+	}
+	id, err := nodeID(n.cfg.NodeID, n.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	n.nodeID = id
+	pg, ok := n.store.(*postgres.Store)
+	if !ok {
+		return errors.New("app: a cluster needs --store postgres")
+	}
+	pg.SetNode(id)
+	return nil
+}
+
+// localViewers counts the players this node serves, by channel.
+func (n *node) localViewers() map[string]int {
+	out := map[string]int{}
+	for _, st := range n.registry.List() {
+		if c := n.viewers(st.Channel.ID); c > 0 {
+			out[st.Channel.ID] = c
+		}
+	}
+	return out
+}
+
+// revokeLocally closes a revoked viewer's WHEP sessions on this node.
+func (n *node) revokeLocally(r ivs.ViewerRevocation) {
+	if n.whep != nil {
+		n.whep.Revoke(r.ChannelID, r.ViewerID, r.Version)
+	}
+}
+
+// apiLive is the API's view of the live streams: this process's, or the
+// cluster's.
+func (n *node) apiLive() api.Live {
+	if n.cluster != nil {
+		return n.cluster.Streams()
+	}
+	return live.Local{Registry: n.registry}
+}
+
+// allViewers counts a channel's viewers: this node's, plus the other
+// nodes' in a cluster.
+func (n *node) allViewers(channelID string) int {
+	c := n.viewers(channelID)
+	if n.cluster != nil {
+		c = n.cluster.Viewers(channelID, c)
+	}
+	return c
+}
+
+// clusterInfo answers GET /v1/cluster; nil outside a cluster.
+func (n *node) clusterInfo() func(ctx context.Context) (any, error) {
+	if n.cluster == nil {
+		return nil
+	}
+	return func(ctx context.Context) (any, error) { return n.cluster.Info(ctx) }
+}
