@@ -108,8 +108,8 @@ type node struct {
 	// The media plane. whep and whip are nil with WebRTC off.
 	registry *live.Registry
 	// cluster is this process as a node of a cluster; nil: one process.
-	cluster *cluster.Node
-	nodeID  string
+	cluster  *cluster.Node
+	nodeID   string
 	auth     *playback.Authorizer
 	hls      *hls.Server
 	whep     *whep.Server

@@ -34,8 +34,8 @@ type Config struct {
 	DataDir string
 	// Store is where onair keeps its state: StoreSQLite (a file in
 	// DataDir) or StorePostgres (PostgresURL).
-	Store              string
-	PostgresURL        string
+	Store       string
+	PostgresURL string
 	// NATSURL, when set, makes this process a node of a cluster: nodes
 	// share the PostgreSQL store and talk over core NATS (docs/cluster.md).
 	NATSURL string
@@ -48,8 +48,8 @@ type Config struct {
 	// ClusterLeaseTTL is how long a node that stopped heartbeating keeps
 	// its live channels; ClusterHeartbeat how often it heartbeats (0: a
 	// quarter of the TTL).
-	ClusterLeaseTTL  time.Duration
-	ClusterHeartbeat time.Duration
+	ClusterLeaseTTL    time.Duration
+	ClusterHeartbeat   time.Duration
 	HTTPAddr           string
 	HTTPSAddr          string
 	RTMPAddr           string
