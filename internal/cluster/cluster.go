@@ -149,6 +149,10 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	nc, err := nats.Connect(cfg.NATSURL, nats.Name("onair "+cfg.NodeID), nats.MaxReconnects(-1),
 		nats.ReconnectWait(500*time.Millisecond), nats.RetryOnFailedConnect(true),
+		// Nothing is buffered while disconnected: a command (StopStream)
+		// sent then would reach its node long after its caller was told it
+		// failed. Such sends fail at once instead.
+		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			n.log.Warn("NATS connection lost; commands to other nodes fail until it is back", "err", err)
 		}),

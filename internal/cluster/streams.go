@@ -121,10 +121,16 @@ func (n *Node) command(ctx context.Context, channelID, verb string, data []byte)
 	if len(ls) == 0 {
 		return live.ErrNotLive // it ended meanwhile
 	}
-	if errors.Is(err, nats.ErrNoResponders) {
-		return fmt.Errorf("%w: node %s does not answer for the channel", errRemote, ls[0].NodeID)
+	why := "does not answer"
+	if !n.nc.IsConnected() {
+		why = "is out of reach: this node has no connection to NATS"
+	} else if !errors.Is(err, nats.ErrNoResponders) {
+		why = "did not answer in time"
 	}
-	return fmt.Errorf("%w: node %s: %w", errRemote, ls[0].NodeID, err)
+	n.log.Warn("command to another node failed", "verb", verb, "channel", channelID, "node", ls[0].NodeID, "err", err)
+	// StreamUnavailable is IVS's StopStream answer for "try again".
+	return &ivs.Error{Code: ivs.CodeStreamUnavailable, Message: fmt.Sprintf(
+		"the stream is temporarily unavailable: node %s, which has it, %s; try again", ls[0].NodeID, why)}
 }
 
 // Viewers counts a channel's viewers across the cluster: this node's now,

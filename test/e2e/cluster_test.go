@@ -140,3 +140,244 @@ func TestClusterControlPlane(t *testing.T) {
 		t.Fatalf("ListStreamSessions: %+v, %v", sessions, err)
 	}
 }
+
+// republish publishes key to s again and again (an encoder that
+// reconnects) until s has the channel live with a stream other than
+// old; it returns that stream, the publisher and when it went live.
+func republish(t *testing.T, s *harness.Server, ch *types.Channel, key, old string, d time.Duration) (*types.Stream, *harness.Process, time.Time) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var refused int
+	for time.Now().Before(deadline) {
+		p := harness.StartFFmpeg(t, harness.Publish{URL: s.RTMPURL(key)})
+		for {
+			out, err := s.IVS().GetStream(context.Background(), &ivs.GetStreamInput{ChannelArn: ch.Arn})
+			if err == nil && out.Stream.State == types.StreamStateStreamLive && aws.ToString(out.Stream.StreamId) != old {
+				t.Logf("live on the new node after %d refused attempts", refused)
+				return out.Stream, p, time.Now()
+			}
+			select {
+			case <-p.Done():
+				refused++
+			case <-time.After(100 * time.Millisecond):
+				continue
+			}
+			break
+		}
+	}
+	t.Fatalf("not live on the new node within %s (%d refused attempts)", d, refused)
+	return nil, nil, time.Time{}
+}
+
+// openSessions counts the channel's open sessions in the shared store.
+func openSessions(t *testing.T, c *harness.Cluster, ch *types.Channel) string {
+	t.Helper()
+	n, err := c.Query("SELECT count(*) FROM stream_sessions WHERE end_time IS NULL AND channel_id = '" + idOf(ch) + "'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// The origin is killed mid-stream: the encoder's reconnect to B is
+// refused until A's lease runs out (3 s here), then B publishes with a new
+// stream id; the old session ends with Stream Failure, at its last second,
+// and every node answers the new stream.
+func TestClusterOriginKilled(t *testing.T) {
+	t.Parallel()
+	harness.Heavy(t)
+	c := harness.StartCluster(t, 3, harness.ClusterOptions{})
+	a, b, cc := c.Nodes[0], c.Nodes[1], c.Nodes[2]
+	ctx := harness.Context(t, 2*time.Minute)
+	ch, key := createChannel(t, a.IVS(), "killed", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
+	harness.StartFFmpeg(t, harness.Publish{URL: a.RTMPURL(aws.ToString(key.Value))})
+	old := waitLive(t, cc.IVS(), aws.ToString(ch.Arn))
+	// A few seconds of metrics, so the old session has a last second.
+	harness.Eventually(t, 20*time.Second, func() error {
+		var m sessionMetrics
+		if err := cc.GetJSON(ctx, "/v1/channels/"+idOf(ch)+"/sessions/latest/metrics", &m); err != nil {
+			return err
+		}
+		if len(m.Points) < 2 {
+			return fmt.Errorf("%d points", len(m.Points))
+		}
+		return nil
+	})
+
+	a.Kill()
+	killed := time.Now()
+	st, _, liveAt := republish(t, b, ch, aws.ToString(key.Value), aws.ToString(old.StreamId), 30*time.Second)
+	took := liveAt.Sub(killed)
+	t.Logf("live on B %v after A was killed (lease TTL 3s)", took.Round(time.Millisecond))
+	if took > 10*time.Second {
+		t.Errorf("the stream took %v to go live on another node; want within 10 s", took)
+	}
+	for _, s := range []*harness.Server{b, cc} {
+		got := waitLive(t, s.IVS(), aws.ToString(ch.Arn))
+		if aws.ToString(got.StreamId) != aws.ToString(st.StreamId) {
+			t.Fatalf("GetStream: %s, want B's %s", aws.ToString(got.StreamId), aws.ToString(st.StreamId))
+		}
+	}
+	if n := openSessions(t, c, ch); n != "1" {
+		t.Fatalf("%s open sessions of the channel", n)
+	}
+	ss, err := cc.IVS().GetStreamSession(ctx, &ivs.GetStreamSessionInput{ChannelArn: ch.Arn, StreamId: old.StreamId})
+	if err != nil || ss.StreamSession.EndTime == nil {
+		t.Fatalf("the killed node's session: %+v, %v", ss, err)
+	}
+	if end := *ss.StreamSession.EndTime; end.After(killed) || end.Before(aws.ToTime(old.StartTime)) {
+		t.Errorf("the killed node's session ended at %v; killed at %v", end, killed)
+	}
+	var failure bool
+	for _, e := range ss.StreamSession.TruncatedEvents {
+		failure = failure || aws.ToString(e.Name) == "Stream Failure"
+	}
+	if !failure {
+		t.Errorf("the killed node's session has no Stream Failure event: %+v", ss.StreamSession.TruncatedEvents)
+	}
+	var info clusterInfo
+	if err := cc.GetJSON(ctx, "/v1/cluster", &info); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range info.Nodes {
+		if n.NodeID == "n1" && n.State != "lost" {
+			t.Errorf("/v1/cluster says the killed node is %q", n.State)
+		}
+	}
+}
+
+// The origin is frozen (SIGSTOP) past its lease: the encoder goes live on
+// B; when A wakes it finds its lease taken and cuts its stale publisher at
+// once. At no moment has the channel two open sessions.
+func TestClusterOriginFrozen(t *testing.T) {
+	t.Parallel()
+	harness.Heavy(t)
+	c := harness.StartCluster(t, 3, harness.ClusterOptions{})
+	a, b, cc := c.Nodes[0], c.Nodes[1], c.Nodes[2]
+	ch, key := createChannel(t, a.IVS(), "frozen", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
+	stale := harness.StartFFmpeg(t, harness.Publish{URL: a.RTMPURL(aws.ToString(key.Value))})
+	old := waitLive(t, cc.IVS(), aws.ToString(ch.Arn))
+
+	// Watch the open sessions the whole time.
+	watch, stop := context.WithCancel(context.Background())
+	watched := make(chan string, 1)
+	go func() {
+		most := "0"
+		for watch.Err() == nil {
+			if n, err := c.Query("SELECT count(*) FROM stream_sessions WHERE end_time IS NULL AND channel_id = '" + idOf(ch) + "'"); err == nil && n > most {
+				most = n
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		watched <- most
+	}()
+
+	a.Pause()
+	_, _, _ = republish(t, b, ch, aws.ToString(key.Value), aws.ToString(old.StreamId), 30*time.Second)
+	a.Resume()
+	woke := time.Now()
+	select {
+	case <-stale.Done():
+		t.Logf("A cut its stale publisher %v after waking", time.Since(woke).Round(time.Millisecond))
+	case <-time.After(10 * time.Second):
+		t.Fatal("A did not cut its stale publisher after waking")
+	}
+	a.WaitLog(t, "cutting the publisher", 5*time.Second)
+	got := waitLive(t, a.IVS(), aws.ToString(ch.Arn))
+	if aws.ToString(got.StreamId) == aws.ToString(old.StreamId) {
+		t.Fatal("A still answers its old stream")
+	}
+	stop()
+	if most := <-watched; most != "1" {
+		t.Fatalf("the channel had %s open sessions at once", most)
+	}
+}
+
+// NATS stops and comes back: the stream plays on, GetStream answers on
+// every node (from the store), StopStream from another node fails with an
+// error to retry while NATS is down and works once it is back, without
+// restarting anything. PostgreSQL stops and comes back: the publisher is
+// not cut, no node takes the channel over, the API fails and recovers.
+func TestClusterOutages(t *testing.T) {
+	t.Parallel()
+	harness.Heavy(t)
+	c := harness.StartCluster(t, 2, harness.ClusterOptions{})
+	a, b := c.Nodes[0], c.Nodes[1]
+	ctx := harness.Context(t, 3*time.Minute)
+	ch, key := createChannel(t, a.IVS(), "outages", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
+	pub := harness.StartFFmpeg(t, harness.Publish{URL: a.RTMPURL(aws.ToString(key.Value))})
+	st := waitLive(t, b.IVS(), aws.ToString(ch.Arn))
+
+	c.NATS.Shutdown()
+	harness.Eventually(t, 10*time.Second, func() error {
+		_, err := b.IVS().StopStream(ctx, &ivs.StopStreamInput{ChannelArn: ch.Arn})
+		var su *types.StreamUnavailable
+		if !errors.As(err, &su) || !strings.Contains(aws.ToString(su.ExceptionMessage), "node n1") {
+			return fmt.Errorf("StopStream from B with NATS down: %v, want StreamUnavailable naming n1", err)
+		}
+		return nil
+	})
+	if got := waitLive(t, b.IVS(), aws.ToString(ch.Arn)); aws.ToString(got.StreamId) != aws.ToString(st.StreamId) {
+		t.Fatalf("GetStream on B with NATS down: %s", aws.ToString(got.StreamId))
+	}
+	c.NATS.Restart()
+	harness.Eventually(t, 20*time.Second, func() error {
+		if _, err := b.IVS().GetStream(ctx, &ivs.GetStreamInput{ChannelArn: ch.Arn}); err != nil {
+			return err
+		}
+		select {
+		case <-pub.Done():
+			t.Fatalf("the publisher ended during the NATS outage: %s", pub.Output())
+		default:
+		}
+		return nil
+	})
+
+	c.PG.Stop()
+	down := time.Now()
+	harness.Eventually(t, 20*time.Second, func() error {
+		_, err := b.IVS().ListChannels(ctx, &ivs.ListChannelsInput{})
+		if err == nil {
+			return errors.New("ListChannels answered with PostgreSQL down")
+		}
+		return nil
+	})
+	for time.Since(down) < 6*time.Second { // two lease TTLs
+		select {
+		case <-pub.Done():
+			t.Fatalf("the publisher was cut while PostgreSQL was down: %s", pub.Output())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	c.PG.Start()
+	harness.Eventually(t, 30*time.Second, func() error {
+		_, err := b.IVS().ListChannels(ctx, &ivs.ListChannelsInput{})
+		return err
+	})
+	// For two lease TTLs after A heartbeats again, nothing moves.
+	a.WaitLog(t, "heartbeat back", 20*time.Second)
+	for back := time.Now(); time.Since(back) < 6*time.Second; {
+		got := waitLive(t, b.IVS(), aws.ToString(ch.Arn))
+		if aws.ToString(got.StreamId) != aws.ToString(st.StreamId) {
+			t.Fatalf("after the PostgreSQL outage the stream is %s, want %s", aws.ToString(got.StreamId), aws.ToString(st.StreamId))
+		}
+		select {
+		case <-pub.Done():
+			t.Fatalf("the publisher was cut after the PostgreSQL outage: %s", pub.Output())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	if n := openSessions(t, c, ch); n != "1" {
+		t.Fatalf("%s open sessions after the outage", n)
+	}
+
+	// NATS is back: StopStream from B reaches A.
+	if _, err := b.IVS().StopStream(ctx, &ivs.StopStreamInput{ChannelArn: ch.Arn}); err != nil {
+		t.Fatalf("StopStream from B after the outages: %v", err)
+	}
+	select {
+	case <-pub.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("StopStream after the outages did not cut the publisher")
+	}
+}
