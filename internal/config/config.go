@@ -84,6 +84,11 @@ type Config struct {
 	S3SecretAccessKey string
 	// RecordingSpoolSize bounds the bytes waiting for upload.
 	RecordingSpoolSize int64
+	// RecordingOrphanGrace is how long past a cluster node's death (its
+	// heartbeat older than the lease TTL) another node waits before
+	// finishing the dead node's open recordings: long enough for it to come
+	// back with its spool and journal.
+	RecordingOrphanGrace time.Duration
 	// EnforceLimits disconnects publishers over their channel type's input
 	// limits, as IVS does (the Limit Breach event is emitted either way).
 	EnforceLimits bool
@@ -302,6 +307,10 @@ var options = []option{
 				}, func(c *Config) string {
 					return strconv.FormatInt(c.RecordingSpoolSize, 10)
 				}
+		}),
+	opt("recording-orphan-grace", "5m", "how long past a cluster node's death another node waits before finishing the dead node's open recordings from the segments that reached storage (long enough for a reboot)",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return dur(func(c *Config) *time.Duration { return &c.RecordingOrphanGrace })
 		}),
 	opt("enforce-limits", "true", "disconnect a publisher over its channel type's input limits, as IVS does (a Limit Breach event is emitted either way)",
 		func() (func(*Config, string) error, func(*Config) string) {
@@ -564,6 +573,9 @@ func (c *Config) validateCluster() []error {
 	}
 	if c.ClusterLeaseTTL < time.Second || c.ClusterLeaseTTL > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("--cluster-lease-ttl %s: want 1s to 10m", c.ClusterLeaseTTL))
+	}
+	if c.RecordingOrphanGrace < time.Second || c.RecordingOrphanGrace > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("--recording-orphan-grace %s: want 1s to 24h", c.RecordingOrphanGrace))
 	}
 	if c.ClusterHeartbeat != 0 && (c.ClusterHeartbeat < 100*time.Millisecond || c.ClusterHeartbeat*2 > c.ClusterLeaseTTL) {
 		errs = append(errs, fmt.Errorf("--cluster-heartbeat %s: want 0 (a quarter of the lease TTL) or 100ms to half of --cluster-lease-ttl", c.ClusterHeartbeat))

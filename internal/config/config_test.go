@@ -84,6 +84,8 @@ func TestLoadErrorsNameTheSetting(t *testing.T) {
 		{[]string{"--log-format", "xml"}, nil, "--log-format"},
 		{[]string{"--hls-part-duration", "fast"}, nil, "--hls-part-duration"},
 		{[]string{"--hls-part-duration", "10ms"}, nil, "--hls-part-duration"},
+		{[]string{"--recording-orphan-grace", "0s"}, nil, "--recording-orphan-grace"},
+		{[]string{"--recording-orphan-grace", "48h"}, nil, "--recording-orphan-grace"},
 		{[]string{"--tls-cert", "a.pem"}, nil, "--tls-key"},
 		{nil, map[string]string{"ONAIR_RTMP_ADDR": "x"}, "--rtmp-addr"},
 		{nil, map[string]string{"ONAIR_HLS_SEGMENT_DURATION": "x"}, "ONAIR_HLS_SEGMENT_DURATION"},
