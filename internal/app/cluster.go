@@ -14,6 +14,7 @@ import (
 	"github.com/onair-video/onair/internal/cluster"
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/record"
 	"github.com/onair-video/onair/internal/store/postgres"
 )
 
@@ -101,6 +102,15 @@ func (n *node) openNode() error {
 		return errors.New("app: a cluster needs --store postgres")
 	}
 	pg.SetNode(id)
+	return nil
+}
+
+// recordingRows is where a cluster node keeps its recordings for the
+// others to finish if it dies; nil outside a cluster.
+func (n *node) recordingRows() record.Rows {
+	if pg, ok := n.store.(*postgres.Store); ok && n.clustered() {
+		return pg
+	}
 	return nil
 }
 

@@ -100,8 +100,12 @@ func (rec *recording) closeJournal() {
 // Recover finishes the recordings an earlier run left open (it crashed or
 // was killed): each gets its playlists closed, its master playlist and
 // recording-ended.json with RECORDING_ENDED_WITH_FAILURE, and a
-// Recording End Failure event. Call it before streams attach. It returns
-// how many it finished.
+// Recording End Failure event. Call it before streams attach (and before
+// the spool runs). In a cluster a recording that another node already
+// finished (this one was gone past the orphan grace) is not finished
+// again: its segments still in the spool upload, its playlists in the
+// spool are dropped, and a warning says so. It returns how many it
+// finished.
 func (r *Recorder) Recover() (int, error) {
 	dir := r.cfg.JournalDir
 	if dir == "" {
@@ -124,7 +128,11 @@ func (r *Recorder) Recover() (int, error) {
 			continue
 		}
 		rec.failure = interruptedReason
-		rec.end()
+		if r.endShared(rec, rec.finish) {
+			r.log.Warn("a recording this node left open was finished by another node while this one was gone: "+
+				"its segments still in the spool upload, but are not in its playlists", "channel", rec.channel.ARN, "prefix", rec.prefix)
+			n--
+		}
 		if err := os.Remove(p); err != nil {
 			return n, fmt.Errorf("record: journal: %w", err)
 		}
@@ -154,7 +162,10 @@ func (r *Recorder) readJournal(path string) (*recording, error) {
 			s := l.Start
 			rec = &recording{r: r, id: s.ID, bucket: s.Bucket, prefix: s.Prefix, cfg: s.Config, channel: s.Channel,
 				source: s.Source, started: s.Started, streamIDs: []string{s.Stream}, tracks: make(map[string]*trackState),
-				endDone: make(chan struct{})}
+				endDone: make(chan struct{}), ended: true}
+			if rec.channel.ID == "" { // not in the channel's JSON
+				rec.channel.ID = rec.channel.ARN[strings.LastIndexByte(rec.channel.ARN, '/')+1:]
+			}
 		case rec == nil:
 			return nil, fmt.Errorf("no start line")
 		case l.Stream != "":

@@ -49,6 +49,18 @@ type Config struct {
 	// JournalDir holds the journals of open recordings, for Recover after
 	// a crash; "" keeps none.
 	JournalDir string
+	// Rows, in a cluster, keeps the recordings in the shared store, so
+	// that another node finishes them when this one dies (cluster.go);
+	// nil outside a cluster.
+	Rows Rows
+	// NodeID names this node in Rows.
+	NodeID string
+	// OrphanAfter is how old a node's heartbeat must be before another
+	// node finishes its open recordings: the lease TTL plus the orphan
+	// grace.
+	OrphanAfter time.Duration
+	// OrphanInterval is how often Run looks for them; default 5 s.
+	OrphanInterval time.Duration
 }
 
 // Recorder records the streams of channels that have a recording
@@ -62,6 +74,13 @@ type Recorder struct {
 	recs   map[string]*recording // by channel id
 	closed bool
 	wg     sync.WaitGroup
+
+	// In a cluster: run names this process in the rows, rows queues their
+	// writes, and endMu makes one end that holds a row at a time (each
+	// holds a store connection and emits through another).
+	run   string
+	rows  *rowQueue
+	endMu sync.Mutex
 }
 
 var _ live.Consumer = (*Recorder)(nil)
@@ -74,7 +93,17 @@ func New(cfg Config) *Recorder {
 	if cfg.SegmentDuration <= 0 {
 		cfg.SegmentDuration = 6 * time.Second
 	}
-	return &Recorder{cfg: cfg, log: cfg.Log.With("component", "record"), recs: make(map[string]*recording)}
+	if cfg.OrphanInterval <= 0 {
+		cfg.OrphanInterval = 5 * time.Second
+	}
+	r := &Recorder{cfg: cfg, log: cfg.Log.With("component", "record"), recs: make(map[string]*recording), run: randomID(12)}
+	if cfg.Rows != nil {
+		r.rows = newRowQueue(cfg.Rows, r.log)
+		if cfg.Spool != nil {
+			cfg.Spool.OnUploaded(r.uploaded)
+		}
+	}
+	return r
 }
 
 // Attach implements live.Consumer: it records st's source when its channel
@@ -131,6 +160,15 @@ func (r *Recorder) Close() {
 		rec.end()
 	}
 	r.wg.Wait()
+	if r.rows != nil {
+		// The rows of what just ended reach the store before the process
+		// stops, or a survivor would finish them again.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := r.rows.drain(ctx); err != nil {
+			r.log.Error("recording rows left unwritten at the stop", "pending", r.rows.pending(), "err", err)
+		}
+	}
 }
 
 // recordingFor returns the channel's recording for st: the one still open
@@ -245,6 +283,9 @@ func newRecording(r *Recorder, st *live.Stream, rc ivs.RecordingConfiguration, s
 			now.Year(), int(now.Month()), now.Day(), now.Hour(), now.Minute(), id),
 	}
 	rec.put("events/recording-started.json", rec.metadata("RECORDING_STARTED", nil), "application/json")
+	rec.mu.Lock()
+	rec.putRowLocked(ivs.RecordingOpen, time.Time{})
+	rec.mu.Unlock()
 	err := rec.openJournal(st.StreamID)
 	e := rec.event(ivs.RecordingStart, st.StreamID)
 	r.emit(e)
@@ -267,6 +308,7 @@ func (rec *recording) resume(st *live.Stream, rc ivs.RecordingConfiguration, sou
 	rec.timer = nil
 	rec.streamIDs = append(rec.streamIDs, st.StreamID)
 	rec.journal(journalLine{Stream: st.StreamID})
+	rec.putRowLocked(ivs.RecordingOpen, time.Time{})
 	for _, t := range rec.tracks {
 		t.discontinuity = true
 	}
@@ -344,13 +386,14 @@ func (rec *recording) detached(source bool) {
 	}
 	window := time.Duration(rec.cfg.RecordingReconnectWindowSeconds) * time.Second
 	rec.timer = time.AfterFunc(window, rec.end)
+	rec.putRowLocked(ivs.RecordingWaiting, time.Now().Add(window))
 	rec.mu.Unlock()
 }
 
-// end finishes the recording: final playlists, the master playlist,
-// recording-ended.json and the Recording End event. Idempotent: a second
-// call (Recorder.Close while the reconnect window's timer ends it) returns
-// when the first has written everything.
+// end finishes the recording (finish), unless another node of the
+// cluster already did. Idempotent: a second call (Recorder.Close while the
+// reconnect window's timer ends it) returns when the first has written
+// everything.
 func (rec *recording) end() {
 	rec.mu.Lock()
 	if rec.ended {
@@ -370,6 +413,22 @@ func (rec *recording) end() {
 		time.Sleep(50 * time.Millisecond)
 		rec.mu.Lock()
 	}
+	rec.mu.Unlock()
+	elsewhere := rec.r.endShared(rec, rec.finish)
+	rec.r.forget(rec)
+	rec.mu.Lock()
+	rec.closeJournal()
+	rec.mu.Unlock()
+	if elsewhere {
+		rec.r.log.Warn("another node had finished this recording while this one was away: its playlists stay as that node wrote them; "+
+			"its segments still in the spool upload, but are not in them", "channel", rec.channel.ARN, "prefix", rec.prefix)
+	}
+}
+
+// finish writes the final playlists, the master playlist and
+// recording-ended.json, and emits the Recording End event.
+func (rec *recording) finish() {
+	rec.mu.Lock()
 	names := make([]string, 0, len(rec.tracks))
 	for n := range rec.tracks {
 		names = append(names, n)
@@ -397,10 +456,6 @@ func (rec *recording) end() {
 	e.Detail.RecordingSessionStreamIDs = append([]string(nil), rec.streamIDs...)
 	rec.mu.Unlock()
 	rec.r.emit(e)
-	rec.r.forget(rec)
-	rec.mu.Lock()
-	rec.closeJournal()
-	rec.mu.Unlock()
 	rec.r.log.Info("recording ended", "channel", rec.channel.ARN, "prefix", rec.prefix, "duration_ms", dur,
 		"failure", failure)
 }
@@ -441,7 +496,12 @@ func lossReason(err error) string {
 }
 
 func (rec *recording) put(key string, body []byte, contentType string) {
-	err := rec.r.cfg.Spool.Put(rec.bucket, rec.prefix+key, body, contentType)
+	rec.putNoted(key, body, contentType, nil)
+}
+
+// putNoted is put with the spool's note (a segment's row in a cluster).
+func (rec *recording) putNoted(key string, body []byte, contentType string, note json.RawMessage) {
+	err := rec.r.cfg.Spool.PutNoted(rec.bucket, rec.prefix+key, body, contentType, note)
 	if err == nil {
 		return
 	}

@@ -163,8 +163,9 @@ func (w *segmentWriter) cut(end time.Duration) {
 	first := n == 0
 	js := journalSegment{Track: w.t.name, Width: w.t.width, Height: w.t.height, Codecs: w.t.codecs, Peak: w.t.peakBitrate,
 		File: file, Dur: dur, Disc: w.t.segments[n].disc}
+	note := w.rec.segmentNote(w.t, n)
 	w.rec.mu.Unlock()
-	w.rec.put("media/hls/"+w.t.name+"/"+file, body, "video/mp2t")
+	w.rec.putNoted("media/hls/"+w.t.name+"/"+file, body, "video/mp2t", note)
 	w.rec.mu.Lock()
 	w.rec.journal(journalLine{Segment: &js})
 	w.rec.mu.Unlock()

@@ -32,6 +32,10 @@ type Spool struct {
 	count int
 	wake  chan struct{}
 	idle  chan struct{} // closed while empty; replaced when an object comes
+	// uploaded is told the note of each noted object that reached storage.
+	uploaded func(note []byte)
+	// skip are the objects not to upload (dropped from the spool instead).
+	skip []func(bucket, key string) bool
 }
 
 // spoolMeta is what a spooled object's .json file holds.
@@ -39,6 +43,9 @@ type spoolMeta struct {
 	Bucket      string `json:"bucket"`
 	Key         string `json:"key"`
 	ContentType string `json:"contentType"`
+	// Note is what the uploader hands to OnUploaded once the object is
+	// in storage (a recording's segment row in a cluster).
+	Note json.RawMessage `json:"note,omitempty"`
 }
 
 // OpenSpool opens (or creates) the spool in dir, with what an earlier run
@@ -93,6 +100,13 @@ func (s *Spool) items() ([]string, error) {
 // Put queues an object. It fails with ErrSpoolFull when the spool holds
 // its limit, and with the file system's error when it cannot be written.
 func (s *Spool) Put(bucket, key string, body []byte, contentType string) error {
+	return s.PutNoted(bucket, key, body, contentType, nil)
+}
+
+// PutNoted queues an object as Put does, with a note (JSON) that the
+// uploader hands to OnUploaded's function once the object is in storage,
+// also after a restart.
+func (s *Spool) PutNoted(bucket, key string, body []byte, contentType string, note json.RawMessage) error {
 	s.mu.Lock()
 	if s.size+int64(len(body)) > s.max {
 		s.mu.Unlock()
@@ -103,7 +117,7 @@ func (s *Spool) Put(bucket, key string, body []byte, contentType string) error {
 	s.size += int64(len(body))
 	s.mu.Unlock()
 
-	meta, _ := json.Marshal(spoolMeta{Bucket: bucket, Key: key, ContentType: contentType})
+	meta, _ := json.Marshal(spoolMeta{Bucket: bucket, Key: key, ContentType: contentType, Note: note})
 	if err := writeSynced(filepath.Join(s.dir, name+".obj"), body); err != nil {
 		s.unreserve(int64(len(body)))
 		return err
@@ -152,6 +166,34 @@ func writeSynced(path string, b []byte) error {
 		return fmt.Errorf("record: spool: %w", err)
 	}
 	return nil
+}
+
+// OnUploaded sets the function told the note of each noted object that
+// reached storage (PutNoted). Set it before Run.
+func (s *Spool) OnUploaded(fn func(note []byte)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.uploaded = fn
+}
+
+// Skip drops, instead of uploading, the spooled objects (those there now
+// and those to come) for which match is true.
+func (s *Spool) Skip(match func(bucket, key string) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.skip = append(s.skip, match)
+}
+
+// skipped says whether an object is to be dropped (Skip).
+func (s *Spool) skipped(bucket, key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, match := range s.skip {
+		if match(bucket, key) {
+			return true
+		}
+	}
+	return false
 }
 
 // Pending returns how many objects and bytes wait for upload.
@@ -221,10 +263,21 @@ func (s *Spool) upload(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("record: spool: %w", err)
 	}
+	if s.skipped(m.Bucket, m.Key) {
+		s.log.Info("not uploading a stale object", "bucket", m.Bucket, "key", m.Key)
+		s.remove(metaPath, objPath, int64(len(body)))
+		return nil
+	}
 	uctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if err := s.store.Put(uctx, m.Bucket, m.Key, body, m.ContentType); err != nil {
 		return err
+	}
+	s.mu.Lock()
+	uploaded := s.uploaded
+	s.mu.Unlock()
+	if uploaded != nil && len(m.Note) > 0 {
+		uploaded(m.Note)
 	}
 	s.remove(metaPath, objPath, int64(len(body)))
 	return nil
