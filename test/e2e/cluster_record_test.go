@@ -189,7 +189,6 @@ func TestClusterRecordingOrphaned(t *testing.T) {
 		}
 		return nil
 	})
-	a2.WaitLog(t, "was finished by another node", 30*time.Second)
 	harness.Eventually(t, 60*time.Second, func() error {
 		if left, _ := filepath.Glob(filepath.Join(a.DataDir, "spool", "*.json")); len(left) > 0 {
 			return fmt.Errorf("%d objects in A's spool", len(left))
@@ -211,4 +210,6 @@ func TestClusterRecordingOrphaned(t *testing.T) {
 	if n := ends(); n != "1" || ended2 != 1 {
 		t.Fatalf("after A came back: %s Recording End events, %d recording-ended.json", n, ended2)
 	}
+	// and says why its recording is not finished again.
+	a2.WaitLog(t, "was finished by another node", 10*time.Second)
 }
