@@ -504,7 +504,7 @@ func (n *node) routes() http.Handler {
 	mux.Handle("GET /api/video/v1/{channelId}/thumb.jpg", n.auth.Guard(n.thumbs))
 	mux.Handle("OPTIONS /api/video/v1/", n.hls)
 	if n.whep != nil {
-		n.whep.Register(mux)
+		n.registerWHEP(mux)
 		n.whip.Register(mux)
 	}
 	mux.Handle("GET /metrics", metrics.New(metrics.Config{Streams: n.registry, Sessions: n.tracker, Playback: n.hls, Readers: n.registry,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,4 +148,20 @@ func (n *node) clusterInfo() func(ctx context.Context) (any, error) {
 		return nil
 	}
 	return func(ctx context.Context) (any, error) { return n.cluster.Info(ctx) }
+}
+
+// registerWHEP mounts WHEP playback; in a cluster, the signalling of a
+// channel another node publishes is relayed to that node.
+func (n *node) registerWHEP(mux *http.ServeMux) {
+	if n.cluster == nil {
+		n.whep.Register(mux)
+		return
+	}
+	local := http.NewServeMux()
+	n.whep.Register(local)
+	relay := n.cluster.WHEPRelay(local)
+	for _, p := range []string{"OPTIONS /whep/{channelId}", "OPTIONS /whep/{channelId}/{session}", "POST /whep/{channelId}",
+		"PATCH /whep/{channelId}/{session}", "DELETE /whep/{channelId}/{session}"} {
+		mux.Handle(p, relay)
+	}
 }

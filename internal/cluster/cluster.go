@@ -82,6 +82,8 @@ type Node struct {
 	held map[string]*held
 	// nodes is what the last heartbeat read of the nodes.
 	nodes []ivs.Node
+	// origins caches Origin's answers, by channel id.
+	origins map[string]originEntry
 	// loads are the nodes' decoded loads, by node id (live nodes only).
 	loads map[string]Load
 	// healthySince is when heartbeats last began to succeed after a
@@ -145,7 +147,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	n := &Node{cfg: cfg, log: cfg.Log.With("component", "cluster", "node", cfg.NodeID), bootID: hex.EncodeToString(b),
-		start: time.Now(), held: make(map[string]*held), loads: make(map[string]Load)}
+		start: time.Now(), held: make(map[string]*held), loads: make(map[string]Load),
+		origins: make(map[string]originEntry)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	nc, err := nats.Connect(cfg.NATSURL, nats.Name("onair "+cfg.NodeID), nats.MaxReconnects(-1),
 		nats.ReconnectWait(500*time.Millisecond), nats.RetryOnFailedConnect(true),

@@ -84,6 +84,7 @@ func (n *Node) onClaimed(msg *nats.Msg) {
 	if !ok || m.Node == n.cfg.NodeID {
 		return
 	}
+	n.forgetOrigin(m.Channel)
 	n.mu.Lock()
 	h, mine := n.held[m.Channel]
 	lost := mine && m.Epoch > h.epoch

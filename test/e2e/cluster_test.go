@@ -118,6 +118,26 @@ func TestClusterControlPlane(t *testing.T) {
 		}
 	}
 
+	// WHEP on B: the signalling is relayed to A, the media comes from A,
+	// and the viewer counts on every node (A reports it with its load).
+	v := watchWHEP(t, ctx, b, ch, 30, 0)
+	if !strings.HasPrefix(v.Location, "/whep/"+idOf(ch)+"/") {
+		t.Errorf("relayed WHEP Location %q", v.Location)
+	}
+	for _, s := range []*harness.Server{b, cc} {
+		harness.Eventually(t, 10*time.Second, func() error {
+			out, err := s.IVS().GetStream(ctx, &ivs.GetStreamInput{ChannelArn: ch.Arn})
+			if err != nil {
+				return err
+			}
+			if out.Stream.ViewerCount != 1 {
+				return fmt.Errorf("viewerCount %d, want the WHEP viewer", out.Stream.ViewerCount)
+			}
+			return nil
+		})
+	}
+	v.Close()
+
 	// StopStream on C reaches A's publisher.
 	if _, err := cc.IVS().StopStream(ctx, &ivs.StopStreamInput{ChannelArn: ch.Arn}); err != nil {
 		t.Fatalf("StopStream on C: %v", err)
