@@ -401,3 +401,18 @@ func TestClusterOutages(t *testing.T) {
 		t.Fatal("StopStream after the outages did not cut the publisher")
 	}
 }
+
+// The console's Cluster page on n2 lists both nodes and the channel n1
+// publishes, and the channel's page on n2 shows it live
+// (web/e2e/cluster.mjs in Chromium).
+func TestClusterConsoleInBrowser(t *testing.T) {
+	t.Parallel()
+	browserTest(t)
+	c := harness.StartCluster(t, 2, harness.ClusterOptions{})
+	a, b := c.Nodes[0], c.Nodes[1]
+	ch, key := createChannel(t, a.IVS(), "cluster-console", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
+	harness.StartFFmpeg(t, harness.Publish{URL: a.RTMPURL(aws.ToString(key.Value))})
+	waitLive(t, b.IVS(), aws.ToString(ch.Arn))
+	browserScript(t, b, "e2e/cluster.mjs", 2*time.Minute, []string{"40", "41"},
+		"ONAIR_URL="+b.Endpoint(), "ONAIR_AKID="+b.AccessKeyID, "ONAIR_SECRET="+b.SecretAccessKey, "CHANNEL="+idOf(ch))
+}
