@@ -508,7 +508,7 @@ func (n *node) routes() http.Handler {
 		n.whip.Register(mux)
 	}
 	mux.Handle("GET /metrics", metrics.New(metrics.Config{Streams: n.registry, Sessions: n.tracker, Playback: n.hls, Readers: n.registry,
-		SFU: n.sfuMetrics}))
+		SFU: n.sfuMetrics, Cluster: n.clusterStats()}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, "ok\n")

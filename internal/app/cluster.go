@@ -15,6 +15,7 @@ import (
 	"github.com/onair-video/onair/internal/cluster"
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/metrics"
 	"github.com/onair-video/onair/internal/store/postgres"
 )
 
@@ -163,5 +164,17 @@ func (n *node) registerWHEP(mux *http.ServeMux) {
 	for _, p := range []string{"OPTIONS /whep/{channelId}", "OPTIONS /whep/{channelId}/{session}", "POST /whep/{channelId}",
 		"PATCH /whep/{channelId}/{session}", "DELETE /whep/{channelId}/{session}"} {
 		mux.Handle(p, relay)
+	}
+}
+
+// clusterStats feeds /metrics the cluster's figures; nil outside a cluster.
+func (n *node) clusterStats() func() metrics.ClusterStats {
+	if n.cluster == nil {
+		return nil
+	}
+	return func() metrics.ClusterStats {
+		s := n.cluster.Stats()
+		return metrics.ClusterStats{Nodes: s.Nodes, BusConnected: s.BusConnected, Leases: s.Leases, Takeovers: s.Takeovers,
+			HeartbeatFailures: s.HeartbeatFailures}
 	}
 }

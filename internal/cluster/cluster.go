@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -91,6 +92,9 @@ type Node struct {
 	// that after a store outage the other nodes have heartbeated before
 	// any is judged dead.
 	healthySince time.Time
+
+	// takeovers and hbFailures are counters for /metrics.
+	takeovers, hbFailures atomic.Uint64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -239,6 +243,7 @@ func (n *Node) heartbeat(ctx context.Context) error {
 	leases, err := n.cfg.Store.Heartbeat(ctx, ivs.Node{ID: n.cfg.NodeID, BootID: n.bootID, Addr: n.cfg.Addr,
 		Version: n.cfg.Version, Started: n.start, Load: load})
 	if err != nil {
+		n.hbFailures.Add(1)
 		n.mu.Lock()
 		n.healthySince = time.Time{}
 		n.mu.Unlock()
@@ -414,3 +419,29 @@ func (n *Node) StreamKeyDeleted(channelID string) {
 
 // errRemote is a failure of another node to carry out a command.
 var errRemote = errors.New("cluster: the node publishing the channel did not carry out the command")
+
+// Stats is what /metrics tells of the cluster.
+type Stats struct {
+	Nodes             map[string]int // by state: serving, lost, stopped
+	BusConnected      bool
+	Leases            int
+	Takeovers         uint64
+	HeartbeatFailures uint64
+}
+
+// Stats returns the node's view of the cluster as of its last heartbeat.
+func (n *Node) Stats() Stats {
+	s := Stats{Nodes: map[string]int{}, BusConnected: n.nc.IsConnected(), Takeovers: n.takeovers.Load(),
+		HeartbeatFailures: n.hbFailures.Load()}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, o := range n.nodes {
+		state := o.State
+		if state == "serving" && !o.Live {
+			state = "lost"
+		}
+		s.Nodes[state]++
+	}
+	s.Leases = len(n.held)
+	return s
+}

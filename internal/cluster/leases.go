@@ -31,6 +31,10 @@ func (n *Node) Claim(ctx context.Context, c ivs.Channel) (func(), error) {
 		return nil, fmt.Errorf("cluster: claim channel: %w", err)
 	}
 	h := &held{epoch: l.Epoch, since: since}
+	if l.Epoch > 1 && l.PrevNodeID != "" && l.PrevNodeID != n.cfg.NodeID {
+		n.takeovers.Add(1)
+		n.log.Info("took the channel over from a node that stopped heartbeating", "channel", c.ARN, "from", l.PrevNodeID)
+	}
 	release := func() { n.release(c.ID, h) }
 	ended, err := n.cfg.Store.EndChannelSessions(ctx, c.ID, time.Now())
 	if err == nil && len(ended) > 0 {

@@ -49,6 +49,8 @@ type Config struct {
 	Readers  Readers
 	// SFU are the stage SFU's counters.
 	SFU *sfu.Metrics
+	// Cluster tells of the cluster; nil: not a cluster.
+	Cluster func() ClusterStats
 }
 
 // New returns the /metrics handler.
@@ -61,6 +63,9 @@ func New(cfg Config) http.Handler {
 	)
 	if cfg.SFU != nil {
 		reg.MustRegister(sfuCollector{cfg.SFU})
+	}
+	if cfg.Cluster != nil {
+		reg.MustRegister(clusterCollector{cfg.Cluster})
 	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
