@@ -49,6 +49,8 @@ type Config struct {
 	Readers  Readers
 	// SFU are the stage SFU's counters.
 	SFU *sfu.Metrics
+	// Leaders are the process's leaderships.
+	Leaders Leaders
 }
 
 // New returns the /metrics handler.
@@ -61,6 +63,9 @@ func New(cfg Config) http.Handler {
 	)
 	if cfg.SFU != nil {
 		reg.MustRegister(sfuCollector{cfg.SFU})
+	}
+	if cfg.Leaders != nil {
+		reg.MustRegister(leaderCollector{cfg.Leaders})
 	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
