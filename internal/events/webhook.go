@@ -35,6 +35,9 @@ type WebhookLog interface {
 	// Cursor returns a named position in the log; ok is false when it was
 	// never set.
 	Cursor(ctx context.Context, name string) (seq int64, ok bool, err error)
+	// SetCursor moves a named position forward (never back: with several
+	// processes, one that lost a webhook's leadership may save its last
+	// delivery after its successor saved a later one).
 	SetCursor(ctx context.Context, name string, seq int64) error
 }
 
