@@ -22,7 +22,7 @@ var (
 
 // notifyEvents is the channel that AppendEvent notifies with the new seq:
 // the "the event log grew" wake-up for the processes that share the
-// database. Nothing LISTENs yet; readers still poll.
+// database: each process LISTENs (ListenEvents) and wakes its readers.
 const notifyEvents = "onair_events"
 
 // AppendEvent implements ivs.EventStore.
