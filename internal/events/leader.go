@@ -77,7 +77,11 @@ func Observe(l Leader, log *slog.Logger) *Observed {
 
 // Lead implements Leader.
 func (o *Observed) Lead(ctx context.Context, name string, run func(ctx context.Context)) {
-	o.set(name, false)
+	o.mu.Lock()
+	if _, ok := o.leading[name]; !ok {
+		o.leading[name] = false // asked for, not held (yet)
+	}
+	o.mu.Unlock()
 	o.l.Lead(ctx, name, func(rctx context.Context) {
 		o.set(name, true)
 		o.log.Info("leadership taken", "leadership", name)

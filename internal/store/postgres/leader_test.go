@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 func init() {
 	suites["Leaders"] = testLeaders
 	suites["ListenEvents"] = testListenEvents
+	suites["LeadersSilentNetwork"] = testLeadersSilentNetwork
 }
 
 // dbName is the database of a newDatabase URL.
@@ -389,4 +391,120 @@ func TestLeadersRestart(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no wake-up for an append after the restart")
 	}
+}
+
+// blackhole is a TCP proxy to a server that can stop forwarding without
+// closing anything: a network that drops packets silently.
+type blackhole struct {
+	ln     net.Listener
+	mu     sync.Mutex
+	frozen bool
+	thaw   chan struct{}
+	conns  []net.Conn
+}
+
+func newBlackhole(t *testing.T, target string) *blackhole {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &blackhole{ln: ln, thaw: make(chan struct{})}
+	t.Cleanup(b.cut)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			b.mu.Lock()
+			b.conns = append(b.conns, c, u)
+			b.mu.Unlock()
+			go b.pipe(c, u)
+			go b.pipe(u, c)
+		}
+	}()
+	return b
+}
+
+// pipe copies from src to dst, holding what it read while frozen.
+func (b *blackhole) pipe(src, dst net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			b.mu.Lock()
+			frozen, thaw := b.frozen, b.thaw
+			b.mu.Unlock()
+			if frozen {
+				<-thaw
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			dst.Close()
+			return
+		}
+	}
+}
+
+func (b *blackhole) freeze() {
+	b.mu.Lock()
+	b.frozen = true
+	b.mu.Unlock()
+}
+
+// cut closes every connection, as a partition's end (or the server's
+// keepalives) would: what was held is dropped.
+func (b *blackhole) cut() {
+	b.ln.Close()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, c := range b.conns {
+		c.Close()
+	}
+	b.conns = nil
+	if b.frozen {
+		b.frozen = false
+		close(b.thaw)
+		b.thaw = make(chan struct{})
+	}
+}
+
+// The network to the database goes silent under the leader (nothing is
+// closed, nothing answers): it gives its leadership up within about its
+// 1 s ping and 2 s timeout, before the server could release the lock.
+// Once the server drops the session, another process takes over.
+func testLeadersSilentNetwork(t *testing.T, pg *harness.Postgres) {
+	url := newDatabase(t, pg)
+	hole := newBlackhole(t, fmt.Sprintf("127.0.0.1:%d", pg.Port))
+	via := strings.Replace(url, fmt.Sprintf("127.0.0.1:%d", pg.Port), hole.ln.Addr().String(), 1)
+	tm := newTerms()
+	p := []*leaderProc{startLeaders(t, via), startLeaders(t, url)}
+	const name = "webhook:silent"
+	p[0].lead(t, name, tm.run(0))
+	tm.wait(t, tm.taken, 0, 20*time.Second, "the leadership")
+	p[1].lead(t, name, tm.run(1))
+	hole.freeze()
+	start := time.Now()
+	gaveUp := tm.wait(t, tm.ended, 0, 10*time.Second, "the leader's run on a silent network")
+	t.Logf("the leader gave up %v after the network went silent", gaveUp.Round(time.Millisecond))
+	if gaveUp > 5*time.Second {
+		t.Fatalf("the leader gave up after %v, want within about 3 s", gaveUp)
+	}
+	select {
+	case <-tm.taken:
+		t.Fatal("another process led while the silent session still held the lock")
+	default:
+	}
+	hole.cut()
+	tm.wait(t, tm.taken, 1, 15*time.Second, "the takeover once the session was dropped")
+	t.Logf("taken over %v after the network went silent", time.Since(start).Round(time.Millisecond))
 }
