@@ -74,10 +74,10 @@ func listen(ctx context.Context, conn *pgx.Conn, wake func()) error {
 		case errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
 			// Idle: check that the server is still there.
 			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			err := conn.Ping(pctx)
+			perr := conn.Ping(pctx)
 			cancel()
-			if err != nil {
-				return err
+			if perr != nil {
+				return perr
 			}
 		default:
 			return err
