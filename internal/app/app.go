@@ -149,6 +149,9 @@ type node struct {
 	stopBg context.CancelFunc
 	bgRuns []func(context.Context)
 	bg     sync.WaitGroup
+
+	// leader runs the cluster-wide singletons (leaders.go).
+	leader *events.Observed
 }
 
 // build makes every part of a node, in dependency order, and starts
@@ -405,10 +408,17 @@ func (n *node) buildServers(context.Context) error {
 	for i, w := range cfg.Webhooks {
 		hooks[i] = events.Webhook{Name: w.Name, URL: w.URL, Secret: w.Secret}
 	}
-	dispatcher := events.NewDispatcher(events.DispatcherConfig{Store: n.store, Bus: n.bus, Webhooks: hooks, Log: log})
+	var leaderRuns []func(context.Context)
+	n.leader, leaderRuns = n.leadership()
+	dispatcher := events.NewDispatcher(events.DispatcherConfig{Store: n.store, Bus: n.bus, Webhooks: hooks, Log: log, Leader: n.leader})
 	n.bgRuns = append(n.bgRuns, dispatcher.Run,
-		func(ctx context.Context) { session.RunDownsampler(ctx, n.store, cfg.StatsDownsampleAfter, log) },
+		func(ctx context.Context) {
+			n.leader.Lead(ctx, "downsample", func(ctx context.Context) {
+				session.RunDownsampler(ctx, n.store, cfg.StatsDownsampleAfter, log)
+			})
+		},
 		tuneGC)
+	n.bgRuns = append(n.bgRuns, leaderRuns...)
 
 	// IVS Chat's messaging: clients connect to ws(s)://{host}/chat with a
 	// token from CreateChatToken as the WebSocket subprotocol. Chat logs go
@@ -508,7 +518,7 @@ func (n *node) routes() http.Handler {
 		n.whip.Register(mux)
 	}
 	mux.Handle("GET /metrics", metrics.New(metrics.Config{Streams: n.registry, Sessions: n.tracker, Playback: n.hls, Readers: n.registry,
-		SFU: n.sfuMetrics, Cluster: n.clusterStats()}))
+		SFU: n.sfuMetrics, Cluster: n.clusterStats(), Leaders: n.leader}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, "ok\n")

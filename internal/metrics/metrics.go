@@ -51,6 +51,8 @@ type Config struct {
 	SFU *sfu.Metrics
 	// Cluster tells of the cluster; nil: not a cluster.
 	Cluster func() ClusterStats
+	// Leaders are the process's leaderships.
+	Leaders Leaders
 }
 
 // New returns the /metrics handler.
@@ -66,6 +68,9 @@ func New(cfg Config) http.Handler {
 	}
 	if cfg.Cluster != nil {
 		reg.MustRegister(clusterCollector{cfg.Cluster})
+	}
+	if cfg.Leaders != nil {
+		reg.MustRegister(leaderCollector{cfg.Leaders})
 	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
