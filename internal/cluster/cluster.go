@@ -46,6 +46,7 @@ type Registry interface {
 	List() []*live.Stream
 	Stop(channelID string) error
 	Disconnect(channelID string, cause error)
+	YieldTo(channelID string, keyHash []byte) (released <-chan struct{}, ok bool)
 }
 
 // Config holds a node's settings and dependencies.

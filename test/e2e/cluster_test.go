@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -415,4 +416,28 @@ func TestClusterConsoleInBrowser(t *testing.T) {
 	waitLive(t, b.IVS(), aws.ToString(ch.Arn))
 	browserScript(t, b, "e2e/cluster.mjs", 2*time.Minute, []string{"40", "41"},
 		"ONAIR_URL="+b.Endpoint(), "ONAIR_AKID="+b.AccessKeyID, "ONAIR_SECRET="+b.SecretAccessKey, "CHANNEL="+idOf(ch))
+}
+
+// An encoder whose old connection to A still looks open (it went silent:
+// here, ffmpeg frozen) reconnects through the load balancer to B: B asks A,
+// A sees the publisher has sent nothing for 3 s with the same key and lets
+// it go, and B goes live, as a reconnect to the same node would.
+func TestClusterReconnectElsewhere(t *testing.T) {
+	t.Parallel()
+	harness.Heavy(t)
+	c := harness.StartCluster(t, 2, harness.ClusterOptions{})
+	a, b := c.Nodes[0], c.Nodes[1]
+	ch, key := createChannel(t, a.IVS(), "reconnect", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
+	old := harness.StartFFmpeg(t, harness.Publish{URL: a.RTMPURL(aws.ToString(key.Value))})
+	st := waitLive(t, b.IVS(), aws.ToString(ch.Arn))
+	if err := old.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	frozen := time.Now()
+	_, _, liveAt := republish(t, b, ch, aws.ToString(key.Value), aws.ToString(st.StreamId), 30*time.Second)
+	t.Logf("live on B %v after the old encoder went silent on A", liveAt.Sub(frozen).Round(time.Millisecond))
+	a.WaitLog(t, "yielding a publisher that looks gone to a reconnect on another node", 5*time.Second)
+	if n := openSessions(t, c, ch); n != "1" {
+		t.Fatalf("%s open sessions", n)
+	}
 }
