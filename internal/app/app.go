@@ -108,15 +108,18 @@ type node struct {
 	// The media plane. whep and whip are nil with WebRTC off.
 	registry *live.Registry
 	// cluster is this process as a node of a cluster; nil: one process.
-	cluster  *cluster.Node
-	nodeID   string
-	auth     *playback.Authorizer
-	hls      *hls.Server
-	whep     *whep.Server
-	whip     *whip.Server
-	tracker  *session.Tracker
-	spool    *record.Spool
-	recorder *record.Recorder
+	cluster *cluster.Node
+	nodeID  string
+	// stagesElsewhere: other cluster nodes were live at start, so stages
+	// left active are theirs (not ended, compositions not resumed here).
+	stagesElsewhere bool
+	auth            *playback.Authorizer
+	hls             *hls.Server
+	whep            *whep.Server
+	whip            *whip.Server
+	tracker         *session.Tracker
+	spool           *record.Spool
+	recorder        *record.Recorder
 	// stageRec records stages' publishers individually.
 	stageRec *stagerecord.Recorder
 	thumbs   *transcode.Thumbnails
@@ -266,6 +269,16 @@ func (n *node) buildControl(ctx context.Context) error {
 	} else if c > 0 {
 		log.Info("ended stream sessions interrupted by a stop", "count", c)
 	}
+	// Stages run on one node of a cluster (docs/cluster.md): what a stop
+	// left of them is another live node's to keep.
+	if alone, err := n.aloneInCluster(ctx); err != nil || !alone {
+		n.stagesElsewhere = true
+		if err != nil {
+			return err
+		}
+		log.Info("other cluster nodes are live: their stages' sessions, replications and compositions are left to them")
+		return nil
+	}
 	if c, err := n.rtSvc.EndInterruptedSessions(ctx); err != nil {
 		return err
 	} else if c > 0 {
@@ -385,6 +398,9 @@ func (n *node) buildMedia(ctx context.Context) error {
 	n.composer = compose.New(compose.Config{Stage: composeStages{n.stages}, Channels: svc, Live: n.registry,
 		Reporter: n.rtSvc, Record: compositeRecording(n.spool, log), Log: log})
 	n.rtSvc.SetCompositor(compositor{n.composer})
+	if n.stagesElsewhere {
+		return nil
+	}
 	if err := n.rtSvc.ResumeCompositions(ctx); err != nil {
 		log.Error("resume compositions", "err", err)
 	}

@@ -178,3 +178,22 @@ func (n *node) clusterStats() func() metrics.ClusterStats {
 			HeartbeatFailures: s.HeartbeatFailures}
 	}
 }
+
+// aloneInCluster says whether no other cluster node is live: true outside
+// a cluster.
+func (n *node) aloneInCluster(ctx context.Context) (bool, error) {
+	cs, ok := n.store.(ivs.ClusterStore)
+	if !n.clustered() || !ok {
+		return true, nil
+	}
+	nodes, err := cs.Nodes(ctx, n.cfg.ClusterLeaseTTL)
+	if err != nil {
+		return false, fmt.Errorf("app: read the cluster's nodes: %w", err)
+	}
+	for _, o := range nodes {
+		if o.Live && o.ID != n.nodeID {
+			return false, nil
+		}
+	}
+	return true, nil
+}
