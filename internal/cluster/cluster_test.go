@@ -102,8 +102,8 @@ type testNode struct {
 	// stop ends the node's Run (its heartbeats) and waits for it.
 	stop func()
 	reg  *registry
-	svc *service
-	st  *postgres.Store
+	svc  *service
+	st   *postgres.Store
 }
 
 type env struct {
