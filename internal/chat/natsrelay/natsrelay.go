@@ -92,11 +92,30 @@ func (r *Relay) Subscribe(roomID string, deliver func([]byte)) (func(), error) {
 }
 
 // Request sends a home request to node and waits for its answer.
+// A request sent just as the connection drops would wait in nats.go's
+// reconnect buffer until ctx ends; it fails when the connection drops.
 func (r *Relay) Request(ctx context.Context, node, roomID string, req []byte) ([]byte, error) {
+	// Listening before looking: a drop after the look is heard.
+	drops := r.nc.StatusChanged(nats.RECONNECTING, nats.DISCONNECTED, nats.CLOSED)
+	defer r.nc.RemoveStatusListener(drops)
 	if !r.nc.IsConnected() {
 		return nil, ErrDisconnected
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case s, ok := <-drops:
+			if ok {
+				cancel(fmt.Errorf("%w (%v while waiting)", ErrDisconnected, s))
+			}
+		case <-ctx.Done():
+		}
+	}()
 	m, err := r.nc.RequestWithContext(ctx, homePrefix+token(node)+"."+token(roomID), req)
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, ErrDisconnected) {
+		err = cause
+	}
 	if err != nil {
 		// nats.ErrNoResponders: the node is not serving (gone, or
 		// restarting), as the membership will say soon.
