@@ -581,3 +581,37 @@ func TestClusterNoLeak(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// How long a message takes from a client on one node to a client on
+// another, through a third node that is the room's home (two NATS hops
+// and a review-free decision), against the same two clients on the home
+// node itself. Logged for docs/benchmarks; judged only loosely (median),
+// as the machine is shared.
+func TestClusterLatency(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, clusterOpts{nodes: 3})
+	for _, tc := range []struct{ name, from, to string }{
+		{"one node (home)", "n3", "n3"},
+		{"across nodes (home on a third)", "n1", "n2"},
+	} {
+		r := c.room("n3", ivschat.CreateRoomInput{RoomInput: ivschat.RoomInput{MaximumMessageRatePerSecond: ptr(int32(100))}})
+		from := c.join(tc.from, r, "from", ivschat.CapSendMessage)
+		to := c.join(tc.to, r, "to")
+		const n = 90 // within the room's burst of 100: no message is refused
+		lat := make([]time.Duration, 0, n)
+		for i := range n {
+			start := time.Now()
+			from.Send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": fmt.Sprint(i), "Content": "ping"})
+			if m := to.Next(); str(m, "RequestId") != fmt.Sprint(i) {
+				t.Fatalf("%s: got %v", tc.name, m)
+			}
+			lat = append(lat, time.Since(start))
+			from.Next()
+		}
+		slices.Sort(lat)
+		t.Logf("%s: p50 %v, p90 %v, max %v", tc.name, lat[n/2], lat[n*9/10], lat[n-1])
+		if lat[n/2] > 250*time.Millisecond {
+			t.Errorf("%s: median %v", tc.name, lat[n/2])
+		}
+	}
+}

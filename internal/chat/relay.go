@@ -163,7 +163,6 @@ var unavailable = homeReply{Code: codeInternal, Message: "the chat service is un
 type roomMsg struct {
 	V     int             `json:"v"`
 	From  string          `json:"from"`            // the publishing node, which delivered it already
-	Seq   uint64          `json:"seq,omitempty"`   // for logs: the publisher's count
 	Typ   string          `json:"typ,omitempty"`   // MESSAGE or EVENT
 	Frame json.RawMessage `json:"frame,omitempty"` // the frame, as clients get it
 	Kick  *kick           `json:"kick,omitempty"`  // after the frame: close this user's connections
@@ -371,7 +370,7 @@ func (s *Server) emit(ctx context.Context, roomID, typ string, payload []byte, k
 	h := s.acquireHome(roomID)
 	h.order.Lock()
 	if s.relay != nil {
-		m := roomMsg{V: relayVersion, From: s.relay.Self(), Seq: s.published.Add(1), Typ: typ, Frame: payload, Kick: k}
+		m := roomMsg{V: relayVersion, From: s.relay.Self(), Typ: typ, Frame: payload, Kick: k}
 		if err := s.relay.Publish(roomID, mustJSON(m)); err != nil {
 			// Clients on other nodes miss this frame; the ones here get it.
 			s.log.Warn("chat frame not relayed to other nodes", "room", roomID, "err", err)

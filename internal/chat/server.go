@@ -15,7 +15,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -82,8 +81,7 @@ type Server struct {
 
 	relay     Relay
 	spent     Spent
-	stopServe func()        // ends the answering of home requests
-	published atomic.Uint64 // frames published for other nodes
+	stopServe func() // ends the answering of home requests
 
 	// homes holds the state of the rooms this node is home of, while
 	// they are busy.
