@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -74,7 +75,9 @@ func newCluster(t *testing.T, o clusterOpts) *cluster {
 			t.Fatal(err)
 		}
 		n := &node{id: id, nc: nc, logs: &logBucket{objs: map[string][]byte{}}}
-		cfg := chat.Config{Rooms: c.svc, Relay: natsrelay.New(nc, id, func() []string { return c.ids }, nil),
+		// The nodes' logs show with a failure.
+		log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", id)
+		cfg := chat.Config{Rooms: c.svc, Relay: natsrelay.New(nc, id, func() []string { return c.ids }, log), Log: log,
 			PutLog: n.logs.put, LogFlush: 50 * time.Millisecond}
 		if o.spent != nil {
 			cfg.Spent = o.spent(i)
@@ -482,9 +485,17 @@ func TestClusterNATSOutage(t *testing.T) {
 	bob2 := c.join("n2", r, "bob2")
 	ana.Send(map[string]any{"Action": "SEND_MESSAGE", "RequestId": "before", "Content": "hi"})
 	for _, p := range []*peer{ana, bob, bob2} {
-		if m := p.Next(); str(m, "RequestId") != "before" {
+		if m := p.Next(); str(m, "Type") != "MESSAGE" || str(m, "RequestId") != "before" {
 			t.Fatalf("before the outage: %v", m)
 		}
+	}
+	// ana's node has the home's answer too once it answers her next
+	// request (it handles hers one at a time): a bad one, answered there.
+	// Else the outage could cut that answer off, and she would get an
+	// ERROR for "before" as well, as when any answer is lost.
+	ana.Send(map[string]any{"Action": "SHOUT", "RequestId": "fence"})
+	if m := ana.Next(); str(m, "Type") != "ERROR" || str(m, "RequestId") != "fence" {
+		t.Fatalf("fence: %v", m)
 	}
 
 	c.nats.Shutdown()
