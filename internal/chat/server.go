@@ -110,6 +110,9 @@ func New(cfg Config) *Server {
 		homes: make(map[string]*homeRoom), rooms: make(map[string]*room), logsDone: make(chan struct{})}
 	if s.spent == nil {
 		s.spent = newMemSpent()
+		if s.relay != nil {
+			s.log.Warn("chat tokens are single-use per node only: no shared record of used tokens")
+		}
 	}
 	if s.relay != nil {
 		stop, err := s.relay.Serve(s.handleHome)
