@@ -108,15 +108,18 @@ type node struct {
 	// The media plane. whep and whip are nil with WebRTC off.
 	registry *live.Registry
 	// cluster is this process as a node of a cluster; nil: one process.
-	cluster  *cluster.Node
-	nodeID   string
-	auth     *playback.Authorizer
-	hls      *hls.Server
-	whep     *whep.Server
-	whip     *whip.Server
-	tracker  *session.Tracker
-	spool    *record.Spool
-	recorder *record.Recorder
+	cluster *cluster.Node
+	nodeID  string
+	// stagesElsewhere: other cluster nodes were live at start, so stages
+	// left active are theirs (not ended, compositions not resumed here).
+	stagesElsewhere bool
+	auth            *playback.Authorizer
+	hls             *hls.Server
+	whep            *whep.Server
+	whip            *whip.Server
+	tracker         *session.Tracker
+	spool           *record.Spool
+	recorder        *record.Recorder
 	// stageRec records stages' publishers individually.
 	stageRec *stagerecord.Recorder
 	thumbs   *transcode.Thumbnails
@@ -149,6 +152,9 @@ type node struct {
 	stopBg context.CancelFunc
 	bgRuns []func(context.Context)
 	bg     sync.WaitGroup
+
+	// leader runs the cluster-wide singletons (leaders.go).
+	leader *events.Observed
 }
 
 // build makes every part of a node, in dependency order, and starts
@@ -262,6 +268,16 @@ func (n *node) buildControl(ctx context.Context) error {
 		return err
 	} else if c > 0 {
 		log.Info("ended stream sessions interrupted by a stop", "count", c)
+	}
+	// Stages run on one node of a cluster (docs/cluster.md): what a stop
+	// left of them is another live node's to keep.
+	if alone, err := n.aloneInCluster(ctx); err != nil || !alone {
+		n.stagesElsewhere = true
+		if err != nil {
+			return err
+		}
+		log.Info("other cluster nodes are live: their stages' sessions, replications and compositions are left to them")
+		return nil
 	}
 	if c, err := n.rtSvc.EndInterruptedSessions(ctx); err != nil {
 		return err
@@ -384,6 +400,9 @@ func (n *node) buildMedia(ctx context.Context) error {
 	n.composer = compose.New(compose.Config{Stage: composeStages{n.stages}, Channels: svc, Live: n.registry,
 		Reporter: n.rtSvc, Record: compositeRecording(n.spool, log), Log: log})
 	n.rtSvc.SetCompositor(compositor{n.composer})
+	if n.stagesElsewhere {
+		return nil
+	}
 	if err := n.rtSvc.ResumeCompositions(ctx); err != nil {
 		log.Error("resume compositions", "err", err)
 	}
@@ -407,10 +426,17 @@ func (n *node) buildServers(context.Context) error {
 	for i, w := range cfg.Webhooks {
 		hooks[i] = events.Webhook{Name: w.Name, URL: w.URL, Secret: w.Secret}
 	}
-	dispatcher := events.NewDispatcher(events.DispatcherConfig{Store: n.store, Bus: n.bus, Webhooks: hooks, Log: log})
+	var leaderRuns []func(context.Context)
+	n.leader, leaderRuns = n.leadership()
+	dispatcher := events.NewDispatcher(events.DispatcherConfig{Store: n.store, Bus: n.bus, Webhooks: hooks, Log: log, Leader: n.leader})
 	n.bgRuns = append(n.bgRuns, dispatcher.Run,
-		func(ctx context.Context) { session.RunDownsampler(ctx, n.store, cfg.StatsDownsampleAfter, log) },
+		func(ctx context.Context) {
+			n.leader.Lead(ctx, "downsample", func(ctx context.Context) {
+				session.RunDownsampler(ctx, n.store, cfg.StatsDownsampleAfter, log)
+			})
+		},
 		tuneGC)
+	n.bgRuns = append(n.bgRuns, leaderRuns...)
 
 	// IVS Chat's messaging: clients connect to ws(s)://{host}/chat with a
 	// token from CreateChatToken as the WebSocket subprotocol. Chat logs go
@@ -506,11 +532,11 @@ func (n *node) routes() http.Handler {
 	mux.Handle("GET /api/video/v1/{channelId}/thumb.jpg", n.auth.Guard(n.thumbs))
 	mux.Handle("OPTIONS /api/video/v1/", n.hls)
 	if n.whep != nil {
-		n.whep.Register(mux)
+		n.registerWHEP(mux)
 		n.whip.Register(mux)
 	}
 	mux.Handle("GET /metrics", metrics.New(metrics.Config{Streams: n.registry, Sessions: n.tracker, Playback: n.hls, Readers: n.registry,
-		SFU: n.sfuMetrics}))
+		SFU: n.sfuMetrics, Cluster: n.clusterStats(), Leaders: n.leader}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, "ok\n")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/onair-video/onair/internal/cluster"
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/metrics"
 	"github.com/onair-video/onair/internal/record"
 	"github.com/onair-video/onair/internal/store/postgres"
 )
@@ -157,4 +159,51 @@ func (n *node) clusterInfo() func(ctx context.Context) (any, error) {
 		return nil
 	}
 	return func(ctx context.Context) (any, error) { return n.cluster.Info(ctx) }
+}
+
+// registerWHEP mounts WHEP playback; in a cluster, the signalling of a
+// channel another node publishes is relayed to that node.
+func (n *node) registerWHEP(mux *http.ServeMux) {
+	if n.cluster == nil {
+		n.whep.Register(mux)
+		return
+	}
+	local := http.NewServeMux()
+	n.whep.Register(local)
+	relay := n.cluster.WHEPRelay(local)
+	for _, p := range []string{"OPTIONS /whep/{channelId}", "OPTIONS /whep/{channelId}/{session}", "POST /whep/{channelId}",
+		"PATCH /whep/{channelId}/{session}", "DELETE /whep/{channelId}/{session}"} {
+		mux.Handle(p, relay)
+	}
+}
+
+// clusterStats feeds /metrics the cluster's figures; nil outside a cluster.
+func (n *node) clusterStats() func() metrics.ClusterStats {
+	if n.cluster == nil {
+		return nil
+	}
+	return func() metrics.ClusterStats {
+		s := n.cluster.Stats()
+		return metrics.ClusterStats{Nodes: s.Nodes, BusConnected: s.BusConnected, Leases: s.Leases, Takeovers: s.Takeovers,
+			HeartbeatFailures: s.HeartbeatFailures}
+	}
+}
+
+// aloneInCluster says whether no other cluster node is live: true outside
+// a cluster.
+func (n *node) aloneInCluster(ctx context.Context) (bool, error) {
+	cs, ok := n.store.(ivs.ClusterStore)
+	if !n.clustered() || !ok {
+		return true, nil
+	}
+	nodes, err := cs.Nodes(ctx, n.cfg.ClusterLeaseTTL)
+	if err != nil {
+		return false, fmt.Errorf("app: read the cluster's nodes: %w", err)
+	}
+	for _, o := range nodes {
+		if o.Live && o.ID != n.nodeID {
+			return false, nil
+		}
+	}
+	return true, nil
 }

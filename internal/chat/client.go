@@ -9,10 +9,8 @@ import (
 	"slices"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/coder/websocket"
-	"golang.org/x/time/rate"
 
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/ivschat"
@@ -25,27 +23,14 @@ type room struct {
 	clients map[*client]struct{}
 	// list holds the clients for broadcasts; nil once they change.
 	list []*client
-	// limiter is the room's message rate (maximumMessageRatePerSecond,
-	// for all its clients together).
-	limitMu sync.Mutex
-	limiter *rate.Limiter
+	// With a relay, the room's frames from its home node come through a
+	// subscription made by its first client, ended by its last.
+	subOnce sync.Once
+	unsub   func()
 }
 
 func newRoom(_ *Server, id, arn string) *room {
 	return &room{id: id, arn: arn, clients: make(map[*client]struct{})}
-}
-
-// allow spends one of the room's messages per second.
-func (r *room) allow(perSecond int32) bool {
-	r.limitMu.Lock()
-	defer r.limitMu.Unlock()
-	if r.limiter == nil {
-		r.limiter = rate.NewLimiter(rate.Limit(perSecond), int(perSecond))
-	} else if r.limiter.Limit() != rate.Limit(perSecond) {
-		r.limiter.SetLimit(rate.Limit(perSecond))
-		r.limiter.SetBurst(int(perSecond))
-	}
-	return r.limiter.Allow()
 }
 
 // outgoing is a frame for a client (encoded by textFrame, shared with
@@ -276,13 +261,13 @@ func (c *client) handle(req request) {
 			c.fail(req.RequestID, codeForbidden, "the token lacks the DELETE_MESSAGE capability")
 			return
 		}
-		c.srv.DeleteMessage(c.ctx, c.room.id, req.ID, req.Reason, req.RequestID)
+		c.toHome(req, homeCall{Op: opDelete, ID: req.ID, Reason: req.Reason, RequestID: req.RequestID})
 	case actionDisconnectUser:
 		if !c.claims.Can(ivschat.CapDisconnectUser) {
 			c.fail(req.RequestID, codeForbidden, "the token lacks the DISCONNECT_USER capability")
 			return
 		}
-		c.srv.DisconnectUser(c.ctx, c.room.id, req.UserID, req.Reason, req.RequestID)
+		c.toHome(req, homeCall{Op: opDisconnect, UserID: req.UserID, Reason: req.Reason, RequestID: req.RequestID})
 	}
 }
 
@@ -291,41 +276,17 @@ func (c *client) sendMessage(req request) {
 		c.fail(req.RequestID, codeForbidden, "the token lacks the SEND_MESSAGE capability")
 		return
 	}
-	rm, err := c.srv.cfg.Rooms.RoomByID(c.ctx, c.room.id)
-	if err != nil {
-		if e, ok := ivs.AsError(err); ok && e.Code == ivs.CodeResourceNotFound {
-			c.fail(req.RequestID, codeNotFound, "the room no longer exists")
-			return
-		}
-		c.srv.log.Error("chat room", "err", err)
-		c.fail(req.RequestID, codeInternal, "internal error")
-		return
+	c.toHome(req, homeCall{Op: opSend, RequestID: req.RequestID, Content: *req.Content, Attributes: req.Attributes,
+		Sender: &callSender{UserID: c.claims.UserID, Attributes: c.claims.Attributes, IP: hostOf(c.remote)}})
+}
+
+// toHome has the room's home node carry out a request of the client, and
+// answers the client with an ERROR frame if it did not. The frame it sent
+// comes to the client as to the room's other clients.
+func (c *client) toHome(req request, call homeCall) {
+	if r := c.srv.toHome(c.ctx, c.room.id, call); r.Code != 0 {
+		c.fail(req.RequestID, r.Code, r.Message)
 	}
-	content := *req.Content
-	if n := utf8.RuneCountInString(content); n > int(rm.MaximumMessageLength) {
-		c.fail(req.RequestID, codeTooLarge, "Content is longer than the room's maximumMessageLength")
-		return
-	}
-	if attrBytes(req.Attributes) > maxAttrBytes {
-		c.fail(req.RequestID, codeTooLarge, "Attributes exceed 1 KB")
-		return
-	}
-	if !c.room.allow(rm.MaximumMessageRatePerSecond) {
-		c.fail(req.RequestID, codeTooManyRequests, "the room's maximumMessageRatePerSecond is exceeded")
-		return
-	}
-	id := ivs.NewResourceID()
-	attributes := req.Attributes
-	if h := rm.MessageReviewHandler; h != nil {
-		var ok bool
-		if content, attributes, ok = c.srv.review(c.ctx, *h, rm.ARN, id, content, attributes, c); !ok {
-			c.fail(req.RequestID, codeRejected, "the room's message review handler denied the message")
-			return
-		}
-	}
-	c.srv.broadcast(c.ctx, c.room.id, "MESSAGE", mustJSON(messageFrame{Type: "MESSAGE", ID: id, RequestID: req.RequestID, Content: content,
-		Attributes: attrs(attributes), SendTime: sendTime(time.Now()),
-		Sender: sender{UserID: c.claims.UserID, Attributes: attrs(c.claims.Attributes)}}))
 }
 
 func attrBytes(m map[string]string) int {
@@ -362,9 +323,9 @@ type reviewResponse struct {
 // review asks a room's review handler about a message: it may allow it
 // (possibly rewritten) or deny it; when it fails or is late, the handler's
 // fallback result applies.
-func (s *Server) review(ctx context.Context, h ivschat.MessageReviewHandler, roomARN, id, content string, attributes map[string]string, c *client) (string, map[string]string, bool) {
+func (s *Server) review(ctx context.Context, h ivschat.MessageReviewHandler, roomARN, id, content string, attributes map[string]string, from callSender) (string, map[string]string, bool) {
 	in := reviewRequest{Content: content, MessageID: id, RoomArn: roomARN, Attributes: attrs(attributes)}
-	in.Sender.UserID, in.Sender.Attributes, in.Sender.IP = c.claims.UserID, attrs(c.claims.Attributes), hostOf(c.remote)
+	in.Sender.UserID, in.Sender.Attributes, in.Sender.IP = from.UserID, attrs(from.Attributes), from.IP
 	out, err := s.callReview(ctx, h.URI, in)
 	if err != nil {
 		s.log.Warn("message review handler failed: fallback result applies", "room", roomARN, "fallback", h.FallbackResult, "err", err)

@@ -43,6 +43,11 @@ type Config struct {
 	PutLog func(bucket, key string, body []byte, contentType string) error
 	// LogFlush is how often chat logs are written. Default 1 minute.
 	LogFlush time.Duration
+	// Relay joins the servers of a cluster's nodes (relay.go); nil: this
+	// server is the only one, the home of every room.
+	Relay Relay
+	// Spent records used tokens; nil: in memory (one node only).
+	Spent Spent
 }
 
 // Limits.
@@ -74,9 +79,18 @@ type Server struct {
 	logs     *chatLog
 	logsDone chan struct{}
 
+	relay     Relay
+	spent     Spent
+	stopServe func() // ends the answering of home requests
+
+	// homes holds the state of the rooms this node is home of, while
+	// they are busy.
+	homeMu    sync.Mutex
+	homes     map[string]*homeRoom
+	homeSwept time.Time
+
 	mu     sync.Mutex
-	rooms  map[string]*room     // rooms with connected clients, by id
-	spent  map[string]time.Time // nonces of tokens used, until they expire
+	rooms  map[string]*room // rooms with connected clients, by id
 	closed bool
 }
 
@@ -92,8 +106,24 @@ func New(cfg Config) *Server {
 		cfg.LogFlush = defaultLogFlush
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, log: cfg.Log.With("component", "chat"), ctx: ctx, cancel: cancel,
-		rooms: make(map[string]*room), spent: make(map[string]time.Time), logsDone: make(chan struct{})}
+	s := &Server{cfg: cfg, log: cfg.Log.With("component", "chat"), ctx: ctx, cancel: cancel, relay: cfg.Relay, spent: cfg.Spent,
+		homes: make(map[string]*homeRoom), rooms: make(map[string]*room), logsDone: make(chan struct{})}
+	if s.spent == nil {
+		s.spent = newMemSpent()
+		if s.relay != nil {
+			s.log.Warn("chat tokens are single-use per node only: no shared record of used tokens")
+		}
+	}
+	if s.relay != nil {
+		stop, err := s.relay.Serve(s.handleHome)
+		if err != nil {
+			// Other nodes' requests for the rooms this node is home of
+			// fail (their clients get ERROR frames) until it restarts.
+			s.log.Error("chat: not answering other nodes", "err", err)
+			stop = func() {}
+		}
+		s.stopServe = stop
+	}
 	if cfg.PutLog != nil {
 		s.logs = &chatLog{put: cfg.PutLog, log: s.log, batch: make(map[logKey]*bytes.Buffer)}
 		go func() { defer close(s.logsDone); s.logs.run(ctx, cfg.LogFlush) }()
@@ -132,7 +162,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	if !s.spend(claims) {
+	first, err := s.spent.Spend(r.Context(), claims.Nonce, claims.SessionExpiry)
+	if err != nil {
+		s.log.Error("chat token: single use not checked", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	if !first {
 		http.Error(w, "the chat token was used already", http.StatusUnauthorized)
 		return
 	}
@@ -144,6 +180,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the server is stopping", http.StatusServiceUnavailable)
 		return
 	}
+	s.subscribe(c.room)
 	hw := &hijackWriter{ResponseWriter: w}
 	conn, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		Subprotocols: []string{token},
@@ -175,25 +212,6 @@ func subprotocol(r *http.Request) string {
 	return ""
 }
 
-// spend marks a token's nonce used; false if it was.
-func (s *Server) spend(c ivschat.ChatClaims) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := time.Now()
-	if len(s.spent) > 1024 {
-		for n, exp := range s.spent {
-			if now.After(exp) {
-				delete(s.spent, n)
-			}
-		}
-	}
-	if _, used := s.spent[c.Nonce]; used {
-		return false
-	}
-	s.spent[c.Nonce] = c.SessionExpiry
-	return true
-}
-
 // join adds a client to its room (creating the live room), or returns nil
 // once the server is closed.
 func (s *Server) join(roomARN string, claims ivschat.ChatClaims, remote string) *client {
@@ -221,11 +239,17 @@ func (s *Server) join(roomARN string, claims ivschat.ChatClaims, remote string) 
 // it was the last.
 func (s *Server) leave(c *client) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	delete(c.room.clients, c)
 	c.room.list = nil
+	var unsub func()
 	if len(c.room.clients) == 0 && s.rooms[c.room.id] == c.room {
 		delete(s.rooms, c.room.id)
+		// Every client subscribed (in ServeHTTP) before it could leave.
+		unsub = c.room.unsub
+	}
+	s.mu.Unlock()
+	if unsub != nil {
+		unsub()
 	}
 }
 
@@ -251,10 +275,9 @@ func (s *Server) clients(roomID string) []*client {
 // Clients returns how many clients a room has connected.
 func (s *Server) Clients(roomID string) int { return len(s.clients(roomID)) }
 
-// broadcast sends one frame, marshalled and framed once, to every client
-// of a room, and logs it (typ MESSAGE or EVENT) where the room's logging
-// configurations say.
-func (s *Server) broadcast(ctx context.Context, roomID, typ string, payload []byte) {
+// deliver sends one frame, marshalled and framed once, to every client of
+// a room on this node; k, if set, then closes a user's connections.
+func (s *Server) deliver(roomID string, payload []byte, k *kick) {
 	o := outgoing{frame: textFrame(payload)}
 	cs := s.clients(roomID)
 	// The writes are spread over the processors: a socket write is most of
@@ -272,56 +295,93 @@ func (s *Server) broadcast(ctx context.Context, roomID, typ string, payload []by
 		c.enqueue(o)
 	}
 	wg.Wait()
-	s.record(ctx, roomID, typ, payload)
-}
-
-// SendEvent sends a custom event to a room's clients (the control plane's
-// SendEvent) and returns its id.
-func (s *Server) SendEvent(ctx context.Context, roomID, name string, attributes map[string]string) string {
-	id := ivs.NewResourceID()
-	s.broadcast(ctx, roomID, "EVENT", mustJSON(eventFrame{Type: "EVENT", ID: id, EventName: name, Attributes: attrs(attributes), SendTime: sendTime(time.Now())}))
-	return id
-}
-
-// DeleteMessage tells a room's clients that a message is deleted and
-// returns the event's id.
-func (s *Server) DeleteMessage(ctx context.Context, roomID, messageID, reason, requestID string) string {
-	id := ivs.NewResourceID()
-	a := map[string]string{"MessageId": messageID, "MessageID": messageID} // the JS library reads the deprecated MessageID
-	if reason != "" {
-		a["Reason"] = reason
-	}
-	s.broadcast(ctx, roomID, "EVENT", mustJSON(eventFrame{Type: "EVENT", ID: id, RequestID: requestID, EventName: eventDeleteMessage, Attributes: a,
-		SendTime: sendTime(time.Now())}))
-	return id
-}
-
-// DisconnectUser tells a room's clients that a user is disconnected, then
-// closes every connection of that user in the room, cleanly (so the
-// client library does not reconnect).
-func (s *Server) DisconnectUser(ctx context.Context, roomID, userID, reason, requestID string) {
-	a := map[string]string{"UserId": userID}
-	if reason != "" {
-		a["Reason"] = reason
-	}
-	s.broadcast(ctx, roomID, "EVENT", mustJSON(eventFrame{Type: "EVENT", ID: ivs.NewResourceID(), RequestID: requestID, EventName: eventDisconnectUser,
-		Attributes: a, SendTime: sendTime(time.Now())}))
-	for _, c := range s.clients(roomID) {
-		if c.claims.UserID == userID {
-			c.closeAfterQueued(fmt.Sprintf("disconnected by a moderator: %s", reason))
+	if k != nil {
+		for _, c := range cs {
+			if c.claims.UserID == k.UserID {
+				c.closeAfterQueued(fmt.Sprintf("disconnected by a moderator: %s", k.Reason))
+			}
 		}
 	}
 }
 
-// CloseRoom disconnects every client of a room (it was deleted).
+// SendEvent sends a custom event to a room's clients (the control plane's
+// SendEvent) and returns its id. An error (of a cluster's relay) is
+// logged, and "" returned; SendEventErr returns it.
+func (s *Server) SendEvent(ctx context.Context, roomID, name string, attributes map[string]string) string {
+	id, err := s.SendEventErr(ctx, roomID, name, attributes)
+	s.logFailed("SendEvent", roomID, err)
+	return id
+}
+
+// SendEventErr is SendEvent with its error: ErrUnavailable when the
+// room's home node could not be reached.
+func (s *Server) SendEventErr(ctx context.Context, roomID, name string, attributes map[string]string) (string, error) {
+	r := s.toHome(ctx, roomID, homeCall{Op: opEvent, Name: name, Attributes: attributes})
+	return r.ID, r.err()
+}
+
+// DeleteMessage tells a room's clients that a message is deleted and
+// returns the event's id. An error is logged, and "" returned;
+// DeleteMessageErr returns it.
+func (s *Server) DeleteMessage(ctx context.Context, roomID, messageID, reason, requestID string) string {
+	id, err := s.DeleteMessageErr(ctx, roomID, messageID, reason, requestID)
+	s.logFailed("DeleteMessage", roomID, err)
+	return id
+}
+
+// DeleteMessageErr is DeleteMessage with its error: ErrUnavailable when
+// the room's home node could not be reached.
+func (s *Server) DeleteMessageErr(ctx context.Context, roomID, messageID, reason, requestID string) (string, error) {
+	r := s.toHome(ctx, roomID, homeCall{Op: opDelete, ID: messageID, Reason: reason, RequestID: requestID})
+	return r.ID, r.err()
+}
+
+// DisconnectUser tells a room's clients that a user is disconnected, then
+// closes every connection of that user in the room, on every node,
+// cleanly (so the client library does not reconnect). An error is logged;
+// DisconnectUserErr returns it.
+func (s *Server) DisconnectUser(ctx context.Context, roomID, userID, reason, requestID string) {
+	s.logFailed("DisconnectUser", roomID, s.DisconnectUserErr(ctx, roomID, userID, reason, requestID))
+}
+
+// DisconnectUserErr is DisconnectUser with its error: ErrUnavailable when
+// the room's home node could not be reached.
+func (s *Server) DisconnectUserErr(ctx context.Context, roomID, userID, reason, requestID string) error {
+	return s.toHome(ctx, roomID, homeCall{Op: opDisconnect, UserID: userID, Reason: reason, RequestID: requestID}).err()
+}
+
+func (s *Server) logFailed(op, roomID string, err error) {
+	if err != nil {
+		s.log.Error("chat: "+op+" failed", "room", roomID, "err", err)
+	}
+}
+
+// CloseRoom disconnects every client of a room (it was deleted): here,
+// and with a relay on the other nodes too (as far as the relay reaches
+// them; their clients' messages fail meanwhile, the room being gone).
+// Calling it on every node, as well as on one, is right.
 func (s *Server) CloseRoom(roomID string) {
+	const reason = "the room was deleted"
+	if s.relay != nil {
+		if err := s.relay.Publish(roomID, mustJSON(roomMsg{V: relayVersion, From: s.relay.Self(), Close: reason})); err != nil {
+			s.log.Warn("chat: room closing not relayed to other nodes", "room", roomID, "err", err)
+		}
+	}
+	s.closeLocal(roomID, reason)
+}
+
+// closeLocal disconnects the room's clients on this node.
+func (s *Server) closeLocal(roomID, reason string) {
 	for _, c := range s.clients(roomID) {
-		c.closeAfterQueued("the room was deleted")
+		c.closeAfterQueued(reason)
 	}
 }
 
 // Close disconnects every client and waits for their goroutines.
 func (s *Server) Close() {
+	if s.stopServe != nil {
+		s.stopServe() // other nodes' requests get no answer, as from a node that is gone
+	}
 	s.mu.Lock()
 	s.closed = true
 	var all []*client

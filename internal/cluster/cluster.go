@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -45,6 +46,7 @@ type Registry interface {
 	List() []*live.Stream
 	Stop(channelID string) error
 	Disconnect(channelID string, cause error)
+	YieldTo(channelID string, keyHash []byte) (released <-chan struct{}, ok bool)
 }
 
 // Config holds a node's settings and dependencies.
@@ -82,6 +84,8 @@ type Node struct {
 	held map[string]*held
 	// nodes is what the last heartbeat read of the nodes.
 	nodes []ivs.Node
+	// origins caches Origin's answers, by channel id.
+	origins map[string]originEntry
 	// loads are the nodes' decoded loads, by node id (live nodes only).
 	loads map[string]Load
 	// healthySince is when heartbeats last began to succeed after a
@@ -89,6 +93,9 @@ type Node struct {
 	// that after a store outage the other nodes have heartbeated before
 	// any is judged dead.
 	healthySince time.Time
+
+	// takeovers and hbFailures are counters for /metrics.
+	takeovers, hbFailures atomic.Uint64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -145,7 +152,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	n := &Node{cfg: cfg, log: cfg.Log.With("component", "cluster", "node", cfg.NodeID), bootID: hex.EncodeToString(b),
-		start: time.Now(), held: make(map[string]*held), loads: make(map[string]Load)}
+		start: time.Now(), held: make(map[string]*held), loads: make(map[string]Load),
+		origins: make(map[string]originEntry)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	nc, err := nats.Connect(cfg.NATSURL, nats.Name("onair "+cfg.NodeID), nats.MaxReconnects(-1),
 		nats.ReconnectWait(500*time.Millisecond), nats.RetryOnFailedConnect(true),
@@ -236,6 +244,7 @@ func (n *Node) heartbeat(ctx context.Context) error {
 	leases, err := n.cfg.Store.Heartbeat(ctx, ivs.Node{ID: n.cfg.NodeID, BootID: n.bootID, Addr: n.cfg.Addr,
 		Version: n.cfg.Version, Started: n.start, Load: load})
 	if err != nil {
+		n.hbFailures.Add(1)
 		n.mu.Lock()
 		n.healthySince = time.Time{}
 		n.mu.Unlock()
@@ -411,3 +420,29 @@ func (n *Node) StreamKeyDeleted(channelID string) {
 
 // errRemote is a failure of another node to carry out a command.
 var errRemote = errors.New("cluster: the node publishing the channel did not carry out the command")
+
+// Stats is what /metrics tells of the cluster.
+type Stats struct {
+	Nodes             map[string]int // by state: serving, lost, stopped
+	BusConnected      bool
+	Leases            int
+	Takeovers         uint64
+	HeartbeatFailures uint64
+}
+
+// Stats returns the node's view of the cluster as of its last heartbeat.
+func (n *Node) Stats() Stats {
+	s := Stats{Nodes: map[string]int{}, BusConnected: n.nc.IsConnected(), Takeovers: n.takeovers.Load(),
+		HeartbeatFailures: n.hbFailures.Load()}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, o := range n.nodes {
+		state := o.State
+		if state == "serving" && !o.Live {
+			state = "lost"
+		}
+		s.Nodes[state]++
+	}
+	s.Leases = len(n.held)
+	return s
+}

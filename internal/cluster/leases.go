@@ -21,9 +21,14 @@ var _ live.Claimer = (*Node)(nil)
 // channel still has open (its previous node died or lost it) end here,
 // before this node opens its own. The other nodes hear of the claim, so a
 // node that lost the channel while frozen cuts its publisher at once.
-func (n *Node) Claim(ctx context.Context, c ivs.Channel) (func(), error) {
+func (n *Node) Claim(ctx context.Context, c ivs.Channel, streamKey string) (func(), error) {
 	since := time.Now()
 	l, err := n.cfg.Store.ClaimChannel(ctx, c.ID, n.cfg.NodeID, n.bootID, n.cfg.LeaseTTL)
+	if errors.Is(err, ivs.ErrChannelLeased) && streamKey != "" && n.takeOver(ctx, c, streamKey) {
+		// The holder let its gone publisher go: claim again.
+		since = time.Now()
+		l, err = n.cfg.Store.ClaimChannel(ctx, c.ID, n.cfg.NodeID, n.bootID, n.cfg.LeaseTTL)
+	}
 	if errors.Is(err, ivs.ErrChannelLeased) {
 		return nil, fmt.Errorf("%w: it is live on another node of the cluster", live.ErrChannelBusy)
 	}
@@ -31,6 +36,10 @@ func (n *Node) Claim(ctx context.Context, c ivs.Channel) (func(), error) {
 		return nil, fmt.Errorf("cluster: claim channel: %w", err)
 	}
 	h := &held{epoch: l.Epoch, since: since}
+	if l.Epoch > 1 && l.PrevNodeID != "" && l.PrevNodeID != n.cfg.NodeID {
+		n.takeovers.Add(1)
+		n.log.Info("took the channel over from a node that stopped heartbeating", "channel", c.ARN, "from", l.PrevNodeID)
+	}
 	release := func() { n.release(c.ID, h) }
 	ended, err := n.cfg.Store.EndChannelSessions(ctx, c.ID, time.Now())
 	if err == nil && len(ended) > 0 {
@@ -41,7 +50,8 @@ func (n *Node) Claim(ctx context.Context, c ivs.Channel) (func(), error) {
 		release()
 		return nil, fmt.Errorf("cluster: end the channel's open sessions: %w", err)
 	}
-	for verb, fn := range map[string]nats.MsgHandler{"stop": n.onStop, "disconnect": n.onDisconnect, "metadata": n.onMetadata} {
+	for verb, fn := range map[string]nats.MsgHandler{"stop": n.onStop, "disconnect": n.onDisconnect, "metadata": n.onMetadata,
+		"takeover": n.onTakeover} {
 		sub, err := n.nc.Subscribe(liveSubject(c.ID, verb), fn)
 		if err != nil {
 			// Only a closed connection fails here; commands then fail on
@@ -84,6 +94,7 @@ func (n *Node) onClaimed(msg *nats.Msg) {
 	if !ok || m.Node == n.cfg.NodeID {
 		return
 	}
+	n.forgetOrigin(m.Channel)
 	n.mu.Lock()
 	h, mine := n.held[m.Channel]
 	lost := mine && m.Epoch > h.epoch
@@ -153,4 +164,50 @@ func (n *Node) onMetadata(msg *nats.Msg) {
 	default:
 		n.reply(msg, "")
 	}
+}
+
+// takeoverTimeout bounds a takeover: the holder cuts its publisher, ends
+// its session and frees the lease.
+const takeoverTimeout = 5 * time.Second
+
+// takeOver asks the node that publishes c to let a reconnect with
+// streamKey here take the channel over, as one node lets a reconnect take
+// over a publisher that looks gone (live.Registry.Claim). It reports
+// whether the holder let go.
+func (n *Node) takeOver(ctx context.Context, c ivs.Channel, streamKey string) bool {
+	ctx, cancel := context.WithTimeout(ctx, takeoverTimeout)
+	defer cancel()
+	b, _ := json.Marshal(message{V: 1, Node: n.cfg.NodeID, Channel: c.ID, Data: live.KeyHash(streamKey)})
+	msg, err := n.nc.RequestWithContext(ctx, liveSubject(c.ID, "takeover"), b)
+	if err != nil {
+		return false
+	}
+	m, ok := decode(msg.Data)
+	if ok && m.Error == "" {
+		n.log.Info("took over a publisher that looked gone on another node", "channel", c.ARN, "from", m.Node)
+		return true
+	}
+	return false
+}
+
+func (n *Node) onTakeover(msg *nats.Msg) {
+	m, ok := decode(msg.Data)
+	if !ok {
+		return
+	}
+	released, yield := n.cfg.Registry.YieldTo(channelOf(msg.Subject), m.Data)
+	if !yield {
+		n.reply(msg, "busy")
+		return
+	}
+	// Answered once the lease is free; in a goroutine, so that this
+	// node's other NATS messages are not held up meanwhile.
+	go func() {
+		select {
+		case <-released:
+			n.reply(msg, "")
+		case <-time.After(takeoverTimeout):
+			n.reply(msg, "busy")
+		}
+	}()
 }

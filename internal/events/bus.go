@@ -11,7 +11,9 @@ import (
 	"github.com/onair-video/onair/internal/ivs"
 )
 
-// Bus wakes the readers of the event log when an event is stored.
+// Bus wakes the readers of the event log when an event is stored: by this
+// process (Publish), or by another process that shares the store (Wake,
+// from the store's notifications).
 type Bus struct {
 	mu      sync.Mutex
 	waiters map[chan struct{}]struct{}
@@ -23,7 +25,10 @@ func NewBus() *Bus { return &Bus{waiters: make(map[chan struct{}]struct{})} }
 // Publish wakes every reader. It never blocks: a reader that has not taken
 // its last wake-up yet needs no second one. It is the sink given to
 // ivs.Service in ivs.Config.EventSink.
-func (b *Bus) Publish(ivs.Event) {
+func (b *Bus) Publish(ivs.Event) { b.Wake() }
+
+// Wake wakes every reader, as Publish does: the event log grew.
+func (b *Bus) Wake() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for w := range b.waiters {

@@ -17,6 +17,10 @@ import (
 const (
 	heartbeat    = 15 * time.Second
 	writeTimeout = 10 * time.Second
+	// ssePoll is how often a stream reads the log without a wake-up: the
+	// backstop for events another process stored while its wake-ups did
+	// not reach this one (as the webhooks' Poll).
+	ssePoll = 5 * time.Second
 )
 
 // SSE streams the event log as Server-Sent Events. It tails the store (the
@@ -27,12 +31,13 @@ type SSE struct {
 	bus   *Bus
 	ctx   context.Context // the server's: its end ends every stream
 	log   *slog.Logger
+	poll  time.Duration
 }
 
 // NewSSE returns the handler of GET /v1/events (authentication is the
 // caller's). ctx ends every stream when the server stops.
 func NewSSE(ctx context.Context, store Log, bus *Bus, log *slog.Logger) *SSE {
-	return &SSE{store: store, bus: bus, ctx: ctx, log: log.With("component", "events")}
+	return &SSE{store: store, bus: bus, ctx: ctx, log: log.With("component", "events"), poll: ssePoll}
 }
 
 // ServeHTTP streams events after Last-Event-ID (header, or ?lastEventId=),
@@ -97,6 +102,8 @@ func (s *SSE) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	beat := time.NewTicker(heartbeat)
 	defer beat.Stop()
+	poll := time.NewTicker(s.poll)
+	defer poll.Stop()
 	for {
 		for {
 			evs, err := s.store.EventsAfter(ctx, last, batch)
@@ -128,6 +135,7 @@ func (s *SSE) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 			return
 		case <-wake:
+		case <-poll.C:
 		case <-beat.C:
 			if !write(": keep-alive\n\n") {
 				return

@@ -35,6 +35,9 @@ type WebhookLog interface {
 	// Cursor returns a named position in the log; ok is false when it was
 	// never set.
 	Cursor(ctx context.Context, name string) (seq int64, ok bool, err error)
+	// SetCursor moves a named position forward (never back: with several
+	// processes, one that lost a webhook's leadership may save its last
+	// delivery after its successor saved a later one).
 	SetCursor(ctx context.Context, name string, seq int64) error
 }
 
@@ -82,8 +85,13 @@ type DispatcherConfig struct {
 	// delivery; it doubles from min to max. Default 1s and 60s.
 	MinBackoff, MaxBackoff time.Duration
 	// Poll is how often the log is read without a wake-up: a backstop for
-	// events stored by another process. Default 5s.
+	// events stored by another process while its wake-ups do not reach
+	// this one. Default 5s.
 	Poll time.Duration
+	// Leader makes each webhook's delivery loop run in one process of
+	// those that share the store: the one that holds the leadership
+	// "webhook:<name>". Default Solo (this process is the only one).
+	Leader Leader
 }
 
 // batch is how many events a dispatcher reads from the store at a time.
@@ -115,22 +123,27 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Leader == nil {
+		cfg.Leader = Solo{}
+	}
 	return &Dispatcher{cfg: cfg, log: cfg.Log.With("component", "webhooks")}
 }
 
 // Run delivers until ctx ends, one goroutine per webhook, and returns when
-// they all stopped.
+// they all stopped. A webhook's events are sent by the process that holds
+// its leadership; the others wait to take over, from the stored cursor.
 func (d *Dispatcher) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, h := range d.cfg.Webhooks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d.deliver(ctx, h)
-		}()
+		wg.Go(func() {
+			d.cfg.Leader.Lead(ctx, cursorName(h), func(ctx context.Context) { d.deliver(ctx, h) })
+		})
 	}
 	wg.Wait()
 }
+
+// cursorName names a webhook's cursor in the store, and its leadership.
+func cursorName(h Webhook) string { return "webhook:" + h.Name }
 
 // redactURL is a webhook URL fit for logs: no userinfo, no query (either
 // may hold a token).
@@ -147,15 +160,15 @@ func (d *Dispatcher) deliver(ctx context.Context, h Webhook) {
 	log := d.log.With("webhook", h.Name, "url", redactURL(h.URL))
 	wake, cancel := d.cfg.Bus.Notify()
 	defer cancel()
-	cursorName := "webhook:" + h.Name
-	cursor, err := d.startCursor(ctx, cursorName)
+	key := cursorName(h) // the cursor's name and the leadership's
+	cursor, err := d.startCursor(ctx, key)
 	for err != nil {
 		// The store is down at start: retry, there is nothing else to do.
 		log.Error("read webhook cursor", "err", err)
 		if !sleep(ctx, d.cfg.MaxBackoff) {
 			return
 		}
-		cursor, err = d.startCursor(ctx, cursorName)
+		cursor, err = d.startCursor(ctx, key)
 	}
 	backoff := d.cfg.MinBackoff
 	poll := time.NewTicker(d.cfg.Poll)
@@ -173,6 +186,16 @@ func (d *Dispatcher) deliver(ctx context.Context, h Webhook) {
 		}
 		for _, e := range evs {
 			for {
+				// Fencing: a process that lost the leadership (its lock's
+				// connection broke, maybe while another took over) must not
+				// send. The run's ctx ends when the loss is noticed; this
+				// asks the server now, before each attempt.
+				if err := d.cfg.Leader.Check(ctx, key); err != nil {
+					if ctx.Err() == nil {
+						log.Warn("webhook leadership lost before a delivery; stopping", "event_id", e.ID, "seq", e.Seq, "err", err)
+					}
+					return
+				}
 				err := d.post(ctx, h, e)
 				if err == nil {
 					break
@@ -192,7 +215,7 @@ func (d *Dispatcher) deliver(ctx context.Context, h Webhook) {
 			// The cursor is saved after each delivery, even when a stop has
 			// begun (the event did go out): a crash between the POST and this
 			// write redelivers one event (at least once).
-			if err := d.cfg.Store.SetCursor(context.WithoutCancel(ctx), cursorName, cursor); err != nil {
+			if err := d.cfg.Store.SetCursor(context.WithoutCancel(ctx), key, cursor); err != nil {
 				log.Error("save webhook cursor", "err", err)
 			}
 			log.Debug("webhook delivered", "event_id", e.ID, "seq", e.Seq, "type", e.DetailType)

@@ -33,6 +33,9 @@ type Lease struct {
 	BootID    string
 	Epoch     int64
 	Claimed   time.Time
+	// PrevNodeID is, on a claim's answer, the node that held the lease
+	// before ("" when it was free).
+	PrevNodeID string
 }
 
 // LiveStream is a session open on a live node.

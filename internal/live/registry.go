@@ -6,6 +6,8 @@ package live
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -69,8 +71,34 @@ type Sessions interface {
 type Claimer interface {
 	// Claim reserves channel c for a publisher of this process and returns
 	// the function that frees it. A channel another node publishes is an
-	// error wrapping ErrChannelBusy.
-	Claim(ctx context.Context, c ivs.Channel) (release func(), err error)
+	// error wrapping ErrChannelBusy, unless streamKey ("" for none) may
+	// take it over there (YieldTo).
+	Claim(ctx context.Context, c ivs.Channel, streamKey string) (release func(), err error)
+}
+
+// KeyHash is how a stream key travels to another node that must compare
+// it (YieldTo): never the key itself.
+func KeyHash(streamKey string) []byte {
+	h := sha256.Sum256([]byte(streamKey))
+	return h[:]
+}
+
+// YieldTo lets a connection with the stream key whose KeyHash is keyHash,
+// which reached another node, take the channel over as a reconnect would
+// here: when the channel's publisher used that key and looks gone, it is
+// cut off with ErrTakenOver and the returned channel closes once it is
+// released (its session ended, its lease freed). ok is false when the
+// publisher stays.
+func (r *Registry) YieldTo(channelID string, keyHash []byte) (released <-chan struct{}, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, live := r.publishers[channelID]
+	if !live || p.key == "" || subtle.ConstantTimeCompare(KeyHash(p.key), keyHash) != 1 || !p.replaceableBy(p.key, time.Now()) {
+		return nil, false
+	}
+	p.cut(ErrTakenOver)
+	r.log.Info("yielding a publisher that looks gone to a reconnect on another node", "channel", p.channel.ARN)
+	return p.released, true
 }
 
 // Consumer is started for every stream that goes live, e.g. the HLS muxer.
@@ -269,7 +297,7 @@ func (r *Registry) claimBeyond(ctx context.Context, p *Publisher) (*Publisher, e
 		return p, nil
 	}
 	r.mu.Unlock()
-	release, err := r.claimer.Claim(ctx, p.channel)
+	release, err := r.claimer.Claim(ctx, p.channel, p.key)
 	r.mu.Lock()
 	if err != nil {
 		if r.publishers[p.slot] == p {

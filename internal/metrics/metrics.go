@@ -49,6 +49,10 @@ type Config struct {
 	Readers  Readers
 	// SFU are the stage SFU's counters.
 	SFU *sfu.Metrics
+	// Cluster tells of the cluster; nil: not a cluster.
+	Cluster func() ClusterStats
+	// Leaders are the process's leaderships.
+	Leaders Leaders
 }
 
 // New returns the /metrics handler.
@@ -61,6 +65,12 @@ func New(cfg Config) http.Handler {
 	)
 	if cfg.SFU != nil {
 		reg.MustRegister(sfuCollector{cfg.SFU})
+	}
+	if cfg.Cluster != nil {
+		reg.MustRegister(clusterCollector{cfg.Cluster})
+	}
+	if cfg.Leaders != nil {
+		reg.MustRegister(leaderCollector{cfg.Leaders})
 	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

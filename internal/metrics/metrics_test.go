@@ -38,6 +38,10 @@ func (f *fakePlayback) Viewers(id string) int      { return f.viewers[id] }
 func (f *fakePlayback) BytesOut(id string) uint64  { return f.bytesOut[id] }
 func (f *fakePlayback) SlowViewersDropped() uint64 { return f.slow }
 
+type fakeLeaders map[string]bool
+
+func (f fakeLeaders) Leading() map[string]bool { return f }
+
 // liveStream is a live channel whose hub took units of the given sizes
 // and has readers attached, dropped of them having fallen behind.
 func liveStream(t *testing.T, id, name string, start time.Time, sizes []int, readers, dropped int) *live.Stream {
@@ -254,7 +258,8 @@ func TestHandler(t *testing.T) {
 	sm.ForwardDelay.Observe(1200 * time.Microsecond)
 	sm.ForwardDelay.Observe(4 * time.Millisecond)
 	sm.ForwardDelay.Observe(2 * time.Second)
-	srv := httptest.NewServer(New(Config{Streams: fakeStreams{st}, Playback: &fakePlayback{slow: 2}, SFU: sm}))
+	leaders := fakeLeaders{"webhook:ops": true, "downsample": false}
+	srv := httptest.NewServer(New(Config{Streams: fakeStreams{st}, Playback: &fakePlayback{slow: 2}, SFU: sm, Leaders: leaders}))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)
 	if err != nil {
@@ -275,6 +280,7 @@ func TestHandler(t *testing.T) {
 		"\nonair_sfu_forward_delay_seconds_bucket{le=\"0.001\"} 0\n", "\nonair_sfu_forward_delay_seconds_bucket{le=\"0.0015\"} 1\n",
 		"\nonair_sfu_forward_delay_seconds_bucket{le=\"0.005\"} 2\n", "\nonair_sfu_forward_delay_seconds_bucket{le=\"1\"} 2\n",
 		"\nonair_sfu_forward_delay_seconds_bucket{le=\"+Inf\"} 3\n", "\nonair_sfu_forward_delay_seconds_count 3\n",
+		"\nonair_leader{name=\"webhook:ops\"} 1\n", "\nonair_leader{name=\"downsample\"} 0\n",
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, body)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -117,6 +118,26 @@ func TestClusterControlPlane(t *testing.T) {
 			t.Errorf("/v1/cluster node %+v, want serving with channels %v", n, want)
 		}
 	}
+
+	// WHEP on B: the signalling is relayed to A, the media comes from A,
+	// and the viewer counts on every node (A reports it with its load).
+	v := watchWHEP(t, ctx, b, ch, 30, 0)
+	if !strings.HasPrefix(v.Location, "/whep/"+idOf(ch)+"/") {
+		t.Errorf("relayed WHEP Location %q", v.Location)
+	}
+	for _, s := range []*harness.Server{b, cc} {
+		harness.Eventually(t, 10*time.Second, func() error {
+			out, err := s.IVS().GetStream(ctx, &ivs.GetStreamInput{ChannelArn: ch.Arn})
+			if err != nil {
+				return err
+			}
+			if out.Stream.ViewerCount != 1 {
+				return fmt.Errorf("viewerCount %d, want the WHEP viewer", out.Stream.ViewerCount)
+			}
+			return nil
+		})
+	}
+	v.Close()
 
 	// StopStream on C reaches A's publisher.
 	if _, err := cc.IVS().StopStream(ctx, &ivs.StopStreamInput{ChannelArn: ch.Arn}); err != nil {
@@ -379,5 +400,44 @@ func TestClusterOutages(t *testing.T) {
 	case <-pub.Done():
 	case <-time.After(10 * time.Second):
 		t.Fatal("StopStream after the outages did not cut the publisher")
+	}
+}
+
+// The console's Cluster page on n2 lists both nodes and the channel n1
+// publishes, and the channel's page on n2 shows it live
+// (web/e2e/cluster.mjs in Chromium).
+func TestClusterConsoleInBrowser(t *testing.T) {
+	t.Parallel()
+	browserTest(t)
+	c := harness.StartCluster(t, 2, harness.ClusterOptions{})
+	a, b := c.Nodes[0], c.Nodes[1]
+	ch, key := createChannel(t, a.IVS(), "cluster-console", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
+	harness.StartFFmpeg(t, harness.Publish{URL: a.RTMPURL(aws.ToString(key.Value))})
+	waitLive(t, b.IVS(), aws.ToString(ch.Arn))
+	browserScript(t, b, "e2e/cluster.mjs", 2*time.Minute, []string{"40", "41"},
+		"ONAIR_URL="+b.Endpoint(), "ONAIR_AKID="+b.AccessKeyID, "ONAIR_SECRET="+b.SecretAccessKey, "CHANNEL="+idOf(ch))
+}
+
+// An encoder whose old connection to A still looks open (it went silent:
+// here, ffmpeg frozen) reconnects through the load balancer to B: B asks A,
+// A sees the publisher has sent nothing for 3 s with the same key and lets
+// it go, and B goes live, as a reconnect to the same node would.
+func TestClusterReconnectElsewhere(t *testing.T) {
+	t.Parallel()
+	harness.Heavy(t)
+	c := harness.StartCluster(t, 2, harness.ClusterOptions{})
+	a, b := c.Nodes[0], c.Nodes[1]
+	ch, key := createChannel(t, a.IVS(), "reconnect", types.ChannelTypeBasicChannelType, types.ChannelLatencyModeLowLatency)
+	old := harness.StartFFmpeg(t, harness.Publish{URL: a.RTMPURL(aws.ToString(key.Value))})
+	st := waitLive(t, b.IVS(), aws.ToString(ch.Arn))
+	if err := old.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	frozen := time.Now()
+	_, _, liveAt := republish(t, b, ch, aws.ToString(key.Value), aws.ToString(st.StreamId), 30*time.Second)
+	t.Logf("live on B %v after the old encoder went silent on A", liveAt.Sub(frozen).Round(time.Millisecond))
+	a.WaitLog(t, "yielding a publisher that looks gone to a reconnect on another node", 5*time.Second)
+	if n := openSessions(t, c, ch); n != "1" {
+		t.Fatalf("%s open sessions", n)
 	}
 }

@@ -167,6 +167,23 @@ export async function previewToken(cfg: Config, creds: Creds, id: string): Promi
   return out.token;
 }
 
+/** What GET /v1/cluster answers. */
+export interface ClusterInfo {
+  nodeId: string;
+  leaseTtlSeconds: number;
+  nodes: Array<{
+    nodeId: string;
+    addr: string;
+    version: string;
+    state: string;
+    startedAt: string;
+    heartbeatAgeSeconds: number;
+    publishers: number;
+    viewers: number;
+    channels: string[];
+  }>;
+}
+
 /** What GET /v1/usage answers. */
 export interface Usage {
   month: string;

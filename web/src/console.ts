@@ -6,6 +6,7 @@ import { ivsClient, loadCreds, saveCreds, type Creds } from "./api";
 import { config, type Config } from "./config";
 import { clear, h } from "./dom";
 import { channelPage } from "./pages/channel";
+import { clusterPage } from "./pages/cluster";
 import { channelsPage } from "./pages/channels";
 import { sessionPage } from "./pages/session";
 import { stageConfigurationsPage, stagePage, stageSessionPage, stagesPage } from "./pages/stages";
@@ -52,6 +53,8 @@ function render(): void {
   let m: RegExpMatchArray | null;
   if (path === "/" || path === "/channels") {
     channelsPage(ctx, main);
+  } else if (path === "/cluster") {
+    clusterPage(ctx, main);
   } else if (path === "/usage") {
     usagePage(ctx, main);
   } else if (path === "/recording") {
@@ -80,7 +83,7 @@ function render(): void {
 function header(ctx: Ctx): HTMLElement {
   return h("header", { class: "top" },
     h("a", { href: "/", "data-link": true, class: "brand" }, "onair"),
-    h("nav", { "aria-label": "Console" }, navLink("/", "Channels"), navLink("/stages", "Stages"), navLink("/rooms", "Chat"), navLink("/recording", "Recording"), navLink("/usage", "Usage")),
+    h("nav", { "aria-label": "Console" }, navLink("/", "Channels"), navLink("/stages", "Stages"), navLink("/rooms", "Chat"), navLink("/recording", "Recording"), navLink("/usage", "Usage"), navLink("/cluster", "Cluster")),
     h("span", { class: "spacer" }),
     h("span", { class: "muted small" }, `${ctx.cfg.region} · ${ctx.creds.accessKeyId}`),
     h("button", { type: "button", class: "small", onclick: () => {

@@ -105,16 +105,18 @@ func (s *Store) ClaimChannel(ctx context.Context, channelID, nodeID, bootID stri
 	if err := unstored("channel", channelID); err != nil {
 		return ivs.Lease{}, err
 	}
-	row := s.pool.QueryRow(ctx, `INSERT INTO channel_leases AS l (channel_id, node_id, boot_id, epoch, claimed_at)
+	row := s.pool.QueryRow(ctx, `WITH prev AS (SELECT node_id FROM channel_leases WHERE channel_id = $1)
+		INSERT INTO channel_leases AS l (channel_id, node_id, boot_id, epoch, claimed_at)
 		VALUES ($1, $2, $3, 1, now())
 		ON CONFLICT (channel_id) DO UPDATE
 			SET node_id = excluded.node_id, boot_id = excluded.boot_id, epoch = l.epoch + 1, claimed_at = now()
 			WHERE l.node_id = '' OR (l.node_id = excluded.node_id AND l.boot_id = excluded.boot_id)
 				OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = l.node_id AND n.boot_id = l.boot_id
 					AND n.state = 'serving' AND `+fresh("n", 4)+`)
-		RETURNING channel_id, node_id, boot_id, epoch, claimed_at`, channelID, nodeID, bootID, ttl.Seconds())
+		RETURNING channel_id, node_id, boot_id, epoch, claimed_at, COALESCE((SELECT node_id FROM prev), '')`,
+		channelID, nodeID, bootID, ttl.Seconds())
 	var l ivs.Lease
-	err := row.Scan(&l.ChannelID, &l.NodeID, &l.BootID, &l.Epoch, &l.Claimed)
+	err := row.Scan(&l.ChannelID, &l.NodeID, &l.BootID, &l.Epoch, &l.Claimed, &l.PrevNodeID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ivs.Lease{}, ivs.ErrChannelLeased
 	}

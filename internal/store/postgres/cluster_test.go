@@ -87,7 +87,7 @@ func testCluster(t *testing.T, pg *harness.Postgres) {
 		t.Fatalf("a dead node's stream is listed: %+v %v", ls, err)
 	}
 	lb, err := b.ClaimChannel(ctx, "ch", "b", "b1", clusterTTL)
-	if err != nil || lb.Epoch != 2 {
+	if err != nil || lb.Epoch != 2 || lb.PrevNodeID != "a" {
 		t.Fatalf("takeover: %+v %v", lb, err)
 	}
 	if held, err := a.Heartbeat(ctx, na); err != nil || len(held) != 0 {

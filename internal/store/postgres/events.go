@@ -22,7 +22,7 @@ var (
 
 // notifyEvents is the channel that AppendEvent notifies with the new seq:
 // the "the event log grew" wake-up for the processes that share the
-// database. Nothing LISTENs yet; readers still poll.
+// database: each process LISTENs (ListenEvents) and wakes its readers.
 const notifyEvents = "onair_events"
 
 // AppendEvent implements ivs.EventStore.
@@ -111,10 +111,12 @@ func (s *Store) Cursor(ctx context.Context, name string) (int64, bool, error) {
 	return n, true, nil
 }
 
-// SetCursor implements events.WebhookLog.
+// SetCursor implements events.WebhookLog: a cursor only moves forward,
+// so that the late write of a process that lost a webhook's leadership
+// mid-delivery cannot take back its successor's.
 func (s *Store) SetCursor(ctx context.Context, name string, seq int64) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO cursors (name, seq) VALUES ($1, $2)
-		ON CONFLICT (name) DO UPDATE SET seq = excluded.seq`, name, seq)
+		ON CONFLICT (name) DO UPDATE SET seq = GREATEST(cursors.seq, excluded.seq)`, name, seq)
 	if err != nil {
 		return fmt.Errorf("postgres: set cursor %s: %w", name, err)
 	}

@@ -71,10 +71,10 @@ func (s *Store) Cursor(ctx context.Context, name string) (int64, bool, error) {
 	return n, true, nil
 }
 
-// SetCursor implements events.WebhookLog.
+// SetCursor implements events.WebhookLog: a cursor only moves forward.
 func (s *Store) SetCursor(ctx context.Context, name string, seq int64) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO cursors (name, seq) VALUES (?, ?)
-		ON CONFLICT(name) DO UPDATE SET seq = excluded.seq`, name, seq)
+		ON CONFLICT(name) DO UPDATE SET seq = max(seq, excluded.seq)`, name, seq)
 	if err != nil {
 		return fmt.Errorf("sqlite: set cursor %s: %w", name, err)
 	}
