@@ -371,7 +371,7 @@ func (n *node) buildMedia(ctx context.Context) error {
 	n.bgRuns = append(n.bgRuns, spool.Run)
 	n.recorder = record.New(record.Config{Configs: svc, Spool: spool, Events: svc, Log: log, Account: n.account.ID,
 		Thumbnail: ffmpeg.KeyframeJPEG, JournalDir: filepath.Join(cfg.DataDir, "recordings-open"),
-		Rows: n.recordingRows(), NodeID: n.nodeID, OrphanAfter: cfg.ClusterLeaseTTL + cfg.RecordingOrphanGrace})
+		Rows: n.recordingRows(), NodeID: n.nodeID, LeaseTTL: cfg.ClusterLeaseTTL, OrphanGrace: cfg.RecordingOrphanGrace})
 	n.bgRuns = append(n.bgRuns, n.recorder.Run) // in a cluster: rows and the orphan finisher
 	// Recordings a crash left open are finished before anything records.
 	if c, err := n.recorder.Recover(); err != nil {

@@ -177,19 +177,36 @@ func (r *Recorder) FinishOrphans(ctx context.Context) int {
 	}
 	r.endMu.Lock()
 	defer r.endMu.Unlock()
-	n, err := r.cfg.Rows.EndOrphanRecordings(ctx, r.cfg.NodeID, r.run, r.cfg.OrphanAfter,
+	// After the store was unreachable every heartbeat in it is old: the
+	// nodes must have heartbeated again (a TTL) before any is judged dead.
+	// Until then the query runs only to tell that the store answers.
+	began := time.Now()
+	ready := !r.healthySince.IsZero() && began.Sub(r.healthySince) >= r.cfg.LeaseTTL
+	n, err := r.cfg.Rows.EndOrphanRecordings(ctx, r.cfg.NodeID, r.run, r.cfg.LeaseTTL+r.cfg.OrphanGrace,
 		func(row ivs.ClusterRecording, segs []ivs.RecordedSegment) error {
+			if !ready {
+				return errNotYet
+			}
 			rec := r.orphan(row, segs)
 			rec.finish()
 			r.log.Warn("finished a recording of a node that is gone", "node", row.NodeID, "channel", row.Channel.ARN,
 				"prefix", row.Prefix, "segments", len(segs))
 			return nil
 		})
-	if err != nil && ctx.Err() == nil {
+	switch {
+	case err == nil || errors.Is(err, errNotYet):
+		if r.healthySince.IsZero() {
+			r.healthySince = began
+		}
+	case ctx.Err() == nil:
+		r.healthySince = time.Time{}
 		r.log.Error("finishing the recordings of dead nodes", "err", err)
 	}
 	return n
 }
+
+// errNotYet declines an orphan while the store has not answered for a TTL.
+var errNotYet = errors.New("record: the store was unreachable within the lease TTL")
 
 // orphanReason is the status message of a recording that a node other
 // than the one that recorded it finished.

@@ -279,7 +279,8 @@ func TestFinishOrphans(t *testing.T) {
 	runSpool(t, sp)
 	rows := newFakeRows()
 	ev := &eventLog{}
-	r := New(Config{Configs: oneConfig{testRC}, Spool: sp, Events: ev, Account: "123456789012", Rows: rows, NodeID: "n2"})
+	r := New(Config{Configs: oneConfig{testRC}, Spool: sp, Events: ev, Account: "123456789012", Rows: rows, NodeID: "n2",
+		LeaseTTL: time.Hour})
 	secs := int64(10)
 	rc := testRC
 	rc.ThumbnailConfiguration = ivs.ThumbnailConfiguration{RecordingMode: "INTERVAL", TargetIntervalSeconds: &secs, Storage: []string{"LATEST"}}
@@ -304,6 +305,20 @@ func TestFinishOrphans(t *testing.T) {
 		}
 	}
 	rows.dead["n1"] = true
+	// Right after the store was unreachable nothing is finished: the
+	// nodes have not heartbeated again yet. Then, a lease TTL later, it is.
+	rows.setDown(true)
+	if n := r.FinishOrphans(context.Background()); n != 0 || !r.healthySince.IsZero() {
+		t.Fatalf("finished %d with the store down", n)
+	}
+	rows.setDown(false)
+	if n := r.FinishOrphans(context.Background()); n != 0 || r.healthySince.IsZero() {
+		t.Fatalf("finished %d right after the store came back", n)
+	}
+	if got, _ := rows.get("recid"); got.State == ivs.RecordingEnded {
+		t.Fatal("the orphan ended by the probe")
+	}
+	r.healthySince = r.healthySince.Add(-time.Hour) // a TTL passed
 	if n := r.FinishOrphans(context.Background()); n != 1 {
 		t.Fatalf("finished %d", n)
 	}

@@ -55,10 +55,10 @@ type Config struct {
 	Rows Rows
 	// NodeID names this node in Rows.
 	NodeID string
-	// OrphanAfter is how old a node's heartbeat must be before another
-	// node finishes its open recordings: the lease TTL plus the orphan
-	// grace.
-	OrphanAfter time.Duration
+	// LeaseTTL is the cluster's lease TTL: a node whose heartbeat is older
+	// is dead. OrphanGrace is how long past that another node waits
+	// before finishing its open recordings.
+	LeaseTTL, OrphanGrace time.Duration
 	// OrphanInterval is how often Run looks for them; default 5 s.
 	OrphanInterval time.Duration
 }
@@ -81,6 +81,9 @@ type Recorder struct {
 	run   string
 	rows  *rowQueue
 	endMu sync.Mutex
+	// healthySince is when the orphan finisher's queries last began to
+	// succeed (zero while they fail); held by endMu.
+	healthySince time.Time
 }
 
 var _ live.Consumer = (*Recorder)(nil)
