@@ -213,3 +213,101 @@ func TestClusterRecordingOrphaned(t *testing.T) {
 	// and says why its recording is not finished again.
 	a2.WaitLog(t, "was finished by another node", 10*time.Second)
 }
+
+// A node killed while recording comes back within the orphan grace, with
+// its data dir: it finishes the recording itself, from its journal, with
+// every segment it had (those its spool held too), and the other node
+// leaves it alone: one recording-ended.json, one Recording End, the row
+// ended by the node itself.
+func TestClusterRecordingNodeReturns(t *testing.T) {
+	t.Parallel()
+	harness.Heavy(t)
+	c := harness.StartCluster(t, 2, harness.ClusterOptions{}) // the default grace: 5 minutes
+	a, b := c.Nodes[0], c.Nodes[1]
+	ctx := harness.Context(t, 3*time.Minute)
+	const bucket = "returns"
+	c.S3.CreateBucket(t, bucket)
+	rc := createRecording(t, b.IVS(), recordTo(bucket))
+	out, err := b.IVS().CreateChannel(ctx, &ivs.CreateChannelInput{Name: aws.String("returns"), Type: types.ChannelTypeBasicChannelType,
+		RecordingConfigurationArn: rc.Arn, InsecureIngest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	harness.StartFFmpeg(t, harness.Publish{URL: a.RTMPURL(aws.ToString(out.StreamKey.Value)), Size: "320x240", Audio: true})
+	waitLive(t, b.IVS(), aws.ToString(out.Channel.Arn))
+	var prefix string
+	harness.Eventually(t, 60*time.Second, func() error {
+		ks, err := c.S3.Keys(ctx, bucket, "ivs/v1/")
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, k := range ks {
+			if strings.HasSuffix(k, ".ts") {
+				n++
+			}
+			if p, ok := strings.CutSuffix(k, "events/recording-started.json"); ok {
+				prefix = p
+			}
+		}
+		if n < 2 {
+			return fmt.Errorf("%d segments in S3", n)
+		}
+		return nil
+	})
+	recID := path.Base(strings.TrimSuffix(prefix, "/"))
+	a.Kill()
+	<-a.Exited()
+	a2 := c.StartNode("n1", a.DataDir)
+	harness.Eventually(t, 60*time.Second, func() error {
+		if left, _ := filepath.Glob(filepath.Join(a.DataDir, "spool", "*.json")); len(left) > 0 {
+			return fmt.Errorf("%d objects in A's spool", len(left))
+		}
+		if _, err := c.S3.Get(ctx, bucket, prefix+"events/recording-ended.json"); err != nil {
+			return err
+		}
+		return nil
+	})
+	ks, err := c.S3.Keys(ctx, bucket, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inS3 []string
+	rendition := ""
+	for _, k := range ks {
+		if strings.HasSuffix(k, ".ts") {
+			inS3 = append(inS3, path.Base(k))
+			rendition = path.Base(path.Dir(k))
+		}
+	}
+	playlist, err := c.S3.Get(ctx, bucket, prefix+"media/hls/"+rendition+"/playlist.m3u8")
+	if err != nil || !strings.HasSuffix(string(playlist), "#EXT-X-ENDLIST\n") {
+		t.Fatalf("playlist %q %v", playlist, err)
+	}
+	var listed []string
+	for _, l := range strings.Split(string(playlist), "\n") {
+		if strings.HasSuffix(l, ".ts") {
+			listed = append(listed, l)
+		}
+	}
+	slices.Sort(listed)
+	slices.Sort(inS3)
+	if !slices.Equal(listed, inS3) {
+		t.Fatalf("the playlist lists %v; S3 has %v", listed, inS3)
+	}
+	ended, _ := c.S3.Get(ctx, bucket, prefix+"events/recording-ended.json")
+	if !strings.Contains(string(ended), "the server stopped while recording") {
+		t.Fatalf("recording-ended.json: %s", ended)
+	}
+	if n, err := c.Query("SELECT state || ' ' || ended_by FROM recordings WHERE id = '" + recID + "'"); err != nil || n != "ended n1" {
+		t.Fatalf("the recording's row: %q %v", n, err)
+	}
+	n, err := c.Query(`SELECT count(*) FROM events WHERE body LIKE '%"recording_session_id":"` + recID +
+		`"%' AND body LIKE '%"recording_status":"Recording End%'`)
+	if err != nil || n != "1" {
+		t.Fatalf("%s Recording End events, %v", n, err)
+	}
+	if strings.Contains(a2.Logs(), "was finished by another node") {
+		t.Fatal("the node that came back says another finished its recording")
+	}
+}
