@@ -62,7 +62,8 @@ type RecordingStore interface {
 	// PutRecording writes a recording's row (its state, streams and
 	// window), unless the row says it ended.
 	PutRecording(ctx context.Context, r ClusterRecording) error
-	// AddRecordedSegment records that a segment reached storage.
+	// AddRecordedSegment records that a segment reached storage;
+	// ErrRecordingEnded (nothing recorded) when the recording has ended.
 	AddRecordedSegment(ctx context.Context, s RecordedSegment) error
 	// EndRecording runs finish while holding the recording's row and
 	// marks it ended if finish succeeds. ErrRecordingEnded: another node

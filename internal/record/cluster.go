@@ -283,12 +283,62 @@ func (r *Recorder) uploaded(note []byte) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), rowTimeout)
 	defer cancel()
-	if r.rows.pending() == 0 && r.cfg.Rows.AddRecordedSegment(ctx, s) == nil {
-		return
+	if r.rows.pending() == 0 {
+		err := r.cfg.Rows.AddRecordedSegment(ctx, s)
+		if errors.Is(err, ivs.ErrRecordingEnded) {
+			r.endedElsewhere(s.RecordingID)
+		}
+		if err == nil || errors.Is(err, ivs.ErrRecordingEnded) {
+			return
+		}
 	}
 	rows := r.cfg.Rows
 	r.rows.push("segment "+s.RecordingID+"/"+s.Rendition+"/"+s.File, func(ctx context.Context) error {
-		return rows.AddRecordedSegment(ctx, s)
+		err := rows.AddRecordedSegment(ctx, s)
+		if errors.Is(err, ivs.ErrRecordingEnded) {
+			r.endedElsewhere(s.RecordingID)
+			return nil
+		}
+		return err
+	})
+}
+
+// endedElsewhere is told that another node finished recording id while
+// this node still records it: it was cut off from the cluster (frozen, or
+// without the database) past the orphan grace. The recording's playlists
+// stay as that node wrote them: this node writes none any more, and drops
+// those still in its spool; its segments still upload.
+func (r *Recorder) endedElsewhere(id string) {
+	r.mu.Lock()
+	var rec *recording
+	for _, c := range r.recs {
+		if c.id == id {
+			rec = c
+		}
+	}
+	r.mu.Unlock()
+	if rec == nil {
+		return // it ended here too (Recover, end) and said so
+	}
+	rec.mu.Lock()
+	first := !rec.elsewhere
+	rec.elsewhere = true
+	rec.mu.Unlock()
+	if !first {
+		return
+	}
+	r.skipPlaylists(rec)
+	r.log.Warn("another node finished this recording while this one was cut off from the cluster: "+
+		"its playlists stay as that node wrote them, and the segments recorded since are not in them",
+		"channel", rec.channel.ARN, "prefix", rec.prefix)
+}
+
+// skipPlaylists drops rec's playlists from the spool (those there and
+// those to come).
+func (r *Recorder) skipPlaylists(rec *recording) {
+	bucket, prefix := rec.bucket, rec.prefix
+	r.cfg.Spool.Skip(func(b, key string) bool {
+		return b == bucket && strings.HasPrefix(key, prefix) && strings.HasSuffix(key, ".m3u8")
 	})
 }
 
@@ -319,10 +369,7 @@ func (r *Recorder) endShared(rec *recording, finish func()) (elsewhere bool) {
 	case err == nil:
 		return false
 	case errors.Is(err, ivs.ErrRecordingEnded):
-		bucket, prefix := rec.bucket, rec.prefix
-		r.cfg.Spool.Skip(func(b, key string) bool {
-			return b == bucket && strings.HasPrefix(key, prefix) && strings.HasSuffix(key, ".m3u8")
-		})
+		r.skipPlaylists(rec)
 		return true
 	case !errors.Is(err, ivs.ErrNotFound):
 		r.log.Error("the shared store could not end the recording's row; it is finished here", "prefix", rec.prefix, "err", err)

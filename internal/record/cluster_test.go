@@ -39,6 +39,7 @@ type fakeRows struct {
 	states     []string // the states PutRecording wrote, in order
 	endCalls   int
 	ownerEnded int
+	refused    []string // segments of ended recordings
 }
 
 var _ Rows = (*fakeRows)(nil)
@@ -81,7 +82,8 @@ func (f *fakeRows) AddRecordedSegment(_ context.Context, s ivs.RecordedSegment) 
 		}
 	}
 	if f.recs[s.RecordingID].State == ivs.RecordingEnded {
-		return nil
+		f.refused = append(f.refused, s.File)
+		return ivs.ErrRecordingEnded
 	}
 	for _, g := range f.segs[s.RecordingID] {
 		if g.Rendition == s.Rendition && g.Seq == s.Seq {
@@ -523,5 +525,93 @@ func TestRowQueue(t *testing.T) {
 	}
 	if !slices.Equal(done, []string{"a", "b"}) {
 		t.Fatalf("written %q", done)
+	}
+}
+
+// A node cut off from the cluster past the orphan grace (frozen, or
+// without the database) while it records: when it hears that a survivor
+// finished its recording (a segment's row is refused), it writes no more
+// playlists for it and drops those in its spool, so that the survivor's
+// final playlist stays; the segments still upload, and its own end emits
+// nothing.
+func TestRecordingFinishedElsewhereWhileLive(t *testing.T) {
+	t.Parallel()
+	v := streamtest.H264(t)
+	store := &flaky{up: true, body: map[string]string{}}
+	rows := newFakeRows()
+	sp, err := OpenSpool(filepath.Join(t.TempDir(), "spool"), store, 1<<30, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &eventLog{}
+	r := New(Config{Configs: oneConfig{testRC}, Spool: sp, Events: ev, Account: "123456789012", SegmentDuration: time.Second,
+		Rows: rows, NodeID: "n1", OrphanInterval: time.Hour})
+	runSpool(t, sp)
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan struct{})
+	go func() { defer close(runDone); r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-runDone })
+	tr := &stream.Track{Codec: &stream.H264{SPS: v.SPS, PPS: v.PPS}, ClockRate: 90000}
+	hub := stream.NewHub([]*stream.Track{tr})
+	detach, err := r.Attach(&live.Stream{Channel: testChannel, StreamID: "st-1", Hub: hub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clip := time.Duration(len(v.AUs)) * time.Second / streamtest.FPS
+	play := func(round int) {
+		for i, au := range v.AUs {
+			d := time.Duration(round)*clip + time.Duration(i)*time.Second/streamtest.FPS
+			hub.Write(&stream.Unit{Track: tr, PTS: d, DTS: d, NTP: time.Now(), Payload: au, RandomAccess: h264.IsRandomAccess(au)})
+		}
+	}
+	play(0)
+	streamtest.Eventually(t, 10*time.Second, "two segments' rows", func() bool {
+		_, segs := rows.get(rows.only().ID)
+		return len(segs) >= 2
+	})
+	// A survivor finishes it.
+	row := rows.only()
+	mustPut(t, rows, ivs.ClusterRecording{ID: row.ID, State: ivs.RecordingEnded})
+	play(1)
+	play(2)
+	hub.Close()
+	detach()
+	r.Close()
+	<-sp.Drained()
+	rows.mu.Lock()
+	refused := slices.Clone(rows.refused)
+	rows.mu.Unlock()
+	if len(refused) == 0 {
+		t.Fatal("no segment's row was refused")
+	}
+	store.mu.Lock()
+	body := copyMap(store.body)
+	store.mu.Unlock()
+	playlist := body["b/"+row.Prefix+"media/hls/720p30/playlist.m3u8"]
+	for k := range body {
+		if strings.HasSuffix(k, "/playlist.m3u8") && k != "b/"+row.Prefix+"media/hls/720p30/playlist.m3u8" {
+			playlist = body[k] // the rendition is named after the clip's size
+		}
+	}
+	if playlist == "" || strings.Contains(playlist, "#EXT-X-ENDLIST") {
+		t.Fatalf("playlist %q", playlist)
+	}
+	for _, f := range refused {
+		if strings.Contains(playlist, "\n"+f+"\n") {
+			t.Errorf("%s, recorded after the survivor finished, is in the playlist:\n%s", f, playlist)
+		}
+		found := false
+		for k := range body {
+			found = found || strings.HasSuffix(k, "/"+f)
+		}
+		if !found {
+			t.Errorf("%s not uploaded", f)
+		}
+	}
+	if _, ok := body["b/"+row.Prefix+"events/recording-ended.json"]; ok {
+		t.Error("recording-ended.json written by the cut-off node")
+	}
+	if names := ev.names(); !slices.Equal(names, []string{ivs.RecordingStart}) {
+		t.Errorf("events %q", names)
 	}
 }

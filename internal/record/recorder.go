@@ -267,6 +267,9 @@ type recording struct {
 	endDone   chan struct{} // closed when end has written everything
 	lost      int           // objects the full spool refused
 	jf        *os.File      // the journal; nil when none is kept
+	// elsewhere: another node of the cluster finished this recording
+	// while this one was cut off; its playlists are not written here.
+	elsewhere bool
 	// failure, if set, says why the recording ends with a failure: an
 	// earlier run was killed while recording (Recover), or objects were
 	// lost (the first loss's reason). Its end is then a Recording End
@@ -616,7 +619,7 @@ func (rec *recording) sortedTracks() []*trackState {
 func (rec *recording) writePlaylist(name string, final bool) {
 	rec.mu.Lock()
 	var b []byte
-	if t := rec.tracks[name]; t != nil {
+	if t := rec.tracks[name]; t != nil && !rec.elsewhere {
 		b = mediaPlaylist(t.segments, final)
 	}
 	rec.mu.Unlock()
@@ -634,7 +637,7 @@ func (rec *recording) writeMaster() {
 	b.WriteString("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n")
 	n := 0
 	for _, t := range rec.sortedTracks() {
-		if len(t.segments) == 0 {
+		if len(t.segments) == 0 || rec.elsewhere {
 			continue
 		}
 		fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d,RESOLUTION=%dx%d,CODECS=\"%s\"\n%s/playlist.m3u8\n",

@@ -60,13 +60,13 @@ func (s *Store) PutRecording(ctx context.Context, r ivs.ClusterRecording) error 
 
 // AddRecordedSegment implements ivs.RecordingStore. A segment uploaded
 // twice (a spool resumed after a crash) is one row, and one of a recording
-// that ended (a node that came back uploads what it had left) none: the
-// rows are only for finishing recordings.
+// that ended (a node that came back uploads what it had left) none, with
+// ErrRecordingEnded: the rows are only for finishing recordings.
 func (s *Store) AddRecordedSegment(ctx context.Context, g ivs.RecordedSegment) error {
 	if err := unstored("recorded segment", g.RecordingID, g.Rendition, g.File, g.Codecs); err != nil {
 		return err
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO recording_segments (recording_id, rendition, seq, file, duration_us, discontinuity,
+	tag, err := s.pool.Exec(ctx, `INSERT INTO recording_segments (recording_id, rendition, seq, file, duration_us, discontinuity,
 			width, height, codecs, peak_bitrate)
 		SELECT $1::text, $2::text, $3::integer, $4::text, $5::bigint, $6::boolean, $7::integer, $8::integer, $9::text, $10::integer
 		WHERE NOT EXISTS (SELECT 1 FROM recordings WHERE id = $1 AND state = 'ended')
@@ -75,6 +75,19 @@ func (s *Store) AddRecordedSegment(ctx context.Context, g ivs.RecordedSegment) e
 		g.PeakBitrate)
 	if err != nil {
 		return fmt.Errorf("postgres: add recorded segment: %w", err)
+	}
+	if tag.RowsAffected() > 0 {
+		return nil
+	}
+	var ended bool
+	err = s.pool.QueryRow(ctx, "SELECT state = 'ended' FROM recordings WHERE id = $1", g.RecordingID).Scan(&ended)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("postgres: add recorded segment: %w", err)
+	case ended:
+		return ivs.ErrRecordingEnded
 	}
 	return nil
 }

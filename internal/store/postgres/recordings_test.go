@@ -125,7 +125,9 @@ func testRecordings(t *testing.T, pg *harness.Postgres) {
 		t.Fatalf("EndRecording of a finished recording: %v", err)
 	}
 	mustDo(t, a.PutRecording(ctx, r1))
-	mustDo(t, a.AddRecordedSegment(ctx, testSegment("r1", "720p30", 3)))
+	if err := a.AddRecordedSegment(ctx, testSegment("r1", "720p30", 3)); !errors.Is(err, ivs.ErrRecordingEnded) {
+		t.Fatalf("a segment of a finished recording: %v", err)
+	}
 	if out, err := pg.Query(sessionsDB(t, a), "SELECT state || ' ' || ended_by || ' ' || (SELECT count(*) FROM recording_segments) FROM recordings WHERE id = 'r1'"); err != nil || out != "ended b 0" {
 		t.Fatalf("r1 after A came back: %q %v", out, err)
 	}
