@@ -440,7 +440,7 @@ func (n *node) buildServers(context.Context) error {
 	// token from CreateChatToken as the WebSocket subprotocol. Chat logs go
 	// where recordings go (S3 or the data dir), through the same durable
 	// spool.
-	n.chat = chat.New(chat.Config{Rooms: n.chatSvc, Log: log, PutLog: n.spool.Put})
+	n.chat = chat.New(n.chatConfig(chat.Config{Rooms: n.chatSvc, Log: log, PutLog: n.spool.Put}))
 	routes := n.routes()
 	newServer := func(h http.Handler) *http.Server {
 		return &http.Server{

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/onair-video/onair/internal/api"
+	"github.com/onair-video/onair/internal/chat"
+	"github.com/onair-video/onair/internal/chat/natsrelay"
 	"github.com/onair-video/onair/internal/cluster"
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
@@ -196,4 +198,17 @@ func (n *node) aloneInCluster(ctx context.Context) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// chatConfig joins chat to the cluster: a room's clients on every node,
+// and chat tokens spent once in the shared store (on PostgreSQL also
+// without a cluster: a token stays spent across restarts).
+func (n *node) chatConfig(c chat.Config) chat.Config {
+	if pg, ok := n.store.(*postgres.Store); ok {
+		c.Spent = pg.ChatNonces()
+	}
+	if n.cluster != nil {
+		c.Relay = natsrelay.New(n.cluster.Conn(), n.nodeID, n.cluster.ServingNodes, n.log)
+	}
+	return c
 }
