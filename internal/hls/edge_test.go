@@ -1,0 +1,725 @@
+package hls
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/onair-video/onair/internal/ivs"
+	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/stream"
+	"github.com/onair-video/onair/internal/stream/streamtest"
+)
+
+var testSecret = []byte("the cluster's secret, 32 bytes!!")
+
+// originEnv is an env (a server with a live stream the test feeds) whose
+// internal route is served over h2c, as ConfigureOriginServer sets it up,
+// behind a handler that counts the requests and connections it gets.
+type originEnv struct {
+	*env
+	internal *httptest.Server
+
+	mu     sync.Mutex
+	hits   map[string]int // by path?query
+	http1  int            // requests that came over HTTP/1
+	conns  atomic.Int32   // TCP connections accepted
+	active atomic.Int32   // requests being answered
+	handle http.Handler
+}
+
+func newOrigin(t *testing.T, latency string, tweak func(*Server)) *originEnv {
+	t.Helper()
+	return newOriginWith(t, streamtest.H264(t), latency, "", tweak)
+}
+
+func newOriginWith(t *testing.T, v *streamtest.Video, latency, container string, tweak func(*Server)) *originEnv {
+	t.Helper()
+	e := newEnvWith(t, v, latency, container, func(s *Server) {
+		s.cfg.ClusterSecret = testSecret
+		if tweak != nil {
+			tweak(s)
+		}
+	})
+	o := &originEnv{env: e, hits: make(map[string]int)}
+	mux := http.NewServeMux()
+	mux.Handle(InternalPathPrefix, e.srv.InternalHandler())
+	o.handle = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.mu.Lock()
+		o.hits[r.URL.Path+"?"+r.URL.RawQuery]++
+		if r.ProtoMajor < 2 {
+			o.http1++
+		}
+		o.mu.Unlock()
+		o.active.Add(1)
+		defer o.active.Add(-1)
+		mux.ServeHTTP(w, r)
+	})
+	o.internal = httptest.NewUnstartedServer(o.handle)
+	ConfigureOriginServer(o.internal.Config)
+	o.internal.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			o.conns.Add(1)
+		}
+	}
+	o.internal.Start()
+	t.Cleanup(o.internal.Close)
+	return o
+}
+
+// count returns the requests the origin got for an internal path (with
+// its query).
+func (o *originEnv) count(pathQuery string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.hits[InternalPathPrefix+pathQuery]
+}
+
+// testOrigins is the cluster's answer, as the test sets it.
+type testOrigins struct {
+	mu sync.Mutex
+	m  map[string]Origin
+}
+
+func (to *testOrigins) Origin(channelID string) (Origin, bool) {
+	to.mu.Lock()
+	defer to.mu.Unlock()
+	o, ok := to.m[channelID]
+	return o, ok
+}
+
+func (to *testOrigins) set(channelID string, o Origin) {
+	to.mu.Lock()
+	defer to.mu.Unlock()
+	to.m[channelID] = o
+}
+
+// edgeEnv is a server with no stream of its own, an edge of origin's,
+// behind an HTTP server for viewers.
+type edgeEnv struct {
+	*env
+	origins *testOrigins
+}
+
+func newEdgeOf(t *testing.T, o *originEnv, tweak func(*Server)) *edgeEnv {
+	t.Helper()
+	origins := &testOrigins{m: map[string]Origin{
+		testChannelID: {NodeID: "origin", BaseURL: o.internal.URL, StreamID: o.st.StreamID},
+	}}
+	srv := New(Config{Log: streamtest.Log(), ClusterSecret: testSecret, Origins: origins})
+	if tweak != nil {
+		tweak(srv)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(pathPrefix, srv)
+	e := &edgeEnv{env: &env{srv: srv, http: httptest.NewServer(mux)}, origins: origins}
+	t.Cleanup(func() {
+		srv.Close()
+		e.http.Close()
+	})
+	return e
+}
+
+// serverTime is the multivariant line that says when it was served.
+var serverTime = regexp.MustCompile(`(?m)^#EXT-X-SESSION-DATA:DATA-ID="SERVER-TIME".*\n`)
+
+// sessionIDs are the playback session ids in a multivariant's URIs.
+var sessionIDs = regexp.MustCompile(`vsid=[A-Za-z0-9_-]{22}`)
+
+func sameButViewer(b []byte) []byte {
+	return sessionIDs.ReplaceAll(serverTime.ReplaceAll(b, nil), []byte("vsid=X"))
+}
+
+// Through an edge, a viewer gets what the origin's own server gives it,
+// byte for byte: the multivariant (but for its session id and the time),
+// media playlists with and without directives and queries, parts,
+// segments, init files; HEAD and CORS as well.
+func TestEdgeSameBytes(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t, ivs.LatencyLow, nil)
+	o.writeUntil(3 * time.Second)
+	e := newEdgeOf(t, o, nil)
+
+	for _, q := range []string{"", "?token=abc"} {
+		om, em := o.get(t, testPlayback+q), e.get(t, testPlayback+q)
+		if om.status != http.StatusOK || em.status != http.StatusOK {
+			t.Fatalf("multivariant%s: origin %d, edge %d %s", q, om.status, em.status, em.body)
+		}
+		checkCORS(t, em)
+		if !bytes.Equal(sameButViewer(om.body), sameButViewer(em.body)) {
+			t.Fatalf("multivariant%s differs:\norigin:\n%s\nedge:\n%s", q, om.body, em.body)
+		}
+		if em.header.Get("Content-Type") != om.header.Get("Content-Type") {
+			t.Fatalf("Content-Type %q, origin's %q", em.header.Get("Content-Type"), om.header.Get("Content-Type"))
+		}
+	}
+
+	media := mustMedia(t, o.settled(t, "video1_stream.m3u8"))
+	last := media.Segments[len(media.Segments)-1]
+	// The last complete part: a blocking reload for it is answered at
+	// once, and by the same playlist on both.
+	msn, part := media.MediaSequence+len(media.Segments), len(media.Parts)-1
+	if part < 0 {
+		msn, part = msn-1, len(last.Parts)-1
+	}
+	vsid := newSessionID()
+	for _, q := range []string{
+		"",
+		fmt.Sprintf("?_HLS_msn=%d&_HLS_part=%d", msn, part),
+		fmt.Sprintf("?_HLS_msn=%d&_HLS_part=%d&vsid=%s", msn, part, vsid),
+		fmt.Sprintf("?_HLS_msn=%d&_HLS_part=%d&_HLS_skip=YES&vsid=%s&token=abc", msn, part, vsid),
+		"?vsid=" + vsid + "&token=a%20b",
+	} {
+		p := channelDir + "video1_stream.m3u8" + q
+		op, ep := o.get(t, p), e.get(t, p)
+		if op.status != http.StatusOK || ep.status != http.StatusOK {
+			t.Fatalf("%s: origin %d, edge %d %s", q, op.status, ep.status, ep.body)
+		}
+		checkCORS(t, ep)
+		if !bytes.Equal(op.body, ep.body) {
+			t.Fatalf("media playlist%s differs:\norigin:\n%s\nedge:\n%s", q, op.body, ep.body)
+		}
+		for _, h := range []string{"Content-Type", "Cache-Control", "Content-Length"} {
+			if op.header.Get(h) != ep.header.Get(h) {
+				t.Fatalf("media playlist%s: %s %q, origin's %q", q, h, ep.header.Get(h), op.header.Get(h))
+			}
+		}
+	}
+	if !bytes.Contains(e.get(t, channelDir+"video1_stream.m3u8?token=abc").body, []byte(".mp4?token=abc")) {
+		t.Fatal("the viewer's query is not in the edge's media playlist URIs")
+	}
+
+	files := []string{media.Map.URI, last.URI, last.Parts[0].URI, last.Parts[len(last.Parts)-1].URI}
+	for _, f := range files {
+		of, ef := o.get(t, channelDir+f), e.get(t, channelDir+f)
+		if of.status != http.StatusOK || ef.status != http.StatusOK || len(ef.body) == 0 {
+			t.Fatalf("%s: origin %d, edge %d", f, of.status, ef.status)
+		}
+		if !bytes.Equal(of.body, ef.body) {
+			t.Fatalf("%s: %d bytes through the edge, %d from the origin, different", f, len(ef.body), len(of.body))
+		}
+		for _, h := range []string{"Content-Type", "Cache-Control", "Content-Length"} {
+			if of.header.Get(h) != ef.header.Get(h) {
+				t.Fatalf("%s: %s %q, origin's %q", f, h, ef.header.Get(h), of.header.Get(h))
+			}
+		}
+		checkCORS(t, ef)
+		if h := e.do(t, http.MethodHead, channelDir+f); h.status != http.StatusOK || len(h.body) != 0 ||
+			h.header.Get("Content-Length") != of.header.Get("Content-Length") {
+			t.Fatalf("HEAD %s: %d, %d bytes, Content-Length %q", f, h.status, len(h.body), h.header.Get("Content-Length"))
+		}
+	}
+	// A second read of a file comes from the cache.
+	before := o.count(testChannelID + "/" + last.URI + "?")
+	if r := e.get(t, channelDir+last.URI); r.status != http.StatusOK || o.count(testChannelID+"/"+last.URI+"?") != before {
+		t.Fatalf("segment read again: %d, origin asked %d times", r.status, o.count(testChannelID+"/"+last.URI+"?"))
+	}
+	if e.srv.edge.cache.bytes() == 0 {
+		t.Fatal("nothing cached")
+	}
+
+	// The edge counts its players, the origin only its own.
+	if n := e.srv.Viewers(testChannelID); n != 2 { // vsid, and the address of the requests without one
+		t.Fatalf("edge viewers %d, want 2", n)
+	}
+	if n := o.srv.Viewers(testChannelID); n != 2 { // the same two, asked of the origin directly
+		t.Fatalf("origin viewers %d, want 2", n)
+	}
+	if e.srv.BytesOut(testChannelID) == 0 {
+		t.Fatal("edge counted no bytes out")
+	}
+	// What the origin has not is not found through the edge either.
+	for _, p := range []string{channelDir + "nope_stream.m3u8", channelDir + "abc_video1_seg999.mp4",
+		"/api/video/v1/us-east-1.123456789012.channel.otherChannel1.m3u8"} {
+		if r := e.get(t, p); r.status != http.StatusNotFound {
+			t.Fatalf("%s: %d", p, r.status)
+		}
+	}
+	if r := e.get(t, channelDir+"video1_stream.m3u8?_HLS_msn=x"); r.status != http.StatusBadRequest {
+		t.Fatalf("bad _HLS_msn: %d", r.status)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.http1 != 0 || o.conns.Load() != 1 {
+		t.Fatalf("origin: %d HTTP/1 requests, %d connections; want h2c over one", o.http1, o.conns.Load())
+	}
+}
+
+// NORMAL channels (MPEG-TS and fMP4 HLS) through an edge: the media
+// playlist's URIs carry the viewer's query as the origin's own server
+// puts it there.
+func TestEdgeNormalLatency(t *testing.T) {
+	t.Parallel()
+	for _, container := range []string{ivs.ContainerTS, ivs.ContainerFMP4} {
+		t.Run(container, func(t *testing.T) {
+			t.Parallel()
+			o := newOriginWith(t, streamtest.H264(t), ivs.LatencyNormal, container, nil)
+			o.writeUntil(4 * time.Second)
+			e := newEdgeOf(t, o, nil)
+			mv := mustMultivariant(t, e.get(t, testPlayback).body)
+			file := strings.TrimPrefix(withoutSession(t, mv.Variants[0].URI), testChannelID+"/")
+			p := channelDir + file + "?vsid=" + newSessionID() + "&token=t&_HLS_msn=3"
+			streamtest.Eventually(t, 10*time.Second, "same media playlist", func() bool {
+				op, ep := o.get(t, p), e.get(t, p)
+				return op.status == http.StatusOK && bytes.Equal(op.body, ep.body)
+			})
+			seg := mustMedia(t, e.get(t, p).body).Segments[0].URI
+			if !strings.Contains(seg, "token=t") {
+				t.Fatalf("segment URI %q lacks the query", seg)
+			}
+			of, ef := o.get(t, channelDir+seg), e.get(t, channelDir+seg)
+			if ef.status != http.StatusOK || !bytes.Equal(of.body, ef.body) {
+				t.Fatalf("segment: %d, %d bytes (origin %d)", ef.status, len(ef.body), len(of.body))
+			}
+		})
+	}
+}
+
+// Viewers blocked on the same blocking reload, and on the same hinted
+// part, cost the origin one request each, over one connection, and all get
+// the same bytes; the hinted part is asked of the origin before it exists.
+func TestEdgeCoalesces(t *testing.T) {
+	t.Parallel()
+	const viewers = 50
+	o := newOrigin(t, ivs.LatencyLow, nil)
+	o.writeUntil(3 * time.Second)
+	e := newEdgeOf(t, o, nil)
+	media := mustMedia(t, o.settled(t, "video1_stream.m3u8"))
+	msn, part := media.MediaSequence+len(media.Segments), len(media.Parts)
+	reload := fmt.Sprintf("video1_stream.m3u8?_HLS_msn=%d&_HLS_part=%d", msn, part)
+	hint := media.PreloadHint.URI
+
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 0, MaxIdleConnsPerHost: 2 * viewers}}
+	defer client.CloseIdleConnections()
+	get := func(p string, out chan<- response) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.http.URL+channelDir+p, nil)
+		res, err := client.Do(req)
+		if err != nil {
+			out <- response{status: -1, body: []byte(err.Error())}
+			return
+		}
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		if err != nil {
+			out <- response{status: -2, body: []byte(err.Error())}
+			return
+		}
+		out <- response{status: res.StatusCode, header: res.Header, body: body}
+	}
+	reloads, parts := make(chan response, viewers), make(chan response, viewers)
+	for range viewers {
+		go get(reload+"&vsid="+newSessionID(), reloads)
+		go get(hint, parts)
+	}
+	// Every viewer waits at the edge, and the origin was asked once for
+	// each, while the part does not exist yet.
+	key := func(rel, q string) string { return testChannelID + "\x00" + o.st.StreamID + "\x00" + rel + "?" + q }
+	waiters := func(k string) int {
+		c := e.srv.edge.cache
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if f := c.m[k]; f != nil {
+			return f.waiters
+		}
+		return 0
+	}
+	reloadKey := key(testChannelID+"/video1_stream.m3u8", fmt.Sprintf("_HLS_msn=%d&_HLS_part=%d", msn, part))
+	hintKey := key(testChannelID+"/"+hint, "")
+	streamtest.Eventually(t, 15*time.Second, "viewers waiting at the edge, the origin asked", func() bool {
+		return waiters(reloadKey) == viewers && waiters(hintKey) == viewers &&
+			o.count(testChannelID+"/"+hint+"?") == 1 && o.active.Load() == 2
+	})
+	select {
+	case r := <-parts:
+		t.Fatalf("the hinted part was answered before it existed: %d", r.status)
+	default:
+	}
+
+	o.writeUntil(4 * time.Second)
+	var first [2][]byte
+	for i, ch := range []chan response{reloads, parts} {
+		for n := range viewers {
+			r := await(t, ch, 20*time.Second, fmt.Sprintf("viewer %d", n))
+			if r.status != http.StatusOK {
+				t.Fatalf("viewer %d: %d %s", n, r.status, r.body)
+			}
+			if first[i] == nil {
+				first[i] = r.body
+			} else if !bytes.Equal(first[i], r.body) {
+				t.Fatalf("viewer %d got other bytes", n)
+			}
+		}
+	}
+	if got := o.count(testChannelID + "/video1_stream.m3u8?" + fmt.Sprintf("_HLS_msn=%d&_HLS_part=%d", msn, part)); got != 1 {
+		t.Fatalf("blocking reload asked of the origin %d times", got)
+	}
+	if got := o.count(testChannelID + "/" + hint + "?"); got != 1 {
+		t.Fatalf("hinted part asked of the origin %d times", got)
+	}
+	// The part is the origin's.
+	if of := o.get(t, channelDir+hint); !bytes.Equal(of.body, first[1]) {
+		t.Fatal("the hinted part differs from the origin's")
+	}
+	if n := o.conns.Load(); n != 1 {
+		t.Fatalf("the origin saw %d connections, want 1", n)
+	}
+	if n := e.srv.Viewers(testChannelID); n != viewers {
+		t.Fatalf("edge counts %d viewers, want %d", n, viewers)
+	}
+}
+
+// A new stream of the channel drops what the edge had of the old one, and
+// the old stream's players get 404 for their media playlists (so they
+// reload the multivariant), whether the edge learns it from its origin
+// look-up or from the origin's answer.
+func TestEdgeNewStream(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t, ivs.LatencyLow, nil)
+	o.writeUntil(3 * time.Second)
+	e := newEdgeOf(t, o, nil)
+	mv := mustMultivariant(t, e.get(t, testPlayback).body)
+	oldURI := "/api/video/v1/" + mv.Variants[0].URI
+	old := mustMedia(t, e.get(t, oldURI).body)
+	if r := e.get(t, channelDir+old.Map.URI); r.status != http.StatusOK {
+		t.Fatalf("init: %d", r.status)
+	}
+	oldStream := o.st.StreamID
+
+	restart := func(id string) {
+		o.hub.Close()
+		o.detach()
+		tr := o.hub.Tracks()
+		o.hub = stream.NewHub([]*stream.Track{{Codec: tr[0].Codec, ClockRate: tr[0].ClockRate}, {Codec: tr[1].Codec, ClockRate: tr[1].ClockRate}})
+		o.st = &live.Stream{Channel: o.st.Channel, StreamID: id, StartTime: time.Now(), Hub: o.hub}
+		o.frame, o.aframe = 0, 0
+		var err error
+		if o.detach, err = o.srv.Attach(o.st); err != nil {
+			t.Fatal(err)
+		}
+		o.writeUntil(3 * time.Second)
+	}
+	cached := func(streamID string) int {
+		c := e.srv.edge.cache
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		n := 0
+		for k := range c.m {
+			if strings.Contains(k, "\x00"+streamID+"\x00") {
+				n++
+			}
+		}
+		return n
+	}
+	if cached(oldStream) == 0 {
+		t.Fatal("nothing of the stream cached")
+	}
+
+	// The origin has a new stream; the look-up still names the old one
+	// (a second behind): the origin's answer tells.
+	restart("st-second")
+	streamtest.Eventually(t, 5*time.Second, "old player's playlist 404", func() bool {
+		return e.get(t, oldURI).status == http.StatusNotFound
+	})
+	if n := cached(oldStream); n != 0 {
+		t.Fatalf("%d entries of the old stream still cached", n)
+	}
+	if r := e.get(t, channelDir+old.Map.URI); r.status != http.StatusNotFound {
+		t.Fatalf("old init: %d", r.status)
+	}
+	// A new multivariant gives the player a new session, which plays the
+	// new stream.
+	mv2 := mustMultivariant(t, e.get(t, testPlayback).body)
+	newURI := "/api/video/v1/" + mv2.Variants[0].URI
+	r := e.get(t, newURI)
+	if r.status != http.StatusOK {
+		t.Fatalf("new player's playlist: %d", r.status)
+	}
+	if m := mustMedia(t, r.body); m.Map.URI == old.Map.URI {
+		t.Fatal("the new stream's playlist names the old init file")
+	}
+	if e.get(t, oldURI).status != http.StatusNotFound {
+		t.Fatal("old player's playlist served after the switch")
+	}
+	if n := e.srv.Viewers(testChannelID); n != 1 {
+		t.Fatalf("viewers of the new stream %d, want 1", n)
+	}
+
+	// Now the look-up names a third stream before the edge saw it.
+	restart("st-third")
+	e.origins.set(testChannelID, Origin{NodeID: "origin", BaseURL: o.internal.URL, StreamID: "st-third"})
+	if r := e.get(t, newURI); r.status != http.StatusNotFound {
+		t.Fatalf("second stream's player after the third started: %d", r.status)
+	}
+	if n := cached("st-second"); n != 0 {
+		t.Fatalf("%d entries of the second stream still cached", n)
+	}
+	// A look-up naming a retired stream does not bring it back.
+	e.origins.set(testChannelID, Origin{NodeID: "origin", BaseURL: o.internal.URL, StreamID: "st-second"})
+	mv3 := mustMultivariant(t, e.get(t, testPlayback).body)
+	if r := e.get(t, "/api/video/v1/"+mv3.Variants[0].URI); r.status != http.StatusOK {
+		t.Fatalf("third stream's player: %d %s", r.status, r.body)
+	}
+	// Live nowhere: 404, and the channel forgotten.
+	e.origins.mu.Lock()
+	delete(e.origins.m, testChannelID)
+	e.origins.mu.Unlock()
+	if r := e.get(t, testPlayback); r.status != http.StatusNotFound {
+		t.Fatalf("multivariant of a channel live nowhere: %d", r.status)
+	}
+	if n := e.srv.Viewers(testChannelID); n != 0 {
+		t.Fatalf("viewers of a channel live nowhere: %d", n)
+	}
+}
+
+// The internal route answers only requests with a valid, unexpired MAC of
+// the cluster's secret, and refuses all others with a bare 403.
+func TestInternalAuth(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t, ivs.LatencyLow, nil)
+	o.writeUntil(3 * time.Second)
+	now := time.Now()
+	const rel = testChannelID + ".m3u8"
+	sign := func(secret []byte, method, path, q string, exp time.Time) string {
+		e := exp.Unix()
+		return fmt.Sprintf("v1.%d.%x", e, clusterMAC(secret, method, path, q, e))
+	}
+	cases := []struct {
+		name, method, path, auth string
+		want                     int
+	}{
+		{"valid", "GET", rel, signCluster(testSecret, "GET", rel, "", now), 200},
+		{"valid HEAD", "HEAD", rel, signCluster(testSecret, "HEAD", rel, "", now), 200},
+		{"missing", "GET", rel, "", 403},
+		{"garbage", "GET", rel, "hello", 403},
+		{"other version", "GET", rel, "v2" + signCluster(testSecret, "GET", rel, "", now)[2:], 403},
+		{"other secret", "GET", rel, signCluster([]byte("another secret"), "GET", rel, "", now), 403},
+		{"empty secret", "GET", rel, signCluster(nil, "GET", rel, "", now), 403},
+		{"other path", "GET", rel, signCluster(testSecret, "GET", testChannelID+"/video1_stream.m3u8", "", now), 403},
+		{"other method", "GET", rel, signCluster(testSecret, "HEAD", rel, "", now), 403},
+		{"other query", "GET", rel + "?_HLS_msn=1", signCluster(testSecret, "GET", rel, "", now), 403},
+		{"expired", "GET", rel, sign(testSecret, "GET", rel, "", now.Add(-time.Second)), 403},
+		{"too far ahead", "GET", rel, sign(testSecret, "GET", rel, "", now.Add(time.Hour)), 403},
+		{"truncated MAC", "GET", rel, signCluster(testSecret, "GET", rel, "", now)[:40], 403},
+		{"valid, unknown channel", "GET", "otherChannel1.m3u8", signCluster(testSecret, "GET", "otherChannel1.m3u8", "", now), 404},
+		{"valid, POST", "POST", rel, signCluster(testSecret, "POST", rel, "", now), 405},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path, q, _ := strings.Cut(tc.path, "?")
+			u := o.internal.URL + InternalPathPrefix + path
+			if q != "" {
+				u += "?" + q
+			}
+			req, _ := http.NewRequest(tc.method, u, nil)
+			if tc.auth != "" {
+				req.Header.Set(clusterAuthHeader, tc.auth)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			body, _ := io.ReadAll(res.Body)
+			if res.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d: %s", res.StatusCode, tc.want, body)
+			}
+			if tc.want == 403 && (string(body) != "forbidden\n" || res.Header.Get(streamIDHeader) != "") {
+				t.Fatalf("403 with %q and stream id %q", body, res.Header.Get(streamIDHeader))
+			}
+			if tc.want == 200 && res.Header.Get(streamIDHeader) != o.st.StreamID {
+				t.Fatalf("stream id %q", res.Header.Get(streamIDHeader))
+			}
+		})
+	}
+	// A server without a secret refuses everything, even a MAC of nothing.
+	s := New(Config{Log: streamtest.Log()})
+	defer s.Close()
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", InternalPathPrefix+rel, nil)
+	req.Header.Set(clusterAuthHeader, signCluster(nil, "GET", rel, "", now))
+	s.InternalHandler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusForbidden {
+		t.Fatalf("no secret: %d", rec.Code)
+	}
+}
+
+// An edge whose secret differs from the origin's answers 503, as for an
+// origin it cannot reach.
+func TestEdgeWrongSecret(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t, ivs.LatencyLow, nil)
+	o.writeUntil(3 * time.Second)
+	e := newEdgeOf(t, o, func(s *Server) { s.cfg.ClusterSecret = []byte("not the cluster's") })
+	if r := e.get(t, testPlayback); r.status != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503", r.status)
+	}
+}
+
+// An origin that cannot be reached makes its requests 503 (Retry-After),
+// and the edge serves again as soon as it is back.
+func TestEdgeOriginDown(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t, ivs.LatencyLow, nil)
+	o.writeUntil(3 * time.Second)
+	// A free port, with nothing listening on it yet.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	e := newEdgeOf(t, o, nil)
+	e.origins.set(testChannelID, Origin{NodeID: "down", BaseURL: "http://" + addr, StreamID: o.st.StreamID})
+	for _, p := range []string{testPlayback, channelDir + "video1_stream.m3u8", channelDir + "x_video1_part1.mp4"} {
+		r := e.get(t, p)
+		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+			t.Fatalf("%s: %d %q, want 503 with Retry-After", p, r.status, r.header.Get("Retry-After"))
+		}
+	}
+	// Back, on the same address.
+	l, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("the port was taken meanwhile: %v", err)
+	}
+	back := &http.Server{Handler: o.handle}
+	ConfigureOriginServer(back)
+	go back.Serve(l)
+	defer back.Close()
+	streamtest.Eventually(t, 10*time.Second, "served again", func() bool {
+		return e.get(t, testPlayback).status == http.StatusOK
+	})
+	if r := e.get(t, channelDir+"video1_stream.m3u8"); r.status != http.StatusOK {
+		t.Fatalf("media playlist: %d", r.status)
+	}
+}
+
+// A viewer that stops reading a segment, or reads it slowly, holds up
+// neither the origin's response nor the other viewers of the segment; it
+// is cut off after SendTimeout.
+func TestEdgeSlowViewer(t *testing.T) {
+	t.Parallel()
+	o := newOriginWith(t, fat(t, 16<<10), ivs.LatencyLow, ivs.ContainerTS, nil)
+	o.writeUntil(3 * time.Second)
+	e := newEdgeOf(t, o, func(s *Server) { s.cfg.SendTimeout = time.Second })
+	media := mustMedia(t, o.settled(t, "video1_stream.m3u8"))
+	var seg string
+	for _, sg := range media.Segments {
+		if !sg.Gap {
+			seg = channelDir + sg.URI
+			break
+		}
+	}
+	addr := strings.TrimPrefix(e.http.URL, "http://")
+	stuck := dialSlow(t, addr)
+	fmt.Fprintf(stuck, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", seg)
+	// Let the stuck viewer be the one whose request starts the fetch.
+	streamtest.Eventually(t, 10*time.Second, "origin asked", func() bool {
+		return o.count(strings.TrimPrefix(seg, "/api/video/v1/")+"?") == 1
+	})
+	full := e.get(t, seg)
+	want := o.get(t, seg)
+	if full.status != http.StatusOK || !bytes.Equal(full.body, want.body) || len(full.body) < 400<<10 {
+		t.Fatalf("normal viewer: %d, %d bytes (origin's %d)", full.status, len(full.body), len(want.body))
+	}
+	streamtest.Eventually(t, 10*time.Second, "stuck viewer cut off", func() bool {
+		return e.srv.SlowViewersDropped() == 1
+	})
+	_ = stuck.SetReadDeadline(time.Now().Add(10 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(stuck), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	n, err := io.Copy(io.Discard, res.Body)
+	if err == nil || n >= int64(len(full.body)) {
+		t.Errorf("stuck viewer read %d bytes, err %v; want a cut-off response", n, err)
+	}
+	if o.count(strings.TrimPrefix(seg, "/api/video/v1/")+"?") != 1 {
+		t.Fatal("segment asked of the origin more than once")
+	}
+}
+
+// A viewer that leaves cancels the origin request only if it was the last
+// one waiting on it.
+func TestEdgeLastViewerCancels(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t, ivs.LatencyLow, nil)
+	o.writeUntil(3 * time.Second)
+	e := newEdgeOf(t, o, nil)
+	media := mustMedia(t, o.settled(t, "video1_stream.m3u8"))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.http.URL+channelDir+media.PreloadHint.URI, nil)
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+	}()
+	streamtest.Eventually(t, 10*time.Second, "origin asked", func() bool {
+		return o.count(testChannelID+"/"+media.PreloadHint.URI+"?") == 1 && o.active.Load() == 1
+	})
+	cancel()
+	<-done
+	streamtest.Eventually(t, 10*time.Second, "origin request ended", func() bool {
+		return o.active.Load() == 0
+	})
+	c := e.srv.edge.cache
+	c.mu.Lock()
+	n := len(c.m)
+	c.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d fetches left", n)
+	}
+}
+
+// TestEdgeCloseLeavesNothing is not parallel: it counts goroutines.
+func TestEdgeCloseLeavesNothing(t *testing.T) {
+	streamtest.H264(t)
+	base := runtime.NumGoroutine()
+	func() {
+		o := newOrigin(t, ivs.LatencyLow, nil)
+		o.writeUntil(3 * time.Second)
+		e := newEdgeOf(t, o, nil)
+		media := mustMedia(t, o.settled(t, "video1_stream.m3u8"))
+		if r := e.get(t, testPlayback); r.status != http.StatusOK {
+			t.Fatalf("multivariant: %d", r.status)
+		}
+		hinted := e.async(t, channelDir+media.PreloadHint.URI)
+		streamtest.Eventually(t, 10*time.Second, "hinted part asked of the origin", func() bool {
+			return o.active.Load() == 1
+		})
+		e.srv.Close()
+		if r := await(t, hinted, 5*time.Second, "hinted part after Close"); r.status == http.StatusOK {
+			t.Fatal("hinted part served after Close")
+		}
+		if r := e.get(t, testPlayback); r.status != http.StatusNotFound {
+			t.Fatalf("multivariant after Close: %d", r.status)
+		}
+		o.hub.Close()
+		o.detach()
+		o.srv.Close()
+		o.internal.Close()
+		o.http.Close()
+		e.http.Close()
+		http.DefaultClient.CloseIdleConnections()
+	}()
+	streamtest.Eventually(t, 5*time.Second, "goroutines back to baseline", func() bool {
+		return runtime.NumGoroutine() <= base
+	})
+}
