@@ -151,6 +151,8 @@ func TestEdgeSameBytes(t *testing.T) {
 	o := newOrigin(t, ivs.LatencyLow, nil)
 	o.writeUntil(3 * time.Second)
 	e := newEdgeOf(t, o, nil)
+	// Settled: the multivariant's measures move while the muxer catches up.
+	media := mustMedia(t, o.settled(t, "video1_stream.m3u8"))
 
 	for _, q := range []string{"", "?token=abc"} {
 		om, em := o.get(t, testPlayback+q), e.get(t, testPlayback+q)
@@ -166,7 +168,6 @@ func TestEdgeSameBytes(t *testing.T) {
 		}
 	}
 
-	media := mustMedia(t, o.settled(t, "video1_stream.m3u8"))
 	last := media.Segments[len(media.Segments)-1]
 	// The last complete part: a blocking reload for it is answered at
 	// once, and by the same playlist on both.
