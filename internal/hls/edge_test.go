@@ -17,8 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
+	"github.com/onair-video/onair/internal/playback"
 	"github.com/onair-video/onair/internal/stream"
 	"github.com/onair-video/onair/internal/stream/streamtest"
 )
@@ -723,4 +726,167 @@ func TestEdgeCloseLeavesNothing(t *testing.T) {
 	streamtest.Eventually(t, 5*time.Second, "goroutines back to baseline", func() bool {
 		return runtime.NumGoroutine() <= base
 	})
+}
+
+// IVS's web player through an edge: the multivariant of the MPEG-TS
+// editions, their media playlist, and the segment being written
+// (#EXT-X-PREFETCH) relayed as the origin writes it, not when it is done.
+func TestEdgeIVSPlayerEdition(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t, ivs.LatencyLow, nil)
+	o.writeUntil(time.Second)
+	e := newEdgeOf(t, o, nil)
+	first := e.async(t, channelDir+editionPlaylist)
+	m := o.srv.lookup(testChannelID)
+	streamtest.Eventually(t, 5*time.Second, "the edition to start", func() bool { return m.ts.Load() != nil })
+	o.writeUntil(4 * time.Second)
+	if r := await(t, first, 10*time.Second, "the edition's media playlist"); r.status != http.StatusOK {
+		t.Fatalf("edition's media playlist: %d", r.status)
+	}
+	o.settled(t, editionPlaylist)
+	om := o.getAs(t, testPlayback, ivsPlayerAccept)
+	if em := e.getAs(t, testPlayback, ivsPlayerAccept); em.status != http.StatusOK ||
+		!bytes.Equal(sameButViewer(om.body), sameButViewer(em.body)) || !bytes.Contains(em.body, []byte(editionPlaylist)) {
+		t.Fatalf("multivariant for IVS's player: %d\norigin:\n%s\nedge:\n%s", em.status, om.body, em.body)
+	}
+	var body []byte
+	streamtest.Eventually(t, 5*time.Second, "the same edition playlist", func() bool {
+		op, ep := o.get(t, channelDir+editionPlaylist+"?vsid=abc"), e.get(t, channelDir+editionPlaylist+"?vsid=abc")
+		body = ep.body
+		return op.status == http.StatusOK && bytes.Equal(op.body, ep.body)
+	})
+	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
+	uri, ok := strings.CutPrefix(lines[len(lines)-1], "#EXT-X-PREFETCH:")
+	if !ok || !strings.HasSuffix(uri, ".ts?vsid=abc") {
+		t.Fatalf("no prefetch segment:\n%s", body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.http.URL+channelDir+uri, nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "video/mp2t" || res.ContentLength != -1 {
+		t.Fatalf("prefetch segment: %d %q length %d", res.StatusCode, res.Header.Get("Content-Type"), res.ContentLength)
+	}
+	early := make([]byte, 188)
+	if _, err := io.ReadFull(res.Body, early); err != nil || early[0] != 0x47 {
+		t.Fatalf("the first packet of the segment being written: %v % x", err, early[:4])
+	}
+	if h := e.do(t, http.MethodHead, channelDir+uri); h.status != http.StatusOK || h.header.Get("Content-Type") != "video/mp2t" {
+		t.Fatalf("HEAD of the segment being written: %d", h.status)
+	}
+	second := e.async(t, channelDir+uri)
+	o.writeUntil(8 * time.Second) // the segment ends at the next IDR
+	rest, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole := o.get(t, channelDir+uri)
+	if whole.status != http.StatusOK || !bytes.Equal(append(early, rest...), whole.body) {
+		t.Fatalf("relayed %d bytes; the finished segment: %d, %d bytes", len(early)+len(rest), whole.status, len(whole.body))
+	}
+	if r := await(t, second, 10*time.Second, "a second viewer"); r.status != http.StatusOK || !bytes.Equal(r.body, whole.body) {
+		t.Fatalf("second viewer: %d, %d bytes", r.status, len(r.body))
+	}
+	if n := o.count(testChannelID + "/" + strings.TrimSuffix(uri, "?vsid=abc") + "?"); n != 1 {
+		t.Fatalf("the segment was asked of the origin %d times", n)
+	}
+}
+
+// testAuth grants "full" (and its session credential) everything, "sd"
+// the renditions up to 160 lines, and nothing else.
+type testAuth struct{}
+
+func (testAuth) Authorize(_ context.Context, r playback.Request) (playback.Grant, error) {
+	switch r.Token {
+	case "full", "sess-full":
+		return playback.Grant{Private: true, Session: "sess-full"}, nil
+	case "sd", "sess-sd":
+		return playback.Grant{Private: true, Session: "sess-sd", MaxHeight: 160, AllowOrigin: "https://player.example"}, nil
+	}
+	return playback.Grant{}, &playback.Denied{Status: http.StatusForbidden, Reason: "no"}
+}
+
+// An edge authorizes its viewers as the origin would, before asking the
+// origin anything, and serves transcoded renditions.
+func TestEdgeAuthAndRenditions(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t, ivs.LatencyLow, nil)
+	rh := stream.NewHub([]*stream.Track{
+		{Codec: videoCodec(o.v), ClockRate: 90000},
+		{Codec: &stream.AAC{Config: &mpeg4audio.AudioSpecificConfig{
+			Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 48000, ChannelConfig: 2}}, ClockRate: 48000},
+	})
+	defer o.srv.AddRendition(o.st, "160p30", rh)()
+	re := &env{hub: rh, v: o.v}
+	o.writeUntil(4 * time.Second)
+	re.writeUntil(4 * time.Second)
+	e := newEdgeOf(t, o, func(s *Server) { s.cfg.Auth = testAuth{} })
+	streamtest.Eventually(t, 5*time.Second, "two variants at the origin", func() bool {
+		r := o.get(t, testPlayback)
+		return r.status == http.StatusOK && bytes.Count(r.body, []byte("#EXT-X-STREAM-INF")) == 2
+	})
+
+	for _, p := range []string{testPlayback, channelDir + "video1_stream.m3u8", channelDir + "160p30/video1_stream.m3u8?token=bad"} {
+		if r := e.get(t, p); r.status != http.StatusForbidden {
+			t.Fatalf("%s without a token: %d", p, r.status)
+		}
+	}
+	o.mu.Lock()
+	asked := len(o.hits)
+	o.mu.Unlock()
+	if asked != 0 {
+		t.Fatalf("the origin was asked %d things for viewers refused", asked)
+	}
+
+	var full []byte
+	streamtest.Eventually(t, 5*time.Second, "the edge's multivariant with both variants", func() bool {
+		full = e.get(t, testPlayback+"?token=full").body
+		return bytes.Count(full, []byte("#EXT-X-STREAM-INF")) == 2
+	})
+	mv := mustMultivariant(t, full)
+	if !strings.Contains(mv.Variants[1].URI, testChannelID+"/160p30/video1_stream.m3u8?token=sess-full&vsid=") {
+		t.Fatalf("rendition URI %q", mv.Variants[1].URI)
+	}
+	ren := pathPrefix + mv.Variants[1].URI
+	op, ep := o.get(t, ren), e.get(t, ren)
+	if ep.status != http.StatusOK || !bytes.Contains(ep.body, []byte(".mp4?token=sess-full")) {
+		t.Fatalf("rendition playlist: %d\n%s", ep.status, ep.body)
+	}
+	if !bytes.Equal(sameParts(op.body), sameParts(ep.body)) {
+		t.Fatalf("rendition playlist differs:\norigin:\n%s\nedge:\n%s", op.body, ep.body)
+	}
+
+	sd := e.get(t, testPlayback+"?token=sd")
+	if sd.header.Get("Access-Control-Allow-Origin") != "https://player.example" {
+		t.Fatalf("CORS %q", sd.header.Get("Access-Control-Allow-Origin"))
+	}
+	// Both are 240 lines high (the same clip): the shortest, the first, is kept.
+	if mv := mustMultivariant(t, sd.body); len(mv.Variants) != 1 || !strings.Contains(mv.Variants[0].URI, "token=sess-sd") {
+		t.Fatalf("a token capped at 160 lines:\n%s", sd.body)
+	}
+	e.srv.cfg.Auth = capAuth{}
+	if r := e.get(t, channelDir+"160p30/video1_stream.m3u8?token=x"); r.status != http.StatusForbidden {
+		t.Fatalf("a rendition above the token's cap: %d", r.status)
+	}
+}
+
+// capAuth lets everyone play up to 100 lines.
+type capAuth struct{}
+
+func (capAuth) Authorize(context.Context, playback.Request) (playback.Grant, error) {
+	return playback.Grant{MaxHeight: 100}, nil
+}
+
+// sameParts is a media playlist up to its last complete segment: the
+// origin's and the edge's may be a part apart.
+func sameParts(b []byte) []byte {
+	i := bytes.LastIndex(b, []byte("#EXTINF"))
+	if i < 0 {
+		return b
+	}
+	return b[:i]
 }
