@@ -97,6 +97,29 @@ type edge struct {
 	// unreachable: failures to reach an origin, logged at most once per
 	// interval per origin.
 	unreachable map[string]*rateLimited
+
+	// Counters for EdgeStats.
+	requests, shared, failures atomic.Uint64
+}
+
+// EdgeStats is what a node did as an edge of other nodes' streams since
+// it started.
+type EdgeStats struct {
+	// OriginRequests counts the requests made to origins; Shared, the
+	// viewers' requests answered by another's (in flight or cached).
+	OriginRequests, Shared uint64
+	// OriginFailures counts the origin requests that got no answer or
+	// a cut-off one (the viewers got 503 or a broken response).
+	OriginFailures uint64
+	// CacheBytes is what the cache holds now.
+	CacheBytes int64
+}
+
+// EdgeStats returns what the node did as an edge.
+func (s *Server) EdgeStats() EdgeStats {
+	e := s.edge
+	return EdgeStats{OriginRequests: e.requests.Load(), Shared: e.shared.Load(),
+		OriginFailures: e.failures.Load(), CacheBytes: e.cache.bytes()}
 }
 
 func newEdge(s *Server) *edge {
@@ -328,7 +351,14 @@ func (e *edge) serveMultivariant(w http.ResponseWriter, r *http.Request, ec *edg
 
 func (e *edge) serveMediaPlaylist(w http.ResponseWriter, r *http.Request, ec *edgeChannel, p playbackPath, now time.Time) {
 	d := parseDirectives(r.URL.RawQuery)
-	// Only numbers go upstream (and into cache keys).
+	// Only numbers go upstream (and into cache keys). The origin's
+	// server would ignore the directives of a NORMAL channel's playlist;
+	// the edge does not know it is one before it asks, and players send
+	// none there.
+	if d.part != "" && d.msn == "" {
+		http.Error(w, "_HLS_part without _HLS_msn", http.StatusBadRequest)
+		return
+	}
 	if d.msn != "" {
 		if _, err := strconv.ParseUint(d.msn, 10, 64); err != nil {
 			http.Error(w, "bad _HLS_msn", http.StatusBadRequest)
@@ -518,7 +548,9 @@ func (e *edge) join(w http.ResponseWriter, r *http.Request, ec *edgeChannel, rel
 	streamID, o := ec.current()
 	key := ec.id + "\x00" + streamID + "\x00" + rel + "?" + query
 	f, started := e.cache.join(key, time.Now(), func() *fetch { return newFetch(key, ec.id, streamID, kind) })
-	if started {
+	if !started {
+		e.shared.Add(1)
+	} else {
 		e.mu.Lock()
 		closing := e.closed
 		if !closing {
@@ -603,6 +635,7 @@ func unavailable(w http.ResponseWriter) {
 func (e *edge) run(ctx context.Context, f *fetch, ec *edgeChannel, o Origin, rel, query string) {
 	defer e.wg.Done()
 	defer f.cancel()
+	e.requests.Add(1)
 	failed := e.request(ctx, f, ec, o, rel, query)
 	f.end(failed)
 	ttl := e.ttl(f.kind)
@@ -682,6 +715,7 @@ func (e *edge) request(ctx context.Context, f *fetch, ec *edgeChannel, o Origin,
 		if n > 0 {
 			total += n
 			if total > edgeMaxObject {
+				e.failures.Add(1)
 				e.log.Warn("hls edge: origin response too large, cut off", attrChannel, ec.id, "file", rel, "max", edgeMaxObject)
 				return true
 			}
@@ -703,6 +737,7 @@ func (e *edge) request(ctx context.Context, f *fetch, ec *edgeChannel, o Origin,
 // warnUnreachable logs a failure to reach an origin, at most once per
 // interval per origin (a dead origin fails every viewer's request).
 func (e *edge) warnUnreachable(o Origin, err error) {
+	e.failures.Add(1)
 	e.mu.Lock()
 	rl := e.unreachable[o.BaseURL]
 	if rl == nil {

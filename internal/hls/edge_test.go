@@ -251,8 +251,10 @@ func TestEdgeSameBytes(t *testing.T) {
 			t.Fatalf("%s: %d", p, r.status)
 		}
 	}
-	if r := e.get(t, channelDir+"video1_stream.m3u8?_HLS_msn=x"); r.status != http.StatusBadRequest {
-		t.Fatalf("bad _HLS_msn: %d", r.status)
+	for _, q := range []string{"_HLS_msn=x", "_HLS_msn=1&_HLS_part=-1", "_HLS_part=1"} {
+		if r, or := e.get(t, channelDir+"video1_stream.m3u8?"+q), o.get(t, channelDir+"video1_stream.m3u8?"+q); r.status != http.StatusBadRequest || or.status != r.status {
+			t.Fatalf("%s: %d, origin's %d", q, r.status, or.status)
+		}
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -383,6 +385,9 @@ func TestEdgeCoalesces(t *testing.T) {
 	}
 	if n := e.srv.Viewers(testChannelID); n != viewers {
 		t.Fatalf("edge counts %d viewers, want %d", n, viewers)
+	}
+	if st := e.srv.EdgeStats(); st.OriginRequests != 2 || st.Shared != 2*viewers-2 || st.OriginFailures != 0 || st.CacheBytes == 0 {
+		t.Fatalf("edge stats %+v", st)
 	}
 }
 
@@ -594,6 +599,9 @@ func TestEdgeOriginDown(t *testing.T) {
 		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
 			t.Fatalf("%s: %d %q, want 503 with Retry-After", p, r.status, r.header.Get("Retry-After"))
 		}
+	}
+	if st := e.srv.EdgeStats(); st.OriginFailures != 3 {
+		t.Fatalf("edge stats %+v, want 3 failures", st)
 	}
 	// Back, on the same address.
 	l, err = net.Listen("tcp", addr)
