@@ -360,16 +360,20 @@ func (e *edge) serveMediaPlaylist(w http.ResponseWriter, r *http.Request, ec *ed
 		return
 	}
 	if d.msn != "" {
-		if _, err := strconv.ParseUint(d.msn, 10, 64); err != nil {
+		n, err := strconv.ParseUint(d.msn, 10, 64)
+		if err != nil {
 			http.Error(w, "bad _HLS_msn", http.StatusBadRequest)
 			return
 		}
+		d.msn = strconv.FormatUint(n, 10) // one key for 7 and 007
 	}
 	if d.part != "" {
-		if _, err := strconv.ParseUint(d.part, 10, 32); err != nil {
+		n, err := strconv.ParseUint(d.part, 10, 31)
+		if err != nil {
 			http.Error(w, "bad _HLS_part", http.StatusBadRequest)
 			return
 		}
+		d.part = strconv.FormatUint(n, 10)
 	}
 	key := viewerKey(r)
 	ec.mu.Lock()

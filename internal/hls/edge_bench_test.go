@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,4 +132,55 @@ func followHints(ctx context.Context, base string, from, until time.Time, got ma
 		}
 	}
 	return nil
+}
+
+// BenchmarkEdgeViewers is BenchmarkViewers through an edge: N LL-HLS
+// viewers of an edge (requests straight to its ServeHTTP), whose origin
+// (fed in real time, 30 fps) it reaches over h2c on loopback. It reports
+// the CPU time of the whole process (edge, origin and viewers) per second
+// of stream, the viewers' requests per second, and the requests the
+// origin got per second, which coalescing keeps at about two per part
+// whatever N is. Run it with -benchtime=1x.
+func BenchmarkEdgeViewers(b *testing.B) {
+	for _, viewers := range []int{10, 200} {
+		b.Run("viewers="+strconv.Itoa(viewers), func(b *testing.B) {
+			var cpu, reqs, up float64
+			for range b.N {
+				c, r, u := measureEdgeViewers(b, viewers, time.Second, 5*time.Second)
+				cpu += c
+				reqs += r
+				up += u
+			}
+			b.ReportMetric(cpu/float64(b.N), "cpu-ms/s")
+			b.ReportMetric(reqs/float64(b.N), "req/s")
+			b.ReportMetric(up/float64(b.N), "origin-req/s")
+		})
+	}
+}
+
+func measureEdgeViewers(b *testing.B, viewers int, warmup, span time.Duration) (cpuMSPerSec, reqPerSec, originPerSec float64) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	origin := liveBench(b, ctx, 0)
+	origin.cfg.ClusterSecret = testSecret
+	var upstream atomic.Int64
+	internal := http.NewServeMux()
+	internal.Handle(InternalPathPrefix, origin.InternalHandler())
+	originInt := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upstream.Add(1)
+		internal.ServeHTTP(w, r)
+	}))
+	ConfigureOriginServer(originInt.Config)
+	originInt.Start()
+	defer originInt.Close()
+	edge := New(Config{ClusterSecret: testSecret, Origins: &testOrigins{m: map[string]Origin{
+		testChannelID: {NodeID: "origin", BaseURL: originInt.URL, StreamID: "st-bench"},
+	}}})
+	defer edge.Close()
+	start := time.Now()
+	u0 := upstream.Load()
+	cpu, reqs := measureViewersOf(ctx, edge, viewers, warmup, span)
+	// The origin's requests over the same span, roughly: warm-up excluded.
+	ups := float64(upstream.Load()-u0) / time.Since(start).Seconds()
+	return cpu, reqs, ups
 }
