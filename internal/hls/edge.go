@@ -76,6 +76,11 @@ const (
 	// edgeReadChunk is the size of the reads from an origin.
 	edgeReadChunk   = 32 << 10
 	edgeDialTimeout = 2 * time.Second
+	// The fetches in flight at once, per channel and per origin: a
+	// channel needs a few per rendition (a blocking reload, a hinted
+	// part, segments); an origin's connection takes originMaxStreams.
+	edgeMaxInflightPerChannel = 128
+	edgeMaxInflightPerOrigin  = originMaxStreams * 9 / 10
 )
 
 // edge is a Server's proxy of other nodes' streams.
@@ -97,6 +102,8 @@ type edge struct {
 	// unreachable: failures to reach an origin, logged at most once per
 	// interval per origin.
 	unreachable map[string]*rateLimited
+	// inflight counts the fetches in flight by origin (BaseURL).
+	inflight map[string]int
 
 	// Counters for EdgeStats.
 	requests, shared, failures atomic.Uint64
@@ -129,6 +136,7 @@ func newEdge(s *Server) *edge {
 		cache:       newEdgeCache(s.cfg.EdgeCacheBytes),
 		channels:    make(map[string]*edgeChannel),
 		unreachable: make(map[string]*rateLimited),
+		inflight:    make(map[string]int),
 	}
 	e.tr = newOriginTransport()
 	e.client = &http.Client{Transport: e.tr, CheckRedirect: func(*http.Request, []*http.Request) error {
@@ -199,6 +207,8 @@ type edgeChannel struct {
 	oldUntil time.Time
 
 	used atomic.Int64 // UnixNano of the last request
+
+	inflight int // its fetches in flight, under edge.mu
 }
 
 const maxRetired = 8
@@ -554,23 +564,33 @@ func (e *edge) join(w http.ResponseWriter, r *http.Request, ec *edgeChannel, rel
 	f, started := e.cache.join(key, time.Now(), func() *fetch { return newFetch(key, ec.id, streamID, kind) })
 	if !started {
 		e.shared.Add(1)
+		return f, func() { e.cache.leave(f) }, true
+	}
+	e.mu.Lock()
+	refuse := 0
+	switch {
+	case e.closed:
+		refuse = http.StatusNotFound
+	case ec.inflight >= edgeMaxInflightPerChannel || e.inflight[o.BaseURL] >= edgeMaxInflightPerOrigin:
+		// Requests that each ask a different thing (a player asking for
+		// parts far ahead) would otherwise take every stream of the one
+		// connection to the origin, and stall its other channels.
+		refuse = http.StatusServiceUnavailable
+	default:
+		ec.inflight++
+		e.inflight[o.BaseURL]++
+		e.wg.Add(1)
+	}
+	e.mu.Unlock()
+	if refuse != 0 {
+		f.cancel = func() {}
+		f.respond(refuse, http.Header{"Retry-After": {"1"}}, 0, streamID)
+		f.end(false)
+		e.cache.complete(f, 0, time.Now())
 	} else {
-		e.mu.Lock()
-		closing := e.closed
-		if !closing {
-			e.wg.Add(1)
-		}
-		e.mu.Unlock()
-		if closing {
-			f.cancel = func() {}
-			f.respond(http.StatusNotFound, nil, 0, "")
-			f.end(false)
-			e.cache.complete(f, 0, time.Now())
-		} else {
-			ctx, cancel := context.WithTimeout(e.ctx, e.fetchTimeout())
-			f.cancel = cancel
-			go e.run(ctx, f, ec, o, rel, query)
-		}
+		ctx, cancel := context.WithTimeout(e.ctx, e.fetchTimeout())
+		f.cancel = cancel
+		go e.run(ctx, f, ec, o, rel, query)
 	}
 	return f, func() { e.cache.leave(f) }, true
 }
@@ -639,6 +659,14 @@ func unavailable(w http.ResponseWriter) {
 func (e *edge) run(ctx context.Context, f *fetch, ec *edgeChannel, o Origin, rel, query string) {
 	defer e.wg.Done()
 	defer f.cancel()
+	defer func() {
+		e.mu.Lock()
+		ec.inflight--
+		if e.inflight[o.BaseURL]--; e.inflight[o.BaseURL] <= 0 {
+			delete(e.inflight, o.BaseURL)
+		}
+		e.mu.Unlock()
+	}()
 	e.requests.Add(1)
 	failed := e.request(ctx, f, ec, o, rel, query)
 	f.end(failed)

@@ -898,3 +898,52 @@ func sameParts(b []byte) []byte {
 	}
 	return b[:i]
 }
+
+// Requests that each ask the origin something different are bounded per
+// channel: beyond the bound they get 503 at once, rather than taking every
+// stream of the connection to the origin.
+func TestEdgeInflightBounded(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t, ivs.LatencyLow, nil)
+	o.writeUntil(3 * time.Second)
+	e := newEdgeOf(t, o, nil)
+	media := mustMedia(t, o.settled(t, "video1_stream.m3u8"))
+	msn := media.MediaSequence + len(media.Segments) + 1 // the segment after the next: held
+	const n = edgeMaxInflightPerChannel + 2
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}}
+	defer client.CloseIdleConnections()
+	out := make(chan int, n)
+	for i := range n {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet,
+				fmt.Sprintf("%s%svideo1_stream.m3u8?_HLS_msn=%d&_HLS_part=%d", e.http.URL, channelDir, msn, i), nil)
+			res, err := client.Do(req)
+			if err != nil {
+				out <- -1
+				return
+			}
+			res.Body.Close()
+			out <- res.StatusCode
+		}()
+	}
+	for range 2 {
+		if s := <-out; s != http.StatusServiceUnavailable {
+			t.Fatalf("beyond the bound: %d, want 503", s)
+		}
+	}
+	streamtest.Eventually(t, 10*time.Second, "the others held at the origin", func() bool {
+		return o.active.Load() == edgeMaxInflightPerChannel
+	})
+	o.writeUntil(6 * time.Second)
+	for range n - 2 {
+		if s := <-out; s != http.StatusOK {
+			t.Fatalf("within the bound: %d", s)
+		}
+	}
+	// The bound is free again.
+	if r := e.get(t, channelDir+"video1_stream.m3u8?_HLS_msn=1&_HLS_part=0"); r.status == http.StatusServiceUnavailable {
+		t.Fatalf("after: %d", r.status)
+	}
+}
