@@ -3,6 +3,7 @@ package hls
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -128,4 +129,24 @@ func FuzzParseInternalPath(f *testing.F) {
 			t.Fatalf("%q: file %q", s, p.file)
 		}
 	})
+}
+
+func TestConfigureOriginServer(t *testing.T) {
+	t.Parallel()
+	var srv http.Server
+	ConfigureOriginServer(&srv)
+	if p := srv.Protocols; p == nil || !p.HTTP1() || !p.HTTP2() || !p.UnencryptedHTTP2() {
+		t.Fatalf("protocols %v", srv.Protocols)
+	}
+	if srv.HTTP2 == nil || srv.HTTP2.MaxConcurrentStreams != originMaxStreams {
+		t.Fatalf("HTTP/2 config %+v", srv.HTTP2)
+	}
+	// What was set stays.
+	var only http.Protocols
+	only.SetHTTP1(true)
+	srv = http.Server{Protocols: &only, HTTP2: &http.HTTP2Config{MaxConcurrentStreams: 5000}}
+	ConfigureOriginServer(&srv)
+	if p := srv.Protocols; !p.HTTP1() || p.HTTP2() || !p.UnencryptedHTTP2() || srv.HTTP2.MaxConcurrentStreams != 5000 {
+		t.Fatalf("protocols %v, streams %d", p, srv.HTTP2.MaxConcurrentStreams)
+	}
 }

@@ -39,7 +39,8 @@ import (
 // channel's entries, and the old stream's players get 404 for their media
 // playlists, so they reload the multivariant.
 
-// Origin is where a channel is live in the cluster.
+// Origin is where a channel is live in the cluster. (Its fields are
+// cluster.Origin's, so that one converts to the other.)
 type Origin struct {
 	// NodeID names the origin node (in logs).
 	NodeID string
@@ -53,9 +54,9 @@ type Origin struct {
 // Origins finds the origin of a channel with no muxer on this node.
 type Origins interface {
 	// Origin returns where channelID is live; false if it is live
-	// nowhere. It is asked at every request for such a channel, so it
-	// should answer from memory.
-	Origin(channelID string) (Origin, bool)
+	// nowhere else. It is asked at every request for such a channel (ctx
+	// is the request's), so it should mostly answer from memory.
+	Origin(ctx context.Context, channelID string) (Origin, bool)
 }
 
 const (
@@ -214,11 +215,11 @@ type edgeChannel struct {
 const maxRetired = 8
 
 // remoteOrigin returns where channelID is live if not here.
-func (s *Server) remoteOrigin(channelID string) (Origin, bool) {
+func (s *Server) remoteOrigin(ctx context.Context, channelID string) (Origin, bool) {
 	if s.cfg.Origins == nil || s.edge.isClosed() {
 		return Origin{}, false
 	}
-	o, ok := s.cfg.Origins.Origin(channelID)
+	o, ok := s.cfg.Origins.Origin(ctx, channelID)
 	if !ok || o.BaseURL == "" || o.StreamID == "" {
 		s.edge.forget(channelID)
 		return Origin{}, false

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"regexp"
 	"runtime"
 	"strings"
@@ -96,7 +98,7 @@ type testOrigins struct {
 	m  map[string]Origin
 }
 
-func (to *testOrigins) Origin(channelID string) (Origin, bool) {
+func (to *testOrigins) Origin(_ context.Context, channelID string) (Origin, bool) {
 	to.mu.Lock()
 	defer to.mu.Unlock()
 	o, ok := to.m[channelID]
@@ -945,5 +947,39 @@ func TestEdgeInflightBounded(t *testing.T) {
 	// The bound is free again.
 	if r := e.get(t, channelDir+"video1_stream.m3u8?_HLS_msn=1&_HLS_part=0"); r.status == http.StatusServiceUnavailable {
 		t.Fatalf("after: %d", r.status)
+	}
+}
+
+// ffmpeg, a real HLS client, plays a stream through an edge: the
+// multivariant, its media playlist (with the session id the edge gave
+// it) and segments, and is counted as the edge's viewer.
+func TestEdgeFFmpegPlays(t *testing.T) {
+	t.Parallel()
+	o := newOrigin(t, ivs.LatencyLow, nil)
+	o.writeUntil(8 * time.Second)
+	o.settled(t, "video1_stream.m3u8")
+	e := newEdgeOf(t, o, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error",
+		"-i", e.http.URL+testPlayback, "-map", "0:v", "-t", "2", "-f", "framecrc", "-").Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("ffmpeg: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatal(err)
+	}
+	frames := 0
+	for line := range strings.Lines(string(out)) {
+		if !strings.HasPrefix(line, "#") {
+			frames++
+		}
+	}
+	if frames < 2*streamtest.FPS-5 {
+		t.Fatalf("ffmpeg decoded %d frames of 2 s through the edge", frames)
+	}
+	if n := e.srv.Viewers(testChannelID); n != 1 {
+		t.Fatalf("edge viewers %d, want 1 (ffmpeg)", n)
 	}
 }

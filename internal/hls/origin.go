@@ -52,16 +52,15 @@ const (
 // (h2c, with prior knowledge) besides HTTP/1, so that every edge reaches
 // it over one connection however many blocking reloads it holds, with
 // room for that many streams on it. It keeps the protocols srv already
-// has (HTTP/1 when none were set).
+// has (Go's default when none were set: HTTP/1, and HTTP/2 over TLS).
+// Call it before srv serves.
 func ConfigureOriginServer(srv *http.Server) {
 	var p http.Protocols
 	if srv.Protocols != nil {
 		p = *srv.Protocols
 	} else {
 		p.SetHTTP1(true)
-		if srv.TLSConfig != nil {
-			p.SetHTTP2(true)
-		}
+		p.SetHTTP2(true)
 	}
 	p.SetUnencryptedHTTP2(true)
 	srv.Protocols = &p

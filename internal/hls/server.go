@@ -336,7 +336,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Live on another node of the cluster, maybe: then this node is
 		// an edge of it (edge.go).
 		var live bool
-		if o, live = s.remoteOrigin(p.channelID); !live {
+		if o, live = s.remoteOrigin(r.Context(), p.channelID); !live {
 			notFound(w)
 			return
 		}
