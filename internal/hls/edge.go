@@ -323,6 +323,30 @@ func (e *edge) viewers(channelID string) int {
 	return a.count(time.Now())
 }
 
+// RemoteViewers returns, by channel, the players this node serves of
+// streams live on other nodes (those with at least one): its share of
+// their counts, which the origins sum (docs/viewers.md).
+func (s *Server) RemoteViewers() map[string]int {
+	e := s.edge
+	e.mu.Lock()
+	ecs := make([]*edgeChannel, 0, len(e.channels))
+	for _, ec := range e.channels {
+		ecs = append(ecs, ec)
+	}
+	e.mu.Unlock()
+	out := make(map[string]int)
+	now := time.Now()
+	for _, ec := range ecs {
+		ec.mu.Lock()
+		a := ec.audience
+		ec.mu.Unlock()
+		if n := a.count(now); n > 0 {
+			out[ec.id] = n
+		}
+	}
+	return out
+}
+
 // serve answers a viewer's request (authorized: g) for a file of a
 // channel live at o.
 func (e *edge) serve(w http.ResponseWriter, r *http.Request, p playbackPath, o Origin, g playback.Grant) {

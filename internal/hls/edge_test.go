@@ -388,6 +388,12 @@ func TestEdgeCoalesces(t *testing.T) {
 	if n := e.srv.Viewers(testChannelID); n != viewers {
 		t.Fatalf("edge counts %d viewers, want %d", n, viewers)
 	}
+	if rv := e.srv.RemoteViewers(); len(rv) != 1 || rv[testChannelID] != viewers {
+		t.Fatalf("remote viewers %v", rv)
+	}
+	if rv := o.srv.RemoteViewers(); len(rv) != 0 {
+		t.Fatalf("the origin's remote viewers %v", rv)
+	}
 	if st := e.srv.EdgeStats(); st.OriginRequests != 2 || st.Shared != 2*viewers-2 || st.OriginFailures != 0 || st.CacheBytes == 0 {
 		t.Fatalf("edge stats %+v", st)
 	}
