@@ -696,6 +696,13 @@ func (e *edge) run(ctx context.Context, f *fetch, ec *edgeChannel, o Origin, rel
 	failed := e.request(ctx, f, ec, o, rel, query)
 	f.end(failed)
 	ttl := e.ttl(f.kind)
+	if f.kind == kindPlaylist && query == "" {
+		// A playlist asked for without delivery directives must be the
+		// newest: a player that polls it (rather than blocking) would
+		// otherwise see the live edge up to a TTL late. Half a part still
+		// makes one origin request serve every poll that comes meanwhile.
+		ttl = min(ttl, e.srv.cfg.PartDuration/2)
+	}
 	if f.origin != f.streamID {
 		ttl = 0
 	}
