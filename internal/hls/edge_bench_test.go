@@ -119,7 +119,7 @@ func followHints(ctx context.Context, base string, from, until time.Time, got ma
 		}
 		var pl playlist.Media
 		if err := pl.Unmarshal(body); err != nil || pl.PreloadHint == nil {
-			return fmt.Errorf("playlist from %s: %v\n%s", base, err, body)
+			return fmt.Errorf("playlist from %s: %w\n%s", base, err, body)
 		}
 		// The blocking reload for the hinted part, as soon as it is out.
 		reload = fmt.Sprintf("video1_stream.m3u8?_HLS_msn=%d&_HLS_part=%d", pl.MediaSequence+len(pl.Segments), len(pl.Parts))

@@ -565,7 +565,7 @@ func TestInternalAuth(t *testing.T) {
 	}
 	// A server without a secret refuses everything, even a MAC of nothing.
 	s := New(Config{Log: streamtest.Log()})
-	defer s.Close()
+	t.Cleanup(s.Close)
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", InternalPathPrefix+rel, nil)
 	req.Header.Set(clusterAuthHeader, signCluster(nil, "GET", rel, "", now))
@@ -618,7 +618,7 @@ func TestEdgeOriginDown(t *testing.T) {
 	}
 	back := &http.Server{Handler: o.handle}
 	ConfigureOriginServer(back)
-	go back.Serve(l)
+	go func() { _ = back.Serve(l) }() // ErrServerClosed at the test's end
 	defer back.Close()
 	streamtest.Eventually(t, 10*time.Second, "served again", func() bool {
 		return e.get(t, testPlayback).status == http.StatusOK

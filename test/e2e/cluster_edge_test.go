@@ -148,7 +148,7 @@ func TestClusterEdgeOriginKilled(t *testing.T) {
 		}
 		part, err := harness.Fetch(ctx, harness.Resolve(mediaURL, m.PreloadHint.URI))
 		if err != nil || part.Status != http.StatusOK {
-			return fmt.Errorf("hinted part: %v %d", err, part.Status)
+			return fmt.Errorf("hinted part: %w %d", err, part.Status)
 		}
 		return nil
 	})

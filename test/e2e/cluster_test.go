@@ -340,7 +340,7 @@ func TestClusterOutages(t *testing.T) {
 		_, err := b.IVS().StopStream(ctx, &ivs.StopStreamInput{ChannelArn: ch.Arn})
 		var su *types.StreamUnavailable
 		if !errors.As(err, &su) || !strings.Contains(aws.ToString(su.ExceptionMessage), "node n1") {
-			return fmt.Errorf("StopStream from B with NATS down: %v, want StreamUnavailable naming n1", err)
+			return fmt.Errorf("StopStream from B with NATS down: %w, want StreamUnavailable naming n1", err)
 		}
 		return nil
 	})

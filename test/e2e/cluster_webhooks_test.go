@@ -81,9 +81,13 @@ func followEvents(ctx context.Context, t *testing.T, s *harness.Server) *sseArri
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("events SSE: %v %+v", err, resp)
+	resp, err := http.DefaultClient.Do(req) //nolint:bodyclose // closed by the reader below, which outlives this call
+	if err != nil {
+		t.Fatalf("events SSE: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		t.Fatalf("events SSE: %s", resp.Status)
 	}
 	a := &sseArrivals{at: map[string]time.Time{}}
 	go func() {
