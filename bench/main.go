@@ -57,6 +57,7 @@ type options struct {
 	maxStageSubs  int
 	metricsSpan   time.Duration
 	metricsCounts []int // live streams of each metrics run
+	edgeViewers   []int // players of each step of the edge phase
 }
 
 // storePhases are the phases that run once per store (-store); the others
@@ -75,17 +76,19 @@ var phaseFuncs = map[string]func(kind, options) ([]result, error){
 	"stage":      stageFanout,
 	"compose":    composeBench,
 	"metrics":    metricsWrites,
+	"edge":       edgeBench,
 }
 
 func main() {
 	bin := flag.String("onair", "bin/onair", "the onair binary to start; empty: measure the peer only")
-	phases := flag.String("phases", "idle,api,metrics,latency,normal,whep,viewers,publishers,chat,stage,compose", "phases to run, in order")
+	phases := flag.String("phases", "idle,api,metrics,latency,normal,whep,viewers,publishers,chat,stage,compose,edge", "phases to run, in order")
 	stores := flag.String("store", "sqlite,postgres", "onair's stores: the api and metrics phases run once on each, the others on the first "+
 		"(postgres: a private PostgreSQL server of Debian's programs, skipped if they are missing)")
 	metricsSpan := flag.Duration("metrics-span", 30*time.Second, "how long each metrics run writes (after 2 s of warm-up)")
 	metricsStreams := flag.String("metrics-streams", "300,1000", "live streams of the metrics phase's runs (300: the target; more: headroom)")
 	span := flag.Duration("span", 30*time.Second, "how long each latency phase measures (after 3 s of warm-up)")
 	maxViewers := flag.Int("max-viewers", 1000, "the viewer ramp's last step")
+	edgeViewers := flag.String("edge-viewers", "20,200", "players of the edge phase's steps, spread over two edges")
 	maxPublishers := flag.Int("max-publishers", 300, "the publisher ramp's last step")
 	apiSpan := flag.Duration("api-span", 5*time.Second, "how long the api phase sends GetStream")
 	chatClients := flag.Int("chat-clients", 5000, "clients of the chat phase's room")
@@ -113,7 +116,7 @@ func main() {
 			if i > 0 && st == kinds[0].store {
 				continue
 			}
-			kinds = append(kinds, kind{name: "onair (" + st + ")", store: st,
+			kinds = append(kinds, kind{name: "onair (" + st + ")", store: st, bin: *bin,
 				start: func() (server, error) { return startOnair(*bin, st) }})
 		}
 	}
@@ -122,14 +125,7 @@ func main() {
 			return startPeer(*peerCmd, *peerRTMP, *peerHLS, *peerWHEP)
 		}})
 	}
-	var counts []int
-	for _, f := range strings.Split(*metricsStreams, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 {
-			fail(fmt.Errorf("-metrics-streams: %q is not a count", f))
-		}
-		counts = append(counts, n)
-	}
+	counts, edgeCounts := countsFlag("metrics-streams", *metricsStreams), countsFlag("edge-viewers", *edgeViewers)
 	if len(kinds) == 0 {
 		fail(errors.New("nothing to measure: give -onair or -peer-cmd"))
 	}
@@ -148,7 +144,8 @@ func main() {
 		fail(err)
 	}
 	opts := options{span: *span, maxViewers: *maxViewers, maxPublishers: *maxPublishers, hold: *hold, apiSpan: *apiSpan, clip: c,
-		chatClients: *chatClients, maxStageSubs: *maxStageSubs, metricsSpan: *metricsSpan, metricsCounts: counts}
+		chatClients: *chatClients, maxStageSubs: *maxStageSubs, metricsSpan: *metricsSpan, metricsCounts: counts,
+		edgeViewers: edgeCounts}
 	var results []result
 	var notes []string
 	pgSkipped := false
@@ -218,6 +215,19 @@ func main() {
 			strings.TrimSpace(string(commit)), machine(), table)
 		f.Close()
 	}
+}
+
+// countsFlag parses a flag's comma-separated counts.
+func countsFlag(name, v string) []int {
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			fail(fmt.Errorf("-%s: %q is not a count", name, f))
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 func fail(err error) {

@@ -50,6 +50,8 @@ type kind struct {
 	start func() (server, error)
 	// store is onair's store ("sqlite", "postgres"); empty for a peer.
 	store string
+	// bin is onair's binary; empty for a peer.
+	bin string
 }
 
 // onairOnly starts k's server for a phase only onair serves (IVS Chat,
@@ -120,10 +122,6 @@ var pprofAddr = "off"
 // startOnair starts onair on store: "sqlite" (in its data dir) or
 // "postgres" (a new database on the bench's PostgreSQL).
 func startOnair(bin, store string) (server, error) {
-	bin, err := filepath.Abs(bin)
-	if err != nil {
-		return nil, err
-	}
 	var storeArgs []string
 	var storePID int
 	if store == "postgres" {
@@ -133,6 +131,17 @@ func startOnair(bin, store string) (server, error) {
 		}
 		storeArgs, storePID = []string{"--store", "postgres", "--postgres-url", u}, pid
 	}
+	return startOnairWith(bin, storePID, storeArgs...)
+}
+
+// startOnairWith starts onair with extra flags (its store's, a cluster's);
+// storePID is its PostgreSQL server's, 0 for none.
+func startOnairWith(bin string, storePID int, extra ...string) (*onair, error) {
+	bin, err := filepath.Abs(bin)
+	if err != nil {
+		return nil, err
+	}
+	storeArgs := extra
 	dir, err := os.MkdirTemp("", "onair-bench-")
 	if err != nil {
 		return nil, err

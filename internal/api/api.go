@@ -90,9 +90,10 @@ type Config struct {
 // Messaging is what the chat operations need of the messaging service;
 // *chat.Server implements it.
 type Messaging interface {
-	SendEvent(ctx context.Context, roomID, name string, attributes map[string]string) string
-	DeleteMessage(ctx context.Context, roomID, messageID, reason, requestID string) string
-	DisconnectUser(ctx context.Context, roomID, userID, reason, requestID string)
+	// The errors are a cluster's: the room's home node out of reach.
+	SendEventErr(ctx context.Context, roomID, name string, attributes map[string]string) (string, error)
+	DeleteMessageErr(ctx context.Context, roomID, messageID, reason, requestID string) (string, error)
+	DisconnectUserErr(ctx context.Context, roomID, userID, reason, requestID string) error
 	CloseRoom(roomID string)
 }
 

@@ -190,7 +190,8 @@ func sendEvent(ctx context.Context, a *API, _ *call, in *sendEventInput) (any, e
 	if n > 1024 {
 		return nil, ivs.Validation("attributes", "attributes may hold at most 1 KB of keys and values")
 	}
-	return idOutput{a.chat.SendEvent(ctx, r.ID, in.EventName, in.Attributes)}, nil
+	id, err := a.chat.SendEventErr(ctx, r.ID, in.EventName, in.Attributes)
+	return idOutput{id}, messagingErr(err)
 }
 
 type deleteMessageInput struct {
@@ -210,7 +211,8 @@ func deleteMessage(ctx context.Context, a *API, _ *call, in *deleteMessageInput)
 	if utf8.RuneCountInString(in.Reason) > 256 {
 		return nil, ivs.Validation("reason", "reason must be at most 256 characters")
 	}
-	return idOutput{a.chat.DeleteMessage(ctx, r.ID, in.ID, in.Reason, "")}, nil
+	id, err := a.chat.DeleteMessageErr(ctx, r.ID, in.ID, in.Reason, "")
+	return idOutput{id}, messagingErr(err)
 }
 
 type disconnectUserInput struct {
@@ -230,6 +232,18 @@ func disconnectUser(ctx context.Context, a *API, _ *call, in *disconnectUserInpu
 	if utf8.RuneCountInString(in.Reason) > 256 {
 		return nil, ivs.Validation("reason", "reason must be at most 256 characters")
 	}
-	a.chat.DisconnectUser(ctx, r.ID, in.UserID, in.Reason, "")
+	if err := a.chat.DisconnectUserErr(ctx, r.ID, in.UserID, in.Reason, ""); err != nil {
+		return nil, messagingErr(err)
+	}
 	return struct{}{}, nil
+}
+
+// messagingErr is the API's answer to a failure of the messaging service:
+// in a cluster, the room's home node out of reach, which IVS Chat's
+// InternalServerException tells the caller to retry.
+func messagingErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &ivs.Error{Code: ivs.CodeInternal, Message: "the chat room's messaging is unavailable (the node that runs the room does not answer); try again: " + err.Error()}
 }

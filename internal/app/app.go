@@ -323,8 +323,20 @@ func (n *node) buildMedia(ctx context.Context) error {
 		countries = db
 	}
 	n.auth = playback.New(svc, countries)
+	// In a cluster, the HLS server is also an edge of the other nodes'
+	// streams, and their origin: requests between nodes carry an HMAC of
+	// the cluster's secret.
+	var clusterSecret []byte
+	var origins hls.Origins
+	if n.clustered() {
+		var err error
+		if clusterSecret, err = n.svc.ClusterSecret(ctx); err != nil {
+			return err
+		}
+		origins = hlsOrigins{n}
+	}
 	n.hls = hls.New(hls.Config{Log: log, PartDuration: cfg.HLSPartDuration, SegmentDuration: cfg.HLSSegmentDuration,
-		ViewerTimeout: cfg.HLSViewerTimeout, Auth: n.auth})
+		ViewerTimeout: cfg.HLSViewerTimeout, Auth: n.auth, ClusterSecret: clusterSecret, Origins: origins})
 	n.onCleanup(n.hls.Close)
 	var stageMedia sfu.PeerConnector // stage media needs WebRTC too
 	if n.lns.webrtcUDP != nil {
@@ -442,7 +454,7 @@ func (n *node) buildServers(context.Context) error {
 	// token from CreateChatToken as the WebSocket subprotocol. Chat logs go
 	// where recordings go (S3 or the data dir), through the same durable
 	// spool.
-	n.chat = chat.New(chat.Config{Rooms: n.chatSvc, Log: log, PutLog: n.spool.Put})
+	n.chat = chat.New(n.chatConfig(chat.Config{Rooms: n.chatSvc, Log: log, PutLog: n.spool.Put}))
 	routes := n.routes()
 	newServer := func(h http.Handler) *http.Server {
 		return &http.Server{
@@ -454,6 +466,9 @@ func (n *node) buildServers(context.Context) error {
 		}
 	}
 	n.http = newServer(routes)
+	if n.clustered() {
+		hls.ConfigureOriginServer(n.http) // edges reach it over cleartext HTTP/2
+	}
 	n.addServe("http", func() error { return n.http.Serve(n.lns.http) })
 	if n.lns.https != nil {
 		// The same surface over TLS, with RTMPS's certificate: pages and
@@ -529,6 +544,9 @@ func (n *node) routes() http.Handler {
 	// Methods are named so the patterns don't conflict with "GET /"; HEAD
 	// rides on GET, OPTIONS answers CORS preflights.
 	mux.Handle("GET /api/video/v1/", n.hls)
+	if n.clustered() {
+		mux.Handle("GET "+hls.InternalPathPrefix, n.hls.InternalHandler())
+	}
 	mux.Handle("GET /api/video/v1/{channelId}/thumb.jpg", n.auth.Guard(n.thumbs))
 	mux.Handle("OPTIONS /api/video/v1/", n.hls)
 	if n.whep != nil {

@@ -12,7 +12,10 @@ import (
 	"strings"
 
 	"github.com/onair-video/onair/internal/api"
+	"github.com/onair-video/onair/internal/chat"
+	"github.com/onair-video/onair/internal/chat/natsrelay"
 	"github.com/onair-video/onair/internal/cluster"
+	"github.com/onair-video/onair/internal/hls"
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
 	"github.com/onair-video/onair/internal/metrics"
@@ -116,9 +119,22 @@ func (n *node) recordingRows() record.Rows {
 	return nil
 }
 
-// localViewers counts the players this node serves, by channel.
+// hlsOrigins tells the HLS server where the channels it has no muxer of
+// are live.
+type hlsOrigins struct{ n *node }
+
+func (o hlsOrigins) Origin(ctx context.Context, channelID string) (hls.Origin, bool) {
+	if o.n.cluster == nil {
+		return hls.Origin{}, false
+	}
+	c, ok := o.n.cluster.Origin(ctx, channelID)
+	return hls.Origin(c), ok
+}
+
+// localViewers counts the players this node serves, by channel: of its
+// own streams, and as an edge of the other nodes'.
 func (n *node) localViewers() map[string]int {
-	out := map[string]int{}
+	out := n.hls.RemoteViewers()
 	for _, st := range n.registry.List() {
 		if c := n.viewers(st.Channel.ID); c > 0 {
 			out[st.Channel.ID] = c
@@ -183,9 +199,10 @@ func (n *node) clusterStats() func() metrics.ClusterStats {
 		return nil
 	}
 	return func() metrics.ClusterStats {
-		s := n.cluster.Stats()
+		s, e := n.cluster.Stats(), n.hls.EdgeStats()
 		return metrics.ClusterStats{Nodes: s.Nodes, BusConnected: s.BusConnected, Leases: s.Leases, Takeovers: s.Takeovers,
-			HeartbeatFailures: s.HeartbeatFailures}
+			HeartbeatFailures: s.HeartbeatFailures, EdgeOriginRequests: e.OriginRequests, EdgeShared: e.Shared,
+			EdgeOriginFailures: e.OriginFailures, EdgeCacheBytes: e.CacheBytes}
 	}
 }
 
@@ -206,4 +223,17 @@ func (n *node) aloneInCluster(ctx context.Context) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// chatConfig joins chat to the cluster: a room's clients on every node,
+// and chat tokens spent once in the shared store (on PostgreSQL also
+// without a cluster: a token stays spent across restarts).
+func (n *node) chatConfig(c chat.Config) chat.Config {
+	if pg, ok := n.store.(*postgres.Store); ok {
+		c.Spent = pg.ChatNonces()
+	}
+	if n.cluster != nil {
+		c.Relay = natsrelay.New(n.cluster.Conn(), n.nodeID, n.cluster.ServingNodes, n.log)
+	}
+	return c
 }

@@ -212,8 +212,8 @@ func (s *Server) handleHome(ctx context.Context, roomID string, req []byte) []by
 	case call.V > relayVersion:
 		r = homeReply{Code: codeInternal, Message: fmt.Sprintf("the room's home node runs an older onair (messages v%d)", relayVersion)}
 	default:
-		ctx, cancel := context.WithTimeout(ctx, homeTimeout)
-		r = s.serveHome(ctx, roomID, call)
+		hctx, cancel := context.WithTimeout(ctx, homeTimeout)
+		r = s.serveHome(hctx, roomID, call)
 		cancel()
 	}
 	r.V = relayVersion

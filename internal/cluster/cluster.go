@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -445,4 +446,26 @@ func (n *Node) Stats() Stats {
 	}
 	s.Leases = len(n.held)
 	return s
+}
+
+// Conn is the node's NATS connection, for the parts that talk over the
+// bus themselves (chat's relay).
+func (n *Node) Conn() *nats.Conn { return n.nc }
+
+// ServingNodes are the ids of the live, serving nodes as of the last
+// heartbeat (this one included), in order.
+func (n *Node) ServingNodes() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]string, 0, len(n.nodes))
+	for _, o := range n.nodes {
+		if o.Live && o.State == "serving" {
+			out = append(out, o.ID)
+		}
+	}
+	if !slices.Contains(out, n.cfg.NodeID) {
+		out = append(out, n.cfg.NodeID) // not read back yet: still this node's to serve
+		slices.Sort(out)
+	}
+	return out
 }

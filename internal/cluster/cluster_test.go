@@ -20,12 +20,11 @@ import (
 // registry is a node's live registry as the cluster sees it: the
 // channels it publishes and what was done to them.
 type registry struct {
-	mu       sync.Mutex
-	live     map[string]*live.Stream
-	cut      map[string]error
-	yield    map[string]chan struct{} // channels whose publisher looks gone
-	stopped  []string
-	metadata [][]byte
+	mu      sync.Mutex
+	live    map[string]*live.Stream
+	cut     map[string]error
+	yield   map[string]chan struct{} // channels whose publisher looks gone
+	stopped []string
 }
 
 func newRegistry() *registry {
@@ -221,7 +220,7 @@ func TestNodes(t *testing.T) {
 	b.StreamKeyDeleted("ch1")
 	eventually(t, 5*time.Second, func() error {
 		if err := a.reg.cause("ch1"); !errors.Is(err, live.ErrKeyDeleted) {
-			return fmt.Errorf("A's publisher cut with %v", err)
+			return fmt.Errorf("A's publisher cut with %w", err)
 		}
 		return nil
 	})
@@ -257,7 +256,7 @@ func TestFencing(t *testing.T) {
 	}
 	eventually(t, 5*time.Second, func() error {
 		if err := a.reg.cause("ch"); !errors.Is(err, live.ErrLeaseLost) {
-			return fmt.Errorf("A's publisher: %v", err)
+			return fmt.Errorf("A's publisher: %w", err)
 		}
 		return nil
 	})
@@ -275,7 +274,7 @@ func TestFencingByHeartbeat(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, func() error {
 		if err := a.reg.cause("ch"); !errors.Is(err, live.ErrLeaseLost) {
-			return fmt.Errorf("A's publisher: %v", err)
+			return fmt.Errorf("A's publisher: %w", err)
 		}
 		return nil
 	})

@@ -61,6 +61,10 @@ func (n *Node) Claim(ctx context.Context, c ivs.Channel, streamKey string) (func
 		}
 		h.subs = append(h.subs, sub)
 	}
+	// Commands reach this node once the NATS server has its subscriptions.
+	if n.nc.IsConnected() {
+		_ = n.nc.FlushTimeout(time.Second) // else made at the reconnect
+	}
 	n.mu.Lock()
 	n.held[c.ID] = h
 	n.mu.Unlock()

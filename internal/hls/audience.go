@@ -134,6 +134,18 @@ func (a *audience) count(now time.Time) int {
 	return len(a.seen)
 }
 
+// keys returns the players seen within the timeout.
+func (a *audience) keys() map[string]struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.expireLocked(time.Now())
+	out := make(map[string]struct{}, len(a.seen))
+	for k := range a.seen {
+		out[k] = struct{}{}
+	}
+	return out
+}
+
 func (a *audience) expireLocked(now time.Time) {
 	for k, t := range a.seen {
 		if now.Sub(t) > a.timeout {

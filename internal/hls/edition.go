@@ -133,7 +133,7 @@ func (m *muxer) stopEdition(ifIdle bool) {
 // serveEdition serves a file of the MPEG-TS edition. A media playlist
 // request starts the edition and keeps it alive; segments come only from
 // a running one.
-func (m *muxer) serveEdition(w http.ResponseWriter, r *http.Request, file string) {
+func (m *muxer) serveEdition(w http.ResponseWriter, r *http.Request, file string, bare bool) {
 	playlist := file == editionPlaylist
 	if playlist {
 		// Under tsMu and before the look-up: feedEdition's stop either
@@ -148,5 +148,5 @@ func (m *muxer) serveEdition(w http.ResponseWriter, r *http.Request, file string
 		notFound(w)
 		return
 	}
-	e.serveFile(w, r, file)
+	e.serveFile(w, r, file, bare)
 }

@@ -46,7 +46,10 @@ type muxer struct {
 	channelID string
 	// rendition is a transcoded rendition's name ("480p30"); empty for the
 	// source.
-	rendition    string
+	rendition string
+	// streamID is the live stream's id (an edge notices a new stream by
+	// it: origin.go).
+	streamID     string
 	log          *slog.Logger
 	variant      gohlslib.MuxerVariant
 	hm           *gohlslib.Muxer
@@ -164,6 +167,7 @@ func newMuxer(s *Server, st *live.Stream, hub *stream.Hub, rendition string) (*m
 	if err != nil {
 		return nil, err
 	}
+	m.streamID = st.StreamID
 	m.src = hub.Tracks()
 	m.tsOK = canEdition(m.variant, m.src)
 	m.feedDone = make(chan struct{})

@@ -300,7 +300,9 @@ func (st *plState) complete(msn uint64, p int64) bool {
 // snapshot of it. An LL-HLS one holds a blocking reload (_HLS_msn,
 // _HLS_part) until the part it names is complete, and answers a delta
 // update (_HLS_skip); the others, as gohlslib did, ignore the directives.
-func (m *muxer) serveMediaPlaylist(w http.ResponseWriter, r *http.Request, sid string) {
+// bare: the URIs carry none of the request's query (an edge adds its
+// viewers' own: edge.go).
+func (m *muxer) serveMediaPlaylist(w http.ResponseWriter, r *http.Request, sid string, bare bool) {
 	if m.variant != gohlslib.MuxerVariantLowLatency {
 		st, rd := m.await(r.Context(), sid, func(*plState) verdict { return yes })
 		if !answerNotReady(w, rd) {
@@ -311,6 +313,9 @@ func (m *muxer) serveMediaPlaylist(w http.ResponseWriter, r *http.Request, sid s
 		q := r.URL.RawQuery
 		if m.variant == gohlslib.MuxerVariantFMP4 {
 			q = withoutDirectives(q)
+		}
+		if bare {
+			q = ""
 		}
 		writePlaylist(w, st, st.body.with(q))
 		return
@@ -360,7 +365,7 @@ func (m *muxer) serveMediaPlaylist(w http.ResponseWriter, r *http.Request, sid s
 		pb = st.delta
 	}
 	var pass string
-	if d.others {
+	if d.others && !bare {
 		pass = passQuery(r.URL.RawQuery)
 	}
 	writePlaylist(w, st, pb.with(pass))

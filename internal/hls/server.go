@@ -83,6 +83,18 @@ type Config struct {
 	SendTimeout time.Duration
 	// Auth decides who may play a channel; nil lets everyone.
 	Auth Authorizer
+
+	// Cluster mode (docs/cluster.md). ClusterSecret authenticates the
+	// requests between nodes: InternalHandler refuses every request
+	// without a MAC of it (all of them while it is empty), and an edge
+	// signs its requests to origins with it.
+	ClusterSecret []byte
+	// Origins tells where a channel without a muxer here is live; nil:
+	// such a channel is not live (a single node). See edge.go.
+	Origins Origins
+	// EdgeCacheBytes bounds what the edge keeps of origins' playlists
+	// and media. Default 64 MiB.
+	EdgeCacheBytes int64
 }
 
 // Authorizer checks playback requests; *playback.Authorizer implements it.
@@ -109,6 +121,13 @@ type Server struct {
 	bytesOut sync.Map // channel id → *atomic.Uint64
 	// slowViewers counts responses cut off by SendTimeout.
 	slowViewers atomic.Uint64
+
+	// The origin's internal route (origin.go): its counters, and its
+	// refusals, logged at most once per interval.
+	internalCounters
+	refused rateLimited
+
+	edge *edge // edge.go
 }
 
 var (
@@ -139,7 +158,10 @@ func New(cfg Config) *Server {
 	if cfg.SendTimeout <= 0 {
 		cfg.SendTimeout = defaultSendTimeout
 	}
-	return &Server{
+	if cfg.EdgeCacheBytes <= 0 {
+		cfg.EdgeCacheBytes = defaultEdgeCacheBytes
+	}
+	s := &Server{
 		cfg:          cfg,
 		log:          cfg.Log.With(attrComponent, "hls"),
 		readyTimeout: defaultReadyTimeout,
@@ -147,6 +169,8 @@ func New(cfg Config) *Server {
 		muxers:       make(map[string]*muxer),
 		renditions:   make(map[string]map[string]*muxer),
 	}
+	s.edge = newEdge(s)
+	return s
 }
 
 // Attach implements live.Consumer: it starts a muxer for st, fed by a hub
@@ -269,6 +293,7 @@ func (s *Server) Close() {
 	for _, m := range ms {
 		m.stop()
 	}
+	s.edge.close()
 }
 
 // ServeHTTP serves the multivariant playlist at
@@ -306,9 +331,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := s.lookup(p.channelID)
+	var o Origin
 	if m == nil {
-		notFound(w)
-		return
+		// Live on another node of the cluster, maybe: then this node is
+		// an edge of it (edge.go).
+		var live bool
+		if o, live = s.remoteOrigin(r.Context(), p.channelID); !live {
+			notFound(w)
+			return
+		}
 	}
 	var g playback.Grant
 	if s.cfg.Auth != nil {
@@ -324,6 +355,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w = &viewerWriter{ResponseWriter: w, n: s.bytesCounter(p.channelID), timeout: s.cfg.SendTimeout, timedOut: &s.slowViewers}
+	if m == nil {
+		s.edge.serve(w, r, p, o, g)
+		return
+	}
 	if p.file == "" {
 		s.serveMultivariant(w, r, m, g)
 		return
@@ -340,7 +375,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	m.serveFile(w, r, p.file)
+	m.serveFile(w, r, p.file, false)
 }
 
 // Viewers returns the concurrent viewers of a channel's live stream: the
@@ -348,7 +383,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Viewers(channelID string) int {
 	m := s.lookup(channelID)
 	if m == nil {
-		return 0
+		// The players this node serves as an edge of another's stream.
+		return s.edge.viewers(channelID)
 	}
 	return m.audience.count(time.Now())
 }
@@ -398,21 +434,35 @@ func answerNotReady(w http.ResponseWriter, rd readiness) bool {
 // A private channel's viewer gets its session credential (g.Session) in
 // every URI, and only the variants its token's maximum resolution allows.
 func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, src *muxer, g playback.Grant) {
-	if !answerNotReady(w, src.waitReady(r.Context())) {
+	pl, ok := s.channelMultivariant(w, r, src, fromIVSPlayer(r))
+	if !ok {
 		return
+	}
+	pl.Variants = capHeight(pl.Variants, g.MaxHeight)
+	writeMultivariant(w, r, pl, src.channelID, g, src.log)
+}
+
+// channelMultivariant returns the channel's multivariant playlist as
+// gohlslib's URIs name its files, relative to the channel's directory:
+// the source's variant first, then every transcoded rendition that has a
+// segment, highest first; with ts, pointing at the MPEG-TS editions if
+// the source has one (edition.go). It reports false having answered the
+// request when there is none (yet, or any more).
+func (s *Server) channelMultivariant(w http.ResponseWriter, r *http.Request, src *muxer, ts bool) (*playlist.Multivariant, bool) {
+	if !answerNotReady(w, src.waitReady(r.Context())) {
+		return nil, false
 	}
 	pl, err := src.multivariant()
 	if err != nil {
 		if src.isGone() {
 			notFound(w)
-			return
+			return nil, false
 		}
 		src.log.Error("multivariant playlist", "err", err)
 		http.Error(w, "playlist unavailable", http.StatusInternalServerError)
-		return
+		return nil, false
 	}
-	// IVS's web player gets the MPEG-TS editions (edition.go).
-	ts := fromIVSPlayer(r) && src.tsOK
+	ts = ts && src.tsOK
 	var extra []*playlist.MultivariantVariant
 	for _, rm := range s.renditionsOf(src.channelID) {
 		if !rm.readyNow() || (ts && !rm.tsOK) {
@@ -427,7 +477,7 @@ func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, src *
 		extra = append(extra, v)
 	}
 	slices.SortStableFunc(extra, func(a, b *playlist.MultivariantVariant) int { return b.Bandwidth - a.Bandwidth })
-	pl.Variants = capHeight(append(pl.Variants, extra...), g.MaxHeight)
+	pl.Variants = append(pl.Variants, extra...)
 	if ts {
 		// Audio is muxed with the video there.
 		pl.Renditions = nil
@@ -435,18 +485,25 @@ func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, src *
 			v.URI, v.Audio = editionURI(v.URI), ""
 		}
 	}
+	return pl, true
+}
 
-	// Each player gets its own playback session id in its media playlist
-	// URLs; one that comes back with its id keeps it.
-	sid := r.URL.Query().Get(sessionParam)
+// writeMultivariant answers a viewer with the multivariant playlist pl of
+// channelID, its URIs made the viewer's.
+//
+// Each player gets its own playback session id in its media playlist
+// URLs; one that comes back with its id keeps it. A private channel's
+// viewer gets its session credential (g.Session) in every URI.
+func writeMultivariant(w http.ResponseWriter, r *http.Request, pl *playlist.Multivariant, channelID string, g playback.Grant, log *slog.Logger) (sid string) {
+	sid = r.URL.Query().Get(sessionParam)
 	if !validSessionID(sid) {
 		sid = newSessionID()
 	}
-	body, err := rewriteMultivariant(pl, r.URL.RawQuery, src.channelID, sid, g.Session, time.Now())
+	body, err := rewriteMultivariant(pl, r.URL.RawQuery, channelID, sid, g.Session, time.Now())
 	if err != nil {
-		src.log.Error("rewrite multivariant playlist", "err", err)
+		log.Error("rewrite multivariant playlist", "err", err)
 		http.Error(w, "playlist unavailable", http.StatusInternalServerError)
-		return
+		return sid
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/vnd.apple.mpegurl")
@@ -456,6 +513,7 @@ func (s *Server) serveMultivariant(w http.ResponseWriter, r *http.Request, src *
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
+	return sid
 }
 
 // multivariant returns gohlslib's multivariant playlist of this muxer.
@@ -472,17 +530,18 @@ func (m *muxer) multivariant() (*playlist.Multivariant, error) {
 
 // serveFile answers a request for one of the muxer's files: from its
 // playlist snapshots (playlists.go) and its finished files, or, for an
-// MPEG-TS edition's segment in progress, as it is written.
-func (m *muxer) serveFile(w http.ResponseWriter, r *http.Request, file string) {
+// MPEG-TS edition's segment in progress, as it is written. bare: a media
+// playlist's URIs carry no query (an edge's request, origin.go).
+func (m *muxer) serveFile(w http.ResponseWriter, r *http.Request, file string, bare bool) {
 	if m.variant == gohlslib.MuxerVariantLowLatency && isEditionFile(file) {
-		m.serveEdition(w, r, file)
+		m.serveEdition(w, r, file, bare)
 		return
 	}
 	if sid, ok := strings.CutSuffix(file, "_stream.m3u8"); ok {
 		// Playlists may be asked for as soon as the multivariant names
 		// them; wait (bounded) for the first segment.
 		if answerNotReady(w, m.waitReady(r.Context())) {
-			m.serveMediaPlaylist(w, r, sid)
+			m.serveMediaPlaylist(w, r, sid, bare)
 		}
 		return
 	}

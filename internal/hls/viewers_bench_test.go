@@ -42,8 +42,14 @@ func BenchmarkViewers(b *testing.B) {
 func measureViewers(b *testing.B, viewers int, warmup, span time.Duration) (cpuMSPerSec, reqPerSec float64) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv := liveBench(b, ctx, 0)
+	return measureViewersOf(ctx, liveBench(b, ctx, 0), viewers, warmup, span)
+}
 
+// measureViewersOf is measureViewers of the viewers of srv, until ctx
+// ends.
+func measureViewersOf(ctx context.Context, srv http.Handler, viewers int, warmup, span time.Duration) (cpuMSPerSec, reqPerSec float64) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var served atomic.Int64
 	get := func(target string) (int, []byte) {
 		w := &benchWriter{h: make(http.Header)}

@@ -65,3 +65,9 @@ func (c *Secrets) Get(ctx context.Context, name string) ([]byte, error) {
 func (s *Service) PlaybackSessionSecret(ctx context.Context) ([]byte, error) {
 	return s.secrets.Get(ctx, "playback-session")
 }
+
+// ClusterSecret is the key that authenticates requests between a
+// cluster's nodes (kept in the shared store, so every node has it).
+func (s *Service) ClusterSecret(ctx context.Context) ([]byte, error) {
+	return s.secrets.Get(ctx, "cluster")
+}

@@ -15,6 +15,10 @@ type ClusterStats struct {
 	Takeovers uint64
 	// HeartbeatFailures counts heartbeats that could not be written.
 	HeartbeatFailures uint64
+	// The edge's figures: requests to origins, viewers' requests answered
+	// by another's fetch, origin requests that failed, the cache's bytes.
+	EdgeOriginRequests, EdgeShared, EdgeOriginFailures uint64
+	EdgeCacheBytes                                     int64
 }
 
 var (
@@ -23,13 +27,18 @@ var (
 	leasesDesc       = prometheus.NewDesc("onair_cluster_leases", "Channels this node publishes (holds the lease of).", nil, nil)
 	takeoverDesc     = prometheus.NewDesc("onair_cluster_lease_takeovers_total", "Channels this node took over from a node that had stopped heartbeating.", nil, nil)
 	hbFailDesc       = prometheus.NewDesc("onair_cluster_heartbeat_failures_total", "Heartbeats this node could not write to the store.", nil, nil)
+	edgeReqDesc      = prometheus.NewDesc("onair_edge_origin_requests_total", "Requests this node made to origins for other nodes' streams (LL-HLS/HLS edge).", nil, nil)
+	edgeSharedDesc   = prometheus.NewDesc("onair_edge_shared_responses_total", "Players' requests this node answered from another player's origin request (in flight or cached).", nil, nil)
+	edgeFailDesc     = prometheus.NewDesc("onair_edge_origin_failures_total", "Origin requests that got no answer or a cut-off one.", nil, nil)
+	edgeCacheDesc    = prometheus.NewDesc("onair_edge_cache_bytes", "Bytes the edge cache holds.", nil, nil)
 )
 
 // clusterCollector reports ClusterStats.
 type clusterCollector struct{ stats func() ClusterStats }
 
 func (c clusterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{clusterNodesDesc, busDesc, leasesDesc, takeoverDesc, hbFailDesc} {
+	for _, d := range []*prometheus.Desc{clusterNodesDesc, busDesc, leasesDesc, takeoverDesc, hbFailDesc, edgeReqDesc, edgeSharedDesc,
+		edgeFailDesc, edgeCacheDesc} {
 		ch <- d
 	}
 }
@@ -47,4 +56,8 @@ func (c clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(leasesDesc, prometheus.GaugeValue, float64(s.Leases))
 	ch <- prometheus.MustNewConstMetric(takeoverDesc, prometheus.CounterValue, float64(s.Takeovers))
 	ch <- prometheus.MustNewConstMetric(hbFailDesc, prometheus.CounterValue, float64(s.HeartbeatFailures))
+	ch <- prometheus.MustNewConstMetric(edgeReqDesc, prometheus.CounterValue, float64(s.EdgeOriginRequests))
+	ch <- prometheus.MustNewConstMetric(edgeSharedDesc, prometheus.CounterValue, float64(s.EdgeShared))
+	ch <- prometheus.MustNewConstMetric(edgeFailDesc, prometheus.CounterValue, float64(s.EdgeOriginFailures))
+	ch <- prometheus.MustNewConstMetric(edgeCacheDesc, prometheus.GaugeValue, float64(s.EdgeCacheBytes))
 }

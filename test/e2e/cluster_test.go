@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"syscall"
@@ -13,6 +14,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ivs"
 	"github.com/aws/aws-sdk-go-v2/service/ivs/types"
+	"github.com/aws/aws-sdk-go-v2/service/ivschat"
+	chattypes "github.com/aws/aws-sdk-go-v2/service/ivschat/types"
+	"github.com/coder/websocket"
+
+	"github.com/onair-video/onair/internal/chat/chattest"
 
 	"github.com/onair-video/onair/test/e2e/harness"
 )
@@ -334,7 +340,7 @@ func TestClusterOutages(t *testing.T) {
 		_, err := b.IVS().StopStream(ctx, &ivs.StopStreamInput{ChannelArn: ch.Arn})
 		var su *types.StreamUnavailable
 		if !errors.As(err, &su) || !strings.Contains(aws.ToString(su.ExceptionMessage), "node n1") {
-			return fmt.Errorf("StopStream from B with NATS down: %v, want StreamUnavailable naming n1", err)
+			return fmt.Errorf("StopStream from B with NATS down: %w, want StreamUnavailable naming n1", err)
 		}
 		return nil
 	})
@@ -439,5 +445,92 @@ func TestClusterReconnectElsewhere(t *testing.T) {
 	a.WaitLog(t, "yielding a publisher that looks gone to a reconnect on another node", 5*time.Second)
 	if n := openSessions(t, c, ch); n != "1" {
 		t.Fatalf("%s open sessions", n)
+	}
+}
+
+// Chat across nodes: ana on A and bob on B in one room, with a rate of 2
+// messages a second: ana's message reaches bob once with one id; the
+// control plane's SendEvent and DisconnectUser on C reach them; the rate
+// holds for the two together; a token used on A is refused on B.
+func TestClusterChat(t *testing.T) {
+	t.Parallel()
+	c := harness.StartCluster(t, 3, harness.ClusterOptions{})
+	a, b, cc := c.Nodes[0], c.Nodes[1], c.Nodes[2]
+	ctx := harness.Context(t, 2*time.Minute)
+	chatA, chatC := chatClient(a), chatClient(cc)
+	room, err := chatA.CreateRoom(ctx, &ivschat.CreateRoomInput{Name: aws.String("across"), MaximumMessageRatePerSecond: aws.Int32(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := func(user string) string {
+		tok, err := chatA.CreateChatToken(ctx, &ivschat.CreateChatTokenInput{RoomIdentifier: room.Arn, UserId: aws.String(user),
+			Capabilities: []chattypes.ChatTokenCapability{chattypes.ChatTokenCapabilitySendMessage}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(tok.Token)
+	}
+	anaToken := token("ana")
+	ana := joinChat(t, a, anaToken)
+	bob := joinChat(t, b, token("bob"))
+	// The token ana used on A is spent on every node.
+	if _, res, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(b.Endpoint(), "http")+"/chat",
+		&websocket.DialOptions{Subprotocols: []string{anaToken}}); err == nil || res == nil || res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a token used on A, again on B: %v %+v", err, res)
+	}
+
+	ana.Send(map[string]string{"Action": "SEND_MESSAGE", "RequestId": "r1", "Content": "hello from A"})
+	ma, mb := ana.Next(), bob.Next()
+	if mb["Type"] != "MESSAGE" || mb["Content"] != "hello from A" || mb["Id"] != ma["Id"] {
+		t.Fatalf("bob on B got %v; ana on A got %v", mb, ma)
+	}
+
+	// Ten messages at once, five from each node: the room's 2 a second
+	// hold for both together.
+	for i := range 5 {
+		ana.Send(map[string]string{"Action": "SEND_MESSAGE", "RequestId": fmt.Sprintf("a%d", i), "Content": "burst"})
+		bob.Send(map[string]string{"Action": "SEND_MESSAGE", "RequestId": fmt.Sprintf("b%d", i), "Content": "burst"})
+	}
+	// Each sender hears of each of its own requests: its MESSAGE, or an
+	// ERROR (throttled).
+	accepted, throttled := 0, 0
+	for _, p := range []struct {
+		peer   *chattest.Peer
+		prefix string
+	}{{ana, "a"}, {bob, "b"}} {
+		for outcomes := 0; outcomes < 5; {
+			m := p.peer.Next()
+			if id, _ := m["RequestId"].(string); !strings.HasPrefix(id, p.prefix) {
+				continue // the other's message
+			}
+			outcomes++
+			if m["Type"] == "ERROR" {
+				throttled++
+			} else {
+				accepted++
+			}
+		}
+	}
+	if accepted > 3 {
+		t.Fatalf("%d of 10 messages sent at once from two nodes were accepted; the room allows 2 a second", accepted)
+	}
+	t.Logf("burst of 10 from two nodes: %d accepted, %d throttled", accepted, throttled)
+
+	if _, err := chatC.SendEvent(ctx, &ivschat.SendEventInput{RoomIdentifier: room.Arn, EventName: aws.String("poll")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*chattest.Peer{ana, bob} {
+		harness.Eventually(t, 5*time.Second, func() error {
+			if m := p.Next(); m["EventName"] != "poll" {
+				return fmt.Errorf("frame %v", m)
+			}
+			return nil
+		})
+	}
+	if _, err := chatC.DisconnectUser(ctx, &ivschat.DisconnectUserInput{RoomIdentifier: room.Arn, UserId: aws.String("bob")}); err != nil {
+		t.Fatal(err)
+	}
+	if code := bob.Closed(); code != websocket.StatusNormalClosure {
+		t.Fatalf("bob on B closed with %v after DisconnectUser on C", code)
 	}
 }

@@ -155,6 +155,12 @@ func (r *Relay) Serve(handle func(ctx context.Context, roomID string, req []byte
 		cancel()
 		return nil, fmt.Errorf("natsrelay: serve: %w", err)
 	}
+	// Served once the NATS server has the subscription, as Subscribe.
+	if r.nc.IsConnected() {
+		if err := r.nc.FlushTimeout(flushTimeout); err != nil {
+			r.log.Warn("chat home subscription not confirmed", "err", err)
+		}
+	}
 	return func() {
 		mu.Lock()
 		stopped = true

@@ -3,7 +3,6 @@ package harness
 import (
 	"fmt"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -14,15 +13,16 @@ import (
 // loopback port that it keeps across Shutdown and Restart, for outage
 // tests. No Docker, no shared server; the version is go.mod's.
 type NATS struct {
-	t    testing.TB
+	t    PostgresTB
 	Port int
 
 	mu  sync.Mutex
 	srv *server.Server
 }
 
-// StartNATS starts an embedded NATS server, shut down when the test ends.
-func StartNATS(t testing.TB) *NATS {
+// StartNATS starts an embedded NATS server, shut down when the test ends
+// (t is a testing.TB, or a program's stand-in: bench's).
+func StartNATS(t PostgresTB) *NATS {
 	t.Helper()
 	n := &NATS{t: t, Port: freePort(t)}
 	n.Restart()
