@@ -547,7 +547,7 @@ func (n *node) routes() http.Handler {
 	if n.clustered() {
 		mux.Handle("GET "+hls.InternalPathPrefix, n.hls.InternalHandler())
 	}
-	mux.Handle("GET /api/video/v1/{channelId}/thumb.jpg", n.auth.Guard(n.thumbs))
+	mux.Handle("GET /api/video/v1/{channelId}/thumb.jpg", n.thumbnails())
 	mux.Handle("OPTIONS /api/video/v1/", n.hls)
 	if n.whep != nil {
 		n.registerWHEP(mux)

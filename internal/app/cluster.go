@@ -186,7 +186,7 @@ func (n *node) registerWHEP(mux *http.ServeMux) {
 	}
 	local := http.NewServeMux()
 	n.whep.Register(local)
-	relay := n.cluster.WHEPRelay(local)
+	relay := n.cluster.RelayToOrigin(local)
 	for _, p := range []string{"OPTIONS /whep/{channelId}", "OPTIONS /whep/{channelId}/{session}", "POST /whep/{channelId}",
 		"PATCH /whep/{channelId}/{session}", "DELETE /whep/{channelId}/{session}"} {
 		mux.Handle(p, relay)
@@ -236,4 +236,15 @@ func (n *node) chatConfig(c chat.Config) chat.Config {
 		c.Relay = natsrelay.New(n.cluster.Conn(), n.nodeID, n.cluster.ServingNodes, n.log)
 	}
 	return c
+}
+
+// thumbnails serves channels' thumbnails: this node's streams', and in a
+// cluster the other nodes' through their origin (which authorizes the
+// viewer's token again).
+func (n *node) thumbnails() http.Handler {
+	h := n.auth.Guard(n.thumbs)
+	if n.cluster == nil {
+		return h
+	}
+	return n.cluster.RelayToOrigin(h)
 }

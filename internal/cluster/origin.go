@@ -80,11 +80,13 @@ func (n *Node) addrOf(nodeID string) string {
 	return ""
 }
 
-// WHEPRelay serves WHEP (POST /whep/{channelId} and the session resource
-// /whep/{channelId}/{session}) for channels another node publishes by
-// relaying the signalling to that node; media then flows between the
-// viewer and the origin's ICE addresses. Other requests go to local.
-func (n *Node) WHEPRelay(local http.Handler) http.Handler {
+// RelayToOrigin serves a request about the channel in its path
+// ({channelId}) that another node publishes by relaying it to that node:
+// WHEP's signalling (the offer and the session resource; media then flows
+// between the viewer and the origin's ICE addresses) and the thumbnail.
+// Requests about channels this node publishes, or no node does, go to
+// local.
+func (n *Node) RelayToOrigin(local http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o, ok := n.Origin(r.Context(), r.PathValue("channelId"))
 		if !ok || r.Method == http.MethodOptions {
@@ -102,7 +104,7 @@ func (n *Node) WHEPRelay(local http.Handler) http.Handler {
 				pr.SetXForwarded()
 			},
 			ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
-				n.log.Warn("relay WHEP to the origin", "node", o.NodeID, "err", err)
+				n.log.Warn("relay to the origin", "node", o.NodeID, "path", r.URL.Path, "err", err)
 				http.Error(w, "the node that has the stream does not answer", http.StatusBadGateway)
 			},
 		}

@@ -90,6 +90,18 @@ func TestClusterControlPlane(t *testing.T) {
 		t.Fatalf("ListStreams on B: %+v, %v", list, err)
 	}
 
+	// The thumbnail, taken on A, from C.
+	harness.Eventually(t, 20*time.Second, func() error {
+		res, err := harness.Fetch(ctx, cc.Endpoint()+"/api/video/v1/"+idOf(ch)+"/thumb.jpg")
+		if err != nil {
+			return err
+		}
+		if res.Status != http.StatusOK || len(res.Body) < 1000 || string(res.Body[:2]) != "\xff\xd8" {
+			return fmt.Errorf("thumbnail from C: %d, %d bytes", res.Status, len(res.Body))
+		}
+		return nil
+	})
+
 	// A second publisher of the key on B is refused; A's goes on.
 	second := harness.StartFFmpeg(t, harness.Publish{URL: b.RTMPURL(aws.ToString(key.Value))})
 	if err := second.Wait(30 * time.Second); err == nil {
