@@ -336,7 +336,8 @@ func (n *node) buildMedia(ctx context.Context) error {
 		origins = hlsOrigins{n}
 	}
 	n.hls = hls.New(hls.Config{Log: log, PartDuration: cfg.HLSPartDuration, SegmentDuration: cfg.HLSSegmentDuration,
-		ViewerTimeout: cfg.HLSViewerTimeout, Auth: n.auth, ClusterSecret: clusterSecret, Origins: origins})
+		ViewerTimeout: cfg.HLSViewerTimeout, Auth: n.auth, ClusterSecret: clusterSecret, Origins: origins,
+		EdgeCacheBytes: cfg.EdgeCacheSize})
 	n.onCleanup(n.hls.Close)
 	var stageMedia sfu.PeerConnector // stage media needs WebRTC too
 	if n.lns.webrtcUDP != nil {

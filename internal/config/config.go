@@ -84,6 +84,9 @@ type Config struct {
 	S3SecretAccessKey string
 	// RecordingSpoolSize bounds the bytes waiting for upload.
 	RecordingSpoolSize int64
+	// EdgeCacheSize bounds the bytes a cluster node keeps of other nodes'
+	// streams (the LL-HLS/HLS edge's cache).
+	EdgeCacheSize int64
 	// RecordingOrphanGrace is how long past a cluster node's death (its
 	// heartbeat older than the lease TTL) another node waits before
 	// finishing the dead node's open recordings: long enough for it to come
@@ -306,6 +309,19 @@ var options = []option{
 					return nil
 				}, func(c *Config) string {
 					return strconv.FormatInt(c.RecordingSpoolSize, 10)
+				}
+		}),
+	opt("edge-cache-size", "67108864", "bytes a cluster node keeps of other nodes' streams' parts, segments and playlists (its LL-HLS/HLS edge cache, least recently used first out)",
+		func() (func(*Config, string) error, func(*Config) string) {
+			return func(c *Config, v string) error {
+					n, err := strconv.ParseInt(v, 10, 64)
+					if err != nil || n < 8<<20 {
+						return fmt.Errorf("want a number of bytes, at least 8388608")
+					}
+					c.EdgeCacheSize = n
+					return nil
+				}, func(c *Config) string {
+					return strconv.FormatInt(c.EdgeCacheSize, 10)
 				}
 		}),
 	opt("recording-orphan-grace", "5m", "how long past a cluster node's death another node waits before finishing the dead node's open recordings from the segments that reached storage (long enough for a reboot)",
