@@ -83,6 +83,9 @@ type Node struct {
 	mu sync.Mutex
 	// held are the channels this node publishes, by id.
 	held map[string]*held
+	// claiming counts the claims in progress, by channel id: their leases
+	// may be in the store before they are held.
+	claiming map[string]int
 	// nodes is what the last heartbeat read of the nodes.
 	nodes []ivs.Node
 	// origins caches Origin's answers, by channel id.
@@ -97,10 +100,6 @@ type Node struct {
 
 	// takeovers and hbFailures are counters for /metrics.
 	takeovers, hbFailures atomic.Uint64
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
 }
 
 // held is a lease this node holds.
@@ -153,9 +152,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	n := &Node{cfg: cfg, log: cfg.Log.With("component", "cluster", "node", cfg.NodeID), bootID: hex.EncodeToString(b),
-		start: time.Now(), held: make(map[string]*held), loads: make(map[string]Load),
+		start: time.Now(), held: make(map[string]*held), claiming: make(map[string]int), loads: make(map[string]Load),
 		origins: make(map[string]originEntry)}
-	n.ctx, n.cancel = context.WithCancel(context.Background())
 	nc, err := nats.Connect(cfg.NATSURL, nats.Name("onair "+cfg.NodeID), nats.MaxReconnects(-1),
 		nats.ReconnectWait(500*time.Millisecond), nats.RetryOnFailedConnect(true),
 		// Nothing is buffered while disconnected: a command (StopStream)
@@ -172,7 +170,6 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		}),
 		nats.ConnectHandler(func(*nats.Conn) { n.log.Info("NATS connected") }))
 	if err != nil {
-		n.cancel()
 		return nil, fmt.Errorf("cluster: --nats-url: %w", err)
 	}
 	n.nc = nc
@@ -251,7 +248,7 @@ func (n *Node) heartbeat(ctx context.Context) error {
 		n.mu.Unlock()
 		return fmt.Errorf("cluster: heartbeat: %w", err)
 	}
-	n.fence(leases, began)
+	n.fence(ctx, leases, began)
 	nodes, err := n.cfg.Store.Nodes(ctx, n.cfg.LeaseTTL)
 	if err != nil {
 		return fmt.Errorf("cluster: read nodes: %w", err)
@@ -274,23 +271,38 @@ func (n *Node) heartbeat(ctx context.Context) error {
 
 // fence cuts every publisher whose lease is not among leases any more
 // (another node took the channel while this one could not heartbeat).
-// Claims made after the heartbeat began are left alone.
-func (n *Node) fence(leases []ivs.Lease, began time.Time) {
+// Claims made after the heartbeat began are left alone. A lease this node
+// holds in the store without a publisher (its release failed: the store
+// was unreachable then) is released, or no node could take the channel
+// while this one lives.
+func (n *Node) fence(ctx context.Context, leases []ivs.Lease, began time.Time) {
 	have := make(map[string]int64, len(leases))
 	for _, l := range leases {
 		have[l.ChannelID] = l.Epoch
 	}
 	var lost []string
+	var stray []ivs.Lease
 	n.mu.Lock()
 	for ch, h := range n.held {
 		if e, ok := have[ch]; h.since.Before(began) && (!ok || e != h.epoch) {
 			lost = append(lost, ch)
 		}
 	}
+	for _, l := range leases {
+		if _, ok := n.held[l.ChannelID]; !ok && n.claiming[l.ChannelID] == 0 {
+			stray = append(stray, l)
+		}
+	}
 	n.mu.Unlock()
 	for _, ch := range lost {
 		n.log.Warn("lease lost to another node; cutting the publisher", "channel", ch)
 		n.cfg.Registry.Disconnect(ch, live.ErrLeaseLost)
+	}
+	for _, l := range stray {
+		n.log.Info("releasing a lease this node holds without a publisher", "channel", l.ChannelID)
+		if err := n.cfg.Store.ReleaseChannel(ctx, l.ChannelID, l.Epoch); err != nil {
+			n.log.Warn("release a stray lease", "channel", l.ChannelID, "err", err)
+		}
 	}
 }
 
@@ -330,8 +342,6 @@ func (n *Node) load() Load {
 // Close leaves the cluster: the node's leases are released (its
 // publishers are closed by then) and it is marked stopped.
 func (n *Node) Close() {
-	n.cancel()
-	n.wg.Wait()
 	for _, s := range n.subs {
 		_ = s.Unsubscribe()
 	}

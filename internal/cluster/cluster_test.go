@@ -383,3 +383,23 @@ func TestInfo(t *testing.T) {
 		return nil
 	})
 }
+
+// A lease the store says this node holds, but no publisher of this node
+// has (its release failed), is released by the next heartbeat, so that
+// another node can take the channel.
+func TestStrayLease(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a, b := e.node(t, "a", 2*time.Second), e.node(t, "b", 2*time.Second)
+	if _, err := a.st.ClaimChannel(context.Background(), "ch", "a", a.bootID, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		release, err := b.Claim(context.Background(), ivs.Channel{ID: "ch"}, "")
+		if err != nil {
+			return err
+		}
+		release()
+		return nil
+	})
+}

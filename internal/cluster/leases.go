@@ -22,6 +22,16 @@ var _ live.Claimer = (*Node)(nil)
 // before this node opens its own. The other nodes hear of the claim, so a
 // node that lost the channel while frozen cuts its publisher at once.
 func (n *Node) Claim(ctx context.Context, c ivs.Channel, streamKey string) (func(), error) {
+	n.mu.Lock()
+	n.claiming[c.ID]++
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		if n.claiming[c.ID]--; n.claiming[c.ID] == 0 {
+			delete(n.claiming, c.ID)
+		}
+		n.mu.Unlock()
+	}()
 	since := time.Now()
 	l, err := n.cfg.Store.ClaimChannel(ctx, c.ID, n.cfg.NodeID, n.bootID, n.cfg.LeaseTTL)
 	if errors.Is(err, ivs.ErrChannelLeased) && streamKey != "" && n.takeOver(ctx, c, streamKey) {
