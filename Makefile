@@ -51,8 +51,9 @@ vet: $(LINT)
 
 # E2E tests that run again with every server on PostgreSQL (ONAIR_TEST_STORE=postgres): a
 # representative subset (API, sessions, restarts, recording, chat, stages, webhooks, floods);
-# internal/store/postgres runs the store's suite on PostgreSQL in ./... already.
-POSTGRES_E2E := TestFirstStartFiles|TestKillAndRestart|TestGracefulStop|TestAWSCLIWithCredentialsFile|TestAPIBadRequests|TestStreamSessions|TestLimitBreach|TestInputQuota|TestLiveLowLatencyRTMPS|TestRecordS3|TestKillWhileRecording|TestPrivateChannel|TestChatMessaging|TestStagesWithAWSCLI|TestStageTokensVerify|TestStageEventsToWebhooksAndSSE|TestFlood
+# internal/store/postgres runs the store's suite on PostgreSQL in ./... already, and the cluster
+# tests (TestCluster*, always on PostgreSQL) record to S3 there, so TestRecordS3 is not repeated.
+POSTGRES_E2E := TestFirstStartFiles|TestKillAndRestart|TestGracefulStop|TestAWSCLIWithCredentialsFile|TestAPIBadRequests|TestStreamSessions|TestLimitBreach|TestInputQuota|TestLiveLowLatencyRTMPS|TestKillWhileRecording|TestPrivateChannel|TestChatMessaging|TestStagesWithAWSCLI|TestStageTokensVerify|TestStageEventsToWebhooksAndSSE|TestFlood
 
 ## test: unit and end-to-end tests (the e2e tests build and start the real binary), then a
 ## subset of the e2e tests on PostgreSQL
