@@ -117,6 +117,7 @@ func TestClusterEdgeOriginKilled(t *testing.T) {
 	})
 
 	a.Kill()
+	killed := time.Now()
 	var sawUnavailable bool
 	harness.Eventually(t, 15*time.Second, func() error {
 		res, err := harness.Fetch(ctx, media)
@@ -152,5 +153,12 @@ func TestClusterEdgeOriginKilled(t *testing.T) {
 		}
 		return nil
 	})
-	t.Logf("503 while A was unreachable: %v; B's stream %s", sawUnavailable, aws.ToString(st.StreamId))
+	// The bound: re-published to B and playing from C within 10 s
+	// of A's death (with the tests' 3 s lease TTL; an encoder retrying).
+	playing := time.Since(killed)
+	t.Logf("503 while A was unreachable: %v; B's stream %s playing from C %v after the kill", sawUnavailable,
+		aws.ToString(st.StreamId), playing.Round(time.Millisecond))
+	if playing > 10*time.Second {
+		t.Errorf("playing from C %v after A was killed; want within 10 s", playing)
+	}
 }
