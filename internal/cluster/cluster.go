@@ -139,6 +139,10 @@ func liveSubject(channelID, verb string) string { return "onair.live." + channel
 // requestTimeout bounds a command sent to another node.
 const requestTimeout = 2 * time.Second
 
+// forgetNodesAfter is how long a node that stopped heartbeating stays
+// listed (lost or stopped) before its row is deleted.
+const forgetNodesAfter = 24 * time.Hour
+
 // cacheMaxAge is how often every cache is dropped, a backstop for
 // invalidations lost while NATS was unreachable.
 const cacheMaxAge = 30 * time.Second
@@ -313,6 +317,11 @@ func (n *Node) sweep(ctx context.Context) {
 	n.mu.Unlock()
 	if since.IsZero() || time.Since(since) < n.cfg.LeaseTTL {
 		return
+	}
+	// Nodes gone for a day leave /v1/cluster (and the table): their work
+	// was finished by the survivors long before.
+	if c, err := n.cfg.Store.ForgetNodes(ctx, forgetNodesAfter); err == nil && c > 0 {
+		n.log.Info("forgot nodes that have not heartbeated for a day", "count", c)
 	}
 	ended, err := n.cfg.Store.EndDeadNodeSessions(ctx, n.cfg.LeaseTTL, time.Now())
 	if err == nil && len(ended) > 0 {

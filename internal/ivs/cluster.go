@@ -68,6 +68,10 @@ type ClusterStore interface {
 	// EndChannelSessions ends the channel's open sessions (left by a node
 	// that died or lost the channel), each at its last recorded second.
 	EndChannelSessions(ctx context.Context, channelID string, end time.Time) ([]StreamSession, error)
+	// ForgetNodes deletes the rows of nodes whose last heartbeat is older
+	// than age (their sessions, leases and recordings were taken care of
+	// long before) and returns how many.
+	ForgetNodes(ctx context.Context, age time.Duration) (int, error)
 	// EndDeadNodeSessions ends the open sessions of nodes that are not
 	// live (ttl), each at its last recorded second.
 	EndDeadNodeSessions(ctx context.Context, ttl time.Duration, end time.Time) ([]StreamSession, error)

@@ -189,3 +189,12 @@ func (s *Store) EndDeadNodeSessions(ctx context.Context, ttl time.Duration, end 
 	return s.endSessions(ctx, "end dead nodes' sessions", end, `node_id <> '' AND NOT EXISTS (
 		SELECT 1 FROM nodes n WHERE n.id = stream_sessions.node_id AND n.state = 'serving' AND `+fresh("n", 1)+`)`, ttl.Seconds())
 }
+
+// ForgetNodes implements ivs.ClusterStore.
+func (s *Store) ForgetNodes(ctx context.Context, age time.Duration) (int, error) {
+	tag, err := s.pool.Exec(ctx, "DELETE FROM nodes n WHERE NOT ("+fresh("n", 1)+")", age.Seconds())
+	if err != nil {
+		return 0, fmt.Errorf("postgres: forget nodes: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}

@@ -135,6 +135,14 @@ func testCluster(t *testing.T, pg *harness.Postgres) {
 	if err != nil || nodes[0].State != "stopped" || nodes[0].Live {
 		t.Fatalf("a node that left: %+v %v", nodes, err)
 	}
+	// A node gone for longer than the age is forgotten; live ones stay.
+	age(t, pg, a, "a", 2*time.Hour)
+	if c, err := b.ForgetNodes(ctx, time.Hour); err != nil || c != 1 {
+		t.Fatalf("forget nodes: %d %v", c, err)
+	}
+	if nodes, err := b.Nodes(ctx, clusterTTL); err != nil || len(nodes) != 1 || nodes[0].ID != "b" {
+		t.Fatalf("nodes after forgetting: %+v %v", nodes, err)
+	}
 	// Eight live nodes claim one channel at once: exactly one wins.
 	var wins int
 	for i := range 8 {
