@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -15,6 +17,7 @@ import (
 	"github.com/onair-video/onair/internal/chat"
 	"github.com/onair-video/onair/internal/chat/natsrelay"
 	"github.com/onair-video/onair/internal/cluster"
+	"github.com/onair-video/onair/internal/config"
 	"github.com/onair-video/onair/internal/hls"
 	"github.com/onair-video/onair/internal/ivs"
 	"github.com/onair-video/onair/internal/live"
@@ -79,7 +82,7 @@ func (n *node) buildCluster(ctx context.Context) error {
 	}
 	node, err := cluster.New(ctx, cluster.Config{NodeID: n.nodeID, Addr: addr, Version: n.opt.Version, NATSURL: n.cfg.NATSURL,
 		LeaseTTL: n.cfg.ClusterLeaseTTL, Heartbeat: n.cfg.Heartbeat(), Store: cs, Service: n.svc, Registry: n.registry,
-		LocalViewers: n.localViewers, ViewerRevoked: n.revokeLocally, Log: n.log})
+		LocalViewers: n.localViewers, ViewerRevoked: n.revokeLocally, Webhooks: webhooksHash(n.cfg.Webhooks), Log: n.log})
 	if err != nil {
 		return err
 	}
@@ -247,4 +250,18 @@ func (n *node) thumbnails() http.Handler {
 		return h
 	}
 	return n.cluster.RelayToOrigin(h)
+}
+
+// webhooksHash identifies webhook settings without showing them (URLs may
+// hold tokens) or their secrets: the first 12 hex digits of a SHA-256.
+func webhooksHash(hooks []config.Webhook) string {
+	if len(hooks) == 0 {
+		return "none"
+	}
+	h := sha256.New()
+	for _, w := range hooks {
+		secret := sha256.Sum256([]byte(w.Secret))
+		fmt.Fprintf(h, "%s\x00%s\x00%x\x00", w.Name, w.URL, secret)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
 }

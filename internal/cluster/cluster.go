@@ -65,6 +65,10 @@ type Config struct {
 	Registry  Registry
 	// LocalViewers counts the players this node serves, by channel.
 	LocalViewers func() map[string]int
+	// Webhooks identifies this node's webhook settings (a hash, no
+	// secret): each webhook is delivered by one node at a time, so nodes
+	// with other settings are warned about.
+	Webhooks string
 	// ViewerRevoked applies a revocation made on another node (WHEP closes
 	// the viewer's sessions); nil: none.
 	ViewerRevoked func(ivs.ViewerRevocation)
@@ -88,6 +92,9 @@ type Node struct {
 	claiming map[string]int
 	// nodes is what the last heartbeat read of the nodes.
 	nodes []ivs.Node
+	// warned is the webhook settings of other nodes already warned about,
+	// by node id.
+	warned map[string]string
 	// origins caches Origin's answers, by channel id.
 	origins map[string]originEntry
 	// loads are the nodes' decoded loads, by node id (live nodes only).
@@ -119,6 +126,8 @@ type Load struct {
 	Streams map[string]StreamLoad `json:"streams,omitempty"`
 	// Viewers are the players it serves, by channel id.
 	Viewers map[string]int `json:"viewers,omitempty"`
+	// Webhooks identifies the node's webhook settings (Config.Webhooks).
+	Webhooks string `json:"webhooks,omitempty"`
 }
 
 // StreamLoad is a published stream in a Load.
@@ -157,7 +166,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	_, _ = rand.Read(b)
 	n := &Node{cfg: cfg, log: cfg.Log.With("component", "cluster", "node", cfg.NodeID), bootID: hex.EncodeToString(b),
 		start: time.Now(), held: make(map[string]*held), claiming: make(map[string]int), loads: make(map[string]Load),
-		origins: make(map[string]originEntry)}
+		origins: make(map[string]originEntry), warned: make(map[string]string)}
 	nc, err := nats.Connect(cfg.NATSURL, nats.Name("onair "+cfg.NodeID), nats.MaxReconnects(-1),
 		nats.ReconnectWait(500*time.Millisecond), nats.RetryOnFailedConnect(true),
 		// Nothing is buffered while disconnected: a command (StopStream)
@@ -265,6 +274,13 @@ func (n *Node) heartbeat(ctx context.Context) error {
 		}
 	}
 	n.mu.Lock()
+	for id, l := range loads {
+		if id != n.cfg.NodeID && l.Webhooks != n.cfg.Webhooks && n.warned[id] != l.Webhooks {
+			n.warned[id] = l.Webhooks
+			n.log.Warn("another node has other webhook settings: each webhook is delivered by one node at a time, so give every node the same",
+				"other", id)
+		}
+	}
 	if n.healthySince.IsZero() {
 		n.healthySince = began
 	}
@@ -336,7 +352,7 @@ func (n *Node) sweep(ctx context.Context) {
 // load is what this node reports: the streams it publishes and the
 // players it serves.
 func (n *Node) load() Load {
-	l := Load{V: 1, Streams: map[string]StreamLoad{}}
+	l := Load{V: 1, Streams: map[string]StreamLoad{}, Webhooks: n.cfg.Webhooks}
 	now := time.Now()
 	for _, st := range n.cfg.Registry.List() {
 		l.Streams[st.Channel.ID] = StreamLoad{StreamID: st.StreamID, Health: st.Health(now)}

@@ -109,6 +109,8 @@ type env struct {
 	pg   *harness.Postgres
 	nats *harness.NATS
 	db   string
+	// hooks are the nodes' webhook settings' hashes, by node id.
+	hooks map[string]string
 }
 
 func newEnv(t *testing.T) *env {
@@ -130,7 +132,7 @@ func (e *env) node(t *testing.T, id string, ttl time.Duration) *testNode {
 	st.SetNode(id)
 	tn := &testNode{reg: newRegistry(), svc: &service{}, st: st}
 	tn.Node, err = New(ctx, Config{NodeID: id, Addr: "http://" + id, Version: "test", NATSURL: e.nats.URL(), LeaseTTL: ttl,
-		Heartbeat: ttl / 4, Store: st, Service: tn.svc, Registry: tn.reg, Log: slog.New(slog.DiscardHandler)})
+		Heartbeat: ttl / 4, Store: st, Service: tn.svc, Registry: tn.reg, Webhooks: e.hooks[id], Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,12 +362,17 @@ func TestTakeover(t *testing.T) {
 func TestInfo(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
+	e.hooks = map[string]string{"a": "h1", "b": "h2"}
 	a, b := e.node(t, "a", 2*time.Second), e.node(t, "b", 2*time.Second)
 	a.publish(t, "ch", "sk-1")
 	info, err := b.Info(context.Background())
 	if err != nil || info.Node != "b" || len(info.Nodes) != 2 || info.Nodes[0].State != "serving" ||
 		len(info.Nodes[0].Channels) != 1 || info.Nodes[0].Channels[0] != "ch" || len(info.Nodes[1].Channels) != 0 {
 		t.Fatalf("info: %+v %v", info, err)
+	}
+	// Each node's webhook settings, so that a difference shows.
+	if info.Nodes[0].Webhooks != "h1" || info.Nodes[1].Webhooks != "h2" {
+		t.Fatalf("webhook settings: %q %q", info.Nodes[0].Webhooks, info.Nodes[1].Webhooks)
 	}
 	a.stop()
 	if err := a.st.LeaveCluster(context.Background(), "a", a.bootID); err != nil {

@@ -29,6 +29,8 @@ type NodeInfo struct {
 	Viewers      int     `json:"viewers"`
 	// Channels are the ids of the channels it publishes (its leases).
 	Channels []string `json:"channels"`
+	// Webhooks identifies its webhook settings: nodes should agree.
+	Webhooks string `json:"webhooksConfig"`
 }
 
 // Info reads the cluster's nodes and leases from the store.
@@ -57,7 +59,7 @@ func (n *Node) Info(ctx context.Context) (Info, error) {
 		}
 		var l Load
 		if o.Live && json.Unmarshal(o.Load, &l) == nil {
-			ni.Publishers = l.Publishers
+			ni.Publishers, ni.Webhooks = l.Publishers, l.Webhooks
 			for _, v := range l.Viewers {
 				ni.Viewers += v
 			}

@@ -181,6 +181,7 @@ export interface ClusterInfo {
     publishers: number;
     viewers: number;
     channels: string[];
+    webhooksConfig: string;
   }>;
 }
 

@@ -17,8 +17,11 @@ export function clusterPage(ctx: Ctx, main: HTMLElement): void {
       error.textContent = "";
       clear(body);
       const serving = c.nodes.filter((n) => n.state === "serving").length;
+      const mine = c.nodes.find((n) => n.nodeId === c.nodeId)?.webhooksConfig ?? "";
+      const differ = c.nodes.filter((n) => n.state === "serving" && n.webhooksConfig !== mine).length;
       summary.textContent = `${serving} of ${c.nodes.length} nodes serving; this page is served by ${c.nodeId}. ` +
-        `A node that stops heartbeating for ${c.leaseTtlSeconds} s is lost, and its channels may go live on another node.`;
+        `A node that stops heartbeating for ${c.leaseTtlSeconds} s is lost, and its channels may go live on another node.` +
+        (differ ? ` ${differ} serving node(s) have other webhook settings than this one: give every node the same.` : "");
       for (const n of c.nodes) {
         body.append(h("tr", { "data-testid": `node-${n.nodeId}` },
           h("td", {}, n.nodeId === c.nodeId ? `${n.nodeId} (this one)` : n.nodeId),
@@ -29,6 +32,9 @@ export function clusterPage(ctx: Ctx, main: HTMLElement): void {
           h("td", { class: "num", "data-testid": `node-${n.nodeId}-publishers` }, String(n.publishers)),
           h("td", { class: "num" }, String(n.viewers)),
           h("td", {}, ...n.channels.flatMap((id, i) => [i ? ", " : "", h("a", { href: `/channels/${id}`, "data-link": true }, id)])),
+          h("td", { class: "small" }, n.state === "serving" && n.webhooksConfig !== mine
+            ? h("span", { class: "badge warn", title: "other webhook settings than this node's" }, n.webhooksConfig || "?")
+            : n.webhooksConfig),
         ));
       }
     } catch (err) {
@@ -49,7 +55,7 @@ export function clusterPage(ctx: Ctx, main: HTMLElement): void {
     h("div", { class: "table-wrap" }, h("table", {},
       h("thead", {}, h("tr", {}, h("th", {}, "Node"), h("th", {}, "State"), h("th", {}, "Address"), h("th", {}, "Version"),
         h("th", { class: "num" }, "Heartbeat (s ago)"), h("th", { class: "num" }, "Publishers"), h("th", { class: "num" }, "Viewers"),
-        h("th", {}, "Live channels"))),
+        h("th", {}, "Live channels"), h("th", {}, "Webhook settings"))),
       body)),
   );
   load();
