@@ -2,9 +2,9 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
