@@ -126,25 +126,10 @@ func edgeBench(k kind, o options) ([]result, error) {
 	}
 
 	// Requests to the origin as the players over the edges grow.
-	var vs []*viewer
-	defer func() {
-		for _, v := range vs {
-			v.cancel()
-		}
-		for _, v := range vs {
-			v.wg.Wait()
-		}
-	}()
+	var vs audience
+	defer func() { vs.stop() }()
 	for _, n := range o.edgeViewers {
-		for add := n - len(vs); len(vs) < n; {
-			vs = append(vs, startViewer(ctx, plays[len(vs)%2]))
-			progress(fmt.Sprintf("edge: joining %d players", n), len(vs), n)
-			time.Sleep(time.Second / time.Duration(add))
-		}
-		time.Sleep(4 * time.Second)
-		for _, v := range vs {
-			_, _, _ = v.window()
-		}
+		vs.grow(ctx, "edge players", n, func(i int) string { return plays[i%2] })
 		r0, err := edgeRequests(ctx, edges)
 		if err != nil {
 			return nil, err

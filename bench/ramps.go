@@ -101,6 +101,34 @@ func (v *viewer) window() (ok bool, maxLag time.Duration, err error) {
 }
 
 // steps are a ramp's sizes up to last.
+// audience is the players of a ramp, grown step by step.
+type audience []*viewer
+
+// grow joins players until there are n, over about a second as an
+// audience does, the i-th playing play(i); then it lets them settle and
+// starts every player's measured window.
+func (a *audience) grow(ctx context.Context, label string, n int, play func(i int) string) {
+	for add := n - len(*a); len(*a) < n; {
+		*a = append(*a, startViewer(ctx, play(len(*a))))
+		progress(fmt.Sprintf("%s: joining %d", label, n), len(*a), n)
+		time.Sleep(time.Second / time.Duration(add))
+	}
+	time.Sleep(4 * time.Second)
+	for _, v := range *a {
+		_, _, _ = v.window() // the measured window starts now
+	}
+}
+
+// stop ends every player and waits for them.
+func (a audience) stop() {
+	for _, v := range a {
+		v.cancel()
+	}
+	for _, v := range a {
+		v.wg.Wait()
+	}
+}
+
 func steps(first, last int, grow func(int) int) []int {
 	var out []int
 	for n := first; n < last; n = grow(n) {
@@ -133,28 +161,12 @@ func viewers(k kind, o options) ([]result, error) {
 	rs := []result{{Phase: "viewers", Name: "server with the stream and no viewer: CPU", Value: round(cpu0, 1), Unit: "% of a core"},
 		{Phase: "viewers", Name: "server with the stream and no viewer: RSS", Value: round(rss0, 1), Unit: "MiB"}}
 
-	var vs []*viewer
-	defer func() {
-		for _, v := range vs {
-			v.cancel()
-		}
-		for _, v := range vs {
-			v.wg.Wait()
-		}
-	}()
+	var vs audience
+	defer func() { vs.stop() }()
 	best := -1
 	var bestCPU, bestRSS float64
 	for _, n := range steps(100, o.maxViewers, func(n int) int { return n + 100 }) {
-		// Join over about a second, as an audience does.
-		for add := n - len(vs); len(vs) < n; {
-			vs = append(vs, startViewer(ctx, l.ch.play))
-			progress(fmt.Sprintf("viewers: joining %d", n), len(vs), n)
-			time.Sleep(time.Second / time.Duration(add))
-		}
-		time.Sleep(4 * time.Second)
-		for _, v := range vs {
-			_, _, _ = v.window() // the measured window starts now
-		}
+		vs.grow(ctx, "viewers", n, func(int) string { return l.ch.play })
 		m := startMeter(l.srv.pid())
 		g0 := self()
 		time.Sleep(6 * time.Second)

@@ -120,8 +120,7 @@ type held struct {
 
 // Load is what a node reports with its heartbeat.
 type Load struct {
-	V          int `json:"v"`
-	Publishers int `json:"publishers"`
+	V int `json:"v"`
 	// Streams are the streams it publishes, by channel id.
 	Streams map[string]StreamLoad `json:"streams,omitempty"`
 	// Viewers are the players it serves, by channel id.
@@ -357,7 +356,6 @@ func (n *Node) load() Load {
 	for _, st := range n.cfg.Registry.List() {
 		l.Streams[st.Channel.ID] = StreamLoad{StreamID: st.StreamID, Health: st.Health(now)}
 	}
-	l.Publishers = len(l.Streams)
 	if n.cfg.LocalViewers != nil {
 		l.Viewers = n.cfg.LocalViewers()
 	}
@@ -473,11 +471,7 @@ func (n *Node) Stats() Stats {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, o := range n.nodes {
-		state := o.State
-		if state == "serving" && !o.Live {
-			state = "lost"
-		}
-		s.Nodes[state]++
+		s.Nodes[o.Status()]++
 	}
 	s.Leases = len(n.held)
 	return s
@@ -494,7 +488,7 @@ func (n *Node) ServingNodes() []string {
 	defer n.mu.Unlock()
 	out := make([]string, 0, len(n.nodes))
 	for _, o := range n.nodes {
-		if o.Live && o.State == "serving" {
+		if o.Live {
 			out = append(out, o.ID)
 		}
 	}

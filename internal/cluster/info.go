@@ -49,17 +49,14 @@ func (n *Node) Info(ctx context.Context) (Info, error) {
 	}
 	out := Info{Node: n.cfg.NodeID, LeaseTTL: n.cfg.LeaseTTL.Seconds(), Nodes: make([]NodeInfo, 0, len(nodes))}
 	for _, o := range nodes {
-		ni := NodeInfo{ID: o.ID, Addr: o.Addr, Version: o.Version, State: o.State, StartedAt: o.Started,
+		ni := NodeInfo{ID: o.ID, Addr: o.Addr, Version: o.Version, State: o.Status(), StartedAt: o.Started,
 			HeartbeatAge: o.HeartbeatAge.Seconds(), Channels: byNode[o.ID]}
 		if ni.Channels == nil {
 			ni.Channels = []string{}
 		}
-		if o.State == "serving" && !o.Live {
-			ni.State = "lost"
-		}
 		var l Load
 		if o.Live && json.Unmarshal(o.Load, &l) == nil {
-			ni.Publishers, ni.Webhooks = l.Publishers, l.Webhooks
+			ni.Publishers, ni.Webhooks = len(l.Streams), l.Webhooks
 			for _, v := range l.Viewers {
 				ni.Viewers += v
 			}

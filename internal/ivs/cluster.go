@@ -19,11 +19,25 @@ type Node struct {
 	State   string // serving, or stopped after a clean stop
 	Started time.Time
 	// HeartbeatAge is how long ago its last heartbeat was, by the
-	// database's clock; Live is whether that is within the lease TTL.
+	// database's clock; Live is whether that is within the lease TTL (and
+	// the node serving).
 	HeartbeatAge time.Duration
 	Live         bool
 	// Load is the JSON the node reports with its heartbeat.
 	Load []byte
+}
+
+// Status is the node's state as the cluster sees it: serving while its
+// heartbeat is fresh, stopped after a clean stop, else lost.
+func (n Node) Status() string {
+	switch {
+	case n.Live:
+		return "serving"
+	case n.State == "stopped":
+		return "stopped"
+	default:
+		return "lost"
+	}
 }
 
 // Lease says which node publishes a channel. Epoch grows with every claim.
